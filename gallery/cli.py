@@ -1,0 +1,167 @@
+"""The command line: ``python -m gallery COMMAND``. Every command has help with an example.
+
+Exit codes: 0 success, 1 lint problems found, 2 bad input (unreadable file, unsupported config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import codes as codes_mod
+from .counts import active_params, breakdown, total_params
+from .derive import DerivationError
+from .memory import kv_bytes_per_token
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .draft import draft, slug_for, write
+
+    config = _read_json(Path(args.config))
+    hf_repo = args.hf_repo or config.get("_name_or_path") or ""
+    if hf_repo.count("/") != 1:
+        raise UsageError("give the Hub repo id with --hf-repo ORG/NAME (the config does not name it)")
+    slug = slug_for(hf_repo) if args.output is None else Path(args.output).stem
+    spec = draft(config, hf_repo=hf_repo, revision=args.revision, slug=slug)
+    out = Path(args.output) if args.output else SPEC_DIR / f"{slug}.yaml"
+    spec_path, config_path = write(spec, config, out)
+    print(f"wrote {spec_path} and {config_path}")
+    print("next: fill in name, organisation, release_date, licence and notes, then run "
+          f"python -m gallery lint {spec_path}")
+    return 0
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .lint import lint_paths
+
+    paths = args.paths or [SPEC_DIR]
+    problems = lint_paths(paths)
+    for p in problems:
+        print(p)
+        if args.github:
+            print(f"::error file={p.path},line={p.line},col={p.col},title={p.code}::{p.field}: {p.message}")
+    if problems:
+        print(f"{len(problems)} problem(s); see README 'Lint codes' for what each code means", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    for path in map(Path, args.paths):
+        slug, arch = _arch_of(path)
+        row = {
+            "slug": slug,
+            "total_params": total_params(arch),
+            "embedding_params": breakdown(arch)["embeddings"],
+            "active_params": active_params(arch),
+            "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
+            "breakdown": breakdown(arch),
+        }
+        print(json.dumps(row) if args.json else
+              f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
+              f"KV cache {row['kv_cache_bytes_per_token']:,} B/token")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.check:
+        if not SCHEMA_PATH.exists() or SCHEMA_PATH.read_text() != text:
+            print(f"{SCHEMA_PATH} is out of date: run python -m gallery schema", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMA_PATH.write_text(text)
+    print(f"wrote {SCHEMA_PATH}")
+    return 0
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    print("| code | problem | what to do | bad | good |\n|---|---|---|---|---|")
+    for c in codes_mod.CODES.values():
+        cell = lambda s: "`" + s.replace("\n", "` `").replace("|", "\\|") + "`"  # noqa: E731
+        print(f"| {c.code} | {c.title} | {c.fix} | {cell(c.bad)} | {cell(c.good)} |")
+    return 0
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a config.json must be a JSON object")
+    return data
+
+
+def _arch_of(path: Path):
+    """(slug, Arch) of a spec YAML file or a raw config.json."""
+    from .derive import derive
+    from .draft import slug_for
+    from .loader import load_spec
+    from .spec import Arch
+
+    if path.suffix == ".json":
+        config = _read_json(path)
+        arch = Arch.model_validate(derive(config).arch, strict=False)
+        return slug_for(config.get("_name_or_path") or path.stem.replace("--", "/")), arch
+    loaded = load_spec(path)
+    if loaded.spec is None:
+        raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+    return loaded.spec.slug, loaded.spec.arch
+
+
+COMMANDS = {
+    "new": (cmd_new, "draft a spec from a config.json and vendor the config beside it",
+            "python -m gallery new config.json --hf-repo meta-llama/Llama-3.1-8B"),
+    "lint": (cmd_lint, "check spec files (default: all of arch_specs/)",
+             "python -m gallery lint arch_specs/llama-3.1-8b-instruct.yaml"),
+    "stats": (cmd_stats, "parameter counts and KV cache of specs or raw config.json files",
+              "python -m gallery stats arch_specs/*.yaml --json"),
+    "schema": (cmd_schema, "write schema/spec.schema.json from the spec model (--check: fail on drift)",
+               "python -m gallery schema --check"),
+    "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gallery", description="LLM Architecture Gallery tools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parsers = {}
+    for name, (func, help_text, example) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}")
+        p.set_defaults(func=func)
+        parsers[name] = p
+    p = parsers["new"]
+    p.add_argument("config", help="path to a config.json")
+    p.add_argument("--hf-repo", metavar="ORG/NAME", help="Hub repo id the config belongs to")
+    p.add_argument("--revision", metavar="SHA", help="40-hex commit sha of the config, when known")
+    p.add_argument("-o", "--output", metavar="PATH", help="spec path (default: arch_specs/<slug>.yaml)")
+    p = parsers["lint"]
+    p.add_argument("paths", nargs="*", help="spec files or folders")
+    p.add_argument("--github", action="store_true", help="also print GitHub ::error annotations")
+    p = parsers["stats"]
+    p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    parsers["schema"].add_argument("--check", action="store_true", help="fail if the file is out of date")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, DerivationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,104 @@
+"""The lint codes: one small rule each, with what it means, what to do, and a good and a bad example.
+
+Codes are stable (tldr-lint style): ``Y`` YAML reading, ``S`` schema, ``C`` cross-field rules,
+``F`` file and folder rules. The README's table is generated from :data:`CODES`
+(``python -m gallery codes``) and a test fails when a code is used but not documented here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    title: str
+    fix: str
+    bad: str
+    good: str
+
+
+CODES: dict[str, Code] = {
+    c.code: c
+    for c in [
+        Code("Y001", "YAML syntax error", "fix the YAML at the position shown",
+             "notes: [a, b", "notes: [a, b]"),
+        Code("Y002", "duplicate key", "keep one of the two keys; YAML 1.1 tools silently keep the last",
+             "n_heads: 32\nn_heads: 16", "n_heads: 32"),
+        Code("Y003", "YAML 1.1 boolean spelling",
+             "write true/false for a boolean, or quote the word if you mean the string",
+             "tied: yes", "tied: true"),
+        Code("Y004", "number that YAML 1.1 reads differently",
+             "drop the leading zero (YAML 1.1 reads 010 as octal 8) or write a float with a dot "
+             "(1.0e-5; YAML 1.1 reads 1e-5 as a string)",
+             "eps: 1e-5", "eps: 1.0e-05"),
+        Code("S001", "unknown key", "remove the key or fix its spelling; the schema lists the allowed keys",
+             "n_head: 32", "n_heads: 32"),
+        Code("S002", "missing required field", "add the field", "mixer: {kind: gqa, n_heads: 32}",
+             "mixer: {kind: gqa, n_heads: 32, n_kv_heads: 8, head_dim: 128, rope: {theta: 500000.0}}"),
+        Code("S003", "wrong type", "give a value of the type the schema names", "n_heads: \"32\"",
+             "n_heads: 32"),
+        Code("S004", "invalid value", "use a value the schema allows (a listed kind, a positive number, "
+             "a matching pattern)", "kind: dense_mlp", "kind: mlp"),
+        Code("C001", "query heads not a multiple of KV heads",
+             "n_heads must be divisible by n_kv_heads (each KV head serves n_heads / n_kv_heads query heads)",
+             "n_heads: 32\nn_kv_heads: 6", "n_heads: 32\nn_kv_heads: 8"),
+        Code("C002", "attention kind does not match the head counts",
+             "use mha when n_kv_heads = n_heads, mqa when n_kv_heads = 1, gqa otherwise",
+             "kind: gqa\nn_heads: 32\nn_kv_heads: 32", "kind: mha\nn_heads: 32\nn_kv_heads: 32"),
+        Code("C003", "layer pattern length differs from n_layers",
+             "list one block kind per layer (or a compact pattern that expands to n_layers)",
+             "n_layers: 4\nlayers: [full, full]", "n_layers: 4\nlayers: [full, full, full, full]"),
+        Code("C004", "layers and blocks disagree",
+             "every kind in layers needs an entry in blocks, and every block kind must be used",
+             "layers: [full]\nblocks: {dense: ...}", "layers: [full]\nblocks: {full: ...}"),
+        Code("C005", "more active experts than experts", "top_k must be at most n_experts",
+             "n_experts: 8\ntop_k: 16", "n_experts: 8\ntop_k: 2"),
+        Code("C006", "inconsistent block wiring",
+             "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
+             "d_shared goes with n_shared_experts > 0",
+             "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
+        Code("F001", "slug differs from the file name", "rename the file or the slug so they match",
+             "llama.yaml with slug: llama-3", "llama-3.yaml with slug: llama-3"),
+        Code("F002", "duplicate slug", "give each spec its own slug", "two files with slug: llama-3",
+             "slug: llama-3 and slug: llama-3.1"),
+        Code("F003", "vendored config missing or unreadable",
+             "vendor the config.json at source.config (python -m gallery new does this)",
+             "config: configs/missing.json", "config: configs/llama-3.json"),
+        Code("F004", "spec disagrees with its vendored config",
+             "re-derive the field (python -m gallery new CONFIG) or fix the config; the message gives both values",
+             "n_kv_heads: 4   # config: num_key_value_heads 8", "n_kv_heads: 8"),
+        Code("F005", "config model type cannot be read",
+             "check model_type in the config; the message lists the supported types",
+             "model_type: llama9", "model_type: llama"),
+        Code("F006", "missing schema modeline",
+             "start the file with '# yaml-language-server: $schema=../schema/spec.schema.json'",
+             "slug: llama-3", "# yaml-language-server: $schema=../schema/spec.schema.json\nslug: llama-3"),
+    ]
+}
+
+#: pydantic error type → lint code (types from gallery.spec.rule_error are the C codes).
+PYDANTIC_CODES = {
+    "extra_forbidden": "S001",
+    "missing": "S002",
+    "heads_not_divisible": "C001",
+    "attention_kind_mismatch": "C002",
+    "layer_count": "C003",
+    "unknown_block_kind": "C004",
+    "unused_block_kind": "C004",
+    "too_many_active_experts": "C005",
+    "empty_block": "C006",
+    "block_wiring": "C006",
+    "shared_expert_width": "C006",
+}
+_TYPE_ERRORS = ("_type", "_parsing", "model_type", "model_attributes_type", "dict_type", "list_type")
+
+
+def code_for(error_type: str) -> str:
+    """The lint code of a pydantic error type."""
+    if error_type in PYDANTIC_CODES:
+        return PYDANTIC_CODES[error_type]
+    if error_type.endswith(_TYPE_ERRORS):
+        return "S003"
+    return "S004"

@@ -1,0 +1,230 @@
+"""Exact parameter counts from a spec alone, each term with the formula that produces it.
+
+The counts follow the modules transformers builds (``nn.Linear``, ``nn.Embedding``, norms, expert
+tensors, sink logits) and count ``model.parameters()`` the way PyTorch does: a tied output head
+shares the embedding matrix and is counted once; buffers (RoPE frequencies, DeepSeek-V3's routing
+correction bias) are not parameters. ``tests/test_counts.py`` checks every bundled spec against the
+transformers model built from its vendored config on the meta device.
+
+Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
+``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block
+and final norms), ``head`` (untied output projection and its bias).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from .spec import Arch, Block, LatentAttention, Mlp, Moe, SoftmaxAttention
+
+COMPONENTS = ("embeddings", "attention", "mlp", "experts", "shared_experts", "router", "norms", "head")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One group of parameters: ``count`` per occurrence, occurring ``repeat`` times."""
+
+    component: str
+    name: str  # e.g. "k_proj", "experts.down_proj"
+    where: str  # block kind, or "model" for embeddings, head and final norm
+    symbols: tuple[str, ...]  # the factors, by name: ("d_model", "n_kv_heads", "head_dim")
+    values: tuple[int, ...]  # the factors' values
+    repeat: int = 1
+
+    @property
+    def count(self) -> int:
+        """Parameters in one occurrence."""
+        return prod(self.values)
+
+    @property
+    def total(self) -> int:
+        return self.count * self.repeat
+
+    @property
+    def formula(self) -> str:
+        """``d_model × n_kv_heads × head_dim = 4,096 × 8 × 128 = 4,194,304 (× 32 layers)``."""
+        text = f"{' × '.join(self.symbols)} = "
+        if len(self.values) > 1:
+            text += f"{' × '.join(f'{v:,}' for v in self.values)} = "
+        text += f"{self.count:,}"
+        if self.repeat > 1:
+            text += f" (× {self.repeat} layers = {self.total:,})"
+        return text
+
+
+def _t(component: str, name: str, where: str, *factors: tuple[str, int]) -> Term:
+    return Term(component, name, where, tuple(s for s, _ in factors), tuple(v for _, v in factors))
+
+
+def param_terms(arch: Arch) -> list[Term]:
+    """Every parameter group of the model, in build order, with layer repeats applied."""
+    d = ("d_model", arch.d_model)
+    emb = arch.embedding
+    terms = [_t("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
+    if emb.learned_positions:
+        terms.append(_t("embeddings", "embed_positions", "model", ("n_positions", emb.learned_positions), d))
+    for kind, n in arch.layer_counts().items():
+        for term in block_terms(arch, kind):
+            terms.append(Term(term.component, term.name, term.where, term.symbols, term.values, n))
+    if arch.final_norm:
+        terms.extend(_norm_terms(arch, "final_norm", "model", 1))
+    if not emb.tied:
+        terms.append(_t("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
+    if emb.head_bias:
+        terms.append(_t("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
+    return terms
+
+
+def block_terms(arch: Arch, kind: str) -> list[Term]:
+    """The parameter groups of one layer of block kind ``kind`` (no repeat)."""
+    block = arch.blocks[kind]
+    terms: list[Term] = []
+    if block.mixer is not None:
+        terms += _mixer_terms(arch.d_model, block.mixer, kind)
+    if block.ffn is not None:
+        terms += _ffn_terms(arch.d_model, block.ffn, kind)
+    terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    return terms
+
+
+def norms_per_block(block: Block) -> int:
+    """Norm modules in one layer: one per sublayer (two with sandwich), one if shared by both."""
+    if block.shared_norm:
+        return 1
+    sublayers = (block.mixer is not None) + (block.ffn is not None)
+    return sublayers * (2 if block.norm_placement == "sandwich" else 1)
+
+
+def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:
+    if n == 0:
+        return []
+    factors = [("d_model", arch.d_model)] + ([("n_norms", n)] if n > 1 else [])
+    terms = [_t("norms", f"{name}.weight", where, *factors)]
+    if arch.norm.bias:
+        terms.append(_t("norms", f"{name}.bias", where, *factors))
+    return terms
+
+
+def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
+    d = ("d_model", d_model)
+    if isinstance(mixer, SoftmaxAttention):
+        h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
+        terms = [
+            _t("attention", "q_proj", where, d, h, hd),
+            _t("attention", "k_proj", where, d, kv, hd),
+            _t("attention", "v_proj", where, d, kv, hd),
+        ]
+        if mixer.qkv_bias:
+            terms += [
+                _t("attention", "q_proj.bias", where, h, hd),
+                _t("attention", "k_proj.bias", where, kv, hd),
+                _t("attention", "v_proj.bias", where, kv, hd),
+            ]
+        terms.append(_t("attention", "o_proj", where, h, hd, d))
+        if mixer.out_bias:
+            terms.append(_t("attention", "o_proj.bias", where, d))
+        if mixer.qk_norm == "head":
+            terms += [_t("attention", "q_norm", where, hd), _t("attention", "k_norm", where, hd)]
+        elif mixer.qk_norm == "full":
+            terms += [_t("attention", "q_norm", where, h, hd), _t("attention", "k_norm", where, kv, hd)]
+        if mixer.sinks:
+            terms.append(_t("attention", "sinks", where, h))
+        return terms
+    if isinstance(mixer, LatentAttention):
+        return _mla_terms(d, mixer, where)
+    raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
+
+
+def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]:
+    h = ("n_heads", m.n_heads)
+    qk = ("qk_nope_head_dim + qk_rope_head_dim", m.qk_nope_head_dim + m.qk_rope_head_dim)
+    rkv, rope = ("kv_lora_rank", m.kv_lora_rank), ("qk_rope_head_dim", m.qk_rope_head_dim)
+    terms: list[Term] = []
+    if m.q_lora_rank is None:
+        terms.append(_t("attention", "q_proj", where, d, h, qk))
+    else:
+        rq = ("q_lora_rank", m.q_lora_rank)
+        terms.append(_t("attention", "q_a_proj", where, d, rq))
+        if m.bias:
+            terms.append(_t("attention", "q_a_proj.bias", where, rq))
+        terms += [_t("attention", "q_a_layernorm", where, rq), _t("attention", "q_b_proj", where, rq, h, qk)]
+    kv_a = ("kv_lora_rank + qk_rope_head_dim", m.kv_lora_rank + m.qk_rope_head_dim)
+    terms.append(_t("attention", "kv_a_proj_with_mqa", where, d, kv_a))
+    if m.bias:
+        terms.append(_t("attention", "kv_a_proj_with_mqa.bias", where, kv_a))
+    terms += [
+        _t("attention", "kv_a_layernorm", where, rkv),
+        _t("attention", "kv_b_proj", where, rkv, h, ("qk_nope_head_dim + v_head_dim", m.qk_nope_head_dim + m.v_head_dim)),
+        _t("attention", "o_proj", where, h, ("v_head_dim", m.v_head_dim), d),
+    ]
+    if m.bias:
+        terms.append(_t("attention", "o_proj.bias", where, d))
+    del rope
+    return terms
+
+
+def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
+               bias: bool, where: str, n: tuple[str, int] | None = None) -> list[Term]:
+    """gate/up/down (or up/down) projections, optionally for ``n`` experts at once."""
+    many = (n,) if n else ()
+    mats = ("gate_proj", "up_proj", "down_proj") if gated else ("up_proj", "down_proj")
+    terms = [_t(component, f"{prefix}{name}", where, *many, d, width) for name in mats]
+    if bias:
+        up_biases = ("gate_proj", "up_proj") if gated else ("up_proj",)
+        terms += [_t(component, f"{prefix}{name}.bias", where, *many, width) for name in up_biases]
+        terms.append(_t(component, f"{prefix}down_proj.bias", where, *many, d))
+    return terms
+
+
+def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
+    d = ("d_model", d_model)
+    if isinstance(ffn, Mlp):
+        return _mlp_terms("mlp", "", d, ("d_ff", ffn.d_ff), ffn.gated, ffn.bias, where)
+    assert isinstance(ffn, Moe)
+    e = ("n_experts", ffn.n_experts)
+    terms = [_t("router", "router", where, d, e)]
+    if ffn.router.bias:
+        terms.append(_t("router", "router.bias", where, e))
+    terms += _mlp_terms("experts", "experts.", d, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, where, e)
+    if ffn.n_shared_experts:
+        width = ("d_shared", ffn.d_shared)
+        terms += _mlp_terms("shared_experts", "shared_expert.", d, width, ffn.gated, False, where)
+        if ffn.shared_gate:
+            terms.append(_t("shared_experts", "shared_expert_gate", where, d))
+    return terms
+
+
+# --- totals ----------------------------------------------------------------------------------
+
+
+def total_params(arch: Arch) -> int:
+    """All parameters, tied weights once: what ``sum(p.numel() for p in model.parameters())`` gives."""
+    return sum(t.total for t in param_terms(arch))
+
+
+def breakdown(arch: Arch) -> dict[str, int]:
+    """Total parameters per component (every component present, zero when absent)."""
+    out = dict.fromkeys(COMPONENTS, 0)
+    for t in param_terms(arch):
+        out[t.component] += t.total
+    return out
+
+
+def inactive_expert_params(arch: Arch) -> int:
+    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer."""
+    inactive = 0
+    for kind, n in arch.layer_counts().items():
+        ffn = arch.blocks[kind].ffn
+        if isinstance(ffn, Moe):
+            per_expert = sum(t.count for t in _ffn_terms(arch.d_model, ffn, kind) if t.component == "experts")
+            inactive += n * per_expert // ffn.n_experts * (ffn.n_experts - ffn.top_k)
+    return inactive
+
+
+def active_params(arch: Arch) -> int:
+    """Parameters used for one token: the total less the routed experts it is not sent to.
+
+    Embeddings and head are included, as in the "A3B"-style figures model publishers give.
+    """
+    return total_params(arch) - inactive_expert_params(arch)

@@ -1,0 +1,35 @@
+"""config.json → spec: read a config the way its model type's reference implementation reads it.
+
+``derive(config)`` picks the family of ``config["model_type"]`` (see ``families/``) and returns the
+``arch`` mapping with per-field provenance; ``draft_spec`` wraps it into a whole spec mapping.
+"""
+
+from __future__ import annotations
+
+from .config import DerivationError, Read
+from .family import Derived, Family
+from .families import ALL
+
+FAMILIES: dict[str, type[Family]] = {f.model_type: f for f in ALL}
+
+
+def family_for(config: dict) -> type[Family]:
+    """The family that reads ``config``; a clear error naming the supported types otherwise."""
+    if not isinstance(config, dict):
+        raise DerivationError("config.json must be a JSON object")
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise DerivationError("config.json has no 'model_type': is it a transformers config?")
+    if model_type not in FAMILIES:
+        raise DerivationError(
+            f"model_type '{model_type}' is not supported yet; supported: {', '.join(sorted(FAMILIES))}"
+        )
+    return FAMILIES[model_type]
+
+
+def derive(config: dict) -> Derived:
+    """The architecture of ``config`` as a spec ``arch`` mapping, with provenance."""
+    return family_for(config).derive(config)
+
+
+__all__ = ["DerivationError", "Derived", "FAMILIES", "Read", "derive", "family_for"]

@@ -1,0 +1,177 @@
+"""How a model type reads its config: a table of spec field → rule, written as a difference.
+
+A :class:`Family` says, for one ``model_type``, which config key (or small function of keys) gives
+each spec field, and which defaults transformers uses for absent keys. A child family copies its
+parent's tables and overrides only what differs, the way transformers' modular files write
+Qwen3 as Llama plus QK-norm::
+
+    class Qwen3(Qwen2):
+        model_type = "qwen3"
+        block = Qwen2.block | {"mixer.qk_norm": const("head"), "mixer.qkv_bias": "attention_bias"}
+
+A rule is a config key (``"hidden_size"``), or a function ``(config, kind) -> value`` where
+``kind`` is the block kind being built (``"sliding"``, ``"moe"``, ...). A rule may return
+:data:`DROP` to leave its field out; a field whose parent is ``None`` (``mixer.rope`` of a NoPE
+layer) is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Union
+
+from ..spec import attention_kind
+from .config import Config, DerivationError, Read
+
+DROP = object()
+Rule = Union[str, Callable[..., Any]]
+
+
+def const(value: Any) -> Callable[..., Any]:
+    """A rule that does not read the config."""
+    return lambda c, kind=None: value
+
+
+def either(*keys: str) -> Callable[..., Any]:
+    """The first of ``keys`` that config.json sets; else the last key's transformers default."""
+
+    def rule(c: Config, kind: str | None = None) -> Any:
+        for key in keys:
+            if c.has(key):
+                return c[key]
+        return c[keys[-1]]
+
+    return rule
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The architecture read from one config, and where each field came from."""
+
+    arch: dict
+    provenance: dict[str, list[Read]]  # dotted spec field → config keys read for it
+    family: "type[Family]"
+
+
+class Family:
+    """The base family: a decoder-only pre-norm transformer read like ``LlamaConfig``."""
+
+    model_type: ClassVar[str]
+    transformers_class: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {}
+    arch: ClassVar[dict[str, Rule]] = {}
+    layers: ClassVar[Rule]
+    block: ClassVar[dict[str, Rule]] = {}
+
+    @classmethod
+    def derive(cls, raw: dict) -> Derived:
+        """Read ``raw`` (a config.json mapping) into an ``arch`` dict with provenance."""
+        c = Config(raw, cls.defaults, cls.model_type)
+        provenance: dict[str, list[Read]] = {}
+        arch: dict = {}
+        _apply(cls.arch, c, None, arch, "arch.", provenance)
+        layers = _evaluate(cls.layers, c, None)
+        provenance["arch.layers"] = c.take_trail()
+        arch["layers"] = layers
+        arch["blocks"] = {}
+        for kind in dict.fromkeys(layers):
+            arch["blocks"][kind] = {}
+            _apply(cls.block, c, kind, arch["blocks"][kind], f"arch.blocks.{kind}.", provenance)
+        return Derived(arch, provenance, cls)
+
+
+def _evaluate(rule: Rule, c: Config, kind: str | None) -> Any:
+    if isinstance(rule, str):
+        return c[rule]
+    return rule(c, kind) if kind is not None else rule(c)
+
+
+def _apply(rules: dict[str, Rule], c: Config, kind, out: dict, prefix: str, provenance: dict) -> None:
+    for path, rule in rules.items():
+        *parents, leaf = path.split(".")
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {}) if part not in target else target[part]
+            if target is None:
+                break
+        if target is None:
+            continue
+        value = _evaluate(rule, c, kind)
+        trail = c.take_trail()
+        if value is DROP:
+            continue
+        target[leaf] = value
+        provenance[prefix + path] = trail
+
+
+# --- shared rules -------------------------------------------------------------------------------
+
+_ACTIVATIONS = {
+    "silu": "silu",
+    "swish": "silu",
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_tanh": "gelu_tanh",
+    "relu": "relu",
+    "relu2": "relu2",
+}
+
+
+def activation(key: str) -> Callable[..., str]:
+    """The activation named by ``key``, in the spec's vocabulary (gelu_new → gelu_tanh)."""
+
+    def rule(c: Config, kind: str | None = None) -> str:
+        name = c[key]
+        if name not in _ACTIVATIONS:
+            raise DerivationError(f"{key}: activation '{name}' is not known; known: {', '.join(_ACTIVATIONS)}")
+        return _ACTIVATIONS[name]
+
+    return rule
+
+
+def without(defaults: dict, *keys: str) -> dict:
+    """A copy of a parent's defaults without keys the child's config class does not have."""
+    return {k: v for k, v in defaults.items() if k not in keys}
+
+
+def head_dim(c: Config, kind: str | None = None) -> int:
+    """``getattr(config, "head_dim", None) or hidden_size // num_attention_heads``."""
+    return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+
+
+def head_layout_kind(c: Config, kind: str | None = None) -> str:
+    """mha/gqa/mqa from the head counts the block's own rules read."""
+    n_heads = c["num_attention_heads"]
+    return attention_kind(n_heads, c["num_key_value_heads"] or n_heads)
+
+
+_SCALED_ROPE = ("llama3", "yarn", "longrope")
+
+
+def rope_from(params: dict, c: Config, partial: float = 1.0) -> dict:
+    """A spec ``rope`` mapping from one transformers ``rope_parameters`` dict (or legacy rope_scaling)."""
+    theta = params.get("rope_theta")
+    if theta is None:
+        theta = c["rope_theta"]
+    rope: dict[str, Any] = {"theta": float(theta), "partial": float(params.get("partial_rotary_factor", partial))}
+    rope_type = params.get("rope_type", params.get("type", "default"))
+    if rope_type != "default":
+        scaling: dict[str, Any] = {"type": rope_type}
+        if params.get("factor") is not None:
+            scaling["factor"] = float(params["factor"])
+        if rope_type in _SCALED_ROPE:
+            original = params.get("original_max_position_embeddings")
+            scaling["original_context"] = original or c.get("original_max_position_embeddings") or c[
+                "max_position_embeddings"
+            ]
+        rope["scaling"] = scaling
+    return rope
+
+
+def rope(c: Config, kind: str | None = None) -> dict:
+    """RoPE as ``LlamaConfig`` reads it: rope_parameters, legacy rope_scaling, rope_theta."""
+    params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
+    partial = c.get("partial_rotary_factor") or 1.0
+    return rope_from(params, c, partial)

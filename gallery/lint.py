@@ -1,0 +1,152 @@
+"""Lint spec files: the schema (via the loader), YAML 1.1 traps, and file and folder rules.
+
+Each finding is a :class:`~gallery.loader.Problem` printed as ``path:line:col: field: message
+[CODE]``; the codes and what to do about each are in ``gallery.codes``. ``lint_paths`` is what
+``python -m gallery lint`` runs; the app uses ``lint_loaded`` on specs it has already loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+from . import yamlio
+from .derive import DerivationError, derive
+from .loader import Loaded, Problem, load_spec, spec_files
+from .spec import Arch
+
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
+_BARE_EXPONENT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
+
+def lint_paths(paths: Iterable[Path | str]) -> list[Problem]:
+    """All problems of the given spec files and folders (folders: their ``*.yaml``)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(spec_files(p) if p.is_dir() else [p])
+    return lint_loaded([load_spec(f) for f in files])
+
+
+def lint_loaded(loaded: list[Loaded]) -> list[Problem]:
+    """Problems of already loaded specs, including cross-file ones (duplicate slugs)."""
+    problems: list[Problem] = []
+    for item in loaded:
+        problems += item.problems
+        problems += yaml11_traps(item)
+        problems += file_rules(item)
+    problems += duplicate_slugs(loaded)
+    return sorted(set(problems))
+
+
+def yaml11_traps(item: Loaded) -> list[Problem]:
+    """Plain scalars that YAML 1.1 tools read differently from YAML 1.2 (Y003, Y004)."""
+    out = []
+    for path, node in yamlio.plain_scalars(item.node):
+        field = ".".join(map(str, path))
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        if node.value in yamlio.YAML11_BOOLEANS:
+            out.append(Problem(str(item.path), line, col, field,
+                               f"'{node.value}' is a boolean in YAML 1.1 but a string in YAML 1.2: "
+                               "write true/false, or quote it if you mean the word", "Y003"))
+        elif _LEADING_ZERO.match(node.value) or _BARE_EXPONENT.match(node.value):
+            out.append(Problem(str(item.path), line, col, field,
+                               f"'{node.value}' reads differently in YAML 1.1 (octal, or a string): "
+                               "drop the leading zero, or write the exponent with a dot (1.0e-5)", "Y004"))
+    return out
+
+
+def file_rules(item: Loaded) -> list[Problem]:
+    """Modeline, slug = file name, vendored config present and in agreement (F001, F003–F006)."""
+    path = str(item.path)
+    out: list[Problem] = []
+    if item.node is not None and not _first_line(item.path).startswith(yamlio.MODELINE.split("=")[0]):
+        out.append(Problem(path, 1, 1, "", f"start the file with '{yamlio.MODELINE}'", "F006"))
+    spec = item.spec
+    if spec is None:
+        return out
+    if spec.slug != item.path.stem:
+        line, col = yamlio.locate(item.node, ("slug",))
+        out.append(Problem(path, line, col, "slug",
+                           f"slug '{spec.slug}' differs from the file name '{item.path.name}': "
+                           f"rename one of them", "F001"))
+    config_path = item.path.parent / spec.source.config
+    line, col = yamlio.locate(item.node, ("source", "config"))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return out + [Problem(path, line, col, "source.config",
+                              f"cannot read vendored config {config_path}: {exc}", "F003")]
+    try:
+        derived = Arch.model_validate(derive(config).arch, strict=False)
+    except (DerivationError, ValueError) as exc:
+        return out + [Problem(path, line, col, "source.config", f"{config_path.name}: {exc}", "F005")]
+    return out + arch_disagreements(item, derived)
+
+
+def arch_disagreements(item: Loaded, derived: Arch) -> list[Problem]:
+    """F004 for every arch field whose value differs from the one derived from the config."""
+    ours = _flatten(item.spec.arch.model_dump(mode="json"), ("arch",))
+    theirs = _flatten(derived.model_dump(mode="json"), ("arch",))
+    out = []
+    for loc in sorted(set(ours) | set(theirs), key=str):
+        if ours.get(loc) != theirs.get(loc):
+            line, col = yamlio.locate(item.node, loc)
+            out.append(Problem(str(item.path), line, col, ".".join(map(str, loc)),
+                               f"spec says {ours.get(loc)!r} but the vendored config gives {theirs.get(loc)!r}",
+                               "F004"))
+    return _collapse_layers(out)
+
+
+def _collapse_layers(problems: list[Problem]) -> list[Problem]:
+    """One F004 for a layer pattern that differs, not one per layer."""
+    out, seen = [], False
+    for p in problems:
+        if p.field.startswith("arch.layers."):
+            if not seen:
+                out.append(Problem(p.path, p.line, p.col, "arch.layers",
+                                   "the layer pattern differs from the one the vendored config gives", "F004"))
+            seen = True
+        else:
+            out.append(p)
+    return out
+
+
+def duplicate_slugs(loaded: list[Loaded]) -> list[Problem]:
+    """F002 on every spec after the first that uses a slug."""
+    first: dict[str, Path] = {}
+    out = []
+    for item in loaded:
+        if item.spec is None:
+            continue
+        slug = item.spec.slug
+        if slug in first:
+            line, col = yamlio.locate(item.node, ("slug",))
+            out.append(Problem(str(item.path), line, col, "slug",
+                               f"slug '{slug}' is already used by {first[slug]}", "F002"))
+        else:
+            first[slug] = item.path
+    return out
+
+
+def _flatten(value, prefix: tuple) -> dict[tuple, object]:
+    if isinstance(value, dict):
+        out: dict[tuple, object] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, (*prefix, k)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, (*prefix, i)))
+        return out
+    return {prefix: value}
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline()
+    except OSError:
+        return ""

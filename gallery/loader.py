@@ -1,0 +1,121 @@
+"""Load spec files into :class:`~gallery.spec.Spec` objects, or into problems with positions.
+
+Loading never raises for a bad file: it returns a :class:`Loaded` with ``spec=None`` and the
+problems, each printable as ``path:line:col: dotted.field: message [CODE]``. One broken spec
+therefore never stops the others from loading (the app lists it with its message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import yamlio
+from .codes import code_for
+from .spec import Spec
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One lint finding at a position in a file."""
+
+    path: str
+    line: int
+    col: int
+    field: str
+    message: str
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.field or '(file)'}: {self.message} [{self.code}]"
+
+
+@dataclass
+class Loaded:
+    """The outcome of loading one spec file."""
+
+    path: Path
+    spec: Spec | None
+    problems: list[Problem] = field(default_factory=list)
+    data: Any = None
+    node: Any = None
+
+
+def load_spec(path: Path | str) -> Loaded:
+    """Read, parse and validate one spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Loaded(path, None, [Problem(str(path), 1, 1, "", f"cannot read file: {exc}", "Y001")])
+    return load_text(text, path)
+
+
+def load_text(text: str, path: Path | str = "<spec>") -> Loaded:
+    """Parse and validate spec text (the app's "try your own" page uses this too)."""
+    path = Path(path)
+    try:
+        data, node = yamlio.load(text)
+    except yamlio.YamlProblem as p:
+        return Loaded(path, None, [Problem(str(path), p.line, p.col, "", p.message, p.code)])
+    if not isinstance(data, dict):
+        return Loaded(path, None, [Problem(str(path), 1, 1, "", "a spec must be a YAML mapping", "S003")], data, node)
+    try:
+        return Loaded(path, Spec.model_validate(data), [], data, node)
+    except ValidationError as exc:
+        return Loaded(path, None, validation_problems(exc, node, str(path)), data, node)
+
+
+def validation_problems(exc: ValidationError, node: Any, path: str) -> list[Problem]:
+    """pydantic errors as problems at the YAML position of the field each one names."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if err.get("ctx", {}).get("field"):
+            loc = (*loc, err["ctx"]["field"])
+        loc = _strip_tags(loc, node)
+        line, col = yamlio.locate(node, loc, key=err["type"] == "extra_forbidden")
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "bool_type" and str(err.get("input")) in yamlio.YAML11_BOOLEANS:
+            message += f" ('{err['input']}' is a string in YAML 1.2: write true or false)"
+        problems.append(Problem(path, line, col, ".".join(map(str, loc)), message, code_for(err["type"])))
+    return sorted(set(problems))
+
+
+def _strip_tags(loc: tuple, node: Any) -> tuple:
+    """Drop the discriminator tags pydantic inserts into ``loc`` (``mixer.gqa.n_heads``)."""
+    out: list = []
+    data_path: Any = node
+    for part in loc:
+        child = _child(data_path, part)
+        if child is None and isinstance(part, str) and out and part in _TAGS:
+            continue
+        out.append(part)
+        data_path = child
+    return tuple(out)
+
+
+_TAGS = {"mha", "gqa", "mqa", "mla", "mlp", "moe"}
+
+
+def _child(node: Any, part: Any) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if k.value == str(part)), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
+
+
+def spec_files(folder: Path | str) -> list[Path]:
+    """The spec files of a folder, sorted (``*.yaml`` directly inside it)."""
+    return sorted(Path(folder).glob("*.yaml"))
+
+
+def load_folder(folder: Path | str) -> list[Loaded]:
+    """Every spec file of a folder, good or bad."""
+    return [load_spec(p) for p in spec_files(folder)]

@@ -1,0 +1,385 @@
+"""The architecture spec: one pydantic v2 model per part of a decoder-only language model.
+
+A spec has three parts:
+
+* curated facts a config lacks (display name, organisation, release date, licence, notes);
+* ``source``: where the architecture was read from (Hub repo, revision, vendored config.json);
+* ``arch``: the architecture itself, re-derivable from the vendored config (see ``gallery.derive``).
+
+Vocabulary follows the papers and nanoGPT: ``d_model``, ``n_layers``, ``n_heads``, ``n_kv_heads``,
+``head_dim``, ``d_ff``. Per-layer variation is explicit: ``arch.layers`` names the block kind of
+every layer (like ``layer_types`` in transformers) and ``arch.blocks`` defines each kind once.
+A compact pattern such as ``"dense*3, moe*58"`` or ``"(sliding*5, full)*8"`` is accepted on input
+and expanded to the explicit list.
+
+Unknown keys are rejected everywhere (``extra="forbid"``); kinds that differ in their fields are
+discriminated unions on ``kind``. ``schema/spec.schema.json`` is generated from :class:`Spec`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+SCHEMA_URL = "../schema/spec.schema.json"
+SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
+
+
+def rule_error(field: str, error_type: str, message: str) -> PydanticCustomError:
+    """A cross-field rule violation that names the field to fix (``ctx.field``; see gallery.codes)."""
+    return PydanticCustomError(error_type, message.replace("{", "(").replace("}", ")"), {"field": field})
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors, numbers are not parsed from strings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+class RopeScaling(Strict):
+    """Context extension applied to RoPE frequencies (``rope_parameters.rope_type`` != default)."""
+
+    type: str = Field(description="RoPE scaling type: linear, dynamic, yarn, longrope, llama3, ...")
+    factor: float | None = Field(None, description="Context extension factor")
+    original_context: PositiveInt | None = Field(
+        None, description="Context length the model was pre-trained at (original_max_position_embeddings)"
+    )
+
+
+class Rope(Strict):
+    """Rotary position embedding applied to queries and keys."""
+
+    theta: float = Field(gt=0, description="Base wavelength θ (rope_theta)")
+    partial: float = Field(1.0, gt=0, le=1, description="Fraction of each head's dims that rotate")
+    scaling: RopeScaling | None = None
+
+
+# --- token mixers ----------------------------------------------------------------------------
+
+
+class SoftmaxAttention(Strict):
+    """Softmax attention with separate query and KV head counts (MHA, GQA, MQA).
+
+    ``kind`` is ``mha`` when every query head has its own KV head, ``mqa`` when all share one,
+    ``gqa`` in between; the validator checks that it agrees with the head counts.
+    """
+
+    kind: Literal["mha", "gqa", "mqa"]
+    n_heads: PositiveInt = Field(description="Query heads")
+    n_kv_heads: PositiveInt = Field(description="Key/value heads")
+    head_dim: PositiveInt = Field(description="Dims per head (may differ from d_model / n_heads)")
+    qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
+    out_bias: bool = Field(False, description="Bias on the output projection")
+    qk_norm: Literal["none", "head", "full"] = Field(
+        "none",
+        description="Norm on queries and keys: 'head' is one norm of head_dim shared by all heads "
+        "(Qwen3, Gemma 3); 'full' has weights for every head (OLMo 2, Cohere, StableLM)",
+    )
+    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
+    window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
+    sinks: bool = Field(False, description="Learned per-head attention sink logits (gpt-oss)")
+    softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
+    scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
+
+    @model_validator(mode="after")
+    def _heads(self) -> "SoftmaxAttention":
+        if self.n_heads % self.n_kv_heads:
+            raise rule_error(
+                "n_kv_heads", "heads_not_divisible",
+                f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
+            )
+        expected = attention_kind(self.n_heads, self.n_kv_heads)
+        if self.kind != expected:
+            raise rule_error(
+                "kind", "attention_kind_mismatch",
+                f"kind '{self.kind}' does not match {self.n_heads} query heads and "
+                f"{self.n_kv_heads} KV heads: use '{expected}'",
+            )
+        return self
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per KV head."""
+        return self.n_heads // self.n_kv_heads
+
+
+def attention_kind(n_heads: int, n_kv_heads: int) -> str:
+    """The conventional name of a head layout: MHA, MQA or GQA."""
+    if n_kv_heads == n_heads:
+        return "mha"
+    return "mqa" if n_kv_heads == 1 else "gqa"
+
+
+class LatentAttention(Strict):
+    """Multi-head latent attention (DeepSeek-V2/V3): K and V are decompressed from a low-rank latent.
+
+    Each head's query/key is a ``qk_nope_head_dim`` part without positions plus a ``qk_rope_head_dim``
+    part with RoPE; the RoPE key part is shared by all heads. The cache holds the latent
+    (``kv_lora_rank``) plus the shared RoPE key, not full K and V.
+    """
+
+    kind: Literal["mla"]
+    n_heads: PositiveInt
+    q_lora_rank: PositiveInt | None = Field(description="Rank of the query compression; null = full q_proj")
+    kv_lora_rank: PositiveInt = Field(description="Width of the compressed KV latent")
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+    bias: bool = Field(False, description="Bias on the down-projections and o_proj (attention_bias)")
+    rope: Rope | None
+    window: PositiveInt | None = None
+    softcap: float | None = None
+    scale: float | None = None
+
+
+Mixer = Annotated[Union[SoftmaxAttention, LatentAttention], Field(discriminator="kind")]
+
+
+# --- feed-forward ----------------------------------------------------------------------------
+
+Activation = Literal["silu", "gelu", "gelu_tanh", "relu", "relu2"]
+
+
+class Mlp(Strict):
+    """A dense feed-forward: gated (SwiGLU, GeGLU: gate, up, down) or plain (up, down)."""
+
+    kind: Literal["mlp"]
+    d_ff: PositiveInt = Field(description="Hidden width")
+    activation: Activation
+    gated: bool = Field(description="gate ⊙ act(up) with three matrices, or act(up) with two")
+    bias: bool = False
+
+
+class Router(Strict):
+    """How a token picks its experts."""
+
+    scoring: Literal["softmax", "sigmoid"] = "softmax"
+    bias: bool = Field(False, description="Learned bias on the router logits (gpt-oss)")
+    correction_bias: bool = Field(
+        False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
+    )
+    n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
+    topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
+    normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
+
+
+class Moe(Strict):
+    """A mixture-of-experts feed-forward: a router picks ``top_k`` of ``n_experts`` per token."""
+
+    kind: Literal["moe"]
+    n_experts: PositiveInt
+    top_k: PositiveInt = Field(description="Experts active per token")
+    d_expert: PositiveInt = Field(description="Hidden width of one expert")
+    activation: Activation
+    gated: bool = True
+    expert_bias: bool = Field(False, description="Biases inside each expert (gpt-oss)")
+    n_shared_experts: int = Field(0, ge=0, description="Experts every token always uses")
+    d_shared: PositiveInt | None = Field(None, description="Hidden width of the shared expert MLP")
+    shared_gate: bool = Field(False, description="Sigmoid gate on the shared expert output (Qwen2-MoE)")
+    router: Router = Router()
+
+    @model_validator(mode="after")
+    def _experts(self) -> "Moe":
+        if self.top_k > self.n_experts:
+            raise rule_error(
+                "top_k", "too_many_active_experts",
+                f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
+            )
+        if (self.n_shared_experts > 0) != (self.d_shared is not None):
+            raise rule_error(
+                "d_shared", "shared_expert_width",
+                "d_shared is required exactly when n_shared_experts > 0",
+            )
+        return self
+
+
+Ffn = Annotated[Union[Mlp, Moe], Field(discriminator="kind")]
+
+
+# --- blocks and the whole model -------------------------------------------------------------
+
+
+class Norm(Strict):
+    """The normalisation layer used throughout the model."""
+
+    kind: Literal["rmsnorm", "layernorm"]
+    eps: float = Field(gt=0)
+    bias: bool = Field(False, description="LayerNorm with a learned bias")
+
+
+class Block(Strict):
+    """One kind of decoder layer: a token mixer and/or a feed-forward, with its norms and residuals."""
+
+    mixer: Mixer | None = None
+    ffn: Ffn | None = None
+    norm_placement: Literal["pre", "post", "sandwich"] = Field(
+        "pre",
+        description="pre: norm → sublayer → add (Llama); post: sublayer → norm → add (OLMo 2); "
+        "sandwich: norm → sublayer → norm → add (Gemma 2/3)",
+    )
+    parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
+    shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
+
+    @model_validator(mode="after")
+    def _parts(self) -> "Block":
+        if self.mixer is None and self.ffn is None:
+            raise rule_error("mixer", "empty_block", "a block needs a mixer, an ffn or both")
+        if self.shared_norm and not self.parallel:
+            raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
+        if self.parallel and (self.mixer is None or self.ffn is None):
+            raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        return self
+
+
+class Embedding(Strict):
+    """Token (and learned position) embeddings and the output head."""
+
+    tied: bool = Field(description="The output head reuses the token embedding matrix")
+    scaled: bool = Field(False, description="Embeddings multiplied by sqrt(d_model) (Gemma)")
+    learned_positions: PositiveInt | None = Field(
+        None, description="Rows of a learned absolute position table (GPT-2); null without one"
+    )
+    head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
+    logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
+    logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
+
+
+_TERM = re.compile(r"\s*(?:(?P<name>[A-Za-z_][\w\-]*)|\((?P<group>[^()]*)\))\s*(?:\*\s*(?P<n>\d+))?\s*$")
+
+
+def expand_layers(value: Any) -> Any:
+    """Expand the compact layer forms accepted on input into the explicit per-layer list.
+
+    ``"dense*3, moe*58"`` → 3 × dense then 58 × moe; ``"(sliding*5, full)*8"`` → the group 8 times;
+    a list may mix plain names and ``name*N`` items. Anything else is returned unchanged for
+    pydantic to report.
+    """
+    if isinstance(value, str):
+        items = _split_top(value)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        return value
+    out: list[str] = []
+    for item in items:
+        m = _TERM.match(item)
+        if not m:
+            raise ValueError(f"cannot read layer pattern item {item!r}: use 'name', 'name*N' or '(a, b)*N'")
+        n = int(m["n"] or 1)
+        out.extend((expand_layers(m["group"]) if m["group"] is not None else [m["name"]]) * n)
+    return out
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in (*parts, cur) if p.strip()]
+
+
+class Arch(Strict):
+    """The architecture, as the reference implementation builds it from config.json."""
+
+    d_model: PositiveInt = Field(description="Residual stream width (hidden_size)")
+    n_layers: PositiveInt
+    vocab_size: PositiveInt
+    context_length: PositiveInt = Field(description="Maximum positions (max_position_embeddings)")
+    norm: Norm
+    embedding: Embedding
+    final_norm: bool = Field(True, description="A norm after the last layer, before the head")
+    layers: Annotated[list[str], Field(min_length=1, description="Block kind of every layer, in order")]
+    blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return expand_layers(value)
+
+    @model_validator(mode="after")
+    def _layers(self) -> "Arch":
+        if len(self.layers) != self.n_layers:
+            raise rule_error(
+                "layers", "layer_count",
+                f"layers lists {len(self.layers)} layers but n_layers is {self.n_layers}",
+            )
+        unknown = sorted(set(self.layers) - set(self.blocks))
+        if unknown:
+            raise rule_error(
+                "layers", "unknown_block_kind",
+                f"layers names block kinds not defined in blocks: {', '.join(unknown)}",
+            )
+        unused = sorted(set(self.blocks) - set(self.layers))
+        if unused:
+            raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
+        return self
+
+    def layer_counts(self) -> dict[str, int]:
+        """How many layers of each block kind, in order of first appearance."""
+        counts: dict[str, int] = {}
+        for kind in self.layers:
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+
+class Source(Strict):
+    """Where the architecture was read from."""
+
+    hf_repo: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$", description="Hugging Face Hub repo id")
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="Commit sha, when known")
+    config: str = Field(description="Vendored config.json, relative to the spec file")
+    model_type: str = Field(description="config.json model_type")
+    transformers_class: str = Field(description="The transformers class that builds the counted model")
+    text_config: bool = Field(False, description="Counted from text_config of a multimodal wrapper")
+
+
+class Note(Strict):
+    """One thing that is distinctive, and where the reference code shows it."""
+
+    text: str = Field(min_length=1)
+    ref: str = Field(
+        min_length=1,
+        description="File and class/function in transformers, e.g. "
+        "'models/llama/modeling_llama.py: LlamaDecoderLayer'",
+    )
+
+
+class Spec(Strict):
+    """One model of the gallery."""
+
+    model_config = ConfigDict(title="LLM Architecture Gallery spec", extra="forbid", strict=True, frozen=True)
+
+    slug: str = Field(pattern=SLUG_RE, description="Stable id; equals the file name without .yaml")
+    name: str = Field(min_length=1, description="Display name")
+    family: str = Field(min_length=1)
+    organisation: str = Field(min_length=1)
+    release_date: dt.date | None = None
+    licence: str | None = None
+    source: Source
+    arch: Arch
+    notes: list[Note] = []
+
+    @field_validator("release_date", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        # YAML loads an unquoted 2024-07-23 as a date; a quoted one arrives as a string.
+        return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a spec file, for editors (yaml-language-server) and other tools."""
+    schema = Spec.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

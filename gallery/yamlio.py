@@ -1,0 +1,211 @@
+"""Reading and writing spec YAML with positions, the way YAML 1.2 reads it.
+
+PyYAML implements YAML 1.1, where ``yes``/``no``/``on``/``off`` are booleans, ``1e-5`` is a string,
+``010`` is octal and a duplicate key silently overwrites the first. Editors (yaml-language-server)
+read YAML 1.2. :class:`Loader` uses libyaml's parser with YAML 1.2 core-schema resolvers, so both
+agree; the ambiguous 1.1 spellings stay strings and the linter names them (see ``gallery.lint``).
+
+Every loaded document keeps its node tree, so a pydantic error location such as
+``('arch', 'blocks', 'full', 'mixer', 'n_kv_heads')`` maps back to a line and column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+MODELINE = "# yaml-language-server: $schema=../schema/spec.schema.json"
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_CORE_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+    ("tag:yaml.org,2002:timestamp", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", list("0123456789")),
+]
+
+#: Plain scalars that YAML 1.1 (PyYAML, many tools) reads as booleans but YAML 1.2 as strings.
+YAML11_BOOLEANS = frozenset("yes Yes YES no No NO on On ON off Off OFF y Y n N".split())
+
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class YamlProblem(Exception):
+    """A problem found while reading YAML, at a 1-based line and column."""
+
+    line: int
+    col: int
+    message: str
+    code: str
+
+
+class Loader(_BASE):  # type: ignore[misc, valid-type]
+    """libyaml parser + safe constructor + YAML 1.2 core resolvers + duplicate-key detection."""
+
+    yaml_implicit_resolvers: dict = {}
+
+    def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                first = seen[key]
+                raise YamlProblem(
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                    f"duplicate key '{key}' (first defined on line {first.start_mark.line + 1}); "
+                    "keep one of them",
+                    "Y002",
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):  # noqa: D102
+        text = self.construct_scalar(node)
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 0) if text.startswith("0x") else int(text, 10)
+
+    def construct_yaml_float(self, node):  # noqa: D102
+        text = self.construct_scalar(node).lower()
+        if text.endswith("inf"):
+            return -math.inf if text.startswith("-") else math.inf
+        return math.nan if text.endswith("nan") else float(text)
+
+
+for _tag, _regex, _first in _CORE_RESOLVERS:
+    Loader.add_implicit_resolver(_tag, re.compile(_regex), _first)
+Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+Loader.add_constructor("tag:yaml.org,2002:float", Loader.construct_yaml_float)
+
+
+def load(text: str) -> tuple[Any, yaml.Node | None]:
+    """Parse one YAML document; return its data and its node tree (for positions).
+
+    Raises :class:`YamlProblem` (code Y001 for syntax, Y002 for duplicate keys).
+    """
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        return data, node
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise YamlProblem(line, col, f"YAML syntax error: {exc.problem or exc}", "Y001") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(1, 1, f"YAML error: {exc}", "Y001") from None
+    finally:
+        loader.dispose()
+
+
+def locate(node: yaml.Node | None, loc: tuple, *, key: bool = False) -> tuple[int, int]:
+    """The 1-based (line, col) of the node a pydantic error ``loc`` names.
+
+    Walks mappings by key and sequences by index; parts that match nothing (a discriminator tag
+    pydantic puts into ``loc``) are skipped. With ``key=True`` a mapping entry reports its key
+    (right for "unknown key"); a missing key reports its parent mapping.
+    """
+    if node is None:
+        return 1, 1
+    target, key_node = node, None
+    for part in loc:
+        if isinstance(target, yaml.MappingNode):
+            match = next(((k, v) for k, v in target.value if k.value == str(part)), None)
+            if match:
+                key_node, target = match
+        elif isinstance(target, yaml.SequenceNode) and isinstance(part, int) and part < len(target.value):
+            key_node, target = None, target.value[part]
+    mark = (key_node if key and key_node is not None else target).start_mark
+    return mark.line + 1, mark.column + 1
+
+
+def plain_scalars(node: yaml.Node | None, path: tuple = ()):
+    """Yield (path, node) for every plain (unquoted) scalar value in the tree."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from plain_scalars(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from plain_scalars(v, (*path, i))
+    elif isinstance(node, yaml.ScalarNode) and node.style is None:
+        yield path, node
+
+
+# --- canonical writing ------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"^[A-Za-z_][\w .,/()+'&\-]*$")
+_RESERVED = {s.lower() for s in YAML11_BOOLEANS} | {"true", "false", "null", "~"}
+_WIDTH = 100
+
+
+def scalar(value: Any) -> str:
+    """One scalar in canonical form: readable the same way by YAML 1.1 and 1.2 tools."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exp = text.split("e")
+            text = f"{mantissa}.0e{exp}"  # 1e-05 → 1.0e-05: a float in YAML 1.1 too
+        return text
+    text = str(value)
+    if _PLAIN.match(text) and text.lower() not in _RESERVED and not text.endswith(" "):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def dump(data: dict, *, header: str = MODELINE) -> str:
+    """Write a mapping as canonical block YAML (key order kept, scalar lists in flow style)."""
+    lines = [header] if header else []
+    _emit_mapping(data, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit_mapping(data: dict, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:")
+            _emit_mapping(value, indent + 2, lines)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{pad}{key}:")
+            for item in value:
+                sub: list[str] = []
+                _emit_mapping(item, indent + 4, sub)
+                lines.append(f"{pad}  - {sub[0].lstrip()}")
+                lines.extend(sub[1:])
+        elif isinstance(value, list):
+            _emit_flow(f"{pad}{key}: ", [scalar(v) for v in value], indent + 2, lines)
+        else:
+            lines.append(f"{pad}{key}: {'{}' if value == {} else scalar(value)}")
+
+
+def _emit_flow(prefix: str, items: list[str], indent: int, lines: list[str]) -> None:
+    line = prefix + "["
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "]")
+        if len(line) + len(piece) + 1 > _WIDTH and not line.endswith("["):
+            lines.append(line)
+            line = " " * indent + piece
+        else:
+            line += ("" if line.endswith("[") else " ") + piece
+    lines.append(line if items else prefix + "[]")

@@ -1,0 +1,53 @@
+"""Parameter counts equal what transformers builds from the same config, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery.counts import COMPONENTS, active_params, breakdown, param_terms, total_params
+
+from .conftest import spec_ids
+from .reference import reference_model, reference_param_count
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_total_equals_transformers(bundled, slug):
+    spec, config = bundled[slug]
+    assert total_params(spec.arch) == reference_param_count(config)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_components_sum_to_total(bundled, slug):
+    spec, _ = bundled[slug]
+    parts = breakdown(spec.arch)
+    assert set(parts) == set(COMPONENTS)
+    assert sum(parts.values()) == total_params(spec.arch)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_embedding_and_head_match_transformers_modules(bundled, slug):
+    """The embeddings and head components equal the input/output embedding modules' sizes."""
+    spec, config = bundled[slug]
+    model = reference_model(config)
+    inp = model.get_input_embeddings().weight.numel()
+    parts = breakdown(spec.arch)
+    assert parts["embeddings"] >= inp  # learned positions add to token embeddings
+    out = model.get_output_embeddings()
+    tied = out.weight is model.get_input_embeddings().weight
+    assert spec.arch.embedding.tied == tied
+    head = 0 if tied else out.weight.numel()
+    head += out.bias.numel() if getattr(out, "bias", None) is not None else 0
+    assert parts["head"] == head
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_active_never_exceeds_total(bundled, slug):
+    spec, _ = bundled[slug]
+    assert 0 < active_params(spec.arch) <= total_params(spec.arch)
+
+
+def test_formula_explains_its_number(bundled):
+    """Every term's formula ends in the number it explains."""
+    for spec, _ in bundled.values():
+        for term in param_terms(spec.arch):
+            assert f"= {term.count:,}" in term.formula
