@@ -31,8 +31,16 @@ def cmd_new(args: argparse.Namespace) -> int:
     if hf_repo.count("/") != 1:
         raise UsageError("give the Hub repo id with --hf-repo ORG/NAME (the config does not name it)")
     slug = slug_for(hf_repo) if args.output is None else Path(args.output).stem
-    spec = draft(config, hf_repo=hf_repo, revision=args.revision, slug=slug)
     out = Path(args.output) if args.output else SPEC_DIR / f"{slug}.yaml"
+    keep = None
+    if out.exists():
+        from .loader import load_spec
+
+        keep = load_spec(out).spec
+        if keep is None:
+            raise UsageError(f"{out} exists but does not load; fix it first (python -m gallery lint {out})")
+    spec = draft(config, hf_repo=hf_repo, revision=args.revision or (keep and keep.source.revision),
+                 slug=slug, keep=keep)
     spec_path, config_path = write(spec, config, out)
     print(f"wrote {spec_path} and {config_path}")
     print("next: fill in name, organisation, release_date, licence and notes, then run "

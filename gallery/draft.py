@@ -22,17 +22,27 @@ def slug_for(hf_repo: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", name).strip("-.")
 
 
-def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str | None = None) -> Spec:
-    """A valid spec for ``config``, with curated fields drafted from the repo id."""
+CURATED = ("name", "family", "organisation", "release_date", "licence", "notes")
+
+
+def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str | None = None,
+          keep: Spec | None = None) -> Spec:
+    """A valid spec for ``config``, with curated fields drafted from the repo id.
+
+    With ``keep`` (the spec already at that path), its curated fields and notes are kept and only
+    ``source`` and ``arch`` are re-derived, so refreshing a spec never loses human writing.
+    """
     derived = derive(config)
     org, name = hf_repo.split("/", 1)
     slug = slug or slug_for(hf_repo)
+    curated = {k: getattr(keep, k) for k in CURATED} if keep else {}
     return Spec.model_validate(
         {
             "slug": slug,
             "name": name,
             "family": derived.family.__name__,
             "organisation": org,
+            **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in curated.items()},
             "source": {
                 "hf_repo": hf_repo,
                 "revision": revision,
