@@ -130,7 +130,7 @@ class Phi3(Mistral):
     defaults = without(Mistral.defaults, "head_dim") | {
         "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192, "num_attention_heads": 32,
         "num_key_value_heads": None, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
-        "sliding_window": None, "partial_rotary_factor": 1.0, "original_max_position_embeddings": 4096,
+        "sliding_window": None, "original_max_position_embeddings": 4096,
     }
     block = Mistral.block | {
     }
@@ -144,7 +144,7 @@ class Cohere(Llama):
     defaults = without(Llama.defaults, "rms_norm_eps", "mlp_bias", "head_dim") | {
         "vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528, "num_hidden_layers": 40,
         "num_attention_heads": 64, "max_position_embeddings": 8192, "layer_norm_eps": 1e-5,
-        "logit_scale": 0.0625, "tie_word_embeddings": True, "use_qk_norm": False,
+        "logit_scale": 0.0625, "tie_word_embeddings": True, "use_qk_norm": False, "rope_theta": 500000.0,
     }
     arch = Llama.arch | {
         "norm.kind": const("layernorm"),

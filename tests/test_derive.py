@@ -1,0 +1,165 @@
+"""config.json → spec: derived the way transformers reads the config, defaults included."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from gallery.counts import total_params
+from gallery.derive import FAMILIES, DerivationError, derive, family_for
+from gallery.spec import Arch
+
+from .conftest import ROOT, spec_ids
+from .reference import SHARED, reference_model, reference_param_count
+
+HUB = sorted((SHARED / "hub-configs").glob("*.json"))
+
+
+def _arch(config: dict) -> Arch:
+    return Arch.model_validate(derive(config).arch, strict=False)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_bundled_spec_rederives_from_its_vendored_config(bundled, slug):
+    spec, config = bundled[slug]
+    assert _arch(config) == spec.arch
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_bundled_spec_records_its_source(bundled, slug):
+    spec, config = bundled[slug]
+    assert spec.source.model_type == config["model_type"]
+    assert spec.source.transformers_class in config.get("architectures", [spec.source.transformers_class])
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_defaults_are_the_transformers_config_defaults(model_type):
+    """Every default a family uses is the attribute default of the transformers config class."""
+    import transformers
+
+    cls = transformers.CONFIG_MAPPING[model_type]
+    for key, ours in FAMILIES[model_type].defaults.items():
+        theirs = cls.default_theta if key == "rope_theta" else getattr(cls, key)
+        assert ours == theirs, f"{model_type}.{key}: ours {ours!r}, transformers {theirs!r}"
+
+
+# Keys that do not shape the architecture but must agree with those that do (token ids < vocab).
+_ALONG = ("rope_scaling", "pad_token_id", "bos_token_id", "eos_token_id")
+
+
+def _stripped(config: dict, keep_fraction: float) -> dict:
+    """The config with a random share of the keys its family has defaults for removed.
+
+    Tries a few seeds until transformers accepts the result and it can run (removing hidden_size
+    but keeping a longrope factor list sized for the old head_dim makes a config transformers
+    rejects; removing num_key_value_heads but keeping 14 query heads gives 32 KV heads that
+    transformers builds but attention could never run).
+    """
+    strippable = set(family_for(config).defaults) | set(_ALONG)
+    for seed in range(20):
+        rng = random.Random(seed)
+        out = {k: v for k, v in config.items()
+               if k == "model_type" or k not in strippable or rng.random() < keep_fraction}
+        try:
+            model = reference_model(out)
+        except Exception:  # noqa: BLE001 - transformers rejected this variant: try another
+            continue
+        heads = getattr(model.config, "num_attention_heads", None)
+        kv_heads = getattr(model.config, "num_key_value_heads", None)
+        if isinstance(heads, int) and isinstance(kv_heads, int) and heads % kv_heads:
+            continue
+        return out
+    raise AssertionError("no stripped variant of this config is accepted by transformers")
+
+
+@pytest.mark.parametrize("keep_fraction", [0.0, 0.5])
+@pytest.mark.parametrize("path", HUB, ids=[p.stem for p in HUB])
+def test_absent_keys_read_as_transformers_defaults(path, keep_fraction):
+    """Leaving keys out of a config gives the count transformers builds from it, exactly."""
+    config = json.loads(path.read_text())
+    if config["model_type"] not in FAMILIES:
+        pytest.fail(f"model_type {config['model_type']} of {path.name} has no family")
+    stripped = _stripped(config, keep_fraction)
+    assert total_params(_arch(stripped)) == reference_param_count(stripped)
+
+
+@pytest.mark.parametrize("path", HUB, ids=[p.stem for p in HUB])
+def test_every_hub_config_is_exact(path):
+    """The acceptance criterion, over every real config available offline (bundled or not)."""
+    config = json.loads(path.read_text())
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+def _leaves(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else k)
+    else:
+        yield prefix
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_every_field_says_where_it_came_from(bundled, slug):
+    _, config = bundled[slug]
+    derived = derive(config)
+    for leaf in _leaves({"arch": derived.arch}):
+        assert any(leaf == p or leaf.startswith(p + ".") for p in derived.provenance), leaf
+
+
+def test_provenance_names_the_key_or_the_default():
+    config = json.loads((SHARED / "hub-configs" / "meta-llama--Llama-3.1-8B-Instruct.json").read_text())
+    reads = derive(config).provenance["arch.blocks.full.mixer.n_kv_heads"]
+    assert [(r.key, r.value, r.from_config) for r in reads] == [("num_key_value_heads", 8, True)]
+    del config["num_key_value_heads"]  # LlamaConfig: None → num_attention_heads
+    reads = derive(config).provenance["arch.blocks.full.mixer.n_kv_heads"]
+    assert [(r.key, r.from_config) for r in reads] == [("num_key_value_heads", False), ("num_attention_heads", True)]
+    assert "absent" in str(reads[0])
+
+
+def test_unsupported_model_type_names_the_supported_ones():
+    with pytest.raises(DerivationError) as err:
+        derive({"model_type": "llama9"})
+    assert "llama9" in str(err.value) and "qwen3" in str(err.value)
+    with pytest.raises(DerivationError, match="no 'model_type'"):
+        derive({"hidden_size": 8})
+
+
+def test_new_on_an_unsupported_config_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "llama9"}))
+    out = tmp_path / "specs" / "x.yaml"
+    proc = subprocess.run([sys.executable, "-m", "gallery", "new", str(config), "--hf-repo", "a/b", "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "llama9" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "specs").exists() or not any((tmp_path / "specs").rglob("*"))
+
+
+def test_new_drafts_a_spec_that_lints_clean_and_keeps_curated_fields(tmp_path):
+    src = SHARED / "hub-configs" / "Qwen--Qwen3-0.6B.json"
+    out = tmp_path / "qwen3-0.6b.yaml"
+    run = lambda: subprocess.run([sys.executable, "-m", "gallery", "new", str(src), "--hf-repo", "Qwen/Qwen3-0.6B",  # noqa: E731
+                                  "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert run().returncode == 0
+    assert out.read_text().startswith("# yaml-language-server: $schema=")
+    assert json.loads((tmp_path / "configs" / "qwen3-0.6b.json").read_text()) == json.loads(src.read_text())
+    lint = subprocess.run([sys.executable, "-m", "gallery", "lint", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout
+    out.write_text(out.read_text().replace("name: Qwen3-0.6B", "name: My curated name"))
+    assert run().returncode == 0
+    assert "name: My curated name" in out.read_text()
+
+
+def test_stats_on_a_raw_config_prints_the_exact_total():
+    path = SHARED / "hub-configs" / "Qwen--Qwen3-30B-A3B.json"
+    if json.loads(path.read_text())["model_type"] not in FAMILIES:
+        pytest.fail("qwen3_moe has no family yet")
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    row = json.loads(proc.stdout)
+    assert row["total_params"] == reference_param_count(json.loads(path.read_text()))
+    assert {"slug", "total_params", "embedding_params", "active_params", "kv_cache_bytes_per_token"} <= set(row)

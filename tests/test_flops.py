@@ -1,0 +1,42 @@
+"""Forward FLOPs per token, against a hand derivation (Kaplan et al. 2020: 2N + attention)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery.counts import active_params, total_params
+from gallery.flops import attention_flops, flops_per_token
+
+from .conftest import spec_ids
+
+
+def test_llama_2_7b_by_hand(bundled):
+    spec, c = bundled["llama-2-7b-hf"]
+    d, L, V, ff = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"], c["intermediate_size"]
+    # Weights a token multiplies with: q, k, v, o (4 d²) and gate, up, down (3 d·ff) per layer, plus the head.
+    matmul = L * (4 * d * d + 3 * d * ff) + d * V
+    T = 4096
+    # Per layer: QKᵀ (2·d per attended token) and A·V (2·d per attended token), d = 32 heads × 128.
+    attention = L * 2 * 2 * d * T
+    assert flops_per_token(spec.arch, T) == 2 * matmul + attention
+
+
+def test_tied_head_still_costs_a_matmul(bundled):
+    spec, c = bundled["qwen3-0.6b"]
+    assert spec.arch.embedding.tied
+    # The tied head is counted once in parameters but multiplies every token.
+    assert flops_per_token(spec.arch, 1) > 2 * c["vocab_size"] * c["hidden_size"]
+
+
+def test_window_bounds_attention_flops(bundled):
+    spec, _ = bundled["mistral-7b-v0.1"]
+    assert attention_flops(spec.arch, 100_000) == attention_flops(spec.arch, 4096)
+    assert attention_flops(spec.arch, 2048) * 2 == attention_flops(spec.arch, 4096)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_flops_are_about_twice_the_active_params(bundled, slug):
+    spec, _ = bundled[slug]
+    flops = flops_per_token(spec.arch, 1)
+    # At context 1, FLOPs ≈ 2 × active params (within embeddings, biases and norms).
+    assert 1.0 * active_params(spec.arch) < flops < 2.2 * total_params(spec.arch)

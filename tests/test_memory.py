@@ -1,0 +1,80 @@
+"""KV cache: each attention kind against a derivation written out by hand from the config."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery.memory import kv_bytes, kv_bytes_per_token
+
+from .conftest import spec_ids
+
+BF16 = 2
+
+
+def test_mha_llama_2_7b(bundled):
+    spec, c = bundled["llama-2-7b-hf"]
+    # MHA: every one of the 32 heads has its own K and V of head_dim = 4096 / 32 = 128.
+    assert c["num_key_value_heads"] == c["num_attention_heads"] == 32
+    per_layer = 2 * 32 * (4096 // 32)  # K and V
+    assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 524_288
+
+
+def test_gqa_llama_3_1_8b(bundled):
+    spec, c = bundled["llama-3.1-8b-instruct"]
+    # GQA: 8 KV heads serve 32 query heads, so the cache is 4× smaller than MHA would be.
+    per_layer = 2 * c["num_key_value_heads"] * (c["hidden_size"] // c["num_attention_heads"])
+    assert per_layer == 2 * 8 * 128
+    assert kv_bytes_per_token(spec.arch) == 32 * per_layer * BF16 == 131_072  # 128 KiB/token
+    assert kv_bytes(spec.arch, context=8192, batch=4) == 4 * 8192 * 131_072
+
+
+def test_explicit_head_dim_is_used_not_hidden_over_heads(bundled):
+    spec, c = bundled["qwen3-0.6b"]
+    # Qwen3-0.6B: head_dim 128 although hidden_size / heads = 1024 / 16 = 64.
+    assert c["head_dim"] == 128 and c["hidden_size"] // c["num_attention_heads"] == 64
+    assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * 2 * c["num_key_value_heads"] * 128 * BF16
+
+
+def test_mqa_santacoder(bundled):
+    spec, c = bundled["gpt-bigcode-santacoder"]
+    # MQA: one K and one V head of head_dim = n_embd / n_head shared by all query heads.
+    assert c["multi_query"] is True
+    per_layer = 2 * 1 * (c["n_embd"] // c["n_head"])
+    assert kv_bytes_per_token(spec.arch) == c["n_layer"] * per_layer * BF16
+
+
+def test_mla_deepseek_v2_lite(bundled):
+    spec, c = bundled["deepseek-v2-lite-chat"]
+    # MLA caches the compressed latent (kv_lora_rank) plus the shared RoPE key, not full K and V.
+    per_layer = c["kv_lora_rank"] + c["qk_rope_head_dim"]
+    assert per_layer == 512 + 64
+    assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 27 * 576 * 2
+    # Full K/V of 16 heads × (128 + 64) and 16 × 128 would be 9.3× larger.
+    full = c["num_attention_heads"] * (c["qk_nope_head_dim"] + c["qk_rope_head_dim"] + c["v_head_dim"])
+    assert full / per_layer > 9
+
+
+def test_sliding_window_caps_the_cache(bundled):
+    spec, c = bundled["mistral-7b-v0.1"]
+    window = c["sliding_window"]
+    per_token = c["num_hidden_layers"] * 2 * c["num_key_value_heads"] * 128 * BF16
+    assert kv_bytes_per_token(spec.arch) == per_token  # the fact-sheet figure ignores windows
+    assert kv_bytes(spec.arch, context=1000) == 1000 * per_token  # inside the window: every token
+    assert kv_bytes(spec.arch, context=32768) == window * per_token  # beyond it: the window only
+
+
+def test_alternating_windows_gemma_2(bundled):
+    spec, c = bundled["gemma-2-9b"]
+    # Gemma 2 alternates sliding (4096) and global layers: half the layers stop growing at 4096.
+    n, window = c["num_hidden_layers"], c["sliding_window"]
+    per_layer_token = 2 * c["num_key_value_heads"] * c["head_dim"] * BF16
+    context = 16384
+    expected = (n // 2) * window * per_layer_token + (n - n // 2) * context * per_layer_token
+    assert kv_bytes(spec.arch, context=context) == expected
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_window_aware_never_exceeds_every_token(bundled, slug):
+    spec, _ = bundled[slug]
+    for context in (1, 4096, 131072):
+        assert kv_bytes(spec.arch, context) <= context * kv_bytes_per_token(spec.arch)
