@@ -25,21 +25,32 @@ class UsageError(Exception):
 
 def cmd_new(args: argparse.Namespace) -> int:
     from .draft import draft, slug_for, write
+    from .loader import load_spec
 
-    config = _read_json(Path(args.config))
-    hf_repo = args.hf_repo or config.get("_name_or_path") or ""
+    revision = args.revision
+    if args.config:
+        config = _read_json(Path(args.config))
+        hf_repo = args.hf_repo or config.get("_name_or_path") or ""
+    elif args.hf_repo:
+        from .hub import HubError, fetch_config
+
+        try:
+            config, revision = fetch_config(args.hf_repo, args.revision)
+        except HubError as exc:
+            raise UsageError(str(exc)) from None
+        hf_repo = args.hf_repo
+    else:
+        raise UsageError("give a config.json path, or --hf-repo ORG/NAME to fetch it from the Hub")
     if hf_repo.count("/") != 1:
         raise UsageError("give the Hub repo id with --hf-repo ORG/NAME (the config does not name it)")
     slug = slug_for(hf_repo) if args.output is None else Path(args.output).stem
     out = Path(args.output) if args.output else SPEC_DIR / f"{slug}.yaml"
     keep = None
     if out.exists():
-        from .loader import load_spec
-
         keep = load_spec(out).spec
         if keep is None:
             raise UsageError(f"{out} exists but does not load; fix it first (python -m gallery lint {out})")
-    spec = draft(config, hf_repo=hf_repo, revision=args.revision or (keep and keep.source.revision),
+    spec = draft(config, hf_repo=hf_repo, revision=revision or (keep and keep.source.revision),
                  slug=slug, keep=keep)
     spec_path, config_path = write(spec, config, out)
     print(f"wrote {spec_path} and {config_path}")
@@ -132,7 +143,7 @@ def _arch_of(path: Path):
 
 COMMANDS = {
     "new": (cmd_new, "draft a spec from a config.json and vendor the config beside it",
-            "python -m gallery new config.json --hf-repo meta-llama/Llama-3.1-8B"),
+            "python -m gallery new --hf-repo meta-llama/Llama-3.1-8B --revision main"),
     "lint": (cmd_lint, "check spec files (default: all of arch_specs/)",
              "python -m gallery lint arch_specs/llama-3.1-8b-instruct.yaml"),
     "stats": (cmd_stats, "parameter counts and KV cache of specs or raw config.json files",
@@ -152,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         parsers[name] = p
     p = parsers["new"]
-    p.add_argument("config", help="path to a config.json")
-    p.add_argument("--hf-repo", metavar="ORG/NAME", help="Hub repo id the config belongs to")
-    p.add_argument("--revision", metavar="SHA", help="40-hex commit sha of the config, when known")
+    p.add_argument("config", nargs="?", help="path to a config.json (omit it to fetch from the Hub)")
+    p.add_argument("--hf-repo", metavar="ORG/NAME", help="Hub repo id; without CONFIG, fetch its config.json")
+    p.add_argument("--revision", metavar="REV", help="commit sha (or, when fetching, a branch or tag to pin)")
     p.add_argument("-o", "--output", metavar="PATH", help="spec path (default: arch_specs/<slug>.yaml)")
     p = parsers["lint"]
     p.add_argument("paths", nargs="*", help="spec files or folders")
