@@ -194,12 +194,13 @@ def _emit_mapping(data: dict, indent: int, lines: list[str]) -> None:
                 lines.append(f"{pad}  - {sub[0].lstrip()}")
                 lines.extend(sub[1:])
         elif isinstance(value, list):
-            _emit_flow(f"{pad}{key}: ", [scalar(v) for v in value], indent + 2, lines)
+            flow_lines(f"{pad}{key}: ", [scalar(v) for v in value], indent + 2, lines)
         else:
             lines.append(f"{pad}{key}: {'{}' if value == {} else scalar(value)}")
 
 
-def _emit_flow(prefix: str, items: list[str], indent: int, lines: list[str]) -> None:
+def flow_lines(prefix: str, items: list[str], indent: int, lines: list[str]) -> None:
+    """Append a flow list ``prefix[a, b, ...]`` wrapped at 100 columns, continuation at ``indent``."""
     line = prefix + "["
     for i, item in enumerate(items):
         piece = item + ("," if i < len(items) - 1 else "]")
