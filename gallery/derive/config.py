@@ -22,7 +22,7 @@ class Read:
 
     key: str
     value: Any
-    from_config: bool  # False: the key was absent (or null) and the transformers default was used
+    from_config: bool  # False: the key was absent and the transformers default was used
 
     def __str__(self) -> str:
         return self.key if self.from_config else f"{self.key} (absent: transformers default {self.value!r})"
@@ -38,12 +38,10 @@ class Config:
     trail: list[Read] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
-        if key in self.raw and self.raw[key] is not None:
+        if key in self.raw:  # an explicit null is a value too (Mistral v0.3: sliding_window null)
             value, present = self.raw[key], True
         elif key in self.defaults:
             value, present = self.defaults[key], False
-        elif key in self.raw:  # explicitly null and no default: null is the value
-            value, present = None, True
         else:
             raise DerivationError(
                 f"config.json of model_type '{self.model_type}' has no '{key}' and transformers has no "
