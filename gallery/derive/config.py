@@ -35,7 +35,15 @@ class Config:
     raw: dict
     defaults: dict
     model_type: str
+    aliases: dict[str, str] = field(default_factory=dict)  # attribute_map: json name → attribute
     trail: list[Read] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # transformers' attribute_map lets config.json say hidden_size where GPT-2 means n_embd.
+        self.raw = dict(self.raw)
+        for alias, key in self.aliases.items():
+            if alias in self.raw and key not in self.raw:
+                self.raw[key] = self.raw[alias]
 
     def __getitem__(self, key: str) -> Any:
         if key in self.raw:  # an explicit null is a value too (Mistral v0.3: sliding_window null)

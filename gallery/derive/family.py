@@ -59,6 +59,7 @@ class Family:
     model_type: ClassVar[str]
     transformers_class: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
+    aliases: ClassVar[dict[str, str]] = {}  # the config class's attribute_map
     arch: ClassVar[dict[str, Rule]] = {}
     layers: ClassVar[Rule]
     block: ClassVar[dict[str, Rule]] = {}
@@ -66,7 +67,7 @@ class Family:
     @classmethod
     def derive(cls, raw: dict) -> Derived:
         """Read ``raw`` (a config.json mapping) into an ``arch`` dict with provenance."""
-        c = Config(raw, cls.defaults, cls.model_type)
+        c = Config(raw, cls.defaults, cls.model_type, cls.aliases)
         provenance: dict[str, list[Read]] = {}
         arch: dict = {}
         _apply(cls.arch, c, None, arch, "arch.", provenance)

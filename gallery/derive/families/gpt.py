@@ -1,0 +1,202 @@
+"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2.
+
+LayerNorm with a bias everywhere, biases on most projections, plain (ungated) GELU MLPs in the
+older models. Each class is the difference from its parent; defaults are the transformers config
+class defaults (checked by ``tests/test_derive.py``).
+"""
+
+from __future__ import annotations
+
+from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from
+
+
+def _mha_head_dim(c, kind=None):
+    """``hidden_size // num_attention_heads`` (these models have no head_dim key)."""
+    return c["n_embd"] // c["n_head"]
+
+
+def _d_ff(c, kind=None):
+    """``n_inner if n_inner is not None else 4 * n_embd`` (GPT2MLP, GPTJMLP, GPTBigCodeMLP)."""
+    return c["n_inner"] or 4 * c["n_embd"]
+
+
+class Gpt2(Family):
+    """``models/gpt2``: learned absolute positions, LayerNorm pre-norm, fused QKV with biases, GELU MLP."""
+
+    model_type = "gpt2"
+    transformers_class = "GPT2LMHeadModel"
+    defaults = {
+        "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": True,
+    }
+    aliases = {"hidden_size": "n_embd", "max_position_embeddings": "n_positions",
+               "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
+    arch = {
+        "d_model": "n_embd",
+        "n_layers": "n_layer",
+        "vocab_size": "vocab_size",
+        "context_length": "n_positions",
+        "norm.kind": const("layernorm"),
+        "norm.eps": "layer_norm_epsilon",
+        "norm.bias": const(True),
+        "embedding.tied": "tie_word_embeddings",
+        "embedding.learned_positions": "n_positions",
+    }
+    layers = staticmethod(lambda c: ["full"] * c["n_layer"])
+    block = {
+        "mixer.kind": const("mha"),
+        "mixer.n_heads": "n_head",
+        "mixer.n_kv_heads": "n_head",
+        "mixer.head_dim": _mha_head_dim,
+        "mixer.qkv_bias": const(True),
+        "mixer.out_bias": const(True),
+        "mixer.rope": const(None),
+        "ffn.kind": const("mlp"),
+        "ffn.d_ff": _d_ff,
+        "ffn.activation": activation("activation_function"),
+        "ffn.gated": const(False),
+        "ffn.bias": const(True),
+    }
+
+
+class GptBigCode(Gpt2):
+    """``models/gpt_bigcode``: GPT-2 with multi-query attention (one K/V head) when ``multi_query``."""
+
+    model_type = "gpt_bigcode"
+    transformers_class = "GPTBigCodeForCausalLM"
+    defaults = Gpt2.defaults | {"activation_function": "gelu_pytorch_tanh", "multi_query": True}
+    block = Gpt2.block | {
+        "mixer.kind": lambda c, k: "mqa" if c["multi_query"] else "mha",
+        "mixer.n_kv_heads": lambda c, k: 1 if c["multi_query"] else c["n_head"],
+    }
+
+
+def _gptj_rope(c, kind=None):
+    """GPTJAttention: RoPE (θ = 10000, fixed in code) on the first ``rotary_dim`` dims of each head."""
+    rotary_dim = c["rotary_dim"]
+    head = _mha_head_dim(c)
+    return {"theta": 10000.0, "partial": (rotary_dim or head) / head}
+
+
+class Gptj(Gpt2):
+    """``models/gptj``: attention and MLP in parallel from one LayerNorm, partial RoPE, biased head."""
+
+    model_type = "gptj"
+    transformers_class = "GPTJForCausalLM"
+    defaults = Gpt2.defaults | {
+        "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16, "rotary_dim": 64,
+        "tie_word_embeddings": False,
+    }
+    arch = Gpt2.arch | {"embedding.learned_positions": const(DROP), "embedding.head_bias": const(True)}
+    block = Gpt2.block | {
+        "mixer.qkv_bias": const(False),
+        "mixer.out_bias": const(False),
+        "mixer.rope": _gptj_rope,
+        "parallel": const(True),
+        "shared_norm": const(True),
+    }
+
+
+def _neox_rope(c, kind=None):
+    """GPTNeoXConfig: rope_theta ← rotary_emb_base, partial_rotary_factor ← rotary_pct (0.25)."""
+    params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
+    params.setdefault("rope_theta", c.get("rotary_emb_base", 10000.0))
+    params.setdefault("partial_rotary_factor", c.get("rotary_pct", 0.25))
+    return rope_from(params, c)
+
+
+class GptNeox(Family):
+    """``models/gpt_neox``: two LayerNorms feeding attention and MLP in parallel (use_parallel_residual)."""
+
+    model_type = "gpt_neox"
+    transformers_class = "GPTNeoXForCausalLM"
+    defaults = {
+        "vocab_size": 50432, "hidden_size": 6144, "num_hidden_layers": 44, "num_attention_heads": 64,
+        "intermediate_size": 24576, "hidden_act": "gelu", "max_position_embeddings": 2048,
+        "layer_norm_eps": 1e-5, "use_parallel_residual": True, "attention_bias": True,
+        "tie_word_embeddings": False, "rope_parameters": None,
+    }
+    arch = {
+        "d_model": "hidden_size",
+        "n_layers": "num_hidden_layers",
+        "vocab_size": "vocab_size",
+        "context_length": "max_position_embeddings",
+        "norm.kind": const("layernorm"),
+        "norm.eps": "layer_norm_eps",
+        "norm.bias": const(True),
+        "embedding.tied": "tie_word_embeddings",
+    }
+    layers = staticmethod(lambda c: ["full"] * c["num_hidden_layers"])
+    block = {
+        "mixer.kind": const("mha"),
+        "mixer.n_heads": "num_attention_heads",
+        "mixer.n_kv_heads": "num_attention_heads",
+        "mixer.head_dim": lambda c, k: c["hidden_size"] // c["num_attention_heads"],
+        "mixer.qkv_bias": "attention_bias",
+        "mixer.out_bias": "attention_bias",
+        "mixer.rope": _neox_rope,
+        "ffn.kind": const("mlp"),
+        "ffn.d_ff": "intermediate_size",
+        "ffn.activation": activation("hidden_act"),
+        "ffn.gated": const(False),
+        "ffn.bias": const(True),
+        "parallel": "use_parallel_residual",
+    }
+
+
+def _stablelm_rope(c, kind=None):
+    """StableLmConfig: partial_rotary_factor defaults to 0.25 (set in ``__post_init__``)."""
+    params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
+    return rope_from(params, c, c.get("partial_rotary_factor", 0.25))
+
+
+class StableLm(GptNeox):
+    """``models/stablelm``: Llama-style GQA and SwiGLU with LayerNorm; optional per-head QK LayerNorm."""
+
+    model_type = "stablelm"
+    transformers_class = "StableLmForCausalLM"
+    defaults = {
+        "vocab_size": 50304, "intermediate_size": 6912, "hidden_size": 2560, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu", "max_position_embeddings": 4096,
+        "layer_norm_eps": 1e-5, "use_qkv_bias": False, "qk_layernorm": False, "use_parallel_residual": False,
+        "tie_word_embeddings": False, "rope_parameters": None, "rope_theta": 10000.0,
+    }
+    block = GptNeox.block | {
+        "mixer.kind": head_layout_kind,
+        "mixer.n_kv_heads": "num_key_value_heads",
+        "mixer.qkv_bias": "use_qkv_bias",
+        "mixer.out_bias": const(False),
+        "mixer.qk_norm": lambda c, k: "full" if c["qk_layernorm"] else "none",
+        "mixer.rope": _stablelm_rope,
+        "ffn.gated": const(True),
+        "ffn.bias": const(False),
+        "shared_norm": "use_parallel_residual",
+    }
+
+
+class Starcoder2(GptNeox):
+    """``models/starcoder2``: GQA with RoPE and a sliding window, LayerNorm, biased GELU MLP (``use_bias``)."""
+
+    model_type = "starcoder2"
+    transformers_class = "Starcoder2ForCausalLM"
+    defaults = {
+        "vocab_size": 49152, "hidden_size": 3072, "intermediate_size": 12288, "num_hidden_layers": 30,
+        "num_attention_heads": 24, "num_key_value_heads": 2, "hidden_act": "gelu_pytorch_tanh",
+        "max_position_embeddings": 4096, "norm_epsilon": 1e-5, "use_bias": True, "sliding_window": None,
+        "tie_word_embeddings": True, "rope_parameters": None, "rope_theta": 10000.0,
+    }
+    arch = GptNeox.arch | {"norm.eps": "norm_epsilon"}
+    layers = staticmethod(lambda c: ["sliding" if c["sliding_window"] else "full"] * c["num_hidden_layers"])
+    block = GptNeox.block | {
+        "mixer.kind": head_layout_kind,
+        "mixer.n_kv_heads": "num_key_value_heads",
+        "mixer.qkv_bias": "use_bias",
+        "mixer.out_bias": "use_bias",
+        "mixer.rope": rope,
+        "mixer.window": lambda c, k: c["sliding_window"],
+        "ffn.bias": "use_bias",
+        "parallel": const(False),
+    }
+
+
+__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2"]
