@@ -139,7 +139,7 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
 def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]:
     h = ("n_heads", m.n_heads)
     qk = ("qk_nope_head_dim + qk_rope_head_dim", m.qk_nope_head_dim + m.qk_rope_head_dim)
-    rkv, rope = ("kv_lora_rank", m.kv_lora_rank), ("qk_rope_head_dim", m.qk_rope_head_dim)
+    rkv = ("kv_lora_rank", m.kv_lora_rank)
     terms: list[Term] = []
     if m.q_lora_rank is None:
         terms.append(_t("attention", "q_proj", where, d, h, qk))
@@ -160,7 +160,6 @@ def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]
     ]
     if m.bias:
         terms.append(_t("attention", "o_proj.bias", where, d))
-    del rope
     return terms
 
 
@@ -189,7 +188,7 @@ def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
     terms += _mlp_terms("experts", "experts.", d, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, where, e)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
-        terms += _mlp_terms("shared_experts", "shared_expert.", d, width, ffn.gated, False, where)
+        terms += _mlp_terms("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias, where)
         if ffn.shared_gate:
             terms.append(_t("shared_experts", "shared_expert_gate", where, d))
     return terms

@@ -144,7 +144,11 @@ Mixer = Annotated[Union[SoftmaxAttention, LatentAttention], Field(discriminator=
 
 # --- feed-forward ----------------------------------------------------------------------------
 
-Activation = Literal["silu", "gelu", "gelu_tanh", "relu", "relu2"]
+Activation = Annotated[
+    Literal["silu", "gelu", "gelu_tanh", "relu", "relu2", "swish_clamped"],
+    Field(description="gelu_tanh: tanh-approximated GELU (gelu_new, gelu_pytorch_tanh); swish_clamped: "
+          "x·σ(1.702x) on clamped inputs with (up + 1), gpt-oss's SwiGLU variant"),
+]
 
 
 class Mlp(Strict):
@@ -168,6 +172,7 @@ class Router(Strict):
     n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
     topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
     normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
+    weight_scale: float = Field(1.0, gt=0, description="Multiplier on the routing weights (routed_scaling_factor)")
 
 
 class Moe(Strict):
@@ -183,6 +188,7 @@ class Moe(Strict):
     n_shared_experts: int = Field(0, ge=0, description="Experts every token always uses")
     d_shared: PositiveInt | None = Field(None, description="Hidden width of the shared expert MLP")
     shared_gate: bool = Field(False, description="Sigmoid gate on the shared expert output (Qwen2-MoE)")
+    shared_bias: bool = Field(False, description="Biases in the shared expert MLP (DeepSeek-V2 mlp_bias)")
     router: Router = Router()
 
     @model_validator(mode="after")

@@ -49,6 +49,9 @@ def test_defaults_are_the_transformers_config_defaults(model_type):
 
 # Keys that do not shape the architecture but must agree with those that do (token ids < vocab).
 _ALONG = ("rope_scaling", "pad_token_id", "bos_token_id", "eos_token_id")
+# Keys whose transformers default builds a model that could never run (DeepSeek-V2 routes to
+# num_experts_per_tok=None experts): kept; derivation rejects the default with a clear error.
+_UNUSABLE_DEFAULT = ("num_experts_per_tok",)
 
 
 def _stripped(config: dict, keep_fraction: float) -> dict:
@@ -59,7 +62,7 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
     rejects; removing num_key_value_heads but keeping 14 query heads gives 32 KV heads that
     transformers builds but attention could never run).
     """
-    strippable = set(family_for(config).defaults) | set(_ALONG)
+    strippable = (set(family_for(config).defaults) | set(_ALONG)) - set(_UNUSABLE_DEFAULT)
     for seed in range(20):
         rng = random.Random(seed)
         out = {k: v for k, v in config.items()
@@ -163,3 +166,10 @@ def test_stats_on_a_raw_config_prints_the_exact_total():
     row = json.loads(proc.stdout)
     assert row["total_params"] == reference_param_count(json.loads(path.read_text()))
     assert {"slug", "total_params", "embedding_params", "active_params", "kv_cache_bytes_per_token"} <= set(row)
+
+
+def test_a_default_that_cannot_run_is_a_clear_error():
+    config = json.loads((SHARED / "hub-configs" / "deepseek-ai--DeepSeek-V2-Lite-Chat.json").read_text())
+    del config["num_experts_per_tok"]  # DeepseekV2Config default: None
+    with pytest.raises(DerivationError, match="num_experts_per_tok is null"):
+        derive(config)

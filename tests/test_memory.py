@@ -49,9 +49,10 @@ def test_mla_deepseek_v2_lite(bundled):
     per_layer = c["kv_lora_rank"] + c["qk_rope_head_dim"]
     assert per_layer == 512 + 64
     assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 27 * 576 * 2
-    # Full K/V of 16 heads × (128 + 64) and 16 × 128 would be 9.3× larger.
+    # Full K/V of 16 heads × (128 + 64) and 16 × 128 would be 5,120 values: 8.9× larger.
     full = c["num_attention_heads"] * (c["qk_nope_head_dim"] + c["qk_rope_head_dim"] + c["v_head_dim"])
-    assert full / per_layer > 9
+    assert full == 16 * (192 + 128) == 5120
+    assert round(full / per_layer, 1) == 8.9
 
 
 def test_sliding_window_caps_the_cache(bundled):

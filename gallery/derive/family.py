@@ -90,19 +90,28 @@ def _evaluate(rule: Rule, c: Config, kind: str | None) -> Any:
 def _apply(rules: dict[str, Rule], c: Config, kind, out: dict, prefix: str, provenance: dict) -> None:
     for path, rule in rules.items():
         *parents, leaf = path.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {}) if part not in target else target[part]
-            if target is None:
-                break
-        if target is None:
-            continue
+        if _has_null_parent(out, parents):
+            continue  # mixer.rope is null (NoPE): mixer.rope.theta has nowhere to go
         value = _evaluate(rule, c, kind)
         trail = c.take_trail()
         if value is DROP:
             continue
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
         target[leaf] = value
         provenance[prefix + path] = trail
+
+
+def _has_null_parent(out: dict, parents: list[str]) -> bool:
+    target = out
+    for part in parents:
+        if part not in target:
+            return False
+        target = target[part]
+        if target is None:
+            return True
+    return False
 
 
 # --- shared rules -------------------------------------------------------------------------------
@@ -176,3 +185,39 @@ def rope(c: Config, kind: str | None = None) -> dict:
     params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
     partial = c.get("partial_rotary_factor") or 1.0
     return rope_from(params, c, partial)
+
+
+# --- per-layer kinds of hybrid stacks --------------------------------------------------------
+
+
+def layer_kinds(attention: list[str], ffn: list[str]) -> list[str]:
+    """Block-kind names from per-layer attention (full/sliding) and feed-forward (dense/moe) kinds.
+
+    A part is named only where it tells layers apart: Mixtral's layers are all ``moe``,
+    DeepSeek-V2's ``dense`` then ``moe``, gpt-oss's ``sliding`` and ``full`` (both MoE), and a model
+    that varies in both gets ``sliding-moe``-style names. :func:`is_moe` and :func:`is_sliding`
+    read a name back.
+    """
+    show_attention = "sliding" in attention
+    show_ffn = "dense" in ffn or not show_attention
+    return ["-".join(([a] if show_attention else []) + ([f] if show_ffn else [])) for a, f in zip(attention, ffn)]
+
+
+def is_moe(kind: str) -> bool:
+    """A block kind named by :func:`layer_kinds` has a mixture-of-experts feed-forward."""
+    return "dense" not in kind.split("-")
+
+
+def is_sliding(kind: str) -> bool:
+    """A block kind named by :func:`layer_kinds` attends within a sliding window."""
+    return "sliding" in kind.split("-")
+
+
+def moe_only(rule: Rule) -> Callable[..., Any]:
+    """``rule`` in MoE blocks; the field is left out of dense ones."""
+    return lambda c, kind: _evaluate(rule, c, kind) if is_moe(kind) else DROP
+
+
+def dense_only(rule: Rule) -> Callable[..., Any]:
+    """``rule`` in dense blocks; the field is left out of MoE ones."""
+    return lambda c, kind: DROP if is_moe(kind) else _evaluate(rule, c, kind)

@@ -1,0 +1,100 @@
+"""DeepSeek-V2: multi-head latent attention (MLA) and fine-grained MoE with shared experts.
+
+``models/deepseek_v2``: queries (optionally through a low-rank ``q_lora_rank`` bottleneck) and keys
+and values decompressed from one ``kv_lora_rank`` latent; a RoPE part of each head
+(``qk_rope_head_dim``) is computed separately and its key is shared by all heads. The first
+``first_k_dense_replace`` layers keep a dense MLP; the rest route among ``n_routed_experts`` and
+always add ``n_shared_experts`` (one MLP of ``n_shared_experts × moe_intermediate_size``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..config import DerivationError
+from ..family import DROP, Family, activation, const, dense_only, layer_kinds, moe_only, rope_from
+from .llama import Llama
+
+
+def _dense_first(c, kind=None):
+    """DeepseekV2DecoderLayer: ``DeepseekV2Moe if layer_idx >= first_k_dense_replace else DeepseekV2MLP``."""
+    n, k = c["num_hidden_layers"], c["first_k_dense_replace"]
+    return layer_kinds(["full"] * n, ["dense" if i < k else "moe" for i in range(n)])
+
+
+def _mla_rope(c, kind=None):
+    """RoPE on the qk_rope_head_dim part only, with the config's (YaRN) scaling."""
+    return rope_from(dict(c.get("rope_parameters") or c.get("rope_scaling") or {}), c)
+
+
+def _mla_scale(c, kind=None):
+    """``yarn_apply_mscale``: 1/√(qk_nope + qk_rope) × mscale², mscale = 0.1·mscale_all_dim·ln(factor) + 1."""
+    params = c.get("rope_parameters") or c.get("rope_scaling") or {}
+    mscale_all_dim = params.get("mscale_all_dim", 0)
+    factor = params.get("factor", 1.0)
+    if params.get("rope_type", params.get("type", "default")) == "default" or not mscale_all_dim or factor <= 1:
+        return None
+    mscale = 0.1 * mscale_all_dim * math.log(factor) + 1.0
+    return (c["qk_nope_head_dim"] + c["qk_rope_head_dim"]) ** -0.5 * mscale * mscale
+
+
+def _top_k(c, kind=None):
+    """``num_experts_per_tok``: its transformers default is null, which builds but cannot route."""
+    top_k = c["num_experts_per_tok"]
+    if top_k is None:
+        raise DerivationError("num_experts_per_tok is null: the model could not route a token; set it in config.json")
+    return top_k
+
+
+def _grouped(key):
+    """Expert groups, only with ``topk_method: group_limited_greedy``."""
+    return lambda c, k: c[key] if c["topk_method"] == "group_limited_greedy" else DROP
+
+
+class DeepseekV2(Family):
+    """``models/deepseek_v2``: MLA attention, dense-first then MoE with shared experts, softmax routing."""
+
+    model_type = "deepseek_v2"
+    transformers_class = "DeepseekV2ForCausalLM"
+    defaults = {
+        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 11008, "moe_intermediate_size": 1407,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "n_shared_experts": 2, "n_routed_experts": 64,
+        "routed_scaling_factor": 1.0, "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64,
+        "v_head_dim": 128, "qk_nope_head_dim": 128, "topk_method": "greedy", "n_group": None, "topk_group": None,
+        "num_experts_per_tok": None, "first_k_dense_replace": 0, "hidden_act": "silu",
+        "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+        "rope_parameters": None, "rope_theta": 10000.0, "attention_bias": False, "mlp_bias": False,
+    }
+    aliases = {"num_experts": "n_routed_experts"}
+    arch = Llama.arch
+    layers = staticmethod(_dense_first)
+    block = {
+        "mixer.kind": const("mla"),
+        "mixer.n_heads": "num_attention_heads",
+        "mixer.q_lora_rank": "q_lora_rank",
+        "mixer.kv_lora_rank": "kv_lora_rank",
+        "mixer.qk_nope_head_dim": "qk_nope_head_dim",
+        "mixer.qk_rope_head_dim": "qk_rope_head_dim",
+        "mixer.v_head_dim": "v_head_dim",
+        "mixer.bias": "attention_bias",
+        "mixer.rope": _mla_rope,
+        "mixer.scale": _mla_scale,
+        "ffn.kind": lambda c, k: "mlp" if k == "dense" else "moe",
+        "ffn.d_ff": dense_only("intermediate_size"),
+        "ffn.bias": dense_only("mlp_bias"),
+        "ffn.activation": activation("hidden_act"),
+        "ffn.gated": const(True),
+        "ffn.n_experts": moe_only("n_routed_experts"),
+        "ffn.top_k": moe_only(_top_k),
+        "ffn.d_expert": moe_only("moe_intermediate_size"),
+        "ffn.n_shared_experts": moe_only("n_shared_experts"),
+        "ffn.d_shared": moe_only(lambda c, k: c["n_shared_experts"] * c["moe_intermediate_size"] or DROP),
+        "ffn.shared_bias": moe_only(lambda c, k: c["mlp_bias"] if c["n_shared_experts"] else DROP),
+        "ffn.router.n_groups": moe_only(_grouped("n_group")),
+        "ffn.router.topk_groups": moe_only(_grouped("topk_group")),
+        "ffn.router.normalize_topk": moe_only(const(False)),
+        "ffn.router.weight_scale": moe_only("routed_scaling_factor"),
+    }
+
+
+__all__ = ["DeepseekV2"]
