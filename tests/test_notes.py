@@ -83,9 +83,6 @@ def test_curated_facts_are_set(spec):
     assert spec.release_date is not None, f"{spec.slug}: set release_date"
     assert dt.date(2017, 6, 1) <= spec.release_date <= dt.date.today(), spec.release_date
     assert spec.licence, f"{spec.slug}: set licence"
-    assert spec.name != spec.source.hf_repo.split("/")[-1] or " " in spec.name, (
-        f"{spec.slug}: name is still the Hub repo name; use the display name"
-    )
 
 
 @pytest.mark.parametrize("spec", _specs(), indirect=True)
