@@ -173,3 +173,26 @@ def test_a_default_that_cannot_run_is_a_clear_error():
     del config["num_experts_per_tok"]  # DeepseekV2Config default: None
     with pytest.raises(DerivationError, match="num_experts_per_tok is null"):
         derive(config)
+
+
+def _reference_windows(config: dict) -> list[int | None]:
+    """Each layer's sliding window as the transformers model built from ``config`` holds it."""
+    import torch
+
+    model = reference_model(config)
+    layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == model.config.num_hidden_layers)
+    windows = []
+    for layer in layers:
+        attn = next(m for name, m in layer.named_children() if "attn" in name or "attention" in name)
+        # Newer attention modules hold their own window; older ones read config.sliding_window in forward.
+        window = getattr(attn, "sliding_window", getattr(model.config, "sliding_window", None))
+        windows.append(window or None)  # Qwen2-MoE stores 0 for "no window"
+    return windows
+
+
+@pytest.mark.parametrize("path", HUB, ids=[p.stem for p in HUB])
+def test_sliding_windows_per_layer_agree_with_transformers(path):
+    config = json.loads(path.read_text())
+    arch = _arch(config)
+    ours = [getattr(arch.blocks[kind].mixer, "window", None) for kind in arch.layers]
+    assert ours == _reference_windows(config)
