@@ -1,0 +1,375 @@
+"""spec → Graphviz DOT: the block diagram of one model, in the grammar of shared architecture figures.
+
+One vertical stack read bottom to top (tokens → embedding → blocks → final norm → head → logits).
+Each block kind is drawn once as a rounded frame with its repeat count, its sub-layers in the order
+the reference code runs them (norms where they really sit: pre, post, sandwich, parallel), residual
+additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
+dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
+frame. See ``../shared/notes/diagram-style.md`` for the grammar this follows.
+
+Pure: :func:`to_dot` returns DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
+it with ``st.graphviz_chart``. Every label that comes from data goes through :func:`_esc`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .pattern import summary
+from .spec import Block, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+
+FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Colours of one slide preset. Component colours are the same in every model's diagram."""
+
+    name: str
+    background: str
+    text: str
+    edge: str
+    annotation: str
+    highlight: str
+    fills: dict  # component → fill colour
+
+
+_FILLS_LIGHT = {
+    "embedding": "#dbe9fb", "norm": "#fff1b8", "attention": "#fbd9c4", "ffn": "#d5efd8", "moe": "#c9ead0",
+    "router": "#e9dcf5", "head": "#dbe9fb", "add": "#ffffff", "block": "#f6f6f6", "io": "#ffffff",
+}
+_FILLS_DARK = {
+    "embedding": "#1f3a5c", "norm": "#5c4d12", "attention": "#6b3518", "ffn": "#1f4d2a", "moe": "#1a4426",
+    "router": "#43285c", "head": "#1f3a5c", "add": "#262626", "block": "#1b1b1b", "io": "#262626",
+}
+# Block-kind colours for the layer strip (by position of first appearance; same order everywhere).
+KIND_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+
+THEMES = {
+    "light": Theme("light", "#ffffff", "#1a1a1a", "#555555", "#1565c0", "#d62728", _FILLS_LIGHT),
+    "dark": Theme("dark", "#111111", "#f0f0f0", "#bbbbbb", "#7cb8ff", "#ff6b6b", _FILLS_DARK),
+    "transparent": Theme("transparent", "transparent", "#1a1a1a", "#555555", "#1565c0", "#d62728", _FILLS_LIGHT),
+}
+
+COMPONENTS = ("embedding", "pattern", "norm", "mixer", "ffn", "final_norm", "head")
+"""What :func:`diff_components` can mark as different (and ``to_dot(highlight=...)`` outlines)."""
+
+
+def _esc(text: object) -> str:
+    """Text made safe inside a double-quoted DOT string (quotes, backslashes, newlines)."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _html(text: object) -> str:
+    """Text made safe inside an HTML-like DOT label."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _label(*lines: object) -> str:
+    """A quoted multi-line label from data lines, each escaped."""
+    return '"' + "\\n".join(_esc(line) for line in lines if line) + '"'
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+# --- words for each component ------------------------------------------------------------------
+
+_ATTENTION_NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
+
+
+def _rope_text(rope) -> str:
+    if rope is None:
+        return "NoPE (no positional encoding)"
+    text = f"RoPE θ {rope.theta:,.0f}"
+    if rope.partial < 1:
+        text += f" on {rope.partial:.0%} of dims"
+    if rope.scaling:
+        factor = f" ×{rope.scaling.factor:g}" if rope.scaling.factor else ""
+        text += f" ({rope.scaling.type}{factor})"
+    return text
+
+
+def mixer_lines(m) -> list[str]:
+    """The attention label: kind and head layout, positions, window, extras."""
+    if isinstance(m, SoftmaxAttention):
+        lines = [
+            _ATTENTION_NAMES[m.kind],
+            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}",
+            _rope_text(m.rope),
+        ]
+        if m.qk_norm != "none":
+            lines.append("QK-norm " + ("(one norm per head dim)" if m.qk_norm == "head" else "(weights per head)"))
+    else:
+        assert isinstance(m, LatentAttention)
+        q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
+        lines = [
+            "Multi-head latent attention (MLA)",
+            f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
+            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} RoPE (shared key) · V {m.v_head_dim}",
+            _rope_text(m.rope),
+        ]
+    if m.window:
+        lines.append(f"sliding window {_n(m.window)}")
+    else:
+        lines.append("full causal attention")
+    if getattr(m, "sinks", False):
+        lines.append("learned attention sinks")
+    if m.softcap:
+        lines.append(f"logit soft-cap {m.softcap:g}")
+    biases = [name for name, on in (("QKV", getattr(m, "qkv_bias", False)), ("out", getattr(m, "out_bias", False)),
+                                    ("all", getattr(m, "bias", False))) if on]
+    if biases:
+        lines.append("bias: " + ", ".join(biases))
+    return lines
+
+
+def _ffn_name(activation: str, gated: bool) -> str:
+    if gated:
+        return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
+                "relu": "ReGLU"}.get(activation, f"gated {activation}")
+    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
+        activation, f"{activation} MLP")
+
+
+def ffn_lines(f) -> list[str]:
+    """The feed-forward label: kind, width, wiring."""
+    if isinstance(f, Mlp):
+        wiring = "down(act(gate) ⊙ up)" if f.gated else "down(act(up))"
+        return [f"{_ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {_n(f.d_ff)} · {wiring}",
+                "bias" if f.bias else ""]
+    assert isinstance(f, Moe)
+    return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
+            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}"]
+
+
+def _norm_name(spec: Spec) -> str:
+    norm = spec.arch.norm
+    return ("RMSNorm" if norm.kind == "rmsnorm" else "LayerNorm") + (" (bias)" if norm.bias else "")
+
+
+# --- the graph -------------------------------------------------------------------------------------
+
+
+class _Dot:
+    """A tiny DOT writer: nodes, edges and clusters as lines of text."""
+
+    def __init__(self, theme: Theme, highlight: frozenset[str]):
+        self.t, self.highlight, self.lines = theme, highlight, []
+
+    def node(self, name: str, label: str, component: str, shape: str = "box", mark: str = "", **attrs) -> None:
+        fill = self.t.fills.get(component, self.t.fills["block"])
+        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
+        style = "rounded,filled" if shape == "box" else "filled"
+        outline = f' color="{self.t.highlight}" penwidth=3' if mark in self.highlight else f' color="{self.t.edge}"'
+        self.lines.append(f'  "{name}" [label={label} shape={shape} style="{style}" fillcolor="{fill}"{outline}{extra}];')
+
+    def raw(self, line: str) -> None:
+        self.lines.append("  " + line)
+
+    def edge(self, a: str, b: str, **attrs) -> None:
+        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
+        self.lines.append(f'  "{a}" -> "{b}" [{extra.strip()}];')
+
+    def note(self, name: str, text: str, anchor: str) -> None:
+        """A side annotation in the annotation colour, beside ``anchor``."""
+        self.lines.append(f'  "{name}" [label={_label(text)} shape=plaintext fontcolor="{self.t.annotation}"];')
+        self.lines.append(f'  {{rank=same; "{anchor}"; "{name}"}}')
+        self.lines.append(f'  "{anchor}" -> "{name}" [style=dotted arrowhead=none color="{self.t.annotation}"];')
+
+
+def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
+    """Draw one block kind as a cluster; return its (entry, exit) node names."""
+    p = f"{kind}."
+    title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"Transformer block × {count}"
+    d.raw(f'subgraph "cluster_{_esc(kind)}" {{')
+    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{d.t.fills["block"]}" '
+          f'color="{colour or d.t.edge}" penwidth=2 fontcolor="{d.t.text}";')
+    norm = _norm_name(spec)
+    d.node(p + "in", '"block input"', "io", shape="plaintext")
+    parts: list[tuple[str, str]] = []  # (node, component) of each sublayer in code order
+    if block.mixer is not None:
+        parts.append((p + "mixer", "mixer"))
+        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), "attention", mark="mixer")
+    if block.ffn is not None:
+        parts.append((p + "ffn", "ffn"))
+        _ffn_node(d, p, block.ffn)
+    entry = p + "in"
+    if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms
+        norms = [p + "norm"] if block.shared_norm else [p + "norm_mixer", p + "norm_ffn"]
+        for name in norms:
+            d.node(name, _label(norm), "norm", mark="norm")
+            d.edge(entry, name)
+        d.node(p + "add", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+        for i, (node, component) in enumerate(parts):
+            d.edge(norms[0 if block.shared_norm else i], node)
+            d.edge(_output(p, component, block), p + "add")
+        d.edge(entry, p + "add", style="dashed", label="residual")
+        d.raw("}")
+        return entry, p + "add"
+    prev = entry
+    for i, (node, component) in enumerate(parts):
+        out = _output(p, component, block)
+        before = block.norm_placement in ("pre", "sandwich")
+        after = block.norm_placement in ("post", "sandwich")
+        if before:
+            d.node(f"{node}_pre", _label(norm), "norm", mark="norm")
+            d.edge(prev, f"{node}_pre")
+            d.edge(f"{node}_pre", node)
+        else:
+            d.edge(prev, node)
+        last = out
+        if after:
+            d.node(f"{node}_post", _label(norm), "norm", mark="norm")
+            d.edge(out, f"{node}_post")
+            last = f"{node}_post"
+        add = f"{p}add{i + 1}"
+        d.node(add, '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+        d.edge(last, add)
+        d.edge(prev, add, style="dashed", label="residual")
+        prev = add
+    d.raw("}")
+    return entry, prev
+
+
+def _output(p: str, component: str, block: Block) -> str:
+    """The node a sublayer's result leaves from (an MoE ends in its weighted sum)."""
+    return p + "ffn_out" if component == "ffn" and isinstance(block.ffn, Moe) else p + component
+
+
+def _ffn_node(d: _Dot, p: str, f) -> None:
+    if isinstance(f, Mlp):
+        d.node(p + "ffn", _label(*ffn_lines(f)), "ffn", mark="ffn")
+        return
+    # MoE: router → routed experts (+ shared expert) → weighted sum.
+    d.raw(f'subgraph "cluster_{_esc(p)}moe" {{')
+    d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
+    scoring = "softmax" if f.router.scoring == "softmax" else "sigmoid"
+    router = [f"Router ({scoring}{', bias' if f.router.bias else ''})", f"picks top-{f.top_k} of {f.n_experts}"]
+    if f.router.n_groups:
+        router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
+    if not f.router.normalize_topk:
+        router.append("weights not renormalised")
+    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
+    d.node(p + "router", _label(*router), "router", mark="ffn")
+    d.edge(p + "ffn", p + "router")
+    d.node(p + "experts", _label(f"{f.n_experts} routed experts ({f.top_k} active)", *ffn_lines(f)[1:],
+                                 "biases" if f.expert_bias else ""), "moe", mark="ffn")
+    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
+    d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
+    d.edge(p + "experts", p + "ffn_out")
+    if f.n_shared_experts:
+        gate = " · sigmoid gate" if f.shared_gate else ""
+        d.node(p + "shared", _label(f"{f.n_shared_experts} shared expert{'s' if f.n_shared_experts > 1 else ''}"
+                                    f" (always on){gate}", f"d_shared {_n(f.d_shared)}"), "moe", mark="ffn")
+        d.edge(p + "ffn", p + "shared")
+        d.edge(p + "shared", p + "ffn_out")
+    d.raw("}")
+
+
+def _strip(d: _Dot, spec: Spec, colours: dict[str, str]) -> None:
+    """One cell per layer, coloured by block kind, with the pattern in words."""
+    layers = spec.arch.layers
+    cells = "".join(f'<TD BGCOLOR="{colours[k]}" WIDTH="8" HEIGHT="14"></TD>' for k in layers)
+    legend = " · ".join(f'<FONT COLOR="{colours[k]}">■</FONT> {_html(k)} × {n}'
+                        for k, n in spec.arch.layer_counts().items())
+    words = _html(f"{len(layers)} layers: {summary(layers)}")
+    label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">'
+             f'<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1"><TR>{cells}</TR></TABLE></TD></TR>'
+             f'<TR><TD>{words}</TD></TR><TR><TD>{legend}</TD></TR></TABLE>>')
+    outline = f'color="{d.t.highlight}" penwidth=3' if "pattern" in d.highlight else f'color="{d.t.edge}"'
+    d.raw(f'"layers" [label={label} shape=box style="rounded,filled" fillcolor="{d.t.fills["io"]}" {outline}];')
+
+
+def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str] = frozenset()) -> str:
+    """The DOT text of ``spec``'s block diagram.
+
+    ``theme``: ``light``, ``dark`` or ``transparent`` (slide presets). ``highlight``: components from
+    :data:`COMPONENTS` to outline (see :func:`diff_components`).
+    """
+    t = THEMES[theme]
+    a, emb = spec.arch, spec.arch.embedding
+    d = _Dot(t, frozenset(highlight))
+    d.lines += [
+        f'digraph "{_esc(spec.slug)}" {{',
+        f'  graph [rankdir=BT bgcolor="{t.background}" fontname="{FONT}" fontcolor="{t.text}" nodesep=0.35 '
+        f'ranksep=0.3 label={_label(f"{spec.name} · {spec.organisation}")} labelloc=t fontsize=18 newrank=true];',
+        f'  node [fontname="{FONT}" fontsize=11 fontcolor="{t.text}" margin="0.15,0.06"];',
+        f'  edge [color="{t.edge}" fontname="{FONT}" fontsize=9 fontcolor="{t.edge}"];',
+    ]
+    d.node("tokens", '"Tokenized text"', "io", shape="plaintext")
+    emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
+    if emb.scaled:
+        emb_lines.append("× √d_model")
+    if emb.learned_positions:
+        emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
+    d.node("embed", _label(*emb_lines), "embedding", mark="embedding")
+    d.edge("tokens", "embed")
+    d.note("note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", "embed")
+
+    counts = a.layer_counts()
+    colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
+    if len(counts) == 1:
+        kind = a.layers[0]
+        entry, exit_ = _block(d, spec, kind, a.blocks[kind], counts[kind], None)
+        d.edge("embed", entry)
+        top = exit_
+    else:
+        _strip(d, spec, colours)
+        d.edge("embed", "layers")
+        for kind, n in counts.items():
+            entry, _ = _block(d, spec, kind, a.blocks[kind], n, colours[kind])
+            d.edge("layers", entry, style="dashed", arrowhead="none", color=colours[kind], constraint="false")
+        top = "layers"
+    d.note("note_context", f"context {_n(a.context_length)} tokens", "tokens")
+
+    if a.final_norm:
+        d.node("final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
+        d.edge(top, "final_norm")
+        top = "final_norm"
+    head = ["Output head (tied to embedding)" if emb.tied else "Linear output head",
+            f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
+    if emb.head_bias:
+        head.append("with bias")
+    if emb.logit_scale:
+        head.append(f"logits × {emb.logit_scale:g}")
+    if emb.logit_softcap:
+        head.append(f"logit soft-cap {emb.logit_softcap:g}")
+    d.node("head", _label(*head), "head", mark="head")
+    d.edge(top, "head")
+    d.node("logits", '"Next-token logits"', "io", shape="plaintext")
+    d.edge("head", "logits")
+    d.lines.append("}")
+    return "\n".join(d.lines) + "\n"
+
+
+# --- what differs between two models ------------------------------------------------------------------
+
+
+def _kinds(spec: Spec, part: str) -> list:
+    return [getattr(b, part) for b in spec.arch.blocks.values()]
+
+
+def diff_components(base: Spec, other: Spec) -> set[str]:
+    """Components of ``other`` that differ from ``base`` (to outline in ``other``'s diagram)."""
+    a, b = base.arch, other.arch
+    out = set()
+    if (a.vocab_size, a.d_model, a.embedding.scaled, a.embedding.learned_positions) != (
+            b.vocab_size, b.d_model, b.embedding.scaled, b.embedding.learned_positions):
+        out.add("embedding")
+    if summary(a.layers) != summary(b.layers):
+        out.add("pattern")
+    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm) for x in s.arch.blocks.values()})  # noqa: E731
+    if a.norm != b.norm or placement(base) != placement(other):
+        out.add("norm")
+    if _kinds(base, "mixer") != _kinds(other, "mixer"):
+        out.add("mixer")
+    if _kinds(base, "ffn") != _kinds(other, "ffn"):
+        out.add("ffn")
+    if a.final_norm != b.final_norm or a.norm != b.norm:
+        out.add("final_norm")
+    if (a.embedding.tied, a.embedding.head_bias, a.embedding.logit_softcap, a.embedding.logit_scale) != (
+            b.embedding.tied, b.embedding.head_bias, b.embedding.logit_softcap, b.embedding.logit_scale):
+        out.add("head")
+    return out
