@@ -1,0 +1,127 @@
+"""The block diagram is faithful to the spec: block kinds, head counts, norms where they sit, escaping."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from gallery.diagram import THEMES, diff_components, to_dot
+from gallery.spec import SoftmaxAttention
+
+from .conftest import spec_ids
+
+# Norm nodes inside one block, by wiring: written out from the definitions, not from the builder.
+#   pre:      norm → mixer → +, norm → ffn → +                      2 norms
+#   post:     mixer → norm → +, ffn → norm → +                      2 norms
+#   sandwich: norm → mixer → norm → +, norm → ffn → norm → +        4 norms
+#   parallel with one shared norm (GPT-J, Cohere): 1; with two (GPT-NeoX parallel): 2
+EXPECTED_NORMS = {("pre", False, False): 2, ("post", False, False): 2, ("sandwich", False, False): 4,
+                  ("pre", True, True): 1, ("pre", True, False): 2}
+
+
+def _cluster(dot: str, kind: str) -> str:
+    """The text of block kind ``kind``'s cluster (up to the matching closing brace)."""
+    start = dot.index(f'subgraph "cluster_{kind}"')
+    depth, i = 0, dot.index("{", start)
+    for j in range(i, len(dot)):
+        depth += {"{": 1, "}": -1}.get(dot[j], 0)
+        if depth == 0:
+            return dot[start:j]
+    raise AssertionError("unbalanced cluster")
+
+
+def _labels(text: str) -> list[str]:
+    return re.findall(r'label="((?:[^"\\]|\\.)*)"', text)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_one_frame_per_block_kind_with_its_repeat_count(bundled, slug):
+    spec, config = bundled[slug]
+    dot = to_dot(spec)
+    kinds = set(spec.arch.layers)
+    frames = [k for k in re.findall(r'subgraph "cluster_([^"]+)"', dot) if "." not in k]  # not MoE insets
+    assert sorted(frames) == sorted(kinds)
+    n_layers = config.get("num_hidden_layers", config.get("n_layer"))
+    shown = sum(int(n) for n in re.findall(r"block × (\d+)", dot))
+    assert shown == n_layers  # every layer is in exactly one frame's count
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
+    spec, config = bundled[slug]
+    heads = config.get("num_attention_heads", config.get("n_head"))
+    dot = to_dot(spec)
+    for kind, block in spec.arch.blocks.items():
+        label = " ".join(_labels(_cluster(dot, kind)))
+        if isinstance(block.mixer, SoftmaxAttention):
+            assert f"{heads} query heads" in label
+            assert f"{block.mixer.n_kv_heads} KV heads" in label and f"head dim {block.mixer.head_dim}" in label
+        else:
+            assert f"{heads} heads" in label and f"KV latent {config['kv_lora_rank']}" in label
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_norms_sit_where_the_spec_puts_them(bundled, slug):
+    spec, _ = bundled[slug]
+    dot = to_dot(spec)
+    norm = "RMSNorm" if spec.arch.norm.kind == "rmsnorm" else "LayerNorm"
+    for kind, block in spec.arch.blocks.items():
+        cluster = _cluster(dot, kind)
+        norms = [lab for lab in _labels(cluster) if lab.startswith(norm)]
+        assert len(norms) == EXPECTED_NORMS[(block.norm_placement, block.parallel, block.shared_norm)]
+        if block.norm_placement in ("pre", "sandwich") and not block.parallel:
+            assert f'"{kind}.mixer_pre" -> "{kind}.mixer"' in cluster  # norm feeds attention
+        if block.norm_placement in ("post", "sandwich"):
+            assert f'"{kind}.mixer" -> "{kind}.mixer_post"' in cluster  # attention output is normed
+    assert ("Final " + norm in dot) == spec.arch.final_norm
+
+
+@pytest.mark.parametrize("slug", ["qwen3-8b", "olmo-2-1124-7b", "gemma-3-1b-it", "llama-2-7b-hf"])
+def test_qk_norm_is_drawn_inside_attention(bundled, slug):
+    spec, config = bundled[slug]
+    label = " ".join(_labels(_cluster(to_dot(spec), spec.arch.layers[0])))
+    # Qwen3, OLMo 2 and Gemma 3 apply a norm to queries and keys (q_norm/k_norm modules); Llama 2 does not.
+    assert ("QK-norm" in label) == (config["model_type"] in ("qwen3", "olmo2", "gemma3_text"))
+
+
+def test_moe_block_shows_router_experts_and_shared_expert(bundled):
+    spec, config = bundled["deepseek-v2-lite-chat"]
+    label = " ".join(_labels(_cluster(to_dot(spec), "moe")))
+    assert f"top-{config['num_experts_per_tok']} of {config['n_routed_experts']}" in label
+    assert f"{config['n_shared_experts']} shared experts" in label
+    assert f"d_expert {config['moe_intermediate_size']:,}" in label
+
+
+def test_hybrid_stack_shows_every_layer_in_a_strip(bundled):
+    spec, config = bundled["gemma-3-1b-it"]
+    dot = to_dot(spec)
+    assert dot.count("<TD BGCOLOR=") == config["num_hidden_layers"]
+    assert "(5 sliding : 1 full) ×4, 2 sliding" in dot  # 26 layers, every 6th global, by hand
+
+
+def test_labels_from_data_are_escaped(bundled):
+    spec, _ = bundled["gpt2"]
+    hostile = spec.model_copy(update={"name": 'GPT "2" <script>alert(1)</script> \\ end', "organisation": "<b>x</b>"})
+    dot = to_dot(hostile)
+    assert 'GPT \\"2\\"' in dot and "\\\\ end" in dot
+    proc = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert b"<script>" not in proc.stdout and b"&lt;script&gt;" in proc.stdout
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_themes_set_background_and_text(bundled, theme):
+    dot = to_dot(bundled["llama-2-7b-hf"][0], theme)
+    assert f'bgcolor="{THEMES[theme].background}"' in dot and f'fontcolor="{THEMES[theme].text}"' in dot
+
+
+def test_diff_marks_what_changed(bundled):
+    llama, mistral = bundled["llama-2-7b-hf"][0], bundled["mistral-7b-v0.1"][0]
+    assert diff_components(llama, llama) == set()
+    changed = diff_components(llama, mistral)
+    # Mistral 7B: 8 KV heads (Llama 2: 32) and a 4,096 window; SwiGLU 14,336 wide (11,008); same norms.
+    assert {"mixer", "ffn"} <= changed and "norm" not in changed
+    dot = to_dot(mistral, highlight=changed)
+    assert dot.count(f'color="{THEMES["light"].highlight}" penwidth=3') >= 2
