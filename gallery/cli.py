@@ -63,6 +63,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from .lint import lint_paths
 
     paths = args.paths or [SPEC_DIR]
+    if args.fix:
+        _fix(paths)
     problems = lint_paths(paths)
     for p in problems:
         print(p)
@@ -71,6 +73,43 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s); see README 'Lint codes' for what each code means", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _fix(paths: list) -> None:
+    """Rewrite each spec file in canonical form (comments kept); files that cannot be parsed are left."""
+    from .fix import fix_text
+    from .loader import spec_files
+
+    for path in (f for p in map(Path, paths) for f in (spec_files(p) if p.is_dir() else [p])):
+        text = path.read_text(encoding="utf-8")
+        try:
+            fixed = fix_text(text)
+        except Exception:  # noqa: BLE001 - syntax errors are reported by the lint that follows
+            continue
+        if fixed != text:
+            path.write_text(fixed, encoding="utf-8")
+            print(f"fixed {path}", file=sys.stderr)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .diagram import to_dot
+    from .loader import load_spec
+    from .render import RenderError, render
+
+    path = Path(args.spec) if args.spec.endswith(".yaml") else SPEC_DIR / f"{args.spec}.yaml"
+    if not path.exists():
+        raise UsageError(f"no spec '{args.spec}': give a slug from arch_specs/ or a path to a .yaml file")
+    loaded = load_spec(path)
+    if loaded.spec is None:
+        raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+    try:
+        data = render(to_dot(loaded.spec, args.theme), args.format, args.scale)
+    except RenderError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.output or f"{loaded.spec.slug}.{args.format}")
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -150,6 +189,8 @@ COMMANDS = {
               "python -m gallery stats arch_specs/*.yaml --json"),
     "schema": (cmd_schema, "write schema/spec.schema.json from the spec model (--check: fail on drift)",
                "python -m gallery schema --check"),
+    "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
+               "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
 }
 
@@ -170,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = parsers["lint"]
     p.add_argument("paths", nargs="*", help="spec files or folders")
     p.add_argument("--github", action="store_true", help="also print GitHub ::error annotations")
+    p.add_argument("--fix", action="store_true", help="first rewrite files in canonical form (comments kept)")
+    p = parsers["export"]
+    p.add_argument("spec", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
+    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
+    p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
+                   help="slide preset (default: light)")
+    p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: <slug>.<format>)")
     p = parsers["stats"]
     p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -60,7 +60,7 @@ def load_text(text: str, path: Path | str = "<spec>") -> Loaded:
     try:
         data, node = yamlio.load(text)
     except yamlio.YamlProblem as p:
-        return Loaded(path, None, [Problem(str(path), p.line, p.col, "", p.message, p.code)])
+        return Loaded(path, None, [Problem(str(path), p.line, p.col, p.field, p.message, p.code)])
     if not isinstance(data, dict):
         return Loaded(path, None, [Problem(str(path), 1, 1, "", "a spec must be a YAML mapping", "S003")], data, node)
     try:
@@ -76,6 +76,8 @@ def validation_problems(exc: ValidationError, node: Any, path: str) -> list[Prob
         loc = tuple(err["loc"])
         if err.get("ctx", {}).get("field"):
             loc = (*loc, err["ctx"]["field"])
+        if err["type"] == "union_tag_invalid":  # point at the kind that names no known variant
+            loc = (*loc, "kind")
         loc = _strip_tags(loc, node)
         line, col = yamlio.locate(node, loc, key=err["type"] == "extra_forbidden")
         message = err["msg"].removeprefix("Value error, ")

@@ -49,6 +49,7 @@ class YamlProblem(Exception):
     col: int
     message: str
     code: str
+    field: str = ""  # dotted path of the offending key, when known
 
 
 class Loader(_BASE):  # type: ignore[misc, valid-type]
@@ -99,7 +100,10 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
     loader = Loader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        try:
+            data = loader.construct_document(node) if node is not None else None
+        except YamlProblem as p:  # a duplicate key: name the field it belongs to
+            raise YamlProblem(p.line, p.col, p.message, p.code, _key_path(node, p.line, p.col)) from None
         return data, node
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -109,6 +113,24 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         raise YamlProblem(1, 1, f"YAML error: {exc}", "Y001") from None
     finally:
         loader.dispose()
+
+
+def _key_path(node: yaml.Node, line: int, col: int, path: tuple = ()) -> str:
+    """The dotted path of the mapping key at 1-based (line, col), or "" if there is none."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            here = (*path, k.value)
+            if (k.start_mark.line + 1, k.start_mark.column + 1) == (line, col):
+                return ".".join(map(str, here))
+            found = _key_path(v, line, col, here)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found = _key_path(v, line, col, (*path, i))
+            if found:
+                return found
+    return ""
 
 
 def locate(node: yaml.Node | None, loc: tuple, *, key: bool = False) -> tuple[int, int]:
@@ -140,7 +162,7 @@ def plain_scalars(node: yaml.Node | None, path: tuple = ()):
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             yield from plain_scalars(v, (*path, i))
-    elif isinstance(node, yaml.ScalarNode) and node.style is None:
+    elif isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None (PyYAML) or "" (libyaml)
         yield path, node
 
 

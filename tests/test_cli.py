@@ -1,0 +1,41 @@
+"""The command line: every command documented with an example; export writes real files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from gallery.cli import COMMANDS
+
+from .conftest import ROOT
+
+
+def _run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gallery", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_an_example_and_is_in_the_readme(command):
+    proc = _run(command, "--help")
+    assert proc.returncode == 0 and "example: python -m gallery " + command in proc.stdout.replace("\n", " ")
+    assert f"`python -m gallery {command}" in (ROOT / "README.md").read_text(), f"README lacks {command}"
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("pdf", b"%PDF-"), ("svg", b"<?xml")])
+def test_export_writes_the_format_asked_for(tmp_path, fmt, magic):
+    out = tmp_path / f"diagram.{fmt}"
+    proc = _run("export", "gemma-2-9b", "--format", fmt, "--theme", "dark", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    assert data.startswith(magic)
+    if fmt == "svg":
+        assert ET.fromstring(data).tag.endswith("svg")
+
+
+def test_export_of_an_unknown_slug_is_one_line_exit_2(tmp_path):
+    proc = _run("export", "no-such-model", "-o", str(tmp_path / "x.svg"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no-such-model" in proc.stderr
+    assert not (tmp_path / "x.svg").exists()

@@ -1,0 +1,129 @@
+"""Lint: every code, on a broken copy of a real spec, at the exact line and column.
+
+The base file is ``arch_specs/smollm2-135m-instruct.yaml``; each case edits one line of it (line
+numbers below are that file's, 1-based; columns are 1-based and point at the offending key or value).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gallery.codes import CODES
+from gallery.lint import lint_paths
+
+from .conftest import ROOT, SPEC_DIR
+
+BASE = "smollm2-135m-instruct"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
+    (tmp_path / "configs").mkdir()
+    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
+    return tmp_path
+
+
+def _edit(folder, old: str, new: str, name: str = BASE):
+    path = folder / f"{name}.yaml"
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+    return path
+
+
+# (code, old text, new text, line, col, field)
+CASES = [
+    ("Y001", "  d_model: 576\n", "  d_model: [576\n", 16, 11, ""),  # the parser stops at the next key
+    ("Y002", "  d_model: 576\n", "  d_model: 576\n  d_model: 577\n", 16, 3, "arch.d_model"),
+    ("Y003", "    tied: true\n", "    tied: yes\n", 23, 11, "arch.embedding.tied"),
+    ("Y004", "    eps: 1.0e-05\n", "    eps: 1e-5\n", 21, 10, "arch.norm.eps"),
+    ("S001", "        n_heads: 9\n", "        n_head: 9\n", 30, 9, "arch.blocks.full.mixer.n_head"),
+    # missing: the mapping that lacks the key (its first key, kind, at 29:9)
+    ("S002", "        head_dim: 64\n", "", 29, 9, "arch.blocks.full.mixer.head_dim"),
+    ("S003", "        d_ff: 1536\n", '        d_ff: "1536"\n', 37, 15, "arch.blocks.full.ffn.d_ff"),
+    ("S004", "        kind: mlp\n", "        kind: dense_mlp\n", 36, 15, "arch.blocks.full.ffn.kind"),
+    ("C001", "        n_kv_heads: 3\n", "        n_kv_heads: 4\n", 31, 21, "arch.blocks.full.mixer.n_kv_heads"),
+    ("C002", "        kind: gqa\n", "        kind: mha\n", 29, 15, "arch.blocks.full.mixer.kind"),
+    ("C003", "  n_layers: 30\n", "  n_layers: 31\n", 24, 11, "arch.layers"),
+    ("C004", "    full:\n      mixer:", "    dense:\n      mixer:", 24, 11, "arch.layers"),
+    ("C006", "        gated: true\n", "        gated: true\n      shared_norm: true\n", 40, 20, "arch.blocks.full.shared_norm"),
+    ("F001", "slug: smollm2-135m-instruct\n", "slug: smollm2-135m\n", 2, 7, "slug"),
+    ("F003", "  config: configs/smollm2-135m-instruct.json\n", "  config: configs/missing.json\n", 11, 11, "source.config"),
+    ("F004", "        d_ff: 1536\n", "        d_ff: 1537\n", 37, 15, "arch.blocks.full.ffn.d_ff"),
+    ("F006", "# yaml-language-server: $schema=../schema/spec.schema.json\n", "", 1, 1, ""),
+]
+
+
+@pytest.mark.parametrize(("code", "old", "new", "line", "col", "field"), CASES, ids=[c[0] for c in CASES])
+def test_each_code_at_its_line_and_column(folder, code, old, new, line, col, field):
+    path = _edit(folder, old, new)
+    problems = [p for p in lint_paths([folder]) if p.code == code]
+    assert problems, [str(p) for p in lint_paths([folder])]
+    p = problems[0]
+    assert (p.path, p.line, p.col) == (str(path), line, col), str(p)
+    assert p.field == field, str(p)
+
+
+def test_c005_more_active_experts_than_experts(tmp_path):
+    name = "mixtral-8x7b-v0.1"
+    shutil.copy(SPEC_DIR / f"{name}.yaml", tmp_path / f"{name}.yaml")
+    shutil.copytree(SPEC_DIR / "configs", tmp_path / "configs")
+    path = _edit(tmp_path, "        top_k: 2\n", "        top_k: 9\n", name)
+    line = path.read_text().splitlines().index("        top_k: 9") + 1  # wherever the draft put it
+    [p] = [p for p in lint_paths([path]) if p.code == "C005"]
+    assert (p.line, p.col, p.field) == (line, 16, "arch.blocks.moe.ffn.top_k")
+
+
+def test_f002_duplicate_slug_names_both_files(folder):
+    twin = folder / "twin.yaml"
+    twin.write_text((folder / f"{BASE}.yaml").read_text())
+    problems = [p for p in lint_paths([folder]) if p.code == "F002"]
+    assert {p.path for p in problems} >= {str(twin)} and all(p.line == 2 for p in problems)
+
+
+def test_f005_unreadable_model_type(folder):
+    cfg = folder / "configs" / f"{BASE}.json"
+    cfg.write_text(cfg.read_text().replace('"model_type": "llama"', '"model_type": "llama9"'))
+    [p] = [p for p in lint_paths([folder]) if p.code == "F005"]
+    assert "llama9" in p.message and "qwen3" in p.message
+
+
+def test_every_code_is_tested_and_documented():
+    tested = {c[0] for c in CASES} | {"C005", "F002", "F005"}
+    assert tested == set(CODES)
+    readme = (ROOT / "README.md").read_text()
+    for code in CODES:
+        assert f"| {code} |" in readme, f"{code} is not in the README's lint table"
+
+
+def test_bundled_specs_lint_clean_and_fast():
+    start = time.perf_counter()
+    problems = lint_paths([SPEC_DIR])
+    elapsed = time.perf_counter() - start
+    assert problems == [], [str(p) for p in problems]
+    print(f"linted {len(list(SPEC_DIR.glob('*.yaml')))} specs in {elapsed * 1000:.0f} ms")
+
+
+def test_lint_cli_exit_codes_and_fix(folder):
+    path = folder / f"{BASE}.yaml"
+    ok = subprocess.run([sys.executable, "-m", "gallery", "lint", str(folder)], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stdout
+    _edit(folder, "    eps: 1.0e-05\n", "    eps: 1.0e-5  # keep this comment\n")
+    _edit(folder, "  layers: [full, full, full, full, full, full, full, full, full, full, full, full, full, full, full,\n"
+                  "    full, full, full, full, full, full, full, full, full, full, full, full, full, full, full]\n",
+          "  layers: full*30\n")
+    fixed = subprocess.run([sys.executable, "-m", "gallery", "lint", "--fix", str(folder)], capture_output=True,
+                           text=True, cwd=ROOT)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    text = path.read_text()
+    assert "keep this comment" in text and "full*30" not in text and text.count("full") >= 31
+    bad = _edit(folder, "        n_kv_heads: 3\n", "        n_kv_heads: 4\n")
+    proc = subprocess.run([sys.executable, "-m", "gallery", "lint", str(bad), "--github"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 1 and "[C001]" in proc.stdout and "::error file=" in proc.stdout
