@@ -196,3 +196,17 @@ def test_sliding_windows_per_layer_agree_with_transformers(path):
     arch = _arch(config)
     ours = [getattr(arch.blocks[kind].mixer, "window", None) for kind in arch.layers]
     assert ours == _reference_windows(config)
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_field_sources_name_config_keys_that_hold_the_value(bundled, slug):
+    from gallery.derive import field_sources
+
+    _, config = bundled[slug]
+    rows = field_sources(config)
+    assert rows and all(source for _, _, source in rows)
+    for field, value, source in rows:
+        # A field read from exactly one key that config.json sets shows that key's value.
+        if source in config and isinstance(value, int) and not isinstance(value, bool) and "," not in source:
+            if field.endswith(("d_model", "n_layers", "vocab_size", "n_heads", "d_ff")):
+                assert config[source] == value, (field, source)

@@ -32,4 +32,32 @@ def derive(config: dict) -> Derived:
     return family_for(config).derive(config)
 
 
-__all__ = ["DerivationError", "Derived", "FAMILIES", "Read", "derive", "family_for"]
+__all__ = ["DerivationError", "Derived", "FAMILIES", "Read", "derive", "family_for", "field_sources"]
+
+
+def field_sources(config: dict) -> list[tuple[str, object, str]]:
+    """Every derived architecture field with its value and the config key(s) it was read from.
+
+    ``("arch.blocks.full.mixer.n_kv_heads", 8, "num_key_value_heads")``; a key the config leaves out
+    reads ``"rope_theta (absent: transformers default 10000.0)"``; a field no key feeds (a constant of
+    the model type, like RMSNorm for Llama) reads ``"fixed by model_type llama"``.
+    """
+    derived = derive(config)
+    rows = []
+
+    def walk(value, path):
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(v, f"{path}.{k}")
+            return
+        source = next((derived.provenance[p] for p in _prefixes(path) if p in derived.provenance), [])
+        text = ", ".join(str(r) for r in source) or f"fixed by model_type {config.get('model_type')}"
+        rows.append((path, value, text))
+
+    walk(derived.arch, "arch")
+    return rows
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]

@@ -1,0 +1,110 @@
+"""The gallery's catalogue: one card of key facts per model, with search, filters and sorting.
+
+Pure functions over specs (no Streamlit, no pandas): the Gallery page renders what :func:`select`
+and :func:`sort` return, and the numbers on a card are the exact counts of ``gallery.counts``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .counts import active_params, total_params
+from .pattern import summary
+from .spec import LatentAttention, Moe, Spec
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a gallery card shows of one model."""
+
+    slug: str
+    name: str
+    family: str
+    organisation: str
+    release_date: dt.date | None
+    total_params: int
+    active_params: int
+    attention: str  # "GQA", "MLA", "MQA + sliding", ...
+    moe: bool
+    n_layers: int
+    d_model: int
+    context_length: int
+    pattern: str
+
+
+def attention_label(spec: Spec) -> str:
+    """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
+    mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
+    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
+    label = " / ".join(kinds)
+    return label + " + sliding" if any(m.window for m in mixers) else label
+
+
+def card(spec: Spec) -> Card:
+    a = spec.arch
+    return Card(
+        slug=spec.slug, name=spec.name, family=spec.family, organisation=spec.organisation,
+        release_date=spec.release_date, total_params=total_params(a), active_params=active_params(a),
+        attention=attention_label(spec), moe=any(isinstance(b.ffn, Moe) for b in a.blocks.values()),
+        n_layers=a.n_layers, d_model=a.d_model, context_length=a.context_length, pattern=summary(a.layers),
+    )
+
+
+def cards(specs: list[Spec]) -> list[Card]:
+    return [card(s) for s in specs]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user narrowed the gallery to; empty tuples and None mean "any"."""
+
+    query: str = ""
+    families: tuple[str, ...] = ()
+    organisations: tuple[str, ...] = ()
+    attention: tuple[str, ...] = ()
+    moe: bool | None = None
+    min_params: int | None = None
+    max_params: int | None = None
+
+
+def _matches(c: Card, f: Filters) -> bool:
+    text = f"{c.name} {c.slug} {c.family} {c.organisation}".lower()
+    return (
+        all(word in text for word in f.query.lower().split())
+        and (not f.families or c.family in f.families)
+        and (not f.organisations or c.organisation in f.organisations)
+        and (not f.attention or c.attention in f.attention)
+        and (f.moe is None or c.moe == f.moe)
+        and (f.min_params is None or c.total_params >= f.min_params)
+        and (f.max_params is None or c.total_params <= f.max_params)
+    )
+
+
+def select(items: list[Card], filters: Filters) -> list[Card]:
+    """The cards that pass every filter (search words must all appear in name/slug/family/org)."""
+    return [c for c in items if _matches(c, filters)]
+
+
+_UNDATED = dt.date.min
+SORTS = {
+    "newest": lambda c: (c.release_date is None, -(c.release_date or _UNDATED).toordinal()),
+    "oldest": lambda c: (c.release_date is None, (c.release_date or _UNDATED).toordinal()),
+    "largest": lambda c: -c.total_params,
+    "smallest": lambda c: c.total_params,
+    "name": lambda c: c.name.lower(),
+}
+"""Sort orders by name; undated models go last in date orders."""
+
+
+def sort(items: list[Card], how: str) -> list[Card]:
+    return sorted(items, key=SORTS[how])
+
+
+def facets(items: list[Card]) -> dict[str, list[str]]:
+    """The distinct values each filter can take, sorted."""
+    return {
+        "families": sorted({c.family for c in items}),
+        "organisations": sorted({c.organisation for c in items}),
+        "attention": sorted({c.attention for c in items}),
+    }

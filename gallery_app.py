@@ -1,0 +1,31 @@
+"""The LLM Architecture Gallery app: the frame (page config, navigation, shared sidebar).
+
+Run with ``streamlit run gallery_app.py``. Pages live in ``pages/`` and stay thin: they pick inputs,
+call the core package (``gallery/``) and cache. Specs are read from ``arch_specs/`` or from the folder
+named by the ``GALLERY_SPECS`` environment variable.
+"""
+
+import streamlit as st
+
+from pages.common import spec_index
+
+st.set_page_config(page_title="LLM Architecture Gallery", page_icon="🧱", layout="wide")
+
+PAGES = [
+    st.Page("pages/gallery.py", title="Gallery", icon="🖼️", url_path="gallery", default=True),
+    st.Page("pages/model.py", title="Model", icon="🔎", url_path="model"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+]
+page = st.navigation(PAGES)
+
+index = spec_index()
+with st.sidebar:
+    st.caption(f"{len(index.specs)} models from `{index.folder}`")
+    if index.problems:
+        with st.expander(f"⚠️ {len(index.problems)} spec file(s) could not be loaded"):
+            for path, problems in index.problems.items():
+                st.markdown(f"**{path}**")
+                st.code("\n".join(str(p) for p in problems), language="text")
+            st.caption("Fix them with `python -m gallery lint` — the other models are unaffected.")
+
+page.run()

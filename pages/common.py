@@ -1,0 +1,61 @@
+"""Streamlit glue shared by the pages: the cached spec index and small formatting helpers.
+
+Everything computed here comes from the core package; this module only caches it per spec folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from gallery.loader import load_folder, spec_files
+from gallery.spec import Spec
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPECS = ROOT / "arch_specs"
+
+
+def spec_folder() -> Path:
+    """``GALLERY_SPECS`` if set (tests, benchmarks), else the bundled ``arch_specs/``."""
+    return Path(os.environ.get("GALLERY_SPECS") or DEFAULT_SPECS).resolve()
+
+
+@dataclass(frozen=True)
+class Index:
+    """The loaded specs of one folder; files that failed to load are kept with their problems."""
+
+    folder: Path
+    specs: dict[str, Spec]  # slug → spec, sorted by name
+    configs: dict[str, dict]  # slug → vendored config.json
+    problems: dict[str, list] = field(default_factory=dict)  # file name → lint problems
+
+
+def _fingerprint(folder: Path) -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in spec_files(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load(folder: str, fingerprint: tuple) -> Index:
+    import json
+
+    specs, configs, problems = {}, {}, {}
+    for item in load_folder(folder):
+        if item.spec is None:
+            problems[item.path.name] = item.problems
+            continue
+        specs[item.spec.slug] = item.spec
+        try:
+            configs[item.spec.slug] = json.loads((item.path.parent / item.spec.source.config).read_text())
+        except (OSError, ValueError):
+            configs[item.spec.slug] = {}
+    ordered = dict(sorted(specs.items(), key=lambda kv: kv[1].name.lower()))
+    return Index(Path(folder), ordered, configs, problems)
+
+
+def spec_index() -> Index:
+    """All specs of the spec folder, reloaded when a file changes."""
+    folder = spec_folder()
+    return _load(str(folder), _fingerprint(folder))

@@ -1,0 +1,62 @@
+"""Compare page: 2–6 models side by side — table with differences marked, charts, diagrams."""
+
+import altair as alt
+import streamlit as st
+
+from gallery import compare
+from gallery.diagram import diff_components, to_dot
+from pages.common import spec_index
+
+index = spec_index()
+slugs = list(index.specs)
+chosen = st.multiselect("Models to compare (2–6)", slugs, default=slugs[:2] if len(slugs) >= 2 else slugs,
+                        max_selections=6, key="models", bind="query-params",
+                        help="Slugs of the specs; the URL keeps your choice.")
+if len(chosen) < 2:
+    st.info("Choose at least two models.")
+    st.stop()
+specs = [index.specs[s] for s in chosen]
+
+st.title(" vs ".join(s.name for s in specs))
+only_diff = st.toggle("Only rows that differ", key="diff", bind="query-params")
+table = compare.frame(specs)
+mask = compare.differs(specs)
+if only_diff:
+    table, mask = table[mask], mask[mask]
+
+
+def _highlight(row):
+    return ["background-color: rgba(255, 196, 0, 0.25)" if mask.loc[row.name] else "" for _ in row]
+
+
+st.dataframe(table.style.apply(_highlight, axis=1), width="stretch", height=min(38 * (len(table) + 1), 900))
+st.caption("Highlighted rows differ across the chosen models. Counts are exact; hover a column for details.")
+st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
+                   mime="text/csv", on_click="ignore", icon=":material/download:")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Parameters by component")
+    parts = compare.breakdown_frame(specs)
+    st.altair_chart(alt.Chart(parts).mark_bar().encode(
+        x=alt.X("params:Q", title="parameters"), y=alt.Y("model:N", title=None), color="component:N",
+        tooltip=["model", "component", alt.Tooltip("params:Q", format=",")]), width="stretch")
+with right:
+    st.subheader("KV cache against context (bf16, batch 1)")
+    longest = max(s.arch.context_length for s in specs)
+    contexts = sorted({2**k for k in range(10, 22) if 2**k <= longest} | {longest})
+    curve = compare.kv_curve(specs, contexts)
+    curve["GiB"] = curve["kv_bytes"] / 2**30
+    st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
+        x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
+        y=alt.Y("GiB:Q", title="KV cache (GiB)"), color="model:N",
+        tooltip=["model", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".2f")]),
+        width="stretch")
+
+st.subheader("Diagrams")
+st.caption(f"Outlined in red: what differs from {specs[0].name}.")
+for col, spec in zip(st.columns(len(specs)), specs):
+    with col:
+        st.markdown(f"**{spec.name}**")
+        marks = diff_components(specs[0], spec) if spec is not specs[0] else set()
+        st.graphviz_chart(to_dot(spec, highlight=marks), width="stretch", alt=f"Block diagram of {spec.name}")

@@ -1,0 +1,63 @@
+"""Gallery page: every model as a card, with search, filters, sorting and a release timeline."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from gallery.catalog import SORTS, Filters, cards, facets, select, sort
+from gallery.compare import compact
+from pages.common import spec_index
+
+index = spec_index()
+all_cards = cards(list(index.specs.values()))
+options = facets(all_cards)
+
+st.title("LLM Architecture Gallery")
+st.caption("How open-weight language models are built, read from their config.json and the reference code "
+           "in transformers. Every count equals what transformers builds, exactly.")
+
+with st.container(border=True):
+    c = st.columns([3, 2, 2, 2, 2])
+    query = c[0].text_input("Search", key="q", bind="query-params", placeholder="name, family, organisation")
+    families = c[1].multiselect("Family", options["families"], key="family", bind="query-params")
+    orgs = c[2].multiselect("Organisation", options["organisations"], key="org", bind="query-params")
+    attention = c[3].multiselect("Attention", options["attention"], key="attn", bind="query-params")
+    how = c[4].selectbox("Sort", list(SORTS), key="sort", bind="query-params")
+    c = st.columns([2, 3, 5])
+    ffn = c[0].segmented_control("Feed-forward", ["dense", "MoE"], key="ffn", bind="query-params")
+    sizes = [0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000]
+    low, high = c[1].select_slider("Total parameters (B)", sizes, value=(sizes[0], sizes[-1]), key="size",
+                                   bind="query-params")
+
+chosen = sort(select(all_cards, Filters(
+    query=query or "", families=tuple(families), organisations=tuple(orgs), attention=tuple(attention),
+    moe=None if not ffn else ffn == "MoE", min_params=int(low * 1e9), max_params=int(high * 1e9))), how)
+
+timeline = pd.DataFrame([{"slug": k.slug, "model": k.name, "family": k.family, "attention": k.attention,
+                          "released": pd.Timestamp(k.release_date), "total": k.total_params,
+                          "active": k.active_params, "size": compact(k.total_params)}
+                         for k in chosen if k.release_date])
+if not timeline.empty:
+    colour = st.radio("Colour timeline by", ["family", "attention"], horizontal=True, key="colour",
+                      bind="query-params")
+    pick = alt.selection_point(fields=["slug"], name="pick")
+    chart = alt.Chart(timeline).mark_circle(size=120, opacity=0.85).encode(
+        x=alt.X("released:T", title="release date"),
+        y=alt.Y("total:Q", scale=alt.Scale(type="log"), title="total parameters (log)"),
+        color=alt.Color(f"{colour}:N"),
+        tooltip=["model", "family", "attention", "size", alt.Tooltip("released:T", format="%Y-%m-%d")],
+    ).add_params(pick)
+    event = st.altair_chart(chart, width="stretch", on_select="rerun", selection_mode="pick", key="timeline")
+    picked = (event or {}).get("selection", {}).get("pick") or []
+    if picked and picked[0].get("slug"):
+        st.switch_page("pages/model.py", query_params={"model": picked[0]["slug"]})
+
+st.caption(f"{len(chosen)} of {len(all_cards)} models")
+grid = st.columns(3)
+for i, k in enumerate(chosen):
+    with grid[i % 3].container(border=True):
+        st.markdown(f"**{k.name}**  \n{k.organisation} · {k.release_date or 'date unknown'}")
+        size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
+        st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
+                    f"_{k.pattern}_")
+        st.page_link("pages/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")

@@ -1,0 +1,113 @@
+"""Model page: one model's diagram, fact sheet, parameter breakdown, KV cache, notes, config → spec."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from gallery.compare import compact
+from gallery.counts import active_params, breakdown, param_terms, total_params
+from gallery.derive import DerivationError, field_sources
+from gallery.diagram import THEMES, to_dot
+from gallery.flops import flops_per_token
+from gallery.memory import kv_bytes, kv_bytes_per_token
+from gallery.pattern import summary
+from gallery.render import FORMATS, RenderError, dot_available, render
+from pages.common import spec_index
+
+index = spec_index()
+slugs = list(index.specs)
+if not slugs:
+    st.warning(f"No loadable specs in `{index.folder}`.")
+    st.stop()
+
+slug = st.selectbox("Model", slugs, key="model", bind="query-params",
+                    help="The spec's slug; share the URL to share this view.")
+spec = index.specs[slug]
+arch = spec.arch
+
+st.title(spec.name)
+st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.release_date or ""), spec.licence or "",
+                                   f"[{spec.source.hf_repo}](https://huggingface.co/{spec.source.hf_repo})"] if x))
+
+total, active = total_params(arch), active_params(arch)
+cols = st.columns(5)
+cols[0].metric("Total parameters", compact(total), help=f"{total:,} (exact, as transformers counts them)")
+cols[1].metric("Active per token", compact(active), help=f"{active:,}")
+cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
+cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
+               help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
+cols[4].metric("Context", f"{arch.context_length:,}")
+
+theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
+theme = theme or "light"
+dot = to_dot(spec, theme)
+st.graphviz_chart(dot, width="stretch", alt=f"Block diagram of {spec.name}")
+
+
+@st.fragment
+def exports() -> None:
+    """Slide exports of the diagram above (rendered on click, cached)."""
+    if not dot_available():
+        st.info("Exports need Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
+        return
+    cols = st.columns(len(FORMATS) + 1)
+    scale = cols[-1].selectbox("PNG scale", [2, 3, 4], key="scale", label_visibility="collapsed",
+                               help="PNG pixel density (× 96 dpi)")
+    for col, (fmt, mime) in zip(cols, FORMATS.items()):
+        def data(fmt=fmt) -> bytes:
+            try:
+                return render(dot, fmt, scale)
+            except RenderError as exc:
+                return str(exc).encode()
+        col.download_button(f"Download {fmt.upper()}", data=data, file_name=f"{slug}-{theme}.{fmt}", mime=mime,
+                            on_click="ignore", key=f"dl-{fmt}", icon=":material/download:")
+
+
+exports()
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Where the parameters are")
+    terms = param_terms(arch)
+    parts = pd.DataFrame(
+        [{"component": c, "params": n,
+          "formula": " + ".join(t.formula for t in terms if t.component == c)}
+         for c, n in breakdown(arch).items() if n])
+    parts["share"] = parts["params"] / total
+    chart = alt.Chart(parts).mark_bar().encode(
+        x=alt.X("params:Q", title="parameters"), y=alt.Y("component:N", sort="-x", title=None),
+        color=alt.Color("component:N", legend=None),
+        tooltip=["component", alt.Tooltip("params:Q", format=","), alt.Tooltip("share:Q", format=".1%"), "formula"])
+    st.altair_chart(chart, width="stretch")
+    with st.expander("Every count with its formula"):
+        st.dataframe(pd.DataFrame([{"component": t.component, "tensor": t.name, "in": t.where,
+                                    "formula": t.formula, "parameters": t.total} for t in terms]),
+                     hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+with right:
+    st.subheader("KV cache and compute")
+    context = st.number_input("Context length (tokens)", 1, 10_000_000, min(arch.context_length, 32_768),
+                              step=1024, key="ctx", bind="query-params")
+    batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
+    cache = kv_bytes(arch, int(context), int(batch))
+    st.metric("KV cache (bf16, window-aware)", f"{cache / 2**30:,.2f} GiB", help=f"{cache:,} bytes")
+    st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP")
+    st.caption("Sliding-window layers cache at most their window; MLA caches its latent plus the RoPE key.")
+
+st.subheader("What is distinctive")
+for note in spec.notes:
+    st.markdown(f"- {note.text}  \n  ↳ `transformers/{note.ref}`")
+
+st.subheader("From config.json to spec")
+config = index.configs.get(slug, {})
+c1, c2 = st.columns(2)
+with c1:
+    st.caption(f"Vendored `{spec.source.config}` (model_type `{spec.source.model_type}`, "
+               f"built by `{spec.source.transformers_class}`)")
+    st.json(config, expanded=False)
+with c2:
+    try:
+        rows = [{"spec field": f.removeprefix("arch."), "value": summary(v) if isinstance(v, list) else str(v),
+                 "read from": s} for f, v, s in field_sources(config)]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
+    except DerivationError as exc:
+        st.error(f"This config cannot be re-derived: {exc}")

@@ -1,0 +1,87 @@
+"""The app in a real browser: pages load, diagrams render, URLs restore views, exports download."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+
+def _no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
+
+
+@pytest.mark.parametrize("path", ["/gallery", "/model", "/compare"])
+def test_each_page_loads_without_an_exception(page, app_url, path):
+    page.goto(app_url + path)
+    wait_for_app(page)
+    _no_exception(page)
+
+
+def test_gallery_lists_every_model_and_opens_one(page, app_url, bundled):
+    page.goto(app_url + "/gallery")
+    wait_for_app(page)
+    expect(page.get_by_text(f"{len(bundled)} of {len(bundled)} models")).to_be_visible()
+    page.get_by_test_id("stTextInput").locator("input").fill("gemma 3")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"q=gemma"))
+    wait_for_app(page)
+    expect(page.get_by_text("1 of")).to_be_visible()
+    page.get_by_role("link", name="Open").first.click()
+    page.wait_for_url(re.compile(r"/model\?model=gemma-3-1b-it"))
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Gemma 3 1B IT")).to_be_visible()
+
+
+def test_model_deep_link_renders_the_diagram_svg(page, app_url, bundled):
+    spec, config = bundled["qwen3-8b"]
+    page.goto(app_url + "/model?model=qwen3-8b&theme=dark")
+    wait_for_app(page)
+    _no_exception(page)
+    svg = page.get_by_test_id("stGraphVizChart").locator("svg").first
+    expect(svg).to_be_visible(timeout=30_000)
+    text = svg.evaluate("e => e.textContent")
+    assert f"{config['num_attention_heads']} query heads" in text and f"{config['num_key_value_heads']} KV heads" in text
+    expect(page.get_by_role("heading", name=spec.name)).to_be_visible()
+
+
+def test_compare_updates_table_and_url(page, app_url):
+    page.goto(app_url + "/compare?models=llama-2-7b-hf&models=mistral-7b-v0.1")
+    wait_for_app(page)
+    _no_exception(page)
+    expect(page.get_by_role("heading", name=re.compile("Llama 2 7B vs Mistral 7B"))).to_be_visible()
+    box = page.get_by_test_id("stMultiSelect").locator("input")
+    box.fill("qwen3-8b")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"models=qwen3-8b"))
+    wait_for_app(page)
+    _no_exception(page)
+    expect(page.get_by_role("heading", name=re.compile("vs Qwen3-8B"))).to_be_visible()
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")])
+def test_exports_download_files_of_the_right_type(page, app_url, fmt, magic):
+    page.goto(app_url + "/model?model=gpt2")
+    wait_for_app(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=f"Download {fmt}").click()
+    data = open(info.value.path(), "rb").read()
+    assert data.startswith(magic), data[:40]
+    assert info.value.suggested_filename.endswith("." + fmt.lower())
+    if fmt == "SVG":
+        assert ET.fromstring(data).tag.endswith("svg")
+
+
+def test_compare_csv_downloads(page, app_url, bundled):
+    page.goto(app_url + "/compare?models=gpt2&models=gpt-j-6b")
+    wait_for_app(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download table (CSV)").click()
+    text = open(info.value.path(), encoding="utf-8").read()
+    assert "GPT-2 (124M)" in text and "GPT-J 6B" in text

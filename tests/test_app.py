@@ -1,0 +1,66 @@
+"""Each page's logic with Streamlit's AppTest (no browser): the right model, DOT, tables, resilience."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import ROOT, SPEC_DIR
+
+
+def _app(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def test_gallery_shows_every_model(bundled):
+    at = _app()
+    assert not at.exception
+    assert any(f"{len(bundled)} of {len(bundled)} models" in c.value for c in at.caption)
+
+
+def test_gallery_search_filters_cards(bundled):
+    at = _app(q="qwen3")
+    expected = sum(1 for s, _ in bundled.values() if "qwen3" in (s.name + s.slug + s.family).lower())
+    assert any(f"{expected} of {len(bundled)} models" in c.value for c in at.caption)
+
+
+def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
+    spec, config = bundled["mistral-7b-v0.1"]
+    at = _app("pages/model.py", model="mistral-7b-v0.1")
+    assert not at.exception
+    dot = at.get("graphviz_chart")[0].spec
+    assert f"{config['num_key_value_heads']} KV heads" in dot and f"sliding window {config['sliding_window']:,}" in dot
+    assert at.title[0].value == spec.name
+
+
+def test_model_page_kv_cache_follows_the_context(bundled):
+    spec, config = bundled["llama-2-7b-hf"]
+    at = _app("pages/model.py", model="llama-2-7b-hf", ctx="4096", batch="2")
+    # By hand: 32 layers × 2 (K and V) × 32 KV heads × 128 dims × 2 bytes × 4,096 tokens × batch 2.
+    expected = 32 * 2 * 32 * 128 * 2 * 4096 * 2
+    metric = next(m for m in at.metric if m.label.startswith("KV cache (bf16"))
+    assert metric.value == f"{expected / 2**30:,.2f} GiB"
+
+
+def test_compare_marks_rows_that_differ():
+    at = _app("pages/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert len(frame.columns) == 2
+
+
+def test_one_bad_spec_does_not_take_down_the_app(tmp_path, monkeypatch):
+    folder = tmp_path / "specs"
+    shutil.copytree(SPEC_DIR, folder)
+    (folder / "broken.yaml").write_text("slug: broken\narch: [unclosed\n")
+    monkeypatch.setenv("GALLERY_SPECS", str(folder))
+    at = _app()
+    assert not at.exception
+    assert any("could not be loaded" in e.label for e in at.expander)
