@@ -51,18 +51,23 @@ def test_model_deep_link_renders_the_diagram_svg(page, app_url, bundled):
     expect(page.get_by_role("heading", name=spec.name)).to_be_visible()
 
 
-def test_compare_updates_table_and_url(page, app_url):
+def test_compare_updates_table_and_url(page, app_url, bundled):
     page.goto(app_url + "/compare?models=llama-2-7b-hf&models=mistral-7b-v0.1")
     wait_for_app(page)
     _no_exception(page)
-    expect(page.get_by_role("heading", name=re.compile("Llama 2 7B vs Mistral 7B"))).to_be_visible()
+    names = [bundled[s][0].name for s in ("llama-2-7b-hf", "mistral-7b-v0.1")]
+    expect(page.get_by_role("heading", name=" vs ".join(names))).to_be_visible()
     box = page.get_by_test_id("stMultiSelect").locator("input")
     box.fill("qwen3-8b")
     page.keyboard.press("Enter")
+    page.keyboard.press("Escape")  # close the dropdown
     page.wait_for_url(re.compile(r"models=qwen3-8b"))
     wait_for_app(page)
     _no_exception(page)
-    expect(page.get_by_role("heading", name=re.compile("vs Qwen3-8B"))).to_be_visible()
+    qwen = bundled["qwen3-8b"][0].name
+    expect(page.get_by_role("heading", name=re.compile(f"vs {qwen}$"))).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    assert page.get_by_test_id("stGraphVizChart").count() == 3
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")])
