@@ -1,20 +1,21 @@
 """The LLM Architecture Gallery app: the frame (page config, navigation, shared sidebar).
 
-Run with ``streamlit run gallery_app.py``. Pages live in ``pages/`` and stay thin: they pick inputs,
-call the core package (``gallery/``) and cache. Specs are read from ``arch_specs/`` or from the folder
-named by the ``GALLERY_SPECS`` environment variable.
+Run with ``streamlit run gallery_app.py``. Pages live in ``views/`` and stay thin: they pick inputs,
+call the core package (``gallery/``) and cache. (Not ``pages/``: with that folder Streamlit serves a
+deep link opened first on a fresh server in its legacy multipage mode, without this frame.) Specs
+are read from ``arch_specs/`` or from the folder named by the ``GALLERY_SPECS`` environment variable.
 """
 
 import streamlit as st
 
-from pages.common import spec_index
+from views.common import spec_index
 
 st.set_page_config(page_title="LLM Architecture Gallery", page_icon="🧱", layout="wide")
 
 PAGES = [
-    st.Page("pages/gallery.py", title="Gallery", icon="🖼️", url_path="gallery", default=True),
-    st.Page("pages/model.py", title="Model", icon="🔎", url_path="model"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("views/gallery.py", title="Gallery", icon="🖼️", default=True),  # served at /
+    st.Page("views/model.py", title="Model", icon="🔎", url_path="model"),
+    st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
 ]
 page = st.navigation(PAGES)
 

@@ -33,7 +33,7 @@ def test_gallery_search_filters_cards(bundled):
 
 def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
     spec, config = bundled["mistral-7b-v0.1"]
-    at = _app("pages/model.py", model="mistral-7b-v0.1")
+    at = _app("views/model.py", model="mistral-7b-v0.1")
     assert not at.exception
     dot = at.get("graphviz_chart")[0].spec
     assert f"{config['num_key_value_heads']} KV heads" in dot and f"sliding window {config['sliding_window']:,}" in dot
@@ -42,7 +42,7 @@ def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
 
 def test_model_page_kv_cache_follows_the_context(bundled):
     spec, config = bundled["llama-2-7b-hf"]
-    at = _app("pages/model.py", model="llama-2-7b-hf", ctx="4096", batch="2")
+    at = _app("views/model.py", model="llama-2-7b-hf", ctx="4096", batch="2")
     # By hand: 32 layers × 2 (K and V) × 32 KV heads × 128 dims × 2 bytes × 4,096 tokens × batch 2.
     expected = 32 * 2 * 32 * 128 * 2 * 4096 * 2
     metric = next(m for m in at.metric if m.label.startswith("KV cache (bf16"))
@@ -50,7 +50,7 @@ def test_model_page_kv_cache_follows_the_context(bundled):
 
 
 def test_compare_marks_rows_that_differ():
-    at = _app("pages/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
+    at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
     assert not at.exception
     frame = at.dataframe[0].value
     assert len(frame.columns) == 2

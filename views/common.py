@@ -1,4 +1,4 @@
-"""Streamlit glue shared by the pages: the cached spec index and small formatting helpers.
+"""Streamlit glue shared by the pages: the cached spec index.
 
 Everything computed here comes from the core package; this module only caches it per spec folder.
 """

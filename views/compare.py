@@ -5,7 +5,7 @@ import streamlit as st
 
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
-from pages.common import spec_index
+from views.common import spec_index
 
 index = spec_index()
 slugs = list(index.specs)

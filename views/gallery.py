@@ -6,7 +6,7 @@ import streamlit as st
 
 from gallery.catalog import SORTS, Filters, cards, facets, select, sort
 from gallery.compare import compact
-from pages.common import spec_index
+from views.common import spec_index
 
 index = spec_index()
 all_cards = cards(list(index.specs.values()))
@@ -50,7 +50,7 @@ if not timeline.empty:
     event = st.altair_chart(chart, width="stretch", on_select="rerun", selection_mode="pick", key="timeline")
     picked = (event or {}).get("selection", {}).get("pick") or []
     if picked and picked[0].get("slug"):
-        st.switch_page("pages/model.py", query_params={"model": picked[0]["slug"]})
+        st.switch_page("views/model.py", query_params={"model": picked[0]["slug"]})
 
 st.caption(f"{len(chosen)} of {len(all_cards)} models")
 grid = st.columns(3)
@@ -60,4 +60,4 @@ for i, k in enumerate(chosen):
         size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
         st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
                     f"_{k.pattern}_")
-        st.page_link("pages/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")
+        st.page_link("views/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")

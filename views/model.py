@@ -12,7 +12,7 @@ from gallery.flops import flops_per_token
 from gallery.memory import kv_bytes, kv_bytes_per_token
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
-from pages.common import spec_index
+from views.common import spec_index
 
 index = spec_index()
 slugs = list(index.specs)

@@ -17,15 +17,18 @@ def _no_exception(page) -> None:
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
 
 
-@pytest.mark.parametrize("path", ["/gallery", "/model", "/compare"])
-def test_each_page_loads_without_an_exception(page, app_url, path):
-    page.goto(app_url + path)
+@pytest.mark.parametrize("path", ["/model?model=gpt-oss-20b", "/", "/compare"])
+def test_each_page_loads_without_an_exception(page, app_url, path, bundled):
+    page.goto(app_url + path)  # the first of these is the fresh server's first session: a deep link
     wait_for_app(page)
     _no_exception(page)
+    nav = page.get_by_test_id("stSidebarNav").inner_text()
+    assert "Gallery" in nav and "Compare" in nav and "common" not in nav  # the frame's navigation ran
+    expect(page.get_by_text(f"{len(bundled)} models from")).to_be_visible()
 
 
 def test_gallery_lists_every_model_and_opens_one(page, app_url, bundled):
-    page.goto(app_url + "/gallery")
+    page.goto(app_url + "/")
     wait_for_app(page)
     expect(page.get_by_text(f"{len(bundled)} of {len(bundled)} models")).to_be_visible()
     page.get_by_test_id("stTextInput").locator("input").fill("gemma 3")
