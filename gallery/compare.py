@@ -2,8 +2,11 @@
 
 Rows come from one table of (group, field, getter) so the page, the CSV export and the tests read the
 same thing. A fact that differs between block kinds of one model is shown per kind
-("4,096 (sliding) / none (full)"). Parameter counts are exact ints (shown compactly, 8.03B, by
-:func:`frame`; exactly in :func:`to_csv`).
+("4,096 (sliding) / none (full)"). "none" means a setting the model could have and does not (no
+window, no soft-cap); "—" means the fact does not apply (KV heads of MLA, experts of a dense FFN).
+A row that applies to none of the compared models is left out, as is a parameter component that
+is zero in all of them. Counts are exact ints (shown compactly, 8.03B, by :func:`frame`; in full
+in :func:`to_csv`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token
 from .pattern import summary
-from .spec import LatentAttention, Moe, SoftmaxAttention, Spec
+from .spec import Block, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+
+GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
 
 
 def compact(n: int) -> str:
@@ -28,12 +33,13 @@ def compact(n: int) -> str:
     for size, unit in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
         if abs(rounded) >= size:
             value = rounded / size
-            return (f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}") + unit
+            digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+            return f"{value:.{digits}f}{unit}"
     return str(n)
 
 
 def exact(value: Any) -> str:
-    """A cell value written out in full: 8,030,261,248; 1e-05; yes/no; — for nothing."""
+    """A cell value written out in full: 8,030,261,248; 1e-05; 10,000; yes/no; — for not applicable."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -45,91 +51,97 @@ def exact(value: Any) -> str:
     return str(value)
 
 
-def _per_kind(spec: Spec, get: Callable[[Any], Any]) -> Any:
-    """``get(block)`` for every block kind: one value if all agree, else "v (kind) / v (kind)"."""
-    values = {kind: get(block) for kind, block in spec.arch.blocks.items()}
-    distinct = list(dict.fromkeys(map(exact, values.values())))
-    if len(distinct) == 1:
+def _or_none(value: Any) -> Any:
+    """An optional setting: its value, or "none" when the model does without it."""
+    return "none" if value is None else value
+
+
+# --- per block kind --------------------------------------------------------------------------
+
+
+def _per_kind(spec: Spec, get: Callable[[Block], Any]) -> Any:
+    """``get(block)`` for every block kind: the value if all agree, else "v (kind) / w (kind, kind)"."""
+    kinds: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for kind, block in spec.arch.blocks.items():
+        value = get(block)
+        kinds.setdefault(exact(value), []).append(kind)
+        values.setdefault(exact(value), value)
+    if len(values) == 1:
         return next(iter(values.values()))
-    return " / ".join(f"{exact(v)} ({kind})" for kind, v in values.items())
+    return " / ".join(f"{text} ({', '.join(names)})" for text, names in kinds.items())
 
 
-def _mixer(attr: str, kinds=(SoftmaxAttention, LatentAttention)) -> Callable[[Spec], Any]:
-    def get(spec: Spec) -> Any:
-        return _per_kind(spec, lambda b: getattr(b.mixer, attr, None) if isinstance(b.mixer, kinds) else None)
-    return get
+Getter = Callable[[Spec], Any]
 
 
-def _ffn(get_mlp: Callable[[Any], Any] | None, get_moe: Callable[[Any], Any] | None) -> Callable[[Spec], Any]:
-    def get(spec: Spec) -> Any:
-        def one(block):
-            if isinstance(block.ffn, Moe):
-                return get_moe(block.ffn) if get_moe else None
-            return get_mlp(block.ffn) if get_mlp and block.ffn is not None else None
-        return _per_kind(spec, one)
-    return get
+def _mixer(get: Callable[[Any], Any], kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention)) -> Getter:
+    """A fact of the token mixer, for mixers of ``kinds`` (— for the others)."""
+    return lambda spec: _per_kind(spec, lambda b: get(b.mixer) if isinstance(b.mixer, kinds) else None)
 
 
-def _rope(attr: str) -> Callable[[Spec], Any]:
-    def get(spec: Spec) -> Any:
-        def one(block):
-            rope = getattr(block.mixer, "rope", None)
-            if rope is None:
-                return "none (NoPE)" if attr == "theta" else None
-            if attr == "scaling":
-                s = rope.scaling
-                return f"{s.type} ×{s.factor:g}" if s and s.factor else (s.type if s else None)
-            return getattr(rope, attr)
-        return _per_kind(spec, one)
-    return get
+def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> Getter:
+    """A fact of the feed-forward, read by ``mlp`` or ``moe`` (— where the one needed is None)."""
+    def one(block: Block) -> Any:
+        read = {Mlp: mlp, Moe: moe}.get(type(block.ffn))
+        return read(block.ffn) if read else None
+    return lambda spec: _per_kind(spec, one)
 
 
-def _group_size(block) -> int | None:
-    m = block.mixer
-    return m.n_heads // m.n_kv_heads if isinstance(m, SoftmaxAttention) else None
+def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
+    """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
+    def one(block: Block) -> Any:
+        if block.mixer is None:
+            return None
+        return nope if block.mixer.rope is None else get(block.mixer.rope)
+    return lambda spec: _per_kind(spec, one)
 
 
-def _kv_heads(block) -> int | None:
-    m = block.mixer
-    return m.n_kv_heads if isinstance(m, SoftmaxAttention) else None
+def _scaling(rope: Rope) -> str:
+    s = rope.scaling
+    if s is None:
+        return "none"
+    return f"{s.type} ×{s.factor:g}" if s.factor else s.type
 
 
-def _head_dim(block) -> Any:
-    m = block.mixer
+def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
     if isinstance(m, LatentAttention):
         return f"{m.qk_nope_head_dim}+{m.qk_rope_head_dim} (V {m.v_head_dim})"
-    return m.head_dim if m is not None else None
+    return m.head_dim
 
 
-_FACTS: list[tuple[str, str, Callable[[Spec], Any]]] = [
+_ATTN = (SoftmaxAttention,)
+_MLA = (LatentAttention,)
+_FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
-    ("Attention", "query heads", _mixer("n_heads")),
-    ("Attention", "KV heads", lambda s: _per_kind(s, _kv_heads)),
-    ("Attention", "head dim", lambda s: _per_kind(s, _head_dim)),
-    ("Attention", "query heads per KV head", lambda s: _per_kind(s, _group_size)),
-    ("Attention", "QKV bias", _mixer("qkv_bias", SoftmaxAttention)),
-    ("Attention", "sliding window", _mixer("window")),
+    ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
+    ("Attention", "KV heads", _mixer(lambda m: m.n_kv_heads, _ATTN)),
+    ("Attention", "head dim", _mixer(_head_dim)),
+    ("Attention", "group size", _mixer(lambda m: m.group_size, _ATTN)),
+    ("Attention", "QKV bias", _mixer(lambda m: m.qkv_bias, _ATTN)),
+    ("Attention", "sliding window", _mixer(lambda m: _or_none(m.window))),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
-    ("Attention", "attention sinks", _mixer("sinks", SoftmaxAttention)),
-    ("Attention", "logit soft-cap", _mixer("softcap")),
-    ("Attention", "MLA KV latent", _mixer("kv_lora_rank", LatentAttention)),
-    ("Attention", "MLA query latent", _mixer("q_lora_rank", LatentAttention)),
+    ("Attention", "sinks", _mixer(lambda m: m.sinks, _ATTN)),
+    ("Attention", "logit soft-cap", _mixer(lambda m: _or_none(m.softcap))),
+    ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
+    ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA)),
+    ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
-    ("Norms", "parallel attention + FFN", lambda s: _per_kind(s, lambda b: b.parallel)),
-    ("Norms", "QK-norm", _mixer("qk_norm", SoftmaxAttention)),
+    ("Norms", "QK-norm", _mixer(lambda m: m.qk_norm, _ATTN)),
     ("Norms", "final norm", lambda s: s.arch.final_norm),
-    ("Positions", "RoPE θ", _rope("theta")),
-    ("Positions", "RoPE scaling", _rope("scaling")),
-    ("Positions", "rotary fraction", _rope("partial")),
-    ("Positions", "learned positions", lambda s: s.arch.embedding.learned_positions),
+    ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
+    ("Positions", "RoPE θ", _rope(lambda r: r.theta, nope="none (NoPE)")),
+    ("Positions", "RoPE scaling", _rope(_scaling)),
+    ("Positions", "partial rotary", _rope(lambda r: r.partial)),
+    ("Positions", "learned positions", lambda s: _or_none(s.arch.embedding.learned_positions)),
     ("Feed-forward", "kind", _ffn(lambda f: "dense", lambda f: "MoE")),
     ("Feed-forward", "activation", _ffn(lambda f: f.activation, lambda f: f.activation)),
     ("Feed-forward", "gated", _ffn(lambda f: f.gated, lambda f: f.gated)),
     ("Feed-forward", "d_ff", _ffn(lambda f: f.d_ff, None)),
-    ("Feed-forward", "experts", _ffn(None, lambda f: f.n_experts)),
-    ("Feed-forward", "active experts", _ffn(None, lambda f: f.top_k)),
+    ("Feed-forward", "routed experts", _ffn(None, lambda f: f.n_experts)),
+    ("Feed-forward", "top-k", _ffn(None, lambda f: f.top_k)),
     ("Feed-forward", "expert width", _ffn(None, lambda f: f.d_expert)),
     ("Feed-forward", "shared experts", _ffn(None, lambda f: f.n_shared_experts)),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
@@ -138,8 +150,12 @@ _FACTS: list[tuple[str, str, Callable[[Spec], Any]]] = [
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
+    ("Vocabulary & context", "final logit soft-cap", lambda s: _or_none(s.arch.embedding.logit_softcap)),
     ("Vocabulary & context", "KV cache bytes / token (bf16)", lambda s: kv_bytes_per_token(s.arch)),
 ]
+
+
+# --- the table -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -148,7 +164,7 @@ class Row:
 
     group: str
     field: str
-    values: tuple  # raw values (ints stay ints)
+    values: tuple  # raw values (ints stay ints; per-kind values are text)
     exact: tuple[str, ...]  # the values written out in full
     differs: bool
 
@@ -159,36 +175,40 @@ def _row(group: str, field: str, values: list) -> Row:
 
 
 def rows(specs: list[Spec]) -> list[Row]:
-    """Every fact of the compared models, parameters first; rows empty for all models are left out."""
+    """Every fact of the compared models, in :data:`GROUPS` order."""
     out = [_row("Parameters", "total", [total_params(s.arch) for s in specs]),
-           _row("Parameters", "active per token", [active_params(s.arch) for s in specs])]
+           _row("Parameters", "active", [active_params(s.arch) for s in specs])]
     parts = [breakdown(s.arch) for s in specs]
     out += [_row("Parameters", component, [p[component] for p in parts])
             for component in COMPONENTS if any(p[component] for p in parts)]
     for group, field, get in _FACTS:
         values = [get(s) for s in specs]
-        if any(v is not None and v is not False for v in values) or field in ("final norm", "tied embeddings"):
+        if any(v is not None for v in values):
             out.append(_row(group, field, values))
     return out
 
 
 def _columns(specs: list[Spec]) -> list[str]:
+    """Column labels: the spec names, with the slug added where two specs share a name."""
     names = [s.name for s in specs]
     return [n if names.count(n) == 1 else f"{n} ({s.slug})" for n, s in zip(names, specs)]
 
 
+def _index(table: list[Row]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_tuples([(r.group, r.field) for r in table], names=["group", "field"])
+
+
 def frame(specs: list[Spec]) -> pd.DataFrame:
-    """The table for display: index (group, field), one column per model; counts compact (8.03B)."""
-    data = [[compact(v) if r.group == "Parameters" else t for v, t in zip(r.values, r.exact)] for r in rows(specs)]
-    index = pd.MultiIndex.from_tuples([(r.group, r.field) for r in rows(specs)], names=["group", "field"])
-    return pd.DataFrame(data, index=index, columns=_columns(specs))
+    """The table for display: index (group, field), one text column per model; counts compact (8.03B)."""
+    table = rows(specs)
+    data = [[compact(v) if r.group == "Parameters" else t for v, t in zip(r.values, r.exact)] for r in table]
+    return pd.DataFrame(data, index=_index(table), columns=_columns(specs))
 
 
 def differs(specs: list[Spec]) -> pd.Series:
-    """True for the rows of :func:`frame` whose values are not all equal."""
+    """True for the rows of :func:`frame` whose values are not all equal (same index)."""
     table = rows(specs)
-    index = pd.MultiIndex.from_tuples([(r.group, r.field) for r in table], names=["group", "field"])
-    return pd.Series([r.differs for r in table], index=index)
+    return pd.Series([r.differs for r in table], index=_index(table))
 
 
 def to_csv(specs: list[Spec]) -> str:
@@ -201,13 +221,18 @@ def to_csv(specs: list[Spec]) -> str:
     return buf.getvalue()
 
 
+# --- charts ----------------------------------------------------------------------------------
+
+
 def kv_curve(specs: list[Spec], contexts: list[int], batch: int = 1) -> pd.DataFrame:
     """Window-aware KV-cache bytes (bf16) at each context length, long form for a line chart."""
     return pd.DataFrame([{"model": name, "context": n, "kv_bytes": kv_bytes(s.arch, n, batch)}
-                         for name, s in zip(_columns(specs), specs) for n in contexts])
+                         for name, s in zip(_columns(specs), specs) for n in contexts],
+                        columns=["model", "context", "kv_bytes"])
 
 
 def breakdown_frame(specs: list[Spec]) -> pd.DataFrame:
-    """Parameters per component, long form (model, component, params) for a stacked bar chart."""
+    """Parameters per nonzero component, long form (model, component, params) for a stacked bar chart."""
     return pd.DataFrame([{"model": name, "component": c, "params": n}
-                         for name, s in zip(_columns(specs), specs) for c, n in breakdown(s.arch).items() if n])
+                         for name, s in zip(_columns(specs), specs) for c, n in breakdown(s.arch).items() if n],
+                        columns=["model", "component", "params"])

@@ -1,4 +1,4 @@
-"""The compare table: values from the configs, differences marked, compact units, CSV."""
+"""The compare table: values from the configs, differences marked, compact units, CSV, charts."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .reference import reference_param_count
 @pytest.mark.parametrize(("n", "text"), [
     (8_030_261_248, "8.03B"), (124_439_808, "124M"), (1_644_515_328, "1.64B"), (999_885_952, "1.00B"),
     (46_702_792_704, "46.7B"), (0, "0"), (131_072, "131K"), (12_879_925_248, "12.9B"), (999, "999"),
+    (1_000, "1.00K"), (999_500, "1.00M"), (70_553_706_496, "70.6B"), (1_234_567_890_123, "1.23T"),
 ])
 def test_compact_units(n, text):
     assert compact(n) == text
@@ -25,15 +26,55 @@ def _row(table, field):
     return next(r for r in table if r.field == field)
 
 
+def _fields(table):
+    return {r.field for r in table}
+
+
+def _key(config, *names):
+    """The first of ``names`` the config has (Llama-style or GPT-2-style key)."""
+    return next(config[n] for n in names if n in config)
+
+
+def _kv_heads(config):
+    """KV heads as the config says them: multi_query is one; no key means one per query head."""
+    if config.get("multi_query"):
+        return 1
+    return config.get("num_key_value_heads") or _key(config, "num_attention_heads", "n_head")
+
+
 @pytest.mark.parametrize("slug", spec_ids())
 def test_rows_carry_the_config_values(bundled, slug):
     spec, config = bundled[slug]
     table = rows([spec])
-    assert _row(table, "total").values[0] == reference_param_count(config)
-    assert _row(table, "vocab").values[0] == config["vocab_size"]
-    heads = config.get("num_attention_heads", config.get("n_head"))
-    assert str(heads) in _row(table, "query heads").exact[0]
+    assert _row(table, "total").values == (reference_param_count(config),)
+    assert _row(table, "vocab").values == (config["vocab_size"],)
+    assert _row(table, "query heads").values == (_key(config, "num_attention_heads", "n_head"),)
+    assert _row(table, "d_model").values == (_key(config, "hidden_size", "n_embd"),)
+    assert _row(table, "layers").values == (_key(config, "num_hidden_layers", "n_layer"),)
+    assert _row(table, "context").values == (_key(config, "max_position_embeddings", "n_positions"),)
+    if "tie_word_embeddings" in config:
+        assert _row(table, "tied embeddings").values == (config["tie_word_embeddings"],)
+    mla = "kv_lora_rank" in config
+    assert ("kv_lora_rank" in _fields(table)) == mla
+    if mla:  # KV heads do not apply to MLA: its cache is the latent
+        assert "KV heads" not in _fields(table) and _row(table, "kv_lora_rank").values == (config["kv_lora_rank"],)
+    else:
+        assert _row(table, "KV heads").values == (_kv_heads(config),)
+    moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
+    assert ("routed experts" in _fields(table)) == moe
+    if not moe:
+        assert _row(table, "active").values == _row(table, "total").values
     assert not any(r.differs for r in table)  # one model never differs from itself
+    assert not any(r.differs for r in rows([spec, spec]))
+
+
+def test_groups_come_in_order(bundled):
+    table = rows([bundled["deepseek-v2-lite-chat"][0], bundled["gpt2"][0]])
+    groups = list(dict.fromkeys(r.group for r in table))
+    assert groups == ["Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context"]
+    assert [r.group for r in table] == sorted((r.group for r in table), key=groups.index)  # each group in one run
+    assert [r.field for r in table][:2] == ["total", "active"]
+    assert len({r.field for r in table}) == len(table)  # no two rows share a name
 
 
 def test_llama_2_vs_mistral_differs_where_the_configs_do(bundled):
@@ -41,30 +82,81 @@ def test_llama_2_vs_mistral_differs_where_the_configs_do(bundled):
     table = rows([llama, mistral])
     kv = _row(table, "KV heads")
     assert kv.values == (lc["num_key_value_heads"], mc["num_key_value_heads"]) == (32, 8) and kv.differs
+    assert _row(table, "group size").values == (1, 32 // 8)
     assert _row(table, "vocab").differs is False  # both 32,000
-    assert _row(table, "sliding window").exact == ("—", "4,096")
-    assert differs([llama, mistral])[("Attention", "KV heads")]
+    assert _row(table, "sliding window").exact == ("none", f"{mc['sliding_window']:,}")
+    mask = differs([llama, mistral])
+    assert mask[("Attention", "KV heads")] and not mask[("Vocabulary & context", "vocab")]
+    assert list(mask.index) == list(frame([llama, mistral]).index)
+    # Neither is MLA nor MoE: those rows, and the zero expert and router parameters, are not shown.
+    assert not _fields(table) & {"kv_lora_rank", "q_lora_rank", "routed experts", "top-k", "experts", "router"}
+
+
+def test_mla_and_moe_rows_next_to_a_dense_model(bundled):
+    (llama, lc), (deepseek, dc) = bundled["llama-2-7b-hf"], bundled["deepseek-v2-lite-chat"]
+    table = rows([llama, deepseek])
+    assert _row(table, "kv_lora_rank").exact == ("—", f"{dc['kv_lora_rank']:,}")
+    assert _row(table, "qk_rope_head_dim").exact == ("—", f"{dc['qk_rope_head_dim']:,}")
+    assert dc["q_lora_rank"] is None and _row(table, "q_lora_rank").exact == ("—", "none")
+    # first_k_dense_replace = 1: one dense layer, then MoE layers; each fact said per block kind.
+    assert dc["first_k_dense_replace"] == 1
+    assert _row(table, "layer pattern").values[1] == f"1 dense, {dc['num_hidden_layers'] - 1} moe"
+    d_ff = (f"{lc['intermediate_size']:,}", f"{dc['intermediate_size']:,} (dense) / — (moe)")
+    assert _row(table, "d_ff").exact == d_ff
+    assert _row(table, "routed experts").exact == ("—", f"— (dense) / {dc['n_routed_experts']} (moe)")
+    assert _row(table, "top-k").exact[1] == f"— (dense) / {dc['num_experts_per_tok']} (moe)"
+    assert _row(table, "expert width").exact[1] == f"— (dense) / {dc['moe_intermediate_size']:,} (moe)"
+    assert _row(table, "shared experts").exact[1] == f"— (dense) / {dc['n_shared_experts']} (moe)"
+    # Llama 2 has an untied head of vocab × d_model; DeepSeek-V2-Lite one of its own.
+    head = _row(table, "head").values
+    assert head == (lc["vocab_size"] * lc["hidden_size"], dc["vocab_size"] * dc["hidden_size"])
 
 
 def test_per_kind_values_are_spelled_out(bundled):
-    spec, config = bundled["gemma-3-1b-it"]
-    theta = _row(rows([spec]), "RoPE θ").exact[0]
+    gemma3, g3 = bundled["gemma-3-1b-it"]
     # local layers: rope_local_base_freq 10,000; global: rope_theta 1,000,000
-    assert f"{config['rope_local_base_freq']:,}" in theta and f"{config['rope_theta']:,}" in theta
+    theta = f"{g3['rope_local_base_freq']:,} (sliding) / {g3['rope_theta']:,} (full)"
+    assert _row(rows([gemma3]), "RoPE θ").exact == (theta,)
+    gemma2, g2 = bundled["gemma-2-9b"]
+    table = rows([gemma2])
+    assert _row(table, "sliding window").exact == (f"{g2['sliding_window']:,} (sliding) / none (full)",)
+    assert _row(table, "logit soft-cap").values == (g2["attn_logit_softcapping"],)  # same for both kinds
+    assert _row(table, "final logit soft-cap").values == (g2["final_logit_softcapping"],)
 
 
-def test_frame_csv_and_charts(bundled):
+def test_frame_and_csv(bundled):
     specs = [bundled[s][0] for s in ("gpt2", "gpt-j-6b", "qwen3-30b-a3b")]
     table = frame(specs)
     assert list(table.columns) == [s.name for s in specs]
     assert table.loc[("Parameters", "total"), "GPT-2 (124M)"] == "124M"
     parsed = list(csv.reader(io.StringIO(to_csv(specs))))
     assert parsed[0] == ["group", "field", *[s.name for s in specs]]
+    assert len(parsed) == 1 + len(table)
     assert all(len(r) == 2 + len(specs) for r in parsed)
     total = next(r for r in parsed if r[1] == "total")
-    assert total[2] == f"{reference_param_count(bundled['gpt2'][1]):,}"
-    curve = kv_curve(specs, [1024, 4096])
-    gpt2 = curve[(curve.model == "GPT-2 (124M)") & (curve.context == 1024)].kv_bytes.item()
-    assert gpt2 == 12 * 2 * 12 * 64 * 2 * 1024  # layers × K,V × heads × head dim × bf16 × tokens
-    parts = breakdown_frame(specs)
-    assert set(parts.model) == {s.name for s in specs} and (parts.params > 0).all()
+    assert total[2:] == [f"{reference_param_count(bundled[s][1]):,}" for s in ("gpt2", "gpt-j-6b", "qwen3-30b-a3b")]
+    namesake = specs[0].model_copy(update={"slug": "gpt2-copy"})  # two specs of one name: slugs tell them apart
+    assert list(frame([specs[0], namesake]).columns) == ["GPT-2 (124M) (gpt2)", "GPT-2 (124M) (gpt2-copy)"]
+
+
+def test_kv_curve_is_window_aware(bundled):
+    gpt2, mistral = bundled["gpt2"][0], bundled["mistral-7b-v0.1"][0]
+    curve = kv_curve([gpt2, mistral], [1024, 8192], batch=3)
+    assert list(curve.columns) == ["model", "context", "kv_bytes"] and len(curve) == 4
+    at = {(r.model, r.context): r.kv_bytes for r in curve.itertuples()}
+    # layers × (K, V) × KV heads × head dim × bf16 bytes × tokens × batch
+    assert at[(gpt2.name, 1024)] == 12 * 2 * 12 * 64 * 2 * 1024 * 3
+    assert at[(mistral.name, 1024)] == 32 * 2 * 8 * 128 * 2 * 1024 * 3
+    assert at[(mistral.name, 8192)] == 32 * 2 * 8 * 128 * 2 * 4096 * 3  # the 4,096-token window caps it
+
+
+def test_breakdown_frame_sums_to_the_reference(bundled):
+    slugs = ("gpt2", "mixtral-8x7b-v0.1", "qwen1.5-moe-a2.7b")
+    parts = breakdown_frame([bundled[s][0] for s in slugs])
+    assert (parts.params > 0).all()
+    totals = parts.groupby("model").params.sum()
+    for slug in slugs:
+        spec, config = bundled[slug]
+        assert totals[spec.name] == reference_param_count(config)
+    qwen_moe = parts[parts.model == bundled["qwen1.5-moe-a2.7b"][0].name]
+    assert {"experts", "router", "shared_experts"} <= set(qwen_moe.component)
