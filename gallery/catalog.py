@@ -25,7 +25,7 @@ class Card:
     release_date: dt.date | None
     total_params: int
     active_params: int
-    attention: str  # "GQA", "MLA", "MQA + sliding", ...
+    attention: str  # "GQA", "MLA", "MQA + sliding", ... (see attention_label)
     moe: bool
     n_layers: int
     d_model: int
@@ -42,6 +42,7 @@ def attention_label(spec: Spec) -> str:
 
 
 def card(spec: Spec) -> Card:
+    """The card of one model."""
     a = spec.arch
     return Card(
         slug=spec.slug, name=spec.name, family=spec.family, organisation=spec.organisation,
@@ -52,6 +53,7 @@ def card(spec: Spec) -> Card:
 
 
 def cards(specs: list[Spec]) -> list[Card]:
+    """The cards of the given models, in the same order."""
     return [card(s) for s in specs]
 
 
@@ -98,6 +100,7 @@ SORTS = {
 
 
 def sort(items: list[Card], how: str) -> list[Card]:
+    """The cards in the order named ``how`` (a key of :data:`SORTS`)."""
     return sorted(items, key=SORTS[how])
 
 
