@@ -16,6 +16,7 @@ PAGES = [
     st.Page("views/gallery.py", title="Gallery", icon="🖼️", default=True),  # served at /
     st.Page("views/model.py", title="Model", icon="🔎", url_path="model"),
     st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("views/try.py", title="Try your config", icon="🧪", url_path="try"),
 ]
 page = st.navigation(PAGES)
 

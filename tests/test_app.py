@@ -64,3 +64,28 @@ def test_one_bad_spec_does_not_take_down_the_app(tmp_path, monkeypatch):
     at = _app()
     assert not at.exception
     assert any("could not be loaded" in e.label for e in at.expander)
+
+
+def test_try_page_edits_a_bundled_model(bundled):
+    at = _app("views/try.py", base="llama-2-7b-hf")
+    assert not at.exception and not at.error
+    at.number_input(key="edit-n_kv_heads").set_value(8).run()
+    from gallery.trial import edit_config
+
+    from .reference import reference_param_count
+    expected = reference_param_count(edit_config(bundled["llama-2-7b-hf"][1], n_kv_heads=8))
+    metric = next(m for m in at.metric if m.label == "Total parameters")
+    assert metric.help.startswith(f"{expected:,}")
+    assert "8 KV heads" in at.get("graphviz_chart")[0].spec
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{oops", "not valid JSON"),
+    ('{"model_type": "mamba9"}', "not supported yet"),
+    ('{"model_type": "llama", "num_attention_heads": 32, "num_key_value_heads": 5}', "multiple of n_kv_heads"),
+])
+def test_try_page_shows_errors_not_tracebacks(text, message):
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value(text).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)

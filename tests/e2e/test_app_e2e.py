@@ -17,7 +17,7 @@ def _no_exception(page) -> None:
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
 
 
-@pytest.mark.parametrize("path", ["/model?model=gpt-oss-20b", "/", "/compare"])
+@pytest.mark.parametrize("path", ["/model?model=gpt-oss-20b", "/", "/compare", "/try"])
 def test_each_page_loads_without_an_exception(page, app_url, path, bundled):
     page.goto(app_url + path)  # the first of these is the fresh server's first session: a deep link
     wait_for_app(page)

@@ -7,12 +7,16 @@ class defaults (checked by ``tests/test_derive.py``).
 
 from __future__ import annotations
 
+from ..config import DerivationError
 from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from
 
 
 def _mha_head_dim(c, kind=None):
-    """``hidden_size // num_attention_heads`` (these models have no head_dim key)."""
-    return c["n_embd"] // c["n_head"]
+    """``n_embd // n_head`` (these models have no head_dim key; transformers requires divisibility)."""
+    d_model, n_heads = c["n_embd"], c["n_head"]
+    if d_model % n_heads:
+        raise DerivationError(f"n_embd ({d_model}) must be divisible by n_head ({n_heads})")
+    return d_model // n_heads
 
 
 def _d_ff(c, kind=None):

@@ -1,0 +1,96 @@
+""""Try your own config": an untrusted config.json (pasted, uploaded or edited) → a spec, or messages.
+
+The input is size-limited and parsed as JSON only; every failure (not JSON, unknown model type, a
+missing key, impossible numbers) becomes a :class:`TrialError` whose lines are shown in the page,
+never a traceback. The spec that comes out is built by the same derivation as bundled specs, and
+its diagram goes through the same escaping DOT builder, so nothing from the input reaches Graphviz
+raw. :func:`edit_config` changes a few numbers of a config in the spec's vocabulary (``n_kv_heads``)
+and writes them to whichever key the config uses (``num_key_value_heads``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from .derive import DerivationError
+from .draft import draft
+
+MAX_BYTES = 512 * 1024  # real config.json files are a few KB; the largest multimodal ones ~50 KB
+MAX_LAYERS = 1024  # more than any real model; keeps diagrams and tables bounded
+
+#: Spec field → the config keys that may hold it, most common first.
+EDITABLE = {
+    "n_layers": ("num_hidden_layers", "n_layer"),
+    "d_model": ("hidden_size", "n_embd"),
+    "n_heads": ("num_attention_heads", "n_head"),
+    "n_kv_heads": ("num_key_value_heads",),
+    "d_ff": ("intermediate_size", "n_inner"),
+    "vocab_size": ("vocab_size",),
+}
+
+
+class TrialError(ValueError):
+    """The config cannot be shown; ``lines`` say why, one problem each."""
+
+    def __init__(self, *lines: str):
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
+
+
+def parse_config(data: bytes | str) -> dict:
+    """A config.json from pasted text or uploaded bytes: size-limited, JSON only, an object."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise TrialError(f"the file is {len(raw):,} bytes; a config.json is at most {MAX_BYTES:,} bytes here")
+    try:
+        config = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise TrialError("the file is not UTF-8 text: upload the model's config.json") from None
+    except json.JSONDecodeError as exc:
+        raise TrialError(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise TrialError("a config.json is a JSON object ({...}), not a " + type(config).__name__)
+    return config
+
+
+def spec_from_config(config: dict, hf_repo: str = "your-org/your-model"):
+    """The spec derived from ``config``, or a :class:`TrialError` naming every problem."""
+    layers = config.get("num_hidden_layers", config.get("n_layer"))
+    if isinstance(layers, int) and not 0 < layers <= MAX_LAYERS:
+        raise TrialError(f"num_hidden_layers is {layers}: give between 1 and {MAX_LAYERS}")
+    try:
+        return draft(config, hf_repo=hf_repo)
+    except DerivationError as exc:
+        raise TrialError(str(exc)) from None
+    except ValidationError as exc:
+        raise TrialError(*(_message(e) for e in exc.errors(include_url=False))) from None
+    except (ArithmeticError, TypeError, KeyError, ValueError, AttributeError) as exc:
+        # e.g. hidden_size 0 (a division by zero) or a number given as a list: say which, not how
+        raise TrialError(f"the config's numbers cannot describe a model ({type(exc).__name__}: {exc}); "
+                         "check the head counts and widths") from None
+
+
+def _message(err: dict) -> str:
+    field = ".".join(str(p) for p in err["loc"] if p not in ("mha", "gqa", "mqa", "mla", "mlp", "moe"))
+    if err.get("ctx", {}).get("field"):
+        field = f"{field}.{err['ctx']['field']}"
+    return f"{field}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def edit_config(config: dict, **changes: int) -> dict:
+    """A copy of ``config`` with some numbers changed, named in spec vocabulary (``n_kv_heads=4``).
+
+    Each value goes to the key this config already uses (``n_layer`` in GPT-2, else the first of
+    :data:`EDITABLE`). Changing the layer count drops an explicit ``layer_types`` list, so the
+    model type's own pattern (alternating local/global, ...) is regenerated for the new depth.
+    """
+    out = dict(config)
+    for name, value in changes.items():
+        keys = EDITABLE[name]
+        key = next((k for k in keys if k in config), keys[0])
+        out[key] = value
+        if name == "n_layers" and value != config.get(key):
+            out.pop("layer_types", None)
+    return out

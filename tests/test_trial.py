@@ -1,0 +1,65 @@
+"""Untrusted configs: size limit, JSON only, clear messages; edits counted exactly by transformers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gallery.counts import total_params
+from gallery.diagram import to_dot
+from gallery.trial import MAX_BYTES, TrialError, edit_config, parse_config, spec_from_config
+
+from .reference import reference_param_count
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"x" * (MAX_BYTES + 1), "at most"),
+    ("{not json", "not valid JSON at line 1"),
+    ("[1, 2]", "JSON object"),
+    (b"\xff\xfe", "not UTF-8"),
+])
+def test_bad_input_is_a_message(data, message):
+    with pytest.raises(TrialError, match=message):
+        parse_config(data)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"model_type": "llama9"}, "not supported yet"),
+    ({"hidden_size": 8}, "no 'model_type'"),
+    ({"model_type": "llama", "num_attention_heads": 32, "num_key_value_heads": 6}, "multiple of n_kv_heads"),
+    ({"model_type": "llama", "num_hidden_layers": 0}, "between 1 and"),
+    ({"model_type": "llama", "hidden_size": 0}, "d_model: Input should be greater than 0"),
+    ({"model_type": "gpt2", "n_embd": 512, "n_head": 12}, "must be divisible by n_head"),
+    ({"model_type": "llama", "hidden_size": [4096]}, "cannot describe a model"),
+])
+def test_impossible_configs_are_messages_not_tracebacks(config, message):
+    with pytest.raises(TrialError, match=message):
+        spec_from_config(config)
+
+
+def test_edits_land_in_the_right_keys_and_count_exactly(bundled):
+    _, gemma = bundled["gemma-2-9b"]
+    edited = edit_config(gemma, n_layers=10, n_kv_heads=4, d_ff=8192)
+    assert (edited["num_hidden_layers"], edited["num_key_value_heads"], edited["intermediate_size"]) == (10, 4, 8192)
+    spec = spec_from_config(edited)
+    assert total_params(spec.arch) == reference_param_count(edited)  # transformers builds the edit
+    assert len(spec.arch.layers) == 10 and set(spec.arch.layers) == {"sliding", "full"}
+    _, gpt2 = bundled["gpt2"]
+    edited = edit_config(gpt2, n_layers=6, d_model=384)
+    assert (edited["n_layer"], edited["n_embd"]) == (6, 384)  # GPT-2's own key names
+    assert total_params(spec_from_config(edited).arch) == reference_param_count(edited)
+
+
+def test_hostile_strings_never_reach_graphviz_raw(bundled):
+    _, config = bundled["qwen3-0.6b"]
+    with pytest.raises(TrialError, match="hf_repo"):
+        spec_from_config(config, hf_repo='evil/x"];a[label="pwned')
+    dot = to_dot(spec_from_config(config).model_copy(update={"name": '"]; injected [label="x'}))
+    assert '\\"]; injected [label=\\"x' in dot and 'injected [label="x"' not in dot
+
+
+def test_pasted_real_config_round_trips(bundled):
+    _, config = bundled["mixtral-8x7b-v0.1"]
+    spec = spec_from_config(parse_config(json.dumps(config)))
+    assert total_params(spec.arch) == reference_param_count(config)

@@ -1,0 +1,77 @@
+"""Try your own config: paste, upload or edit a config.json and see its diagram, counts and a comparison."""
+
+import json
+
+import streamlit as st
+
+from gallery import compare
+from gallery.compare import compact
+from gallery.counts import active_params, total_params
+from gallery.diagram import to_dot
+from gallery.draft import to_yaml
+from gallery.memory import kv_bytes_per_token
+from gallery.trial import EDITABLE, MAX_BYTES, TrialError, edit_config, parse_config, spec_from_config
+from views.common import spec_index
+
+index = spec_index()
+st.title("Try your own config")
+st.caption(f"Paste or upload a model's `config.json` (up to {MAX_BYTES // 1024} KB, JSON only), or start from a "
+           "bundled model and change a few numbers. Nothing is stored; the spec YAML can be downloaded for a PR.")
+
+mode = st.segmented_control("Start from", ["paste or upload", "a bundled model"], default="a bundled model",
+                            key="mode", bind="query-params") or "a bundled model"
+config, errors = None, []
+if mode == "paste or upload":
+    upload = st.file_uploader("config.json", type=["json"], max_upload_size=1)
+    text = st.text_area("…or paste it here", height=220, key="pasted", placeholder='{"model_type": "llama", ...}')
+    raw = upload.getvalue() if upload is not None else text
+    if raw:
+        try:
+            config = parse_config(raw)
+        except TrialError as exc:
+            errors = exc.lines
+else:
+    slugs = list(index.specs)
+    base = st.selectbox("Bundled model", slugs, key="base", bind="query-params")
+    config = dict(index.configs.get(base, {}))
+    cols = st.columns(len(EDITABLE))
+    changes = {}
+    for col, name in zip(cols, EDITABLE):
+        current = next((config[k] for k in EDITABLE[name] if isinstance(config.get(k), int)), None)
+        if current is not None:
+            changes[name] = col.number_input(name, min_value=1, max_value=10**7, value=current, key=f"edit-{name}")
+    config = edit_config(config, **changes)
+
+spec = None
+if config is not None and not errors:
+    try:
+        spec = spec_from_config(config)
+    except TrialError as exc:
+        errors = exc.lines
+for line in errors:
+    st.error(line, icon=":material/error:")
+if spec is None:
+    if not errors:
+        st.info("Waiting for a config.json.")
+    st.stop()
+
+arch = spec.arch
+cols = st.columns(4)
+cols[0].metric("Total parameters", compact(total_params(arch)), help=f"{total_params(arch):,}")
+cols[1].metric("Active per token", compact(active_params(arch)), help=f"{active_params(arch):,}")
+cols[2].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB")
+cols[3].metric("Model type", spec.source.model_type)
+st.graphviz_chart(to_dot(spec), width="stretch", alt="Block diagram of your config")
+
+other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
+table = compare.frame([spec, index.specs[other]])
+st.dataframe(table, width="stretch")
+
+c1, c2 = st.columns(2)
+c1.download_button("Download spec YAML", data=to_yaml(spec), file_name=f"{spec.slug}.yaml",
+                   mime="application/yaml", on_click="ignore", icon=":material/download:")
+c2.download_button("Download config.json", data=json.dumps(config, indent=2), file_name="config.json",
+                   mime="application/json", on_click="ignore", icon=":material/download:")
+st.caption("To add it to the gallery: put the config at `arch_specs/configs/<slug>.json`, run "
+           "`python -m gallery new arch_specs/configs/<slug>.json --hf-repo ORG/NAME`, fill in the curated "
+           "fields and notes (see CONTRIBUTING.md), and open a pull request.")
