@@ -198,10 +198,14 @@ def _index(table: list[Row]) -> pd.MultiIndex:
     return pd.MultiIndex.from_tuples([(r.group, r.field) for r in table], names=["group", "field"])
 
 
-def frame(specs: list[Spec]) -> pd.DataFrame:
-    """The table for display: index (group, field), one text column per model; counts compact (8.03B)."""
+def frame(specs: list[Spec], exact_counts: bool = False) -> pd.DataFrame:
+    """The table for display: index (group, field), one text column per model.
+
+    Parameter counts are compact (8.03B) unless ``exact_counts`` (8,030,261,248).
+    """
     table = rows(specs)
-    data = [[compact(v) if r.group == "Parameters" else t for v, t in zip(r.values, r.exact)] for r in table]
+    data = [[compact(v) if r.group == "Parameters" and not exact_counts else t for v, t in zip(r.values, r.exact)]
+            for r in table]
     return pd.DataFrame(data, index=_index(table), columns=_columns(specs))
 
 

@@ -160,3 +160,9 @@ def test_breakdown_frame_sums_to_the_reference(bundled):
         assert totals[spec.name] == reference_param_count(config)
     qwen_moe = parts[parts.model == bundled["qwen1.5-moe-a2.7b"][0].name]
     assert {"experts", "router", "shared_experts"} <= set(qwen_moe.component)
+
+
+def test_exact_counts_on_request(bundled):
+    spec, config = bundled["gpt2"]
+    table = frame([spec, bundled["gpt-j-6b"][0]], exact_counts=True)
+    assert table.loc[("Parameters", "total"), spec.name] == f"{reference_param_count(config):,}"

@@ -18,8 +18,10 @@ if len(chosen) < 2:
 specs = [index.specs[s] for s in chosen]
 
 st.title(" vs ".join(s.name for s in specs))
-only_diff = st.toggle("Only rows that differ", key="diff", bind="query-params")
-table = compare.frame(specs)
+c1, c2 = st.columns(2)
+only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
+exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params")
+table = compare.frame(specs, exact_counts)
 mask = compare.differs(specs)
 if only_diff:
     table, mask = table[mask], mask[mask]
@@ -30,7 +32,8 @@ def _highlight(row):
 
 
 st.dataframe(table.style.apply(_highlight, axis=1), width="stretch", height=min(38 * (len(table) + 1), 900))
-st.caption("Highlighted rows differ across the chosen models. Counts are exact; hover a column for details.")
+st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
+           "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter.")
 st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 
