@@ -59,3 +59,16 @@ def spec_index() -> Index:
     """All specs of the spec folder, reloaded when a file changes."""
     folder = spec_folder()
     return _load(str(folder), _fingerprint(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _cards(folder: str, fingerprint: tuple) -> list:
+    from gallery.catalog import cards
+
+    return cards(list(_load(folder, fingerprint).specs.values()))
+
+
+def gallery_cards() -> list:
+    """The gallery cards of every loaded spec (counted once per version of the folder)."""
+    folder = spec_folder()
+    return _cards(str(folder), _fingerprint(folder))

@@ -4,12 +4,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gallery.catalog import SORTS, Filters, cards, facets, select, sort
+from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
-from views.common import spec_index
+from views.common import gallery_cards
 
-index = spec_index()
-all_cards = cards(list(index.specs.values()))
+all_cards = gallery_cards()
 options = facets(all_cards)
 
 st.title("LLM Architecture Gallery")
@@ -52,9 +51,13 @@ if not timeline.empty:
     if picked and picked[0].get("slug"):
         st.switch_page("views/model.py", query_params={"model": picked[0]["slug"]})
 
+PER_PAGE = 30
+pages = max(1, -(-len(chosen) // PER_PAGE))
 st.caption(f"{len(chosen)} of {len(all_cards)} models")
+number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
+number = min(number, pages)  # a shared URL may name a page the current filters no longer have
 grid = st.columns(3)
-for i, k in enumerate(chosen):
+for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
     with grid[i % 3].container(border=True):
         st.markdown(f"**{k.name}**  \n{k.organisation} · {k.release_date or 'date unknown'}")
         size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
