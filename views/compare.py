@@ -15,7 +15,7 @@ chosen = st.multiselect("Models to compare (2–6)", slugs, default=slugs[:2] if
 if len(chosen) < 2:
     st.info("Choose at least two models.")
     st.stop()
-specs = [index.specs[s] for s in chosen]
+specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
 st.title(" vs ".join(s.name for s in specs))
 c1, c2 = st.columns(2)

@@ -1,0 +1,299 @@
+"""Benchmark: page loads in headless Chromium against a floor app, reruns, exports, lint, scale.
+
+``python -m bench [--runs 5] [--scale 1000] [--out bench/out/results.json]`` prints a table of medians
+and writes it as JSON. Every page time is measured in the same run as the floor (a one-line
+Streamlit app served and loaded the same way), and reported as a ratio to it. Not part of the tests:
+targets are reported, not asserted (see the README's "Performance" section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+COMPARE = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-2-9b", "gpt-oss-20b"]
+TARGETS = {"page_ratio_bundled": 1.5, "page_ratio_scale": 2.0, "rerun_server_ms": 150, "export_warm_svg_ms": 50,
+           "export_warm_png_ms": 200, "export_warm_pdf_ms": 200, "lint_scale_s": 2.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(script: str, specs: Path | None = None):
+    """A ``streamlit run`` server; yields (url, pid)."""
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if specs:
+        env["GALLERY_SPECS"] = str(specs)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless=true",
+                             f"--server.port={port}", "--server.address=127.0.0.1",
+                             "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _ready(page, svg: bool) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
+    if svg:
+        page.wait_for_selector("[data-testid='stGraphVizChart'] svg", timeout=60_000)
+
+
+def load_ms(browser, url: str, svg: bool, runs: int) -> float:
+    """Median ms from navigation to a fully rendered page, each run in a fresh browser context."""
+    times = []
+    for _ in range(runs):
+        context = browser.new_context()
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(url)
+        _ready(page, svg)
+        times.append((time.perf_counter() - start) * 1000)
+        context.close()
+    return statistics.median(times)
+
+
+def rerun_ms(browser, url: str, widget: str, choices: list[tuple[str, str]], runs: int) -> float:
+    """Median ms from choosing a slug in ``widget`` (selectbox or multiselect) to its name in the title."""
+    times = []
+    for i in range(runs):
+        slug, name = choices[i % len(choices)]
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url)
+        _ready(page, svg=False)
+        page.get_by_test_id(widget).first.locator("input").fill(slug)
+        start = time.perf_counter()
+        page.keyboard.press("Enter")
+        page.wait_for_function("name => (document.querySelector('h1') || {}).textContent?.includes(name)",
+                               arg=name, timeout=60_000)
+        page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+        times.append((time.perf_counter() - start) * 1000)
+        context.close()
+    return statistics.median(times)
+
+
+def server_rerun_ms(specs: Path, runs: int) -> dict[str, float]:
+    """Server-side script time of a rerun after an interaction (AppTest: no browser, no network)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["GALLERY_SPECS"] = str(specs)
+    scaled = specs != ROOT / "arch_specs"
+    pick = [_copy_of(s, scaled) for s in ("qwen3-8b", "mistral-7b-v0.1", "gpt2")]  # none of them in COMPARE[:3]
+    compare = [_copy_of(s, scaled) for s in COMPARE]
+    out = {}
+    at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=120)
+    at.switch_page("views/model.py")
+    at.query_params["model"] = _copy_of("llama-3.1-8b-instruct", scaled)
+    at.run()
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        at.selectbox(key="model").set_value(pick[i % 3]).run()
+        times.append((time.perf_counter() - start) * 1000)
+    out["select another model"] = statistics.median(times)
+    at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=120)
+    at.switch_page("views/compare.py")
+    at.query_params["models"] = compare[:3]
+    at.run()
+    times = []
+    for i in range(runs):
+        chosen = compare[:3] + [pick[i % 3]]
+        start = time.perf_counter()
+        at.multiselect(key="models").set_value(chosen).run()
+        times.append((time.perf_counter() - start) * 1000)
+    out["add a model to Compare"] = statistics.median(times)
+    os.environ.pop("GALLERY_SPECS", None)
+    return out
+
+
+def export_ms(runs: int) -> dict[str, dict[str, float]]:
+    """Cold (nothing cached) and warm (render cache hit) export latency per format."""
+    from gallery.diagram import to_dot
+    from gallery.loader import load_spec
+    from gallery.render import _render, render
+
+    spec = load_spec(ROOT / "arch_specs" / "gemma-3-1b-it.yaml").spec
+    dot = to_dot(spec)
+    out = {}
+    for fmt in ("svg", "png", "pdf"):
+        cold, warm = [], []
+        for _ in range(runs):
+            _render.cache_clear()
+            start = time.perf_counter()
+            render(dot, fmt)
+            cold.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            render(dot, fmt)
+            warm.append((time.perf_counter() - start) * 1000)
+        out[fmt] = {"cold_ms": statistics.median(cold), "warm_ms": statistics.median(warm)}
+    return out
+
+
+def lint_s(folder: Path, runs: int) -> tuple[float, int]:
+    from gallery.lint import lint_paths
+
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        problems = lint_paths([folder])
+        times.append(time.perf_counter() - start)
+    assert not problems, problems[:3]
+    return statistics.median(times), len(list(folder.glob("*.yaml")))
+
+
+def make_scaled(n: int, into: Path) -> Path:
+    """``n`` valid specs: the bundled ones copied under new slugs (and names), configs vendored."""
+    from gallery.yamlio import MODELINE  # noqa: F401 - the copies keep the bundled modeline
+
+    src = ROOT / "arch_specs"
+    folder = into / "specs"
+    (folder / "configs").mkdir(parents=True)
+    shutil.copytree(ROOT / "schema", into / "schema")
+    bundled = sorted(src.glob("*.yaml"))
+    for i in range(n):
+        base = bundled[i % len(bundled)]
+        slug = f"{base.stem}-x{i:04d}"
+        text = base.read_text().replace(f"slug: {base.stem}\n", f"slug: {slug}\n", 1)
+        text = text.replace(f"configs/{base.stem}.json", f"configs/{slug}.json", 1)
+        text = re.sub(r"^name: (.*)$", lambda m: f"name: {m[1].strip(chr(34))} copy {i:04d}", text, count=1,
+                      flags=re.M)
+        (folder / f"{slug}.yaml").write_text(text)
+        shutil.copy(src / "configs" / f"{base.stem}.json", folder / "configs" / f"{slug}.json")
+    return folder
+
+
+def _names(folder: Path, slugs: list[str]) -> list[tuple[str, str]]:
+    from gallery.loader import load_spec
+
+    return [(s, load_spec(folder / f"{s}.yaml").spec.name) for s in slugs]
+
+
+def _copy_of(slug: str, scaled: bool) -> str:
+    """A bundled slug, or the slug of its first copy in the generated folder (see make_scaled)."""
+    if not scaled:
+        return slug
+    i = [p.stem for p in sorted((ROOT / "arch_specs").glob("*.yaml"))].index(slug)
+    return f"{slug}-x{i:04d}"
+
+
+def measure_pages(browser, specs: Path | None, runs: int) -> dict:
+    """Floor and the three pages, in the same run, against the same kind of server."""
+    folder, scaled = specs or ROOT / "arch_specs", specs is not None
+    slug = _copy_of("llama-3.1-8b-instruct", scaled)
+    compare = [_copy_of(s, scaled) for s in COMPARE]
+    others = _names(folder, [_copy_of(s, scaled) for s in ("qwen3-8b", "gemma-2-9b", "gpt2")])
+    with server("bench/floor_app.py") as (url, _):
+        floor = load_ms(browser, url, svg=False, runs=runs)
+    with server("gallery_app.py", specs) as (url, pid):
+        idle_rss = rss_mb(pid)
+        pages = {
+            "Gallery": load_ms(browser, url + "/", svg=False, runs=runs),
+            "Model": load_ms(browser, f"{url}/model?model={slug}", svg=True, runs=runs),
+            "Compare (4 models)": load_ms(browser, f"{url}/compare?" + "&".join(f"models={s}" for s in compare),
+                                          svg=True, runs=runs),
+        }
+        reruns = {
+            "select another model": rerun_ms(browser, f"{url}/model?model={slug}", "stSelectbox", others, runs),
+            "add a model to Compare": rerun_ms(browser, f"{url}/compare?models={compare[0]}&models={compare[1]}",
+                                               "stMultiSelect", others, runs),
+        }
+        rss = rss_mb(pid)
+    return {"floor_ms": floor, "pages_ms": pages, "ratios": {k: v / floor for k, v in pages.items()},
+            "rerun_browser_ms": reruns, "server_rss_mb": {"after_start": idle_rss, "after_run": rss}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median reported); default 5")
+    parser.add_argument("--scale", type=int, default=1000, help="generated specs for the scale run (0: skip)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "results.json"), help="JSON output path")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    results: dict = {"runs": args.runs, "targets": TARGETS}
+    results["export"] = export_ms(args.runs)
+    results["lint_bundled"] = dict(zip(("seconds", "specs"), lint_s(ROOT / "arch_specs", args.runs)))
+    results["rerun_server_ms"] = server_rerun_ms(ROOT / "arch_specs", args.runs)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        results["bundled"] = measure_pages(browser, None, args.runs)
+        if args.scale:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = make_scaled(args.scale, Path(tmp))
+                results["lint_scale"] = dict(zip(("seconds", "specs"), lint_s(folder, max(1, args.runs // 2))))
+                results["scale"] = measure_pages(browser, folder, args.runs)
+                results["rerun_server_ms_scale"] = server_rerun_ms(folder, args.runs)
+        browser.close()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    print(f"\nwrote {out}")
+    return 0
+
+
+def report(r: dict) -> str:
+    """The results as a Markdown table (what the README shows)."""
+    lines = ["| figure | bundled specs | 1,000 specs | target |", "|---|---|---|---|"]
+    b, s = r["bundled"], r.get("scale")
+
+    def both(get, fmt, target=""):
+        right = fmt(get(s)) if s else "—"
+        return f"| {{}} | {fmt(get(b))} | {right} | {target} |"
+
+    lines.append(both(lambda x: x["floor_ms"], lambda v: f"{v:,.0f} ms").format("floor page (one st.write)"))
+    for name in b["pages_ms"]:
+        lines.append(both(lambda x: (x["pages_ms"][name], x["ratios"][name]),
+                          lambda v: f"{v[0]:,.0f} ms ({v[1]:.2f}× floor)", "≤ 1.5× / ≤ 2× floor").format(name))
+    for name in b["rerun_browser_ms"]:
+        cells = [f"{r['rerun_server_ms'][name]:,.0f} / {b['rerun_browser_ms'][name]:,.0f} ms", "—"]
+        if s:
+            cells[1] = f"{r['rerun_server_ms_scale'][name]:,.0f} / {s['rerun_browser_ms'][name]:,.0f} ms"
+        lines.append(f"| rerun: {name} (server / in browser) | {cells[0]} | {cells[1]} | ≤ 150 ms server |")
+    for fmt, v in r["export"].items():
+        target = {"svg": "≤ 50 ms warm", "png": "≤ 200 ms warm", "pdf": "≤ 200 ms warm"}[fmt]
+        lines.append(f"| export {fmt.upper()} cold / warm | {v['cold_ms']:,.0f} / {v['warm_ms']:,.2f} ms | — | {target} |")
+    lint = [f"{x['seconds'] * 1000:,.0f} ms ({x['seconds'] / x['specs'] * 1000:.2f} ms)" if x else "—"
+            for x in (r["lint_bundled"], r.get("lint_scale"))]
+    lines.append(f"| lint all specs (per spec) | {lint[0]} | {lint[1]} | 1,000 specs ≤ 2 s |")
+    lines.append(both(lambda x: x["server_rss_mb"]["after_run"], lambda v: f"{v:,.0f} MB").format("server RSS after the run"))
+    return "\n".join(lines)
