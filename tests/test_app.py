@@ -56,14 +56,26 @@ def test_compare_marks_rows_that_differ():
     assert len(frame.columns) == 2
 
 
-def test_one_bad_spec_does_not_take_down_the_app(tmp_path, monkeypatch):
+def test_broken_specs_next_to_good_ones_are_listed_and_the_rest_shown(tmp_path, monkeypatch, bundled):
     folder = tmp_path / "specs"
     shutil.copytree(SPEC_DIR, folder)
-    (folder / "broken.yaml").write_text("slug: broken\narch: [unclosed\n")
+    broken = {
+        "syntax.yaml": "slug: syntax\narch: [unclosed\n",  # Y001
+        "schema.yaml": (SPEC_DIR / "gpt2.yaml").read_text().replace("slug: gpt2", "slug: schema")
+                       .replace("n_heads: 12", "n_heads: twelve"),  # S003
+        "empty.yaml": "",  # not a mapping
+    }
+    for name, text in broken.items():
+        (folder / name).write_text(text)
     monkeypatch.setenv("GALLERY_SPECS", str(folder))
-    at = _app()
-    assert not at.exception
-    assert any("could not be loaded" in e.label for e in at.expander)
+    for page in (None, "views/model.py", "views/compare.py"):
+        at = _app(page)
+        assert not at.exception
+        [box] = [e for e in at.expander if "could not be loaded" in e.label]
+        assert f"{len(broken)} spec file(s)" in box.label
+        shown = " ".join(m.value for m in box.markdown) + " ".join(c.value for c in box.code)
+        assert all(name in shown for name in broken) and "[Y001]" in shown and "[S003]" in shown
+    assert any(f"{len(bundled)} of {len(bundled)} models" in c.value for c in _app().caption)
 
 
 def test_try_page_edits_a_bundled_model(bundled):
