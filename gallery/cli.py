@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import codes as codes_mod
-from .counts import active_params, breakdown, total_params
+from .counts import active_params, breakdown, mtp_params, total_params
 from .derive import DerivationError
 from .memory import kv_bytes_per_token
 
@@ -122,10 +122,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "active_params": active_params(arch),
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
             "breakdown": breakdown(arch),
+            "mtp_params": mtp_params(arch),  # stored in the checkpoint, not built by transformers
         }
         print(json.dumps(row) if args.json else
               f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
-              f"KV cache {row['kv_cache_bytes_per_token']:,} B/token")
+              f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
+              + (f"; checkpoint adds {row['mtp_params']:,} MTP params" if row["mtp_params"] else ""))
     return 0
 
 

@@ -221,6 +221,32 @@ def inactive_expert_params(arch: Arch) -> int:
     return inactive
 
 
+def mtp_terms(arch: Arch) -> list[Term]:
+    """The multi-token-prediction modules a DeepSeek-V3-style checkpoint stores but transformers skips.
+
+    Each module (DeepSeek-V3's ``modeling_deepseek.py``, layer index ``n_layers``): RMSNorms on the
+    hidden state and on the next token's embedding (enorm, hnorm), ``eh_proj`` (2·d_model → d_model),
+    one decoder layer of the last block kind, and a shared head with its own norm; the checkpoint also
+    stores a copy of the embedding and output matrices with each module.
+    """
+    if not arch.mtp_layers:
+        return []
+    d, v = ("d_model", arch.d_model), ("vocab_size", arch.vocab_size)
+    layer = sum(t.count for t in block_terms(arch, arch.layers[-1]))
+    n = arch.mtp_layers
+    return [Term(t.component, t.name, "mtp", t.symbols, t.values, n) for t in [
+        _t("mtp", "decoder_layer", "mtp", (f"params of one {arch.layers[-1]} layer", layer)),
+        _t("mtp", "enorm + hnorm + shared_head.norm", "mtp", ("3", 3), d),
+        _t("mtp", "eh_proj", "mtp", ("2 × d_model", 2 * arch.d_model), d),
+        _t("mtp", "embed_tokens + shared_head.head (stored copies)", "mtp", ("2", 2), v, d),
+    ]]
+
+
+def mtp_params(arch: Arch) -> int:
+    """Parameters of the MTP modules (0 for models without them); not part of :func:`total_params`."""
+    return sum(t.total for t in mtp_terms(arch))
+
+
 def active_params(arch: Arch) -> int:
     """Parameters used for one token: the total less the routed experts it is not sent to.
 

@@ -49,6 +49,7 @@ def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str 
                 "config": f"configs/{slug}.json",
                 "model_type": config["model_type"],
                 "transformers_class": derived.family.transformers_class,
+                "text_config": derived.text_config,
             },
             "arch": derived.arch,
         },

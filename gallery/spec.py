@@ -307,6 +307,9 @@ class Arch(Strict):
     norm: Norm
     embedding: Embedding
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
+    mtp_layers: int = Field(
+        0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
+        "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
     layers: Annotated[list[str], Field(min_length=1, description="Block kind of every layer, in order")]
     blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
 

@@ -16,15 +16,35 @@ def spec_ids():
     return [p.stem for p in SPEC_FILES]
 
 
-@pytest.fixture(scope="session")
-def bundled():
-    """slug → (Spec, vendored config dict) for every bundled spec."""
+def _raw():
     from gallery.loader import load_spec
 
     out = {}
     for path in SPEC_FILES:
         loaded = load_spec(path)
         assert loaded.spec is not None, loaded.problems
-        config = json.loads((path.parent / loaded.spec.source.config).read_text())
-        out[loaded.spec.slug] = (loaded.spec, config)
+        out[loaded.spec.slug] = (loaded.spec, json.loads((path.parent / loaded.spec.source.config).read_text()))
     return out
+
+
+def language_model_config(config: dict) -> dict:
+    """The language model's config: itself, or for a multimodal wrapper (Gemma 3, Kimi K2.5) the
+    text config as transformers resolves it (every default filled in by the text config class)."""
+    if "text_config" not in config:
+        return config
+    import transformers
+
+    wrapper = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
+    return wrapper.get_text_config().to_dict()
+
+
+@pytest.fixture(scope="session")
+def bundled_raw():
+    """slug → (Spec, vendored config.json exactly as stored) for every bundled spec."""
+    return _raw()
+
+
+@pytest.fixture(scope="session")
+def bundled(bundled_raw):
+    """slug → (Spec, the language model's config) for every bundled spec (see language_model_config)."""
+    return {slug: (spec, language_model_config(config)) for slug, (spec, config) in bundled_raw.items()}

@@ -24,6 +24,10 @@ def reference_model(config: dict):
     warnings.filterwarnings("ignore")
     raw = copy.deepcopy(config)
     model_type = raw["model_type"]
+    if model_type not in transformers.CONFIG_MAPPING:  # remote code (Kimi K2): the class its config names
+        names = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        model_type = next(t for t, cls in names.items() if cls in raw.get("architectures", []))
+        raw["model_type"] = model_type
     cfg = transformers.CONFIG_MAPPING[model_type].from_dict(raw)
     text = cfg.get_text_config() if getattr(cfg, "text_config", None) is not None else cfg
     with torch.device("meta"):

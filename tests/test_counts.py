@@ -51,3 +51,19 @@ def test_formula_explains_its_number(bundled):
     for spec, _ in bundled.values():
         for term in param_terms(spec.arch):
             assert f"= {term.count:,}" in term.formula
+
+
+def test_mtp_modules_counted_apart_from_what_transformers_builds(bundled):
+    from gallery.counts import mtp_params
+
+    from .reference import reference_model
+
+    spec, config = bundled["deepseek-v3"]
+    model = reference_model(config)
+    last_layer = sum(p.numel() for p in model.model.layers[-1].parameters())  # an MoE decoder layer
+    d, v = config["hidden_size"], config["vocab_size"]
+    # DeepSeek-V3's MTP module: the layer + enorm, hnorm, head norm (3·d) + eh_proj (2d → d)
+    # + the embedding and head copies stored with it (2·V·d); num_nextn_predict_layers of them.
+    expected = config["num_nextn_predict_layers"] * (last_layer + 3 * d + 2 * d * d + 2 * v * d)
+    assert mtp_params(spec.arch) == expected
+    assert mtp_params(bundled["llama-2-7b-hf"][0].arch) == 0

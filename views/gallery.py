@@ -24,13 +24,15 @@ with st.container(border=True):
     how = c[4].selectbox("Sort", list(SORTS), key="sort", bind="query-params")
     c = st.columns([2, 3, 5])
     ffn = c[0].segmented_control("Feed-forward", ["dense", "MoE"], key="ffn", bind="query-params")
-    sizes = [0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000]
+    sizes = [0, 0.5, 1, 2, 5, 10, 20, 50, 100, 300, 1000, "∞"]
     low, high = c[1].select_slider("Total parameters (B)", sizes, value=(sizes[0], sizes[-1]), key="size",
                                    bind="query-params")
 
 chosen = sort(select(all_cards, Filters(
     query=query or "", families=tuple(families), organisations=tuple(orgs), attention=tuple(attention),
-    moe=None if not ffn else ffn == "MoE", min_params=int(low * 1e9), max_params=int(high * 1e9))), how)
+    moe=None if not ffn else ffn == "MoE",
+    min_params=None if low == 0 else 10**18 if low == "∞" else int(low * 1e9),  # the ends mean "no limit"
+    max_params=None if high == "∞" else int(high * 1e9))), how)
 
 timeline = pd.DataFrame([{"slug": k.slug, "model": k.name, "family": k.family, "attention": k.attention,
                           "released": pd.Timestamp(k.release_date), "total": k.total_params,

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from gallery.compare import compact
-from gallery.counts import active_params, breakdown, param_terms, total_params
+from gallery.counts import active_params, breakdown, mtp_params, param_terms, total_params
 from gallery.derive import DerivationError, field_sources
 from gallery.diagram import THEMES, to_dot
 from gallery.flops import flops_per_token
@@ -37,6 +37,11 @@ cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
 cols[4].metric("Context", f"{arch.context_length:,}")
+if arch.mtp_layers:
+    mtp = mtp_params(arch)
+    st.info(f"The checkpoint also stores {arch.mtp_layers} multi-token-prediction module(s) that transformers "
+            f"does not build: {mtp:,} more parameters ({compact(total + mtp)} as stored). The total above is what "
+            "transformers builds and runs.", icon=":material/info:")
 
 theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
 theme = theme or "light"

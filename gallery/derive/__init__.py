@@ -28,7 +28,17 @@ def family_for(config: dict) -> type[Family]:
 
 
 def derive(config: dict) -> Derived:
-    """The architecture of ``config`` as a spec ``arch`` mapping, with provenance."""
+    """The architecture of ``config`` as a spec ``arch`` mapping, with provenance.
+
+    A multimodal wrapper (Gemma 3, Llama 4, Kimi K2.5) is read through its ``text_config``: the
+    language model is what is counted and drawn; the vision tower is left out.
+    """
+    text = config.get("text_config") if isinstance(config, dict) else None
+    if isinstance(text, dict):
+        if "model_type" not in text:
+            raise DerivationError("text_config has no 'model_type': cannot tell how to read the language model")
+        derived = family_for(text).derive(text)
+        return Derived(derived.arch, derived.provenance, derived.family, text_config=True)
     return family_for(config).derive(config)
 
 

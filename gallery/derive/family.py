@@ -51,6 +51,7 @@ class Derived:
     arch: dict
     provenance: dict[str, list[Read]]  # dotted spec field → config keys read for it
     family: "type[Family]"
+    text_config: bool = False  # read from text_config of a multimodal wrapper
 
 
 class Family:
@@ -60,6 +61,7 @@ class Family:
     transformers_class: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
     aliases: ClassVar[dict[str, str]] = {}  # the config class's attribute_map
+    reads_as: ClassVar[str | None] = None  # a remote-code model_type read as this transformers one
     arch: ClassVar[dict[str, Rule]] = {}
     layers: ClassVar[Rule]
     block: ClassVar[dict[str, Rule]] = {}

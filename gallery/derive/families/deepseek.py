@@ -97,4 +97,42 @@ class DeepseekV2(Family):
     }
 
 
-__all__ = ["DeepseekV2"]
+
+
+class DeepseekV3(DeepseekV2):
+    """``models/deepseek_v3``: V2 plus sigmoid routing with a selection-only correction bias, always
+    grouped top-k (top 2 scores per group rank the groups), renormalised weights; no MLP biases.
+
+    Checkpoints also carry ``num_nextn_predict_layers`` multi-token-prediction modules that
+    transformers does not build: recorded as ``mtp_layers`` and counted apart.
+    """
+
+    model_type = "deepseek_v3"
+    transformers_class = "DeepseekV3ForCausalLM"
+    defaults = {k: v for k, v in DeepseekV2.defaults.items() if k not in ("topk_method", "mlp_bias")} | {
+        "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+        "num_hidden_layers": 61, "num_attention_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+        "routed_scaling_factor": 2.5, "n_group": 8, "topk_group": 4, "num_experts_per_tok": 8,
+        "first_k_dense_replace": 3, "norm_topk_prob": True, "max_position_embeddings": 4096,
+        "num_mtp_layers": 1,
+    }
+    aliases = {"num_local_experts": "n_routed_experts", "num_nextn_predict_layers": "num_mtp_layers"}
+    arch = DeepseekV2.arch | {"mtp_layers": "num_mtp_layers"}
+    block = {k: v for k, v in DeepseekV2.block.items() if k not in ("ffn.shared_bias",)} | {
+        "ffn.bias": dense_only(const(False)),
+        "ffn.router.scoring": moe_only(const("sigmoid")),
+        "ffn.router.correction_bias": moe_only(const(True)),
+        "ffn.router.n_groups": moe_only("n_group"),
+        "ffn.router.topk_groups": moe_only("topk_group"),
+        "ffn.router.normalize_topk": moe_only("norm_topk_prob"),
+    }
+
+
+class KimiK2(DeepseekV3):
+    """Kimi K2 (``kimi_k2``, remote code): its config names ``DeepseekV3ForCausalLM``, read as DeepSeek-V3."""
+
+    model_type = "kimi_k2"
+    reads_as = "deepseek_v3"
+
+
+__all__ = ["DeepseekV2", "DeepseekV3", "KimiK2"]
