@@ -249,8 +249,12 @@ def _ffn_node(d: _Dot, p: str, f) -> None:
     router = [f"Router ({scoring}{', bias' if f.router.bias else ''})", f"picks top-{f.top_k} of {f.n_experts}"]
     if f.router.n_groups:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
+    if f.router.correction_bias:
+        router.append("+ correction bias (for choosing only)")
     if not f.router.normalize_topk:
         router.append("weights not renormalised")
+    if f.router.weight_scale != 1:
+        router.append(f"weights × {f.router.weight_scale:g}")
     d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
     d.node(p + "router", _label(*router), "router", mark="ffn")
     d.edge(p + "ffn", p + "router")
