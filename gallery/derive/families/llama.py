@@ -159,4 +159,35 @@ class Cohere(Llama):
     }
 
 
-__all__ = ["Llama", "Mistral", "Qwen2", "Qwen3", "Olmo2", "Phi3", "Cohere"]
+
+
+def _smollm3_layers(c, kind=None):
+    """``SmolLM3Config.__post_init__``: every ``no_rope_layer_interval``-th layer has no RoPE (NoPE)."""
+    n = c["num_hidden_layers"]
+    has_rope = c["no_rope_layers"] or [int((i + 1) % c["no_rope_layer_interval"] != 0) for i in range(n)]
+    types = c["layer_types"] or [
+        "sliding_attention" if c["use_sliding_window"] and c["sliding_window"] is not None and not r
+        else "full_attention" for r in has_rope]
+    return [("sliding-" if t == "sliding_attention" else "") + ("rope" if r else "nope")
+            for t, r in zip(types, has_rope)]
+
+
+class SmolLm3(Llama):
+    """``models/smollm3``: Llama with NoPE layers on a cadence (``no_rope_layers``), tied embeddings."""
+
+    model_type = "smollm3"
+    transformers_class = "SmolLM3ForCausalLM"
+    defaults = without(Llama.defaults, "head_dim") | {
+        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 36,
+        "num_attention_heads": 16, "num_key_value_heads": 4, "max_position_embeddings": 32768,
+        "tie_word_embeddings": True, "rope_theta": 2_000_000.0, "use_sliding_window": False,
+        "sliding_window": None, "no_rope_layers": None, "no_rope_layer_interval": 4, "layer_types": None,
+    }
+    layers = staticmethod(_smollm3_layers)
+    block = Llama.block | {
+        "mixer.rope": lambda c, k: None if k.endswith("nope") else rope(c),
+        "mixer.window": lambda c, k: c["sliding_window"] if k.startswith("sliding") else None,
+    }
+
+
+__all__ = ["Llama", "Mistral", "Qwen2", "Qwen3", "Olmo2", "Phi3", "Cohere", "SmolLm3"]
