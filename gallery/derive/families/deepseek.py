@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 from ..config import DerivationError
-from ..family import DROP, Family, activation, const, dense_only, layer_kinds, moe_only, rope_from
+from ..family import (
+    DROP, Family, activation, const, dense_only, head_dim, head_layout_kind, layer_kinds, moe_only, rope_from,
+)
 from .llama import Llama
 
 
@@ -135,4 +137,36 @@ class KimiK2(DeepseekV3):
     reads_as = "deepseek_v3"
 
 
-__all__ = ["DeepseekV2", "DeepseekV3", "KimiK2"]
+def _glm_rope(c, kind=None):
+    """Glm4MoeConfig: RoPE on ``partial_rotary_factor`` of each head (0.5 unless set)."""
+    params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
+    return rope_from(params, c, c.get("partial_rotary_factor", 0.5))
+
+
+class Glm4Moe(DeepseekV3):
+    """``models/glm4_moe`` (GLM-4.5): DeepSeek-V3's MoE (sigmoid routing, correction bias, shared expert,
+    dense prefix, MTP) under plain GQA attention with QKV bias, optional QK-norm and half-rotary heads."""
+
+    model_type = "glm4_moe"
+    transformers_class = "Glm4MoeForCausalLM"
+    reads_as = None
+    defaults = {k: v for k, v in DeepseekV3.defaults.items() if k not in (
+        "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "v_head_dim", "qk_nope_head_dim")} | {
+        "vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944, "moe_intermediate_size": 1408,
+        "num_hidden_layers": 46, "num_attention_heads": 96, "num_key_value_heads": 8, "n_shared_experts": 1,
+        "n_routed_experts": 128, "routed_scaling_factor": 1.0, "n_group": 1, "topk_group": 1,
+        "first_k_dense_replace": 1, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+        "use_qk_norm": False, "head_dim": None,
+    }
+    block = {k: v for k, v in DeepseekV3.block.items() if not k.startswith("mixer.")} | {
+        "mixer.kind": head_layout_kind,
+        "mixer.n_heads": "num_attention_heads",
+        "mixer.n_kv_heads": lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"],
+        "mixer.head_dim": head_dim,
+        "mixer.qkv_bias": "attention_bias",
+        "mixer.qk_norm": lambda c, k: "head" if c["use_qk_norm"] else "none",
+        "mixer.rope": _glm_rope,
+    }
+
+
+__all__ = ["DeepseekV2", "DeepseekV3", "KimiK2", "Glm4Moe"]
