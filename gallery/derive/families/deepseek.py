@@ -156,7 +156,7 @@ class Glm4Moe(DeepseekV3):
         "num_hidden_layers": 46, "num_attention_heads": 96, "num_key_value_heads": 8, "n_shared_experts": 1,
         "n_routed_experts": 128, "routed_scaling_factor": 1.0, "n_group": 1, "topk_group": 1,
         "first_k_dense_replace": 1, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
-        "use_qk_norm": False, "head_dim": None,
+        "use_qk_norm": False,
     }
     block = {k: v for k, v in DeepseekV3.block.items() if not k.startswith("mixer.")} | {
         "mixer.kind": head_layout_kind,
