@@ -38,7 +38,11 @@ def attention_label(spec: Spec) -> str:
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
     kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
     label = " / ".join(kinds)
-    return label + " + sliding" if any(m.window for m in mixers) else label
+    if any(m.window for m in mixers):
+        label += " + sliding"
+    if any(getattr(m, "chunk", None) for m in mixers):
+        label += " + chunked"
+    return label
 
 
 def card(spec: Spec) -> Card:

@@ -120,6 +120,7 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "group size", _mixer(lambda m: m.group_size, _ATTN)),
     ("Attention", "QKV bias", _mixer(lambda m: m.qkv_bias, _ATTN)),
     ("Attention", "sliding window", _mixer(lambda m: _or_none(m.window))),
+    ("Attention", "attention chunk", _mixer(lambda m: _or_none(getattr(m, "chunk", None)))),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
     ("Attention", "sinks", _mixer(lambda m: m.sinks, _ATTN)),
     ("Attention", "logit soft-cap", _mixer(lambda m: _or_none(m.softcap))),

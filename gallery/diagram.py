@@ -100,7 +100,8 @@ def mixer_lines(m) -> list[str]:
             _rope_text(m.rope),
         ]
         if m.qk_norm != "none":
-            lines.append("QK-norm " + ("(one norm per head dim)" if m.qk_norm == "head" else "(weights per head)"))
+            lines.append("QK-norm " + {"head": "(one norm per head dim)", "full": "(weights per head)",
+                                       "l2": "(L2, no weights)"}[m.qk_norm])
     else:
         assert isinstance(m, LatentAttention)
         q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
@@ -112,6 +113,8 @@ def mixer_lines(m) -> list[str]:
         ]
     if m.window:
         lines.append(f"sliding window {_n(m.window)}")
+    elif getattr(m, "chunk", None):
+        lines.append(f"chunked attention: within chunks of {_n(m.chunk)}")
     else:
         lines.append("full causal attention")
     if getattr(m, "sinks", False):

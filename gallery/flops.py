@@ -33,7 +33,8 @@ def attention_flops(arch: Arch, context: int) -> int:
             qk, v = mixer.qk_nope_head_dim + mixer.qk_rope_head_dim, mixer.v_head_dim
         else:
             continue
-        tokens = min(context, mixer.window) if mixer.window else context
+        bound = mixer.window or getattr(mixer, "chunk", None)  # a chunked layer attends within its chunk
+        tokens = min(context, bound) if bound else context
         total += n * 2 * mixer.n_heads * (qk + v) * tokens
     return total
 

@@ -7,7 +7,8 @@ Per layer and per token (elements; bytes = elements × bytes per element, bf16 =
 * MLA caches the compressed latent plus the shared RoPE key: ``kv_lora_rank + qk_rope_head_dim``
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
-* a sliding-window layer caches at most ``window`` tokens.
+* a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
+  most one ``chunk``.
 
 Two figures are reported: :func:`kv_bytes_per_token`, the fact-sheet convention (every attention
 layer caching every token, bf16), and :func:`kv_bytes`, the window-aware total at a context length.
@@ -41,7 +42,7 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
         if isinstance(mixer, SoftmaxAttention):
             elements = 2 * mixer.n_kv_heads * mixer.head_dim
             formula = f"2 × n_kv_heads × head_dim = 2 × {mixer.n_kv_heads} × {mixer.head_dim} = {elements:,}"
-            out.append(LayerCache(kind, n, elements, formula, mixer.window))
+            out.append(LayerCache(kind, n, elements, formula, mixer.window or mixer.chunk))
         elif isinstance(mixer, LatentAttention):
             elements = mixer.kv_lora_rank + mixer.qk_rope_head_dim
             formula = (f"kv_lora_rank + qk_rope_head_dim = {mixer.kv_lora_rank} + {mixer.qk_rope_head_dim}"

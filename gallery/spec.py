@@ -77,13 +77,17 @@ class SoftmaxAttention(Strict):
     head_dim: PositiveInt = Field(description="Dims per head (may differ from d_model / n_heads)")
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
-    qk_norm: Literal["none", "head", "full"] = Field(
+    qk_norm: Literal["none", "head", "full", "l2"] = Field(
         "none",
         description="Norm on queries and keys: 'head' is one norm of head_dim shared by all heads "
-        "(Qwen3, Gemma 3); 'full' has weights for every head (OLMo 2, Cohere, StableLM)",
+        "(Qwen3, Gemma 3); 'full' has weights for every head (OLMo 2, Cohere, StableLM); 'l2' is an L2 "
+        "normalisation without weights (Llama 4)",
     )
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
+    chunk: PositiveInt | None = Field(
+        None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
+        "(Llama 4 attention_chunk_size); the cache keeps at most one chunk")
     sinks: bool = Field(False, description="Learned per-head attention sink logits (gpt-oss)")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")

@@ -79,3 +79,13 @@ def test_window_aware_never_exceeds_every_token(bundled, slug):
     spec, _ = bundled[slug]
     for context in (1, 4096, 131072):
         assert kv_bytes(spec.arch, context) <= context * kv_bytes_per_token(spec.arch)
+
+
+def test_chunked_layers_cache_one_chunk_llama_4(bundled):
+    spec, c = bundled["llama-4-scout-17b-16e-instruct"]
+    # 48 layers; every 4th is a global NoPE layer (12), the other 36 attend within 8,192-token chunks.
+    chunked, full = 36, 12
+    assert c["num_hidden_layers"] == chunked + full and c["attention_chunk_size"] == 8192
+    per_layer = 2 * c["num_key_value_heads"] * c["head_dim"] * BF16  # 2 × 8 × 128 × 2 bytes
+    assert kv_bytes_per_token(spec.arch) == 48 * per_layer
+    assert kv_bytes(spec.arch, context=32768) == (chunked * 8192 + full * 32768) * per_layer

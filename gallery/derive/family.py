@@ -193,14 +193,14 @@ def rope(c: Config, kind: str | None = None) -> dict:
 
 
 def layer_kinds(attention: list[str], ffn: list[str]) -> list[str]:
-    """Block-kind names from per-layer attention (full/sliding) and feed-forward (dense/moe) kinds.
+    """Block-kind names from per-layer attention (full/sliding/chunked/nope) and feed-forward (dense/moe) kinds.
 
     A part is named only where it tells layers apart: Mixtral's layers are all ``moe``,
     DeepSeek-V2's ``dense`` then ``moe``, gpt-oss's ``sliding`` and ``full`` (both MoE), and a model
     that varies in both gets ``sliding-moe``-style names. :func:`is_moe` and :func:`is_sliding`
     read a name back.
     """
-    show_attention = "sliding" in attention
+    show_attention = any(a != "full" for a in attention)
     show_ffn = "dense" in ffn or not show_attention
     return ["-".join(([a] if show_attention else []) + ([f] if show_ffn else [])) for a, f in zip(attention, ffn)]
 
