@@ -138,4 +138,34 @@ class GptOss(Mixtral):
     }
 
 
-__all__ = ["Mixtral", "Qwen2Moe", "Qwen3Moe", "GptOss"]
+
+
+
+def _minimax_rope(c, kind=None):
+    """``MiniMaxM2Config``: the checkpoints' legacy ``rotary_dim`` becomes partial_rotary_factor."""
+    params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
+    rotary_dim = c.get("rotary_dim")
+    partial = rotary_dim / c["head_dim"] if rotary_dim else c.get("partial_rotary_factor", 1.0)
+    return rope_from(params, c, partial)
+
+
+class MinimaxM2(Mixtral):
+    """``models/minimax_m2``: Mixtral-style MoE with sigmoid routing and a selection-only correction bias,
+    QK-norm over the whole projected queries and keys, RoPE on half of each head."""
+
+    model_type = "minimax_m2"
+    transformers_class = "MiniMaxM2ForCausalLM"
+    defaults = without(Mixtral.defaults, "sliding_window") | {
+        "vocab_size": 200064, "hidden_size": 3072, "intermediate_size": 1536, "num_hidden_layers": 62,
+        "num_attention_heads": 48, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 196608,
+        "rms_norm_eps": 1e-6, "rope_theta": 5_000_000.0, "num_local_experts": 256, "num_experts_per_tok": 8,
+    }
+    layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
+    block = without(Mixtral.block, "mixer.window") | {
+        "mixer.qk_norm": const("full"),
+        "mixer.rope": _minimax_rope,
+        "ffn.router.scoring": const("sigmoid"),
+        "ffn.router.correction_bias": const(True),
+    }
+
+__all__ = ["Mixtral", "Qwen2Moe", "Qwen3Moe", "GptOss", "MinimaxM2"]
