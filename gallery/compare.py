@@ -107,7 +107,7 @@ def _scaling(rope: Rope) -> str:
 def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
     if isinstance(m, LatentAttention):
         return f"{m.qk_nope_head_dim}+{m.qk_rope_head_dim} (V {m.v_head_dim})"
-    return m.head_dim
+    return f"{m.head_dim} (V {m.v_head_dim})" if m.v_head_dim else m.head_dim
 
 
 _ATTN = (SoftmaxAttention,)

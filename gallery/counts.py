@@ -110,18 +110,19 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
     d = ("d_model", d_model)
     if isinstance(mixer, SoftmaxAttention):
         h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
+        vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
         terms = [
             _t("attention", "q_proj", where, d, h, hd),
             _t("attention", "k_proj", where, d, kv, hd),
-            _t("attention", "v_proj", where, d, kv, hd),
+            _t("attention", "v_proj", where, d, kv, vd),
         ]
         if mixer.qkv_bias:
             terms += [
                 _t("attention", "q_proj.bias", where, h, hd),
                 _t("attention", "k_proj.bias", where, kv, hd),
-                _t("attention", "v_proj.bias", where, kv, hd),
+                _t("attention", "v_proj.bias", where, kv, vd),
             ]
-        terms.append(_t("attention", "o_proj", where, h, hd, d))
+        terms.append(_t("attention", "o_proj", where, h, vd, d))
         if mixer.out_bias:
             terms.append(_t("attention", "o_proj.bias", where, d))
         if mixer.qk_norm == "head":

@@ -96,7 +96,8 @@ def mixer_lines(m) -> list[str]:
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],
-            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}",
+            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
+            + (f" (V {m.v_head_dim})" if m.v_head_dim else ""),
             _rope_text(m.rope),
         ]
         if m.qk_norm != "none":

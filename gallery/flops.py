@@ -28,7 +28,7 @@ def attention_flops(arch: Arch, context: int) -> int:
     for kind, n in arch.layer_counts().items():
         mixer = arch.blocks[kind].mixer
         if isinstance(mixer, SoftmaxAttention):
-            qk = v = mixer.head_dim
+            qk, v = mixer.head_dim, mixer.value_dim
         elif isinstance(mixer, LatentAttention):
             qk, v = mixer.qk_nope_head_dim + mixer.qk_rope_head_dim, mixer.v_head_dim
         else:

@@ -40,8 +40,12 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
     for kind, n in arch.layer_counts().items():
         mixer = arch.blocks[kind].mixer
         if isinstance(mixer, SoftmaxAttention):
-            elements = 2 * mixer.n_kv_heads * mixer.head_dim
-            formula = f"2 × n_kv_heads × head_dim = 2 × {mixer.n_kv_heads} × {mixer.head_dim} = {elements:,}"
+            elements = mixer.n_kv_heads * (mixer.head_dim + mixer.value_dim)  # K and V of every KV head
+            if mixer.v_head_dim:
+                formula = (f"n_kv_heads × (head_dim + v_head_dim) = {mixer.n_kv_heads} × ({mixer.head_dim} + "
+                           f"{mixer.v_head_dim}) = {elements:,}")
+            else:
+                formula = f"2 × n_kv_heads × head_dim = 2 × {mixer.n_kv_heads} × {mixer.head_dim} = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window or mixer.chunk))
         elif isinstance(mixer, LatentAttention):
             elements = mixer.kv_lora_rank + mixer.qk_rope_head_dim

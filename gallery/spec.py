@@ -75,6 +75,8 @@ class SoftmaxAttention(Strict):
     n_heads: PositiveInt = Field(description="Query heads")
     n_kv_heads: PositiveInt = Field(description="Key/value heads")
     head_dim: PositiveInt = Field(description="Dims per head (may differ from d_model / n_heads)")
+    v_head_dim: PositiveInt | None = Field(
+        None, description="Dims per value head when they differ from head_dim (MiMo-V2-Flash); null = head_dim")
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
     qk_norm: Literal["none", "head", "full", "l2"] = Field(
@@ -112,6 +114,11 @@ class SoftmaxAttention(Strict):
     def group_size(self) -> int:
         """Query heads per KV head."""
         return self.n_heads // self.n_kv_heads
+
+    @property
+    def value_dim(self) -> int:
+        """Dims per value head: ``v_head_dim``, or ``head_dim`` when not set."""
+        return self.v_head_dim or self.head_dim
 
 
 def attention_kind(n_heads: int, n_kv_heads: int) -> str:

@@ -58,6 +58,14 @@ def test_rows_carry_the_config_values(bundled, slug):
     assert ("kv_lora_rank" in _fields(table)) == mla
     if mla:  # KV heads do not apply to MLA: its cache is the latent
         assert "KV heads" not in _fields(table) and _row(table, "kv_lora_rank").values == (config["kv_lora_rank"],)
+    elif len(spec.arch.blocks) > 1 and isinstance(_row(table, "KV heads").values[0], str):
+        # per-kind head layouts (MiMo-V2-Flash): every KV-head count transformers builds is shown
+        from .reference import reference_model
+
+        model = reference_model(config)
+        built = {m.k_proj.out_features // m.head_dim for m in model.modules() if hasattr(m, "k_proj")}
+        shown = _row(table, "KV heads").values[0]
+        assert len(built) > 1 and all(f"{n} (" in shown for n in built)
     else:
         assert _row(table, "KV heads").values == (_kv_heads(config),)
     moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
