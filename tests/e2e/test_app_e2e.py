@@ -35,11 +35,13 @@ def test_gallery_lists_every_model_and_opens_one(page, app_url, bundled):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"q=gemma"))
     wait_for_app(page)
-    expect(page.get_by_text("1 of")).to_be_visible()
-    page.get_by_role("link", name="Open").first.click()
+    hits = [s for s, (spec, _) in bundled.items()
+            if all(w in f"{spec.name} {s} {spec.family} {spec.organisation}".lower() for w in ("gemma", "3"))]
+    expect(page.get_by_text(f"{len(hits)} of {len(bundled)} models")).to_be_visible()
+    page.locator("a[href*='model=gemma-3-1b-it']").click()
     page.wait_for_url(re.compile(r"/model\?model=gemma-3-1b-it"))
     wait_for_app(page)
-    expect(page.get_by_role("heading", name="Gemma 3 1B IT")).to_be_visible()
+    expect(page.get_by_role("heading", name=bundled["gemma-3-1b-it"][0].name)).to_be_visible()
 
 
 def test_model_deep_link_renders_the_diagram_svg(page, app_url, bundled):
