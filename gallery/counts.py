@@ -161,6 +161,14 @@ def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]
     ]
     if m.bias:
         terms.append(_t("attention", "o_proj.bias", where, d))
+    if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
+        ih, ihd = ("index_n_heads", m.indexer.n_heads), ("index_head_dim", m.indexer.head_dim)
+        terms += [
+            _t("attention", "indexer.wq_b", where, ("q_lora_rank", m.q_lora_rank or 0), ih, ihd),
+            _t("attention", "indexer.wk", where, d, ihd),
+            _t("attention", "indexer.k_norm", where, ("2", 2), ihd),
+            _t("attention", "indexer.weights_proj", where, d, ih),
+        ]
     return terms
 
 

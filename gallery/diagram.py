@@ -112,6 +112,11 @@ def mixer_lines(m) -> list[str]:
             f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} RoPE (shared key) · V {m.v_head_dim}",
             _rope_text(m.rope),
         ]
+        if m.indexer and m.indexer.shared:
+            lines.append(f"sparse: reuses the previous indexer's top-{_n(m.indexer.topk)} tokens")
+        elif m.indexer:
+            lines.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{_n(m.indexer.topk)} "
+                         "tokens")
     if m.window:
         lines.append(f"sliding window {_n(m.window)}")
     elif getattr(m, "chunk", None):

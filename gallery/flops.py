@@ -33,9 +33,12 @@ def attention_flops(arch: Arch, context: int) -> int:
             qk, v = mixer.qk_nope_head_dim + mixer.qk_rope_head_dim, mixer.v_head_dim
         else:
             continue
-        bound = mixer.window or getattr(mixer, "chunk", None)  # a chunked layer attends within its chunk
+        indexer = getattr(mixer, "indexer", None)  # DSA: each query attends to the indexer's top-k tokens
+        bound = mixer.window or getattr(mixer, "chunk", None) or (indexer.topk if indexer else None)
         tokens = min(context, bound) if bound else context
         total += n * 2 * mixer.n_heads * (qk + v) * tokens
+        if indexer and not indexer.shared:  # the indexer itself scores every earlier token with its small heads
+            total += n * 2 * indexer.n_heads * indexer.head_dim * context
     return total
 
 

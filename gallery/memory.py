@@ -5,6 +5,7 @@ Per layer and per token (elements; bytes = elements × bytes per element, bf16 =
 * softmax attention caches K and V for its KV heads: ``2 × n_kv_heads × head_dim``
   (GQA and MQA shrink this; ``head_dim`` is the spec's, not ``d_model / n_heads``);
 * MLA caches the compressed latent plus the shared RoPE key: ``kv_lora_rank + qk_rope_head_dim``
+  (plus the indexer's key, ``index_head_dim``, with DeepSeek Sparse Attention)
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
@@ -49,8 +50,11 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
             out.append(LayerCache(kind, n, elements, formula, mixer.window or mixer.chunk))
         elif isinstance(mixer, LatentAttention):
             elements = mixer.kv_lora_rank + mixer.qk_rope_head_dim
-            formula = (f"kv_lora_rank + qk_rope_head_dim = {mixer.kv_lora_rank} + {mixer.qk_rope_head_dim}"
-                       f" = {elements:,}")
+            formula = f"kv_lora_rank + qk_rope_head_dim = {mixer.kv_lora_rank} + {mixer.qk_rope_head_dim}"
+            if mixer.indexer and not mixer.indexer.shared:  # DSA also caches one indexer key per token
+                elements += mixer.indexer.head_dim
+                formula += f" + index_head_dim {mixer.indexer.head_dim}"
+            formula += f" = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
         else:
             out.append(LayerCache(kind, n, 0, "no attention: nothing cached per token", None))

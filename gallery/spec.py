@@ -128,6 +128,17 @@ def attention_kind(n_heads: int, n_kv_heads: int) -> str:
     return "mqa" if n_kv_heads == 1 else "gqa"
 
 
+class Indexer(Strict):
+    """DeepSeek Sparse Attention's lightning indexer: scores past tokens with its own small heads and lets
+    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5)."""
+
+    n_heads: PositiveInt = Field(description="Indexer heads (index_n_heads)")
+    head_dim: PositiveInt = Field(description="Indexer head width (index_head_dim); its key is cached per token")
+    topk: PositiveInt = Field(description="Tokens each query attends to (index_topk)")
+    shared: bool = Field(False, description="Reuses the previous indexer layer's selection: no indexer weights or "
+                         "indexer cache of its own (GLM-5 indexer_types 'shared')")
+
+
 class LatentAttention(Strict):
     """Multi-head latent attention (DeepSeek-V2/V3): K and V are decompressed from a low-rank latent.
 
@@ -144,6 +155,7 @@ class LatentAttention(Strict):
     qk_rope_head_dim: PositiveInt
     v_head_dim: PositiveInt
     bias: bool = Field(False, description="Bias on the down-projections and o_proj (attention_bias)")
+    indexer: Indexer | None = Field(None, description="Sparse-attention indexer (DSA); null = dense attention")
     rope: Rope | None
     window: PositiveInt | None = None
     softcap: float | None = None

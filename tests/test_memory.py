@@ -89,3 +89,11 @@ def test_chunked_layers_cache_one_chunk_llama_4(bundled):
     per_layer = 2 * c["num_key_value_heads"] * c["head_dim"] * BF16  # 2 × 8 × 128 × 2 bytes
     assert kv_bytes_per_token(spec.arch) == 48 * per_layer
     assert kv_bytes(spec.arch, context=32768) == (chunked * 8192 + full * 32768) * per_layer
+
+
+def test_sparse_attention_indexer_caches_its_key_deepseek_v3_2(bundled):
+    spec, c = bundled["deepseek-v3.2"]
+    # MLA latent + shared RoPE key, plus the DSA indexer's key (index_head_dim) in each of 61 layers.
+    per_layer = c["kv_lora_rank"] + c["qk_rope_head_dim"] + c["index_head_dim"]
+    assert per_layer == 512 + 64 + 128
+    assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 61 * 704 * 2

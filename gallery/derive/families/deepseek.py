@@ -137,6 +137,69 @@ class KimiK2(DeepseekV3):
     reads_as = "deepseek_v3"
 
 
+def _mlp_layer_types(c, kind=None):
+    """``mlp_layer_types`` ("dense"/"sparse") if the config lists them, else dense for the first
+    ``first_k_dense_replace`` layers (DeepseekV32Config.__post_init__)."""
+    n = c["num_hidden_layers"]
+    types = c["mlp_layer_types"] or ["dense"] * min(c["first_k_dense_replace"], n) + ["sparse"] * max(
+        n - c["first_k_dense_replace"], 0)
+    return layer_kinds(["full"] * n, ["moe" if t == "sparse" else "dense" for t in types])
+
+
+class DeepseekV32(DeepseekV3):
+    """``models/deepseek_v32``: DeepSeek-V3 plus DeepSeek Sparse Attention, a lightning indexer in every
+    layer that picks the ``index_topk`` earlier tokens each query may attend to."""
+
+    model_type = "deepseek_v32"
+    transformers_class = "DeepseekV32ForCausalLM"
+    defaults = {k: v for k, v in DeepseekV3.defaults.items() if k != "num_mtp_layers"} | {
+        "max_position_embeddings": 163840, "index_topk": 2048, "index_head_dim": 128, "index_n_heads": 64,
+        "mlp_layer_types": None,
+    }
+    aliases = {"num_local_experts": "n_routed_experts", "num_experts": "n_routed_experts"}
+    # transformers has no MTP field here; the checkpoint's key still says how many modules it stores
+    arch = DeepseekV3.arch | {"mtp_layers": lambda c: c.get("num_nextn_predict_layers", 0)}
+    layers = staticmethod(_mlp_layer_types)
+    block = DeepseekV3.block | {
+        "mixer.indexer.n_heads": "index_n_heads",
+        "mixer.indexer.head_dim": "index_head_dim",
+        "mixer.indexer.topk": "index_topk",
+    }
+
+
+def _glm_dsa_layers(c, kind=None):
+    """GlmMoeDsaConfig: indexer_types (or index_topk_pattern "FSS…", or index_topk_freq and
+    index_skip_topk_offset) say which layers run their own indexer ("full") and which reuse the
+    previous one's selection ("shared"); MLP types as in DeepSeek-V3.2."""
+    n = c["num_hidden_layers"]
+    types = c["indexer_types"]
+    pattern = c.get("index_topk_pattern")
+    if types is None and pattern is not None:
+        types = [{"F": "full", "S": "shared"}[ch] for ch in pattern] if isinstance(pattern, str) else list(pattern)
+    if types is None:
+        freq, offset = max(c.get("index_topk_freq", 1), 1), c.get("index_skip_topk_offset", 2)
+        types = ["full" if (max(i - offset + 1, 0) % freq) == 0 else "shared" for i in range(n)]
+    ffn = [kind.split("-")[-1] for kind in _mlp_layer_types(c)]
+    return layer_kinds(["reuse" if t == "shared" else "full" for t in types], ffn)
+
+
+class GlmMoeDsa(DeepseekV32):
+    """``models/glm_moe_dsa`` (GLM-5): DeepSeek-V3.2's MLA + sparse attention + MoE at other sizes; some
+    layers reuse the previous layer's token selection instead of running an indexer."""
+
+    model_type = "glm_moe_dsa"
+    transformers_class = "GlmMoeDsaForCausalLM"
+    defaults = DeepseekV32.defaults | {
+        "vocab_size": 154880, "hidden_size": 6144, "intermediate_size": 12288, "num_hidden_layers": 78,
+        "num_attention_heads": 64, "q_lora_rank": 2048, "v_head_dim": 256, "qk_nope_head_dim": 192,
+        "n_group": 1, "topk_group": 1, "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
+        "index_n_heads": 32, "indexer_types": None,
+    }
+    aliases = {"num_local_experts": "n_routed_experts"}
+    layers = staticmethod(_glm_dsa_layers)
+    block = DeepseekV32.block | {"mixer.indexer.shared": lambda c, k: "reuse" in k.split("-")}
+
+
 def _glm_rope(c, kind=None):
     """Glm4MoeConfig: RoPE on ``partial_rotary_factor`` of each head (0.5 unless set)."""
     params = dict(c.get("rope_parameters") or c.get("rope_scaling") or {})
@@ -169,4 +232,4 @@ class Glm4Moe(DeepseekV3):
     }
 
 
-__all__ = ["DeepseekV2", "DeepseekV3", "KimiK2", "Glm4Moe"]
+__all__ = ["DeepseekV2", "DeepseekV3", "DeepseekV32", "GlmMoeDsa", "KimiK2", "Glm4Moe"]
