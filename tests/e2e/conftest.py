@@ -44,8 +44,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """Start the app on the bundled specs; yield its base URL; stop it."""
+def app_url(app_server):
+    """The base URL of the app server."""
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """Start the app on the bundled specs; yield (base URL, server process); stop it."""
     _require("Graphviz dot", shutil.which("dot") is not None, "apt-get install -y graphviz")
     port = _free_port()
     log = open(ROOT / ".e2e-server.log", "w")  # noqa: SIM115 - closed in teardown
@@ -65,7 +71,7 @@ def app_url():
     else:
         proc.terminate()
         raise RuntimeError(f"streamlit did not start; see {log.name}")
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
