@@ -45,6 +45,12 @@ async def _session(browser, url: str, slugs: list[str], rng: random.Random, unti
     return {"views": views, "errors": errors}
 
 
+def _run_async(coro):
+    """Run ``coro`` on a fresh event loop in its own thread (pytest-playwright's sync API holds one here)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_twenty_sessions_at_once(app_server, bundled, browser_type_launch_args):
     from playwright.async_api import async_playwright
 
@@ -66,10 +72,10 @@ def test_twenty_sessions_at_once(app_server, bundled, browser_type_launch_args):
             await _session(browser, url, slugs, random.Random(99), time.monotonic())
             await browser.close()
 
-    asyncio.run(warm())
+    _run_async(warm())
     baseline = rss_mb(proc.pid)
     start = time.monotonic()
-    results = asyncio.run(run())
+    results = _run_async(run())
     elapsed = time.monotonic() - start
     peak = rss_mb(proc.pid)
     time.sleep(5)  # sessions are closed; let the server drop their state
