@@ -89,11 +89,15 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
 
 
 def norms_per_block(block: Block) -> int:
-    """Norm modules in one layer: one per sublayer (two with sandwich), one if shared by both."""
+    """Norm modules in one layer: one per sublayer (two with sandwich), one if shared by both.
+
+    An MoE with a dense MLP beside it (Gemma 4) adds three: after the MLP, before and after the experts.
+    """
     if block.shared_norm:
         return 1
     sublayers = (block.mixer is not None) + (block.ffn is not None)
-    return sublayers * (2 if block.norm_placement == "sandwich" else 1)
+    extra = 3 if isinstance(block.ffn, Moe) and block.ffn.dense_mlp else 0
+    return sublayers * (2 if block.norm_placement == "sandwich" else 1) + extra
 
 
 def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:
@@ -111,17 +115,10 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
     if isinstance(mixer, SoftmaxAttention):
         h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
         vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
-        terms = [
-            _t("attention", "q_proj", where, d, h, hd),
-            _t("attention", "k_proj", where, d, kv, hd),
-            _t("attention", "v_proj", where, d, kv, vd),
-        ]
+        projections = [("q_proj", h, hd), ("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
+        terms = [_t("attention", name, where, d, heads, dim) for name, heads, dim in projections]
         if mixer.qkv_bias:
-            terms += [
-                _t("attention", "q_proj.bias", where, h, hd),
-                _t("attention", "k_proj.bias", where, kv, hd),
-                _t("attention", "v_proj.bias", where, kv, vd),
-            ]
+            terms += [_t("attention", f"{name}.bias", where, heads, dim) for name, heads, dim in projections]
         terms.append(_t("attention", "o_proj", where, h, vd, d))
         if mixer.out_bias:
             terms.append(_t("attention", "o_proj.bias", where, d))
@@ -194,6 +191,10 @@ def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
     terms = [_t("router", "router", where, d, e)]
     if ffn.router.bias:
         terms.append(_t("router", "router.bias", where, e))
+    if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
+        terms += [_t("router", "router.scale", where, d), _t("router", "router.per_expert_scale", where, e)]
+    if ffn.dense_mlp:
+        terms += _mlp_terms("mlp", "", d, ("dense_mlp", ffn.dense_mlp), ffn.gated, False, where)
     terms += _mlp_terms("experts", "experts.", d, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, where, e)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)

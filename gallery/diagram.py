@@ -97,7 +97,7 @@ def mixer_lines(m) -> list[str]:
         lines = [
             _ATTENTION_NAMES[m.kind],
             f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
-            + (f" (V {m.v_head_dim})" if m.v_head_dim else ""),
+            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
             _rope_text(m.rope),
         ]
         if m.qk_norm != "none":
@@ -262,6 +262,8 @@ def _ffn_node(d: _Dot, p: str, f) -> None:
         router.append("+ correction bias (for choosing only)")
     if not f.router.normalize_topk:
         router.append("weights not renormalised")
+    if f.router.scale:
+        router.append("learned input scale · per-expert scale")
     if f.router.weight_scale != 1:
         router.append(f"weights × {f.router.weight_scale:g}")
     d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
@@ -270,6 +272,11 @@ def _ffn_node(d: _Dot, p: str, f) -> None:
     d.node(p + "experts", _label(f"{f.n_experts} routed experts ({f.top_k} active)", *ffn_lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
     d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
+    if f.dense_mlp:
+        d.node(p + "dense", _label(f"dense {_ffn_name(f.activation, f.gated)} beside the experts",
+                                   f"d_ff {_n(f.dense_mlp)} · normed, then added"), "ffn", mark="ffn")
+        d.edge(p + "ffn", p + "dense")
+        d.edge(p + "dense", p + "ffn_out")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
     d.edge(p + "experts", p + "ffn_out")
     if f.n_shared_experts:

@@ -77,6 +77,7 @@ class SoftmaxAttention(Strict):
     head_dim: PositiveInt = Field(description="Dims per head (may differ from d_model / n_heads)")
     v_head_dim: PositiveInt | None = Field(
         None, description="Dims per value head when they differ from head_dim (MiMo-V2-Flash); null = head_dim")
+    k_eq_v: bool = Field(False, description="Values are the keys: no v_proj (Gemma 4 global layers)")
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
     qk_norm: Literal["none", "head", "full", "l2"] = Field(
@@ -195,6 +196,8 @@ class Router(Strict):
     n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
     topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
     normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
+    scale: bool = Field(False, description="Learned scale on the router input and per-expert scale on the weights "
+                        "(Gemma 4)")
     weight_scale: float = Field(1.0, gt=0, description="Multiplier on the routing weights (routed_scaling_factor)")
 
 
@@ -212,6 +215,9 @@ class Moe(Strict):
     d_shared: PositiveInt | None = Field(None, description="Hidden width of the shared expert MLP")
     shared_gate: bool = Field(False, description="Sigmoid gate on the shared expert output (Qwen2-MoE)")
     shared_bias: bool = Field(False, description="Biases in the shared expert MLP (DeepSeek-V2 mlp_bias)")
+    dense_mlp: PositiveInt | None = Field(
+        None, description="Width of a dense gated MLP that runs beside the experts on every token; the two outputs "
+        "are normed and added (Gemma 4)")
     router: Router = Router()
 
     @model_validator(mode="after")

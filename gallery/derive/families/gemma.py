@@ -8,7 +8,9 @@ and gives local and global layers their own RoPE θ. Defaults are the transforme
 
 from __future__ import annotations
 
-from ..family import activation, const, rope_from, without
+from ...spec import attention_kind
+from ..config import DerivationError
+from ..family import DROP, activation, const, rope_from, without
 from .llama import Llama
 
 
@@ -102,4 +104,95 @@ class Gemma3Text(Gemma2):
     block = Gemma2.block | {"mixer.qk_norm": const("head"), "mixer.rope": _gemma3_rope}
 
 
-__all__ = ["Gemma", "Gemma2", "Gemma3Text"]
+
+
+def _unsupported(c) -> None:
+    """Per-layer input embeddings and cross-layer KV sharing (the small Gemma 4 models) are not modelled:
+    say so rather than give a wrong count."""
+    if c["hidden_size_per_layer_input"] or c["num_kv_shared_layers"]:
+        raise DerivationError("Gemma 4 per-layer input embeddings (hidden_size_per_layer_input) and KV sharing "
+                              "(num_kv_shared_layers) are not modelled yet: this config cannot be counted exactly")
+
+
+def _gemma4_layers(c, kind=None):
+    """``Gemma4TextConfig.__post_init__``: layer_types (default 5 sliding : 1 full); the last is forced full."""
+    _unsupported(c)
+    types = list(c["layer_types"] or ["sliding_attention" if (i + 1) % 6 else "full_attention"
+                                      for i in range(c["num_hidden_layers"])])
+    types[-1] = "full_attention"
+    return ["sliding" if t == "sliding_attention" else "full" for t in types]
+
+
+def _gemma4_global(c, kind) -> bool:
+    return kind == "full"
+
+
+def _override(c, kind, key: str):
+    """A per-layer-config override of ``key`` for the layers of ``kind`` (a serialised config lists them)."""
+    per_layer = c.get("per_layer_config") or {}
+    kinds = _gemma4_layers(c)
+    found = [v[key] for i, v in per_layer.items() if int(i) < len(kinds) and kinds[int(i)] == kind and key in v]
+    return found[0] if found else None
+
+
+def _gemma4_kv_heads(c, kind):
+    """Global layers take num_global_key_value_heads when attention_k_eq_v (per_layer_config)."""
+    if (override := _override(c, kind, "num_key_value_heads")) is not None:
+        return override
+    if _gemma4_global(c, kind) and c["attention_k_eq_v"] and c.get("num_global_key_value_heads") is not None:
+        return c["num_global_key_value_heads"]
+    return c["num_key_value_heads"]
+
+
+def _gemma4_head_dim(c, kind):
+    if (override := _override(c, kind, "head_dim")) is not None:
+        return override
+    return c.get("global_head_dim", 512) if _gemma4_global(c, kind) else c["head_dim"]
+
+
+def _gemma4_rope(c, kind):
+    params = c.get("rope_parameters") or {
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+        "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1_000_000.0},
+    }
+    return rope_from(dict(params["full_attention" if kind == "full" else "sliding_attention"]), c)
+
+
+def _moe(rule):
+    return lambda c, k: (rule(c, k) if callable(rule) else c[rule]) if c["enable_moe_block"] else DROP
+
+
+class Gemma4Text(Gemma3Text):
+    """``models/gemma4`` (Gemma4TextModel): Gemma 3's stack with wider heads and fewer KV heads in global
+    layers (where values are the keys), attention scale 1 after QK-norm, and optionally an MoE block
+    beside the dense MLP in every layer."""
+
+    model_type = "gemma4_text"
+    transformers_class = "Gemma4ForCausalLM"
+    defaults = {k: v for k, v in Gemma3Text.defaults.items() if k not in (
+        "query_pre_attn_scalar", "attn_logit_softcapping")} | {
+        "vocab_size": 262144, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 30,
+        "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 512,
+        "attention_k_eq_v": False, "num_kv_shared_layers": 0, "enable_moe_block": False, "num_experts": None,
+        "top_k_experts": None, "moe_intermediate_size": None, "hidden_size_per_layer_input": 256,
+    }
+    layers = staticmethod(_gemma4_layers)
+    block = {k: v for k, v in Gemma3Text.block.items() if k not in ("mixer.softcap",)} | {
+        "mixer.kind": lambda c, k: attention_kind(c["num_attention_heads"], _gemma4_kv_heads(c, k)),
+        "mixer.n_kv_heads": _gemma4_kv_heads,
+        "mixer.head_dim": _gemma4_head_dim,
+        "mixer.k_eq_v": lambda c, k: bool(c["attention_k_eq_v"]) and _gemma4_global(c, k),
+        "mixer.rope": _gemma4_rope,
+        "mixer.scale": const(1.0),  # Gemma4TextAttention.scaling: QK-norm already sets the scale
+        "ffn.kind": lambda c, k: "moe" if c["enable_moe_block"] else "mlp",
+        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else c["intermediate_size"],
+        "ffn.bias": lambda c, k: DROP if c["enable_moe_block"] else False,
+        "ffn.n_experts": _moe("num_experts"),
+        "ffn.top_k": _moe("top_k_experts"),
+        "ffn.d_expert": _moe("moe_intermediate_size"),
+        "ffn.dense_mlp": _moe("intermediate_size"),
+        "ffn.router.scale": _moe(const(True)),
+    }
+
+
+__all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text"]
