@@ -72,7 +72,7 @@ def test_compare_updates_table_and_url(page, app_url, bundled):
     qwen = bundled["qwen3-8b"][0].name
     expect(page.get_by_role("heading", name=re.compile(f"vs {qwen}$"))).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-    assert page.get_by_test_id("stGraphVizChart").count() == 3
+    expect(page.get_by_test_id("stGraphVizChart")).to_have_count(3)
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")])
