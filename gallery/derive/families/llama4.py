@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..family import (
     Family, activation, const, dense_only, head_layout_kind, is_moe, layer_kinds, moe_only, rope,
 )
+from .llama import Llama
 
 
 def _flags(c) -> tuple[list[int], list[str]]:
@@ -50,15 +51,7 @@ class Llama4Text(Family):
         "num_local_experts": 16, "use_qk_norm": True, "no_rope_layers": None, "no_rope_layer_interval": 4,
         "attention_chunk_size": 8192, "interleave_moe_layer_step": 1, "moe_layers": None, "layer_types": None,
     }
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
-        "norm.eps": "rms_norm_eps",
-        "embedding.tied": "tie_word_embeddings",
-    }
+    arch = Llama.arch
     layers = staticmethod(_layers)
     block = {
         "mixer.kind": head_layout_kind,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ...spec import attention_kind
 from ..family import Family, activation, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, rope_from
+from .llama import Llama
 
 _DEFAULT_ROPE = {
     "full_attention": {"rope_type": "default", "rope_theta": 5_000_000.0, "partial_rotary_factor": 0.334},
@@ -60,15 +61,7 @@ class MimoV2Flash(Family):
         "v_head_dim": 128, "sliding_window": 129, "layer_types": None, "mlp_layer_types": None,
     }
     aliases = {"num_local_experts": "n_routed_experts"}
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
-        "norm.eps": "rms_norm_eps",
-        "embedding.tied": "tie_word_embeddings",
-    }
+    arch = Llama.arch
     layers = staticmethod(_layers)
     block = {
         "mixer.kind": lambda c, k: attention_kind(c["num_attention_heads"], _kv_heads(c, k)),
