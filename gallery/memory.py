@@ -1,18 +1,22 @@
-"""KV-cache size from what each layer really caches.
+"""Inference cache size from what each layer really keeps: a per-token KV cache, a fixed state, or both.
 
-Per layer and per token (elements; bytes = elements × bytes per element, bf16 = 2):
+Per layer (elements; bytes = elements × bytes per element, bf16 = 2):
 
-* softmax attention caches K and V for its KV heads: ``2 × n_kv_heads × head_dim``
+* softmax attention caches K and V for its KV heads, per token: ``2 × n_kv_heads × head_dim``
   (GQA and MQA shrink this; ``head_dim`` is the spec's, not ``d_model / n_heads``);
-* MLA caches the compressed latent plus the shared RoPE key: ``kv_lora_rank + qk_rope_head_dim``
-  (plus the indexer's key, ``index_head_dim``, with DeepSeek Sparse Attention)
+* MLA caches the compressed latent plus the shared RoPE key per token: ``kv_lora_rank +
+  qk_rope_head_dim`` (plus the indexer's key, ``index_head_dim``, with DeepSeek Sparse Attention)
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
-  most one ``chunk``.
+  most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
+* a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
+  (``state_elements``) that does not grow with the context.
 
 Two figures are reported: :func:`kv_bytes_per_token`, the fact-sheet convention (every attention
-layer caching every token, bf16), and :func:`kv_bytes`, the window-aware total at a context length.
+layer caching every token, bf16, fixed states left out), and :func:`kv_bytes`, the total at a
+context length: window- and ratio-aware, fixed states included. :func:`cache_curve` gives the
+total per block kind over context lengths, for the charts.
 """
 
 from __future__ import annotations
@@ -26,17 +30,31 @@ BF16 = 2
 
 @dataclass(frozen=True)
 class LayerCache:
-    """What one block kind caches per token, with its formula."""
+    """What one layer of a block kind keeps while generating, with its formulas."""
 
     kind: str
     n_layers: int
-    elements_per_token: int
+    elements_per_token: int  # per cached entry, growing with the context
     formula: str
     window: int | None  # tokens kept at most; None = every token
+    state_elements: int = 0  # fixed per sequence, whatever the context (recurrent, SSM, conv state)
+    state_formula: str = ""
+    ratio: int = 1  # one cached entry per `ratio` tokens (compressed attention)
+    caveat: str = ""  # where this figure is not the whole truth, said plainly
+
+    def elements(self, context: int) -> int:
+        """Elements one layer keeps for one sequence of ``context`` tokens."""
+        tokens = min(context, self.window) if self.window else context
+        entries = -(-tokens // self.ratio)  # ceil: a partly filled block is kept too
+        return entries * self.elements_per_token + self.state_elements
+
+
+def _none(kind: str, n: int) -> LayerCache:
+    return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
 def layer_caches(arch: Arch) -> list[LayerCache]:
-    """Per block kind: cached elements per token and the window that bounds them."""
+    """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
     for kind, n in arch.layer_counts().items():
         mixer = arch.blocks[kind].mixer
@@ -56,20 +74,34 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
                 formula += f" + index_head_dim {mixer.indexer.head_dim}"
             formula += f" = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
+        elif mixer is None:
+            out.append(_none(kind, n))
         else:
-            out.append(LayerCache(kind, n, 0, "no attention: nothing cached per token", None))
+            raise TypeError(f"no cache model for mixer {type(mixer).__name__}")
     return out
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:
-    """Fact-sheet convention: every attention layer caches every token, in bf16."""
+    """Fact-sheet convention: every attention layer caches every token, in bf16 (fixed states left out)."""
     return sum(c.n_layers * c.elements_per_token for c in layer_caches(arch)) * bytes_per_element
 
 
+def state_bytes(arch: Arch, bytes_per_element: int = BF16) -> int:
+    """The fixed per-sequence state of all linear/state-space/convolution layers, in bytes."""
+    return sum(c.n_layers * c.state_elements for c in layer_caches(arch)) * bytes_per_element
+
+
 def kv_bytes(arch: Arch, context: int, batch: int = 1, bytes_per_element: int = BF16) -> int:
-    """Window-aware cache size for ``batch`` sequences of ``context`` tokens."""
-    total = 0
-    for c in layer_caches(arch):
-        tokens = min(context, c.window) if c.window else context
-        total += c.n_layers * c.elements_per_token * tokens
-    return total * batch * bytes_per_element
+    """Everything cached for ``batch`` sequences of ``context`` tokens: window- and ratio-aware, states included."""
+    return sum(c.n_layers * c.elements(context) for c in layer_caches(arch)) * batch * bytes_per_element
+
+
+def cache_curve(arch: Arch, contexts: list[int], batch: int = 1,
+                bytes_per_element: int = BF16) -> list[dict]:
+    """Rows ``{kind, context, bytes, grows}`` per block kind and context, for a stacked area chart.
+
+    ``grows`` is False for a block kind whose cache is a fixed state only.
+    """
+    return [{"kind": c.kind, "context": n, "bytes": c.n_layers * c.elements(n) * batch * bytes_per_element,
+             "grows": c.elements_per_token > 0}
+            for c in layer_caches(arch) for n in contexts]

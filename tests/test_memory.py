@@ -97,3 +97,24 @@ def test_sparse_attention_indexer_caches_its_key_deepseek_v3_2(bundled):
     per_layer = c["kv_lora_rank"] + c["qk_rope_head_dim"] + c["index_head_dim"]
     assert per_layer == 512 + 64 + 128
     assert kv_bytes_per_token(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 61 * 704 * 2
+
+
+def test_fixed_state_and_compression_by_hand():
+    """A layer's total at a context: ceil(tokens / ratio) entries, capped by the window, plus its fixed state."""
+    from gallery.memory import LayerCache
+
+    state_only = LayerCache("linear", 3, 0, "", None, state_elements=1000)
+    assert [state_only.elements(n) for n in (1, 10**6)] == [1000, 1000]  # does not grow
+    compressed = LayerCache("c4", 1, 10, "", None, ratio=4)
+    assert [compressed.elements(n) for n in (1, 4, 5, 4096)] == [10, 10, 20, 10 * 1024]
+    windowed = LayerCache("swa", 1, 10, "", 128, state_elements=7, ratio=4)
+    assert windowed.elements(10**6) == 10 * 128 // 4 + 7
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_curve_rows_add_up_to_the_total(bundled, slug):
+    from gallery.memory import cache_curve
+
+    spec, _ = bundled[slug]
+    rows = cache_curve(spec.arch, [4096], batch=2)
+    assert sum(r["bytes"] for r in rows) == kv_bytes(spec.arch, 4096, batch=2)
