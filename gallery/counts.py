@@ -7,7 +7,8 @@ correction bias) are not parameters. ``tests/test_counts.py`` checks every bundl
 transformers model built from its vendored config on the meta device.
 
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
-``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block
+``linear_mixers`` (the mixers with a fixed-size state: Gated DeltaNet linear attention, Mamba state-space
+layers, short convolutions), ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block
 and final norms), ``head`` (untied output projection and its bias).
 """
 
@@ -18,7 +19,7 @@ from math import prod
 
 from .spec import Arch, Block, LatentAttention, Mlp, Moe, SoftmaxAttention
 
-COMPONENTS = ("embeddings", "attention", "mlp", "experts", "shared_experts", "router", "norms", "head")
+COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms", "head")
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,11 @@ class Theme:
 
 
 _FILLS_LIGHT = {
-    "embedding": "#dbe9fb", "norm": "#fff1b8", "attention": "#fbd9c4", "ffn": "#d5efd8", "moe": "#c9ead0",
+    "embedding": "#dbe9fb", "norm": "#fff1b8", "attention": "#fbd9c4", "linear": "#f9c9de", "ffn": "#d5efd8", "moe": "#c9ead0",
     "router": "#e9dcf5", "head": "#dbe9fb", "add": "#ffffff", "block": "#f6f6f6", "io": "#ffffff",
 }
 _FILLS_DARK = {
-    "embedding": "#1f3a5c", "norm": "#5c4d12", "attention": "#6b3518", "ffn": "#1f4d2a", "moe": "#1a4426",
+    "embedding": "#1f3a5c", "norm": "#5c4d12", "attention": "#6b3518", "linear": "#5e1f3b", "ffn": "#1f4d2a", "moe": "#1a4426",
     "router": "#43285c", "head": "#1f3a5c", "add": "#262626", "block": "#1b1b1b", "io": "#262626",
 }
 # Block-kind colours for the layer strip (by position of first appearance; same order everywhere).
