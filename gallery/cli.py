@@ -13,7 +13,7 @@ from pathlib import Path
 from . import codes as codes_mod
 from .counts import active_params, breakdown, mtp_params, total_params
 from .derive import DerivationError
-from .memory import kv_bytes_per_token
+from .memory import kv_bytes_per_token, state_bytes
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
@@ -121,12 +121,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "embedding_params": breakdown(arch)["embeddings"],
             "active_params": active_params(arch),
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
+            "state_bytes_per_sequence": state_bytes(arch),  # linear/SSM/conv layers: fixed, any context
             "breakdown": breakdown(arch),
             "mtp_params": mtp_params(arch),  # stored in the checkpoint, not built by transformers
         }
         print(json.dumps(row) if args.json else
               f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
+              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence" if row["state_bytes_per_sequence"] else "")
               + (f"; checkpoint adds {row['mtp_params']:,} MTP params" if row["mtp_params"] else ""))
     return 0
 

@@ -20,10 +20,11 @@ import pandas as pd
 
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
-from .memory import kv_bytes, kv_bytes_per_token
+from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
 from .spec import Block, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
 
+CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
 GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
 
 
@@ -153,6 +154,8 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
     ("Vocabulary & context", "final logit soft-cap", lambda s: _or_none(s.arch.embedding.logit_softcap)),
     ("Vocabulary & context", "KV cache bytes / token (bf16)", lambda s: kv_bytes_per_token(s.arch)),
+    ("Vocabulary & context", "fixed state bytes / sequence (bf16)", lambda s: state_bytes(s.arch) or None),
+    ("Vocabulary & context", f"cache bytes at {CACHE_AT:,} tokens (bf16)", lambda s: kv_bytes(s.arch, CACHE_AT)),
 ]
 
 
@@ -230,7 +233,7 @@ def to_csv(specs: list[Spec]) -> str:
 
 
 def kv_curve(specs: list[Spec], contexts: list[int], batch: int = 1) -> pd.DataFrame:
-    """Window-aware KV-cache bytes (bf16) at each context length, long form for a line chart."""
+    """Window-aware Cache bytes (bf16: KV per token, window-aware, plus fixed states) at each context length, long form for a line chart."""
     return pd.DataFrame([{"model": name, "context": n, "kv_bytes": kv_bytes(s.arch, n, batch)}
                          for name, s in zip(_columns(specs), specs) for n in contexts],
                         columns=["model", "context", "kv_bytes"])

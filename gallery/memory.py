@@ -96,6 +96,11 @@ def kv_bytes(arch: Arch, context: int, batch: int = 1, bytes_per_element: int = 
     return sum(c.n_layers * c.elements(context) for c in layer_caches(arch)) * batch * bytes_per_element
 
 
+def context_grid(longest: int) -> list[int]:
+    """Context lengths for a cache curve: powers of two from 1,024 up to ``longest``, and ``longest`` itself."""
+    return sorted({2**k for k in range(10, 25) if 2**k <= longest} | {longest})
+
+
 def cache_curve(arch: Arch, contexts: list[int], batch: int = 1,
                 bytes_per_element: int = BF16) -> list[dict]:
     """Rows ``{kind, context, bytes, grows}`` per block kind and context, for a stacked area chart.

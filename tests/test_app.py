@@ -45,7 +45,7 @@ def test_model_page_kv_cache_follows_the_context(bundled):
     at = _app("views/model.py", model="llama-2-7b-hf", ctx="4096", batch="2")
     # By hand: 32 layers × 2 (K and V) × 32 KV heads × 128 dims × 2 bytes × 4,096 tokens × batch 2.
     expected = 32 * 2 * 32 * 128 * 2 * 4096 * 2
-    metric = next(m for m in at.metric if m.label.startswith("KV cache (bf16"))
+    metric = next(m for m in at.metric if m.label.startswith("Cache at this context"))
     assert metric.value == f"{expected / 2**30:,.2f} GiB"
 
 

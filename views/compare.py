@@ -5,6 +5,7 @@ import streamlit as st
 
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
+from gallery.memory import context_grid
 from views.common import spec_index
 
 index = spec_index()
@@ -45,14 +46,14 @@ with left:
         x=alt.X("params:Q", title="parameters"), y=alt.Y("model:N", title=None), color="component:N",
         tooltip=["model", "component", alt.Tooltip("params:Q", format=",")]), width="stretch")
 with right:
-    st.subheader("KV cache against context (bf16, batch 1)")
-    longest = max(s.arch.context_length for s in specs)
-    contexts = sorted({2**k for k in range(10, 22) if 2**k <= longest} | {longest})
-    curve = compare.kv_curve(specs, contexts)
+    st.subheader("Cache against context (bf16, batch 1)")
+    st.caption("KV per token where layers attend (windows, chunks and compression applied) plus the fixed "
+               "state of linear-attention, state-space and convolution layers, which does not grow.")
+    curve = compare.kv_curve(specs, context_grid(max(s.arch.context_length for s in specs)))
     curve["GiB"] = curve["kv_bytes"] / 2**30
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
         x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
-        y=alt.Y("GiB:Q", title="KV cache (GiB)"), color="model:N",
+        y=alt.Y("GiB:Q", title="cache (GiB)"), color="model:N",
         tooltip=["model", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".2f")]),
         width="stretch")
 

@@ -9,7 +9,7 @@ from gallery.counts import active_params, breakdown, mtp_params, param_terms, to
 from gallery.derive import DerivationError, field_sources
 from gallery.diagram import THEMES, to_dot
 from gallery.flops import flops_per_token
-from gallery.memory import kv_bytes, kv_bytes_per_token
+from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
 from views.common import spec_index
@@ -89,14 +89,30 @@ with left:
                                     "formula": t.formula, "parameters": t.total} for t in terms]),
                      hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
 with right:
-    st.subheader("KV cache and compute")
+    st.subheader("Cache and compute")
     context = st.number_input("Context length (tokens)", 1, 10_000_000, min(arch.context_length, 32_768),
                               step=1024, key="ctx", bind="query-params")
     batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
-    cache = kv_bytes(arch, int(context), int(batch))
-    st.metric("KV cache (bf16, window-aware)", f"{cache / 2**30:,.2f} GiB", help=f"{cache:,} bytes")
+    cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
+    st.metric("Cache at this context (bf16)", f"{cache / 2**30:,.2f} GiB",
+              help=f"{cache:,} bytes: KV per token (window-, chunk- and compression-aware) plus fixed states")
+    if state:
+        st.metric("of which fixed state", f"{state / 2**20:,.1f} MiB",
+                  help=f"{state:,} bytes: recurrent / SSM / convolution states, the same at any context")
     st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP")
-    st.caption("Sliding-window layers cache at most their window; MLA caches its latent plus the RoPE key.")
+    curve = pd.DataFrame(cache_curve(arch, context_grid(arch.context_length), int(batch)))
+    curve["GiB"] = curve["bytes"] / 2**30
+    st.altair_chart(alt.Chart(curve).mark_area().encode(
+        x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
+        y=alt.Y("GiB:Q", stack="zero", title="cache (GiB, bf16)"), color=alt.Color("kind:N", title="block kind"),
+        tooltip=["kind", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".3f")]),
+        width="stretch")
+    st.dataframe(pd.DataFrame([{
+        "block kind": c.kind, "layers": c.n_layers, "per token": c.formula,
+        "kept at most": f"{c.window:,} tokens" if c.window else "every token" if c.elements_per_token else "—",
+        "one entry per": f"{c.ratio} tokens" if c.ratio > 1 else "token" if c.elements_per_token else "—",
+        "fixed state": c.state_formula or "none", "caveat": c.caveat} for c in layer_caches(arch)]),
+        hide_index=True)
 
 st.subheader("What is distinctive")
 for note in spec.notes:
