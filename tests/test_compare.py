@@ -174,3 +174,12 @@ def test_exact_counts_on_request(bundled):
     spec, config = bundled["gpt2"]
     table = frame([spec, bundled["gpt-j-6b"][0]], exact_counts=True)
     assert table.loc[("Parameters", "total"), spec.name] == f"{reference_param_count(config):,}"
+
+
+def test_table_compares_whole_caches_at_a_long_context(bundled):
+    gpt2, mistral = bundled["gpt2"][0], bundled["mistral-7b-v0.1"][0]
+    table = {r.field: r.values for r in rows([gpt2, mistral])}
+    at = next(v for f, v in table.items() if f.startswith("cache bytes at 131,072 tokens"))
+    # GPT-2 caches every token; Mistral 7B's layers keep their 4,096-token window only.
+    assert at == (12 * 2 * 12 * 64 * 2 * 131_072, 32 * 2 * 8 * 128 * 2 * 4096)
+    assert not any(f.startswith("fixed state") for f in table)  # neither keeps a fixed state
