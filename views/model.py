@@ -106,7 +106,7 @@ with right:
         x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
         y=alt.Y("GiB:Q", stack="zero", title="cache (GiB, bf16)"), color=alt.Color("kind:N", title="block kind"),
         tooltip=["kind", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".3f")]),
-        width="stretch")
+        width="stretch", height=220)
     st.dataframe(pd.DataFrame([{
         "block kind": c.kind, "layers": c.n_layers, "per token": c.formula,
         "kept at most": f"{c.window:,} tokens" if c.window else "every token" if c.elements_per_token else "—",
