@@ -215,14 +215,19 @@ def is_sliding(kind: str) -> bool:
     return "sliding" in kind.split("-")
 
 
+def _only(test: Callable[[str], bool], rule: Rule) -> Callable[..., Any]:
+    """``rule`` in the blocks whose kind passes ``test``; the field is left out of the others."""
+    return lambda c, kind: _evaluate(rule, c, kind) if test(kind) else DROP
+
+
 def moe_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in MoE blocks; the field is left out of dense ones."""
-    return lambda c, kind: _evaluate(rule, c, kind) if is_moe(kind) else DROP
+    return _only(is_moe, rule)
 
 
 def dense_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in dense blocks; the field is left out of MoE ones."""
-    return lambda c, kind: DROP if is_moe(kind) else _evaluate(rule, c, kind)
+    return _only(lambda kind: not is_moe(kind), rule)
 
 
 def is_linear(kind: str) -> bool:
@@ -232,9 +237,9 @@ def is_linear(kind: str) -> bool:
 
 def linear_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in linear-attention blocks; the field is left out of softmax-attention ones."""
-    return lambda c, kind: _evaluate(rule, c, kind) if is_linear(kind) else DROP
+    return _only(is_linear, rule)
 
 
 def attention_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in softmax-attention blocks; the field is left out of linear-attention ones."""
-    return lambda c, kind: DROP if is_linear(kind) else _evaluate(rule, c, kind)
+    return _only(lambda kind: not is_linear(kind), rule)
