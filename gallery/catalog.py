@@ -33,12 +33,15 @@ class Card:
     pattern: str
 
 
+_LINEAR = {"gated_deltanet": "Gated DeltaNet"}  # fixed-state mixers, by name
+
+
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
-    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
+    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _LINEAR.get(m.kind, m.kind.upper()) for m in mixers})
     label = " / ".join(kinds)
-    if any(m.window for m in mixers):
+    if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"
     if any(getattr(m, "chunk", None) for m in mixers):
         label += " + chunked"

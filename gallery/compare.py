@@ -22,7 +22,7 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import Block, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import Block, GatedDeltaNet, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
 GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
@@ -60,16 +60,19 @@ def _or_none(value: Any) -> Any:
 # --- per block kind --------------------------------------------------------------------------
 
 
-def _per_kind(spec: Spec, get: Callable[[Block], Any]) -> Any:
-    """``get(block)`` for every block kind: the value if all agree, else "v (kind) / w (kind, kind)"."""
+def _per_kind(spec: Spec, get: Callable[[Block], Any], applies: Callable[[Block], bool] = lambda b: True) -> Any:
+    """``get(block)`` for every block kind it ``applies`` to: the value if all agree, else "v (kind) / w (kind,
+    kind)"; None (—) when it applies to none."""
     kinds: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     for kind, block in spec.arch.blocks.items():
+        if not applies(block):
+            continue
         value = get(block)
         kinds.setdefault(exact(value), []).append(kind)
         values.setdefault(exact(value), value)
-    if len(values) == 1:
-        return next(iter(values.values()))
+    if len(values) <= 1:
+        return next(iter(values.values()), None)
     return " / ".join(f"{text} ({', '.join(names)})" for text, names in kinds.items())
 
 
@@ -77,8 +80,8 @@ Getter = Callable[[Spec], Any]
 
 
 def _mixer(get: Callable[[Any], Any], kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention)) -> Getter:
-    """A fact of the token mixer, for mixers of ``kinds`` (— for the others)."""
-    return lambda spec: _per_kind(spec, lambda b: get(b.mixer) if isinstance(b.mixer, kinds) else None)
+    """A fact of the token mixer, read over the blocks whose mixer is of ``kinds`` (— when there are none)."""
+    return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: isinstance(b.mixer, kinds))
 
 
 def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> Getter:
@@ -92,10 +95,9 @@ def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> 
 def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
     """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
     def one(block: Block) -> Any:
-        if block.mixer is None:
-            return None
         return nope if block.mixer.rope is None else get(block.mixer.rope)
-    return lambda spec: _per_kind(spec, one)
+    # read over the mixers that can have positions: not a block without one, nor Gated DeltaNet
+    return lambda spec: _per_kind(spec, one, lambda b: hasattr(b.mixer, "rope"))
 
 
 def _scaling(rope: Rope) -> str:
@@ -113,6 +115,7 @@ def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
 
 _ATTN = (SoftmaxAttention,)
 _MLA = (LatentAttention,)
+_GDN = (GatedDeltaNet,)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
@@ -128,6 +131,11 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
     ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA)),
     ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
+    ("Attention", "output gate", _mixer(lambda m: m.output_gate, _ATTN)),
+    ("Attention", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
+    ("Attention", "linear-attention V heads", _mixer(lambda m: m.n_v_heads, _GDN)),
+    ("Attention", "linear-attention head dim", _mixer(lambda m: f"{m.k_head_dim} (V {m.v_head_dim})", _GDN)),
+    ("Attention", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, LatentAttention, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms", "head")
 
@@ -118,6 +118,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
         projections = [("q_proj", h, hd), ("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
         terms = [_t("attention", name, where, d, heads, dim) for name, heads, dim in projections]
+        if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
+            terms[0] = _t("attention", "q_proj", where, d, h, hd, ("2 (query, gate)", 2))
         if mixer.qkv_bias:
             terms += [_t("attention", f"{name}.bias", where, heads, dim) for name, heads, dim in projections]
         terms.append(_t("attention", "o_proj", where, h, vd, d))
@@ -132,6 +134,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return terms
     if isinstance(mixer, LatentAttention):
         return _mla_terms(d, mixer, where)
+    if isinstance(mixer, GatedDeltaNet):
+        return _gdn_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -168,6 +172,27 @@ def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]
             _t("attention", "indexer.weights_proj", where, d, ih),
         ]
     return terms
+
+
+def _gdn_terms(d: tuple[str, int], m: GatedDeltaNet, where: str) -> list[Term]:
+    """Qwen3NextGatedDeltaNet (fused in_proj_qkvz, in_proj_ba) / Qwen3_5GatedDeltaNet (four in_proj_*)."""
+    c = "linear_mixers"
+    hv, dv = ("n_v_heads", m.n_v_heads), ("v_head_dim", m.v_head_dim)
+    conv = ("(2 × n_k_heads × k_head_dim + n_v_heads × v_head_dim)", m.conv_dim)  # q, k, v: conv_dim in the code
+    if m.fused_projections:
+        proj = [_t(c, "in_proj_qkvz", where, d, ("(2 × n_k_heads × k_head_dim + 2 × n_v_heads × v_head_dim)",
+                                                    2 * m.n_k_heads * m.k_head_dim + 2 * m.n_v_heads * m.v_head_dim)),
+                _t(c, "in_proj_ba", where, d, ("2", 2), hv)]
+    else:
+        proj = [_t(c, "in_proj_qkv", where, d, conv),
+                _t(c, "in_proj_z", where, d, hv, dv), _t(c, "in_proj_b", where, d, hv), _t(c, "in_proj_a", where, d, hv)]
+    return proj + [
+        _t(c, "conv1d", where, conv, ("conv_kernel", m.conv_kernel)),  # depthwise, no bias: (conv_dim, 1, kernel)
+        _t(c, "dt_bias", where, hv),
+        _t(c, "A_log", where, hv),
+        _t(c, "norm", where, dv),  # Qwen3NextRMSNormGated: one weight of v_head_dim shared by all heads
+        _t(c, "out_proj", where, hv, dv, d),
+    ]
 
 
 def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pattern import summary
-from .spec import Block, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Block, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -91,8 +91,28 @@ def _rope_text(rope) -> str:
     return text
 
 
+def gated_deltanet_lines(m: GatedDeltaNet) -> list[str]:
+    """The Gated DeltaNet label: heads and dims, convolution, gating, state, output (Qwen3NextGatedDeltaNet)."""
+    return [
+        "Gated DeltaNet (linear attention)",
+        f"{m.n_k_heads} query/key heads × {m.k_head_dim} · {m.n_v_heads} value heads × {m.v_head_dim}",
+        f"causal conv (kernel {m.conv_kernel}) on q, k, v · q, k L2-normed",
+        "delta rule: write β = σ(b) · decay from a, A_log, dt_bias",
+        f"fixed state {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} per sequence",
+        "RMSNorm ⊙ silu(z) → out_proj",
+        "fused in_proj_qkvz, in_proj_ba" if m.fused_projections else "",
+    ]
+
+
+def mixer_fill(m) -> str:
+    """The fill style of a mixer: ``linear`` for fixed-state mixers, ``attention`` otherwise."""
+    return "linear" if isinstance(m, GatedDeltaNet) else "attention"
+
+
 def mixer_lines(m) -> list[str]:
     """The attention label: kind and head layout, positions, window, extras."""
+    if isinstance(m, GatedDeltaNet):
+        return gated_deltanet_lines(m)
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],
@@ -103,6 +123,8 @@ def mixer_lines(m) -> list[str]:
         if m.qk_norm != "none":
             lines.append("QK-norm " + {"head": "(one norm per head dim)", "full": "(weights per head)",
                                        "l2": "(L2, no weights)"}[m.qk_norm])
+        if m.output_gate:
+            lines.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     else:
         assert isinstance(m, LatentAttention)
         q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
@@ -200,7 +222,7 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
     parts: list[tuple[str, str]] = []  # (node, component) of each sublayer in code order
     if block.mixer is not None:
         parts.append((p + "mixer", "mixer"))
-        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), "attention", mark="mixer")
+        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), mixer_fill(block.mixer), mark="mixer")
     if block.ffn is not None:
         parts.append((p + "ffn", "ffn"))
         _ffn_node(d, p, block.ffn)

@@ -4,20 +4,23 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens. Norms, activations, softmax and RoPE are elementwise
-and left out (well under 1% for these models).
+layer attends to at most ``window`` tokens. A Gated DeltaNet layer instead reads and writes its
+state, the same cost at any context: ``6 × n_v_heads × k_head_dim × v_head_dim`` per token (the
+state read by the key, the rank-1 delta write, the read-out by the query; the decay is elementwise).
+Norms, activations, softmax and RoPE are elementwise and left out (well under 1% for these models).
 """
 
 from __future__ import annotations
 
 from .counts import active_params, param_terms
-from .spec import Arch, LatentAttention, SoftmaxAttention
+from .spec import Arch, GatedDeltaNet, LatentAttention, SoftmaxAttention
 
 
 def matmul_flops(arch: Arch) -> int:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
     skipped = sum(t.total for t in param_terms(arch)
-                  if t.component in ("embeddings", "norms") or t.name.endswith((".bias", "_norm", "layernorm", "sinks")))
+                  if t.component in ("embeddings", "norms")
+                  or t.name.endswith((".bias", "norm", "sinks", "A_log", "dt_bias")))  # elementwise, not matmuls
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
     return 2 * (active_params(arch) - skipped + head)
 
@@ -42,6 +45,12 @@ def attention_flops(arch: Arch, context: int) -> int:
     return total
 
 
+def state_flops(arch: Arch) -> int:
+    """Gated DeltaNet's state update and read-out for one token, summed over layers (independent of context)."""
+    return sum(n * 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim for kind, n in arch.layer_counts().items()
+               if isinstance(m := arch.blocks[kind].mixer, GatedDeltaNet))
+
+
 def flops_per_token(arch: Arch, context: int) -> int:
     """Forward FLOPs for one new token with ``context`` tokens in the cache."""
-    return matmul_flops(arch) + attention_flops(arch, context)
+    return matmul_flops(arch) + attention_flops(arch, context) + state_flops(arch)

@@ -11,7 +11,9 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2):
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
-  (``state_elements``) that does not grow with the context.
+  (``state_elements``) that does not grow with the context. Gated DeltaNet: the recurrent state
+  ``n_v_heads × k_head_dim × v_head_dim`` plus the convolution's last ``conv_kernel`` inputs,
+  ``conv_dim × conv_kernel`` (transformers' ``LinearAttentionLayer`` in ``cache_utils.py``).
 
 Two figures are reported: :func:`kv_bytes_per_token`, the fact-sheet convention (every attention
 layer caching every token, bf16, fixed states left out), and :func:`kv_bytes`, the total at a
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, LatentAttention, SoftmaxAttention
+from .spec import Arch, GatedDeltaNet, LatentAttention, SoftmaxAttention
 
 BF16 = 2
 
@@ -53,6 +55,19 @@ def _none(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet) -> LayerCache:
+    """Qwen3NextGatedDeltaNet's cache: nothing per token, a recurrent state and a conv state per sequence."""
+    recurrent = m.n_v_heads * m.k_head_dim * m.v_head_dim  # (n_v_heads, k_head_dim, v_head_dim)
+    conv = m.conv_dim * m.conv_kernel  # (conv_dim, conv_kernel): the last conv_kernel inputs of q, k, v
+    formula = (f"recurrent n_v_heads × k_head_dim × v_head_dim = {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} "
+               f"= {recurrent:,} + conv conv_dim × conv_kernel = {m.conv_dim:,} × {m.conv_kernel} = {conv:,} "
+               f"→ {recurrent + conv:,}")
+    caveat = ("transformers keeps the recurrent state in float32 (twice its bf16 figure here), and the conv state "
+              "holds conv_kernel inputs where conv_kernel − 1 past ones would do")
+    return LayerCache(kind, n, 0, "nothing per token: a fixed state per sequence", None,
+                      state_elements=recurrent + conv, state_formula=formula, caveat=caveat)
+
+
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
@@ -74,6 +89,8 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
                 formula += f" + index_head_dim {mixer.indexer.head_dim}"
             formula += f" = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
+        elif isinstance(mixer, GatedDeltaNet):
+            out.append(_gated_deltanet(kind, n, mixer))
         elif mixer is None:
             out.append(_none(kind, n))
         else:

@@ -92,6 +92,10 @@ class SoftmaxAttention(Strict):
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
         "(Llama 4 attention_chunk_size); the cache keeps at most one chunk")
     sinks: bool = Field(False, description="Learned per-head attention sink logits (gpt-oss)")
+    output_gate: bool = Field(
+        False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
+        "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
+        "always built by transformers)")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -163,7 +167,44 @@ class LatentAttention(Strict):
     scale: float | None = None
 
 
-Mixer = Annotated[Union[SoftmaxAttention, LatentAttention], Field(discriminator="kind")]
+class GatedDeltaNet(Strict):
+    """Gated DeltaNet linear attention (Qwen3-Next, Qwen3.5): a fixed-size state per value head, updated by
+    the gated delta rule, instead of a cache that grows with the context.
+
+    q, k and v are projected, passed through a short causal depthwise convolution (silu) and q, k are
+    L2-normalised; per value head, β = σ(b) sets how strongly a token is written and
+    g = −exp(A_log) · softplus(a + dt_bias) how fast the state decays. The read-out is RMS-normed (one weight of
+    ``v_head_dim``) and gated by silu(z) before ``out_proj``. Each key head serves
+    ``n_v_heads / n_k_heads`` value heads.
+    """
+
+    kind: Literal["gated_deltanet"]
+    n_k_heads: PositiveInt = Field(description="Query/key heads (linear_num_key_heads)")
+    n_v_heads: PositiveInt = Field(description="Value heads, each with its own state (linear_num_value_heads)")
+    k_head_dim: PositiveInt = Field(description="Dims per query/key head (linear_key_head_dim)")
+    v_head_dim: PositiveInt = Field(description="Dims per value head (linear_value_head_dim)")
+    conv_kernel: PositiveInt = Field(
+        description="Width of the causal depthwise convolution over q, k and v (linear_conv_kernel_dim)")
+    fused_projections: bool = Field(
+        False, description="q, k, v, z in one in_proj_qkvz and b, a in one in_proj_ba (Qwen3-Next); false: "
+        "in_proj_qkv, in_proj_z, in_proj_b, in_proj_a (Qwen3.5); the same parameters either way")
+
+    @model_validator(mode="after")
+    def _heads(self) -> "GatedDeltaNet":
+        if self.n_v_heads % self.n_k_heads:
+            raise rule_error(
+                "n_k_heads", "heads_not_divisible",
+                f"n_v_heads ({self.n_v_heads}) must be a multiple of n_k_heads ({self.n_k_heads})",
+            )
+        return self
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels of the convolution: q, k and v side by side (conv_dim in the reference code)."""
+        return 2 * self.n_k_heads * self.k_head_dim + self.n_v_heads * self.v_head_dim
+
+
+Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet], Field(discriminator="kind")]
 
 
 # --- feed-forward ----------------------------------------------------------------------------

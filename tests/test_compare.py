@@ -183,3 +183,21 @@ def test_table_compares_whole_caches_at_a_long_context(bundled):
     # GPT-2 caches every token; Mistral 7B's layers keep their 4,096-token window only.
     assert at == (12 * 2 * 12 * 64 * 2 * 131_072, 32 * 2 * 8 * 128 * 2 * 4096)
     assert not any(f.startswith("fixed state") for f in table)  # neither keeps a fixed state
+
+
+def test_linear_attention_rows_next_to_plain_attention(bundled):
+    next_spec, c = bundled["qwen3-next-80b-a3b-instruct"]
+    table = rows([next_spec, bundled["qwen3-30b-a3b"][0]])
+    get = lambda field: _row(table, field).values  # noqa: E731
+    assert get("linear-attention Q/K heads") == (c["linear_num_key_heads"], None)  # — for plain attention
+    assert get("linear-attention V heads") == (c["linear_num_value_heads"], None)
+    assert get("linear-attention head dim") == (f"{c['linear_key_head_dim']} (V {c['linear_value_head_dim']})", None)
+    assert get("conv kernel") == (c["linear_conv_kernel_dim"], None)
+    assert get("output gate") == (True, False)  # Qwen3NextAttention's q_proj also emits the gate
+    # attention facts are read over the full-attention layers only
+    assert get("query heads") == (c["num_attention_heads"], 32) and get("KV heads") == (c["num_key_value_heads"], 4)
+    assert get("partial rotary") == (c["partial_rotary_factor"], 1.0)
+    # 36 Gated DeltaNet layers × (32 × 128 × 128 recurrent + 8,192 × 4 conv) elements in bf16; none for Qwen3
+    assert get("fixed state bytes / sequence (bf16)") == (36 * (32 * 128 * 128 + 8192 * 4) * 2, None)  # — for Qwen3
+    assert _row(table, "attention kind").exact == ("GQA / Gated DeltaNet", "GQA")
+    assert "conv kernel" not in _fields(rows([bundled["qwen3-30b-a3b"][0]]))  # no row that applies to none

@@ -17,7 +17,9 @@ from .conftest import ROOT, spec_ids
 from .reference import SHARED, reference_model, reference_param_count
 
 HUB = sorted((SHARED / "hub-configs").glob("*.json"))
-REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json"))  # every real config available offline
+QWEN_HYBRID = [SHARED / "hybrid-configs" / f"Qwen--{name}.json"
+               for name in ("Qwen3-Next-80B-A3B-Instruct", "Qwen3.5-27B", "Qwen3.5-397B-A17B")]
+REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + QWEN_HYBRID  # every real config available offline
 
 
 def _arch(config: dict) -> Arch:
@@ -66,11 +68,14 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
     rejects; removing num_key_value_heads but keeping 14 query heads gives 32 KV heads that
     transformers builds but attention could never run).
     """
-    strippable = (set(family_for(config).defaults) | set(_ALONG)) - set(_UNUSABLE_DEFAULT)
+    text = config.get("text_config")  # a multimodal wrapper: strip its language model's config
+    target = text if isinstance(text, dict) else config
+    strippable = (set(family_for(target).defaults) | set(_ALONG)) - set(_UNUSABLE_DEFAULT)
     for seed in range(20):
         rng = random.Random(seed)
-        out = {k: v for k, v in config.items()
-               if k == "model_type" or k not in strippable or rng.random() < keep_fraction}
+        kept = {k: v for k, v in target.items()
+                if k == "model_type" or k not in strippable or rng.random() < keep_fraction}
+        out = {**config, "text_config": kept} if target is text else kept
         try:
             model = reference_model(out)
         except Exception:  # noqa: BLE001 - transformers rejected this variant: try another
@@ -84,12 +89,13 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
 
 
 @pytest.mark.parametrize("keep_fraction", [0.0, 0.5])
-@pytest.mark.parametrize("path", HUB, ids=[p.stem for p in HUB])
+@pytest.mark.parametrize("path", HUB + QWEN_HYBRID, ids=[p.stem for p in HUB + QWEN_HYBRID])
 def test_absent_keys_read_as_transformers_defaults(path, keep_fraction):
     """Leaving keys out of a config gives the count transformers builds from it, exactly."""
     config = json.loads(path.read_text())
-    if config["model_type"] not in FAMILIES:
-        pytest.fail(f"model_type {config['model_type']} of {path.name} has no family")
+    model_type = config.get("text_config", config)["model_type"]
+    if model_type not in FAMILIES:
+        pytest.fail(f"model_type {model_type} of {path.name} has no family")
     stripped = _stripped(config, keep_fraction)
     assert total_params(_arch(stripped)) == reference_param_count(stripped)
 

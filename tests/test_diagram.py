@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from gallery.diagram import THEMES, diff_components, to_dot
-from gallery.spec import SoftmaxAttention
+from gallery.spec import GatedDeltaNet, SoftmaxAttention
 
 from .conftest import spec_ids
 
@@ -58,6 +58,9 @@ def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
         if isinstance(block.mixer, SoftmaxAttention):
             assert f"{heads} query heads" in label
             assert f"{block.mixer.n_kv_heads} KV heads" in label and f"head dim {block.mixer.head_dim}" in label
+        elif isinstance(block.mixer, GatedDeltaNet):
+            assert (f"{config['linear_num_key_heads']} query/key heads × {config['linear_key_head_dim']}" in label
+                    and f"{config['linear_num_value_heads']} value heads × {config['linear_value_head_dim']}" in label)
         else:
             assert f"{heads} heads" in label and f"KV latent {config['kv_lora_rank']}" in label
 
@@ -125,3 +128,34 @@ def test_diff_marks_what_changed(bundled):
     assert {"mixer", "ffn"} <= changed and "norm" not in changed
     dot = to_dot(mistral, highlight=changed)
     assert dot.count(f'color="{THEMES["light"].highlight}" penwidth=3') >= 2
+
+
+def _mixer_node(dot: str, kind: str) -> str:
+    return next(line for line in dot.splitlines() if line.strip().startswith(f'"{kind}.mixer" [label='))
+
+
+@pytest.mark.parametrize("slug", ["qwen3-next-80b-a3b-instruct", "qwen3.5-27b", "qwen3.5-397b-a17b"])
+def test_gated_deltanet_and_gated_attention_are_drawn(bundled, slug):
+    spec, config = bundled[slug]
+    dot = to_dot(spec)
+    # layer_types / full_attention_interval: 3 linear-attention layers per full-attention layer.
+    types = config.get("layer_types") or ["linear_attention" if (i + 1) % config["full_attention_interval"]
+                                          else "full_attention" for i in range(config["num_hidden_layers"])]
+    assert f"linear block × {types.count('linear_attention')}" in dot
+    assert f"full block × {types.count('full_attention')}" in dot
+    linear = _mixer_node(dot, "linear")
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in linear  # the fixed-state mixer fill
+    assert "Gated DeltaNet" in linear and f"kernel {config['linear_conv_kernel_dim']}" in linear
+    assert (f"fixed state {config['linear_num_value_heads']} × {config['linear_key_head_dim']} × "
+            f"{config['linear_value_head_dim']}") in linear
+    # Qwen3-Next fuses q, k, v, z into in_proj_qkvz; Qwen3.5 has in_proj_qkv and in_proj_z (transformers modules).
+    assert ("in_proj_qkvz" in linear) == (config["model_type"] == "qwen3_next")
+    full = _mixer_node(dot, "full")
+    assert f'fillcolor="{THEMES["light"].fills["attention"]}"' in full
+    assert "output gate" in full and f"{config['num_attention_heads']} query heads" in full
+    assert f"on {(config.get('rope_parameters') or config)['partial_rotary_factor']:.0%} of dims" in full
+
+
+def test_plain_attention_has_no_output_gate(bundled):
+    dot = to_dot(bundled["qwen3-30b-a3b"][0])
+    assert "output gate" not in dot and "Gated DeltaNet" not in dot

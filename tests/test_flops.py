@@ -40,3 +40,27 @@ def test_flops_are_about_twice_the_active_params(bundled, slug):
     flops = flops_per_token(spec.arch, 1)
     # At context 1, FLOPs ≈ 2 × active params (within embeddings, biases and norms).
     assert 1.0 * active_params(spec.arch) < flops < 2.2 * total_params(spec.arch)
+
+
+def test_gated_deltanet_by_hand_qwen3_5_27b(bundled):
+    from gallery.flops import matmul_flops, state_flops
+
+    spec, c = bundled["qwen3.5-27b"]
+    d, V, ff = c["hidden_size"], c["vocab_size"], c["intermediate_size"]
+    hk, hv = c["linear_num_key_heads"], c["linear_num_value_heads"]
+    dk, dv, kernel = c["linear_key_head_dim"], c["linear_value_head_dim"], c["linear_conv_kernel_dim"]
+    h, kv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    linear, full = 48, 16
+    assert c["layer_types"].count("linear_attention") == linear and c["num_hidden_layers"] == linear + full
+    # Gated DeltaNet weights a token multiplies with: in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj,
+    # and the depthwise conv over q, k, v (kernel taps per channel); A_log, dt_bias and the norm are elementwise.
+    conv_dim = 2 * hk * dk + hv * dv
+    gdn = d * conv_dim + d * hv * dv + 2 * d * hv + hv * dv * d + conv_dim * kernel
+    # Gated attention: q_proj twice as wide (queries and their gate), k, v, o; QK-norm is elementwise.
+    attn = d * h * hd * 2 + 2 * d * kv * hd + h * hd * d
+    matmul = linear * gdn + full * attn + (linear + full) * 3 * d * ff + d * V
+    assert matmul_flops(spec.arch) == 2 * matmul
+    # The state: read by k, delta write, read by q, each n_v_heads × dk × dv multiply-adds, at any context.
+    assert state_flops(spec.arch) == linear * 6 * hv * dk * dv
+    T = 8192  # only the 16 full layers attend: QKᵀ and A·V over T tokens with 24 heads of 256
+    assert flops_per_token(spec.arch, T) == 2 * matmul + linear * 6 * hv * dk * dv + full * 2 * 2 * h * hd * T

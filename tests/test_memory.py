@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gallery.memory import kv_bytes, kv_bytes_per_token
+from gallery.memory import kv_bytes, kv_bytes_per_token, state_bytes
 
 from .conftest import spec_ids
 
@@ -77,8 +77,8 @@ def test_alternating_windows_gemma_2(bundled):
 @pytest.mark.parametrize("slug", spec_ids())
 def test_window_aware_never_exceeds_every_token(bundled, slug):
     spec, _ = bundled[slug]
-    for context in (1, 4096, 131072):
-        assert kv_bytes(spec.arch, context) <= context * kv_bytes_per_token(spec.arch)
+    for context in (1, 4096, 131072):  # fixed states (linear attention) come on top of the per-token figure
+        assert kv_bytes(spec.arch, context) - state_bytes(spec.arch) <= context * kv_bytes_per_token(spec.arch)
 
 
 def test_chunked_layers_cache_one_chunk_llama_4(bundled):
@@ -118,3 +118,55 @@ def test_curve_rows_add_up_to_the_total(bundled, slug):
     spec, _ = bundled[slug]
     rows = cache_curve(spec.arch, [4096], batch=2)
     assert sum(r["bytes"] for r in rows) == kv_bytes(spec.arch, 4096, batch=2)
+
+
+def test_gated_deltanet_fixed_state_qwen3_next(bundled):
+    from gallery.memory import layer_caches
+
+    spec, c = bundled["qwen3-next-80b-a3b-instruct"]
+    # 48 layers, every 4th full attention (12), the other 36 Gated DeltaNet.
+    linear, full = 36, 12
+    assert c["num_hidden_layers"] == linear + full and c["full_attention_interval"] == 4
+    # Full attention caches K and V of 2 KV heads × 256 per token; Gated DeltaNet nothing per token.
+    per_token = full * 2 * c["num_key_value_heads"] * c["head_dim"] * BF16
+    assert kv_bytes_per_token(spec.arch) == per_token == 12 * 2 * 2 * 256 * 2
+    # Per Gated DeltaNet layer and sequence: one 128 × 128 state per value head (32 of them), and the
+    # last 4 inputs of the convolution over q, k (16 heads × 128 each) and v (32 heads × 128).
+    recurrent = c["linear_num_value_heads"] * c["linear_key_head_dim"] * c["linear_value_head_dim"]
+    conv_dim = 2 * c["linear_num_key_heads"] * c["linear_key_head_dim"] + c["linear_num_value_heads"] * c[
+        "linear_value_head_dim"]
+    state = recurrent + conv_dim * c["linear_conv_kernel_dim"]
+    assert state == 32 * 128 * 128 + 8192 * 4 == 557_056
+    assert state_bytes(spec.arch) == linear * state * BF16
+    for context in (1, 262_144):
+        assert kv_bytes(spec.arch, context, batch=3) == 3 * (context * per_token + linear * state * BF16)
+    assert "float32" in next(lc for lc in layer_caches(spec.arch) if lc.kind == "linear").caveat
+
+
+@pytest.mark.parametrize("model_type", ["qwen3_next", "qwen3_5_text"])
+def test_gated_deltanet_state_is_what_transformers_allocates(model_type):
+    """The per-layer state equals the conv and recurrent state tensors transformers' cache holds (tiny model)."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    from gallery.derive import derive
+    from gallery.memory import layer_caches
+    from gallery.spec import Arch
+
+    raw = {"model_type": model_type, "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 4,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 16,
+           "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+           "linear_value_head_dim": 6, "linear_conv_kernel_dim": 3}
+    if model_type == "qwen3_next":
+        raw |= {"moe_intermediate_size": 8, "shared_expert_intermediate_size": 8, "num_experts": 4,
+                "num_experts_per_tok": 2}
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(transformers.CONFIG_MAPPING[model_type].from_dict(raw))
+    cache = model(torch.randint(0, 64, (1, 5)), use_cache=True).past_key_values
+    model(torch.randint(0, 64, (1, 1)), past_key_values=cache, use_cache=True)  # one decode step
+    linear = [layer for layer in cache.layers if hasattr(layer, "recurrent_states")]
+    allocated = {layer.conv_states[0].numel() + layer.recurrent_states[0].numel() for layer in linear}
+    (ours,) = [lc for lc in layer_caches(Arch.model_validate(derive(raw).arch, strict=False)) if lc.kind == "linear"]
+    assert len(linear) == ours.n_layers == 3 and allocated == {ours.state_elements}
+    assert ours.elements_per_token == 0

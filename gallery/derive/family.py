@@ -193,7 +193,7 @@ def rope(c: Config, kind: str | None = None) -> dict:
 
 
 def layer_kinds(attention: list[str], ffn: list[str]) -> list[str]:
-    """Block-kind names from per-layer attention (full/sliding/chunked/nope) and feed-forward (dense/moe) kinds.
+    """Block-kind names from per-layer attention (full/sliding/chunked/nope/linear) and feed-forward (dense/moe) kinds.
 
     A part is named only where it tells layers apart: Mixtral's layers are all ``moe``,
     DeepSeek-V2's ``dense`` then ``moe``, gpt-oss's ``sliding`` and ``full`` (both MoE), and a model
@@ -215,11 +215,31 @@ def is_sliding(kind: str) -> bool:
     return "sliding" in kind.split("-")
 
 
+def _only(test: Callable[[str], bool], rule: Rule) -> Callable[..., Any]:
+    """``rule`` in the blocks whose kind passes ``test``; the field is left out of the others."""
+    return lambda c, kind: _evaluate(rule, c, kind) if test(kind) else DROP
+
+
 def moe_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in MoE blocks; the field is left out of dense ones."""
-    return lambda c, kind: _evaluate(rule, c, kind) if is_moe(kind) else DROP
+    return _only(is_moe, rule)
 
 
 def dense_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in dense blocks; the field is left out of MoE ones."""
-    return lambda c, kind: DROP if is_moe(kind) else _evaluate(rule, c, kind)
+    return _only(lambda kind: not is_moe(kind), rule)
+
+
+def is_linear(kind: str) -> bool:
+    """A block kind named by :func:`layer_kinds` mixes tokens by linear attention (Gated DeltaNet)."""
+    return "linear" in kind.split("-")
+
+
+def linear_only(rule: Rule) -> Callable[..., Any]:
+    """``rule`` in linear-attention blocks; the field is left out of softmax-attention ones."""
+    return _only(is_linear, rule)
+
+
+def attention_only(rule: Rule) -> Callable[..., Any]:
+    """``rule`` in softmax-attention blocks; the field is left out of linear-attention ones."""
+    return _only(lambda kind: not is_linear(kind), rule)
