@@ -237,13 +237,48 @@ def to_csv(specs: list[Spec]) -> str:
     return buf.getvalue()
 
 
+# --- stories: comparisons worth opening first ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Story:
+    """A ready-made comparison: the models, in order, and what to look at."""
+
+    title: str
+    slugs: tuple[str, ...]
+    look_at: str
+
+
+STORIES = (
+    Story("Hybrid attention: Qwen3 → Qwen3-Next → Qwen3.5",
+          ("qwen3-30b-a3b", "qwen3-next-80b-a3b-instruct", "qwen3.5-397b-a17b"),
+          "Qwen3 attends with softmax in every layer; Qwen3-Next and Qwen3.5 swap three layers in four for Gated "
+          "DeltaNet, so the cache grows in a quarter of the layers and the rest keep a fixed state (the cache "
+          "curve, 'cache bytes at 131,072 tokens (bf16)'). The config of Qwen3.5-35B-A3B is not bundled; 397B-A17B stands in."),
+    Story("The KV-cache diet: MHA → GQA → MLA",
+          ("llama-2-7b-hf", "llama-3.1-8b-instruct", "deepseek-v2-lite-chat"),
+          "32 KV heads, then 8 shared by groups of four, then one compressed latent: 'KV cache bytes / token (bf16)'."),
+    Story("Sliding windows: Mistral → Gemma 2 → Gemma 3",
+          ("mistral-7b-v0.1", "gemma-2-9b", "gemma-3-27b-it"),
+          "Every layer windowed, then alternating with global layers, then five local layers to one global: "
+          "'layer pattern' and the cache curve flattening."),
+)
+
+
+def stories(available: set[str]) -> list[Story]:
+    """The stories whose models are all in ``available`` (a spec folder may hold other models)."""
+    return [s for s in STORIES if set(s.slugs) <= available]
+
+
 # --- charts ----------------------------------------------------------------------------------
 
 
 def kv_curve(specs: list[Spec], contexts: list[int], batch: int = 1) -> pd.DataFrame:
-    """Window-aware Cache bytes (bf16: KV per token, window-aware, plus fixed states) at each context length, long form for a line chart."""
+    """Cache bytes (bf16: KV per token, window-aware, plus fixed states) at each context length a model supports,
+    long form for a line chart."""
     return pd.DataFrame([{"model": name, "context": n, "kv_bytes": kv_bytes(s.arch, n, batch)}
-                         for name, s in zip(_columns(specs), specs) for n in contexts],
+                         for name, s in zip(_columns(specs), specs) for n in contexts
+                         if n <= s.arch.context_length],  # no model drawn past the context it supports
                         columns=["model", "context", "kv_bytes"])
 
 

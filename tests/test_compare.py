@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import io
 
 import pytest
@@ -150,8 +151,9 @@ def test_frame_and_csv(bundled):
 def test_kv_curve_is_window_aware(bundled):
     gpt2, mistral = bundled["gpt2"][0], bundled["mistral-7b-v0.1"][0]
     curve = kv_curve([gpt2, mistral], [1024, 8192], batch=3)
-    assert list(curve.columns) == ["model", "context", "kv_bytes"] and len(curve) == 4
+    assert list(curve.columns) == ["model", "context", "kv_bytes"] and len(curve) == 3
     at = {(r.model, r.context): r.kv_bytes for r in curve.itertuples()}
+    assert (gpt2.name, 8192) not in at  # GPT-2 has 1,024 positions: no point past them
     # layers × (K, V) × KV heads × head dim × bf16 bytes × tokens × batch
     assert at[(gpt2.name, 1024)] == 12 * 2 * 12 * 64 * 2 * 1024 * 3
     assert at[(mistral.name, 1024)] == 32 * 2 * 8 * 128 * 2 * 1024 * 3
@@ -201,3 +203,14 @@ def test_linear_attention_rows_next_to_plain_attention(bundled):
     assert get("fixed state bytes / sequence (bf16)") == (36 * (32 * 128 * 128 + 8192 * 4) * 2, None)  # — for Qwen3
     assert _row(table, "attention kind").exact == ("GQA / Gated DeltaNet", "GQA")
     assert "conv kernel" not in _fields(rows([bundled["qwen3-30b-a3b"][0]]))  # no row that applies to none
+
+
+def test_every_story_names_bundled_models_and_a_fact_the_table_shows(bundled):
+    from gallery.compare import STORIES, stories
+
+    assert stories(set(bundled)) == list(STORIES)  # every story is openable on the bundled specs
+    for story in STORIES:
+        fields = {r.field for r in rows([bundled[s][0] for s in story.slugs])}
+        quoted = re.findall(r"'([^']+)'", story.look_at)
+        assert quoted and all(q in fields for q in quoted), story.title
+    assert stories({"gpt2"}) == []
