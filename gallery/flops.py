@@ -4,20 +4,23 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens. Norms, activations, softmax and RoPE are elementwise
+layer attends to at most ``window`` tokens. Compressed attention (DeepSeek-V4) attends to its window
+plus the compressed entries (``context // ratio``, at most the indexer's ``topk``) with one K = V
+vector of ``head_dim``; its indexer scores every compressed entry. Norms, activations, softmax and RoPE are elementwise
 and left out (well under 1% for these models).
 """
 
 from __future__ import annotations
 
 from .counts import active_params, param_terms
-from .spec import Arch, LatentAttention, SoftmaxAttention
+from .spec import Arch, CompressedAttention, LatentAttention, SoftmaxAttention
 
 
 def matmul_flops(arch: Arch) -> int:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
     skipped = sum(t.total for t in param_terms(arch)
-                  if t.component in ("embeddings", "norms") or t.name.endswith((".bias", "_norm", "layernorm", "sinks")))
+                  if t.component in ("embeddings", "norms") or t.name.endswith((".bias", "_norm", "layernorm", "sinks"))
+                  or t.name.endswith(("position_bias", "hc.base", "hc.scale", "hc_head.base", "hc_head.scale")))
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
     return 2 * (active_params(arch) - skipped + head)
 
@@ -27,6 +30,9 @@ def attention_flops(arch: Arch, context: int) -> int:
     total = 0
     for kind, n in arch.layer_counts().items():
         mixer = arch.blocks[kind].mixer
+        if isinstance(mixer, CompressedAttention):
+            total += n * _compressed_flops(mixer, context)
+            continue
         if isinstance(mixer, SoftmaxAttention):
             qk, v = mixer.head_dim, mixer.value_dim
         elif isinstance(mixer, LatentAttention):
@@ -40,6 +46,16 @@ def attention_flops(arch: Arch, context: int) -> int:
         if indexer and not indexer.shared:  # the indexer itself scores every earlier token with its small heads
             total += n * 2 * indexer.n_heads * indexer.head_dim * context
     return total
+
+
+def _compressed_flops(m: CompressedAttention, context: int) -> int:
+    """One layer: QKᵀ and A·V over the window and the compressed entries it sees, plus the indexer's scores."""
+    entries = context // m.ratio if m.ratio else 0  # only complete blocks are pooled
+    seen = min(context, m.window) + (min(entries, m.indexer.topk) if m.indexer else entries)
+    flops = 2 * m.n_heads * (m.head_dim + m.head_dim) * seen  # K = V: both of head_dim
+    if m.indexer:  # every compressed entry scored by each indexer head
+        flops += 2 * m.indexer.n_heads * m.indexer.head_dim * entries
+    return flops
 
 
 def flops_per_token(arch: Arch, context: int) -> int:
