@@ -203,6 +203,11 @@ class CompressedAttention(Strict):
                              f"n_heads × head_dim ({self.n_heads * self.head_dim}) must split into {self.o_groups} groups")
         return self
 
+    @property
+    def n_kv_heads(self) -> int:
+        """One KV head, shared by every query head (DeepseekV4Attention: num_key_value_groups = n_heads)."""
+        return 1
+
 
 Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, CompressedAttention], Field(discriminator="kind")]
 
