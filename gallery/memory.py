@@ -123,7 +123,8 @@ def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:
 
 
 def state_bytes(arch: Arch, bytes_per_element: int = BF16) -> int:
-    """The fixed per-sequence state of all linear/state-space/convolution layers, in bytes."""
+    """The fixed per-sequence state of all linear/state-space/convolution layers (and the windows and pending
+    blocks of compressed attention), in bytes."""
     return sum(c.n_layers * c.state_elements for c in layer_caches(arch)) * bytes_per_element
 
 
