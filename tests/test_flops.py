@@ -40,3 +40,16 @@ def test_flops_are_about_twice_the_active_params(bundled, slug):
     flops = flops_per_token(spec.arch, 1)
     # At context 1, FLOPs ≈ 2 × active params (within embeddings, biases and norms).
     assert 1.0 * active_params(spec.arch) < flops < 2.2 * total_params(spec.arch)
+
+
+def test_compressed_attention_deepseek_v4_flash_by_hand(bundled):
+    spec, c = bundled["deepseek-v4-flash"]
+    h, hd, window, topk = c["num_attention_heads"], c["head_dim"], c["sliding_window"], c["index_topk"]
+    T = 2**20
+    per_seen = 2 * h * (hd + hd)  # QKᵀ and A·V; the one KV vector is both key and value
+    window_only = per_seen * window
+    csa = per_seen * (window + topk) + 2 * c["index_n_heads"] * c["index_head_dim"] * (T // 4)  # indexer scores all
+    hca = per_seen * (window + T // 128)  # every entry, no indexer
+    assert attention_flops(spec.arch, T) == 2 * window_only + 21 * csa + 20 * hca
+    # Inside the window: every layer sees the 100 tokens, CSA layers also the 25 entries they pooled (HCA none yet).
+    assert attention_flops(spec.arch, 100) == 43 * per_seen * 100 + 21 * (per_seen * 25 + 2 * 64 * 128 * 25)
