@@ -131,11 +131,11 @@ def attention_kind(n_heads: int, n_kv_heads: int) -> str:
 
 class Indexer(Strict):
     """DeepSeek Sparse Attention's lightning indexer: scores past tokens with its own small heads and lets
-    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5)."""
+    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5; DeepSeek-V4 scores compressed entries)."""
 
     n_heads: PositiveInt = Field(description="Indexer heads (index_n_heads)")
     head_dim: PositiveInt = Field(description="Indexer head width (index_head_dim); its key is cached per token")
-    topk: PositiveInt = Field(description="Tokens each query attends to (index_topk)")
+    topk: PositiveInt = Field(description="Tokens (DeepSeek-V4: compressed entries) each query attends to (index_topk)")
     shared: bool = Field(False, description="Reuses the previous indexer layer's selection: no indexer weights or "
                          "indexer cache of its own (GLM-5 indexer_types 'shared')")
 
@@ -217,8 +217,8 @@ Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, CompressedAttention],
 Activation = Annotated[
     Literal["silu", "gelu", "gelu_tanh", "relu", "relu2", "swish_clamped", "silu_clamped"],
     Field(description="gelu_tanh: tanh-approximated GELU (gelu_new, gelu_pytorch_tanh); swish_clamped: "
-          "x·σ(1.702x) on clamped inputs with (up + 1), gpt-oss's SwiGLU variant; silu_clamped: SwiGLU with gate "
-          "and up clamped to swiglu_limit (DeepSeek-V4)"),
+          "x·σ(1.702x) on clamped inputs with (up + 1), gpt-oss's SwiGLU variant; silu_clamped: SwiGLU with the gate "
+          "capped at swiglu_limit and up clamped to ±swiglu_limit (DeepSeek-V4)"),
 ]
 
 
