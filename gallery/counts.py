@@ -212,7 +212,8 @@ def _compressed_terms(d: tuple[str, int], m: CompressedAttention, where: str) ->
         _t("attention", "kv_proj", where, d, hd),  # one KV head, read as key and value
         _t("attention", "kv_norm", where, hd),
         # DeepseekV4GroupedLinear: each group of n_heads / o_groups heads → o_lora_rank
-        _t("attention", "o_a_proj", where, ("n_heads × head_dim / o_groups", m.n_heads * m.head_dim // m.o_groups), g, ro),
+        _t("attention", "o_a_proj", where,
+           ("n_heads × head_dim / o_groups", m.n_heads * m.head_dim // m.o_groups), g, ro),
         _t("attention", "o_b_proj", where, g, ro, d),
     ]
     if m.sinks:

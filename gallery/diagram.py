@@ -145,7 +145,8 @@ def compressed_lines(m: CompressedAttention) -> list[str]:
     else:
         title = "Compressed sparse attention (CSA)" if m.indexer else "Heavily compressed attention (HCA)"
     lines = [title, f"{m.n_heads} query heads · 1 shared KV head (K = V) · head dim {m.head_dim}",
-             f"query latent {_n(m.q_lora_rank)} · output: {m.o_groups} head groups → {_n(m.o_lora_rank)} each → d_model",
+             f"query latent {_n(m.q_lora_rank)} · output: {m.o_groups} head groups → {_n(m.o_lora_rank)} each "
+             "→ d_model",
              _rope_text(m.rope)]
     if m.ratio:
         block = f"overlapping blocks of 2 × {m.ratio}" if m.overlap else f"blocks of {m.ratio}"
@@ -297,7 +298,8 @@ def _ffn_node(d: _Dot, p: str, f) -> None:
         router = [f"Hash router ({f.router.scoring} weights)",
                   f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
     else:
-        router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})", f"picks top-{f.top_k} of {f.n_experts}"]
+        router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
+                  f"picks top-{f.top_k} of {f.n_experts}"]
     if f.router.n_groups:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
     if f.router.correction_bias:

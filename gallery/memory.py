@@ -109,8 +109,8 @@ def _compressed_cache(kind: str, n: int, m: CompressedAttention) -> LayerCache:
     series = 2 if m.overlap else 1
     pending = _pending(m.ratio, series, m.head_dim) + (_pending(m.ratio, 2, m.indexer.head_dim) if m.indexer else 0)
     state = m.window * m.head_dim + pending
-    state_formula = (f"window {m.window} × head_dim {m.head_dim} + pending block (kv and gate of < {m.ratio} tokens × "
-                     f"{series} series{', previous block for the overlap' if m.overlap else ''}"
+    state_formula = (f"window {m.window} × head_dim {m.head_dim} + pending block (kv and gate of < {m.ratio} "
+                     f"tokens × {series} series{', previous block for the overlap' if m.overlap else ''}"
                      f"{', the same for the indexer' if m.indexer else ''}) = {state:,}")
     caveat = (f"the state is counted at its most: the {m.window}-token window is full from {m.window} tokens on, the "
               f"pending block (< {m.ratio} tokens, pooled once complete) varies with the position in its block")

@@ -179,7 +179,8 @@ class CompressedAttention(Strict):
     head_dim: PositiveInt = Field(description="Dims per head and per KV entry (head_dim)")
     q_lora_rank: PositiveInt = Field(description="Rank of the query compression (q_lora_rank)")
     o_groups: PositiveInt = Field(description="Head groups of the grouped output projection (o_groups)")
-    o_lora_rank: PositiveInt = Field(description="Dims each head group is projected to before the output mix (o_lora_rank)")
+    o_lora_rank: PositiveInt = Field(
+        description="Dims each head group is projected to before the output mix (o_lora_rank)")
     window: PositiveInt = Field(description="Recent tokens attended uncompressed (sliding_window)")
     ratio: PositiveInt | None = Field(
         None, description="Tokens pooled into one compressed KV entry (compress_rates of the layer type); "
@@ -200,7 +201,8 @@ class CompressedAttention(Strict):
             raise rule_error("overlap", "block_wiring", "an indexer goes with overlapping compression (CSA)")
         if (self.n_heads * self.head_dim) % self.o_groups:
             raise rule_error("o_groups", "block_wiring",
-                             f"n_heads × head_dim ({self.n_heads * self.head_dim}) must split into {self.o_groups} groups")
+                             f"n_heads × head_dim ({self.n_heads * self.head_dim}) must split into "
+                             f"{self.o_groups} groups")
         return self
 
     @property
@@ -236,7 +238,8 @@ class Router(Strict):
     """How a token picks its experts."""
 
     scoring: Literal["softmax", "sigmoid", "sqrtsoftplus"] = Field(
-        "softmax", description="Score function on the router logits (scoring_func; sqrtsoftplus: √softplus, DeepSeek-V4)")
+        "softmax",
+        description="Score function on the router logits (scoring_func; sqrtsoftplus: √softplus, DeepSeek-V4)")
     hash: bool = Field(False, description="Experts picked by a frozen token id → experts table (tid2eid), not by the "
                        "scores, which only weight them (DeepSeek-V4 hash_moe layers)")
     bias: bool = Field(False, description="Learned bias on the router logits (gpt-oss)")

@@ -73,7 +73,10 @@ def test_hyper_connections_and_compressed_attention_match_transformers_modules(b
     """DeepSeek-V4's components against the modules transformers builds (attn_hc, ffn_hc, hc_head; self_attn)."""
     spec, config = bundled["deepseek-v4-flash"]
     model = reference_model(config)
-    numel = lambda names: sum(p.numel() for n, p in model.named_parameters() if any(k in n for k in names))  # noqa: E731
+
+    def numel(names):
+        return sum(p.numel() for n, p in model.named_parameters() if any(k in n for k in names))
+
     parts = breakdown(spec.arch)
     assert parts["hyper_connections"] == numel(("attn_hc.", "ffn_hc.", "hc_head.")) == 33_884_439
     assert parts["attention"] == numel(("self_attn.",))
