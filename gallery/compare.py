@@ -22,7 +22,7 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import Block, GatedDeltaNet, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
 GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
@@ -79,7 +79,8 @@ def _per_kind(spec: Spec, get: Callable[[Block], Any], applies: Callable[[Block]
 Getter = Callable[[Spec], Any]
 
 
-def _mixer(get: Callable[[Any], Any], kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention)) -> Getter:
+def _mixer(get: Callable[[Any], Any],
+           kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention, CompressedAttention)) -> Getter:
     """A fact of the token mixer, read over the blocks whose mixer is of ``kinds`` (— when there are none)."""
     return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: isinstance(b.mixer, kinds))
 
@@ -107,29 +108,49 @@ def _scaling(rope: Rope) -> str:
     return f"{s.type} ×{s.factor:g}" if s.factor else s.type
 
 
-def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
+def _head_dim(m: SoftmaxAttention | LatentAttention | CompressedAttention) -> Any:
     if isinstance(m, LatentAttention):
         return f"{m.qk_nope_head_dim}+{m.qk_rope_head_dim} (V {m.v_head_dim})"
-    return f"{m.head_dim} (V {m.v_head_dim})" if m.v_head_dim else m.head_dim
+    return f"{m.head_dim} (V {m.v_head_dim})" if getattr(m, "v_head_dim", None) else m.head_dim
+
+
+def _compression(m: CompressedAttention) -> Any:
+    """"4 (overlapping)": tokens per compressed entry; "none" for a window-only layer."""
+    if m.ratio is None:
+        return "none"
+    return f"{m.ratio} (overlapping)" if m.overlap else m.ratio
+
+
+def _indexer(m: LatentAttention | CompressedAttention) -> str:
+    i = m.indexer
+    return "none" if i is None else ("shared" if i.shared else f"{i.n_heads} × {i.head_dim}, top-{i.topk:,}")
+
+
+def _routing(f: Moe) -> str:
+    return f"hash ({f.router.scoring} weights)" if f.router.hash else f.router.scoring
 
 
 _ATTN = (SoftmaxAttention,)
 _MLA = (LatentAttention,)
 _GDN = (GatedDeltaNet,)
+_COMP = (CompressedAttention,)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
-    ("Attention", "KV heads", _mixer(lambda m: m.n_kv_heads, _ATTN)),
+    ("Attention", "KV heads", _mixer(lambda m: m.n_kv_heads, _ATTN + _COMP)),
     ("Attention", "head dim", _mixer(_head_dim)),
-    ("Attention", "group size", _mixer(lambda m: m.group_size, _ATTN)),
+    ("Attention", "group size", _mixer(lambda m: m.n_heads // m.n_kv_heads, _ATTN + _COMP)),
     ("Attention", "QKV bias", _mixer(lambda m: m.qkv_bias, _ATTN)),
     ("Attention", "sliding window", _mixer(lambda m: _or_none(m.window))),
     ("Attention", "attention chunk", _mixer(lambda m: _or_none(getattr(m, "chunk", None)))),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
-    ("Attention", "sinks", _mixer(lambda m: m.sinks, _ATTN)),
-    ("Attention", "logit soft-cap", _mixer(lambda m: _or_none(m.softcap))),
+    ("Attention", "sinks", _mixer(lambda m: m.sinks, _ATTN + _COMP)),
+    ("Attention", "logit soft-cap", _mixer(lambda m: _or_none(getattr(m, "softcap", None)))),
     ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
-    ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA)),
+    ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA + _COMP)),
+    ("Attention", "compression (tokens per KV entry)", _mixer(_compression, _COMP)),
+    ("Attention", "sparse indexer", _mixer(_indexer, _MLA + _COMP)),
+    ("Attention", "output groups × o_lora_rank", _mixer(lambda m: f"{m.o_groups} × {m.o_lora_rank:,}", _COMP)),
     ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
     ("Attention", "output gate", _mixer(lambda m: m.output_gate, _ATTN)),
     ("Attention", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
@@ -142,6 +163,8 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "QK-norm", _mixer(lambda m: m.qk_norm, _ATTN)),
     ("Norms", "final norm", lambda s: s.arch.final_norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
+    ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
+     if s.arch.hyper_connections else "none"),
     ("Positions", "RoPE θ", _rope(lambda r: r.theta, nope="none (NoPE)")),
     ("Positions", "RoPE scaling", _rope(_scaling)),
     ("Positions", "partial rotary", _rope(lambda r: r.partial)),
@@ -152,6 +175,7 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Feed-forward", "d_ff", _ffn(lambda f: f.d_ff, None)),
     ("Feed-forward", "routed experts", _ffn(None, lambda f: f.n_experts)),
     ("Feed-forward", "top-k", _ffn(None, lambda f: f.top_k)),
+    ("Feed-forward", "routing", _ffn(None, _routing)),
     ("Feed-forward", "expert width", _ffn(None, lambda f: f.d_expert)),
     ("Feed-forward", "shared experts", _ffn(None, lambda f: f.n_shared_experts)),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),

@@ -9,7 +9,8 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: Gated DeltaNet linear attention, Mamba state-space
 layers, short convolutions), ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block
-and final norms), ``head`` (untied output projection and its bias).
+and final norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``head`` (untied output projection and
+its bias).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention
 
-COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms", "head")
+COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
+              "hyper_connections", "head")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def param_terms(arch: Arch) -> list[Term]:
             terms.append(Term(term.component, term.name, term.where, term.symbols, term.values, n))
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
+    terms += _hc_head_terms(arch)
     if not emb.tied:
         terms.append(_t("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
@@ -86,7 +89,33 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.ffn is not None:
         terms += _ffn_terms(arch.d_model, block.ffn, kind)
     terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    terms += _hc_terms(arch, block, kind)
     return terms
+
+
+def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:
+    """DeepseekV4HyperConnection before each sublayer (attn_hc, ffn_hc): ``fn`` maps the flattened
+    streams to the pre (n), post (n) and comb (n × n) weights, ``base`` is their bias, ``scale`` one per kind."""
+    if arch.hyper_connections is None:
+        return []
+    n = arch.hyper_connections.streams
+    mix, flat = ("(2 + hc_mult) × hc_mult", (2 + n) * n), ("hc_mult × d_model", n * arch.d_model)
+    subs = [name for name, part in (("attn_hc", block.mixer), ("ffn_hc", block.ffn)) if part is not None]
+    return [term for sub in subs for term in (
+        _t("hyper_connections", f"{sub}.fn", where, mix, flat),  # (2 + n) · n weights from n · d inputs
+        _t("hyper_connections", f"{sub}.base", where, mix),
+        _t("hyper_connections", f"{sub}.scale", where, ("3 (pre, post, comb)", 3)),
+    )]
+
+
+def _hc_head_terms(arch: Arch) -> list[Term]:
+    """DeepseekV4HyperHead: collapses the streams into one before the final norm (n weights, n biases, one scale)."""
+    if arch.hyper_connections is None:
+        return []
+    n = ("hc_mult", arch.hyper_connections.streams)
+    return [_t("hyper_connections", "hc_head.fn", "model", n, ("hc_mult × d_model", n[1] * arch.d_model)),
+            _t("hyper_connections", "hc_head.base", "model", n),
+            _t("hyper_connections", "hc_head.scale", "model", ("1", 1))]
 
 
 def norms_per_block(block: Block) -> int:
@@ -136,6 +165,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return _mla_terms(d, mixer, where)
     if isinstance(mixer, GatedDeltaNet):
         return _gdn_terms(d, mixer, where)
+    if isinstance(mixer, CompressedAttention):
+        return _compressed_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -193,6 +224,44 @@ def _gdn_terms(d: tuple[str, int], m: GatedDeltaNet, where: str) -> list[Term]:
         _t(c, "norm", where, dv),  # Qwen3NextRMSNormGated: one weight of v_head_dim shared by all heads
         _t(c, "out_proj", where, hv, dv, d),
     ]
+
+
+def _compressed_terms(d: tuple[str, int], m: CompressedAttention, where: str) -> list[Term]:
+    """DeepseekV4Attention: low-rank query, one shared KV head, grouped output, sinks; its compressor and indexer."""
+    h, hd, rq = ("n_heads", m.n_heads), ("head_dim", m.head_dim), ("q_lora_rank", m.q_lora_rank)
+    g, ro = ("o_groups", m.o_groups), ("o_lora_rank", m.o_lora_rank)
+    terms = [
+        _t("attention", "q_a_proj", where, d, rq),
+        _t("attention", "q_a_norm", where, rq),
+        _t("attention", "q_b_proj", where, rq, h, hd),
+        _t("attention", "kv_proj", where, d, hd),  # one KV head, read as key and value
+        _t("attention", "kv_norm", where, hd),
+        # DeepseekV4GroupedLinear: each group of n_heads / o_groups heads → o_lora_rank
+        _t("attention", "o_a_proj", where,
+           ("n_heads × head_dim / o_groups", m.n_heads * m.head_dim // m.o_groups), g, ro),
+        _t("attention", "o_b_proj", where, g, ro, d),
+    ]
+    if m.sinks:
+        terms.append(_t("attention", "sinks", where, h))
+    if m.ratio is None:
+        return terms
+    # The compressor (CSA/HCA): kv and gate projections, a gate bias per position in the block, a norm;
+    # with overlap, two series per token.
+    series = ("2 series", 2) if m.overlap else ("1 series", 1)
+    ratio = ("ratio", m.ratio)
+    terms += [_t("attention", f"compressor.{name}", where, d, series, hd) for name in ("kv_proj", "gate_proj")]
+    terms += [_t("attention", "compressor.position_bias", where, ratio, series, hd),
+              _t("attention", "compressor.kv_norm", where, hd)]
+    if m.indexer:  # DeepseekV4Indexer: its own two-series compressor at index_head_dim, queries from the q latent
+        ih, ihd, two = ("index_n_heads", m.indexer.n_heads), ("index_head_dim", m.indexer.head_dim), ("2 series", 2)
+        terms += [_t("attention", f"indexer.{name}", where, d, two, ihd) for name in ("kv_proj", "gate_proj")]
+        terms += [
+            _t("attention", "indexer.position_bias", where, ratio, two, ihd),
+            _t("attention", "indexer.kv_norm", where, ihd),
+            _t("attention", "indexer.q_b_proj", where, rq, ih, ihd),
+            _t("attention", "indexer.weights_proj", where, d, ih),
+        ]
+    return terms
 
 
 def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,

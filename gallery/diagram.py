@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pattern import summary
-from .spec import Block, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -125,6 +125,8 @@ def mixer_lines(m) -> list[str]:
                                        "l2": "(L2, no weights)"}[m.qk_norm])
         if m.output_gate:
             lines.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
+    elif isinstance(m, CompressedAttention):
+        lines = compressed_lines(m)
     else:
         assert isinstance(m, LatentAttention)
         q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
@@ -139,7 +141,9 @@ def mixer_lines(m) -> list[str]:
         elif m.indexer:
             lines.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{_n(m.indexer.topk)} "
                          "tokens")
-    if m.window:
+    if isinstance(m, CompressedAttention):
+        lines.append(f"+ the last {_n(m.window)} tokens uncompressed (sliding window)")
+    elif m.window:
         lines.append(f"sliding window {_n(m.window)}")
     elif getattr(m, "chunk", None):
         lines.append(f"chunked attention: within chunks of {_n(m.chunk)}")
@@ -147,7 +151,7 @@ def mixer_lines(m) -> list[str]:
         lines.append("full causal attention")
     if getattr(m, "sinks", False):
         lines.append("learned attention sinks")
-    if m.softcap:
+    if getattr(m, "softcap", None):
         lines.append(f"logit soft-cap {m.softcap:g}")
     biases = [name for name, on in (("QKV", getattr(m, "qkv_bias", False)), ("out", getattr(m, "out_bias", False)),
                                     ("all", getattr(m, "bias", False))) if on]
@@ -156,10 +160,29 @@ def mixer_lines(m) -> list[str]:
     return lines
 
 
+def compressed_lines(m: CompressedAttention) -> list[str]:
+    """DeepSeek-V4 attention: what is compressed and how, the shared K = V head, low-rank query and output."""
+    if m.ratio is None:
+        title = "Sliding-window attention (window only)"
+    else:
+        title = "Compressed sparse attention (CSA)" if m.indexer else "Heavily compressed attention (HCA)"
+    lines = [title, f"{m.n_heads} query heads · 1 shared KV head (K = V) · head dim {m.head_dim}",
+             f"query latent {_n(m.q_lora_rank)} · output: {m.o_groups} head groups → {_n(m.o_lora_rank)} each "
+             "→ d_model",
+             _rope_text(m.rope)]
+    if m.ratio:
+        block = f"overlapping blocks of 2 × {m.ratio}" if m.overlap else f"blocks of {m.ratio}"
+        lines.append(f"1 KV entry per {_n(m.ratio)} tokens (gated pooling over {block})")
+    if m.indexer:
+        lines.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{_n(m.indexer.topk)} "
+                     "entries")
+    return lines
+
+
 def _ffn_name(activation: str, gated: bool) -> str:
     if gated:
         return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
-                "relu": "ReGLU"}.get(activation, f"gated {activation}")
+                "silu_clamped": "SwiGLU (clamped)", "relu": "ReGLU"}.get(activation, f"gated {activation}")
     return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
         activation, f"{activation} MLP")
 
@@ -258,10 +281,27 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
         add = f"{p}add{i + 1}"
         d.node(add, '"+"', "add", shape="circle", width="0.3", fixedsize="true")
         d.edge(last, add)
-        d.edge(prev, add, style="dashed", label="residual")
+        d.edge(prev, add, style="dashed", label=_residual(spec))
         prev = add
+    if spec.arch.hyper_connections:
+        _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
     d.raw("}")
     return entry, prev
+
+
+def _residual(spec: Spec) -> str:
+    hc = spec.arch.hyper_connections
+    return f"residual ({hc.streams} streams, mHC)" if hc else "residual"
+
+
+def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
+    """What a hyper-connection does around each sublayer (DeepseekV4HyperConnection), beside the block input."""
+    text = _label("Hyper-connections (mHC)", f"{hc.streams} residual streams; around each sublayer:",
+                  "learned weights collapse them into its input,", "spread its output back, mix the streams",
+                  f"(doubly stochastic, Sinkhorn {hc.sinkhorn_iters} iters)")
+    d.raw(f'"{name}" [label={text} shape=box style="rounded,dashed" color="{d.t.annotation}" '
+          f'fontcolor="{d.t.annotation}"];')
+    d.raw(f'{{rank=same; "{anchor}"; "{name}"}}')
 
 
 def _output(p: str, component: str, block: Block) -> str:
@@ -276,8 +316,12 @@ def _ffn_node(d: _Dot, p: str, f) -> None:
     # MoE: router → routed experts (+ shared expert) → weighted sum.
     d.raw(f'subgraph "cluster_{_esc(p)}moe" {{')
     d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
-    scoring = "softmax" if f.router.scoring == "softmax" else "sigmoid"
-    router = [f"Router ({scoring}{', bias' if f.router.bias else ''})", f"picks top-{f.top_k} of {f.n_experts}"]
+    if f.router.hash:
+        router = [f"Hash router ({f.router.scoring} weights)",
+                  f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
+    else:
+        router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
+                  f"picks top-{f.top_k} of {f.n_experts}"]
     if f.router.n_groups:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
     if f.router.correction_bias:
@@ -346,6 +390,8 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
         emb_lines.append("× √d_model")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
+    if a.hyper_connections:
+        emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
     d.node("embed", _label(*emb_lines), "embedding", mark="embedding")
     d.edge("tokens", "embed")
     d.note("note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", "embed")
@@ -366,6 +412,11 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
         top = "layers"
     d.note("note_context", f"context {_n(a.context_length)} tokens", "tokens")
 
+    if a.hyper_connections:
+        d.node("hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"), "add",
+               mark="final_norm")
+        d.edge(top, "hc_head")
+        top = "hc_head"
     if a.final_norm:
         d.node("final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
         d.edge(top, "final_norm")

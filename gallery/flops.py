@@ -7,20 +7,24 @@ head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token;
 layer attends to at most ``window`` tokens. A Gated DeltaNet layer instead reads and writes its
 state, the same cost at any context: ``6 × n_v_heads × k_head_dim × v_head_dim`` per token (the
 state read by the key, the rank-1 delta write, the read-out by the query; the decay is elementwise).
-Norms, activations, softmax and RoPE are elementwise and left out (well under 1% for these models).
+Compressed attention (DeepSeek-V4) attends to its window
+plus the compressed entries (``context // ratio``, at most the indexer's ``topk``) with one K = V
+vector of ``head_dim``; its indexer scores every compressed entry. Norms, activations, softmax and RoPE are elementwise
+and left out (well under 1% for these models).
 """
 
 from __future__ import annotations
 
 from .counts import active_params, param_terms
-from .spec import Arch, GatedDeltaNet, LatentAttention, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, SoftmaxAttention
 
 
 def matmul_flops(arch: Arch) -> int:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
     skipped = sum(t.total for t in param_terms(arch)
                   if t.component in ("embeddings", "norms")
-                  or t.name.endswith((".bias", "norm", "sinks", "A_log", "dt_bias")))  # elementwise, not matmuls
+                  or t.name.endswith((".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias",  # elementwise,
+                                      "hc.base", "hc.scale", "hc_head.base", "hc_head.scale")))  # not matmuls
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
     return 2 * (active_params(arch) - skipped + head)
 
@@ -30,6 +34,9 @@ def attention_flops(arch: Arch, context: int) -> int:
     total = 0
     for kind, n in arch.layer_counts().items():
         mixer = arch.blocks[kind].mixer
+        if isinstance(mixer, CompressedAttention):
+            total += n * _compressed_flops(mixer, context)
+            continue
         if isinstance(mixer, SoftmaxAttention):
             qk, v = mixer.head_dim, mixer.value_dim
         elif isinstance(mixer, LatentAttention):
@@ -49,6 +56,16 @@ def state_flops(arch: Arch) -> int:
     """Gated DeltaNet's state update and read-out for one token, summed over layers (independent of context)."""
     return sum(n * 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim for kind, n in arch.layer_counts().items()
                if isinstance(m := arch.blocks[kind].mixer, GatedDeltaNet))
+
+
+def _compressed_flops(m: CompressedAttention, context: int) -> int:
+    """One layer: QKᵀ and A·V over the window and the compressed entries it sees, plus the indexer's scores."""
+    entries = context // m.ratio if m.ratio else 0  # only complete blocks are pooled
+    seen = min(context, m.window) + (min(entries, m.indexer.topk) if m.indexer else entries)
+    flops = 2 * m.n_heads * (m.head_dim + m.head_dim) * seen  # K = V: both of head_dim
+    if m.indexer:  # every compressed entry scored by each indexer head
+        flops += 2 * m.indexer.n_heads * m.indexer.head_dim * entries
+    return flops
 
 
 def flops_per_token(arch: Arch, context: int) -> int:

@@ -10,6 +10,9 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2):
   here is what the architecture needs);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
+* compressed attention (DeepSeek-V4) keeps one shared K = V vector of ``head_dim`` per token of its
+  window, and in compressing layers one entry of ``head_dim`` (plus the indexer's key) per ``ratio``
+  tokens; the full window and the compressor's not-yet-pooled tokens are counted as its fixed state;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
   (``state_elements``) that does not grow with the context. Gated DeltaNet: the recurrent state
   ``n_v_heads × k_head_dim × v_head_dim`` plus the convolution's last ``conv_kernel`` inputs,
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, GatedDeltaNet, LatentAttention, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, SoftmaxAttention
 
 BF16 = 2
 
@@ -91,11 +94,44 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
         elif isinstance(mixer, GatedDeltaNet):
             out.append(_gated_deltanet(kind, n, mixer))
+        elif isinstance(mixer, CompressedAttention):
+            out.append(_compressed_cache(kind, n, mixer))
         elif mixer is None:
             out.append(_none(kind, n))
         else:
             raise TypeError(f"no cache model for mixer {type(mixer).__name__}")
     return out
+
+
+def _pending(ratio: int, series: int, dim: int) -> int:
+    """Most a compressor holds before pooling: the kv and gate rows (``series × dim`` each) of up to
+    ``ratio − 1`` tokens of the open block, and with overlap the previous block's first series (``ratio × dim``)."""
+    return 2 * ((ratio - 1) * series * dim + (series - 1) * ratio * dim)
+
+
+def _compressed_cache(kind: str, n: int, m: CompressedAttention) -> LayerCache:
+    """One K = V vector per window token; per ``ratio`` tokens one compressed entry (+ the indexer's key).
+
+    transformers' DeepseekV4HCACache / DeepseekV4CSACache keep the same: the window's keys (the values are the
+    same tensor), the compressed entries (``compressed_kv``), the pending block (``buffer_kv``,
+    ``buffer_gate``) and the overlap (``overlap_kv``, ``overlap_gate``).
+    """
+    if m.ratio is None:
+        formula = f"head_dim (one shared KV head, K = V) = {m.head_dim:,}"
+        caveat = "transformers' DynamicSlidingWindowLayer stores this vector twice (as keys and as values)"
+        return LayerCache(kind, n, m.head_dim, formula, m.window, caveat=caveat)
+    entry = m.head_dim + (m.indexer.head_dim if m.indexer else 0)
+    formula = f"head_dim {m.head_dim}" + (f" + index_head_dim {m.indexer.head_dim}" if m.indexer else "")
+    formula += f" = {entry:,} per entry, one entry per {m.ratio} tokens"
+    series = 2 if m.overlap else 1
+    pending = _pending(m.ratio, series, m.head_dim) + (_pending(m.ratio, 2, m.indexer.head_dim) if m.indexer else 0)
+    state = m.window * m.head_dim + pending
+    state_formula = (f"window {m.window} × head_dim {m.head_dim} + pending block (kv and gate of < {m.ratio} "
+                     f"tokens × {series} series{', previous block for the overlap' if m.overlap else ''}"
+                     f"{', the same for the indexer' if m.indexer else ''}) = {state:,}")
+    caveat = (f"the state is counted at its most: the {m.window}-token window is full from {m.window} tokens on, the "
+              f"pending block (< {m.ratio} tokens, pooled once complete) varies with the position in its block")
+    return LayerCache(kind, n, entry, formula, None, state, state_formula, m.ratio, caveat)
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:
@@ -104,7 +140,8 @@ def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:
 
 
 def state_bytes(arch: Arch, bytes_per_element: int = BF16) -> int:
-    """The fixed per-sequence state of all linear/state-space/convolution layers, in bytes."""
+    """The fixed per-sequence state of all linear/state-space/convolution layers (and the windows and pending
+    blocks of compressed attention), in bytes."""
     return sum(c.n_layers * c.state_elements for c in layer_caches(arch)) * bytes_per_element
 
 

@@ -135,11 +135,11 @@ def attention_kind(n_heads: int, n_kv_heads: int) -> str:
 
 class Indexer(Strict):
     """DeepSeek Sparse Attention's lightning indexer: scores past tokens with its own small heads and lets
-    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5)."""
+    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5; DeepSeek-V4 scores compressed entries)."""
 
     n_heads: PositiveInt = Field(description="Indexer heads (index_n_heads)")
     head_dim: PositiveInt = Field(description="Indexer head width (index_head_dim); its key is cached per token")
-    topk: PositiveInt = Field(description="Tokens each query attends to (index_topk)")
+    topk: PositiveInt = Field(description="Tokens (DeepSeek-V4: compressed entries) each query attends to (index_topk)")
     shared: bool = Field(False, description="Reuses the previous indexer layer's selection: no indexer weights or "
                          "indexer cache of its own (GLM-5 indexer_types 'shared')")
 
@@ -204,15 +204,64 @@ class GatedDeltaNet(Strict):
         return 2 * self.n_k_heads * self.k_head_dim + self.n_v_heads * self.v_head_dim
 
 
-Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet], Field(discriminator="kind")]
+class CompressedAttention(Strict):
+    """DeepSeek-V4's attention: all query heads share one KV head whose key is also its value.
+
+    Every layer attends to the last ``window`` tokens uncompressed; a compressing layer also attends to
+    one KV entry per ``ratio`` earlier tokens (a learned softmax-gated pooling of the block's tokens).
+    With ``overlap`` (compressed sparse attention, CSA) each entry pools two adjacent blocks and an
+    ``indexer`` picks the ``topk`` entries a query sees; without (heavily compressed attention, HCA)
+    it sees every entry. Queries pass a low-rank ``q_lora_rank`` bottleneck; the output is projected
+    per group of heads to ``o_lora_rank`` dims, then mixed to ``d_model``.
+    """
+
+    kind: Literal["compressed"]
+    n_heads: PositiveInt = Field(description="Query heads (num_attention_heads); one shared KV head, K = V")
+    head_dim: PositiveInt = Field(description="Dims per head and per KV entry (head_dim)")
+    q_lora_rank: PositiveInt = Field(description="Rank of the query compression (q_lora_rank)")
+    o_groups: PositiveInt = Field(description="Head groups of the grouped output projection (o_groups)")
+    o_lora_rank: PositiveInt = Field(
+        description="Dims each head group is projected to before the output mix (o_lora_rank)")
+    window: PositiveInt = Field(description="Recent tokens attended uncompressed (sliding_window)")
+    ratio: PositiveInt | None = Field(
+        None, description="Tokens pooled into one compressed KV entry (compress_rates of the layer type); "
+        "null = window only (sliding_attention)")
+    overlap: bool = Field(False, description="Each entry pools two overlapping blocks, from two series of "
+                          "projections per token (compressed_sparse_attention)")
+    indexer: Indexer | None = Field(None, description="Lightning indexer picking the top-k compressed entries "
+                                    "(compressed_sparse_attention); null = every entry")
+    sinks: bool = Field(False, description="Learned per-head attention sink logits")
+    rope: Rope | None = Field(description="RoPE on the last dims of each head: rope_theta in window-only layers, "
+                              "compress_rope_theta with rope_scaling in compressing ones")
+
+    @model_validator(mode="after")
+    def _compression(self) -> "CompressedAttention":
+        if (self.overlap or self.indexer) and self.ratio is None:
+            raise rule_error("ratio", "block_wiring", "overlap and indexer need a compression ratio")
+        if self.indexer and not self.overlap:
+            raise rule_error("overlap", "block_wiring", "an indexer goes with overlapping compression (CSA)")
+        if (self.n_heads * self.head_dim) % self.o_groups:
+            raise rule_error("o_groups", "block_wiring",
+                             f"n_heads × head_dim ({self.n_heads * self.head_dim}) must split into "
+                             f"{self.o_groups} groups")
+        return self
+
+    @property
+    def n_kv_heads(self) -> int:
+        """One KV head, shared by every query head (DeepseekV4Attention: num_key_value_groups = n_heads)."""
+        return 1
+
+
+Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, CompressedAttention], Field(discriminator="kind")]
 
 
 # --- feed-forward ----------------------------------------------------------------------------
 
 Activation = Annotated[
-    Literal["silu", "gelu", "gelu_tanh", "relu", "relu2", "swish_clamped"],
+    Literal["silu", "gelu", "gelu_tanh", "relu", "relu2", "swish_clamped", "silu_clamped"],
     Field(description="gelu_tanh: tanh-approximated GELU (gelu_new, gelu_pytorch_tanh); swish_clamped: "
-          "x·σ(1.702x) on clamped inputs with (up + 1), gpt-oss's SwiGLU variant"),
+          "x·σ(1.702x) on clamped inputs with (up + 1), gpt-oss's SwiGLU variant; silu_clamped: SwiGLU with the gate "
+          "capped at swiglu_limit and up clamped to ±swiglu_limit (DeepSeek-V4)"),
 ]
 
 
@@ -229,7 +278,11 @@ class Mlp(Strict):
 class Router(Strict):
     """How a token picks its experts."""
 
-    scoring: Literal["softmax", "sigmoid"] = "softmax"
+    scoring: Literal["softmax", "sigmoid", "sqrtsoftplus"] = Field(
+        "softmax",
+        description="Score function on the router logits (scoring_func; sqrtsoftplus: √softplus, DeepSeek-V4)")
+    hash: bool = Field(False, description="Experts picked by a frozen token id → experts table (tid2eid), not by the "
+                       "scores, which only weight them (DeepSeek-V4 hash_moe layers)")
     bias: bool = Field(False, description="Learned bias on the router logits (gpt-oss)")
     correction_bias: bool = Field(
         False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
@@ -367,6 +420,19 @@ def _split_top(text: str) -> list[str]:
     return [p for p in (*parts, cur) if p.strip()]
 
 
+class HyperConnections(Strict):
+    """Manifold-constrained hyper-connections (mHC, DeepSeek-V4): the residual is kept as ``streams`` copies.
+
+    Around every sublayer, weights computed from the streams collapse them into the sublayer's input,
+    spread its output back over the streams, and mix the streams by a doubly-stochastic matrix; a
+    final hyper-head collapses them before the last norm.
+    """
+
+    streams: PositiveInt = Field(description="Parallel residual streams (hc_mult)")
+    sinkhorn_iters: PositiveInt = Field(description="Sinkhorn-Knopp iterations that make the mixing matrix doubly "
+                                        "stochastic (hc_sinkhorn_iters)")
+
+
 class Arch(Strict):
     """The architecture, as the reference implementation builds it from config.json."""
 
@@ -377,6 +443,8 @@ class Arch(Strict):
     norm: Norm
     embedding: Embedding
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
+    hyper_connections: HyperConnections | None = Field(
+        None, description="Residual kept as several mixed streams (DeepSeek-V4 hc_mult); null = one plain residual")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")

@@ -214,3 +214,21 @@ def test_every_story_names_bundled_models_and_a_fact_the_table_shows(bundled):
         quoted = re.findall(r"'([^']+)'", story.look_at)
         assert quoted and all(q in fields for q in quoted), story.title
     assert stories({"gpt2"}) == []
+
+
+def test_compressed_attention_rows_next_to_mla(bundled):
+    (v4, c), (v32, c32) = bundled["deepseek-v4-flash"], bundled["deepseek-v3.2"]
+    table = rows([v4, v32])
+    # compress_ratios: 0 (window only), 4 (CSA, overlapping, with the indexer), 128 (HCA); V3.2 has none.
+    assert _row(table, "compression (tokens per KV entry)").exact == (
+        "none (window-hash) / 4 (overlapping) (csa4-hash, csa4) / 128 (hca128)", "—")
+    assert _row(table, "sparse indexer").exact == (
+        f"none (window-hash, hca128) / {c['index_n_heads']} × {c['index_head_dim']}, top-{c['index_topk']} "
+        "(csa4-hash, csa4)", f"{c32['index_n_heads']} × {c32['index_head_dim']}, top-{c32['index_topk']:,}")
+    assert _row(table, "output groups × o_lora_rank").exact == (f"{c['o_groups']} × {c['o_lora_rank']:,}", "—")
+    assert _row(table, "KV heads").exact == ("1", "—") and _row(table, "sinks").exact == ("yes", "—")
+    assert _row(table, "hyper-connections").exact == (f"{c['hc_mult']} streams", "none")
+    assert _row(table, "routing").exact == (
+        f"hash ({c['scoring_func']} weights) (window-hash, csa4-hash) / {c['scoring_func']} (hca128, csa4)",
+        "— (dense) / sigmoid (moe)")
+    assert _row(table, "hyper_connections").values[1] == 0

@@ -67,3 +67,19 @@ def test_mtp_modules_counted_apart_from_what_transformers_builds(bundled):
     expected = config["num_nextn_predict_layers"] * (last_layer + 3 * d + 2 * d * d + 2 * v * d)
     assert mtp_params(spec.arch) == expected
     assert mtp_params(bundled["llama-2-7b-hf"][0].arch) == 0
+
+
+def test_hyper_connections_and_compressed_attention_match_transformers_modules(bundled):
+    """DeepSeek-V4's components against the modules transformers builds (attn_hc, ffn_hc, hc_head; self_attn)."""
+    spec, config = bundled["deepseek-v4-flash"]
+    model = reference_model(config)
+
+    def numel(names):
+        return sum(p.numel() for n, p in model.named_parameters() if any(k in n for k in names))
+
+    parts = breakdown(spec.arch)
+    assert parts["hyper_connections"] == numel(("attn_hc.", "ffn_hc.", "hc_head.")) == 33_884_439
+    assert parts["attention"] == numel(("self_attn.",))
+    assert parts["router"] == numel(("mlp.gate.",))
+    # The odd total: every hyper-connection has 3 scales (86 of them: even), the hyper-head 1.
+    assert total_params(spec.arch) % 2 == 1 and model.model.hc_head.hc_scale.numel() == 1

@@ -20,6 +20,7 @@ HUB = sorted((SHARED / "hub-configs").glob("*.json"))
 QWEN_HYBRID = [SHARED / "hybrid-configs" / f"Qwen--{name}.json"
                for name in ("Qwen3-Next-80B-A3B-Instruct", "Qwen3.5-27B", "Qwen3.5-397B-A17B")]
 REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + QWEN_HYBRID  # every real config available offline
+REAL += [SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json"]
 
 
 def _arch(config: dict) -> Arch:
@@ -220,3 +221,46 @@ def test_field_sources_name_config_keys_that_hold_the_value(bundled, slug):
         if source in config and isinstance(value, int) and not isinstance(value, bool) and "," not in source:
             if field.endswith(("d_model", "n_layers", "vocab_size", "n_heads", "d_ff")):
                 assert config[source] == value, (field, source)
+
+
+def _v4_variants() -> dict[str, dict]:
+    """DeepSeek-V4-Flash varied by hand: fewer layers, other compression ratios, no or other hash layers,
+    the transformers defaults, other widths; each in a key spelling DeepseekV4Config reads."""
+    flash = json.loads((SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json").read_text())
+    few = flash | {"num_hidden_layers": 5}  # compress_ratios cut to [0, 0, 4, 128, 4]
+    return {
+        "5 layers": few,
+        "no hash layers": few | {"num_hash_layers": 0},
+        "ratios 8 and 64": {k: v for k, v in few.items() if k != "compress_ratios"} | {
+            "layer_types": ["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention"] * 2,
+            "num_hidden_layers": 6,
+            "compress_rates": {"compressed_sparse_attention": 8, "heavily_compressed_attention": 64}},
+        "legacy rate keys": few | {"compress_rate_csa": 16, "compress_rate_hca": 32},
+        "hash in the middle": few | {"mlp_layer_types": ["moe", "hash_moe", "moe", "hash_moe", "moe"]},
+        "defaults": {"model_type": "deepseek_v4", "num_hidden_layers": 4},
+        "other widths": few | {"hc_mult": 2, "o_groups": 4, "o_lora_rank": 512, "index_n_heads": 32,
+                               "index_head_dim": 64, "q_lora_rank": 768, "head_dim": 256, "qk_rope_head_dim": 32,
+                               "mlp_bias": True, "num_attention_heads": 32},
+    }
+
+
+@pytest.mark.parametrize("name", list(_v4_variants()))
+def test_deepseek_v4_variants_are_exact(name):
+    config = _v4_variants()[name]
+    arch = _arch(config)
+    assert total_params(arch) == reference_param_count(config)
+    model = reference_model(config)
+    ours = [arch.blocks[kind].mixer.ratio for kind in arch.layers]
+    theirs = [getattr(layer.self_attn.compressor, "compress_rate", None) for layer in model.model.layers]
+    assert ours == theirs  # every layer's compression ratio as transformers builds it
+    hashed = [bool(arch.blocks[kind].ffn.router.hash) for kind in arch.layers]
+    assert hashed == [layer.mlp.is_hash for layer in model.model.layers]
+
+
+def test_stats_on_a_deepseek_v4_variant_is_exact(tmp_path):
+    config = _v4_variants()["ratios 8 and 64"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from gallery.diagram import THEMES, diff_components, to_dot
-from gallery.spec import GatedDeltaNet, SoftmaxAttention
+from gallery.spec import CompressedAttention, GatedDeltaNet, SoftmaxAttention
 
 from .conftest import spec_ids
 
@@ -61,6 +61,8 @@ def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
         elif isinstance(block.mixer, GatedDeltaNet):
             assert (f"{config['linear_num_key_heads']} query/key heads × {config['linear_key_head_dim']}" in label
                     and f"{config['linear_num_value_heads']} value heads × {config['linear_value_head_dim']}" in label)
+        elif isinstance(block.mixer, CompressedAttention):  # DeepSeek-V4: one KV head, read as key and value
+            assert f"{heads} query heads · 1 shared KV head (K = V) · head dim {config['head_dim']}" in label
         else:
             assert f"{heads} heads" in label and f"KV latent {config['kv_lora_rank']}" in label
 
@@ -159,3 +161,34 @@ def test_gated_deltanet_and_gated_attention_are_drawn(bundled, slug):
 def test_plain_attention_has_no_output_gate(bundled):
     dot = to_dot(bundled["qwen3-30b-a3b"][0])
     assert "output gate" not in dot and "Gated DeltaNet" not in dot
+
+
+def test_deepseek_v4_compression_hash_routing_and_hyper_connections(bundled):
+    spec, c = bundled["deepseek-v4-flash"]
+    dot = to_dot(spec)
+    # compress_ratios per layer: 0 = window only, 4 = CSA (overlapping, indexer), 128 = HCA; the first
+    # num_hash_layers layers route by hash.
+    ratios, n_hash = c["compress_ratios"][:c["num_hidden_layers"]], c["num_hash_layers"]
+    assert sorted(set(ratios)) == [0, 4, 128] and n_hash == 3
+    expected = {("window" if r == 0 else f"csa{r}" if r == 4 else f"hca{r}") + ("-hash" if i < n_hash else "")
+                for i, r in enumerate(ratios)}
+    frames = {k for k in re.findall(r'subgraph "cluster_([^"]+)"', dot) if "." not in k}
+    assert frames == expected == {"window-hash", "csa4-hash", "hca128", "csa4"}
+    for kind in frames:
+        label = " ".join(_labels(_cluster(dot, kind)))
+        assert f"query latent {c['q_lora_rank']:,}" in label
+        assert f"output: {c['o_groups']} head groups → {c['o_lora_rank']:,} each" in label
+        assert f"the last {c['sliding_window']} tokens uncompressed" in label and "learned attention sinks" in label
+        assert f"Hyper-connections (mHC)\\n{c['hc_mult']} residual streams" in label
+        assert f"Sinkhorn {c['hc_sinkhorn_iters']} iters" in label
+        assert ("Hash router" in label) == kind.endswith("-hash")
+        assert f"top-{c['num_experts_per_tok']} of {c['n_routed_experts']}" in label
+        if kind.startswith("csa"):
+            assert "1 KV entry per 4 tokens (gated pooling over overlapping blocks of 2 × 4)" in label
+            assert f"indexer ({c['index_n_heads']} × {c['index_head_dim']}) keeps top-{c['index_topk']}" in label
+        elif kind.startswith("hca"):
+            assert "1 KV entry per 128 tokens (gated pooling over blocks of 128)" in label and "indexer" not in label
+        else:
+            assert "Sliding-window attention (window only)" in label and "KV entry" not in label
+    assert f"Hyper-head\\n{c['hc_mult']} streams → 1" in dot
+    assert f"copied into {c['hc_mult']} residual streams" in dot

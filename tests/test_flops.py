@@ -64,3 +64,16 @@ def test_gated_deltanet_by_hand_qwen3_5_27b(bundled):
     assert state_flops(spec.arch) == linear * 6 * hv * dk * dv
     T = 8192  # only the 16 full layers attend: QKᵀ and A·V over T tokens with 24 heads of 256
     assert flops_per_token(spec.arch, T) == 2 * matmul + linear * 6 * hv * dk * dv + full * 2 * 2 * h * hd * T
+
+
+def test_compressed_attention_deepseek_v4_flash_by_hand(bundled):
+    spec, c = bundled["deepseek-v4-flash"]
+    h, hd, window, topk = c["num_attention_heads"], c["head_dim"], c["sliding_window"], c["index_topk"]
+    T = 2**20
+    per_seen = 2 * h * (hd + hd)  # QKᵀ and A·V; the one KV vector is both key and value
+    window_only = per_seen * window
+    csa = per_seen * (window + topk) + 2 * c["index_n_heads"] * c["index_head_dim"] * (T // 4)  # indexer scores all
+    hca = per_seen * (window + T // 128)  # every entry, no indexer
+    assert attention_flops(spec.arch, T) == 2 * window_only + 21 * csa + 20 * hca
+    # Inside the window: every layer sees the 100 tokens, CSA layers also the 25 entries they pooled (HCA none yet).
+    assert attention_flops(spec.arch, 100) == 43 * per_seen * 100 + 21 * (per_seen * 25 + 2 * 64 * 128 * 25)

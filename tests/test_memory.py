@@ -170,3 +170,62 @@ def test_gated_deltanet_state_is_what_transformers_allocates(model_type):
     (ours,) = [lc for lc in layer_caches(Arch.model_validate(derive(raw).arch, strict=False)) if lc.kind == "linear"]
     assert len(linear) == ours.n_layers == 3 and allocated == {ours.state_elements}
     assert ours.elements_per_token == 0
+
+
+def test_compressed_attention_deepseek_v4_flash_by_hand(bundled):
+    spec, c = bundled["deepseek-v4-flash"]
+    hd, ihd, window = c["head_dim"], c["index_head_dim"], c["sliding_window"]
+    ratios = c["compress_ratios"][:c["num_hidden_layers"]]  # 0: window only; 4: CSA; 128: HCA
+    n_window, n_csa, n_hca = ratios.count(0), ratios.count(4), ratios.count(128)
+    assert (n_window, n_csa, n_hca) == (2, 21, 20)
+    T = 2**20
+    # Every layer keeps its window of one shared K = V vector per token.
+    window_part = window * hd
+    # CSA: one entry of head_dim + the indexer's key per 4 tokens; pending: kv and gate rows (2 series each)
+    # of at most 3 tokens, plus the previous block's first series (4 rows), for the compressor and the indexer.
+    csa_pending = 2 * (3 * 2 * hd + 4 * hd) + 2 * (3 * 2 * ihd + 4 * ihd)
+    csa = T // 4 * (hd + ihd) + window_part + csa_pending
+    # HCA: one entry of head_dim per 128 tokens; pending: kv and gate rows of at most 127 tokens, one series.
+    hca = T // 128 * hd + window_part + 2 * 127 * hd
+    expected = n_window * window_part + n_csa * csa + n_hca * hca
+    assert kv_bytes(spec.arch, T) == expected * BF16
+    assert expected * BF16 == 7_225_578_496  # ~7.2 GB at 1M tokens; all 43 layers uncompressed: 46 GB
+    assert 43 * T * hd * BF16 == 46_170_898_432
+
+
+def test_compressed_attention_cache_against_transformers():
+    """A tiny DeepSeek-V4 run for 23 tokens: our per-layer figure equals the tensors transformers keeps,
+    but for two conventions: the full window (transformers keeps window − 1 tokens between steps) and
+    a partly filled block counted as one entry (its tokens also sit in the pending buffer)."""
+    import torch
+    import transformers
+
+    from gallery.derive import derive
+    from gallery.memory import layer_caches
+    from gallery.spec import Arch
+
+    config = dict(model_type="deepseek_v4", vocab_size=100, hidden_size=64, num_attention_heads=4, head_dim=32,
+                  q_lora_rank=16, o_groups=2, o_lora_rank=16, index_n_heads=2, index_head_dim=16, index_topk=4,
+                  n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, num_hidden_layers=3,
+                  layer_types=["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention"],
+                  compress_rates={"compressed_sparse_attention": 4, "heavily_compressed_attention": 8},
+                  sliding_window=8, partial_rotary_factor=0.25, num_hash_layers=1, hc_mult=2)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(transformers.CONFIG_MAPPING["deepseek_v4"].from_dict(config))
+    T = 23  # 3 past the last block of 4, 7 past the last block of 8: the pending buffers are at their largest
+    with torch.no_grad():
+        cache = model.eval()(torch.randint(0, 100, (1, T)), use_cache=True).past_key_values
+
+    def kept(layer) -> int:
+        n = layer.keys.numel()  # values hold the same vectors (K = V): counted once
+        for name in ("compressed_kv", "buffer_kv", "buffer_gate", "overlap_kv", "overlap_gate"):
+            n += sum(t.numel() for t in getattr(layer, name, {}).values() if t is not None)
+        return n
+
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    ours = {c.kind: c for c in layer_caches(arch)}
+    assert list(ours) == ["window-hash", "csa4", "hca8"]
+    hd = config["head_dim"]
+    for layer, kind, entry, ratio in zip(cache.layers, ours, (0, hd + 16, hd), (1, 4, 8)):
+        partial = entry if T % ratio else 0
+        assert ours[kind].elements(T) == kept(layer) + hd + partial, kind
