@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, LatentAttention, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms", "head")
 
@@ -132,6 +132,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return terms
     if isinstance(mixer, LatentAttention):
         return _mla_terms(d, mixer, where)
+    if isinstance(mixer, Mamba2):
+        return _mamba2_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -167,6 +169,25 @@ def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]
             _t("attention", "indexer.k_norm", where, ("2", 2), ihd),
             _t("attention", "indexer.weights_proj", where, d, ih),
         ]
+    return terms
+
+
+def _mamba2_terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
+    """NemotronHMamba2Mixer: in_proj, depthwise conv1d, dt_bias/A_log/D per head, gated norm, out_proj."""
+    h = ("n_heads", m.n_heads)
+    inner = ("intermediate_size", m.inner)  # n_heads × head_dim
+    conv = ("conv_dim", m.conv_dim)  # intermediate_size + 2 × n_groups × d_state
+    projection = ("intermediate_size + conv_dim + n_heads", m.inner + m.conv_dim + m.n_heads)  # z, xBC, dt
+    terms = [_t("linear_mixers", "in_proj", where, d, projection)]
+    if m.bias:
+        terms.append(_t("linear_mixers", "in_proj.bias", where, projection))
+    terms.append(_t("linear_mixers", "conv1d.weight", where, conv, ("conv_kernel", m.conv_kernel)))  # (conv_dim, 1, k)
+    if m.conv_bias:
+        terms.append(_t("linear_mixers", "conv1d.bias", where, conv))
+    terms += [_t("linear_mixers", name, where, h) for name in ("dt_bias", "A_log", "D")]
+    terms += [_t("linear_mixers", "norm.weight", where, inner), _t("linear_mixers", "out_proj", where, inner, d)]
+    if m.bias:
+        terms.append(_t("linear_mixers", "out_proj.bias", where, d))
     return terms
 
 
