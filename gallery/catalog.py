@@ -38,7 +38,7 @@ def attention_label(spec: Spec) -> str:
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
     kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
     label = " / ".join(kinds)
-    if any(m.window for m in mixers):
+    if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"
     if any(getattr(m, "chunk", None) for m in mixers):
         label += " + chunked"

@@ -22,9 +22,9 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token
 from .pattern import summary
-from .spec import Block, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import Block, LatentAttention, Mamba2, Mlp, Moe, Rope, SoftmaxAttention, Spec
 
-GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
+GROUPS = ("Parameters", "Attention", "State-space", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
 
 
 def compact(n: int) -> str:
@@ -91,7 +91,7 @@ def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> 
 def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
     """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
     def one(block: Block) -> Any:
-        if block.mixer is None:
+        if not hasattr(block.mixer, "rope"):  # no mixer, or one without positions to encode (Mamba-2)
             return None
         return nope if block.mixer.rope is None else get(block.mixer.rope)
     return lambda spec: _per_kind(spec, one)
@@ -112,6 +112,7 @@ def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
 
 _ATTN = (SoftmaxAttention,)
 _MLA = (LatentAttention,)
+_SSM = (Mamba2,)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
@@ -127,6 +128,10 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
     ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA)),
     ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
+    ("State-space", "SSM state size", _mixer(lambda m: m.d_state, _SSM)),
+    ("State-space", "SSM heads × head dim", _mixer(lambda m: f"{m.n_heads} × {m.head_dim}", _SSM)),
+    ("State-space", "SSM groups", _mixer(lambda m: m.n_groups, _SSM)),
+    ("State-space", "conv kernel", _mixer(lambda m: m.conv_kernel, _SSM)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pattern import summary
-from .spec import Block, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Block, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -91,8 +91,24 @@ def _rope_text(rope) -> str:
     return text
 
 
+def mamba2_lines(m: Mamba2) -> list[str]:
+    """The Mamba-2 label: heads × head dim, groups, state size, convolution, gated norm."""
+    return [
+        "Mamba-2 state-space mixer (SSD)",
+        f"{m.n_heads} heads × head dim {m.head_dim} · {m.n_groups} groups share B, C · state {m.d_state}",
+        f"causal depthwise conv1d · kernel {m.conv_kernel} over x, B, C ({_n(m.conv_dim)} channels)"
+        + (" · bias" if m.conv_bias else ""),
+        f"gated RMSNorm: norm(y ⊙ SiLU(z)) in {m.n_groups} groups → out_proj",
+        f"fixed state per sequence: {m.n_heads} × {m.head_dim} × {m.d_state} · no positions",
+        f"prefill in chunks of {_n(m.chunk_size)} tokens" if m.chunk_size else "",
+        "bias: in_proj, out_proj" if m.bias else "",
+    ]
+
+
 def mixer_lines(m) -> list[str]:
-    """The attention label: kind and head layout, positions, window, extras."""
+    """The mixer label: kind and head layout, positions, window, extras (Mamba-2: :func:`mamba2_lines`)."""
+    if isinstance(m, Mamba2):
+        return mamba2_lines(m)
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],
@@ -200,7 +216,8 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
     parts: list[tuple[str, str]] = []  # (node, component) of each sublayer in code order
     if block.mixer is not None:
         parts.append((p + "mixer", "mixer"))
-        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), "attention", mark="mixer")
+        fill = "linear" if isinstance(block.mixer, Mamba2) else "attention"  # fixed-state mixers look apart
+        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), fill, mark="mixer")
     if block.ffn is not None:
         parts.append((p + "ffn", "ffn"))
         _ffn_node(d, p, block.ffn)

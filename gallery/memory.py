@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, LatentAttention, SoftmaxAttention
+from .spec import Arch, LatentAttention, Mamba2, SoftmaxAttention
 
 BF16 = 2
 
@@ -53,6 +53,19 @@ def _none(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
+    """A Mamba-2 layer keeps, per sequence, each head's SSM state and the last conv_kernel inputs of its
+    convolution (transformers' LinearAttentionLayer: recurrent_states (B, n_heads, head_dim, d_state),
+    conv_states (B, conv_dim, conv_kernel)); nothing per token."""
+    ssm = m.n_heads * m.head_dim * m.d_state
+    conv = m.conv_dim * m.conv_kernel
+    formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = {m.n_heads} × {m.head_dim} × {m.d_state} + "
+               f"{m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
+    caveat = ("transformers keeps the SSM state in float32 whatever the model's dtype, so its share takes twice "
+              "the bytes at bf16; the figure counts every element at the chosen width")
+    return LayerCache(kind, n, 0, "fixed state only: nothing grows per token", None, ssm + conv, formula, caveat=caveat)
+
+
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
@@ -74,6 +87,8 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
                 formula += f" + index_head_dim {mixer.indexer.head_dim}"
             formula += f" = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
+        elif isinstance(mixer, Mamba2):
+            out.append(_mamba2_cache(kind, n, mixer))
         elif mixer is None:
             out.append(_none(kind, n))
         else:
