@@ -33,10 +33,14 @@ class Card:
     pattern: str
 
 
+_MIXER_NAMES = {"mamba2": "Mamba-2"}  # mixer kinds not written in capitals
+
+
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
-    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
+    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _MIXER_NAMES.get(m.kind, m.kind.upper())
+                    for m in mixers})
     label = " / ".join(kinds)
     if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"

@@ -59,12 +59,18 @@ def _or_none(value: Any) -> Any:
 # --- per block kind --------------------------------------------------------------------------
 
 
-def _per_kind(spec: Spec, get: Callable[[Block], Any]) -> Any:
-    """``get(block)`` for every block kind: the value if all agree, else "v (kind) / w (kind, kind)"."""
+def _per_kind(spec: Spec, get: Callable[[Block], Any], applies: Callable[[Block], bool] = lambda b: True) -> Any:
+    """``get(block)`` for every block kind: the value if all agree, else "v (kind) / w (kind, kind)".
+
+    Only the block kinds the fact ``applies`` to are read (a mixer fact skips Nemotron-H's MoE-only
+    layers); — when it applies to none.
+    """
+    read = [(kind, get(block)) for kind, block in spec.arch.blocks.items() if applies(block)]
+    if not read:
+        return None
     kinds: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
-    for kind, block in spec.arch.blocks.items():
-        value = get(block)
+    for kind, value in read:
         kinds.setdefault(exact(value), []).append(kind)
         values.setdefault(exact(value), value)
     if len(values) == 1:
@@ -76,8 +82,8 @@ Getter = Callable[[Spec], Any]
 
 
 def _mixer(get: Callable[[Any], Any], kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention)) -> Getter:
-    """A fact of the token mixer, for mixers of ``kinds`` (— for the others)."""
-    return lambda spec: _per_kind(spec, lambda b: get(b.mixer) if isinstance(b.mixer, kinds) else None)
+    """A fact of the token mixers of ``kinds``, read in the blocks that have one (— in a model without)."""
+    return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: isinstance(b.mixer, kinds))
 
 
 def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> Getter:
@@ -85,16 +91,15 @@ def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> 
     def one(block: Block) -> Any:
         read = {Mlp: mlp, Moe: moe}.get(type(block.ffn))
         return read(block.ffn) if read else None
-    return lambda spec: _per_kind(spec, one)
+    return lambda spec: _per_kind(spec, one, lambda b: b.ffn is not None)  # Nemotron-H: mixer-only blocks skipped
 
 
 def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
     """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
     def one(block: Block) -> Any:
-        if not hasattr(block.mixer, "rope"):  # no mixer, or one without positions to encode (Mamba-2)
-            return None
         return nope if block.mixer.rope is None else get(block.mixer.rope)
-    return lambda spec: _per_kind(spec, one)
+    # only attention has positions to encode: blocks without a mixer, or with Mamba-2, are skipped
+    return lambda spec: _per_kind(spec, one, lambda b: hasattr(b.mixer, "rope"))
 
 
 def _scaling(rope: Rope) -> str:
