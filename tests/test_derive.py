@@ -248,6 +248,17 @@ def test_hand_varied_nemotron_h_configs_are_exact(change):
     assert total_params(_arch(config)) == reference_param_count(config)
 
 
-def test_nemotron_h_latent_moe_is_refused_not_miscounted():
+def test_nemotron_h_latent_moe_and_unknown_layers_are_refused_not_miscounted():
     with pytest.raises(DerivationError, match="moe_latent_size"):
         derive(_NEMOTRON_SMALL | {"moe_latent_size": 32})
+    with pytest.raises(DerivationError, match="layer types X"):
+        derive(_NEMOTRON_SMALL | {"hybrid_override_pattern": "M*X"})
+
+
+def test_stats_on_another_nemotron_h_config_prints_the_exact_total(tmp_path):
+    config = _NEMOTRON_SMALL | {"hybrid_override_pattern": "M-M*EM-", "use_bias": True}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import DROP, Family, activation, const, head_layout_kind
+from .llama import Llama
 
 # NemotronHConfig._pattern_to_list, then our block-kind names for its layer types.
 _PATTERN = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
@@ -19,11 +20,13 @@ _KINDS = {"linear_attention": "mamba", "full_attention": "attention", "moe": "mo
 def _layer_types(c) -> list[str]:
     """``NemotronHConfig.__post_init__``: layers_block_type, else hybrid_override_pattern, else M E * -."""
     if _pattern_from_config(c):
-        return [_KINDS[_PATTERN[ch]] for ch in c["hybrid_override_pattern"]]
-    types = c["layers_block_type"] or ["linear_attention", "moe", "full_attention", "mlp"]
+        types = [_PATTERN.get(ch, ch) for ch in c["hybrid_override_pattern"]]
+    else:
+        types = c["layers_block_type"] or ["linear_attention", "moe", "full_attention", "mlp"]
     unknown = sorted(set(types) - set(_KINDS))
     if unknown:
-        raise DerivationError(f"layers_block_type: unknown layer types {', '.join(unknown)}; known: {', '.join(_KINDS)}")
+        raise DerivationError(f"unknown Nemotron-H layer types {', '.join(unknown)}: layers_block_type takes "
+                              f"{', '.join(_KINDS)}; hybrid_override_pattern {''.join(_PATTERN)}")
     return [_KINDS[t] for t in types]
 
 
@@ -39,30 +42,22 @@ def _no_latent(c) -> None:
                               "cannot be counted exactly")
 
 
-def _in(kinds: tuple[str, ...], rule):
-    """``rule`` (a key or function) in blocks of ``kinds``; the field is left out of the others."""
+def _by_kind(**rules):
+    """The rule (a key or a function) given for the block kind being built; the field is left out of the others."""
     def read(c, kind):
-        if kind not in kinds:
+        rule = rules.get(kind)
+        if rule is None:
             return DROP
         return c[rule] if isinstance(rule, str) else rule(c, kind)
     return read
 
 
-def _mamba(rule):
-    return _in(("mamba",), rule)
-
-
-def _attention(rule):
-    return _in(("attention",), rule)
-
-
-def _moe(rule):
-    return _in(("moe",), rule)
-
-
 def _grouped(key: str):
     """Grouped top-k routing only when there is more than one expert group (n_group > 1)."""
-    return _moe(lambda c, k: c[key] if c["n_group"] > 1 else DROP)
+    return _by_kind(moe=lambda c, k: c[key] if c["n_group"] > 1 else DROP)
+
+
+_ACT = activation("mlp_hidden_act")
 
 
 class NemotronH(Family):
@@ -84,46 +79,41 @@ class NemotronH(Family):
     aliases = {"layer_types": "layers_block_type", "num_local_experts": "n_routed_experts",
                "mamba_n_groups": "n_groups", "mamba_d_conv": "conv_kernel", "mamba_conv_bias": "use_conv_bias",
                "mamba_chunk_size": "chunk_size"}
-    arch = {
-        "d_model": "hidden_size",
+    arch = Llama.arch | {
         "n_layers": lambda c: len(_layer_types(c)),
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
         "norm.eps": "layer_norm_epsilon",
         "embedding.tied": const(False),  # NemotronHForCausalLM._tied_weights_keys = {}: tie_word_embeddings ties nothing
     }
     layers = staticmethod(_layer_types)
     block = {
-        "mixer.kind": _in(("mamba", "attention"), lambda c, k: "mamba2" if k == "mamba" else head_layout_kind(c)),
-        "mixer.n_heads": _in(("mamba", "attention"),
-                             lambda c, k: c["mamba_num_heads" if k == "mamba" else "num_attention_heads"]),
-        "mixer.head_dim": _in(("mamba", "attention"), lambda c, k: c["mamba_head_dim" if k == "mamba" else "head_dim"]),
-        "mixer.n_groups": _mamba("n_groups"),
-        "mixer.d_state": _mamba("ssm_state_size"),
-        "mixer.conv_kernel": _mamba("conv_kernel"),
-        "mixer.conv_bias": _mamba("use_conv_bias"),
-        "mixer.bias": _mamba("use_bias"),  # NemotronHMamba2Mixer reads use_bias, not mamba_proj_bias
-        "mixer.chunk_size": _mamba("chunk_size"),
-        "mixer.n_kv_heads": _attention(lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"]),
-        "mixer.rope": _attention(const(None)),  # NemotronHAttention applies no positional encoding
-        "ffn.kind": _in(("moe", "mlp"), lambda c, k: k),
-        "ffn.d_ff": _in(("mlp",), "intermediate_size"),
-        "ffn.bias": _in(("mlp",), "mlp_bias"),
-        "ffn.activation": _in(("moe", "mlp"), activation("mlp_hidden_act")),
-        "ffn.gated": _in(("moe", "mlp"), const(False)),
-        "ffn.n_experts": _moe(lambda c, k: _no_latent(c) or c["n_routed_experts"]),
-        "ffn.top_k": _moe("num_experts_per_tok"),
-        "ffn.d_expert": _moe("moe_intermediate_size"),
-        "ffn.n_shared_experts": _moe(const(1)),  # NemotronHMoE always builds one shared MLP
-        "ffn.d_shared": _moe("moe_shared_expert_intermediate_size"),
-        "ffn.shared_bias": _moe("mlp_bias"),
-        "ffn.router.scoring": _moe(const("sigmoid")),
-        "ffn.router.correction_bias": _moe(const(True)),
+        "mixer.kind": _by_kind(mamba=const("mamba2"), attention=head_layout_kind),
+        "mixer.n_heads": _by_kind(mamba="mamba_num_heads", attention="num_attention_heads"),
+        "mixer.head_dim": _by_kind(mamba="mamba_head_dim", attention="head_dim"),
+        "mixer.n_groups": _by_kind(mamba="n_groups"),
+        "mixer.d_state": _by_kind(mamba="ssm_state_size"),
+        "mixer.conv_kernel": _by_kind(mamba="conv_kernel"),
+        "mixer.conv_bias": _by_kind(mamba="use_conv_bias"),
+        "mixer.bias": _by_kind(mamba="use_bias"),  # NemotronHMamba2Mixer reads use_bias, not mamba_proj_bias
+        "mixer.chunk_size": _by_kind(mamba="chunk_size"),
+        "mixer.n_kv_heads": _by_kind(attention=lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"]),
+        "mixer.rope": _by_kind(attention=const(None)),  # NemotronHAttention applies no positional encoding
+        "ffn.kind": _by_kind(moe=const("moe"), mlp=const("mlp")),
+        "ffn.d_ff": _by_kind(mlp="intermediate_size"),
+        "ffn.bias": _by_kind(mlp="mlp_bias"),
+        "ffn.activation": _by_kind(moe=_ACT, mlp=_ACT),
+        "ffn.gated": _by_kind(moe=const(False), mlp=const(False)),  # up and down only: relu²(up(x))
+        "ffn.n_experts": _by_kind(moe=lambda c, k: _no_latent(c) or c["n_routed_experts"]),
+        "ffn.top_k": _by_kind(moe="num_experts_per_tok"),
+        "ffn.d_expert": _by_kind(moe="moe_intermediate_size"),
+        "ffn.n_shared_experts": _by_kind(moe=const(1)),  # NemotronHMoE always builds one shared MLP
+        "ffn.d_shared": _by_kind(moe="moe_shared_expert_intermediate_size"),
+        "ffn.shared_bias": _by_kind(moe="mlp_bias"),
+        "ffn.router.scoring": _by_kind(moe=const("sigmoid")),
+        "ffn.router.correction_bias": _by_kind(moe=const(True)),  # e_score_correction_bias: a buffer
         "ffn.router.n_groups": _grouped("n_group"),
         "ffn.router.topk_groups": _grouped("topk_group"),
-        "ffn.router.normalize_topk": _moe("norm_topk_prob"),
-        "ffn.router.weight_scale": _moe("routed_scaling_factor"),
+        "ffn.router.normalize_topk": _by_kind(moe="norm_topk_prob"),
+        "ffn.router.weight_scale": _by_kind(moe="routed_scaling_factor"),
     }
 
 
