@@ -204,6 +204,14 @@ def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str
     return terms
 
 
+def _latent_terms(d: tuple[str, int], latent: tuple[str, int], bias: bool, where: str) -> list[Term]:
+    """The projections into and out of the experts' latent, shared by all experts (used by every token)."""
+    terms = [_t("experts", "fc1_latent_proj", where, d, latent), _t("experts", "fc2_latent_proj", where, latent, d)]
+    if bias:
+        terms += [_t("experts", "fc1_latent_proj.bias", where, latent), _t("experts", "fc2_latent_proj.bias", where, d)]
+    return terms
+
+
 def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
     d = ("d_model", d_model)
     if isinstance(ffn, Mlp):
@@ -217,7 +225,11 @@ def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
         terms += [_t("router", "router.scale", where, d), _t("router", "router.per_expert_scale", where, e)]
     if ffn.dense_mlp:
         terms += _mlp_terms("mlp", "", d, ("dense_mlp", ffn.dense_mlp), ffn.gated, False, where)
-    terms += _mlp_terms("experts", "experts.", d, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, where, e)
+    if ffn.d_latent:  # NemotronHMoE: fc1_latent_proj (d_model → d_latent) before the experts, fc2 back after
+        terms += _latent_terms(d, ("d_latent", ffn.d_latent), ffn.latent_bias, where)
+    width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
+    terms += _mlp_terms("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias,
+                        where, e)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
         terms += _mlp_terms("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias, where)
@@ -248,7 +260,8 @@ def inactive_expert_params(arch: Arch) -> int:
     for kind, n in arch.layer_counts().items():
         ffn = arch.blocks[kind].ffn
         if isinstance(ffn, Moe):
-            per_expert = sum(t.count for t in _ffn_terms(arch.d_model, ffn, kind) if t.component == "experts")
+            per_expert = sum(t.count for t in _ffn_terms(arch.d_model, ffn, kind)
+                             if t.name.startswith("experts."))  # not the latent projections every token uses
             inactive += n * per_expert // ffn.n_experts * (ffn.n_experts - ffn.top_k)
     return inactive
 

@@ -166,7 +166,8 @@ def ffn_lines(f) -> list[str]:
                 "bias" if f.bias else ""]
     assert isinstance(f, Moe)
     return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
-            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}"]
+            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}",
+            f"in a {_n(f.d_latent)} latent: projected down before, up after" if f.d_latent else ""]
 
 
 def _norm_name(spec: Spec) -> str:

@@ -255,6 +255,10 @@ class Moe(Strict):
     dense_mlp: PositiveInt | None = Field(
         None, description="Width of a dense gated MLP that runs beside the experts on every token; the two outputs "
         "are normed and added (Gemma 4)")
+    d_latent: PositiveInt | None = Field(
+        None, description="Routed experts work in a latent of this width: projected down before them and back up "
+        "after (moe_latent_size; Nemotron-H fc1_latent_proj / fc2_latent_proj); null = they read d_model")
+    latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
     router: Router = Router()
 
     @model_validator(mode="after")

@@ -153,3 +153,12 @@ def test_nemotron_h_one_sublayer_per_block_mamba2_drawn_apart(bundled):
     moe = " ".join(_labels(_cluster(dot, "moe")))
     assert f"top-{config['num_experts_per_tok']} of {config['n_routed_experts']}" in moe and "ReLU² MLP" in moe
     assert "Mamba-2" not in attention + moe
+
+
+def test_latent_experts_say_their_latent_width():
+    from gallery.diagram import ffn_lines
+    from gallery.spec import Moe
+
+    moe = Moe(kind="moe", n_experts=8, top_k=2, d_expert=18, activation="relu2", gated=False, d_latent=1024)
+    assert "in a 1,024 latent: projected down before, up after" in ffn_lines(moe)
+    assert not any("latent" in line for line in ffn_lines(moe.model_copy(update={"d_latent": None})))

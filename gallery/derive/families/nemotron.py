@@ -2,7 +2,7 @@
 
 Each Nemotron-H layer (``NemotronHBlock``) is ONE sublayer behind one pre-norm and one residual: a Mamba-2
 mixer, a GQA attention without positions (NoPE), a squared-ReLU MLP, or a squared-ReLU MoE with one
-shared expert. ``layers_block_type`` (or the legacy ``hybrid_override_pattern`` string, M/*/-/E) says which,
+shared expert (optionally in a narrower latent, ``moe_latent_size``). ``layers_block_type`` (or the legacy ``hybrid_override_pattern`` string, M/*/-/E) says which,
 layer by layer. Defaults are the ``NemotronHConfig`` defaults.
 """
 
@@ -33,13 +33,6 @@ def _layer_types(c) -> list[str]:
 def _pattern_from_config(c) -> bool:
     """The legacy pattern string is read only when layers_block_type is absent or null."""
     return c.has("hybrid_override_pattern") and not c.has("layers_block_type")
-
-
-def _no_latent(c) -> None:
-    """``moe_latent_size`` (experts in a narrower latent, fc1/fc2_latent_proj) is not modelled: say so."""
-    if c["moe_latent_size"] is not None:
-        raise DerivationError("moe_latent_size (MoE experts in a latent space) is not modelled yet: this config "
-                              "cannot be counted exactly")
 
 
 def _by_kind(**rules):
@@ -102,12 +95,14 @@ class NemotronH(Family):
         "ffn.bias": _by_kind(mlp="mlp_bias"),
         "ffn.activation": _by_kind(moe=_ACT, mlp=_ACT),
         "ffn.gated": _by_kind(moe=const(False), mlp=const(False)),  # up and down only: relu²(up(x))
-        "ffn.n_experts": _by_kind(moe=lambda c, k: _no_latent(c) or c["n_routed_experts"]),
+        "ffn.n_experts": _by_kind(moe="n_routed_experts"),
         "ffn.top_k": _by_kind(moe="num_experts_per_tok"),
         "ffn.d_expert": _by_kind(moe="moe_intermediate_size"),
         "ffn.n_shared_experts": _by_kind(moe=const(1)),  # NemotronHMoE always builds one shared MLP
         "ffn.d_shared": _by_kind(moe="moe_shared_expert_intermediate_size"),
         "ffn.shared_bias": _by_kind(moe="mlp_bias"),
+        "ffn.d_latent": _by_kind(moe=lambda c, k: c["moe_latent_size"] or DROP),
+        "ffn.latent_bias": _by_kind(moe=lambda c, k: c["mlp_bias"] if c["moe_latent_size"] else DROP),
         "ffn.router.scoring": _by_kind(moe=const("sigmoid")),
         "ffn.router.correction_bias": _by_kind(moe=const(True)),  # e_score_correction_bias: a buffer
         "ffn.router.n_groups": _grouped("n_group"),
