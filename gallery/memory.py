@@ -59,8 +59,8 @@ def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
     conv_states (B, conv_dim, conv_kernel)); nothing per token."""
     ssm = m.n_heads * m.head_dim * m.d_state
     conv = m.conv_dim * m.conv_kernel
-    formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = {m.n_heads} × {m.head_dim} × {m.d_state} + "
-               f"{m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
+    formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = "
+               f"{m.n_heads} × {m.head_dim} × {m.d_state} + {m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
     caveat = ("transformers keeps the SSM state in float32 whatever the model's dtype, so its share takes twice "
               "the bytes at bf16; the figure counts every element at the chosen width")
     return LayerCache(kind, n, 0, "fixed state only: nothing grows per token", None, ssm + conv, formula, caveat=caveat)

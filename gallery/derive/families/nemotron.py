@@ -2,8 +2,10 @@
 
 Each Nemotron-H layer (``NemotronHBlock``) is ONE sublayer behind one pre-norm and one residual: a Mamba-2
 mixer, a GQA attention without positions (NoPE), a squared-ReLU MLP, or a squared-ReLU MoE with one
-shared expert (optionally in a narrower latent, ``moe_latent_size``). ``layers_block_type`` (or the legacy ``hybrid_override_pattern`` string, M/*/-/E) says which,
-layer by layer. Defaults are the ``NemotronHConfig`` defaults.
+shared expert (its routed experts optionally in a narrower latent, ``moe_latent_size``). ``layers_block_type``
+(or the legacy ``hybrid_override_pattern`` string, M/*/-/E) says which, layer by layer. Defaults are the
+``NemotronHConfig`` defaults. Multi-token-prediction modules (``num_nextn_predict_layers``), which transformers
+does not build, are not recorded.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class NemotronH(Family):
     arch = Llama.arch | {
         "n_layers": lambda c: len(_layer_types(c)),
         "norm.eps": "layer_norm_epsilon",
-        "embedding.tied": const(False),  # NemotronHForCausalLM._tied_weights_keys = {}: tie_word_embeddings ties nothing
+        # NemotronHForCausalLM._tied_weights_keys = {}: tie_word_embeddings true still builds its own lm_head
+        "embedding.tied": const(False),
     }
     layers = staticmethod(_layer_types)
     block = {
