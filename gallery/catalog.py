@@ -33,13 +33,13 @@ class Card:
     pattern: str
 
 
-_LINEAR = {"gated_deltanet": "Gated DeltaNet"}  # fixed-state mixers, by name
+_MIXER_NAMES = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2", "compressed": "Compressed"}  # mixer kinds not written in capitals
 
 
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
-    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _LINEAR.get(m.kind, m.kind.upper()) for m in mixers})
+    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _MIXER_NAMES.get(m.kind, m.kind.upper()) for m in mixers})
     label = " / ".join(kinds)
     if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"

@@ -22,10 +22,11 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, Rope, SoftmaxAttention, Spec
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
-GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
+GROUPS = ("Parameters", "Attention", "Fixed-state mixers", "Norms", "Positions", "Feed-forward",
+          "Vocabulary & context")
 
 
 def compact(n: int) -> str:
@@ -61,14 +62,17 @@ def _or_none(value: Any) -> Any:
 
 
 def _per_kind(spec: Spec, get: Callable[[Block], Any], applies: Callable[[Block], bool] = lambda b: True) -> Any:
-    """``get(block)`` for every block kind it ``applies`` to: the value if all agree, else "v (kind) / w (kind,
-    kind)"; None (—) when it applies to none."""
+    """``get(block)`` for every block kind: the value if all agree, else "v (kind) / w (kind, kind)".
+
+    Only the block kinds the fact ``applies`` to are read (a mixer fact skips Nemotron-H's MoE-only
+    layers); — when it applies to none.
+    """
+    read = [(kind, get(block)) for kind, block in spec.arch.blocks.items() if applies(block)]
+    if not read:
+        return None
     kinds: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
-    for kind, block in spec.arch.blocks.items():
-        if not applies(block):
-            continue
-        value = get(block)
+    for kind, value in read:
         kinds.setdefault(exact(value), []).append(kind)
         values.setdefault(exact(value), value)
     if len(values) <= 1:
@@ -90,14 +94,14 @@ def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> 
     def one(block: Block) -> Any:
         read = {Mlp: mlp, Moe: moe}.get(type(block.ffn))
         return read(block.ffn) if read else None
-    return lambda spec: _per_kind(spec, one)
+    return lambda spec: _per_kind(spec, one, lambda b: b.ffn is not None)  # Nemotron-H: mixer-only blocks skipped
 
 
 def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
     """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
     def one(block: Block) -> Any:
         return nope if block.mixer.rope is None else get(block.mixer.rope)
-    # read over the mixers that can have positions: not a block without one, nor Gated DeltaNet
+    # only attention has positions: blocks without a mixer, or with Gated DeltaNet or Mamba-2, are skipped
     return lambda spec: _per_kind(spec, one, lambda b: hasattr(b.mixer, "rope"))
 
 
@@ -134,6 +138,7 @@ _ATTN = (SoftmaxAttention,)
 _MLA = (LatentAttention,)
 _GDN = (GatedDeltaNet,)
 _COMP = (CompressedAttention,)
+_SSM = (Mamba2,)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
@@ -153,10 +158,13 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "output groups × o_lora_rank", _mixer(lambda m: f"{m.o_groups} × {m.o_lora_rank:,}", _COMP)),
     ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
     ("Attention", "output gate", _mixer(lambda m: m.output_gate, _ATTN)),
-    ("Attention", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
-    ("Attention", "linear-attention V heads", _mixer(lambda m: m.n_v_heads, _GDN)),
-    ("Attention", "linear-attention head dim", _mixer(lambda m: f"{m.k_head_dim} (V {m.v_head_dim})", _GDN)),
-    ("Attention", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN)),
+    ("Fixed-state mixers", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
+    ("Fixed-state mixers", "linear-attention V heads", _mixer(lambda m: m.n_v_heads, _GDN)),
+    ("Fixed-state mixers", "linear-attention head dim", _mixer(lambda m: f"{m.k_head_dim} (V {m.v_head_dim})", _GDN)),
+    ("Fixed-state mixers", "SSM state size", _mixer(lambda m: m.d_state, _SSM)),
+    ("Fixed-state mixers", "SSM heads × head dim", _mixer(lambda m: f"{m.n_heads} × {m.head_dim}", _SSM)),
+    ("Fixed-state mixers", "SSM groups", _mixer(lambda m: m.n_groups, _SSM)),
+    ("Fixed-state mixers", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN + _SSM)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),

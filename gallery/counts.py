@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
               "hyper_connections", "head")
@@ -167,6 +167,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return _gdn_terms(d, mixer, where)
     if isinstance(mixer, CompressedAttention):
         return _compressed_terms(d, mixer, where)
+    if isinstance(mixer, Mamba2):
+        return _mamba2_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -264,6 +266,25 @@ def _compressed_terms(d: tuple[str, int], m: CompressedAttention, where: str) ->
     return terms
 
 
+def _mamba2_terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
+    """NemotronHMamba2Mixer: in_proj, depthwise conv1d, dt_bias/A_log/D per head, gated norm, out_proj."""
+    h = ("n_heads", m.n_heads)
+    inner = ("intermediate_size", m.inner)  # n_heads × head_dim
+    conv = ("conv_dim", m.conv_dim)  # intermediate_size + 2 × n_groups × d_state
+    projection = ("intermediate_size + conv_dim + n_heads", m.inner + m.conv_dim + m.n_heads)  # z, xBC, dt
+    terms = [_t("linear_mixers", "in_proj", where, d, projection)]
+    if m.bias:
+        terms.append(_t("linear_mixers", "in_proj.bias", where, projection))
+    terms.append(_t("linear_mixers", "conv1d.weight", where, conv, ("conv_kernel", m.conv_kernel)))  # (conv_dim, 1, k)
+    if m.conv_bias:
+        terms.append(_t("linear_mixers", "conv1d.bias", where, conv))
+    terms += [_t("linear_mixers", name, where, h) for name in ("dt_bias", "A_log", "D")]
+    terms += [_t("linear_mixers", "norm.weight", where, inner), _t("linear_mixers", "out_proj", where, inner, d)]
+    if m.bias:
+        terms.append(_t("linear_mixers", "out_proj.bias", where, d))
+    return terms
+
+
 def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
                bias: bool, where: str, n: tuple[str, int] | None = None) -> list[Term]:
     """gate/up/down (or up/down) projections, optionally for ``n`` experts at once."""
@@ -274,6 +295,14 @@ def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str
         up_biases = ("gate_proj", "up_proj") if gated else ("up_proj",)
         terms += [_t(component, f"{prefix}{name}.bias", where, *many, width) for name in up_biases]
         terms.append(_t(component, f"{prefix}down_proj.bias", where, *many, d))
+    return terms
+
+
+def _latent_terms(d: tuple[str, int], latent: tuple[str, int], bias: bool, where: str) -> list[Term]:
+    """The projections into and out of the experts' latent, shared by all experts (used by every token)."""
+    terms = [_t("experts", "fc1_latent_proj", where, d, latent), _t("experts", "fc2_latent_proj", where, latent, d)]
+    if bias:
+        terms += [_t("experts", "fc1_latent_proj.bias", where, latent), _t("experts", "fc2_latent_proj.bias", where, d)]
     return terms
 
 
@@ -290,7 +319,11 @@ def _ffn_terms(d_model: int, ffn, where: str) -> list[Term]:
         terms += [_t("router", "router.scale", where, d), _t("router", "router.per_expert_scale", where, e)]
     if ffn.dense_mlp:
         terms += _mlp_terms("mlp", "", d, ("dense_mlp", ffn.dense_mlp), ffn.gated, False, where)
-    terms += _mlp_terms("experts", "experts.", d, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, where, e)
+    if ffn.d_latent:  # NemotronHMoE: fc1_latent_proj (d_model → d_latent) before the experts, fc2 back after
+        terms += _latent_terms(d, ("d_latent", ffn.d_latent), ffn.latent_bias, where)
+    width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
+    terms += _mlp_terms("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias,
+                        where, e)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
         terms += _mlp_terms("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias, where)
@@ -321,7 +354,8 @@ def inactive_expert_params(arch: Arch) -> int:
     for kind, n in arch.layer_counts().items():
         ffn = arch.blocks[kind].ffn
         if isinstance(ffn, Moe):
-            per_expert = sum(t.count for t in _ffn_terms(arch.d_model, ffn, kind) if t.component == "experts")
+            per_expert = sum(t.count for t in _ffn_terms(arch.d_model, ffn, kind)
+                             if t.name.startswith("experts."))  # not the latent projections every token uses
             inactive += n * per_expert // ffn.n_experts * (ffn.n_experts - ffn.top_k)
     return inactive
 

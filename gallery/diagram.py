@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pattern import summary
-from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -104,15 +104,34 @@ def gated_deltanet_lines(m: GatedDeltaNet) -> list[str]:
     ]
 
 
+def mamba2_lines(m: Mamba2) -> list[str]:
+    """The Mamba-2 label: heads × head dim, groups, state size, convolution, gated norm."""
+    return [
+        "Mamba-2 state-space mixer (SSD)",
+        f"{m.n_heads} heads × head dim {m.head_dim} · {m.n_groups} groups share B, C · state {m.d_state}",
+        f"causal depthwise conv1d · kernel {m.conv_kernel} over x, B, C ({_n(m.conv_dim)} channels)"
+        + (" · bias" if m.conv_bias else ""),
+        f"gated RMSNorm: norm(y ⊙ SiLU(z)) in {m.n_groups} groups → out_proj",
+        f"fixed state per sequence: {m.n_heads} × {m.head_dim} × {m.d_state} · no positions",
+        f"prefill in chunks of {_n(m.chunk_size)} tokens" if m.chunk_size else "",
+        "bias: in_proj, out_proj" if m.bias else "",
+    ]
+
+
+FIXED_STATE = (GatedDeltaNet, Mamba2)  # mixers that keep a fixed-size state instead of a KV cache
+
+
 def mixer_fill(m) -> str:
     """The fill style of a mixer: ``linear`` for fixed-state mixers, ``attention`` otherwise."""
-    return "linear" if isinstance(m, GatedDeltaNet) else "attention"
+    return "linear" if isinstance(m, FIXED_STATE) else "attention"
 
 
 def mixer_lines(m) -> list[str]:
-    """The attention label: kind and head layout, positions, window, extras."""
+    """The mixer label: kind and head layout, positions, window, extras."""
     if isinstance(m, GatedDeltaNet):
         return gated_deltanet_lines(m)
+    if isinstance(m, Mamba2):
+        return mamba2_lines(m)
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],
@@ -195,7 +214,8 @@ def ffn_lines(f) -> list[str]:
                 "bias" if f.bias else ""]
     assert isinstance(f, Moe)
     return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
-            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}"]
+            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}",
+            f"in a {_n(f.d_latent)} latent: projected down before, up after" if f.d_latent else ""]
 
 
 def _norm_name(spec: Spec) -> str:

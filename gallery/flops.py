@@ -4,25 +4,32 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens. A Gated DeltaNet layer instead reads and writes its
-state, the same cost at any context: ``6 × n_v_heads × k_head_dim × v_head_dim`` per token (the
-state read by the key, the rank-1 delta write, the read-out by the query; the decay is elementwise).
-Compressed attention (DeepSeek-V4) attends to its window
+layer attends to at most ``window`` tokens. Compressed attention (DeepSeek-V4) attends to its window
 plus the compressed entries (``context // ratio``, at most the indexer's ``topk``) with one K = V
-vector of ``head_dim``; its indexer scores every compressed entry. Norms, activations, softmax and RoPE are elementwise
+vector of ``head_dim``; its indexer scores every compressed entry.
+
+A fixed-state mixer instead reads and writes its state, the same cost at any context
+(:func:`state_flops`, one rule per mixer kind in :data:`STATE_FLOPS`):
+
+* Gated DeltaNet: ``6 × n_v_heads × k_head_dim × v_head_dim`` (the state read by the key, the rank-1
+  delta write, the read-out by the query; the decay is elementwise);
+* Mamba-2: ``5 × n_heads × head_dim × d_state`` (decay ×, input Δ·x·B ×, add +, read-out C·h × and +);
+  its depthwise convolution counts like a matmul (2 per weight).
+
+Norms, activations, softmax and RoPE are elementwise
 and left out (well under 1% for these models).
 """
 
 from __future__ import annotations
 
 from .counts import active_params, param_terms
-from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, SoftmaxAttention
 
 
 def matmul_flops(arch: Arch) -> int:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
     skipped = sum(t.total for t in param_terms(arch)
-                  if t.component in ("embeddings", "norms")
+                  if t.component in ("embeddings", "norms") or t.name in ("D", "norm.weight")
                   or t.name.endswith((".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias",  # elementwise,
                                       "hc.base", "hc.scale", "hc_head.base", "hc_head.scale")))  # not matmuls
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
@@ -52,12 +59,6 @@ def attention_flops(arch: Arch, context: int) -> int:
     return total
 
 
-def state_flops(arch: Arch) -> int:
-    """Gated DeltaNet's state update and read-out for one token, summed over layers (independent of context)."""
-    return sum(n * 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim for kind, n in arch.layer_counts().items()
-               if isinstance(m := arch.blocks[kind].mixer, GatedDeltaNet))
-
-
 def _compressed_flops(m: CompressedAttention, context: int) -> int:
     """One layer: QKᵀ and A·V over the window and the compressed entries it sees, plus the indexer's scores."""
     entries = context // m.ratio if m.ratio else 0  # only complete blocks are pooled
@@ -66,6 +67,18 @@ def _compressed_flops(m: CompressedAttention, context: int) -> int:
     if m.indexer:  # every compressed entry scored by each indexer head
         flops += 2 * m.indexer.n_heads * m.indexer.head_dim * entries
     return flops
+
+
+STATE_FLOPS = {  # mixer class → FLOPs of one token's state update and read-out in one layer
+    GatedDeltaNet: lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
+    Mamba2: lambda m: 5 * m.n_heads * m.head_dim * m.d_state,  # per state element: decay, Δ·x·B, add, C·h
+}
+
+
+def state_flops(arch: Arch) -> int:
+    """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
+    return sum(n * STATE_FLOPS[type(m)](m) for kind, n in arch.layer_counts().items()
+               if type(m := arch.blocks[kind].mixer) in STATE_FLOPS)
 
 
 def flops_per_token(arch: Arch, context: int) -> int:

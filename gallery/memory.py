@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, SoftmaxAttention
 
 BF16 = 2
 
@@ -71,6 +71,19 @@ def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet) -> LayerCache:
                       state_elements=recurrent + conv, state_formula=formula, caveat=caveat)
 
 
+def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
+    """A Mamba-2 layer keeps, per sequence, each head's SSM state and the last conv_kernel inputs of its
+    convolution (transformers' LinearAttentionLayer: recurrent_states (B, n_heads, head_dim, d_state),
+    conv_states (B, conv_dim, conv_kernel)); nothing per token."""
+    ssm = m.n_heads * m.head_dim * m.d_state
+    conv = m.conv_dim * m.conv_kernel
+    formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = "
+               f"{m.n_heads} × {m.head_dim} × {m.d_state} + {m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
+    caveat = ("transformers keeps the SSM state in float32 whatever the model's dtype, so its share takes twice "
+              "the bytes at bf16; the figure counts every element at the chosen width")
+    return LayerCache(kind, n, 0, "fixed state only: nothing grows per token", None, ssm + conv, formula, caveat=caveat)
+
+
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
@@ -96,6 +109,8 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
             out.append(_gated_deltanet(kind, n, mixer))
         elif isinstance(mixer, CompressedAttention):
             out.append(_compressed_cache(kind, n, mixer))
+        elif isinstance(mixer, Mamba2):
+            out.append(_mamba2_cache(kind, n, mixer))
         elif mixer is None:
             out.append(_none(kind, n))
         else:

@@ -252,7 +252,45 @@ class CompressedAttention(Strict):
         return 1
 
 
-Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, CompressedAttention], Field(discriminator="kind")]
+class Mamba2(Strict):
+    """A Mamba-2 state-space mixer (SSD; Nemotron-H's ``NemotronHMamba2Mixer``).
+
+    ``in_proj`` makes, per token, the gate ``z`` (n_heads × head_dim), the convolved stream ``xBC``
+    (the inner x plus B and C, one pair of ``d_state`` vectors per group) and one time step per head;
+    a causal depthwise convolution runs over ``xBC``; each head's state (head_dim × d_state) decays by
+    exp(Δ·A) and takes in Δ·B·x, and is read out by C plus a skip D·x; a gated RMSNorm (gate applied
+    before the norm, in n_groups groups) and ``out_proj`` bring it back to d_model. A, D and the Δ bias
+    are one number per head. The state does not grow with the context.
+    """
+
+    kind: Literal["mamba2"]
+    n_heads: PositiveInt = Field(description="SSM heads (mamba_num_heads); each has its own A, D and time step")
+    head_dim: PositiveInt = Field(description="Channels per SSM head (mamba_head_dim); n_heads × head_dim is the "
+                                  "inner width (intermediate_size in the code)")
+    n_groups: PositiveInt = Field(description="Groups of heads sharing one B and one C (n_groups); also the groups "
+                                  "of the gated RMSNorm")
+    d_state: PositiveInt = Field(description="State size per channel: the width of B and C (ssm_state_size)")
+    conv_kernel: PositiveInt = Field(description="Width of the causal depthwise convolution over x, B and C "
+                                     "(conv_kernel)")
+    conv_bias: bool = Field(True, description="Bias on the convolution (use_conv_bias)")
+    bias: bool = Field(False, description="Bias on in_proj and out_proj (Nemotron-H: use_bias)")
+    chunk_size: PositiveInt | None = Field(
+        None, description="Tokens per chunk of the chunked scan a prompt is processed in (chunk_size); no effect on "
+        "weights or state")
+
+    @property
+    def inner(self) -> int:
+        """``intermediate_size = n_heads × head_dim``: the width of x, z and y."""
+        return self.n_heads * self.head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        """``conv_dim = intermediate_size + 2 × n_groups × d_state``: channels of the convolution (x, B, C)."""
+        return self.inner + 2 * self.n_groups * self.d_state
+
+
+Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, CompressedAttention, Mamba2],
+                  Field(discriminator="kind")]
 
 
 # --- feed-forward ----------------------------------------------------------------------------
@@ -312,6 +350,10 @@ class Moe(Strict):
     dense_mlp: PositiveInt | None = Field(
         None, description="Width of a dense gated MLP that runs beside the experts on every token; the two outputs "
         "are normed and added (Gemma 4)")
+    d_latent: PositiveInt | None = Field(
+        None, description="Routed experts work in a latent of this width: projected down before them and back up "
+        "after (moe_latent_size; Nemotron-H fc1_latent_proj / fc2_latent_proj); null = they read d_model")
+    latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
     router: Router = Router()
 
     @model_validator(mode="after")

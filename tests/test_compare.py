@@ -232,3 +232,22 @@ def test_compressed_attention_rows_next_to_mla(bundled):
         f"hash ({c['scoring_func']} weights) (window-hash, csa4-hash) / {c['scoring_func']} (hca128, csa4)",
         "— (dense) / sigmoid (moe)")
     assert _row(table, "hyper_connections").values[1] == 0
+
+
+def test_state_space_rows_nemotron_h_beside_a_transformer(bundled):
+    nemotron, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    table = rows([nemotron, bundled["qwen3-30b-a3b"][0]])
+    # Mamba-2 facts straight from the config; a model without Mamba-2 layers shows "—".
+    assert _row(table, "SSM state size").exact == (str(config["ssm_state_size"]), "—")
+    assert _row(table, "SSM heads × head dim").values == (
+        f"{config['mamba_num_heads']} × {config['mamba_head_dim']}", None)
+    assert _row(table, "SSM groups").values == (config["n_groups"], None)
+    assert _row(table, "conv kernel").values == (config["conv_kernel"], None)
+    assert all(_row(table, f).differs for f in ("SSM state size", "SSM groups", "conv kernel"))
+    # Attention facts read the attention layers only, not the Mamba-2 or MoE-only ones.
+    assert _row(table, "query heads").values == (config["num_attention_heads"], 32)
+    assert _row(table, "KV heads").values[0] == config["num_key_value_heads"]
+    assert _row(table, "RoPE θ").values[0] == "none (NoPE)"  # NemotronHAttention has no rotary embedding
+    assert _row(table, "routed experts").values[0] == config["n_routed_experts"]
+    # Models without Mamba-2 leave the state-space rows out altogether.
+    assert "SSM state size" not in _fields(rows([bundled["qwen3-30b-a3b"][0]]))

@@ -83,3 +83,35 @@ def test_hyper_connections_and_compressed_attention_match_transformers_modules(b
     assert parts["router"] == numel(("mlp.gate.",))
     # The odd total: every hyper-connection has 3 scales (86 of them: even), the hyper-head 1.
     assert total_params(spec.arch) % 2 == 1 and model.model.hc_head.hc_scale.numel() == 1
+
+
+def test_nemotron_3_nano_components_by_hand(bundled):
+    """Each Nemotron-H part written out from the config, the way NemotronH's modules build it."""
+    spec, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    d, p = c["hidden_size"], c["hybrid_override_pattern"]
+    h, hd, g, n, k = c["mamba_num_heads"], c["mamba_head_dim"], c["n_groups"], c["ssm_state_size"], c["conv_kernel"]
+    inner, conv_dim = h * hd, h * hd + 2 * g * n
+    # in_proj (z, xBC, dt), conv1d weight + bias, dt_bias + A_log + D, gated norm, out_proj
+    mamba = d * (inner + conv_dim + h) + conv_dim * k + conv_dim + 3 * h + inner + inner * d
+    experts = c["n_routed_experts"] * 2 * d * c["moe_intermediate_size"]  # up and down, ungated
+    parts = breakdown(spec.arch)
+    assert parts["linear_mixers"] == p.count("M") * mamba
+    assert parts["experts"] == p.count("E") * experts
+    assert parts["shared_experts"] == p.count("E") * 2 * d * c["moe_shared_expert_intermediate_size"]
+    assert parts["router"] == p.count("E") * c["n_routed_experts"] * d  # the correction bias is a buffer
+    assert parts["attention"] == p.count("*") * d * c["head_dim"] * (2 * c["num_attention_heads"]
+                                                                      + 2 * c["num_key_value_heads"])
+    assert parts["norms"] == (len(p) + 1) * d  # one per layer, plus the final norm
+
+
+def test_latent_experts_are_inactive_but_their_projections_are_not():
+    from gallery.derive import derive
+    from gallery.spec import Arch
+
+    config = {"model_type": "nemotron_h", "hidden_size": 96, "hybrid_override_pattern": "E", "vocab_size": 100,
+              "n_routed_experts": 8, "num_experts_per_tok": 3, "moe_intermediate_size": 18,
+              "moe_shared_expert_intermediate_size": 26, "moe_latent_size": 32}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert total_params(arch) == reference_param_count(config)
+    # 5 of 8 experts unused, each up (32 → 18) and down (18 → 32); the 96 ↔ 32 projections always run.
+    assert total_params(arch) - active_params(arch) == 5 * 2 * 32 * 18

@@ -21,6 +21,8 @@ QWEN_HYBRID = [SHARED / "hybrid-configs" / f"Qwen--{name}.json"
                for name in ("Qwen3-Next-80B-A3B-Instruct", "Qwen3.5-27B", "Qwen3.5-397B-A17B")]
 REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + QWEN_HYBRID  # every real config available offline
 REAL += [SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json"]
+HYBRID = [SHARED / "hybrid-configs" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"]
+REAL += HYBRID
 
 
 def _arch(config: dict) -> Arch:
@@ -90,7 +92,7 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
 
 
 @pytest.mark.parametrize("keep_fraction", [0.0, 0.5])
-@pytest.mark.parametrize("path", HUB + QWEN_HYBRID, ids=[p.stem for p in HUB + QWEN_HYBRID])
+@pytest.mark.parametrize("path", HUB + QWEN_HYBRID + HYBRID, ids=[p.stem for p in HUB + QWEN_HYBRID + HYBRID])
 def test_absent_keys_read_as_transformers_defaults(path, keep_fraction):
     """Leaving keys out of a config gives the count transformers builds from it, exactly."""
     config = json.loads(path.read_text())
@@ -194,7 +196,11 @@ def _reference_windows(config: dict) -> list[int | None]:
     layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == model.config.num_hidden_layers)
     windows = []
     for layer in layers:
-        attn = next(m for name, m in layer.named_children() if "attn" in name or "attention" in name)
+        attn = next((m for name, m in layer.named_children()
+                     if "attn" in name or "attention" in name or type(m).__name__.endswith("Attention")), None)
+        if attn is None:  # a layer without attention (a Nemotron-H Mamba-2, MLP or MoE layer) has no window
+            windows.append(None)
+            continue
         # Newer attention modules hold their own window; older ones read config.sliding_window in forward.
         window = getattr(attn, "sliding_window", getattr(model.config, "sliding_window", None))
         windows.append(window or None)  # Qwen2-MoE stores 0 for "no window"
@@ -220,7 +226,8 @@ def test_field_sources_name_config_keys_that_hold_the_value(bundled, slug):
         # A field read from exactly one key that config.json sets shows that key's value.
         if source in config and isinstance(value, int) and not isinstance(value, bool) and "," not in source:
             if field.endswith(("d_model", "n_layers", "vocab_size", "n_heads", "d_ff")):
-                assert config[source] == value, (field, source)
+                held = config[source]  # a layer pattern (Nemotron-H hybrid_override_pattern) gives its length
+                assert (len(held) if isinstance(held, (str, list)) else held) == value, (field, source)
 
 
 def _v4_variants() -> dict[str, dict]:
@@ -259,6 +266,48 @@ def test_deepseek_v4_variants_are_exact(name):
 
 def test_stats_on_a_deepseek_v4_variant_is_exact(tmp_path):
     config = _v4_variants()["ratios 8 and 64"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)
+
+
+# A small Nemotron-H config with every width distinct, so a width used in the wrong place shows.
+_NEMOTRON_SMALL = {
+    "model_type": "nemotron_h", "vocab_size": 1000, "hidden_size": 96, "hybrid_override_pattern": "M*ME-M",
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12, "intermediate_size": 44,
+    "mamba_num_heads": 6, "mamba_head_dim": 10, "n_groups": 3, "ssm_state_size": 14, "conv_kernel": 5,
+    "n_routed_experts": 8, "num_experts_per_tok": 3, "moe_intermediate_size": 18,
+    "moe_shared_expert_intermediate_size": 26,
+}
+
+
+@pytest.mark.parametrize("change", [
+    {},
+    {"hybrid_override_pattern": "M-M*-M"},  # no MoE at all
+    {"hybrid_override_pattern": "EE*EE"},  # no Mamba-2
+    {"layers_block_type": ["mlp", "linear_attention", "full_attention"]},  # wins over the pattern
+    {"use_bias": True, "use_conv_bias": False, "mlp_bias": True},
+    {"mamba_proj_bias": True},  # in the config class, but the mixer reads use_bias: no bias
+    {"n_group": 4, "topk_group": 2, "n_shared_experts": 3},  # one shared MLP whatever n_shared_experts says
+    {"tie_word_embeddings": True},  # NemotronHForCausalLM ties nothing
+    {"n_groups": None, "mamba_n_groups": 2, "conv_kernel": None, "mamba_d_conv": 3},  # legacy key names
+    {"moe_latent_size": 32},  # experts in a latent: fc1/fc2_latent_proj around them
+    {"moe_latent_size": 32, "mlp_bias": True},
+], ids=lambda change: ",".join(change) or "base")
+def test_hand_varied_nemotron_h_configs_are_exact(change):
+    config = {k: v for k, v in (_NEMOTRON_SMALL | change).items() if v is not None}
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+def test_nemotron_h_unknown_layer_types_are_a_clear_error():
+    with pytest.raises(DerivationError, match="layer types X"):
+        derive(_NEMOTRON_SMALL | {"hybrid_override_pattern": "M*X"})
+
+
+def test_stats_on_another_nemotron_h_config_prints_the_exact_total(tmp_path):
+    config = _NEMOTRON_SMALL | {"hybrid_override_pattern": "M-M*EM-", "use_bias": True}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],

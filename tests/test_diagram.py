@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from gallery.diagram import THEMES, diff_components, to_dot
-from gallery.spec import CompressedAttention, GatedDeltaNet, SoftmaxAttention
+from gallery.spec import CompressedAttention, GatedDeltaNet, LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
 
@@ -17,6 +17,7 @@ from .conftest import spec_ids
 #   post:     mixer → norm → +, ffn → norm → +                      2 norms
 #   sandwich: norm → mixer → norm → +, norm → ffn → norm → +        4 norms
 #   parallel with one shared norm (GPT-J, Cohere): 1; with two (GPT-NeoX parallel): 2
+#   a block with one sublayer only (Nemotron-H: a mixer or an ffn) has half: norm → sublayer → +
 EXPECTED_NORMS = {("pre", False, False): 2, ("post", False, False): 2, ("sandwich", False, False): 4,
                   ("pre", True, True): 1, ("pre", True, False): 2}
 
@@ -63,7 +64,7 @@ def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
                     and f"{config['linear_num_value_heads']} value heads × {config['linear_value_head_dim']}" in label)
         elif isinstance(block.mixer, CompressedAttention):  # DeepSeek-V4: one KV head, read as key and value
             assert f"{heads} query heads · 1 shared KV head (K = V) · head dim {config['head_dim']}" in label
-        else:
+        elif isinstance(block.mixer, LatentAttention):
             assert f"{heads} heads" in label and f"KV latent {config['kv_lora_rank']}" in label
 
 
@@ -75,10 +76,13 @@ def test_norms_sit_where_the_spec_puts_them(bundled, slug):
     for kind, block in spec.arch.blocks.items():
         cluster = _cluster(dot, kind)
         norms = [lab for lab in _labels(cluster) if lab.startswith(norm)]
-        assert len(norms) == EXPECTED_NORMS[(block.norm_placement, block.parallel, block.shared_norm)]
+        both = block.mixer is not None and block.ffn is not None
+        expected = EXPECTED_NORMS[(block.norm_placement, block.parallel, block.shared_norm)]
+        assert len(norms) == (expected if both else expected // 2)
+        first = "mixer" if block.mixer is not None else "ffn"
         if block.norm_placement in ("pre", "sandwich") and not block.parallel:
-            assert f'"{kind}.mixer_pre" -> "{kind}.mixer"' in cluster  # norm feeds attention
-        if block.norm_placement in ("post", "sandwich"):
+            assert f'"{kind}.{first}_pre" -> "{kind}.{first}"' in cluster  # norm feeds the first sublayer
+        if block.norm_placement in ("post", "sandwich") and block.mixer is not None:
             assert f'"{kind}.mixer" -> "{kind}.mixer_post"' in cluster  # attention output is normed
     assert ("Final " + norm in dot) == spec.arch.final_norm
 
@@ -192,3 +196,36 @@ def test_deepseek_v4_compression_hash_routing_and_hyper_connections(bundled):
             assert "Sliding-window attention (window only)" in label and "KV entry" not in label
     assert f"Hyper-head\\n{c['hc_mult']} streams → 1" in dot
     assert f"copied into {c['hc_mult']} residual streams" in dot
+
+
+def test_nemotron_h_one_sublayer_per_block_mamba2_drawn_apart(bundled):
+    spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    dot = to_dot(spec)
+    pattern = config["hybrid_override_pattern"]  # M = Mamba-2, E = MoE, * = attention
+    for kind, letter in (("mamba", "M"), ("moe", "E"), ("attention", "*")):
+        cluster = _cluster(dot, kind)
+        assert f"{kind} block × {pattern.count(letter)}" in cluster
+        assert cluster.count('label="+"') == 1 and cluster.count('label="residual"') == 1  # one add, one residual
+    mamba = _cluster(dot, "mamba")
+    label = " ".join(_labels(mamba))
+    heads, head_dim, groups = config["mamba_num_heads"], config["mamba_head_dim"], config["n_groups"]
+    assert f"{heads} heads × head dim {head_dim} · {groups} groups share B, C · state {config['ssm_state_size']}" in label
+    conv_dim = heads * head_dim + 2 * groups * config["ssm_state_size"]  # x, B and C are convolved
+    assert f"kernel {config['conv_kernel']} over x, B, C ({conv_dim:,} channels)" in label
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in mamba  # a fixed-state mixer, not attention
+    assert THEMES["light"].fills["attention"] not in mamba
+    attention = " ".join(_labels(_cluster(dot, "attention")))
+    assert f"{config['num_attention_heads']} query heads · {config['num_key_value_heads']} KV heads" in attention
+    assert "NoPE" in attention
+    moe = " ".join(_labels(_cluster(dot, "moe")))
+    assert f"top-{config['num_experts_per_tok']} of {config['n_routed_experts']}" in moe and "ReLU² MLP" in moe
+    assert "Mamba-2" not in attention + moe
+
+
+def test_latent_experts_say_their_latent_width():
+    from gallery.diagram import ffn_lines
+    from gallery.spec import Moe
+
+    moe = Moe(kind="moe", n_experts=8, top_k=2, d_expert=18, activation="relu2", gated=False, d_latent=1024)
+    assert "in a 1,024 latent: projected down before, up after" in ffn_lines(moe)
+    assert not any("latent" in line for line in ffn_lines(moe.model_copy(update={"d_latent": None})))

@@ -77,3 +77,35 @@ def test_compressed_attention_deepseek_v4_flash_by_hand(bundled):
     assert attention_flops(spec.arch, T) == 2 * window_only + 21 * csa + 20 * hca
     # Inside the window: every layer sees the 100 tokens, CSA layers also the 25 entries they pooled (HCA none yet).
     assert attention_flops(spec.arch, 100) == 43 * per_seen * 100 + 21 * (per_seen * 25 + 2 * 64 * 128 * 25)
+
+
+def test_mamba2_layers_add_a_constant_state_cost_nemotron_3_nano(bundled):
+    from gallery.flops import matmul_flops, state_flops
+
+    spec, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    n_mamba = c["hybrid_override_pattern"].count("M")
+    # Each state element h (n_heads × head_dim × d_state per layer) per token: h·exp(Δ·A) + Δ·x·B (2 multiplies,
+    # an add) and y += C·h (a multiply-add): 5 FLOPs.
+    state = n_mamba * 5 * c["mamba_num_heads"] * c["mamba_head_dim"] * c["ssm_state_size"]
+    assert state_flops(spec.arch) == state == 23 * 5 * 64 * 64 * 128
+    # Attention: 6 layers, 32 heads × 128, QKᵀ and A·V per attended token.
+    T = 10_000
+    attention = c["hybrid_override_pattern"].count("*") * 2 * 2 * c["num_attention_heads"] * c["head_dim"] * T
+    assert flops_per_token(spec.arch, T) == matmul_flops(spec.arch) + attention + state
+
+
+def test_mamba2_matmul_weights_by_hand_nemotron_3_nano(bundled):
+    from gallery.flops import matmul_flops
+
+    spec, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    d, p = c["hidden_size"], c["hybrid_override_pattern"]
+    inner = c["mamba_num_heads"] * c["mamba_head_dim"]
+    conv_dim = inner + 2 * c["n_groups"] * c["ssm_state_size"]
+    # Mamba-2: in_proj (z, xBC, dt), the depthwise conv (a multiply-add per weight), out_proj.
+    mamba = d * (inner + conv_dim + c["mamba_num_heads"]) + conv_dim * c["conv_kernel"] + inner * d
+    attention = d * c["head_dim"] * (2 * c["num_attention_heads"] + 2 * c["num_key_value_heads"])
+    # MoE: router, 6 active ungated experts (up, down) and the shared expert.
+    moe = d * c["n_routed_experts"] + 2 * d * (c["num_experts_per_tok"] * c["moe_intermediate_size"]
+                                               + c["moe_shared_expert_intermediate_size"])
+    weights = p.count("M") * mamba + p.count("*") * attention + p.count("E") * moe + d * c["vocab_size"]
+    assert matmul_flops(spec.arch) == 2 * weights

@@ -229,3 +229,50 @@ def test_compressed_attention_cache_against_transformers():
     for layer, kind, entry, ratio in zip(cache.layers, ours, (0, hd + 16, hd), (1, 4, 8)):
         partial = entry if T % ratio else 0
         assert ours[kind].elements(T) == kept(layer) + hd + partial, kind
+
+
+def test_mamba2_state_nemotron_3_nano_by_hand(bundled):
+    spec, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    pattern = c["hybrid_override_pattern"]  # M = Mamba-2, * = attention, E = MoE (nothing cached)
+    n_mamba, n_attention = pattern.count("M"), pattern.count("*")
+    assert (n_mamba, n_attention) == (23, 6)
+    # Only the 6 attention layers grow: K and V of 2 KV heads × 128 per token.
+    per_token = n_attention * 2 * c["num_key_value_heads"] * c["head_dim"] * BF16
+    assert kv_bytes_per_token(spec.arch) == per_token == 6 * 2 * 2 * 128 * 2
+    # Each Mamba-2 layer keeps one state per head (head_dim × d_state) and the last conv_kernel inputs of its
+    # convolution over x, B and C: conv_dim = 64·64 + 2·8·128 = 6,144 channels.
+    ssm = c["mamba_num_heads"] * c["mamba_head_dim"] * c["ssm_state_size"]
+    conv_dim = c["mamba_num_heads"] * c["mamba_head_dim"] + 2 * c["n_groups"] * c["ssm_state_size"]
+    per_layer = ssm + conv_dim * c["conv_kernel"]
+    assert per_layer == 64 * 64 * 128 + 6144 * 4 == 548_864
+    assert state_bytes(spec.arch) == n_mamba * per_layer * BF16
+    for context in (1, 262_144):  # the state does not grow; the attention cache does
+        assert kv_bytes(spec.arch, context) == context * per_token + n_mamba * per_layer * BF16
+
+
+def test_mamba2_state_matches_the_cache_transformers_allocates():
+    """The per-layer state against the tensors NemotronH's DynamicCache holds after a short prompt."""
+    import torch
+    import transformers
+
+    from gallery.derive import derive
+    from gallery.memory import layer_caches
+    from gallery.spec import Arch
+
+    config = {"model_type": "nemotron_h", "vocab_size": 100, "hidden_size": 48, "hybrid_override_pattern": "M*-",
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12, "intermediate_size": 20,
+              "mamba_num_heads": 6, "mamba_head_dim": 10, "n_groups": 3, "ssm_state_size": 14, "conv_kernel": 5,
+              "chunk_size": 8}
+    torch.manual_seed(0)
+    batch, tokens = 2, 7
+    model = transformers.AutoModelForCausalLM.from_config(transformers.NemotronHConfig(**config))
+    cache = model(torch.randint(0, 100, (batch, tokens)), use_cache=True).past_key_values
+    conv, ssm = cache.layers[0].conv_states[0], cache.layers[0].recurrent_states[0]
+    assert tuple(conv.shape) == (batch, 6 * 10 + 2 * 3 * 14, 5)  # (batch, conv_dim, conv_kernel)
+    assert tuple(ssm.shape) == (batch, 6, 10, 14)  # (batch, n_heads, head_dim, d_state)
+    ours = {c.kind: c for c in layer_caches(Arch.model_validate(derive(config).arch, strict=False))}
+    assert ours["mamba"].state_elements == (conv.numel() + ssm.numel()) // batch
+    assert ours["mamba"].elements(tokens) == ours["mamba"].elements(1)  # nothing per token
+    keys, values = cache.layers[1].keys, cache.layers[1].values  # (batch, n_kv_heads, tokens, head_dim)
+    assert ours["attention"].elements(tokens) == (keys.numel() + values.numel()) // batch
+    assert ours["mlp"].elements(tokens) == 0

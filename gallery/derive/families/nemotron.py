@@ -1,0 +1,118 @@
+"""NVIDIA's Nemotron-H lineage (``models/nemotron_h``): hybrid stacks of Mamba-2, attention, MLP and MoE layers.
+
+Each Nemotron-H layer (``NemotronHBlock``) is ONE sublayer behind one pre-norm and one residual: a Mamba-2
+mixer, a GQA attention without positions (NoPE), a squared-ReLU MLP, or a squared-ReLU MoE with one
+shared expert (its routed experts optionally in a narrower latent, ``moe_latent_size``). ``layers_block_type``
+(or the legacy ``hybrid_override_pattern`` string, M/*/-/E) says which, layer by layer. Defaults are the
+``NemotronHConfig`` defaults. Multi-token-prediction modules (``num_nextn_predict_layers``), which transformers
+does not build, are not recorded.
+"""
+
+from __future__ import annotations
+
+from ..config import DerivationError
+from ..family import DROP, Family, activation, const, head_layout_kind
+from .llama import Llama
+
+# NemotronHConfig._pattern_to_list, then our block-kind names for its layer types.
+_PATTERN = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
+_KINDS = {"linear_attention": "mamba", "full_attention": "attention", "moe": "moe", "mlp": "mlp"}
+
+
+def _layer_types(c) -> list[str]:
+    """``NemotronHConfig.__post_init__``: layers_block_type, else hybrid_override_pattern, else M E * -."""
+    if _pattern_from_config(c):
+        types = [_PATTERN.get(ch, ch) for ch in c["hybrid_override_pattern"]]
+    else:
+        types = c["layers_block_type"] or ["linear_attention", "moe", "full_attention", "mlp"]
+    unknown = sorted(set(types) - set(_KINDS))
+    if unknown:
+        raise DerivationError(f"unknown Nemotron-H layer types {', '.join(unknown)}: layers_block_type takes "
+                              f"{', '.join(_KINDS)}; hybrid_override_pattern {''.join(_PATTERN)}")
+    return [_KINDS[t] for t in types]
+
+
+def _pattern_from_config(c) -> bool:
+    """The legacy pattern string is read only when layers_block_type is absent or null."""
+    return c.has("hybrid_override_pattern") and not c.has("layers_block_type")
+
+
+def _by_kind(**rules):
+    """The rule (a key or a function) given for the block kind being built; the field is left out of the others."""
+    def read(c, kind):
+        rule = rules.get(kind)
+        if rule is None:
+            return DROP
+        return c[rule] if isinstance(rule, str) else rule(c, kind)
+    return read
+
+
+def _grouped(key: str):
+    """Grouped top-k routing only when there is more than one expert group (n_group > 1)."""
+    return _by_kind(moe=lambda c, k: c[key] if c["n_group"] > 1 else DROP)
+
+
+_ACT = activation("mlp_hidden_act")
+
+
+class NemotronH(Family):
+    """``models/nemotron_h``: one mixer per layer (Mamba-2, NoPE GQA, relu² MLP or MoE), pre-norm RMSNorm."""
+
+    model_type = "nemotron_h"
+    transformers_class = "NemotronHForCausalLM"
+    defaults = {
+        "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 4096,
+        "intermediate_size": 21504, "mlp_hidden_act": "relu2", "mlp_bias": False, "ssm_state_size": 128,
+        "mamba_num_heads": 128, "mamba_head_dim": 64, "n_groups": 8, "conv_kernel": 4, "use_conv_bias": True,
+        "chunk_size": 128, "n_routed_experts": 8, "moe_intermediate_size": 7688,
+        "moe_shared_expert_intermediate_size": 7688, "moe_latent_size": None, "num_experts_per_tok": 2,
+        "routed_scaling_factor": 1.0, "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "use_bias": False,
+        "layer_norm_epsilon": 1e-5,
+    }
+    # NemotronHConfig.attribute_map, and the legacy names its __post_init__ accepts
+    aliases = {"layer_types": "layers_block_type", "num_local_experts": "n_routed_experts",
+               "mamba_n_groups": "n_groups", "mamba_d_conv": "conv_kernel", "mamba_conv_bias": "use_conv_bias",
+               "mamba_chunk_size": "chunk_size"}
+    arch = Llama.arch | {
+        "n_layers": lambda c: len(_layer_types(c)),
+        "norm.eps": "layer_norm_epsilon",
+        # NemotronHForCausalLM._tied_weights_keys = {}: tie_word_embeddings true still builds its own lm_head
+        "embedding.tied": const(False),
+    }
+    layers = staticmethod(_layer_types)
+    block = {
+        "mixer.kind": _by_kind(mamba=const("mamba2"), attention=head_layout_kind),
+        "mixer.n_heads": _by_kind(mamba="mamba_num_heads", attention="num_attention_heads"),
+        "mixer.head_dim": _by_kind(mamba="mamba_head_dim", attention="head_dim"),
+        "mixer.n_groups": _by_kind(mamba="n_groups"),
+        "mixer.d_state": _by_kind(mamba="ssm_state_size"),
+        "mixer.conv_kernel": _by_kind(mamba="conv_kernel"),
+        "mixer.conv_bias": _by_kind(mamba="use_conv_bias"),
+        "mixer.bias": _by_kind(mamba="use_bias"),  # NemotronHMamba2Mixer reads use_bias, not mamba_proj_bias
+        "mixer.chunk_size": _by_kind(mamba="chunk_size"),
+        "mixer.n_kv_heads": _by_kind(attention=lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"]),
+        "mixer.rope": _by_kind(attention=const(None)),  # NemotronHAttention applies no positional encoding
+        "ffn.kind": _by_kind(moe=const("moe"), mlp=const("mlp")),
+        "ffn.d_ff": _by_kind(mlp="intermediate_size"),
+        "ffn.bias": _by_kind(mlp="mlp_bias"),
+        "ffn.activation": _by_kind(moe=_ACT, mlp=_ACT),
+        "ffn.gated": _by_kind(moe=const(False), mlp=const(False)),  # up and down only: relu²(up(x))
+        "ffn.n_experts": _by_kind(moe="n_routed_experts"),
+        "ffn.top_k": _by_kind(moe="num_experts_per_tok"),
+        "ffn.d_expert": _by_kind(moe="moe_intermediate_size"),
+        "ffn.n_shared_experts": _by_kind(moe=const(1)),  # NemotronHMoE always builds one shared MLP
+        "ffn.d_shared": _by_kind(moe="moe_shared_expert_intermediate_size"),
+        "ffn.shared_bias": _by_kind(moe="mlp_bias"),
+        "ffn.d_latent": _by_kind(moe=lambda c, k: c["moe_latent_size"] or DROP),
+        "ffn.latent_bias": _by_kind(moe=lambda c, k: c["mlp_bias"] if c["moe_latent_size"] else DROP),
+        "ffn.router.scoring": _by_kind(moe=const("sigmoid")),
+        "ffn.router.correction_bias": _by_kind(moe=const(True)),  # e_score_correction_bias: a buffer
+        "ffn.router.n_groups": _grouped("n_group"),
+        "ffn.router.topk_groups": _grouped("topk_group"),
+        "ffn.router.normalize_topk": _by_kind(moe="norm_topk_prob"),
+        "ffn.router.weight_scale": _by_kind(moe="routed_scaling_factor"),
+    }
+
+
+__all__ = ["NemotronH"]
