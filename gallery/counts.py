@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, LatentAttention, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms", "head")
 
@@ -132,6 +132,10 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return terms
     if isinstance(mixer, LatentAttention):
         return _mla_terms(d, mixer, where)
+    if isinstance(mixer, Mamba):
+        return _mamba_terms(d, mixer, where)
+    if isinstance(mixer, ShortConv):
+        return _short_conv_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -167,6 +171,39 @@ def _mla_terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]
             _t("attention", "indexer.k_norm", where, ("2", 2), ihd),
             _t("attention", "indexer.weights_proj", where, d, ih),
         ]
+    return terms
+
+
+def _mamba_terms(d: tuple[str, int], m: Mamba, where: str) -> list[Term]:
+    """``FalconMambaMixer`` / ``MambaMixer``: the B, C, Δ norms of Falcon-Mamba have no weights (buffers)."""
+    di, n, r, k = ("d_inner", m.d_inner), ("d_state", m.d_state), ("dt_rank", m.dt_rank), ("conv_kernel", m.conv_kernel)
+    terms = [_t("linear_mixers", "in_proj", where, d, ("2", 2), di)]  # x and the gate z
+    if m.bias:
+        terms.append(_t("linear_mixers", "in_proj.bias", where, ("2", 2), di))
+    terms.append(_t("linear_mixers", "conv1d", where, di, k))  # depthwise: one filter per channel
+    if m.conv_bias:
+        terms.append(_t("linear_mixers", "conv1d.bias", where, di))
+    terms += [
+        _t("linear_mixers", "x_proj", where, di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
+        _t("linear_mixers", "dt_proj", where, r, di),
+        _t("linear_mixers", "dt_proj.bias", where, di),
+        _t("linear_mixers", "A_log", where, di, n),
+        _t("linear_mixers", "D", where, di),
+        _t("linear_mixers", "out_proj", where, di, d),
+    ]
+    if m.bias:
+        terms.append(_t("linear_mixers", "out_proj.bias", where, d))
+    return terms
+
+
+def _short_conv_terms(d: tuple[str, int], m: ShortConv, where: str) -> list[Term]:
+    """``Lfm2ShortConv``: in_proj (B, C, x), a depthwise conv at d_model width, out_proj; conv_bias biases all three."""
+    terms = [_t("linear_mixers", "in_proj", where, d, ("3", 3), d),
+             _t("linear_mixers", "conv", where, d, ("conv_kernel", m.conv_kernel)),
+             _t("linear_mixers", "out_proj", where, d, d)]
+    if m.bias:
+        terms += [_t("linear_mixers", "in_proj.bias", where, ("3", 3), d), _t("linear_mixers", "conv.bias", where, d),
+                  _t("linear_mixers", "out_proj.bias", where, d)]
     return terms
 
 

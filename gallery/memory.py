@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, LatentAttention, SoftmaxAttention
+from .spec import Arch, LatentAttention, Mamba, ShortConv, SoftmaxAttention
 
 BF16 = 2
 
@@ -53,6 +53,25 @@ def _none(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def _mamba_cache(kind: str, n: int, m: Mamba) -> LayerCache:
+    """Mamba-1: no KV cache; per sequence an SSM state (d_inner, d_state) and a conv window (d_inner, conv_kernel),
+    the shapes transformers' ``LinearAttentionLayer`` allocates (recurrent_states, conv_states)."""
+    state = m.d_inner * (m.d_state + m.conv_kernel)  # (d_inner, d_state) + (d_inner, conv_kernel)
+    formula = (f"d_inner × d_state + d_inner × conv_kernel = {m.d_inner:,} × {m.d_state} + {m.d_inner:,} × "
+               f"{m.conv_kernel} = {state:,}")
+    caveat = ("bytes assume bf16; transformers keeps the SSM state (d_inner × d_state) in float32, twice that; "
+              f"the conv window holds {m.conv_kernel} inputs per channel where {m.conv_kernel - 1} would do")
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
+def _short_conv_cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCache:
+    """LFM2 short conv: no KV cache; per sequence a conv window (d_model, conv_kernel), transformers' conv_states."""
+    state = d_model * m.conv_kernel  # (d_model, conv_kernel)
+    formula = f"d_model × conv_kernel = {d_model:,} × {m.conv_kernel} = {state:,}"
+    caveat = f"the conv window holds {m.conv_kernel} inputs per channel where {m.conv_kernel - 1} would do"
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
@@ -74,6 +93,10 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
                 formula += f" + index_head_dim {mixer.indexer.head_dim}"
             formula += f" = {elements:,}"
             out.append(LayerCache(kind, n, elements, formula, mixer.window))
+        elif isinstance(mixer, Mamba):
+            out.append(_mamba_cache(kind, n, mixer))
+        elif isinstance(mixer, ShortConv):
+            out.append(_short_conv_cache(kind, n, mixer, arch.d_model))
         elif mixer is None:
             out.append(_none(kind, n))
         else:
