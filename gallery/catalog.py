@@ -25,20 +25,24 @@ class Card:
     release_date: dt.date | None
     total_params: int
     active_params: int
-    attention: str  # "GQA", "MLA", "MQA + sliding", ... (see attention_label)
+    attention: str  # "GQA", "MLA", "MQA + sliding", "GQA / Short conv", ... (see attention_label)
     moe: bool
     n_layers: int
     d_model: int
-    context_length: int
+    context_length: int | None  # None: no limit in the config (Falcon-Mamba)
     pattern: str
+
+
+_KIND_NAMES = {"mamba": "Mamba", "short_conv": "Short conv"}  # mixers without attention
 
 
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
-    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else m.kind.upper() for m in mixers})
+    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _KIND_NAMES.get(m.kind, m.kind.upper())
+                    for m in mixers})
     label = " / ".join(kinds)
-    if any(m.window for m in mixers):
+    if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"
     if any(getattr(m, "chunk", None) for m in mixers):
         label += " + chunked"

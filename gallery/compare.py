@@ -20,11 +20,12 @@ import pandas as pd
 
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
-from .memory import kv_bytes, kv_bytes_per_token
+from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import Block, LatentAttention, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import Block, LatentAttention, Mamba, Mlp, Moe, Rope, ShortConv, SoftmaxAttention, Spec
 
-GROUPS = ("Parameters", "Attention", "Norms", "Positions", "Feed-forward", "Vocabulary & context")
+GROUPS = ("Parameters", "Attention", "State-space & convolution", "Norms", "Positions", "Feed-forward",
+          "Vocabulary & context")
 
 
 def compact(n: int) -> str:
@@ -91,7 +92,7 @@ def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> 
 def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
     """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
     def one(block: Block) -> Any:
-        if block.mixer is None:
+        if not isinstance(block.mixer, (SoftmaxAttention, LatentAttention)):
             return None
         return nope if block.mixer.rope is None else get(block.mixer.rope)
     return lambda spec: _per_kind(spec, one)
@@ -112,6 +113,8 @@ def _head_dim(m: SoftmaxAttention | LatentAttention) -> Any:
 
 _ATTN = (SoftmaxAttention,)
 _MLA = (LatentAttention,)
+_MAMBA = (Mamba,)
+_CONV = (Mamba, ShortConv)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
@@ -127,6 +130,10 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
     ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA)),
     ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
+    ("State-space & convolution", "SSM state per channel (d_state)", _mixer(lambda m: m.d_state, _MAMBA)),
+    ("State-space & convolution", "d_inner", _mixer(lambda m: m.d_inner, _MAMBA)),
+    ("State-space & convolution", "dt_rank", _mixer(lambda m: m.dt_rank, _MAMBA)),
+    ("State-space & convolution", "conv kernel", _mixer(lambda m: m.conv_kernel, _CONV)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
@@ -146,13 +153,14 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Feed-forward", "expert width", _ffn(None, lambda f: f.d_expert)),
     ("Feed-forward", "shared experts", _ffn(None, lambda f: f.n_shared_experts)),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
-    ("Vocabulary & context", "context", lambda s: s.arch.context_length),
+    ("Vocabulary & context", "context", lambda s: _or_none(s.arch.context_length)),
     ("Vocabulary & context", "d_model", lambda s: s.arch.d_model),
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
     ("Vocabulary & context", "final logit soft-cap", lambda s: _or_none(s.arch.embedding.logit_softcap)),
     ("Vocabulary & context", "KV cache bytes / token (bf16)", lambda s: kv_bytes_per_token(s.arch)),
+    ("Vocabulary & context", "fixed state bytes / sequence (bf16)", lambda s: state_bytes(s.arch) or None),
 ]
 
 

@@ -46,7 +46,7 @@ with left:
         tooltip=["model", "component", alt.Tooltip("params:Q", format=",")]), width="stretch")
 with right:
     st.subheader("KV cache against context (bf16, batch 1)")
-    longest = max(s.arch.context_length for s in specs)
+    longest = max(s.arch.context_length or 131_072 for s in specs)  # no limit (attention-free): show to 128K
     contexts = sorted({2**k for k in range(10, 22) if 2**k <= longest} | {longest})
     curve = compare.kv_curve(specs, contexts)
     curve["GiB"] = curve["kv_bytes"] / 2**30
