@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from gallery.diagram import THEMES, diff_components, to_dot
-from gallery.spec import SoftmaxAttention
+from gallery.spec import LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
 
@@ -19,6 +19,8 @@ from .conftest import spec_ids
 #   parallel with one shared norm (GPT-J, Cohere): 1; with two (GPT-NeoX parallel): 2
 EXPECTED_NORMS = {("pre", False, False): 2, ("post", False, False): 2, ("sandwich", False, False): 4,
                   ("pre", True, True): 1, ("pre", True, False): 2}
+#   a block with a mixer only (Falcon-Mamba: x + mixer(norm(x))): pre 1, post 1, sandwich 2
+EXPECTED_NORMS_ONE_SUBLAYER = {"pre": 1, "post": 1, "sandwich": 2}
 
 
 def _cluster(dot: str, kind: str) -> str:
@@ -58,7 +60,7 @@ def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
         if isinstance(block.mixer, SoftmaxAttention):
             assert f"{heads} query heads" in label
             assert f"{block.mixer.n_kv_heads} KV heads" in label and f"head dim {block.mixer.head_dim}" in label
-        else:
+        elif isinstance(block.mixer, LatentAttention):
             assert f"{heads} heads" in label and f"KV latent {config['kv_lora_rank']}" in label
 
 
@@ -70,7 +72,10 @@ def test_norms_sit_where_the_spec_puts_them(bundled, slug):
     for kind, block in spec.arch.blocks.items():
         cluster = _cluster(dot, kind)
         norms = [lab for lab in _labels(cluster) if lab.startswith(norm)]
-        assert len(norms) == EXPECTED_NORMS[(block.norm_placement, block.parallel, block.shared_norm)]
+        if block.mixer is None or block.ffn is None:
+            assert len(norms) == EXPECTED_NORMS_ONE_SUBLAYER[block.norm_placement]
+        else:
+            assert len(norms) == EXPECTED_NORMS[(block.norm_placement, block.parallel, block.shared_norm)]
         if block.norm_placement in ("pre", "sandwich") and not block.parallel:
             assert f'"{kind}.mixer_pre" -> "{kind}.mixer"' in cluster  # norm feeds attention
         if block.norm_placement in ("post", "sandwich"):
@@ -125,3 +130,40 @@ def test_diff_marks_what_changed(bundled):
     assert {"mixer", "ffn"} <= changed and "norm" not in changed
     dot = to_dot(mistral, highlight=changed)
     assert dot.count(f'color="{THEMES["light"].highlight}" penwidth=3') >= 2
+
+
+def _node_line(dot: str, name: str) -> str:
+    return next(line for line in dot.splitlines() if line.strip().startswith(f'"{name}" ['))
+
+
+def test_falcon_mamba_block_is_one_norm_a_mamba_mixer_and_one_residual(bundled):
+    spec, c = bundled["falcon-mamba-7b"]
+    dot = to_dot(spec)
+    cluster = _cluster(dot, "mamba")
+    label = " ".join(_labels(cluster))
+    # From the config: intermediate_size 8,192 (it overrides expand × hidden_size), state_size 16,
+    # time_step_rank 256, conv_kernel 4 with use_conv_bias; mixer_rms_eps norms of B, C and dt.
+    assert f"d_inner {c['intermediate_size']:,} · state {c['state_size']} per channel · Δ rank {c['time_step_rank']}" in label
+    assert f"causal conv {c['conv_kernel']} taps + bias" in label
+    assert "B, C, Δ RMS-normed (eps 1e-06, no weights)" in label and "no KV cache" in label
+    # FalconMambaBlock.forward: residual + mixer(norm(x)), no feed-forward: one norm, one "+", no MLP.
+    assert [lab for lab in _labels(cluster) if lab.startswith("RMSNorm")] == ["RMSNorm"]
+    assert cluster.count('label="+"') == 1 and "mamba.ffn" not in cluster
+    assert f"Mamba block × {c['num_hidden_layers']}" in dot and "Transformer block" not in dot
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in _node_line(dot, "mamba.mixer")
+    assert "no context limit in the config" in dot  # FalconMambaConfig has no max_position_embeddings
+
+
+def test_lfm2_draws_short_conv_and_attention_blocks(bundled):
+    spec, c = bundled["lfm2-1.2b"]
+    dot = to_dot(spec)
+    conv = " ".join(_labels(_cluster(dot, "conv")))
+    assert f"depthwise causal conv {c['conv_L_cache']} taps" in conv and "out_proj(C ⊙ conv(B ⊙ x))" in conv
+    attention = " ".join(_labels(_cluster(dot, "attention")))
+    head_dim = c["hidden_size"] // c["num_attention_heads"]  # 2,048 / 32 = 64
+    assert (f"{c['num_attention_heads']} query heads · {c['num_key_value_heads']} KV heads · head dim {head_dim}"
+            in attention)
+    n_attention = len(c["full_attn_idxs"])  # layers 2, 5, 8, 10, 12, 14
+    assert f"conv × {c['num_hidden_layers'] - n_attention}" in dot and f"attention × {n_attention}" in dot
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in _node_line(dot, "conv.mixer")
+    assert f'fillcolor="{THEMES["light"].fills["attention"]}"' in _node_line(dot, "attention.mixer")
