@@ -17,7 +17,10 @@ from .conftest import ROOT, spec_ids
 from .reference import SHARED, reference_model, reference_param_count
 
 HUB = sorted((SHARED / "hub-configs").glob("*.json"))
-REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json"))  # every real config available offline
+# Fixed-state hybrids whose model types have a family (attention-free Mamba-1, short convolutions + GQA)
+CONV_SSM = [SHARED / "hybrid-configs" / f"{name}.json" for name in ("tiiuae--falcon-mamba-7b", "LiquidAI--LFM2-1.2B")]
+REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + CONV_SSM  # every real config available offline
+STRIPPABLE = HUB + CONV_SSM
 
 
 def _arch(config: dict) -> Arch:
@@ -84,7 +87,7 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
 
 
 @pytest.mark.parametrize("keep_fraction", [0.0, 0.5])
-@pytest.mark.parametrize("path", HUB, ids=[p.stem for p in HUB])
+@pytest.mark.parametrize("path", STRIPPABLE, ids=[p.stem for p in STRIPPABLE])
 def test_absent_keys_read_as_transformers_defaults(path, keep_fraction):
     """Leaving keys out of a config gives the count transformers builds from it, exactly."""
     config = json.loads(path.read_text())
@@ -187,7 +190,10 @@ def _reference_windows(config: dict) -> list[int | None]:
     layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == model.config.num_hidden_layers)
     windows = []
     for layer in layers:
-        attn = next(m for name, m in layer.named_children() if "attn" in name or "attention" in name)
+        attn = next((m for name, m in layer.named_children() if "attn" in name or "attention" in name), None)
+        if attn is None:  # a Mamba or short-convolution layer: no attention, no window
+            windows.append(None)
+            continue
         # Newer attention modules hold their own window; older ones read config.sliding_window in forward.
         window = getattr(attn, "sliding_window", getattr(model.config, "sliding_window", None))
         windows.append(window or None)  # Qwen2-MoE stores 0 for "no window"
@@ -214,3 +220,43 @@ def test_field_sources_name_config_keys_that_hold_the_value(bundled, slug):
         if source in config and isinstance(value, int) and not isinstance(value, bool) and "," not in source:
             if field.endswith(("d_model", "n_layers", "vocab_size", "n_heads", "d_ff")):
                 assert config[source] == value, (field, source)
+
+
+# Hand-varied configs of the fixed-state model types: each changes what the real configs leave alone.
+_VARIED = {
+    "falcon-auto-rank-expand-biases": {  # no intermediate_size: expand × hidden; "auto" rank = ceil(200 / 16) = 13
+        "model_type": "falcon_mamba", "hidden_size": 200, "expand": 3, "time_step_rank": "auto", "state_size": 8,
+        "num_hidden_layers": 3, "vocab_size": 1000, "use_bias": True, "use_conv_bias": False, "conv_kernel": 2},
+    "falcon-tied": {"model_type": "falcon_mamba", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+                    "vocab_size": 500, "tie_word_embeddings": True, "mixer_rms_eps": 1e-5},
+    "mamba-defaults": {"model_type": "mamba", "num_hidden_layers": 2},
+    "lfm2-no-adjust-conv-bias": {  # d_ff = intermediate_size as given; conv_bias biases in_proj, conv and out_proj
+        "model_type": "lfm2", "hidden_size": 128, "intermediate_size": 300, "block_auto_adjust_ff_dim": False,
+        "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "full_attn_idxs": [3],
+        "conv_bias": True, "conv_L_cache": 5, "vocab_size": 700, "tie_embedding": False},
+    "lfm2-multiplier": {  # int(2/3 × 1,000) = 666 → int(1.3 × 666) = 865 → rounded up to a multiple of 100: 900
+        "model_type": "lfm2", "hidden_size": 96, "block_ff_dim": 1000, "block_ffn_dim_multiplier": 1.3,
+        "block_multiple_of": 100, "num_hidden_layers": 3, "num_attention_heads": 6, "num_key_value_heads": 2,
+        "layer_types": ["conv", "full_attention", "conv"], "vocab_size": 300},
+    "lfm2-all-attention": {  # no full_attn_idxs, no layer_types: every layer is attention; d_ff: int(2/3 × 200)
+        # = 133 → int(0.75 × 133) = 99 → rounded up to the default multiple of 256: 256
+        "model_type": "lfm2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "vocab_size": 100, "intermediate_size": 200, "block_ffn_dim_multiplier": 0.75},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_VARIED))
+def test_varied_fixed_state_configs_are_exact(name):
+    config = _VARIED[name]
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+def test_varied_configs_read_the_rules_by_hand():
+    mamba = _arch(_VARIED["falcon-auto-rank-expand-biases"]).blocks["mamba"].mixer
+    assert (mamba.d_inner, mamba.dt_rank, mamba.bias, mamba.conv_bias) == (3 * 200, 13, True, False)
+    assert _arch(_VARIED["lfm2-multiplier"]).blocks["conv"].ffn.d_ff == 900
+    assert _arch(_VARIED["lfm2-no-adjust-conv-bias"]).blocks["attention"].ffn.d_ff == 300
+    assert _arch(_VARIED["lfm2-no-adjust-conv-bias"]).layers == ["conv"] * 3 + ["attention"]
+    all_attention = _arch(_VARIED["lfm2-all-attention"])
+    assert set(all_attention.layers) == {"attention"} and all_attention.blocks["attention"].ffn.d_ff == 256
+    assert _arch(_VARIED["mamba-defaults"]).blocks["mamba"].mixer.bc_dt_norm_eps is None  # plain Mamba: no B/C/Δ norms
