@@ -13,7 +13,7 @@ from pathlib import Path
 from . import codes as codes_mod
 from .counts import active_params, breakdown, mtp_params, total_params
 from .derive import DerivationError
-from .memory import kv_bytes_per_token
+from .memory import kv_bytes_per_token, state_bytes
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
@@ -121,12 +121,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "embedding_params": breakdown(arch)["embeddings"],
             "active_params": active_params(arch),
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
+            "state_bytes_per_sequence": state_bytes(arch),  # fixed: state-space and convolution layers
             "breakdown": breakdown(arch),
             "mtp_params": mtp_params(arch),  # stored in the checkpoint, not built by transformers
         }
         print(json.dumps(row) if args.json else
               f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
+              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence" if row["state_bytes_per_sequence"] else "")
               + (f"; checkpoint adds {row['mtp_params']:,} MTP params" if row["mtp_params"] else ""))
     return 0
 
@@ -175,7 +177,8 @@ def _arch_of(path: Path):
     if path.suffix == ".json":
         config = _read_json(path)
         arch = Arch.model_validate(derive(config).arch, strict=False)
-        return slug_for(config.get("_name_or_path") or path.stem.replace("--", "/")), arch
+        # _name_or_path may be a local folder ("./" in Falcon-Mamba's config): then the file name
+        return slug_for(config.get("_name_or_path") or "") or slug_for(path.stem.replace("--", "/")), arch
     loaded = load_spec(path)
     if loaded.spec is None:
         raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")

@@ -175,6 +175,17 @@ def test_stats_on_a_raw_config_prints_the_exact_total():
     assert {"slug", "total_params", "embedding_params", "active_params", "kv_cache_bytes_per_token"} <= set(row)
 
 
+def test_stats_on_fixed_state_configs():
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", *map(str, CONV_SSM), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    falcon, lfm2 = map(json.loads, proc.stdout.splitlines())
+    assert (falcon["slug"], lfm2["slug"]) == ("falcon-mamba-7b", "lfm2-1.2b")  # _name_or_path "./": the file name
+    for row, path in zip((falcon, lfm2), CONV_SSM):
+        assert row["total_params"] == reference_param_count(json.loads(path.read_text()))
+    # Falcon-Mamba: nothing per token; 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes per sequence.
+    assert falcon["kv_cache_bytes_per_token"] == 0 and falcon["state_bytes_per_sequence"] == 64 * 8192 * 20 * 2
+
+
 def test_a_default_that_cannot_run_is_a_clear_error():
     config = json.loads((SHARED / "hub-configs" / "deepseek-ai--DeepSeek-V2-Lite-Chat.json").read_text())
     del config["num_experts_per_tok"]  # DeepseekV2Config default: None
