@@ -128,7 +128,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(row) if args.json else
               f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
-              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence" if row["state_bytes_per_sequence"] else "")
+              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence"
+                 if row["state_bytes_per_sequence"] else "")
               + (f"; checkpoint adds {row['mtp_params']:,} MTP params" if row["mtp_params"] else ""))
     return 0
 

@@ -214,7 +214,7 @@ class _Dot:
 def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
     """Draw one block kind as a cluster; return its (entry, exit) node names."""
     p = f"{kind}."
-    single = "Mamba block" if isinstance(block.mixer, Mamba) else "Transformer block"  # attention-free: not a transformer
+    single = "Mamba block" if isinstance(block.mixer, Mamba) else "Transformer block"  # attention-free: no transformer
     title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     d.raw(f'subgraph "cluster_{_esc(kind)}" {{')
     d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{d.t.fills["block"]}" '

@@ -174,7 +174,8 @@ class Mamba(Strict):
     kind: Literal["mamba"]
     d_inner: PositiveInt = Field(description="Inner width (intermediate_size; expand × hidden_size when absent)")
     d_state: PositiveInt = Field(description="SSM state per inner channel (state_size)")
-    dt_rank: PositiveInt = Field(description="Rank of the Δ projection (time_step_rank; 'auto' = ceil(hidden_size / 16))")
+    dt_rank: PositiveInt = Field(
+        description="Rank of the Δ projection (time_step_rank; 'auto' = ceil(hidden_size / 16))")
     conv_kernel: PositiveInt = Field(description="Length of the depthwise causal convolution (conv_kernel)")
     conv_bias: bool = Field(True, description="Bias on the convolution (use_conv_bias)")
     bias: bool = Field(False, description="Bias on in_proj and out_proj (use_bias)")

@@ -139,10 +139,10 @@ def test_state_space_and_convolution_rows(bundled):
     assert groups.index("State-space & convolution") == groups.index("Attention") + 1
     assert _row(table, "attention kind").exact == ("Mamba", "GQA / Short conv", "MHA")
     assert _row(table, "SSM state per channel (d_state)").exact == (str(fc["state_size"]), "—", "—")
-    assert _row(table, "d_inner").exact == (f"{fc['intermediate_size']:,}", "—", "—")  # 8,192, not expand 16 × 4,096
+    assert _row(table, "d_inner").exact == (f"{fc['intermediate_size']:,}", "—", "—")  # 8,192, not 16 × 4,096
     assert _row(table, "dt_rank").exact == (str(fc["time_step_rank"]), "—", "—")
-    assert _row(table, "conv kernel").exact == (str(fc["conv_kernel"]), f"{lc['conv_L_cache']} (conv) / — (attention)",
-                                                "—")
+    conv_kernel = (str(fc["conv_kernel"]), f"{lc['conv_L_cache']} (conv) / — (attention)", "—")
+    assert _row(table, "conv kernel").exact == conv_kernel
     assert _row(table, "context").exact == ("none", f"{lc['max_position_embeddings']:,}",
                                              f"{llc['max_position_embeddings']:,}")
     # KV cache per token: none for Falcon-Mamba; LFM2's 6 attention layers × K, V × 8 KV heads × 64 dims × 2 bytes.

@@ -143,7 +143,8 @@ def test_falcon_mamba_block_is_one_norm_a_mamba_mixer_and_one_residual(bundled):
     label = " ".join(_labels(cluster))
     # From the config: intermediate_size 8,192 (it overrides expand × hidden_size), state_size 16,
     # time_step_rank 256, conv_kernel 4 with use_conv_bias; mixer_rms_eps norms of B, C and dt.
-    assert f"d_inner {c['intermediate_size']:,} · state {c['state_size']} per channel · Δ rank {c['time_step_rank']}" in label
+    assert f"d_inner {c['intermediate_size']:,} · state {c['state_size']} per channel" in label
+    assert f"Δ rank {c['time_step_rank']}" in label
     assert f"causal conv {c['conv_kernel']} taps + bias" in label
     assert "B, C, Δ RMS-normed (eps 1e-06, no weights)" in label and "no KV cache" in label
     # FalconMambaBlock.forward: residual + mixer(norm(x)), no feed-forward: one norm, one "+", no MLP.
