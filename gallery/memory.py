@@ -53,23 +53,32 @@ def _none(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def _state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
+    """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
+def _conv_window(taps: int) -> str:
+    """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
+    return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"
+
+
 def _mamba_cache(kind: str, n: int, m: Mamba) -> LayerCache:
-    """Mamba-1: no KV cache; per sequence an SSM state (d_inner, d_state) and a conv window (d_inner, conv_kernel),
-    the shapes transformers' ``LinearAttentionLayer`` allocates (recurrent_states, conv_states)."""
+    """Mamba-1: per sequence an SSM state (d_inner, d_state) and a conv window (d_inner, conv_kernel), the shapes
+    transformers' ``LinearAttentionLayer`` allocates (recurrent_states, conv_states)."""
     state = m.d_inner * (m.d_state + m.conv_kernel)  # (d_inner, d_state) + (d_inner, conv_kernel)
     formula = (f"d_inner × d_state + d_inner × conv_kernel = {m.d_inner:,} × {m.d_state} + {m.d_inner:,} × "
                f"{m.conv_kernel} = {state:,}")
     caveat = ("bytes assume bf16; transformers keeps the SSM state (d_inner × d_state) in float32, twice that; "
-              f"the conv window holds {m.conv_kernel} inputs per channel where {m.conv_kernel - 1} would do")
-    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+              + _conv_window(m.conv_kernel))
+    return _state_only(kind, n, state, formula, caveat)
 
 
 def _short_conv_cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCache:
-    """LFM2 short conv: no KV cache; per sequence a conv window (d_model, conv_kernel), transformers' conv_states."""
+    """LFM2 short conv: per sequence a conv window (d_model, conv_kernel), transformers' conv_states."""
     state = d_model * m.conv_kernel  # (d_model, conv_kernel)
     formula = f"d_model × conv_kernel = {d_model:,} × {m.conv_kernel} = {state:,}"
-    caveat = f"the conv window holds {m.conv_kernel} inputs per channel where {m.conv_kernel - 1} would do"
-    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+    return _state_only(kind, n, state, formula, _conv_window(m.conv_kernel))
 
 
 def layer_caches(arch: Arch) -> list[LayerCache]:

@@ -167,7 +167,7 @@ class Mamba(Strict):
     """Mamba-1 selective state-space mixer (Mamba, Falcon-Mamba): no attention, a fixed state per sequence.
 
     ``in_proj`` widens d_model to 2 × d_inner (x and the gate z); x runs through a depthwise causal
-    conv of ``conv_kernel`` and SiLU; ``x_proj`` gives Δ (rank ``dt_rank``, widened by ``dt_proj``), B and
+    conv of ``conv_kernel`` and the activation (hidden_act, SiLU); ``x_proj`` gives Δ (rank ``dt_rank``, widened by ``dt_proj``), B and
     C (``d_state`` each); the selective scan keeps a d_inner × d_state state; y ⊙ SiLU(z) → ``out_proj``.
     """
 
