@@ -271,3 +271,12 @@ def test_varied_configs_read_the_rules_by_hand():
     all_attention = _arch(_VARIED["lfm2-all-attention"])
     assert set(all_attention.layers) == {"attention"} and all_attention.blocks["attention"].ffn.d_ff == 256
     assert _arch(_VARIED["mamba-defaults"]).blocks["mamba"].mixer.bc_dt_norm_eps is None  # plain Mamba: no B/C/Δ norms
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"model_type": "falcon_mamba", "expand": "16", "hidden_size": 10**12}, "expand"),
+    ({"model_type": "lfm2", "block_ffn_dim_multiplier": "1.0", "intermediate_size": 10**12}, "block_ffn_dim_multiplier"),
+])
+def test_text_where_a_number_belongs_is_a_clear_error_not_a_huge_string(config, key):
+    with pytest.raises(DerivationError, match=key):
+        derive(config)

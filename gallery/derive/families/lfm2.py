@@ -8,6 +8,7 @@ the transformers config defaults.
 
 from __future__ import annotations
 
+from ..config import DerivationError
 from ..family import DROP, const, either, head_layout_kind, without
 from .llama import Llama
 
@@ -40,8 +41,11 @@ def _d_ff(c, kind=None) -> int:
     if not c["block_auto_adjust_ff_dim"]:
         return width
     width = int(2 * width / 3)
-    if c["block_ffn_dim_multiplier"] is not None:
-        width = int(c["block_ffn_dim_multiplier"] * width)
+    multiplier = c["block_ffn_dim_multiplier"]
+    if multiplier is not None:
+        if not isinstance(multiplier, (int, float)):  # a text × a number would repeat the text
+            raise DerivationError(f"block_ffn_dim_multiplier ({multiplier!r}) must be a number")
+        width = int(multiplier * width)
         multiple = c["block_multiple_of"]
         width = multiple * ((width + multiple - 1) // multiple)
     return width

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ..config import DerivationError
 from ..family import Family, const
 
 
@@ -17,7 +18,10 @@ def _d_inner(c, kind=None) -> int:
     config.json then overrides it (Falcon-Mamba-7B: expand 16 but intermediate_size 8,192)."""
     if c.has("intermediate_size"):
         return c["intermediate_size"]
-    return int(c["expand"] * c["hidden_size"])
+    expand, hidden = c["expand"], c["hidden_size"]
+    if not all(isinstance(v, (int, float)) for v in (expand, hidden)):  # a text × a number would repeat the text
+        raise DerivationError(f"expand ({expand!r}) and hidden_size ({hidden!r}) must be numbers")
+    return int(expand * hidden)
 
 
 def _dt_rank(c, kind=None) -> int:
