@@ -275,7 +275,8 @@ def test_varied_configs_read_the_rules_by_hand():
 
 @pytest.mark.parametrize(("config", "key"), [
     ({"model_type": "falcon_mamba", "expand": "16", "hidden_size": 10**12}, "expand"),
-    ({"model_type": "lfm2", "block_ffn_dim_multiplier": "1.0", "intermediate_size": 10**12}, "block_ffn_dim_multiplier"),
+    ({"model_type": "lfm2", "block_ffn_dim_multiplier": "1.0", "intermediate_size": 10**12},
+     "block_ffn_dim_multiplier"),
 ])
 def test_text_where_a_number_belongs_is_a_clear_error_not_a_huge_string(config, key):
     with pytest.raises(DerivationError, match=key):
