@@ -25,15 +25,16 @@ class Card:
     release_date: dt.date | None
     total_params: int
     active_params: int
-    attention: str  # "GQA", "MLA", "MQA + sliding", ... (see attention_label)
+    attention: str  # "GQA", "MLA", "MQA + sliding", "GQA / Short conv", ... (see attention_label)
     moe: bool
     n_layers: int
     d_model: int
-    context_length: int
+    context_length: int | None  # None: no limit in the config (Falcon-Mamba)
     pattern: str
 
 
-_MIXER_NAMES = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2", "compressed": "Compressed"}  # mixer kinds not written in capitals
+_MIXER_NAMES = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "Short conv",
+                "compressed": "Compressed"}  # mixer kinds not written in capitals
 
 
 def attention_label(spec: Spec) -> str:

@@ -128,7 +128,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(row) if args.json else
               f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
-              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence" if row["state_bytes_per_sequence"] else "")
+              + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence"
+                 if row["state_bytes_per_sequence"] else "")
               + (f"; checkpoint adds {row['mtp_params']:,} MTP params" if row["mtp_params"] else ""))
     return 0
 
@@ -177,7 +178,8 @@ def _arch_of(path: Path):
     if path.suffix == ".json":
         config = _read_json(path)
         arch = Arch.model_validate(derive(config).arch, strict=False)
-        return slug_for(config.get("_name_or_path") or path.stem.replace("--", "/")), arch
+        # _name_or_path may be a local folder ("./" in Falcon-Mamba's config): then the file name
+        return slug_for(config.get("_name_or_path") or "") or slug_for(path.stem.replace("--", "/")), arch
     loaded = load_spec(path)
     if loaded.spec is None:
         raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")

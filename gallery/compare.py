@@ -22,7 +22,8 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, Rope, SoftmaxAttention, Spec
+from .spec import (Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, Rope, ShortConv,
+                   SoftmaxAttention, Spec)
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
 GROUPS = ("Parameters", "Attention", "Fixed-state mixers", "Norms", "Positions", "Feed-forward",
@@ -139,6 +140,8 @@ _MLA = (LatentAttention,)
 _GDN = (GatedDeltaNet,)
 _COMP = (CompressedAttention,)
 _SSM = (Mamba2,)
+_MAMBA = (Mamba,)
+_CONV = (ShortConv,)
 _FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
@@ -161,10 +164,13 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Fixed-state mixers", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
     ("Fixed-state mixers", "linear-attention V heads", _mixer(lambda m: m.n_v_heads, _GDN)),
     ("Fixed-state mixers", "linear-attention head dim", _mixer(lambda m: f"{m.k_head_dim} (V {m.v_head_dim})", _GDN)),
-    ("Fixed-state mixers", "SSM state size", _mixer(lambda m: m.d_state, _SSM)),
+    ("Fixed-state mixers", "SSM state size (d_state)", _mixer(lambda m: m.d_state, _SSM + _MAMBA)),
+    ("Fixed-state mixers", "SSM inner width", _mixer(lambda m: m.d_inner if isinstance(m, Mamba) else m.inner,
+                                                      _SSM + _MAMBA)),
     ("Fixed-state mixers", "SSM heads × head dim", _mixer(lambda m: f"{m.n_heads} × {m.head_dim}", _SSM)),
     ("Fixed-state mixers", "SSM groups", _mixer(lambda m: m.n_groups, _SSM)),
-    ("Fixed-state mixers", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN + _SSM)),
+    ("Fixed-state mixers", "dt_rank", _mixer(lambda m: m.dt_rank, _MAMBA)),
+    ("Fixed-state mixers", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN + _SSM + _MAMBA + _CONV)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
@@ -187,7 +193,7 @@ _FACTS: list[tuple[str, str, Getter]] = [
     ("Feed-forward", "expert width", _ffn(None, lambda f: f.d_expert)),
     ("Feed-forward", "shared experts", _ffn(None, lambda f: f.n_shared_experts)),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
-    ("Vocabulary & context", "context", lambda s: s.arch.context_length),
+    ("Vocabulary & context", "context", lambda s: _or_none(s.arch.context_length)),
     ("Vocabulary & context", "d_model", lambda s: s.arch.d_model),
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
@@ -310,7 +316,7 @@ def kv_curve(specs: list[Spec], contexts: list[int], batch: int = 1) -> pd.DataF
     long form for a line chart."""
     return pd.DataFrame([{"model": name, "context": n, "kv_bytes": kv_bytes(s.arch, n, batch)}
                          for name, s in zip(_columns(specs), specs) for n in contexts
-                         if n <= s.arch.context_length],  # no model drawn past the context it supports
+                         if n <= (s.arch.context_length or n)],  # no model drawn past the context it supports
                         columns=["model", "context", "kv_bytes"])
 
 

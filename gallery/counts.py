@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from .spec import Arch, Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention
+from .spec import Arch, Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv, SoftmaxAttention
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
               "hyper_connections", "head")
@@ -169,6 +169,10 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         return _compressed_terms(d, mixer, where)
     if isinstance(mixer, Mamba2):
         return _mamba2_terms(d, mixer, where)
+    if isinstance(mixer, Mamba):
+        return _mamba_terms(d, mixer, where)
+    if isinstance(mixer, ShortConv):
+        return _short_conv_terms(d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -282,6 +286,39 @@ def _mamba2_terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
     terms += [_t("linear_mixers", "norm.weight", where, inner), _t("linear_mixers", "out_proj", where, inner, d)]
     if m.bias:
         terms.append(_t("linear_mixers", "out_proj.bias", where, d))
+    return terms
+
+
+def _mamba_terms(d: tuple[str, int], m: Mamba, where: str) -> list[Term]:
+    """``FalconMambaMixer`` / ``MambaMixer``: the B, C, Δ norms of Falcon-Mamba have no weights (buffers)."""
+    di, n, r, k = ("d_inner", m.d_inner), ("d_state", m.d_state), ("dt_rank", m.dt_rank), ("conv_kernel", m.conv_kernel)
+    terms = [_t("linear_mixers", "in_proj", where, d, ("2", 2), di)]  # x and the gate z
+    if m.bias:
+        terms.append(_t("linear_mixers", "in_proj.bias", where, ("2", 2), di))
+    terms.append(_t("linear_mixers", "conv1d", where, di, k))  # depthwise: one filter per channel
+    if m.conv_bias:
+        terms.append(_t("linear_mixers", "conv1d.bias", where, di))
+    terms += [
+        _t("linear_mixers", "x_proj", where, di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
+        _t("linear_mixers", "dt_proj", where, r, di),
+        _t("linear_mixers", "dt_proj.bias", where, di),
+        _t("linear_mixers", "A_log", where, di, n),
+        _t("linear_mixers", "D", where, di),
+        _t("linear_mixers", "out_proj", where, di, d),
+    ]
+    if m.bias:
+        terms.append(_t("linear_mixers", "out_proj.bias", where, d))
+    return terms
+
+
+def _short_conv_terms(d: tuple[str, int], m: ShortConv, where: str) -> list[Term]:
+    """``Lfm2ShortConv``: in_proj (B, C, x), a depthwise conv at d_model width, out_proj; conv_bias biases all three."""
+    terms = [_t("linear_mixers", "in_proj", where, d, ("3", 3), d),
+             _t("linear_mixers", "conv", where, d, ("conv_kernel", m.conv_kernel)),
+             _t("linear_mixers", "out_proj", where, d, d)]
+    if m.bias:
+        terms += [_t("linear_mixers", "in_proj.bias", where, ("3", 3), d), _t("linear_mixers", "conv.bias", where, d),
+                  _t("linear_mixers", "out_proj.bias", where, d)]
     return terms
 
 

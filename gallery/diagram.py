@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pattern import summary
-from .spec import Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import (Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv,
+                   SoftmaxAttention, Spec)
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -118,7 +119,26 @@ def mamba2_lines(m: Mamba2) -> list[str]:
     ]
 
 
-FIXED_STATE = (GatedDeltaNet, Mamba2)  # mixers that keep a fixed-size state instead of a KV cache
+def _mamba_lines(m: Mamba) -> list[str]:
+    """A Mamba-1 mixer: widths, state, Δ rank, convolution, Falcon-Mamba's B/C/Δ norms."""
+    lines = ["Mamba selective state space (no attention)",
+             f"d_inner {_n(m.d_inner)} · state {m.d_state} per channel · Δ rank {m.dt_rank}",
+             f"causal conv {m.conv_kernel} taps{' + bias' if m.conv_bias else ''} · output gated by SiLU(z)"]
+    if m.bc_dt_norm_eps:
+        lines.append(f"B, C, Δ RMS-normed (eps {m.bc_dt_norm_eps:g}, no weights)")
+    if m.bias:
+        lines.append("bias: in, out")
+    return lines + ["fixed state per sequence: no KV cache"]
+
+
+def _short_conv_lines(m: ShortConv) -> list[str]:
+    """LFM2's gated short convolution: the gating and the kernel length."""
+    return ["Gated short convolution (no attention)", "in_proj → B, C, x · out_proj(C ⊙ conv(B ⊙ x))",
+            f"depthwise causal conv {m.conv_kernel} taps" + (" · bias" if m.bias else ""),
+            "fixed state per sequence: no KV cache"]
+
+
+FIXED_STATE = (GatedDeltaNet, Mamba2, Mamba, ShortConv)  # mixers that keep a fixed-size state instead of a KV cache
 
 
 def mixer_fill(m) -> str:
@@ -132,6 +152,10 @@ def mixer_lines(m) -> list[str]:
         return gated_deltanet_lines(m)
     if isinstance(m, Mamba2):
         return mamba2_lines(m)
+    if isinstance(m, Mamba):
+        return _mamba_lines(m)
+    if isinstance(m, ShortConv):
+        return _short_conv_lines(m)
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],
@@ -256,7 +280,8 @@ class _Dot:
 def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
     """Draw one block kind as a cluster; return its (entry, exit) node names."""
     p = f"{kind}."
-    title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"Transformer block × {count}"
+    single = "Mamba block" if isinstance(block.mixer, Mamba) else "Transformer block"  # attention-free: no transformer
+    title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     d.raw(f'subgraph "cluster_{_esc(kind)}" {{')
     d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{d.t.fills["block"]}" '
           f'color="{colour or d.t.edge}" penwidth=2 fontcolor="{d.t.text}";')
@@ -430,7 +455,8 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
             entry, _ = _block(d, spec, kind, a.blocks[kind], n, colours[kind])
             d.edge("layers", entry, style="dashed", arrowhead="none", color=colours[kind], constraint="false")
         top = "layers"
-    d.note("note_context", f"context {_n(a.context_length)} tokens", "tokens")
+    d.note("note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit in "
+           "the config", "tokens")
 
     if a.hyper_connections:
         d.node("hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"), "add",

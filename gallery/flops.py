@@ -14,16 +14,18 @@ A fixed-state mixer instead reads and writes its state, the same cost at any con
 * Gated DeltaNet: ``6 × n_v_heads × k_head_dim × v_head_dim`` (the state read by the key, the rank-1
   delta write, the read-out by the query; the decay is elementwise);
 * Mamba-2: ``5 × n_heads × head_dim × d_state`` (decay ×, input Δ·x·B ×, add +, read-out C·h × and +);
-  its depthwise convolution counts like a matmul (2 per weight).
+* Mamba-1: ``9 × d_inner × d_state`` (discretise Δ·A and Δ·B per state element, update and read the
+  state; the count of state-spaces/mamba issue #110).
 
-Norms, activations, softmax and RoPE are elementwise
-and left out (well under 1% for these models).
+Their projections and convolution taps are weights (2 FLOPs each); ``A_log``, ``D``, ``dt_bias`` and
+the gates are elementwise. Norms, activations, softmax and RoPE are elementwise and left out (well
+under 1% for these models).
 """
 
 from __future__ import annotations
 
 from .counts import active_params, param_terms
-from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, SoftmaxAttention
 
 
 def matmul_flops(arch: Arch) -> int:
@@ -72,6 +74,7 @@ def _compressed_flops(m: CompressedAttention, context: int) -> int:
 STATE_FLOPS = {  # mixer class → FLOPs of one token's state update and read-out in one layer
     GatedDeltaNet: lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
     Mamba2: lambda m: 5 * m.n_heads * m.head_dim * m.d_state,  # per state element: decay, Δ·x·B, add, C·h
+    Mamba: lambda m: 9 * m.d_inner * m.d_state,  # discretise, update, read: per state element
 }
 
 

@@ -100,7 +100,7 @@ def _strip_tags(loc: tuple, node: Any) -> tuple:
     return tuple(out)
 
 
-_TAGS = {"mha", "gqa", "mqa", "mla", "mlp", "moe"}
+_TAGS = {"mha", "gqa", "mqa", "mla", "mamba", "short_conv", "mlp", "moe"}
 
 
 def _child(node: Any, part: Any) -> Any:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba2, SoftmaxAttention
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, ShortConv, SoftmaxAttention
 
 BF16 = 2
 
@@ -84,6 +84,34 @@ def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
     return LayerCache(kind, n, 0, "fixed state only: nothing grows per token", None, ssm + conv, formula, caveat=caveat)
 
 
+def _state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
+    """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
+def _conv_window(taps: int) -> str:
+    """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
+    return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"
+
+
+def _mamba_cache(kind: str, n: int, m: Mamba) -> LayerCache:
+    """Mamba-1: per sequence an SSM state (d_inner, d_state) and a conv window (d_inner, conv_kernel), the shapes
+    transformers' ``LinearAttentionLayer`` allocates (recurrent_states, conv_states)."""
+    state = m.d_inner * (m.d_state + m.conv_kernel)  # (d_inner, d_state) + (d_inner, conv_kernel)
+    formula = (f"d_inner × d_state + d_inner × conv_kernel = {m.d_inner:,} × {m.d_state} + {m.d_inner:,} × "
+               f"{m.conv_kernel} = {state:,}")
+    caveat = ("bytes assume bf16; transformers keeps the SSM state (d_inner × d_state) in float32, twice that; "
+              + _conv_window(m.conv_kernel))
+    return _state_only(kind, n, state, formula, caveat)
+
+
+def _short_conv_cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCache:
+    """LFM2 short conv: per sequence a conv window (d_model, conv_kernel), transformers' conv_states."""
+    state = d_model * m.conv_kernel  # (d_model, conv_kernel)
+    formula = f"d_model × conv_kernel = {d_model:,} × {m.conv_kernel} = {state:,}"
+    return _state_only(kind, n, state, formula, _conv_window(m.conv_kernel))
+
+
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
     out = []
@@ -111,6 +139,10 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
             out.append(_compressed_cache(kind, n, mixer))
         elif isinstance(mixer, Mamba2):
             out.append(_mamba2_cache(kind, n, mixer))
+        elif isinstance(mixer, Mamba):
+            out.append(_mamba_cache(kind, n, mixer))
+        elif isinstance(mixer, ShortConv):
+            out.append(_short_conv_cache(kind, n, mixer, arch.d_model))
         elif mixer is None:
             out.append(_none(kind, n))
         else:
@@ -165,8 +197,13 @@ def kv_bytes(arch: Arch, context: int, batch: int = 1, bytes_per_element: int = 
     return sum(c.n_layers * c.elements(context) for c in layer_caches(arch)) * batch * bytes_per_element
 
 
-def context_grid(longest: int) -> list[int]:
-    """Context lengths for a cache curve: powers of two from 1,024 up to ``longest``, and ``longest`` itself."""
+UNLIMITED_SHOWN = 131_072  # how far a curve goes for a model whose config sets no context limit (Falcon-Mamba)
+
+
+def context_grid(longest: int | None) -> list[int]:
+    """Context lengths for a cache curve: powers of two from 1,024 up to ``longest``, and ``longest`` itself
+    (up to :data:`UNLIMITED_SHOWN` when there is no limit)."""
+    longest = longest or UNLIMITED_SHOWN
     return sorted({2**k for k in range(10, 25) if 2**k <= longest} | {longest})
 
 

@@ -289,7 +289,37 @@ class Mamba2(Strict):
         return self.inner + 2 * self.n_groups * self.d_state
 
 
-Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, CompressedAttention, Mamba2],
+class Mamba(Strict):
+    """Mamba-1 selective state-space mixer (Mamba, Falcon-Mamba): no attention, a fixed state per sequence.
+
+    ``in_proj`` widens d_model to 2 × d_inner (x and the gate z); x runs through a depthwise causal
+    conv of ``conv_kernel`` and the activation (hidden_act, SiLU); ``x_proj`` gives Δ (rank ``dt_rank``, widened by ``dt_proj``), B and
+    C (``d_state`` each); the selective scan keeps a d_inner × d_state state; y ⊙ SiLU(z) → ``out_proj``.
+    """
+
+    kind: Literal["mamba"]
+    d_inner: PositiveInt = Field(description="Inner width (intermediate_size; expand × hidden_size when absent)")
+    d_state: PositiveInt = Field(description="SSM state per inner channel (state_size)")
+    dt_rank: PositiveInt = Field(
+        description="Rank of the Δ projection (time_step_rank; 'auto' = ceil(hidden_size / 16))")
+    conv_kernel: PositiveInt = Field(description="Length of the depthwise causal convolution (conv_kernel)")
+    conv_bias: bool = Field(True, description="Bias on the convolution (use_conv_bias)")
+    bias: bool = Field(False, description="Bias on in_proj and out_proj (use_bias)")
+    bc_dt_norm_eps: float | None = Field(
+        None, gt=0, description="Weightless RMS norms of B, C and Δ before the scan, with this eps (Falcon-Mamba "
+        "mixer_rms_eps); null = none (Mamba)")
+
+
+class ShortConv(Strict):
+    """LFM2's gated short convolution: ``in_proj`` (d_model → 3 × d_model) gives B, C and x;
+    y = ``out_proj``(C ⊙ conv(B ⊙ x)) with a depthwise causal conv of ``conv_kernel`` taps at d_model width."""
+
+    kind: Literal["short_conv"]
+    conv_kernel: PositiveInt = Field(description="Length of the depthwise causal convolution (conv_L_cache)")
+    bias: bool = Field(False, description="Bias on in_proj, the convolution and out_proj (conv_bias)")
+
+
+Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, CompressedAttention, Mamba2, Mamba, ShortConv],
                   Field(discriminator="kind")]
 
 
@@ -481,7 +511,9 @@ class Arch(Strict):
     d_model: PositiveInt = Field(description="Residual stream width (hidden_size)")
     n_layers: PositiveInt
     vocab_size: PositiveInt
-    context_length: PositiveInt = Field(description="Maximum positions (max_position_embeddings)")
+    context_length: PositiveInt | None = Field(
+        description="Maximum positions (max_position_embeddings); null when the config sets no limit "
+        "(attention-free Falcon-Mamba)")
     norm: Norm
     embedding: Embedding
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")

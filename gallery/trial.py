@@ -73,7 +73,8 @@ def spec_from_config(config: dict, hf_repo: str = "your-org/your-model"):
 
 
 def _message(err: dict) -> str:
-    field = ".".join(str(p) for p in err["loc"] if p not in ("mha", "gqa", "mqa", "mla", "mlp", "moe"))
+    tags = ("mha", "gqa", "mqa", "mla", "mamba", "short_conv", "mlp", "moe")  # discriminator tags in loc
+    field = ".".join(str(p) for p in err["loc"] if p not in tags)
     if err.get("ctx", {}).get("field"):
         field = f"{field}.{err['ctx']['field']}"
     return f"{field}: {err['msg'].removeprefix('Value error, ')}"

@@ -49,6 +49,27 @@ def test_model_page_kv_cache_follows_the_context(bundled):
     assert metric.value == f"{expected / 2**30:,.2f} GiB"
 
 
+def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
+    spec, config = bundled["falcon-mamba-7b"]
+    at = _app("views/model.py", model="falcon-mamba-7b", ctx="100000", batch="2")
+    assert not at.exception
+    assert "Mamba block × 64" in at.get("graphviz_chart")[0].spec
+    assert next(m for m in at.metric if m.label == "Context").value == "no limit"  # no max_position_embeddings
+    # No KV cache: 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes × batch 2, whatever the context.
+    state = 64 * 8192 * 20 * 2 * 2
+    cache = next(m for m in at.metric if m.label.startswith("Cache at this context"))
+    assert cache.value == f"{state / 2**30:,.2f} GiB"
+    assert next(m for m in at.metric if m.label == "of which fixed state").value == f"{state / 2**20:,.1f} MiB"
+
+
+def test_compare_and_try_pages_take_fixed_state_models():
+    at = _app("views/compare.py", models=["falcon-mamba-7b", "lfm2-1.2b", "llama-2-7b-hf"])
+    assert not at.exception
+    assert "SSM inner width" in at.dataframe[0].value.index.get_level_values("field")
+    at = _app("views/try.py", base="lfm2-1.2b")
+    assert not at.exception and "Gated short convolution" in at.get("graphviz_chart")[0].spec
+
+
 def test_compare_marks_rows_that_differ():
     at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
     assert not at.exception

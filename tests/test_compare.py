@@ -9,6 +9,7 @@ import io
 import pytest
 
 from gallery.compare import breakdown_frame, compact, differs, frame, kv_curve, rows, to_csv
+from gallery.spec import LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
 from .reference import reference_param_count
@@ -49,15 +50,24 @@ def test_rows_carry_the_config_values(bundled, slug):
     table = rows([spec])
     assert _row(table, "total").values == (reference_param_count(config),)
     assert _row(table, "vocab").values == (config["vocab_size"],)
-    assert _row(table, "query heads").values == (_key(config, "num_attention_heads", "n_head"),)
     assert _row(table, "d_model").values == (_key(config, "hidden_size", "n_embd"),)
     assert _row(table, "layers").values == (_key(config, "num_hidden_layers", "n_layer"),)
-    assert _row(table, "context").values == (_key(config, "max_position_embeddings", "n_positions"),)
+    context = config.get("max_position_embeddings", config.get("n_positions"))
+    assert _row(table, "context").values == (context or "none",)  # Falcon-Mamba's config sets no limit
     if "tie_word_embeddings" in config:
         assert _row(table, "tied embeddings").values == (config["tie_word_embeddings"],)
+    heads = config.get("num_attention_heads", config.get("n_head"))
     mla = "kv_lora_rank" in config
     assert ("kv_lora_rank" in _fields(table)) == mla
-    if mla:  # KV heads do not apply to MLA: its cache is the latent
+    hybrid = any(not isinstance(b.mixer, (SoftmaxAttention, LatentAttention)) for b in spec.arch.blocks.values())
+    if heads is None:  # attention-free (Falcon-Mamba): no attention rows at all
+        assert not _fields(table) & {"query heads", "KV heads", "head dim", "RoPE θ", "sliding window"}
+    elif hybrid:  # LFM2, Qwen3-Next, Nemotron-H: attention facts are read over the attention layers only
+        assert _row(table, "query heads").values == (heads,)
+        if config["model_type"] != "deepseek_v4":  # V4: one shared KV head whatever the config says (see below)
+            assert _row(table, "KV heads").values == (_kv_heads(config),)
+    elif mla:  # KV heads do not apply to MLA: its cache is the latent
+        assert _row(table, "query heads").values == (heads,)
         assert "KV heads" not in _fields(table) and _row(table, "kv_lora_rank").values == (config["kv_lora_rank"],)
     elif len(spec.arch.blocks) > 1 and isinstance(_row(table, "KV heads").values[0], str):
         # per-kind head layouts (MiMo-V2-Flash): every KV-head count transformers builds is shown
@@ -67,7 +77,9 @@ def test_rows_carry_the_config_values(bundled, slug):
         built = {m.k_proj.out_features // m.head_dim for m in model.modules() if hasattr(m, "k_proj")}
         shown = _row(table, "KV heads").values[0]
         assert len(built) > 1 and all(f"{n} (" in shown for n in built)
+        assert _row(table, "query heads").values == (heads,)
     else:
+        assert _row(table, "query heads").values == (heads,)
         assert _row(table, "KV heads").values == (_kv_heads(config),)
     moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
     assert ("routed experts" in _fields(table)) == moe
@@ -119,6 +131,27 @@ def test_mla_and_moe_rows_next_to_a_dense_model(bundled):
     # Llama 2 has an untied head of vocab × d_model; DeepSeek-V2-Lite one of its own.
     head = _row(table, "head").values
     assert head == (lc["vocab_size"] * lc["hidden_size"], dc["vocab_size"] * dc["hidden_size"])
+
+
+def test_state_space_and_convolution_rows(bundled):
+    (falcon, fc), (lfm2, lc), (llama, llc) = (bundled[s] for s in ("falcon-mamba-7b", "lfm2-1.2b", "llama-2-7b-hf"))
+    table = rows([falcon, lfm2, llama])
+    groups = list(dict.fromkeys(r.group for r in table))
+    assert groups.index("Fixed-state mixers") == groups.index("Attention") + 1
+    assert _row(table, "attention kind").exact == ("Mamba", "GQA / Short conv", "MHA")
+    assert _row(table, "SSM state size (d_state)").exact == (str(fc["state_size"]), "—", "—")
+    assert _row(table, "SSM inner width").exact == (f"{fc['intermediate_size']:,}", "—", "—")  # 8,192, not 16 × 4,096
+    assert _row(table, "dt_rank").exact == (str(fc["time_step_rank"]), "—", "—")
+    conv_kernel = (str(fc["conv_kernel"]), str(lc["conv_L_cache"]), "—")  # read over the conv layers only
+    assert _row(table, "conv kernel").exact == conv_kernel
+    assert _row(table, "context").exact == ("none", f"{lc['max_position_embeddings']:,}",
+                                             f"{llc['max_position_embeddings']:,}")
+    # KV cache per token: none for Falcon-Mamba; LFM2's 6 attention layers × K, V × 8 KV heads × 64 dims × 2 bytes.
+    assert _row(table, "KV cache bytes / token (bf16)").values == (0, 6 * 2 * 8 * 64 * 2, 32 * 2 * 32 * 128 * 2)
+    # Fixed state: 64 layers × 8,192 channels × (16 state + 4 conv taps); LFM2: 10 conv layers × 2,048 × 3 taps.
+    assert _row(table, "fixed state bytes / sequence (bf16)").exact == (
+        f"{64 * 8192 * (16 + 4) * 2:,}", f"{10 * 2048 * 3 * 2:,}", "—")
+    assert "SSM state size (d_state)" not in _fields(rows([llama]))  # no such fact: no row
 
 
 def test_per_kind_values_are_spelled_out(bundled):
@@ -238,12 +271,12 @@ def test_state_space_rows_nemotron_h_beside_a_transformer(bundled):
     nemotron, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
     table = rows([nemotron, bundled["qwen3-30b-a3b"][0]])
     # Mamba-2 facts straight from the config; a model without Mamba-2 layers shows "—".
-    assert _row(table, "SSM state size").exact == (str(config["ssm_state_size"]), "—")
+    assert _row(table, "SSM state size (d_state)").exact == (str(config["ssm_state_size"]), "—")
     assert _row(table, "SSM heads × head dim").values == (
         f"{config['mamba_num_heads']} × {config['mamba_head_dim']}", None)
     assert _row(table, "SSM groups").values == (config["n_groups"], None)
     assert _row(table, "conv kernel").values == (config["conv_kernel"], None)
-    assert all(_row(table, f).differs for f in ("SSM state size", "SSM groups", "conv kernel"))
+    assert all(_row(table, f).differs for f in ("SSM state size (d_state)", "SSM groups", "conv kernel"))
     # Attention facts read the attention layers only, not the Mamba-2 or MoE-only ones.
     assert _row(table, "query heads").values == (config["num_attention_heads"], 32)
     assert _row(table, "KV heads").values[0] == config["num_key_value_heads"]

@@ -23,6 +23,10 @@ REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + QWEN_HYBRID 
 REAL += [SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json"]
 HYBRID = [SHARED / "hybrid-configs" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"]
 REAL += HYBRID
+# Fixed-state hybrids whose model types have a family (attention-free Mamba-1, short convolutions + GQA)
+CONV_SSM = [SHARED / "hybrid-configs" / f"{name}.json" for name in ("tiiuae--falcon-mamba-7b", "LiquidAI--LFM2-1.2B")]
+REAL += CONV_SSM
+STRIPPABLE = HUB + QWEN_HYBRID + HYBRID + CONV_SSM
 
 
 def _arch(config: dict) -> Arch:
@@ -92,7 +96,7 @@ def _stripped(config: dict, keep_fraction: float) -> dict:
 
 
 @pytest.mark.parametrize("keep_fraction", [0.0, 0.5])
-@pytest.mark.parametrize("path", HUB + QWEN_HYBRID + HYBRID, ids=[p.stem for p in HUB + QWEN_HYBRID + HYBRID])
+@pytest.mark.parametrize("path", STRIPPABLE, ids=[p.stem for p in STRIPPABLE])
 def test_absent_keys_read_as_transformers_defaults(path, keep_fraction):
     """Leaving keys out of a config gives the count transformers builds from it, exactly."""
     config = json.loads(path.read_text())
@@ -179,6 +183,17 @@ def test_stats_on_a_raw_config_prints_the_exact_total():
     row = json.loads(proc.stdout)
     assert row["total_params"] == reference_param_count(json.loads(path.read_text()))
     assert {"slug", "total_params", "embedding_params", "active_params", "kv_cache_bytes_per_token"} <= set(row)
+
+
+def test_stats_on_fixed_state_configs():
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", *map(str, CONV_SSM), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    falcon, lfm2 = map(json.loads, proc.stdout.splitlines())
+    assert (falcon["slug"], lfm2["slug"]) == ("falcon-mamba-7b", "lfm2-1.2b")  # _name_or_path "./": the file name
+    for row, path in zip((falcon, lfm2), CONV_SSM):
+        assert row["total_params"] == reference_param_count(json.loads(path.read_text()))
+    # Falcon-Mamba: nothing per token; 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes per sequence.
+    assert falcon["kv_cache_bytes_per_token"] == 0 and falcon["state_bytes_per_sequence"] == 64 * 8192 * 20 * 2
 
 
 def test_a_default_that_cannot_run_is_a_clear_error():
@@ -313,3 +328,53 @@ def test_stats_on_another_nemotron_h_config_prints_the_exact_total(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
                           capture_output=True, text=True, cwd=ROOT, check=True)
     assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)
+
+
+# Hand-varied configs of the fixed-state model types: each changes what the real configs leave alone.
+_VARIED = {
+    "falcon-auto-rank-expand-biases": {  # no intermediate_size: expand × hidden; "auto" rank = ceil(200 / 16) = 13
+        "model_type": "falcon_mamba", "hidden_size": 200, "expand": 3, "time_step_rank": "auto", "state_size": 8,
+        "num_hidden_layers": 3, "vocab_size": 1000, "use_bias": True, "use_conv_bias": False, "conv_kernel": 2},
+    "falcon-tied": {"model_type": "falcon_mamba", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+                    "vocab_size": 500, "tie_word_embeddings": True, "mixer_rms_eps": 1e-5},
+    "mamba-defaults": {"model_type": "mamba", "num_hidden_layers": 2},
+    "lfm2-no-adjust-conv-bias": {  # d_ff = intermediate_size as given; conv_bias biases in_proj, conv and out_proj
+        "model_type": "lfm2", "hidden_size": 128, "intermediate_size": 300, "block_auto_adjust_ff_dim": False,
+        "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "full_attn_idxs": [3],
+        "conv_bias": True, "conv_L_cache": 5, "vocab_size": 700, "tie_embedding": False},
+    "lfm2-multiplier": {  # int(2/3 × 1,000) = 666 → int(1.3 × 666) = 865 → rounded up to a multiple of 100: 900
+        "model_type": "lfm2", "hidden_size": 96, "block_ff_dim": 1000, "block_ffn_dim_multiplier": 1.3,
+        "block_multiple_of": 100, "num_hidden_layers": 3, "num_attention_heads": 6, "num_key_value_heads": 2,
+        "layer_types": ["conv", "full_attention", "conv"], "vocab_size": 300},
+    "lfm2-all-attention": {  # no full_attn_idxs, no layer_types: every layer is attention; d_ff: int(2/3 × 200)
+        # = 133 → int(0.75 × 133) = 99 → rounded up to the default multiple of 256: 256
+        "model_type": "lfm2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "vocab_size": 100, "intermediate_size": 200, "block_ffn_dim_multiplier": 0.75},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_VARIED))
+def test_varied_fixed_state_configs_are_exact(name):
+    config = _VARIED[name]
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+def test_varied_configs_read_the_rules_by_hand():
+    mamba = _arch(_VARIED["falcon-auto-rank-expand-biases"]).blocks["mamba"].mixer
+    assert (mamba.d_inner, mamba.dt_rank, mamba.bias, mamba.conv_bias) == (3 * 200, 13, True, False)
+    assert _arch(_VARIED["lfm2-multiplier"]).blocks["conv"].ffn.d_ff == 900
+    assert _arch(_VARIED["lfm2-no-adjust-conv-bias"]).blocks["attention"].ffn.d_ff == 300
+    assert _arch(_VARIED["lfm2-no-adjust-conv-bias"]).layers == ["conv"] * 3 + ["attention"]
+    all_attention = _arch(_VARIED["lfm2-all-attention"])
+    assert set(all_attention.layers) == {"attention"} and all_attention.blocks["attention"].ffn.d_ff == 256
+    assert _arch(_VARIED["mamba-defaults"]).blocks["mamba"].mixer.bc_dt_norm_eps is None  # plain Mamba: no B/C/Δ norms
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"model_type": "falcon_mamba", "expand": "16", "hidden_size": 10**12}, "expand"),
+    ({"model_type": "lfm2", "block_ffn_dim_multiplier": "1.0", "intermediate_size": 10**12},
+     "block_ffn_dim_multiplier"),
+])
+def test_text_where_a_number_belongs_is_a_clear_error_not_a_huge_string(config, key):
+    with pytest.raises(DerivationError, match=key):
+        derive(config)

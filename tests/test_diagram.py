@@ -17,7 +17,7 @@ from .conftest import spec_ids
 #   post:     mixer → norm → +, ffn → norm → +                      2 norms
 #   sandwich: norm → mixer → norm → +, norm → ffn → norm → +        4 norms
 #   parallel with one shared norm (GPT-J, Cohere): 1; with two (GPT-NeoX parallel): 2
-#   a block with one sublayer only (Nemotron-H: a mixer or an ffn) has half: norm → sublayer → +
+#   a block with one sublayer only (Nemotron-H: a mixer or an ffn; Falcon-Mamba) has half: norm → sublayer → +
 EXPECTED_NORMS = {("pre", False, False): 2, ("post", False, False): 2, ("sandwich", False, False): 4,
                   ("pre", True, True): 1, ("pre", True, False): 2}
 
@@ -229,3 +229,41 @@ def test_latent_experts_say_their_latent_width():
     moe = Moe(kind="moe", n_experts=8, top_k=2, d_expert=18, activation="relu2", gated=False, d_latent=1024)
     assert "in a 1,024 latent: projected down before, up after" in ffn_lines(moe)
     assert not any("latent" in line for line in ffn_lines(moe.model_copy(update={"d_latent": None})))
+
+
+def _node_line(dot: str, name: str) -> str:
+    return next(line for line in dot.splitlines() if line.strip().startswith(f'"{name}" ['))
+
+
+def test_falcon_mamba_block_is_one_norm_a_mamba_mixer_and_one_residual(bundled):
+    spec, c = bundled["falcon-mamba-7b"]
+    dot = to_dot(spec)
+    cluster = _cluster(dot, "mamba")
+    label = " ".join(_labels(cluster))
+    # From the config: intermediate_size 8,192 (it overrides expand × hidden_size), state_size 16,
+    # time_step_rank 256, conv_kernel 4 with use_conv_bias; mixer_rms_eps norms of B, C and dt.
+    assert f"d_inner {c['intermediate_size']:,} · state {c['state_size']} per channel" in label
+    assert f"Δ rank {c['time_step_rank']}" in label
+    assert f"causal conv {c['conv_kernel']} taps + bias" in label
+    assert "B, C, Δ RMS-normed (eps 1e-06, no weights)" in label and "no KV cache" in label
+    # FalconMambaBlock.forward: residual + mixer(norm(x)), no feed-forward: one norm, one "+", no MLP.
+    assert [lab for lab in _labels(cluster) if lab.startswith("RMSNorm")] == ["RMSNorm"]
+    assert cluster.count('label="+"') == 1 and "mamba.ffn" not in cluster
+    assert f"Mamba block × {c['num_hidden_layers']}" in dot and "Transformer block" not in dot
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in _node_line(dot, "mamba.mixer")
+    assert "no context limit in the config" in dot  # FalconMambaConfig has no max_position_embeddings
+
+
+def test_lfm2_draws_short_conv_and_attention_blocks(bundled):
+    spec, c = bundled["lfm2-1.2b"]
+    dot = to_dot(spec)
+    conv = " ".join(_labels(_cluster(dot, "conv")))
+    assert f"depthwise causal conv {c['conv_L_cache']} taps" in conv and "out_proj(C ⊙ conv(B ⊙ x))" in conv
+    attention = " ".join(_labels(_cluster(dot, "attention")))
+    head_dim = c["hidden_size"] // c["num_attention_heads"]  # 2,048 / 32 = 64
+    assert (f"{c['num_attention_heads']} query heads · {c['num_key_value_heads']} KV heads · head dim {head_dim}"
+            in attention)
+    n_attention = len(c["full_attn_idxs"])  # layers 2, 5, 8, 10, 12, 14
+    assert f"conv × {c['num_hidden_layers'] - n_attention}" in dot and f"attention × {n_attention}" in dot
+    assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in _node_line(dot, "conv.mixer")
+    assert f'fillcolor="{THEMES["light"].fills["attention"]}"' in _node_line(dot, "attention.mixer")

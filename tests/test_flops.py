@@ -109,3 +109,27 @@ def test_mamba2_matmul_weights_by_hand_nemotron_3_nano(bundled):
                                                + c["moe_shared_expert_intermediate_size"])
     weights = p.count("M") * mamba + p.count("*") * attention + p.count("E") * moe + d * c["vocab_size"]
     assert matmul_flops(spec.arch) == 2 * weights
+
+
+def test_falcon_mamba_by_hand_and_constant_per_token(bundled):
+    spec, c = bundled["falcon-mamba-7b"]
+    d, di, n, r, k = c["hidden_size"], c["intermediate_size"], c["state_size"], c["time_step_rank"], c["conv_kernel"]
+    # Weights per layer: in_proj d → 2·di, conv taps di·k, x_proj di → r + 2n, dt_proj r → di, out_proj di → d
+    # (A_log and D act elementwise, biases and norms are left out); plus the untied head d → vocab.
+    weights = c["num_hidden_layers"] * (d * 2 * di + di * k + di * (r + 2 * n) + r * di + di * d) + d * c["vocab_size"]
+    scan = c["num_hidden_layers"] * 9 * di * n  # the selective scan's 9·D·N per token (state-spaces/mamba#110)
+    assert flops_per_token(spec.arch, 1) == 2 * weights + scan
+    assert flops_per_token(spec.arch, 10**6) == flops_per_token(spec.arch, 1)  # no attention: constant per token
+
+
+def test_lfm2_by_hand(bundled):
+    spec, c = bundled["lfm2-1.2b"]
+    d, V, heads, kv = c["hidden_size"], c["vocab_size"], c["num_attention_heads"], c["num_key_value_heads"]
+    hd, ff, taps = d // heads, 8192, c["conv_L_cache"]  # d_ff: int(2/3 × 12,288) rounded up to 256 = 8,192
+    n_attention = len(c["full_attn_idxs"])
+    n_conv = c["num_hidden_layers"] - n_attention
+    conv = 3 * d * d + d * taps + d * d  # in_proj (B, C, x), depthwise taps, out_proj
+    attention = d * heads * hd + 2 * d * kv * hd + heads * hd * d  # q, k, v, out_proj
+    weights = n_conv * conv + n_attention * attention + c["num_hidden_layers"] * 3 * d * ff + d * V  # tied head
+    T = 4096
+    assert flops_per_token(spec.arch, T) == 2 * weights + n_attention * 2 * 2 * heads * hd * T

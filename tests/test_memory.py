@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gallery.memory import kv_bytes, kv_bytes_per_token, state_bytes
+from gallery.memory import kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 
 from .conftest import spec_ids
 
@@ -276,3 +276,68 @@ def test_mamba2_state_matches_the_cache_transformers_allocates():
     keys, values = cache.layers[1].keys, cache.layers[1].values  # (batch, n_kv_heads, tokens, head_dim)
     assert ours["attention"].elements(tokens) == (keys.numel() + values.numel()) // batch
     assert ours["mlp"].elements(tokens) == 0
+
+
+def test_falcon_mamba_has_no_kv_cache_only_a_fixed_state(bundled):
+    spec, c = bundled["falcon-mamba-7b"]
+    # FalconMambaMixer keeps per sequence an SSM state (intermediate_size × state_size) and a window of the
+    # last conv_kernel inputs per channel (intermediate_size × conv_kernel); nothing grows with the context.
+    per_layer = c["intermediate_size"] * c["state_size"] + c["intermediate_size"] * c["conv_kernel"]
+    assert per_layer == 8192 * 16 + 8192 * 4 == 163_840
+    assert kv_bytes_per_token(spec.arch) == 0
+    assert state_bytes(spec.arch) == c["num_hidden_layers"] * per_layer * BF16 == 20_971_520  # 20 MiB per sequence
+    assert kv_bytes(spec.arch, 1) == kv_bytes(spec.arch, 10**6) == state_bytes(spec.arch)
+    assert kv_bytes(spec.arch, 4096, batch=3) == 3 * state_bytes(spec.arch)
+    (cache,) = layer_caches(spec.arch)
+    assert cache.elements_per_token == 0 and "float32" in cache.caveat  # transformers' scan keeps its state in fp32
+
+
+def test_lfm2_caches_kv_in_attention_layers_and_a_conv_window_in_the_others(bundled):
+    spec, c = bundled["lfm2-1.2b"]
+    n_attention = len(c["full_attn_idxs"])  # 6 of 16 layers
+    n_conv = c["num_hidden_layers"] - n_attention
+    head_dim = c["hidden_size"] // c["num_attention_heads"]  # 64
+    per_token = n_attention * 2 * c["num_key_value_heads"] * head_dim * BF16  # K and V of 8 KV heads
+    state = n_conv * c["hidden_size"] * c["conv_L_cache"] * BF16  # Lfm2ShortConv: hidden_size × L_cache inputs
+    assert per_token == 12_288 and state == 122_880
+    assert kv_bytes_per_token(spec.arch) == per_token and state_bytes(spec.arch) == state
+    assert kv_bytes(spec.arch, 32_768, batch=2) == 2 * (32_768 * per_token + state)
+
+
+# Tiny configs of each fixed-state model type, to compare the cache figures with real tensors.
+_TINY = {
+    "falcon_mamba": {"model_type": "falcon_mamba", "vocab_size": 64, "hidden_size": 32, "state_size": 4,
+                     "num_hidden_layers": 2, "expand": 2, "conv_kernel": 3, "time_step_rank": 5},
+    "mamba": {"model_type": "mamba", "vocab_size": 64, "hidden_size": 48, "state_size": 8, "num_hidden_layers": 2,
+              "intermediate_size": 80, "conv_kernel": 4},
+    "lfm2": {"model_type": "lfm2", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 96,
+             "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "full_attn_idxs": [1],
+             "conv_L_cache": 3},
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(_TINY))
+def test_cache_figures_match_the_tensors_transformers_allocates(model_type):
+    """Run a tiny model with a cache; every layer's tensors equal our per-layer state and per-token figures."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from gallery.derive import derive
+    from gallery.spec import Arch
+
+    from .reference import reference_model
+
+    config, batch, tokens = _TINY[model_type], 2, 7
+    with torch.device("cpu"):
+        model = AutoModelForCausalLM.from_config(reference_model(config).config).eval()
+    with torch.no_grad():
+        out = model(torch.randint(0, config["vocab_size"], (batch, tokens)), use_cache=True)
+    cache = getattr(out, "cache_params", None) or out.past_key_values
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    ours = {c.kind: c for c in layer_caches(arch)}
+    for kind, layer in zip(arch.layers, cache.layers):
+        states = [t for d in (getattr(layer, "conv_states", {}), getattr(layer, "recurrent_states", {}))
+                  for t in d.values() if t is not None]
+        kv = [t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None]
+        assert sum(t.numel() for t in states) == batch * ours[kind].state_elements, kind
+        assert sum(t.numel() for t in kv) == batch * tokens * ours[kind].elements_per_token, kind

@@ -5,7 +5,7 @@ import streamlit as st
 
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
-from gallery.memory import context_grid
+from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views.common import spec_index
 
 index = spec_index()
@@ -54,7 +54,7 @@ with right:
     st.subheader("Cache against context (bf16, batch 1)")
     st.caption("KV per token where layers attend (windows, chunks and compression applied) plus the fixed "
                "state of linear-attention, state-space and convolution layers, which does not grow.")
-    curve = compare.kv_curve(specs, context_grid(max(s.arch.context_length for s in specs)))
+    curve = compare.kv_curve(specs, context_grid(max(s.arch.context_length or UNLIMITED_SHOWN for s in specs)))
     curve["GiB"] = curve["kv_bytes"] / 2**30
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
         x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),

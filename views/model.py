@@ -36,7 +36,8 @@ cols[1].metric("Active per token", compact(active), help=f"{active:,}")
 cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
-cols[4].metric("Context", f"{arch.context_length:,}")
+cols[4].metric("Context", f"{arch.context_length:,}" if arch.context_length else "no limit",
+               help=None if arch.context_length else "the config sets no maximum position (attention-free)")
 if arch.mtp_layers:
     mtp = mtp_params(arch)
     st.info(f"The checkpoint also stores {arch.mtp_layers} multi-token-prediction module(s) that transformers "
@@ -90,7 +91,7 @@ with left:
                      hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
 with right:
     st.subheader("Cache and compute")
-    context = st.number_input("Context length (tokens)", 1, 10_000_000, min(arch.context_length, 32_768),
+    context = st.number_input("Context length (tokens)", 1, 10_000_000, min(arch.context_length or 32_768, 32_768),
                               step=1024, key="ctx", bind="query-params")
     batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
     cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
