@@ -161,18 +161,8 @@ def _mixer_terms(d_model: int, mixer, where: str) -> list[Term]:
         if mixer.sinks:
             terms.append(_t("attention", "sinks", where, h))
         return terms
-    if isinstance(mixer, LatentAttention):
-        return _mla_terms(d, mixer, where)
-    if isinstance(mixer, GatedDeltaNet):
-        return _gdn_terms(d, mixer, where)
-    if isinstance(mixer, CompressedAttention):
-        return _compressed_terms(d, mixer, where)
-    if isinstance(mixer, Mamba2):
-        return _mamba2_terms(d, mixer, where)
-    if isinstance(mixer, Mamba):
-        return _mamba_terms(d, mixer, where)
-    if isinstance(mixer, ShortConv):
-        return _short_conv_terms(d, mixer, where)
+    if type(mixer) in _MIXER_TERMS:
+        return _MIXER_TERMS[type(mixer)](d, mixer, where)
     raise TypeError(f"no parameter count for mixer {type(mixer).__name__}")
 
 
@@ -320,6 +310,16 @@ def _short_conv_terms(d: tuple[str, int], m: ShortConv, where: str) -> list[Term
         terms += [_t("linear_mixers", "in_proj.bias", where, ("3", 3), d), _t("linear_mixers", "conv.bias", where, d),
                   _t("linear_mixers", "out_proj.bias", where, d)]
     return terms
+
+
+_MIXER_TERMS = {  # mixer class → its parameter groups (softmax attention, the common case, is written above)
+    LatentAttention: _mla_terms,
+    GatedDeltaNet: _gdn_terms,
+    CompressedAttention: _compressed_terms,
+    Mamba2: _mamba2_terms,
+    Mamba: _mamba_terms,
+    ShortConv: _short_conv_terms,
+}
 
 
 def _mlp_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,

@@ -58,6 +58,16 @@ def _none(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def _state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
+    """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
+def _conv_window(taps: int) -> str:
+    """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
+    return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"
+
+
 def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet) -> LayerCache:
     """Qwen3NextGatedDeltaNet's cache: nothing per token, a recurrent state and a conv state per sequence."""
     recurrent = m.n_v_heads * m.k_head_dim * m.v_head_dim  # (n_v_heads, k_head_dim, v_head_dim)
@@ -65,10 +75,9 @@ def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet) -> LayerCache:
     formula = (f"recurrent n_v_heads × k_head_dim × v_head_dim = {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} "
                f"= {recurrent:,} + conv conv_dim × conv_kernel = {m.conv_dim:,} × {m.conv_kernel} = {conv:,} "
                f"→ {recurrent + conv:,}")
-    caveat = ("transformers keeps the recurrent state in float32 (twice its bf16 figure here), and the conv state "
-              "holds conv_kernel inputs where conv_kernel − 1 past ones would do")
-    return LayerCache(kind, n, 0, "nothing per token: a fixed state per sequence", None,
-                      state_elements=recurrent + conv, state_formula=formula, caveat=caveat)
+    caveat = ("bytes assume bf16; transformers keeps the recurrent state in float32, twice that; "
+              + _conv_window(m.conv_kernel))
+    return _state_only(kind, n, recurrent + conv, formula, caveat)
 
 
 def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
@@ -79,19 +88,9 @@ def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
     conv = m.conv_dim * m.conv_kernel
     formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = "
                f"{m.n_heads} × {m.head_dim} × {m.d_state} + {m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
-    caveat = ("transformers keeps the SSM state in float32 whatever the model's dtype, so its share takes twice "
-              "the bytes at bf16; the figure counts every element at the chosen width")
-    return LayerCache(kind, n, 0, "fixed state only: nothing grows per token", None, ssm + conv, formula, caveat=caveat)
-
-
-def _state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
-    """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
-    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
-
-
-def _conv_window(taps: int) -> str:
-    """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
-    return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"
+    caveat = ("bytes assume bf16; transformers keeps the SSM state in float32 whatever the model's dtype, twice "
+              "that; " + _conv_window(m.conv_kernel))
+    return _state_only(kind, n, ssm + conv, formula, caveat)
 
 
 def _mamba_cache(kind: str, n: int, m: Mamba) -> LayerCache:

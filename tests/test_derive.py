@@ -185,6 +185,23 @@ def test_stats_on_a_raw_config_prints_the_exact_total():
     assert {"slug", "total_params", "embedding_params", "active_params", "kv_cache_bytes_per_token"} <= set(row)
 
 
+def _variant(name: str) -> dict:
+    """A hand-varied config of a newer model type (defined further down)."""
+    return {"deepseek-v4 ratios 8 and 64": lambda: _v4_variants()["ratios 8 and 64"],
+            "nemotron-h biased": lambda: _NEMOTRON_SMALL | {"hybrid_override_pattern": "M-M*EM-", "use_bias": True},
+            }[name]()
+
+
+@pytest.mark.parametrize("name", ["deepseek-v4 ratios 8 and 64", "nemotron-h biased"])
+def test_stats_on_a_varied_config_is_exact(tmp_path, name):
+    config = _variant(name)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)
+
+
 def test_stats_on_fixed_state_configs():
     proc = subprocess.run([sys.executable, "-m", "gallery", "stats", *map(str, CONV_SSM), "--json"],
                           capture_output=True, text=True, cwd=ROOT, check=True)
@@ -279,15 +296,6 @@ def test_deepseek_v4_variants_are_exact(name):
     assert hashed == [layer.mlp.is_hash for layer in model.model.layers]
 
 
-def test_stats_on_a_deepseek_v4_variant_is_exact(tmp_path):
-    config = _v4_variants()["ratios 8 and 64"]
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
-    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)
-
-
 # A small Nemotron-H config with every width distinct, so a width used in the wrong place shows.
 _NEMOTRON_SMALL = {
     "model_type": "nemotron_h", "vocab_size": 1000, "hidden_size": 96, "hybrid_override_pattern": "M*ME-M",
@@ -319,15 +327,6 @@ def test_hand_varied_nemotron_h_configs_are_exact(change):
 def test_nemotron_h_unknown_layer_types_are_a_clear_error():
     with pytest.raises(DerivationError, match="layer types X"):
         derive(_NEMOTRON_SMALL | {"hybrid_override_pattern": "M*X"})
-
-
-def test_stats_on_another_nemotron_h_config_prints_the_exact_total(tmp_path):
-    config = _NEMOTRON_SMALL | {"hybrid_override_pattern": "M-M*EM-", "use_bias": True}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
-    assert json.loads(proc.stdout)["total_params"] == reference_param_count(config)
 
 
 # Hand-varied configs of the fixed-state model types: each changes what the real configs leave alone.

@@ -63,8 +63,8 @@ def test_compare_updates_table_and_url(page, app_url, bundled):
     names = [bundled[s][0].name for s in ("llama-2-7b-hf", "mistral-7b-v0.1")]
     expect(page.get_by_role("heading", name=" vs ".join(names))).to_be_visible()
     box = page.get_by_test_id("stMultiSelect").locator("input")
-    box.fill("qwen3-8b")
-    page.keyboard.press("Enter")
+    box.fill("qwen3-8b")  # fuzzy search also offers qwen3-next-80b…: pick the exact option
+    page.get_by_role("option", name="qwen3-8b", exact=True).click()
     page.keyboard.press("Escape")  # close the dropdown
     page.wait_for_url(re.compile(r"models=qwen3-8b"))
     wait_for_app(page)
