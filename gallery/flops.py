@@ -28,12 +28,22 @@ from .counts import active_params, param_terms
 from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, SoftmaxAttention
 
 
+def _elementwise(name: str) -> bool:
+    """Parameters a token does not multiply as a matrix: biases, norm weights, sinks, per-channel SSM vectors,
+    DeepSeek-V4's position biases and hyper-connection scales."""
+    return name in ("D", "norm.weight") or name.endswith((
+        ".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias", "hc.base", "hc.scale", "hc_head.base",
+        "hc_head.scale"))
+
+
 def matmul_flops(arch: Arch) -> int:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
-    skipped = sum(t.total for t in param_terms(arch)
-                  if t.component in ("embeddings", "norms") or t.name in ("D", "norm.weight")
-                  or t.name.endswith((".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias",  # elementwise,
-                                      "hc.base", "hc.scale", "hc_head.base", "hc_head.scale")))  # not matmuls
+    skipped = 0
+    for t in param_terms(arch):
+        if t.component in ("embeddings", "norms") or _elementwise(t.name):
+            ffn = arch.blocks[t.where].ffn if t.component == "experts" else None
+            # active_params already left out the experts a token skips: drop only the used experts' share
+            skipped += t.total * ffn.top_k // ffn.n_experts if ffn is not None else t.total
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
     return 2 * (active_params(arch) - skipped + head)
 

@@ -133,3 +133,16 @@ def test_lfm2_by_hand(bundled):
     weights = n_conv * conv + n_attention * attention + c["num_hidden_layers"] * 3 * d * ff + d * V  # tied head
     T = 4096
     assert flops_per_token(spec.arch, T) == 2 * weights + n_attention * 2 * 2 * heads * hd * T
+
+
+def test_expert_biases_count_only_for_the_experts_used_gpt_oss_20b(bundled):
+    from gallery.flops import matmul_flops
+
+    spec, c = bundled["gpt-oss-20b"]
+    d, h, kv, hd = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    ff, E, k, V, L = c["intermediate_size"], c["num_local_experts"], c["num_experts_per_tok"], c["vocab_size"], \
+        c["num_hidden_layers"]
+    # per layer: q, k, v, o; the router (d × E); k experts of gate_up (d × 2ff) and down (ff × d); biases are
+    # additions, not multiplies, whether of attention, router or the experts a token uses
+    per_layer = d * h * hd + 2 * d * kv * hd + h * hd * d + d * E + k * (d * 2 * ff + ff * d)
+    assert matmul_flops(spec.arch) == 2 * (L * per_layer + d * V)  # untied head
