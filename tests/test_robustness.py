@@ -18,6 +18,7 @@ from gallery.counts import breakdown, total_params
 from gallery.derive import DerivationError, derive
 from gallery.diagram import to_dot
 from gallery.loader import load_text
+from gallery.memory import kv_bytes
 from gallery.spec import Arch
 from gallery.trial import TrialError, spec_from_config
 
@@ -99,6 +100,59 @@ def test_generated_valid_configs_count_exactly_and_draw(data):
     arch = Arch.model_validate(derive(config).arch, strict=False)
     assert total_params(arch) == expected
     assert sum(breakdown(arch).values()) == expected
+    assert _dot_accepts(to_dot(spec_from_config(config)))
+
+
+def _hybrid_like(draw, model_type: str) -> dict:
+    """A small valid config of a hybrid model type: fixed-state layers mixed with attention (or none)."""
+    pick = lambda *xs: draw(st.sampled_from(xs))  # noqa: E731
+    heads, head_dim = pick(2, 4), pick(8, 16)
+    base = {"model_type": model_type, "vocab_size": draw(st.integers(16, 300)), "hidden_size": heads * head_dim,
+            "num_attention_heads": heads, "num_key_value_heads": pick(*[k for k in (1, 2, 4) if heads % k == 0]),
+            "tie_word_embeddings": draw(st.booleans())}
+    if model_type == "qwen3_next":  # Gated DeltaNet : gated attention, experts with a gated shared expert
+        experts = draw(st.integers(2, 6))
+        return base | {"head_dim": head_dim, "num_hidden_layers": draw(st.integers(1, 6)),
+                       "full_attention_interval": pick(1, 2, 4), "linear_num_key_heads": pick(1, 2),
+                       "linear_num_value_heads": pick(2, 4), "linear_key_head_dim": pick(4, 8),
+                       "linear_value_head_dim": pick(4, 8), "linear_conv_kernel_dim": pick(2, 4),
+                       "num_experts": experts, "num_experts_per_tok": draw(st.integers(1, experts)),
+                       "moe_intermediate_size": pick(8, 12), "shared_expert_intermediate_size": pick(8, 16),
+                       "decoder_sparse_step": pick(1, 2), "partial_rotary_factor": pick(0.25, 0.5, 1.0)}
+    if model_type == "nemotron_h":  # Mamba-2, attention, MLP and MoE layers by pattern
+        ssm_heads = pick(2, 4)
+        experts = draw(st.integers(2, 6))
+        return base | {"head_dim": head_dim, "hybrid_override_pattern": "".join(draw(st.lists(
+                           st.sampled_from("M*-E"), min_size=1, max_size=6))),
+                       "mamba_num_heads": ssm_heads, "mamba_head_dim": pick(4, 8), "n_groups": pick(1, ssm_heads),
+                       "ssm_state_size": pick(4, 8), "conv_kernel": pick(2, 4), "intermediate_size": pick(8, 20),
+                       "n_routed_experts": experts, "num_experts_per_tok": draw(st.integers(1, experts)),
+                       "moe_intermediate_size": pick(8, 12), "moe_shared_expert_intermediate_size": pick(8, 16),
+                       "use_bias": draw(st.booleans()), "use_conv_bias": draw(st.booleans())}
+    if model_type == "falcon_mamba":  # attention-free Mamba-1
+        return {k: base[k] for k in ("model_type", "vocab_size", "hidden_size", "tie_word_embeddings")} | {
+            "num_hidden_layers": draw(st.integers(1, 4)), "state_size": pick(4, 8), "expand": pick(1, 2),
+            "conv_kernel": pick(2, 4), "time_step_rank": pick("auto", 3), "use_bias": draw(st.booleans()),
+            "use_conv_bias": draw(st.booleans())}
+    layers = draw(st.lists(st.sampled_from(["conv", "full_attention"]), min_size=1, max_size=6))  # LFM2
+    return base | {"num_hidden_layers": len(layers), "layer_types": layers, "conv_L_cache": pick(2, 3),
+                   "conv_bias": draw(st.booleans()), "block_ff_dim": pick(16, 24), "intermediate_size": pick(16, 24),
+                   "block_auto_adjust_ff_dim": draw(st.booleans()), "block_multiple_of": pick(4, 8)}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_generated_hybrid_configs_count_exactly_and_draw(data):
+    """Configs of the hybrid model types, generated: counted as transformers builds them, cached, drawn."""
+    config = _hybrid_like(data.draw, data.draw(st.sampled_from(["qwen3_next", "nemotron_h", "falcon_mamba", "lfm2"])))
+    try:
+        expected = reference_param_count(config)
+    except Exception:  # noqa: BLE001 - transformers itself rejects this combination
+        assume(False)
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert total_params(arch) == expected
+    assert kv_bytes(arch, 4096) >= kv_bytes(arch, 1) > 0 or all(
+        arch.blocks[k].mixer is None for k in arch.layers)  # every mixer keeps something
     assert _dot_accepts(to_dot(spec_from_config(config)))
 
 
