@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from . import yamlio
 from .codes import code_for
-from .spec import Spec
+from .spec import KIND_TAGS, Spec
 
 
 @dataclass(frozen=True, order=True)
@@ -93,14 +93,11 @@ def _strip_tags(loc: tuple, node: Any) -> tuple:
     data_path: Any = node
     for part in loc:
         child = _child(data_path, part)
-        if child is None and isinstance(part, str) and out and part in _TAGS:
+        if child is None and isinstance(part, str) and out and part in KIND_TAGS:
             continue
         out.append(part)
         data_path = child
     return tuple(out)
-
-
-_TAGS = {"mha", "gqa", "mqa", "mla", "mamba", "short_conv", "mlp", "moe"}
 
 
 def _child(node: Any, part: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
@@ -323,6 +324,13 @@ Mixer = Annotated[Union[SoftmaxAttention, LatentAttention, GatedDeltaNet, Compre
                   Field(discriminator="kind")]
 
 
+def kind_tags(union: Any) -> frozenset[str]:
+    """The ``kind`` values of a discriminated union (``Mixer`` → mha, gqa, …, mamba2, short_conv): the tags
+    pydantic inserts into error locations."""
+    members = typing.get_args(typing.get_args(union)[0])  # Annotated[Union[...], Field] → the member classes
+    return frozenset(tag for cls in members for tag in cls.model_fields["kind"].annotation.__args__)
+
+
 # --- feed-forward ----------------------------------------------------------------------------
 
 Activation = Annotated[
@@ -402,6 +410,7 @@ class Moe(Strict):
 
 
 Ffn = Annotated[Union[Mlp, Moe], Field(discriminator="kind")]
+KIND_TAGS = kind_tags(Mixer) | kind_tags(Ffn)  # every discriminator tag a validation error's loc may carry
 
 
 # --- blocks and the whole model -------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from .derive import DerivationError
 from .draft import draft
+from .spec import KIND_TAGS
 
 MAX_BYTES = 512 * 1024  # real config.json files are a few KB; the largest multimodal ones ~50 KB
 MAX_LAYERS = 1024  # more than any real model; keeps diagrams and tables bounded
@@ -73,8 +74,7 @@ def spec_from_config(config: dict, hf_repo: str = "your-org/your-model"):
 
 
 def _message(err: dict) -> str:
-    tags = ("mha", "gqa", "mqa", "mla", "mamba", "short_conv", "mlp", "moe")  # discriminator tags in loc
-    field = ".".join(str(p) for p in err["loc"] if p not in tags)
+    field = ".".join(str(p) for p in err["loc"] if p not in KIND_TAGS)  # no discriminator tags in the path
     if err.get("ctx", {}).get("field"):
         field = f"{field}.{err['ctx']['field']}"
     return f"{field}: {err['msg'].removeprefix('Value error, ')}"

@@ -63,3 +63,16 @@ def test_pasted_real_config_round_trips(bundled):
     _, config = bundled["mixtral-8x7b-v0.1"]
     spec = spec_from_config(parse_config(json.dumps(config)))
     assert total_params(spec.arch) == reference_param_count(config)
+
+
+def test_a_problem_in_a_new_mixer_kind_names_the_field_not_the_kind_tag():
+    import json
+
+    from .reference import SHARED
+
+    config = json.loads((SHARED / "hybrid-configs" / "Qwen--Qwen3-Next-80B-A3B-Instruct.json").read_text())
+    config["linear_num_value_heads"] = 17  # not a multiple of the 16 key heads
+    with pytest.raises(TrialError) as err:
+        spec_from_config(config)
+    assert any(line.startswith("arch.blocks.linear.mixer.n_k_heads:") for line in err.value.lines), err.value.lines
+    assert "gated_deltanet" not in str(err.value)
