@@ -70,6 +70,31 @@ def test_compare_and_try_pages_take_fixed_state_models():
     assert not at.exception and "Gated short convolution" in at.get("graphviz_chart")[0].spec
 
 
+def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
+    spec, config = bundled["qwen3-8b"]
+    at = _app("views/trace.py", model="qwen3-8b", layer="2", seq="16")
+    assert not at.exception
+    assert at.selectbox(key="model").value == "qwen3-8b" and at.selectbox(key="layer").value == 2
+    assert at.number_input(key="seq").value == 16 and "layer 2" in at.title[0].value
+    steps = at.dataframe[0].value
+    q = steps[steps["op"] == "q_proj"].iloc[0]
+    d, h, hd = config["hidden_size"], config["num_attention_heads"], config["head_dim"]
+    assert q["in"] == str((16, d)) and q["out"] == str((16, h * hd)) and q["params"] == d * h * hd
+    assert list(steps["op"][:2]) == ["attn norm (pre)", "q_proj"] and "q_norm" in set(steps["op"])
+    assert any(e.label.endswith(f"softmax → ({h // config['num_key_value_heads'] * 2}, 6, 6)") for e in at.expander)
+    assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps
+    assert dict(at.query_params) == {"model": "qwen3-8b", "layer": "2", "seq": "16"}
+    assert any(b.proto.label == "Download steps (CSV)" for b in at.get("download_button"))
+    at.selectbox(key="layer").set_value(5).run()  # (AppTest does not write bound widgets back to its query_params)
+    assert "layer 5" in at.title[0].value and at.dataframe[0].value["in"][0] == str((16, config["hidden_size"]))
+
+
+def test_model_page_links_to_its_trace():
+    at = _app("views/model.py", model="gpt2")
+    [link] = [p for p in at.get("page_link") if "Trace" in p.proto.label]
+    assert link.proto.page == "trace" and link.proto.query_string == "model=gpt2"
+
+
 def test_compare_marks_rows_that_differ():
     at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
     assert not at.exception

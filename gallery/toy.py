@@ -1,0 +1,426 @@
+"""Real numbers for a trace: the same layer at toy width, computed step by step with NumPy.
+
+``toy_trace(spec_or_arch, layer, seq)`` shrinks the chosen layer's block to toy widths (``d_model`` 16, or
+heads × head_dim where the real model has that equality; heads of 8 dims, the same query-to-KV-head ratio, the same norm placement, activation, QK-norm, rotary
+fraction, soft-cap, sinks, router and shared experts; windows, chunks and the indexer's top-k cut to 3
+tokens so they bite in a few tokens), draws weights with a fixed seed (named and shaped as the
+parameters of :func:`gallery.trace.trace` on the toy) and runs the layer on random token vectors. It
+records one :class:`ToyStep` per step of the trace, in the same order, with the step's output and, where
+useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask,
+after subtracting the row max).
+
+Numerical conventions follow transformers: RoPE rotates halves (``rotate_half``) for softmax attention and
+adjacent pairs for MLA (DeepSeek's complex multiply); RoPE scaling is left out (plain θ frequencies);
+gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a group by its best expert, or
+by the sum of its best two with a correction bias (DeepSeek-V3). ``tests/test_toy.py`` builds the same toy
+layer in transformers, copies these weights in and compares the outputs.
+
+Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
+:data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .spec import Arch, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .trace import trace
+
+D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
+SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
+
+
+# --- the toy architecture ---------------------------------------------------------------------
+
+
+def _rope_toy(rope: dict | None, head_dim: int) -> dict | None:
+    """Plain RoPE (no scaling) on an even number of the toy head's dims, close to the real fraction."""
+    if rope is None:
+        return None
+    rot = max(2, round(head_dim * rope.get("partial", 1.0) / 2) * 2)
+    return {"theta": rope["theta"], **({"partial": rot / head_dim} if rot < head_dim else {})}
+
+
+def _shrink_attention(m: dict) -> dict:
+    group = m["n_heads"] // m["n_kv_heads"]
+    kv = min(m["n_kv_heads"], 2)  # MQA stays MQA, GQA keeps two KV groups at the real ratio, MHA two heads
+    out = {**m, "n_heads": kv * group, "n_kv_heads": kv, "head_dim": HEAD_TOY, "rope": _rope_toy(m["rope"], HEAD_TOY)}
+    if m.get("v_head_dim"):
+        out["v_head_dim"] = HEAD_TOY // 2
+    for key in ("window", "chunk"):
+        if m.get(key):
+            out[key] = min(m[key], LOCAL_TOY)
+    return out
+
+
+def _shrink_latent(m: dict) -> dict:
+    out = {**m, "n_heads": 2, "q_lora_rank": m["q_lora_rank"] and 6, "kv_lora_rank": 6, "qk_nope_head_dim": 4,
+           "qk_rope_head_dim": 4, "v_head_dim": 4, "rope": _rope_toy(m["rope"], 4)}
+    if m.get("indexer"):
+        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": HEAD_TOY, "topk": LOCAL_TOY}
+    return out
+
+
+def _shrink_mlp(f: dict) -> dict:
+    return {**f, "d_ff": FF_TOY}
+
+
+def _shrink_moe(f: dict) -> dict:
+    router = dict(f["router"])
+    grouped = (router.get("n_groups") or 1) > 1
+    if grouped:
+        router.update(n_groups=2, topk_groups=1)
+    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router}
+    if f["n_shared_experts"]:
+        out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
+    if f.get("dense_mlp"):
+        out["dense_mlp"] = FF_TOY
+    return out
+
+
+SHRINK: dict[type, Callable[[dict], dict]] = {
+    SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, Mlp: _shrink_mlp, Moe: _shrink_moe,
+}
+
+
+def toy_arch(arch: Arch, kind: str) -> Arch:
+    """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure."""
+    block = arch.blocks[kind]
+    data = block.model_dump()
+    for part in ("mixer", "ffn"):
+        if getattr(block, part) is not None:
+            data[part] = SHRINK[type(getattr(block, part))](data[part])
+    d_model = D_TOY
+    if isinstance(block.mixer, SoftmaxAttention) and arch.d_model == block.mixer.n_heads * block.mixer.head_dim:
+        d_model = data["mixer"]["n_heads"] * HEAD_TOY  # keep d_model = heads × head_dim where the model has it
+    return Arch.model_validate({
+        "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
+        "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
+    }, strict=False)
+
+
+# --- the toy computation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToyStep:
+    """The values of one step: its output, and intermediate values worth seeing."""
+
+    op: str
+    value: np.ndarray
+    details: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """The recorder: weights in, one ToyStep per operation out."""
+
+    arch: Arch
+    w: dict[str, np.ndarray]
+    steps: list[ToyStep] = field(default_factory=list)
+
+    def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
+        self.steps.append(ToyStep(op, value, details))
+        return value
+
+    def linear(self, op: str, x: np.ndarray, name: str | None = None) -> np.ndarray:
+        name = name or op
+        y = x @ self.w[f"{name}.weight"]
+        return self.rec(op, y + self.w.get(f"{name}.bias", 0))
+
+    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
+        n, w = self.arch.norm, self.w[f"{name}.weight"] if weights else 1.0
+        eps = 1e-6 if name == "indexer.k_norm" else n.eps  # DeepseekV32Indexer: its own LayerNorm
+        if n.kind == "layernorm" or name == "indexer.k_norm":
+            mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+            y = (x - mean) / np.sqrt(var + eps) * w + self.w.get(f"{name}.bias", 0)
+            return self.rec(op, y, mean=mean, variance=var)
+        ms = (x * x).mean(-1, keepdims=True)
+        r = 1 / np.sqrt(ms + eps)
+        return self.rec(op, x * r * w, **{"mean of squares": ms, "rsqrt": r, "before the weight": x * r})
+
+
+def _heads(x: np.ndarray, dim: int) -> np.ndarray:
+    """(T, heads·dim) → (heads, T, dim)."""
+    return x.reshape(x.shape[0], -1, dim).transpose(1, 0, 2)
+
+
+def _rope(x: np.ndarray, rot: int, theta: float, pairs: bool) -> np.ndarray:
+    """Rotate the first ``rot`` dims of (heads, T, dim) by position: halves (rotate_half) or adjacent pairs."""
+    T = x.shape[1]
+    ang = np.arange(T)[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
+    cos, sin = np.cos(ang), np.sin(ang)
+    r, rest = x[..., :rot], x[..., rot:]
+    a, b = (r[..., 0::2], r[..., 1::2]) if pairs else (r[..., :rot // 2], r[..., rot // 2:])
+    a2, b2 = a * cos - b * sin, a * sin + b * cos
+    out = np.stack([a2, b2], -1).reshape(r.shape) if pairs else np.concatenate([a2, b2], -1)
+    return np.concatenate([out, rest], -1)
+
+
+def _attend(R: _Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None) -> np.ndarray:
+    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward."""
+    T = q.shape[1]
+    s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
+    s = R.rec("scale", s * scale)
+    if softcap:
+        s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    allowed = j <= i
+    if chunk:
+        allowed &= i // chunk == j // chunk
+    elif window:
+        allowed &= i - j < window
+    if extra_mask is not None:
+        allowed &= extra_mask
+    masked = R.rec("mask", np.where(allowed, s, -np.inf), before=s)
+    if sinks:
+        sink = np.broadcast_to(R.w["sinks"][:, None, None], (*masked.shape[:2], 1))
+        masked = R.rec("append sink logit", np.concatenate([masked, sink], -1))
+    shifted = R.rec("subtract row max", masked - masked.max(-1, keepdims=True), **{"row max": masked.max(-1)})
+    e = np.exp(shifted)
+    p = e / e.sum(-1, keepdims=True)
+    p = R.rec("softmax", p[..., :T], exp=e, **({"sink weight": p[..., T]} if sinks else {}))
+    o = R.rec("weights × V", p @ v)
+    return R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))
+
+
+def _softmax_attention(R: _Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
+    hd, vd = m.head_dim, m.value_dim
+    q, k = R.linear("q_proj", x), R.linear("k_proj", x)
+    v = k if m.k_eq_v else R.linear("v_proj", x)
+    if m.qk_norm == "full":
+        q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    q, k = R.rec("split Q heads", _heads(q, hd)), R.rec("split K heads", _heads(k, hd))
+    v = R.rec("V = K" if m.k_eq_v else "split V heads", _heads(v, vd))
+    if m.qk_norm == "head":
+        q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    if m.rope:
+        rot = int(hd * m.rope.partial)
+        q = R.rec("RoPE on Q", _rope(q, rot, m.rope.theta, False))
+        k = R.rec("RoPE on K", _rope(k, rot, m.rope.theta, False))
+    if m.qk_norm == "l2":
+        eps = R.arch.norm.eps
+        q = R.rec("L2 norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
+        k = R.rec("L2 norm K", k / np.sqrt((k * k).mean(-1, keepdims=True) + eps))
+    if m.group_size > 1:
+        k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
+        v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
+    o = _attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    return R.linear("o_proj", o)
+
+
+def _latent_attention(R: _Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
+    nope, rope, r, vd = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank, m.v_head_dim
+    if m.q_lora_rank is None:
+        q = R.linear("q_proj", x)
+    else:
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", R.linear("q_a_proj", x))
+        q = R.linear("q_b_proj", cq)
+    q = R.rec("split Q heads", _heads(q, nope + rope))
+    q_pe = R.rec("split Q nope | rope", q[..., nope:])
+    ckv = R.linear("kv_a_proj_with_mqa", x)
+    latent = R.rec("take latent c_kv", ckv[:, :r])
+    k_pe = R.rec("take k_pe", ckv[None, :, r:])
+    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent)
+    if m.rope:
+        q_pe = R.rec("RoPE on q_pe", _rope(q_pe, rope, m.rope.theta, True))
+        k_pe = R.rec("RoPE on k_pe", _rope(k_pe, rope, m.rope.theta, True))
+    kv = R.rec("split KV heads", _heads(R.linear("kv_b_proj", latent), nope + vd))
+    k_nope, v = R.rec("take k_nope", kv[..., :nope]), R.rec("take V", kv[..., nope:])
+    q = R.rec("concat Q", np.concatenate([q[..., :nope], q_pe], -1))
+    k = R.rec("concat K", np.concatenate([k_nope, np.broadcast_to(k_pe, (*k_nope.shape[:2], rope))], -1))
+    keep = _indexer(R, m, x, cq) if m.indexer else None
+    o = _attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, False, keep)
+    return R.linear("o_proj", o)
+
+
+def _indexer(R: _Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) -> np.ndarray:
+    """Lightning indexer: per head ReLU(q_I · k_I), weighted and summed; each query keeps its top-k tokens."""
+    ix, T = m.indexer, x.shape[0]
+    causal = np.arange(T)[None, :] <= np.arange(T)[:, None]
+    if ix.shared:
+        return R.rec("reuse top-k", causal)
+    theta = m.rope.theta if m.rope else 10000.0
+    qi = R.rec("split indexer Q heads", _heads(R.linear("indexer.wq_b", cq), ix.head_dim))  # (ih, T, ihd)
+    ki = R.norm("indexer.k_norm", "indexer.k_norm", R.linear("indexer.wk", x))  # (T, ihd)
+    qi = R.rec("RoPE on indexer Q", _rope(qi, m.qk_rope_head_dim, theta, False))
+    ki = R.rec("RoPE on indexer K", _rope(ki[None], m.qk_rope_head_dim, theta, False)[0])
+    wi = R.linear("indexer.weights_proj", x) * ix.n_heads ** -0.5  # (T, ih)
+    per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
+    scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
+    best = np.argsort(-scores, -1, kind="stable")[:, :ix.topk]  # ties (ReLU zeros) go to the earlier token
+    keep = np.zeros((T, T), dtype=bool)
+    np.put_along_axis(keep, best, True, -1)
+    return R.rec("top-k mask", causal & keep)
+
+
+ACT = {
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+    "relu": lambda x: np.maximum(x, 0),
+    "relu2": lambda x: np.maximum(x, 0) ** 2,
+}
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from math import erf
+
+    return np.vectorize(erf)(x)
+
+
+def _mlp_chain(R: _Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """gate/up → act (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
+    def proj(op: str, h: np.ndarray) -> np.ndarray:
+        w, b = R.w[f"{name}{op}.weight"], R.w.get(f"{name}{op}.bias")
+        if idx is None:
+            y = h @ w + (0 if b is None else b)
+        else:  # w (E, in, out): x (T, in) for gate/up, h (T, k, in) for down
+            y = np.einsum("ti,tkio->tko" if h.ndim == 2 else "tki,tkio->tko", h, w[idx])
+            y = y + (0 if b is None else b[idx])
+        return R.rec(f"{name}{op}", y)
+
+    act = f.activation
+    if not gated:
+        u = proj("up_proj", x)
+        return proj("down_proj", R.rec(f"activation ({act})", ACT[act](u)))
+    g, u = proj("gate_proj", x), proj("up_proj", x)
+    if act == "swish_clamped":
+        gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
+        h = R.rec("gate · act(up + 1)", gc / (1 + np.exp(-SWIGLU_ALPHA * gc)) * (uc + 1))
+    else:
+        a = R.rec(f"activation ({act})", ACT[act](g))
+        h = R.rec("a ⊙ u", a * u)
+    return proj("down_proj", h)
+
+
+def _mlp(R: _Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    return _mlp_chain(R, "", f, f.gated, x)
+
+
+def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen expert ids (T, k), their weights (T, k))."""
+    r, k = f.router, f.top_k
+    if r.scale:
+        x = R.norm("router norm", "router.norm", x, weights=False)
+        x = R.rec("router input scale", x * R.w["router.scale"] * x.shape[-1] ** -0.5)
+    z = R.linear("router logits", x, "router")
+    if r.scoring == "softmax":
+        e = np.exp(z - z.max(-1, keepdims=True))
+        s = R.rec("scores (softmax)", e / e.sum(-1, keepdims=True))
+    else:
+        s = R.rec("scores (sigmoid)", 1 / (1 + np.exp(-z)))
+    choose = s
+    if r.correction_bias:
+        choose = R.rec("add correction bias", s + R.w["router.correction_bias"])
+    if r.n_groups and r.n_groups > 1:
+        grouped = choose.reshape(len(s), r.n_groups, -1)
+        best = np.sort(grouped, -1)[..., ::-1]
+        group_score = best[..., :2].sum(-1) if r.correction_bias else best[..., 0]
+        keep = np.argsort(-group_score, -1, kind="stable")[:, :r.topk_groups]
+        mask = np.zeros_like(group_score, dtype=bool)
+        np.put_along_axis(mask, keep, True, -1)
+        choose = R.rec("group top-k", np.where(np.repeat(mask, grouped.shape[-1], -1), choose, 0.0))
+    idx = np.argsort(-choose, -1, kind="stable")[:, :k]
+    w = R.rec("top-k", np.take_along_axis(s, idx, -1), experts=idx)
+    if r.normalize_topk:
+        w = R.rec("normalise top-k", w / w.sum(-1, keepdims=True))
+    if r.weight_scale != 1:
+        w = R.rec("scale weights", w * r.weight_scale)
+    if r.scale:
+        w = R.rec("per-expert scale", w * R.w["router.per_expert_scale"][idx])
+    return idx, w
+
+
+def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    y = _mlp_chain(R, "experts.", f, f.gated, x, idx)
+    y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
+    if f.n_shared_experts:
+        s = _mlp_chain(R, "shared_expert.", f, f.gated, x)
+        if f.shared_gate:
+            gamma = R.linear("shared_expert_gate", x)
+            s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
+        y = R.rec("add shared expert", y + s)
+    return y
+
+
+def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    if not f.dense_mlp:
+        idx, w = _router(R, f, x)
+        return _experts(R, f, x, idx, w)
+    dense = R.norm("mlp norm (post)", "post_mlp_norm", _mlp_chain(R, "", f, f.gated, x))
+    idx, w = _router(R, f, resid)
+    y = _experts(R, f, R.norm("experts norm (pre)", "experts_norm", resid), idx, w)
+    y = R.norm("experts norm (post)", "post_experts_norm", y)
+    return R.rec("add mlp and experts", dense + y)
+
+
+TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention}
+TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
+
+
+def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray) -> list[ToyStep]:
+    """Run the one layer of the toy ``arch`` on ``x`` (T, d_model); one ToyStep per trace step."""
+    R = _Run(arch, weights)
+    block = arch.blocks[arch.layers[0]]
+    if block.parallel:
+        h = R.norm("norm (shared)", "norm", x) if block.shared_norm else R.norm("attention norm", "attn_norm", x)
+        a = TOY_MIXERS[type(block.mixer)](R, block.mixer, h)
+        if not block.shared_norm:
+            h = R.norm("ffn norm", "ffn_norm", x)
+        f = TOY_FFNS[type(block.ffn)](R, block.ffn, h, x)
+        R.rec("residual add", x + a + f)
+        return R.steps
+    for sub, label in ((block.mixer, "attn"), (block.ffn, "ffn")):
+        if sub is None:
+            continue
+        h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
+        y = TOY_MIXERS[type(sub)](R, sub, h) if label == "attn" else TOY_FFNS[type(sub)](R, sub, h, x)
+        if block.norm_placement in ("post", "sandwich"):
+            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y)
+        x = R.rec("residual add", x + y)
+    return R.steps
+
+
+def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random weights for every parameter the trace names (norm weights near 1, small biases), plus buffers."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for step in trace(arch, 0, 1):
+        for p in step.params:
+            if ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
+                weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
+            elif p.name.endswith(".bias") or p.name == "sinks":
+                weights[p.name] = 0.2 * rng.standard_normal(p.shape)
+            else:
+                weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
+    ffn = arch.blocks[arch.layers[0]].ffn
+    if isinstance(ffn, Moe) and ffn.router.correction_bias:  # a buffer, not a parameter
+        weights["router.correction_bias"] = 0.1 * rng.standard_normal(ffn.n_experts)
+    return weights
+
+
+@dataclass(frozen=True)
+class Toy:
+    """A toy layer run: its architecture, weights, input and the values of every step."""
+
+    arch: Arch
+    weights: dict[str, np.ndarray]
+    x: np.ndarray
+    steps: list[ToyStep]
+
+    @property
+    def out(self) -> np.ndarray:
+        return self.steps[-1].value
+
+
+def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0) -> Toy:
+    """The toy version of layer ``layer`` run on ``seq`` random token vectors with seed ``seed``."""
+    arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
+    toy = toy_arch(arch, arch.layers[layer])
+    weights = toy_weights(toy, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((seq, toy.d_model))
+    return Toy(toy, weights, x, toy_forward(toy, weights, x))

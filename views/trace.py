@@ -1,0 +1,98 @@
+"""Trace page: every operation of one layer with shapes, parameters, FLOPs and formula, and a toy's real numbers."""
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from gallery.pattern import summary
+from gallery.toy import toy_trace
+from gallery.trace import trace
+from views.common import spec_index
+
+TOY_TOKENS = 6
+
+index = spec_index()
+slugs = list(index.specs)
+if not slugs:
+    st.warning(f"No loadable specs in `{index.folder}`.")
+    st.stop()
+
+c1, c2, c3 = st.columns([3, 1, 1])
+slug = c1.selectbox("Model", slugs, key="model", bind="query-params", help="The spec's slug; the URL keeps the view.")
+arch = index.specs[slug].arch
+layer = c2.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
+                     help=f"0-based; {summary(arch.layers)}") or 0
+seq = int(c3.number_input("Sequence length T", 1, 1_000_000, 8, key="seq", bind="query-params"))
+kind = arch.layers[layer]
+
+st.title(f"Trace: {index.specs[slug].name}, layer {layer}")
+st.caption(f"Block kind **{kind}**, {seq:,} tokens. Each row is one operation in the order the reference "
+           "implementation runs it; weights are written (in, out) as y = x · W. FLOPs: 2 × T × weights for a "
+           "product with weights (routed experts: the top-k a token uses), 2 × heads × T² × dim for QKᵀ and "
+           "weights × V (the eager code computes the whole matrix, then masks), about one per element per "
+           "elementwise operation.")
+steps = trace(arch, layer, seq)
+table = pd.DataFrame([{
+    "#": i, "op": s.op, "part": s.part, "in": str(s.in_shape), "out": str(s.out_shape), "params": s.n_params,
+    "param shapes": ", ".join(f"{p.name} {p.shape}" for p in s.params), "FLOPs": s.flops, "formula": s.formula,
+} for i, s in enumerate(steps)])
+m1, m2, m3 = st.columns(3)
+m1.metric("Operations", len(steps))
+m2.metric("Parameters in this layer", f"{table['params'].sum():,}")
+m3.metric(f"FLOPs at T = {seq:,}", f"{table['FLOPs'].sum():,}")
+st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1), 720),
+             column_config={"params": st.column_config.NumberColumn(format="localized"),
+                            "FLOPs": st.column_config.NumberColumn(format="localized")})
+st.download_button("Download steps (CSV)", data=table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
+                   mime="text/csv", on_click="ignore", icon=":material/download:")
+
+st.subheader("Real numbers on a toy of the same shape")
+toy = toy_trace(arch, layer, min(seq, TOY_TOKENS))
+block = toy.arch.blocks[kind]
+st.caption(f"The same block at d_model {toy.arch.d_model} (the toy block below), run on {toy.x.shape[0]} random token "
+           "vectors with weights drawn from a fixed seed (NumPy). tests/test_toy.py builds such toy layers in "
+           "transformers with the same weights and checks that the outputs agree.")
+st.json(block.model_dump(exclude_defaults=True), expanded=False)
+
+
+def _frame(a: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(np.atleast_2d(a)).round(4)
+
+
+def _show(name: str, a: np.ndarray) -> None:
+    if a.ndim <= 2:
+        st.caption(name)
+        st.dataframe(_frame(a), width="stretch")
+        return
+    for h in range(min(a.shape[0], 2)):  # (heads, T, …): the first two heads
+        st.caption(f"{name}, head {h} of {a.shape[0]}")
+        st.dataframe(_frame(a[h]), width="stretch")
+
+
+for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.steps)):
+    with st.expander(f"{i}. {step.op} → {values.value.shape}"):
+        st.markdown(f"`{step.formula}`")
+        _show("output", values.value)
+        for name, a in values.details.items():
+            _show(name, a)
+
+steps_by_op = {s.op: s for s in toy.steps}
+if "softmax" in steps_by_op:
+    n_heads = steps_by_op["softmax"].value.shape[0]
+    head = st.selectbox("Head", list(range(n_heads)), key="head", bind="query-params") or 0
+    T = toy.x.shape[0]
+    grid = [(name, i, j, float(v[head, i, j]))
+            for name, v in (("scores before the mask", steps_by_op["mask"].details["before"]),
+                            ("after the mask", steps_by_op["mask"].value),
+                            ("softmax weights", steps_by_op["softmax"].value))
+            for i in range(T) for j in range(T)]
+    cells = pd.DataFrame(grid, columns=["matrix", "query", "key", "value"])
+    cells["value"] = cells["value"].where(np.isfinite(cells["value"]))  # −∞ (masked) drawn empty
+    chart = alt.Chart(cells).mark_rect().encode(
+        x=alt.X("key:O"), y=alt.Y("query:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
+        tooltip=["query", "key", alt.Tooltip("value:Q", format=".4f")],
+    ).properties(width=180, height=180).facet(column=alt.Column("matrix:N", sort=None, title=None)).resolve_scale(
+        color="independent")
+    st.altair_chart(chart)
+    st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after).")
