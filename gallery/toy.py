@@ -26,10 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from .spec import Arch, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Arch, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
 from .trace import trace
 
 D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
+INNER_TOY, STATE_TOY, RANK_TOY = 2 * D_TOY, 4, 2  # Mamba-1: d_inner (expand 2), d_state, dt_rank
 SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
 
 
@@ -81,8 +82,14 @@ def _shrink_moe(f: dict) -> dict:
     return out
 
 
+def _shrink_mamba(m: dict) -> dict:
+    """Mamba-1 at expand 2 with a small state and Δ rank; the conv taps, biases and B/C/Δ norms as the model."""
+    return {**m, "d_inner": INNER_TOY, "d_state": STATE_TOY, "dt_rank": RANK_TOY}
+
+
 SHRINK: dict[type, Callable[[dict], dict]] = {
     SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, Mlp: _shrink_mlp, Moe: _shrink_moe,
+    Mamba: _shrink_mamba, ShortConv: dict,  # the short conv has no width of its own: d_model, its taps as the model
 }
 
 
@@ -257,6 +264,54 @@ def _indexer(R: _Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) -> np.n
     return R.rec("top-k mask", causal & keep)
 
 
+def _causal_conv(R: _Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
+    """Depthwise causal conv over the tokens of x (T, width) with w (width, k): causal_conv1d_fn's F.conv1d
+    with k − 1 zeros of padding, cut to the first T outputs."""
+    w, k = R.w[f"{name}.weight"], R.w[f"{name}.weight"].shape[1]
+    padded = np.concatenate([np.zeros((k - 1, x.shape[1])), x])  # (T + k − 1, width)
+    y = sum(w[:, j] * padded[j:j + len(x)] for j in range(k)) + R.w.get(f"{name}.bias", 0)
+    return R.rec(op, y, taps=w.T)
+
+
+def _mamba(R: _Run, m: Mamba, x: np.ndarray) -> np.ndarray:
+    """FalconMambaMixer.forward's torch path, with mamba_selective_scan's sequential loop written out.
+
+    The CUDA kernels (selective_scan_fn, mamba_inner_fn) compute the same recurrence in parallel.
+    """
+    di, n, r = m.d_inner, m.d_state, m.dt_rank
+    xz = R.linear("in_proj", x)  # (T, 2 · d_inner)
+    xs, z = R.rec("split x | z", xz[:, :di]), xz[:, di:]  # (T, d_inner) each
+    xs = R.rec("activation (silu)", ACT["silu"](_causal_conv(R, "conv1d", "conv1d", xs)))
+    dbc = R.linear("x_proj", xs)  # (T, dt_rank + 2 · d_state)
+    dt, B, C = R.rec("take Δ", dbc[:, :r]), R.rec("take B", dbc[:, r:r + n]), R.rec("take C", dbc[:, r + n:])
+    if m.bc_dt_norm_eps:
+        dt, B, C = [R.rec(f"{t} norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + m.bc_dt_norm_eps))
+                    for t, v in (("Δ", dt), ("B", B), ("C", C))]
+    dt = R.rec("softplus", np.logaddexp(0, R.linear("dt_proj", dt)))  # (T, d_inner)
+    A = -np.exp(R.w["A_log"])  # (d_inner, d_state)
+    decay = R.rec("discretise A", np.exp(dt[:, :, None] * A), A=A)  # (T, d_inner, d_state)
+    u = R.rec("Δ·B·x", dt[:, :, None] * B[:, None, :] * xs[:, :, None])  # (T, d_inner, d_state)
+    h, states = np.zeros((di, n)), []
+    for t in range(len(x)):  # one token at a time, as the reference's loop
+        h = decay[t] * h + u[t]
+        states.append(h)
+    states = R.rec("selective scan", np.stack(states))  # (T, d_inner, d_state): the state after each token
+    y = R.rec("read out C·h", np.einsum("tcs,ts->tc", states, C))
+    y = R.rec("D skip", y + R.w["D"] * xs)
+    y = R.rec("gate y ⊙ SiLU(z)", y * ACT["silu"](z), z=z)
+    return R.linear("out_proj", y)
+
+
+def _short_conv(R: _Run, m: ShortConv, x: np.ndarray) -> np.ndarray:
+    """Lfm2ShortConv.forward without a cache: B ⊙ x, the causal conv, C ⊙ conv (no activation)."""
+    d = x.shape[1]
+    bcx = R.linear("in_proj", x)  # (T, 3 · d_model)
+    B, C, xs = [R.rec(f"take {t}", bcx[:, i * d:(i + 1) * d]) for i, t in enumerate("BCx")]
+    u = R.rec("B ⊙ x", B * xs)
+    y = R.rec("C ⊙ conv", C * _causal_conv(R, "conv", "conv", u))
+    return R.linear("out_proj", y)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
@@ -358,7 +413,8 @@ def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
     return R.rec("add mlp and experts", dense + y)
 
 
-TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention}
+TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention,
+                                    Mamba: _mamba, ShortConv: _short_conv}
 TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
 
 
@@ -393,6 +449,12 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
         for p in step.params:
             if ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
+            elif p.name == "A_log":  # near the S4D-real init: A = −(1 … d_state) in every channel
+                weights[p.name] = np.log(np.arange(1, p.shape[-1] + 1)) + 0.1 * rng.standard_normal(p.shape)
+            elif p.name == "D":  # the skip, near its init of ones
+                weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)
+            elif p.name.endswith("conv1d.weight") or p.name == "conv.weight":  # (channels, taps): fan-in = taps
+                weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-1])
             elif p.name.endswith(".bias") or p.name == "sinks":
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:

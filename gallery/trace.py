@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .spec import Arch, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Arch, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
 
 Shape = tuple[int, ...]
 
@@ -251,6 +251,74 @@ def _indexer(c: _Ctx, m: LatentAttention) -> list[Step]:
     ]
 
 
+def _weightless_rms(op: str, part: str, shape: Shape, eps: float) -> Step:
+    """An RMS norm without weights over the last axis (FalconMambaWeightlessRMSNorm)."""
+    return _ew(op, part, shape, f"x · rsqrt(mean(x²) + {eps:g}), no weights", per=3)
+
+
+def _causal_conv(c: _Ctx, op: str, part: str, width: int, k: int, bias: bool, name: str) -> Step:
+    """A depthwise causal convolution of ``k`` taps over the tokens (nn.Conv1d, groups = width, left padding)."""
+    params = (Param(f"{name}.weight", (width, k)),) + ((Param(f"{name}.bias", (width,)),) if bias else ())
+    formula = (f"y[t, c] = Σ_j w[c, j] · x[t − {k - 1} + j, c]" + (" + b[c]" if bias else "")
+               + f", j < {k} taps; x = 0 before the first token")
+    return Step(op, part, (c.T, width), (c.T, width), formula, 2 * c.T * width * k, params, matmul=True)
+
+
+def _mamba(c: _Ctx, m: Mamba) -> list[Step]:
+    """FalconMambaMixer / MambaMixer (the torch path: causal_conv1d_fn, then mamba_selective_scan's sequential loop).
+
+    The state per sequence is (d_inner, d_state); the scan writes it once per token, so the per-token cost is
+    the same at any position (no T × T matrix).
+    """
+    T, d, p = c.T, c.d, "mamba"
+    di, n, r = m.d_inner, m.d_state, m.dt_rank
+    state = (T, di, n)  # one (d_inner, d_state) state per token
+    steps = [
+        _linear(c, "in_proj", p, d, 2 * di, m.bias, "[x | z] = x · W_in"),
+        _ew("split x | z", p, (T, 2 * di), f"x = the first {di} channels, gate z = the last {di}", per=0,
+            out=(T, di)),
+        _causal_conv(c, "conv1d", p, di, m.conv_kernel, m.conv_bias, "conv1d"),
+        _ew("activation (silu)", p, (T, di), "x = x · σ(x) (SiLU)", per=4),
+        _linear(c, "x_proj", p, di, r + 2 * n, False, "[Δ | B | C] = x · W_x"),
+        _ew("take Δ", p, (T, r + 2 * n), f"Δ = the first {r} dims (low rank)", per=0, out=(T, r)),
+        _ew("take B", p, (T, r + 2 * n), f"B = the next {n} dims: what each token writes into the state", per=0,
+            out=(T, n)),
+        _ew("take C", p, (T, r + 2 * n), f"C = the last {n} dims: how each token reads the state", per=0, out=(T, n)),
+    ]
+    if m.bc_dt_norm_eps:  # FalconMambaMixer: dt_layernorm, b_layernorm, c_layernorm (buffers of ones)
+        eps = m.bc_dt_norm_eps
+        steps += [_weightless_rms("Δ norm", p, (T, r), eps), _weightless_rms("B norm", p, (T, n), eps),
+                  _weightless_rms("C norm", p, (T, n), eps)]
+    steps += [
+        _linear(c, "dt_proj", p, r, di, True, "Δ = Δ · W_dt (back to d_inner channels)"),
+        _ew("softplus", p, (T, di), "Δ = log(1 + exp(Δ)) > 0: each token's step size per channel", per=3),
+        Step("discretise A", p, (T, di), state, "Ā[t, c, s] = exp(Δ[t, c] · A[c, s]), A = −exp(A_log) < 0, so 0 < Ā < 1",
+             2 * T * di * n, (Param("A_log", (di, n)),)),
+        Step("Δ·B·x", p, (T, di), state, "u[t, c, s] = Δ[t, c] · B[t, s] · x[t, c]", 2 * T * di * n),
+        _ew("selective scan", p, state, f"h_t = Ā_t ⊙ h_(t−1) + u_t, h_0 = 0: token by token, the state "
+            f"h ({di}, {n}) per sequence", per=2),
+        Step("read out C·h", p, state, (T, di), "y[t, c] = Σ_s h_t[c, s] · C[t, s]", 2 * T * di * n),
+        _ew("D skip", p, (T, di), "y = y + D ⊙ x", per=2, params=(Param("D", (di,)),)),
+        _ew("gate y ⊙ SiLU(z)", p, (T, di), "y = y ⊙ z · σ(z)", per=5),
+        _linear(c, "out_proj", p, di, d, m.bias, "y = y · W_out"),
+    ]
+    return steps
+
+
+def _short_conv(c: _Ctx, m: ShortConv) -> list[Step]:
+    """Lfm2ShortConv: in_proj → B, C, x; B ⊙ x; depthwise causal conv; C ⊙ conv; out_proj (no activation)."""
+    T, d, p = c.T, c.d, "short conv"
+    return [
+        _linear(c, "in_proj", p, d, 3 * d, m.bias, "[B | C | x] = x · W_in"),
+        *[_ew(f"take {t}", p, (T, 3 * d), f"{t} = {which} {d} channels", per=0, out=(T, d))
+          for t, which in (("B", "the first"), ("C", "the middle"), ("x", "the last"))],
+        _ew("B ⊙ x", p, (T, d), "u = B ⊙ x (input gate)"),
+        _causal_conv(c, "conv", p, d, m.conv_kernel, m.bias, "conv"),
+        _ew("C ⊙ conv", p, (T, d), "y = C ⊙ conv(u) (output gate)"),
+        _linear(c, "out_proj", p, d, d, m.bias, "y = y · W_out"),
+    ]
+
+
 # --- feed-forward ----------------------------------------------------------------------------
 
 ACTIVATIONS = {
@@ -364,6 +432,8 @@ def _moe(c: _Ctx, f: Moe) -> list[Step]:
 MIXERS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     SoftmaxAttention: _softmax_attention,
     LatentAttention: _latent_attention,
+    Mamba: _mamba,
+    ShortConv: _short_conv,
 }
 FFNS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     Mlp: _mlp,
@@ -399,7 +469,7 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                 *ffn, _ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
     steps: list[Step] = []
     if mixer is not None:
-        steps += _sublayer(c, mixer, block.norm_placement, "attn") + [_residual(c, "attention(x)")]
+        steps += _sublayer(c, mixer, block.norm_placement, "attn") + [_residual(c, f"{mixer[-1].part}(x)")]
     if ffn is not None:
         steps += _sublayer(c, ffn, block.norm_placement, "ffn") + [_residual(c, "ffn(x)")]
     return steps
