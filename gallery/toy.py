@@ -12,8 +12,10 @@ after subtracting the row max).
 Numerical conventions follow transformers: RoPE rotates halves (``rotate_half``) for softmax attention and
 adjacent pairs for MLA (DeepSeek's complex multiply); RoPE scaling is left out (plain θ frequencies);
 gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a group by its best expert, or
-by the sum of its best two with a correction bias (DeepSeek-V3). ``tests/test_toy.py`` builds the same toy
-layer in transformers, copies these weights in and compares the outputs.
+by the sum of its best two with a correction bias (DeepSeek-V3). Mamba-1 runs its selective scan one token
+at a time, as the reference's torch loop (the CUDA kernels compute the same scan in parallel), at d_inner 32
+(expand 2), d_state 4 and Δ rank 2; causal convolutions keep the model's taps. ``tests/test_toy.py`` builds
+the same toy layer in transformers, copies these weights in and compares the outputs.
 
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.

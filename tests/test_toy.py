@@ -18,7 +18,11 @@ with a correction bias), DeepSeek-V2-Lite (MLA without q compression, dense and 
 DeepSeek-V3 (MLA with q compression, grouped top-k, routed scaling), DeepSeek-V3.2 (the sparse-attention
 indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero scores go to the earlier token, as
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
-experts and router; sliding and full layers).
+experts and router; sliding and full layers), Falcon-Mamba (Mamba-1 with the weightless B, C, Δ norms; the
+reference's torch path: causal_conv1d_fn and the sequential loop of mamba_selective_scan, as the toy), LFM2 (a
+short-convolution layer and a GQA layer with QK-norm; its operator_norm, feed_forward.w1/w3/w2 names).
+Float32 inside the reference keeps the agreement at about 1e-7: its RMS norms compute in float32, and
+Falcon-Mamba also takes A = −exp(A_log), D and the Δ bias in float32 and (residual_in_fp32) its residual.
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
@@ -46,7 +50,7 @@ CASES = [
     ("gpt-oss-20b", 1), ("gemma-3-1b-it", 0), ("gemma-3-1b-it", 5), ("gemma-2b", 0), ("qwen2.5-7b", 0),
     ("mistral-7b-v0.1", 0), ("starcoder2-7b", 0), ("stablelm-2-zephyr-1-6b", 0), ("phi-4-mini-instruct", 0),
     ("aya-23-8b", 0), ("glm-4.5-air", 1), ("minimax-m2.7", 0), ("gpt-bigcode-santacoder", 0),
-    ("deepseek-v3.2", 3),
+    ("deepseek-v3.2", 3), ("falcon-mamba-7b", 0), ("lfm2-1.2b", 0), ("lfm2-1.2b", 2),
 ]
 
 
@@ -71,6 +75,14 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
         if mt == "gptj":
             cfg["rotary_dim"] = int(m.head_dim * m.rope.partial)
         return cfg
+    if mt == "falcon_mamba":  # the slow torch path: the sequential scan, not mambapy's parallel scan
+        cfg.update(hidden_size=toy.d_model, num_hidden_layers=n, vocab_size=32, intermediate_size=m.d_inner,
+                   state_size=m.d_state, time_step_rank=m.dt_rank, use_mambapy=False)
+        return cfg
+    if mt == "lfm2":  # block_ff_dim is the SwiGLU width before the auto-adjust, which would round 12 up to 256
+        cfg.update(block_ff_dim=FF_TOY, block_auto_adjust_ff_dim=False)
+        if not isinstance(m, SoftmaxAttention):  # only the rotary table of the (absent) attention reads the heads
+            cfg.update(num_attention_heads=1, num_key_value_heads=1)
     cfg.pop("rope_parameters", None)  # the toy uses plain θ frequencies
     cfg["rope_scaling"] = {"rope_type": "default"}
     cfg.update(hidden_size=toy.d_model, vocab_size=32, num_hidden_layers=n, intermediate_size=FF_TOY)
@@ -115,10 +127,39 @@ def _rope_perm(head_dim: int, rot: int, heads: int) -> np.ndarray:
     return np.concatenate([h * head_dim + one for h in range(heads)])
 
 
+LAYERS = {"gpt2": "transformer.h.", "gptj": "transformer.h.", "gpt_bigcode": "transformer.h.",
+          "falcon_mamba": "backbone.layers."}  # else model.layers.
+RENAMED = {  # toy name → transformers module under the layer, for the families mapped by name alone
+    "falcon_mamba": {"attn_norm": "norm"} | {k: f"mixer.{k}" for k in ("in_proj", "conv1d", "x_proj", "dt_proj",
+                                                                        "A_log", "D", "out_proj")},
+    "lfm2": {"attn_norm": "operator_norm", "ffn_norm": "ffn_norm", "q_norm": "self_attn.q_layernorm",
+             "k_norm": "self_attn.k_layernorm", "o_proj": "self_attn.out_proj", "in_proj": "conv.in_proj",
+             "conv": "conv.conv", "out_proj": "conv.out_proj", "gate_proj": "feed_forward.w1",
+             "up_proj": "feed_forward.w3", "down_proj": "feed_forward.w2"}
+    | {k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj")},
+}
+
+
+def _renamed(names: dict[str, str], w: dict, p: str) -> dict[str, np.ndarray]:
+    """Rename by module; nn.Linear stores (out, in), nn.Conv1d (channels, 1, taps); A_log and D as they are."""
+    out = {}
+    for name, value in w.items():
+        base, _, kind = name.rpartition(".")
+        base, kind = (base, "." + kind) if base else (name, "")
+        if base in ("conv", "conv1d") and kind == ".weight":
+            value = value[:, None, :]
+        elif kind == ".weight" and value.ndim == 2:
+            value = value.T
+        out[p + names[base] + kind] = value
+    return out
+
+
 def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
     """The toy's weights under the transformers names and layouts of layer ``layer``."""
     block = toy.blocks[toy.layers[0]]
     m, f = block.mixer, block.ffn
+    if mt in RENAMED:
+        return _renamed(RENAMED[mt], w, f"{LAYERS.get(mt, 'model.layers.')}{layer}.")
     if mt in ("gpt2", "gpt_bigcode"):
         p = f"transformer.h.{layer}."
         t = (lambda a: a) if mt == "gpt2" else (lambda a: a.T)  # GPT-2's Conv1D stores (in, out); Linear (out, in)
@@ -198,7 +239,7 @@ def _layer_io(model, mt: str, layer: int, x):
     """(input, output) hidden states of decoder layer ``layer`` when the model reads ``x`` as embeddings."""
     import torch
 
-    layers = model.transformer.h if mt in N_EMBD else model.model.layers
+    layers = model.get_submodule(LAYERS.get(mt, "model.layers.").rstrip("."))
     seen = {}
 
     def hook(module, args, kwargs, output):
@@ -231,7 +272,7 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     block = toy.arch.blocks[kind]
     dumps = [block.model_dump(), type(block).model_validate(derived["blocks"][kind], strict=False).model_dump()]
     for dump in dumps:
-        dump["mixer"].pop("scale")
+        dump["mixer"].pop("scale", None)
     assert dumps[0] == dumps[1]
 
     mt = cfg["model_type"]
@@ -240,12 +281,12 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
                                              experts_implementation="eager").double().eval()
-    if block.mixer.scale:
+    if getattr(block.mixer, "scale", None):
         model.model.layers[layer].self_attn.scaling = block.mixer.scale
     state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for k, v in
              _hf_state(mt, toy.arch, toy.weights, layer).items()}
     params = dict(model.named_parameters()) | dict(model.named_buffers())
-    prefix = f"transformer.h.{layer}." if mt in N_EMBD else f"model.layers.{layer}."
+    prefix = f"{LAYERS.get(mt, 'model.layers.')}{layer}."
     layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
     assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
     with torch.no_grad():
