@@ -89,6 +89,16 @@ def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     assert "layer 5" in at.title[0].value and at.dataframe[0].value["in"][0] == str((16, config["hidden_size"]))
 
 
+def test_trace_page_of_fixed_state_layers_shows_their_state_and_taps():
+    at = _app("views/trace.py", model="falcon-mamba-7b", layer="0", seq="8")
+    assert not at.exception
+    assert "selective scan" in set(at.dataframe[0].value["op"])
+    assert len(at.get("vega_lite_chart")) == 2  # Δ and the state; the conv taps
+    at = _app("views/trace.py", model="lfm2-1.2b", layer="0", seq="8")
+    assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the short conv's taps, no scores
+    assert any(e.label.startswith("6. conv → (6, 16)") for e in at.expander)
+
+
 def test_model_page_links_to_its_trace():
     at = _app("views/model.py", model="gpt2")
     [link] = [p for p in at.get("page_link") if "Trace" in p.proto.label]

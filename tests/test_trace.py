@@ -10,7 +10,7 @@ import pytest
 from gallery.counts import block_terms, param_terms
 from gallery.flops import matmul_flops
 from gallery.spec import Moe
-from gallery.trace import trace
+from gallery.trace import Param, trace
 
 from .conftest import spec_ids
 
@@ -152,3 +152,38 @@ def test_layer_out_of_range_is_a_clear_error(bundled):
     spec, _ = bundled["gpt2"]
     with pytest.raises(ValueError, match="layers 0–11"):
         trace(spec, 12, 4)
+
+
+# FalconMambaBlock.forward → FalconMambaMixer.forward (the torch path: causal_conv1d_fn, mamba_selective_scan)
+FALCON_MAMBA = [
+    "attn norm (pre)", "in_proj", "split x | z", "conv1d", "activation (silu)", "x_proj", "take Δ", "take B",
+    "take C", "Δ norm", "B norm", "C norm", "dt_proj", "softplus", "discretise A", "Δ·B·x", "selective scan",
+    "read out C·h", "D skip", "gate y ⊙ SiLU(z)", "out_proj", "residual add",
+]
+
+
+def test_mamba_layer_shows_its_state_update_instead_of_scores(bundled):
+    spec, config = bundled["falcon-mamba-7b"]
+    steps = trace(spec, 0, SEQ)
+    assert [s.op for s in steps] == FALCON_MAMBA
+    by_op = {s.op: s for s in steps}
+    di, n, r = config["intermediate_size"], config["state_size"], config["time_step_rank"]
+    assert by_op["selective scan"].out_shape == (SEQ, di, n)  # one (d_inner, d_state) state, written per token
+    assert by_op["x_proj"].out_shape == (SEQ, r + 2 * n)
+    assert by_op["conv1d"].params[0].shape == (di, config["conv_kernel"])
+    assert by_op["discretise A"].params == (Param("A_log", (di, n)),)
+    assert f"{config.get('mixer_rms_eps', 1e-6):g}" in by_op["B norm"].formula and not by_op["B norm"].params
+    # a fixed state: the scan costs the same per token at any length (no T × T matrix)
+    assert trace(spec, 0, 2 * SEQ)[FALCON_MAMBA.index("selective scan")].flops == 2 * by_op["selective scan"].flops
+
+
+def test_lfm2_conv_and_attention_layers_in_reference_order(bundled):
+    spec, config = bundled["lfm2-1.2b"]
+    d, k = config["hidden_size"], config["conv_L_cache"]
+    conv = trace(spec, 0, SEQ)  # Lfm2DecoderLayer → Lfm2ShortConv.forward, then Lfm2MLP
+    assert [s.op for s in conv][:10] == ["attn norm (pre)", "in_proj", "take B", "take C", "take x", "B ⊙ x", "conv",
+                                         "C ⊙ conv", "out_proj", "residual add"]
+    by_op = {s.op: s for s in conv}
+    assert by_op["in_proj"].out_shape == (SEQ, 3 * d) and by_op["conv"].params == (Param("conv.weight", (d, k)),)
+    attention = [s.op for s in trace(spec, config["full_attn_idxs"][0], SEQ)]  # Lfm2Attention: QK-norm per head
+    assert attention[attention.index("split V heads") + 1:attention.index("RoPE on Q")] == ["q_norm", "k_norm"]

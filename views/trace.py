@@ -96,3 +96,28 @@ if "softmax" in steps_by_op:
         color="independent")
     st.altair_chart(chart)
     st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after).")
+
+
+def _grid(a: np.ndarray, rows: str, cols: str, title: str) -> alt.Chart:
+    """A heatmap of a 2-D array, rows down and columns across."""
+    cells = pd.DataFrame([(i, j, float(a[i, j])) for i in range(a.shape[0]) for j in range(a.shape[1])],
+                         columns=[rows, cols, "value"])
+    return alt.Chart(cells, title=title).mark_rect().encode(
+        x=alt.X(f"{cols}:O"), y=alt.Y(f"{rows}:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
+        tooltip=[rows, cols, alt.Tooltip("value:Q", format=".4f")]).properties(height=180)
+
+
+# fixed-state mixers have no score matrix: show what they keep and how they step instead
+if "selective scan" in steps_by_op:  # Mamba-1
+    dt, states = steps_by_op["softplus"].value, steps_by_op["selective scan"].value  # (T, d_inner), (T, d_inner, n)
+    st.altair_chart(alt.hconcat(_grid(dt, "token", "channel", "Δ: step size per token and channel"),
+                                _grid(states[-1].T, "state dim", "channel", "state h after the last token"))
+                    .resolve_scale(color="independent"))
+    st.caption("A large Δ lets a channel forget its state and take in the token; a small one keeps the state. "
+               "The state (d_inner × d_state) is all the layer carries from one token to the next.")
+conv = next((s for s in toy.steps if s.op in ("conv", "conv1d")), None)
+if conv is not None:
+    taps = conv.details["taps"]  # (taps, channels); the last tap multiplies the current token
+    st.altair_chart(_grid(taps, "tap", "channel", f"convolution taps: tap {taps.shape[0] - 1} is the current token"))
+    st.caption(f"The causal convolution mixes each channel over the current and {taps.shape[0] - 1} previous tokens; "
+               "between tokens the layer keeps only that window of inputs.")
