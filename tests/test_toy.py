@@ -326,3 +326,15 @@ def test_toy_runs_every_step_of_the_trace_in_order(bundled, slug):
         assert [s.op for s in toy.steps] == [s.op for s in steps], kind
         assert [s.value.shape for s in toy.steps] == [s.out_shape for s in steps], kind
         assert np.isfinite(toy.out).all()
+
+
+def test_fixed_state_toys_are_causal_and_their_scan_is_a_recurrence(bundled):
+    mamba = {s.op: s for s in toy_trace(bundled["falcon-mamba-7b"][0], 0, SEQ).steps}
+    decay, u, h = mamba["discretise A"].value, mamba["Δ·B·x"].value, mamba["selective scan"].value
+    assert (mamba["softplus"].value > 0).all() and ((0 < decay) & (decay < 1)).all()  # A < 0, Δ > 0
+    assert np.allclose(h[0], u[0]) and np.allclose(h[3], decay[3] * h[2] + u[3])  # h_0 = 0, then the update
+    conv = {s.op: s for s in toy_trace(bundled["lfm2-1.2b"][0], 0, SEQ).steps}
+    taps, gated = conv["conv"].details["taps"], conv["B ⊙ x"].value  # taps (k, d_model); k − 1 is the current token
+    k = taps.shape[0]
+    assert np.allclose(conv["conv"].value[0], taps[-1] * gated[0])  # the first token sees only itself
+    assert np.allclose(conv["conv"].value[k], (taps * gated[1:k + 1]).sum(0))  # then its k − 1 predecessors

@@ -60,22 +60,23 @@ def _frame(a: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(np.atleast_2d(a)).round(4)
 
 
-def _show(name: str, a: np.ndarray) -> None:
+def _show(name: str, a: np.ndarray, first: str = "head") -> None:
     if a.ndim <= 2:
         st.caption(name)
         st.dataframe(_frame(a), width="stretch")
         return
-    for h in range(min(a.shape[0], 2)):  # (heads, T, …): the first two heads
-        st.caption(f"{name}, head {h} of {a.shape[0]}")
+    for h in range(min(a.shape[0], 2)):  # (heads, T, …) or (T, channels, state): the first two
+        st.caption(f"{name}, {first} {h} of {a.shape[0]}")
         st.dataframe(_frame(a[h]), width="stretch")
 
 
 for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.steps)):
+    first = "token" if step.part == "mamba" else "head"  # Mamba's 3-D values are (T, d_inner, d_state)
     with st.expander(f"{i}. {step.op} → {values.value.shape}"):
         st.markdown(f"`{step.formula}`")
-        _show("output", values.value)
+        _show("output", values.value, first)
         for name, a in values.details.items():
-            _show(name, a)
+            _show(name, a, first)
 
 steps_by_op = {s.op: s for s in toy.steps}
 if "softmax" in steps_by_op:
