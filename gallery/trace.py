@@ -265,7 +265,7 @@ def _causal_conv(c: _Ctx, op: str, part: str, width: int, k: int, bias: bool, na
 
 
 def _mamba(c: _Ctx, m: Mamba) -> list[Step]:
-    """FalconMambaMixer / MambaMixer (the torch path: causal_conv1d_fn, then mamba_selective_scan's sequential loop).
+    """FalconMambaMixer / MambaMixer: the torch path (causal_conv1d_fn, then mamba_selective_scan's loop).
 
     The state per sequence is (d_inner, d_state); the scan writes it once per token, so the per-token cost is
     the same at any position (no T × T matrix).
@@ -290,10 +290,11 @@ def _mamba(c: _Ctx, m: Mamba) -> list[Step]:
         steps += [_weightless_rms("Δ norm", p, (T, r), eps), _weightless_rms("B norm", p, (T, n), eps),
                   _weightless_rms("C norm", p, (T, n), eps)]
     steps += [
-        _linear(c, "dt_proj", p, r, di, True, "Δ = Δ · W_dt (back to d_inner channels)"),
+        _linear(c, "dt_proj", p, r, di, True, "Δ = Δ · W_dt (back to d_inner channels; the reference adds b "
+                "in the scan, just before the softplus)"),
         _ew("softplus", p, (T, di), "Δ = log(1 + exp(Δ)) > 0: each token's step size per channel", per=3),
-        Step("discretise A", p, (T, di), state, "Ā[t, c, s] = exp(Δ[t, c] · A[c, s]), A = −exp(A_log) < 0, so 0 < Ā < 1",
-             2 * T * di * n, (Param("A_log", (di, n)),)),
+        Step("discretise A", p, (T, di), state, "Ā[t, c, s] = exp(Δ[t, c] · A[c, s]), A = −exp(A_log) < 0, "
+             "so 0 < Ā < 1", 2 * T * di * n, (Param("A_log", (di, n)),)),
         Step("Δ·B·x", p, (T, di), state, "u[t, c, s] = Δ[t, c] · B[t, s] · x[t, c]", 2 * T * di * n),
         _ew("selective scan", p, state, f"h_t = Ā_t ⊙ h_(t−1) + u_t, h_0 = 0: token by token, the state "
             f"h ({di}, {n}) per sequence", per=2),

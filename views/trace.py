@@ -116,7 +116,7 @@ if "selective scan" in steps_by_op:  # Mamba-1
                     .resolve_scale(color="independent"))
     st.caption("A large Δ lets a channel forget its state and take in the token; a small one keeps the state. "
                "The state (d_inner × d_state) is all the layer carries from one token to the next.")
-conv = next((s for s in toy.steps if s.op in ("conv", "conv1d")), None)
+conv = next((s for s in toy.steps if "taps" in s.details), None)  # a causal convolution's weights
 if conv is not None:
     taps = conv.details["taps"]  # (taps, channels); the last tap multiplies the current token
     st.altair_chart(_grid(taps, "tap", "channel", f"convolution taps: tap {taps.shape[0] - 1} is the current token"))
