@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from gallery.derive import derive
-from gallery.spec import LatentAttention, Moe, SoftmaxAttention
+from gallery.spec import GatedDeltaNet, LatentAttention, Moe, SoftmaxAttention
 from gallery.toy import EXPERT_TOY, FF_TOY, toy_forward, toy_trace
 
 from .conftest import spec_ids
@@ -46,12 +46,14 @@ CASES = [
     ("gpt-oss-20b", 1), ("gemma-3-1b-it", 0), ("gemma-3-1b-it", 5), ("gemma-2b", 0), ("qwen2.5-7b", 0),
     ("mistral-7b-v0.1", 0), ("starcoder2-7b", 0), ("stablelm-2-zephyr-1-6b", 0), ("phi-4-mini-instruct", 0),
     ("aya-23-8b", 0), ("glm-4.5-air", 1), ("minimax-m2.7", 0), ("gpt-bigcode-santacoder", 0),
-    ("deepseek-v3.2", 3),
+    ("deepseek-v3.2", 3), ("qwen3-next-80b-a3b-instruct", 0), ("qwen3-next-80b-a3b-instruct", 3), ("qwen3.5-27b", 0),
+    ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
 ]
 
 
 N_EMBD = ("gpt2", "gptj", "gpt_bigcode")  # the GPT-2 key names
-EXPERTS_KEY = {"qwen3_moe": "num_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
+QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_expert (Qwen2MoeSparseMoeBlock)
+EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
                "glm4_moe": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
@@ -71,8 +73,10 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
         if mt == "gptj":
             cfg["rotary_dim"] = int(m.head_dim * m.rope.partial)
         return cfg
-    cfg.pop("rope_parameters", None)  # the toy uses plain θ frequencies
+    rope = cfg.pop("rope_parameters", None)  # the toy uses plain θ frequencies
     cfg["rope_scaling"] = {"rope_type": "default"}
+    if mt.startswith("qwen3_5"):  # θ and the rotary fraction live in rope_parameters; M-RoPE on text is plain RoPE
+        cfg["rope_parameters"] = rope
     cfg.update(hidden_size=toy.d_model, vocab_size=32, num_hidden_layers=n, intermediate_size=FF_TOY)
     if "layer_types" in cfg:
         cfg["layer_types"] = cfg["layer_types"][:n]
@@ -84,6 +88,9 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
             cfg["query_pre_attn_scalar"] = m.head_dim
         if "rotary_dim" in cfg:  # MiniMax-M2: rotary dims, not a fraction
             cfg["rotary_dim"] = int(m.head_dim * m.rope.partial)
+    if isinstance(m, GatedDeltaNet):
+        cfg.update(linear_num_key_heads=m.n_k_heads, linear_num_value_heads=m.n_v_heads,
+                   linear_key_head_dim=m.k_head_dim, linear_value_head_dim=m.v_head_dim)
     if isinstance(m, LatentAttention):
         cfg.update(num_attention_heads=m.n_heads, num_key_value_heads=m.n_heads, q_lora_rank=m.q_lora_rank,
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
@@ -95,12 +102,15 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
             cfg.update(n_group=f.router.n_groups, topk_group=f.router.topk_groups)
         cfg.update({EXPERTS_KEY.get(mt, "num_local_experts"): f.n_experts, "num_experts_per_tok": f.top_k,
                     "experts_per_token": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
-        if mt == "qwen2_moe":
+        if mt in QWEN_SHARED:
             cfg["shared_expert_intermediate_size"] = f.d_shared
     return cfg
 
 
 GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
+ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")  # RMSNorm weights stored as w − 1
+GDN = ("in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj", "norm",
+       "dt_bias", "A_log", "conv1d")  # Qwen3NextGatedDeltaNet's tensors (its gated norm is a plain RMSNorm)
 NORMS = {  # toy norm name → transformers module, by norm placement
     "pre": {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"},
     "sandwich": {"attn_norm": "input_layernorm", "post_attn_norm": "post_attention_layernorm",
@@ -158,9 +168,12 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
     for name, value in w.items():
         base, _, kind = name.rpartition(".")
         if base in NORMS[block.norm_placement]:
-            out[p + NORMS[block.norm_placement][base] + "." + kind] = value - (mt in GEMMA)
+            out[p + NORMS[block.norm_placement][base] + "." + kind] = value - (mt in ZERO_CENTRED)
         elif base in ("q_norm", "k_norm"):
-            out[p + f"self_attn.{name}"] = value - (mt in GEMMA)
+            out[p + f"self_attn.{name}"] = value - (mt in ZERO_CENTRED)
+        elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
+            hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
+            out[p + f"linear_attn.{name}"] = hf
         elif name == "sinks":
             out[p + "self_attn.sinks"] = value
         elif base in ("q_proj", "k_proj", "v_proj", "o_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa",
@@ -169,7 +182,7 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         elif base in ("gate_proj", "up_proj", "down_proj"):
             out[p + f"mlp.{mlp_names.get(base, base)}.{kind}"] = value.T if kind == "weight" else value
         elif base.startswith("shared_expert."):
-            hf = "shared_expert." if mt == "qwen2_moe" else "shared_experts."
+            hf = "shared_expert." if mt in QWEN_SHARED else "shared_experts."
             out[p + "mlp." + hf + name.removeprefix("shared_expert.")] = value.T if kind == "weight" else value
         elif name == "shared_expert_gate.weight":
             out[p + "mlp.shared_expert_gate.weight"] = value.T
@@ -231,7 +244,7 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     block = toy.arch.blocks[kind]
     dumps = [block.model_dump(), type(block).model_validate(derived["blocks"][kind], strict=False).model_dump()]
     for dump in dumps:
-        dump["mixer"].pop("scale")
+        dump["mixer"].pop("scale", None)
     assert dumps[0] == dumps[1]
 
     mt = cfg["model_type"]
@@ -240,7 +253,7 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
                                              experts_implementation="eager").double().eval()
-    if block.mixer.scale:
+    if getattr(block.mixer, "scale", None):
         model.model.layers[layer].self_attn.scaling = block.mixer.scale
     state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for k, v in
              _hf_state(mt, toy.arch, toy.weights, layer).items()}
