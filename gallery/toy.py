@@ -403,11 +403,12 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, w
 
 
-def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     y = _mlp_chain(R, "experts.", f, f.gated, x, idx)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     if f.n_shared_experts:
-        s = _mlp_chain(R, "shared_expert.", f, f.gated, x)
+        s = _mlp_chain(R, "shared_expert.", f, f.gated, x) if s is None else s
         if f.shared_gate:
             gamma = R.linear("shared_expert_gate", x)
             s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
@@ -416,9 +417,10 @@ def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> 
 
 
 def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    if not f.dense_mlp:
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
+        s = _mlp_chain(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
         idx, w = _router(R, f, x)
-        return _experts(R, f, x, idx, w)
+        return _experts(R, f, x, idx, w, s)
     dense = R.norm("mlp norm (post)", "post_mlp_norm", _mlp_chain(R, "", f, f.gated, x))
     idx, w = _router(R, f, resid)
     y = _experts(R, f, R.norm("experts norm (pre)", "experts_norm", resid), idx, w)

@@ -396,14 +396,19 @@ def _router(c: _Ctx, f: Moe) -> list[Step]:
     return steps
 
 
-def _experts(c: _Ctx, f: Moe) -> list[Step]:
-    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek)."""
+def _shared_expert(c: _Ctx, f: Moe) -> list[Step]:
+    return _mlp_chain(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+
+
+def _experts(c: _Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
+    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek);
+    ``shared_ran``: its MLP already ran, only its gate and the sum remain."""
     T, d, k = c.T, c.d, f.top_k
     steps = _mlp_chain(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k)
     steps.append(Step("weighted sum of experts", "experts", (T, k, d), (T, d), f"y = Σ over the {k} chosen experts "
                       "of w_e · expert_e(x)", 2 * k * T * d))
     if f.n_shared_experts:
-        steps += _mlp_chain(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+        steps += [] if shared_ran else _shared_expert(c, f)
         if f.shared_gate:  # Qwen2MoeSparseMoeBlock
             steps += [_linear(c, "shared_expert_gate", "shared expert", d, 1, False, "γ = x · W_g"),
                       _ew("gate shared expert", "shared expert", (T, d), "σ(γ) · shared_expert(x)", per=4)]
@@ -414,8 +419,9 @@ def _experts(c: _Ctx, f: Moe) -> list[Step]:
 def _moe(c: _Ctx, f: Moe) -> list[Step]:
     """Router then experts; with a dense MLP beside them (Gemma4TextDecoderLayer) the MLP runs on the normed
     input and the router and experts on the residual, each with its own norms, and the two are added."""
-    if not f.dense_mlp:
-        return _router(c, f) + _experts(c, f)
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
+        first = _shared_expert(c, f) if f.shared_gate else []
+        return first + _router(c, f) + _experts(c, f, shared_ran=f.shared_gate)
     x, n = (c.T, c.d), c.norm
     return [
         *_mlp_chain(c, "mlp", "", f.dense_mlp, f.gated, f.activation, False),
