@@ -12,8 +12,13 @@ after subtracting the row max).
 Numerical conventions follow transformers: RoPE rotates halves (``rotate_half``) for softmax attention and
 adjacent pairs for MLA (DeepSeek's complex multiply); RoPE scaling is left out (plain θ frequencies);
 gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a group by its best expert, or
-by the sum of its best two with a correction bias (DeepSeek-V3). ``tests/test_toy.py`` builds the same toy
-layer in transformers, copies these weights in and compares the outputs.
+by the sum of its best two with a correction bias (DeepSeek-V3). Gated DeltaNet (two key heads at the real
+value-to-key head ratio, heads of 8, the real convolution width) runs its delta rule token by token as
+``torch_recurrent_gated_delta_rule`` writes it; transformers runs a prompt through the chunked
+``torch_chunk_gated_delta_rule``, the same function of the inputs, and in float32 (both kernels cast), so the toy
+(float64) agrees with it to float32 precision, not exactly. Norm weights are drawn near 1 and used as ``x · w``: where
+the model stores a zero-centred weight applied as ``1 + w`` (Gemma, Qwen3-Next, Qwen3.5) the test stores ``w − 1``.
+``tests/test_toy.py`` builds the same toy layer in transformers, copies these weights in and compares the outputs.
 
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.

@@ -5,13 +5,15 @@ each :class:`Step` has its input and output shapes, the parameters it multiplies
 its FLOPs and a one-line formula. The order follows the transformers modeling code of the families
 (``LlamaDecoderLayer``/``LlamaAttention``/``eager_attention_forward``, ``Gemma2Attention`` for soft-capping,
 ``GptOssAttention`` for sinks, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel block,
-``DeepseekV2Attention`` for MLA, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
+``DeepseekV2Attention`` for MLA, ``Qwen3NextAttention`` for the output gate, ``Qwen3NextGatedDeltaNet`` with
+``torch_recurrent_gated_delta_rule`` for Gated DeltaNet, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
 
 Shapes: ``T`` tokens, token-major ``(T, width)``, per head ``(heads, T, dim)``. Weights are written
 ``(in, out)`` as the formula ``y = x · W`` reads them. FLOPs: a product with weights costs
 ``2 × T × weights`` (the :mod:`gallery.flops` convention; routed experts count the ``top_k`` a token
 uses), QKᵀ and weights × V cost ``2 × heads × T × T × dim`` as the eager code computes the whole
-score matrix before masking; elementwise steps count one FLOP per element per arithmetic operation
+score matrix before masking; a Gated DeltaNet state update costs 2 FLOPs per state element and token for each of
+its read by the key, rank-1 write and read-out by the query (:data:`gallery.flops.STATE_FLOPS`); elementwise steps count one FLOP per element per arithmetic operation
 (approximate, and small).
 
 Structure: one function per mixer class and per ffn class, dispatched by :data:`MIXERS` and :data:`FFNS`

@@ -18,7 +18,11 @@ with a correction bias), DeepSeek-V2-Lite (MLA without q compression, dense and 
 DeepSeek-V3 (MLA with q compression, grouped top-k, routed scaling), DeepSeek-V3.2 (the sparse-attention
 indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero scores go to the earlier token, as
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
-experts and router; sliding and full layers).
+experts and router; sliding and full layers), Qwen3-Next (Gated DeltaNet with fused projections, gated attention with
+partial RoPE, zero-centred norms, the MoE with a gated shared expert; a linear and a full layer), Qwen3.5 (split
+projections, M-RoPE that is plain RoPE for text; linear and full layers of the dense model, a linear layer of the
+MoE). transformers computes Gated DeltaNet's delta rule in float32 (torch_chunk_gated_delta_rule casts), which the
+tolerance of 1e-6 still covers at toy size (largest difference about 5e-7, as for the float32 norms of Gemma).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
