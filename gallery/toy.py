@@ -14,8 +14,13 @@ adjacent pairs for MLA (DeepSeek's complex multiply); RoPE scaling is left out (
 gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a group by its best expert, or
 by the sum of its best two with a correction bias (DeepSeek-V3). Mamba-1 runs its selective scan one token
 at a time, as the reference's torch loop (the CUDA kernels compute the same scan in parallel), at d_inner 32
-(expand 2), d_state 4 and Δ rank 2; causal convolutions keep the model's taps. ``tests/test_toy.py`` builds
-the same toy layer in transformers, copies these weights in and compares the outputs.
+(expand 2), d_state 4 and Δ rank 2; causal convolutions keep the model's taps. Gated DeltaNet (two key heads at
+the real value-to-key head ratio, heads of 8, the real convolution width) runs its delta rule token by token as
+``torch_recurrent_gated_delta_rule`` writes it; transformers runs a prompt through the chunked
+``torch_chunk_gated_delta_rule``, the same function of the inputs, and in float32 (both kernels cast), so the toy
+(float64) agrees with it to float32 precision, not exactly. Norm weights are drawn near 1 and used as ``x · w``: where
+the model stores a zero-centred weight applied as ``1 + w`` (Gemma, Qwen3-Next, Qwen3.5) the test stores ``w − 1``.
+``tests/test_toy.py`` builds the same toy layer in transformers, copies these weights in and compares the outputs.
 
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.
@@ -28,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from .spec import Arch, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
+from .spec import Arch, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
 from .trace import trace
 
 D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
@@ -67,6 +72,13 @@ def _shrink_latent(m: dict) -> dict:
     return out
 
 
+def _shrink_gdn(m: dict) -> dict:
+    """Two key heads (one if the model has one) at the real value-to-key head ratio; heads of 8; the real kernel."""
+    nk = min(m["n_k_heads"], 2)
+    return {**m, "n_k_heads": nk, "n_v_heads": nk * (m["n_v_heads"] // m["n_k_heads"]), "k_head_dim": HEAD_TOY,
+            "v_head_dim": HEAD_TOY}
+
+
 def _shrink_mlp(f: dict) -> dict:
     return {**f, "d_ff": FF_TOY}
 
@@ -90,8 +102,9 @@ def _shrink_mamba(m: dict) -> dict:
 
 
 SHRINK: dict[type, Callable[[dict], dict]] = {
-    SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, Mlp: _shrink_mlp, Moe: _shrink_moe,
-    Mamba: _shrink_mamba, ShortConv: dict,  # the short conv has no width of its own: d_model, its taps as the model
+    SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, GatedDeltaNet: _shrink_gdn, Mlp: _shrink_mlp,
+    Moe: _shrink_moe, Mamba: _shrink_mamba,
+    ShortConv: dict,  # the short conv has no width of its own: d_model, its taps as the model
 }
 
 
@@ -198,7 +211,12 @@ def _attend(R: _Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_
 
 def _softmax_attention(R: _Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     hd, vd = m.head_dim, m.value_dim
-    q, k = R.linear("q_proj", x), R.linear("k_proj", x)
+    q = R.linear("q_proj", x)
+    if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
+        qg = q.reshape(len(x), -1, 2 * hd)
+        gate = qg[..., hd:].reshape(len(x), -1)
+        q = R.rec("split Q | gate", qg[..., :hd].reshape(len(x), -1), gate=gate)
+    k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
     if m.qk_norm == "full":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
@@ -218,6 +236,8 @@ def _softmax_attention(R: _Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarra
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
     o = _attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    if m.output_gate:
+        o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     return R.linear("o_proj", o)
 
 
@@ -314,6 +334,59 @@ def _short_conv(R: _Run, m: ShortConv, x: np.ndarray) -> np.ndarray:
     return R.linear("out_proj", y)
 
 
+def _gated_deltanet(R: _Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
+    """Qwen3NextGatedDeltaNet / Qwen3_5GatedDeltaNet, the delta rule token by token as
+    torch_recurrent_gated_delta_rule writes it (the chunked form transformers runs on a prompt is equivalent)."""
+    T, nk, nv, dk, dv = len(x), m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim
+    r, kd = nv // nk, nk * dk
+    if m.fused_projections:  # grouped per key head: [q (dk) | k (dk) | v (r·dv) | z (r·dv)], [b (r) | a (r)]
+        qkvz = R.linear("in_proj_qkvz", x).reshape(T, nk, -1)
+        ba = R.linear("in_proj_ba", x).reshape(T, nk, 2 * r)
+        q, k, v, z = np.split(qkvz, [dk, 2 * dk, 2 * dk + r * dv], -1)
+        z = z.reshape(T, -1)
+        mixed = R.rec("split q, k, v, z", np.concatenate([t.reshape(T, -1) for t in (q, k, v)], -1), z=z)
+        a = ba[..., r:].reshape(T, nv)
+        b = R.rec("split b, a", ba[..., :r].reshape(T, nv), a=a)
+    else:
+        mixed, z = R.linear("in_proj_qkv", x), R.linear("in_proj_z", x)
+        b, a = R.linear("in_proj_b", x), R.linear("in_proj_a", x)
+    w = R.w["conv1d.weight"]  # (conv_dim, kernel)
+    K = w.shape[1]
+    padded = np.concatenate([np.zeros((K - 1, mixed.shape[1])), mixed])  # zeros before the first token
+    conv = R.rec("causal conv1d", sum(padded[i:i + T] * w[:, i] for i in range(K)))
+    h = R.rec("SiLU", ACT["silu"](conv))
+    q, k = R.rec("split Q heads", _heads(h[:, :kd], dk)), R.rec("split K heads", _heads(h[:, kd:2 * kd], dk))
+    v = R.rec("split V heads", _heads(h[:, 2 * kd:], dv))
+    beta = R.rec("β = σ(b)", 1 / (1 + np.exp(-b)))  # (T, nv)
+    g = -np.exp(R.w["A_log"]) * np.logaddexp(0, a + R.w["dt_bias"])  # softplus(y) = log(1 + e^y)
+    g = R.rec("g = −exp(A_log) · softplus(a + dt_bias)", g, **{"decay factor exp(g)": np.exp(g)})
+    if r > 1:
+        q, k = R.rec("repeat Q heads", np.repeat(q, r, 0)), R.rec("repeat K heads", np.repeat(k, r, 0))
+    q = R.rec("L2 norm Q", q / np.sqrt((q * q).sum(-1, keepdims=True) + 1e-6))
+    k = R.rec("L2 norm K", k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6))
+    q = R.rec("scale Q", q * dk ** -0.5)
+    S = np.zeros((nv, dk, dv))  # one (dk, dv) state per value head
+    read, delta, out = (np.zeros((nv, T, dv)) for _ in range(3))
+    states = []
+    for t in range(T):
+        S = S * np.exp(g[t])[:, None, None]
+        decayed = S
+        read[:, t] = np.einsum("hkv,hk->hv", S, k[:, t])
+        delta[:, t] = beta[t][:, None] * (v[:, t] - read[:, t])
+        S = S + k[:, t, :, None] * delta[:, t, None, :]
+        out[:, t] = np.einsum("hkv,hk->hv", S, q[:, t])
+        states.append(S)
+    R.rec("decay state", decayed)  # the values at the last token
+    R.rec("read by k", read)
+    R.rec("delta", delta)
+    R.rec("write state", S, **{"state after each token": np.stack(states)})  # (T, nv, dk, dv)
+    o = R.rec("read-out by q", out)
+    o = R.norm("norm (gated)", "norm", o)
+    o = R.rec("× silu(z)", o * ACT["silu"](_heads(z, dv)))
+    o = R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))
+    return R.linear("out_proj", o)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
@@ -392,11 +465,12 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, w
 
 
-def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     y = _mlp_chain(R, "experts.", f, f.gated, x, idx)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     if f.n_shared_experts:
-        s = _mlp_chain(R, "shared_expert.", f, f.gated, x)
+        s = _mlp_chain(R, "shared_expert.", f, f.gated, x) if s is None else s
         if f.shared_gate:
             gamma = R.linear("shared_expert_gate", x)
             s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
@@ -405,9 +479,10 @@ def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> 
 
 
 def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    if not f.dense_mlp:
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
+        s = _mlp_chain(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
         idx, w = _router(R, f, x)
-        return _experts(R, f, x, idx, w)
+        return _experts(R, f, x, idx, w, s)
     dense = R.norm("mlp norm (post)", "post_mlp_norm", _mlp_chain(R, "", f, f.gated, x))
     idx, w = _router(R, f, resid)
     y = _experts(R, f, R.norm("experts norm (pre)", "experts_norm", resid), idx, w)
@@ -416,7 +491,7 @@ def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
 
 
 TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention,
-                                    Mamba: _mamba, ShortConv: _short_conv}
+                                    GatedDeltaNet: _gated_deltanet, Mamba: _mamba, ShortConv: _short_conv}
 TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
 
 
@@ -443,13 +518,22 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray) -> li
     return R.steps
 
 
+_INIT = {  # parameters drawn by their own rule: Gated DeltaNet's decay rates and convolution taps
+    "A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape)),  # decay exp(g) mostly between 0.3 and 0.95
+    "dt_bias": lambda rng, shape: 0.2 * rng.standard_normal(shape),
+    "conv1d.weight": lambda rng, shape: rng.standard_normal(shape) / np.sqrt(shape[-1]),  # (channels, kernel)
+}
+
+
 def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     """Random weights for every parameter the trace names (norm weights near 1, small biases), plus buffers."""
     rng = np.random.default_rng(seed)
     weights = {}
     for step in trace(arch, 0, 1):
         for p in step.params:
-            if ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
+            if p.name in _INIT:
+                weights[p.name] = _INIT[p.name](rng, p.shape)
+            elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
             elif p.name == "A_log":  # near the S4D-real init: A = −(1 … d_state) in every channel
                 weights[p.name] = np.log(np.arange(1, p.shape[-1] + 1)) + 0.1 * rng.standard_normal(p.shape)

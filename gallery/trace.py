@@ -5,13 +5,15 @@ each :class:`Step` has its input and output shapes, the parameters it multiplies
 its FLOPs and a one-line formula. The order follows the transformers modeling code of the families
 (``LlamaDecoderLayer``/``LlamaAttention``/``eager_attention_forward``, ``Gemma2Attention`` for soft-capping,
 ``GptOssAttention`` for sinks, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel block,
-``DeepseekV2Attention`` for MLA, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
+``DeepseekV2Attention`` for MLA, ``Qwen3NextAttention`` for the output gate, ``Qwen3NextGatedDeltaNet`` with
+``torch_recurrent_gated_delta_rule`` for Gated DeltaNet, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
 
 Shapes: ``T`` tokens, token-major ``(T, width)``, per head ``(heads, T, dim)``. Weights are written
 ``(in, out)`` as the formula ``y = x · W`` reads them. FLOPs: a product with weights costs
 ``2 × T × weights`` (the :mod:`gallery.flops` convention; routed experts count the ``top_k`` a token
 uses), QKᵀ and weights × V cost ``2 × heads × T × T × dim`` as the eager code computes the whole
-score matrix before masking; elementwise steps count one FLOP per element per arithmetic operation
+score matrix before masking; a Gated DeltaNet state update costs 2 FLOPs per state element and token for each of
+its read by the key, rank-1 write and read-out by the query (:data:`gallery.flops.STATE_FLOPS`); elementwise steps count one FLOP per element per arithmetic operation
 (approximate, and small).
 
 Structure: one function per mixer class and per ffn class, dispatched by :data:`MIXERS` and :data:`FFNS`
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .spec import Arch, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
+from .spec import Arch, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
 
 Shape = tuple[int, ...]
 
@@ -153,8 +155,12 @@ def _softmax_attention(c: _Ctx, m: SoftmaxAttention) -> list[Step]:
     """LlamaAttention + eager_attention_forward, with the options of the other families."""
     T, d, p = c.T, c.d, "attention"
     h, kv, hd, vd = m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
-    steps = [_linear(c, "q_proj", p, d, h * hd, m.qkv_bias, "q = x · W_q"),
-             _linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k")]
+    steps = [_linear(c, "q_proj", p, d, h * hd * (2 if m.output_gate else 1), m.qkv_bias,
+                     "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
+    if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
+        steps.append(_ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
+                         f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
+    steps.append(_linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
     if not m.k_eq_v:
         steps.append(_linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
     if m.qk_norm == "full":  # Olmo2Attention: one norm over all heads' dims, before the split
@@ -182,6 +188,8 @@ def _softmax_attention(c: _Ctx, m: SoftmaxAttention) -> list[Step]:
                   for t, dim in (("K", hd), ("V", vd))]
     steps += _scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks,
                                (h, T, hd))
+    if m.output_gate:
+        steps.append(_ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     steps.append(_linear(c, "o_proj", p, h * vd, d, m.out_bias, "y = O · W_o"))
     return steps
 
@@ -306,6 +314,69 @@ def _mamba(c: _Ctx, m: Mamba) -> list[Step]:
     return steps
 
 
+def _gdn_projections(c: _Ctx, m: GatedDeltaNet) -> list[Step]:
+    """x → the convolution's input [q | k | v] (T, conv_dim), z, b and a: fused (Qwen3-Next) or split (Qwen3.5)."""
+    T, d, p = c.T, c.d, "gated deltanet"
+    nk, nv, dk, dv, r = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim, m.n_v_heads // m.n_k_heads
+    if not m.fused_projections:  # Qwen3_5GatedDeltaNet
+        return [_linear(c, "in_proj_qkv", p, d, m.conv_dim, False, "[q | k | v] = x · W_qkv"),
+                _linear(c, "in_proj_z", p, d, nv * dv, False, "z = x · W_z (the output gate)"),
+                _linear(c, "in_proj_b", p, d, nv, False, "b = x · W_b (write strength, one per value head)"),
+                _linear(c, "in_proj_a", p, d, nv, False, "a = x · W_a (decay drive, one per value head)")]
+    qkvz = 2 * nk * dk + 2 * nv * dv
+    return [  # Qwen3NextGatedDeltaNet.fix_query_key_value_ordering: the fused outputs are grouped per key head
+        _linear(c, "in_proj_qkvz", p, d, qkvz, False, "[q | k | v | z] = x · W_qkvz"),
+        _linear(c, "in_proj_ba", p, d, 2 * nv, False, "[b | a] = x · W_ba"),
+        _ew("split q, k, v, z", p, (T, qkvz), f"view as (T, {nk} key heads, {dk} + {dk} + 2 × {r}·{dv}): each key "
+            f"head's q and k, then v and z of its {r} value heads; q, k, v side by side for the convolution, z kept "
+            f"as (T, {nv}·{dv})", per=0, out=(T, m.conv_dim)),
+        _ew("split b, a", p, (T, 2 * nv), f"view as (T, {nk}, 2 × {r}): b and a, (T, {nv}) each", per=0,
+            out=(T, nv)),
+    ]
+
+
+def _gated_deltanet(c: _Ctx, m: GatedDeltaNet) -> list[Step]:
+    """Qwen3NextGatedDeltaNet / Qwen3_5GatedDeltaNet with the token-by-token torch_recurrent_gated_delta_rule.
+
+    The recurrence runs per token in turn; its steps below are one pass of that loop, listed once, and the state
+    (n_v_heads, k_head_dim, v_head_dim) stays that size at any T. For a prompt, transformers runs the equivalent
+    chunked form (torch_chunk_gated_delta_rule), which gives the same output.
+    """
+    T, p = c.T, "gated deltanet"
+    nk, nv, dk, dv, K = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim, m.conv_kernel
+    x, s, per_v = (T, m.conv_dim), (nv, dk, dv), (nv, T, dv)  # mixed q|k|v; the state; per value head and token
+    steps = _gdn_projections(c, m) + [
+        Step("causal conv1d", p, x, x, f"y[t, c] = Σ_i w[c, i] · x[t − {K - 1} + i, c], i < {K} (depthwise: one "
+             "filter per channel; zeros before the first token)", 2 * T * m.conv_dim * K,
+             (Param("conv1d.weight", (m.conv_dim, K)),), matmul=True),
+        _ew("SiLU", p, x, "y · σ(y)", per=4),
+        _ew("split Q heads", p, x, f"q = channels 0–{nk * dk - 1} as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
+        _ew("split K heads", p, x, f"k = the next {nk * dk} channels as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
+        _ew("split V heads", p, x, f"v = the last {nv * dv} channels as ({nv}, T, {dv})", per=0, out=(nv, T, dv)),
+        _ew("β = σ(b)", p, (T, nv), "β = 1 / (1 + exp(−b)): how strongly each token writes, per value head", per=3),
+        _ew("g = −exp(A_log) · softplus(a + dt_bias)", p, (T, nv), "the log-decay per token and value head (≤ 0)",
+            per=6, params=(Param("dt_bias", (nv,)), Param("A_log", (nv,)))),
+    ]
+    if nv > nk:
+        serves = f"each of the {nk} key heads serves {nv // nk} consecutive value heads (repeat_interleave)"
+        steps += [_ew(f"repeat {t} heads", p, (nk, T, dk), serves, per=0, out=(nv, T, dk)) for t in "QK"]
+    steps += [_ew(f"L2 norm {t}", p, (nv, T, dk), "x / √(Σ x² + 1e-6), no weights", per=3) for t in "QK"]
+    steps += [
+        _ew("scale Q", p, (nv, T, dk), f"q / √{dk}"),
+        Step("decay state", p, (T, nv), s, f"for each token t in turn: S ← exp(g_t) · S; S is one {dk} × {dv} matrix "
+             f"per value head, zeros before the first token", T * nv * dk * dv),
+        Step("read by k", p, s, per_v, "m_t = k_tᵀ · S: what the state holds under the key k_t", 2 * T * nv * dk * dv),
+        _ew("delta", p, per_v, "δ_t = β_t · (v_t − m_t)", per=2),
+        Step("write state", p, per_v, s, "S ← S + k_t ⊗ δ_t (a rank-1 write: the delta rule)", 2 * T * nv * dk * dv),
+        Step("read-out by q", p, s, per_v, "o_t = q_tᵀ · S, after token t's write", 2 * T * nv * dk * dv),
+        c.norm("norm (gated)", p, "norm", per_v),  # Qwen3NextRMSNormGated: one weight of v_head_dim, a plain RMSNorm
+        _ew("× silu(z)", p, per_v, "o ⊙ z · σ(z) (z of the same value head)", per=5),
+        _ew("merge heads", p, per_v, "transpose and concatenate the value heads", per=0, out=(T, nv * dv)),
+        _linear(c, "out_proj", p, nv * dv, c.d, False, "y = o · W_out"),
+    ]
+    return steps
+
+
 def _short_conv(c: _Ctx, m: ShortConv) -> list[Step]:
     """Lfm2ShortConv: in_proj → B, C, x; B ⊙ x; depthwise causal conv; C ⊙ conv; out_proj (no activation)."""
     T, d, p = c.T, c.d, "short conv"
@@ -396,14 +467,19 @@ def _router(c: _Ctx, f: Moe) -> list[Step]:
     return steps
 
 
-def _experts(c: _Ctx, f: Moe) -> list[Step]:
-    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek)."""
+def _shared_expert(c: _Ctx, f: Moe) -> list[Step]:
+    return _mlp_chain(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+
+
+def _experts(c: _Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
+    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek);
+    ``shared_ran``: its MLP already ran, only its gate and the sum remain."""
     T, d, k = c.T, c.d, f.top_k
     steps = _mlp_chain(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k)
     steps.append(Step("weighted sum of experts", "experts", (T, k, d), (T, d), f"y = Σ over the {k} chosen experts "
                       "of w_e · expert_e(x)", 2 * k * T * d))
     if f.n_shared_experts:
-        steps += _mlp_chain(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+        steps += [] if shared_ran else _shared_expert(c, f)
         if f.shared_gate:  # Qwen2MoeSparseMoeBlock
             steps += [_linear(c, "shared_expert_gate", "shared expert", d, 1, False, "γ = x · W_g"),
                       _ew("gate shared expert", "shared expert", (T, d), "σ(γ) · shared_expert(x)", per=4)]
@@ -414,8 +490,9 @@ def _experts(c: _Ctx, f: Moe) -> list[Step]:
 def _moe(c: _Ctx, f: Moe) -> list[Step]:
     """Router then experts; with a dense MLP beside them (Gemma4TextDecoderLayer) the MLP runs on the normed
     input and the router and experts on the residual, each with its own norms, and the two are added."""
-    if not f.dense_mlp:
-        return _router(c, f) + _experts(c, f)
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
+        first = _shared_expert(c, f) if f.shared_gate else []
+        return first + _router(c, f) + _experts(c, f, shared_ran=f.shared_gate)
     x, n = (c.T, c.d), c.norm
     return [
         *_mlp_chain(c, "mlp", "", f.dense_mlp, f.gated, f.activation, False),
@@ -435,6 +512,7 @@ MIXERS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     LatentAttention: _latent_attention,
     Mamba: _mamba,
     ShortConv: _short_conv,
+    GatedDeltaNet: _gated_deltanet,
 }
 FFNS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     Mlp: _mlp,

@@ -173,3 +173,16 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     # Streamlit escapes HTML in markdown unless a page opts in; none does
     for page in (ROOT / "views").glob("*.py"):
         assert "unsafe_allow_html=True" not in page.read_text(), page
+
+
+def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
+    spec, config = bundled["qwen3-next-80b-a3b-instruct"]
+    at = _app("views/trace.py", model="qwen3-next-80b-a3b-instruct", layer="0", seq="16")
+    assert not at.exception
+    steps = at.dataframe[0].value
+    nv, dk, dv = (config[f"linear_{k}"] for k in ("num_value_heads", "key_head_dim", "value_head_dim"))
+    assert steps[steps["op"] == "write state"].iloc[0]["out"] == str((nv, dk, dv))  # the state, not T × T
+    assert len(at.get("vega_lite_chart")) == 1  # the toy's state per token instead of attention heatmaps
+    assert at.selectbox(key="head").label == "Value head"
+    at = _app("views/trace.py", model="qwen3.5-27b", layer="3", seq="4")  # the gated full-attention layer
+    assert not at.exception and "output gate" in set(at.dataframe[0].value["op"])

@@ -21,8 +21,13 @@ torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
 experts and router; sliding and full layers), Falcon-Mamba (Mamba-1 with the weightless B, C, Δ norms; the
 reference's torch path: causal_conv1d_fn and the sequential loop of mamba_selective_scan, as the toy), LFM2 (a
 short-convolution layer and a GQA layer with QK-norm; its operator_norm, feed_forward.w1/w3/w2 names).
-Float32 inside the reference keeps the agreement at about 1e-7: its RMS norms compute in float32, and
-Falcon-Mamba also takes A = −exp(A_log), D and the Δ bias in float32 and (residual_in_fp32) its residual.
+Qwen3-Next (Gated DeltaNet with fused projections, gated attention with
+partial RoPE, zero-centred norms, the MoE with a gated shared expert; a linear and a full layer), Qwen3.5 (split
+projections, M-RoPE that is plain RoPE for text; linear and full layers of the dense model, a linear layer of the
+MoE). Float32 inside the reference keeps the agreement at about 1e-7: its RMS norms compute in float32,
+Falcon-Mamba also takes A = −exp(A_log), D and the Δ bias in float32 and (residual_in_fp32) its residual, and
+transformers computes Gated DeltaNet's delta rule in float32 (torch_chunk_gated_delta_rule casts), which the
+tolerance of 1e-6 still covers at toy size (largest difference about 5e-7, as for the float32 norms of Gemma).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
@@ -36,7 +41,7 @@ import numpy as np
 import pytest
 
 from gallery.derive import derive
-from gallery.spec import LatentAttention, Moe, SoftmaxAttention
+from gallery.spec import GatedDeltaNet, LatentAttention, Moe, SoftmaxAttention
 from gallery.toy import EXPERT_TOY, FF_TOY, toy_forward, toy_trace
 
 from .conftest import spec_ids
@@ -51,11 +56,14 @@ CASES = [
     ("mistral-7b-v0.1", 0), ("starcoder2-7b", 0), ("stablelm-2-zephyr-1-6b", 0), ("phi-4-mini-instruct", 0),
     ("aya-23-8b", 0), ("glm-4.5-air", 1), ("minimax-m2.7", 0), ("gpt-bigcode-santacoder", 0),
     ("deepseek-v3.2", 3), ("falcon-mamba-7b", 0), ("lfm2-1.2b", 0), ("lfm2-1.2b", 2),
+    ("qwen3-next-80b-a3b-instruct", 0), ("qwen3-next-80b-a3b-instruct", 3), ("qwen3.5-27b", 0),
+    ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
 ]
 
 
 N_EMBD = ("gpt2", "gptj", "gpt_bigcode")  # the GPT-2 key names
-EXPERTS_KEY = {"qwen3_moe": "num_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
+QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_expert (Qwen2MoeSparseMoeBlock)
+EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
                "glm4_moe": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
@@ -83,8 +91,10 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
         cfg.update(block_ff_dim=FF_TOY, block_auto_adjust_ff_dim=False)
         if not isinstance(m, SoftmaxAttention):  # only the rotary table of the (absent) attention reads the heads
             cfg.update(num_attention_heads=1, num_key_value_heads=1)
-    cfg.pop("rope_parameters", None)  # the toy uses plain θ frequencies
+    rope = cfg.pop("rope_parameters", None)  # the toy uses plain θ frequencies
     cfg["rope_scaling"] = {"rope_type": "default"}
+    if mt.startswith("qwen3_5"):  # θ and the rotary fraction live in rope_parameters; M-RoPE on text is plain RoPE
+        cfg["rope_parameters"] = rope
     cfg.update(hidden_size=toy.d_model, vocab_size=32, num_hidden_layers=n, intermediate_size=FF_TOY)
     if "layer_types" in cfg:
         cfg["layer_types"] = cfg["layer_types"][:n]
@@ -96,6 +106,9 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
             cfg["query_pre_attn_scalar"] = m.head_dim
         if "rotary_dim" in cfg:  # MiniMax-M2: rotary dims, not a fraction
             cfg["rotary_dim"] = int(m.head_dim * m.rope.partial)
+    if isinstance(m, GatedDeltaNet):
+        cfg.update(linear_num_key_heads=m.n_k_heads, linear_num_value_heads=m.n_v_heads,
+                   linear_key_head_dim=m.k_head_dim, linear_value_head_dim=m.v_head_dim)
     if isinstance(m, LatentAttention):
         cfg.update(num_attention_heads=m.n_heads, num_key_value_heads=m.n_heads, q_lora_rank=m.q_lora_rank,
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
@@ -107,12 +120,15 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
             cfg.update(n_group=f.router.n_groups, topk_group=f.router.topk_groups)
         cfg.update({EXPERTS_KEY.get(mt, "num_local_experts"): f.n_experts, "num_experts_per_tok": f.top_k,
                     "experts_per_token": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
-        if mt == "qwen2_moe":
+        if mt in QWEN_SHARED:
             cfg["shared_expert_intermediate_size"] = f.d_shared
     return cfg
 
 
 GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
+ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")  # RMSNorm weights stored as w − 1
+GDN = ("in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj", "norm",
+       "dt_bias", "A_log", "conv1d")  # Qwen3NextGatedDeltaNet's tensors (its gated norm is a plain RMSNorm)
 NORMS = {  # toy norm name → transformers module, by norm placement
     "pre": {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"},
     "sandwich": {"attn_norm": "input_layernorm", "post_attn_norm": "post_attention_layernorm",
@@ -199,9 +215,12 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
     for name, value in w.items():
         base, _, kind = name.rpartition(".")
         if base in NORMS[block.norm_placement]:
-            out[p + NORMS[block.norm_placement][base] + "." + kind] = value - (mt in GEMMA)
+            out[p + NORMS[block.norm_placement][base] + "." + kind] = value - (mt in ZERO_CENTRED)
         elif base in ("q_norm", "k_norm"):
-            out[p + f"self_attn.{name}"] = value - (mt in GEMMA)
+            out[p + f"self_attn.{name}"] = value - (mt in ZERO_CENTRED)
+        elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
+            hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
+            out[p + f"linear_attn.{name}"] = hf
         elif name == "sinks":
             out[p + "self_attn.sinks"] = value
         elif base in ("q_proj", "k_proj", "v_proj", "o_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa",
@@ -210,7 +229,7 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         elif base in ("gate_proj", "up_proj", "down_proj"):
             out[p + f"mlp.{mlp_names.get(base, base)}.{kind}"] = value.T if kind == "weight" else value
         elif base.startswith("shared_expert."):
-            hf = "shared_expert." if mt == "qwen2_moe" else "shared_experts."
+            hf = "shared_expert." if mt in QWEN_SHARED else "shared_experts."
             out[p + "mlp." + hf + name.removeprefix("shared_expert.")] = value.T if kind == "weight" else value
         elif name == "shared_expert_gate.weight":
             out[p + "mlp.shared_expert_gate.weight"] = value.T

@@ -187,3 +187,64 @@ def test_lfm2_conv_and_attention_layers_in_reference_order(bundled):
     assert by_op["in_proj"].out_shape == (SEQ, 3 * d) and by_op["conv"].params == (Param("conv.weight", (d, k)),)
     attention = [s.op for s in trace(spec, config["full_attn_idxs"][0], SEQ)]  # Lfm2Attention: QK-norm per head
     assert attention[attention.index("split V heads") + 1:attention.index("RoPE on Q")] == ["q_norm", "k_norm"]
+
+
+# Qwen3NextDecoderLayer.forward → Qwen3NextGatedDeltaNet.forward (fix_query_key_value_ordering, causal_conv1d_fn,
+# β and g, then torch_recurrent_gated_delta_rule: repeat_interleave, l2norm, query scale, the per-token loop),
+# Qwen3NextRMSNormGated, out_proj → Qwen3NextSparseMoeBlock.forward (shared expert, router, experts, gate)
+QWEN3_NEXT_LINEAR = [
+    "attn norm (pre)", "in_proj_qkvz", "in_proj_ba", "split q, k, v, z", "split b, a", "causal conv1d", "SiLU",
+    "split Q heads", "split K heads", "split V heads", "β = σ(b)", "g = −exp(A_log) · softplus(a + dt_bias)",
+    "repeat Q heads", "repeat K heads", "L2 norm Q", "L2 norm K", "scale Q", "decay state", "read by k", "delta",
+    "write state", "read-out by q", "norm (gated)", "× silu(z)", "merge heads", "out_proj", "residual add",
+    "ffn norm (pre)", "shared_expert.gate_proj", "shared_expert.up_proj", "activation (silu)", "a ⊙ u",
+    "shared_expert.down_proj", "router logits", "scores (softmax)", "top-k", "normalise top-k", "experts.gate_proj",
+    "experts.up_proj", "activation (silu)", "a ⊙ u", "experts.down_proj", "weighted sum of experts",
+    "shared_expert_gate", "gate shared expert", "add shared expert", "residual add",
+]
+
+
+def test_gated_deltanet_layer_in_reference_order(bundled):
+    assert _ops(bundled, "qwen3-next-80b-a3b-instruct") == QWEN3_NEXT_LINEAR
+    # Qwen3_5GatedDeltaNet: four separate projections, then the same path
+    qwen35 = _ops(bundled, "qwen3.5-27b")
+    assert qwen35[1:6] == ["in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "causal conv1d"]
+    assert qwen35[5:] == QWEN3_NEXT_LINEAR[5:27] + ["ffn norm (pre)", "gate_proj", "up_proj", "activation (silu)",
+                                                     "a ⊙ u", "down_proj", "residual add"]
+
+
+def test_gated_deltanet_shapes_and_state_by_hand(bundled):
+    spec, config = bundled["qwen3-next-80b-a3b-instruct"]
+    T, d = 100, config["hidden_size"]
+    nk, nv = config["linear_num_key_heads"], config["linear_num_value_heads"]
+    dk, dv, K = config["linear_key_head_dim"], config["linear_value_head_dim"], config["linear_conv_kernel_dim"]
+    steps = {s.op: s for s in trace(spec, 0, T)}
+    assert steps["in_proj_qkvz"].out_shape == (T, 2 * nk * dk + 2 * nv * dv)
+    assert steps["in_proj_ba"].out_shape == (T, 2 * nv)
+    conv_dim = 2 * nk * dk + nv * dv  # q, k, v: the channels of the depthwise convolution
+    assert steps["causal conv1d"].params[0].shape == (conv_dim, K)
+    assert steps["causal conv1d"].flops == 2 * T * conv_dim * K
+    assert steps["repeat K heads"].out_shape == (nv, T, dk)
+    # the state: one dk × dv matrix per value head, whatever T is
+    for op in ("decay state", "write state"):
+        assert steps[op].out_shape == (nv, dk, dv)
+    assert steps["read-out by q"].out_shape == (nv, T, dv)
+    # read by k, rank-1 write, read-out by q: 2 FLOPs per state element each, per token
+    state_flops = sum(steps[op].flops for op in ("read by k", "write state", "read-out by q"))
+    assert state_flops == T * 6 * nv * dk * dv
+    assert steps["norm (gated)"].params[0].shape == (dv,)
+    assert steps["out_proj"].params[0].shape == (nv * dv, d)
+
+
+def test_gated_attention_output_gate(bundled):
+    spec, text = bundled["qwen3.5-27b"]  # the wrapper's text_config
+    h, hd = text["num_attention_heads"], text["head_dim"]
+    layer = text["layer_types"].index("full_attention")
+    steps = trace(spec, layer, SEQ)
+    ops = [s.op for s in steps]
+    by_op = {s.op: s for s in steps}
+    assert by_op["q_proj"].out_shape == (SEQ, 2 * h * hd)  # queries and their gate
+    assert ops[ops.index("q_proj") + 1] == "split Q | gate" and by_op["split Q | gate"].out_shape == (SEQ, h * hd)
+    assert ops[ops.index("merge heads") + 1:ops.index("merge heads") + 3] == ["output gate", "o_proj"]
+    rot = int(hd * text["rope_parameters"]["partial_rotary_factor"])
+    assert f"x[..., :{rot}]" in by_op["RoPE on Q"].formula

@@ -61,6 +61,8 @@ def _frame(a: np.ndarray) -> pd.DataFrame:
 
 
 def _show(name: str, a: np.ndarray, first: str = "head") -> None:
+    if a.ndim > 3:  # (T, heads, …, …): drawn below the steps
+        return
     if a.ndim <= 2:
         st.caption(name)
         st.dataframe(_frame(a), width="stretch")
@@ -97,6 +99,27 @@ if "softmax" in steps_by_op:
         color="independent")
     st.altair_chart(chart)
     st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after).")
+elif "write state" in steps_by_op:  # Gated DeltaNet: a fixed-size state per value head instead of a T × T matrix
+    states = steps_by_op["write state"].details["state after each token"]  # (T, n_v_heads, k_head_dim, v_head_dim)
+    T, n_heads, dk, dv = states.shape
+    head = st.selectbox("Value head", list(range(n_heads)), key="head", bind="query-params") or 0
+    grid = [(f"after token {t}", i, j, float(states[t, head, i, j])) for t in range(T) for i in range(dk)
+            for j in range(dv)]
+    cells = pd.DataFrame(grid, columns=["state", "key dim", "value dim", "value"])
+    chart = alt.Chart(cells).mark_rect().encode(
+        x=alt.X("value dim:O"), y=alt.Y("key dim:O"),
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
+        tooltip=["key dim", "value dim", alt.Tooltip("value:Q", format=".4f")],
+    ).properties(width=110, height=110).facet(column=alt.Column("state:N", sort=None, title=None))
+    st.altair_chart(chart)
+    gates = pd.DataFrame({"token": range(T),
+                          "decay exp(g)": steps_by_op["g = −exp(A_log) · softplus(a + dt_bias)"].details[
+                              "decay factor exp(g)"][:, head],
+                          "write strength β": steps_by_op["β = σ(b)"].value[:, head]})
+    st.dataframe(gates.round(4), hide_index=True)
+    st.caption(f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by its "
+               "decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at any "
+               "length: the layer keeps it instead of a KV cache.")
 
 
 def _grid(a: np.ndarray, rows: str, cols: str, title: str) -> alt.Chart:
