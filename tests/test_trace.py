@@ -35,8 +35,9 @@ def test_step_params_add_up_to_the_counted_layer(bundled, slug):
 
 @pytest.mark.parametrize("slug", spec_ids())
 def test_shapes_chain_from_the_layer_input_to_its_output(bundled, slug):
-    spec, _ = bundled[slug]
-    x = (SEQ, spec.arch.d_model)
+    spec, config = bundled[slug]
+    # DeepseekV4DecoderLayer reads and writes hc_mult residual streams: [B, S, hc_mult, hidden]
+    x = (SEQ, config["hc_mult"], config["hidden_size"]) if "hc_mult" in config else (SEQ, spec.arch.d_model)
     for kind, layer in _kinds(spec):
         steps = trace(spec, layer, SEQ)
         seen = {x}
@@ -56,7 +57,7 @@ def test_matmul_flops_at_one_token_are_twice_the_weights_used(bundled, slug):
         for step in trace(arch, arch.layers.index(kind), 1):
             if not step.matmul:
                 continue
-            [w] = [p for p in step.params if p.name.endswith(".weight")]
+            [w] = [p for p in step.params if not p.name.endswith(".bias")]  # ".weight" (or a hyper-connection's fn)
             if len(w.shape) == 3:  # (n_experts, in, out): a token multiplies with top_k of them
                 assert isinstance(ffn, Moe) and w.shape[0] == ffn.n_experts
                 expected = 2 * ffn.top_k * prod(w.shape[1:])
