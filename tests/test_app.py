@@ -163,3 +163,15 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     # Streamlit escapes HTML in markdown unless a page opts in; none does
     for page in (ROOT / "views").glob("*.py"):
         assert "unsafe_allow_html=True" not in page.read_text(), page
+
+
+def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
+    spec, config = bundled["deepseek-v4-flash"]
+    at = _app("views/trace.py", model="deepseek-v4-flash", layer="2", seq="9")
+    assert not at.exception
+    steps = at.dataframe[0].value
+    n, d = config["hc_mult"], config["hidden_size"]
+    assert steps["in"].iloc[0] == str((9, n, d)) and steps["out"].iloc[-1] == str((9, n, d))  # the residual streams
+    ratio = config["compress_ratios"][2]
+    assert steps[steps["op"] == "concat KV"]["out"].iloc[0] == str((1, 9 + 9 // ratio, config["head_dim"]))
+    assert len(at.get("vega_lite_chart")) == 1  # the heatmap shows the toy's window tokens and compressed entries
