@@ -213,11 +213,29 @@ def _layer_io(model, mt: str, layer: int, x, ids=None):
     return seen["in"][0].numpy(), seen["out"][0].numpy()
 
 
+def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
+    """The float64 eager model of ``hf_config`` with the toy weights ``state`` copied in; every parameter of the
+    layer under ``prefix`` must be among them."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
+                                             experts_implementation="eager").double().eval()
+    params = dict(model.named_parameters()) | dict(model.named_buffers())
+    layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
+    assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
+    with torch.no_grad():
+        for name, value in state.items():
+            assert params[name].shape == value.shape, name
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    return model
+
+
 @pytest.mark.parametrize(("slug", "layer"), CASES, ids=[f"{s}-L{n}" for s, n in CASES])
 def test_toy_layer_equals_transformers(bundled, slug, layer):
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -238,21 +256,10 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     mt = cfg["model_type"]
     hf_config = transformers.CONFIG_MAPPING[mt].from_dict(cfg)
     hf_config._attn_implementation = "eager"
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
-                                             experts_implementation="eager").double().eval()
+    prefix = f"transformer.h.{layer}." if mt in N_EMBD else f"model.layers.{layer}."
+    model = _model_with_toy_layer(hf_config, _hf_state(mt, toy.arch, toy.weights, layer), prefix)
     if block.mixer.scale:
         model.model.layers[layer].self_attn.scaling = block.mixer.scale
-    state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for k, v in
-             _hf_state(mt, toy.arch, toy.weights, layer).items()}
-    params = dict(model.named_parameters()) | dict(model.named_buffers())
-    prefix = f"transformer.h.{layer}." if mt in N_EMBD else f"model.layers.{layer}."
-    layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
-    assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
-    with torch.no_grad():
-        for name, value in state.items():
-            assert params[name].shape == value.shape, name
-            params[name].copy_(value)
     x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))
     hidden_in, hidden_out = _layer_io(model, mt, layer, x)
     steps = toy_forward(toy.arch, toy.weights, hidden_in)
@@ -350,7 +357,6 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     learned routing, clamped SwiGLU experts: the toy layer against DeepseekV4DecoderLayer, token ids 0 … T − 1."""
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -365,18 +371,7 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     assert derived["hyper_connections"] == toy.arch.hyper_connections.model_dump()
 
     hf_config = transformers.CONFIG_MAPPING["deepseek_v4"].from_dict(cfg)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
-                                             experts_implementation="eager").double().eval()
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _hf_v4_state(toy.weights, layer).items()}
-    params = dict(model.named_parameters()) | dict(model.named_buffers())
-    prefix = f"model.layers.{layer}."
-    layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
-    assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
-    with torch.no_grad():
-        for name, value in state.items():
-            assert params[name].shape == value.shape, name
-            params[name].copy_(value)
+    model = _model_with_toy_layer(hf_config, _hf_v4_state(toy.weights, layer), f"model.layers.{layer}.")
     ids = np.arange(seq)
     hidden_in, hidden_out = _layer_io(model, "deepseek_v4", layer, None, torch.from_numpy(ids)[None])
     assert hidden_in.shape == (seq, toy.arch.hyper_connections.streams, toy.arch.d_model)
