@@ -15,6 +15,13 @@ gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a gr
 by the sum of its best two with a correction bias (DeepSeek-V3). ``tests/test_toy.py`` builds the same toy
 layer in transformers, copies these weights in and compares the outputs.
 
+DeepSeek-V4 (``DeepseekV4DecoderLayer``, no cache): the layer's input and output are the ``streams`` residual
+copies, (T, streams, d_model); RoPE rotates adjacent pairs of the *last* rotary dims, the compressed entries at
+position ``w · ratio``, and the attention output is rotated back; ``hc_eps`` and ``swiglu_limit`` are the config's
+1e-6 and 10 (no spec fields). Hash routing reads token ids, fixed at 0, 1, …, T − 1 (their table ``tid2eid`` is drawn
+with the weights). Where the indexer's top-k meets a tie (ReLU gives exact zeros) the toy keeps the earlier entry;
+torch.topk's choice among ties is not defined.
+
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.
 """

@@ -5,7 +5,9 @@ each :class:`Step` has its input and output shapes, the parameters it multiplies
 its FLOPs and a one-line formula. The order follows the transformers modeling code of the families
 (``LlamaDecoderLayer``/``LlamaAttention``/``eager_attention_forward``, ``Gemma2Attention`` for soft-capping,
 ``GptOssAttention`` for sinks, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel block,
-``DeepseekV2Attention`` for MLA, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
+``DeepseekV2Attention`` for MLA, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4;
+``DeepseekV4Attention`` with its compressors and indexer, ``DeepseekV4HyperConnection`` and the hash router for
+DeepSeek-V4, whose layer reads and writes its ``streams`` residual copies, (T, streams, d_model)).
 
 Shapes: ``T`` tokens, token-major ``(T, width)``, per head ``(heads, T, dim)``. Weights are written
 ``(in, out)`` as the formula ``y = x · W`` reads them. FLOPs: a product with weights costs

@@ -18,7 +18,11 @@ with a correction bias), DeepSeek-V2-Lite (MLA without q compression, dense and 
 DeepSeek-V3 (MLA with q compression, grouped top-k, routed scaling), DeepSeek-V3.2 (the sparse-attention
 indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero scores go to the earlier token, as
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
-experts and router; sliding and full layers).
+experts and router; sliding and full layers), DeepSeek-V4 (its own test below: compressed attention with the
+window, the CSA compressor and indexer, the HCA compressor, sinks, the grouped output projection; hyper-connections
+around each sublayer; hash routing from fixed token ids 0 … T − 1 and learned sqrtsoftplus routing; clamped SwiGLU;
+within 1e-5 as the reference computes its norms, RoPE, hyper-connection weights and indexer scores in float32, and
+leaving out the queries whose indexer top-k boundary falls on a tie).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
