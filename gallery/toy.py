@@ -325,8 +325,8 @@ def _pool(R: _Run, name: str, m: CompressedAttention, x: np.ndarray, rot: int) -
     n = T // r
     c, z = R.linear(f"{name}.kv_proj", x), R.linear(f"{name}.gate_proj", x)
     dim = c.shape[1] // (2 if m.overlap else 1)
-    c = R.rec(f"{name}: blocks", c[:n * r].reshape(n, r, -1))
-    z = R.rec(f"{name}: gate + position bias", z[:n * r].reshape(n, r, -1) + R.w[f"{name}.position_bias"])
+    c = R.rec(f"{name}: blocks", c[:n * r].reshape(n, r, c.shape[1]))
+    z = R.rec(f"{name}: gate + position bias", z[:n * r].reshape(n, r, z.shape[1]) + R.w[f"{name}.position_bias"])
     if m.overlap:
         ck, zk = np.zeros((n, 2 * r, dim)), np.full((n, 2 * r, dim), -np.inf)
         ck[:, r:], zk[:, r:] = c[..., dim:], z[..., dim:]  # series b of block w

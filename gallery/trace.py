@@ -319,8 +319,8 @@ def _pool(c: _Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -> lis
         _linear(c, f"{name}.gate_proj", p, d, s * dim, False, "z = x · W_gate (pooling logits per channel)"),
         _ew(f"{name}: blocks", p, (T, s * dim), f"{n} complete blocks of {r} tokens (the last T mod {r} wait)",
             per=0, out=(n, r, s * dim)),
-        _ew(f"{name}: gate + position bias", p, (T, s * dim), "z[w, t] + B[t] (t: place in the block)",
-            out=(n, r, s * dim), params=(Param(f"{name}.position_bias", (r, s * dim)),)),
+        Step(f"{name}: gate + position bias", p, (T, s * dim), (n, r, s * dim), "z[w, t] + B[t] (blocks as above; "
+             "t: place in the block)", n * r * s * dim, (Param(f"{name}.position_bias", (r, s * dim)),)),
     ]
     if m.overlap:
         steps.append(_ew(f"{name}: overlap blocks", p, (n, r, s * dim), f"slots of entry w = [series a of block "

@@ -300,7 +300,7 @@ def test_toy_runs_every_step_of_the_trace_in_order(bundled, slug):
 
 
 # DeepSeek-V4-Flash: window-only + hash routing, CSA + hash routing, HCA, CSA (layers 0, 2, 3, 4 of the real model)
-V4_CASES = [(layer, seq) for layer in (0, 2, 3, 4) for seq in (SEQ, 11)]  # 11: incomplete last blocks
+V4_CASES = [(layer, seq) for layer in (0, 2, 3, 4) for seq in (2, SEQ, 11)]  # 2: no HCA entry; 11: incomplete blocks
 V4_TYPES = {0: "sliding_attention", 4: "compressed_sparse_attention", 128: "heavily_compressed_attention"}
 
 
