@@ -311,7 +311,7 @@ def _compressed_attention(c: _Ctx, m: CompressedAttention) -> list[Step]:
 def _pool(c: _Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -> list[Step]:
     """One compressor (the attention's, or the indexer's at its head_dim): a softmax-gated pooling of each block of
     ``ratio`` tokens (two series per token with overlap: block w pools series a of block w−1 and b of w)."""
-    T, d, r, p = c.T, c.d, m.ratio, "compressor" if name == "compressor" else "indexer"
+    T, d, r, p = c.T, c.d, m.ratio, name  # part: "compressor" or "indexer"
     s, n = 2 if m.overlap else 1, c.T // m.ratio
     slots = 2 * r if m.overlap else r
     steps = [
