@@ -22,6 +22,13 @@ the real value-to-key head ratio, heads of 8, the real convolution width) runs i
 the model stores a zero-centred weight applied as ``1 + w`` (Gemma, Qwen3-Next, Qwen3.5) the test stores ``w − 1``.
 ``tests/test_toy.py`` builds the same toy layer in transformers, copies these weights in and compares the outputs.
 
+DeepSeek-V4 (``DeepseekV4DecoderLayer``, no cache): the layer's input and output are the ``streams`` residual
+copies, (T, streams, d_model); RoPE rotates adjacent pairs of the *last* rotary dims, the compressed entries at
+position ``w · ratio``, and the attention output is rotated back; ``hc_eps`` and ``swiglu_limit`` are the config's
+1e-6 and 10 (no spec fields). Hash routing reads token ids, fixed at 0, 1, …, T − 1 (their table ``tid2eid`` is drawn
+with the weights). Where the indexer's top-k meets a tie (ReLU gives exact zeros) the toy keeps the earlier entry;
+torch.topk's choice among ties is not defined.
+
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.
 """
@@ -33,12 +40,13 @@ from typing import Callable
 
 import numpy as np
 
-from .spec import Arch, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
-from .trace import trace
+from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
+from .trace import SILU_CLAMP, trace
 
 D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
 INNER_TOY, STATE_TOY, RANK_TOY = 2 * D_TOY, 4, 2  # Mamba-1: d_inner (expand 2), d_state, dt_rank
 SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
+HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
 
 
 # --- the toy architecture ---------------------------------------------------------------------
@@ -79,6 +87,17 @@ def _shrink_gdn(m: dict) -> dict:
             "v_head_dim": HEAD_TOY}
 
 
+def _shrink_compressed(m: dict) -> dict:
+    """4 heads of 8 in 2 output groups; window 3; CSA pools blocks of 2 (its indexer keeps 2 entries), HCA of 3."""
+    out = {**m, "n_heads": 4, "head_dim": HEAD_TOY, "q_lora_rank": 6, "o_groups": 2, "o_lora_rank": 6,
+           "window": min(m["window"], LOCAL_TOY), "rope": _rope_toy(m["rope"], HEAD_TOY)}
+    if m.get("ratio"):
+        out["ratio"] = min(m["ratio"], 2 if m.get("overlap") else LOCAL_TOY)
+    if m.get("indexer"):
+        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": 4, "topk": 2}
+    return out
+
+
 def _shrink_mlp(f: dict) -> dict:
     return {**f, "d_ff": FF_TOY}
 
@@ -105,6 +124,7 @@ SHRINK: dict[type, Callable[[dict], dict]] = {
     SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, GatedDeltaNet: _shrink_gdn, Mlp: _shrink_mlp,
     Moe: _shrink_moe, Mamba: _shrink_mamba,
     ShortConv: dict,  # the short conv has no width of its own: d_model, its taps as the model
+    CompressedAttention: _shrink_compressed,
 }
 
 
@@ -121,6 +141,7 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
     return Arch.model_validate({
         "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
+        "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
     }, strict=False)
 
 
@@ -142,6 +163,7 @@ class _Run:
 
     arch: Arch
     w: dict[str, np.ndarray]
+    ids: np.ndarray | None = None  # token ids, for hash routing
     steps: list[ToyStep] = field(default_factory=list)
 
     def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
@@ -170,33 +192,45 @@ def _heads(x: np.ndarray, dim: int) -> np.ndarray:
     return x.reshape(x.shape[0], -1, dim).transpose(1, 0, 2)
 
 
-def _rope(x: np.ndarray, rot: int, theta: float, pairs: bool) -> np.ndarray:
-    """Rotate the first ``rot`` dims of (heads, T, dim) by position: halves (rotate_half) or adjacent pairs."""
-    T = x.shape[1]
-    ang = np.arange(T)[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
-    cos, sin = np.cos(ang), np.sin(ang)
-    r, rest = x[..., :rot], x[..., rot:]
+def _rope(x: np.ndarray, rot: int, theta: float, pairs: bool, tail: bool = False, pos: np.ndarray | None = None,
+          sign: float = 1.0) -> np.ndarray:
+    """Rotate the first ``rot`` dims (the last with ``tail``) of (..., T, dim) by position (default 0…T−1; ``sign``
+    −1 rotates back): halves (rotate_half) or adjacent pairs."""
+    pos = np.arange(x.shape[-2]) if pos is None else pos
+    ang = pos[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
+    cos, sin = np.cos(ang), sign * np.sin(ang)
+    r, rest = (x[..., x.shape[-1] - rot:], x[..., :x.shape[-1] - rot]) if tail else (x[..., :rot], x[..., rot:])
     a, b = (r[..., 0::2], r[..., 1::2]) if pairs else (r[..., :rot // 2], r[..., rot // 2:])
     a2, b2 = a * cos - b * sin, a * sin + b * cos
     out = np.stack([a2, b2], -1).reshape(r.shape) if pairs else np.concatenate([a2, b2], -1)
-    return np.concatenate([out, rest], -1)
+    return np.concatenate([rest, out] if tail else [out, rest], -1)
 
 
-def _attend(R: _Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None) -> np.ndarray:
-    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward."""
-    T = q.shape[1]
-    s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
-    s = R.rec("scale", s * scale)
-    if softcap:
-        s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
+def _causal(T: int, window: int | None = None, chunk: int | None = None) -> np.ndarray:
+    """(T query, T key) True where a query may see a key: causal, within a window or a chunk."""
     i, j = np.arange(T)[:, None], np.arange(T)[None, :]
     allowed = j <= i
     if chunk:
         allowed &= i // chunk == j // chunk
     elif window:
         allowed &= i - j < window
+    return allowed
+
+
+def _attend(R: _Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None, mask=None,
+            merge: bool = True) -> np.ndarray:
+    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
+
+    ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
+    without ``merge`` the heads come back unmerged, (heads, T, dim)."""
+    T, S = q.shape[1], k.shape[1]
+    s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
+    s = R.rec("scale", s * scale)
+    if softcap:
+        s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
+    allowed = _causal(T, window, chunk) if mask is None else mask
     if extra_mask is not None:
-        allowed &= extra_mask
+        allowed = allowed & extra_mask
     masked = R.rec("mask", np.where(allowed, s, -np.inf), before=s)
     if sinks:
         sink = np.broadcast_to(R.w["sinks"][:, None, None], (*masked.shape[:2], 1))
@@ -204,9 +238,9 @@ def _attend(R: _Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_
     shifted = R.rec("subtract row max", masked - masked.max(-1, keepdims=True), **{"row max": masked.max(-1)})
     e = np.exp(shifted)
     p = e / e.sum(-1, keepdims=True)
-    p = R.rec("softmax", p[..., :T], exp=e, **({"sink weight": p[..., T]} if sinks else {}))
+    p = R.rec("softmax", p[..., :S], exp=e, **({"sink weight": p[..., S]} if sinks else {}))
     o = R.rec("weights × V", p @ v)
-    return R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))
+    return R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1)) if merge else o
 
 
 def _softmax_attention(R: _Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
@@ -277,7 +311,7 @@ def _indexer(R: _Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) -> np.n
     ki = R.norm("indexer.k_norm", "indexer.k_norm", R.linear("indexer.wk", x))  # (T, ihd)
     qi = R.rec("RoPE on indexer Q", _rope(qi, m.qk_rope_head_dim, theta, False))
     ki = R.rec("RoPE on indexer K", _rope(ki[None], m.qk_rope_head_dim, theta, False)[0])
-    wi = R.linear("indexer.weights_proj", x) * ix.n_heads ** -0.5  # (T, ih)
+    wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
     scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
     best = np.argsort(-scores, -1, kind="stable")[:, :ix.topk]  # ties (ReLU zeros) go to the earlier token
@@ -387,6 +421,69 @@ def _gated_deltanet(R: _Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
     return R.linear("out_proj", o)
 
 
+def _compressed_attention(R: _Run, m: CompressedAttention, x: np.ndarray) -> np.ndarray:
+    """DeepseekV4Attention without a cache: the window's K = V plus the compressed entries, sinks, grouped output."""
+    T, h, hd, g = x.shape[0], m.n_heads, m.head_dim, m.o_groups
+    rot, theta = int(hd * m.rope.partial), m.rope.theta
+    cq = R.norm("q_a_norm", "q_a_norm", R.linear("q_a_proj", x))
+    q = R.rec("split Q heads", _heads(R.linear("q_b_proj", cq), hd))
+    q = R.norm("q_b_norm", "q_b_norm", q, weights=False)
+    q = R.rec("RoPE on Q", _rope(q, rot, theta, True, tail=True))
+    kv = R.rec("split KV head", R.norm("kv_norm", "kv_norm", R.linear("kv_proj", x))[None])
+    kv = R.rec("RoPE on KV", _rope(kv, rot, theta, True, tail=True))  # (1, T, hd)
+    mask = _causal(T, m.window)
+    if m.ratio:
+        entries = _pool(R, "compressor", m, x, rot)  # (n, hd)
+        n = len(entries)
+        visible = np.arange(n)[None, :] < ((np.arange(T) + 1) // m.ratio)[:, None]  # (T, n): block complete
+        keep = _entry_indexer(R, m, x, cq, visible, rot) if m.indexer else R.rec("entry mask", visible)
+        kv = R.rec("concat KV", np.concatenate([kv, entries[None]], 1))
+        mask = np.concatenate([mask, keep], 1)
+    k = R.rec("repeat KV head", np.repeat(kv, h, 0))
+    o = _attend(R, q, k, k, hd ** -0.5, None, None, None, m.sinks, mask=mask, merge=False)  # (h, T, hd)
+    o = R.rec("RoPE on O (inverse)", _rope(o, rot, theta, True, tail=True, sign=-1.0))  # V = K carried RoPE
+    grouped = R.rec("group heads", o.transpose(1, 0, 2).reshape(T, g, -1))
+    w = R.w["o_a_proj.weight"]  # (in per group, groups · o_lora_rank): group i uses columns i·r … (i + 1)·r
+    a = R.rec("o_a_proj", np.einsum("tgi,gio->tgo", grouped, w.reshape(w.shape[0], g, -1).transpose(1, 0, 2)))
+    return R.linear("o_b_proj", R.rec("flatten groups", a.reshape(T, -1)))
+
+
+def _pool(R: _Run, name: str, m: CompressedAttention, x: np.ndarray, rot: int) -> np.ndarray:
+    """A compressor (DeepseekV4CSACompressor / HCACompressor / the indexer's): softmax-gated pooling of each
+    complete block of ``ratio`` tokens; with overlap, block w's slots are series a of block w − 1 and b of w."""
+    r, T = m.ratio, x.shape[0]
+    n = T // r
+    c, z = R.linear(f"{name}.kv_proj", x), R.linear(f"{name}.gate_proj", x)
+    dim = c.shape[1] // (2 if m.overlap else 1)
+    c = R.rec(f"{name}: blocks", c[:n * r].reshape(n, r, c.shape[1]))
+    z = R.rec(f"{name}: gate + position bias", z[:n * r].reshape(n, r, z.shape[1]) + R.w[f"{name}.position_bias"])
+    if m.overlap:
+        ck, zk = np.zeros((n, 2 * r, dim)), np.full((n, 2 * r, dim), -np.inf)
+        ck[:, r:], zk[:, r:] = c[..., dim:], z[..., dim:]  # series b of block w
+        ck[1:, :r], zk[1:, :r] = c[:-1, :, :dim], z[:-1, :, :dim]  # series a of block w − 1
+        c, z = R.rec(f"{name}: overlap blocks", ck, gate=zk), zk
+    e = np.exp(z - z.max(1, keepdims=True))
+    p = R.rec(f"{name}: gate softmax", e / e.sum(1, keepdims=True))
+    pooled = R.norm(f"{name}.kv_norm", f"{name}.kv_norm", R.rec(f"{name}: pool", (p * c).sum(1)))
+    return R.rec(f"RoPE on {name} entries", _rope(pooled, rot, m.rope.theta, True, tail=True, pos=np.arange(n) * r))
+
+
+def _entry_indexer(R: _Run, m: CompressedAttention, x: np.ndarray, cq: np.ndarray, visible: np.ndarray,
+                   rot: int) -> np.ndarray:
+    """DeepseekV4Indexer: Σ_h w_h · ReLU(q_h · e) over the indexer's own entries; each query keeps its top-k."""
+    ix = m.indexer
+    keys = _pool(R, "indexer", m, x, rot)  # (n, ihd)
+    qi = R.rec("split indexer Q heads", _heads(R.linear("indexer.q_b_proj", cq), ix.head_dim))
+    qi = R.rec("RoPE on indexer Q", _rope(qi, rot, m.rope.theta, True, tail=True))
+    per_head = R.rec("indexer scores", np.maximum(qi @ keys.T, 0) * ix.head_dim ** -0.5)  # (ih, T, n)
+    wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
+    scores = R.rec("weighted sum over heads", np.where(visible, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
+    best = np.argsort(-scores, -1, kind="stable")[:, :min(ix.topk, scores.shape[1])]  # ties: the earlier entry
+    keep = np.zeros_like(visible)
+    np.put_along_axis(keep, best, True, -1)
+    return R.rec("top-k entries", keep & visible)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
@@ -421,6 +518,9 @@ def _mlp_chain(R: _Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarra
     if act == "swish_clamped":
         gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
         h = R.rec("gate · act(up + 1)", gc / (1 + np.exp(-SWIGLU_ALPHA * gc)) * (uc + 1))
+    elif act == "silu_clamped":  # DeepseekV4Experts / DeepseekV4MLP
+        a = R.rec("activation (silu_clamped)", ACT["silu"](np.minimum(g, SILU_CLAMP)))
+        h = R.rec("a ⊙ u", a * np.clip(u, -SILU_CLAMP, SILU_CLAMP))
     else:
         a = R.rec(f"activation ({act})", ACT[act](g))
         h = R.rec("a ⊙ u", a * u)
@@ -441,6 +541,8 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if r.scoring == "softmax":
         e = np.exp(z - z.max(-1, keepdims=True))
         s = R.rec("scores (softmax)", e / e.sum(-1, keepdims=True))
+    elif r.scoring == "sqrtsoftplus":
+        s = R.rec("scores (sqrtsoftplus)", np.sqrt(np.logaddexp(0, z)))
     else:
         s = R.rec("scores (sigmoid)", 1 / (1 + np.exp(-z)))
     choose = s
@@ -454,8 +556,12 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mask = np.zeros_like(group_score, dtype=bool)
         np.put_along_axis(mask, keep, True, -1)
         choose = R.rec("group top-k", np.where(np.repeat(mask, grouped.shape[-1], -1), choose, 0.0))
-    idx = np.argsort(-choose, -1, kind="stable")[:, :k]
-    w = R.rec("top-k", np.take_along_axis(s, idx, -1), experts=idx)
+    if r.hash:  # DeepseekV4HashRouter: the token id picks the experts
+        idx = R.w["router.tid2eid"][R.ids]
+        w = R.rec("hash pick", np.take_along_axis(s, idx, -1), experts=idx)
+    else:
+        idx = np.argsort(-choose, -1, kind="stable")[:, :k]
+        w = R.rec("top-k", np.take_along_axis(s, idx, -1), experts=idx)
     if r.normalize_topk:
         w = R.rec("normalise top-k", w / w.sum(-1, keepdims=True))
     if r.weight_scale != 1:
@@ -491,13 +597,16 @@ def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
 
 
 TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention,
-                                    GatedDeltaNet: _gated_deltanet, Mamba: _mamba, ShortConv: _short_conv}
+                                    GatedDeltaNet: _gated_deltanet, Mamba: _mamba, ShortConv: _short_conv,
+                                    CompressedAttention: _compressed_attention}
 TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
 
 
-def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray) -> list[ToyStep]:
-    """Run the one layer of the toy ``arch`` on ``x`` (T, d_model); one ToyStep per trace step."""
-    R = _Run(arch, weights)
+def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
+                ids: np.ndarray | None = None) -> list[ToyStep]:
+    """Run the one layer of the toy ``arch`` on ``x`` (T, d_model), or (T, streams, d_model) with hyper-connections;
+    one ToyStep per trace step. ``ids``: the token ids hash routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
+    R = _Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids)
     block = arch.blocks[arch.layers[0]]
     if block.parallel:
         h = R.norm("norm (shared)", "norm", x) if block.shared_norm else R.norm("attention norm", "attn_norm", x)
@@ -510,11 +619,14 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray) -> li
     for sub, label in ((block.mixer, "attn"), (block.ffn, "ffn")):
         if sub is None:
             continue
-        h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
-        y = TOY_MIXERS[type(sub)](R, sub, h) if label == "attn" else TOY_FFNS[type(sub)](R, sub, h, x)
-        if block.norm_placement in ("post", "sandwich"):
-            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y)
-        x = R.rec("residual add", x + y)
+
+        def sublayer(x: np.ndarray) -> np.ndarray:
+            h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
+            y = TOY_MIXERS[type(sub)](R, sub, h) if label == "attn" else TOY_FFNS[type(sub)](R, sub, h, x)
+            return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
+                "post", "sandwich") else y
+
+        x = _hyper(R, f"{label}_hc", x, sublayer) if arch.hyper_connections else R.rec("residual add", x + sublayer(x))
     return R.steps
 
 
@@ -525,6 +637,29 @@ _INIT = {  # parameters drawn by their own rule: Gated DeltaNet's decay rates an
 }
 
 
+def _hyper(R: _Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
+    """DeepseekV4HyperConnection and the mixing of DeepseekV4DecoderLayer around one sublayer; x (T, n, d)."""
+    T, n, d = x.shape
+    hc = R.arch.hyper_connections
+    flat = R.norm(f"{name}: input norm", "", R.rec(f"{name}: flatten streams", x.reshape(T, n * d)), weights=False)
+    m = R.rec(f"{name}: mix logits", flat @ R.w[f"{name}.fn"])
+    m = R.rec(f"{name}: scale + base", m * np.repeat(R.w[f"{name}.scale"], [n, n, n * n]) + R.w[f"{name}.base"])
+    pre = R.rec(f"{name}: pre weights", 1 / (1 + np.exp(-m[:, :n])) + HC_EPS)
+    post = R.rec(f"{name}: post weights", 2 / (1 + np.exp(-m[:, n:2 * n])))
+    z = m[:, 2 * n:].reshape(T, n, n)
+    e = np.exp(z - z.max(-1, keepdims=True))
+    comb = R.rec(f"{name}: comb weights", e / e.sum(-1, keepdims=True) + HC_EPS)
+    comb = comb / (comb.sum(-2, keepdims=True) + HC_EPS)  # Sinkhorn-Knopp: columns, then rows and columns
+    for _ in range(hc.sinkhorn_iters - 1):
+        comb = comb / (comb.sum(-1, keepdims=True) + HC_EPS)
+        comb = comb / (comb.sum(-2, keepdims=True) + HC_EPS)
+    comb = R.rec(f"{name}: Sinkhorn", comb, **{"row sums": comb.sum(-1), "column sums": comb.sum(-2)})
+    y = sublayer(R.rec(f"{name}: collapse streams", (pre[..., None] * x).sum(1)))
+    expanded = R.rec(f"{name}: expand (post)", post[..., None] * y[:, None, :])
+    mixed = R.rec(f"{name}: mix streams (comb)", np.einsum("tjk,tjd->tkd", comb, x))
+    return R.rec("residual add", expanded + mixed)
+
+
 def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     """Random weights for every parameter the trace names (norm weights near 1, small biases), plus buffers."""
     rng = np.random.default_rng(seed)
@@ -533,7 +668,8 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
         for p in step.params:
             if p.name in _INIT:
                 weights[p.name] = _INIT[p.name](rng, p.shape)
-            elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
+            elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
+                    or p.name.endswith("hc.scale"):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
             elif p.name == "A_log":  # near the S4D-real init: A = −(1 … d_state) in every channel
                 weights[p.name] = np.log(np.arange(1, p.shape[-1] + 1)) + 0.1 * rng.standard_normal(p.shape)
@@ -541,13 +677,16 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)
             elif p.name.endswith("conv1d.weight") or p.name == "conv.weight":  # (channels, taps): fan-in = taps
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-1])
-            elif p.name.endswith(".bias") or p.name == "sinks":
+            elif p.name.endswith((".bias", "hc.base", "position_bias")) or p.name == "sinks":
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
     ffn = arch.blocks[arch.layers[0]].ffn
     if isinstance(ffn, Moe) and ffn.router.correction_bias:  # a buffer, not a parameter
         weights["router.correction_bias"] = 0.1 * rng.standard_normal(ffn.n_experts)
+    if isinstance(ffn, Moe) and ffn.router.hash:  # a buffer: token id → top_k distinct experts
+        weights["router.tid2eid"] = np.stack([rng.permutation(ffn.n_experts)[:ffn.top_k]
+                                              for _ in range(arch.vocab_size)])
     return weights
 
 
@@ -570,5 +709,6 @@ def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0
     arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
     toy = toy_arch(arch, arch.layers[layer])
     weights = toy_weights(toy, seed)
-    x = np.random.default_rng(seed + 1).standard_normal((seq, toy.d_model))
+    streams = (toy.hyper_connections.streams,) if toy.hyper_connections else ()  # DeepSeek-V4: (T, n, d)
+    x = np.random.default_rng(seed + 1).standard_normal((seq, *streams, toy.d_model))
     return Toy(toy, weights, x, toy_forward(toy, weights, x))

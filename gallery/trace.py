@@ -6,7 +6,9 @@ its FLOPs and a one-line formula. The order follows the transformers modeling co
 (``LlamaDecoderLayer``/``LlamaAttention``/``eager_attention_forward``, ``Gemma2Attention`` for soft-capping,
 ``GptOssAttention`` for sinks, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel block,
 ``DeepseekV2Attention`` for MLA, ``Qwen3NextAttention`` for the output gate, ``Qwen3NextGatedDeltaNet`` with
-``torch_recurrent_gated_delta_rule`` for Gated DeltaNet, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4).
+``torch_recurrent_gated_delta_rule`` for Gated DeltaNet, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4;
+``DeepseekV4Attention`` with its compressors and indexer, ``DeepseekV4HyperConnection`` and the hash router for
+DeepSeek-V4, whose layer reads and writes its ``streams`` residual copies, (T, streams, d_model)).
 
 Shapes: ``T`` tokens, token-major ``(T, width)``, per head ``(heads, T, dim)``. Weights are written
 ``(in, out)`` as the formula ``y = x · W`` reads them. FLOPs: a product with weights costs
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .spec import Arch, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
+from .spec import (Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention,
+                   Spec)
 
 Shape = tuple[int, ...]
 
@@ -111,41 +114,47 @@ def _ew(op: str, part: str, shape: Shape, formula: str, per: int = 1, out: Shape
 # --- token mixers ----------------------------------------------------------------------------
 
 
-def _rope(part: str, tensor: str, shape: Shape, rot: int, theta: float, pairs: str) -> Step:
+def _rope(part: str, tensor: str, shape: Shape, rot: int, theta: float, pairs: str, tail: bool = False,
+          pos: str = "pos", sign: str = "") -> Step:
+    """RoPE on the first ``rot`` dims of each vector (the last ``rot`` with ``tail``, DeepSeek-V4)."""
     rest = f"; the other {shape[-1] - rot} dims pass unchanged" if rot < shape[-1] else ""
+    dims = f"x[..., -{rot}:]" if tail else f"x[..., :{rot}]"
     return Step(f"RoPE on {tensor}", part, shape, shape,
-                f"x[..., :{rot}] · cos(pos·θ_i) + rotate_{pairs}(x[..., :{rot}]) · sin(pos·θ_i), "
+                f"{dims} · cos({pos}·θ_i) {sign or '+'} rotate_{pairs}({dims}) · sin({pos}·θ_i), "
                 f"θ_i = {theta:g}^(−2i/{rot}){rest}", 3 * prod(shape[:-1]) * rot)
 
 
 def _scores_to_output(c: _Ctx, part: str, h: int, qk: int, vd: int, scale: float, softcap: float | None,
-                      window: int | None, chunk: int | None, sinks: bool, q: Shape) -> list[Step]:
-    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads (eager_attention_forward)."""
-    T = c.T
-    s = (h, T, T)  # (n_heads, T query, T key)
+                      window: int | None, chunk: int | None, sinks: bool, q: Shape, keys: int | None = None,
+                      mask: str | None = None) -> list[Step]:
+    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads (eager_attention_forward).
+
+    ``keys`` (default T) and ``mask`` (default: causal, windowed or chunked) for attention over more than the
+    sequence's own tokens (DeepSeek-V4's compressed entries)."""
+    T, S = c.T, keys or c.T
+    s = (h, T, S)  # (n_heads, T query, S key)
     steps = [
         Step("scores = Q·Kᵀ", part, q, s, f"S[h, i, j] = Σ_d Q[h, i, d] · K[h, j, d] over {qk} dims",
-             2 * h * T * T * qk),
+             2 * h * T * S * qk),
         _ew("scale", part, s, f"S · {scale:.6g}" + (" (= 1/√d_k)" if abs(scale - qk ** -0.5) < 1e-12 else "")),
     ]
     if softcap:
         steps.append(_ew("soft-cap", part, s, f"{softcap:g} · tanh(S / {softcap:g})", per=3))
-    if chunk:
+    if mask is None and chunk:
         mask = f"−∞ where j > i or ⌊j/{chunk}⌋ ≠ ⌊i/{chunk}⌋ (chunked local attention)"
-    elif window:
-        mask = f"−∞ where j > i or i − j ≥ {window} (causal sliding window of {window})"
-    else:
-        mask = "−∞ where j > i (causal)"
+    elif mask is None:
+        mask = f"−∞ where j > i or i − j ≥ {window} (causal sliding window of {window})" if window else \
+            "−∞ where j > i (causal)"
     steps.append(_ew("mask", part, s, "S + M, M = " + mask))
     if sinks:
         steps.append(_ew("append sink logit", part, s, "[S | s_h]: one learned logit per head as an extra column",
-                         per=0, out=(h, T, T + 1), params=(Param("sinks", (h,)),)))
+                         per=0, out=(h, T, S + 1), params=(Param("sinks", (h,)),)))
     wide = steps[-1].out_shape
     dropped = ", then the sink column is dropped" if sinks else ""
     steps += [
         _ew("subtract row max", part, wide, "S − max_j S[h, i, j] (softmax is unchanged; exp cannot overflow)"),
         _ew("softmax", part, wide, f"P = exp(S) / Σ_j exp(S){dropped}", per=3, out=s),
-        Step("weights × V", part, s, (h, T, vd), "O[h, i] = Σ_j P[h, i, j] · V[h, j]", 2 * h * T * T * vd),
+        Step("weights × V", part, s, (h, T, vd), "O[h, i] = Σ_j P[h, i, j] · V[h, j]", 2 * h * T * S * vd),
         _ew("merge heads", part, (h, T, vd), "transpose and concatenate the heads", per=0, out=(T, h * vd)),
     ]
     return steps
@@ -314,6 +323,55 @@ def _mamba(c: _Ctx, m: Mamba) -> list[Step]:
     return steps
 
 
+def _compressed_attention(c: _Ctx, m: CompressedAttention) -> list[Step]:
+    """DeepseekV4Attention: low-rank queries, one K = V head over a sliding window, plus (CSA/HCA) compressed
+    entries from DeepseekV4CSACompressor / DeepseekV4HCACompressor; sinks; grouped output projection."""
+    T, d, p = c.T, c.d, "attention"
+    h, hd, rq, g, ro = m.n_heads, m.head_dim, m.q_lora_rank, m.o_groups, m.o_lora_rank
+    rot, theta = int(hd * m.rope.partial), m.rope.theta
+    steps = [
+        _linear(c, "q_a_proj", p, d, rq, False, "c_q = x · W_qa (compress the query)"),
+        c.norm("q_a_norm", p, "q_a_norm", (T, rq)),
+        _linear(c, "q_b_proj", p, rq, h * hd, False, "q = c_q · W_qb (decompress)"),
+        _ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (heads, T, dim)", per=0, out=(h, T, hd)),
+        c.norm("q_b_norm", p, "q_b_norm", (h, T, hd), weights=False),
+        _rope(p, "Q", (h, T, hd), rot, theta, "pairs", tail=True),
+        _linear(c, "kv_proj", p, d, hd, False, "kv = x · W_kv (one head, read as key and as value)"),
+        c.norm("kv_norm", p, "kv_norm", (T, hd)),
+        _ew("split KV head", p, (T, hd), "one KV head: (1, T, dim)", per=0, out=(1, T, hd)),
+        _rope(p, "KV", (1, T, hd), rot, theta, "pairs", tail=True),
+    ]
+    n = T // m.ratio if m.ratio else 0  # compressed entries: complete blocks of ratio tokens
+    if m.ratio:
+        steps += _pool(c, "compressor", m, hd, rot)
+        if m.indexer:
+            steps += _entry_indexer(c, m, n, rot)
+            seen = f"the indexer's top {m.indexer.topk} of the entries e < ⌊(i + 1) / {m.ratio}⌋"
+        else:
+            steps.append(_ew("entry mask", p, (n, hd), f"query i sees entry e when e < ⌊(i + 1) / {m.ratio}⌋ "
+                             "(its block is complete)", per=0, out=(T, n)))
+            seen = f"entries e < ⌊(i + 1) / {m.ratio}⌋"
+        steps.append(_ew("concat KV", p, (n, hd), "[window K = V | compressed entries] along the keys", per=0,
+                         out=(1, T + n, hd)))
+    mask = f"−∞ where j > i or i − j ≥ {m.window} over the {T} tokens" + (f"; over the {n} entries all but {seen}"
+                                                                        if m.ratio else "")
+    steps.append(_ew("repeat KV head", p, (1, T + n, hd), f"the one K = V head serves all {h} query heads "
+                     "(repeat_kv)", per=0, out=(h, T + n, hd)))
+    *attend, _merge = _scores_to_output(c, p, h, hd, hd, hd ** -0.5, None, None, None, m.sinks, (h, T, hd), T + n,
+                                        mask)
+    steps += attend + [  # V carried RoPE (V = K): rotate the output back by its query's position
+        _rope(p, "O (inverse)", (h, T, hd), rot, theta, "pairs", tail=True, sign="−"),
+        _ew("group heads", p, (h, T, hd), f"transpose and concatenate the heads in {g} groups of {h // g}", per=0,
+            out=(T, g, h * hd // g)),
+        Step("o_a_proj", p, (T, g, h * hd // g), (T, g, ro), f"o_g = O_g · W_oa[g]: each group to {ro} dims "
+             "(DeepseekV4GroupedLinear; the (in, out) matrix holds the groups side by side)",
+             2 * T * h * hd * ro, (Param("o_a_proj.weight", (h * hd // g, g * ro)),), matmul=True),
+        _ew("flatten groups", p, (T, g, ro), "concatenate the groups", per=0, out=(T, g * ro)),
+        _linear(c, "o_b_proj", p, g * ro, d, False, "y = o · W_ob (mix the groups to d_model)"),
+    ]
+    return steps
+
+
 def _gdn_projections(c: _Ctx, m: GatedDeltaNet) -> list[Step]:
     """x → the convolution's input [q | k | v] (T, conv_dim), z, b and a: fused (Qwen3-Next) or split (Qwen3.5)."""
     T, d, p = c.T, c.d, "gated deltanet"
@@ -377,6 +435,34 @@ def _gated_deltanet(c: _Ctx, m: GatedDeltaNet) -> list[Step]:
     return steps
 
 
+def _pool(c: _Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -> list[Step]:
+    """One compressor (the attention's, or the indexer's at its head_dim): a softmax-gated pooling of each block of
+    ``ratio`` tokens (two series per token with overlap: block w pools series a of block w−1 and b of w)."""
+    T, d, r, p = c.T, c.d, m.ratio, name  # part: "compressor" or "indexer"
+    s, n = 2 if m.overlap else 1, c.T // m.ratio
+    slots = 2 * r if m.overlap else r
+    steps = [
+        _linear(c, f"{name}.kv_proj", p, d, s * dim, False, f"c = x · W_kv ({s} series of {dim})"),
+        _linear(c, f"{name}.gate_proj", p, d, s * dim, False, "z = x · W_gate (pooling logits per channel)"),
+        _ew(f"{name}: blocks", p, (T, s * dim), f"{n} complete blocks of {r} tokens (the last T mod {r} wait)",
+            per=0, out=(n, r, s * dim)),
+        Step(f"{name}: gate + position bias", p, (T, s * dim), (n, r, s * dim), "z[w, t] + B[t] (blocks as above; "
+             "t: place in the block)", n * r * s * dim, (Param(f"{name}.position_bias", (r, s * dim)),)),
+    ]
+    if m.overlap:
+        steps.append(_ew(f"{name}: overlap blocks", p, (n, r, s * dim), f"slots of entry w = [series a of block "
+                         f"w − 1 | series b of block w] ({slots} slots; block −1 empty, gate −∞)", per=0,
+                         out=(n, slots, dim)))
+    steps += [
+        _ew(f"{name}: gate softmax", p, (n, slots, dim), f"P = softmax(z) over the {slots} slots, per channel",
+            per=3),
+        Step(f"{name}: pool", p, (n, slots, dim), (n, dim), "e_w = Σ_slots P ⊙ c", 2 * n * slots * dim),
+        c.norm(f"{name}.kv_norm", p, f"{name}.kv_norm", (n, dim)),
+        _rope(p, f"{name} entries", (n, dim), rot, m.rope.theta, "pairs", tail=True, pos=f"{r}·w"),
+    ]
+    return steps
+
+
 def _short_conv(c: _Ctx, m: ShortConv) -> list[Step]:
     """Lfm2ShortConv: in_proj → B, C, x; B ⊙ x; depthwise causal conv; C ⊙ conv; out_proj (no activation)."""
     T, d, p = c.T, c.d, "short conv"
@@ -391,13 +477,33 @@ def _short_conv(c: _Ctx, m: ShortConv) -> list[Step]:
     ]
 
 
+def _entry_indexer(c: _Ctx, m: CompressedAttention, n: int, rot: int) -> list[Step]:
+    """DeepseekV4Indexer: its own compressor at index_head_dim; ReLU scores of small query heads from the query
+    latent against the compressed keys, weighted per head; each query keeps its top-k entries."""
+    T, d, p, ix = c.T, c.d, "indexer", m.indexer
+    ih, ihd, k = ix.n_heads, ix.head_dim, min(ix.topk, n)
+    return _pool(c, "indexer", m, ihd, rot) + [
+        _linear(c, "indexer.q_b_proj", p, m.q_lora_rank, ih * ihd, False, "q_I = c_q · W_q (from the query latent)"),
+        _ew("split indexer Q heads", p, (T, ih * ihd), "reshape to (heads, T, dim)", per=0, out=(ih, T, ihd)),
+        _rope(p, "indexer Q", (ih, T, ihd), rot, m.rope.theta, "pairs", tail=True),
+        Step("indexer scores", p, (ih, T, ihd), (ih, T, n), f"ReLU(q_I[h, i] · e_I[w]) / √{ihd}",
+             2 * ih * T * n * ihd + 2 * ih * T * n),
+        _linear(c, "indexer.weights_proj", p, d, ih, False, f"w = x · W_w / √{ih} (one weight per indexer head)"),
+        Step("weighted sum over heads", p, (ih, T, n), (T, n), "I[i, w] = Σ_h w[i, h] · score[h, i, w]; −∞ where "
+             f"w ≥ ⌊(i + 1) / {m.ratio}⌋", 2 * ih * T * n),
+        _ew("top-k entries", p, (T, n), f"each query keeps its {k} best-scoring visible entries", per=0),
+    ]
+
+
 # --- feed-forward ----------------------------------------------------------------------------
 
 ACTIVATIONS = {
     "silu": "x · σ(x)", "gelu": "x · Φ(x)", "gelu_tanh": "0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))",
     "relu": "max(x, 0)", "relu2": "max(x, 0)²",
     "swish_clamped": "g = min(g, 7); u = clamp(u, −7, 7); g · σ(1.702 g) · (u + 1)",
+    "silu_clamped": "min(x, 10) · σ(min(x, 10)) (gate capped at swiglu_limit 10)",
 }
+SILU_CLAMP = 10.0  # DeepseekV4Config.swiglu_limit: its default and DeepSeek-V4-Flash's value (not a spec field)
 
 
 def _mlp_chain(c: _Ctx, part: str, name: str, width: int, gated: bool, activation: str, bias: bool,
@@ -428,7 +534,9 @@ def _mlp_chain(c: _Ctx, part: str, name: str, width: int, gated: bool, activatio
     else:
         act = [_ew(f"activation ({activation})", part, hidden, f"a = act(g), act(x) = {ACTIVATIONS[activation]}",
                    per=4),
-               _ew("a ⊙ u", part, hidden, "h = a ⊙ u (elementwise product)")]
+               _ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
+                   if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
+                       activation == "silu_clamped"))]
     return [proj("gate_proj", d, width, "g = x · W_gate"), proj("up_proj", d, width, "u = x · W_up"), *act,
             proj("down_proj", width, d, "y = h · W_down")]
 
@@ -447,7 +555,8 @@ def _router(c: _Ctx, f: Moe) -> list[Step]:
                   _ew("router input scale", p, (T, d), "x · scale / √d_model", per=2,
                       params=(Param("router.scale", (d,)),))]
     steps.append(_linear(c, "router logits", p, d, E, r.bias, "z = x · W_router", name="router"))
-    scoring = "softmax(z) over experts" if r.scoring == "softmax" else "σ(z) per expert"
+    scoring = {"softmax": "softmax(z) over experts", "sigmoid": "σ(z) per expert",
+               "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
     steps.append(_ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
     if r.correction_bias:
         steps.append(_ew("add correction bias", p, (T, E), "s' = s + b_e (a buffer; used to choose, not to weight)"))
@@ -455,8 +564,12 @@ def _router(c: _Ctx, f: Moe) -> list[Step]:
         rank = "the sum of its best two scores" if r.correction_bias else "its best score"
         steps.append(_ew("group top-k", p, (T, E), f"split {E} experts into {r.n_groups} groups ranked by {rank}; "
                          f"keep the {r.topk_groups} best groups, mask the rest"))
-    steps.append(_ew("top-k", p, (T, E), f"pick the {k} highest-scoring experts; keep their scores s", per=1,
-                     out=(T, k)))
+    if r.hash:  # DeepseekV4HashRouter: the token id picks the experts, the scores only weight them
+        steps.append(_ew("hash pick", p, (T, E), f"the {k} experts tid2eid[token id] (a frozen table, a buffer); "
+                         "keep their scores s", per=0, out=(T, k)))
+    else:
+        steps.append(_ew("top-k", p, (T, E), f"pick the {k} highest-scoring experts; keep their scores s", per=1,
+                         out=(T, k)))
     if r.normalize_topk:
         steps.append(_ew("normalise top-k", p, (T, k), "w = s / Σ s over the chosen experts"))
     if r.weight_scale != 1:
@@ -513,6 +626,7 @@ MIXERS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     Mamba: _mamba,
     ShortConv: _short_conv,
     GatedDeltaNet: _gated_deltanet,
+    CompressedAttention: _compressed_attention,
 }
 FFNS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     Mlp: _mlp,
@@ -547,11 +661,40 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         return [c.norm("attention norm", "norm", "attn_norm", x), *mixer, c.norm("ffn norm", "norm", "ffn_norm", x),
                 *ffn, _ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
     steps: list[Step] = []
-    if mixer is not None:
-        steps += _sublayer(c, mixer, block.norm_placement, "attn") + [_residual(c, f"{mixer[-1].part}(x)")]
-    if ffn is not None:
-        steps += _sublayer(c, ffn, block.norm_placement, "ffn") + [_residual(c, "ffn(x)")]
+    for sub, label, what in ((mixer, "attn", f"{mixer[-1].part}(x)" if mixer else ""), (ffn, "ffn", "ffn(x)")):
+        if sub is None:
+            continue
+        inner = _sublayer(c, sub, block.norm_placement, label)
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
     return steps
+
+
+def _hyper(c: _Ctx, name: str, inner: list[Step]) -> list[Step]:
+    """DeepseekV4HyperConnection around one sublayer (DeepseekV4DecoderLayer): the residual is ``streams`` copies
+    (T, n, d); weights from all streams collapse them into the sublayer's input (pre), spread its output back
+    (post) and mix the streams by a Sinkhorn-normalised n × n matrix (comb)."""
+    hc, T, d, p = c.arch.hyper_connections, c.T, c.d, "hyper-connection"
+    n = hc.streams
+    x, mixes = (T, n, d), (2 + n) * n
+    return [
+        _ew(f"{name}: flatten streams", p, x, "(T, n, d) → (T, n·d)", per=0, out=(T, n * d)),
+        c.norm(f"{name}: input norm", p, f"{name}.input_norm", (T, n * d), weights=False),
+        Step(f"{name}: mix logits", p, (T, n * d), (T, mixes), f"m = x̂ · fn: {n} pre, {n} post, {n}×{n} comb",
+             2 * T * n * d * mixes, (Param(f"{name}.fn", (n * d, mixes)),), matmul=True),
+        _ew(f"{name}: scale + base", p, (T, mixes), "m · scale[pre | post | comb] + base", per=2,
+            params=(Param(f"{name}.base", (mixes,)), Param(f"{name}.scale", (3,)))),
+        _ew(f"{name}: pre weights", p, (T, mixes), "pre = σ(m_pre) + 1e-6 (hc_eps)", per=5, out=(T, n)),
+        _ew(f"{name}: post weights", p, (T, mixes), "post = 2 σ(m_post)", per=5, out=(T, n)),
+        _ew(f"{name}: comb weights", p, (T, mixes), "comb = softmax(m_comb) over each row + 1e-6", per=4,
+            out=(T, n, n)),
+        _ew(f"{name}: Sinkhorn", p, (T, n, n), f"{hc.sinkhorn_iters} rounds: comb / (column sums + eps), the first "
+            "round columns only, then rows / (row sums + eps) and columns again", per=4 * hc.sinkhorn_iters),
+        Step(f"{name}: collapse streams", p, x, (T, d), "h = Σ_i pre_i · x_i (the sublayer's input)", 2 * T * n * d),
+        *inner,
+        Step(f"{name}: expand (post)", p, (T, d), x, "y_i = post_i · f(h) for each stream i", T * n * d),
+        Step(f"{name}: mix streams (comb)", p, x, x, "x'_k = Σ_j comb[j, k] · x_j", 2 * T * n * n * d),
+        _ew("residual add", "residual", x, "x = y + x' (every stream)"),
+    ]
 
 
 def trace(spec_or_arch: Spec | Arch, layer: int, seq: int) -> list[Step]:

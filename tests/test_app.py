@@ -186,3 +186,15 @@ def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
     assert at.selectbox(key="head").label == "Value head"
     at = _app("views/trace.py", model="qwen3.5-27b", layer="3", seq="4")  # the gated full-attention layer
     assert not at.exception and "output gate" in set(at.dataframe[0].value["op"])
+
+
+def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
+    spec, config = bundled["deepseek-v4-flash"]
+    at = _app("views/trace.py", model="deepseek-v4-flash", layer="2", seq="9")
+    assert not at.exception
+    steps = at.dataframe[0].value
+    n, d = config["hc_mult"], config["hidden_size"]
+    assert steps["in"].iloc[0] == str((9, n, d)) and steps["out"].iloc[-1] == str((9, n, d))  # the residual streams
+    ratio = config["compress_ratios"][2]
+    assert steps[steps["op"] == "concat KV"]["out"].iloc[0] == str((1, 9 + 9 // ratio, config["head_dim"]))
+    assert len(at.get("vega_lite_chart")) == 1  # the heatmap shows the toy's window tokens and compressed entries

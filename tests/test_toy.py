@@ -28,6 +28,11 @@ MoE). Float32 inside the reference keeps the agreement at about 1e-7: its RMS no
 Falcon-Mamba also takes A = −exp(A_log), D and the Δ bias in float32 and (residual_in_fp32) its residual, and
 transformers computes Gated DeltaNet's delta rule in float32 (torch_chunk_gated_delta_rule casts), which the
 tolerance of 1e-6 still covers at toy size (largest difference about 5e-7, as for the float32 norms of Gemma).
+DeepSeek-V4 (its own test below: compressed attention with the
+window, the CSA compressor and indexer, the HCA compressor, sinks, the grouped output projection; hyper-connections
+around each sublayer; hash routing from fixed token ids 0 … T − 1 and learned sqrtsoftplus routing; clamped SwiGLU;
+within 1e-5 as the reference computes its norms, RoPE, hyper-connection weights and indexer scores in float32, and
+leaving out the queries whose indexer top-k boundary falls on a tie).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
@@ -254,8 +259,9 @@ def _hf_moe(mt: str, w: dict, p: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _layer_io(model, mt: str, layer: int, x):
-    """(input, output) hidden states of decoder layer ``layer`` when the model reads ``x`` as embeddings."""
+def _layer_io(model, mt: str, layer: int, x, ids=None):
+    """(input, output) hidden states of decoder layer ``layer`` when the model reads ``x`` as embeddings (or the
+    token ids ``ids``)."""
     import torch
 
     layers = model.get_submodule(LAYERS.get(mt, "model.layers.").rstrip("."))
@@ -267,16 +273,34 @@ def _layer_io(model, mt: str, layer: int, x):
 
     handle = layers[layer].register_forward_hook(hook, with_kwargs=True)
     with torch.no_grad():
-        model(inputs_embeds=x, use_cache=False)
+        model(inputs_embeds=x, use_cache=False) if ids is None else model(input_ids=ids, use_cache=False)
     handle.remove()
     return seen["in"][0].numpy(), seen["out"][0].numpy()
+
+
+def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
+    """The float64 eager model of ``hf_config`` with the toy weights ``state`` copied in; every parameter of the
+    layer under ``prefix`` must be among them."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
+                                             experts_implementation="eager").double().eval()
+    params = dict(model.named_parameters()) | dict(model.named_buffers())
+    layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
+    assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
+    with torch.no_grad():
+        for name, value in state.items():
+            assert params[name].shape == value.shape, name
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    return model
 
 
 @pytest.mark.parametrize(("slug", "layer"), CASES, ids=[f"{s}-L{n}" for s, n in CASES])
 def test_toy_layer_equals_transformers(bundled, slug, layer):
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -297,21 +321,10 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     mt = cfg["model_type"]
     hf_config = transformers.CONFIG_MAPPING[mt].from_dict(cfg)
     hf_config._attn_implementation = "eager"
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
-                                             experts_implementation="eager").double().eval()
+    prefix = f"{LAYERS.get(mt, 'model.layers.')}{layer}."
+    model = _model_with_toy_layer(hf_config, _hf_state(mt, toy.arch, toy.weights, layer), prefix)
     if getattr(block.mixer, "scale", None):
         model.model.layers[layer].self_attn.scaling = block.mixer.scale
-    state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for k, v in
-             _hf_state(mt, toy.arch, toy.weights, layer).items()}
-    params = dict(model.named_parameters()) | dict(model.named_buffers())
-    prefix = f"{LAYERS.get(mt, 'model.layers.')}{layer}."
-    layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
-    assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
-    with torch.no_grad():
-        for name, value in state.items():
-            assert params[name].shape == value.shape, name
-            params[name].copy_(value)
     x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))
     hidden_in, hidden_out = _layer_io(model, mt, layer, x)
     steps = toy_forward(toy.arch, toy.weights, hidden_in)
@@ -357,3 +370,100 @@ def test_fixed_state_toys_are_causal_and_their_scan_is_a_recurrence(bundled):
     k = taps.shape[0]
     assert np.allclose(conv["conv"].value[0], taps[-1] * gated[0])  # the first token sees only itself
     assert np.allclose(conv["conv"].value[k], (taps * gated[1:k + 1]).sum(0))  # then its k − 1 predecessors
+
+
+# DeepSeek-V4-Flash: window-only + hash routing, CSA + hash routing, HCA, CSA (layers 0, 2, 3, 4 of the real model)
+V4_CASES = [(layer, seq) for layer in (0, 2, 3, 4) for seq in (2, SEQ, 11)]  # 2: no HCA entry; 11: incomplete blocks
+V4_TYPES = {0: "sliding_attention", 4: "compressed_sparse_attention", 128: "heavily_compressed_attention"}
+
+
+def _v4_config(config: dict, toy, layer: int) -> dict:
+    """DeepSeek-V4-Flash's config at the toy's widths, cut after ``layer`` (layer types from its compress_ratios;
+    plain RoPE in both the main and the compress rotary, as the toy has no YaRN)."""
+    cfg = copy.deepcopy(config)
+    for key in ("quantization_config", "expert_dtype", "rope_scaling", "compress_ratios", "qk_rope_head_dim"):
+        cfg.pop(key, None)  # no FP8 quantizer on a toy; the legacy keys are replaced below
+    block = toy.blocks[toy.layers[0]]
+    m, f, n = block.mixer, block.ffn, layer + 1
+    types = [V4_TYPES[r] for r in config["compress_ratios"][:n]]
+    rates = {"compressed_sparse_attention": 2, "heavily_compressed_attention": 3}  # the other layers: any rate
+    if m.ratio:
+        rates[types[layer]] = m.ratio
+    rope = {label: {"rope_type": "default", "rope_theta": config[key], "partial_rotary_factor": m.rope.partial}
+            for label, key in (("main", "rope_theta"), ("compress", "compress_rope_theta"))}
+    cfg.update(hidden_size=toy.d_model, vocab_size=toy.vocab_size, num_hidden_layers=n, layer_types=types,
+               compress_rates=rates, num_attention_heads=m.n_heads, head_dim=m.head_dim, q_lora_rank=m.q_lora_rank,
+               o_groups=m.o_groups, o_lora_rank=m.o_lora_rank, sliding_window=m.window, rope_parameters=rope,
+               partial_rotary_factor=m.rope.partial, n_routed_experts=f.n_experts, num_experts_per_tok=f.top_k,
+               moe_intermediate_size=EXPERT_TOY)
+    if m.indexer:
+        cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.topk)
+    return cfg
+
+
+def _hf_v4_state(w: dict, layer: int) -> dict[str, np.ndarray]:
+    """The toy's weights under DeepseekV4DecoderLayer's names; Linear weights stored (out, in)."""
+    p = f"model.layers.{layer}."
+    renamed = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "router": "mlp.gate",
+               "compressor": "self_attn.compressor", "indexer": "self_attn.compressor.indexer",
+               "indexer.weights_proj": "self_attn.compressor.indexer.scorer.weights_proj"}
+    out = {}
+    for name, value in w.items():
+        base, _, kind = name.rpartition(".")
+        if name.startswith(("attn_hc.", "ffn_hc.")):
+            out[p + name] = value.T if kind == "fn" else value  # fn: ((2 + n)·n, n·d)
+        elif base.startswith(("experts.", "shared_expert.")) or name.startswith("router.") and kind != "weight":
+            continue  # below
+        else:
+            head, _, rest = base.rpartition(".")
+            hf = renamed.get(base) or (renamed[head] + "." + rest if head in renamed else f"self_attn.{base}")
+            if not base:  # sinks
+                hf, kind = "self_attn", name
+            out[p + hf + "." + kind] = value.T if value.ndim == 2 and kind == "weight" else value
+    out |= _hf_moe("deepseek_v4", w, p + "mlp.")
+    out |= {p + "mlp.shared_experts." + name.removeprefix("shared_expert."): value.T
+            for name, value in w.items() if name.startswith("shared_expert.")}
+    if "router.tid2eid" in w:
+        out[p + "mlp.gate.tid2eid"] = w["router.tid2eid"]
+    return out
+
+
+@pytest.mark.parametrize(("layer", "seq"), V4_CASES, ids=[f"L{n}-T{t}" for n, t in V4_CASES])
+def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
+    """Compressed attention, its compressor and indexer, sinks, the grouped output, hyper-connections, hash and
+    learned routing, clamped SwiGLU experts: the toy layer against DeepseekV4DecoderLayer, token ids 0 … T − 1."""
+    import torch
+    import transformers
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    spec, config = bundled["deepseek-v4-flash"]
+    toy = toy_trace(spec, layer, seq, seed=3)
+    kind = spec.arch.layers[layer]
+    cfg = _v4_config(config, toy.arch, layer)
+    derived = derive(cfg).arch
+    block = toy.arch.blocks[kind]
+    ours = type(block).model_validate(derived["blocks"][derived["layers"][layer]], strict=False)
+    assert ours.model_dump() == block.model_dump()  # the toy keeps the real structure
+    assert derived["hyper_connections"] == toy.arch.hyper_connections.model_dump()
+
+    hf_config = transformers.CONFIG_MAPPING["deepseek_v4"].from_dict(cfg)
+    model = _model_with_toy_layer(hf_config, _hf_v4_state(toy.weights, layer), f"model.layers.{layer}.")
+    ids = np.arange(seq)
+    hidden_in, hidden_out = _layer_io(model, "deepseek_v4", layer, None, torch.from_numpy(ids)[None])
+    assert hidden_in.shape == (seq, toy.arch.hyper_connections.streams, toy.arch.d_model)
+    steps = toy_forward(toy.arch, toy.weights, hidden_in, ids)
+    # A query whose top-k boundary falls on a tie (ReLU makes exact zeros when every indexer head is ≤ 0) may keep
+    # either entry: torch.topk's pick among ties is implementation-defined, the toy keeps the earlier one. A token's
+    # output depends only on its own pick, so the others are compared.
+    tied = np.zeros(seq, dtype=bool)
+    if block.mixer.indexer:
+        [scores] = [s.value for s in steps if s.op == "weighted sum over heads"]  # (T, entries), −∞ = not visible
+        k = block.mixer.indexer.topk
+        best = -np.sort(-scores, -1)
+        if best.shape[1] > k:
+            tied = np.isfinite(best[:, k]) & (best[:, k - 1] == best[:, k])
+    assert tied.sum() <= seq // 3
+    # DeepseekV4RMSNorm, the RoPE, the hyper-connection weights and the indexer scores compute in float32 even in a
+    # float64 model: agreement to float32 precision
+    np.testing.assert_allclose(steps[-1].value[~tied], hidden_out[~tied], rtol=1e-5, atol=1e-5)

@@ -35,8 +35,9 @@ def test_step_params_add_up_to_the_counted_layer(bundled, slug):
 
 @pytest.mark.parametrize("slug", spec_ids())
 def test_shapes_chain_from_the_layer_input_to_its_output(bundled, slug):
-    spec, _ = bundled[slug]
-    x = (SEQ, spec.arch.d_model)
+    spec, config = bundled[slug]
+    # DeepseekV4DecoderLayer reads and writes hc_mult residual streams: [B, S, hc_mult, hidden]
+    x = (SEQ, config["hc_mult"], config["hidden_size"]) if "hc_mult" in config else (SEQ, spec.arch.d_model)
     for kind, layer in _kinds(spec):
         steps = trace(spec, layer, SEQ)
         seen = {x}
@@ -56,7 +57,7 @@ def test_matmul_flops_at_one_token_are_twice_the_weights_used(bundled, slug):
         for step in trace(arch, arch.layers.index(kind), 1):
             if not step.matmul:
                 continue
-            [w] = [p for p in step.params if p.name.endswith(".weight")]
+            [w] = [p for p in step.params if not p.name.endswith(".bias")]  # ".weight" (or a hyper-connection's fn)
             if len(w.shape) == 3:  # (n_experts, in, out): a token multiplies with top_k of them
                 assert isinstance(ffn, Moe) and w.shape[0] == ffn.n_experts
                 expected = 2 * ffn.top_k * prod(w.shape[1:])
@@ -248,3 +249,45 @@ def test_gated_attention_output_gate(bundled):
     assert ops[ops.index("merge heads") + 1:ops.index("merge heads") + 3] == ["output gate", "o_proj"]
     rot = int(hd * text["rope_parameters"]["partial_rotary_factor"])
     assert f"x[..., :{rot}]" in by_op["RoPE on Q"].formula
+
+
+# DeepseekV4DecoderLayer.forward → DeepseekV4HyperConnection → DeepseekV4Attention.forward (q path, then K = V)
+V4_ATTENTION = ["q_a_proj", "q_a_norm", "q_b_proj", "split Q heads", "q_b_norm", "RoPE on Q", "kv_proj", "kv_norm",
+                "split KV head", "RoPE on KV"]
+V4_HC_IN = ["attn_hc: flatten streams", "attn_hc: input norm", "attn_hc: mix logits", "attn_hc: scale + base",
+            "attn_hc: pre weights", "attn_hc: post weights", "attn_hc: comb weights", "attn_hc: Sinkhorn",
+            "attn_hc: collapse streams", "attn norm (pre)"]
+V4_TAIL = ["weights × V", "RoPE on O (inverse)", "group heads", "o_a_proj", "flatten groups", "o_b_proj",
+           "attn_hc: expand (post)", "attn_hc: mix streams (comb)", "residual add", "ffn_hc: flatten streams"]
+
+
+def test_deepseek_v4_layers_in_reference_order(bundled):
+    spec, config = bundled["deepseek-v4-flash"]
+    ratios, T = config["compress_ratios"], 1000
+    n, d, h, hd = config["hc_mult"], config["hidden_size"], config["num_attention_heads"], config["head_dim"]
+    g, ro, ihd = config["o_groups"], config["o_lora_rank"], config["index_head_dim"]
+    for layer in (0, 2, 3):  # window-only + hash routing; CSA + hash routing; HCA + learned routing
+        steps = trace(spec, layer, T)
+        ops = [s.op for s in steps]
+        by_op = {s.op: s for s in steps}
+        assert ops[:10] == V4_HC_IN and ops[10:20] == V4_ATTENTION
+        start = ops.index("weights × V")
+        assert ops[start:start + 10] == V4_TAIL
+        assert ops[-3:] == ["ffn_hc: expand (post)", "ffn_hc: mix streams (comb)", "residual add"]
+        assert by_op["attn_hc: mix logits"].params[0].shape == (n * d, (2 + n) * n)  # fn: ((2 + n)·n, n·d) in torch
+        assert by_op["o_a_proj"].params[0].shape == (h * hd // g, g * ro)  # DeepseekV4GroupedLinear(in/g, g·r)
+        entries = T // ratios[layer] if ratios[layer] else 0
+        assert by_op["softmax"].out_shape == (h, T, T + entries)
+        assert ("hash pick" in ops) == (layer < config["num_hash_layers"]) != ("top-k" in ops)
+        if not ratios[layer]:
+            assert "concat KV" not in ops and not any(op.startswith("compressor") for op in ops)
+            continue
+        assert by_op["concat KV"].out_shape == (1, T + entries, hd)
+        series = 2 if ratios[layer] == 4 else 1  # CSA: two overlapping series per token
+        assert by_op["compressor: gate + position bias"].params[0].shape == (ratios[layer], series * hd)
+        if ratios[layer] == 4:  # the indexer runs inside the CSA compressor, after the compressor's own pooling
+            assert ops.index("RoPE on compressor entries") < ops.index("indexer.kv_proj") < ops.index(
+                "indexer.q_b_proj") < ops.index("top-k entries") < ops.index("concat KV")
+            assert by_op["indexer: pool"].out_shape == (entries, ihd)
+        else:
+            assert "indexer.kv_proj" not in ops and "entry mask" in ops

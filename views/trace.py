@@ -89,7 +89,7 @@ if "softmax" in steps_by_op:
             for name, v in (("scores before the mask", steps_by_op["mask"].details["before"]),
                             ("after the mask", steps_by_op["mask"].value),
                             ("softmax weights", steps_by_op["softmax"].value))
-            for i in range(T) for j in range(T)]
+            for i in range(T) for j in range(v.shape[-1])]  # keys: the tokens, then any compressed entries
     cells = pd.DataFrame(grid, columns=["matrix", "query", "key", "value"])
     cells["value"] = cells["value"].where(np.isfinite(cells["value"]))  # −∞ (masked) drawn empty
     chart = alt.Chart(cells).mark_rect().encode(
@@ -98,7 +98,9 @@ if "softmax" in steps_by_op:
     ).properties(width=180, height=180).facet(column=alt.Column("matrix:N", sort=None, title=None)).resolve_scale(
         color="independent")
     st.altair_chart(chart)
-    st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after).")
+    keys = steps_by_op["softmax"].value.shape[-1]
+    st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after)." + (
+        f" Keys {T}–{keys - 1} are the compressed entries (one per complete block of tokens)." if keys > T else ""))
 elif "write state" in steps_by_op:  # Gated DeltaNet: a fixed-size state per value head instead of a T × T matrix
     states = steps_by_op["write state"].details["state after each token"]  # (T, n_v_heads, k_head_dim, v_head_dim)
     T, n_heads, dk, dv = states.shape
