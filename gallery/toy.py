@@ -26,10 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from .spec import Arch, LatentAttention, Mlp, Moe, SoftmaxAttention, Spec
+from .spec import Arch, LatentAttention, Mamba2, Mlp, Moe, SoftmaxAttention, Spec
 from .trace import trace
 
-D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
+D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY, LATENT_TOY = 16, 8, 12, 6, 3, 8
 SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
 
 
@@ -78,11 +78,20 @@ def _shrink_moe(f: dict) -> dict:
         out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
     if f.get("dense_mlp"):
         out["dense_mlp"] = FF_TOY
+    if f.get("d_latent"):
+        out["d_latent"] = LATENT_TOY
     return out
+
+
+def _shrink_mamba2(m: dict) -> dict:
+    """Two groups of two heads of 4 channels, a state of 4; the real kernel; chunks of 4 so a few tokens span two."""
+    return {**m, "n_heads": 4, "head_dim": 4, "n_groups": 2, "d_state": 4,
+            "chunk_size": m["chunk_size"] and min(m["chunk_size"], 4)}
 
 
 SHRINK: dict[type, Callable[[dict], dict]] = {
     SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, Mlp: _shrink_mlp, Moe: _shrink_moe,
+    Mamba2: _shrink_mamba2,
 }
 
 
@@ -257,6 +266,45 @@ def _indexer(R: _Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) -> np.n
     return R.rec("top-k mask", causal & keep)
 
 
+def _mamba2(R: _Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
+    """NemotronHMamba2Mixer's torch path, with its chunked scan (``mamba2_chunk_scan``) written as the sequential
+    recurrence it regroups: both give the same y up to rounding. The chunked path also clamps Δ from below at
+    ``time_step_min`` (1e-3; not in the spec): the toy leaves that out (tests/test_toy.py checks it never bites)."""
+    T, H, P, G, N, k = len(x), m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
+    inner, conv = m.inner, m.conv_dim
+    zxbcdt = R.linear("in_proj", x)  # (T, inner + conv + H)
+    z = R.rec("take gate z", zxbcdt[:, :inner])
+    xbc = R.rec("take xBC", zxbcdt[:, inner:inner + conv])
+    dt = R.rec("take dt", zxbcdt[:, inner + conv:])
+    padded = np.concatenate([np.zeros((k - 1, conv)), xbc])  # causal: zeros before the first token
+    w = R.w["conv1d.weight"]  # (k, conv)
+    xbc = R.rec("causal conv1d", sum(padded[i:i + T] * w[i] for i in range(k)) + R.w.get("conv1d.bias", 0))
+    xbc = R.rec("activation (silu)", ACT["silu"](xbc))
+    xs = R.rec("take x", _heads(xbc[:, :inner], P))  # (H, T, P)
+    B = R.rec("take B", _heads(xbc[:, inner:inner + G * N], N))  # (G, T, N)
+    C = R.rec("take C", _heads(xbc[:, inner + G * N:], N))
+    delta = R.rec("Δ = softplus(dt + dt_bias)", np.logaddexp(0, dt + R.w["dt_bias"]))  # (T, H)
+    B = R.rec("repeat B groups", np.repeat(B, H // G, axis=0))  # (H, T, N)
+    C = R.rec("repeat C groups", np.repeat(C, H // G, axis=0))
+    A = -np.exp(R.w["A_log"])  # (H,)
+    a = R.rec("decay exp(Δ·A)", np.exp(delta * A), A=A)  # (T, H)
+    h = np.zeros((H, P, N))
+    states = []
+    for t in range(T):  # h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t, per head
+        h = a[t, :, None, None] * h + (delta[t, :, None] * xs[:, t])[..., None] * B[:, t, None, :]
+        states.append(h)
+    hs = R.rec("state update", np.stack(states))  # (T, H, P, N)
+    y = np.einsum("thpn,htn->htp", hs, C) + R.w["D"][:, None, None] * xs
+    y = R.rec("read-out y = C·h + D·x", y)  # (H, T, P)
+    y = R.rec("merge heads", y.transpose(1, 0, 2).reshape(T, inner))
+    y = R.rec("gate y ⊙ SiLU(z)", y * ACT["silu"](z))
+    grouped = y.reshape(T, G, inner // G)
+    ms = (grouped * grouped).mean(-1, keepdims=True)
+    normed = (grouped / np.sqrt(ms + R.arch.norm.eps)).reshape(T, inner)
+    y = R.rec("gated norm", normed * R.w["norm.weight"], **{"mean of squares per group": ms[..., 0]})
+    return R.linear("out_proj", y)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
@@ -336,8 +384,11 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-    y = _mlp_chain(R, "experts.", f, f.gated, x, idx)
+    xe = R.linear("fc1_latent_proj", x) if f.d_latent else x
+    y = _mlp_chain(R, "experts.", f, f.gated, xe, idx)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
+    if f.d_latent:
+        y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
         s = _mlp_chain(R, "shared_expert.", f, f.gated, x)
         if f.shared_gate:
@@ -358,7 +409,8 @@ def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
     return R.rec("add mlp and experts", dense + y)
 
 
-TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention}
+TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention,
+                                   Mamba2: _mamba2}
 TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
 
 
@@ -393,7 +445,7 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
         for p in step.params:
             if ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name:
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
-            elif p.name.endswith(".bias") or p.name == "sinks":
+            elif p.name.endswith(".bias") or len(p.shape) == 1:  # biases, sinks, Mamba-2's A_log, D, dt_bias
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
