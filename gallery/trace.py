@@ -453,7 +453,8 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                 *ffn, _ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
     steps: list[Step] = []
     if mixer is not None:
-        steps += _sublayer(c, mixer, block.norm_placement, "attn") + [_residual(c, "attention(x)")]
+        what = "attention(x)" if isinstance(block.mixer, (SoftmaxAttention, LatentAttention)) else "mixer(x)"
+        steps += _sublayer(c, mixer, block.norm_placement, "attn") + [_residual(c, what)]
     if ffn is not None:
         steps += _sublayer(c, ffn, block.norm_placement, "ffn") + [_residual(c, "ffn(x)")]
     return steps
