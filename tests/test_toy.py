@@ -18,7 +18,9 @@ with a correction bias), DeepSeek-V2-Lite (MLA without q compression, dense and 
 DeepSeek-V3 (MLA with q compression, grouped top-k, routed scaling), DeepSeek-V3.2 (the sparse-attention
 indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero scores go to the earlier token, as
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
-experts and router; sliding and full layers).
+experts and router; sliding and full layers), Nemotron-H (a Mamba-2 layer against the torch path's chunked scan with
+chunks of 4, so six tokens span two; a NoPE GQA layer; the sigmoid-routed MoE with ungated relu² experts and a
+shared expert, and the same with a latent and biases; within 1e-5, as its norms, router and scan run in float32).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
