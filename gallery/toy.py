@@ -12,8 +12,10 @@ after subtracting the row max).
 Numerical conventions follow transformers: RoPE rotates halves (``rotate_half``) for softmax attention and
 adjacent pairs for MLA (DeepSeek's complex multiply); RoPE scaling is left out (plain θ frequencies);
 gpt-oss's clamped SwiGLU uses its limit 7 and α 1.702; grouped top-k ranks a group by its best expert, or
-by the sum of its best two with a correction bias (DeepSeek-V3). ``tests/test_toy.py`` builds the same toy
-layer in transformers, copies these weights in and compares the outputs.
+by the sum of its best two with a correction bias (DeepSeek-V3). A Mamba-2 layer keeps 2 groups of 2 heads (4
+channels, a state of 4), the real conv kernel and chunks of 4 tokens; its scan is the sequential recurrence, token
+by token (the reference's chunked SSD scan regroups the same sums), recording the state after every token.
+``tests/test_toy.py`` builds the same toy layer in transformers, copies these weights in and compares the outputs.
 
 Adding a mixer kind: one forward function (recording the same ops as its trace function) and one entry in
 :data:`TOY_MIXERS`, plus its shrink rule in :data:`SHRINK`.
