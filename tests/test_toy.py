@@ -247,14 +247,17 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     _check_against_transformers(spec.arch, config, layer)
 
 
-def test_nemotron_h_latent_moe_equals_transformers(bundled):
-    # no bundled Nemotron-H has moe_latent_size: the Nano config with a latent (and mlp_bias for its biases)
+def test_nemotron_h_latent_moe_and_biases_equal_transformers(bundled):
+    # no bundled Nemotron-H has moe_latent_size or biases: the Nano config with a latent, mlp_bias (latent and shared
+    # expert biases) and use_bias (in_proj and out_proj biases of the Mamba-2 mixer)
     _, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
-    config = {**config, "moe_latent_size": 512, "mlp_bias": True}
+    config = {**config, "moe_latent_size": 512, "mlp_bias": True, "use_bias": True}
     arch = Arch.model_validate(derive(config).arch, strict=False)
     assert arch.blocks["moe"].ffn.d_latent == 512 and arch.blocks["moe"].ffn.latent_bias
+    assert arch.blocks["mamba"].mixer.bias
     steps = _check_against_transformers(arch, config, 1)
     assert [s.op for s in steps if "latent" in s.op] == ["fc1_latent_proj", "fc2_latent_proj"]
+    _check_against_transformers(arch, config, 0)
 
 
 def test_nemotron_h_scan_is_the_torch_path_and_its_dt_clamp_never_bites(bundled):
