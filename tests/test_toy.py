@@ -20,7 +20,8 @@ indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero sc
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
 experts and router; sliding and full layers), Nemotron-H (a Mamba-2 layer against the torch path's chunked scan with
 chunks of 4, so six tokens span two; a NoPE GQA layer; the sigmoid-routed MoE with ungated relu² experts and a
-shared expert, and the same with a latent and biases; within 1e-5, as its norms, router and scan run in float32).
+shared expert, and the same with a latent and biases, plus a relu² MLP layer; within 1e-5, as its norms, router
+and scan run in float32).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
@@ -247,17 +248,20 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     _check_against_transformers(spec.arch, config, layer)
 
 
-def test_nemotron_h_latent_moe_and_biases_equal_transformers(bundled):
-    # no bundled Nemotron-H has moe_latent_size or biases: the Nano config with a latent, mlp_bias (latent and shared
-    # expert biases) and use_bias (in_proj and out_proj biases of the Mamba-2 mixer)
+def test_nemotron_h_latent_moe_mlp_and_biases_equal_transformers(bundled):
+    # no bundled Nemotron-H has moe_latent_size, biases or dense MLP layers: the Nano config with a latent, mlp_bias
+    # (latent, shared expert and MLP biases), use_bias (in_proj and out_proj of the Mamba-2 mixer) and the pattern
+    # Mamba-2, MoE, MLP
     _, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
-    config = {**config, "moe_latent_size": 512, "mlp_bias": True, "use_bias": True}
+    config = {**config, "moe_latent_size": 512, "mlp_bias": True, "use_bias": True, "hybrid_override_pattern": "ME-"}
     arch = Arch.model_validate(derive(config).arch, strict=False)
-    assert arch.blocks["moe"].ffn.d_latent == 512 and arch.blocks["moe"].ffn.latent_bias
-    assert arch.blocks["mamba"].mixer.bias
+    mamba, moe, mlp = (arch.blocks[kind] for kind in arch.layers)
+    assert moe.ffn.d_latent == 512 and moe.ffn.latent_bias and mamba.mixer.bias and mlp.ffn.bias
     steps = _check_against_transformers(arch, config, 1)
     assert [s.op for s in steps if "latent" in s.op] == ["fc1_latent_proj", "fc2_latent_proj"]
     _check_against_transformers(arch, config, 0)
+    steps = _check_against_transformers(arch, config, 2)
+    assert [s.op for s in steps] == ["ffn norm (pre)", "up_proj", "activation (relu2)", "down_proj", "residual add"]
 
 
 def test_nemotron_h_scan_is_the_torch_path_and_its_dt_clamp_never_bites(bundled):
