@@ -278,21 +278,23 @@ def _mamba2(c: _Ctx, m: Mamba2) -> list[Step]:
         _ew("take x", p, (T, conv), f"x = xBC[:, :{inner}] as (heads, T, head_dim)", per=0, out=(H, T, P)),
         _ew("take B", p, (T, conv), f"B = the next {G} × {N} dims as (groups, T, d_state)", per=0, out=(G, T, N)),
         _ew("take C", p, (T, conv), f"C = the last {G} × {N} dims as (groups, T, d_state)", per=0, out=(G, T, N)),
-        _ew("Δ = softplus(dt + dt_bias)", p, (T, H), "Δ = log(1 + exp(dt + dt_bias)) per token and head", per=4,
+        _ew("Δ = softplus(dt + dt_bias)", p, (T, H), "Δ = log(1 + exp(dt + dt_bias)) per token and head (the chunked "
+            "prefill path also clamps Δ ≥ time_step_min)", per=4,
             params=(Param("dt_bias", (H,)),)),
         _ew("repeat B groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
         _ew("repeat C groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
         _ew("decay exp(Δ·A)", p, (T, H), "a = exp(Δ · A), A = −exp(A_log) < 0 per head: 0 < a < 1", per=2,
             params=(Param("A_log", (H,)),)),
         Step("state update", p, (H, T, P), (T, H, P, N),
-             "h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t per head, h_0 = 0: a fixed state of (n_heads, head_dim, d_state)"
-             " carried from token to token (shown after every token; only the last is kept)", 3 * T * H * P * N),
+             "h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t per head, h_0 = 0: a fixed state of (n_heads, head_dim, "
+             "d_state) carried from token to token (shown after every token; only the last is kept)",
+             3 * T * H * P * N),
         Step("read-out y = C·h + D·x", p, (T, H, P, N), (H, T, P), "y_t = h_t · C_t (sum over d_state) + D · x_t",
              2 * T * H * P * N + 2 * T * H * P, (Param("D", (H,)),)),
         _ew("merge heads", p, (H, T, P), "transpose and concatenate the heads", per=0, out=(T, inner)),
         _ew("gate y ⊙ SiLU(z)", p, (T, inner), "y · z · σ(z)", per=5),
-        Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) · w "
-             f"(eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),)),
+        Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) "
+             f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),)),
         _linear(c, "out_proj", p, inner, d, m.bias, "y = y · W_out"),
     ]
 
