@@ -20,6 +20,9 @@ the real value-to-key head ratio, heads of 8, the real convolution width) runs i
 ``torch_chunk_gated_delta_rule``, the same function of the inputs, and in float32 (both kernels cast), so the toy
 (float64) agrees with it to float32 precision, not exactly. Norm weights are drawn near 1 and used as ``x · w``: where
 the model stores a zero-centred weight applied as ``1 + w`` (Gemma, Qwen3-Next, Qwen3.5) the test stores ``w − 1``.
+A Mamba-2 layer keeps 2 groups of 2 heads (4
+channels, a state of 4), the real conv kernel and chunks of 4 tokens; its scan is the sequential recurrence, token
+by token (the reference's chunked SSD scan regroups the same sums), recording the state after every token.
 ``tests/test_toy.py`` builds the same toy layer in transformers, copies these weights in and compares the outputs.
 
 DeepSeek-V4 (``DeepseekV4DecoderLayer``, no cache): the layer's input and output are the ``streams`` residual
@@ -40,10 +43,11 @@ from typing import Callable
 
 import numpy as np
 
-from .spec import Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention, Spec
+from .spec import (Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv,
+                   SoftmaxAttention, Spec)
 from .trace import SILU_CLAMP, trace
 
-D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY = 16, 8, 12, 6, 3
+D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY, LATENT_TOY = 16, 8, 12, 6, 3, 8
 INNER_TOY, STATE_TOY, RANK_TOY = 2 * D_TOY, 4, 2  # Mamba-1: d_inner (expand 2), d_state, dt_rank
 SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
@@ -112,6 +116,8 @@ def _shrink_moe(f: dict) -> dict:
         out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
     if f.get("dense_mlp"):
         out["dense_mlp"] = FF_TOY
+    if f.get("d_latent"):
+        out["d_latent"] = LATENT_TOY
     return out
 
 
@@ -120,11 +126,18 @@ def _shrink_mamba(m: dict) -> dict:
     return {**m, "d_inner": INNER_TOY, "d_state": STATE_TOY, "dt_rank": RANK_TOY}
 
 
+def _shrink_mamba2(m: dict) -> dict:
+    """Two groups of two heads of 4 channels, a state of 4; the real kernel; chunks of 4 so a few tokens span two."""
+    return {**m, "n_heads": 4, "head_dim": 4, "n_groups": 2, "d_state": 4,
+            "chunk_size": m["chunk_size"] and min(m["chunk_size"], 4)}
+
+
 SHRINK: dict[type, Callable[[dict], dict]] = {
     SoftmaxAttention: _shrink_attention, LatentAttention: _shrink_latent, GatedDeltaNet: _shrink_gdn, Mlp: _shrink_mlp,
     Moe: _shrink_moe, Mamba: _shrink_mamba,
     ShortConv: dict,  # the short conv has no width of its own: d_model, its taps as the model
     CompressedAttention: _shrink_compressed,
+    Mamba2: _shrink_mamba2,
 }
 
 
@@ -484,6 +497,45 @@ def _entry_indexer(R: _Run, m: CompressedAttention, x: np.ndarray, cq: np.ndarra
     return R.rec("top-k entries", keep & visible)
 
 
+def _mamba2(R: _Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
+    """NemotronHMamba2Mixer's torch path, with its chunked scan (``mamba2_chunk_scan``) written as the sequential
+    recurrence it regroups: both give the same y up to rounding. The chunked path also clamps Δ from below at
+    ``time_step_min`` (1e-3; not in the spec): the toy leaves that out (tests/test_toy.py checks it never bites)."""
+    T, H, P, G, N, k = len(x), m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
+    inner, conv = m.inner, m.conv_dim
+    zxbcdt = R.linear("in_proj", x)  # (T, inner + conv + H)
+    z = R.rec("take gate z", zxbcdt[:, :inner])
+    xbc = R.rec("take xBC", zxbcdt[:, inner:inner + conv])
+    dt = R.rec("take dt", zxbcdt[:, inner + conv:])
+    padded = np.concatenate([np.zeros((k - 1, conv)), xbc])  # causal: zeros before the first token
+    w = R.w["conv1d.weight"]  # (k, conv)
+    xbc = R.rec("causal conv1d", sum(padded[i:i + T] * w[i] for i in range(k)) + R.w.get("conv1d.bias", 0))
+    xbc = R.rec("activation (silu)", ACT["silu"](xbc))
+    xs = R.rec("take x", _heads(xbc[:, :inner], P))  # (H, T, P)
+    B = R.rec("take B", _heads(xbc[:, inner:inner + G * N], N))  # (G, T, N)
+    C = R.rec("take C", _heads(xbc[:, inner + G * N:], N))
+    delta = R.rec("Δ = softplus(dt + dt_bias)", np.logaddexp(0, dt + R.w["dt_bias"]))  # (T, H)
+    B = R.rec("repeat B groups", np.repeat(B, H // G, axis=0))  # (H, T, N)
+    C = R.rec("repeat C groups", np.repeat(C, H // G, axis=0))
+    A = -np.exp(R.w["A_log"])  # (H,)
+    a = R.rec("decay exp(Δ·A)", np.exp(delta * A), A=A)  # (T, H)
+    h = np.zeros((H, P, N))
+    states = []
+    for t in range(T):  # h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t, per head
+        h = a[t, :, None, None] * h + (delta[t, :, None] * xs[:, t])[..., None] * B[:, t, None, :]
+        states.append(h)
+    hs = R.rec("state update", np.stack(states))  # (T, H, P, N)
+    y = np.einsum("thpn,htn->htp", hs, C) + R.w["D"][:, None, None] * xs
+    y = R.rec("read-out y = C·h + D·x", y)  # (H, T, P)
+    y = R.rec("merge heads", y.transpose(1, 0, 2).reshape(T, inner))
+    y = R.rec("gate y ⊙ SiLU(z)", y * ACT["silu"](z))
+    grouped = y.reshape(T, G, inner // G)
+    ms = (grouped * grouped).mean(-1, keepdims=True)
+    normed = (grouped / np.sqrt(ms + R.arch.norm.eps)).reshape(T, inner)
+    y = R.rec("gated norm", normed * R.w["norm.weight"], **{"mean of squares per group": ms[..., 0]})
+    return R.linear("out_proj", y)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
@@ -573,8 +625,11 @@ def _router(R: _Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _experts(R: _Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
-    y = _mlp_chain(R, "experts.", f, f.gated, x, idx)
+    xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
+    y = _mlp_chain(R, "experts.", f, f.gated, xe, idx)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
+    if f.d_latent:
+        y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
         s = _mlp_chain(R, "shared_expert.", f, f.gated, x) if s is None else s
         if f.shared_gate:
@@ -598,7 +653,7 @@ def _moe(R: _Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
 
 TOY_MIXERS: dict[type, Callable] = {SoftmaxAttention: _softmax_attention, LatentAttention: _latent_attention,
                                     GatedDeltaNet: _gated_deltanet, Mamba: _mamba, ShortConv: _short_conv,
-                                    CompressedAttention: _compressed_attention}
+                                    CompressedAttention: _compressed_attention, Mamba2: _mamba2}
 TOY_FFNS: dict[type, Callable] = {Mlp: _mlp, Moe: _moe}
 
 
@@ -677,7 +732,7 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)
             elif p.name.endswith("conv1d.weight") or p.name == "conv.weight":  # (channels, taps): fan-in = taps
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-1])
-            elif p.name.endswith((".bias", "hc.base", "position_bias")) or p.name == "sinks":
+            elif p.name.endswith((".bias", "hc.base", "position_bias")) or p.name == "sinks" or len(p.shape) == 1:
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled

@@ -8,7 +8,8 @@ its FLOPs and a one-line formula. The order follows the transformers modeling co
 ``DeepseekV2Attention`` for MLA, ``Qwen3NextAttention`` for the output gate, ``Qwen3NextGatedDeltaNet`` with
 ``torch_recurrent_gated_delta_rule`` for Gated DeltaNet, the MoE blocks of Mixtral, Qwen2-MoE, DeepSeek-V3 and Gemma 4;
 ``DeepseekV4Attention`` with its compressors and indexer, ``DeepseekV4HyperConnection`` and the hash router for
-DeepSeek-V4, whose layer reads and writes its ``streams`` residual copies, (T, streams, d_model)).
+DeepSeek-V4, whose layer reads and writes its ``streams`` residual copies, (T, streams, d_model);
+``NemotronHMamba2Mixer.torch_forward`` for Mamba-2 and ``NemotronHMoE`` for latent experts).
 
 Shapes: ``T`` tokens, token-major ``(T, width)``, per head ``(heads, T, dim)``. Weights are written
 ``(in, out)`` as the formula ``y = x · W`` reads them. FLOPs: a product with weights costs
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .spec import (Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mlp, Moe, ShortConv, SoftmaxAttention,
-                   Spec)
+from .spec import (Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv,
+                   SoftmaxAttention, Spec)
 
 Shape = tuple[int, ...]
 
@@ -495,6 +496,53 @@ def _entry_indexer(c: _Ctx, m: CompressedAttention, n: int, rot: int) -> list[St
     ]
 
 
+def _mamba2(c: _Ctx, m: Mamba2) -> list[Step]:
+    """NemotronHMamba2Mixer (torch path), its scan written as the per-token recurrence it computes.
+
+    The reference runs the scan in chunks of ``chunk_size`` (``mamba2_chunk_scan``, the SSD form: within a chunk
+    an attention-like C·Bᵀ product under a decay mask, between chunks the state carried over); that is the same
+    recurrence regrouped, so the steps show the recurrence, token by token, with the state of each head.
+    """
+    T, d, p = c.T, c.d, "mamba2"
+    H, P, G, N, k = m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
+    inner, conv = m.inner, m.conv_dim  # H·P; H·P + 2·G·N
+    proj = (T, inner + conv + H)  # (T, z | xBC | dt)
+    conv_params = (Param("conv1d.weight", (k, conv)),) + ((Param("conv1d.bias", (conv,)),) if m.conv_bias else ())
+    per_group = f"each of the {G} groups serves {H // G} heads (repeat_interleave)"
+    return [
+        _linear(c, "in_proj", p, d, inner + conv + H, m.bias, "[z | xBC | dt] = x · W_in"),
+        _ew("take gate z", p, proj, f"z = the first {inner} dims (n_heads × head_dim)", per=0, out=(T, inner)),
+        _ew("take xBC", p, proj, f"xBC = the next {conv} dims (x, then B and C of each group)", per=0,
+            out=(T, conv)),
+        _ew("take dt", p, proj, f"dt = the last {H} dims: one time step per head", per=0, out=(T, H)),
+        Step("causal conv1d", p, (T, conv), (T, conv), f"xBC[t, c] = Σ_i w[i, c] · xBC[t − {k - 1} + i, c]"
+             + (" + b[c]" if m.conv_bias else "") + f" over i < {k} (depthwise, zeros before the first token)",
+             2 * T * conv * k, conv_params, matmul=True),
+        _ew("activation (silu)", p, (T, conv), f"xBC = xBC · σ(xBC), act(x) = {ACTIVATIONS['silu']}", per=4),
+        _ew("take x", p, (T, conv), f"x = xBC[:, :{inner}] as (heads, T, head_dim)", per=0, out=(H, T, P)),
+        _ew("take B", p, (T, conv), f"B = the next {G} × {N} dims as (groups, T, d_state)", per=0, out=(G, T, N)),
+        _ew("take C", p, (T, conv), f"C = the last {G} × {N} dims as (groups, T, d_state)", per=0, out=(G, T, N)),
+        _ew("Δ = softplus(dt + dt_bias)", p, (T, H), "Δ = log(1 + exp(dt + dt_bias)) per token and head (the chunked "
+            "prefill path also clamps Δ ≥ time_step_min)", per=4,
+            params=(Param("dt_bias", (H,)),)),
+        _ew("repeat B groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
+        _ew("repeat C groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
+        _ew("decay exp(Δ·A)", p, (T, H), "a = exp(Δ · A), A = −exp(A_log) < 0 per head: 0 < a < 1", per=2,
+            params=(Param("A_log", (H,)),)),
+        Step("state update", p, (H, T, P), (T, H, P, N),
+             "h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t per head, h_0 = 0: a fixed state of (n_heads, head_dim, "
+             "d_state) carried from token to token (shown after every token; only the last is kept)",
+             3 * T * H * P * N),
+        Step("read-out y = C·h + D·x", p, (T, H, P, N), (H, T, P), "y_t = h_t · C_t (sum over d_state) + D · x_t",
+             2 * T * H * P * N + 2 * T * H * P, (Param("D", (H,)),)),
+        _ew("merge heads", p, (H, T, P), "transpose and concatenate the heads", per=0, out=(T, inner)),
+        _ew("gate y ⊙ SiLU(z)", p, (T, inner), "y · z · σ(z)", per=5),
+        Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) "
+             f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),)),
+        _linear(c, "out_proj", p, inner, d, m.bias, "y = y · W_out"),
+    ]
+
+
 # --- feed-forward ----------------------------------------------------------------------------
 
 ACTIVATIONS = {
@@ -507,13 +555,13 @@ SILU_CLAMP = 10.0  # DeepseekV4Config.swiglu_limit: its default and DeepSeek-V4-
 
 
 def _mlp_chain(c: _Ctx, part: str, name: str, width: int, gated: bool, activation: str, bias: bool,
-               n: int = 1, k: int = 1) -> list[Step]:
+               n: int = 1, k: int = 1, d_io: int | None = None) -> list[Step]:
     """gate/up → activation (→ product) → down; for ``n`` experts of which each token uses ``k``.
 
     With experts, the weights are stored for all ``n`` experts, and each token's row goes through ``k`` of
-    them: the hidden shapes are (T, k, width).
+    them: the hidden shapes are (T, k, width). ``d_io``: the width read and written (default d_model).
     """
-    T, d = c.T, c.d
+    T, d = c.T, d_io or c.d
     many, kk = ((n,), (k,)) if n > 1 else ((), ())
 
     def proj(op: str, d_in: int, d_out: int, formula: str) -> Step:
@@ -585,12 +633,19 @@ def _shared_expert(c: _Ctx, f: Moe) -> list[Step]:
 
 
 def _experts(c: _Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
-    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek);
-    ``shared_ran``: its MLP already ran, only its gate and the sum remain."""
-    T, d, k = c.T, c.d, f.top_k
-    steps = _mlp_chain(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k)
-    steps.append(Step("weighted sum of experts", "experts", (T, k, d), (T, d), f"y = Σ over the {k} chosen experts "
-                      "of w_e · expert_e(x)", 2 * k * T * d))
+    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek); with
+    a latent (NemotronHMoE) the experts read and write ``d_latent``, projected down before and back up after.
+    ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
+    T, d, k, L = c.T, c.d, f.top_k, f.d_latent
+    steps = [_linear(c, "fc1_latent_proj", "experts", d, L, f.latent_bias, "x_L = x · W_fc1 (down to the experts' "
+                     "latent)")] if L else []
+    steps += _mlp_chain(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k,
+                        L)
+    steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
+                      f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
+    if L:
+        steps.append(_linear(c, "fc2_latent_proj", "experts", L, d, f.latent_bias, "y = y_L · W_fc2 (back up to "
+                             "d_model)"))
     if f.n_shared_experts:
         steps += [] if shared_ran else _shared_expert(c, f)
         if f.shared_gate:  # Qwen2MoeSparseMoeBlock
@@ -627,6 +682,7 @@ MIXERS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     ShortConv: _short_conv,
     GatedDeltaNet: _gated_deltanet,
     CompressedAttention: _compressed_attention,
+    Mamba2: _mamba2,
 }
 FFNS: dict[type, Callable[[_Ctx, object], list[Step]]] = {
     Mlp: _mlp,

@@ -99,6 +99,21 @@ def test_trace_page_of_fixed_state_layers_shows_their_state_and_taps():
     assert any(e.label.startswith("6. conv → (6, 16)") for e in at.expander)
 
 
+def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
+    spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    at = _app("views/trace.py", model="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8")
+    assert not at.exception
+    steps = at.dataframe[0].value
+    state = steps[steps["op"] == "state update"].iloc[0]
+    h, p, n = config["mamba_num_heads"], config["mamba_head_dim"], config["ssm_state_size"]
+    assert state["out"] == str((8, h, p, n))
+    assert len(at.get("vega_lite_chart")) == 2  # Δ and the decay per token and head; one head's state
+    at.selectbox(key="ssm_head").set_value(1).run()
+    assert not at.exception and any("Head 1's state" in c.value for c in at.caption)
+    at = _app("views/trace.py", model="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8")  # a MoE layer: no chart
+    assert not at.exception and not at.get("vega_lite_chart")
+
+
 def test_model_page_links_to_its_trace():
     at = _app("views/model.py", model="gpt2")
     [link] = [p for p in at.get("page_link") if "Trace" in p.proto.label]

@@ -33,6 +33,10 @@ window, the CSA compressor and indexer, the HCA compressor, sinks, the grouped o
 around each sublayer; hash routing from fixed token ids 0 … T − 1 and learned sqrtsoftplus routing; clamped SwiGLU;
 within 1e-5 as the reference computes its norms, RoPE, hyper-connection weights and indexer scores in float32, and
 leaving out the queries whose indexer top-k boundary falls on a tie).
+Nemotron-H (a Mamba-2 layer against the torch path's chunked scan with
+chunks of 4, so six tokens span two; a NoPE GQA layer; the sigmoid-routed MoE with ungated relu² experts and a
+shared expert, and the same with a latent and biases, plus a relu² MLP layer; within 1e-5, as its norms, router
+and scan run in float32).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
@@ -46,8 +50,8 @@ import numpy as np
 import pytest
 
 from gallery.derive import derive
-from gallery.spec import GatedDeltaNet, LatentAttention, Moe, SoftmaxAttention
-from gallery.toy import EXPERT_TOY, FF_TOY, toy_forward, toy_trace
+from gallery.spec import Arch, GatedDeltaNet, LatentAttention, Mamba2, Moe, SoftmaxAttention
+from gallery.toy import EXPERT_TOY, FF_TOY, toy_arch, toy_forward, toy_trace
 
 from .conftest import spec_ids
 
@@ -63,6 +67,8 @@ CASES = [
     ("deepseek-v3.2", 3), ("falcon-mamba-7b", 0), ("lfm2-1.2b", 0), ("lfm2-1.2b", 2),
     ("qwen3-next-80b-a3b-instruct", 0), ("qwen3-next-80b-a3b-instruct", 3), ("qwen3.5-27b", 0),
     ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
+    ("nvidia-nemotron-3-nano-30b-a3b", 0), ("nvidia-nemotron-3-nano-30b-a3b", 1),
+    ("nvidia-nemotron-3-nano-30b-a3b", 5),
 ]
 
 
@@ -70,7 +76,7 @@ N_EMBD = ("gpt2", "gptj", "gpt_bigcode")  # the GPT-2 key names
 QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_expert (Qwen2MoeSparseMoeBlock)
 EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
-               "glm4_moe": "n_routed_experts"}  # else num_local_experts
+               "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
 
 
@@ -103,6 +109,11 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
     cfg.update(hidden_size=toy.d_model, vocab_size=32, num_hidden_layers=n, intermediate_size=FF_TOY)
     if "layer_types" in cfg:
         cfg["layer_types"] = cfg["layer_types"][:n]
+    if "hybrid_override_pattern" in cfg:  # Nemotron-H: one letter per layer
+        cfg["hybrid_override_pattern"] = cfg["hybrid_override_pattern"][:n]
+    if isinstance(m, Mamba2):
+        cfg.update(mamba_num_heads=m.n_heads, mamba_head_dim=m.head_dim, n_groups=m.n_groups,
+                   ssm_state_size=m.d_state, conv_kernel=m.conv_kernel, chunk_size=m.chunk_size)
     if isinstance(m, SoftmaxAttention):
         cfg.update(num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads, head_dim=m.head_dim)
         if m.window:
@@ -127,6 +138,8 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
                     "experts_per_token": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
         if mt in QWEN_SHARED:
             cfg["shared_expert_intermediate_size"] = f.d_shared
+        if mt == "nemotron_h":
+            cfg.update(moe_shared_expert_intermediate_size=f.d_shared, moe_latent_size=f.d_latent)
     return cfg
 
 
@@ -203,6 +216,8 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
                 p + "mlp.fc_out.weight": w["down_proj.weight"].T, p + "mlp.fc_out.bias": w["down_proj.bias"],
                 p + "ln_1.weight": w["norm.weight"], p + "ln_1.bias": w["norm.bias"]}
     p = f"model.layers.{layer}."
+    if mt == "nemotron_h":
+        return _hf_nemotron_h(w, p)
     if mt == "cohere":  # CohereRotaryEmbedding rotates adjacent pairs; one LayerNorm (no bias) feeds both
         perm = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), m.n_heads))
         kperm = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), m.n_kv_heads))
@@ -240,6 +255,23 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
             out[p + "mlp.shared_expert_gate.weight"] = value.T
     if isinstance(f, Moe):
         out |= _hf_moe(mt, w, p + "mlp.")
+    return out
+
+
+def _hf_nemotron_h(w: dict, p: str) -> dict[str, np.ndarray]:
+    """NemotronHBlock: one ``norm`` and one ``mixer`` (Mamba-2, attention or MoE); weights stored (out, in)."""
+    rename = {"router.weight": "gate.weight", "router.correction_bias": "gate.e_score_correction_bias",
+              "experts.up_proj.weight": "experts.up_proj", "experts.down_proj.weight": "experts.down_proj"}
+    out = {}
+    for name, value in w.items():
+        if name in ("attn_norm.weight", "ffn_norm.weight"):
+            out[p + "norm.weight"] = value
+            continue
+        if name == "conv1d.weight":  # toy (conv_kernel, conv_dim); nn.Conv1d (conv_dim, 1, conv_kernel)
+            value = value.T[:, None, :]
+        elif value.ndim >= 2:  # (in, out) → (out, in); experts (E, in, out) → (E, out, in)
+            value = np.swapaxes(value, -1, -2)
+        out[p + "mixer." + rename.get(name, name.replace("shared_expert.", "shared_experts."))] = value
     return out
 
 
@@ -299,15 +331,52 @@ def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
 
 @pytest.mark.parametrize(("slug", "layer"), CASES, ids=[f"{s}-L{n}" for s, n in CASES])
 def test_toy_layer_equals_transformers(bundled, slug, layer):
+    spec, config = bundled[slug]
+    _check_against_transformers(spec.arch, config, layer)
+
+
+def test_nemotron_h_latent_moe_mlp_and_biases_equal_transformers(bundled):
+    # no bundled Nemotron-H has moe_latent_size, biases or dense MLP layers: the Nano config with a latent, mlp_bias
+    # (latent, shared expert and MLP biases), use_bias (in_proj and out_proj of the Mamba-2 mixer) and the pattern
+    # Mamba-2, MoE, MLP
+    _, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    config = {**config, "moe_latent_size": 512, "mlp_bias": True, "use_bias": True, "hybrid_override_pattern": "ME-"}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    mamba, moe, mlp = (arch.blocks[kind] for kind in arch.layers)
+    assert moe.ffn.d_latent == 512 and moe.ffn.latent_bias and mamba.mixer.bias and mlp.ffn.bias
+    steps = _check_against_transformers(arch, config, 1)
+    assert [s.op for s in steps if "latent" in s.op] == ["fc1_latent_proj", "fc2_latent_proj"]
+    _check_against_transformers(arch, config, 0)
+    steps = _check_against_transformers(arch, config, 2)
+    assert [s.op for s in steps] == ["ffn norm (pre)", "up_proj", "activation (relu2)", "down_proj", "residual add"]
+
+
+def test_nemotron_h_scan_is_the_torch_path_and_its_dt_clamp_never_bites(bundled):
+    # transformers falls back to its torch code (chunked scan, F.conv1d) when neither mamba_ssm nor causal_conv1d
+    # is installed; that chunked scan clamps Δ below at time_step_min, which the toy (and the spec) leave out
+    import importlib.util
+
+    assert importlib.util.find_spec("mamba_ssm") is None and importlib.util.find_spec("causal_conv1d") is None
+    spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    for seed in (0, 3):
+        delta = {s.op: s for s in toy_trace(spec, 0, SEQ, seed=seed).steps}["Δ = softplus(dt + dt_bias)"].value
+        assert delta.min() > config["time_step_min"]
+
+
+def _check_against_transformers(arch: Arch, config: dict, layer: int):
+    """Build the tiny model, copy the toy weights into layer ``layer``, compare that layer's output; the toy steps."""
     import torch
     import transformers
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    spec, config = bundled[slug]
-    toy = toy_trace(spec, layer, SEQ, seed=3)
-    kind = spec.arch.layers[layer]
-    cfg = _toy_config(config, toy.arch, layer)
+    toy = toy_trace(arch, layer, SEQ, seed=3)
+    kind = arch.layers[layer]
+    cfg = config
+    if config["model_type"] == "nemotron_h":  # the layers before the compared one small too: a fast build and run
+        for other in sorted(set(arch.layers[:layer]) - {kind}):
+            cfg = _toy_config(cfg, toy_arch(arch, other), layer)
+    cfg = _toy_config(cfg, toy.arch, layer)
     derived = derive(cfg).arch
     assert derived["layers"][layer] == kind
     # the toy keeps the real structure: the reference's tiny config reads as exactly the toy block (but for an
@@ -315,7 +384,7 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     block = toy.arch.blocks[kind]
     dumps = [block.model_dump(), type(block).model_validate(derived["blocks"][kind], strict=False).model_dump()]
     for dump in dumps:
-        dump["mixer"].pop("scale", None)
+        (dump["mixer"] or {}).pop("scale", None)
     assert dumps[0] == dumps[1]
 
     mt = cfg["model_type"]
@@ -328,8 +397,11 @@ def test_toy_layer_equals_transformers(bundled, slug, layer):
     x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))
     hidden_in, hidden_out = _layer_io(model, mt, layer, x)
     steps = toy_forward(toy.arch, toy.weights, hidden_in)
-    tol = 1e-5 if mt == "gptj" else 1e-6  # RoPE angles are float32 in transformers (and GPT-J scores too)
+    # RoPE angles are float32 in transformers (and GPT-J scores too); Nemotron-H computes its norms, router and
+    # scan in float32 whatever the model's dtype
+    tol = 1e-5 if mt in ("gptj", "nemotron_h") else 1e-6
     np.testing.assert_allclose(steps[-1].value, hidden_out, rtol=tol, atol=tol)
+    return steps
 
 
 def test_toy_shows_the_masked_scores_and_softmax(bundled):

@@ -291,3 +291,61 @@ def test_deepseek_v4_layers_in_reference_order(bundled):
             assert by_op["indexer: pool"].out_shape == (entries, ihd)
         else:
             assert "indexer.kv_proj" not in ops and "entry mask" in ops
+
+
+# NemotronHBlock.forward (norm → mixer → residual) → NemotronHMamba2Mixer.torch_forward: in_proj, split, conv1d + SiLU,
+# split x/B/C, then mamba2_chunk_scan (softplus(dt + dt_bias), B and C repeated to the heads, the decay), norm(y, z),
+# out_proj
+NEMOTRON_MAMBA = [
+    "attn norm (pre)", "in_proj", "take gate z", "take xBC", "take dt", "causal conv1d", "activation (silu)",
+    "take x", "take B", "take C", "Δ = softplus(dt + dt_bias)", "repeat B groups", "repeat C groups",
+    "decay exp(Δ·A)", "state update", "read-out y = C·h + D·x", "merge heads", "gate y ⊙ SiLU(z)", "gated norm",
+    "out_proj", "residual add",
+]
+
+
+def test_nemotron_h_layers_in_reference_order(bundled):
+    spec, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    pattern = c["hybrid_override_pattern"]
+    mamba, moe, attention = (pattern.index(ch) for ch in "ME*")
+    steps = trace(spec, mamba, SEQ)
+    assert [s.op for s in steps] == NEMOTRON_MAMBA
+    by_op = {s.op: s for s in steps}
+    H, P, G, N = c["mamba_num_heads"], c["mamba_head_dim"], c["n_groups"], c["ssm_state_size"]
+    assert by_op["in_proj"].out_shape == (SEQ, 2 * H * P + 2 * G * N + H)  # z, x, B, C, dt
+    assert by_op["causal conv1d"].params[0].shape == (c["conv_kernel"], H * P + 2 * G * N)
+    assert by_op["state update"].out_shape == (SEQ, H, P, N)  # the state after each token: (heads, head_dim, d_state)
+    assert by_op["take B"].out_shape == (G, SEQ, N) and by_op["repeat B groups"].out_shape == (H, SEQ, N)
+    # per token, the state update and read-out cost 5 FLOPs per state element (+ the D skip): flops.py's rule
+    one = {s.op: s for s in trace(spec, mamba, 1)}
+    assert one["state update"].flops + one["read-out y = C·h + D·x"].flops == 5 * H * P * N + 2 * H * P
+    # a MoE block and an attention block: one norm, the sublayer, one residual add; the attention has no RoPE
+    moe_ops = [s.op for s in trace(spec, moe, SEQ)]
+    assert moe_ops[0] == "ffn norm (pre)" and moe_ops.count("residual add") == 1
+    assert moe_ops[1:9] == ["router logits", "scores (sigmoid)", "add correction bias", "top-k", "normalise top-k",
+                            "scale weights", "experts.up_proj", "activation (relu2)"]
+    assert moe_ops[-5:] == ["shared_expert.up_proj", "activation (relu2)", "shared_expert.down_proj",
+                            "add shared expert", "residual add"]
+    attn_ops = [s.op for s in trace(spec, attention, SEQ)]
+    assert not any("RoPE" in op for op in attn_ops) and attn_ops.count("residual add") == 1
+    assert sum("norm" in op for op in attn_ops) == 1
+
+
+def test_nemotron_h_latent_moe_steps(bundled):
+    from gallery.derive import derive
+    from gallery.spec import Arch
+
+    _, c = bundled["nvidia-nemotron-3-nano-30b-a3b"]
+    arch = Arch.model_validate(derive({**c, "moe_latent_size": 1024}).arch, strict=False)
+    steps = trace(arch, c["hybrid_override_pattern"].index("E"), SEQ)
+    ops = [s.op for s in steps]
+    # NemotronHMoE.forward: gate → fc1_latent_proj → experts → fc2_latent_proj → + shared_experts(residuals)
+    assert ops.index("top-k") < ops.index("fc1_latent_proj") < ops.index("experts.up_proj")
+    assert ops.index("weighted sum of experts") + 1 == ops.index("fc2_latent_proj")
+    assert ops.index("fc2_latent_proj") < ops.index("shared_expert.up_proj")
+    by_op = {s.op: s for s in steps}
+    k, E, L = c["num_experts_per_tok"], c["n_routed_experts"], 1024
+    assert by_op["experts.up_proj"].params[0].shape == (E, L, c["moe_intermediate_size"])
+    assert by_op["weighted sum of experts"].out_shape == (SEQ, L) and by_op["fc2_latent_proj"].out_shape == (SEQ, c[
+        "hidden_size"])
+    assert by_op["experts.down_proj"].out_shape == (SEQ, k, L)

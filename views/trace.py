@@ -61,7 +61,8 @@ def _frame(a: np.ndarray) -> pd.DataFrame:
 
 
 def _show(name: str, a: np.ndarray, first: str = "head") -> None:
-    if a.ndim > 3:  # (T, heads, …, …): drawn below the steps
+    if a.ndim > 3:  # (T, heads, …): a state after every token; the one after the last
+        _show(f"{name}, after the last token", a[-1], first)
         return
     if a.ndim <= 2:
         st.caption(name)
@@ -80,6 +81,17 @@ for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.s
         for name, a in values.details.items():
             _show(name, a, first)
 
+def _heatmap(cells: pd.DataFrame, x: str, y: str, facet: str | None = None) -> alt.Chart:
+    """Cells (x, y, value) as coloured squares; one panel per value of ``facet``, each with its own colour scale."""
+    chart = alt.Chart(cells).mark_rect().encode(
+        x=alt.X(f"{x}:O"), y=alt.Y(f"{y}:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
+        tooltip=[x, y, alt.Tooltip("value:Q", format=".4f")])
+    if facet is None:
+        return chart
+    return chart.properties(width=180, height=180).facet(column=alt.Column(f"{facet}:N", sort=None, title=None)
+                                                         ).resolve_scale(color="independent")
+
+
 steps_by_op = {s.op: s for s in toy.steps}
 if "softmax" in steps_by_op:
     n_heads = steps_by_op["softmax"].value.shape[0]
@@ -92,12 +104,7 @@ if "softmax" in steps_by_op:
             for i in range(T) for j in range(v.shape[-1])]  # keys: the tokens, then any compressed entries
     cells = pd.DataFrame(grid, columns=["matrix", "query", "key", "value"])
     cells["value"] = cells["value"].where(np.isfinite(cells["value"]))  # −∞ (masked) drawn empty
-    chart = alt.Chart(cells).mark_rect().encode(
-        x=alt.X("key:O"), y=alt.Y("query:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
-        tooltip=["query", "key", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(width=180, height=180).facet(column=alt.Column("matrix:N", sort=None, title=None)).resolve_scale(
-        color="independent")
-    st.altair_chart(chart)
+    st.altair_chart(_heatmap(cells, "key", "query", "matrix"))
     keys = steps_by_op["softmax"].value.shape[-1]
     st.caption("Empty cells are masked (−∞ before the softmax, weight 0 after)." + (
         f" Keys {T}–{keys - 1} are the compressed entries (one per complete block of tokens)." if keys > T else ""))
@@ -147,3 +154,23 @@ if conv is not None:
     st.altair_chart(_grid(taps, "tap", "channel", f"convolution taps: tap {taps.shape[0] - 1} is the current token"))
     st.caption(f"The causal convolution mixes each channel over the current and {taps.shape[0] - 1} previous tokens; "
                "between tokens the layer keeps only that window of inputs.")
+
+if "Δ = softplus(dt + dt_bias)" in steps_by_op:  # a Mamba-2 layer: its time steps and a head's state
+    delta, decay = steps_by_op["Δ = softplus(dt + dt_bias)"].value, steps_by_op["decay exp(Δ·A)"].value  # (T, H)
+    cells = pd.DataFrame([(name, t, h, float(v[t, h])) for name, v in (("Δ (time step)", delta),
+                                                                       ("decay exp(Δ·A)", decay))
+                          for t in range(v.shape[0]) for h in range(v.shape[1])],
+                         columns=["matrix", "token", "head", "value"])
+    st.altair_chart(_heatmap(cells, "head", "token", "matrix"))
+    st.caption("Per token and head: a large Δ writes more of the token into the state, and decays more of what "
+               "it held (the decay is exp(Δ·A) with A < 0 per head).")
+    states = steps_by_op["state update"].value  # (T, H, head_dim, d_state)
+    c1, c2 = st.columns(2)
+    head = c1.selectbox("SSM head", list(range(states.shape[1])), key="ssm_head") or 0
+    token = c2.selectbox("After token", list(range(states.shape[0])), index=states.shape[0] - 1, key="ssm_token")
+    h = states[token or 0, head]
+    cells = pd.DataFrame([(p, n, float(h[p, n])) for p in range(h.shape[0]) for n in range(h.shape[1])],
+                         columns=["channel", "state", "value"])
+    st.altair_chart(_heatmap(cells, "state", "channel").properties(width=220, height=180))
+    st.caption(f"Head {head}'s state (head_dim × d_state) after token {token}: all the layer remembers of the "
+               "sequence so far, whatever its length.")
