@@ -15,6 +15,7 @@ st.set_page_config(page_title="LLM Architecture Gallery", page_icon="🧱", layo
 PAGES = [
     st.Page("views/gallery.py", title="Gallery", icon="🖼️", default=True),  # served at /
     st.Page("views/model.py", title="Model", icon="🔎", url_path="model"),
+    st.Page("views/trace.py", title="Trace", icon="🧮", url_path="trace"),
     st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     st.Page("views/try.py", title="Try your config", icon="🧪", url_path="try"),
 ]

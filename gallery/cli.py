@@ -134,6 +134,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .trace import trace
+
+    path = Path(args.spec) if args.spec.endswith((".yaml", ".json")) else SPEC_DIR / f"{args.spec}.yaml"
+    if not path.exists():
+        raise UsageError(f"no spec '{args.spec}': give a slug from arch_specs/ or a path to a .yaml or config.json")
+    slug, arch = _arch_of(path)
+    try:
+        steps = trace(arch, args.layer, args.seq)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        for step in steps:
+            print(json.dumps(step.row(), ensure_ascii=False))
+        return 0
+    print(f"{slug}, layer {args.layer} ({arch.layers[args.layer]}), {args.seq} tokens")
+    for step in steps:
+        shapes = f"{step.in_shape} → {step.out_shape}"
+        print(f"{step.op:<28} {shapes:<34} {step.n_params:>14,} params {step.flops:>18,} FLOPs  {step.formula}")
+    print(f"total: {sum(s.n_params for s in steps):,} params, {sum(s.flops for s in steps):,} FLOPs")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .spec import json_schema
 
@@ -197,6 +220,8 @@ COMMANDS = {
                "python -m gallery schema --check"),
     "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
                "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
+    "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
+              "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
 }
 
@@ -228,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = parsers["stats"]
     p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p = parsers["trace"]
+    p.add_argument("spec", help="a bundled slug, or a path to a spec .yaml or a config.json")
+    p.add_argument("--layer", type=int, default=0, help="0-based layer index (default: 0)")
+    p.add_argument("--seq", type=int, default=8, help="sequence length in tokens (default: 8)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per step: op, part, in_shape, out_shape, params, param_shapes, flops, formula")
     parsers["schema"].add_argument("--check", action="store_true", help="fail if the file is out of date")
     return parser
 

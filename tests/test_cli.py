@@ -39,3 +39,18 @@ def test_export_of_an_unknown_slug_is_one_line_exit_2(tmp_path):
     proc = _run("export", "no-such-model", "-o", str(tmp_path / "x.svg"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no-such-model" in proc.stderr
     assert not (tmp_path / "x.svg").exists()
+
+
+def test_trace_json_is_one_object_per_step(bundled):
+    import json
+
+    spec, config = bundled["qwen3-0.6b"]
+    proc = _run("trace", "qwen3-0.6b", "--layer", "3", "--seq", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    steps = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {"op", "in_shape", "out_shape", "params", "flops"} <= set(steps[0])
+    q = next(s for s in steps if s["op"] == "q_proj")
+    heads, hd, d = config["num_attention_heads"], config["head_dim"], config["hidden_size"]
+    assert q["in_shape"] == [5, d] and q["out_shape"] == [5, heads * hd] and q["params"] == d * heads * hd
+    assert q["flops"] == 2 * 5 * d * heads * hd
+    assert _run("trace", "qwen3-0.6b", "--layer", "99").returncode == 2

@@ -44,6 +44,9 @@ if arch.mtp_layers:
             f"does not build: {mtp:,} more parameters ({compact(total + mtp)} as stored). The total above is what "
             "transformers builds and runs.", icon=":material/info:")
 
+st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
+             icon="🧮", query_params={"model": slug})
+
 theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
 theme = theme or "light"
 dot = to_dot(spec, theme)

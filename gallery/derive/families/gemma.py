@@ -14,6 +14,11 @@ from ..family import DROP, activation, const, rope_from, without
 from .llama import Llama
 
 
+def _gemma_activation(c, kind=None):
+    """``GemmaConfig.__post_init__``: the legacy ``hidden_act: gelu`` of the official releases means tanh GELU."""
+    return "gelu_tanh" if c["hidden_act"] == "gelu" else activation("hidden_act")(c, kind)
+
+
 class Gemma(Llama):
     """``models/gemma``: Llama with head_dim 256, GeGLU (``hidden_act``), scaled tied embeddings."""
 
@@ -25,7 +30,7 @@ class Gemma(Llama):
         "max_position_embeddings": 8192, "tie_word_embeddings": True,
     }
     arch = Llama.arch | {"embedding.scaled": const(True)}
-    block = Llama.block | {"ffn.bias": const(False)}
+    block = Llama.block | {"ffn.bias": const(False), "ffn.activation": _gemma_activation}
 
 
 def _alternating(c, kind=None):
