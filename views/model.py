@@ -45,7 +45,7 @@ if arch.mtp_layers:
             "transformers builds and runs.", icon=":material/info:")
 
 st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
-             icon="🧮", query_params={"model": slug})
+             icon="🧮", query_params={"slug": slug})
 
 theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
 theme = theme or "light"

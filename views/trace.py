@@ -19,7 +19,7 @@ if not slugs:
     st.stop()
 
 c1, c2, c3 = st.columns([3, 1, 1])
-slug = c1.selectbox("Model", slugs, key="model", bind="query-params", help="The spec's slug; the URL keeps the view.")
+slug = c1.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
 arch = index.specs[slug].arch
 layer = c2.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
                      help=f"0-based; {summary(arch.layers)}") or 0

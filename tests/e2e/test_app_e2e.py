@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import xml.etree.ElementTree as ET
 
@@ -95,3 +96,26 @@ def test_compare_csv_downloads(page, app_url, bundled):
         page.get_by_role("button", name="Download table (CSV)").click()
     text = open(info.value.path(), encoding="utf-8").read()
     assert "GPT-2 (124M)" in text and "GPT-J 6B" in text
+
+
+def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, bundled):
+    spec, config = bundled["qwen3-next-80b-a3b-instruct"]
+    page.goto(app_url + "/model?model=qwen3-next-80b-a3b-instruct")
+    wait_for_app(page)
+    page.get_by_role("link", name=re.compile("Trace a layer by hand")).click()  # the Model page links to its trace
+    expect(page).to_have_url(re.compile(r"/trace\?slug=qwen3-next-80b-a3b-instruct"), timeout=30_000)  # in-app
+    wait_for_app(page)
+    _no_exception(page)
+    full = config["full_attention_interval"] - 1  # every 4th layer is gated full attention: the attention heatmap
+    page.goto(app_url + f"/trace?slug=qwen3-next-80b-a3b-instruct&layer={full}&seq=12")
+    wait_for_app(page)
+    _no_exception(page)
+    expect(page.get_by_role("heading", name=re.compile(f"layer {full}$"))).to_be_visible()
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download steps (CSV)").click()
+    rows = list(csv.DictReader(open(info.value.path(), encoding="utf-8")))
+    q = next(r for r in rows if r["op"] == "q_proj")  # queries and their output gate: twice the heads × head_dim
+    d, h, hd = config["hidden_size"], config["num_attention_heads"], config["head_dim"]
+    assert q["in"] == str((12, d)) and q["out"] == str((12, 2 * h * hd))
+    assert info.value.suggested_filename == f"qwen3-next-80b-a3b-instruct-layer{full}-T12.csv"
