@@ -92,15 +92,20 @@ def _llama_like(draw, model_type: str) -> dict:
 def test_generated_valid_configs_count_exactly_and_draw(data):
     model_type = data.draw(st.sampled_from(["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text",
                                             "mixtral", "qwen2_moe", "olmo2", "cohere", "stablelm", "starcoder2"]))
-    config = _llama_like(data.draw, model_type)
+    arch, expected = _counted(_llama_like(data.draw, model_type))
+    assert sum(breakdown(arch).values()) == expected
+
+
+def _counted(config: dict) -> tuple[Arch, int]:
+    """The derived architecture of a generated config, counted exactly as transformers builds it, and drawn."""
     try:
         expected = reference_param_count(config)
     except Exception:  # noqa: BLE001 - transformers itself rejects this combination
         assume(False)
     arch = Arch.model_validate(derive(config).arch, strict=False)
     assert total_params(arch) == expected
-    assert sum(breakdown(arch).values()) == expected
     assert _dot_accepts(to_dot(spec_from_config(config)))
+    return arch, expected
 
 
 def _hybrid_like(draw, model_type: str) -> dict:
@@ -144,16 +149,10 @@ def _hybrid_like(draw, model_type: str) -> dict:
 @given(st.data())
 def test_generated_hybrid_configs_count_exactly_and_draw(data):
     """Configs of the hybrid model types, generated: counted as transformers builds them, cached, drawn."""
-    config = _hybrid_like(data.draw, data.draw(st.sampled_from(["qwen3_next", "nemotron_h", "falcon_mamba", "lfm2"])))
-    try:
-        expected = reference_param_count(config)
-    except Exception:  # noqa: BLE001 - transformers itself rejects this combination
-        assume(False)
-    arch = Arch.model_validate(derive(config).arch, strict=False)
-    assert total_params(arch) == expected
+    arch, _ = _counted(_hybrid_like(data.draw, data.draw(st.sampled_from(
+        ["qwen3_next", "nemotron_h", "falcon_mamba", "lfm2"]))))
     assert kv_bytes(arch, 4096) >= kv_bytes(arch, 1) > 0 or all(
         arch.blocks[k].mixer is None for k in arch.layers)  # every mixer keeps something
-    assert _dot_accepts(to_dot(spec_from_config(config)))
 
 
 HOSTILE = ['<b>bold</b>', '<<TABLE>>', 'say "hi"', 'back\\slash', '<IMG SRC=x onerror=alert(1)>', 'two\nlines',
