@@ -222,7 +222,7 @@ def _copy_of(slug: str, scaled: bool) -> str:
 
 
 def measure_pages(browser, specs: Path | None, runs: int) -> dict:
-    """Floor and the three pages, in the same run, against the same kind of server."""
+    """Floor and the four pages, in the same run, against the same kind of server."""
     folder, scaled = specs or ROOT / "arch_specs", specs is not None
     slug = _copy_of("llama-3.1-8b-instruct", scaled)
     compare = [_copy_of(s, scaled) for s in COMPARE]
@@ -236,6 +236,7 @@ def measure_pages(browser, specs: Path | None, runs: int) -> dict:
             "Model": load_ms(browser, f"{url}/model?model={slug}", svg=True, runs=runs),
             "Compare (4 models)": load_ms(browser, f"{url}/compare?" + "&".join(f"models={s}" for s in compare),
                                           svg=True, runs=runs),
+            "Trace (one layer, T = 16)": load_ms(browser, f"{url}/trace?slug={slug}&seq=16", svg=False, runs=runs),
         }
         reruns = {
             "select another model": rerun_ms(browser, f"{url}/model?model={slug}", "stSelectbox", others, runs),
