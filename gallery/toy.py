@@ -45,7 +45,7 @@ import numpy as np
 
 from .spec import (Arch, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv,
                    SoftmaxAttention, Spec)
-from .trace import SILU_CLAMP, trace
+from .trace import SILU_CLAMP, mixer_label, trace
 
 D_TOY, HEAD_TOY, FF_TOY, EXPERT_TOY, LOCAL_TOY, LATENT_TOY = 16, 8, 12, 6, 3, 8
 INNER_TOY, STATE_TOY, RANK_TOY = 2 * D_TOY, 4, 2  # Mamba-1: d_inner (expand 2), d_state, dt_rank
@@ -671,13 +671,13 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         f = TOY_FFNS[type(block.ffn)](R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
         return R.steps
-    for sub, label in ((block.mixer, "attn"), (block.ffn, "ffn")):
+    for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
 
         def sublayer(x: np.ndarray) -> np.ndarray:
             h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
-            y = TOY_MIXERS[type(sub)](R, sub, h) if label == "attn" else TOY_FFNS[type(sub)](R, sub, h, x)
+            y = TOY_MIXERS[type(sub)](R, sub, h) if sub is block.mixer else TOY_FFNS[type(sub)](R, sub, h, x)
             return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
 

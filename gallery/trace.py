@@ -703,6 +703,16 @@ def _residual(c: _Ctx, what: str) -> Step:
     return _ew("residual add", "residual", (c.T, c.d), f"x = x + {what}")
 
 
+ATTENTION = (SoftmaxAttention, LatentAttention, CompressedAttention)
+
+
+def mixer_label(mixer: object) -> str:
+    """How a block's mixer sublayer is named in its norms' ops and weights: ``attn`` ("attn norm (pre)",
+    ``attn_norm.weight``) before attention, ``mixer`` before a fixed-state mixer (Gated DeltaNet, Mamba, the
+    short convolution), which attends to nothing."""
+    return "attn" if isinstance(mixer, ATTENTION) else "mixer"
+
+
 def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
     """The steps of one layer of block kind ``kind`` for ``seq`` tokens."""
     c = _Ctx(seq, arch.d_model, arch)
@@ -717,7 +727,8 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         return [c.norm("attention norm", "norm", "attn_norm", x), *mixer, c.norm("ffn norm", "norm", "ffn_norm", x),
                 *ffn, _ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
     steps: list[Step] = []
-    for sub, label, what in ((mixer, "attn", f"{mixer[-1].part}(x)" if mixer else ""), (ffn, "ffn", "ffn(x)")):
+    for sub, label, what in ((mixer, mixer_label(block.mixer), f"{mixer[-1].part}(x)" if mixer else ""),
+                             (ffn, "ffn", "ffn(x)")):
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)

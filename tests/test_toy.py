@@ -192,6 +192,9 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
     """The toy's weights under the transformers names and layouts of layer ``layer``."""
     block = toy.blocks[toy.layers[0]]
     m, f = block.mixer, block.ffn
+    # a fixed-state block's first norm is the toy's mixer_norm; transformers names it as any other block's
+    w = {k.replace("mixer_norm.", "attn_norm.", 1) if k.startswith(("mixer_norm.", "post_mixer_norm.")) else k: v
+         for k, v in w.items()}
     if mt in RENAMED:
         return _renamed(RENAMED[mt], w, f"{LAYERS.get(mt, 'model.layers.')}{layer}.")
     if mt in ("gpt2", "gpt_bigcode"):

@@ -152,7 +152,7 @@ def test_layer_out_of_range_is_a_clear_error(bundled):
 
 # FalconMambaBlock.forward → FalconMambaMixer.forward (the torch path: causal_conv1d_fn, mamba_selective_scan)
 FALCON_MAMBA = [
-    "attn norm (pre)", "in_proj", "split x | z", "conv1d", "activation (silu)", "x_proj", "take Δ", "take B",
+    "mixer norm (pre)", "in_proj", "split x | z", "conv1d", "activation (silu)", "x_proj", "take Δ", "take B",
     "take C", "Δ norm", "B norm", "C norm", "dt_proj", "softplus", "discretise A", "Δ·B·x", "selective scan",
     "read out C·h", "D skip", "gate y ⊙ SiLU(z)", "out_proj", "residual add",
 ]
@@ -177,7 +177,7 @@ def test_lfm2_conv_and_attention_layers_in_reference_order(bundled):
     spec, config = bundled["lfm2-1.2b"]
     d, k = config["hidden_size"], config["conv_L_cache"]
     conv = trace(spec, 0, SEQ)  # Lfm2DecoderLayer → Lfm2ShortConv.forward, then Lfm2MLP
-    assert [s.op for s in conv][:10] == ["attn norm (pre)", "in_proj", "take B", "take C", "take x", "B ⊙ x", "conv",
+    assert [s.op for s in conv][:10] == ["mixer norm (pre)", "in_proj", "take B", "take C", "take x", "B ⊙ x", "conv",
                                          "C ⊙ conv", "out_proj", "residual add"]
     by_op = {s.op: s for s in conv}
     assert by_op["in_proj"].out_shape == (SEQ, 3 * d) and by_op["conv"].params == (Param("conv.weight", (d, k)),)
@@ -189,7 +189,7 @@ def test_lfm2_conv_and_attention_layers_in_reference_order(bundled):
 # β and g, then torch_recurrent_gated_delta_rule: repeat_interleave, l2norm, query scale, the per-token loop),
 # Qwen3NextRMSNormGated, out_proj → Qwen3NextSparseMoeBlock.forward (shared expert, router, experts, gate)
 QWEN3_NEXT_LINEAR = [
-    "attn norm (pre)", "in_proj_qkvz", "in_proj_ba", "split q, k, v, z", "split b, a", "causal conv1d", "SiLU",
+    "mixer norm (pre)", "in_proj_qkvz", "in_proj_ba", "split q, k, v, z", "split b, a", "causal conv1d", "SiLU",
     "split Q heads", "split K heads", "split V heads", "β = σ(b)", "g = −exp(A_log) · softplus(a + dt_bias)",
     "repeat Q heads", "repeat K heads", "L2 norm Q", "L2 norm K", "scale Q", "decay state", "read by k", "delta",
     "write state", "read-out by q", "norm (gated)", "× silu(z)", "merge heads", "out_proj", "residual add",
@@ -292,7 +292,7 @@ def test_deepseek_v4_layers_in_reference_order(bundled):
 # split x/B/C, then mamba2_chunk_scan (softplus(dt + dt_bias), B and C repeated to the heads, the decay), norm(y, z),
 # out_proj
 NEMOTRON_MAMBA = [
-    "attn norm (pre)", "in_proj", "take gate z", "take xBC", "take dt", "causal conv1d", "activation (silu)",
+    "mixer norm (pre)", "in_proj", "take gate z", "take xBC", "take dt", "causal conv1d", "activation (silu)",
     "take x", "take B", "take C", "Δ = softplus(dt + dt_bias)", "repeat B groups", "repeat C groups",
     "decay exp(Δ·A)", "state update", "read-out y = C·h + D·x", "merge heads", "gate y ⊙ SiLU(z)", "gated norm",
     "out_proj", "residual add",
