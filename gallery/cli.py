@@ -270,3 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DerivationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (| head): not an error of ours
+        sys.stderr.close()  # nothing more to say; keeps Python's own flush at exit quiet
+        return 0

@@ -54,3 +54,13 @@ def test_trace_json_is_one_object_per_step(bundled):
     assert q["in_shape"] == [5, d] and q["out_shape"] == [5, heads * hd] and q["params"] == d * heads * hd
     assert q["flops"] == 2 * 5 * d * heads * hd
     assert _run("trace", "qwen3-0.6b", "--layer", "99").returncode == 2
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """``python -m gallery trace … | head -2``: the pipe closes mid-output; exit quietly, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "gallery", "trace", "deepseek-v4-flash", "--layer", "2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader stops after one line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err
