@@ -95,3 +95,13 @@ def edit_config(config: dict, **changes: int) -> dict:
         if name == "n_layers" and value != config.get(key):
             out.pop("layer_types", None)
     return out
+
+
+def ignored_edits(spec, **changes: int) -> list[str]:
+    """The edits the model type does not read, each said as a problem (Nemotron-H takes its depth from
+    ``hybrid_override_pattern``, so a new ``num_hidden_layers`` changes nothing)."""
+    arch = spec.arch
+    shown = {"n_layers": arch.n_layers, "d_model": arch.d_model, "vocab_size": arch.vocab_size}
+    return [f"{name} {value:,} has no effect: model_type {spec.source.model_type} does not read it from "
+            f"{EDITABLE[name][0]} (the model keeps {shown[name]:,}); paste a config to change it"
+            for name, value in changes.items() if name in shown and shown[name] != value]

@@ -213,3 +213,11 @@ def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
     ratio = config["compress_ratios"][2]
     assert steps[steps["op"] == "concat KV"]["out"].iloc[0] == str((1, 9 + 9 // ratio, config["head_dim"]))
     assert len(at.get("vega_lite_chart")) == 1  # the heatmap shows the toy's window tokens and compressed entries
+
+
+def test_try_page_says_when_an_edit_has_no_effect():
+    at = _app("views/try.py", base="nvidia-nemotron-3-nano-30b-a3b")
+    assert not at.exception and not at.warning
+    at.number_input(key="edit-n_layers").set_value(10).run()  # Nemotron-H's depth is its hybrid_override_pattern
+    assert not at.exception
+    assert any(w.value.startswith("n_layers 10 has no effect") for w in at.warning)

@@ -76,3 +76,20 @@ def test_a_problem_in_a_new_mixer_kind_names_the_field_not_the_kind_tag():
         spec_from_config(config)
     assert any(line.startswith("arch.blocks.linear.mixer.n_k_heads:") for line in err.value.lines), err.value.lines
     assert "gated_deltanet" not in str(err.value)
+
+
+def test_an_edit_the_model_type_does_not_read_is_said():
+    import json
+
+    from gallery.trial import ignored_edits
+
+    from .reference import SHARED
+
+    nemotron = json.loads((SHARED / "hybrid-configs" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json").read_text())
+    layers = len(nemotron["hybrid_override_pattern"])  # NemotronHConfig: one layer per pattern character
+    spec = spec_from_config(edit_config(nemotron, n_layers=10))
+    assert spec.arch.n_layers == layers
+    [line] = ignored_edits(spec, n_layers=10)
+    assert line.startswith("n_layers 10 has no effect") and f"keeps {layers:,}" in line
+    llama = json.loads((SHARED / "hub-configs" / "meta-llama--Llama-3.1-8B-Instruct.json").read_text())
+    assert ignored_edits(spec_from_config(edit_config(llama, n_layers=10)), n_layers=10) == []

@@ -10,7 +10,8 @@ from gallery.counts import active_params, total_params
 from gallery.diagram import to_dot
 from gallery.draft import to_yaml
 from gallery.memory import kv_bytes_per_token
-from gallery.trial import EDITABLE, MAX_BYTES, TrialError, edit_config, parse_config, spec_from_config
+from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
+                           spec_from_config)
 from views.common import spec_index
 
 index = spec_index()
@@ -50,6 +51,9 @@ if config is not None and not errors:
         errors = exc.lines
 for line in errors:
     st.error(line, icon=":material/error:")
+if spec is not None and mode == "a bundled model":
+    for line in ignored_edits(spec, **changes):
+        st.warning(line, icon=":material/warning:")
 if spec is None:
     if not errors:
         st.info("Waiting for a config.json.")
