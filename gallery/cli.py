@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from . import codes as codes_mod
 from .counts import active_params, breakdown, mtp_params, total_params
 from .derive import DerivationError
 from .memory import kv_bytes_per_token, state_bytes
+from .spec import SLUG_RE
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
@@ -44,6 +46,9 @@ def cmd_new(args: argparse.Namespace) -> int:
     if hf_repo.count("/") != 1:
         raise UsageError("give the Hub repo id with --hf-repo ORG/NAME (the config does not name it)")
     slug = slug_for(hf_repo) if args.output is None else Path(args.output).stem
+    if not re.fullmatch(SLUG_RE, slug):  # the file name is the spec's slug
+        raise UsageError(f"-o {args.output}: the file name must be the slug, lower-case letters, digits, '.' and '-' "
+                         f"(e.g. {Path(args.output).with_name(slug_for(slug) + '.yaml')})")
     out = Path(args.output) if args.output else SPEC_DIR / f"{slug}.yaml"
     keep = None
     if out.exists():

@@ -377,3 +377,13 @@ def test_varied_configs_read_the_rules_by_hand():
 def test_text_where_a_number_belongs_is_a_clear_error_not_a_huge_string(config, key):
     with pytest.raises(DerivationError, match=key):
         derive(config)
+
+
+def test_new_with_a_file_name_that_is_not_a_slug_says_so_and_writes_nothing(tmp_path):
+    src = SHARED / "hybrid-configs" / "Qwen--Qwen3.5-27B.json"
+    out = tmp_path / "Qwen--Qwen3.5-27B.yaml"  # the shared folder's file name: capitals and "--"
+    proc = subprocess.run([sys.executable, "-m", "gallery", "new", str(src), "--hf-repo", "Qwen/Qwen3.5-27B",
+                           "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the file name must be the slug" in proc.stderr and "qwen-qwen3.5-27b.yaml" in proc.stderr
+    assert not any(tmp_path.rglob("*"))
