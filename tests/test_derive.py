@@ -151,7 +151,7 @@ def test_unsupported_model_type_names_the_supported_ones():
 def test_new_on_an_unsupported_config_is_one_line_exit_2_and_writes_nothing(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"model_type": "llama9"}))
-    out = tmp_path / "specs" / "x.yaml"
+    out = tmp_path / "specs" / "my-model.yaml"
     proc = subprocess.run([sys.executable, "-m", "gallery", "new", str(config), "--hf-repo", "a/b", "-o", str(out)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
