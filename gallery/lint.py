@@ -44,16 +44,17 @@ def yaml11_traps(item: Loaded) -> list[Problem]:
     """Plain scalars that YAML 1.1 tools read differently from YAML 1.2 (Y003, Y004)."""
     out = []
     for path, node in yamlio.plain_scalars(item.node):
-        field = ".".join(map(str, path))
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        if node.value in yamlio.YAML11_BOOLEANS:
-            out.append(Problem(str(item.path), line, col, field,
-                               f"'{node.value}' is a boolean in YAML 1.1 but a string in YAML 1.2: "
-                               "write true/false, or quote it if you mean the word", "Y003"))
-        elif _LEADING_ZERO.match(node.value) or _BARE_EXPONENT.match(node.value):
-            out.append(Problem(str(item.path), line, col, field,
-                               f"'{node.value}' reads differently in YAML 1.1 (octal, or a string): "
-                               "drop the leading zero, or write the exponent with a dot (1.0e-5)", "Y004"))
+        value = node.value
+        if value in yamlio.YAML11_BOOLEANS:
+            code, message = "Y003", (f"'{value}' is a boolean in YAML 1.1 but a string in YAML 1.2: "
+                                     "write true/false, or quote it if you mean the word")
+        elif _LEADING_ZERO.match(value) or _BARE_EXPONENT.match(value):
+            code, message = "Y004", (f"'{value}' reads differently in YAML 1.1 (octal, or a string): "
+                                     "drop the leading zero, or write the exponent with a dot (1.0e-5)")
+        else:
+            continue  # nearly every scalar: its field and position are only worked out for a problem
+        out.append(Problem(str(item.path), node.start_mark.line + 1, node.start_mark.column + 1,
+                           ".".join(map(str, path)), message, code))
     return out
 
 
@@ -87,8 +88,10 @@ def file_rules(item: Loaded) -> list[Problem]:
 
 def arch_disagreements(item: Loaded, derived: Arch) -> list[Problem]:
     """F004 for every arch field whose value differs from the one derived from the config."""
-    ours = _flatten(item.spec.arch.model_dump(mode="json"), ("arch",))
-    theirs = _flatten(derived.model_dump(mode="json"), ("arch",))
+    ours_dump, theirs_dump = item.spec.arch.model_dump(mode="json"), derived.model_dump(mode="json")
+    if ours_dump == theirs_dump:  # the usual case: nothing to locate
+        return []
+    ours, theirs = _flatten(ours_dump, ("arch",)), _flatten(theirs_dump, ("arch",))
     out = []
     for loc in sorted(set(ours) | set(theirs), key=str):
         if ours.get(loc) != theirs.get(loc):
