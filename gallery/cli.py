@@ -96,14 +96,20 @@ def _fix(paths: list) -> None:
             print(f"fixed {path}", file=sys.stderr)
 
 
+def _spec_path(spec: str, suffixes: tuple[str, ...], what: str) -> Path:
+    """A bundled slug's spec file, or the path given; a usage error naming both forms when neither exists."""
+    path = Path(spec) if spec.endswith(suffixes) else SPEC_DIR / f"{spec}.yaml"
+    if not path.exists():
+        raise UsageError(f"no spec '{spec}': give a slug from arch_specs/ or a path to {what}")
+    return path
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .diagram import to_dot
     from .loader import load_spec
     from .render import RenderError, render
 
-    path = Path(args.spec) if args.spec.endswith(".yaml") else SPEC_DIR / f"{args.spec}.yaml"
-    if not path.exists():
-        raise UsageError(f"no spec '{args.spec}': give a slug from arch_specs/ or a path to a .yaml file")
+    path = _spec_path(args.spec, (".yaml",), "a .yaml file")
     loaded = load_spec(path)
     if loaded.spec is None:
         raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
@@ -142,9 +148,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from .trace import trace
 
-    path = Path(args.spec) if args.spec.endswith((".yaml", ".json")) else SPEC_DIR / f"{args.spec}.yaml"
-    if not path.exists():
-        raise UsageError(f"no spec '{args.spec}': give a slug from arch_specs/ or a path to a .yaml or config.json")
+    path = _spec_path(args.spec, (".yaml", ".json"), "a .yaml or config.json")
     slug, arch = _arch_of(path)
     try:
         steps = trace(arch, args.layer, args.seq)

@@ -138,24 +138,20 @@ def _short_conv_lines(m: ShortConv) -> list[str]:
             "fixed state per sequence: no KV cache"]
 
 
-FIXED_STATE = (GatedDeltaNet, Mamba2, Mamba, ShortConv)  # mixers that keep a fixed-size state instead of a KV cache
+_FIXED_STATE_LINES = {  # the mixers that keep a fixed-size state instead of a KV cache, and their labels
+    GatedDeltaNet: gated_deltanet_lines, Mamba2: mamba2_lines, Mamba: _mamba_lines, ShortConv: _short_conv_lines,
+}
 
 
 def mixer_fill(m) -> str:
     """The fill style of a mixer: ``linear`` for fixed-state mixers, ``attention`` otherwise."""
-    return "linear" if isinstance(m, FIXED_STATE) else "attention"
+    return "linear" if type(m) in _FIXED_STATE_LINES else "attention"
 
 
 def mixer_lines(m) -> list[str]:
     """The mixer label: kind and head layout, positions, window, extras."""
-    if isinstance(m, GatedDeltaNet):
-        return gated_deltanet_lines(m)
-    if isinstance(m, Mamba2):
-        return mamba2_lines(m)
-    if isinstance(m, Mamba):
-        return _mamba_lines(m)
-    if isinstance(m, ShortConv):
-        return _short_conv_lines(m)
+    if type(m) in _FIXED_STATE_LINES:
+        return _FIXED_STATE_LINES[type(m)](m)
     if isinstance(m, SoftmaxAttention):
         lines = [
             _ATTENTION_NAMES[m.kind],

@@ -63,24 +63,27 @@ def _state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> Lay
     return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
 
 
+def _f32_state(what: str, taps: int) -> str:
+    """The caveat of a recurrent state that transformers keeps in float32, beside a conv window."""
+    return f"bytes assume bf16; transformers keeps the {what} in float32, twice that; " + _conv_window(taps)
+
+
 def _conv_window(taps: int) -> str:
     """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
     return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"
 
 
-def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet) -> LayerCache:
+def _gated_deltanet(kind: str, n: int, m: GatedDeltaNet, d_model: int) -> LayerCache:
     """Qwen3NextGatedDeltaNet's cache: nothing per token, a recurrent state and a conv state per sequence."""
     recurrent = m.n_v_heads * m.k_head_dim * m.v_head_dim  # (n_v_heads, k_head_dim, v_head_dim)
     conv = m.conv_dim * m.conv_kernel  # (conv_dim, conv_kernel): the last conv_kernel inputs of q, k, v
     formula = (f"recurrent n_v_heads × k_head_dim × v_head_dim = {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} "
                f"= {recurrent:,} + conv conv_dim × conv_kernel = {m.conv_dim:,} × {m.conv_kernel} = {conv:,} "
                f"→ {recurrent + conv:,}")
-    caveat = ("bytes assume bf16; transformers keeps the recurrent state in float32, twice that; "
-              + _conv_window(m.conv_kernel))
-    return _state_only(kind, n, recurrent + conv, formula, caveat)
+    return _state_only(kind, n, recurrent + conv, formula, _f32_state("recurrent state", m.conv_kernel))
 
 
-def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
+def _mamba2_cache(kind: str, n: int, m: Mamba2, d_model: int) -> LayerCache:
     """A Mamba-2 layer keeps, per sequence, each head's SSM state and the last conv_kernel inputs of its
     convolution (transformers' LinearAttentionLayer: recurrent_states (B, n_heads, head_dim, d_state),
     conv_states (B, conv_dim, conv_kernel)); nothing per token."""
@@ -88,20 +91,17 @@ def _mamba2_cache(kind: str, n: int, m: Mamba2) -> LayerCache:
     conv = m.conv_dim * m.conv_kernel
     formula = (f"n_heads × head_dim × d_state + conv_dim × conv_kernel = "
                f"{m.n_heads} × {m.head_dim} × {m.d_state} + {m.conv_dim:,} × {m.conv_kernel} = {ssm + conv:,}")
-    caveat = ("bytes assume bf16; transformers keeps the SSM state in float32 whatever the model's dtype, twice "
-              "that; " + _conv_window(m.conv_kernel))
-    return _state_only(kind, n, ssm + conv, formula, caveat)
+    return _state_only(kind, n, ssm + conv, formula, _f32_state("SSM state (whatever the model's dtype)",
+                                                                m.conv_kernel))
 
 
-def _mamba_cache(kind: str, n: int, m: Mamba) -> LayerCache:
+def _mamba_cache(kind: str, n: int, m: Mamba, d_model: int) -> LayerCache:
     """Mamba-1: per sequence an SSM state (d_inner, d_state) and a conv window (d_inner, conv_kernel), the shapes
     transformers' ``LinearAttentionLayer`` allocates (recurrent_states, conv_states)."""
     state = m.d_inner * (m.d_state + m.conv_kernel)  # (d_inner, d_state) + (d_inner, conv_kernel)
     formula = (f"d_inner × d_state + d_inner × conv_kernel = {m.d_inner:,} × {m.d_state} + {m.d_inner:,} × "
                f"{m.conv_kernel} = {state:,}")
-    caveat = ("bytes assume bf16; transformers keeps the SSM state (d_inner × d_state) in float32, twice that; "
-              + _conv_window(m.conv_kernel))
-    return _state_only(kind, n, state, formula, caveat)
+    return _state_only(kind, n, state, formula, _f32_state("SSM state (d_inner × d_state)", m.conv_kernel))
 
 
 def _short_conv_cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCache:
@@ -111,42 +111,25 @@ def _short_conv_cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCac
     return _state_only(kind, n, state, formula, _conv_window(m.conv_kernel))
 
 
-def layer_caches(arch: Arch) -> list[LayerCache]:
-    """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
-    out = []
-    for kind, n in arch.layer_counts().items():
-        mixer = arch.blocks[kind].mixer
-        if isinstance(mixer, SoftmaxAttention):
-            elements = mixer.n_kv_heads * (mixer.head_dim + mixer.value_dim)  # K and V of every KV head
-            if mixer.v_head_dim:
-                formula = (f"n_kv_heads × (head_dim + v_head_dim) = {mixer.n_kv_heads} × ({mixer.head_dim} + "
-                           f"{mixer.v_head_dim}) = {elements:,}")
-            else:
-                formula = f"2 × n_kv_heads × head_dim = 2 × {mixer.n_kv_heads} × {mixer.head_dim} = {elements:,}"
-            out.append(LayerCache(kind, n, elements, formula, mixer.window or mixer.chunk))
-        elif isinstance(mixer, LatentAttention):
-            elements = mixer.kv_lora_rank + mixer.qk_rope_head_dim
-            formula = f"kv_lora_rank + qk_rope_head_dim = {mixer.kv_lora_rank} + {mixer.qk_rope_head_dim}"
-            if mixer.indexer and not mixer.indexer.shared:  # DSA also caches one indexer key per token
-                elements += mixer.indexer.head_dim
-                formula += f" + index_head_dim {mixer.indexer.head_dim}"
-            formula += f" = {elements:,}"
-            out.append(LayerCache(kind, n, elements, formula, mixer.window))
-        elif isinstance(mixer, GatedDeltaNet):
-            out.append(_gated_deltanet(kind, n, mixer))
-        elif isinstance(mixer, CompressedAttention):
-            out.append(_compressed_cache(kind, n, mixer))
-        elif isinstance(mixer, Mamba2):
-            out.append(_mamba2_cache(kind, n, mixer))
-        elif isinstance(mixer, Mamba):
-            out.append(_mamba_cache(kind, n, mixer))
-        elif isinstance(mixer, ShortConv):
-            out.append(_short_conv_cache(kind, n, mixer, arch.d_model))
-        elif mixer is None:
-            out.append(_none(kind, n))
-        else:
-            raise TypeError(f"no cache model for mixer {type(mixer).__name__}")
-    return out
+def _softmax_cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
+    """K and V of every KV head per token, kept for the window (or chunk) when there is one."""
+    elements = m.n_kv_heads * (m.head_dim + m.value_dim)  # K and V of every KV head
+    if m.v_head_dim:
+        formula = (f"n_kv_heads × (head_dim + v_head_dim) = {m.n_kv_heads} × ({m.head_dim} + "
+                   f"{m.v_head_dim}) = {elements:,}")
+    else:
+        formula = f"2 × n_kv_heads × head_dim = 2 × {m.n_kv_heads} × {m.head_dim} = {elements:,}"
+    return LayerCache(kind, n, elements, formula, m.window or m.chunk)
+
+
+def _latent_cache(kind: str, n: int, m: LatentAttention, d_model: int) -> LayerCache:
+    """MLA: the KV latent and the shared RoPE key per token (plus the DSA indexer's key)."""
+    elements = m.kv_lora_rank + m.qk_rope_head_dim
+    formula = f"kv_lora_rank + qk_rope_head_dim = {m.kv_lora_rank} + {m.qk_rope_head_dim}"
+    if m.indexer and not m.indexer.shared:  # DSA also caches one indexer key per token
+        elements += m.indexer.head_dim
+        formula += f" + index_head_dim {m.indexer.head_dim}"
+    return LayerCache(kind, n, elements, formula + f" = {elements:,}", m.window)
 
 
 def _pending(ratio: int, series: int, dim: int) -> int:
@@ -155,7 +138,7 @@ def _pending(ratio: int, series: int, dim: int) -> int:
     return 2 * ((ratio - 1) * series * dim + (series - 1) * ratio * dim)
 
 
-def _compressed_cache(kind: str, n: int, m: CompressedAttention) -> LayerCache:
+def _compressed_cache(kind: str, n: int, m: CompressedAttention, d_model: int) -> LayerCache:
     """One K = V vector per window token; per ``ratio`` tokens one compressed entry (+ the indexer's key).
 
     transformers' DeepseekV4HCACache / DeepseekV4CSACache keep the same: the window's keys (the values are the
@@ -178,6 +161,32 @@ def _compressed_cache(kind: str, n: int, m: CompressedAttention) -> LayerCache:
     caveat = (f"the state is counted at its most: the {m.window}-token window is full from {m.window} tokens on, the "
               f"pending block (< {m.ratio} tokens, pooled once complete) varies with the position in its block")
     return LayerCache(kind, n, entry, formula, None, state, state_formula, m.ratio, caveat)
+
+
+_CACHES = {  # mixer class → what one layer keeps: (block kind, layers, mixer, d_model) → LayerCache
+    # (d_model matters only to the short convolution, whose state is d_model wide)
+    SoftmaxAttention: _softmax_cache,
+    LatentAttention: _latent_cache,
+    GatedDeltaNet: _gated_deltanet,
+    CompressedAttention: _compressed_cache,
+    Mamba2: _mamba2_cache,
+    Mamba: _mamba_cache,
+    ShortConv: _short_conv_cache,
+}
+
+
+def layer_caches(arch: Arch) -> list[LayerCache]:
+    """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
+    out = []
+    for kind, n in arch.layer_counts().items():
+        mixer = arch.blocks[kind].mixer
+        if mixer is None:
+            out.append(_none(kind, n))
+        elif type(mixer) in _CACHES:
+            out.append(_CACHES[type(mixer)](kind, n, mixer, arch.d_model))
+        else:
+            raise TypeError(f"no cache model for mixer {type(mixer).__name__}")
+    return out
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:

@@ -333,13 +333,18 @@ def _indexer(R: _Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) -> np.n
     return R.rec("top-k mask", causal & keep)
 
 
-def _causal_conv(R: _Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
+def _conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | float = 0) -> np.ndarray:
     """Depthwise causal conv over the tokens of x (T, width) with w (width, k): causal_conv1d_fn's F.conv1d
     with k − 1 zeros of padding, cut to the first T outputs."""
-    w, k = R.w[f"{name}.weight"], R.w[f"{name}.weight"].shape[1]
+    k = w.shape[1]
     padded = np.concatenate([np.zeros((k - 1, x.shape[1])), x])  # (T + k − 1, width)
-    y = sum(w[:, j] * padded[j:j + len(x)] for j in range(k)) + R.w.get(f"{name}.bias", 0)
-    return R.rec(op, y, taps=w.T)
+    return sum(w[:, j] * padded[j:j + len(x)] for j in range(k)) + bias
+
+
+def _causal_conv(R: _Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
+    """:func:`_conv` with the layer's ``name.weight`` (and bias), its taps recorded for the page."""
+    w = R.w[f"{name}.weight"]
+    return R.rec(op, _conv(x, w, R.w.get(f"{name}.bias", 0)), taps=w.T)
 
 
 def _mamba(R: _Run, m: Mamba, x: np.ndarray) -> np.ndarray:
@@ -397,10 +402,7 @@ def _gated_deltanet(R: _Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
     else:
         mixed, z = R.linear("in_proj_qkv", x), R.linear("in_proj_z", x)
         b, a = R.linear("in_proj_b", x), R.linear("in_proj_a", x)
-    w = R.w["conv1d.weight"]  # (conv_dim, kernel)
-    K = w.shape[1]
-    padded = np.concatenate([np.zeros((K - 1, mixed.shape[1])), mixed])  # zeros before the first token
-    conv = R.rec("causal conv1d", sum(padded[i:i + T] * w[:, i] for i in range(K)))
+    conv = R.rec("causal conv1d", _conv(mixed, R.w["conv1d.weight"]))  # weight (conv_dim, kernel), no bias
     h = R.rec("SiLU", ACT["silu"](conv))
     q, k = R.rec("split Q heads", _heads(h[:, :kd], dk)), R.rec("split K heads", _heads(h[:, kd:2 * kd], dk))
     v = R.rec("split V heads", _heads(h[:, 2 * kd:], dv))
@@ -501,15 +503,13 @@ def _mamba2(R: _Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
     """NemotronHMamba2Mixer's torch path, with its chunked scan (``mamba2_chunk_scan``) written as the sequential
     recurrence it regroups: both give the same y up to rounding. The chunked path also clamps Δ from below at
     ``time_step_min`` (1e-3; not in the spec): the toy leaves that out (tests/test_toy.py checks it never bites)."""
-    T, H, P, G, N, k = len(x), m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
+    T, H, P, G, N = len(x), m.n_heads, m.head_dim, m.n_groups, m.d_state
     inner, conv = m.inner, m.conv_dim
     zxbcdt = R.linear("in_proj", x)  # (T, inner + conv + H)
     z = R.rec("take gate z", zxbcdt[:, :inner])
     xbc = R.rec("take xBC", zxbcdt[:, inner:inner + conv])
     dt = R.rec("take dt", zxbcdt[:, inner + conv:])
-    padded = np.concatenate([np.zeros((k - 1, conv)), xbc])  # causal: zeros before the first token
-    w = R.w["conv1d.weight"]  # (k, conv)
-    xbc = R.rec("causal conv1d", sum(padded[i:i + T] * w[i] for i in range(k)) + R.w.get("conv1d.bias", 0))
+    xbc = R.rec("causal conv1d", _conv(xbc, R.w["conv1d.weight"].T, R.w.get("conv1d.bias", 0)))  # weight (k, conv)
     xbc = R.rec("activation (silu)", ACT["silu"](xbc))
     xs = R.rec("take x", _heads(xbc[:, :inner], P))  # (H, T, P)
     B = R.rec("take B", _heads(xbc[:, inner:inner + G * N], N))  # (G, T, N)

@@ -405,9 +405,7 @@ def _gated_deltanet(c: _Ctx, m: GatedDeltaNet) -> list[Step]:
     nk, nv, dk, dv, K = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim, m.conv_kernel
     x, s, per_v = (T, m.conv_dim), (nv, dk, dv), (nv, T, dv)  # mixed q|k|v; the state; per value head and token
     steps = _gdn_projections(c, m) + [
-        Step("causal conv1d", p, x, x, f"y[t, c] = Σ_i w[c, i] · x[t − {K - 1} + i, c], i < {K} (depthwise: one "
-             "filter per channel; zeros before the first token)", 2 * T * m.conv_dim * K,
-             (Param("conv1d.weight", (m.conv_dim, K)),), matmul=True),
+        _causal_conv(c, "causal conv1d", p, m.conv_dim, K, False, "conv1d"),
         _ew("SiLU", p, x, "y · σ(y)", per=4),
         _ew("split Q heads", p, x, f"q = channels 0–{nk * dk - 1} as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
         _ew("split K heads", p, x, f"k = the next {nk * dk} channels as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),

@@ -72,3 +72,11 @@ def gallery_cards() -> list:
     """The gallery cards of every loaded spec (counted once per version of the folder)."""
     folder = spec_folder()
     return _cards(str(folder), _fingerprint(folder))
+
+
+def slugs_or_stop(index: Index) -> list[str]:
+    """The loaded specs' slugs; a page that needs one says so and stops when the folder has none."""
+    if not index.specs:
+        st.warning(f"No loadable specs in `{index.folder}`.")
+        st.stop()
+    return list(index.specs)

@@ -12,13 +12,10 @@ from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
-from views.common import spec_index
+from views.common import slugs_or_stop, spec_index
 
 index = spec_index()
-slugs = list(index.specs)
-if not slugs:
-    st.warning(f"No loadable specs in `{index.folder}`.")
-    st.stop()
+slugs = slugs_or_stop(index)
 
 slug = st.selectbox("Model", slugs, key="model", bind="query-params",
                     help="The spec's slug; share the URL to share this view.")

@@ -8,15 +8,12 @@ import streamlit as st
 from gallery.pattern import summary
 from gallery.toy import toy_trace
 from gallery.trace import trace
-from views.common import spec_index
+from views.common import slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
 
 index = spec_index()
-slugs = list(index.specs)
-if not slugs:
-    st.warning(f"No loadable specs in `{index.folder}`.")
-    st.stop()
+slugs = slugs_or_stop(index)
 
 c1, c2, c3 = st.columns([3, 1, 1])
 slug = c1.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
@@ -81,15 +78,25 @@ for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.s
         for name, a in values.details.items():
             _show(name, a, first)
 
-def _heatmap(cells: pd.DataFrame, x: str, y: str, facet: str | None = None) -> alt.Chart:
-    """Cells (x, y, value) as coloured squares; one panel per value of ``facet``, each with its own colour scale."""
-    chart = alt.Chart(cells).mark_rect().encode(
-        x=alt.X(f"{x}:O"), y=alt.Y(f"{y}:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
+
+
+def _cells(a: np.ndarray, rows: str, cols: str) -> pd.DataFrame:
+    """A 2-D array as long-form cells (row, column, value) for :func:`_heatmap`."""
+    return pd.DataFrame([(i, j, float(a[i, j])) for i in range(a.shape[0]) for j in range(a.shape[1])],
+                        columns=[rows, cols, "value"])
+
+
+def _heatmap(cells: pd.DataFrame, x: str, y: str, facet: str | None = None, title: str | None = None,
+             scale: alt.Scale | None = None, size: int = 180, independent: bool = True) -> alt.Chart:
+    """Cells (x, y, value) as coloured squares; one panel per value of ``facet``, each with its own colour scale
+    unless ``independent`` is false."""
+    chart = alt.Chart(cells, title=title or alt.Undefined).mark_rect().encode(
+        x=alt.X(f"{x}:O"), y=alt.Y(f"{y}:O"), color=alt.Color("value:Q", scale=scale or alt.Scale(scheme="viridis")),
         tooltip=[x, y, alt.Tooltip("value:Q", format=".4f")])
     if facet is None:
-        return chart
-    return chart.properties(width=180, height=180).facet(column=alt.Column(f"{facet}:N", sort=None, title=None)
-                                                         ).resolve_scale(color="independent")
+        return chart.properties(height=size)
+    chart = chart.properties(width=size, height=size).facet(column=alt.Column(f"{facet}:N", sort=None, title=None))
+    return chart.resolve_scale(color="independent") if independent else chart
 
 
 steps_by_op = {s.op: s for s in toy.steps}
@@ -115,12 +122,8 @@ elif "write state" in steps_by_op:  # Gated DeltaNet: a fixed-size state per val
     grid = [(f"after token {t}", i, j, float(states[t, head, i, j])) for t in range(T) for i in range(dk)
             for j in range(dv)]
     cells = pd.DataFrame(grid, columns=["state", "key dim", "value dim", "value"])
-    chart = alt.Chart(cells).mark_rect().encode(
-        x=alt.X("value dim:O"), y=alt.Y("key dim:O"),
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
-        tooltip=["key dim", "value dim", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(width=110, height=110).facet(column=alt.Column("state:N", sort=None, title=None))
-    st.altair_chart(chart)
+    st.altair_chart(_heatmap(cells, "value dim", "key dim", "state", scale=alt.Scale(scheme="redblue", domainMid=0),
+                             size=110, independent=False))
     gates = pd.DataFrame({"token": range(T),
                           "decay exp(g)": steps_by_op["g = −exp(A_log) · softplus(a + dt_bias)"].details[
                               "decay factor exp(g)"][:, head],
@@ -131,27 +134,20 @@ elif "write state" in steps_by_op:  # Gated DeltaNet: a fixed-size state per val
                "length: the layer keeps it instead of a KV cache.")
 
 
-def _grid(a: np.ndarray, rows: str, cols: str, title: str) -> alt.Chart:
-    """A heatmap of a 2-D array, rows down and columns across."""
-    cells = pd.DataFrame([(i, j, float(a[i, j])) for i in range(a.shape[0]) for j in range(a.shape[1])],
-                         columns=[rows, cols, "value"])
-    return alt.Chart(cells, title=title).mark_rect().encode(
-        x=alt.X(f"{cols}:O"), y=alt.Y(f"{rows}:O"), color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis")),
-        tooltip=[rows, cols, alt.Tooltip("value:Q", format=".4f")]).properties(height=180)
-
-
 # fixed-state mixers have no score matrix: show what they keep and how they step instead
 if "selective scan" in steps_by_op:  # Mamba-1
     dt, states = steps_by_op["softplus"].value, steps_by_op["selective scan"].value  # (T, d_inner), (T, d_inner, n)
-    st.altair_chart(alt.hconcat(_grid(dt, "token", "channel", "Δ: step size per token and channel"),
-                                _grid(states[-1].T, "state dim", "channel", "state h after the last token"))
-                    .resolve_scale(color="independent"))
+    st.altair_chart(alt.hconcat(
+        _heatmap(_cells(dt, "token", "channel"), "channel", "token", title="Δ: step size per token and channel"),
+        _heatmap(_cells(states[-1].T, "state dim", "channel"), "channel", "state dim",
+                 title="state h after the last token")).resolve_scale(color="independent"))
     st.caption("A large Δ lets a channel forget its state and take in the token; a small one keeps the state. "
                "The state (d_inner × d_state) is all the layer carries from one token to the next.")
 conv = next((s for s in toy.steps if "taps" in s.details), None)  # a causal convolution's weights
 if conv is not None:
     taps = conv.details["taps"]  # (taps, channels); the last tap multiplies the current token
-    st.altair_chart(_grid(taps, "tap", "channel", f"convolution taps: tap {taps.shape[0] - 1} is the current token"))
+    st.altair_chart(_heatmap(_cells(taps, "tap", "channel"), "channel", "tap",
+                             title=f"convolution taps: tap {taps.shape[0] - 1} is the current token"))
     st.caption(f"The causal convolution mixes each channel over the current and {taps.shape[0] - 1} previous tokens; "
                "between tokens the layer keeps only that window of inputs.")
 
@@ -168,9 +164,7 @@ if "Δ = softplus(dt + dt_bias)" in steps_by_op:  # a Mamba-2 layer: its time st
     c1, c2 = st.columns(2)
     head = c1.selectbox("SSM head", list(range(states.shape[1])), key="ssm_head") or 0
     token = c2.selectbox("After token", list(range(states.shape[0])), index=states.shape[0] - 1, key="ssm_token")
-    h = states[token or 0, head]
-    cells = pd.DataFrame([(p, n, float(h[p, n])) for p in range(h.shape[0]) for n in range(h.shape[1])],
-                         columns=["channel", "state", "value"])
-    st.altair_chart(_heatmap(cells, "state", "channel").properties(width=220, height=180))
+    st.altair_chart(_heatmap(_cells(states[token or 0, head], "channel", "state"), "state", "channel")
+                    .properties(width=220))
     st.caption(f"Head {head}'s state (head_dim × d_state) after token {token}: all the layer remembers of the "
                "sequence so far, whatever its length.")
