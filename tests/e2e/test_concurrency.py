@@ -35,7 +35,9 @@ async def _session(browser, url: str, slugs: list[str], rng: random.Random, unti
     while views == 0 or time.monotonic() < until:
         a, b = rng.sample(slugs, 2)
         for path in ("/", f"/model?model={a}", f"/compare?models={a}&models={b}"):
-            await page.goto(url + path)
+            # 20 browsers on 2 cores: the page's "load" event can take longer than goto's 30 s default; readiness
+            # is Streamlit's own signal below, with the same generous limit
+            await page.goto(url + path, wait_until="commit", timeout=120_000)
             await page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']",
                                          timeout=120_000)
             await page.wait_for_selector(READY, timeout=120_000)
