@@ -191,6 +191,62 @@ def rope(c: Config, kind: str | None = None) -> dict:
 
 # --- per-layer kinds of hybrid stacks --------------------------------------------------------
 
+# configuration_utils._LEGACY_LAYER_TYPE_REMAP: PreTrainedConfig.__post_init__ renames these old names in every
+# config's ``layer_types`` attribute (remap_legacy_layer_types) before the config class validates the list.
+LEGACY_LAYER_TYPES = {
+    "mamba": "linear_attention", "attention": "full_attention",
+    "deepseek_sparse_attention": "indexed_attention", "qwen_sparse_attention": "indexed_attention",
+}
+
+
+def per_layer(c: Config, key: str, accepted: dict[Any, Any], n: int | None = None,
+              entries: list | None = None) -> list | None:
+    """``config[key]`` read as one entry per layer and mapped through ``accepted``; None when it is null.
+
+    The way transformers reads such a list: the legacy names above are renamed first when ``key`` is the
+    config's ``layer_types`` attribute (or its attribute_map alias, Nemotron-H's ``layers_block_type``);
+    with ``n`` (num_hidden_layers) the list must have exactly one entry per layer (validate_layer_type).
+    An entry ``accepted`` does not list (a name the modeling code does not build, or a value of the wrong
+    type) is a one-line error naming the key, the layer and what is accepted; never read as a default.
+    ``entries`` are the list when the config spells it otherwise (a pattern string, one letter a layer).
+    """
+    value = c[key] if entries is None else entries
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise DerivationError(f"{key}: expected a list with one entry per layer, got {type(value).__name__} "
+                              f"{_short(value)}; accepted entries: {_names(accepted, {})}")
+    if n is not None and len(value) != n:
+        raise DerivationError(f"{key}: {len(value)} entries for {n} layers (num_hidden_layers); "
+                              "give exactly one entry per layer")
+    renames = LEGACY_LAYER_TYPES if key in ("layer_types", c.aliases.get("layer_types")) else {}
+    out = []
+    for i, entry in enumerate(value):
+        name = renames.get(entry, entry) if isinstance(entry, str) else entry
+        # bool is an int in Python: True must not pass for 1, nor "1" for 1
+        if not any(type(name) is type(k) and name == k for k in accepted):
+            raise DerivationError(f"{key}[{i}]: {_short(entry)} at layer {i} is not a layer type {c.model_type} "
+                                  f"builds; accepted: {_names(accepted, renames)}")
+        out.append(accepted[name])
+    return out
+
+
+#: ``layer_types`` of models with sliding-window and full attention layers, as block-kind words.
+SLIDING_OR_FULL = {"full_attention": "full", "sliding_attention": "sliding"}
+#: ``mlp_layer_types`` (DeepSeek-V3.2, GLM-5, MiMo-V2-Flash): "sparse" builds the MoE, "dense" the MLP.
+MLP_TYPES = {"dense": "dense", "sparse": "moe"}
+
+
+def _names(accepted: dict, renames: dict) -> str:
+    olds = {new: old for old, new in renames.items() if new in accepted}
+    return ", ".join(repr(k) + (f" (or {olds[k]!r})" if k in olds else "") for k in accepted)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 
 def layer_kinds(attention: list[str], ffn: list[str]) -> list[str]:
     """Block-kind names from per-layer attention (full/sliding/chunked/nope/linear) and feed-forward (dense/moe) kinds.

@@ -13,7 +13,8 @@ import math
 
 from ..config import DerivationError
 from ..family import (
-    DROP, Family, activation, const, dense_only, head_dim, head_layout_kind, layer_kinds, moe_only, rope_from,
+    DROP, MLP_TYPES, Family, activation, const, dense_only, head_dim, head_layout_kind, is_moe, layer_kinds, moe_only,
+    per_layer, rope_from,
 )
 from .llama import Llama
 
@@ -81,7 +82,7 @@ class DeepseekV2(Family):
         "mixer.bias": "attention_bias",
         "mixer.rope": _mla_rope,
         "mixer.scale": _mla_scale,
-        "ffn.kind": lambda c, k: "mlp" if k == "dense" else "moe",
+        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
         "ffn.d_ff": dense_only("intermediate_size"),
         "ffn.bias": dense_only("mlp_bias"),
         "ffn.activation": activation("hidden_act"),
@@ -141,9 +142,9 @@ def _mlp_layer_types(c, kind=None):
     """``mlp_layer_types`` ("dense"/"sparse") if the config lists them, else dense for the first
     ``first_k_dense_replace`` layers (DeepseekV32Config.__post_init__)."""
     n = c["num_hidden_layers"]
-    types = c["mlp_layer_types"] or ["dense"] * min(c["first_k_dense_replace"], n) + ["sparse"] * max(
-        n - c["first_k_dense_replace"], 0)
-    return layer_kinds(["full"] * n, ["moe" if t == "sparse" else "dense" for t in types])
+    types = per_layer(c, "mlp_layer_types", MLP_TYPES, n) or ["dense"] * min(c["first_k_dense_replace"], n) + [
+        "moe"] * max(n - c["first_k_dense_replace"], 0)
+    return layer_kinds(["full"] * n, types)
 
 
 class DeepseekV32(DeepseekV3):
@@ -167,15 +168,21 @@ class DeepseekV32(DeepseekV3):
     }
 
 
+# GlmMoeDsaAttention: skip_topk = indexer_types[layer_idx] == "shared" ("full" runs the layer's own indexer)
+_INDEXER_TYPES = {"full": "full", "shared": "shared"}
+
+
 def _glm_dsa_layers(c, kind=None):
     """GlmMoeDsaConfig: indexer_types (or index_topk_pattern "FSS…", or index_topk_freq and
     index_skip_topk_offset) say which layers run their own indexer ("full") and which reuse the
     previous one's selection ("shared"); MLP types as in DeepSeek-V3.2."""
     n = c["num_hidden_layers"]
-    types = c["indexer_types"]
+    types = per_layer(c, "indexer_types", _INDEXER_TYPES, n)
     pattern = c.get("index_topk_pattern")
-    if types is None and pattern is not None:
-        types = [{"F": "full", "S": "shared"}[ch] for ch in pattern] if isinstance(pattern, str) else list(pattern)
+    if types is None and pattern is not None:  # a string of F/S, or a list of full/shared
+        letters = isinstance(pattern, str)
+        types = per_layer(c, "index_topk_pattern", {"F": "full", "S": "shared"} if letters else _INDEXER_TYPES, n,
+                          entries=list(pattern) if letters else None)
     if types is None:
         freq, offset = max(c.get("index_topk_freq", 1), 1), c.get("index_skip_topk_offset", 2)
         types = ["full" if (max(i - offset + 1, 0) % freq) == 0 else "shared" for i in range(n)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...spec import attention_kind
 from ..config import DerivationError
-from ..family import DROP, activation, const, rope_from, without
+from ..family import DROP, SLIDING_OR_FULL, activation, const, per_layer, rope_from, without
 from .llama import Llama
 
 
@@ -35,9 +35,8 @@ class Gemma(Llama):
 
 def _alternating(c, kind=None):
     """``Gemma2Config.__post_init__``: layer_types, else sliding and full attention alternating."""
-    types = c["layer_types"] or [
-        "sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(c["num_hidden_layers"])]
-    return ["sliding" if t == "sliding_attention" else "full" for t in types]
+    n = c["num_hidden_layers"]
+    return per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 2 else "full" for i in range(n)]
 
 
 def _query_scale(c, kind=None):
@@ -71,9 +70,9 @@ class Gemma2(Gemma):
 def _gemma3_layers(c, kind=None):
     """``Gemma3TextConfig.__post_init__``: layer_types, else every ``sliding_window_pattern``-th is full."""
     pattern = c.get("sliding_window_pattern", 6)
-    types = c["layer_types"] or [
-        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(c["num_hidden_layers"])]
-    return ["sliding" if t == "sliding_attention" else "full" for t in types]
+    n = c["num_hidden_layers"]
+    return per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "sliding" if (i + 1) % pattern else "full" for i in range(n)]
 
 
 def _gemma3_rope(c, kind):
@@ -122,10 +121,10 @@ def _unsupported(c) -> None:
 def _gemma4_layers(c, kind=None):
     """``Gemma4TextConfig.__post_init__``: layer_types (default 5 sliding : 1 full); the last is forced full."""
     _unsupported(c)
-    types = list(c["layer_types"] or ["sliding_attention" if (i + 1) % 6 else "full_attention"
-                                      for i in range(c["num_hidden_layers"])])
-    types[-1] = "full_attention"
-    return ["sliding" if t == "sliding_attention" else "full" for t in types]
+    n = c["num_hidden_layers"]
+    types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 6 else "full" for i in range(n)]
+    types[-1] = "full"
+    return types
 
 
 def _gemma4_global(c, kind) -> bool:

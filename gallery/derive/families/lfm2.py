@@ -9,19 +9,19 @@ the transformers config defaults.
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, const, either, head_layout_kind, without
+from ..family import DROP, const, either, head_layout_kind, per_layer, without
 from .llama import Llama
 
 
 def _lfm2_layers(c, kind=None) -> list[str]:
     """``Lfm2Config.__post_init__``: layer_types, else attention at ``full_attn_idxs`` (every layer if absent)."""
-    types = c["layer_types"]
+    n = c["num_hidden_layers"]
+    types = per_layer(c, "layer_types", {"full_attention": "attention", "conv": "conv"}, n)
     if types is None:
-        n = c["num_hidden_layers"]
         idxs = c["full_attn_idxs"]
         idxs = range(n) if idxs is None else idxs
-        types = ["full_attention" if i in idxs else "conv" for i in range(n)]
-    return ["conv" if t == "conv" else "attention" for t in types]  # Lfm2DecoderLayer: != "conv" is attention
+        types = ["attention" if i in idxs else "conv" for i in range(n)]
+    return types
 
 
 def _only(kind: str, rule):

@@ -7,7 +7,7 @@ transformers config class defaults for each key read (checked by ``tests/test_de
 
 from __future__ import annotations
 
-from ..family import Family, activation, const, head_dim, head_layout_kind, rope, without
+from ..family import SLIDING_OR_FULL, Family, activation, const, head_dim, head_layout_kind, per_layer, rope, without
 
 
 def _full_or_sliding(c, kind=None):
@@ -73,7 +73,7 @@ class Mistral(Llama):
 def _qwen2_layers(c, kind=None):
     """``Qwen2Config.__post_init__``: layers from ``max_window_layers`` on slide, if windows are used."""
     if c.has("layer_types"):
-        return ["sliding" if t == "sliding_attention" else "full" for t in c["layer_types"]]
+        return per_layer(c, "layer_types", SLIDING_OR_FULL, c["num_hidden_layers"])
     window = c["sliding_window"] if c["use_sliding_window"] else None
     first = c["max_window_layers"] if window else c["num_hidden_layers"]
     return ["full" if i < first else "sliding" for i in range(c["num_hidden_layers"])]
@@ -165,11 +165,10 @@ def _smollm3_layers(c, kind=None):
     """``SmolLM3Config.__post_init__``: every ``no_rope_layer_interval``-th layer has no RoPE (NoPE)."""
     n = c["num_hidden_layers"]
     has_rope = c["no_rope_layers"] or [int((i + 1) % c["no_rope_layer_interval"] != 0) for i in range(n)]
-    types = c["layer_types"] or [
-        "sliding_attention" if c["use_sliding_window"] and c["sliding_window"] is not None and not r
-        else "full_attention" for r in has_rope]
-    return [("sliding-" if t == "sliding_attention" else "") + ("rope" if r else "nope")
-            for t, r in zip(types, has_rope)]
+    types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "sliding" if c["use_sliding_window"] and c["sliding_window"] is not None and not r else "full"
+        for r in has_rope]
+    return [("sliding-" if t == "sliding" else "") + ("rope" if r else "nope") for t, r in zip(types, has_rope)]
 
 
 class SmolLm3(Llama):

@@ -11,7 +11,7 @@ Read through ``text_config`` of the ``llama4`` multimodal wrapper; the vision to
 from __future__ import annotations
 
 from ..family import (
-    Family, activation, const, dense_only, head_layout_kind, is_moe, layer_kinds, moe_only, rope,
+    Family, activation, const, dense_only, head_layout_kind, is_moe, layer_kinds, moe_only, per_layer, rope,
 )
 from .llama import Llama
 
@@ -20,7 +20,8 @@ def _flags(c) -> tuple[list[int], list[str]]:
     """Per layer: uses RoPE (1/0) and the attention type, as the config class fills them in."""
     n = c["num_hidden_layers"]
     has_rope = c["no_rope_layers"] or [int((i + 1) % c["no_rope_layer_interval"] != 0) for i in range(n)]
-    types = c["layer_types"] or ["chunked_attention" if r else "full_attention" for r in has_rope]
+    accepted = {"chunked_attention": "chunked_attention", "full_attention": "full_attention"}
+    types = per_layer(c, "layer_types", accepted, n) or ["chunked_attention" if r else "full_attention" for r in has_rope]
     return has_rope, types
 
 

@@ -11,7 +11,10 @@ top-level ``rope_theta`` is not read by transformers).
 from __future__ import annotations
 
 from ...spec import attention_kind
-from ..family import Family, activation, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, rope_from
+from ..family import (
+    MLP_TYPES, SLIDING_OR_FULL, Family, activation, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only,
+    per_layer, rope_from,
+)
 from .llama import Llama
 
 _DEFAULT_ROPE = {
@@ -22,11 +25,10 @@ _DEFAULT_ROPE = {
 
 def _layers(c, kind=None):
     n = c["num_hidden_layers"]
-    types = c["layer_types"] or ["full_attention" if (i == 0 or not (i + 1) % 6) else "sliding_attention"
-                                 for i in range(n)]
-    mlp = c["mlp_layer_types"] or ["dense"] + ["sparse"] * (n - 1)
-    return layer_kinds(["sliding" if t == "sliding_attention" else "full" for t in types],
-                       ["moe" if m == "sparse" else "dense" for m in mlp])
+    types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "full" if (i == 0 or not (i + 1) % 6) else "sliding" for i in range(n)]
+    mlp = per_layer(c, "mlp_layer_types", MLP_TYPES, n) or ["dense"] + ["moe"] * (n - 1)
+    return layer_kinds(types, mlp)
 
 
 def _kv_heads(c, kind):

@@ -7,7 +7,9 @@ Dense and MoE layers, and sliding and full ones, are told apart by block-kind na
 
 from __future__ import annotations
 
-from ..family import DROP, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, rope_from, without
+from ..family import (
+    DROP, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer, rope_from, without,
+)
 from .llama import Mistral, Qwen2
 
 _MOE_FFN = {
@@ -48,7 +50,7 @@ def _qwen2_moe_layers(c, kind=None):
     """``Qwen2MoeConfig.__post_init__``: odd layers below max_window_layers slide, if windows are used."""
     n = c["num_hidden_layers"]
     if c.has("layer_types"):
-        attention = ["sliding" if t == "sliding_attention" else "full" for t in c["layer_types"]]
+        attention = per_layer(c, "layer_types", SLIDING_OR_FULL, n)
     else:
         window = c["use_sliding_window"]
         attention = ["sliding" if window and (i + 1) % 2 and i < c["max_window_layers"] else "full" for i in range(n)]
@@ -110,8 +112,8 @@ def _gpt_oss_rope(c, kind=None):
 def _gpt_oss_layers(c, kind=None):
     """``GptOssConfig.__post_init__``: layer_types, else sliding and full attention alternating."""
     n = c["num_hidden_layers"]
-    types = c["layer_types"] or ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(n)]
-    return layer_kinds(["sliding" if t == "sliding_attention" else "full" for t in types], ["moe"] * n)
+    types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 2 else "full" for i in range(n)]
+    return layer_kinds(types, ["moe"] * n)
 
 
 class GptOss(Mixtral):

@@ -11,25 +11,27 @@ does not build, are not recorded.
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, Family, activation, const, head_layout_kind
+from ..family import DROP, Family, activation, const, head_layout_kind, per_layer
 from .llama import Llama
 
 # NemotronHConfig._pattern_to_list, then our block-kind names for its layer types.
 _PATTERN = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
 _KINDS = {"linear_attention": "mamba", "full_attention": "attention", "moe": "moe", "mlp": "mlp"}
+_DEFAULT = ["linear_attention", "moe", "full_attention", "mlp"]
 
 
 def _layer_types(c) -> list[str]:
-    """``NemotronHConfig.__post_init__``: layers_block_type, else hybrid_override_pattern, else M E * -."""
+    """``NemotronHConfig.__post_init__``: layers_block_type (its length sets the layer count; the old names
+    "mamba" and "attention" read as linear_attention and full_attention), else hybrid_override_pattern,
+    else M E * -."""
     if _pattern_from_config(c):
-        types = [_PATTERN.get(ch, ch) for ch in c["hybrid_override_pattern"]]
-    else:
-        types = c["layers_block_type"] or ["linear_attention", "moe", "full_attention", "mlp"]
-    unknown = sorted(set(types) - set(_KINDS))
-    if unknown:
-        raise DerivationError(f"unknown Nemotron-H layer types {', '.join(unknown)}: layers_block_type takes "
-                              f"{', '.join(_KINDS)}; hybrid_override_pattern {''.join(_PATTERN)}")
-    return [_KINDS[t] for t in types]
+        pattern = c["hybrid_override_pattern"]
+        if not isinstance(pattern, str):
+            raise DerivationError(f"hybrid_override_pattern: expected a string of {''.join(_PATTERN)}, one character "
+                                  f"per layer; got {type(pattern).__name__}")
+        letters = {ch: _KINDS[t] for ch, t in _PATTERN.items()}
+        return per_layer(c, "hybrid_override_pattern", letters, entries=list(pattern))
+    return per_layer(c, "layers_block_type", _KINDS) or [_KINDS[t] for t in _DEFAULT]
 
 
 def _pattern_from_config(c) -> bool:

@@ -13,7 +13,7 @@ transformers config class defaults.
 from __future__ import annotations
 
 from ..family import (
-    attention_only, const, head_layout_kind, is_linear, layer_kinds, linear_only, rope_from, without,
+    attention_only, const, head_layout_kind, is_linear, layer_kinds, linear_only, per_layer, rope_from, without,
 )
 from .llama import Qwen3
 from .moe import Qwen2Moe, Qwen3Moe, _qwen2_moe_ffn
@@ -23,8 +23,8 @@ def _attention_kinds(c) -> list[str]:
     """``Qwen3NextConfig.__post_init__``: layer_types, else every ``full_attention_interval``-th layer is full."""
     n = c["num_hidden_layers"]
     interval = c.get("full_attention_interval", 4)  # a config.json key the config class pops (default 4)
-    types = c["layer_types"] or ["linear_attention" if (i + 1) % interval else "full_attention" for i in range(n)]
-    return ["linear" if t == "linear_attention" else "full" for t in types]
+    return per_layer(c, "layer_types", {"linear_attention": "linear", "full_attention": "full"}, n) or [
+        "linear" if (i + 1) % interval else "full" for i in range(n)]
 
 
 def _rope(c, kind=None) -> dict:
