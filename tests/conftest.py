@@ -35,7 +35,9 @@ def language_model_config(config: dict) -> dict:
     import transformers
 
     wrapper = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
-    return wrapper.get_text_config().to_dict()
+    # The head is the wrapper's (Qwen3VLForConditionalGeneration.lm_head): tied as the wrapper's own
+    # tie_word_embeddings says (get_expanded_tied_weights_keys reads the wrapper model's config).
+    return wrapper.get_text_config().to_dict() | {"tie_word_embeddings": wrapper.tie_word_embeddings}
 
 
 @pytest.fixture(scope="session")

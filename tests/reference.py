@@ -2,6 +2,10 @@
 
 ``reference_param_count(config)`` builds ``AutoModelForCausalLM`` from a config.json mapping (the
 text config of a multimodal wrapper) without allocating weights and counts ``model.parameters()``.
+A text config with no causal-LM class (Qwen3-VL's) is built as its text model (``AutoModel``) plus the
+output head its wrapper adds (``Qwen3VLForConditionalGeneration.lm_head``), tied as the wrapper's
+``tie_word_embeddings`` says (the wrapper's own flag: ``PreTrainedModel.get_expanded_tied_weights_keys``
+reads the wrapper model's config).
 """
 
 from __future__ import annotations
@@ -29,9 +33,39 @@ def reference_model(config: dict):
         model_type = next(t for t, cls in names.items() if cls in raw.get("architectures", []))
         raw["model_type"] = model_type
     cfg = transformers.CONFIG_MAPPING[model_type].from_dict(raw)
-    text = cfg.get_text_config() if getattr(cfg, "text_config", None) is not None else cfg
+    wrapped = getattr(cfg, "text_config", None) is not None
+    text = cfg.get_text_config() if wrapped else cfg
+    causal = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(text)
+        if text.model_type in causal:
+            return AutoModelForCausalLM.from_config(text)
+        tied = cfg.tie_word_embeddings if wrapped else raw.get("tie_word_embeddings", False)
+        return _text_model_with_head()(transformers.AutoModel.from_config(text), tied)
+
+
+@functools.lru_cache(maxsize=1)
+def _text_model_with_head():
+    import torch
+
+    class TextModelWithHead(torch.nn.Module):
+        """A wrapper's language model: the text model and ``lm_head = nn.Linear(hidden, vocab, bias=False)``."""
+
+        def __init__(self, model, tied: bool):
+            super().__init__()
+            self.model = model
+            self.config = model.config
+            self.lm_head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=False)
+            if tied:
+                self.lm_head.weight = model.get_input_embeddings().weight
+
+        def get_input_embeddings(self):
+            return self.model.get_input_embeddings()
+
+        def get_output_embeddings(self):
+            return self.lm_head
+
+    return TextModelWithHead
+
 
 
 @functools.lru_cache(maxsize=None)

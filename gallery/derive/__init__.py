@@ -31,13 +31,22 @@ def derive(config: dict) -> Derived:
     """The architecture of ``config`` as a spec ``arch`` mapping, with provenance.
 
     A multimodal wrapper (Gemma 3, Llama 4, Kimi K2.5) is read through its ``text_config``: the
-    language model is what is counted and drawn; the vision tower is left out.
+    language model is what is counted and drawn; the vision tower is left out. The output head is the
+    wrapper's (``Qwen3VLForConditionalGeneration.lm_head``), tied as the wrapper's own ``tie_word_embeddings``
+    says when it sets one (``PreTrainedModel.get_expanded_tied_weights_keys`` reads the wrapper's config); for
+    a text config with no causal-LM class of its own (``Family.wrapper_head``) the wrapper's default, never
+    the text config's, applies.
     """
     text = config.get("text_config") if isinstance(config, dict) else None
     if isinstance(text, dict):
         if "model_type" not in text:
             raise DerivationError("text_config has no 'model_type': cannot tell how to read the language model")
-        derived = family_for(text).derive(text)
+        family = family_for(text)
+        if "tie_word_embeddings" in config:  # the head is the wrapper's: its flag ties it (see below)
+            text = text | {"tie_word_embeddings": config["tie_word_embeddings"]}
+        elif family.wrapper_head:  # the wrapper class's default applies, not the text config's
+            text = {k: v for k, v in text.items() if k != "tie_word_embeddings"}
+        derived = family.derive(text)
         return Derived(derived.arch, derived.provenance, derived.family, text_config=True)
     return family_for(config).derive(config)
 

@@ -62,6 +62,7 @@ class Family:
     defaults: ClassVar[dict[str, Any]] = {}
     aliases: ClassVar[dict[str, str]] = {}  # the config class's attribute_map
     reads_as: ClassVar[str | None] = None  # a remote-code model_type read as this transformers one
+    wrapper_head: ClassVar[bool] = False  # no causal-LM class: the multimodal wrapper builds (and ties) the head
     arch: ClassVar[dict[str, Rule]] = {}
     layers: ClassVar[Rule]
     block: ClassVar[dict[str, Rule]] = {}

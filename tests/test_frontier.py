@@ -1,0 +1,88 @@
+"""The 2026 frontier bundle: Qwen3-VL's text part, and quantized releases, against transformers.
+
+Every bundled spec is already counted exactly in ``test_counts.py``; these tests check what is particular
+to the new ones: Qwen3-VL's text configs have no causal-LM class (the text model plus the wrapper's head is
+counted, tied as the wrapper says), its 235B text part is Qwen3-235B-A22B, and a ``quantization_config``
+changes nothing transformers builds on the meta device.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gallery.counts import breakdown, total_params
+from gallery.derive import derive
+from gallery.spec import Arch
+
+from .conftest import SPEC_DIR
+from .reference import reference_model, reference_param_count
+
+
+def _vendored(slug: str) -> dict:
+    return json.loads((SPEC_DIR / "configs" / f"{slug}.json").read_text())
+
+
+def _count(config: dict) -> int:
+    return total_params(Arch.model_validate(derive(config).arch, strict=False))
+
+
+def test_qwen3_vl_235b_text_part_is_qwen3_235b(bundled):
+    vl, qwen3 = bundled["qwen3-vl-235b-a22b-instruct"][0], bundled["qwen3-235b-a22b"][0]
+    assert breakdown(vl.arch) == breakdown(qwen3.arch)
+    # independently: the two models transformers builds have the same parameters
+    assert reference_param_count(_vendored("qwen3-vl-235b-a22b-instruct")) == reference_param_count(
+        _vendored("qwen3-235b-a22b")) == 235_093_634_560
+    # the layers are the same but for the rotary embedding (interleaved M-RoPE, θ 5,000,000 vs 1,000,000)
+    strip = {"rope"}
+    assert ({k: v for k, v in vl.arch.blocks["moe"].mixer.model_dump().items() if k not in strip}
+            == {k: v for k, v in qwen3.arch.blocks["moe"].mixer.model_dump().items() if k not in strip})
+
+
+_VL_TEXT = {"model_type": "qwen3_vl_text", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 100}
+_VL_MOE_TEXT = {"model_type": "qwen3_vl_moe_text", "hidden_size": 64, "intermediate_size": 96,
+                "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100,
+                "moe_intermediate_size": 24, "num_experts": 6, "num_experts_per_tok": 2, "mlp_only_layers": [1]}
+
+
+@pytest.mark.parametrize("wrapper", [
+    {"model_type": "qwen3_vl", "text_config": _VL_TEXT},  # tie_word_embeddings absent: Qwen3VLConfig's false
+    {"model_type": "qwen3_vl", "text_config": _VL_TEXT, "tie_word_embeddings": True},
+    {"model_type": "qwen3_vl_moe", "text_config": _VL_MOE_TEXT},  # the text class says tied (true); the wrapper not
+    {"model_type": "qwen3_vl_moe", "text_config": _VL_MOE_TEXT | {"tie_word_embeddings": True}},
+    {"model_type": "qwen3_vl_moe", "text_config": _VL_MOE_TEXT | {"decoder_sparse_step": 2, "mlp_only_layers": []},
+     "tie_word_embeddings": True},
+    {"model_type": "qwen3_vl_moe", "text_config": {"model_type": "qwen3_vl_moe_text", "num_hidden_layers": 1}},
+])
+def test_qwen3_vl_text_model_and_head_are_exact(wrapper):
+    """The wrapper's own flag ties the head (Qwen3VLForConditionalGeneration), whatever the text config says."""
+    model = reference_model(wrapper)
+    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert derive(wrapper).arch["embedding"]["tied"] == tied == wrapper.get("tie_word_embeddings", False)
+    assert _count(wrapper) == reference_param_count(wrapper)
+
+
+def test_qwen3_vl_moe_layers_follow_mlp_only_layers_and_the_sparse_step():
+    config = {"model_type": "qwen3_vl", "text_config": _VL_MOE_TEXT | {"num_hidden_layers": 4,
+                                                                        "decoder_sparse_step": 2}}
+    config["model_type"] = "qwen3_vl_moe"
+    built = ["moe" if hasattr(layer.mlp, "experts") else "dense" for layer in reference_model(config).model.layers]
+    assert derive(config).arch["layers"] == built == ["dense", "dense", "dense", "moe"]
+
+
+@pytest.mark.parametrize("slug", ["kimi-k2.6", "qwen3.6-27b", "qwen3.6-35b-a3b", "gemma-4-31b-it"])
+def test_quantization_config_changes_storage_not_the_architecture(slug):
+    """from_config ignores quantization_config (only from_pretrained builds a quantizer): same modules, same count."""
+    import torch
+
+    config = _vendored(slug)
+    plain = {k: v for k, v in config.items() if k != "quantization_config"}
+    assert "quantization_config" in config
+    assert derive(config).arch == derive(plain).arch
+    model = reference_model(config)
+    assert reference_param_count(config) == reference_param_count(plain) == _count(config)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(type(m) is torch.nn.Linear for m in linears)  # no quantized replacement modules
+    assert all(p.dtype in (torch.float32, torch.bfloat16) for p in model.parameters())
