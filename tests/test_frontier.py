@@ -9,6 +9,9 @@ changes nothing transformers builds on the meta device.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ from gallery.counts import breakdown, total_params
 from gallery.derive import derive
 from gallery.spec import Arch
 
-from .conftest import SPEC_DIR
+from .conftest import ROOT, SPEC_DIR
 from .reference import reference_model, reference_param_count
 
 
@@ -86,3 +89,50 @@ def test_quantization_config_changes_storage_not_the_architecture(slug):
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all(type(m) is torch.nn.Linear for m in linears)  # no quantized replacement modules
     assert all(p.dtype in (torch.float32, torch.bfloat16) for p in model.parameters())
+
+
+# --- configs of model types transformers does not implement -------------------------------------------------
+
+NO_REFERENCE = sorted((Path(__file__).parent / "fixtures" / "no-reference").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", NO_REFERENCE, ids=[p.stem for p in NO_REFERENCE])
+def test_no_reference_model_types_are_said_in_one_line(path):
+    import transformers
+
+    from gallery.derive import FAMILIES, NO_REFERENCE as TABLE, DerivationError
+
+    config = json.loads(path.read_text())
+    model_type = config["model_type"]
+    assert model_type not in transformers.CONFIG_MAPPING  # the independent fact: no reference implementation
+    with pytest.raises(DerivationError) as err:
+        derive(config)
+    line = str(err.value)
+    assert "\n" not in line and f"'{model_type}'" in line
+    assert "no reference implementation to read, so no exact count" in line
+    nearest = TABLE[model_type]
+    assert nearest is None or (nearest in FAMILIES and f"nearest type the gallery reads is '{nearest}'" in line)
+
+
+@pytest.mark.parametrize("command", ["stats", "new"])
+def test_cli_says_so_and_writes_nothing(command, tmp_path):
+    path = next(p for p in NO_REFERENCE if "MiMo" in p.name)
+    args = [str(path)] + (["--hf-repo", "XiaomiMiMo/MiMo-7B-Base", "-o", str(tmp_path / "mimo-7b.yaml")]
+                          if command == "new" else [])
+    proc = subprocess.run([sys.executable, "-m", "gallery", command, *args], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2 and proc.stdout == "" and not list(tmp_path.iterdir())
+    assert proc.stderr.count("\n") == 1 and "'mimo' has no implementation in transformers" in proc.stderr
+    assert "no exact count" in proc.stderr and "'qwen2'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_try_page_says_so():
+    from .test_app import _app
+
+    path = next(p for p in NO_REFERENCE if "Kimi-K3" in p.name)
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value(path.read_text()).run()
+    assert not at.exception
+    assert [e.value for e in at.error if "kimi_k3" in e.value] == [
+        "model_type 'kimi_k3' has no implementation in transformers (remote code on the Hub): there is no reference "
+        "implementation to read, so no exact count; no type the gallery reads is close enough to name"]

@@ -12,6 +12,25 @@ from .families import ALL
 
 FAMILIES: dict[str, type[Family]] = {f.model_type: f for f in ALL}
 
+#: Model types whose code lives only on the Hub (remote code): transformers implements none of them, so
+#: there is no reference to read the config the way the model is built, and no count can be checked.
+#: Each names the nearest model type the gallery reads (None: there is none); it is named, never used.
+NO_REFERENCE: dict[str, str | None] = {
+    "minimax_m3": "minimax_m2",  # MiniMax-M3: adds sparse attention, dense layers, shared experts, clamped SwiGLU
+    "kimi_k3": None,  # Kimi K3: its text_config resembles kimi_linear (not read here) with fields of its own
+    "nemotron-nas": "llama",  # DeciLM NAS (Llama-3.3-Nemotron-Super-49B): block_configs vary every layer
+    "mimo": "qwen2",  # MiMo-7B: Qwen2 plus multi-token-prediction layers
+}
+
+
+def _no_reference(model_type: str) -> DerivationError:
+    nearest = NO_REFERENCE[model_type]
+    return DerivationError(
+        f"model_type '{model_type}' has no implementation in transformers (remote code on the Hub): there is no "
+        "reference implementation to read, so no exact count; "
+        + (f"the nearest type the gallery reads is '{nearest}', which would be a guess, so none is shown"
+           if nearest else "no type the gallery reads is close enough to name"))
+
 
 def family_for(config: dict) -> type[Family]:
     """The family that reads ``config``; a clear error naming the supported types otherwise."""
@@ -20,6 +39,8 @@ def family_for(config: dict) -> type[Family]:
     model_type = config.get("model_type")
     if model_type is None:
         raise DerivationError("config.json has no 'model_type': is it a transformers config?")
+    if model_type in NO_REFERENCE:
+        raise _no_reference(model_type)
     if model_type not in FAMILIES:
         raise DerivationError(
             f"model_type '{model_type}' is not supported yet; supported: {', '.join(sorted(FAMILIES))}"
@@ -38,6 +59,8 @@ def derive(config: dict) -> Derived:
     the text config's, applies.
     """
     text = config.get("text_config") if isinstance(config, dict) else None
+    if isinstance(text, dict) and config.get("model_type") in NO_REFERENCE:  # the wrapper itself is remote code
+        raise _no_reference(config["model_type"])
     if isinstance(text, dict):
         if "model_type" not in text:
             raise DerivationError("text_config has no 'model_type': cannot tell how to read the language model")
@@ -51,7 +74,7 @@ def derive(config: dict) -> Derived:
     return family_for(config).derive(config)
 
 
-__all__ = ["DerivationError", "Derived", "FAMILIES", "Read", "derive", "family_for", "field_sources"]
+__all__ = ["DerivationError", "Derived", "FAMILIES", "NO_REFERENCE", "Read", "derive", "family_for", "field_sources"]
 
 
 def field_sources(config: dict) -> list[tuple[str, object, str]]:
