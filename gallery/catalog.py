@@ -119,3 +119,19 @@ def facets(items: list[Card]) -> dict[str, list[str]]:
         "organisations": sorted({c.organisation for c in items}),
         "attention": sorted({c.attention for c in items}),
     }
+
+
+def _billions(n: int) -> str:
+    return f"{n / 1e9:,.1f}B" if n >= 1e9 else f"{n / 1e6:,.0f}M"
+
+
+def models_table(specs: list[Spec]) -> str:
+    """The README's table of bundled models, oldest first (undated last): one Markdown row each."""
+    rows = ["| released | model (`slug`) | organisation | `model_type` | parameters (active) | layers | mixers |",
+            "|---|---|---|---|---|---|---|"]
+    for s in sorted(specs, key=lambda s: (s.release_date or dt.date.max, s.name)):
+        c = card(s)
+        size = _billions(c.total_params) + (f" ({_billions(c.active_params)})" if c.moe else "")
+        rows.append(f"| {c.release_date or '—'} | {c.name} (`{c.slug}`) | {c.organisation} | "
+                    f"`{s.source.model_type}` | {size} | {c.n_layers} | {c.attention} |")
+    return "\n".join(rows)

@@ -188,6 +188,14 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .catalog import models_table
+    from .loader import load_folder
+
+    print(models_table([loaded.spec for loaded in load_folder(SPEC_DIR) if loaded.spec is not None]))
+    return 0
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -232,6 +240,7 @@ COMMANDS = {
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
               "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
+    "models": (cmd_models, "print the bundled models as the README's Markdown table", "python -m gallery models"),
 }
 
 

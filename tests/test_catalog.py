@@ -115,3 +115,15 @@ def test_sorts(bundled, everything):
 def test_undated_models_go_last(everything, how):
     undated = dataclasses.replace(everything[0], slug="undated", release_date=None)
     assert sort([undated, *everything], how)[-1].slug == "undated"
+
+
+def test_readme_model_table_lists_every_bundled_model(bundled):
+    """The README's table is what ``python -m gallery models`` prints today (regenerate it after adding a spec)."""
+    from gallery.catalog import models_table
+
+    from .conftest import ROOT
+
+    table = models_table([spec for spec, _ in bundled.values()])
+    assert table in (ROOT / "README.md").read_text()
+    assert all(f"(`{slug}`)" in table for slug in bundled)
+    assert table.count("\n") == len(bundled) + 1
