@@ -80,7 +80,7 @@ def test_no_filter_keeps_everything(everything):
 
 def test_search_filters_and_facets(bundled, everything):
     gemma3 = {slug for slug, (spec, _) in bundled.items() if spec.family == "Gemma 3"}
-    assert {c.slug for c in select(everything, Filters(query="gemma 3"))} == gemma3 and "gemma-3-1b-it" in gemma3
+    assert {c.slug for c in select(everything, Filters(query="gemma-3"))} == gemma3 and "gemma-3-1b-it" in gemma3
     assert {c.slug for c in select(everything, Filters(query="GOOGLE 9b"))} == {"gemma-2-9b"}  # every word, any case
     assert {c.slug for c in select(everything, Filters(query="tinyllama-1.1b"))} == {"tinyllama-1.1b-chat-v1.0"}
     assert select(everything, Filters(query="no such model")) == []
