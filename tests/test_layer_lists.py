@@ -133,3 +133,35 @@ def test_qwen3_5_layer_types_are_read_not_defaulted():
     built = ["linear" if layer.block_type == "linear_attention" else "full"
              for layer in reference_model(config).model.layers]
     assert _layers(config) == built == ["full", "linear", "full", "full"]
+
+
+_DSV4 = {"model_type": "deepseek_v4", "num_hidden_layers": 4}
+
+
+@pytest.mark.parametrize("change", [
+    {"layer_types": ["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention",
+                     "sliding_attention", "sliding_attention"]},  # one entry too many (an MTP layer): cut
+    {"compress_ratios": [0, 4, 128, 4, 0]},  # the legacy spelling, also cut
+    {"mlp_layer_types": ["moe", "hash_moe", "moe", "moe", "hash_moe"]},
+])
+def test_deepseek_v4_lists_are_cut_to_the_layers_as_transformers_does(change):
+    import transformers
+
+    config = _DSV4 | change
+    theirs = transformers.CONFIG_MAPPING["deepseek_v4"].from_dict(config)
+    kinds = {"sliding_attention": "window", "compressed_sparse_attention": "csa", "heavily_compressed_attention": "hca"}
+    ours = _layers(config)
+    assert [k.split("-")[0].rstrip("0123456789") for k in ours] == [kinds[t] for t in theirs.layer_types]
+    assert [k.endswith("-hash") for k in ours] == [t == "hash_moe" for t in theirs.mlp_layer_types]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"layer_types": ["sliding_attention", "full_attention", "sliding_attention", "sliding_attention"]},
+     r"^layer_types\[1\]: 'full_attention' at layer 1 .*accepted: 'sliding_attention'"),
+    ({"layer_types": ["sliding_attention"] * 3}, r"^layer_types: 3 entries for 4 layers"),
+    ({"compress_ratios": [0, 4, 64, 4]}, r"^compress_ratios\[2\]: 64 at layer 2 .*; accepted: 0, 4, 128$"),
+    ({"mlp_layer_types": ["moe", "dense", "moe", "moe"]}, r"^mlp_layer_types\[1\]: 'dense' at layer 1"),
+])
+def test_deepseek_v4_bad_lists_are_one_line(change, message):
+    with pytest.raises(DerivationError, match=message):
+        derive(_DSV4 | change)

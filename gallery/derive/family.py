@@ -201,7 +201,7 @@ LEGACY_LAYER_TYPES = {
 
 
 def per_layer(c: Config, key: str, accepted: dict[Any, Any], n: int | None = None,
-              entries: list | None = None) -> list | None:
+              entries: list | None = None, cut: bool = False) -> list | None:
     """``config[key]`` read as one entry per layer and mapped through ``accepted``; None when it is null.
 
     The way transformers reads such a list: the legacy names above are renamed first when ``key`` is the
@@ -209,7 +209,8 @@ def per_layer(c: Config, key: str, accepted: dict[Any, Any], n: int | None = Non
     with ``n`` (num_hidden_layers) the list must have exactly one entry per layer (validate_layer_type).
     An entry ``accepted`` does not list (a name the modeling code does not build, or a value of the wrong
     type) is a one-line error naming the key, the layer and what is accepted; never read as a default.
-    ``entries`` are the list when the config spells it otherwise (a pattern string, one letter a layer).
+    ``entries`` are the list when the config spells it otherwise (a pattern string, one letter a layer);
+    ``cut``: a longer list is cut to ``n`` entries (DeepSeek-V4 configs pad theirs with the MTP layers).
     """
     value = c[key] if entries is None else entries
     if value is None:
@@ -217,6 +218,8 @@ def per_layer(c: Config, key: str, accepted: dict[Any, Any], n: int | None = Non
     if not isinstance(value, list):
         raise DerivationError(f"{key}: expected a list with one entry per layer, got {type(value).__name__} "
                               f"{_short(value)}; accepted entries: {_names(accepted, {})}")
+    if cut and n is not None:
+        value = value[:n]
     if n is not None and len(value) != n:
         raise DerivationError(f"{key}: {len(value)} entries for {n} layers (num_hidden_layers); "
                               "give exactly one entry per layer")

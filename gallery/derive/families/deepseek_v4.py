@@ -21,7 +21,7 @@ Legacy keys that ``DeepseekV4Config.__post_init__`` folds into its fields (``com
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, const, rope_from
+from ..family import DROP, const, per_layer, rope_from
 from .deepseek import DeepseekV3
 
 _TYPES = {"window": "sliding_attention", "csa": "compressed_sparse_attention", "hca": "heavily_compressed_attention"}
@@ -41,27 +41,24 @@ def _rates(c) -> dict:
 def _attention_types(c) -> list[str]:
     """``layer_types``, else the legacy per-layer ``compress_ratios`` (0/4/128), else 2 HCA then CSA/HCA."""
     n = c["num_hidden_layers"]
-    types, legacy = c["layer_types"], c.get("compress_ratios")
-    if types is None and legacy is not None:
-        unknown = sorted(set(legacy) - set(_RATIO_TYPES))
-        if unknown:
-            raise DerivationError(f"compress_ratios: {unknown} are not 0, 4 or 128; use layer_types and compress_rates")
-        types = [_RATIO_TYPES[r] for r in legacy]
+    types = per_layer(c, "layer_types", {t: t for t in _TYPES.values()}, n, cut=True)
+    if types is None and c.get("compress_ratios") is not None:
+        types = per_layer(c, "compress_ratios", _RATIO_TYPES, n, cut=True)
     if types is None:
         types = ["heavily_compressed_attention"] * min(n, 2) + [
             "compressed_sparse_attention" if i % 2 else "heavily_compressed_attention" for i in range(max(n - 2, 0))]
-    return list(types[:n])
+    return types
 
 
 def _hash_layers(c) -> list[bool]:
     """``mlp_layer_types`` == ``hash_moe``, else the first ``num_hash_layers`` (default 3) layers."""
     n = c["num_hidden_layers"]
-    types = c["mlp_layer_types"]
-    if types is None:
+    hashed = per_layer(c, "mlp_layer_types", {"hash_moe": True, "moe": False}, n, cut=True)
+    if hashed is None:
         legacy = c.get("num_hash_layers")
         k = legacy if legacy is not None else c["default_num_hash_layers"]
-        types = ["hash_moe"] * min(n, k) + ["moe"] * max(0, n - k)
-    return [t == "hash_moe" for t in types[:n]]
+        hashed = [i < k for i in range(n)]
+    return hashed
 
 
 def _layers(c, kind=None):
