@@ -250,7 +250,7 @@ COMMANDS = {
             "python -m gallery new --hf-repo meta-llama/Llama-3.1-8B --revision main"),
     "lint": (cmd_lint, "check spec files (default: all of arch_specs/)",
              "python -m gallery lint arch_specs/llama-3.1-8b-instruct.yaml"),
-    "stats": (cmd_stats, "parameter counts and KV cache of specs or raw config.json files",
+    "stats": (cmd_stats, "parameter counts and KV cache of specs, raw config.json files or Hub repos (--hf-repo)",
               "python -m gallery stats arch_specs/*.yaml --json"),
     "schema": (cmd_schema, "write schema/spec.schema.json from the spec model (--check: fail on drift)",
                "python -m gallery schema --check"),

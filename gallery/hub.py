@@ -28,6 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
+from .trial import MAX_BYTES, TrialError, parse_config
+
 TIMEOUT_S = 5.0  # per request; the download as a whole stops at twice this
 RESOLVE_TTL_S = 300.0  # how long a branch or tag is trusted to point at the commit it resolved to
 CACHE_BYTES = 32 * 1024 * 1024  # config.json bytes kept in memory (≥ 64 files at the 512 KB cap)
@@ -96,12 +98,20 @@ def parse_ref(text: str, revision: str | None = None) -> RepoRef:
         raise HubError(f"no repo given: give {_FORMS}")
     if len(text) > 300:
         raise HubError(f"the repo id or URL is {len(text)} characters long: give {_FORMS}")
-    if "://" not in text and not text.lower().startswith(tuple(h + "/" for h in HOSTS)):
-        repo, at, rev = text.partition("@")
-        if at and revision and rev != revision:
-            raise HubError(f"{_shown(text)} names revision {_shown(rev)} but revision {_shown(revision)} was "
-                           "also given: give one")
-        return _check(repo, rev if at else revision, text)
+    repo, rev = _split_url(text) if "://" in text or text.lower().startswith(tuple(h + "/" for h in HOSTS)) \
+        else _split_id(text)
+    if rev is not None and revision and rev != revision:
+        raise HubError(f"{_shown(text)} names revision {_shown(rev)} but revision {_shown(revision)} was also "
+                       "given: give one")
+    return _check(repo, revision if rev is None else rev, text)
+
+
+def _split_id(text: str) -> tuple[str, str | None]:
+    repo, at, rev = text.partition("@")
+    return repo, rev if at else None
+
+
+def _split_url(text: str) -> tuple[str, str | None]:
     url = urlsplit(text if "://" in text else "https://" + text)
     if url.scheme not in ("https", "http") or url.hostname not in HOSTS or url.port or url.username \
             or url.password or url.query or url.fragment:
@@ -110,16 +120,13 @@ def parse_ref(text: str, revision: str | None = None) -> RepoRef:
     parts = url.path.strip("/").split("/")
     if parts[0] in ("datasets", "spaces", "buckets"):
         raise HubError(f"{_shown(text)} is a {parts[0][:-1]}, not a model: open a model repo")
-    repo = "/".join(parts[:2])
     rest = parts[2:]
     if not rest:
-        rev = revision
-    elif len(rest) == 2 and rest[0] == "tree" or len(rest) == 3 and rest[0] in ("blob", "resolve") \
+        return "/".join(parts), None
+    if len(rest) == 2 and rest[0] == "tree" or len(rest) == 3 and rest[0] in ("blob", "resolve") \
             and rest[2] == "config.json":
-        rev = unquote(rest[1])  # refs%2Fpr%2F1 → refs/pr/1
-    else:
-        raise HubError(f"{_shown(text)} is not a model repo or its config.json: give {_FORMS}")
-    return _check(repo, rev, text)
+        return "/".join(parts[:2]), unquote(rest[1])  # refs%2Fpr%2F1 → refs/pr/1
+    raise HubError(f"{_shown(text)} is not a model repo or its config.json: give {_FORMS}")
 
 
 class _Bounded:
@@ -168,8 +175,6 @@ def open_repo(ref: RepoRef) -> HubConfig:
     """``ref``'s config.json at the commit its revision resolves to; a :class:`HubError` otherwise."""
     from huggingface_hub import constants
 
-    from .trial import TrialError, parse_config
-
     ref = _check(ref.repo, ref.revision, str(ref))  # whoever built it, only a valid repo id goes out
     if constants.is_offline_mode():
         raise HubError(f"cannot reach the Hub: HF_HUB_OFFLINE is set here; download {ref}'s config.json "
@@ -202,8 +207,6 @@ def _resolve(ref: RepoRef) -> str:
     if sha is None:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-        from .trial import MAX_BYTES
-
         meta = get_hf_file_metadata(hf_hub_url(ref.repo, "config.json", revision=ref.revision),
                                     token=_token(), timeout=TIMEOUT_S)
         if not meta.commit_hash or not _SHA.match(meta.commit_hash):
@@ -219,8 +222,6 @@ def _download(ref: RepoRef, sha: str) -> bytes:
     """config.json at ``sha``: at most MAX_BYTES + 1 bytes read, within 2 × TIMEOUT_S, same host only."""
     from huggingface_hub import get_session, hf_hub_url, hf_raise_for_status
     from huggingface_hub.utils import build_hf_headers
-
-    from .trial import MAX_BYTES
 
     url = hf_hub_url(ref.repo, "config.json", revision=sha)
     origin = urlsplit(url)[:2]
@@ -249,8 +250,6 @@ def _download(ref: RepoRef, sha: str) -> bytes:
 
 
 def _too_large(ref: RepoRef, size: int) -> HubError:
-    from .trial import MAX_BYTES
-
     return HubError(f"{ref}: config.json is {size:,} bytes; a config.json is at most {MAX_BYTES:,} bytes here")
 
 
@@ -271,7 +270,8 @@ def _one_line(exc: Exception, ref: RepoRef) -> HubError:
     if isinstance(exc, e.EntryNotFoundError):
         return HubError(f"{ref} has no config.json: is it a transformers model repo?")
     if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
-        return HubError(f"the Hub did not answer within {TIMEOUT_S:g} s for {ref}: try again later, or {instead}")
+        return HubError(f"the Hub did not answer in time ({TIMEOUT_S:g} s a request) for {ref}: try again later, "
+                        f"or {instead}")
     if isinstance(exc, e.HfHubHTTPError) and exc.response is not None and exc.response.status_code == 429:
         return HubError(f"the Hub is rate-limiting requests from this server: try {ref} again in a minute, "
                         f"or {instead}")

@@ -124,9 +124,11 @@ def test_anything_else_is_refused_in_one_line(text, words):
     assert "\n" not in str(err.value) and len(str(err.value)) < 300
 
 
-def test_two_revisions_are_refused():
+@pytest.mark.parametrize("text", ["org/name@v1", "https://huggingface.co/org/name/tree/v1"])
+def test_two_revisions_are_refused(text):
     with pytest.raises(HubError, match="give one"):
-        parse_ref("org/name@v1", "v2")
+        parse_ref(text, "v2")
+    assert parse_ref(text, "v1") == RepoRef("org/name", "v1")
 
 
 def test_a_refused_url_makes_no_request(fake_hub, capsys):
@@ -202,8 +204,8 @@ def test_each_failure_is_one_line_that_says_what_to_do(fake_hub, error, status, 
 
 @pytest.mark.parametrize(("failure", "words"), [
     (lambda r: httpx2.ConnectError("no route to host", request=r), "cannot reach the Hub to fetch"),
-    (lambda r: httpx2.ReadTimeout("timed out", request=r), f"the Hub did not answer within {hub.TIMEOUT_S:g} s"),
-    (lambda r: httpx2.ConnectTimeout("timed out", request=r), f"the Hub did not answer within {hub.TIMEOUT_S:g} s"),
+    (lambda r: httpx2.ReadTimeout("timed out", request=r), rf"the Hub did not answer in time \({hub.TIMEOUT_S:g} s a request\)"),
+    (lambda r: httpx2.ConnectTimeout("timed out", request=r), rf"the Hub did not answer in time \({hub.TIMEOUT_S:g} s a request\)"),
 ])
 def test_no_network_and_timeouts_say_so(fake_hub, failure, words):
     fake_hub.fail = failure
