@@ -112,9 +112,12 @@ def _split_id(text: str) -> tuple[str, str | None]:
 
 
 def _split_url(text: str) -> tuple[str, str | None]:
-    url = urlsplit(text if "://" in text else "https://" + text)
-    if url.scheme not in ("https", "http") or url.hostname not in HOSTS or url.port or url.username \
-            or url.password or url.query or url.fragment:
+    try:
+        url = urlsplit(text if "://" in text else "https://" + text)
+        foreign = url.scheme not in ("https", "http") or url.hostname not in HOSTS or url.port is not None
+    except ValueError:  # a port that is not a number, a broken IPv6 address
+        foreign = True
+    if foreign or url.username or url.password or url.query or url.fragment:
         raise HubError(f"{_shown(text)} is not a Hugging Face model page: only {_FORMS} is opened, "
                        "never another site")
     parts = url.path.strip("/").split("/")

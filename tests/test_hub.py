@@ -8,11 +8,14 @@ installed with ``huggingface_hub.set_client_factory``. The config bytes served a
 from __future__ import annotations
 
 import json
+import re
 
 import httpx2
 import huggingface_hub as hh
 import pytest
 from huggingface_hub import constants
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gallery import hub
 from gallery.hub import HubError, RepoRef, open_repo, parse_ref
@@ -110,6 +113,9 @@ def test_repo_ids_and_hub_urls_are_read(text, revision, expected):
     ("https://huggingface.co@evil.example/org/name", "never another site"),
     ("ftp://huggingface.co/org/name", "never another site"),
     ("https://huggingface.co:8443/org/name", "never another site"),
+    ("https://huggingface.co:443/org/name", "never another site"),
+    ("https://huggingface.co:x/org/name", "never another site"),
+    ("https://[::1/org/name", "never another site"),
     ("https://huggingface.co/org/name?download=true", "never another site"),
     ("file:///etc/passwd", "never another site"),
     ("https://huggingface.co/datasets/org/name", "is a dataset, not a model"),
@@ -122,6 +128,19 @@ def test_anything_else_is_refused_in_one_line(text, words):
     with pytest.raises(HubError, match=words) as err:
         parse_ref(text)
     assert "\n" not in str(err.value) and len(str(err.value)) < 300
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=120), st.from_regex(r"(https?://)?(hf\.co|huggingface\.co)/[\w@%:/?#.\[\]-]{0,60}")),
+       st.one_of(st.none(), st.text(max_size=20)))
+def test_any_text_is_a_valid_repo_id_or_one_line(text, revision):
+    try:
+        ref = parse_ref(text, revision)
+    except HubError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+        return
+    assert re.fullmatch(r"[\w.\-]+/[\w.\-]+", ref.repo, re.ASCII)  # the spec's hf_repo pattern
+    assert ref.revision is None or re.fullmatch(r"[\w./\-]+", ref.revision, re.ASCII)
 
 
 @pytest.mark.parametrize("text", ["org/name@v1", "https://huggingface.co/org/name/tree/v1"])
