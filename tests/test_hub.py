@@ -386,6 +386,11 @@ def test_try_page_opens_a_repo_deep_link_with_its_commit(fake_hub):
     assert [b.label for b in at.button if b.key and b.key.startswith("recent-")] == ["Qwen/Qwen3-0.6B"]
     at.run()  # a rerun (a second visitor, any widget) costs no request
     assert len(fake_hub.requests) == 2
+    at.text_input(key="repo").input("Qwen/Qwen3-0.6B@v9").run()  # a revision that does not exist
+    assert [e.value for e in at.error] == ["Qwen/Qwen3-0.6B@v9 has no config.json: is it a transformers model repo?"]
+    assert [b.label for b in at.button if b.key and b.key.startswith("recent-")] == ["Qwen/Qwen3-0.6B"]
+    at.button(key="recent-0").click().run()  # reopens the recently opened one
+    assert not at.error and at.text_input(key="revision").value == "" and at.get("graphviz_chart")
 
 
 def test_try_page_splits_a_pasted_url_into_repo_and_revision(fake_hub):
