@@ -394,11 +394,13 @@ def test_try_page_opens_a_repo_deep_link_with_its_commit(fake_hub):
 
 
 def test_try_page_splits_a_pasted_url_into_repo_and_revision(fake_hub):
-    at = _try_page(mode="a Hub repo")
+    at = _try_page(mode="a Hub repo", revision="v9")
     assert not at.exception and not at.error
-    at.text_input(key="repo").input(f"https://huggingface.co/Qwen/Qwen3-0.6B/tree/{SHA}").run()
+    at.text_input(key="repo").input(f"https://huggingface.co/Qwen/Qwen3-0.6B/tree/{SHA}").run()  # its revision wins
     assert at.text_input(key="repo").value == "Qwen/Qwen3-0.6B" and at.text_input(key="revision").value == SHA
     assert not at.exception and not at.error and at.get("graphviz_chart")
+    at.text_input(key="repo").input("https://huggingface.co/Qwen/Qwen3-0.6B").run()  # none: the field's is kept
+    assert at.text_input(key="repo").value == "Qwen/Qwen3-0.6B" and at.text_input(key="revision").value == SHA
 
 
 def test_try_page_reads_a_multimodal_wrapper_through_its_text_config(fake_hub):

@@ -14,12 +14,14 @@ RECENT = 8  # repos kept in the session's "recently opened" list
 
 
 def _split() -> None:
-    """A URL or ``ORG/NAME@REV`` typed into the repo box becomes the two bound fields."""
+    """A URL or ``ORG/NAME@REV`` typed into the repo box becomes the two bound fields (its revision wins)."""
     try:
-        ref = parse_ref(st.session_state.repo, st.session_state.get("revision"))
+        ref = parse_ref(st.session_state.repo)
     except HubError:
         return  # said below, on the run this triggers
-    st.session_state.repo, st.session_state.revision = ref.repo, ref.revision or ""
+    st.session_state.repo = ref.repo
+    if ref.revision:
+        st.session_state.revision = ref.revision
 
 
 def _reopen(repo: str, revision: str) -> None:
