@@ -228,7 +228,7 @@ STORIES = (
           "'layer pattern' and the cache curve flattening."),
     Story("Nemotron 3 in 2026: Nano → Super → 3.5 Lightning",
           ("nvidia-nemotron-3-nano-30b-a3b", "nvidia-nemotron-3-super-120b-a12b", "nvidia-nemotron-3.5-lightning-30b-a3b"),
-          "One hybrid of Mamba-2 mixers, MoE layers and a few attention layers without positions, at three points: "
+          "One hybrid of state-space mixers, MoE layers and a few attention layers without positions, at three points: "
           "Super is deeper ('layers') and routes 22 of 512 experts ('routed experts', 'top-k') inside a 1,024-wide "
           "latent, for four times the parameters yet only 8 KiB of cache per token; Lightning keeps the Nano stack "
           "layer for layer and stretches the 'context' to 1,048,576 positions."),
