@@ -447,6 +447,21 @@ def test_fixed_state_toys_are_causal_and_their_scan_is_a_recurrence(bundled):
     assert np.allclose(conv["conv"].value[k], (taps * gated[1:k + 1]).sum(0))  # then its k − 1 predecessors
 
 
+def test_mamba_toy_draws_a_log_near_the_s4d_real_init(bundled):
+    """FalconMambaMixer initialises A_log = log(1 … d_state) in every channel (S4D-real, A = −(1 … d_state)); the
+    toy draws its A_log near that, so its decays span the real range rather than one shared rate."""
+    from transformers import FalconMambaConfig, FalconMambaModel
+
+    toy = toy_trace(bundled["falcon-mamba-7b"][0], 0, SEQ)
+    a_log = toy.weights["A_log"]
+    d_inner, d_state = a_log.shape
+    cfg = FalconMambaConfig(hidden_size=toy.arch.d_model, intermediate_size=d_inner, state_size=d_state,
+                            num_hidden_layers=1, vocab_size=8, time_step_rank=2)
+    reference = FalconMambaModel(cfg).layers[0].mixer.A_log.detach().numpy()  # the init transformers writes
+    assert reference.shape == a_log.shape
+    assert np.abs(a_log - reference).max() < 0.5 and abs((a_log - reference).mean()) < 0.05
+
+
 # DeepSeek-V4-Flash: window-only + hash routing, CSA + hash routing, HCA, CSA (layers 0, 2, 3, 4 of the real model)
 V4_CASES = [(layer, seq) for layer in (0, 2, 3, 4) for seq in (2, SEQ, 11)]  # 2: no HCA entry; 11: incomplete blocks
 V4_TYPES = {0: "sliding_attention", 4: "compressed_sparse_attention", 128: "heavily_compressed_attention"}
