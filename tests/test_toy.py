@@ -130,7 +130,7 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
                    qk_rope_head_dim=m.qk_rope_head_dim, v_head_dim=m.v_head_dim)
         if m.indexer:
-            cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.topk)
+            cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.top_k)
     if isinstance(f, Moe):
         if f.router.n_groups:
             cfg.update(n_group=f.router.n_groups, topk_group=f.router.topk_groups)
@@ -487,7 +487,7 @@ def _v4_config(config: dict, toy, layer: int) -> dict:
                partial_rotary_factor=m.rope.partial, n_routed_experts=f.n_experts, num_experts_per_tok=f.top_k,
                moe_intermediate_size=EXPERT_TOY)
     if m.indexer:
-        cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.topk)
+        cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.top_k)
     return cfg
 
 
@@ -549,7 +549,7 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     tied = np.zeros(seq, dtype=bool)
     if block.mixer.indexer:
         [scores] = [s.value for s in steps if s.op == "weighted sum over heads"]  # (T, entries), −∞ = not visible
-        k = block.mixer.indexer.topk
+        k = block.mixer.indexer.top_k
         best = -np.sort(-scores, -1)
         if best.shape[1] > k:
             tied = np.isfinite(best[:, k]) & (best[:, k - 1] == best[:, k])
