@@ -15,10 +15,10 @@ from huggingface_hub import constants
 
 from gallery.hub import HubError, fetch_config
 
-from .reference import SHARED
+from .conftest import CONFIGS
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-CONFIG = (SHARED / "hub-configs" / "Qwen--Qwen3-0.6B.json").read_bytes()
+CONFIG = (CONFIGS / "qwen3-0.6b.json").read_bytes()
 
 
 def _hub(error_code: str | None = None, status: int = 404, sha: str = SHA):
