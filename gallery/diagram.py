@@ -5,7 +5,7 @@ Each block kind is drawn once as a rounded frame with its repeat count, its sub-
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel), residual
 additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
-frame. See ``../shared/notes/diagram-style.md`` for the grammar this follows.
+frame. The README's "The diagram" section describes the grammar this follows.
 
 Pure: :func:`to_dot` returns DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
 it with ``st.graphviz_chart``. Every label that comes from data goes through :func:`_esc`.
