@@ -1,7 +1,8 @@
 """The gallery's catalogue: one card of key facts per model, with search, filters and sorting.
 
 Pure functions over specs (no Streamlit, no pandas): the Gallery page renders what :func:`select`
-and :func:`sort` return, and the numbers on a card are the exact counts of ``gallery.counts``.
+and :func:`sort` return, and the numbers on a card are the exact counts of ``gallery.counts``, with the
+publisher's own figures beside them (``gallery.published``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from .counts import active_params, total_params
 from .pattern import summary
+from .published import published_line
 from .spec import LatentAttention, Moe, Spec
 
 
@@ -31,6 +33,7 @@ class Card:
     d_model: int
     context_length: int | None  # None: no limit in the config (Falcon-Mamba)
     pattern: str
+    published: str | None  # "total 21B (rounding) · active 3.6B (input embedding left out, rounding)"
 
 
 _MIXER_NAMES = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "Short conv",
@@ -57,6 +60,7 @@ def card(spec: Spec) -> Card:
         release_date=spec.release_date, total_params=total_params(a), active_params=active_params(a),
         attention=attention_label(spec), moe=any(isinstance(b.ffn, Moe) for b in a.blocks.values()),
         n_layers=a.n_layers, d_model=a.d_model, context_length=a.context_length, pattern=summary(a.layers),
+        published=published_line(spec),
     )
 
 

@@ -81,6 +81,11 @@ class Reconciliation:
         return ", ".join(words) or "none"
 
     @property
+    def text(self) -> str:
+        """``"3.6B (input embedding left out, rounding)"``: the figure as stated, with what differs."""
+        return self.stated if self.difference == "none" else f"{self.stated} ({self.difference})"
+
+    @property
     def formula(self) -> str:
         """``4,187,440,704 − 579,133,440 (input embedding) = 3,608,307,264 ≈ 3.6B``."""
         text = f"{self.exact:,}"
@@ -109,8 +114,10 @@ def reconcile(spec: Spec) -> list[Reconciliation]:
 
 
 def published_text(spec: Spec, which: str) -> str | None:
-    """``"3.6B (input embedding left out)"``: one published figure with its difference, or None."""
-    for r in reconcile(spec):
-        if r.which == which:
-            return f"{r.stated} ({r.difference})" if r.difference != "none" else r.stated
-    return None
+    """``"3.6B (input embedding left out, rounding)"``: one published figure with its difference, or None."""
+    return next((r.text for r in reconcile(spec) if r.which == which), None)
+
+
+def published_line(spec: Spec) -> str | None:
+    """``"total 21B (rounding) · active 3.6B (input embedding left out, rounding)"``, or None."""
+    return " · ".join(f"{r.which} {r.text}" for r in reconcile(spec)) or None
