@@ -131,6 +131,14 @@ def _ffns(spec):
     return [b.ffn for b in spec.arch.blocks.values() if b.ffn is not None]
 
 
+def _indexers(spec):
+    return [m.indexer for m in _mixers(spec) if getattr(m, "indexer", None)]
+
+
+def _ropes(spec):
+    return [m.rope for m in _mixers(spec) if getattr(m, "rope", None)]
+
+
 def _values(items, *names):
     """Every value of the named attributes over ``items`` (None and missing left out)."""
     return {v for item in items for name in names if (v := getattr(item, name, None)) is not None}
@@ -175,9 +183,8 @@ def arch_numbers(spec) -> set:
 
 def _heads(spec) -> set[int]:
     mixers = _mixers(spec)
-    indexers = [m.indexer for m in mixers if getattr(m, "indexer", None)]
     groups = {m.n_heads // n for m in mixers for n in (getattr(m, "n_kv_heads", None), getattr(m, "o_groups", None)) if n}
-    return (_values(mixers, "n_heads", "n_kv_heads", "n_k_heads", "n_v_heads") | _values(indexers, "n_heads")
+    return (_values(mixers, "n_heads", "n_kv_heads", "n_k_heads", "n_v_heads") | _values(_indexers(spec), "n_heads")
             | groups)
 
 
@@ -205,14 +212,13 @@ CLAIMS = [
     ("heads", rf"{NUM} (?:attention |MLA |small |value |query/key )?heads\b", _heads),
     ("width", rf"{NUM}[ -]wide\b(?! (?:model|residual stream))|\b(?:width|wide) {NUM}", arch_numbers),
     ("positions", rf"{NUM}(?:-token)? (?:positions|context)\b",
-     lambda s: {s.arch.context_length} | {m.rope.scaling.original_context for m in _mixers(s)
-                                          if getattr(m, "rope", None) and m.rope.scaling}),
+     lambda s: {s.arch.context_length} | _values([r.scaling for r in _ropes(s) if r.scaling], "original_context")),
     ("experts", rf"{NUM} (?:routed |fine-grained )?experts\b", lambda s: _values(_ffns(s), "n_experts", "top_k")),
     ("top-k", rf"top-(\d+)\b", lambda s: _values(_ffns(s), "top_k")
-     | {m.indexer.topk for m in _mixers(s) if getattr(m, "indexer", None)}),
+     | _values(_indexers(s), "topk", "top_k")),
     ("vocabulary", rf"{NUM}-token (?:[\w-]+ )?vocabulary", lambda s: {s.arch.vocab_size}),
     ("d_model", rf"\bd_model (?:of )?{NUM}|{NUM}-wide (?:model|residual stream)", lambda s: {s.arch.d_model}),
-    ("RoPE θ", rf"θ {NUM}", lambda s: {m.rope.theta for m in _mixers(s) if getattr(m, "rope", None)}),
+    ("RoPE θ", rf"θ {NUM}", lambda s: _values(_ropes(s), "theta")),
 ]
 
 
