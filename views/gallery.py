@@ -65,7 +65,7 @@ for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
         st.markdown(f"**{k.name}**  \n{k.organisation} · {k.release_date or 'date unknown'}")
         size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
         st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
-                    f"_{k.pattern}_")
+                    f"_{k.pattern}_", help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']}")
         if k.published:
             st.caption(f"Published: {k.published}", help=CONVENTIONS["published"])
         st.page_link("views/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")

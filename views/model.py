@@ -35,7 +35,8 @@ cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
 cols[4].metric("Context", f"{arch.context_length:,}" if arch.context_length else "no limit",
-               help=None if arch.context_length else "the config sets no maximum position (attention-free)")
+               help="The positions the config allows (max_position_embeddings), RoPE scaling included"
+               if arch.context_length else "the config sets no maximum position (attention-free)")
 for r in reconcile(spec):  # the publisher's figure beside the exact one, and what differs
     st.caption(f"Published {r.which}: **{r.stated}** ({r.difference}) · exact {r.formula}",
                help=f"{CONVENTIONS['published']} Source: {spec.published.source}")
