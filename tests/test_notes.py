@@ -214,6 +214,8 @@ CLAIMS = [
     ("positions", rf"{NUM}(?:-token)? (?:positions|context)\b",
      lambda s: {s.arch.context_length} | _values([r.scaling for r in _ropes(s) if r.scaling], "original_context")),
     ("experts", rf"{NUM} (?:routed |fine-grained )?experts\b", lambda s: _values(_ffns(s), "n_experts", "top_k")),
+    ("active experts", rf"{NUM} (?:active|used per token)\b", lambda s: _values(_ffns(s), "top_k")),
+    ("shared experts", rf"{NUM} (?:always-on )?shared(?: experts?)?\b", lambda s: _values(_ffns(s), "n_shared_experts")),
     ("top-k", rf"top-(\d+)\b", lambda s: _values(_ffns(s), "top_k")
      | _values(_indexers(s), "topk", "top_k")),
     ("vocabulary", rf"{NUM}-token (?:[\w-]+ )?vocabulary", lambda s: {s.arch.vocab_size}),
