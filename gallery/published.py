@@ -33,7 +33,7 @@ CONVENTIONS = {
 """What each count figure counts: the tooltips of the app's figures."""
 
 LABELS = {"embeddings": "input embedding", "head": "output head", "vision": "vision tower",
-          "mtp": "MTP modules", "tied_head": "tied head counted twice"}
+          "mtp": "MTP modules", "tied_head": "second copy of the tied head"}
 _UNITS = {"M": 10**6, "B": 10**9, "T": 10**12}
 
 
