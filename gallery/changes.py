@@ -195,6 +195,8 @@ def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:
 
     def words(spec: Spec, fam: Counter) -> str:
         moe = fam["MoE"]
+        if not fam:  # mixer-only layers (Falcon-Mamba)
+            return "none"
         where = "every layer" if moe == sum(fam.values()) else f"{moe} of {spec.arch.n_layers} layers"
         return "dense" if not moe else f"MoE on {where}" if both else _moe(spec) + ("" if "every" in where
                                                                                     else f" on {where}")

@@ -104,22 +104,49 @@ def _spec_path(spec: str, suffixes: tuple[str, ...], what: str) -> Path:
     return path
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from .diagram import to_dot
+def _spec_of(spec: str):
+    """The Spec of a bundled slug or a spec .yaml path; a usage error when it is missing or does not load."""
     from .loader import load_spec
-    from .render import RenderError, render
 
-    path = _spec_path(args.spec, (".yaml",), "a .yaml file")
+    path = _spec_path(spec, (".yaml",), "a .yaml file")
     loaded = load_spec(path)
     if loaded.spec is None:
         raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+    return loaded.spec
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .diagram import to_dot
+    from .render import RenderError, render
+
+    spec = _spec_of(args.spec)
     try:
-        data = render(to_dot(loaded.spec, args.theme), args.format, args.scale)
+        data = render(to_dot(spec, args.theme), args.format, args.scale)
     except RenderError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output or f"{loaded.spec.slug}.{args.format}")
+    out = Path(args.output or f"{spec.slug}.{args.format}")
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .changes import changes
+
+    if not 2 <= len(args.specs) <= 4:
+        raise UsageError(f"compare takes 2 to 4 models, got {len(args.specs)}")
+    first, *others = map(_spec_of, args.specs)
+    for other in others:
+        found = changes(first, other)
+        if args.json:
+            for c in found:
+                print(json.dumps({"from": first.slug, "to": other.slug, **c.row()}, ensure_ascii=False))
+            continue
+        print(f"{first.name} → {other.name}: " + (f"{len(found)} change(s)" if found else "no changes"))
+        for i, c in enumerate(found):
+            if i == 0 or c.stage != found[i - 1].stage:
+                print(f"  {c.stage}")
+            print(f"    {c.phrase}")
     return 0
 
 
@@ -229,6 +256,8 @@ COMMANDS = {
                "python -m gallery schema --check"),
     "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
                "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
+    "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
+                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
               "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
@@ -259,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: <slug>.<format>)")
+    p = parsers["compare"]
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
     p = parsers["stats"]
     p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
