@@ -47,7 +47,7 @@ _FOLLOWS = {"attention kind": ("KV heads", "sliding window", "attention chunk"),
             "layer pattern": ("attention kind", "kind", "layers")}
 _MIXER_NAMES = {"mla": "MLA", "gated_deltanet": "Gated DeltaNet", "compressed": "compressed attention",
                 "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "short conv"}
-_NONE = re.compile(r"^(none|—)\b")
+_NONE = re.compile(r"^(none|no|—)(\b|$)")
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,9 @@ def _is_none(values: Counter) -> bool:
     return all(_NONE.match(v) for v in values)
 
 
-def phrase(name: str, before: str, after: str, a: Counter, b: Counter) -> str:
-    """How a changed fact is said: added, removed, or before → after."""
+def phrase(name: str, before: str, after: str, a: Counter, b: Counter, n_layers: tuple[int, int]) -> str:
+    """How a changed fact is said: added, removed, moved to some layers, or before → after (``n_layers``: of the
+    two models)."""
     if name == "placement":
         return f"{after} norms (was {before})"
     if set(a) | set(b) <= {"yes", "no"}:
@@ -139,6 +140,12 @@ def phrase(name: str, before: str, after: str, a: Counter, b: Counter) -> str:
         return f"{name} {after}" if after[:1].isdigit() else f"{name} added ({after})"
     if _is_none(b):
         return f"no {name} (was {before})"
+    for one, many, n, was in ((a, b, n_layers[1], True), (b, a, n_layers[0], False)):
+        if len(one) == 1 and len(many) > 1 and set(one) <= set(many):  # one value everywhere, the other on some
+            kept = next(iter(one))
+            few = ", ".join(f"{v} on {k} of {n} layers" for v, k in sorted(many.items(), key=lambda vk: -vk[1])
+                            if v != kept)
+            return f"{name} {few} (was {kept} on every layer)" if was else f"{name} {kept} on every layer (was {few})"
     return f"{name} {before} → {after}"
 
 
@@ -223,7 +230,8 @@ def _kind_changes(a: Spec, b: Spec, differing: set[str]) -> dict[str, _Said]:
                                ("kind", "feed-forward", _ffn_change(a, b))):
         if found and name in differing:
             before, after = found
-            out[name] = _Said(stage, f"{after} (was {before})", before, after, [name])
+            text = "no feed-forward" if after == "none" else after  # mixer-only layers (Falcon-Mamba)
+            out[name] = _Said(stage, f"{text} (was {before})", before, after, [name])
     return out
 
 
@@ -249,7 +257,7 @@ def changes(a: Spec, b: Spec) -> list[Change]:
     table = [r for r in rows([a, b]) if r.differs]
     if not table:
         return []
-    facts = (layer_facts(a), layer_facts(b))
+    facts, layers = (layer_facts(a), layer_facts(b)), (a.arch.n_layers, b.arch.n_layers)
     said = _kind_changes(a, b, {r.field for r in table})
     d_model = next((r for r in table if r.field == "d_model"), None)
     later: list[Row] = []  # rows that follow from others
@@ -271,7 +279,7 @@ def changes(a: Spec, b: Spec) -> list[Change]:
             with_d_model.append(r.field)
         else:
             va, vb = va or Counter(["—"]), vb or Counter(["—"])
-            said[r.field] = _Said(stage_of(r), phrase(r.field, before, after, va, vb), before, after, [r.field])
+            said[r.field] = _Said(stage_of(r), phrase(r.field, before, after, va, vb, layers), before, after, [r.field])
     if with_d_model:
         said["d_model"].follows += with_d_model
         said["d_model"].phrase += f" ({', '.join(with_d_model)} with it)"
@@ -290,7 +298,7 @@ def changes(a: Spec, b: Spec) -> list[Change]:
             owner.follows.append(r.field)
         else:  # nothing said explains it: a count that moved with a detail the table does not show
             va, vb = Counter([r.exact[0]]), Counter([r.exact[1]])
-            said[r.field] = _Said(stage_of(r), phrase(r.field, r.exact[0], r.exact[1], va, vb), r.exact[0],
+            said[r.field] = _Said(stage_of(r), phrase(r.field, r.exact[0], r.exact[1], va, vb, layers), r.exact[0],
                                   r.exact[1], [r.field])
     order = {r.field: i for i, r in enumerate(table)}
     ranked = sorted(said.values(), key=lambda s: (STAGES.index(s.stage) if s.stage in STAGES else len(STAGES),
