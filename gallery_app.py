@@ -18,6 +18,7 @@ PAGES = [
     st.Page("views/trace.py", title="Trace", icon="🧮", url_path="trace"),
     st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
     st.Page("views/try.py", title="Try your config", icon="🧪", url_path="try"),
+    st.Page("views/tree.py", title="Family tree", icon=":material/account_tree:", url_path="tree"),
 ]
 page = st.navigation(PAGES)
 

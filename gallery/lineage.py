@@ -46,13 +46,19 @@ class Facts:
     exact: dict[str, frozenset[str]]
 
 
+_FACTS: dict[str, Facts] = {}  # memo by architecture: a spec folder often repeats one (copies, fine-tunes)
+
+
 def facts(spec: Spec) -> Facts:
     """The facts the distance reads: per-layer rows as their sets of values, whole-model rows as one value;
     parameter counts, cache sizes and :data:`SCALE` rows left out."""
-    exact = {f: frozenset(values) for f, values in layer_facts(spec).items()}
-    exact |= {r.field: frozenset(r.exact) for r in rows([spec])
-              if r.group in WHOLE_MODEL and stage_of(r) not in ("parameters", "cache") and r.field not in SCALE}
-    return Facts({f: frozenset(map(_mask, v)) for f, v in exact.items()}, exact)
+    key = spec.arch.model_dump_json()
+    if key not in _FACTS:
+        exact = {f: frozenset(values) for f, values in layer_facts(spec).items()}
+        exact |= {r.field: frozenset(r.exact) for r in rows([spec])
+                  if r.group in WHOLE_MODEL and stage_of(r) not in ("parameters", "cache") and r.field not in SCALE}
+        _FACTS[key] = Facts({f: frozenset(map(_mask, v)) for f, v in exact.items()}, exact)
+    return _FACTS[key]
 
 
 def _differ(a: dict, b: dict) -> int:
@@ -87,20 +93,23 @@ def _earlier(spec: Spec, other: Spec) -> bool:
     return bool(spec.release_date and other.release_date and other.release_date < spec.release_date)
 
 
+def nearest(spec: Spec, specs: list[Spec], earlier: bool = True, known: dict[str, Facts] | None = None) -> Relative:
+    """The model of ``specs`` closest to ``spec`` in architecture: among those released before it (``earlier``)
+    or among all others; with the changes from it. ``known``: slug → :func:`facts`, when already read."""
+    known = known if known is not None else {s.slug: facts(s) for s in [spec, *specs]}
+    me = known[spec.slug]
+    pool = [o for o in specs if o.slug != spec.slug and (not earlier or _earlier(spec, o))]
+    if not pool:
+        return Relative(None, 0, ())
+    best = min(pool, key=lambda o: (distance(me, known[o.slug]), _differ(me.exact, known[o.slug].exact),
+                                    o.release_date is None, o.release_date or 0, o.slug))
+    return Relative(best.slug, distance(me, known[best.slug]), tuple(changes(best, spec)))
+
+
 def relatives(specs: list[Spec], earlier: bool = True) -> dict[str, Relative]:
-    """slug → its nearest relative among ``specs``: released before it (``earlier``) or any other."""
-    found = {s.slug: facts(s) for s in specs}
-    out = {}
-    for spec in specs:
-        me = found[spec.slug]
-        pool = [o for o in specs if o.slug != spec.slug and (not earlier or _earlier(spec, o))]
-        if not pool:
-            out[spec.slug] = Relative(None, 0, ())
-            continue
-        best = min(pool, key=lambda o: (distance(me, found[o.slug]), _differ(me.exact, found[o.slug].exact),
-                                        o.release_date is None, o.release_date or 0, o.slug))
-        out[spec.slug] = Relative(best.slug, distance(me, found[best.slug]), tuple(changes(best, spec)))
-    return out
+    """slug → :func:`nearest` relative, for every model of ``specs``."""
+    known = {s.slug: facts(s) for s in specs}
+    return {spec.slug: nearest(spec, specs, earlier, known) for spec in specs}
 
 
 def lineage(spec: Spec) -> str:

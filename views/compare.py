@@ -4,9 +4,11 @@ import altair as alt
 import streamlit as st
 
 from gallery import compare
+from gallery.changes import changes
 from gallery.diagram import diff_components, to_dot
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views.common import spec_index
+from views.lineage import changes_markdown
 
 index = spec_index()
 slugs = list(index.specs)
@@ -24,6 +26,14 @@ if len(chosen) < 2:
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
 st.title(" vs ".join(s.name for s in specs))
+st.subheader("What changed")
+st.caption(f"From {specs[0].name} to each other model, by stage; counts and cache sizes that follow from a change "
+           "are not said again (they are in the table).")
+for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
+    with col.container(border=True):
+        found = changes(specs[0], other)
+        st.markdown(f"**{specs[0].name} → {other.name}**: {len(found)} change(s)")
+        st.markdown(changes_markdown(found))
 c1, c2 = st.columns(2)
 only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
 exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params")

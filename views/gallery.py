@@ -66,3 +66,5 @@ for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
         st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
                     f"_{k.pattern}_")
         st.page_link("views/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")
+        st.page_link("views/compare.py", label="Compare with…", query_params={"models": [k.slug]},
+                     icon=":material/compare_arrows:", help=f"Open Compare with {k.name} first")

@@ -13,6 +13,7 @@ from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_tok
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
 from views.common import slugs_or_stop, spec_index
+from views.lineage import where_it_comes_from
 
 index = spec_index()
 slugs = slugs_or_stop(index)
@@ -118,6 +119,8 @@ with right:
 st.subheader("What is distinctive")
 for note in spec.notes:
     st.markdown(f"- {note.text}  \n  ↳ `transformers/{note.ref}`")
+
+where_it_comes_from(index, spec)
 
 st.subheader("From config.json to spec")
 config = index.configs.get(slug, {})
