@@ -221,3 +221,39 @@ def test_try_page_says_when_an_edit_has_no_effect():
     at.number_input(key="edit-n_layers").set_value(10).run()  # Nemotron-H's depth is its hybrid_override_pattern
     assert not at.exception
     assert any(w.value.startswith("n_layers 10 has no effect") for w in at.warning)
+
+
+def test_compare_says_the_changes_above_the_table(bundled):
+    _, config = bundled["deepseek-v3.2"]
+    at = _app("views/compare.py", models=["deepseek-v3", "deepseek-v3.2"], diff="true")
+    assert not at.exception
+    said = "\n".join(m.value for m in at.markdown)
+    assert f"sparse indexer {config['index_n_heads']} × {config['index_head_dim']}" in said and "1 change(s)" in said
+    frame = at.dataframe[0].value  # the toggle bound to the URL keeps only the rows that differ
+    assert "sparse indexer" in frame.index.get_level_values("field") and "vocab" not in frame.index.get_level_values(
+        "field")
+
+
+def test_model_page_says_where_the_model_comes_from():
+    at = _app("views/model.py", model="kimi-k2-instruct")
+    assert not at.exception
+    assert any("Nearest earlier relative: **DeepSeek-V3**" in m.value for m in at.markdown)
+    links = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
+    assert any(p.query_string == "models=deepseek-v3&models=kimi-k2-instruct" for p in links)
+
+
+def test_gallery_cards_open_compare_with_their_model_first(bundled):
+    at = _app(q="deepseek-v3.2")
+    [link] = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
+    assert link.query_string == "models=deepseek-v3.2"
+
+
+def test_family_tree_page_draws_every_model_and_filters_by_lineage(bundled):
+    at = _app("views/tree.py")
+    assert not at.exception
+    svg = at.get("html")[0].proto.body
+    assert svg.count('class="node"') == len(bundled) and "model?model=gpt2" in svg
+    at = _app("views/tree.py", lineage="Google")
+    svg = at.get("html")[0].proto.body
+    google = [s for s, (spec, _) in bundled.items() if spec.organisation == "Google"]
+    assert all(f"model?model={s}" in svg for s in google) and "model?model=deepseek-v3" not in svg
