@@ -33,7 +33,7 @@ if not dot_available():
     st.info("The tree is drawn by Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
     st.stop()
 svg = graph.pipe(format="svg").decode()
-st.html(f'<div data-testid="family-tree" style="overflow:auto; max-height:85vh">{svg[svg.index("<svg"):]}</div>')
+st.markdown(f'<div data-testid="family-tree" style="overflow:auto; max-height:85vh">{svg[svg.index("<svg"):]}</div>', unsafe_allow_html=True)
 
 
 
