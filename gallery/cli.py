@@ -150,6 +150,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tree(args: argparse.Namespace) -> int:
+    from .lineage import tree
+    from .loader import load_folder
+    from .render import RenderError, render
+
+    specs = [item.spec for item in load_folder(args.specs) if item.spec is not None]
+    if not specs:
+        raise UsageError(f"no loadable specs in {args.specs} (run python -m gallery lint {args.specs})")
+    try:
+        data = render(tree(specs, args.theme).source, args.format, args.scale)
+    except RenderError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.output or f"family-tree.{args.format}")
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     for path in map(Path, args.paths):
         slug, arch = _arch_of(path)
@@ -258,10 +276,21 @@ COMMANDS = {
                "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
     "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
                 "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
+    "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
+             "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
               "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
 }
+
+
+def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
+    """The options of a command that writes a figure: format, theme, PNG scale, output file."""
+    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
+    p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
+                   help="slide preset (default: light)")
+    p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
+    p.add_argument("-o", "--output", metavar="FILE", help=f"output file (default: {stem}.<format>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,16 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="first rewrite files in canonical form (comments kept)")
     p = parsers["export"]
     p.add_argument("spec", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
-    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
-    p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
-                   help="slide preset (default: light)")
-    p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
-    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: <slug>.<format>)")
+    _figure_args(p, "<slug>")
     p = parsers["compare"]
     p.add_argument("specs", nargs="+", metavar="SPEC",
                    help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
+    p = parsers["tree"]
+    p.add_argument("--specs", default=str(SPEC_DIR), metavar="FOLDER", help="spec folder (default: arch_specs/)")
+    _figure_args(p, "family-tree")
     p = parsers["stats"]
     p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
     p.add_argument("--json", action="store_true", help="one JSON object per line")

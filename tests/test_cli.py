@@ -90,3 +90,13 @@ def test_compare_json_is_one_object_per_change():
 def test_compare_bad_input_is_one_line_exit_2(args):
     proc = _run("compare", *args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+
+
+def test_tree_writes_the_family_tree(tmp_path):
+    out = tmp_path / "tree.svg"
+    proc = _run("tree", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_bytes()
+    assert ET.fromstring(text).tag.endswith("svg")
+    proc = _run("tree", "--specs", str(tmp_path), "-o", str(out))  # a folder without specs: one line, exit 2
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
