@@ -117,14 +117,20 @@ def _spec_of(spec: str):
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .diagram import to_dot
-    from .render import RenderError, render
 
     spec = _spec_of(args.spec)
+    return _write_figure(to_dot(spec, args.theme), args, spec.slug)
+
+
+def _write_figure(dot: str, args: argparse.Namespace, stem: str) -> int:
+    """Render ``dot`` as ``args.format`` to ``args.output`` (default ``<stem>.<format>``); say where."""
+    from .render import RenderError, render
+
     try:
-        data = render(to_dot(spec, args.theme), args.format, args.scale)
+        data = render(dot, args.format, args.scale)
     except RenderError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output or f"{spec.slug}.{args.format}")
+    out = Path(args.output or f"{stem}.{args.format}")
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
@@ -153,19 +159,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_tree(args: argparse.Namespace) -> int:
     from .lineage import tree
     from .loader import load_folder
-    from .render import RenderError, render
 
     specs = [item.spec for item in load_folder(args.specs) if item.spec is not None]
     if not specs:
         raise UsageError(f"no loadable specs in {args.specs} (run python -m gallery lint {args.specs})")
-    try:
-        data = render(tree(specs, args.theme).source, args.format, args.scale)
-    except RenderError as exc:
-        raise UsageError(str(exc)) from None
-    out = Path(args.output or f"family-tree.{args.format}")
-    out.write_bytes(data)
-    print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
-    return 0
+    return _write_figure(tree(specs, args.theme).source, args, "family-tree")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
