@@ -47,7 +47,7 @@ _FOLLOWS = {"attention kind": ("KV heads", "sliding window", "attention chunk"),
             "layer pattern": ("attention kind", "kind", "layers")}
 _MIXER_NAMES = {"mla": "MLA", "gated_deltanet": "Gated DeltaNet", "compressed": "compressed attention",
                 "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "short conv"}
-_NONE = re.compile(r"^(none|no|—)(\b|$)")
+_NONE = re.compile(r"^(?:(?:none|no|—)(?:\b|$)|0$)")  # without the setting (0 shared experts too)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def test_qwen3_moe_to_qwen3_next(bundled):
         ("feed-forward", f"routed experts {x['num_experts']} → {y['num_experts']}"),
         ("feed-forward", f"top-k {x['num_experts_per_tok']} → {y['num_experts_per_tok']}"),
         ("feed-forward", f"expert width {x['moe_intermediate_size']} → {y['moe_intermediate_size']}"),
-        ("feed-forward", "shared experts 0 → 1"),  # shared_expert_intermediate_size: one shared expert
+        ("feed-forward", "shared experts 1"),  # shared_expert_intermediate_size: one shared expert (none before)
     ]
     mixer = changes(a, b)[0]
     assert {"linear-attention V heads", "conv kernel", "layer pattern"} <= set(mixer.follows)
