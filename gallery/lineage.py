@@ -135,7 +135,9 @@ def edge_label(relative: Relative, most: int = 3) -> str:
 def tree(specs: list[Spec], theme: str = "light", found: dict[str, Relative] | None = None) -> graphviz.Digraph:
     """The family tree: every model under its nearest earlier relative, one cluster per :func:`lineage`.
 
-    Nodes link to the model's page (``model?model=<slug>``), edges to the pair in Compare.
+    Nodes link to the model's page (``model?model=<slug>``), edges to the pair in Compare. Text from the specs is
+    escaped (``graphviz.escape``): never read as an HTML-like label or a backslash escape; Graphviz's SVG escapes
+    it again as XML.
     """
     t = THEMES[theme]
     found = found if found is not None else relatives(specs)
@@ -149,14 +151,14 @@ def tree(specs: list[Spec], theme: str = "light", found: dict[str, Relative] | N
     for spec in sorted(specs, key=lambda s: (s.release_date is None, s.release_date or 0, s.slug)):
         groups.setdefault(lineage(spec), []).append(spec)
     for i, (name, members) in enumerate(sorted(groups.items())):
-        with g.subgraph(name=f"cluster_{i}", graph_attr={"label": name, "style": "rounded", "color": t.edge,
+        with g.subgraph(name=f"cluster_{i}", graph_attr={"label": graphviz.escape(name), "style": "rounded", "color": t.edge,
                                                          "fontsize": "12"}) as c:
             for spec in members:
                 when = str(spec.release_date or "date unknown")
-                c.node(spec.slug, f"{spec.name}\n{when} · {compact(total_params(spec.arch))}",
-                       URL=f"model?model={spec.slug}", target="_top", tooltip=spec.name)
+                c.node(spec.slug, graphviz.escape(f"{spec.name}\n{when} · {compact(total_params(spec.arch))}"),
+                       URL=f"model?model={spec.slug}", target="_top", tooltip=graphviz.escape(spec.name))
     for slug, rel in found.items():
         if rel.slug:
-            g.edge(rel.slug, slug, label=edge_label(rel), URL=f"compare?models={rel.slug}&models={slug}",
-                   target="_top")
+            pair = f"compare?models={rel.slug}&amp;models={slug}"  # dot writes a URL into the SVG as it is
+            g.edge(rel.slug, slug, label=graphviz.escape(edge_label(rel)), URL=pair, target="_top")
     return g

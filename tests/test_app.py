@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -185,9 +186,15 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     at = _app("views/model.py", model="gpt2")
     assert not at.exception
     assert at.title[0].value == evil  # shown as the literal text
-    # Streamlit escapes HTML in markdown unless a page opts in; none does
+    # Streamlit escapes HTML in markdown unless a page opts in; only the family tree does, to show the SVG that
+    # Graphviz wrote (every text in it escaped as XML), at its own size
     for page in (ROOT / "views").glob("*.py"):
-        assert "unsafe_allow_html=True" not in page.read_text(), page
+        assert page.name == "tree.py" or "unsafe_allow_html=True" not in page.read_text(), page
+    at = _app("views/tree.py")
+    assert not at.exception
+    html = next(m.value for m in at.markdown if "<svg" in m.value)
+    svg = ET.fromstring(html[html.index("<svg"):html.rindex("</svg>") + len("</svg>")])
+    assert evil in "".join(svg.itertext()) and not {e.tag.split("}")[-1] for e in svg.iter()} & {"img", "b"}
 
 
 def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
