@@ -8,7 +8,7 @@ into it instead of being said again). What follows from what:
 * the parameter counts and cache sizes follow from the architecture facts that set them, the
   attention label and group size from the head layout and windows, the layer pattern from the layer
   count and the block kinds;
-* a new token-mixer kind ("Gated DeltaNet on 36 of 48 layers (was GQA)") or feed-forward kind
+* a new token-mixer kind ("MLA (was GQA)", named by ``gallery.kinds``) or feed-forward kind
   ("MoE 128 experts, top-8 (was dense)") brings the facts that only apply to it (its heads, state,
   experts) and retires the facts of the old one;
 * a new ``d_model`` carries the widths that keep their ratio to it (``head_dim`` = ``d_model /
@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .compare import Row, rows
+from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .spec import Moe, Spec
 
@@ -45,8 +46,6 @@ SCALES_WITH_D_MODEL = ("query heads", "head dim", "d_ff", "expert width", "SSM i
 _FOLLOWS = {"attention kind": ("KV heads", "sliding window", "attention chunk"),
             "group size": ("KV heads", "query heads"),
             "layer pattern": ("attention kind", "kind", "layers")}
-_MIXER_NAMES = {"mla": "MLA", "gated_deltanet": "Gated DeltaNet", "compressed": "compressed attention",
-                "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "short conv"}
 _NONE = re.compile(r"^(?:(?:none|no|—)(?:\b|$)|0$)")  # without the setting (0 shared experts too)
 
 
@@ -97,13 +96,13 @@ def layer_facts(spec: Spec) -> dict[str, Counter]:
     return out
 
 
-def _mixer_family(block) -> str | None:
-    m = block.mixer
-    return None if m is None else "softmax" if m.kind in ("mha", "gqa", "mqa") else m.kind
+def _mixer_family(block) -> type | None:
+    """The mixer's kind (its schema class: MHA, GQA and MQA are one kind), None for an ffn-only block."""
+    return None if block.mixer is None else type(block.mixer)
 
 
 def _ffn_family(block) -> str | None:
-    return None if block.ffn is None else "MoE" if isinstance(block.ffn, Moe) else "dense"
+    return None if block.ffn is None else ffn_kind(block.ffn).name(block.ffn)  # "dense", "MoE"
 
 
 def _families(spec: Spec, family) -> Counter:
@@ -173,15 +172,15 @@ def _int(text: str) -> int | None:
 
 
 def _mixer_change(a: Spec, b: Spec) -> tuple[str, str] | None:
-    """A token-mixer kind that appears or goes: ("GQA", "Gated DeltaNet on 36 of 48 layers, GQA on 12")."""
+    """A token-mixer kind that appears or goes: ("GQA", "MLA"), with the share of layers when a model mixes kinds."""
     fa, fb = _families(a, _mixer_family), _families(b, _mixer_family)
     if set(fa) == set(fb):
         return None
 
-    def names(spec: Spec, fam: Counter) -> str:
-        softmax = "/".join(sorted({blk.mixer.kind.upper() for blk in spec.arch.blocks.values()
-                                   if _mixer_family(blk) == "softmax"}))
-        return say(Counter({_MIXER_NAMES.get(k, softmax): n for k, n in fam.items()}), spec.arch.n_layers)
+    def names(spec: Spec, fam: Counter) -> str:  # each kind by its catalogue names ("MHA/GQA" if a model has both)
+        name = {k: "/".join(sorted({mixer_kind(b.mixer).name(b.mixer) for b in spec.arch.blocks.values()
+                                    if _mixer_family(b) is k})) for k in fam}
+        return say(Counter({name[k]: n for k, n in fam.items()}), spec.arch.n_layers)
 
     return names(a, fa), names(b, fb)
 

@@ -9,8 +9,8 @@ then to the earlier release (the original of an architecture copied unchanged, D
 the slug. A model's *nearest relative* is found among the models
 released before it (where it comes from), its *closest* among all others; the *family tree* hangs every
 model under its nearest relative, each edge labelled with the changes in words (:mod:`gallery.changes`)
-that change the architecture, grouped by lineage: the DeepSeek template (latent or compressed
-attention), linear-attention and state-space hybrids, then by organisation.
+that change the architecture, grouped by lineage (:func:`lineage`): the DeepSeek template, the hybrids with
+fixed-state mixers, then by organisation.
 
 The tree is drawn with the ``graphviz`` package (left to right in time) and rendered like a diagram
 (``gallery.render``).
@@ -27,7 +27,8 @@ from .changes import WHOLE_MODEL, Change, changes, layer_facts, stage_of
 from .compare import compact, rows
 from .counts import total_params
 from .diagram import FONT, THEMES
-from .spec import Spec
+from .kinds import mixer_kind
+from .spec import SoftmaxAttention, Spec
 
 SCALE = ("vocab", "context", "d_model", "layers", "layer pattern")  # sizes, not architecture
 _NUMBER = re.compile(r"\d[\d,]*")
@@ -113,14 +114,14 @@ def relatives(specs: list[Spec], earlier: bool = True) -> dict[str, Relative]:
 
 
 def lineage(spec: Spec) -> str:
-    """The group a model is drawn in: an architecture template it shares, else its organisation."""
-    kinds = {b.mixer.kind for b in spec.arch.blocks.values() if b.mixer is not None}
-    if kinds & {"mla", "compressed"}:
-        return "DeepSeek template (latent / compressed attention)"
-    if "gated_deltanet" in kinds:
-        return "Linear-attention hybrids"
-    if kinds & {"mamba", "mamba2", "short_conv"}:
-        return "State-space and convolution models"
+    """The group a model is drawn in: an architecture template it shares, else its organisation. A fixed-state
+    mixer (linear attention, state space, convolution) makes a hybrid; attention that is not plain softmax
+    attention (MLA and what grew from it) the DeepSeek template."""
+    kinds = [mixer_kind(b.mixer) for b in spec.arch.blocks.values() if b.mixer is not None]
+    if any(k.fill == "linear" for k in kinds):
+        return "Fixed-state hybrids (linear attention, state space, convolution)"
+    if any(k.schema is not SoftmaxAttention for k in kinds):
+        return "DeepSeek template (MLA and its successors)"
     return spec.organisation
 
 
