@@ -3,13 +3,17 @@
 The cairo renderers draw text as glyph outlines with the DejaVu Sans font the diagrams name, so an
 exported SVG, PNG or PDF looks the same in every viewer and slide tool, installed fonts or not.
 PNG is rendered at ``scale`` × 96 dpi (2× by default, for sharp slides). Renders are cached by
-(DOT, format, scale). Without ``dot`` a :class:`RenderError` says what to install; the app still
-shows diagrams, which the browser lays out itself.
+(DOT, format, scale). :func:`page_svg` is what the app shows: Graphviz's own SVG writer, whose text
+stays ``<text>`` (selectable, found by the browser's search), as an element to inline in a page.
+Without ``dot`` a :class:`RenderError` says what to install; the app then lets the browser lay the
+diagrams out itself.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 import shutil
 import subprocess
 
@@ -36,13 +40,30 @@ def render(dot: str, fmt: str, scale: float = 2.0) -> bytes:
 
 @functools.lru_cache(maxsize=256)
 def _render(dot: str, fmt: str, scale: float) -> bytes:
+    return _dot(dot, fmt, _DEVICES[fmt], [f"-Gdpi={96 * scale:g}"] if fmt == "png" else [])
+
+
+@functools.lru_cache(maxsize=512)
+def page_svg(dot: str) -> str:
+    """The diagram as one ``<svg>`` element for a web page, at its natural size (1 pt = 4/3 CSS px).
+
+    Graphviz's core SVG writer (text as ``<text>`` in DejaVu Sans), without the XML prolog, comments
+    and blank lines, its element ids prefixed with a hash of ``dot`` so several diagrams can share a
+    page. Cached by DOT (which includes the theme).
+    """
+    svg = _dot(dot, "page SVG", "svg", []).decode()
+    svg = re.sub(r"<!--.*?-->", "", svg[svg.index("<svg"):], flags=re.S)
+    prefix = hashlib.sha1(dot.encode()).hexdigest()[:8]
+    svg = svg.replace(' id="', f' id="d{prefix}-')
+    return "\n".join(line for line in svg.splitlines() if line.strip())
+
+
+def _dot(dot: str, what: str, device: str, args: list[str]) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
-        raise RenderError(f"Graphviz 'dot' was not found, so {fmt.upper()} cannot be rendered: {INSTALL_HINT}")
-    args = [exe, f"-T{_DEVICES[fmt]}"]
-    if fmt == "png":
-        args.append(f"-Gdpi={96 * scale:g}")
-    proc = subprocess.run(args, input=dot.encode(), capture_output=True, timeout=60, check=False)
+        raise RenderError(f"Graphviz 'dot' was not found, so {what.upper()} cannot be rendered: {INSTALL_HINT}")
+    proc = subprocess.run([exe, f"-T{device}", *args], input=dot.encode(), capture_output=True, timeout=60,
+                          check=False)
     if proc.returncode != 0 or not proc.stdout:
-        raise RenderError(f"dot failed to render {fmt}: {proc.stderr.decode(errors='replace').strip()[:500]}")
+        raise RenderError(f"dot failed to render {what}: {proc.stderr.decode(errors='replace').strip()[:500]}")
     return proc.stdout

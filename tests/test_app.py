@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -17,6 +18,20 @@ def _app(page: str | None = None, **query) -> AppTest:
     if page:
         at.switch_page(page)
     return at.run()
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _diagrams(at: AppTest) -> list[ET.Element]:
+    """The diagrams a page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
+    boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]
+    return [svg for box in boxes for svg in box.iter(f"{SVG}svg")]
+
+
+def _text(svg: ET.Element) -> str:
+    """Every text of a diagram, one line each."""
+    return "\n".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
 
 
 def test_gallery_shows_every_model(bundled):
@@ -35,8 +50,10 @@ def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
     spec, config = bundled["mistral-7b-v0.1"]
     at = _app("views/model.py", model="mistral-7b-v0.1")
     assert not at.exception
-    dot = at.get("graphviz_chart")[0].spec
-    assert f"{config['num_key_value_heads']} KV heads" in dot and f"sliding window {config['sliding_window']:,}" in dot
+    [svg] = _diagrams(at)
+    text = _text(svg)
+    assert f"{config['num_key_value_heads']} KV heads" in text and f"sliding window {config['sliding_window']:,}" in text
+    assert not at.get("graphviz_chart")  # laid out on the server, not in the browser
     assert at.title[0].value == spec.name
 
 
@@ -53,7 +70,7 @@ def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
     spec, config = bundled["falcon-mamba-7b"]
     at = _app("views/model.py", model="falcon-mamba-7b", ctx="100000", batch="2")
     assert not at.exception
-    assert "Mamba block × 64" in at.get("graphviz_chart")[0].spec
+    assert "Mamba block × 64" in _text(_diagrams(at)[0])
     assert next(m for m in at.metric if m.label == "Context").value == "no limit"  # no max_position_embeddings
     # No KV cache: 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes × batch 2, whatever the context.
     state = 64 * 8192 * 20 * 2 * 2
@@ -67,7 +84,7 @@ def test_compare_and_try_pages_take_fixed_state_models():
     assert not at.exception
     assert "SSM inner width" in at.dataframe[0].value.index.get_level_values("field")
     at = _app("views/try.py", base="lfm2-1.2b")
-    assert not at.exception and "Gated short convolution" in at.get("graphviz_chart")[0].spec
+    assert not at.exception and "Gated short convolution" in _text(_diagrams(at)[0])
 
 
 def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
@@ -159,7 +176,7 @@ def test_try_page_edits_a_bundled_model(bundled):
     expected = reference_param_count(edit_config(bundled["llama-2-7b-hf"][1], n_kv_heads=8))
     metric = next(m for m in at.metric if m.label == "Total parameters")
     assert metric.help.startswith(f"{expected:,}")
-    assert "8 KV heads" in at.get("graphviz_chart")[0].spec
+    assert "8 KV heads" in _text(_diagrams(at)[0])
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -185,9 +202,13 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     at = _app("views/model.py", model="gpt2")
     assert not at.exception
     assert at.title[0].value == evil  # shown as the literal text
-    # Streamlit escapes HTML in markdown unless a page opts in; none does
+    [svg] = _diagrams(at)  # the one HTML a page sends: Graphviz's SVG, every text XML-escaped by dot
+    assert evil in _text(svg).splitlines()[0]  # the title: the literal text, no element made of it
+    assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
+                                                                  "ellipse", "polyline")}
+    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for that SVG
     for page in (ROOT / "views").glob("*.py"):
-        assert "unsafe_allow_html=True" not in page.read_text(), page
+        assert ("unsafe_allow_html=True" in page.read_text()) == (page.name == "diagrams.py"), page
 
 
 def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):

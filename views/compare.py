@@ -6,6 +6,7 @@ import streamlit as st
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
 from gallery.memory import UNLIMITED_SHOWN, context_grid
+from views import diagrams
 from views.common import spec_index
 
 index = spec_index()
@@ -64,8 +65,4 @@ with right:
 
 st.subheader("Diagrams")
 st.caption(f"Outlined in red: what differs from {specs[0].name}.")
-for col, spec in zip(st.columns(len(specs)), specs):
-    with col:
-        st.markdown(f"**{spec.name}**")
-        marks = diff_components(specs[0], spec) if spec is not specs[0] else set()
-        st.graphviz_chart(to_dot(spec, highlight=marks), width="stretch", alt=f"Block diagram of {spec.name}")
+diagrams.show_row([(to_dot(s, highlight=diff_components(specs[0], s)), f"Block diagram of {s.name}") for s in specs])

@@ -12,6 +12,7 @@ from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
+from views import diagrams
 from views.common import slugs_or_stop, spec_index
 
 index = spec_index()
@@ -42,12 +43,12 @@ if arch.mtp_layers:
             "transformers builds and runs.", icon=":material/info:")
 
 st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
-             icon="🧮", query_params={"slug": slug})
+             icon=":material/calculate:", query_params={"slug": slug})
 
 theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
 theme = theme or "light"
 dot = to_dot(spec, theme)
-st.graphviz_chart(dot, width="stretch", alt=f"Block diagram of {spec.name}")
+diagrams.show(dot, f"Block diagram of {spec.name}")
 
 
 @st.fragment
