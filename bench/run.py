@@ -74,7 +74,7 @@ def _ready(page, svg: bool) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
     if svg:
-        page.wait_for_selector("[data-testid='stGraphVizChart'] svg", timeout=60_000)
+        page.wait_for_selector(".gallery-diagram svg", timeout=60_000)
 
 
 def load_ms(browser, url: str, svg: bool, runs: int) -> tuple[float, float]:
@@ -237,6 +237,7 @@ def measure_pages(browser, specs: Path | None, runs: int) -> dict:
             "Compare (4 models)": load_ms(browser, f"{url}/compare?" + "&".join(f"models={s}" for s in compare),
                                           svg=True, runs=runs),
             "Trace (one layer, T = 16)": load_ms(browser, f"{url}/trace?slug={slug}&seq=16", svg=False, runs=runs),
+            "Try (a bundled model)": load_ms(browser, f"{url}/try?base={slug}", svg=True, runs=runs),
         }
         reruns = {
             "select another model": rerun_ms(browser, f"{url}/model?model={slug}", "stSelectbox", others, runs),

@@ -242,3 +242,26 @@ def test_try_page_says_when_an_edit_has_no_effect():
     at.number_input(key="edit-n_layers").set_value(10).run()  # Nemotron-H's depth is its hybrid_override_pattern
     assert not at.exception
     assert any(w.value.startswith("n_layers 10 has no effect") for w in at.warning)
+
+
+def test_model_page_sends_no_chart_or_table_until_its_section_is_opened(bundled):
+    spec, _ = bundled["gpt2"]
+    at = _app("views/model.py", model="gpt2")  # the load: diagram, facts and notes; no Vega chart, no grid
+    assert not at.exception and not at.get("vega_lite_chart") and not at.dataframe and not at.get("json")
+    assert any(spec.notes[0].text in m.value for m in at.markdown)
+    for section, element in [("Parameters", "vega_lite_chart"), ("Cache and compute", "vega_lite_chart"),
+                             ("config.json → spec", "json")]:  # every section stays one click (or URL) away
+        at = _app("views/model.py", model="gpt2", section=section)
+        assert not at.exception and at.get(element) and at.dataframe, section
+
+
+@pytest.mark.parametrize(("page", "query", "key", "tabs"), [
+    (None, {}, "view", ["Timeline"]),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}, "part", ["Parameters by component", "Cache against context"]),
+])
+def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs):
+    at = _app(page, **query)
+    assert not at.exception and not at.get("vega_lite_chart")
+    for tab in tabs:
+        at = _app(page, **query, **{key: tab})
+        assert not at.exception and len(at.get("vega_lite_chart")) == 1, tab

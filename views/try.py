@@ -70,7 +70,7 @@ diagrams.show(to_dot(spec), "Block diagram of your config")
 
 other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
 table = compare.frame([spec, index.specs[other]])
-st.dataframe(table, width="stretch")
+st.table(table)  # static HTML: no data-grid bundle to load for two columns (issue 17)
 
 c1, c2 = st.columns(2)
 c1.download_button("Download spec YAML", data=to_yaml(spec), file_name=f"{spec.slug}.yaml",
