@@ -52,7 +52,8 @@ def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
     assert not at.exception
     [svg] = _diagrams(at)
     text = _text(svg)
-    assert f"{config['num_key_value_heads']} KV heads" in text and f"sliding window {config['sliding_window']:,}" in text
+    assert f"{config['num_key_value_heads']} KV heads" in text
+    assert f"sliding window {config['sliding_window']:,}" in text
     assert not at.get("graphviz_chart")  # laid out on the server, not in the browser
     assert at.title[0].value == spec.name
 
@@ -89,7 +90,7 @@ def test_compare_and_try_pages_take_fixed_state_models():
 
 def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     spec, config = bundled["qwen3-8b"]
-    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
+    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16", toy="true")
     assert not at.exception
     assert at.selectbox(key="slug").value == "qwen3-8b" and at.selectbox(key="layer").value == 2
     assert at.number_input(key="seq").value == 16 and "layer 2" in at.title[0].value
@@ -100,25 +101,25 @@ def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     assert list(steps["op"][:2]) == ["attn norm (pre)", "q_proj"] and "q_norm" in set(steps["op"])
     assert any(e.label.endswith(f"softmax → ({h // config['num_key_value_heads'] * 2}, 6, 6)") for e in at.expander)
     assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps
-    assert dict(at.query_params) == {"slug": "qwen3-8b", "layer": "2", "seq": "16"}
+    assert dict(at.query_params) == {"slug": "qwen3-8b", "layer": "2", "seq": "16", "toy": "true"}
     assert any(b.proto.label == "Download steps (CSV)" for b in at.get("download_button"))
     at.selectbox(key="layer").set_value(5).run()  # (AppTest does not write bound widgets back to its query_params)
     assert "layer 5" in at.title[0].value and at.dataframe[0].value["in"][0] == str((16, config["hidden_size"]))
 
 
 def test_trace_page_of_fixed_state_layers_shows_their_state_and_taps():
-    at = _app("views/trace.py", slug="falcon-mamba-7b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="falcon-mamba-7b", layer="0", seq="8", toy="true")
     assert not at.exception
     assert "selective scan" in set(at.dataframe[0].value["op"])
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the state; the conv taps
-    at = _app("views/trace.py", slug="lfm2-1.2b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="lfm2-1.2b", layer="0", seq="8", toy="true")
     assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the short conv's taps, no scores
     assert any(e.label.startswith("6. conv → (6, 16)") for e in at.expander)
 
 
 def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
-    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     state = steps[steps["op"] == "state update"].iloc[0]
@@ -127,7 +128,7 @@ def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the decay per token and head; one head's state
     at.selectbox(key="ssm_head").set_value(1).run()
     assert not at.exception and any("Head 1's state" in c.value for c in at.caption)
-    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8")  # a MoE layer: no chart
+    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8", toy="true")  # a MoE layer: no chart
     assert not at.exception and not at.get("vega_lite_chart")
 
 
@@ -213,20 +214,20 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
 
 def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
     spec, config = bundled["qwen3-next-80b-a3b-instruct"]
-    at = _app("views/trace.py", slug="qwen3-next-80b-a3b-instruct", layer="0", seq="16")
+    at = _app("views/trace.py", slug="qwen3-next-80b-a3b-instruct", layer="0", seq="16", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     nv, dk, dv = (config[f"linear_{k}"] for k in ("num_value_heads", "key_head_dim", "value_head_dim"))
     assert steps[steps["op"] == "write state"].iloc[0]["out"] == str((nv, dk, dv))  # the state, not T × T
     assert len(at.get("vega_lite_chart")) == 1  # the toy's state per token instead of attention heatmaps
     assert at.selectbox(key="head").label == "Value head"
-    at = _app("views/trace.py", slug="qwen3.5-27b", layer="3", seq="4")  # the gated full-attention layer
+    at = _app("views/trace.py", slug="qwen3.5-27b", layer="3", seq="4", toy="true")  # the gated full-attention layer
     assert not at.exception and "output gate" in set(at.dataframe[0].value["op"])
 
 
 def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
     spec, config = bundled["deepseek-v4-flash"]
-    at = _app("views/trace.py", slug="deepseek-v4-flash", layer="2", seq="9")
+    at = _app("views/trace.py", slug="deepseek-v4-flash", layer="2", seq="9", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     n, d = config["hc_mult"], config["hidden_size"]
@@ -257,7 +258,8 @@ def test_model_page_sends_no_chart_or_table_until_its_section_is_opened(bundled)
 
 @pytest.mark.parametrize(("page", "query", "key", "tabs"), [
     (None, {}, "view", ["Timeline"]),
-    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}, "part", ["Parameters by component", "Cache against context"]),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}, "part",
+     ["Parameters by component", "Cache against context"]),
 ])
 def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs):
     at = _app(page, **query)
@@ -265,3 +267,10 @@ def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs
     for tab in tabs:
         at = _app(page, **query, **{key: tab})
         assert not at.exception and len(at.get("vega_lite_chart")) == 1, tab
+
+
+def test_trace_page_runs_the_toy_only_when_asked():
+    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
+    assert not at.exception and len(at.dataframe) == 1 and not at.get("vega_lite_chart")  # the steps only
+    at.toggle(key="toy").set_value(True).run()
+    assert not at.exception and len(at.dataframe) > 1 and len(at.get("vega_lite_chart")) == 1

@@ -59,6 +59,18 @@ def test_model_deep_link_renders_the_diagram_svg(page, app_url, bundled):
     expect(page.get_by_role("heading", name=spec.name)).to_be_visible()
 
 
+def test_model_page_sections_open_from_the_url_and_on_click(page, app_url, bundled):
+    page.goto(app_url + "/model?model=llama-2-7b-hf&ctx=4096&batch=2")  # a shared cache view opens its section
+    wait_for_app(page)
+    _no_exception(page)
+    expect(page.get_by_text("Cache at this context (bf16)")).to_be_visible()
+    assert "ctx=4096" in page.url and "batch=2" in page.url
+    page.get_by_role("tab", name="Parameters").click()  # drawn when opened, and the URL keeps it
+    page.wait_for_url(re.compile(r"section=Parameters"))
+    wait_for_app(page)
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)
+
+
 def test_compare_updates_table_and_url(page, app_url, bundled):
     page.goto(app_url + "/compare?models=llama-2-7b-hf&models=mistral-7b-v0.1")
     wait_for_app(page)
@@ -110,7 +122,7 @@ def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, 
     wait_for_app(page)
     _no_exception(page)
     full = config["full_attention_interval"] - 1  # every 4th layer is gated full attention: the attention heatmap
-    page.goto(app_url + f"/trace?slug=qwen3-next-80b-a3b-instruct&layer={full}&seq=12")
+    page.goto(app_url + f"/trace?slug=qwen3-next-80b-a3b-instruct&layer={full}&seq=12&toy=true")
     wait_for_app(page)
     _no_exception(page)
     expect(page.get_by_role("heading", name=re.compile(f"layer {full}$"))).to_be_visible()
@@ -144,7 +156,8 @@ def _unreadable(m: dict) -> list[str]:
     """What is wrong with the measured figures: shrunk, labels under 12 px, or the page itself widened."""
     wrong = [f"shrunk to {f['shown']:.0f} of {f['natural']:.0f} px" for f in m["figures"]
              if abs(f["shown"] - f["natural"]) > 1]
-    wrong += [f"{sum(h < READABLE_PX for h in f['texts'])} labels under {READABLE_PX} px (smallest {min(f['texts']):.1f})"
+    wrong += [f"{sum(h < READABLE_PX for h in f['texts'])} labels under {READABLE_PX} px "
+              f"(smallest {min(f['texts'], default=0):.1f})"
               for f in m["figures"] if not f["texts"] or min(f["texts"]) < READABLE_PX]
     wrong += [f"{m['content']} px of figure in a {m['box']} px box that does not scroll"] * (
         m["content"] > m["box"] and not m["scrolls"])
