@@ -274,3 +274,12 @@ def test_trace_page_runs_the_toy_only_when_asked():
     assert not at.exception and len(at.dataframe) == 1 and not at.get("vega_lite_chart")  # the steps only
     at.toggle(key="toy").set_value(True).run()
     assert not at.exception and len(at.dataframe) > 1 and len(at.get("vega_lite_chart")) == 1
+
+
+def test_without_dot_the_browser_lays_the_diagram_out_and_a_caption_says_why(monkeypatch, bundled):
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else which(name, *a, **k))
+    at = _app("views/model.py", model="gpt2")
+    assert not at.exception and not _diagrams(at)
+    assert f"{bundled['gpt2'][1]['n_head']} query heads" in at.get("graphviz_chart")[0].spec  # the same DOT
+    assert any("Graphviz `dot` is not installed" in c.value and "apt-get install" in c.value for c in at.caption)
