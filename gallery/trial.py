@@ -56,13 +56,14 @@ def parse_config(data: bytes | str) -> dict:
     return config
 
 
-def spec_from_config(config: dict, hf_repo: str = "your-org/your-model"):
-    """The spec derived from ``config``, or a :class:`TrialError` naming every problem."""
+def spec_from_config(config: dict, hf_repo: str = "your-org/your-model", revision: str | None = None):
+    """The spec derived from ``config`` (of ``hf_repo`` at commit ``revision``), or a :class:`TrialError`
+    naming every problem."""
     layers = config.get("num_hidden_layers", config.get("n_layer"))
     if isinstance(layers, int) and not 0 < layers <= MAX_LAYERS:
         raise TrialError(f"num_hidden_layers is {layers}: give between 1 and {MAX_LAYERS}")
     try:
-        return draft(config, hf_repo=hf_repo)
+        return draft(config, hf_repo=hf_repo, revision=revision)
     except DerivationError as exc:
         raise TrialError(str(exc)) from None
     except ValidationError as exc:

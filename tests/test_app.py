@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import xml.etree.ElementTree as ET
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import ROOT, SPEC_DIR
+from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -18,20 +17,6 @@ def _app(page: str | None = None, **query) -> AppTest:
     if page:
         at.switch_page(page)
     return at.run()
-
-
-SVG = "{http://www.w3.org/2000/svg}"
-
-
-def _diagrams(at: AppTest) -> list[ET.Element]:
-    """The diagrams a page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
-    boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]
-    return [svg for box in boxes for svg in box.iter(f"{SVG}svg")]
-
-
-def _text(svg: ET.Element) -> str:
-    """Every text of a diagram, one line each."""
-    return "\n".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
 
 
 def test_gallery_shows_every_model(bundled):
@@ -50,8 +35,8 @@ def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
     spec, config = bundled["mistral-7b-v0.1"]
     at = _app("views/model.py", model="mistral-7b-v0.1")
     assert not at.exception
-    [svg] = _diagrams(at)
-    text = _text(svg)
+    [svg] = page_diagrams(at)
+    text = diagram_text(svg)
     assert f"{config['num_key_value_heads']} KV heads" in text
     assert f"sliding window {config['sliding_window']:,}" in text
     assert not at.get("graphviz_chart")  # laid out on the server, not in the browser
@@ -71,7 +56,7 @@ def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
     spec, config = bundled["falcon-mamba-7b"]
     at = _app("views/model.py", model="falcon-mamba-7b", ctx="100000", batch="2")
     assert not at.exception
-    assert "Mamba block × 64" in _text(_diagrams(at)[0])
+    assert "Mamba block × 64" in diagram_text(page_diagrams(at)[0])
     assert next(m for m in at.metric if m.label == "Context").value == "no limit"  # no max_position_embeddings
     # No KV cache: 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes × batch 2, whatever the context.
     state = 64 * 8192 * 20 * 2 * 2
@@ -85,7 +70,7 @@ def test_compare_and_try_pages_take_fixed_state_models():
     assert not at.exception
     assert "SSM inner width" in at.dataframe[0].value.index.get_level_values("field")
     at = _app("views/try.py", base="lfm2-1.2b")
-    assert not at.exception and "Gated short convolution" in _text(_diagrams(at)[0])
+    assert not at.exception and "Gated short convolution" in diagram_text(page_diagrams(at)[0])
 
 
 def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
@@ -128,7 +113,7 @@ def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the decay per token and head; one head's state
     at.selectbox(key="ssm_head").set_value(1).run()
     assert not at.exception and any("Head 1's state" in c.value for c in at.caption)
-    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8", toy="true")  # a MoE layer: no chart
+    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8", toy="true")  # MoE: no chart
     assert not at.exception and not at.get("vega_lite_chart")
 
 
@@ -177,7 +162,7 @@ def test_try_page_edits_a_bundled_model(bundled):
     expected = reference_param_count(edit_config(bundled["llama-2-7b-hf"][1], n_kv_heads=8))
     metric = next(m for m in at.metric if m.label == "Total parameters")
     assert metric.help.startswith(f"{expected:,}")
-    assert "8 KV heads" in _text(_diagrams(at)[0])
+    assert "8 KV heads" in diagram_text(page_diagrams(at)[0])
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -203,8 +188,8 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     at = _app("views/model.py", model="gpt2")
     assert not at.exception
     assert at.title[0].value == evil  # shown as the literal text
-    [svg] = _diagrams(at)  # the one HTML a page sends: Graphviz's SVG, every text XML-escaped by dot
-    assert evil in _text(svg).splitlines()[0]  # the title: the literal text, no element made of it
+    [svg] = page_diagrams(at)  # the one HTML a page sends: Graphviz's SVG, every text XML-escaped by dot
+    assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
     assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
                                                                   "ellipse", "polyline")}
     # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for that SVG
@@ -280,6 +265,6 @@ def test_without_dot_the_browser_lays_the_diagram_out_and_a_caption_says_why(mon
     which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else which(name, *a, **k))
     at = _app("views/model.py", model="gpt2")
-    assert not at.exception and not _diagrams(at)
+    assert not at.exception and not page_diagrams(at)
     assert f"{bundled['gpt2'][1]['n_head']} query heads" in at.get("graphviz_chart")[0].spec  # the same DOT
     assert any("Graphviz `dot` is not installed" in c.value and "apt-get install" in c.value for c in at.caption)

@@ -11,9 +11,7 @@ from gallery import render as render_module
 from gallery.diagram import to_dot
 from gallery.render import RenderError, page_svg, render
 
-from .conftest import spec_ids
-
-SVG = "{http://www.w3.org/2000/svg}"
+from .conftest import SVG, spec_ids
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
