@@ -9,6 +9,7 @@ missing the browser lays the diagram out with ``st.graphviz_chart``, and a capti
 from __future__ import annotations
 
 import html
+from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
@@ -26,7 +27,8 @@ def show(dot: str, alt: str) -> None:
 def show_row(figures: list[tuple[str, str]]) -> None:
     """Diagrams ``(dot, alt)`` side by side at the same scale, in one box that scrolls sideways."""
     try:
-        svgs = [page_svg(dot) for dot, _ in figures] if dot_available() else None
+        with ThreadPoolExecutor(max_workers=len(figures)) as pool:  # one dot process per figure, in parallel
+            svgs = list(pool.map(page_svg, [dot for dot, _ in figures])) if dot_available() else None
         reason = f"Graphviz `dot` is not installed on the server ({INSTALL_HINT})"
     except RenderError as exc:
         svgs, reason = None, str(exc)
