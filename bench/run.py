@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +39,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(script: str, specs: Path | None = None):
-    """A ``streamlit run`` server; yields (url, pid)."""
+def server(script: str, specs: Path | None = None, cwd: Path = ROOT):
+    """A ``streamlit run`` server of the tree at ``cwd``; yields (url, pid)."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if specs:
@@ -48,7 +48,7 @@ def server(script: str, specs: Path | None = None):
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless=true",
                              f"--server.port={port}", "--server.address=127.0.0.1",
                              "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -74,7 +74,7 @@ def _ready(page, svg: bool) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
     if svg:
-        page.wait_for_selector(".gallery-diagram svg", timeout=60_000)
+        page.wait_for_selector(".gallery-diagram svg, [data-testid='stGraphVizChart'] svg", timeout=60_000)  # or before
 
 
 def load_rounds(browser, targets: dict[str, tuple[str, bool]], runs: int) -> dict[str, list[tuple[float, float]]]:
@@ -226,22 +226,34 @@ def _copy_of(slug: str, scaled: bool) -> str:
     return f"{slug}-x{i:04d}"
 
 
-def measure_pages(browser, specs: Path | None, runs: int) -> dict:
-    """The floor and every page, loaded in turn in each run, against the same kind of server."""
+def _pages(url: str, slug: str, compare: list[str]) -> dict[str, tuple[str, bool]]:
+    """Every page of the app at ``url``: name → (URL, has a diagram)."""
+    return {
+        "Gallery": (url + "/", False),
+        "Model": (f"{url}/model?model={slug}", True),
+        "Compare (4 models)": (f"{url}/compare?" + "&".join(f"models={s}" for s in compare), True),
+        "Trace (one layer, T = 16)": (f"{url}/trace?slug={slug}&seq=16", False),
+        "Try (a bundled model)": (f"{url}/try?base={slug}", True),
+    }
+
+
+def measure_pages(browser, specs: Path | None, runs: int, baseline: tuple[str, Path] | None = None) -> dict:
+    """The floor and every page, loaded in turn in each run, against the same kind of server; with ``baseline``
+    (a revision and its tree) that revision's pages too, in the same runs."""
     folder, scaled = specs or ROOT / "arch_specs", specs is not None
     slug = _copy_of("llama-3.1-8b-instruct", scaled)
     compare = [_copy_of(s, scaled) for s in COMPARE]
     others = _names(folder, [_copy_of(s, scaled) for s in ("qwen3-8b", "gemma-2-9b", "gpt2")])
-    with server("bench/floor_app.py") as (floor_url, _), server("gallery_app.py", specs) as (url, pid):
+    with ExitStack() as stack:
+        floor_url, _ = stack.enter_context(server("bench/floor_app.py"))
+        url, pid = stack.enter_context(server("gallery_app.py", specs))
+        targets = {"floor": (floor_url, False), **_pages(url, slug, compare)}
+        if baseline:
+            rev, tree = baseline
+            old_url, _ = stack.enter_context(server("gallery_app.py", specs, cwd=tree))
+            targets |= {f"{name} at {rev}": v for name, v in _pages(old_url, slug, compare).items()}
         idle_rss = rss_mb(pid)
-        times = load_rounds(browser, {
-            "floor": (floor_url, False),
-            "Gallery": (url + "/", False),
-            "Model": (f"{url}/model?model={slug}", True),
-            "Compare (4 models)": (f"{url}/compare?" + "&".join(f"models={s}" for s in compare), True),
-            "Trace (one layer, T = 16)": (f"{url}/trace?slug={slug}&seq=16", False),
-            "Try (a bundled model)": (f"{url}/try?base={slug}", True),
-        }, runs)
+        times = load_rounds(browser, targets, runs)
         reruns = {
             "select another model": rerun_ms(browser, f"{url}/model?model={slug}", "stSelectbox", others, runs),
             "add a model to Compare": rerun_ms(browser, f"{url}/compare?models={compare[0]}&models={compare[1]}",
@@ -255,7 +267,17 @@ def measure_pages(browser, specs: Path | None, runs: int) -> dict:
 
     return {"floor_ms": medians(floor), "pages_ms": {k: medians(v) for k, v in times.items()},
             "ratios": {k: medians([(p[0] / f[0], p[1] / f[1]) for p, f in zip(v, floor)]) for k, v in times.items()},
+            "baseline": baseline[0] if baseline else None,
             "rerun_browser_ms": reruns, "server_rss_mb": {"after_start": idle_rss, "after_run": rss}}
+
+
+@contextmanager
+def checkout(rev: str):
+    """The tree of git revision ``rev`` in a temporary folder (``git archive``; the working tree is untouched)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median reported); default 5")
     parser.add_argument("--scale", type=int, default=1000, help="generated specs for the scale run (0: skip)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "results.json"), help="JSON output path")
+    parser.add_argument("--baseline", metavar="REV", help="also load the pages of git revision REV (e.g. main) in the "
+                        "same runs, for a before/after on one machine state")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -272,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     results["rerun_server_ms"] = server_rerun_ms(ROOT / "arch_specs", args.runs)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        results["bundled"] = measure_pages(browser, None, args.runs)
+        with ExitStack() as stack:
+            baseline = (args.baseline, stack.enter_context(checkout(args.baseline))) if args.baseline else None
+            results["bundled"] = measure_pages(browser, None, args.runs, baseline)
         if args.scale:
             with tempfile.TemporaryDirectory() as tmp:
                 folder = make_scaled(args.scale, Path(tmp))
@@ -303,7 +329,11 @@ def report(r: dict) -> str:
 
     f = [f"{x['floor_ms'][0]:,.0f} / {x['floor_ms'][1]:,.0f} ms" if x else "—" for x in (b, s)]
     lines.append(f"| floor page (one st.write), cold / warm browser | {f[0]} | {f[1]} |  |  |")
-    for name in b["pages_ms"]:
+    before = {n for n in b["pages_ms"] if b.get("baseline") and n.endswith(f" at {b['baseline']}")}
+    for name in [n for n in b["pages_ms"] if n not in before]:
+        old = f"{name} at {b.get('baseline')}"
+        if old in before:  # the same page at the baseline revision, in the same runs
+            lines.append(f"| {old}, cold / warm (× floor) | {pages(b, old)} | — | (before) | — |")
         ok = b["ratios"][name][0] <= t["page_cold_ratio"] and b["ratios"][name][1] <= t["page_warm_ratio"]
         if s:
             ok = ok and s["ratios"][name][0] <= t["page_cold_ratio_scale"]
