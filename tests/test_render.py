@@ -84,3 +84,12 @@ def test_page_svgs_can_share_a_page_and_exports_stay_byte_identical(bundled):
     first = render(dots[0], "svg")
     render_module._render.cache_clear()
     assert render(dots[0], "svg") == first and b"<text" not in first  # exports: glyph outlines, same bytes
+
+
+def test_dot_vanishing_after_the_check_is_the_same_clear_error(monkeypatch):
+    """The graphviz package's ExecutableNotFound (dot gone from PATH between the check and the run) says what to
+    install too, not a traceback."""
+    monkeypatch.setattr(render_module, "dot_available", lambda: True)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(RenderError, match="apt-get install -y graphviz"):
+        render('digraph { "only in this test too" }', "svg")
