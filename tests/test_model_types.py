@@ -70,8 +70,9 @@ def test_readme_section_is_generated_from_the_table():
 # multiplies by it): the smallest complete config adds head_dim.
 SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
-              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2"]
-NEW = LLAMA_LIKE + ["gpt-sw3"]
+              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
+MOE = ["olmoe", "granitemoe"]
+NEW = LLAMA_LIKE + MOE + ["gpt-sw3"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
 _SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,
@@ -92,9 +93,10 @@ _VARIANTS = {
     "no biases": {"attention_bias": False, "mlp_bias": False, "use_bias": False},
     "activation": {"hidden_act": "gelu_pytorch_tanh"},
     "partial rope": {"partial_rotary_factor": 0.25},
+    "experts": {"num_experts": 5, "num_local_experts": 5, "num_experts_per_tok": 3, "norm_topk_prob": True},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
-_REFUSED = {("helium", "head_dim 24"): "Helium's o_proj"}
+_REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
 
 
 def _config(model_type: str, change: dict) -> dict:
@@ -154,11 +156,12 @@ def test_default_config_is_exact(model_type):
 
 # Variants a config class cannot express: CwmConfig types sliding_window as int, so null is a type error
 # (value types are the config reader's concern, gallery/derive/config.py, not a family's).
-_NOT_APPLICABLE = {("cwm", "no window")}
+# Expert counts only where there are experts.
+_NOT_APPLICABLE = {("cwm", "no window")} | {(t, "experts") for t in LLAMA_LIKE}
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [
-    (t, v) for t in LLAMA_LIKE for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE])
+    (t, v) for t in LLAMA_LIKE + MOE for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers', and so does every layer's window; a config
     transformers refuses is refused by derive too, with a clear error."""
@@ -184,7 +187,7 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
     import transformers
 
     cls = transformers.CONFIG_MAPPING[model_type]
-    config = {"model_type": model_type, **_SMALL}
+    config = {"model_type": model_type, **_SMALL, "num_experts_per_tok": 1}
     for alias, key in cls.attribute_map.items():
         default = getattr(cls, key)
         config[alias] = (not default) if isinstance(default, bool) else 2 * default
