@@ -71,7 +71,7 @@ def test_readme_section_is_generated_from_the_table():
 SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
-MOE = ["olmoe", "granitemoe"]
+MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared"]
 NEW = LLAMA_LIKE + MOE + ["gpt-sw3"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
@@ -94,6 +94,7 @@ _VARIANTS = {
     "activation": {"hidden_act": "gelu_pytorch_tanh"},
     "partial rope": {"partial_rotary_factor": 0.25},
     "experts": {"num_experts": 5, "num_local_experts": 5, "num_experts_per_tok": 3, "norm_topk_prob": True},
+    "shared MLP": {"shared_intermediate_size": 72},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
@@ -157,7 +158,7 @@ def test_default_config_is_exact(model_type):
 # Variants a config class cannot express: CwmConfig types sliding_window as int, so null is a type error
 # (value types are the config reader's concern, gallery/derive/config.py, not a family's).
 # Expert counts only where there are experts.
-_NOT_APPLICABLE = {("cwm", "no window")} | {(t, "experts") for t in LLAMA_LIKE}
+_NOT_APPLICABLE = {("cwm", "no window")} | {(t, v) for t in LLAMA_LIKE for v in ("experts", "shared MLP")}
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [

@@ -1,15 +1,17 @@
-"""Mixture-of-experts Llama descendants that need no new kind: OLMoE and Granite-MoE.
+"""Mixture-of-experts Llama descendants that need no new kind: OLMoE, FlexOlmo, Granite-MoE and
+Granite-MoE-Shared.
 
-Every layer's MLP becomes a softmax router over ``num_experts`` fused SwiGLU experts, ``top_k`` per token, no
-shared expert. Read from ``models/olmoe`` and ``models/granitemoe``; defaults are the transformers config class
-defaults (checked by ``tests/test_derive.py``).
+Every layer's MLP becomes a softmax router over ``num_experts`` fused SwiGLU experts, ``top_k`` per token
+(Granite-MoE-Shared adds one always-on SwiGLU MLP). Read from ``models/olmoe``, ``models/flex_olmo``,
+``models/granitemoe`` and ``models/granitemoeshared``; defaults are the transformers config class defaults
+(checked by ``tests/test_derive.py``).
 """
 
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import const, without
-from .llama import Llama
+from ..family import DROP, const, without
+from .llama import Llama, Olmo2
 
 _EXPERTS = {
     "ffn.kind": const("moe"),
@@ -63,4 +65,34 @@ class GraniteMoe(Llama):
     }
 
 
-__all__ = ["Olmoe", "GraniteMoe"]
+class FlexOlmo(Olmo2):
+    """``models/flex_olmo``: OLMo 2 blocks (norms after each sublayer, QK-norm over all heads) with experts."""
+
+    model_type = "flex_olmo"
+    transformers_class = "FlexOlmoForCausalLM"
+    defaults = Olmo2.defaults | {
+        "vocab_size": 100352, "max_position_embeddings": 4096, "rms_norm_eps": 1e-6, "rope_theta": 500000.0,
+        "num_experts_per_tok": 5, "num_experts": 7, "norm_topk_prob": False,
+    }
+    aliases = Olmoe.aliases
+    layers = Olmoe.layers
+    block = without(Olmo2.block, "ffn.d_ff", "ffn.bias") | _EXPERTS | {
+        "ffn.n_experts": "num_experts",
+        "ffn.router.normalize_topk": "norm_topk_prob",
+    }
+
+
+class GraniteMoeShared(GraniteMoe):
+    """``models/granitemoeshared``: Granite-MoE plus a SwiGLU MLP every token uses (``shared_intermediate_size``
+    wide; none when 0), added to the experts' output without a gate."""
+
+    model_type = "granitemoeshared"
+    transformers_class = "GraniteMoeSharedForCausalLM"
+    defaults = GraniteMoe.defaults | {"shared_intermediate_size": 0}
+    block = GraniteMoe.block | {
+        "ffn.n_shared_experts": lambda c, k: 1 if c["shared_intermediate_size"] else 0,
+        "ffn.d_shared": lambda c, k: c["shared_intermediate_size"] or DROP,
+    }
+
+
+__all__ = ["Olmoe", "FlexOlmo", "GraniteMoe", "GraniteMoeShared"]
