@@ -72,7 +72,7 @@ SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared"]
-NEW = LLAMA_LIKE + MOE + ["gpt-sw3"]
+NEW = LLAMA_LIKE + MOE + ["gpt-sw3", "codegen"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
 _SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,

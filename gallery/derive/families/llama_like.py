@@ -1,5 +1,5 @@
 """Llama descendants that need no new kind: Arcee, Helium, InternLM3, IQuest-Coder, Granite, ERNIE 4.5,
-Seed-OSS, Hunyuan (dense), GLM, GLM-4, and GPT-SW3 (GPT-2 under its own name).
+Seed-OSS, Hunyuan (dense), GLM and GLM-4.
 
 Each class is the difference from its parent, read from ``models/<type>/configuration_<type>.py`` and
 ``modeling_<type>.py`` (InternLM3 and IQuest-Coder build ``LlamaForCausalLM`` from their own config
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import const, rope, without
-from .gpt import Gpt2
 from .llama import Llama
 
 
@@ -157,11 +156,5 @@ class Glm4(Glm):
     block = Glm.block | {"norm_placement": const("sandwich")}
 
 
-class GptSw3(Gpt2):
-    """``gpt-sw3``: AI Sweden's GPT-SW3 is GPT2Config and GPT2LMHeadModel under its own model_type."""
-
-    model_type = "gpt-sw3"
-
-
 __all__ = ["Arcee", "Helium", "InternLm3", "IQuestCoder", "Granite", "Ernie45", "SeedOss", "HunyuanDense", "Glm",
-           "Glm4", "GptSw3"]
+           "Glm4"]
