@@ -1,17 +1,18 @@
-"""Mixture-of-experts Llama descendants that need no new kind: OLMoE, FlexOlmo, Granite-MoE and
-Granite-MoE-Shared.
+"""Mixture-of-experts Llama descendants that need no new kind: OLMoE, FlexOlmo, Granite-MoE,
+Granite-MoE-Shared and Mellum.
 
 Every layer's MLP becomes a softmax router over ``num_experts`` fused SwiGLU experts, ``top_k`` per token
 (Granite-MoE-Shared adds one always-on SwiGLU MLP). Read from ``models/olmoe``, ``models/flex_olmo``,
-``models/granitemoe`` and ``models/granitemoeshared``; defaults are the transformers config class defaults
+``models/granitemoe``, ``models/granitemoeshared`` and ``models/mellum``; defaults are the transformers config class defaults
 (checked by ``tests/test_derive.py``).
 """
 
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, const, without
+from ..family import DROP, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, without
 from .llama import Llama, Olmo2
+from .windowed import per_type_rope
 
 _EXPERTS = {
     "ffn.kind": const("moe"),
@@ -95,4 +96,42 @@ class GraniteMoeShared(GraniteMoe):
     }
 
 
-__all__ = ["Olmoe", "FlexOlmo", "GraniteMoe", "GraniteMoeShared"]
+def _mellum_layers(c, kind=None):
+    """``MellumConfig.__post_init__``: layer_types (all full) and mlp_layer_types (all sparse) per layer."""
+    n = c["num_hidden_layers"]
+    attention = ["sliding" if t == "sliding_attention" else "full" for t in c["layer_types"] or ["full_attention"] * n]
+    ffn = ["moe" if t == "sparse" else "dense" for t in c["mlp_layer_types"] or ["sparse"] * n]
+    return layer_kinds(attention, ffn)
+
+
+class Mellum(Llama):
+    """``models/mellum``: QK-norm per head, sliding and full layers with their own RoPE θ, and sparse (64
+    experts, top 8) or dense MLP layers as ``mlp_layer_types`` says; its multi-token-prediction layers are not
+    part of the causal LM."""
+
+    model_type = "mellum"
+    transformers_class = "MellumForCausalLM"
+    defaults = without(Llama.defaults, "mlp_bias") | {
+        "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168, "num_hidden_layers": 28,
+        "num_key_value_heads": 4, "head_dim": 128, "max_position_embeddings": 131072, "sliding_window": 1024,
+        "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64, "norm_topk_prob": True,
+        "layer_types": None, "mlp_layer_types": None,
+    }
+    aliases = {"num_local_experts": "num_experts"}  # MellumConfig.attribute_map, read the other way round
+    layers = staticmethod(_mellum_layers)
+    block = Llama.block | {
+        "mixer.qk_norm": const("head"),
+        "mixer.rope": per_type_rope({"full_attention": {"rope_type": "default", "rope_theta": 500000.0},
+                                     "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+        "mixer.window": lambda c, k: (c["sliding_window"] or None) if is_sliding(k) else None,
+        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
+        "ffn.d_ff": dense_only("intermediate_size"),
+        "ffn.bias": dense_only(const(False)),
+        "ffn.n_experts": moe_only("num_experts"),
+        "ffn.top_k": moe_only("num_experts_per_tok"),
+        "ffn.d_expert": moe_only("moe_intermediate_size"),
+        "ffn.router.normalize_topk": moe_only("norm_topk_prob"),
+    }
+
+
+__all__ = ["Olmoe", "FlexOlmo", "GraniteMoe", "GraniteMoeShared", "Mellum"]

@@ -9,7 +9,7 @@ defaults (checked by ``tests/test_derive.py``).
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import const, rope, rope_from, without
+from ..family import const, is_sliding, rope, rope_from, without
 from .llama import Cohere, Llama, Mistral, Olmo2
 from .llama_like import required_head_dim
 
@@ -80,12 +80,17 @@ class Ministral3(Mistral):
     }
 
 
-def _per_type_rope(c, kind):
-    """``Olmo3Config.convert_rope_params_to_dict``: rope_parameters per layer type (or one for all)."""
-    params = c.get("rope_parameters") or {}
-    if "full_attention" in params or "sliding_attention" in params:
-        return rope_from(dict(params.get("sliding_attention" if kind == "sliding" else "full_attention") or {}), c)
-    return rope(c)
+def per_type_rope(default: dict | None = None):
+    """A rule reading ``rope_parameters`` per layer type (``{"full_attention": {...}, "sliding_attention":
+    {...}}``, ``Olmo3Config.convert_rope_params_to_dict``), or one for all layers; ``default`` when absent."""
+
+    def rule(c, kind):
+        params = c.get("rope_parameters") or default or {}
+        if "full_attention" in params or "sliding_attention" in params:
+            return rope_from(dict(params.get("sliding_attention" if is_sliding(kind) else "full_attention") or {}), c)
+        return rope(c)
+
+    return rule
 
 
 class Olmo3(Olmo2):
@@ -95,7 +100,7 @@ class Olmo3(Olmo2):
     transformers_class = "Olmo3ForCausalLM"
     defaults = Olmo2.defaults | {"rope_theta": 500000.0, "sliding_window": 4096, "layer_types": None}
     layers = staticmethod(lambda c: _every(c, 4, 3))
-    block = Olmo2.block | {"mixer.rope": _per_type_rope, "mixer.window": _window}
+    block = Olmo2.block | {"mixer.rope": per_type_rope(), "mixer.window": _window}
 
 
 def _exaone4_layers(c, kind=None):
