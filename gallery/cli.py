@@ -215,7 +215,8 @@ def cmd_types(args: argparse.Namespace) -> int:
     new = modeltypes.updated(text, modeltypes.load())
     if args.check:
         if new != text:
-            print(f"{README_PATH}: 'Supported model types' is out of date: run python -m gallery types", file=sys.stderr)
+            print(f"{README_PATH}: 'Supported model types' is out of date: run python -m gallery types",
+                  file=sys.stderr)
             return 1
         return 0
     README_PATH.write_text(new, encoding="utf-8")

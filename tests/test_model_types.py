@@ -95,7 +95,8 @@ _VARIANTS = {
     "partial rope": {"partial_rotary_factor": 0.25},
     "experts": {"num_experts": 5, "num_local_experts": 5, "num_experts_per_tok": 3, "norm_topk_prob": True},
     "shared MLP": {"shared_intermediate_size": 72},
-    "mlp_layer_types": {"mlp_layer_types": ["dense", "sparse", "sparse", "dense", "sparse"], "moe_intermediate_size": 40},
+    "mlp_layer_types": {"mlp_layer_types": ["dense", "sparse", "sparse", "dense", "sparse"],
+                        "moe_intermediate_size": 40},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}

@@ -124,7 +124,9 @@ class HunyuanDense(Llama):
     model_type = "hunyuan_v1_dense"
     transformers_class = "HunYuanDenseV1ForCausalLM"
     defaults = without(Llama.defaults, "mlp_bias") | {"vocab_size": 290943, "rms_norm_eps": 1e-5}
-    block = Llama.block | {"mixer.head_dim": required_head_dim, "mixer.qk_norm": const("head"), "ffn.bias": const(False)}
+    block = Llama.block | {
+        "mixer.head_dim": required_head_dim, "mixer.qk_norm": const("head"), "ffn.bias": const(False),
+    }
 
 
 def _glm_rope(c, kind=None):

@@ -2,17 +2,17 @@
 Granite-MoE-Shared and Mellum.
 
 Every layer's MLP becomes a softmax router over ``num_experts`` fused SwiGLU experts, ``top_k`` per token
-(Granite-MoE-Shared adds one always-on SwiGLU MLP). Read from ``models/olmoe``, ``models/flex_olmo``,
-``models/granitemoe``, ``models/granitemoeshared`` and ``models/mellum``; defaults are the transformers config class defaults
-(checked by ``tests/test_derive.py``).
+(Granite-MoE-Shared adds one always-on SwiGLU MLP; Mellum mixes dense layers in). Read from ``models/olmoe``,
+``models/flex_olmo``, ``models/granitemoe``, ``models/granitemoeshared`` and ``models/mellum``; defaults are the
+transformers config class defaults (checked by ``tests/test_derive.py``).
 """
 
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, without
+from ..family import DROP, const, dense_only, is_moe, layer_kinds, moe_only, without
 from .llama import Llama, Olmo2
-from .windowed import per_type_rope
+from .windowed import per_type_rope, window
 
 _EXPERTS = {
     "ffn.kind": const("moe"),
@@ -123,7 +123,7 @@ class Mellum(Llama):
         "mixer.qk_norm": const("head"),
         "mixer.rope": per_type_rope({"full_attention": {"rope_type": "default", "rope_theta": 500000.0},
                                      "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
-        "mixer.window": lambda c, k: (c["sliding_window"] or None) if is_sliding(k) else None,
+        "mixer.window": window,
         "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
         "ffn.d_ff": dense_only("intermediate_size"),
         "ffn.bias": dense_only(const(False)),

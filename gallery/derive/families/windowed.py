@@ -25,8 +25,9 @@ def _every(c, pattern: int, full_at: int) -> list[str]:
     return ["full" if i % pattern == full_at else "sliding" for i in range(c["num_hidden_layers"])]
 
 
-def _window(c, kind):
-    return (c["sliding_window"] or None) if kind == "sliding" else None
+def window(c, kind):
+    """``sliding_window`` in the sliding layers (0 or null: none), no window in the others."""
+    return (c["sliding_window"] or None) if is_sliding(kind) else None
 
 
 _CWM_ROPE = {"rope_type": "llama3", "rope_theta": 1_000_000.0, "factor": 16.0, "high_freq_factor": 4.0,
@@ -47,7 +48,7 @@ class Cwm(Llama):
     block = Llama.block | {
         "mixer.qkv_bias": const(False), "mixer.out_bias": const(False),
         "mixer.rope": lambda c, k: rope_from(dict(c.get("rope_parameters") or _CWM_ROPE), c),
-        "mixer.window": _window,
+        "mixer.window": window,
     }
 
 
@@ -59,7 +60,7 @@ class Ministral(Mistral):
     defaults = Mistral.defaults | {"layer_types": None}
     layers = staticmethod(lambda c: _kinds(c["layer_types"]) if c["layer_types"] else (
         ["sliding" if c["sliding_window"] is not None else "full"] * c["num_hidden_layers"]))
-    block = Mistral.block | {"mixer.head_dim": required_head_dim, "mixer.window": _window}
+    block = Mistral.block | {"mixer.head_dim": required_head_dim, "mixer.window": window}
 
 
 _MINISTRAL3_ROPE = {"rope_type": "yarn", "rope_theta": 1_000_000.0, "factor": 16.0,
@@ -100,7 +101,7 @@ class Olmo3(Olmo2):
     transformers_class = "Olmo3ForCausalLM"
     defaults = Olmo2.defaults | {"rope_theta": 500000.0, "sliding_window": 4096, "layer_types": None}
     layers = staticmethod(lambda c: _every(c, 4, 3))
-    block = Olmo2.block | {"mixer.rope": per_type_rope(), "mixer.window": _window}
+    block = Olmo2.block | {"mixer.rope": per_type_rope(), "mixer.window": window}
 
 
 def _exaone4_layers(c, kind=None):
@@ -129,7 +130,7 @@ class Exaone4(Olmo2):
     block = Olmo2.block | {
         "mixer.qkv_bias": const(False), "mixer.out_bias": const(False), "mixer.qk_norm": const("head"),
         "mixer.rope": lambda c, k: None if k == "full" and c["sliding_window"] is not None else rope(c),
-        "mixer.window": _window,
+        "mixer.window": window,
     }
 
 
@@ -147,8 +148,8 @@ class Cohere2(Cohere):
         for i in range(c["num_hidden_layers"])])
     block = Cohere.block | {
         "mixer.qk_norm": const("none"),
-        "mixer.rope": lambda c, k: rope(c) if _window(c, k) is not None else None,
-        "mixer.window": _window,
+        "mixer.rope": lambda c, k: rope(c) if window(c, k) is not None else None,
+        "mixer.window": window,
     }
 
 
