@@ -20,6 +20,7 @@ from .spec import SLUG_RE
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
+README_PATH = Path(__file__).resolve().parent.parent / "README.md"
 
 
 class UsageError(Exception):
@@ -246,6 +247,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_types(args: argparse.Namespace) -> int:
+    from .derive import modeltypes
+
+    text = README_PATH.read_text(encoding="utf-8")
+    new = modeltypes.updated(text, modeltypes.load())
+    if args.check:
+        if new != text:
+            print(f"{README_PATH}: 'Supported model types' is out of date: run python -m gallery types",
+                  file=sys.stderr)
+            return 1
+        return 0
+    README_PATH.write_text(new, encoding="utf-8")
+    print(f"wrote the model types section of {README_PATH}")
+    return 0
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     print("| code | problem | what to do | bad | good |\n|---|---|---|---|---|")
     for c in codes_mod.CODES.values():
@@ -301,6 +318,8 @@ COMMANDS = {
              "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
               "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
+    "types": (cmd_types, "write README's 'Supported model types' from gallery/derive/model_types.tsv "
+              "(--check: fail on drift)", "python -m gallery types --check"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
 }
 
@@ -356,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="one JSON object per step: op, part, in_shape, out_shape, params, param_shapes, flops, formula")
     parsers["schema"].add_argument("--check", action="store_true", help="fail if the file is out of date")
+    parsers["types"].add_argument("--check", action="store_true", help="fail if the README section is out of date")
     return parser
 
 
