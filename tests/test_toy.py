@@ -9,8 +9,9 @@ layer's output with the toy's for the same layer input (captured by a forward ho
 
 Covered: Llama 3.1 (GQA), Mistral (sliding window), Qwen2.5 (QKV bias), Qwen3 (QK-norm per head), Gemma
 (MQA, GeGLU), Gemma 2 (sandwich norms, soft-cap, sliding window; sliding and full layers), Gemma 3 (QK-norm,
-local and global θ; sliding and full), OLMo 2 (post-norm, QK-norm over all heads), StableLM 2 (LayerNorm with
-bias, partial RoPE), Phi-4-mini (fused QKV and gate/up, partial RoPE), StarCoder2 (LayerNorm, ungated MLP with
+local and global θ; sliding and full), OLMo 2 (post-norm, QK-norm over the whole projection), StableLM 2 (LayerNorm
+with bias, partial RoPE; with qk_layernorm on, QK-norm per head with a weight each), Cohere/Aya (also with
+use_qk_norm on: per head, a weight each), Phi-4-mini (fused QKV and gate/up, partial RoPE), StarCoder2 (LayerNorm, ungated MLP with
 biases), GPT-2 (fused Conv1D QKV), GPT-BigCode (MQA, fused QKV), GPT-J (parallel block with a shared norm,
 partial interleaved RoPE), Cohere/Aya (parallel block, bias-free LayerNorm, interleaved RoPE), Mixtral and
 Qwen3-MoE (softmax top-k MoE), Qwen1.5-MoE (gated shared expert), GLM-4.5-Air and MiniMax-M2 (sigmoid scoring
@@ -226,6 +227,8 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         kperm = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), m.n_kv_heads))
         w = {**w, "q_proj.weight": w["q_proj.weight"][:, perm], "k_proj.weight": w["k_proj.weight"][:, kperm]}
         w = {("attn_norm.weight" if k == "norm.weight" else k): v for k, v in w.items()}
+        one = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), 1))  # within each head
+        w |= {f"{t}_norm.weight": w[f"{t}_norm.weight"][:, one] for t in "qk" if f"{t}_norm.weight" in w}
     if mt == "phi3":  # fused projections
         return {p + "self_attn.qkv_proj.weight": np.concatenate([w[f"{n}_proj.weight"] for n in "qkv"], 1).T,
                 p + "self_attn.o_proj.weight": w["o_proj.weight"].T,
@@ -235,6 +238,10 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
                 p + "post_attention_layernorm.weight": w["ffn_norm.weight"]}
     mlp_names = {"up_proj": "c_fc", "down_proj": "c_proj"} if mt == "starcoder2" else {}
     out = {}
+    if mt == "stablelm":  # StableLmLayerNormPerHead: one LayerNorm(head_dim) per head, q_layernorm.norms.<head>
+        for t in "qk":
+            rows = w.pop(f"{t}_norm.weight", ())
+            out |= {p + f"self_attn.{t}_layernorm.norms.{i}.weight": row for i, row in enumerate(rows)}
     for name, value in w.items():
         base, _, kind = name.rpartition(".")
         if base in NORMS[block.norm_placement]:
@@ -336,6 +343,18 @@ def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
 def test_toy_layer_equals_transformers(bundled, slug, layer):
     spec, config = bundled[slug]
     _check_against_transformers(spec.arch, config, layer)
+
+
+@pytest.mark.parametrize(("slug", "switch"), [("aya-23-8b", "use_qk_norm"), ("stablelm-2-zephyr-1-6b", "qk_layernorm")])
+def test_per_head_qk_norm_equals_transformers(bundled, slug, switch):
+    # no bundled Cohere or StableLM switches QK-norm on: the same configs with it on, a weight row per head
+    _, config = bundled[slug]
+    config = {**config, switch: True}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert arch.blocks[arch.layers[0]].mixer.qk_norm == "per_head"
+    steps = _check_against_transformers(arch, config, 0)
+    ops = [s.op for s in steps]
+    assert ops.index("split K heads") < ops.index("q_norm") < ops.index("k_norm") < ops.index("RoPE on Q")
 
 
 def test_nemotron_h_latent_moe_mlp_and_biases_equal_transformers(bundled):

@@ -106,7 +106,7 @@ class Gemma3Text(Gemma2):
         "attn_logit_softcapping": None,
     }
     layers = staticmethod(_gemma3_layers)
-    block = Gemma2.block | {"mixer.qk_norm": const("head"), "mixer.rope": _gemma3_rope}
+    block = Gemma2.block | {"mixer.qk_norm": const("per_head_shared"), "mixer.rope": _gemma3_rope}
 
 
 
