@@ -52,6 +52,8 @@ class SoftmaxAttention(Strict):
         "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
         "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)",
     )
+    v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
+                         "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
@@ -175,6 +177,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
            rope_text(m.rope)]
     if m.qk_norm != "none":
         out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
+    if m.v_norm:
+        out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
@@ -209,6 +213,9 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps += [c.norm("q_norm", p, "q_norm", (h, T, hd)), c.norm("k_norm", p, "k_norm", (kv, T, hd))]
     elif m.qk_norm == "per_head":  # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: no bias
         steps += [_per_head_norm(c, p, f"{t.lower()}_norm", (n, T, hd)) for t, n in (("Q", h), ("K", kv))]
+    if m.v_norm:  # Gemma4TextAttention: v_norm without weight
+        steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
+                        per=3))
     if m.rope:
         rot = int(hd * m.rope.partial)
         steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
@@ -251,6 +258,8 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     v = R.rec("V = K" if m.k_eq_v else "split V heads", heads(v, vd))
     if m.qk_norm in ("per_head_shared", "per_head"):  # a (heads, head_dim) weight applies row by row
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    if m.v_norm:
+        v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
         rot = int(hd * m.rope.partial)
         q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
@@ -300,6 +309,7 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
+        Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
     ),
     toy_d_model=toy_d_model,
