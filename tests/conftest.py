@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "arch_specs"
 SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
+SVG = "{http://www.w3.org/2000/svg}"
 CONFIGS = SPEC_DIR / "configs"  # each bundled spec's vendored config.json, named by its slug
 FIXTURES = ROOT / "tests" / "fixtures"  # what the tests need that no spec bundles (its README says where from)
 
@@ -50,3 +52,14 @@ def bundled_raw():
 def bundled(bundled_raw):
     """slug → (Spec, the language model's config) for every bundled spec (see language_model_config)."""
     return {slug: (spec, language_model_config(config)) for slug, (spec, config) in bundled_raw.items()}
+
+
+def page_diagrams(at) -> list[ET.Element]:
+    """The diagrams an AppTest page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
+    boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]
+    return [svg for box in boxes for svg in box.iter(f"{SVG}svg")]
+
+
+def diagram_text(svg: ET.Element) -> str:
+    """Every text of a diagram, one line each."""
+    return "\n".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
