@@ -109,6 +109,9 @@ class _Dot:
 
     def __init__(self, theme: Theme, highlight: frozenset[str]):
         self.t, self.highlight, self.lines = theme, highlight, []
+        # for a kind whose parts read the residual stream past the block's norm (Gemma 4's router and experts): the
+        # node of the stream its sublayer reads and the model's norm in words, set before it draws
+        self.stream, self.norm = "", ""
 
     def node(self, name: str, label: str, component: str, shape: str = "box", mark: str = "", **attrs) -> None:
         fill = self.t.fills.get(component, self.t.fills["block"])
@@ -146,6 +149,7 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
         parts.append((p + "mixer", p + "mixer"))
         d.node(p + "mixer", _label(*mixer_lines(block.mixer)), mixer_fill(block.mixer), mark="mixer")
     if block.ffn is not None:
+        d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm
         parts.append((p + "ffn", ffn_kind(block.ffn).draw(d, p, block.ffn)))
     entry = p + "in"
     if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms

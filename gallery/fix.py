@@ -5,7 +5,7 @@ schema declares them (unknown keys kept, at the end, for lint to report); 2-spac
 lists of scalars in flow style; ``null`` spelt out; floats with a dot so YAML 1.1 tools read a float
 (``1e-5`` → ``1.0e-05``); ``yes``/``no``/``on``/``off`` in boolean fields turned into ``true``/``false``; keys
 a model has renamed (its ``renamed`` table: ``indexer.topk`` → ``top_k``, ``ffn.dense_mlp`` → ``d_dense``) written
-with today's names.
+with today's names, and values it has renamed (its ``renamed_values``: ``qk_norm: head`` → ``per_head_shared``).
 Round-trips through ruamel.yaml, which keeps comments (mdn/browser-compat-data's fixer works the same
 way).
 """
@@ -73,6 +73,9 @@ def _canonical(node: CommentedMap, model: type[BaseModel] | None) -> None:
     for old, new in (getattr(model, "renamed", None) or {}).items():  # keys of older specs → today's names
         if old in node and new not in node:
             node[new] = node.pop(old)
+    for key, values in (getattr(model, "renamed_values", None) or {}).items():  # values of older specs → today's
+        if isinstance(node.get(key), str) and node[key] in values:
+            node[key] = values[node[key]]
     order = [k for k in fields if k in node] + [k for k in node if k not in fields]
     for key in order:  # pop and re-insert: comments stay attached to their keys
         node[key] = node.pop(key)

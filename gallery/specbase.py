@@ -23,6 +23,7 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     renamed: ClassVar[dict[str, str]] = {}  # old key → its field: ``lint --fix`` rewrites specs written before
+    renamed_values: ClassVar[dict[str, dict[str, str]]] = {}  # field → {old value: today's}, as ``renamed``
 
 # --- positions -------------------------------------------------------------------------------
 

@@ -56,6 +56,8 @@ class Run:
 
     def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
         n, w = self.arch.norm, self.w[f"{name}.weight"] if weights else 1.0
+        if np.ndim(w) == 2:  # a weight row per head (QK-norm per head), x is (heads, T, head_dim)
+            w = w[:, None, :]
         eps = 1e-6 if name == "indexer.k_norm" else n.eps  # DeepseekV32Indexer: its own LayerNorm
         if n.kind == "layernorm" or name == "indexer.k_norm":
             mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)

@@ -76,3 +76,22 @@ def test_fix_rewrites_keys_of_older_specs_to_todays_names(path):
     fixed = fix_text(older)
     assert fixed == today
     assert load_text(fixed).spec is not None
+
+
+@pytest.mark.parametrize(("slug", "old"), [("qwen3-8b", "head"), ("llama-4-scout-17b-16e-instruct", "l2"),
+                                           ("olmo-2-1124-7b", "full")])
+def test_fix_rewrites_the_unambiguous_old_qk_norm_values(slug, old):
+    """``head`` and ``l2`` name one scope each and --fix rewrites them; ``full`` was two (whole projection: OLMo 2,
+    MiniMax-M2; a weight per head: Cohere, StableLM), so it stays an error that names both, for a re-derive."""
+    path = next(p for p in SPEC_FILES if p.stem == slug)
+    today = path.read_text()
+    new = {"head": "per_head_shared", "l2": "per_head_weightless", "full": "whole_projection"}[old]
+    older = today.replace(f"qk_norm: {new}\n", f"qk_norm: {old}\n")
+    assert older != today
+    problems = load_text(older).problems
+    assert problems and all("qk_norm" in str(p) for p in problems)
+    if old == "full":
+        assert "whole_projection" in str(problems[0]) and "per_head" in str(problems[0])
+        assert load_text(fix_text(older)).spec is None
+    else:
+        assert fix_text(older) == today

@@ -9,8 +9,9 @@ layer's output with the toy's for the same layer input (captured by a forward ho
 
 Covered: Llama 3.1 (GQA), Mistral (sliding window), Qwen2.5 (QKV bias), Qwen3 (QK-norm per head), Gemma
 (MQA, GeGLU), Gemma 2 (sandwich norms, soft-cap, sliding window; sliding and full layers), Gemma 3 (QK-norm,
-local and global θ; sliding and full), OLMo 2 (post-norm, QK-norm over all heads), StableLM 2 (LayerNorm with
-bias, partial RoPE), Phi-4-mini (fused QKV and gate/up, partial RoPE), StarCoder2 (LayerNorm, ungated MLP with
+local and global θ; sliding and full), OLMo 2 (post-norm, QK-norm over the whole projection), StableLM 2 (LayerNorm
+with bias, partial RoPE; with qk_layernorm on, QK-norm per head with a weight each), Cohere/Aya (also with
+use_qk_norm on: per head, a weight each), Phi-4-mini (fused QKV and gate/up, partial RoPE), StarCoder2 (LayerNorm, ungated MLP with
 biases), GPT-2 (fused Conv1D QKV), GPT-BigCode (MQA, fused QKV), GPT-J (parallel block with a shared norm,
 partial interleaved RoPE), Cohere/Aya (parallel block, bias-free LayerNorm, interleaved RoPE), Mixtral and
 Qwen3-MoE (softmax top-k MoE), Qwen1.5-MoE (gated shared expert), GLM-4.5-Air and MiniMax-M2 (sigmoid scoring
@@ -20,7 +21,9 @@ indexer: its RoPE, LayerNorm, weighted ReLU scores and top-k; ties among zero sc
 torch.topk picks them here), gpt-oss (sinks, clamped SwiGLU, biased
 experts and router; sliding and full layers), Falcon-Mamba (Mamba-1 with the weightless B, C, Δ norms; the
 reference's torch path: causal_conv1d_fn and the sequential loop of mamba_selective_scan, as the toy), LFM2 (a
-short-convolution layer and a GQA layer with QK-norm; its operator_norm, feed_forward.w1/w3/w2 names).
+short-convolution layer and a GQA layer with QK-norm; its operator_norm, feed_forward.w1/w3/w2 names); Gemma 4
+26B-A4B (a sliding layer: QK-norm and the weightless norm on V, the dense MLP beside the experts, the router reading
+the residual stream through its weightless norm, the experts through their own norm, each branch post-normed).
 Qwen3-Next (Gated DeltaNet with fused projections, gated attention with
 partial RoPE, zero-centred norms, the MoE with a gated shared expert; a linear and a full layer), Qwen3.5 (split
 projections, M-RoPE that is plain RoPE for text; linear and full layers of the dense model, a linear layer of the
@@ -39,7 +42,8 @@ shared expert, and the same with a latent and biases, plus a relu² MLP layer; w
 and scan run in float32).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
-Gemma 4 (a weightless norm on V the spec does not name), GLM-5, Kimi, MiMo.
+Gemma 4's full layers (proportional RoPE: transformers rotates dims j and j + head_dim/2 for the first
+partial × head_dim/2 frequencies, over head_dim, which the toy's partial RoPE does not model), GLM-5, Kimi, MiMo.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ CASES = [
     ("qwen3-next-80b-a3b-instruct", 0), ("qwen3-next-80b-a3b-instruct", 3), ("qwen3.5-27b", 0),
     ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
     ("nvidia-nemotron-3-nano-30b-a3b", 0), ("nvidia-nemotron-3-nano-30b-a3b", 1),
-    ("nvidia-nemotron-3-nano-30b-a3b", 5),
+    ("nvidia-nemotron-3-nano-30b-a3b", 5), ("gemma-4-26b-a4b", 0),
 ]
 
 
@@ -76,7 +80,8 @@ N_EMBD = ("gpt2", "gptj", "gpt_bigcode")  # the GPT-2 key names
 QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_expert (Qwen2MoeSparseMoeBlock)
 EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
-               "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts"}  # else num_local_experts
+               "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts",
+               "gemma4_text": "num_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
 
 
@@ -106,9 +111,15 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
     cfg["rope_scaling"] = {"rope_type": "default"}
     if mt.startswith("qwen3_5"):  # θ and the rotary fraction live in rope_parameters; M-RoPE on text is plain RoPE
         cfg["rope_parameters"] = rope
+    if mt == "gemma4_text":  # rope_parameters per layer type (the sliding layers' is plain RoPE); the resolved
+        cfg["rope_parameters"] = rope  # per-layer table is rebuilt from layer_types and the global widths
+        cfg.pop("rope_scaling")
+        cfg.pop("per_layer_config", None)
     cfg.update(hidden_size=toy.d_model, vocab_size=32, num_hidden_layers=n, intermediate_size=FF_TOY)
     if "layer_types" in cfg:
         cfg["layer_types"] = cfg["layer_types"][:n]
+    if mt == "gemma4_text" and cfg["layer_types"][-1] != "full_attention":  # its last layer is forced full: add one
+        cfg.update(layer_types=cfg["layer_types"] + ["full_attention"], num_hidden_layers=n + 1)
     if "hybrid_override_pattern" in cfg:  # Nemotron-H: one letter per layer
         cfg["hybrid_override_pattern"] = cfg["hybrid_override_pattern"][:n]
     if isinstance(m, Mamba2):
@@ -122,6 +133,8 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
             cfg["query_pre_attn_scalar"] = m.head_dim
         if "rotary_dim" in cfg:  # MiniMax-M2: rotary dims, not a fraction
             cfg["rotary_dim"] = int(m.head_dim * m.rope.partial)
+        if mt == "gemma4_text":  # Gemma 4: the full layers' heads (and KV heads where values are the keys)
+            cfg.update(global_head_dim=m.head_dim, num_global_key_value_heads=m.n_kv_heads)
     if isinstance(m, GatedDeltaNet):
         cfg.update(linear_num_key_heads=m.n_k_heads, linear_num_value_heads=m.n_v_heads,
                    linear_key_head_dim=m.k_head_dim, linear_value_head_dim=m.v_head_dim)
@@ -135,7 +148,7 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
         if f.router.n_groups:
             cfg.update(n_group=f.router.n_groups, topk_group=f.router.topk_groups)
         cfg.update({EXPERTS_KEY.get(mt, "num_local_experts"): f.n_experts, "num_experts_per_tok": f.top_k,
-                    "experts_per_token": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
+                    "experts_per_token": f.top_k, "top_k_experts": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
         if mt in QWEN_SHARED:
             cfg["shared_expert_intermediate_size"] = f.d_shared
         if mt == "nemotron_h":
@@ -147,6 +160,8 @@ GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
 ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")  # RMSNorm weights stored as w − 1
 GDN = ("in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj", "norm",
        "dt_bias", "A_log", "conv1d")  # Qwen3NextGatedDeltaNet's tensors (its gated norm is a plain RMSNorm)
+GEMMA4_MOE = {"post_mlp_norm": "post_feedforward_layernorm_1", "experts_norm": "pre_feedforward_layernorm_2",
+              "post_experts_norm": "post_feedforward_layernorm_2"}  # Gemma4TextDecoderLayer's norms of the MoE block
 NORMS = {  # toy norm name → transformers module, by norm placement
     "pre": {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"},
     "sandwich": {"attn_norm": "input_layernorm", "post_attn_norm": "post_attention_layernorm",
@@ -226,6 +241,8 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         kperm = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), m.n_kv_heads))
         w = {**w, "q_proj.weight": w["q_proj.weight"][:, perm], "k_proj.weight": w["k_proj.weight"][:, kperm]}
         w = {("attn_norm.weight" if k == "norm.weight" else k): v for k, v in w.items()}
+        one = np.argsort(_rope_perm(m.head_dim, int(m.head_dim * m.rope.partial), 1))  # within each head
+        w |= {f"{t}_norm.weight": w[f"{t}_norm.weight"][:, one] for t in "qk" if f"{t}_norm.weight" in w}
     if mt == "phi3":  # fused projections
         return {p + "self_attn.qkv_proj.weight": np.concatenate([w[f"{n}_proj.weight"] for n in "qkv"], 1).T,
                 p + "self_attn.o_proj.weight": w["o_proj.weight"].T,
@@ -235,12 +252,18 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
                 p + "post_attention_layernorm.weight": w["ffn_norm.weight"]}
     mlp_names = {"up_proj": "c_fc", "down_proj": "c_proj"} if mt == "starcoder2" else {}
     out = {}
+    if mt == "stablelm":  # StableLmLayerNormPerHead: one LayerNorm(head_dim) per head, q_layernorm.norms.<head>
+        for t in "qk":
+            rows = w.pop(f"{t}_norm.weight", ())
+            out |= {p + f"self_attn.{t}_layernorm.norms.{i}.weight": row for i, row in enumerate(rows)}
     for name, value in w.items():
         base, _, kind = name.rpartition(".")
         if base in NORMS[block.norm_placement]:
             out[p + NORMS[block.norm_placement][base] + "." + kind] = value - (mt in ZERO_CENTRED)
         elif base in ("q_norm", "k_norm"):
             out[p + f"self_attn.{name}"] = value - (mt in ZERO_CENTRED)
+        elif base in GEMMA4_MOE:
+            out[p + f"{GEMMA4_MOE[base]}.{kind}"] = value
         elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
             hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
             out[p + f"linear_attn.{name}"] = hf
@@ -257,7 +280,7 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         elif name == "shared_expert_gate.weight":
             out[p + "mlp.shared_expert_gate.weight"] = value.T
     if isinstance(f, Moe):
-        out |= _hf_moe(mt, w, p + "mlp.")
+        out |= _hf_moe(mt, w, p + ("" if mt == "gemma4_text" else "mlp."))  # Gemma 4: router and experts beside mlp
     return out
 
 
@@ -286,9 +309,12 @@ def _hf_moe(mt: str, w: dict, p: str) -> dict[str, np.ndarray]:
         return {p + "router.weight": w["router.weight"].T, p + "router.bias": w["router.bias"],
                 p + "experts.gate_up_proj": gu, p + "experts.gate_up_proj_bias": gub,
                 p + "experts.down_proj": d, p + "experts.down_proj_bias": w["experts.down_proj.bias"]}
-    out = {p + "gate.weight": w["router.weight"].T,
-           p + "experts.gate_up_proj": np.concatenate([g, u], 2).transpose(0, 2, 1),  # (E, 2·width, d_model)
-           p + "experts.down_proj": d.transpose(0, 2, 1)}
+    experts = {p + "experts.gate_up_proj": np.concatenate([g, u], 2).transpose(0, 2, 1),  # (E, 2·width, d_model)
+               p + "experts.down_proj": d.transpose(0, 2, 1)}
+    if mt == "gemma4_text":  # Gemma4TextRouter: proj, its input scale, the per-expert scale
+        return experts | {p + "router.proj.weight": w["router.weight"].T, p + "router.scale": w["router.scale"],
+                          p + "router.per_expert_scale": w["router.per_expert_scale"]}
+    out = {p + "gate.weight": w["router.weight"].T, **experts}
     if "router.correction_bias" in w:
         out[p + ("" if mt == "minimax_m2" else "gate.") + "e_score_correction_bias"] = w["router.correction_bias"]
     return out
@@ -336,6 +362,18 @@ def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
 def test_toy_layer_equals_transformers(bundled, slug, layer):
     spec, config = bundled[slug]
     _check_against_transformers(spec.arch, config, layer)
+
+
+@pytest.mark.parametrize(("slug", "switch"), [("aya-23-8b", "use_qk_norm"), ("stablelm-2-zephyr-1-6b", "qk_layernorm")])
+def test_per_head_qk_norm_equals_transformers(bundled, slug, switch):
+    # no bundled Cohere or StableLM switches QK-norm on: the same configs with it on, a weight row per head
+    _, config = bundled[slug]
+    config = {**config, switch: True}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert arch.blocks[arch.layers[0]].mixer.qk_norm == "per_head"
+    steps = _check_against_transformers(arch, config, 0)
+    ops = [s.op for s in steps]
+    assert ops.index("split K heads") < ops.index("q_norm") < ops.index("k_norm") < ops.index("RoPE on Q")
 
 
 def test_nemotron_h_latent_moe_mlp_and_biases_equal_transformers(bundled):

@@ -7,7 +7,7 @@ Qwen3 as Llama plus QK-norm::
 
     class Qwen3(Qwen2):
         model_type = "qwen3"
-        block = Qwen2.block | {"mixer.qk_norm": const("head"), "mixer.qkv_bias": "attention_bias"}
+        block = Qwen2.block | {"mixer.qk_norm": const("per_head_shared"), "mixer.qkv_bias": "attention_bias"}
 
 A rule is a config key (``"hidden_size"``), or a function ``(config, kind) -> value`` where
 ``kind`` is the block kind being built (``"sliding"``, ``"moe"``, ...). A rule may return

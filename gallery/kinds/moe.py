@@ -122,7 +122,8 @@ def lines(f: Moe) -> list[str]:
 
 
 def draw(d, p: str, f: Moe) -> str:
-    """Router → routed experts (+ shared expert, dense MLP) → weighted sum, in a dashed frame; returns the sum."""
+    """Router → routed experts (+ shared expert) → weighted sum, in a dashed frame (beside a dense MLP: two normed
+    branches and their sum); returns the sum."""
     d.raw(f'subgraph "cluster_{d.esc(p)}moe" {{')
     d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
     if f.router.hash:
@@ -141,18 +142,19 @@ def draw(d, p: str, f: Moe) -> str:
         router.append("learned input scale · per-expert scale")
     if f.router.weight_scale != 1:
         router.append(f"weights × {f.router.weight_scale:g}")
-    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
+    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
     d.node(p + "router", d.label(*router), "router", mark="ffn")
-    d.edge(p + "ffn", p + "router")
     d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
-    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
-    if f.d_dense:
-        d.node(p + "dense", d.label(f"dense {ffn_name(f.activation, f.gated)} beside the experts",
-                                   f"d_ff {f.d_dense:,} · normed, then added"), "ffn", mark="ffn")
-        d.edge(p + "ffn", p + "dense")
-        d.edge(p + "dense", p + "ffn_out")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
+    if f.d_dense:
+        _draw_beside_dense(d, p, f)
+        d.raw("}")  # the stream's node is the block's, not the frame's: its edges come after the frame
+        d.edge(d.stream, p + "router", **({"label": "RMS norm, no weight"} if f.router.scale else {}))
+        d.edge(d.stream, p + "experts_pre")
+        return p + "ffn_out"
+    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
+    d.edge(p + "ffn", p + "router")
     d.edge(p + "experts", p + "ffn_out")
     if f.n_shared_experts:
         gate = " · sigmoid gate" if f.shared_gate else ""
@@ -162,6 +164,23 @@ def draw(d, p: str, f: Moe) -> str:
         d.edge(p + "shared", p + "ffn_out")
     d.raw("}")
     return p + "ffn_out"
+
+
+def _draw_beside_dense(d, p: str, f: Moe) -> None:
+    """Gemma4TextDecoderLayer: only the dense MLP reads the block's pre-feed-forward norm; the router reads the
+    residual stream through its own weightless norm, the experts through a norm of their own; each branch is normed
+    again before the two are added."""
+    d.node(p + "dense", d.label(f"dense {ffn_name(f.activation, f.gated)} beside the experts", f"d_ff {f.d_dense:,}"),
+           "ffn", mark="ffn")
+    d.edge(p + "ffn", p + "dense")
+    for name in ("experts_pre", "dense_post", "experts_post"):
+        d.node(p + name, d.label(d.norm), "norm", mark="norm")
+    d.edge(p + "experts_pre", p + "experts")
+    d.edge(p + "dense", p + "dense_post")
+    d.edge(p + "experts", p + "experts_post", label="Σ weighted")
+    d.node(p + "ffn_out", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+    d.edge(p + "dense_post", p + "ffn_out")
+    d.edge(p + "experts_post", p + "ffn_out")
 
 
 def _router_steps(c: Ctx, f: Moe) -> list[Step]:

@@ -3,19 +3,23 @@
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj);
 the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
 trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Olmo2Attention`` QK-norm over all heads, ``Qwen3NextAttention`` output gate); the toy forward and shrink rule.
+``Qwen3NextAttention`` output gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
+``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
+``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
 """
 
 from __future__ import annotations
 
+from math import prod
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
-from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
@@ -38,12 +42,19 @@ class SoftmaxAttention(Strict):
     k_eq_v: bool = Field(False, description="Values are the keys: no v_proj (Gemma 4 global layers)")
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
-    qk_norm: Literal["none", "head", "full", "l2"] = Field(
+    qk_norm: Literal["none", "per_head_shared", "per_head", "whole_projection", "per_head_weightless"] = Field(
         "none",
-        description="Norm on queries and keys: 'head' is one norm of head_dim shared by all heads "
-        "(Qwen3, Gemma 3); 'full' has weights for every head (OLMo 2, Cohere, StableLM); 'l2' is an L2 "
-        "normalisation without weights (Llama 4)",
+        description="Norm on queries and keys, by what it normalises and which weight it has: 'per_head_shared' "
+        "normalises each head's vector with one weight of head_dim shared by all heads (Qwen3, Gemma 3/4, LFM2, "
+        "GLM-4.5 use_qk_norm); 'per_head' normalises each head's vector with a weight of its own, (n_heads, "
+        "head_dim) and (n_kv_heads, head_dim) (Cohere use_qk_norm, StableLM qk_layernorm; LayerNorm without bias); "
+        "'whole_projection' is one norm over all n_heads × head_dim dims before the head split, statistics shared "
+        "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
+        "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)",
     )
+    v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
+                         "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
+    renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
@@ -56,6 +67,20 @@ class SoftmaxAttention(Strict):
         "always built by transformers)")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
+
+    @field_validator("qk_norm", mode="before")
+    @classmethod
+    def _old_qk_norm(cls, value):
+        """A value of older specs: a one-line error saying what to write (``lint --fix`` rewrites the renamed)."""
+        if value == "full":  # one value before the scopes were told apart (issue 21)
+            raise PydanticCustomError(
+                "qk_norm_ambiguous", "'full' is two scopes now: 'whole_projection' (one norm over all heads' dims: "
+                "OLMo 2, MiniMax-M2) or 'per_head' (a weight for each head: Cohere, StableLM); re-derive with "
+                "python -m gallery new")
+        if value in cls.renamed_values["qk_norm"]:
+            raise PydanticCustomError("qk_norm_renamed", f"'{value}' is now '{cls.renamed_values['qk_norm'][value]}' "
+                                      "(python -m gallery lint --fix rewrites it)")
+        return value
 
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
@@ -104,9 +129,9 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
     terms.append(term("attention", "o_proj", where, h, vd, d))
     if mixer.out_bias:
         terms.append(term("attention", "o_proj.bias", where, d))
-    if mixer.qk_norm == "head":
+    if mixer.qk_norm == "per_head_shared":
         terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
-    elif mixer.qk_norm == "full":
+    elif mixer.qk_norm in ("per_head", "whole_projection"):
         terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
     if mixer.sinks:
         terms.append(term("attention", "sinks", where, h))
@@ -130,6 +155,17 @@ def context_flops(m: SoftmaxAttention, context: int) -> int:
     return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
 
 
+QK_NORM_LINES = {  # what each scope computes, for the label
+    "per_head_shared": "per head, one head_dim weight shared by all heads",
+    "per_head": "per head, each head its own weight",
+    "whole_projection": "over the whole projection (all heads at once)",
+    "per_head_weightless": "per head after RoPE: RMS, no weight",
+}
+QK_NORM_FACTS = {  # the same for the compare table
+    "none": "none", "per_head_shared": "per head, shared weight", "per_head": "per head, own weights",
+    "whole_projection": "whole projection", "per_head_weightless": "per head, no weight (after RoPE)",
+}
+
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
 
 
@@ -140,8 +176,9 @@ def lines(m: SoftmaxAttention) -> list[str]:
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
            rope_text(m.rope)]
     if m.qk_norm != "none":
-        out.append("QK-norm " + {"head": "(one norm per head dim)", "full": "(weights per head)",
-                                 "l2": "(L2, no weights)"}[m.qk_norm])
+        out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
+    if m.v_norm:
+        out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
@@ -162,7 +199,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
     if not m.k_eq_v:
         steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
-    if m.qk_norm == "full":  # Olmo2Attention: one norm over all heads' dims, before the split
+    if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
         steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
     steps += [ew("split Q heads", p, (T, h * hd), split, per=0, out=(h, T, hd)),
@@ -172,14 +209,19 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                          per=0, out=(kv, T, vd)))
     else:
         steps.append(ew("split V heads", p, (T, kv * vd), split, per=0, out=(kv, T, vd)))
-    if m.qk_norm == "head":  # Qwen3Attention: one norm of head_dim shared by all heads, before RoPE
+    if m.qk_norm == "per_head_shared":  # Qwen3Attention: one norm of head_dim shared by all heads, before RoPE
         steps += [c.norm("q_norm", p, "q_norm", (h, T, hd)), c.norm("k_norm", p, "k_norm", (kv, T, hd))]
+    elif m.qk_norm == "per_head":  # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: no bias
+        steps += [_per_head_norm(c, p, f"{t.lower()}_norm", (n, T, hd)) for t, n in (("Q", h), ("K", kv))]
+    if m.v_norm:  # Gemma4TextAttention: v_norm without weight
+        steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
+                        per=3))
     if m.rope:
         rot = int(hd * m.rope.partial)
         steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
                                                                             "half")]
-    if m.qk_norm == "l2":  # Llama4TextL2Norm, after RoPE, no weights
-        steps += [ew(f"L2 norm {t}", p, shp, "x · rsqrt(mean(x²) + eps), no weights", per=3)
+    if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
+        steps += [ew(f"RMS norm {t}", p, shp, "x · rsqrt(mean(x²) + eps), no weight", per=3)
                   for t, shp in (("Q", (h, T, hd)), ("K", (kv, T, hd)))]
     if m.group_size > 1:
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
@@ -193,6 +235,14 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     return steps
 
 
+def _per_head_norm(c: Ctx, p: str, name: str, shape: Shape) -> Step:
+    """The model's norm over each head's vector with a weight row of its own per head, (heads, head_dim), no bias."""
+    ln = c.arch.norm.kind == "layernorm"
+    formula = (("(x − mean(x)) / √(var(x) + eps)" if ln else "x · rsqrt(mean(x²) + eps)")
+               + f" · w[head], no bias (eps = {c.arch.norm.eps:g})")
+    return Step(name, p, shape, shape, formula, (7 if ln else 4) * prod(shape), (Param(f"{name}.weight", shape[::2]),))
+
+
 def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     hd, vd = m.head_dim, m.value_dim
     q = R.linear("q_proj", x)
@@ -202,20 +252,22 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         q = R.rec("split Q | gate", qg[..., :hd].reshape(len(x), -1), gate=gate)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
-    if m.qk_norm == "full":
+    if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
     v = R.rec("V = K" if m.k_eq_v else "split V heads", heads(v, vd))
-    if m.qk_norm == "head":
+    if m.qk_norm in ("per_head_shared", "per_head"):  # a (heads, head_dim) weight applies row by row
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    if m.v_norm:
+        v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
         rot = int(hd * m.rope.partial)
         q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
         k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False))
-    if m.qk_norm == "l2":
+    if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
-        q = R.rec("L2 norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
-        k = R.rec("L2 norm K", k / np.sqrt((k * k).mean(-1, keepdims=True) + eps))
+        q = R.rec("RMS norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
+        k = R.rec("RMS norm K", k / np.sqrt((k * k).mean(-1, keepdims=True) + eps))
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
@@ -256,7 +308,8 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
-        Fact("Norms", "QK-norm", lambda m: m.qk_norm),
+        Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
+        Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
     ),
     toy_d_model=toy_d_model,

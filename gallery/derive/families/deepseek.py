@@ -234,7 +234,7 @@ class Glm4Moe(DeepseekV3):
         "mixer.n_kv_heads": lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"],
         "mixer.head_dim": head_dim,
         "mixer.qkv_bias": "attention_bias",
-        "mixer.qk_norm": lambda c, k: "head" if c["use_qk_norm"] else "none",
+        "mixer.qk_norm": lambda c, k: "per_head_shared" if c["use_qk_norm"] else "none",
         "mixer.rope": _glm_rope,
     }
 

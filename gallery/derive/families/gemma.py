@@ -105,7 +105,7 @@ class Gemma3Text(Gemma2):
         "attn_logit_softcapping": None,
     }
     layers = staticmethod(_gemma3_layers)
-    block = Gemma2.block | {"mixer.qk_norm": const("head"), "mixer.rope": _gemma3_rope}
+    block = Gemma2.block | {"mixer.qk_norm": const("per_head_shared"), "mixer.rope": _gemma3_rope}
 
 
 
@@ -168,7 +168,7 @@ def _moe(rule):
 
 class Gemma4Text(Gemma3Text):
     """``models/gemma4`` (Gemma4TextModel): Gemma 3's stack with wider heads and fewer KV heads in global
-    layers (where values are the keys), attention scale 1 after QK-norm, and optionally an MoE block
+    layers (where values are the keys), attention scale 1 after QK-norm and a weightless norm on values, and optionally an MoE block
     beside the dense MLP in every layer."""
 
     model_type = "gemma4_text"
@@ -186,6 +186,7 @@ class Gemma4Text(Gemma3Text):
         "mixer.n_kv_heads": _gemma4_kv_heads,
         "mixer.head_dim": _gemma4_head_dim,
         "mixer.k_eq_v": lambda c, k: bool(c["attention_k_eq_v"]) and _gemma4_global(c, k),
+        "mixer.v_norm": const(True),  # Gemma4TextAttention.v_norm: Gemma4RMSNorm(head_dim, with_scale=False)
         "mixer.rope": _gemma4_rope,
         "mixer.scale": const(1.0),  # Gemma4TextAttention.scaling: QK-norm already sets the scale
         "ffn.kind": lambda c, k: "moe" if c["enable_moe_block"] else "mlp",

@@ -170,7 +170,7 @@ class StableLm(GptNeox):
         "mixer.n_kv_heads": "num_key_value_heads",
         "mixer.qkv_bias": "use_qkv_bias",
         "mixer.out_bias": const(False),
-        "mixer.qk_norm": lambda c, k: "full" if c["qk_layernorm"] else "none",
+        "mixer.qk_norm": lambda c, k: "per_head" if c["qk_layernorm"] else "none",  # StableLmLayerNormPerHead
         "mixer.rope": _stablelm_rope,
         "ffn.gated": const(True),
         "ffn.bias": const(False),

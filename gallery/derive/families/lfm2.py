@@ -69,7 +69,7 @@ class Lfm2(Llama):
     block = {k: _only("attention", rule) for k, rule in Llama.block.items()
              if k.startswith("mixer.") and k not in ("mixer.kind", "mixer.qkv_bias", "mixer.out_bias")} | {
         "mixer.kind": lambda c, k: "short_conv" if k == "conv" else head_layout_kind(c),
-        "mixer.qk_norm": _only("attention", const("head")),  # q_layernorm, k_layernorm: RMSNorm(head_dim)
+        "mixer.qk_norm": _only("attention", const("per_head_shared")),  # q_layernorm, k_layernorm: RMSNorm(head_dim)
         "mixer.conv_kernel": _only("conv", "conv_L_cache"),
         "mixer.bias": _only("conv", "conv_bias"),
         "ffn.kind": const("mlp"),

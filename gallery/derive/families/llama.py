@@ -105,7 +105,7 @@ class Qwen3(Qwen2):
     block = Qwen2.block | {
         "mixer.qkv_bias": "attention_bias",
         "mixer.out_bias": "attention_bias",
-        "mixer.qk_norm": const("head"),
+        "mixer.qk_norm": const("per_head_shared"),
     }
 
 
@@ -116,7 +116,7 @@ class Olmo2(Llama):
     transformers_class = "Olmo2ForCausalLM"
     defaults = without(Llama.defaults, "mlp_bias", "head_dim") | {"vocab_size": 50304, "rms_norm_eps": 1e-5}
     block = Llama.block | {
-        "mixer.qk_norm": const("full"),
+        "mixer.qk_norm": const("whole_projection"),  # Olmo2RMSNorm(n_heads × head_dim)
         "ffn.bias": const(False),
         "norm_placement": const("post"),
     }
@@ -150,7 +150,7 @@ class Cohere(Llama):
         "embedding.logit_scale": "logit_scale",
     }
     block = Llama.block | {
-        "mixer.qk_norm": lambda c, k: "full" if c["use_qk_norm"] else "none",
+        "mixer.qk_norm": lambda c, k: "per_head" if c["use_qk_norm"] else "none",  # CohereLayerNorm((heads, head_dim))
         "ffn.bias": const(False),
         "parallel": const(True),
         "shared_norm": const(True),

@@ -61,8 +61,8 @@ class Llama4Text(Family):
         "mixer.head_dim": lambda c, k: c["head_dim"] or c["hidden_size"] // c["num_attention_heads"],
         "mixer.qkv_bias": "attention_bias",
         "mixer.out_bias": "attention_bias",
-        # Llama4TextAttention: an L2 norm (no weights) on q and k, only in layers that use RoPE
-        "mixer.qk_norm": lambda c, k: "l2" if c["use_qk_norm"] and "nope" not in _parts(k) else "none",
+        # Llama4TextAttention: Llama4TextL2Norm (an RMS norm, no weight) on q and k after RoPE, only in RoPE layers
+        "mixer.qk_norm": lambda c, k: "per_head_weightless" if c["use_qk_norm"] and "nope" not in _parts(k) else "none",
         "mixer.rope": lambda c, k: None if "nope" in _parts(k) else rope(c),
         "mixer.chunk": lambda c, k: c["attention_chunk_size"] if "chunked" in _parts(k) else None,
         "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",

@@ -125,7 +125,7 @@ class HunyuanDense(Llama):
     transformers_class = "HunYuanDenseV1ForCausalLM"
     defaults = without(Llama.defaults, "mlp_bias") | {"vocab_size": 290943, "rms_norm_eps": 1e-5}
     block = Llama.block | {
-        "mixer.head_dim": required_head_dim, "mixer.qk_norm": const("head"), "ffn.bias": const(False),
+        "mixer.head_dim": required_head_dim, "mixer.qk_norm": const("per_head_shared"), "ffn.bias": const(False),
     }
 
 

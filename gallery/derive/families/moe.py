@@ -98,7 +98,7 @@ class Qwen3Moe(Qwen2Moe):
     block = without(Qwen2Moe.block, "ffn.n_shared_experts", "ffn.d_shared", "ffn.shared_gate") | {
         "mixer.qkv_bias": "attention_bias",
         "mixer.out_bias": "attention_bias",
-        "mixer.qk_norm": const("head"),
+        "mixer.qk_norm": const("per_head_shared"),
     }
 
 
@@ -164,7 +164,7 @@ class MinimaxM2(Mixtral):
     }
     layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
     block = without(Mixtral.block, "mixer.window") | {
-        "mixer.qk_norm": const("full"),
+        "mixer.qk_norm": const("whole_projection"),  # MiniMaxM2RMSNorm(n_heads × head_dim)
         "mixer.rope": _minimax_rope,
         "ffn.router.scoring": const("sigmoid"),
         "ffn.router.correction_bias": const(True),

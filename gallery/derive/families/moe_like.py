@@ -46,7 +46,7 @@ class Olmoe(Llama):
     layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
     block = without(Llama.block, "ffn.d_ff", "ffn.bias") | _EXPERTS | {
         "mixer.head_dim": _olmoe_head_dim,
-        "mixer.qk_norm": const("full"),
+        "mixer.qk_norm": const("whole_projection"),  # OlmoeRMSNorm(hidden_size) over all heads
         "ffn.n_experts": "num_experts",
         "ffn.router.normalize_topk": "norm_topk_prob",
     }
@@ -120,7 +120,7 @@ class Mellum(Llama):
     aliases = {"num_local_experts": "num_experts"}  # MellumConfig.attribute_map, read the other way round
     layers = staticmethod(_mellum_layers)
     block = Llama.block | {
-        "mixer.qk_norm": const("head"),
+        "mixer.qk_norm": const("per_head_shared"),
         "mixer.rope": per_type_rope({"full_attention": {"rope_type": "default", "rope_theta": 500000.0},
                                      "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
         "mixer.window": window,

@@ -128,7 +128,7 @@ class Exaone4(Olmo2):
     }
     layers = staticmethod(_exaone4_layers)
     block = Olmo2.block | {
-        "mixer.qkv_bias": const(False), "mixer.out_bias": const(False), "mixer.qk_norm": const("head"),
+        "mixer.qkv_bias": const(False), "mixer.out_bias": const(False), "mixer.qk_norm": const("per_head_shared"),
         "mixer.rope": lambda c, k: None if k == "full" and c["sliding_window"] is not None else rope(c),
         "mixer.window": window,
     }
