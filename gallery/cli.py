@@ -1,6 +1,7 @@
 """The command line: ``python -m gallery COMMAND``. Every command has help with an example.
 
-Exit codes: 0 success, 1 lint problems found, 2 bad input (unreadable file, unsupported config).
+Exit codes: 0 success, 1 lint problems found, 2 bad input (an unreadable file, a config or spec that
+cannot describe a model, a bad argument): one line on standard error, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
 
 
+EXIT_CODES = ("exit codes: 0 success; 1 lint found problems (schema --check: the file is out of date); "
+              "2 bad input (an unreadable file, a config or spec that cannot describe a model, a bad argument), "
+              "said in one line on standard error, never a traceback")
+
+
 class UsageError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
@@ -33,6 +39,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     if args.config:
         config = _read_json(Path(args.config))
         hf_repo = args.hf_repo or config.get("_name_or_path") or ""
+        hf_repo = hf_repo if isinstance(hf_repo, str) else ""
     elif args.hf_repo:
         from .hub import HubError, fetch_config
 
@@ -55,8 +62,11 @@ def cmd_new(args: argparse.Namespace) -> int:
         keep = load_spec(out).spec
         if keep is None:
             raise UsageError(f"{out} exists but does not load; fix it first (python -m gallery lint {out})")
-    spec = draft(config, hf_repo=hf_repo, revision=revision or (keep and keep.source.revision),
-                 slug=slug, keep=keep)
+    try:
+        spec = draft(config, hf_repo=hf_repo, revision=revision or (keep and keep.source.revision),
+                     slug=slug, keep=keep)
+    except DerivationError as exc:
+        raise UsageError(f"{args.config or args.hf_repo}: {exc}") from None
     spec_path, config_path = write(spec, config, out)
     print(f"wrote {spec_path} and {config_path}")
     print("next: fill in name, organisation, release_date, licence and notes, then run "
@@ -189,27 +199,30 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 def _read_json(path: Path) -> dict:
+    """A config.json file, read like the Try page reads an upload: a regular file of bounded size, JSON only."""
+    from .loader import FileProblem, read_bounded
+    from .trial import MAX_BYTES, TrialError, parse_config
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: a config.json must be a JSON object")
-    return data
+        return parse_config(read_bounded(path, MAX_BYTES))
+    except FileProblem as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    except TrialError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _arch_of(path: Path):
     """(slug, Arch) of a spec YAML file or a raw config.json."""
-    from .derive import derive
+    from .derive import derive_arch
     from .draft import slug_for
     from .loader import load_spec
-    from .spec import Arch
 
     if path.suffix == ".json":
         config = _read_json(path)
-        arch = Arch.model_validate(derive(config).arch, strict=False)
+        try:
+            arch = derive_arch(config)
+        except DerivationError as exc:
+            raise UsageError(f"{path}: {exc}") from None
         # _name_or_path may be a local folder ("./" in Falcon-Mamba's config): then the file name
         return slug_for(config.get("_name_or_path") or "") or slug_for(path.stem.replace("--", "/")), arch
     loaded = load_spec(path)
@@ -236,11 +249,13 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gallery", description="LLM Architecture Gallery tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gallery", description="LLM Architecture Gallery tools.",
+        epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parsers = {}
     for name, (func, help_text, example) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}")
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}. {EXIT_CODES}")
         p.set_defaults(func=func)
         parsers[name] = p
     p = parsers["new"]
@@ -282,3 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader stopped early (| head): not an error of ours
         sys.stderr.close()  # nothing more to say; keeps Python's own flush at exit quiet
         return 0
+    except OSError as exc:  # an output path that cannot be written
+        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2

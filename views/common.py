@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.loader import load_folder, spec_files
+from gallery.loader import FileProblem, load_folder, spec_files, vendored_config
 from gallery.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +39,6 @@ def _fingerprint(folder: Path) -> tuple:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load(folder: str, fingerprint: tuple) -> Index:
-    import json
-
     specs, configs, problems = {}, {}, {}
     for item in load_folder(folder):
         if item.spec is None:
@@ -48,8 +46,8 @@ def _load(folder: str, fingerprint: tuple) -> Index:
             continue
         specs[item.spec.slug] = item.spec
         try:
-            configs[item.spec.slug] = json.loads((item.path.parent / item.spec.source.config).read_text())
-        except (OSError, ValueError):
+            configs[item.spec.slug] = vendored_config(item)
+        except FileProblem:  # lint says why; the page shows the spec without its config
             configs[item.spec.slug] = {}
     ordered = dict(sorted(specs.items(), key=lambda kv: kv[1].name.lower()))
     return Index(Path(folder), ordered, configs, problems)
