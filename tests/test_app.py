@@ -171,7 +171,9 @@ def test_try_page_shows_errors_not_tracebacks(text, message):
     at = _app("views/try.py", mode="paste or upload")
     at.text_area(key="pasted").set_value(text).run()
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    from views.common import literal
+
+    assert any(literal(message) in e.value for e in at.error)
 
 
 def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
@@ -184,7 +186,9 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     monkeypatch.setenv("GALLERY_SPECS", str(folder))
     at = _app("views/model.py", model="gpt2")
     assert not at.exception
-    assert at.title[0].value == evil  # shown as the literal text
+    from views.common import literal
+
+    assert at.title[0].value == literal(evil)  # every character escaped: Markdown shows the literal text
     # Streamlit escapes HTML in markdown unless a page opts in; none does
     for page in (ROOT / "views").glob("*.py"):
         assert "unsafe_allow_html=True" not in page.read_text(), page
@@ -220,4 +224,6 @@ def test_try_page_says_when_an_edit_has_no_effect():
     assert not at.exception and not at.warning
     at.number_input(key="edit-n_layers").set_value(10).run()  # Nemotron-H's depth is its hybrid_override_pattern
     assert not at.exception
-    assert any(w.value.startswith("n_layers 10 has no effect") for w in at.warning)
+    from views.common import literal
+
+    assert any(w.value.startswith(literal("n_layers 10 has no effect")) for w in at.warning)

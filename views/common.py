@@ -6,6 +6,7 @@ Everything computed here comes from the core package; this module only caches it
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +73,24 @@ def gallery_cards() -> list:
     return _cards(str(folder), _fingerprint(folder))
 
 
+_INLINE = re.compile(r"([\\`*_\[\]<>~$:{}|])")  # emphasis, code, links and images, HTML, LaTeX, :icons:, tables
+_LINE_START = re.compile(r"^(\s*)([-+#=>]|\d+[.)])")  # a list, heading or quote when it opens the text
+
+
+def literal(text: object) -> str:
+    """``text`` for a Markdown-rendering element (st.markdown, st.error, st.title, ...) shown exactly as written.
+
+    Text from specs and pasted configs is a stranger's: ``![t](http://host/x.png)`` as a model type must
+    stay those characters, not become an image the browser fetches (nor a link, LaTeX or a :material/ icon).
+    Only the characters Markdown acts on are escaped, so "Mistral 7B v0.1" stays as it is.
+    """
+    escaped = _INLINE.sub(r"\\\1", str(text))
+    return _LINE_START.sub(lambda m: m[1] + m[2][:-1] + "\\" + m[2][-1], escaped)  # 1\. and \-
+
+
 def slugs_or_stop(index: Index) -> list[str]:
     """The loaded specs' slugs; a page that needs one says so and stops when the folder has none."""
     if not index.specs:
-        st.warning(f"No loadable specs in `{index.folder}`.")
+        st.warning(f"No loadable specs in {literal(index.folder)}.")
         st.stop()
     return list(index.specs)

@@ -6,7 +6,7 @@ import streamlit as st
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
 from gallery.memory import UNLIMITED_SHOWN, context_grid
-from views.common import spec_index
+from views.common import literal, spec_index
 
 index = spec_index()
 slugs = list(index.specs)
@@ -23,7 +23,7 @@ if len(chosen) < 2:
     st.stop()
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
-st.title(" vs ".join(s.name for s in specs))
+st.title(" vs ".join(literal(s.name) for s in specs))
 c1, c2 = st.columns(2)
 only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
 exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params")
@@ -63,9 +63,9 @@ with right:
         width="stretch")
 
 st.subheader("Diagrams")
-st.caption(f"Outlined in red: what differs from {specs[0].name}.")
+st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}.")
 for col, spec in zip(st.columns(len(specs)), specs):
     with col:
-        st.markdown(f"**{spec.name}**")
+        st.markdown(f"**{literal(spec.name)}**")
         marks = diff_components(specs[0], spec) if spec is not specs[0] else set()
         st.graphviz_chart(to_dot(spec, highlight=marks), width="stretch", alt=f"Block diagram of {spec.name}")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
-from views.common import gallery_cards
+from views.common import gallery_cards, literal
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -61,7 +61,7 @@ number = min(number, pages)  # a shared URL may name a page the current filters 
 grid = st.columns(3)
 for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
     with grid[i % 3].container(border=True):
-        st.markdown(f"**{k.name}**  \n{k.organisation} · {k.release_date or 'date unknown'}")
+        st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
         size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
         st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
                     f"_{k.pattern}_")

@@ -12,7 +12,7 @@ from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.render import FORMATS, RenderError, dot_available, render
-from views.common import slugs_or_stop, spec_index
+from views.common import literal, slugs_or_stop, spec_index
 
 index = spec_index()
 slugs = slugs_or_stop(index)
@@ -22,7 +22,7 @@ slug = st.selectbox("Model", slugs, key="model", bind="query-params",
 spec = index.specs[slug]
 arch = spec.arch
 
-st.title(spec.name)
+st.title(literal(spec.name))
 st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.release_date or ""), spec.licence or "",
                                    f"[{spec.source.hf_repo}](https://huggingface.co/{spec.source.hf_repo})"] if x))
 
@@ -117,14 +117,14 @@ with right:
 
 st.subheader("What is distinctive")
 for note in spec.notes:
-    st.markdown(f"- {note.text}  \n  ↳ `transformers/{note.ref}`")
+    st.markdown(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}")
 
 st.subheader("From config.json to spec")
 config = index.configs.get(slug, {})
 c1, c2 = st.columns(2)
 with c1:
-    st.caption(f"Vendored `{spec.source.config}` (model_type `{spec.source.model_type}`, "
-               f"built by `{spec.source.transformers_class}`)")
+    st.caption(f"Vendored {literal(spec.source.config)} (model_type {literal(spec.source.model_type)}, "
+               f"built by {literal(spec.source.transformers_class)})")
     st.json(config, expanded=False)
 with c2:
     try:
@@ -132,4 +132,4 @@ with c2:
                  "read from": s} for f, v, s in field_sources(config)]
         st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
     except DerivationError as exc:
-        st.error(f"This config cannot be re-derived: {exc}")
+        st.error(f"This config cannot be re-derived: {literal(exc)}")

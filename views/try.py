@@ -12,7 +12,7 @@ from gallery.draft import to_yaml
 from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
-from views.common import spec_index
+from views.common import literal, spec_index
 
 index = spec_index()
 st.title("Try your own config")
@@ -49,11 +49,11 @@ if config is not None and not errors:
         spec = spec_from_config(config)
     except TrialError as exc:
         errors = exc.lines
-for line in errors:
-    st.error(line, icon=":material/error:")
+for line in errors:  # they quote the pasted text: shown literally, never as Markdown
+    st.error(literal(line), icon=":material/error:")
 if spec is not None and mode == "a bundled model":
     for line in ignored_edits(spec, **changes):
-        st.warning(line, icon=":material/warning:")
+        st.warning(literal(line), icon=":material/warning:")
 if spec is None:
     if not errors:
         st.info("Waiting for a config.json.")

@@ -36,7 +36,8 @@ class DerivationError(ValueError):
         self.lines = list(lines)
 
 
-_NAMES = {int: "integer", float: "number", bool: "boolean", str: "string", list: "list", dict: "object"}
+_NAMES = {int: "integer", float: "float", bool: "boolean", str: "string", list: "list", dict: "object",
+          (float, int): "number"}
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,17 @@ class Expect:
         if value is None:
             if self.null is True or (self.null and model_type in self.null):
                 return None
-            return f"{key} is null: expected {self.describe()} (model_type {model_type} has no meaning for null)"
+            return f"{key} is null: expected {self.describe(model_type)} (the config class of model_type {model_type} refuses null)"
         if not _is(value, self.types):
-            return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe()}"
+            return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
             return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
         if isinstance(value, list) and self.items:
             bad = next((v for v in value if not _is(v, (self.items,))), _OK)
             if bad is not _OK:
-                return f"{key} has the entry {shown(bad)}, {_a(bad)}: expected {self.describe()}"
+                return f"{key} has the entry {shown(bad)}, {_a(bad)}: expected {self.describe(model_type)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
-            return f"{key} is {shown(value)}: expected {self.describe()}"
+            return f"{key} is {shown(value)}: expected {self.describe(model_type)}"
         return None
 
     def _in_range(self, value: float) -> bool:
@@ -73,19 +74,20 @@ class Expect:
             return False
         return self.minimum is None or value > self.minimum or (value == self.minimum and not self.above)
 
-    def describe(self) -> str:
+    def describe(self, model_type: str = "") -> str:
         """The accepted values in words: "a positive integer", "a number above 0", "a list of strings or null"."""
         if self.types == (int,) and self.minimum == 1:
             text = "a positive integer"
         elif self.items:
             text = f"a list of {_NAMES[self.items]}s"
         else:
-            text = " or ".join(("an " if _NAMES[t][0] in "aeiou" else "a ") + _NAMES[t] for t in self.types)
+            kinds = [self.types] if self.types in _NAMES else self.types
+            text = " or ".join(("an " if _NAMES[t][0] in "aeiou" else "a ") + _NAMES[t] for t in kinds)
             if self.minimum is not None:
                 text += f" {'above' if self.above else 'of at least'} {self.minimum:g}"
         if self.maximum < MAX_INT:
             text += f" up to {self.maximum:,}"
-        return text + (" or null" if self.null is True else "")
+        return text + (" or null" if self.null is True or (self.null and model_type in self.null) else "")
 
 
 _OK = object()
@@ -181,7 +183,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func"],
                     NAME),
     "topk_method": _null(NAME),
-    "time_step_rank": _expect((int, str), 1),
+    "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
