@@ -50,6 +50,7 @@ class Expect:
     null: bool | frozenset[str] = False  # True: accepted; a set: only by the config classes of these model types
     items: type | None = None  # the type of every entry of a list
     maximum: float = MAX_INT
+    int_too: frozenset[str] = frozenset()  # model types whose config class takes an integer for this float too
 
     def problem(self, key: str, value: Any, model_type: str) -> str | None:
         """Why ``value`` is refused for ``key``, or None when it is accepted."""
@@ -57,7 +58,7 @@ class Expect:
             if self.null is True or (self.null and model_type in self.null):
                 return None
             return f"{key} is null: expected {self.describe(model_type)} (the config class of model_type {model_type} refuses null)"
-        if not _is(value, self.types):
+        if not _is(value, self.types + ((int,) if model_type in self.int_too else ())):
             return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
             return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
@@ -167,12 +168,13 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
     "layer_norm_eps": _null(EPS, "cohere"),
     **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping", "logit_scale"], _null(EPS)),
-    "partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1, null=True),
+    "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
     "rotary_pct": Expect((float, int), 0, above=True, maximum=1),
     **dict.fromkeys(["rope_theta", "compress_rope_theta", "rope_local_base_freq", "rotary_emb_base",
                      "block_ffn_dim_multiplier"], BASE),
-    "routed_scaling_factor": Expect((float,), 0, above=True, null=frozenset({"mimo_v2_flash"})),
+    "routed_scaling_factor": Expect((float,), 0, above=True, null=frozenset({"mimo_v2_flash"}),
+                                    int_too=frozenset({"nemotron_h"})),
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings", "use_bias", "use_conv_bias",
