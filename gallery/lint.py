@@ -13,7 +13,8 @@ from typing import Iterable
 
 from . import yamlio
 from .derive import DerivationError, derive_arch
-from .loader import FileProblem, Loaded, Problem, load_spec, spec_files, vendored_config
+from .loader import FileProblem, Loaded, Problem, config_problem, load_spec, spec_files, vendored_config
+from .spec import Arch
 
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 _BARE_EXPONENT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
@@ -57,7 +58,7 @@ def yaml11_traps(item: Loaded) -> list[Problem]:
 
 
 def file_rules(item: Loaded) -> list[Problem]:
-    """Modeline, slug = file name, vendored config present and in agreement (F001, F003–F006)."""
+    """Modeline, slug = file name, vendored config confined, present and in agreement (F001, F003–F007)."""
     path = str(item.path)
     out: list[Problem] = []
     if item.node is not None and not _first_line(item.path).startswith(yamlio.MODELINE.split("=")[0]):
@@ -70,14 +71,14 @@ def file_rules(item: Loaded) -> list[Problem]:
         out.append(Problem(path, line, col, "slug",
                            f"slug '{spec.slug}' differs from the file name '{item.path.name}': "
                            f"rename one of them", "F001"))
-    line, col = yamlio.locate(item.node, ("source", "config"))
     try:
         config = vendored_config(item)
     except FileProblem as exc:
-        return out + [Problem(path, line, col, "source.config", str(exc), exc.code)]
+        return out + [config_problem(item, exc)]
     try:
         derived = derive_arch(config)
     except DerivationError as exc:
+        line, col = yamlio.locate(item.node, ("source", "config"))
         return out + [Problem(path, line, col, "source.config", f"{Path(spec.source.config).name}: {exc}", "F005")]
     return out + arch_disagreements(item, derived)
 

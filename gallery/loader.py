@@ -176,6 +176,12 @@ def _child(node: Any, part: Any) -> Any:
     return None
 
 
+def config_problem(item: Loaded, exc: FileProblem) -> Problem:
+    """The problem of a spec whose vendored config is not read, at its ``source.config``."""
+    line, col = yamlio.locate(item.node, ("source", "config"))
+    return Problem(str(item.path), line, col, "source.config", str(exc), exc.code)
+
+
 def spec_files(folder: Path | str) -> list[Path]:
     """The spec files of a folder, sorted (``*.yaml`` directly inside it)."""
     return sorted(Path(folder).glob("*.yaml"))

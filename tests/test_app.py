@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -147,6 +148,56 @@ def test_broken_specs_next_to_good_ones_are_listed_and_the_rest_shown(tmp_path, 
         shown = " ".join(m.value for m in box.markdown) + " ".join(c.value for c in box.code)
         assert all(name in shown for name in broken) and "[Y001]" in shown and "[S003]" in shown
     assert any(f"{len(bundled)} of {len(bundled)} models" in c.value for c in _app().caption)
+
+
+def _hostile_folder(folder):
+    """Three good specs beside one broken spec of each class of issue 18; the broken files' names → their code."""
+    (folder / "configs").mkdir(parents=True)
+    good = ["gpt2", "qwen3-0.6b", "falcon-mamba-7b"]
+    for slug in good:
+        shutil.copy(SPEC_DIR / f"{slug}.yaml", folder)
+        shutil.copy(SPEC_DIR / "configs" / f"{slug}.json", folder / "configs")
+    gpt2 = (SPEC_DIR / "gpt2.yaml").read_text()
+
+    def variant(name, old, new):
+        assert gpt2.count(old) == 1
+        (folder / f"{name}.yaml").write_text(gpt2.replace("slug: gpt2", f"slug: {name}").replace(old, new))
+
+    aliases = "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    (folder / "laughs.yaml").write_text("a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + aliases)
+    variant("deep", "d_model: 768", "d_model: " + "[" * 5000 + "]" * 5000)
+    variant("huge-int", "d_model: 768", "d_model: " + "9" * 5000)
+    variant("dev-zero", "config: configs/gpt2.json", "config: /dev/zero")
+    variant("outside", "config: configs/gpt2.json", "config: ../../../../etc/passwd")
+    variant("fifo-config", "config: configs/gpt2.json", "config: configs/fifo.json")
+    os.mkfifo(folder / "configs" / "fifo.json")
+    variant("symlink-config", "config: configs/gpt2.json", "config: configs/passwd.json")
+    (folder / "configs" / "passwd.json").symlink_to("/etc/passwd")
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "dangling.yaml").symlink_to(folder / "nowhere.yaml")
+    (folder / "huge.yaml").write_bytes(b"# " + b"x" * (2 * 1024 * 1024))
+    variant("pattern", "layers: [", "layers: \"full*100000000\"\n  old: [")
+    return good, {"laughs.yaml": "Y005", "deep.yaml": "Y006", "huge-int.yaml": "Y007", "dev-zero.yaml": "F007",
+                  "outside.yaml": "F007", "fifo-config.yaml": "F003", "symlink-config.yaml": "F003",
+                  "fifo.yaml": "Y001", "dangling.yaml": "Y001", "huge.yaml": "Y001", "pattern.yaml": "S001"}
+
+
+def test_a_broken_spec_of_each_hostile_class_leaves_the_good_ones_served(tmp_path, monkeypatch):
+    good, broken = _hostile_folder(tmp_path / "specs")
+    monkeypatch.setenv("GALLERY_SPECS", str(tmp_path / "specs"))
+    pages = [(None, {}), ("views/model.py", {"model": "qwen3-0.6b"}), ("views/trace.py", {"slug": "gpt2"}),
+             ("views/compare.py", {"models": good}), ("views/try.py", {"base": "falcon-mamba-7b"})]
+    for page, query in pages:
+        at = _app(page, **query)
+        assert not at.exception, (page, at.exception)
+        [box] = [e for e in at.expander if "could not be loaded" in e.label]
+        assert f"{len(broken)} spec file(s)" in box.label
+        shown = "\n".join(c.value for c in box.code)
+        for name, code in broken.items():
+            assert any(line.startswith(str(tmp_path / "specs" / name)) and line.endswith(f"[{code}]")
+                       for line in shown.split("\n")), (name, shown)
+        assert "root:" not in shown  # /etc/passwd's content never shows
+    assert any(f"{len(good)} of {len(good)} models" in c.value for c in _app().caption)
 
 
 def test_try_page_edits_a_bundled_model(bundled):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gallery.loader import FileProblem, load_folder, spec_files, vendored_config
+from gallery.loader import FileProblem, config_problem, load_folder, spec_files, vendored_config
 from gallery.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,15 @@ class Index:
 
 
 def _fingerprint(folder: Path) -> tuple:
-    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in spec_files(folder))
+    return tuple((p.name, *_changed(p)) for p in spec_files(folder))
+
+
+def _changed(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:  # a dangling symlink: loading says so
+        return 0, 0
+    return info.st_mtime_ns, info.st_size
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -45,11 +53,12 @@ def _load(folder: str, fingerprint: tuple) -> Index:
         if item.spec is None:
             problems[item.path.name] = item.problems
             continue
-        specs[item.spec.slug] = item.spec
         try:
-            configs[item.spec.slug] = vendored_config(item)
-        except FileProblem:  # lint says why; the page shows the spec without its config
-            configs[item.spec.slug] = {}
+            config = vendored_config(item)
+        except FileProblem as exc:  # outside configs/, a FIFO, a device, too large: listed like a broken spec
+            problems[item.path.name] = [config_problem(item, exc)]
+            continue
+        specs[item.spec.slug], configs[item.spec.slug] = item.spec, config
     ordered = dict(sorted(specs.items(), key=lambda kv: kv[1].name.lower()))
     return Index(Path(folder), ordered, configs, problems)
 
