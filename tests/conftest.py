@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "arch_specs"
 SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
+BASE = "smollm2-135m-instruct"  # the spec the lint and hostile-input tests break, line by line
 
 
 def spec_ids():
@@ -48,3 +50,12 @@ def bundled_raw():
 def bundled(bundled_raw):
     """slug → (Spec, the language model's config) for every bundled spec (see language_model_config)."""
     return {slug: (spec, language_model_config(config)) for slug, (spec, config) in bundled_raw.items()}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A spec folder holding a copy of the BASE spec and its vendored config."""
+    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
+    (tmp_path / "configs").mkdir()
+    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
+    return tmp_path

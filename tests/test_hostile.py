@@ -26,10 +26,10 @@ from gallery.lint import lint_paths
 from gallery.loader import load_text
 from gallery.trial import TrialError, parse_config, spec_from_config
 
-from .conftest import ROOT, SPEC_DIR
+from .conftest import BASE, ROOT, SPEC_DIR
 from .reference import reference_param_count
 
-BASE = "smollm2-135m-instruct"  # line 15 is "  d_model: 576", line 11 "  config: configs/<BASE>.json"
+# the ``folder`` fixture copies BASE's spec, whose line 15 is "  d_model: 576", line 11 "  config: configs/<BASE>.json"
 SECONDS, EXTRA_MB = 30, 512
 TRANSFORMERS_NULL = "the config class of model_type"
 
@@ -71,14 +71,6 @@ def _refusal(fn, *args) -> list[str]:
 
 def _lint(folder):
     return [str(p) for p in lint_paths([folder])]
-
-
-@pytest.fixture
-def folder(tmp_path):
-    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
-    (tmp_path / "configs").mkdir()
-    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
-    return tmp_path
 
 
 def _spec_with(folder, old: str, new: str):

@@ -16,17 +16,7 @@ import pytest
 from gallery.codes import CODES
 from gallery.lint import lint_paths
 
-from .conftest import ROOT, SPEC_DIR
-
-BASE = "smollm2-135m-instruct"
-
-
-@pytest.fixture
-def folder(tmp_path):
-    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
-    (tmp_path / "configs").mkdir()
-    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
-    return tmp_path
+from .conftest import BASE, ROOT, SPEC_DIR
 
 
 def _edit(folder, old: str, new: str, name: str = BASE):
