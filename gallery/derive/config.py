@@ -54,6 +54,8 @@ class Expect:
 
     def problem(self, key: str, value: Any, model_type: str) -> str | None:
         """Why ``value`` is refused for ``key``, or None when it is accepted."""
+        if type(value) in (int, float) and type(value) in self.types and self._in_range(value):
+            return None  # the usual case, decided at once
         if value is None:
             if self.null is True or (self.null and model_type in self.null):
                 return None
