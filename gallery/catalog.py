@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from .counts import active_params, total_params
 from .pattern import summary
-from .spec import LatentAttention, Moe, Spec
+from .kinds import ffn_kind, mixer_kind
+from .spec import Spec
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Card:
     release_date: dt.date | None
     total_params: int
     active_params: int
-    attention: str  # "GQA", "MLA", "MQA + sliding", "GQA / Short conv", ... (see attention_label)
+    attention: str  # "GQA", "MLA", "MQA + sliding", "GQA / Mamba", ... (see attention_label)
     moe: bool
     n_layers: int
     d_model: int
@@ -33,14 +34,10 @@ class Card:
     pattern: str
 
 
-_MIXER_NAMES = {"gated_deltanet": "Gated DeltaNet", "mamba2": "Mamba-2", "mamba": "Mamba", "short_conv": "Short conv",
-                "compressed": "Compressed"}  # mixer kinds not written in capitals
-
-
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
     mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
-    kinds = sorted({"MLA" if isinstance(m, LatentAttention) else _MIXER_NAMES.get(m.kind, m.kind.upper()) for m in mixers})
+    kinds = sorted({mixer_kind(m).name(m) for m in mixers})
     label = " / ".join(kinds)
     if any(getattr(m, "window", None) for m in mixers):
         label += " + sliding"
@@ -55,7 +52,7 @@ def card(spec: Spec) -> Card:
     return Card(
         slug=spec.slug, name=spec.name, family=spec.family, organisation=spec.organisation,
         release_date=spec.release_date, total_params=total_params(a), active_params=active_params(a),
-        attention=attention_label(spec), moe=any(isinstance(b.ffn, Moe) for b in a.blocks.values()),
+        attention=attention_label(spec), moe=any(ffn_kind(b.ffn).routed(b.ffn)[1] > 1 for b in a.blocks.values() if b.ffn is not None),
         n_layers=a.n_layers, d_model=a.d_model, context_length=a.context_length, pattern=summary(a.layers),
     )
 

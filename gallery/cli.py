@@ -7,6 +7,7 @@ cannot describe a model, a bad argument): one line on standard error, never a tr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -41,13 +42,8 @@ def cmd_new(args: argparse.Namespace) -> int:
         hf_repo = args.hf_repo or config.get("_name_or_path") or ""
         hf_repo = hf_repo if isinstance(hf_repo, str) else ""
     elif args.hf_repo:
-        from .hub import HubError, fetch_config
-
-        try:
-            config, revision = fetch_config(args.hf_repo, args.revision)
-        except HubError as exc:
-            raise UsageError(str(exc)) from None
-        hf_repo = args.hf_repo
+        hub = _open_hub(args.hf_repo, args.revision)
+        config, revision, hf_repo = hub.config, hub.sha, hub.ref.repo
     else:
         raise UsageError("give a config.json path, or --hf-repo ORG/NAME to fetch it from the Hub")
     if hf_repo.count("/") != 1:
@@ -114,28 +110,59 @@ def _spec_path(spec: str, suffixes: tuple[str, ...], what: str) -> Path:
     return path
 
 
+def _open_hub(text: str, revision: str | None = None):
+    """The Hub repo ``text`` names (``ORG/NAME[@REV]`` or its URL): its config.json at a commit."""
+    from .hub import HubError, open_repo, parse_ref
+
+    try:
+        hub = open_repo(parse_ref(text, revision))
+    except HubError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{hub.ref}: config.json at commit {hub.sha} ({hub.url})", file=sys.stderr)
+    return hub
+
+
+def _hub_spec(text: str):
+    """The spec of a Hub repo's config.json, derived exactly as the Try page does."""
+    from .trial import TrialError, spec_from_config
+
+    hub = _open_hub(text)
+    try:
+        return spec_from_config(hub.config, hf_repo=hub.ref.repo, revision=hub.sha)
+    except TrialError as exc:
+        raise UsageError(f"{hub.ref}: {exc}") from None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .diagram import to_dot
     from .loader import load_spec
     from .render import RenderError, render
 
-    path = _spec_path(args.spec, (".yaml",), "a .yaml file")
-    loaded = load_spec(path)
-    if loaded.spec is None:
-        raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+    if (args.spec is None) == (args.hf_repo is None):
+        raise UsageError("give a bundled slug or spec path, or --hf-repo ORG/NAME (one of the two)")
+    if args.hf_repo:
+        spec = _hub_spec(args.hf_repo)
+    else:
+        path = _spec_path(args.spec, (".yaml",), "a .yaml file")
+        loaded = load_spec(path)
+        if loaded.spec is None:
+            raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+        spec = loaded.spec
     try:
-        data = render(to_dot(loaded.spec, args.theme), args.format, args.scale)
+        data = render(to_dot(spec, args.theme), args.format, args.scale)
     except RenderError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output or f"{loaded.spec.slug}.{args.format}")
+    out = Path(args.output or f"{spec.slug}.{args.format}")
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    for path in map(Path, args.paths):
-        slug, arch = _arch_of(path)
+    if not args.paths and not args.hf_repo:
+        raise UsageError("give spec or config.json paths, or --hf-repo ORG/NAME[@REV]")
+    hub = ((spec.slug, spec.arch) for spec in map(_hub_spec, args.hf_repo))
+    for slug, arch in itertools.chain(map(_arch_of, map(Path, args.paths)), hub):
         row = {
             "slug": slug,
             "total_params": total_params(arch),
@@ -236,7 +263,7 @@ COMMANDS = {
             "python -m gallery new --hf-repo meta-llama/Llama-3.1-8B --revision main"),
     "lint": (cmd_lint, "check spec files (default: all of arch_specs/)",
              "python -m gallery lint arch_specs/llama-3.1-8b-instruct.yaml"),
-    "stats": (cmd_stats, "parameter counts and KV cache of specs or raw config.json files",
+    "stats": (cmd_stats, "parameter counts and KV cache of specs, raw config.json files or Hub repos (--hf-repo)",
               "python -m gallery stats arch_specs/*.yaml --json"),
     "schema": (cmd_schema, "write schema/spec.schema.json from the spec model (--check: fail on drift)",
                "python -m gallery schema --check"),
@@ -260,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         parsers[name] = p
     p = parsers["new"]
     p.add_argument("config", nargs="?", help="path to a config.json (omit it to fetch from the Hub)")
-    p.add_argument("--hf-repo", metavar="ORG/NAME", help="Hub repo id; without CONFIG, fetch its config.json")
+    p.add_argument("--hf-repo", metavar="ORG/NAME", help="Hub repo id (or URL); without CONFIG, fetch its config.json")
     p.add_argument("--revision", metavar="REV", help="commit sha (or, when fetching, a branch or tag to pin)")
     p.add_argument("-o", "--output", metavar="PATH", help="spec path (default: arch_specs/<slug>.yaml)")
     p = parsers["lint"]
@@ -268,14 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--github", action="store_true", help="also print GitHub ::error annotations")
     p.add_argument("--fix", action="store_true", help="first rewrite files in canonical form (comments kept)")
     p = parsers["export"]
-    p.add_argument("spec", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
+    p.add_argument("spec", nargs="?", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
+    p.add_argument("--hf-repo", metavar="ORG/NAME[@REV]", help="instead of SPEC: a Hub repo id or URL, read from "
+                   "its config.json at the commit it resolves to")
     p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
     p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: <slug>.<format>)")
     p = parsers["stats"]
-    p.add_argument("paths", nargs="+", help="spec YAML files or config.json files")
+    p.add_argument("paths", nargs="*", help="spec YAML files or config.json files")
+    p.add_argument("--hf-repo", metavar="ORG/NAME[@REV]", action="append", default=[],
+                   help="also a Hub repo id or URL, read from its config.json (repeatable)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p = parsers["trace"]
     p.add_argument("spec", help="a bundled slug, or a path to a spec .yaml or a config.json")

@@ -1,7 +1,8 @@
 """The compare table: the same facts of 2–6 models side by side, grouped, with differences marked.
 
 Rows come from one table of (group, field, getter) so the page, the CSV export and the tests read the
-same thing. A fact that differs between block kinds of one model is shown per kind
+same thing: the model-wide rows below, and the rows each mixer and feed-forward kind declares
+(``gallery/kinds/``, its ``facts``), read over the blocks of that kind. A fact that differs between block kinds of one model is shown per kind
 ("4,096 (sliding) / none (full)"). "none" means a setting the model could have and does not (no
 window, no soft-cap); "—" means the fact does not apply (KV heads of MLA, experts of a dense FFN).
 A row that applies to none of the compared models is left out, as is a parameter component that
@@ -22,8 +23,9 @@ from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
-from .spec import (Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, Rope, ShortConv,
-                   SoftmaxAttention, Spec)
+from .kinds import FFNS, MIXERS, ffn_kind, mixer_kind
+from .kinds.contract import or_none
+from .spec import Block, Spec
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
 GROUPS = ("Parameters", "Attention", "Fixed-state mixers", "Norms", "Positions", "Feed-forward",
@@ -54,11 +56,6 @@ def exact(value: Any) -> str:
     return str(value)
 
 
-def _or_none(value: Any) -> Any:
-    """An optional setting: its value, or "none" when the model does without it."""
-    return "none" if value is None else value
-
-
 # --- per block kind --------------------------------------------------------------------------
 
 
@@ -84,125 +81,54 @@ def _per_kind(spec: Spec, get: Callable[[Block], Any], applies: Callable[[Block]
 Getter = Callable[[Spec], Any]
 
 
-def _mixer(get: Callable[[Any], Any],
-           kinds: tuple[type, ...] = (SoftmaxAttention, LatentAttention, CompressedAttention)) -> Getter:
-    """A fact of the token mixer, read over the blocks whose mixer is of ``kinds`` (— when there are none)."""
-    return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: isinstance(b.mixer, kinds))
+def _mixer_fact(field: str) -> Getter:
+    """A fact of the token mixer, read by its kind over the blocks whose mixer kind has it (— when none does)."""
+    def get(mixer: Any) -> Any:
+        return next(f.get(mixer) for f in mixer_kind(mixer).facts if f.field == field)
+    return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: b.mixer is not None and any(
+        f.field == field for f in mixer_kind(b.mixer).facts))
 
 
-def _ffn(mlp: Callable[[Mlp], Any] | None, moe: Callable[[Moe], Any] | None) -> Getter:
-    """A fact of the feed-forward, read by ``mlp`` or ``moe`` (— where the one needed is None)."""
-    def one(block: Block) -> Any:
-        read = {Mlp: mlp, Moe: moe}.get(type(block.ffn))
-        return read(block.ffn) if read else None
-    return lambda spec: _per_kind(spec, one, lambda b: b.ffn is not None)  # Nemotron-H: mixer-only blocks skipped
+def _ffn_fact(field: str) -> Getter:
+    """A fact of the feed-forward, read by its kind (— for a kind without it) over the blocks with one."""
+    def get(block: Block) -> Any:
+        return next((f.get(block.ffn) for f in ffn_kind(block.ffn).facts if f.field == field), None)
+    return lambda spec: _per_kind(spec, get, lambda b: b.ffn is not None)  # Nemotron-H: mixer-only blocks skipped
 
 
-def _rope(get: Callable[[Rope], Any], nope: Any = None) -> Getter:
-    """A fact of the mixer's RoPE; ``nope`` for attention without positions."""
-    def one(block: Block) -> Any:
-        return nope if block.mixer.rope is None else get(block.mixer.rope)
-    # only attention has positions: blocks without a mixer, or with Gated DeltaNet or Mamba-2, are skipped
-    return lambda spec: _per_kind(spec, one, lambda b: hasattr(b.mixer, "rope"))
+def _kind_facts() -> list[tuple[str, str, Getter]]:
+    """Every row a kind declares, once, in registry order (mixer kinds, then feed-forward kinds)."""
+    seen: dict[tuple[str, str], Getter] = {}
+    for kinds, fact in ((MIXERS, _mixer_fact), (FFNS, _ffn_fact)):
+        for kind in kinds:
+            for f in kind.facts:
+                seen.setdefault((f.group, f.field), fact(f.field))
+    return [(group, field, get) for (group, field), get in seen.items()]
 
 
-def _scaling(rope: Rope) -> str:
-    s = rope.scaling
-    if s is None:
-        return "none"
-    return f"{s.type} ×{s.factor:g}" if s.factor else s.type
-
-
-def _head_dim(m: SoftmaxAttention | LatentAttention | CompressedAttention) -> Any:
-    if isinstance(m, LatentAttention):
-        return f"{m.qk_nope_head_dim}+{m.qk_rope_head_dim} (V {m.v_head_dim})"
-    return f"{m.head_dim} (V {m.v_head_dim})" if getattr(m, "v_head_dim", None) else m.head_dim
-
-
-def _compression(m: CompressedAttention) -> Any:
-    """"4 (overlapping)": tokens per compressed entry; "none" for a window-only layer."""
-    if m.ratio is None:
-        return "none"
-    return f"{m.ratio} (overlapping)" if m.overlap else m.ratio
-
-
-def _indexer(m: LatentAttention | CompressedAttention) -> str:
-    i = m.indexer
-    return "none" if i is None else ("shared" if i.shared else f"{i.n_heads} × {i.head_dim}, top-{i.topk:,}")
-
-
-def _routing(f: Moe) -> str:
-    return f"hash ({f.router.scoring} weights)" if f.router.hash else f.router.scoring
-
-
-_ATTN = (SoftmaxAttention,)
-_MLA = (LatentAttention,)
-_GDN = (GatedDeltaNet,)
-_COMP = (CompressedAttention,)
-_SSM = (Mamba2,)
-_MAMBA = (Mamba,)
-_CONV = (ShortConv,)
-_FACTS: list[tuple[str, str, Getter]] = [
+_MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
-    ("Attention", "query heads", _mixer(lambda m: m.n_heads)),
-    ("Attention", "KV heads", _mixer(lambda m: m.n_kv_heads, _ATTN + _COMP)),
-    ("Attention", "head dim", _mixer(_head_dim)),
-    ("Attention", "group size", _mixer(lambda m: m.n_heads // m.n_kv_heads, _ATTN + _COMP)),
-    ("Attention", "QKV bias", _mixer(lambda m: m.qkv_bias, _ATTN)),
-    ("Attention", "sliding window", _mixer(lambda m: _or_none(m.window))),
-    ("Attention", "attention chunk", _mixer(lambda m: _or_none(getattr(m, "chunk", None)))),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
-    ("Attention", "sinks", _mixer(lambda m: m.sinks, _ATTN + _COMP)),
-    ("Attention", "logit soft-cap", _mixer(lambda m: _or_none(getattr(m, "softcap", None)))),
-    ("Attention", "kv_lora_rank", _mixer(lambda m: m.kv_lora_rank, _MLA)),
-    ("Attention", "q_lora_rank", _mixer(lambda m: _or_none(m.q_lora_rank), _MLA + _COMP)),
-    ("Attention", "compression (tokens per KV entry)", _mixer(_compression, _COMP)),
-    ("Attention", "sparse indexer", _mixer(_indexer, _MLA + _COMP)),
-    ("Attention", "output groups × o_lora_rank", _mixer(lambda m: f"{m.o_groups} × {m.o_lora_rank:,}", _COMP)),
-    ("Attention", "qk_rope_head_dim", _mixer(lambda m: m.qk_rope_head_dim, _MLA)),
-    ("Attention", "output gate", _mixer(lambda m: m.output_gate, _ATTN)),
-    ("Fixed-state mixers", "linear-attention Q/K heads", _mixer(lambda m: m.n_k_heads, _GDN)),
-    ("Fixed-state mixers", "linear-attention V heads", _mixer(lambda m: m.n_v_heads, _GDN)),
-    ("Fixed-state mixers", "linear-attention head dim", _mixer(lambda m: f"{m.k_head_dim} (V {m.v_head_dim})", _GDN)),
-    ("Fixed-state mixers", "SSM state size (d_state)", _mixer(lambda m: m.d_state, _SSM + _MAMBA)),
-    ("Fixed-state mixers", "SSM inner width", _mixer(lambda m: m.d_inner if isinstance(m, Mamba) else m.inner,
-                                                      _SSM + _MAMBA)),
-    ("Fixed-state mixers", "SSM heads × head dim", _mixer(lambda m: f"{m.n_heads} × {m.head_dim}", _SSM)),
-    ("Fixed-state mixers", "SSM groups", _mixer(lambda m: m.n_groups, _SSM)),
-    ("Fixed-state mixers", "dt_rank", _mixer(lambda m: m.dt_rank, _MAMBA)),
-    ("Fixed-state mixers", "conv kernel", _mixer(lambda m: m.conv_kernel, _GDN + _SSM + _MAMBA + _CONV)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
-    ("Norms", "QK-norm", _mixer(lambda m: m.qk_norm, _ATTN)),
     ("Norms", "final norm", lambda s: s.arch.final_norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
      if s.arch.hyper_connections else "none"),
-    ("Positions", "RoPE θ", _rope(lambda r: r.theta, nope="none (NoPE)")),
-    ("Positions", "RoPE scaling", _rope(_scaling)),
-    ("Positions", "partial rotary", _rope(lambda r: r.partial)),
-    ("Positions", "learned positions", lambda s: _or_none(s.arch.embedding.learned_positions)),
-    ("Feed-forward", "kind", _ffn(lambda f: "dense", lambda f: "MoE")),
-    ("Feed-forward", "activation", _ffn(lambda f: f.activation, lambda f: f.activation)),
-    ("Feed-forward", "gated", _ffn(lambda f: f.gated, lambda f: f.gated)),
-    ("Feed-forward", "d_ff", _ffn(lambda f: f.d_ff, None)),
-    ("Feed-forward", "routed experts", _ffn(None, lambda f: f.n_experts)),
-    ("Feed-forward", "top-k", _ffn(None, lambda f: f.top_k)),
-    ("Feed-forward", "routing", _ffn(None, _routing)),
-    ("Feed-forward", "expert width", _ffn(None, lambda f: f.d_expert)),
-    ("Feed-forward", "shared experts", _ffn(None, lambda f: f.n_shared_experts)),
+    ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
-    ("Vocabulary & context", "context", lambda s: _or_none(s.arch.context_length)),
+    ("Vocabulary & context", "context", lambda s: or_none(s.arch.context_length)),
     ("Vocabulary & context", "d_model", lambda s: s.arch.d_model),
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
-    ("Vocabulary & context", "final logit soft-cap", lambda s: _or_none(s.arch.embedding.logit_softcap)),
+    ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),
     ("Vocabulary & context", "KV cache bytes / token (bf16)", lambda s: kv_bytes_per_token(s.arch)),
     ("Vocabulary & context", "fixed state bytes / sequence (bf16)", lambda s: state_bytes(s.arch) or None),
     ("Vocabulary & context", f"cache bytes at {CACHE_AT:,} tokens (bf16)", lambda s: kv_bytes(s.arch, CACHE_AT)),
 ]
+_FACTS = sorted(_MODEL_FACTS + _kind_facts(), key=lambda fact: GROUPS.index(fact[0]))  # stable: by group, in order
 
 
 # --- the table -------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ Each block kind is drawn once as a rounded frame with its repeat count, its sub-
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel), residual
 additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
-frame. See ``../shared/notes/diagram-style.md`` for the grammar this follows.
+frame. See ``../shared/notes/diagram-style.md`` for the grammar this follows. Each mixer and feed-forward
+kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
+out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
 
 Pure: :func:`to_dot` returns DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
 it with ``st.graphviz_chart``. Every label that comes from data goes through :func:`_esc`.
@@ -15,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
-from .spec import (Block, CompressedAttention, GatedDeltaNet, LatentAttention, Mamba, Mamba2, Mlp, Moe, ShortConv,
-                   SoftmaxAttention, Spec)
+from .spec import Block, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
 
@@ -77,165 +79,19 @@ def _n(x: int) -> str:
 
 # --- words for each component ------------------------------------------------------------------
 
-_ATTENTION_NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
-
-
-def _rope_text(rope) -> str:
-    if rope is None:
-        return "NoPE (no positional encoding)"
-    text = f"RoPE θ {rope.theta:,.0f}"
-    if rope.partial < 1:
-        text += f" on {rope.partial:.0%} of dims"
-    if rope.scaling:
-        factor = f" ×{rope.scaling.factor:g}" if rope.scaling.factor else ""
-        text += f" ({rope.scaling.type}{factor})"
-    return text
-
-
-def gated_deltanet_lines(m: GatedDeltaNet) -> list[str]:
-    """The Gated DeltaNet label: heads and dims, convolution, gating, state, output (Qwen3NextGatedDeltaNet)."""
-    return [
-        "Gated DeltaNet (linear attention)",
-        f"{m.n_k_heads} query/key heads × {m.k_head_dim} · {m.n_v_heads} value heads × {m.v_head_dim}",
-        f"causal conv (kernel {m.conv_kernel}) on q, k, v · q, k L2-normed",
-        "delta rule: write β = σ(b) · decay from a, A_log, dt_bias",
-        f"fixed state {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} per sequence",
-        "RMSNorm ⊙ silu(z) → out_proj",
-        "fused in_proj_qkvz, in_proj_ba" if m.fused_projections else "",
-    ]
-
-
-def mamba2_lines(m: Mamba2) -> list[str]:
-    """The Mamba-2 label: heads × head dim, groups, state size, convolution, gated norm."""
-    return [
-        "Mamba-2 state-space mixer (SSD)",
-        f"{m.n_heads} heads × head dim {m.head_dim} · {m.n_groups} groups share B, C · state {m.d_state}",
-        f"causal depthwise conv1d · kernel {m.conv_kernel} over x, B, C ({_n(m.conv_dim)} channels)"
-        + (" · bias" if m.conv_bias else ""),
-        f"gated RMSNorm: norm(y ⊙ SiLU(z)) in {m.n_groups} groups → out_proj",
-        f"fixed state per sequence: {m.n_heads} × {m.head_dim} × {m.d_state} · no positions",
-        f"prefill in chunks of {_n(m.chunk_size)} tokens" if m.chunk_size else "",
-        "bias: in_proj, out_proj" if m.bias else "",
-    ]
-
-
-def _mamba_lines(m: Mamba) -> list[str]:
-    """A Mamba-1 mixer: widths, state, Δ rank, convolution, Falcon-Mamba's B/C/Δ norms."""
-    lines = ["Mamba selective state space (no attention)",
-             f"d_inner {_n(m.d_inner)} · state {m.d_state} per channel · Δ rank {m.dt_rank}",
-             f"causal conv {m.conv_kernel} taps{' + bias' if m.conv_bias else ''} · output gated by SiLU(z)"]
-    if m.bc_dt_norm_eps:
-        lines.append(f"B, C, Δ RMS-normed (eps {m.bc_dt_norm_eps:g}, no weights)")
-    if m.bias:
-        lines.append("bias: in, out")
-    return lines + ["fixed state per sequence: no KV cache"]
-
-
-def _short_conv_lines(m: ShortConv) -> list[str]:
-    """LFM2's gated short convolution: the gating and the kernel length."""
-    return ["Gated short convolution (no attention)", "in_proj → B, C, x · out_proj(C ⊙ conv(B ⊙ x))",
-            f"depthwise causal conv {m.conv_kernel} taps" + (" · bias" if m.bias else ""),
-            "fixed state per sequence: no KV cache"]
-
-
-_FIXED_STATE_LINES = {  # the mixers that keep a fixed-size state instead of a KV cache, and their labels
-    GatedDeltaNet: gated_deltanet_lines, Mamba2: mamba2_lines, Mamba: _mamba_lines, ShortConv: _short_conv_lines,
-}
-
-
 def mixer_fill(m) -> str:
-    """The fill style of a mixer: ``linear`` for fixed-state mixers, ``attention`` otherwise."""
-    return "linear" if type(m) in _FIXED_STATE_LINES else "attention"
+    """The fill style of a mixer: its kind's colour role (``linear`` for fixed-state mixers, ``attention``)."""
+    return mixer_kind(m).fill
 
 
 def mixer_lines(m) -> list[str]:
-    """The mixer label: kind and head layout, positions, window, extras."""
-    if type(m) in _FIXED_STATE_LINES:
-        return _FIXED_STATE_LINES[type(m)](m)
-    if isinstance(m, SoftmaxAttention):
-        lines = [
-            _ATTENTION_NAMES[m.kind],
-            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
-            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-            _rope_text(m.rope),
-        ]
-        if m.qk_norm != "none":
-            lines.append("QK-norm " + {"head": "(one norm per head dim)", "full": "(weights per head)",
-                                       "l2": "(L2, no weights)"}[m.qk_norm])
-        if m.output_gate:
-            lines.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
-    elif isinstance(m, CompressedAttention):
-        lines = compressed_lines(m)
-    else:
-        assert isinstance(m, LatentAttention)
-        q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
-        lines = [
-            "Multi-head latent attention (MLA)",
-            f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
-            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} RoPE (shared key) · V {m.v_head_dim}",
-            _rope_text(m.rope),
-        ]
-        if m.indexer and m.indexer.shared:
-            lines.append(f"sparse: reuses the previous indexer's top-{_n(m.indexer.topk)} tokens")
-        elif m.indexer:
-            lines.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{_n(m.indexer.topk)} "
-                         "tokens")
-    if isinstance(m, CompressedAttention):
-        lines.append(f"+ the last {_n(m.window)} tokens uncompressed (sliding window)")
-    elif m.window:
-        lines.append(f"sliding window {_n(m.window)}")
-    elif getattr(m, "chunk", None):
-        lines.append(f"chunked attention: within chunks of {_n(m.chunk)}")
-    else:
-        lines.append("full causal attention")
-    if getattr(m, "sinks", False):
-        lines.append("learned attention sinks")
-    if getattr(m, "softcap", None):
-        lines.append(f"logit soft-cap {m.softcap:g}")
-    biases = [name for name, on in (("QKV", getattr(m, "qkv_bias", False)), ("out", getattr(m, "out_bias", False)),
-                                    ("all", getattr(m, "bias", False))) if on]
-    if biases:
-        lines.append("bias: " + ", ".join(biases))
-    return lines
-
-
-def compressed_lines(m: CompressedAttention) -> list[str]:
-    """DeepSeek-V4 attention: what is compressed and how, the shared K = V head, low-rank query and output."""
-    if m.ratio is None:
-        title = "Sliding-window attention (window only)"
-    else:
-        title = "Compressed sparse attention (CSA)" if m.indexer else "Heavily compressed attention (HCA)"
-    lines = [title, f"{m.n_heads} query heads · 1 shared KV head (K = V) · head dim {m.head_dim}",
-             f"query latent {_n(m.q_lora_rank)} · output: {m.o_groups} head groups → {_n(m.o_lora_rank)} each "
-             "→ d_model",
-             _rope_text(m.rope)]
-    if m.ratio:
-        block = f"overlapping blocks of 2 × {m.ratio}" if m.overlap else f"blocks of {m.ratio}"
-        lines.append(f"1 KV entry per {_n(m.ratio)} tokens (gated pooling over {block})")
-    if m.indexer:
-        lines.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{_n(m.indexer.topk)} "
-                     "entries")
-    return lines
-
-
-def _ffn_name(activation: str, gated: bool) -> str:
-    if gated:
-        return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
-                "silu_clamped": "SwiGLU (clamped)", "relu": "ReGLU"}.get(activation, f"gated {activation}")
-    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
-        activation, f"{activation} MLP")
+    """The mixer label: kind and head layout, positions, window, extras (its kind's lines)."""
+    return mixer_kind(m).lines(m)
 
 
 def ffn_lines(f) -> list[str]:
-    """The feed-forward label: kind, width, wiring."""
-    if isinstance(f, Mlp):
-        wiring = "down(act(gate) ⊙ up)" if f.gated else "down(act(up))"
-        return [f"{_ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {_n(f.d_ff)} · {wiring}",
-                "bias" if f.bias else ""]
-    assert isinstance(f, Moe)
-    return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
-            f"each expert {_ffn_name(f.activation, f.gated)} · d_expert {_n(f.d_expert)}",
-            f"in a {_n(f.d_latent)} latent: projected down before, up after" if f.d_latent else ""]
+    """The feed-forward label: kind, width, wiring (its kind's lines)."""
+    return ffn_kind(f).lines(f)
 
 
 def _norm_name(spec: Spec) -> str:
@@ -248,6 +104,8 @@ def _norm_name(spec: Spec) -> str:
 
 class _Dot:
     """A tiny DOT writer: nodes, edges and clusters as lines of text."""
+
+    esc, label = staticmethod(_esc), staticmethod(_label)  # for the kinds that draw nodes of their own
 
     def __init__(self, theme: Theme, highlight: frozenset[str]):
         self.t, self.highlight, self.lines = theme, highlight, []
@@ -276,20 +134,19 @@ class _Dot:
 def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
     """Draw one block kind as a cluster; return its (entry, exit) node names."""
     p = f"{kind}."
-    single = "Mamba block" if isinstance(block.mixer, Mamba) else "Transformer block"  # attention-free: no transformer
+    single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
     title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     d.raw(f'subgraph "cluster_{_esc(kind)}" {{')
     d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{d.t.fills["block"]}" '
           f'color="{colour or d.t.edge}" penwidth=2 fontcolor="{d.t.text}";')
     norm = _norm_name(spec)
     d.node(p + "in", '"block input"', "io", shape="plaintext")
-    parts: list[tuple[str, str]] = []  # (node, component) of each sublayer in code order
+    parts: list[tuple[str, str]] = []  # (node in, node out) of each sublayer in code order
     if block.mixer is not None:
-        parts.append((p + "mixer", "mixer"))
+        parts.append((p + "mixer", p + "mixer"))
         d.node(p + "mixer", _label(*mixer_lines(block.mixer)), mixer_fill(block.mixer), mark="mixer")
     if block.ffn is not None:
-        parts.append((p + "ffn", "ffn"))
-        _ffn_node(d, p, block.ffn)
+        parts.append((p + "ffn", ffn_kind(block.ffn).draw(d, p, block.ffn)))
     entry = p + "in"
     if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms
         norms = [p + "norm"] if block.shared_norm else [p + "norm_mixer", p + "norm_ffn"]
@@ -297,15 +154,14 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
             d.node(name, _label(norm), "norm", mark="norm")
             d.edge(entry, name)
         d.node(p + "add", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
-        for i, (node, component) in enumerate(parts):
+        for i, (node, out) in enumerate(parts):
             d.edge(norms[0 if block.shared_norm else i], node)
-            d.edge(_output(p, component, block), p + "add")
+            d.edge(out, p + "add")
         d.edge(entry, p + "add", style="dashed", label="residual")
         d.raw("}")
         return entry, p + "add"
     prev = entry
-    for i, (node, component) in enumerate(parts):
-        out = _output(p, component, block)
+    for i, (node, out) in enumerate(parts):
         before = block.norm_placement in ("pre", "sandwich")
         after = block.norm_placement in ("post", "sandwich")
         if before:
@@ -343,56 +199,6 @@ def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
     d.raw(f'"{name}" [label={text} shape=box style="rounded,dashed" color="{d.t.annotation}" '
           f'fontcolor="{d.t.annotation}"];')
     d.raw(f'{{rank=same; "{anchor}"; "{name}"}}')
-
-
-def _output(p: str, component: str, block: Block) -> str:
-    """The node a sublayer's result leaves from (an MoE ends in its weighted sum)."""
-    return p + "ffn_out" if component == "ffn" and isinstance(block.ffn, Moe) else p + component
-
-
-def _ffn_node(d: _Dot, p: str, f) -> None:
-    if isinstance(f, Mlp):
-        d.node(p + "ffn", _label(*ffn_lines(f)), "ffn", mark="ffn")
-        return
-    # MoE: router → routed experts (+ shared expert) → weighted sum.
-    d.raw(f'subgraph "cluster_{_esc(p)}moe" {{')
-    d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
-    if f.router.hash:
-        router = [f"Hash router ({f.router.scoring} weights)",
-                  f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
-    else:
-        router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
-                  f"picks top-{f.top_k} of {f.n_experts}"]
-    if f.router.n_groups:
-        router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
-    if f.router.correction_bias:
-        router.append("+ correction bias (for choosing only)")
-    if not f.router.normalize_topk:
-        router.append("weights not renormalised")
-    if f.router.scale:
-        router.append("learned input scale · per-expert scale")
-    if f.router.weight_scale != 1:
-        router.append(f"weights × {f.router.weight_scale:g}")
-    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
-    d.node(p + "router", _label(*router), "router", mark="ffn")
-    d.edge(p + "ffn", p + "router")
-    d.node(p + "experts", _label(f"{f.n_experts} routed experts ({f.top_k} active)", *ffn_lines(f)[1:],
-                                 "biases" if f.expert_bias else ""), "moe", mark="ffn")
-    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
-    if f.dense_mlp:
-        d.node(p + "dense", _label(f"dense {_ffn_name(f.activation, f.gated)} beside the experts",
-                                   f"d_ff {_n(f.dense_mlp)} · normed, then added"), "ffn", mark="ffn")
-        d.edge(p + "ffn", p + "dense")
-        d.edge(p + "dense", p + "ffn_out")
-    d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
-    d.edge(p + "experts", p + "ffn_out")
-    if f.n_shared_experts:
-        gate = " · sigmoid gate" if f.shared_gate else ""
-        d.node(p + "shared", _label(f"{f.n_shared_experts} shared expert{'s' if f.n_shared_experts > 1 else ''}"
-                                    f" (always on){gate}", f"d_shared {_n(f.d_shared)}"), "moe", mark="ffn")
-        d.edge(p + "ffn", p + "shared")
-        d.edge(p + "shared", p + "ffn_out")
-    d.raw("}")
 
 
 def _strip(d: _Dot, spec: Spec, colours: dict[str, str]) -> None:

@@ -70,10 +70,11 @@ def _depth(value) -> int:
     return deepest
 
 
-def spec_from_config(config: dict, hf_repo: str = "your-org/your-model"):
-    """The spec derived from ``config``, or a :class:`TrialError` naming every problem."""
+def spec_from_config(config: dict, hf_repo: str = "your-org/your-model", revision: str | None = None):
+    """The spec derived from ``config`` (of ``hf_repo`` at commit ``revision``), or a :class:`TrialError`
+    naming every problem."""
     try:
-        return draft(config, hf_repo=hf_repo)
+        return draft(config, hf_repo=hf_repo, revision=revision)
     except DerivationError as exc:
         raise TrialError(*exc.lines) from None
 

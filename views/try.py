@@ -13,16 +13,21 @@ from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
 from views.common import literal, spec_index
+from views.try_hub import hub_config
 
 index = spec_index()
 st.title("Try your own config")
-st.caption(f"Paste or upload a model's `config.json` (up to {MAX_BYTES // 1024} KB, JSON only), or start from a "
-           "bundled model and change a few numbers. Nothing is stored; the spec YAML can be downloaded for a PR.")
+st.caption(f"Paste or upload a model's `config.json` (up to {MAX_BYTES // 1024} KB, JSON only), open a Hub repo "
+           "by its id or URL, or start from a bundled model and change a few numbers. Nothing is stored; the "
+           "spec YAML can be downloaded for a PR.")
 
-mode = st.segmented_control("Start from", ["paste or upload", "a bundled model"], default="a bundled model",
-                            key="mode", bind="query-params") or "a bundled model"
-config, errors = None, []
-if mode == "paste or upload":
+first = "a Hub repo" if st.query_params.get("repo") else "a bundled model"  # /try?repo=ORG/NAME opens it
+mode = st.segmented_control("Start from", ["paste or upload", "a bundled model", "a Hub repo"], default=first,
+                            key="mode", bind="query-params") or first
+config, errors, source = None, [], {}
+if mode == "a Hub repo":
+    config, errors, source = hub_config()
+elif mode == "paste or upload":
     upload = st.file_uploader("config.json", type=["json"], max_upload_size=1)
     text = st.text_area("…or paste it here", height=220, key="pasted", placeholder='{"model_type": "llama", ...}')
     raw = upload.getvalue() if upload is not None else text
@@ -46,7 +51,7 @@ else:
 spec = None
 if config is not None and not errors:
     try:
-        spec = spec_from_config(config)
+        spec = spec_from_config(config, **source)
     except TrialError as exc:
         errors = exc.lines
 for line in errors:  # they quote the pasted text: shown literally, never as Markdown
@@ -59,6 +64,9 @@ if spec is None:
         st.info("Waiting for a config.json.")
     st.stop()
 
+if spec.source.text_config:
+    st.info("A multimodal model: the language model is read from its `text_config`, as for bundled specs; "
+            "the vision tower is not drawn or counted.", icon=":material/image:")
 arch = spec.arch
 cols = st.columns(4)
 cols[0].metric("Total parameters", compact(total_params(arch)), help=f"{total_params(arch):,}")

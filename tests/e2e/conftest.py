@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,17 +50,17 @@ def app_url(app_server):
     return app_server[0]
 
 
-@pytest.fixture(scope="session")
-def app_server():
-    """Start the app on the bundled specs; yield (base URL, server process); stop it."""
+@contextmanager
+def streamlit_server(env: dict[str, str], log_name: str = ".e2e-server.log"):
+    """Run the app with ``env`` added to this environment; yield (base URL, server process); stop it."""
     _require("Graphviz dot", shutil.which("dot") is not None, "apt-get install -y graphviz")
     port = _free_port()
-    log = open(ROOT / ".e2e-server.log", "w")  # noqa: SIM115 - closed in teardown
+    log = open(ROOT / log_name, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "gallery_app.py", "--server.headless=true",
          f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
          "--server.fileWatcherType=none", "--global.developmentMode=false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -71,10 +72,19 @@ def app_server():
     else:
         proc.terminate()
         raise RuntimeError(f"streamlit did not start; see {log.name}")
-    yield url, proc
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    try:
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """Start the app on the bundled specs, offline (the Hub cannot be reached); yield (base URL, process)."""
+    with streamlit_server({"HF_HUB_OFFLINE": "1"}) as server:
+        yield server
 
 
 def wait_for_app(page) -> None:

@@ -1,0 +1,149 @@
+"""A dense feed-forward (LlamaMLP gated: gate, up, down; GPT-2 / GPT-J: up, down), and the gate/up/down chain the
+experts of :mod:`.moe` reuse.
+
+Schema :class:`Mlp`; parameters; the label and node; the trace and toy of the chain (gpt-oss's clamped SwiGLU with its
+limit 7 and α 1.702, DeepSeek-V4's gate capped at swiglu_limit 10); the shrink rule (d_ff 12).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt
+
+from ..specbase import Activation, Strict
+from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Param, Step, ew
+from ..terms import Term, term
+from ..toyops import ACT, Run
+from .contract import Fact, FfnKind
+
+FF_TOY = 12  # the toy's d_ff (and a dense MLP's beside experts)
+SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
+
+
+class Mlp(Strict):
+    """A dense feed-forward: gated (SwiGLU, GeGLU: gate, up, down) or plain (up, down)."""
+
+    kind: Literal["mlp"]
+    d_ff: PositiveInt = Field(description="Hidden width")
+    activation: Activation
+    gated: bool = Field(description="gate ⊙ act(up) with three matrices, or act(up) with two")
+    bias: bool = False
+
+
+def chain_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
+               bias: bool, where: str, n: tuple[str, int] | None = None) -> list[Term]:
+    """gate/up/down (or up/down) projections, optionally for ``n`` experts at once."""
+    many = (n,) if n else ()
+    mats = ("gate_proj", "up_proj", "down_proj") if gated else ("up_proj", "down_proj")
+    terms = [term(component, f"{prefix}{name}", where, *many, d, width) for name in mats]
+    if bias:
+        up_biases = ("gate_proj", "up_proj") if gated else ("up_proj",)
+        terms += [term(component, f"{prefix}{name}.bias", where, *many, width) for name in up_biases]
+        terms.append(term(component, f"{prefix}down_proj.bias", where, *many, d))
+    return terms
+
+
+def terms(d: tuple[str, int], f: Mlp, where: str) -> list[Term]:
+    return chain_terms("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias, where)
+
+
+def ffn_name(activation: str, gated: bool) -> str:
+    if gated:
+        return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
+                "silu_clamped": "SwiGLU (clamped)", "relu": "ReGLU"}.get(activation, f"gated {activation}")
+    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
+        activation, f"{activation} MLP")
+
+
+def lines(f: Mlp) -> list[str]:
+    """The label: kind, width, wiring."""
+    wiring = "down(act(gate) ⊙ up)" if f.gated else "down(act(up))"
+    return [f"{ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {f.d_ff:,} · {wiring}", "bias" if f.bias else ""]
+
+
+def draw(d, p: str, f: Mlp) -> str:
+    """One node; the sublayer's output leaves from it."""
+    d.node(p + "ffn", d.label(*lines(f)), "ffn", mark="ffn")
+    return p + "ffn"
+
+
+def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activation: str, bias: bool,
+               n: int = 1, k: int = 1, d_io: int | None = None) -> list[Step]:
+    """gate/up → activation (→ product) → down; for ``n`` experts of which each token uses ``k``.
+
+    With experts, the weights are stored for all ``n`` experts, and each token's row goes through ``k`` of
+    them: the hidden shapes are (T, k, width). ``d_io``: the width read and written (default d_model).
+    """
+    T, d = c.T, d_io or c.d
+    many, kk = ((n,), (k,)) if n > 1 else ((), ())
+
+    def proj(op: str, d_in: int, d_out: int, formula: str) -> Step:
+        params = (Param(f"{name}{op}.weight", (*many, d_in, d_out)),)
+        params += (Param(f"{name}{op}.bias", (*many, d_out)),) if bias else ()
+        src = (T, *kk, d_in) if op == "down_proj" else (T, d_in)
+        return Step(f"{name}{op}", part, src, (T, *kk, d_out), formula + (" + b" if bias else ""),
+                    2 * T * k * d_in * d_out, params, matmul=True)
+
+    hidden = (T, *kk, width)
+    if not gated:
+        return [proj("up_proj", d, width, "u = x · W_up"),
+                ew(f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}",
+                    per=4),
+                proj("down_proj", width, d, "y = a · W_down")]
+    if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
+        act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
+    else:
+        act = [ew(f"activation ({activation})", part, hidden, f"a = act(g), act(x) = {ACTIVATIONS[activation]}",
+                   per=4),
+               ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
+                   if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
+                       activation == "silu_clamped"))]
+    return [proj("gate_proj", d, width, "g = x · W_gate"), proj("up_proj", d, width, "u = x · W_up"), *act,
+            proj("down_proj", width, d, "y = h · W_down")]
+
+
+def steps(c: Ctx, f: Mlp) -> list[Step]:
+    """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down."""
+    return chain_steps(c, "mlp", "", f.d_ff, f.gated, f.activation, f.bias)
+
+
+def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """gate/up → act (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
+    def proj(op: str, h: np.ndarray) -> np.ndarray:
+        w, b = R.w[f"{name}{op}.weight"], R.w.get(f"{name}{op}.bias")
+        if idx is None:
+            y = h @ w + (0 if b is None else b)
+        else:  # w (E, in, out): x (T, in) for gate/up, h (T, k, in) for down
+            y = np.einsum("ti,tkio->tko" if h.ndim == 2 else "tki,tkio->tko", h, w[idx])
+            y = y + (0 if b is None else b[idx])
+        return R.rec(f"{name}{op}", y)
+
+    act = f.activation
+    if not gated:
+        u = proj("up_proj", x)
+        return proj("down_proj", R.rec(f"activation ({act})", ACT[act](u)))
+    g, u = proj("gate_proj", x), proj("up_proj", x)
+    if act == "swish_clamped":
+        gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
+        h = R.rec("gate · act(up + 1)", gc / (1 + np.exp(-SWIGLU_ALPHA * gc)) * (uc + 1))
+    elif act == "silu_clamped":  # DeepseekV4Experts / DeepseekV4MLP
+        a = R.rec("activation (silu_clamped)", ACT["silu"](np.minimum(g, SILU_CLAMP)))
+        h = R.rec("a ⊙ u", a * np.clip(u, -SILU_CLAMP, SILU_CLAMP))
+    else:
+        a = R.rec(f"activation ({act})", ACT[act](g))
+        h = R.rec("a ⊙ u", a * u)
+    return proj("down_proj", h)
+
+
+def forward(R: Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    return chain_forward(R, "", f, f.gated, x)
+
+
+KIND = FfnKind(
+    schema=Mlp, name=lambda f: "dense", terms=terms, routed=lambda f: (1, 1), extra_norms=lambda f: 0, lines=lines,
+    draw=draw, steps=steps, forward=forward, shrink=lambda f: {**f, "d_ff": FF_TOY},
+    facts=(Fact("Feed-forward", "kind", lambda f: "dense"), Fact("Feed-forward", "activation", lambda f: f.activation),
+           Fact("Feed-forward", "gated", lambda f: f.gated), Fact("Feed-forward", "d_ff", lambda f: f.d_ff)),
+)

@@ -1,0 +1,352 @@
+"""A mixture-of-experts feed-forward: a router picks ``top_k`` of ``n_experts`` per token (Mixtral, Qwen2-MoE with
+its gated shared expert, DeepSeek-V3's grouped top-k and correction bias, gpt-oss, Gemma 4's dense MLP beside the
+experts, Nemotron-H's latent experts, DeepSeek-V4's hash routing).
+
+Schemas :class:`Router` and :class:`Moe`; parameters (router, experts, shared expert, latent projections, the dense
+MLP); the label and the router → experts → Σ cluster; the trace and toy of the router and experts; the shrink rule
+(4 experts, top-k at most 2, experts of 6); the buffers the toy draws (correction bias, the token → experts table).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt, model_validator
+
+from ..specbase import Activation, Strict, rule_error
+from ..steps import Ctx, Param, Step, ew, linear
+from ..terms import Term, term
+from ..toyops import Run
+from .contract import Fact, FfnKind
+from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, ffn_name
+
+EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
+
+
+class Router(Strict):
+    """How a token picks its experts."""
+
+    scoring: Literal["softmax", "sigmoid", "sqrtsoftplus"] = Field(
+        "softmax",
+        description="Score function on the router logits (scoring_func; sqrtsoftplus: √softplus, DeepSeek-V4)")
+    hash: bool = Field(False, description="Experts picked by a frozen token id → experts table (tid2eid), not by the "
+                       "scores, which only weight them (DeepSeek-V4 hash_moe layers)")
+    bias: bool = Field(False, description="Learned bias on the router logits (gpt-oss)")
+    correction_bias: bool = Field(
+        False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
+    )
+    n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
+    topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
+    normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
+    scale: bool = Field(False, description="Learned scale on the router input and per-expert scale on the weights "
+                        "(Gemma 4)")
+    weight_scale: float = Field(1.0, gt=0, description="Multiplier on the routing weights (routed_scaling_factor)")
+
+
+class Moe(Strict):
+    """A mixture-of-experts feed-forward: a router picks ``top_k`` of ``n_experts`` per token."""
+
+    kind: Literal["moe"]
+    n_experts: PositiveInt
+    top_k: PositiveInt = Field(description="Experts active per token")
+    d_expert: PositiveInt = Field(description="Hidden width of one expert")
+    activation: Activation
+    gated: bool = True
+    expert_bias: bool = Field(False, description="Biases inside each expert (gpt-oss)")
+    n_shared_experts: int = Field(0, ge=0, description="Experts every token always uses")
+    d_shared: PositiveInt | None = Field(None, description="Hidden width of the shared expert MLP")
+    shared_gate: bool = Field(False, description="Sigmoid gate on the shared expert output (Qwen2-MoE)")
+    shared_bias: bool = Field(False, description="Biases in the shared expert MLP (DeepSeek-V2 mlp_bias)")
+    dense_mlp: PositiveInt | None = Field(
+        None, description="Width of a dense gated MLP that runs beside the experts on every token; the two outputs "
+        "are normed and added (Gemma 4)")
+    d_latent: PositiveInt | None = Field(
+        None, description="Routed experts work in a latent of this width: projected down before them and back up "
+        "after (moe_latent_size; Nemotron-H fc1_latent_proj / fc2_latent_proj); null = they read d_model")
+    latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
+    router: Router = Router()
+
+    @model_validator(mode="after")
+    def _experts(self) -> "Moe":
+        if self.top_k > self.n_experts:
+            raise rule_error(
+                "top_k", "too_many_active_experts",
+                f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
+            )
+        if (self.n_shared_experts > 0) != (self.d_shared is not None):
+            raise rule_error(
+                "d_shared", "shared_expert_width",
+                "d_shared is required exactly when n_shared_experts > 0",
+            )
+        return self
+
+
+def _latent_terms(d: tuple[str, int], latent: tuple[str, int], bias: bool, where: str) -> list[Term]:
+    """The projections into and out of the experts' latent, shared by all experts (used by every token)."""
+    terms = [term("experts", "fc1_latent_proj", where, d, latent), term("experts", "fc2_latent_proj", where, latent, d)]
+    if bias:
+        terms += [term("experts", "fc1_latent_proj.bias", where, latent), term("experts", "fc2_latent_proj.bias", where, d)]
+    return terms
+
+
+def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
+    e = ("n_experts", ffn.n_experts)
+    terms = [term("router", "router", where, d, e)]
+    if ffn.router.bias:
+        terms.append(term("router", "router.bias", where, e))
+    if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
+        terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
+    if ffn.dense_mlp:
+        terms += chain_terms("mlp", "", d, ("dense_mlp", ffn.dense_mlp), ffn.gated, False, where)
+    if ffn.d_latent:  # NemotronHMoE: fc1_latent_proj (d_model → d_latent) before the experts, fc2 back after
+        terms += _latent_terms(d, ("d_latent", ffn.d_latent), ffn.latent_bias, where)
+    width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
+    terms += chain_terms("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias,
+                        where, e)
+    if ffn.n_shared_experts:
+        width = ("d_shared", ffn.d_shared)
+        terms += chain_terms("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias, where)
+        if ffn.shared_gate:
+            terms.append(term("shared_experts", "shared_expert_gate", where, d))
+    return terms
+
+
+def lines(f: Moe) -> list[str]:
+    """The label: top-k of the experts, each expert's kind and width, the latent."""
+    return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
+            f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
+            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else ""]
+
+
+def draw(d, p: str, f: Moe) -> str:
+    """Router → routed experts (+ shared expert, dense MLP) → weighted sum, in a dashed frame; returns the sum."""
+    d.raw(f'subgraph "cluster_{d.esc(p)}moe" {{')
+    d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
+    if f.router.hash:
+        router = [f"Hash router ({f.router.scoring} weights)",
+                  f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
+    else:
+        router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
+                  f"picks top-{f.top_k} of {f.n_experts}"]
+    if f.router.n_groups:
+        router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
+    if f.router.correction_bias:
+        router.append("+ correction bias (for choosing only)")
+    if not f.router.normalize_topk:
+        router.append("weights not renormalised")
+    if f.router.scale:
+        router.append("learned input scale · per-expert scale")
+    if f.router.weight_scale != 1:
+        router.append(f"weights × {f.router.weight_scale:g}")
+    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input, shared by all paths
+    d.node(p + "router", d.label(*router), "router", mark="ffn")
+    d.edge(p + "ffn", p + "router")
+    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k} active)", *lines(f)[1:],
+                                 "biases" if f.expert_bias else ""), "moe", mark="ffn")
+    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
+    if f.dense_mlp:
+        d.node(p + "dense", d.label(f"dense {ffn_name(f.activation, f.gated)} beside the experts",
+                                   f"d_ff {f.dense_mlp:,} · normed, then added"), "ffn", mark="ffn")
+        d.edge(p + "ffn", p + "dense")
+        d.edge(p + "dense", p + "ffn_out")
+    d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
+    d.edge(p + "experts", p + "ffn_out")
+    if f.n_shared_experts:
+        gate = " · sigmoid gate" if f.shared_gate else ""
+        d.node(p + "shared", d.label(f"{f.n_shared_experts} shared expert{'s' if f.n_shared_experts > 1 else ''}"
+                                    f" (always on){gate}", f"d_shared {f.d_shared:,}"), "moe", mark="ffn")
+        d.edge(p + "ffn", p + "shared")
+        d.edge(p + "shared", p + "ffn_out")
+    d.raw("}")
+    return p + "ffn_out"
+
+
+def _router_steps(c: Ctx, f: Moe) -> list[Step]:
+    """Router logits → scores → (correction bias, groups) → top-k → weights (DeepseekV3TopkRouter et al.)."""
+    T, d, E, k, r, p = c.T, c.d, f.n_experts, f.top_k, f.router, "router"
+    steps = []
+    if r.scale:  # Gemma4TextRouter: a weightless RMS norm, then × scale × d^-0.5
+        steps += [c.norm("router norm", p, "router.norm", (T, d), weights=False),
+                  ew("router input scale", p, (T, d), "x · scale / √d_model", per=2,
+                      params=(Param("router.scale", (d,)),))]
+    steps.append(linear(c, "router logits", p, d, E, r.bias, "z = x · W_router", name="router"))
+    scoring = {"softmax": "softmax(z) over experts", "sigmoid": "σ(z) per expert",
+               "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
+    steps.append(ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
+    if r.correction_bias:
+        steps.append(ew("add correction bias", p, (T, E), "s' = s + b_e (a buffer; used to choose, not to weight)"))
+    if r.n_groups and r.n_groups > 1:
+        rank = "the sum of its best two scores" if r.correction_bias else "its best score"
+        steps.append(ew("group top-k", p, (T, E), f"split {E} experts into {r.n_groups} groups ranked by {rank}; "
+                         f"keep the {r.topk_groups} best groups, mask the rest"))
+    if r.hash:  # DeepseekV4HashRouter: the token id picks the experts, the scores only weight them
+        steps.append(ew("hash pick", p, (T, E), f"the {k} experts tid2eid[token id] (a frozen table, a buffer); "
+                         "keep their scores s", per=0, out=(T, k)))
+    else:
+        steps.append(ew("top-k", p, (T, E), f"pick the {k} highest-scoring experts; keep their scores s", per=1,
+                         out=(T, k)))
+    if r.normalize_topk:
+        steps.append(ew("normalise top-k", p, (T, k), "w = s / Σ s over the chosen experts"))
+    if r.weight_scale != 1:
+        steps.append(ew("scale weights", p, (T, k), f"w · {r.weight_scale:g} (routed_scaling_factor)"))
+    if r.scale:
+        steps.append(ew("per-expert scale", p, (T, k), "w · per_expert_scale[e]",
+                         params=(Param("router.per_expert_scale", (E,)),)))
+    return steps
+
+
+def _shared_steps(c: Ctx, f: Moe) -> list[Step]:
+    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+
+
+def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
+    """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek); with
+    a latent (NemotronHMoE) the experts read and write ``d_latent``, projected down before and back up after.
+    ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
+    T, d, k, L = c.T, c.d, f.top_k, f.d_latent
+    steps = [linear(c, "fc1_latent_proj", "experts", d, L, f.latent_bias, "x_L = x · W_fc1 (down to the experts' "
+                     "latent)")] if L else []
+    steps += chain_steps(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k,
+                        L)
+    steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
+                      f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
+    if L:
+        steps.append(linear(c, "fc2_latent_proj", "experts", L, d, f.latent_bias, "y = y_L · W_fc2 (back up to "
+                             "d_model)"))
+    if f.n_shared_experts:
+        steps += [] if shared_ran else _shared_steps(c, f)
+        if f.shared_gate:  # Qwen2MoeSparseMoeBlock
+            steps += [linear(c, "shared_expert_gate", "shared expert", d, 1, False, "γ = x · W_g"),
+                      ew("gate shared expert", "shared expert", (T, d), "σ(γ) · shared_expert(x)", per=4)]
+        steps.append(ew("add shared expert", "shared expert", (T, d), "y = routed + shared"))
+    return steps
+
+
+def steps(c: Ctx, f: Moe) -> list[Step]:
+    """Router then experts; with a dense MLP beside them (Gemma4TextDecoderLayer) the MLP runs on the normed
+    input and the router and experts on the residual, each with its own norms, and the two are added."""
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
+        first = _shared_steps(c, f) if f.shared_gate else []
+        return first + _router_steps(c, f) + _experts_steps(c, f, shared_ran=f.shared_gate)
+    x, n = (c.T, c.d), c.norm
+    return [
+        *chain_steps(c, "mlp", "", f.dense_mlp, f.gated, f.activation, False),
+        n("mlp norm (post)", "norm", "post_mlp_norm", x),
+        *_router_steps(c, f),  # reads the residual stream x, not the normed input
+        n("experts norm (pre)", "norm", "experts_norm", x),
+        *_experts_steps(c, f),
+        n("experts norm (post)", "norm", "post_experts_norm", x),
+        ew("add mlp and experts", "experts", x, "y = mlp + experts"),
+    ]
+
+
+def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen expert ids (T, k), their weights (T, k))."""
+    r, k = f.router, f.top_k
+    if r.scale:
+        x = R.norm("router norm", "router.norm", x, weights=False)
+        x = R.rec("router input scale", x * R.w["router.scale"] * x.shape[-1] ** -0.5)
+    z = R.linear("router logits", x, "router")
+    if r.scoring == "softmax":
+        e = np.exp(z - z.max(-1, keepdims=True))
+        s = R.rec("scores (softmax)", e / e.sum(-1, keepdims=True))
+    elif r.scoring == "sqrtsoftplus":
+        s = R.rec("scores (sqrtsoftplus)", np.sqrt(np.logaddexp(0, z)))
+    else:
+        s = R.rec("scores (sigmoid)", 1 / (1 + np.exp(-z)))
+    choose = s
+    if r.correction_bias:
+        choose = R.rec("add correction bias", s + R.w["router.correction_bias"])
+    if r.n_groups and r.n_groups > 1:
+        grouped = choose.reshape(len(s), r.n_groups, -1)
+        best = np.sort(grouped, -1)[..., ::-1]
+        group_score = best[..., :2].sum(-1) if r.correction_bias else best[..., 0]
+        keep = np.argsort(-group_score, -1, kind="stable")[:, :r.topk_groups]
+        mask = np.zeros_like(group_score, dtype=bool)
+        np.put_along_axis(mask, keep, True, -1)
+        choose = R.rec("group top-k", np.where(np.repeat(mask, grouped.shape[-1], -1), choose, 0.0))
+    if r.hash:  # DeepseekV4HashRouter: the token id picks the experts
+        idx = R.w["router.tid2eid"][R.ids]
+        w = R.rec("hash pick", np.take_along_axis(s, idx, -1), experts=idx)
+    else:
+        idx = np.argsort(-choose, -1, kind="stable")[:, :k]
+        w = R.rec("top-k", np.take_along_axis(s, idx, -1), experts=idx)
+    if r.normalize_topk:
+        w = R.rec("normalise top-k", w / w.sum(-1, keepdims=True))
+    if r.weight_scale != 1:
+        w = R.rec("scale weights", w * r.weight_scale)
+    if r.scale:
+        w = R.rec("per-expert scale", w * R.w["router.per_expert_scale"][idx])
+    return idx, w
+
+
+def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
+    xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
+    y = chain_forward(R, "experts.", f, f.gated, xe, idx)
+    y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
+    if f.d_latent:
+        y = R.linear("fc2_latent_proj", y)
+    if f.n_shared_experts:
+        s = chain_forward(R, "shared_expert.", f, f.gated, x) if s is None else s
+        if f.shared_gate:
+            gamma = R.linear("shared_expert_gate", x)
+            s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
+        y = R.rec("add shared expert", y + s)
+    return y
+
+
+def forward(R: Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
+        s = chain_forward(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
+        idx, w = _router_forward(R, f, x)
+        return _experts_forward(R, f, x, idx, w, s)
+    dense = R.norm("mlp norm (post)", "post_mlp_norm", chain_forward(R, "", f, f.gated, x))
+    idx, w = _router_forward(R, f, resid)
+    y = _experts_forward(R, f, R.norm("experts norm (pre)", "experts_norm", resid), idx, w)
+    y = R.norm("experts norm (post)", "post_experts_norm", y)
+    return R.rec("add mlp and experts", dense + y)
+
+
+def shrink(f: dict) -> dict:
+    router = dict(f["router"])
+    grouped = (router.get("n_groups") or 1) > 1
+    if grouped:
+        router.update(n_groups=2, topk_groups=1)
+    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router}
+    if f["n_shared_experts"]:
+        out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
+    if f.get("dense_mlp"):
+        out["dense_mlp"] = FF_TOY
+    if f.get("d_latent"):
+        out["d_latent"] = LATENT_TOY
+    return out
+
+
+def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarray]:
+    """The router's buffers (not parameters) the toy reads: the correction bias, the token id → experts table."""
+    out = {}
+    if f.router.correction_bias:
+        out["router.correction_bias"] = 0.1 * rng.standard_normal(f.n_experts)
+    if f.router.hash:  # token id → top_k distinct experts
+        out["router.tid2eid"] = np.stack([rng.permutation(f.n_experts)[:f.top_k] for _ in range(vocab)])
+    return out
+
+
+KIND = FfnKind(
+    schema=Moe, name=lambda f: "MoE", terms=terms, routed=lambda f: (f.top_k, f.n_experts),
+    extra_norms=lambda f: 3 if f.dense_mlp else 0,  # Gemma 4: after the MLP, before and after the experts
+    lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink, buffers=buffers,
+    facts=(
+        Fact("Feed-forward", "kind", lambda f: "MoE"),
+        Fact("Feed-forward", "activation", lambda f: f.activation),
+        Fact("Feed-forward", "gated", lambda f: f.gated),
+        Fact("Feed-forward", "routed experts", lambda f: f.n_experts),
+        Fact("Feed-forward", "top-k", lambda f: f.top_k),
+        Fact("Feed-forward", "routing", lambda f: f"hash ({f.router.scoring} weights)" if f.router.hash
+             else f.router.scoring),
+        Fact("Feed-forward", "expert width", lambda f: f.d_expert),
+        Fact("Feed-forward", "shared experts", lambda f: f.n_shared_experts),
+    ),
+)

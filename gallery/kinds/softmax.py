@@ -1,0 +1,263 @@
+"""Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
+
+Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj);
+the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
+trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
+``Olmo2Attention`` QK-norm over all heads, ``Qwen3NextAttention`` output gate); the toy forward and shrink rule.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt, model_validator
+
+from ..layercache import LayerCache
+from ..specbase import Rope, Strict, rule_error
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..terms import Term, term
+from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
+from .attention import attention, rope_facts, rope_text, tail_lines
+from .contract import Fact, or_none
+
+
+class SoftmaxAttention(Strict):
+    """Softmax attention with separate query and KV head counts (MHA, GQA, MQA).
+
+    ``kind`` is ``mha`` when every query head has its own KV head, ``mqa`` when all share one,
+    ``gqa`` in between; the validator checks that it agrees with the head counts.
+    """
+
+    kind: Literal["mha", "gqa", "mqa"]
+    n_heads: PositiveInt = Field(description="Query heads")
+    n_kv_heads: PositiveInt = Field(description="Key/value heads")
+    head_dim: PositiveInt = Field(description="Dims per head (may differ from d_model / n_heads)")
+    v_head_dim: PositiveInt | None = Field(
+        None, description="Dims per value head when they differ from head_dim (MiMo-V2-Flash); null = head_dim")
+    k_eq_v: bool = Field(False, description="Values are the keys: no v_proj (Gemma 4 global layers)")
+    qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
+    out_bias: bool = Field(False, description="Bias on the output projection")
+    qk_norm: Literal["none", "head", "full", "l2"] = Field(
+        "none",
+        description="Norm on queries and keys: 'head' is one norm of head_dim shared by all heads "
+        "(Qwen3, Gemma 3); 'full' has weights for every head (OLMo 2, Cohere, StableLM); 'l2' is an L2 "
+        "normalisation without weights (Llama 4)",
+    )
+    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
+    window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
+    chunk: PositiveInt | None = Field(
+        None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
+        "(Llama 4 attention_chunk_size); the cache keeps at most one chunk")
+    sinks: bool = Field(False, description="Learned per-head attention sink logits (gpt-oss)")
+    output_gate: bool = Field(
+        False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
+        "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
+        "always built by transformers)")
+    softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
+    scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
+
+    @model_validator(mode="after")
+    def _heads(self) -> "SoftmaxAttention":
+        if self.n_heads % self.n_kv_heads:
+            raise rule_error(
+                "n_kv_heads", "heads_not_divisible",
+                f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
+            )
+        expected = attention_kind(self.n_heads, self.n_kv_heads)
+        if self.kind != expected:
+            raise rule_error(
+                "kind", "attention_kind_mismatch",
+                f"kind '{self.kind}' does not match {self.n_heads} query heads and "
+                f"{self.n_kv_heads} KV heads: use '{expected}'",
+            )
+        return self
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per KV head."""
+        return self.n_heads // self.n_kv_heads
+
+    @property
+    def value_dim(self) -> int:
+        """Dims per value head: ``v_head_dim``, or ``head_dim`` when not set."""
+        return self.v_head_dim or self.head_dim
+
+
+def attention_kind(n_heads: int, n_kv_heads: int) -> str:
+    """The conventional name of a head layout: MHA, MQA or GQA."""
+    if n_kv_heads == n_heads:
+        return "mha"
+    return "mqa" if n_kv_heads == 1 else "gqa"
+
+
+def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]:
+    """Llama-style q/k/v/o projections, their biases, QK-norm weights and sinks."""
+    h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
+    vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
+    projections = [("q_proj", h, hd), ("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
+    terms = [term("attention", name, where, d, heads, dim) for name, heads, dim in projections]
+    if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
+        terms[0] = term("attention", "q_proj", where, d, h, hd, ("2 (query, gate)", 2))
+    if mixer.qkv_bias:
+        terms += [term("attention", f"{name}.bias", where, heads, dim) for name, heads, dim in projections]
+    terms.append(term("attention", "o_proj", where, h, vd, d))
+    if mixer.out_bias:
+        terms.append(term("attention", "o_proj.bias", where, d))
+    if mixer.qk_norm == "head":
+        terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
+    elif mixer.qk_norm == "full":
+        terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
+    if mixer.sinks:
+        terms.append(term("attention", "sinks", where, h))
+    return terms
+
+
+def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
+    """K and V of every KV head per token, kept for the window (or chunk) when there is one."""
+    elements = m.n_kv_heads * (m.head_dim + m.value_dim)  # K and V of every KV head
+    if m.v_head_dim:
+        formula = (f"n_kv_heads × (head_dim + v_head_dim) = {m.n_kv_heads} × ({m.head_dim} + "
+                   f"{m.v_head_dim}) = {elements:,}")
+    else:
+        formula = f"2 × n_kv_heads × head_dim = 2 × {m.n_kv_heads} × {m.head_dim} = {elements:,}"
+    return LayerCache(kind, n, elements, formula, m.window or m.chunk)
+
+
+def context_flops(m: SoftmaxAttention, context: int) -> int:
+    """QKᵀ and A·V for one query over the tokens it sees (the window or chunk bounds them)."""
+    bound = m.window or m.chunk
+    return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
+
+
+NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
+
+
+def lines(m: SoftmaxAttention) -> list[str]:
+    """The label: kind and head layout, positions, QK-norm, gate, what a query sees, extras."""
+    out = [NAMES[m.kind],
+           f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
+           + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
+           rope_text(m.rope)]
+    if m.qk_norm != "none":
+        out.append("QK-norm " + {"head": "(one norm per head dim)", "full": "(weights per head)",
+                                 "l2": "(L2, no weights)"}[m.qk_norm])
+    if m.output_gate:
+        out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
+    span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
+            if m.chunk else "full causal attention")
+    biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
+    return out + tail_lines(span, m.sinks, m.softcap, biases)
+
+
+def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
+    """LlamaAttention + eager_attention_forward, with the options of the other families."""
+    T, d, p = c.T, c.d, "attention"
+    h, kv, hd, vd = m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
+    steps = [linear(c, "q_proj", p, d, h * hd * (2 if m.output_gate else 1), m.qkv_bias,
+                     "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
+    if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
+        steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
+                         f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
+    steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
+    if not m.k_eq_v:
+        steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
+    if m.qk_norm == "full":  # Olmo2Attention: one norm over all heads' dims, before the split
+        steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
+    split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
+    steps += [ew("split Q heads", p, (T, h * hd), split, per=0, out=(h, T, hd)),
+              ew("split K heads", p, (T, kv * hd), split, per=0, out=(kv, T, hd))]
+    if m.k_eq_v:
+        steps.append(ew("V = K", p, (T, kv * hd), "values are the keys before k_norm and RoPE (no v_proj)",
+                         per=0, out=(kv, T, vd)))
+    else:
+        steps.append(ew("split V heads", p, (T, kv * vd), split, per=0, out=(kv, T, vd)))
+    if m.qk_norm == "head":  # Qwen3Attention: one norm of head_dim shared by all heads, before RoPE
+        steps += [c.norm("q_norm", p, "q_norm", (h, T, hd)), c.norm("k_norm", p, "k_norm", (kv, T, hd))]
+    if m.rope:
+        rot = int(hd * m.rope.partial)
+        steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
+                                                                            "half")]
+    if m.qk_norm == "l2":  # Llama4TextL2Norm, after RoPE, no weights
+        steps += [ew(f"L2 norm {t}", p, shp, "x · rsqrt(mean(x²) + eps), no weights", per=3)
+                  for t, shp in (("Q", (h, T, hd)), ("K", (kv, T, hd)))]
+    if m.group_size > 1:
+        serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
+        steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
+                  for t, dim in (("K", hd), ("V", vd))]
+    steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks,
+                               (h, T, hd))
+    if m.output_gate:
+        steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
+    steps.append(linear(c, "o_proj", p, h * vd, d, m.out_bias, "y = O · W_o"))
+    return steps
+
+
+def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
+    hd, vd = m.head_dim, m.value_dim
+    q = R.linear("q_proj", x)
+    if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
+        qg = q.reshape(len(x), -1, 2 * hd)
+        gate = qg[..., hd:].reshape(len(x), -1)
+        q = R.rec("split Q | gate", qg[..., :hd].reshape(len(x), -1), gate=gate)
+    k = R.linear("k_proj", x)
+    v = k if m.k_eq_v else R.linear("v_proj", x)
+    if m.qk_norm == "full":
+        q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
+    v = R.rec("V = K" if m.k_eq_v else "split V heads", heads(v, vd))
+    if m.qk_norm == "head":
+        q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
+    if m.rope:
+        rot = int(hd * m.rope.partial)
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False))
+    if m.qk_norm == "l2":
+        eps = R.arch.norm.eps
+        q = R.rec("L2 norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
+        k = R.rec("L2 norm K", k / np.sqrt((k * k).mean(-1, keepdims=True) + eps))
+    if m.group_size > 1:
+        k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
+        v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
+    o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    if m.output_gate:
+        o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
+    return R.linear("o_proj", o)
+
+
+def shrink(m: dict) -> dict:
+    group = m["n_heads"] // m["n_kv_heads"]
+    kv = min(m["n_kv_heads"], 2)  # MQA stays MQA, GQA keeps two KV groups at the real ratio, MHA two heads
+    out = {**m, "n_heads": kv * group, "n_kv_heads": kv, "head_dim": HEAD_TOY, "rope": rope_toy(m["rope"], HEAD_TOY)}
+    if m.get("v_head_dim"):
+        out["v_head_dim"] = HEAD_TOY // 2
+    for key in ("window", "chunk"):
+        if m.get(key):
+            out[key] = min(m[key], LOCAL_TOY)
+    return out
+
+
+def toy_d_model(m: SoftmaxAttention, shrunk: dict, d_model: int) -> int | None:
+    """Keep d_model = heads × head_dim at toy size where the model has it."""
+    return shrunk["n_heads"] * HEAD_TOY if d_model == m.n_heads * m.head_dim else None
+
+
+KIND = attention(
+    schema=SoftmaxAttention, name=lambda m: m.kind.upper(), terms=terms, cache=cache, context_flops=context_flops,
+    lines=lines, steps=steps, forward=forward, shrink=shrink,
+    facts=(
+        Fact("Attention", "query heads", lambda m: m.n_heads),
+        Fact("Attention", "KV heads", lambda m: m.n_kv_heads),
+        Fact("Attention", "head dim", lambda m: f"{m.head_dim} (V {m.v_head_dim})" if m.v_head_dim else m.head_dim),
+        Fact("Attention", "group size", lambda m: m.group_size),
+        Fact("Attention", "QKV bias", lambda m: m.qkv_bias),
+        Fact("Attention", "sliding window", lambda m: or_none(m.window)),
+        Fact("Attention", "attention chunk", lambda m: or_none(m.chunk)),
+        Fact("Attention", "sinks", lambda m: m.sinks),
+        Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
+        Fact("Attention", "output gate", lambda m: m.output_gate),
+        Fact("Norms", "QK-norm", lambda m: m.qk_norm),
+        *rope_facts(),
+    ),
+    toy_d_model=toy_d_model,
+)

@@ -1,0 +1,50 @@
+"""What one layer keeps while generating: a per-token cache, a fixed state, or both (the record kinds return).
+
+Each mixer kind module (``gallery/kinds/``) builds one :class:`LayerCache` per block kind with its formulas and
+caveat; :mod:`gallery.memory` adds them up over layers, contexts and batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """What one layer of a block kind keeps while generating, with its formulas."""
+
+    kind: str
+    n_layers: int
+    elements_per_token: int  # per cached entry, growing with the context
+    formula: str
+    window: int | None  # tokens kept at most; None = every token
+    state_elements: int = 0  # fixed per sequence, whatever the context (recurrent, SSM, conv state)
+    state_formula: str = ""
+    ratio: int = 1  # one cached entry per `ratio` tokens (a compressing layer)
+    caveat: str = ""  # where this figure is not the whole truth, said plainly
+
+    def elements(self, context: int) -> int:
+        """Elements one layer keeps for one sequence of ``context`` tokens."""
+        tokens = min(context, self.window) if self.window else context
+        entries = -(-tokens // self.ratio)  # ceil: a partly filled block is kept too
+        return entries * self.elements_per_token + self.state_elements
+
+
+def no_mixer(kind: str, n: int) -> LayerCache:
+    """A block without a token mixer keeps nothing."""
+    return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
+
+
+def state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
+    """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
+    return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)
+
+
+def f32_state(what: str, taps: int) -> str:
+    """The caveat of a recurrent state that transformers keeps in float32, beside a conv window."""
+    return f"bytes assume bf16; transformers keeps the {what} in float32, twice that; " + conv_window(taps)
+
+
+def conv_window(taps: int) -> str:
+    """transformers' conv_states hold ``taps`` inputs per channel; decoding reads only the last taps − 1."""
+    return f"the conv window holds {taps} inputs per channel where {taps - 1} would do"

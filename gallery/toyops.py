@@ -1,0 +1,151 @@
+"""The vocabulary of a toy run: the recorder a toy layer writes one :class:`ToyStep` per trace step into, and the
+NumPy helpers kind modules compute with (heads, RoPE, masks, eager attention, a causal convolution, activations).
+
+Numerical conventions follow transformers: RoPE rotates halves (``rotate_half``) or adjacent pairs; attention is
+``eager_attention_forward`` (scores, scale, soft-cap, mask, sinks, softmax with the row max subtracted, × V);
+the causal convolution is ``causal_conv1d_fn``'s ``F.conv1d`` with ``k − 1`` zeros of left padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .spec import Arch
+
+D_TOY, HEAD_TOY, LOCAL_TOY = 16, 8, 3  # toy d_model, head width, and windows/chunks/top-k cut so they bite
+
+
+def rope_toy(rope: dict | None, head_dim: int) -> dict | None:
+    """Plain RoPE (no scaling) on an even number of the toy head's dims, close to the real fraction."""
+    if rope is None:
+        return None
+    rot = max(2, round(head_dim * rope.get("partial", 1.0) / 2) * 2)
+    return {"theta": rope["theta"], **({"partial": rot / head_dim} if rot < head_dim else {})}
+
+
+@dataclass(frozen=True)
+class ToyStep:
+    """The values of one step: its output, and intermediate values worth seeing."""
+
+    op: str
+    value: np.ndarray
+    details: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """The recorder: weights in, one ToyStep per operation out."""
+
+    arch: Arch
+    w: dict[str, np.ndarray]
+    ids: np.ndarray | None = None  # token ids, for hash routing
+    steps: list[ToyStep] = field(default_factory=list)
+
+    def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
+        self.steps.append(ToyStep(op, value, details))
+        return value
+
+    def linear(self, op: str, x: np.ndarray, name: str | None = None) -> np.ndarray:
+        name = name or op
+        y = x @ self.w[f"{name}.weight"]
+        return self.rec(op, y + self.w.get(f"{name}.bias", 0))
+
+    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
+        n, w = self.arch.norm, self.w[f"{name}.weight"] if weights else 1.0
+        eps = 1e-6 if name == "indexer.k_norm" else n.eps  # DeepseekV32Indexer: its own LayerNorm
+        if n.kind == "layernorm" or name == "indexer.k_norm":
+            mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+            y = (x - mean) / np.sqrt(var + eps) * w + self.w.get(f"{name}.bias", 0)
+            return self.rec(op, y, mean=mean, variance=var)
+        ms = (x * x).mean(-1, keepdims=True)
+        r = 1 / np.sqrt(ms + eps)
+        return self.rec(op, x * r * w, **{"mean of squares": ms, "rsqrt": r, "before the weight": x * r})
+
+
+def heads(x: np.ndarray, dim: int) -> np.ndarray:
+    """(T, heads·dim) → (heads, T, dim)."""
+    return x.reshape(x.shape[0], -1, dim).transpose(1, 0, 2)
+
+
+def rotate(x: np.ndarray, rot: int, theta: float, pairs: bool, tail: bool = False, pos: np.ndarray | None = None,
+          sign: float = 1.0) -> np.ndarray:
+    """Rotate the first ``rot`` dims (the last with ``tail``) of (..., T, dim) by position (default 0…T−1; ``sign``
+    −1 rotates back): halves (rotate_half) or adjacent pairs."""
+    pos = np.arange(x.shape[-2]) if pos is None else pos
+    ang = pos[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
+    cos, sin = np.cos(ang), sign * np.sin(ang)
+    r, rest = (x[..., x.shape[-1] - rot:], x[..., :x.shape[-1] - rot]) if tail else (x[..., :rot], x[..., rot:])
+    a, b = (r[..., 0::2], r[..., 1::2]) if pairs else (r[..., :rot // 2], r[..., rot // 2:])
+    a2, b2 = a * cos - b * sin, a * sin + b * cos
+    out = np.stack([a2, b2], -1).reshape(r.shape) if pairs else np.concatenate([a2, b2], -1)
+    return np.concatenate([rest, out] if tail else [out, rest], -1)
+
+
+def causal(T: int, window: int | None = None, chunk: int | None = None) -> np.ndarray:
+    """(T query, T key) True where a query may see a key: causal, within a window or a chunk."""
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    allowed = j <= i
+    if chunk:
+        allowed &= i // chunk == j // chunk
+    elif window:
+        allowed &= i - j < window
+    return allowed
+
+
+def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None, mask=None,
+            merge: bool = True) -> np.ndarray:
+    """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
+
+    ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
+    without ``merge`` the heads come back unmerged, (heads, T, dim)."""
+    T, S = q.shape[1], k.shape[1]
+    s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
+    s = R.rec("scale", s * scale)
+    if softcap:
+        s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
+    allowed = causal(T, window, chunk) if mask is None else mask
+    if extra_mask is not None:
+        allowed = allowed & extra_mask
+    masked = R.rec("mask", np.where(allowed, s, -np.inf), before=s)
+    if sinks:
+        sink = np.broadcast_to(R.w["sinks"][:, None, None], (*masked.shape[:2], 1))
+        masked = R.rec("append sink logit", np.concatenate([masked, sink], -1))
+    shifted = R.rec("subtract row max", masked - masked.max(-1, keepdims=True), **{"row max": masked.max(-1)})
+    e = np.exp(shifted)
+    p = e / e.sum(-1, keepdims=True)
+    p = R.rec("softmax", p[..., :S], exp=e, **({"sink weight": p[..., S]} if sinks else {}))
+    o = R.rec("weights × V", p @ v)
+    return R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1)) if merge else o
+
+
+def conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | float = 0) -> np.ndarray:
+    """Depthwise causal conv over the tokens of x (T, width) with w (width, k): causal_conv1d_fn's F.conv1d
+    with k − 1 zeros of padding, cut to the first T outputs."""
+    k = w.shape[1]
+    padded = np.concatenate([np.zeros((k - 1, x.shape[1])), x])  # (T + k − 1, width)
+    return sum(w[:, j] * padded[j:j + len(x)] for j in range(k)) + bias
+
+
+def causal_conv(R: Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
+    """:func:`conv` with the layer's ``name.weight`` (and bias), its taps recorded for the page."""
+    w = R.w[f"{name}.weight"]
+    return R.rec(op, conv(x, w, R.w.get(f"{name}.bias", 0)), taps=w.T)
+
+
+ACT = {
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "gelu": lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+    "relu": lambda x: np.maximum(x, 0),
+    "relu2": lambda x: np.maximum(x, 0) ** 2,
+}
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    from math import erf
+
+    return np.vectorize(erf)(x)
