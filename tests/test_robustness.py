@@ -225,7 +225,8 @@ def test_a_per_layer_list_longer_than_the_cap_is_refused(name, n, data):
 def test_a_per_layer_list_with_an_entry_of_the_wrong_type_is_refused(name, data):
     config = LAYER_LISTS[name]
     entries = list(config["layer_types"])
-    bad = data.draw(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.lists(st.text(), max_size=2))
+    bad = data.draw(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.lists(st.text(), max_size=2))
     entries[data.draw(st.integers(0, len(entries) - 1))] = bad
     with pytest.raises(TrialError) as err:
         spec_from_config(config | {"layer_types": entries})

@@ -87,8 +87,9 @@ def explain(exc: ValidationError, derived: Derived, prefix: tuple = ()) -> Deriv
         field = ".".join(loc)
         reads = next((derived.provenance[p] for p in _prefixes(field) if p in derived.provenance), [])
         keys = ", ".join(f"{r.key} {shown(r.value)}" for r in reads if r.from_config)
-        given = f"from {keys}" if keys else "" if isinstance(err["input"], (dict, list)) else f"given {shown(err['input'])}"
-        lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}" + (f" ({given})" if given else ""))
+        given = f" (from {keys})" if keys else "" if isinstance(err["input"], (dict, list)) else (
+            f" (given {shown(err['input'])})")
+        lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}{given}")
     return DerivationError(*lines)
 
 

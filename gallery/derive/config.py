@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec import MAX_LAYERS  # noqa: E402 - one cap for specs and configs
+from ..spec import MAX_LAYERS  # one cap for specs and configs
 
 MAX_INT = 2**53 - 1  # the largest integer JSON tools (and browsers) read exactly
 
@@ -59,7 +59,8 @@ class Expect:
         if value is None:
             if self.null is True or (self.null and model_type in self.null):
                 return None
-            return f"{key} is null: expected {self.describe(model_type)} (the config class of model_type {model_type} refuses null)"
+            return (f"{key} is null: expected {self.describe(model_type)} "
+                    f"(the config class of model_type {model_type} refuses null)")
         if not _is(value, self.types + ((int,) if model_type in self.int_too else ())):
             return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
