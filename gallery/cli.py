@@ -88,14 +88,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def _fix(paths: list) -> None:
     """Rewrite each spec file in canonical form (comments kept); files that cannot be parsed are left."""
+    from . import yamlio
     from .fix import fix_text
-    from .loader import spec_files
+    from .loader import MAX_SPEC_BYTES, FileProblem, read_bounded, spec_files
 
     for path in (f for p in map(Path, paths) for f in (spec_files(p) if p.is_dir() else [p])):
-        text = path.read_text(encoding="utf-8")
-        try:
+        try:  # only what the loader reads (a bounded regular file, no aliases, no deep nesting) is rewritten
+            text = read_bounded(path, MAX_SPEC_BYTES).decode("utf-8")
+            yamlio.load(text)
             fixed = fix_text(text)
-        except Exception:  # noqa: BLE001 - syntax errors are reported by the lint that follows
+        except Exception:  # noqa: BLE001 - the lint that follows reports why
             continue
         if fixed != text:
             path.write_text(fixed, encoding="utf-8")

@@ -179,6 +179,18 @@ def test_a_spec_file_is_a_bounded_regular_file(tmp_path, make, why):
     assert bounded(_lint, tmp_path) == [f"{tmp_path / 'evil.yaml'}:1:1: (file): cannot read file: {why} [Y001]"]
 
 
+def test_lint_fix_leaves_hostile_files_alone(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")  # a plain read would block forever
+    (tmp_path / "laughs.yaml").write_text(_laughs())
+    proc = subprocess.run([sys.executable, "-m", "gallery", "lint", "--fix", str(tmp_path)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=SECONDS)
+    assert proc.returncode == 1 and proc.stdout.splitlines() == [
+        f"{tmp_path / 'fifo.yaml'}:1:1: (file): cannot read file: not a regular file [Y001]",
+        f"{tmp_path / 'laughs.yaml'}:1:5: (file): anchors and aliases (&a0, *a0) are not used in specs: write the value "
+        "out [Y005]"]
+    assert (tmp_path / "laughs.yaml").read_text() == _laughs()
+
+
 def _problems_of(text: str) -> list[str]:
     return [str(p) for p in load_text(text, "x.yaml").problems]
 
