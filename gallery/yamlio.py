@@ -147,25 +147,48 @@ def _may_be_hostile(text: str) -> bool:
 
 
 def _scan(text: str) -> None:
-    """Refuse anchors, aliases and deep nesting from libyaml's events, before any tree is built."""
-    depth = 0
+    """Refuse anchors, aliases and deep nesting from libyaml's events, before any tree is built.
+
+    Each collection on the way down is a frame ``[path, is_mapping, next key or index, expecting a key]``,
+    so a problem names its field like the loader's others do.
+    """
+    frames: list[list] = []
     try:
         for event in yaml.parse(text, Loader=_BASE):
-            if isinstance(event, (yaml.AliasEvent, yaml.NodeEvent)) and getattr(event, "anchor", None):
-                mark = event.start_mark
+            if isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue  # stream and document boundaries
+            path = _event_path(frames, event)
+            mark, field = event.start_mark, ".".join(map(str, path[:6])) + ("..." if len(path) > 6 else "")
+            if event.anchor is not None:
                 raise YamlProblem(mark.line + 1, mark.column + 1,
                                   f"anchors and aliases (&{event.anchor}, *{event.anchor}) are not used in specs: "
-                                  "write the value out", "Y005")
+                                  "write the value out", "Y005", field)
             if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
+                frames.append([path, isinstance(event, yaml.MappingStartEvent), 0, True])
+                if len(frames) > MAX_DEPTH:
                     raise YamlProblem(mark.line + 1, mark.column + 1,
-                                      f"nested more than {MAX_DEPTH} levels deep: a spec nests about 7", "Y006")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+                                      f"nested more than {MAX_DEPTH} levels deep: a spec nests about 7", "Y006", field)
     except yaml.YAMLError:
         return  # a syntax error: the loader reports it with its position
+
+
+def _event_path(frames: list[list], event: yaml.NodeEvent) -> tuple:
+    """The path of the node ``event`` opens (a mapping key is named by its own path), advancing its parent frame."""
+    if not frames:
+        return ()
+    frame = frames[-1]
+    path, is_mapping = frame[0], frame[1]
+    if not is_mapping:
+        frame[2] += 1
+        return (*path, frame[2] - 1)
+    if frame[3]:  # a key: the next value belongs to it
+        frame[2], frame[3] = getattr(event, "value", "?"), False
+        return (*path, frame[2])
+    frame[3] = True
+    return (*path, frame[2])
 
 
 def _key_path(node: yaml.Node, line: int, col: int, path: tuple = ()) -> str:
