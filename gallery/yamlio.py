@@ -67,6 +67,9 @@ class Loader(_BASE):  # type: ignore[misc, valid-type]
     def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # "? [a, b]: c": no spec field is named by a collection
+                raise YamlProblem(key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                  "a key must be a name, not a list or mapping", "S003")
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 first = seen[key]
@@ -197,7 +200,7 @@ def _key_path(node: yaml.Node, line: int, col: int, path: tuple = ()) -> str:
         return ".".join(map(str, path)) if (node.start_mark.line + 1, node.start_mark.column + 1) == (line, col) else ""
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
-            here = (*path, k.value)
+            here = (*path, k.value if isinstance(k, yaml.ScalarNode) else "?")
             if (k.start_mark.line + 1, k.start_mark.column + 1) == (line, col):
                 return ".".join(map(str, here))
             found = _key_path(v, line, col, here)

@@ -195,6 +195,12 @@ def _problems_of(text: str) -> list[str]:
     return [str(p) for p in load_text(text, "x.yaml").problems]
 
 
+def test_a_list_as_a_key_is_a_problem_not_a_crash():
+    # a complex key ("? [a, b]") cannot be hashed into a mapping: before, a TypeError took the loader down
+    assert bounded(_problems_of, "arch:\n  ? [d_model]: 576\n") == [
+        "x.yaml:2:5: arch.?: a key must be a name, not a list or mapping [S003]"]
+
+
 @pytest.mark.parametrize(("layers", "message"), [
     ("full*10000000", "the layer pattern expands to more than 1,024 layers"),
     ("(full*1000)*1000000", "the layer pattern expands to more than 1,024 layers"),
