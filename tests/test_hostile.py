@@ -240,6 +240,8 @@ LLAMA = json.loads((SPEC_DIR / "configs" / "llama-2-7b-hf.json").read_text())
     ({"rms_norm_eps": 1}, "rms_norm_eps is 1, an integer: expected a float above 0"),
     ({"rms_norm_eps": float("nan")}, "rms_norm_eps is NaN: expected a float above 0"),
     ({"vocab_size": 10**30}, "vocab_size is 1000000000000000000000000000000: expected a positive integer"),
+    ({"rope_parameters": {"rope_type": "linear", "factor": "x"}}, 'rope_parameters.factor is "x", a string: expected a '
+     "number above 0 or null"),
     ({"model_type": ["llama"]}, 'model_type ["llama"] is not supported yet; supported: '
      + ", ".join(sorted(FAMILIES))),
 ])

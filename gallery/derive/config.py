@@ -51,6 +51,7 @@ class Expect:
     items: type | None = None  # the type of every entry of a list
     maximum: float = MAX_INT
     int_too: frozenset[str] = frozenset()  # model types whose config class takes an integer for this float too
+    entries: dict | None = None  # an object's entries the gallery reads (nested objects: one per layer type)
 
     def problem(self, key: str, value: Any, model_type: str) -> str | None:
         """Why ``value`` is refused for ``key``, or None when it is accepted."""
@@ -71,6 +72,16 @@ class Expect:
                 return f"{key} has the entry {shown(bad)}, {_a(bad)}: expected {self.describe(model_type)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
             return f"{key} is {shown(value)}: expected {self.describe(model_type)}"
+        if isinstance(value, dict) and self.entries:
+            return self._entry_problem(key, value, model_type)
+        return None
+
+    def _entry_problem(self, key: str, value: dict, model_type: str) -> str | None:
+        for name, entry in value.items():
+            inner = self if isinstance(entry, dict) else self.entries.get(name)
+            problem = inner and inner.problem(f"{key}.{name}", entry, model_type)
+            if problem:
+                return problem
         return None
 
     def _in_range(self, value: float) -> bool:
@@ -193,8 +204,14 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
-    **dict.fromkeys(["rope_parameters", "rope_scaling", "compress_rates", "default_compress_rates"],
-                    _null(_expect(dict))),
+    **dict.fromkeys(["rope_parameters", "rope_scaling"], Expect((dict,), null=True, entries={
+        # transformers' RopeParameters (modeling_rope_utils.py): every entry may be null
+        **dict.fromkeys(["rope_theta", "factor"], _null(BASE)),
+        "partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1, null=True),
+        "original_max_position_embeddings": _null(SIZE),
+        **dict.fromkeys(["rope_type", "type"], _null(NAME)),
+    })),
+    **dict.fromkeys(["compress_rates", "default_compress_rates"], _null(_expect(dict))),
 }
 
 
