@@ -30,7 +30,7 @@ def param_terms(arch: Arch) -> list[Term]:
     emb = arch.embedding
     terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
     if emb.learned_positions:
-        terms.append(term("embeddings", "embed_positions", "model", ("n_positions", emb.learned_positions), d))
+        terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
@@ -64,7 +64,7 @@ def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:
     if arch.hyper_connections is None:
         return []
     n = arch.hyper_connections.streams
-    mix, flat = ("(2 + hc_mult) × hc_mult", (2 + n) * n), ("hc_mult × d_model", n * arch.d_model)
+    mix, flat = ("(2 + streams) × streams", (2 + n) * n), ("streams × d_model", n * arch.d_model)
     subs = [name for name, part in (("attn_hc", block.mixer), ("ffn_hc", block.ffn)) if part is not None]
     return [t for sub in subs for t in (
         term("hyper_connections", f"{sub}.fn", where, mix, flat),  # (2 + n) · n weights from n · d inputs
@@ -77,8 +77,8 @@ def _hc_head_terms(arch: Arch) -> list[Term]:
     """DeepseekV4HyperHead: collapses the streams into one before the final norm (n weights, n biases, one scale)."""
     if arch.hyper_connections is None:
         return []
-    n = ("hc_mult", arch.hyper_connections.streams)
-    return [term("hyper_connections", "hc_head.fn", "model", n, ("hc_mult × d_model", n[1] * arch.d_model)),
+    n = ("streams", arch.hyper_connections.streams)
+    return [term("hyper_connections", "hc_head.fn", "model", n, ("streams × d_model", n[1] * arch.d_model)),
             term("hyper_connections", "hc_head.base", "model", n),
             term("hyper_connections", "hc_head.scale", "model", ("1", 1))]
 

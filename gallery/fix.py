@@ -3,7 +3,9 @@
 Canonical form (what ``python -m gallery new`` writes): the modeline first; keys in the order the
 schema declares them (unknown keys kept, at the end, for lint to report); 2-space indentation;
 lists of scalars in flow style; ``null`` spelt out; floats with a dot so YAML 1.1 tools read a float
-(``1e-5`` → ``1.0e-05``); ``yes``/``no``/``on``/``off`` in boolean fields turned into ``true``/``false``.
+(``1e-5`` → ``1.0e-05``); ``yes``/``no``/``on``/``off`` in boolean fields turned into ``true``/``false``; keys
+a model has renamed (its ``renamed`` table: ``indexer.topk`` → ``top_k``, ``ffn.dense_mlp`` → ``d_dense``) written
+with today's names.
 Round-trips through ruamel.yaml, which keeps comments (mdn/browser-compat-data's fixer works the same
 way).
 """
@@ -68,6 +70,9 @@ def fix_text(text: str) -> str:
 
 def _canonical(node: CommentedMap, model: type[BaseModel] | None) -> None:
     fields = model.model_fields if model else {}
+    for old, new in (getattr(model, "renamed", None) or {}).items():  # keys of older specs → today's names
+        if old in node and new not in node:
+            node[new] = node.pop(old)
     order = [k for k in fields if k in node] + [k for k in node if k not in fields]
     for key in order:  # pop and re-insert: comments stay attached to their keys
         node[key] = node.pop(key)

@@ -6,7 +6,7 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
 * softmax attention caches K and V for its KV heads, per token: ``2 × n_kv_heads × head_dim``
   (GQA and MQA shrink this; ``head_dim`` is the spec's, not ``d_model / n_heads``);
 * MLA caches the compressed latent plus the shared RoPE key per token: ``kv_lora_rank +
-  qk_rope_head_dim`` (plus the indexer's key, ``index_head_dim``, with DeepSeek Sparse Attention)
+  qk_rope_head_dim`` (plus the indexer's key, ``indexer.head_dim``, with DeepSeek Sparse Attention)
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at

@@ -7,7 +7,7 @@ Kept apart from :mod:`gallery.spec` so that the kind modules (``gallery/kinds/``
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from pydantic_core import PydanticCustomError
@@ -22,6 +22,7 @@ class Strict(BaseModel):
     """Base of every spec model: unknown keys are errors, numbers are not parsed from strings."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    renamed: ClassVar[dict[str, str]] = {}  # old key → its field: ``lint --fix`` rewrites specs written before
 
 # --- positions -------------------------------------------------------------------------------
 
@@ -46,11 +47,13 @@ class Rope(Strict):
 
 class Indexer(Strict):
     """DeepSeek Sparse Attention's lightning indexer: scores past tokens with its own small heads and lets
-    attention see only the ``topk`` best (DeepSeek-V3.2, GLM-5; DeepSeek-V4 scores compressed entries)."""
+    attention see only the ``top_k`` best (DeepSeek-V3.2, GLM-5; DeepSeek-V4 scores compressed entries)."""
 
     n_heads: PositiveInt = Field(description="Indexer heads (index_n_heads)")
     head_dim: PositiveInt = Field(description="Indexer head width (index_head_dim); its key is cached per token")
-    topk: PositiveInt = Field(description="Tokens (DeepSeek-V4: compressed entries) each query attends to (index_topk)")
+    renamed = {"topk": "top_k"}
+
+    top_k: PositiveInt = Field(description="Tokens (DeepSeek-V4: compressed entries) each query attends to (index_topk)")
     shared: bool = Field(False, description="Reuses the previous indexer layer's selection: no indexer weights or "
                          "indexer cache of its own (GLM-5 indexer_types 'shared')")
 

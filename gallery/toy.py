@@ -117,8 +117,6 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
             elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
                     or p.name.endswith("hc.scale"):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
-            elif p.name == "A_log":  # near the S4D-real init: A = −(1 … d_state) in every channel
-                weights[p.name] = np.log(np.arange(1, p.shape[-1] + 1)) + 0.1 * rng.standard_normal(p.shape)
             elif p.name == "D":  # the skip, near its init of ones
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)
             elif p.name.endswith("conv1d.weight") or p.name == "conv.weight":  # (channels, taps): fan-in = taps

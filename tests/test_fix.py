@@ -63,3 +63,16 @@ def test_fix_orders_keys_normalises_values_and_keeps_comments():
     loaded = load_text(fixed)
     assert loaded.spec is not None, loaded.problems
     assert fix_text(fixed) == fixed
+
+
+@pytest.mark.parametrize("path", [p for p in SPEC_FILES if p.stem in ("deepseek-v3.2", "gemma-4-26b-a4b")],
+                         ids=lambda p: p.stem)
+def test_fix_rewrites_keys_of_older_specs_to_todays_names(path):
+    """Specs written before the vocabulary was unified (``indexer.topk``, ``ffn.dense_mlp``) lint clean after
+    --fix, with the same values under ``top_k`` and ``d_dense``: the migration others re-run on their specs."""
+    today = path.read_text()
+    older = today.replace("\n          top_k: ", "\n          topk: ").replace("\n        d_dense: ", "\n        dense_mlp: ")
+    assert older != today and load_text(older).spec is None  # the old names are unknown keys now
+    fixed = fix_text(older)
+    assert fixed == today
+    assert load_text(fixed).spec is not None

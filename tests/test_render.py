@@ -60,3 +60,12 @@ def test_missing_dot_says_what_to_install(monkeypatch):
 def test_bad_dot_reports_graphviz_message():
     with pytest.raises(RenderError, match="syntax error"):
         render("digraph { a -> }", "svg")
+
+
+def test_dot_vanishing_after_the_check_is_the_same_clear_error(monkeypatch):
+    """The graphviz package's ExecutableNotFound (dot gone from PATH between the check and the run) says what to
+    install too, not a traceback."""
+    monkeypatch.setattr(render_module, "dot_available", lambda: True)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(RenderError, match="apt-get install -y graphviz"):
+        render('digraph { "only in this test too" }', "svg")

@@ -130,7 +130,7 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
                    qk_rope_head_dim=m.qk_rope_head_dim, v_head_dim=m.v_head_dim)
         if m.indexer:
-            cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.topk)
+            cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.top_k)
     if isinstance(f, Moe):
         if f.router.n_groups:
             cfg.update(n_group=f.router.n_groups, topk_group=f.router.topk_groups)
@@ -447,6 +447,21 @@ def test_fixed_state_toys_are_causal_and_their_scan_is_a_recurrence(bundled):
     assert np.allclose(conv["conv"].value[k], (taps * gated[1:k + 1]).sum(0))  # then its k − 1 predecessors
 
 
+def test_mamba_toy_draws_a_log_near_the_s4d_real_init(bundled):
+    """FalconMambaMixer initialises A_log = log(1 … d_state) in every channel (S4D-real, A = −(1 … d_state)); the
+    toy draws its A_log near that, so its decays span the real range rather than one shared rate."""
+    from transformers import FalconMambaConfig, FalconMambaModel
+
+    toy = toy_trace(bundled["falcon-mamba-7b"][0], 0, SEQ)
+    a_log = toy.weights["A_log"]
+    d_inner, d_state = a_log.shape
+    cfg = FalconMambaConfig(hidden_size=toy.arch.d_model, intermediate_size=d_inner, state_size=d_state,
+                            num_hidden_layers=1, vocab_size=8, time_step_rank=2)
+    reference = FalconMambaModel(cfg).layers[0].mixer.A_log.detach().numpy()  # the init transformers writes
+    assert reference.shape == a_log.shape
+    assert np.abs(a_log - reference).max() < 0.5 and abs((a_log - reference).mean()) < 0.05
+
+
 # DeepSeek-V4-Flash: window-only + hash routing, CSA + hash routing, HCA, CSA (layers 0, 2, 3, 4 of the real model)
 V4_CASES = [(layer, seq) for layer in (0, 2, 3, 4) for seq in (2, SEQ, 11)]  # 2: no HCA entry; 11: incomplete blocks
 V4_TYPES = {0: "sliding_attention", 4: "compressed_sparse_attention", 128: "heavily_compressed_attention"}
@@ -472,7 +487,7 @@ def _v4_config(config: dict, toy, layer: int) -> dict:
                partial_rotary_factor=m.rope.partial, n_routed_experts=f.n_experts, num_experts_per_tok=f.top_k,
                moe_intermediate_size=EXPERT_TOY)
     if m.indexer:
-        cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.topk)
+        cfg.update(index_n_heads=m.indexer.n_heads, index_head_dim=m.indexer.head_dim, index_topk=m.indexer.top_k)
     return cfg
 
 
@@ -534,7 +549,7 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     tied = np.zeros(seq, dtype=bool)
     if block.mixer.indexer:
         [scores] = [s.value for s in steps if s.op == "weighted sum over heads"]  # (T, entries), −∞ = not visible
-        k = block.mixer.indexer.topk
+        k = block.mixer.indexer.top_k
         best = -np.sort(-scores, -1)
         if best.shape[1] > k:
             tied = np.isfinite(best[:, k]) & (best[:, k - 1] == best[:, k])

@@ -31,7 +31,7 @@ class CompressedAttention(Strict):
     Every layer attends to the last ``window`` tokens uncompressed; a compressing layer also attends to
     one KV entry per ``ratio`` earlier tokens (a learned softmax-gated pooling of the block's tokens).
     With ``overlap`` (compressed sparse attention, CSA) each entry pools two adjacent blocks and an
-    ``indexer`` picks the ``topk`` entries a query sees; without (heavily compressed attention, HCA)
+    ``indexer`` picks the ``top_k`` entries a query sees; without (heavily compressed attention, HCA)
     it sees every entry. Queries pass a low-rank ``q_lora_rank`` bottleneck; the output is projected
     per group of heads to ``o_lora_rank`` dims, then mixed to ``d_model``.
     """
@@ -100,7 +100,7 @@ def terms(d: tuple[str, int], m: CompressedAttention, where: str) -> list[Term]:
     terms += [term("attention", "compressor.position_bias", where, ratio, series, hd),
               term("attention", "compressor.kv_norm", where, hd)]
     if m.indexer:  # DeepseekV4Indexer: its own two-series compressor at index_head_dim, queries from the q latent
-        ih, ihd, two = ("index_n_heads", m.indexer.n_heads), ("index_head_dim", m.indexer.head_dim), ("2 series", 2)
+        ih, ihd, two = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim), ("2 series", 2)
         terms += [term("attention", f"indexer.{name}", where, d, two, ihd) for name in ("kv_proj", "gate_proj")]
         terms += [
             term("attention", "indexer.position_bias", where, ratio, two, ihd),
@@ -129,7 +129,7 @@ def cache(kind: str, n: int, m: CompressedAttention, d_model: int) -> LayerCache
         caveat = "transformers' DynamicSlidingWindowLayer stores this vector twice (as keys and as values)"
         return LayerCache(kind, n, m.head_dim, formula, m.window, caveat=caveat)
     entry = m.head_dim + (m.indexer.head_dim if m.indexer else 0)
-    formula = f"head_dim {m.head_dim}" + (f" + index_head_dim {m.indexer.head_dim}" if m.indexer else "")
+    formula = f"head_dim {m.head_dim}" + (f" + indexer.head_dim {m.indexer.head_dim}" if m.indexer else "")
     formula += f" = {entry:,} per entry, one entry per {m.ratio} tokens"
     series = 2 if m.overlap else 1
     pending = _pending(m.ratio, series, m.head_dim) + (_pending(m.ratio, 2, m.indexer.head_dim) if m.indexer else 0)
@@ -145,7 +145,7 @@ def cache(kind: str, n: int, m: CompressedAttention, d_model: int) -> LayerCache
 def context_flops(m: CompressedAttention, context: int) -> int:
     """One layer: QKᵀ and A·V over the window and the compressed entries it sees, plus the indexer's scores."""
     entries = context // m.ratio if m.ratio else 0  # only complete blocks are pooled
-    seen = min(context, m.window) + (min(entries, m.indexer.topk) if m.indexer else entries)
+    seen = min(context, m.window) + (min(entries, m.indexer.top_k) if m.indexer else entries)
     flops = 2 * m.n_heads * (m.head_dim + m.head_dim) * seen  # K = V: both of head_dim
     if m.indexer:  # every compressed entry scored by each indexer head
         flops += 2 * m.indexer.n_heads * m.indexer.head_dim * entries
@@ -166,7 +166,7 @@ def lines(m: CompressedAttention) -> list[str]:
         block = f"overlapping blocks of 2 × {m.ratio}" if m.overlap else f"blocks of {m.ratio}"
         out.append(f"1 KV entry per {m.ratio:,} tokens (gated pooling over {block})")
     if m.indexer:
-        out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.topk:,} "
+        out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.top_k:,} "
                      "entries")
     return out + tail_lines(f"+ the last {m.window:,} tokens uncompressed (sliding window)", m.sinks)
 
@@ -194,7 +194,7 @@ def steps(c: Ctx, m: CompressedAttention) -> list[Step]:
         steps += _pool_steps(c, "compressor", m, hd, rot)
         if m.indexer:
             steps += _indexer_steps(c, m, n, rot)
-            seen = f"the indexer's top {m.indexer.topk} of the entries e < ⌊(i + 1) / {m.ratio}⌋"
+            seen = f"the indexer's top {m.indexer.top_k} of the entries e < ⌊(i + 1) / {m.ratio}⌋"
         else:
             steps.append(ew("entry mask", p, (n, hd), f"query i sees entry e when e < ⌊(i + 1) / {m.ratio}⌋ "
                              "(its block is complete)", per=0, out=(T, n)))
@@ -249,10 +249,10 @@ def _pool_steps(c: Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -
 
 
 def _indexer_steps(c: Ctx, m: CompressedAttention, n: int, rot: int) -> list[Step]:
-    """DeepseekV4Indexer: its own compressor at index_head_dim; ReLU scores of small query heads from the query
+    """DeepseekV4Indexer: its own compressor at indexer.head_dim; ReLU scores of small query heads from the query
     latent against the compressed keys, weighted per head; each query keeps its top-k entries."""
     T, d, p, ix = c.T, c.d, "indexer", m.indexer
-    ih, ihd, k = ix.n_heads, ix.head_dim, min(ix.topk, n)
+    ih, ihd, k = ix.n_heads, ix.head_dim, min(ix.top_k, n)
     return _pool_steps(c, "indexer", m, ihd, rot) + [
         linear(c, "indexer.q_b_proj", p, m.q_lora_rank, ih * ihd, False, "q_I = c_q · W_q (from the query latent)"),
         ew("split indexer Q heads", p, (T, ih * ihd), "reshape to (heads, T, dim)", per=0, out=(ih, T, ihd)),
@@ -323,7 +323,7 @@ def _indexer_forward(R: Run, m: CompressedAttention, x: np.ndarray, cq: np.ndarr
     per_head = R.rec("indexer scores", np.maximum(qi @ keys.T, 0) * ix.head_dim ** -0.5)  # (ih, T, n)
     wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     scores = R.rec("weighted sum over heads", np.where(visible, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
-    best = np.argsort(-scores, -1, kind="stable")[:, :min(ix.topk, scores.shape[1])]  # ties: the earlier entry
+    best = np.argsort(-scores, -1, kind="stable")[:, :min(ix.top_k, scores.shape[1])]  # ties: the earlier entry
     keep = np.zeros_like(visible)
     np.put_along_axis(keep, best, True, -1)
     return R.rec("top-k entries", keep & visible)
@@ -336,7 +336,7 @@ def shrink(m: dict) -> dict:
     if m.get("ratio"):
         out["ratio"] = min(m["ratio"], 2 if m.get("overlap") else LOCAL_TOY)
     if m.get("indexer"):
-        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": 4, "topk": 2}
+        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": 4, "top_k": 2}
     return out
 
 

@@ -189,5 +189,6 @@ KIND = fixed_state(
         Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
     ),
     picture=picture, block_name="Mamba block", axis0="token",  # its 3-D values are (T, d_inner, d_state)
-    init={"A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape))},
+    init={"A_log": lambda rng, shape: np.log(np.arange(1, shape[-1] + 1)) + 0.1 * rng.standard_normal(shape)},
+    # near MambaMixer's S4D-real init: A = −exp(A_log) ≈ −(1 … d_state) in every channel
 )

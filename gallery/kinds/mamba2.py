@@ -41,7 +41,7 @@ class Mamba2(Strict):
     kind: Literal["mamba2"]
     n_heads: PositiveInt = Field(description="SSM heads (mamba_num_heads); each has its own A, D and time step")
     head_dim: PositiveInt = Field(description="Channels per SSM head (mamba_head_dim); n_heads × head_dim is the "
-                                  "inner width (intermediate_size in the code)")
+                                  "inner width d_inner (intermediate_size in the code)")
     n_groups: PositiveInt = Field(description="Groups of heads sharing one B and one C (n_groups); also the groups "
                                   "of the gated RMSNorm")
     d_state: PositiveInt = Field(description="State size per channel: the width of B and C (ssm_state_size)")
@@ -54,22 +54,22 @@ class Mamba2(Strict):
         "weights or state")
 
     @property
-    def inner(self) -> int:
-        """``intermediate_size = n_heads × head_dim``: the width of x, z and y."""
+    def d_inner(self) -> int:
+        """``d_inner = n_heads × head_dim`` (intermediate_size in the code): the width of x, z and y."""
         return self.n_heads * self.head_dim
 
     @property
     def conv_dim(self) -> int:
-        """``conv_dim = intermediate_size + 2 × n_groups × d_state``: channels of the convolution (x, B, C)."""
-        return self.inner + 2 * self.n_groups * self.d_state
+        """``conv_dim = d_inner + 2 × n_groups × d_state``: channels of the convolution (x, B, C)."""
+        return self.d_inner + 2 * self.n_groups * self.d_state
 
 
 def terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
     """NemotronHMamba2Mixer: in_proj, depthwise conv1d, dt_bias/A_log/D per head, gated norm, out_proj."""
     h = ("n_heads", m.n_heads)
-    inner = ("intermediate_size", m.inner)  # n_heads × head_dim
-    conv = ("conv_dim", m.conv_dim)  # intermediate_size + 2 × n_groups × d_state
-    projection = ("intermediate_size + conv_dim + n_heads", m.inner + m.conv_dim + m.n_heads)  # z, xBC, dt
+    inner = ("d_inner", m.d_inner)  # n_heads × head_dim
+    conv = ("conv_dim", m.conv_dim)  # d_inner + 2 × n_groups × d_state
+    projection = ("d_inner + conv_dim + n_heads", m.d_inner + m.conv_dim + m.n_heads)  # z, xBC, dt
     terms = [term("linear_mixers", "in_proj", where, d, projection)]
     if m.bias:
         terms.append(term("linear_mixers", "in_proj.bias", where, projection))
@@ -118,7 +118,7 @@ def steps(c: Ctx, m: Mamba2) -> list[Step]:
     """
     T, d, p = c.T, c.d, "mamba2"
     H, P, G, N, k = m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
-    inner, conv = m.inner, m.conv_dim  # H·P; H·P + 2·G·N
+    inner, conv = m.d_inner, m.conv_dim  # H·P; H·P + 2·G·N
     proj = (T, inner + conv + H)  # (T, z | xBC | dt)
     conv_params = (Param("conv1d.weight", (k, conv)),) + ((Param("conv1d.bias", (conv,)),) if m.conv_bias else ())
     per_group = f"each of the {G} groups serves {H // G} heads (repeat_interleave)"
@@ -161,7 +161,7 @@ def forward(R: Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
     recurrence it regroups: both give the same y up to rounding. The chunked path also clamps Δ from below at
     ``time_step_min`` (1e-3; not in the spec): the toy leaves that out (tests/test_toy.py checks it never bites)."""
     T, H, P, G, N = len(x), m.n_heads, m.head_dim, m.n_groups, m.d_state
-    inner, width = m.inner, m.conv_dim
+    inner, width = m.d_inner, m.conv_dim
     zxbcdt = R.linear("in_proj", x)  # (T, inner + conv + H)
     z = R.rec("take gate z", zxbcdt[:, :inner])
     xbc = R.rec("take xBC", zxbcdt[:, inner:inner + width])
@@ -223,7 +223,7 @@ KIND = fixed_state(
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Fixed-state mixers", "SSM state size (d_state)", lambda m: m.d_state),
-        Fact("Fixed-state mixers", "SSM inner width", lambda m: m.inner),
+        Fact("Fixed-state mixers", "SSM inner width", lambda m: m.d_inner),
         Fact("Fixed-state mixers", "SSM heads × head dim", lambda m: f"{m.n_heads} × {m.head_dim}"),
         Fact("Fixed-state mixers", "SSM groups", lambda m: m.n_groups),
         Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),

@@ -69,7 +69,7 @@ def terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]:
     if m.bias:
         terms.append(term("attention", "o_proj.bias", where, d))
     if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
-        ih, ihd = ("index_n_heads", m.indexer.n_heads), ("index_head_dim", m.indexer.head_dim)
+        ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
         terms += [
             term("attention", "indexer.wq_b", where, ("q_lora_rank", m.q_lora_rank or 0), ih, ihd),
             term("attention", "indexer.wk", where, d, ihd),
@@ -85,14 +85,14 @@ def cache(kind: str, n: int, m: LatentAttention, d_model: int) -> LayerCache:
     formula = f"kv_lora_rank + qk_rope_head_dim = {m.kv_lora_rank} + {m.qk_rope_head_dim}"
     if m.indexer and not m.indexer.shared:  # DSA also caches one indexer key per token
         elements += m.indexer.head_dim
-        formula += f" + index_head_dim {m.indexer.head_dim}"
+        formula += f" + indexer.head_dim {m.indexer.head_dim}"
     return LayerCache(kind, n, elements, formula + f" = {elements:,}", m.window)
 
 
 def context_flops(m: LatentAttention, context: int) -> int:
     """QKᵀ and A·V over the tokens a query sees (the window, or the indexer's top-k), plus the indexer's scores
     of every earlier token with its small heads."""
-    bound = m.window or (m.indexer.topk if m.indexer else None)
+    bound = m.window or (m.indexer.top_k if m.indexer else None)
     flops = 2 * m.n_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) * (
         min(context, bound) if bound else context)
     if m.indexer and not m.indexer.shared:
@@ -107,9 +107,9 @@ def lines(m: LatentAttention) -> list[str]:
            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} RoPE (shared key) · V {m.v_head_dim}",
            rope_text(m.rope)]
     if m.indexer and m.indexer.shared:
-        out.append(f"sparse: reuses the previous indexer's top-{m.indexer.topk:,} tokens")
+        out.append(f"sparse: reuses the previous indexer's top-{m.indexer.top_k:,} tokens")
     elif m.indexer:
-        out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.topk:,} tokens")
+        out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.top_k:,} tokens")
     span = f"sliding window {m.window:,}" if m.window else "full causal attention"
     return out + tail_lines(span, softcap=m.softcap, biases=("all",) if m.bias else ())
 
@@ -159,7 +159,7 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
 def _indexer_steps(c: Ctx, m: LatentAttention) -> list[Step]:
     """DeepseekV32Indexer: small heads score every earlier token; attention keeps the top-k."""
     T, d, p, ix = c.T, c.d, "indexer", m.indexer
-    ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.topk, m.qk_rope_head_dim
+    ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.top_k, m.qk_rope_head_dim
     if ix.shared:
         return [ew("reuse top-k", p, (T, T), f"the previous indexer layer's {k} tokens per query (no weights)",
                     per=0)]
@@ -218,7 +218,7 @@ def _indexer_forward(R: Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) 
     wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
     scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
-    best = np.argsort(-scores, -1, kind="stable")[:, :ix.topk]  # ties (ReLU zeros) go to the earlier token
+    best = np.argsort(-scores, -1, kind="stable")[:, :ix.top_k]  # ties (ReLU zeros) go to the earlier token
     keep = np.zeros((T, T), dtype=bool)
     np.put_along_axis(keep, best, True, -1)
     return R.rec("top-k mask", causal & keep)
@@ -228,13 +228,13 @@ def shrink(m: dict) -> dict:
     out = {**m, "n_heads": 2, "q_lora_rank": m["q_lora_rank"] and 6, "kv_lora_rank": 6, "qk_nope_head_dim": 4,
            "qk_rope_head_dim": 4, "v_head_dim": 4, "rope": rope_toy(m["rope"], 4)}
     if m.get("indexer"):
-        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": HEAD_TOY, "topk": LOCAL_TOY}
+        out["indexer"] = {**m["indexer"], "n_heads": 2, "head_dim": HEAD_TOY, "top_k": LOCAL_TOY}
     return out
 
 
 def indexer_text(i: Indexer | None) -> str:
     """The indexer in the compare table: "none", "shared" or heads × width and its top-k."""
-    return "none" if i is None else ("shared" if i.shared else f"{i.n_heads} × {i.head_dim}, top-{i.topk:,}")
+    return "none" if i is None else ("shared" if i.shared else f"{i.n_heads} × {i.head_dim}, top-{i.top_k:,}")
 
 
 KIND = attention(

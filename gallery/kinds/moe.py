@@ -47,6 +47,8 @@ class Router(Strict):
 class Moe(Strict):
     """A mixture-of-experts feed-forward: a router picks ``top_k`` of ``n_experts`` per token."""
 
+    renamed = {"dense_mlp": "d_dense"}
+
     kind: Literal["moe"]
     n_experts: PositiveInt
     top_k: PositiveInt = Field(description="Experts active per token")
@@ -58,7 +60,7 @@ class Moe(Strict):
     d_shared: PositiveInt | None = Field(None, description="Hidden width of the shared expert MLP")
     shared_gate: bool = Field(False, description="Sigmoid gate on the shared expert output (Qwen2-MoE)")
     shared_bias: bool = Field(False, description="Biases in the shared expert MLP (DeepSeek-V2 mlp_bias)")
-    dense_mlp: PositiveInt | None = Field(
+    d_dense: PositiveInt | None = Field(
         None, description="Width of a dense gated MLP that runs beside the experts on every token; the two outputs "
         "are normed and added (Gemma 4)")
     d_latent: PositiveInt | None = Field(
@@ -97,8 +99,8 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
         terms.append(term("router", "router.bias", where, e))
     if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
         terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
-    if ffn.dense_mlp:
-        terms += chain_terms("mlp", "", d, ("dense_mlp", ffn.dense_mlp), ffn.gated, False, where)
+    if ffn.d_dense:
+        terms += chain_terms("mlp", "", d, ("d_dense", ffn.d_dense), ffn.gated, False, where)
     if ffn.d_latent:  # NemotronHMoE: fc1_latent_proj (d_model → d_latent) before the experts, fc2 back after
         terms += _latent_terms(d, ("d_latent", ffn.d_latent), ffn.latent_bias, where)
     width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
@@ -145,9 +147,9 @@ def draw(d, p: str, f: Moe) -> str:
     d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
     d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
-    if f.dense_mlp:
+    if f.d_dense:
         d.node(p + "dense", d.label(f"dense {ffn_name(f.activation, f.gated)} beside the experts",
-                                   f"d_ff {f.dense_mlp:,} · normed, then added"), "ffn", mark="ffn")
+                                   f"d_ff {f.d_dense:,} · normed, then added"), "ffn", mark="ffn")
         d.edge(p + "ffn", p + "dense")
         d.edge(p + "dense", p + "ffn_out")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
@@ -226,12 +228,12 @@ def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
 def steps(c: Ctx, f: Moe) -> list[Step]:
     """Router then experts; with a dense MLP beside them (Gemma4TextDecoderLayer) the MLP runs on the normed
     input and the router and experts on the residual, each with its own norms, and the two are added."""
-    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
+    if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
         first = _shared_steps(c, f) if f.shared_gate else []
         return first + _router_steps(c, f) + _experts_steps(c, f, shared_ran=f.shared_gate)
     x, n = (c.T, c.d), c.norm
     return [
-        *chain_steps(c, "mlp", "", f.dense_mlp, f.gated, f.activation, False),
+        *chain_steps(c, "mlp", "", f.d_dense, f.gated, f.activation, False),
         n("mlp norm (post)", "norm", "post_mlp_norm", x),
         *_router_steps(c, f),  # reads the residual stream x, not the normed input
         n("experts norm (pre)", "norm", "experts_norm", x),
@@ -298,7 +300,7 @@ def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarr
 
 
 def forward(R: Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    if not f.dense_mlp:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
+    if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
         s = chain_forward(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
         idx, w = _router_forward(R, f, x)
         return _experts_forward(R, f, x, idx, w, s)
@@ -317,8 +319,8 @@ def shrink(f: dict) -> dict:
     out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router}
     if f["n_shared_experts"]:
         out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
-    if f.get("dense_mlp"):
-        out["dense_mlp"] = FF_TOY
+    if f.get("d_dense"):
+        out["d_dense"] = FF_TOY
     if f.get("d_latent"):
         out["d_latent"] = LATENT_TOY
     return out
@@ -336,7 +338,7 @@ def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarra
 
 KIND = FfnKind(
     schema=Moe, name=lambda f: "MoE", terms=terms, routed=lambda f: (f.top_k, f.n_experts),
-    extra_norms=lambda f: 3 if f.dense_mlp else 0,  # Gemma 4: after the MLP, before and after the experts
+    extra_norms=lambda f: 3 if f.d_dense else 0,  # Gemma 4: after the MLP, before and after the experts
     lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink, buffers=buffers,
     facts=(
         Fact("Feed-forward", "kind", lambda f: "MoE"),

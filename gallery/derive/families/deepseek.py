@@ -163,7 +163,7 @@ class DeepseekV32(DeepseekV3):
     block = DeepseekV3.block | {
         "mixer.indexer.n_heads": "index_n_heads",
         "mixer.indexer.head_dim": "index_head_dim",
-        "mixer.indexer.topk": "index_topk",
+        "mixer.indexer.top_k": "index_topk",
     }
 
 

@@ -157,7 +157,7 @@ class DeepseekV4(DeepseekV3):
         "mixer.overlap": _sparse(const(True)),
         "mixer.indexer.n_heads": _sparse(lambda c, k: c["index_n_heads"]),
         "mixer.indexer.head_dim": _sparse(lambda c, k: c["index_head_dim"]),
-        "mixer.indexer.topk": _sparse(lambda c, k: c["index_topk"]),
+        "mixer.indexer.top_k": _sparse(lambda c, k: c["index_topk"]),
         "mixer.sinks": const(True),
         "mixer.rope": _rope,
         "ffn.activation": _activation,

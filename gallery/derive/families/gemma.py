@@ -195,7 +195,7 @@ class Gemma4Text(Gemma3Text):
         "ffn.n_experts": _moe("num_experts"),
         "ffn.top_k": _moe("top_k_experts"),
         "ffn.d_expert": _moe("moe_intermediate_size"),
-        "ffn.dense_mlp": _moe("intermediate_size"),
+        "ffn.d_dense": _moe("intermediate_size"),
         "ffn.router.scale": _moe(const(True)),
     }
 

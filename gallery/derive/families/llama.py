@@ -132,8 +132,6 @@ class Phi3(Mistral):
         "num_key_value_heads": None, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
         "sliding_window": None, "original_max_position_embeddings": 4096,
     }
-    block = Mistral.block | {
-    }
 
 
 class Cohere(Llama):
