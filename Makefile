@@ -1,6 +1,9 @@
 # The two commands of the README. Each installs what it needs first (idempotent).
 PY ?= python3
+# Debian's packages the tests need: dot for exports, a real Chromium for the browser tests, the font
+# the exports embed. Installed with apt-get (through sudo when not root) when any is missing.
 APT_PACKAGES = graphviz chromium fonts-dejavu-core
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: app test setup-runtime setup-dev
 
@@ -14,6 +17,6 @@ setup-runtime:
 	$(PY) -m pip install -q -r requirements.txt
 
 setup-dev:
-	@command -v dot >/dev/null && command -v chromium >/dev/null || \
-	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); }
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PACKAGES); }
 	$(PY) -m pip install -q -r requirements-dev.txt

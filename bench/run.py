@@ -23,10 +23,9 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from .browser import ARGS, HINT, chromium
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 COMPARE = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-2-9b", "gpt-oss-20b"]
 TARGETS = {"page_ratio_bundled": 1.5, "page_ratio_scale": 2.0, "rerun_server_ms": 150, "export_warm_svg_ms": 50,
            "export_warm_png_ms": 200, "export_warm_pdf_ms": 200, "lint_scale_s": 2.0}
@@ -257,12 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
+    executable = chromium()
+    if executable is None:
+        parser.error(f"no Chromium found: {HINT}")
+
     results: dict = {"runs": args.runs, "targets": TARGETS}
     results["export"] = export_ms(args.runs)
     results["lint_bundled"] = dict(zip(("seconds", "specs"), lint_s(ROOT / "arch_specs", args.runs)))
     results["rerun_server_ms"] = server_rerun_ms(ROOT / "arch_specs", args.runs)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=ARGS)
         results["bundled"] = measure_pages(browser, None, args.runs)
         if args.scale:
             with tempfile.TemporaryDirectory() as tmp:

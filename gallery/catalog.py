@@ -1,7 +1,8 @@
 """The gallery's catalogue: one card of key facts per model, with search, filters and sorting.
 
 Pure functions over specs (no Streamlit, no pandas): the Gallery page renders what :func:`select`
-and :func:`sort` return, and the numbers on a card are the exact counts of ``gallery.counts``.
+and :func:`sort` return, and the numbers on a card are the exact counts of ``gallery.counts``, with the
+publisher's own figures beside them (``gallery.published``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from .counts import active_params, total_params
 from .pattern import summary
 from .kinds import ffn_kind, mixer_kind
+from .published import published_line
 from .spec import Spec
 
 
@@ -32,6 +34,7 @@ class Card:
     d_model: int
     context_length: int | None  # None: no limit in the config (Falcon-Mamba)
     pattern: str
+    published: str | None  # "total 21B (rounding) · active 3.6B (input embedding left out, rounding)"
 
 
 def attention_label(spec: Spec) -> str:
@@ -54,6 +57,7 @@ def card(spec: Spec) -> Card:
         release_date=spec.release_date, total_params=total_params(a), active_params=active_params(a),
         attention=attention_label(spec), moe=any(ffn_kind(b.ffn).routed(b.ffn)[1] > 1 for b in a.blocks.values() if b.ffn is not None),
         n_layers=a.n_layers, d_model=a.d_model, context_length=a.context_length, pattern=summary(a.layers),
+        published=published_line(spec),
     )
 
 

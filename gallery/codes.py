@@ -68,6 +68,9 @@ CODES: dict[str, Code] = {
              "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
              "d_shared goes with n_shared_experts > 0",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
+        Code("C007", "published figure adds a part the spec lacks",
+             "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",
+             "total: {stated: 26B, adds: [vision]}", "total: {stated: 26B, adds: [vision]}\nvision_params: 572792112"),
         Code("F001", "slug differs from the file name", "rename the file or the slug so they match",
              "llama.yaml with slug: llama-3", "llama-3.yaml with slug: llama-3"),
         Code("F002", "duplicate slug", "give each spec its own slug", "two files with slug: llama-3",
@@ -105,6 +108,7 @@ PYDANTIC_CODES = {
     "empty_block": "C006",
     "block_wiring": "C006",
     "shared_expert_width": "C006",
+    "published_parts": "C007",
 }
 _TYPE_ERRORS = ("_type", "_parsing", "model_type", "model_attributes_type", "dict_type", "list_type")
 

@@ -7,7 +7,8 @@ same thing: the model-wide rows below, and the rows each mixer and feed-forward 
 window, no soft-cap); "—" means the fact does not apply (KV heads of MLA, experts of a dense FFN).
 A row that applies to none of the compared models is left out, as is a parameter component that
 is zero in all of them. Counts are exact ints (shown compactly, 8.03B, by :func:`frame`; in full
-in :func:`to_csv`).
+in :func:`to_csv`); the published sizes follow them as the publisher writes them, with what differs
+("3.6B (input embedding left out, rounding)", ``gallery.published``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params
+from .published import published_text
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
 from .kinds import FFNS, MIXERS, ffn_kind, mixer_kind
@@ -154,6 +156,10 @@ def rows(specs: list[Spec]) -> list[Row]:
     """Every fact of the compared models, in :data:`GROUPS` order."""
     out = [_row("Parameters", "total", [total_params(s.arch) for s in specs]),
            _row("Parameters", "active", [active_params(s.arch) for s in specs])]
+    for which in ("total", "active"):  # as the publisher states it, and what differs from the exact count
+        published = [published_text(s, which) for s in specs]
+        if any(published):
+            out.append(_row("Parameters", f"published {which}", published))
     parts = [breakdown(s.arch) for s in specs]
     out += [_row("Parameters", component, [p[component] for p in parts])
             for component in COMPONENTS if any(p[component] for p in parts)]
@@ -180,7 +186,8 @@ def frame(specs: list[Spec], exact_counts: bool = False) -> pd.DataFrame:
     Parameter counts are compact (8.03B) unless ``exact_counts`` (8,030,261,248).
     """
     table = rows(specs)
-    data = [[compact(v) if r.group == "Parameters" and not exact_counts else t for v, t in zip(r.values, r.exact)]
+    data = [[compact(v) if isinstance(v, int) and r.group == "Parameters" and not exact_counts else t
+             for v, t in zip(r.values, r.exact)]
             for r in table]
     return pd.DataFrame(data, index=_index(table), columns=_columns(specs))
 

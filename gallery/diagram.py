@@ -5,7 +5,7 @@ Each block kind is drawn once as a rounded frame with its repeat count, its sub-
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel), residual
 additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
-frame. See ``../shared/notes/diagram-style.md`` for the grammar this follows. Each mixer and feed-forward
+frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
 out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
 

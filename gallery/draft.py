@@ -1,7 +1,7 @@
 """Draft a spec from a config.json: the ``python -m gallery new`` command's core.
 
 The architecture comes entirely from the config (``gallery.derive``); the curated facts a config
-lacks (display name, organisation, release date, licence, notes) get placeholders a contributor
+lacks (display name, organisation, release date, licence, published sizes, notes) get placeholders a contributor
 fills in. The config is vendored beside the spec, so the folder lints clean right after.
 """
 
@@ -24,7 +24,7 @@ def slug_for(hf_repo: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", name).strip("-.")
 
 
-CURATED = ("name", "family", "organisation", "release_date", "licence", "notes")
+CURATED = ("name", "family", "organisation", "release_date", "licence", "published", "notes")
 
 
 def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str | None = None,

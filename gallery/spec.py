@@ -2,7 +2,7 @@
 
 A spec has three parts:
 
-* curated facts a config lacks (display name, organisation, release date, licence, notes);
+* curated facts a config lacks (display name, organisation, release date, licence, published sizes, notes);
 * ``source``: where the architecture was read from (Hub repo, revision, vendored config.json);
 * ``arch``: the architecture itself, re-derivable from the vendored config (see ``gallery.derive``).
 
@@ -227,6 +227,40 @@ class Note(Strict):
     )
 
 
+class PublishedFigure(Strict):
+    """One headline size as its publisher writes it, and what the publisher counts differently from the
+    exact count (see ``gallery.published``)."""
+
+    stated: str = Field(pattern=r"^\d+(\.\d+)?[MBT]$",
+                        description="As written: 8B, 235B, 3.6B, 1T, 124M (the digits give the rounding)")
+    leaves_out: list[Literal["embeddings", "head"]] = Field(
+        [], description="Components of the exact count the figure leaves out (gpt-oss active: embeddings; "
+        "GLM active: embeddings and head)")
+    adds: list[Literal["vision", "mtp", "tied_head"]] = Field(
+        [], description="What the figure counts beyond the language model transformers builds: the vision tower "
+        "(published.vision_params), the multi-token-prediction modules (arch.mtp_layers), a tied output head "
+        "counted a second time")
+
+
+class Published(Strict):
+    """The sizes the publisher states (model card, report, or the official name), with their source."""
+
+    total: PublishedFigure | None = None
+    active: PublishedFigure | None = None
+    vision_params: PositiveInt | None = Field(
+        None, description="Parameters of the vision tower and projector of a multimodal checkpoint, as "
+        "transformers builds them (the full model less the language model); needed by adds: [vision]")
+    source: str = Field(min_length=1, description="Where the figures are stated: the model card or report (URL "
+                        "and words), or the official repo id when only the name states the size")
+
+    @model_validator(mode="after")
+    def _vision(self) -> "Published":
+        if self.vision_params is None and any("vision" in f.adds for f in (self.total, self.active) if f):
+            raise rule_error("vision_params", "published_parts",
+                             "a figure adds the vision tower: give vision_params (full model less language model)")
+        return self
+
+
 class Spec(Strict):
     """One model of the gallery."""
 
@@ -238,6 +272,8 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
+    published: Published | None = Field(
+        None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source
     arch: Arch
     notes: list[Note] = []
@@ -247,6 +283,14 @@ class Spec(Strict):
     def _date(cls, value: Any) -> Any:
         # YAML loads an unquoted 2024-07-23 as a date; a quoted one arrives as a string.
         return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _mtp(self) -> "Spec":
+        figures = (self.published.total, self.published.active) if self.published else ()
+        if not self.arch.mtp_layers and any("mtp" in f.adds for f in figures if f):
+            raise rule_error("published", "published_parts",
+                             "a published figure adds MTP modules but arch.mtp_layers is 0")
+        return self
 
 
 def json_schema() -> dict:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled specs, and the folders of real configs."""
+"""Shared fixtures: the bundled specs, and the folders of real configs (all inside the repository)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "arch_specs"
 SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
 BASE = "smollm2-135m-instruct"  # the spec the lint and hostile-input tests break, line by line
+CONFIGS = SPEC_DIR / "configs"  # each bundled spec's vendored config.json, named by its slug
+FIXTURES = ROOT / "tests" / "fixtures"  # what the tests need that no spec bundles (its README says where from)
 
 
 def spec_ids():

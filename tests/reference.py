@@ -11,8 +11,6 @@ import functools
 import json
 import warnings
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
-
 
 def reference_model(config: dict):
     import torch

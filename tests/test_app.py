@@ -278,3 +278,22 @@ def test_try_page_says_when_an_edit_has_no_effect():
     from views.common import literal
 
     assert any(w.value.startswith(literal("n_layers 10 has no effect")) for w in at.warning)
+
+
+def test_published_sizes_beside_the_exact_ones_on_every_page():
+    # gpt-oss-20b: OpenAI's 3.6B active leaves out the input embedding (201,088 × 2,880 = 579,133,440).
+    at = _app("views/model.py", model="gpt-oss-20b")
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any("Published active: **3.6B** (input embedding left out, rounding)" in c and "579,133,440" in c
+               for c in captions), captions
+    total, active = (next(m for m in at.metric if m.label == label) for label in ("Total parameters", "Active per token"))
+    assert "tied" in total.proto.help and "routed experts" in active.proto.help
+    at = _app(q="gpt-oss-20b")
+    assert any(c.value.startswith("Published: total 21B") and "3.6B (input embedding left out" in c.value
+               for c in at.caption)
+    at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"])
+    frame = at.dataframe[0].value
+    row = frame.loc[("Parameters", "published active")]
+    assert list(row) == ["3.6B (input embedding left out, rounding)",
+                         "12B (input embedding left out, output head left out, rounding)"]

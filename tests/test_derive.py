@@ -13,20 +13,21 @@ from gallery.counts import total_params
 from gallery.derive import FAMILIES, DerivationError, derive, family_for
 from gallery.spec import Arch
 
-from .conftest import ROOT, spec_ids
-from .reference import SHARED, reference_model, reference_param_count
+from .conftest import CONFIGS, FIXTURES, ROOT, spec_ids
+from .reference import reference_model, reference_param_count
 
-HUB = sorted((SHARED / "hub-configs").glob("*.json"))
-QWEN_HYBRID = [SHARED / "hybrid-configs" / f"Qwen--{name}.json"
-               for name in ("Qwen3-Next-80B-A3B-Instruct", "Qwen3.5-27B", "Qwen3.5-397B-A17B")]
-REAL = HUB + sorted((SHARED / "frontier-configs").glob("*.json")) + QWEN_HYBRID  # every real config available offline
-REAL += [SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json"]
-HYBRID = [SHARED / "hybrid-configs" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"]
-REAL += HYBRID
+# Every real config available offline: each bundled spec's vendored config, and the real configs no spec
+# bundles (tests/fixtures/configs/, with their provenance in tests/fixtures/).
+REAL = sorted(CONFIGS.glob("*.json")) + sorted((FIXTURES / "configs").glob("*.json"))
 # Fixed-state hybrids whose model types have a family (attention-free Mamba-1, short convolutions + GQA)
-CONV_SSM = [SHARED / "hybrid-configs" / f"{name}.json" for name in ("tiiuae--falcon-mamba-7b", "LiquidAI--LFM2-1.2B")]
-REAL += CONV_SSM
-STRIPPABLE = HUB + QWEN_HYBRID + HYBRID + CONV_SSM
+CONV_SSM = [CONFIGS / f"{slug}.json" for slug in ("falcon-mamba-7b", "lfm2-1.2b")]
+# Counted exactly as published, not yet also with keys stripped: the frontier configs and DeepSeek-V4.
+_NOT_STRIPPED = {
+    "deepseek-r1", "deepseek-v2.5", "deepseek-v3", "deepseek-v3.2", "deepseek-v4-flash", "devstral-small-2507",
+    "gemma-3-27b-it", "gemma-3-4b-it", "gemma-4-26b-a4b", "glm-4.5-air", "glm-5.1", "gpt-oss-120b", "kimi-k2-instruct",
+    "kimi-k2.5", "llama-3.3-70b-instruct", "llama-4-maverick-17b-128e-instruct", "llama-4-scout-17b-16e-instruct",
+    "mimo-v2-flash", "minimax-m2.7", "phi-4", "qwen3-235b-a22b", "smollm3-3b"}
+STRIPPABLE = [p for p in REAL if p.stem not in _NOT_STRIPPED]
 
 
 def _arch(config: dict) -> Arch:
@@ -131,7 +132,7 @@ def test_every_field_says_where_it_came_from(bundled, slug):
 
 
 def test_provenance_names_the_key_or_the_default():
-    config = json.loads((SHARED / "hub-configs" / "meta-llama--Llama-3.1-8B-Instruct.json").read_text())
+    config = json.loads((CONFIGS / "llama-3.1-8b-instruct.json").read_text())
     reads = derive(config).provenance["arch.blocks.full.mixer.n_kv_heads"]
     assert [(r.key, r.value, r.from_config) for r in reads] == [("num_key_value_heads", 8, True)]
     del config["num_key_value_heads"]  # LlamaConfig: None → num_attention_heads
@@ -160,7 +161,7 @@ def test_new_on_an_unsupported_config_is_one_line_exit_2_and_writes_nothing(tmp_
 
 
 def test_new_drafts_a_spec_that_lints_clean_and_keeps_curated_fields(tmp_path):
-    src = SHARED / "hub-configs" / "Qwen--Qwen3-0.6B.json"
+    src = CONFIGS / "qwen3-0.6b.json"
     out = tmp_path / "qwen3-0.6b.yaml"
     run = lambda: subprocess.run([sys.executable, "-m", "gallery", "new", str(src), "--hf-repo", "Qwen/Qwen3-0.6B",  # noqa: E731
                                   "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
@@ -175,7 +176,7 @@ def test_new_drafts_a_spec_that_lints_clean_and_keeps_curated_fields(tmp_path):
 
 
 def test_stats_on_a_raw_config_prints_the_exact_total():
-    path = SHARED / "hub-configs" / "Qwen--Qwen3-30B-A3B.json"
+    path = CONFIGS / "qwen3-30b-a3b.json"
     if json.loads(path.read_text())["model_type"] not in FAMILIES:
         pytest.fail("qwen3_moe has no family yet")
     proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
@@ -214,7 +215,7 @@ def test_stats_on_fixed_state_configs():
 
 
 def test_a_default_that_cannot_run_is_a_clear_error():
-    config = json.loads((SHARED / "hub-configs" / "deepseek-ai--DeepSeek-V2-Lite-Chat.json").read_text())
+    config = json.loads((CONFIGS / "deepseek-v2-lite-chat.json").read_text())
     del config["num_experts_per_tok"]  # DeepseekV2Config default: None
     with pytest.raises(DerivationError, match="num_experts_per_tok is null"):
         derive(config)
@@ -265,7 +266,7 @@ def test_field_sources_name_config_keys_that_hold_the_value(bundled, slug):
 def _v4_variants() -> dict[str, dict]:
     """DeepSeek-V4-Flash varied by hand: fewer layers, other compression ratios, no or other hash layers,
     the transformers defaults, other widths; each in a key spelling DeepseekV4Config reads."""
-    flash = json.loads((SHARED / "hybrid-configs" / "deepseek-ai--DeepSeek-V4-Flash.json").read_text())
+    flash = json.loads((CONFIGS / "deepseek-v4-flash.json").read_text())
     few = flash | {"num_hidden_layers": 5}  # compress_ratios cut to [0, 0, 4, 128, 4]
     return {
         "5 layers": few,
@@ -380,8 +381,8 @@ def test_text_where_a_number_belongs_is_a_clear_error_not_a_huge_string(config, 
 
 
 def test_new_with_a_file_name_that_is_not_a_slug_says_so_and_writes_nothing(tmp_path):
-    src = SHARED / "hybrid-configs" / "Qwen--Qwen3.5-27B.json"
-    out = tmp_path / "Qwen--Qwen3.5-27B.yaml"  # the shared folder's file name: capitals and "--"
+    src = CONFIGS / "qwen3.5-27b.json"
+    out = tmp_path / "Qwen--Qwen3.5-27B.yaml"  # a Hub-style file name: capitals and "--"
     proc = subprocess.run([sys.executable, "-m", "gallery", "new", str(src), "--hf-repo", "Qwen/Qwen3.5-27B",
                            "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -29,23 +29,24 @@ def _edit(folder, old: str, new: str, name: str = BASE):
 
 # (code, old text, new text, line, col, field)
 CASES = [
-    ("Y001", "  d_model: 576\n", "  d_model: [576\n", 16, 11, ""),  # the parser stops at the next key
-    ("Y002", "  d_model: 576\n", "  d_model: 576\n  d_model: 577\n", 16, 3, "arch.d_model"),
-    ("Y003", "    tied: true\n", "    tied: yes\n", 23, 11, "arch.embedding.tied"),
-    ("Y004", "    eps: 1.0e-05\n", "    eps: 1e-5\n", 21, 10, "arch.norm.eps"),
-    ("S001", "        n_heads: 9\n", "        n_head: 9\n", 30, 9, "arch.blocks.full.mixer.n_head"),
+    ("Y001", "  d_model: 576\n", "  d_model: [576\n", 20, 11, ""),  # the parser stops at the next key
+    ("Y002", "  d_model: 576\n", "  d_model: 576\n  d_model: 577\n", 20, 3, "arch.d_model"),
+    ("Y003", "    tied: true\n", "    tied: yes\n", 27, 11, "arch.embedding.tied"),
+    ("Y004", "    eps: 1.0e-05\n", "    eps: 1e-5\n", 25, 10, "arch.norm.eps"),
+    ("S001", "        n_heads: 9\n", "        n_head: 9\n", 34, 9, "arch.blocks.full.mixer.n_head"),
     # missing: the mapping that lacks the key (its first key, kind, at 29:9)
-    ("S002", "        head_dim: 64\n", "", 29, 9, "arch.blocks.full.mixer.head_dim"),
-    ("S003", "        d_ff: 1536\n", '        d_ff: "1536"\n', 37, 15, "arch.blocks.full.ffn.d_ff"),
-    ("S004", "        kind: mlp\n", "        kind: dense_mlp\n", 36, 15, "arch.blocks.full.ffn.kind"),
-    ("C001", "        n_kv_heads: 3\n", "        n_kv_heads: 4\n", 31, 21, "arch.blocks.full.mixer.n_kv_heads"),
-    ("C002", "        kind: gqa\n", "        kind: mha\n", 29, 15, "arch.blocks.full.mixer.kind"),
-    ("C003", "  n_layers: 30\n", "  n_layers: 31\n", 24, 11, "arch.layers"),
-    ("C004", "    full:\n      mixer:", "    dense:\n      mixer:", 24, 11, "arch.layers"),
-    ("C006", "        gated: true\n", "        gated: true\n      shared_norm: true\n", 40, 20, "arch.blocks.full.shared_norm"),
+    ("S002", "        head_dim: 64\n", "", 33, 9, "arch.blocks.full.mixer.head_dim"),
+    ("S003", "        d_ff: 1536\n", '        d_ff: "1536"\n', 41, 15, "arch.blocks.full.ffn.d_ff"),
+    ("S004", "        kind: mlp\n", "        kind: dense_mlp\n", 40, 15, "arch.blocks.full.ffn.kind"),
+    ("C001", "        n_kv_heads: 3\n", "        n_kv_heads: 4\n", 35, 21, "arch.blocks.full.mixer.n_kv_heads"),
+    ("C002", "        kind: gqa\n", "        kind: mha\n", 33, 15, "arch.blocks.full.mixer.kind"),
+    ("C003", "  n_layers: 30\n", "  n_layers: 31\n", 28, 11, "arch.layers"),
+    ("C004", "    full:\n      mixer:", "    dense:\n      mixer:", 28, 11, "arch.layers"),
+    ("C006", "        gated: true\n", "        gated: true\n      shared_norm: true\n", 44, 20, "arch.blocks.full.shared_norm"),
+    ("C007", "    stated: 135M\n", "    stated: 135M\n    adds: [vision]\n", 9, 3, "published.vision_params"),
     ("F001", "slug: smollm2-135m-instruct\n", "slug: smollm2-135m\n", 2, 7, "slug"),
-    ("F003", "  config: configs/smollm2-135m-instruct.json\n", "  config: configs/missing.json\n", 11, 11, "source.config"),
-    ("F004", "        d_ff: 1536\n", "        d_ff: 1537\n", 37, 15, "arch.blocks.full.ffn.d_ff"),
+    ("F003", "  config: configs/smollm2-135m-instruct.json\n", "  config: configs/missing.json\n", 15, 11, "source.config"),
+    ("F004", "        d_ff: 1536\n", "        d_ff: 1537\n", 41, 15, "arch.blocks.full.ffn.d_ff"),
     ("F006", "# yaml-language-server: $schema=../schema/spec.schema.json\n", "", 1, 1, ""),
     ("Y005", "  d_model: 576\n", "  d_model: &width 576\n", 15, 12, "arch.d_model"),
     # the document is level 1, arch level 2: the 99th '[' (column 12 + 98) opens level 101

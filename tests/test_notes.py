@@ -1,8 +1,13 @@
-"""Curated facts of every bundled spec: notes that point into the reference implementation.
+"""Curated facts of every bundled spec: notes that point into the reference implementation, with checkable numbers.
 
 Every note names where the installed ``transformers`` shows it, as
 ``models/<dir>/<file>.py: <Name>`` (a class or function of that file) or
 ``models/<dir>/<file>.py: <Class>.<method>`` (a method defined in that class's body).
+
+Numbers a note states next to a known noun ("39 layers", "a 129-token sliding window", "8 KV heads",
+"top-10", "θ 1,000,000", "X of Y parameters active", ...) must be values the spec holds for that noun
+(:data:`CLAIMS`); numbers about another model go in a parenthesis that opens with its name and a colon,
+"(V3: 256)", and are not checked.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from gallery.loader import load_spec
+from gallery.spec import Note
 
-from .conftest import SPEC_FILES
+from .conftest import SPEC_DIR, SPEC_FILES
 
 REF = re.compile(r"^(?P<file>models/[A-Za-z0-9_]+/[A-Za-z0-9_]+\.py): (?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)$")
 
@@ -108,3 +114,156 @@ def test_ref_checker_rejects_what_does_not_exist():
     assert "no top-level" in ref_problem("models/llama/modeling_llama.py: LlamaAtention")
     assert "no method" in ref_problem("models/llama/modeling_llama.py: LlamaMLP.prepare_inputs_for_generation")
     assert "no 'class" in ref_problem("models/llama/modeling_llama.py: repeat_kv.forward")
+
+
+# --- numbers a note states, checked against the spec fields they name ---------------------------
+
+NUM = r"(?<![\w.-])(\d[\d,]*(?:\.\d+)?)"
+OTHER_MODEL = re.compile(r"\((?:[A-Z]|v\d)[^():]*: [^()]*\)")
+"""A parenthesis that opens with another model's name and a colon, "(V3: 256)": its numbers are not this model's."""
+
+
+def _mixers(spec):
+    return [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
+
+
+def _ffns(spec):
+    return [b.ffn for b in spec.arch.blocks.values() if b.ffn is not None]
+
+
+def _indexers(spec):
+    return [m.indexer for m in _mixers(spec) if getattr(m, "indexer", None)]
+
+
+def _ropes(spec):
+    return [m.rope for m in _mixers(spec) if getattr(m, "rope", None)]
+
+
+def _values(items, *names):
+    """Every value of the named attributes over ``items`` (None and missing left out)."""
+    return {v for item in items for name in names if (v := getattr(item, name, None)) is not None}
+
+
+def layer_groups(spec) -> set[int]:
+    """Layer counts a note may state: all layers, each block kind, and the layers grouped by what
+    their block does (mixer kind, window or chunk or not, RoPE or NoPE, feed-forward kind)."""
+    arch = spec.arch
+    groups = {arch.n_layers, *arch.layer_counts().values()}
+    features = (
+        lambda b: b.mixer.kind if b.mixer else None,
+        lambda b: bool(getattr(b.mixer, "window", None)),
+        lambda b: bool(getattr(b.mixer, "chunk", None)),
+        lambda b: getattr(b.mixer, "rope", "none") is None,
+        lambda b: b.ffn.kind if b.ffn else None,
+        lambda b: getattr(getattr(b.ffn, "router", None), "hash", None),
+    )
+    for feature in features:
+        count: dict = {}
+        for kind in arch.layers:
+            key = feature(arch.blocks[kind])
+            count[key] = count.get(key, 0) + 1
+        groups |= set(count.values())
+    return groups
+
+
+def arch_numbers(spec) -> set:
+    """Every number anywhere in the spec's ``arch`` (widths, ranks, dims): what "N wide" may name."""
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from walk(v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield value
+    query_widths = {m.n_heads * m.head_dim for m in _mixers(spec) if hasattr(m, "n_heads") and hasattr(m, "head_dim")}
+    return set(walk(spec.arch.model_dump())) | query_widths
+
+
+def _heads(spec) -> set[int]:
+    mixers = _mixers(spec)
+    groups = {m.n_heads // n for m in mixers for n in (getattr(m, "n_kv_heads", None), getattr(m, "o_groups", None)) if n}
+    return (_values(mixers, "n_heads", "n_kv_heads", "n_k_heads", "n_v_heads") | _values(_indexers(spec), "n_heads")
+            | groups)
+
+
+def _billions(text: str) -> tuple[float, float]:
+    """'3.35B' → (3.35e9, 0.01e9): the value and one unit of its last digit."""
+    scale = {"M": 1e6, "B": 1e9, "T": 1e12}[text[-1]]
+    digits = text[:-1]
+    decimals = len(digits.partition(".")[2])
+    return float(digits) * scale, 10**-decimals * scale
+
+
+def _rounds_to(exact: int, stated: str) -> bool:
+    value, unit = _billions(stated)
+    return abs(exact - value) <= unit / 2
+
+
+# (what the note says, pattern whose groups are the numbers, the values the spec allows)
+CLAIMS = [
+    ("layers", rf"{NUM} (?:(?!on |in |of |for )[\w-]+ ){{0,3}}layers\b", layer_groups),
+    ("window", rf"{NUM}-token (?:sliding )?window", lambda s: _values(_mixers(s), "window")),
+    ("chunk", rf"{NUM}-token chunks", lambda s: _values(_mixers(s), "chunk")),
+    ("query heads", rf"{NUM} query heads",
+     lambda s: _values(_mixers(s), "n_heads") | _values(_mixers(s), "n_k_heads")),
+    ("KV heads", rf"{NUM} (?:key/value|KV) heads", lambda s: _values(_mixers(s), "n_kv_heads")),
+    ("heads", rf"{NUM} (?:attention |MLA |small |value |query/key )?heads\b", _heads),
+    ("width", rf"{NUM}[ -]wide\b(?! (?:model|residual stream))|\b(?:width|wide) {NUM}", arch_numbers),
+    ("positions", rf"{NUM}(?:-token)? (?:positions|context)\b",
+     lambda s: {s.arch.context_length} | _values([r.scaling for r in _ropes(s) if r.scaling], "original_context")),
+    ("experts", rf"{NUM} (?:routed |fine-grained )?experts\b", lambda s: _values(_ffns(s), "n_experts", "top_k")),
+    ("active experts", rf"{NUM} (?:active|used per token)\b", lambda s: _values(_ffns(s), "top_k")),
+    ("shared experts", rf"{NUM} (?:always-on )?shared(?: experts?)?\b", lambda s: _values(_ffns(s), "n_shared_experts")),
+    ("top-k", rf"top-(\d+)\b", lambda s: _values(_ffns(s), "top_k")
+     | _values(_indexers(s), "topk", "top_k")),
+    ("vocabulary", rf"{NUM}-token (?:[\w-]+ )?vocabulary", lambda s: {s.arch.vocab_size}),
+    ("d_model", rf"\bd_model (?:of )?{NUM}|{NUM}-wide (?:model|residual stream)", lambda s: {s.arch.d_model}),
+    ("RoPE θ", rf"θ {NUM}", lambda s: _values(_ropes(s), "theta")),
+]
+
+
+def note_number_problems(spec) -> list[str]:
+    """Every number a note states next to a known noun that no spec field of that kind holds, and every
+    "X of Y parameters active" figure that is not the exact active and total count, rounded as written."""
+    from gallery.counts import active_params, total_params
+
+    problems = []
+    for i, note in enumerate(spec.notes, 1):
+        text = OTHER_MODEL.sub("", note.text)
+        for what, pattern, allowed in CLAIMS:
+            values = allowed(spec)
+            for match in re.finditer(pattern, text):
+                number = next(g for g in match.groups() if g is not None)
+                if float(number.replace(",", "")) not in values:
+                    problems.append(f"note {i}: '{match[0]}' — the spec's {what}: {sorted(values)}")
+        for match in re.finditer(rf"{NUM}([MBT]) of {NUM}([MBT]) parameters", text):
+            active, total = match[1] + match[2], match[3] + match[4]
+            if not (_rounds_to(active_params(spec.arch), active) and _rounds_to(total_params(spec.arch), total)):
+                problems.append(f"note {i}: '{match[0]}' — exact: {active_params(spec.arch):,} active of "
+                                f"{total_params(spec.arch):,}")
+    return problems
+
+
+@pytest.mark.parametrize("spec", _specs(), indirect=True)
+def test_note_numbers_agree_with_the_spec(spec):
+    problems = note_number_problems(spec)
+    assert not problems, f"{spec.slug}:\n" + "\n".join(problems)
+
+
+def test_note_number_check_finds_what_the_audit_found():
+    """The errors issue 21 names, put back into a real spec, are reported; another model's numbers are not."""
+    spec = load_spec(SPEC_DIR / "mimo-v2-flash.yaml").spec
+    bad = spec.model_copy(update={"notes": [
+        Note(text="The other 40 layers use a 129-token sliding window.", ref="x"),
+        Note(text="256 experts, 8 active: 15.4B of 308.8B parameters active (V3: 671B, 61 layers).", ref="x"),
+        Note(text="A 128-token sliding window, 4 KV heads, top-9.", ref="x"),
+    ]})
+    problems = note_number_problems(bad)
+    assert [p.split(":")[0] for p in problems] == ["note 1", "note 3", "note 3"], problems
+    assert "'40 layers'" in problems[0] and "39" in problems[0]
+    assert "'128-token sliding window'" in problems[1] and "'top-9'" in problems[2]
+    qwen = load_spec(SPEC_DIR / "qwen3-30b-a3b.yaml").spec
+    truncated = qwen.model_copy(update={"notes": [Note(text="3.3B of 30.5B parameters active.", ref="x")]})
+    assert note_number_problems(truncated), "3,353,032,704 does not round to 3.3B"

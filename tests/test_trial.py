@@ -10,6 +10,7 @@ from gallery.counts import total_params
 from gallery.diagram import to_dot
 from gallery.trial import MAX_BYTES, TrialError, edit_config, parse_config, spec_from_config
 
+from .conftest import CONFIGS
 from .reference import reference_param_count
 
 
@@ -68,9 +69,7 @@ def test_pasted_real_config_round_trips(bundled):
 def test_a_problem_in_a_new_mixer_kind_names_the_field_not_the_kind_tag():
     import json
 
-    from .reference import SHARED
-
-    config = json.loads((SHARED / "hybrid-configs" / "Qwen--Qwen3-Next-80B-A3B-Instruct.json").read_text())
+    config = json.loads((CONFIGS / "qwen3-next-80b-a3b-instruct.json").read_text())
     config["linear_num_value_heads"] = 17  # not a multiple of the 16 key heads
     with pytest.raises(TrialError) as err:
         spec_from_config(config)
@@ -83,13 +82,11 @@ def test_an_edit_the_model_type_does_not_read_is_said():
 
     from gallery.trial import ignored_edits
 
-    from .reference import SHARED
-
-    nemotron = json.loads((SHARED / "hybrid-configs" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json").read_text())
+    nemotron = json.loads((CONFIGS / "nvidia-nemotron-3-nano-30b-a3b.json").read_text())
     layers = len(nemotron["hybrid_override_pattern"])  # NemotronHConfig: one layer per pattern character
     spec = spec_from_config(edit_config(nemotron, n_layers=10))
     assert spec.arch.n_layers == layers
     [line] = ignored_edits(spec, n_layers=10)
     assert line.startswith("n_layers 10 has no effect") and f"keeps {layers:,}" in line
-    llama = json.loads((SHARED / "hub-configs" / "meta-llama--Llama-3.1-8B-Instruct.json").read_text())
+    llama = json.loads((CONFIGS / "llama-3.1-8b-instruct.json").read_text())
     assert ignored_edits(spec_from_config(edit_config(llama, n_layers=10)), n_layers=10) == []

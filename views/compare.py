@@ -5,6 +5,7 @@ import streamlit as st
 
 from gallery import compare
 from gallery.diagram import diff_components, to_dot
+from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views.common import literal, spec_index
 
@@ -26,7 +27,9 @@ specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may
 st.title(" vs ".join(literal(s.name) for s in specs))
 c1, c2 = st.columns(2)
 only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
-exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params")
+exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
+                         help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']} "
+                              f"Published: {CONVENTIONS['published']}")
 table = compare.frame(specs, exact_counts)
 mask = compare.differs(specs)
 if only_diff:
@@ -39,7 +42,8 @@ def _highlight(row):
 
 st.dataframe(table.style.apply(_highlight, axis=1), width="stretch", height=min(38 * (len(table) + 1), 900))
 st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
-           "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter.")
+           "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter; the "
+           "published rows give the publisher's figures and what they count differently.")
 st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
+from gallery.published import CONVENTIONS
 from views.common import gallery_cards, literal
 
 all_cards = gallery_cards()
@@ -26,7 +27,7 @@ with st.container(border=True):
     ffn = c[0].segmented_control("Feed-forward", ["dense", "MoE"], key="ffn", bind="query-params")
     sizes = [0, 0.5, 1, 2, 5, 10, 20, 50, 100, 300, 1000, "∞"]
     low, high = c[1].select_slider("Total parameters (B)", sizes, value=(sizes[0], sizes[-1]), key="size",
-                                   bind="query-params")
+                                   bind="query-params", help=CONVENTIONS["total"])
 
 chosen = sort(select(all_cards, Filters(
     query=query or "", families=tuple(families), organisations=tuple(orgs), attention=tuple(attention),
@@ -64,5 +65,7 @@ for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
         st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
         size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
         st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
-                    f"_{k.pattern}_")
+                    f"_{k.pattern}_", help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']}")
+        if k.published:
+            st.caption(f"Published: {k.published}", help=CONVENTIONS["published"])
         st.page_link("views/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")

@@ -11,6 +11,7 @@ from gallery.diagram import THEMES, to_dot
 from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
+from gallery.published import CONVENTIONS, reconcile
 from gallery.render import FORMATS, RenderError, dot_available, render
 from views.common import literal, slugs_or_stop, spec_index
 
@@ -28,13 +29,17 @@ st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.rele
 
 total, active = total_params(arch), active_params(arch)
 cols = st.columns(5)
-cols[0].metric("Total parameters", compact(total), help=f"{total:,} (exact, as transformers counts them)")
-cols[1].metric("Active per token", compact(active), help=f"{active:,}")
+cols[0].metric("Total parameters", compact(total), help=f"{total:,}. {CONVENTIONS['total']}")
+cols[1].metric("Active per token", compact(active), help=f"{active:,}. {CONVENTIONS['active']}")
 cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
 cols[4].metric("Context", f"{arch.context_length:,}" if arch.context_length else "no limit",
-               help=None if arch.context_length else "the config sets no maximum position (attention-free)")
+               help="The positions the config allows (max_position_embeddings), RoPE scaling included"
+               if arch.context_length else "the config sets no maximum position (attention-free)")
+for r in reconcile(spec):  # the publisher's figure beside the exact one, and what differs
+    st.caption(f"Published {r.which}: **{r.stated}** ({r.difference}) · exact {r.formula}",
+               help=f"{CONVENTIONS['published']} Source: {spec.published.source}")
 if arch.mtp_layers:
     mtp = mtp_params(arch)
     st.info(f"The checkpoint also stores {arch.mtp_layers} multi-token-prediction module(s) that transformers "
@@ -100,7 +105,10 @@ with right:
     if state:
         st.metric("of which fixed state", f"{state / 2**20:,.1f} MiB",
                   help=f"{state:,} bytes: recurrent / SSM / convolution states, the same at any context")
-    st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP")
+    st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP",
+              help="One decode step at this context: 2 × the weights a token multiplies with (active experts only, "
+                   "the head included even when tied) plus 4 × n_heads × head_dim per attended token and attention "
+                   "layer; norms and elementwise operations left out.")
     curve = pd.DataFrame(cache_curve(arch, context_grid(arch.context_length), int(batch)))
     curve["GiB"] = curve["bytes"] / 2**30
     st.altair_chart(alt.Chart(curve).mark_area().encode(

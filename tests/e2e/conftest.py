@@ -1,6 +1,7 @@
 """A real ``streamlit run`` server on a free port, and Debian's Chromium driven by Playwright.
 
-In CI (``CI=true``) a missing browser or ``dot`` is a failure, never a skip: ``.ci/run`` installs them.
+The browser is ``GALLERY_CHROMIUM`` or the first ``chromium`` on ``PATH`` (``bench.browser``). In CI
+(``CI=true``) a missing browser or ``dot`` is a failure, never a skip: ``make test`` installs them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.browser import ARGS, HINT, chromium
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM = chromium()
 
 
 def _require(what: str, ok: bool, hint: str) -> None:
@@ -34,7 +35,7 @@ def _require(what: str, ok: bool, hint: str) -> None:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    _require("Chromium", Path(CHROMIUM).exists(), "apt-get install -y chromium")
+    _require("Chromium", CHROMIUM is not None, HINT)
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ARGS}
 
 
