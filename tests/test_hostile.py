@@ -29,7 +29,10 @@ from gallery.trial import TrialError, parse_config, spec_from_config
 from .conftest import BASE, ROOT, SPEC_DIR
 from .reference import reference_param_count
 
-# the ``folder`` fixture copies BASE's spec, whose line 15 is "  d_model: 576", line 11 "  config: configs/<BASE>.json"
+# the ``folder`` fixture copies BASE's spec; the lines the cases below edit, 1-based
+_LINES = (SPEC_DIR / f"{BASE}.yaml").read_text().splitlines()
+D_LINE = _LINES.index("  d_model: 576") + 1
+CONFIG_LINE = _LINES.index(f"  config: configs/{BASE}.json") + 1
 SECONDS, EXTRA_MB = 30, 512
 TRANSFORMERS_NULL = "the config class of model_type"
 
@@ -103,25 +106,25 @@ def test_alias_expansion_is_refused_before_any_walk(tmp_path):
 
 def test_an_alias_in_a_real_spec_is_refused_where_it_is(folder):
     path = _spec_with(folder, D_MODEL, "  d_model: 576\n  vocab_size_copy: *nothing\n")
-    # line 16, after two spaces, the 15 characters of the key and ": ": column 20
+    # the line after d_model's, after two spaces, the 15 characters of the key and ": ": column 20
     assert [p for p in bounded(_lint, folder) if "[Y005]" in p] == [
-        f"{path}:16:20: arch.vocab_size_copy: anchors and aliases (&nothing, *nothing) are not used in specs: "
-        "write the value out [Y005]"]
+        f"{path}:{D_LINE + 1}:20: arch.vocab_size_copy: anchors and aliases (&nothing, *nothing) are not used in "
+        "specs: write the value out [Y005]"]
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])  # 100,000: libyaml's own composer overflows the C stack
 def test_deep_nesting_is_refused(folder, depth):
     path = _spec_with(folder, D_MODEL, "  d_model: " + "[" * depth + "]" * depth + "\n")
     # the document is level 1, arch level 2, the 99th '[' (column 12 + 98) opens level 101
-    assert bounded(_lint, folder) == [f"{path}:15:110: arch.d_model.0.0.0.0...: nested more than 100 levels deep: "
-                                      "a spec nests about 7 [Y006]"]
+    assert bounded(_lint, folder) == [f"{path}:{D_LINE}:110: arch.d_model.0.0.0.0...: nested more than 100 levels "
+                                      "deep: a spec nests about 7 [Y006]"]
 
 
 @pytest.mark.parametrize("number", ["9" * 5000, "-9" + "0" * 4999, "0x" + "f" * 5000, "9007199254740992"])
 def test_huge_integers_are_out_of_range_not_a_crash(folder, number):
     path = _spec_with(folder, D_MODEL, f"  d_model: {number}\n")
     shown = number[:24] + ("..." if len(number) > 24 else "")
-    assert bounded(_lint, folder) == [f"{path}:15:12: arch.d_model: integer {shown} is out of range: a spec's "
+    assert bounded(_lint, folder) == [f"{path}:{D_LINE}:12: arch.d_model: integer {shown} is out of range: a spec's "
                                       "numbers are at most 9,007,199,254,740,991 [Y007]"]
 
 
@@ -140,7 +143,7 @@ def test_the_largest_exact_integer_is_read(folder):
 ])
 def test_source_config_is_confined_to_configs(folder, config, message, code):
     path = _spec_with(folder, CONFIG, f"  config: {config}\n")
-    assert bounded(_lint, folder) == [f"{path}:11:11: source.config: {message} [{code}]"]
+    assert bounded(_lint, folder) == [f"{path}:{CONFIG_LINE}:11: source.config: {message} [{code}]"]
 
 
 def _config_file(folder, make):
@@ -158,7 +161,7 @@ def _config_file(folder, make):
 def test_a_vendored_config_is_a_bounded_regular_file(folder, make, why):
     path, target = _config_file(folder, make)
     assert bounded(_lint, folder) == [
-        f"{path}:11:11: source.config: cannot read vendored config {target}: {why} [F003]"]
+        f"{path}:{CONFIG_LINE}:11: source.config: cannot read vendored config {target}: {why} [F003]"]
 
 
 def test_a_symlinked_configs_folder_is_refused(folder, tmp_path_factory):
@@ -166,8 +169,8 @@ def test_a_symlinked_configs_folder_is_refused(folder, tmp_path_factory):
     shutil.move(folder / "configs", elsewhere / "configs")
     (folder / "configs").symlink_to(elsewhere / "configs")
     path = folder / f"{BASE}.yaml"
-    assert bounded(_lint, folder) == [f"{path}:11:11: source.config: {folder / 'configs'} is not a folder of the "
-                                      "spec folder (a symlink or missing) [F007]"]
+    assert bounded(_lint, folder) == [f"{path}:{CONFIG_LINE}:11: source.config: {folder / 'configs'} is not a "
+                                      "folder of the spec folder (a symlink or missing) [F007]"]
 
 
 @pytest.mark.parametrize(("make", "why"), [
