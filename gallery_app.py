@@ -10,14 +10,15 @@ import streamlit as st
 
 from views.common import literal, spec_index
 
-st.set_page_config(page_title="LLM Architecture Gallery", page_icon="🧱", layout="wide")
+st.set_page_config(page_title="LLM Architecture Gallery", page_icon=":material/account_tree:", layout="wide")
 
 PAGES = [
-    st.Page("views/gallery.py", title="Gallery", icon="🖼️", default=True),  # served at /
-    st.Page("views/model.py", title="Model", icon="🔎", url_path="model"),
-    st.Page("views/trace.py", title="Trace", icon="🧮", url_path="trace"),
-    st.Page("views/compare.py", title="Compare", icon="⚖️", url_path="compare"),
-    st.Page("views/try.py", title="Try your config", icon="🧪", url_path="try"),
+    st.Page("views/gallery.py", title="Gallery", icon=":material/grid_view:", default=True),  # served at /
+    st.Page("views/model.py", title="Model", icon=":material/account_tree:", url_path="model"),
+    st.Page("views/trace.py", title="Trace", icon=":material/calculate:", url_path="trace"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("views/try.py", title="Try your config", icon=":material/science:", url_path="try"),
+    st.Page("views/tree.py", title="Family tree", icon=":material/family_history:", url_path="tree"),
 ]
 page = st.navigation(PAGES)
 
@@ -25,7 +26,7 @@ index = spec_index()
 with st.sidebar:
     st.caption(f"{len(index.specs)} models from {literal(index.folder)}")
     if index.problems:
-        with st.expander(f"⚠️ {len(index.problems)} spec file(s) could not be loaded"):
+        with st.expander(f"{len(index.problems)} spec file(s) could not be loaded", icon=":material/warning:"):
             for path, problems in index.problems.items():
                 st.markdown(f"**{literal(path)}**")
                 st.code("\n".join(str(p) for p in problems), language="text")

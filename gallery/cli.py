@@ -21,6 +21,7 @@ from .spec import SLUG_RE
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "arch_specs"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.json"
+README_PATH = Path(__file__).resolve().parent.parent / "README.md"
 
 
 EXIT_CODES = ("exit codes: 0 success; 1 lint found problems (schema --check: the file is out of date); "
@@ -112,6 +113,17 @@ def _spec_path(spec: str, suffixes: tuple[str, ...], what: str) -> Path:
     return path
 
 
+def _spec_of(spec: str):
+    """The Spec of a bundled slug or a spec .yaml path; a usage error when it is missing or does not load."""
+    from .loader import load_spec
+
+    path = _spec_path(spec, (".yaml",), "a .yaml file")
+    loaded = load_spec(path)
+    if loaded.spec is None:
+        raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
+    return loaded.spec
+
+
 def _open_hub(text: str, revision: str | None = None):
     """The Hub repo ``text`` names (``ORG/NAME[@REV]`` or its URL): its config.json at a commit."""
     from .hub import HubError, open_repo, parse_ref
@@ -137,27 +149,55 @@ def _hub_spec(text: str):
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .diagram import to_dot
-    from .loader import load_spec
-    from .render import RenderError, render
 
     if (args.spec is None) == (args.hf_repo is None):
         raise UsageError("give a bundled slug or spec path, or --hf-repo ORG/NAME (one of the two)")
-    if args.hf_repo:
-        spec = _hub_spec(args.hf_repo)
-    else:
-        path = _spec_path(args.spec, (".yaml",), "a .yaml file")
-        loaded = load_spec(path)
-        if loaded.spec is None:
-            raise UsageError(f"{loaded.problems[0]} (run python -m gallery lint {path})")
-        spec = loaded.spec
+    spec = _hub_spec(args.hf_repo) if args.hf_repo else _spec_of(args.spec)
+    return _write_figure(to_dot(spec, args.theme), args, spec.slug)
+
+
+def _write_figure(dot: str, args: argparse.Namespace, stem: str) -> int:
+    """Render ``dot`` as ``args.format`` to ``args.output`` (default ``<stem>.<format>``); say where."""
+    from .render import RenderError, render
+
     try:
-        data = render(to_dot(spec, args.theme), args.format, args.scale)
+        data = render(dot, args.format, args.scale)
     except RenderError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output or f"{spec.slug}.{args.format}")
+    out = Path(args.output or f"{stem}.{args.format}")
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .changes import changes
+
+    if not 2 <= len(args.specs) <= 4:
+        raise UsageError(f"compare takes 2 to 4 models, got {len(args.specs)}")
+    first, *others = map(_spec_of, args.specs)
+    for other in others:
+        found = changes(first, other)
+        if args.json:
+            for c in found:
+                print(json.dumps({"from": first.slug, "to": other.slug, **c.row()}, ensure_ascii=False))
+            continue
+        print(f"{first.name} → {other.name}: " + (f"{len(found)} change(s)" if found else "no changes"))
+        for i, c in enumerate(found):
+            if i == 0 or c.stage != found[i - 1].stage:
+                print(f"  {c.stage}")
+            print(f"    {c.phrase}")
+    return 0
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    from .lineage import tree
+    from .loader import load_folder
+
+    specs = [item.spec for item in load_folder(args.specs) if item.spec is not None]
+    if not specs:
+        raise UsageError(f"no loadable specs in {args.specs} (run python -m gallery lint {args.specs})")
+    return _write_figure(tree(specs, args.theme).source, args, "family-tree")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -219,6 +259,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_types(args: argparse.Namespace) -> int:
+    from .derive import modeltypes
+
+    text = README_PATH.read_text(encoding="utf-8")
+    new = modeltypes.updated(text, modeltypes.load())
+    if args.check:
+        if new != text:
+            print(f"{README_PATH}: 'Supported model types' is out of date: run python -m gallery types",
+                  file=sys.stderr)
+            return 1
+        return 0
+    README_PATH.write_text(new, encoding="utf-8")
+    print(f"wrote the model types section of {README_PATH}")
+    return 0
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     print("| code | problem | what to do | bad | good |\n|---|---|---|---|---|")
     for c in codes_mod.CODES.values():
@@ -271,10 +327,25 @@ COMMANDS = {
                "python -m gallery schema --check"),
     "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
                "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
+    "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
+                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
+    "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
+             "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
               "python -m gallery trace llama-3.1-8b-instruct --layer 0 --seq 16 --json"),
+    "types": (cmd_types, "write README's 'Supported model types' from gallery/derive/model_types.tsv "
+              "(--check: fail on drift)", "python -m gallery types --check"),
     "codes": (cmd_codes, "print the lint codes as a Markdown table", "python -m gallery codes"),
 }
+
+
+def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
+    """The options of a command that writes a figure: format, theme, PNG scale, output file."""
+    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
+    p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
+                   help="slide preset (default: light)")
+    p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
+    p.add_argument("-o", "--output", metavar="FILE", help=f"output file (default: {stem}.<format>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,11 +371,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="?", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
     p.add_argument("--hf-repo", metavar="ORG/NAME[@REV]", help="instead of SPEC: a Hub repo id or URL, read from "
                    "its config.json at the commit it resolves to")
-    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
-    p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
-                   help="slide preset (default: light)")
-    p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
-    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: <slug>.<format>)")
+    _figure_args(p, "<slug>")
+    p = parsers["compare"]
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
+    p = parsers["tree"]
+    p.add_argument("--specs", default=str(SPEC_DIR), metavar="FOLDER", help="spec folder (default: arch_specs/)")
+    _figure_args(p, "family-tree")
     p = parsers["stats"]
     p.add_argument("paths", nargs="*", help="spec YAML files or config.json files")
     p.add_argument("--hf-repo", metavar="ORG/NAME[@REV]", action="append", default=[],
@@ -317,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="one JSON object per step: op, part, in_shape, out_shape, params, param_shapes, flops, formula")
     parsers["schema"].add_argument("--check", action="store_true", help="fail if the file is out of date")
+    parsers["types"].add_argument("--check", action="store_true", help="fail if the README section is out of date")
     return parser
 
 

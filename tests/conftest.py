@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "arch_specs"
 SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
 BASE = "smollm2-135m-instruct"  # the spec the lint and hostile-input tests break, line by line
+SVG = "{http://www.w3.org/2000/svg}"
 CONFIGS = SPEC_DIR / "configs"  # each bundled spec's vendored config.json, named by its slug
 FIXTURES = ROOT / "tests" / "fixtures"  # what the tests need that no spec bundles (its README says where from)
 
@@ -61,3 +63,12 @@ def folder(tmp_path):
     (tmp_path / "configs").mkdir()
     shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
     return tmp_path
+def page_diagrams(at) -> list[ET.Element]:
+    """The diagrams an AppTest page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
+    boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]
+    return [svg for box in boxes for svg in box.iter(f"{SVG}svg")]
+
+
+def diagram_text(svg: ET.Element) -> str:
+    """Every text of a diagram, one line each."""
+    return "\n".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import ROOT, SPEC_DIR
+from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -36,8 +37,11 @@ def test_model_page_shows_the_dot_of_the_chosen_model(bundled):
     spec, config = bundled["mistral-7b-v0.1"]
     at = _app("views/model.py", model="mistral-7b-v0.1")
     assert not at.exception
-    dot = at.get("graphviz_chart")[0].spec
-    assert f"{config['num_key_value_heads']} KV heads" in dot and f"sliding window {config['sliding_window']:,}" in dot
+    [svg] = page_diagrams(at)
+    text = diagram_text(svg)
+    assert f"{config['num_key_value_heads']} KV heads" in text
+    assert f"sliding window {config['sliding_window']:,}" in text
+    assert not at.get("graphviz_chart")  # laid out on the server, not in the browser
     assert at.title[0].value == spec.name
 
 
@@ -54,7 +58,7 @@ def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
     spec, config = bundled["falcon-mamba-7b"]
     at = _app("views/model.py", model="falcon-mamba-7b", ctx="100000", batch="2")
     assert not at.exception
-    assert "Mamba block × 64" in at.get("graphviz_chart")[0].spec
+    assert "Mamba block × 64" in diagram_text(page_diagrams(at)[0])
     assert next(m for m in at.metric if m.label == "Context").value == "no limit"  # no max_position_embeddings
     # No KV cache: 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes × batch 2, whatever the context.
     state = 64 * 8192 * 20 * 2 * 2
@@ -68,12 +72,12 @@ def test_compare_and_try_pages_take_fixed_state_models():
     assert not at.exception
     assert "SSM inner width" in at.dataframe[0].value.index.get_level_values("field")
     at = _app("views/try.py", base="lfm2-1.2b")
-    assert not at.exception and "Gated short convolution" in at.get("graphviz_chart")[0].spec
+    assert not at.exception and "Gated short convolution" in diagram_text(page_diagrams(at)[0])
 
 
 def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     spec, config = bundled["qwen3-8b"]
-    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
+    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16", toy="true")
     assert not at.exception
     assert at.selectbox(key="slug").value == "qwen3-8b" and at.selectbox(key="layer").value == 2
     assert at.number_input(key="seq").value == 16 and "layer 2" in at.title[0].value
@@ -84,25 +88,25 @@ def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     assert list(steps["op"][:2]) == ["attn norm (pre)", "q_proj"] and "q_norm" in set(steps["op"])
     assert any(e.label.endswith(f"softmax → ({h // config['num_key_value_heads'] * 2}, 6, 6)") for e in at.expander)
     assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps
-    assert dict(at.query_params) == {"slug": "qwen3-8b", "layer": "2", "seq": "16"}
+    assert dict(at.query_params) == {"slug": "qwen3-8b", "layer": "2", "seq": "16", "toy": "true"}
     assert any(b.proto.label == "Download steps (CSV)" for b in at.get("download_button"))
     at.selectbox(key="layer").set_value(5).run()  # (AppTest does not write bound widgets back to its query_params)
     assert "layer 5" in at.title[0].value and at.dataframe[0].value["in"][0] == str((16, config["hidden_size"]))
 
 
 def test_trace_page_of_fixed_state_layers_shows_their_state_and_taps():
-    at = _app("views/trace.py", slug="falcon-mamba-7b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="falcon-mamba-7b", layer="0", seq="8", toy="true")
     assert not at.exception
     assert "selective scan" in set(at.dataframe[0].value["op"])
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the state; the conv taps
-    at = _app("views/trace.py", slug="lfm2-1.2b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="lfm2-1.2b", layer="0", seq="8", toy="true")
     assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the short conv's taps, no scores
     assert any(e.label.startswith("6. conv → (6, 16)") for e in at.expander)
 
 
 def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
-    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8")
+    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     state = steps[steps["op"] == "state update"].iloc[0]
@@ -111,7 +115,7 @@ def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the decay per token and head; one head's state
     at.selectbox(key="ssm_head").set_value(1).run()
     assert not at.exception and any("Head 1's state" in c.value for c in at.caption)
-    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8")  # a MoE layer: no chart
+    at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="1", seq="8", toy="true")  # MoE: no chart
     assert not at.exception and not at.get("vega_lite_chart")
 
 
@@ -210,7 +214,7 @@ def test_try_page_edits_a_bundled_model(bundled):
     expected = reference_param_count(edit_config(bundled["llama-2-7b-hf"][1], n_kv_heads=8))
     metric = next(m for m in at.metric if m.label == "Total parameters")
     assert metric.help.startswith(f"{expected:,}")
-    assert "8 KV heads" in at.get("graphviz_chart")[0].spec
+    assert "8 KV heads" in diagram_text(page_diagrams(at)[0])
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -240,27 +244,37 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     from views.common import literal
 
     assert at.title[0].value == literal(evil)  # every character escaped: Markdown shows the literal text
-    # Streamlit escapes HTML in markdown unless a page opts in; none does
+    [svg] = page_diagrams(at)  # the one HTML a page sends: Graphviz's SVG, every text XML-escaped by dot
+    assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
+    assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
+                                                                  "ellipse", "polyline")}
+    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for that SVG, and the
+    # family tree, for the SVG Graphviz wrote (every text in it escaped as XML) with its links
     for page in (ROOT / "views").glob("*.py"):
-        assert "unsafe_allow_html=True" not in page.read_text(), page
+        assert ("unsafe_allow_html=True" in page.read_text()) == (page.name in ("diagrams.py", "tree.py")), page
+    at = _app("views/tree.py")
+    assert not at.exception
+    html = next(m.value for m in at.markdown if "<svg" in m.value)
+    svg = ET.fromstring(html[html.index("<svg"):html.rindex("</svg>") + len("</svg>")])
+    assert evil in "".join(svg.itertext()) and not {e.tag.split("}")[-1] for e in svg.iter()} & {"img", "b"}
 
 
 def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
     spec, config = bundled["qwen3-next-80b-a3b-instruct"]
-    at = _app("views/trace.py", slug="qwen3-next-80b-a3b-instruct", layer="0", seq="16")
+    at = _app("views/trace.py", slug="qwen3-next-80b-a3b-instruct", layer="0", seq="16", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     nv, dk, dv = (config[f"linear_{k}"] for k in ("num_value_heads", "key_head_dim", "value_head_dim"))
     assert steps[steps["op"] == "write state"].iloc[0]["out"] == str((nv, dk, dv))  # the state, not T × T
     assert len(at.get("vega_lite_chart")) == 1  # the toy's state per token instead of attention heatmaps
     assert at.selectbox(key="head").label == "Value head"
-    at = _app("views/trace.py", slug="qwen3.5-27b", layer="3", seq="4")  # the gated full-attention layer
+    at = _app("views/trace.py", slug="qwen3.5-27b", layer="3", seq="4", toy="true")  # the gated full-attention layer
     assert not at.exception and "output gate" in set(at.dataframe[0].value["op"])
 
 
 def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
     spec, config = bundled["deepseek-v4-flash"]
-    at = _app("views/trace.py", slug="deepseek-v4-flash", layer="2", seq="9")
+    at = _app("views/trace.py", slug="deepseek-v4-flash", layer="2", seq="9", toy="true")
     assert not at.exception
     steps = at.dataframe[0].value
     n, d = config["hc_mult"], config["hidden_size"]
@@ -278,6 +292,82 @@ def test_try_page_says_when_an_edit_has_no_effect():
     from views.common import literal
 
     assert any(w.value.startswith(literal("n_layers 10 has no effect")) for w in at.warning)
+
+
+def test_compare_says_the_changes_above_the_table(bundled):
+    _, config = bundled["deepseek-v3.2"]
+    at = _app("views/compare.py", models=["deepseek-v3", "deepseek-v3.2"], diff="true")
+    assert not at.exception
+    said = "\n".join(m.value for m in at.markdown)
+    assert f"sparse indexer {config['index_n_heads']} × {config['index_head_dim']}" in said and "1 change(s)" in said
+    frame = at.dataframe[0].value  # the toggle bound to the URL keeps only the rows that differ
+    assert "sparse indexer" in frame.index.get_level_values("field") and "vocab" not in frame.index.get_level_values(
+        "field")
+
+
+def test_model_page_says_where_the_model_comes_from():
+    at = _app("views/model.py", model="kimi-k2-instruct")
+    assert not at.exception
+    assert any("Nearest earlier relative: **DeepSeek-V3**" in m.value for m in at.markdown)
+    links = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
+    assert any(p.query_string == "models=deepseek-v3&models=kimi-k2-instruct" for p in links)
+
+
+def test_gallery_cards_open_compare_with_their_model_first(bundled):
+    at = _app(q="deepseek-v3.2")
+    [link] = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
+    assert link.query_string == "models=deepseek-v3.2"
+
+
+def test_family_tree_page_draws_every_model_and_filters_by_lineage(bundled):
+    at = _app("views/tree.py")
+    assert not at.exception
+    svg = next(m.value for m in at.markdown if "<svg" in m.value)
+    assert svg.count('class="node"') == len(bundled) and "model?model=gpt2" in svg
+    at = _app("views/tree.py", lineage="Google")
+    svg = next(m.value for m in at.markdown if "<svg" in m.value)
+    google = [s for s, (spec, _) in bundled.items() if spec.organisation == "Google"]
+    assert all(f"model?model={s}" in svg for s in google) and "model?model=deepseek-v3" not in svg
+
+
+def test_model_page_sends_no_chart_or_table_until_its_section_is_opened(bundled):
+    spec, _ = bundled["gpt2"]
+    at = _app("views/model.py", model="gpt2")  # the load: diagram, facts and notes; no Vega chart, no grid
+    assert not at.exception and not at.get("vega_lite_chart") and not at.dataframe and not at.get("json")
+    assert any(spec.notes[0].text in m.value for m in at.markdown)
+    for section, element in [("Parameters", "vega_lite_chart"), ("Cache and compute", "vega_lite_chart"),
+                             ("config.json → spec", "json")]:  # every section stays one click (or URL) away
+        at = _app("views/model.py", model="gpt2", section=section)
+        assert not at.exception and at.get(element) and at.dataframe, section
+
+
+@pytest.mark.parametrize(("page", "query", "key", "tabs"), [
+    (None, {}, "view", ["Timeline"]),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}, "part",
+     ["Parameters by component", "Cache against context"]),
+])
+def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs):
+    at = _app(page, **query)
+    assert not at.exception and not at.get("vega_lite_chart")
+    for tab in tabs:
+        at = _app(page, **query, **{key: tab})
+        assert not at.exception and len(at.get("vega_lite_chart")) == 1, tab
+
+
+def test_trace_page_runs_the_toy_only_when_asked():
+    at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
+    assert not at.exception and len(at.dataframe) == 1 and not at.get("vega_lite_chart")  # the steps only
+    at.toggle(key="toy").set_value(True).run()
+    assert not at.exception and len(at.dataframe) > 1 and len(at.get("vega_lite_chart")) == 1
+
+
+def test_without_dot_the_browser_lays_the_diagram_out_and_a_caption_says_why(monkeypatch, bundled):
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else which(name, *a, **k))
+    at = _app("views/model.py", model="gpt2")
+    assert not at.exception and not page_diagrams(at)
+    assert f"{bundled['gpt2'][1]['n_head']} query heads" in at.get("graphviz_chart")[0].spec  # the same DOT
+    assert any("Graphviz `dot` is not installed" in c.value and "apt-get install" in c.value for c in at.caption)
 
 
 def test_published_sizes_beside_the_exact_ones_on_every_page():

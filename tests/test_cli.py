@@ -64,3 +64,39 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     proc.stdout.close()  # the reader stops after one line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err
+
+
+def test_compare_prints_the_changes_grouped_by_stage(bundled):
+    (a, x), (b, y) = bundled["deepseek-v3"], bundled["deepseek-v3.2"]
+    proc = _run("compare", "deepseek-v3", "deepseek-v3.2", "gpt2")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == [f"{a.name} → {b.name}: 1 change(s)", "  token mixer",
+                         f"    sparse indexer {y['index_n_heads']} × {y['index_head_dim']}, top-{y['index_topk']:,}"]
+    stages = [line.strip() for line in lines[4:] if line.startswith("  ") and not line.startswith("    ")]
+    assert lines[3].startswith(f"{a.name} → {bundled['gpt2'][0].name}: ") and len(stages) == len(set(stages)) > 3
+
+
+def test_compare_json_is_one_object_per_change():
+    import json
+
+    proc = _run("compare", "llama-2-7b-hf", "llama-3.1-8b-instruct", "--json")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and rows and all(r["from"] == "llama-2-7b-hf" for r in rows)
+    assert {"stage", "change", "before", "after", "fields", "follows"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("args", [("gpt2",), ("gpt2", "gpt2", "gpt2", "gpt2", "gpt2"), ("gpt2", "no-such-model")])
+def test_compare_bad_input_is_one_line_exit_2(args):
+    proc = _run("compare", *args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+
+
+def test_tree_writes_the_family_tree(tmp_path):
+    out = tmp_path / "tree.svg"
+    proc = _run("tree", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_bytes()
+    assert ET.fromstring(text).tag.endswith("svg")
+    proc = _run("tree", "--specs", str(tmp_path), "-o", str(out))  # a folder without specs: one line, exit 2
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gallery import hub
 from gallery.hub import HubError, RepoRef, open_repo, parse_ref
 
-from .conftest import SPEC_DIR
+from .conftest import SPEC_DIR, diagram_text, page_diagrams
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "89abcdef0123456789abcdef0123456789abcdef"
@@ -380,7 +380,7 @@ def test_try_page_opens_a_repo_deep_link_with_its_commit(fake_hub):
     at = _try_page(repo="Qwen/Qwen3-0.6B")
     assert not at.exception and not at.error
     config = json.loads(CONFIG)
-    assert f"{config['num_key_value_heads']} KV heads" in at.get("graphviz_chart")[0].spec
+    assert f"{config['num_key_value_heads']} KV heads" in diagram_text(page_diagrams(at)[0])
     link = f"https://huggingface.co/Qwen/Qwen3-0.6B/blob/{SHA}/config.json"
     assert any(SHA in c.value and link in c.value for c in at.caption)
     assert [b.label for b in at.button if b.key and b.key.startswith("recent-")] == ["Qwen/Qwen3-0.6B"]
@@ -393,7 +393,7 @@ def test_try_page_opens_a_repo_deep_link_with_its_commit(fake_hub):
                                                    "repo?")]
     assert [b.label for b in at.button if b.key and b.key.startswith("recent-")] == ["Qwen/Qwen3-0.6B"]
     at.button(key="recent-0").click().run()  # reopens the recently opened one
-    assert not at.error and at.text_input(key="revision").value == "" and at.get("graphviz_chart")
+    assert not at.error and at.text_input(key="revision").value == "" and page_diagrams(at)
 
 
 def test_try_page_splits_a_pasted_url_into_repo_and_revision(fake_hub):
@@ -401,7 +401,7 @@ def test_try_page_splits_a_pasted_url_into_repo_and_revision(fake_hub):
     assert not at.exception and not at.error
     at.text_input(key="repo").input(f"https://huggingface.co/Qwen/Qwen3-0.6B/tree/{SHA}").run()  # its revision wins
     assert at.text_input(key="repo").value == "Qwen/Qwen3-0.6B" and at.text_input(key="revision").value == SHA
-    assert not at.exception and not at.error and at.get("graphviz_chart")
+    assert not at.exception and not at.error and page_diagrams(at)
     at.text_input(key="repo").input("https://huggingface.co/Qwen/Qwen3-0.6B").run()  # none: the field's is kept
     assert at.text_input(key="repo").value == "Qwen/Qwen3-0.6B" and at.text_input(key="revision").value == SHA
 
@@ -420,7 +420,7 @@ def test_try_page_says_what_failed_and_pasting_still_works(fake_hub):
     assert len(at.error) == 1 and at.error[0].value.startswith(r"meta-llama/Llama-3.1-8B is gated")
     at.segmented_control(key="mode").set_value("paste or upload").run()
     at.text_area(key="pasted").set_value(CONFIG.decode()).run()
-    assert not at.exception and not at.error and at.get("graphviz_chart")
+    assert not at.exception and not at.error and page_diagrams(at)
 
 
 def test_try_page_without_network_says_the_hub_cannot_be_reached():

@@ -9,9 +9,9 @@ import pytest
 
 from gallery import render as render_module
 from gallery.diagram import to_dot
-from gallery.render import RenderError, render
+from gallery.render import RenderError, page_svg, render
 
-from .conftest import spec_ids
+from .conftest import SVG, spec_ids
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -60,6 +60,30 @@ def test_missing_dot_says_what_to_install(monkeypatch):
 def test_bad_dot_reports_graphviz_message():
     with pytest.raises(RenderError, match="syntax error"):
         render("digraph { a -> }", "svg")
+
+
+@pytest.mark.parametrize("slug", spec_ids())
+def test_every_bundled_diagram_has_a_page_svg_with_text_at_the_export_size(bundled, slug):
+    spec, config = bundled[slug]
+    dot = to_dot(spec)
+    root = ET.fromstring(page_svg(dot))
+    export = ET.fromstring(render(dot, "svg"))
+    assert (root.get("width"), root.get("height")) == (export.get("width"), export.get("height"))  # one layout
+    texts = list(root.iter(f"{SVG}text"))
+    assert f"vocab {config['vocab_size']:,}" in "\n".join("".join(t.itertext()) for t in texts)  # text stays text
+    # Drawn at its natural size (1 pt = 4/3 px), a 9 pt label is 12 px: readable (tests/e2e measures it)
+    assert min(float(t.get("font-size")) for t in texts) >= 9
+
+
+def test_page_svgs_can_share_a_page_and_exports_stay_byte_identical(bundled):
+    dots = [to_dot(bundled[s][0]) for s in ("gpt2", "qwen3-8b")]
+    ids = [[e.get("id") for e in ET.fromstring(page_svg(d)).iter() if e.get("id")] for d in dots]
+    assert ids[0] and ids[1] and not set(ids[0]) & set(ids[1])
+    assert not page_svg(dots[0]).startswith("<?xml")  # an element to inline in HTML, not a document
+    render_module._render.cache_clear()
+    first = render(dots[0], "svg")
+    render_module._render.cache_clear()
+    assert render(dots[0], "svg") == first and b"<text" not in first  # exports: glyph outlines, same bytes
 
 
 def test_dot_vanishing_after_the_check_is_the_same_clear_error(monkeypatch):

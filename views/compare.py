@@ -4,10 +4,13 @@ import altair as alt
 import streamlit as st
 
 from gallery import compare
+from gallery.changes import changes
 from gallery.diagram import diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
-from views.common import literal, spec_index
+from views import diagrams
+from views.common import lazy_tabs, literal, spec_index
+from views.lineage import changes_markdown
 
 index = spec_index()
 slugs = list(index.specs)
@@ -25,6 +28,14 @@ if len(chosen) < 2:
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
 st.title(" vs ".join(literal(s.name) for s in specs))
+st.subheader("What changed")
+st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from a change "
+           "are not said again (they are in the table).")
+for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
+    with col.container(border=True):
+        found = changes(specs[0], other)
+        st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
+        st.markdown(changes_markdown(found))
 c1, c2 = st.columns(2)
 only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
 exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
@@ -47,17 +58,26 @@ st.caption("Highlighted rows differ across the chosen models. \"none\": a settin
 st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Parameters by component")
+
+def diagrams_side_by_side() -> None:
+    """Every model's diagram at one scale, what differs from the first outlined."""
+    st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}. Side by side at full size; scroll sideways.")
+    diagrams.show_row([(to_dot(s, highlight=diff_components(specs[0], s)), f"Block diagram of {s.name}")
+                       for s in specs])
+
+
+def parameters_chart() -> None:
+    """Parameters by component, a bar per model."""
     parts = compare.breakdown_frame(specs)
     st.altair_chart(alt.Chart(parts).mark_bar().encode(
         x=alt.X("params:Q", title="parameters"), y=alt.Y("model:N", title=None), color="component:N",
         tooltip=["model", "component", alt.Tooltip("params:Q", format=",")]), width="stretch")
-with right:
-    st.subheader("Cache against context (bf16, batch 1)")
+
+
+def cache_chart() -> None:
+    """The cache of each model over context."""
     st.caption("KV per token where layers attend (windows, chunks and compression applied) plus the fixed "
-               "state of linear-attention, state-space and convolution layers, which does not grow.")
+               "state of linear-attention, state-space and convolution layers, which does not grow. bf16, batch 1.")
     curve = compare.kv_curve(specs, context_grid(max(s.arch.context_length or UNLIMITED_SHOWN for s in specs)))
     curve["GiB"] = curve["kv_bytes"] / 2**30
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
@@ -66,10 +86,6 @@ with right:
         tooltip=["model", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".2f")]),
         width="stretch")
 
-st.subheader("Diagrams")
-st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}.")
-for col, spec in zip(st.columns(len(specs)), specs):
-    with col:
-        st.markdown(f"**{literal(spec.name)}**")
-        marks = diff_components(specs[0], spec) if spec is not specs[0] else set()
-        st.graphviz_chart(to_dot(spec, highlight=marks), width="stretch", alt=f"Block diagram of {spec.name}")
+
+lazy_tabs({"Diagrams": diagrams_side_by_side, "Parameters by component": parameters_chart,
+           "Cache against context": cache_chart}, key="part")  # only the open one is drawn

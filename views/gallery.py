@@ -7,7 +7,7 @@ import streamlit as st
 from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
-from views.common import gallery_cards, literal
+from views.common import gallery_cards, lazy_tabs, literal
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -35,15 +35,20 @@ chosen = sort(select(all_cards, Filters(
     min_params=None if low == 0 else 10**18 if low == "∞" else int(low * 1e9),  # the ends mean "no limit"
     max_params=None if high == "∞" else int(high * 1e9))), how)
 
-timeline = pd.DataFrame([{"slug": k.slug, "model": k.name, "family": k.family, "attention": k.attention,
-                          "released": pd.Timestamp(k.release_date), "total": k.total_params,
-                          "active": k.active_params, "size": compact(k.total_params)}
-                         for k in chosen if k.release_date])
-if not timeline.empty:
+
+def timeline() -> None:
+    """Release date against total parameters (log); a point opens its model."""
+    frame = pd.DataFrame([{"slug": k.slug, "model": k.name, "family": k.family, "attention": k.attention,
+                           "released": pd.Timestamp(k.release_date), "total": k.total_params,
+                           "active": k.active_params, "size": compact(k.total_params)}
+                          for k in chosen if k.release_date])
+    if frame.empty:
+        st.info("None of the chosen models has a release date.")
+        return
     colour = st.radio("Colour timeline by", ["family", "attention"], horizontal=True, key="colour",
                       bind="query-params")
     pick = alt.selection_point(fields=["slug"], name="pick")
-    chart = alt.Chart(timeline).mark_circle(size=120, opacity=0.85).encode(
+    chart = alt.Chart(frame).mark_circle(size=120, opacity=0.85).encode(
         x=alt.X("released:T", title="release date"),
         y=alt.Y("total:Q", scale=alt.Scale(type="log"), title="total parameters (log)"),
         color=alt.Color(f"{colour}:N"),
@@ -54,18 +59,27 @@ if not timeline.empty:
     if picked and picked[0].get("slug"):
         st.switch_page("views/model.py", query_params={"model": picked[0]["slug"]})
 
+
+def grid() -> None:
+    """The chosen models as cards, 30 a page."""
+    pages = max(1, -(-len(chosen) // PER_PAGE))
+    number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
+    number = min(number, pages)  # a shared URL may name a page the current filters no longer have
+    columns = st.columns(3)
+    for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
+        with columns[i % 3].container(border=True):
+            st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
+            size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
+            st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
+                        f"_{k.pattern}_", help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']}")
+            if k.published:
+                st.caption(f"Published: {k.published}", help=CONVENTIONS["published"])
+            st.page_link("views/model.py", label="Open", query_params={"model": k.slug},
+                         icon=":material/arrow_forward:")
+            st.page_link("views/compare.py", label="Compare with…", query_params={"models": [k.slug]},
+                         icon=":material/compare_arrows:", help=f"Open Compare with {k.name} first")
+
+
 PER_PAGE = 30
-pages = max(1, -(-len(chosen) // PER_PAGE))
 st.caption(f"{len(chosen)} of {len(all_cards)} models")
-number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
-number = min(number, pages)  # a shared URL may name a page the current filters no longer have
-grid = st.columns(3)
-for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
-    with grid[i % 3].container(border=True):
-        st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
-        size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
-        st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
-                    f"_{k.pattern}_", help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']}")
-        if k.published:
-            st.caption(f"Published: {k.published}", help=CONVENTIONS["published"])
-        st.page_link("views/model.py", label="Open", query_params={"model": k.slug}, icon=":material/arrow_forward:")
+lazy_tabs({"Cards": grid, "Timeline": timeline}, key="view")  # the page loads no chart until asked

@@ -13,7 +13,9 @@ from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_tok
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
 from gallery.render import FORMATS, RenderError, dot_available, render
-from views.common import literal, slugs_or_stop, spec_index
+from views import diagrams
+from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
+from views.lineage import where_it_comes_from
 
 index = spec_index()
 slugs = slugs_or_stop(index)
@@ -47,12 +49,12 @@ if arch.mtp_layers:
             "transformers builds and runs.", icon=":material/info:")
 
 st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
-             icon="🧮", query_params={"slug": slug})
+             icon=":material/calculate:", query_params={"slug": slug})
 
 theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
 theme = theme or "light"
 dot = to_dot(spec, theme)
-st.graphviz_chart(dot, width="stretch", alt=f"Block diagram of {spec.name}")
+diagrams.show(dot, f"Block diagram of {spec.name}")
 
 
 @st.fragment
@@ -76,9 +78,9 @@ def exports() -> None:
 
 exports()
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("Where the parameters are")
+
+def parameters() -> None:
+    """Where the parameters are: a bar per component, and every count with its formula."""
     terms = param_terms(arch)
     parts = pd.DataFrame(
         [{"component": c, "params": n,
@@ -94,28 +96,33 @@ with left:
         st.dataframe(pd.DataFrame([{"component": t.component, "tensor": t.name, "in": t.where,
                                     "formula": t.formula, "parameters": t.total} for t in terms]),
                      hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-with right:
-    st.subheader("Cache and compute")
-    context = st.number_input("Context length (tokens)", 1, 10_000_000, min(arch.context_length or 32_768, 32_768),
-                              step=1024, key="ctx", bind="query-params")
-    batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
-    cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
-    st.metric("Cache at this context (bf16)", f"{cache / 2**30:,.2f} GiB",
-              help=f"{cache:,} bytes: KV per token (window-, chunk- and compression-aware) plus fixed states")
-    if state:
-        st.metric("of which fixed state", f"{state / 2**20:,.1f} MiB",
-                  help=f"{state:,} bytes: recurrent / SSM / convolution states, the same at any context")
-    st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP",
-              help="One decode step at this context: 2 × the weights a token multiplies with (active experts only, "
-                   "the head included even when tied) plus 4 × n_heads × head_dim per attended token and attention "
-                   "layer; norms and elementwise operations left out.")
+
+
+def cache_and_compute() -> None:
+    """The cache at a context and batch, its curve over context by block kind, each kind's formula."""
+    left, right = st.columns([2, 3])
+    with left:
+        context = st.number_input("Context length (tokens)", 1, 10_000_000,
+                                  min(arch.context_length or 32_768, 32_768), step=1024, key="ctx",
+                                  bind="query-params")
+        batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
+        cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
+        st.metric("Cache at this context (bf16)", f"{cache / 2**30:,.2f} GiB",
+                  help=f"{cache:,} bytes: KV per token (window-, chunk- and compression-aware) plus fixed states")
+        if state:
+            st.metric("of which fixed state", f"{state / 2**20:,.1f} MiB",
+                      help=f"{state:,} bytes: recurrent / SSM / convolution states, the same at any context")
+        st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP",
+                  help="One decode step at this context: 2 × the weights a token multiplies with (active experts "
+                       "only, the head included even when tied) plus 4 × n_heads × head_dim per attended token and "
+                       "attention layer; norms and elementwise operations left out.")
     curve = pd.DataFrame(cache_curve(arch, context_grid(arch.context_length), int(batch)))
     curve["GiB"] = curve["bytes"] / 2**30
-    st.altair_chart(alt.Chart(curve).mark_area().encode(
+    right.altair_chart(alt.Chart(curve).mark_area().encode(
         x=alt.X("context:Q", scale=alt.Scale(type="log", base=2), title="context (tokens)"),
         y=alt.Y("GiB:Q", stack="zero", title="cache (GiB, bf16)"), color=alt.Color("kind:N", title="block kind"),
         tooltip=["kind", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".3f")]),
-        width="stretch", height=220)
+        width="stretch", height=260)
     st.dataframe(pd.DataFrame([{
         "block kind": c.kind, "layers": c.n_layers, "per token": c.formula,
         "kept at most": f"{c.window:,} tokens" if c.window else "every token" if c.elements_per_token else "—",
@@ -123,21 +130,34 @@ with right:
         "fixed state": c.state_formula or "none", "caveat": c.caveat} for c in layer_caches(arch)]),
         hide_index=True)
 
-st.subheader("What is distinctive")
-for note in spec.notes:
-    st.markdown(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}")
 
-st.subheader("From config.json to spec")
-config = index.configs.get(slug, {})
-c1, c2 = st.columns(2)
-with c1:
-    st.caption(f"Vendored {literal(spec.source.config)} (model_type {literal(spec.source.model_type)}, "
-               f"built by {literal(spec.source.transformers_class)})")
-    st.json(config, expanded=False)
-with c2:
-    try:
-        rows = [{"spec field": f.removeprefix("arch."), "value": summary(v) if isinstance(v, list) else str(v),
-                 "read from": s} for f, v, s in field_sources(config)]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
-    except DerivationError as exc:
-        st.error(f"This config cannot be re-derived: {literal(exc)}")
+def notes() -> None:
+    """What is distinctive, each note with its pointer into transformers."""
+    for note in spec.notes:
+        st.markdown(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}")
+
+
+def config_to_spec() -> None:
+    """The vendored config.json beside the spec fields derived from it."""
+    config = index.configs.get(slug, {})
+    c1, c2 = st.columns(2)
+    with c1:
+        st.caption(f"Vendored `{spec.source.config}` (model_type `{spec.source.model_type}`, "
+                   f"built by `{spec.source.transformers_class}`)")
+        st.json(config, expanded=False)
+    with c2:
+        try:
+            rows = [{"spec field": f.removeprefix("arch."), "value": summary(v) if isinstance(v, list) else str(v),
+                     "read from": s} for f, v, s in field_sources(config)]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
+        except DerivationError as exc:
+            st.error(f"This config cannot be re-derived: {literal(exc)}")
+
+
+where_it_comes_from(index, spec)
+
+# Below the diagram, one section at a time: the page loads no chart or table until asked. A shared context or
+# batch opens its section.
+lazy_tabs({"What is distinctive": notes, "Parameters": parameters, "Cache and compute": cache_and_compute,
+           "config.json → spec": config_to_spec}, key="section",
+          default="Cache and compute" if {"ctx", "batch"} & set(st.query_params) else None)

@@ -46,14 +46,6 @@ st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table
 st.download_button("Download steps (CSV)", data=table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 
-st.subheader("Real numbers on a toy of the same shape")
-toy = toy_trace(arch, layer, min(seq, TOY_TOKENS))
-block = toy.arch.blocks[kind]
-st.caption(f"The same block at d_model {toy.arch.d_model} (the toy block below), run on {toy.x.shape[0]} random token "
-           "vectors with weights drawn from a fixed seed (NumPy). tests/test_toy.py builds such toy layers in "
-           "transformers with the same weights and checks that the outputs agree.")
-st.json(block.model_dump(exclude_defaults=True), expanded=False)
-
 
 def _frame(a: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(np.atleast_2d(a)).round(4)
@@ -70,16 +62,6 @@ def _show(name: str, a: np.ndarray, first: str = "head") -> None:
     for h in range(min(a.shape[0], 2)):  # (heads, T, …) or (T, channels, state): the first two
         st.caption(f"{name}, {first} {h} of {a.shape[0]}")
         st.dataframe(_frame(a[h]), width="stretch")
-
-
-mixer = mixer_kind(block.mixer) if block.mixer is not None else None
-first = mixer.axis0 if mixer else "head"  # what the first axis of the kind's 3-D values is
-for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.steps)):
-    with st.expander(f"{i}. {step.op} → {values.value.shape}"):
-        st.markdown(f"`{step.formula}`")
-        _show("output", values.value, first)
-        for name, a in values.details.items():
-            _show(name, a, first)
 
 
 def _chart(h: Heatmap) -> alt.Chart:
@@ -101,14 +83,39 @@ def _choose(label: str, options: list, key: str, bound: bool = True, index: int 
     return st.selectbox(label, options, index=index, key=key, **({"bind": "query-params"} if bound else {}))
 
 
-# the picture each kind draws of its toy: score heatmaps, a state, conv taps (chosen by the kind, not by op names)
-for item in [*(mixer.picture(toy.steps, _choose) if mixer else []),
-             *(ffn_kind(block.ffn).picture(toy.steps, _choose) if block.ffn is not None else [])]:
-    if isinstance(item, Heatmap):
-        st.altair_chart(_chart(item))
-    elif isinstance(item, Side):
-        st.altair_chart(alt.hconcat(*map(_chart, item.maps)).resolve_scale(color="independent"))
-    elif isinstance(item, Table):
-        st.dataframe(item.frame, hide_index=True)
-    else:
-        st.caption(item.text)
+def toy_section() -> None:
+    """The same layer at toy width with real numbers: every step's values, then the kind's picture."""
+    toy = toy_trace(arch, layer, min(seq, TOY_TOKENS))
+    block = toy.arch.blocks[kind]
+    st.caption(f"The same block at d_model {toy.arch.d_model} (the toy block below), run on {toy.x.shape[0]} random "
+               "token vectors with weights drawn from a fixed seed (NumPy). tests/test_toy.py builds such toy layers "
+               "in transformers with the same weights and checks that the outputs agree.")
+    st.json(block.model_dump(exclude_defaults=True), expanded=False)
+
+    mixer = mixer_kind(block.mixer) if block.mixer is not None else None
+    first = mixer.axis0 if mixer else "head"  # what the first axis of the kind's 3-D values is
+    for i, (step, values) in enumerate(zip(trace(toy.arch, 0, toy.x.shape[0]), toy.steps)):
+        with st.expander(f"{i}. {step.op} → {values.value.shape}"):
+            st.markdown(f"`{step.formula}`")
+            _show("output", values.value, first)
+            for name, a in values.details.items():
+                _show(name, a, first)
+
+    # the picture each kind draws of its toy: score heatmaps, a state, conv taps (chosen by the kind, not by op names)
+    for item in [*(mixer.picture(toy.steps, _choose) if mixer else []),
+                 *(ffn_kind(block.ffn).picture(toy.steps, _choose) if block.ffn is not None else [])]:
+        if isinstance(item, Heatmap):
+            st.altair_chart(_chart(item))
+        elif isinstance(item, Side):
+            st.altair_chart(alt.hconcat(*map(_chart, item.maps)).resolve_scale(color="independent"))
+        elif isinstance(item, Table):
+            st.dataframe(item.frame, hide_index=True)
+        else:
+            st.caption(item.text)
+
+
+st.subheader("Real numbers on a toy of the same shape")
+# Below the fold and the heaviest part of the page (a grid per step, heatmaps): drawn once asked for (issue 17)
+if st.toggle("Run the layer on a toy and show every value", value="head" in st.query_params, key="toy",
+             bind="query-params"):
+    toy_section()

@@ -12,6 +12,7 @@ from gallery.draft import to_yaml
 from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
+from views import diagrams
 from views.common import literal, spec_index
 from views.try_hub import hub_config
 
@@ -54,8 +55,8 @@ if config is not None and not errors:
         spec = spec_from_config(config, **source)
     except TrialError as exc:
         errors = exc.lines
-for line in errors:  # they quote the pasted text: shown literally, never as Markdown
-    st.error(literal(line), icon=":material/error:")
+for line in errors:
+    st.error(literal(line), icon=":material/error:")  # it quotes the pasted text: shown literally
 if spec is not None and mode == "a bundled model":
     for line in ignored_edits(spec, **changes):
         st.warning(literal(line), icon=":material/warning:")
@@ -73,11 +74,11 @@ cols[0].metric("Total parameters", compact(total_params(arch)), help=f"{total_pa
 cols[1].metric("Active per token", compact(active_params(arch)), help=f"{active_params(arch):,}")
 cols[2].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB")
 cols[3].metric("Model type", spec.source.model_type)
-st.graphviz_chart(to_dot(spec), width="stretch", alt="Block diagram of your config")
+diagrams.show(to_dot(spec), "Block diagram of your config")
 
 other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
 table = compare.frame([spec, index.specs[other]])
-st.dataframe(table, width="stretch")
+st.table(table)  # static HTML: no data-grid bundle to load for two columns (issue 17)
 
 c1, c2 = st.columns(2)
 c1.download_button("Download spec YAML", data=to_yaml(spec), file_name=f"{spec.slug}.yaml",

@@ -80,7 +80,7 @@ def test_a_repo_deep_link_shows_the_diagram_and_the_commit(page, hub_app, browse
     page.goto(f"{url}/try?repo={REPO}")
     wait_for_app(page)
     _no_exception(page)
-    svg = page.get_by_test_id("stGraphVizChart").locator("svg").first
+    svg = page.locator(".gallery-diagram svg").first
     expect(svg).to_be_visible(timeout=30_000)
     config = json.loads(CONFIG)
     assert f"{config['num_key_value_heads']} KV heads" in svg.evaluate("e => e.textContent")
@@ -108,7 +108,7 @@ def test_a_pasted_hub_url_becomes_a_shareable_link(page, hub_app):
                                  f"revision={SHA}.*repo={re.escape(REPO.replace('/', '%2F'))}"))
     wait_for_app(page)
     _no_exception(page)
-    expect(page.get_by_test_id("stGraphVizChart").locator("svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator(".gallery-diagram svg").first).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name=f"{REPO}@{SHA}")).to_be_visible()  # recently opened
 
 
@@ -137,5 +137,5 @@ def _paste_and_see_the_diagram(page) -> None:
     area.press("Control+Enter")
     wait_for_app(page)
     _no_exception(page)
-    expect(page.get_by_test_id("stGraphVizChart").locator("svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator(".gallery-diagram svg").first).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)

@@ -1,0 +1,165 @@
+"""Where each model comes from: its nearest relative by architecture (scale ignored), and the family tree.
+
+The distance between two models counts the compare-table facts (:func:`gallery.compare.rows`, read per
+layer as in :mod:`gallery.changes`) that differ once every number is masked: "sliding window 4,096" and
+"1,024" are the same architecture, a window and none are not; QK-norm, norm placement, the mixer and
+feed-forward kinds, RoPE scaling type, partial rotary, shared experts and the indexer count, widths,
+depths, head and expert counts do not. Ties go to the model of nearer scale (fewer differing values),
+then to the earlier release (the original of an architecture copied unchanged, DeepSeek-V3 before R1), then
+the slug. A model's *nearest relative* is found among the models
+released before it (where it comes from), its *closest* among all others; the *family tree* hangs every
+model under its nearest relative, each edge labelled with the changes in words (:mod:`gallery.changes`)
+that change the architecture, grouped by lineage (:func:`lineage`): the DeepSeek template, the hybrids with
+fixed-state mixers, then by organisation.
+
+The tree is drawn with the ``graphviz`` package (left to right in time) and rendered like a diagram
+(``gallery.render``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import graphviz
+
+from .changes import WHOLE_MODEL, Change, changes, layer_facts, stage_of
+from .compare import compact, rows
+from .counts import total_params
+from .diagram import FONT, THEMES
+from .kinds import mixer_kind
+from .spec import SoftmaxAttention, Spec
+
+SCALE = ("vocab", "context", "d_model", "layers", "layer pattern")  # sizes, not architecture
+_NUMBER = re.compile(r"\d[\d,]*")
+
+
+def _mask(text: str) -> str:
+    """A value with its numbers masked; 0 (no shared experts) is "none"."""
+    return "none" if text == "0" else _NUMBER.sub("#", text)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One model's architecture facts (values masked) and exact values, per compare-table row."""
+
+    arch: dict[str, frozenset[str]]
+    exact: dict[str, frozenset[str]]
+
+
+_FACTS: dict[str, Facts] = {}  # memo by architecture: a spec folder often repeats one (copies, fine-tunes)
+
+
+def facts(spec: Spec) -> Facts:
+    """The facts the distance reads: per-layer rows as their sets of values, whole-model rows as one value;
+    parameter counts, cache sizes and :data:`SCALE` rows left out."""
+    key = spec.arch.model_dump_json()
+    if key not in _FACTS:
+        exact = {f: frozenset(values) for f, values in layer_facts(spec).items()}
+        exact |= {r.field: frozenset(r.exact) for r in rows([spec])
+                  if r.group in WHOLE_MODEL and stage_of(r) not in ("parameters", "cache") and r.field not in SCALE}
+        _FACTS[key] = Facts({f: frozenset(map(_mask, v)) for f, v in exact.items()}, exact)
+    return _FACTS[key]
+
+
+def _differ(a: dict, b: dict) -> int:
+    return sum(a.get(f) != b.get(f) for f in a.keys() | b.keys())
+
+
+def distance(a: Facts, b: Facts) -> int:
+    """How many architecture facts differ (numbers ignored)."""
+    return _differ(a.arch, b.arch)
+
+
+def architectural(change: Change) -> bool:
+    """True when a change alters the architecture, not just a size ("QK-norm added", not "d_ff 14,336 → 12,288")."""
+    return not set(change.fields) <= set(SCALE) and _mask(change.before) != _mask(change.after)
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A model's nearest relative and what changed from it (``slug`` None: no candidate)."""
+
+    slug: str | None
+    distance: int
+    changes: tuple[Change, ...]
+
+    @property
+    def headline(self) -> list[Change]:
+        """The changes that alter the architecture."""
+        return [c for c in self.changes if architectural(c)]
+
+
+def _earlier(spec: Spec, other: Spec) -> bool:
+    return bool(spec.release_date and other.release_date and other.release_date < spec.release_date)
+
+
+def nearest(spec: Spec, specs: list[Spec], earlier: bool = True, known: dict[str, Facts] | None = None) -> Relative:
+    """The model of ``specs`` closest to ``spec`` in architecture: among those released before it (``earlier``)
+    or among all others; with the changes from it. ``known``: slug → :func:`facts`, when already read."""
+    known = known if known is not None else {s.slug: facts(s) for s in [spec, *specs]}
+    me = known[spec.slug]
+    pool = [o for o in specs if o.slug != spec.slug and (not earlier or _earlier(spec, o))]
+    if not pool:
+        return Relative(None, 0, ())
+    best = min(pool, key=lambda o: (distance(me, known[o.slug]), _differ(me.exact, known[o.slug].exact),
+                                    o.release_date is None, o.release_date or 0, o.slug))
+    return Relative(best.slug, distance(me, known[best.slug]), tuple(changes(best, spec)))
+
+
+def relatives(specs: list[Spec], earlier: bool = True) -> dict[str, Relative]:
+    """slug → :func:`nearest` relative, for every model of ``specs``."""
+    known = {s.slug: facts(s) for s in specs}
+    return {spec.slug: nearest(spec, specs, earlier, known) for spec in specs}
+
+
+def lineage(spec: Spec) -> str:
+    """The group a model is drawn in: an architecture template it shares, else its organisation. A fixed-state
+    mixer (linear attention, state space, convolution) makes a hybrid; attention that is not plain softmax
+    attention (MLA and what grew from it) the DeepSeek template."""
+    kinds = [mixer_kind(b.mixer) for b in spec.arch.blocks.values() if b.mixer is not None]
+    if any(k.fill == "linear" for k in kinds):
+        return "Fixed-state hybrids (linear attention, state space, convolution)"
+    if any(k.schema is not SoftmaxAttention for k in kinds):
+        return "DeepSeek template (MLA and its successors)"
+    return spec.organisation
+
+
+def edge_label(relative: Relative, most: int = 3) -> str:
+    """The changes on a tree edge: the architectural ones (at most ``most``, then how many more), or "rescaled"."""
+    said = [c.phrase for c in relative.headline]
+    if not said:
+        return "rescaled" if relative.changes else "same architecture"
+    return "\n".join(said[:most] + ([f"+{len(said) - most} more"] if len(said) > most else []))
+
+
+def tree(specs: list[Spec], theme: str = "light", found: dict[str, Relative] | None = None) -> graphviz.Digraph:
+    """The family tree: every model under its nearest earlier relative, one cluster per :func:`lineage`.
+
+    Nodes link to the model's page (``model?model=<slug>``), edges to the pair in Compare. Text from the specs is
+    escaped (``graphviz.escape``): never read as an HTML-like label or a backslash escape; Graphviz's SVG escapes
+    it again as XML.
+    """
+    t = THEMES[theme]
+    found = found if found is not None else relatives(specs)
+    g = graphviz.Digraph("family_tree", graph_attr={
+        "rankdir": "LR", "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text, "nodesep": "0.12",
+        "ranksep": "0.5", "label": "Family tree: each model under its nearest earlier relative", "labelloc": "t",
+        "fontsize": "18"}, node_attr={"fontname": FONT, "fontsize": "10", "fontcolor": t.text, "shape": "box",
+                                       "style": "rounded,filled", "fillcolor": t.fills["block"], "color": t.edge},
+        edge_attr={"fontname": FONT, "fontsize": "8", "fontcolor": t.annotation, "color": t.edge})
+    groups: dict[str, list[Spec]] = {}
+    for spec in sorted(specs, key=lambda s: (s.release_date is None, s.release_date or 0, s.slug)):
+        groups.setdefault(lineage(spec), []).append(spec)
+    for i, (name, members) in enumerate(sorted(groups.items())):
+        with g.subgraph(name=f"cluster_{i}", graph_attr={"label": graphviz.escape(name), "style": "rounded", "color": t.edge,
+                                                         "fontsize": "12"}) as c:
+            for spec in members:
+                when = str(spec.release_date or "date unknown")
+                c.node(spec.slug, graphviz.escape(f"{spec.name}\n{when} · {compact(total_params(spec.arch))}"),
+                       URL=f"model?model={spec.slug}", target="_top", tooltip=graphviz.escape(spec.name))
+    for slug, rel in found.items():
+        if rel.slug:
+            pair = f"compare?models={rel.slug}&amp;models={slug}"  # dot writes a URL into the SVG as it is
+            g.edge(rel.slug, slug, label=graphviz.escape(edge_label(rel)), URL=pair, target="_top")
+    return g

@@ -1,0 +1,56 @@
+"""Compare from a gallery card in a real browser, the changes in words, and the family tree page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+
+def _no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
+
+
+def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, bundled):
+    _, config = bundled["deepseek-v3.2"]
+    page.goto(app_url + "/?q=deepseek-v3.2")
+    wait_for_app(page)
+    page.get_by_role("link", name=re.compile("Compare with")).click()
+    expect(page).to_have_url(re.compile(r"/compare\?models=deepseek-v3\.2$"), timeout=30_000)
+    wait_for_app(page)
+    _no_exception(page)
+    box = page.get_by_test_id("stMultiSelect").locator("input")
+    box.fill("deepseek-v3")
+    page.get_by_role("option", name="deepseek-v3", exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_url(re.compile(r"models=deepseek-v3\.2&models=deepseek-v3$"))
+    wait_for_app(page)
+    _no_exception(page)
+    names = [bundled[s][0].name for s in ("deepseek-v3.2", "deepseek-v3")]
+    expect(page.get_by_text(f"{names[0]} → {names[1]}: 1 change(s)")).to_be_visible()
+    indexer = f"{config['index_n_heads']} × {config['index_head_dim']}, top-{config['index_topk']:,}"
+    expect(page.get_by_text(f"no sparse indexer (was {indexer})")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+
+
+def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):
+    page.goto(app_url + "/tree")
+    wait_for_app(page)
+    _no_exception(page)
+    svg = page.get_by_test_id("family-tree").locator("svg")
+    expect(svg).to_be_visible(timeout=30_000)
+    assert svg.locator("g.node").count() == len(bundled)
+    text = svg.evaluate("e => e.textContent")
+    assert all(spec.name in text for spec, _ in bundled.values())
+    assert "sparse indexer" in text  # DeepSeek-V3.2's edge says what it added
+    box = svg.locator("g.node", has_text=bundled["kimi-k2-instruct"][0].name).bounding_box()
+    assert box["height"] >= 12  # drawn at its own size, the page scrolls rather than shrinking it
+    svg.locator("g.node", has_text=bundled["kimi-k2-instruct"][0].name).locator("a").first.click()
+    expect(page).to_have_url(re.compile(r"/model\?model=kimi-k2-instruct$"), timeout=30_000)
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name=bundled["kimi-k2-instruct"][0].name)).to_be_visible()

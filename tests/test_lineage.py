@@ -1,0 +1,82 @@
+"""Where each model comes from: nearest relatives on cases a reader knows, a distance that ignores scale,
+and the family tree's structure, rendered to real SVG, PNG and PDF."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gallery.lineage import architectural, distance, facts, lineage, relatives, tree
+from gallery.render import render
+
+
+@pytest.fixture(scope="module")
+def specs(bundled):
+    return [spec for spec, _ in bundled.values()]
+
+
+@pytest.fixture(scope="module")
+def earlier(specs):
+    return relatives(specs)
+
+
+def test_readers_cases(earlier, bundled):
+    # DeepSeek-V3.2 is DeepSeek-V3 (R1 is the same architecture) with the sparse-attention indexer
+    assert earlier["deepseek-v3.2"].slug in {"deepseek-v3", "deepseek-r1"}
+    _, config = bundled["deepseek-v3.2"]
+    assert [c.phrase for c in earlier["deepseek-v3.2"].headline] == [
+        f"sparse indexer {config['index_n_heads']} × {config['index_head_dim']}, top-{config['index_topk']:,}"]
+    # Qwen3-Next swaps three layers in four of a Qwen3 MoE for Gated DeltaNet
+    assert earlier["qwen3-next-80b-a3b-instruct"].slug in {"qwen3-30b-a3b", "qwen3-235b-a22b"}
+    assert earlier["qwen3-next-80b-a3b-instruct"].headline[0].phrase.startswith("Gated DeltaNet on ")
+    # Kimi K2 is DeepSeek-V3's template at another scale; V3 is the original of that architecture (R1 copies it)
+    assert earlier["kimi-k2-instruct"].slug == "deepseek-v3"
+    assert earlier["kimi-k2-instruct"].distance == 0 and earlier["kimi-k2-instruct"].changes
+
+
+def test_relatives_are_released_before(earlier, bundled):
+    for slug, rel in earlier.items():
+        spec = bundled[slug][0]
+        older = [s for s, (o, _) in bundled.items() if o.release_date and spec.release_date
+                 and o.release_date < spec.release_date]
+        assert (rel.slug is None) == (not older)
+        if rel.slug:
+            assert bundled[rel.slug][0].release_date < spec.release_date
+
+
+def test_closest_of_all_may_be_later(specs):
+    closest = relatives(specs, earlier=False)
+    assert closest["deepseek-v3"].slug == "deepseek-r1" and closest["deepseek-v3"].distance == 0
+
+
+@pytest.mark.parametrize(("x", "y", "d"), [
+    ("llama-3.1-8b-instruct", "llama-3.3-70b-instruct", 0),  # the same architecture at another scale
+    ("gemma-2-2b", "gemma-2-9b", 0),
+    ("deepseek-v3", "deepseek-v3.2", 1),  # + the indexer
+    ("qwen3-8b", "qwen2.5-7b", 2),  # QK-norm instead of the QKV bias
+])
+def test_distance_counts_architecture_not_scale(bundled, x, y, d):
+    assert distance(facts(bundled[x][0]), facts(bundled[y][0])) == d
+
+
+def test_architectural_changes_leave_sizes_out(earlier):
+    rel = earlier["llama-3.2-1b-instruct"]
+    assert rel.slug == "llama-3.1-8b-instruct"
+    assert [c.phrase for c in rel.headline] == ["tied embeddings added"]
+    assert {c.fields[0] for c in rel.changes if not architectural(c)} >= {"d_model", "layers", "d_ff"}
+
+
+def test_tree_structure(specs, earlier):
+    source = tree(specs, found=earlier).source
+    nodes = set(re.findall(r'^\s+"?([a-z0-9][a-z0-9.\-]*)"? \[label=', source, re.M))
+    assert nodes == {s.slug for s in specs}
+    edges = re.findall(r'^\s+"?([a-z0-9.\-]+)"? -> "?([a-z0-9.\-]+)"?', source, re.M)
+    assert sorted(edges) == sorted((r.slug, s) for s, r in earlier.items() if r.slug)
+    assert source.count("subgraph cluster_") == len({lineage(s) for s in specs})
+    assert "sparse indexer" in source and "compare?models=" in source
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF-")])
+def test_tree_renders(specs, earlier, fmt, magic):
+    assert render(tree(specs, "dark", found=earlier).source, fmt, scale=1).startswith(magic)

@@ -1,0 +1,253 @@
+"""The table of model types (``gallery/derive/model_types.tsv``), and the families that read the Llama-like
+types of issue 15, each compared with the model transformers builds on the meta device, exactly."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import pytest
+
+from gallery.counts import total_params
+from gallery.derive import FAMILIES, DerivationError, derive, modeltypes
+from gallery.spec import Arch
+
+from .conftest import ROOT
+from .reference import reference_model, reference_param_count
+
+ROWS = modeltypes.load()
+BY_NAME = {r.name: r for r in ROWS}
+
+
+def _mapping() -> dict[str, str]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return dict(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+
+
+def test_the_table_covers_exactly_the_causal_lm_mapping():
+    names = [r.name for r in ROWS]
+    assert len(names) == len(set(names)), "a model type is listed twice"
+    assert sorted(names) == sorted(_mapping())
+
+
+def test_every_row_says_why():
+    for r in ROWS:
+        assert r.status in modeltypes.STATUSES, r
+        if r.status == "out":
+            assert r.detail in modeltypes.REASONS, r
+        if r.status == "todo":
+            assert r.detail, f"{r.name}: say what it needs"
+
+
+def test_read_means_a_family_reads_it():
+    """``read``: a family has the type, or (a multimodal wrapper) transformers' default config of the type
+    holds a text_config of a type a family has; every family's type is in the table as read."""
+    import transformers
+
+    for r in ROWS:
+        wrapped = re.fullmatch(r"via text_config \((\w+)\)", r.detail)
+        if r.status != "read":
+            assert r.name not in FAMILIES, f"{r.name} has a family: mark it read"
+        elif wrapped:
+            assert transformers.CONFIG_MAPPING[r.name]().get_text_config().model_type == wrapped[1]
+            assert wrapped[1] in FAMILIES and BY_NAME[wrapped[1]].status == "read"
+        else:
+            assert r.name in FAMILIES, f"{r.name} is marked read but no family has it"
+    for name, family in FAMILIES.items():  # remote-code types (kimi_k2) are read as a transformers type
+        assert BY_NAME.get(family.reads_as or name).status == "read", name
+
+
+def test_readme_section_is_generated_from_the_table():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert modeltypes.updated(readme, ROWS) == readme, "run python -m gallery types"
+
+
+# --- the Llama-like families of issue 15 -------------------------------------------------------------
+
+# transformers cannot build these types' default configs (head_dim defaults to null and the attention
+# multiplies by it): the smallest complete config adds head_dim.
+SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}}
+LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
+              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
+MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum"]
+NEW = LLAMA_LIKE + MOE + ["gpt-sw3", "codegen"]
+
+# Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
+_SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,
+          "intermediate_size": 160, "num_hidden_layers": 5, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+_VARIANTS = {
+    "small": {},
+    "mha": {"num_key_value_heads": 6},
+    "mqa": {"num_key_value_heads": 1},
+    "head_dim 24": {"head_dim": 24},  # q/k/v widths no longer d_model
+    "7 layers": {"num_hidden_layers": 7},
+    "tied": {"tie_word_embeddings": True},
+    "untied": {"tie_word_embeddings": False},
+    "window 64": {"sliding_window": 64},
+    "no window": {"sliding_window": None},
+    "layer_types": {"layer_types": ["full_attention", "sliding_attention", "sliding_attention", "full_attention",
+                                    "sliding_attention"], "sliding_window": 32},
+    "biases": {"attention_bias": True, "mlp_bias": True, "use_bias": True, "attention_out_bias": True},
+    "no biases": {"attention_bias": False, "mlp_bias": False, "use_bias": False},
+    "activation": {"hidden_act": "gelu_pytorch_tanh"},
+    "partial rope": {"partial_rotary_factor": 0.25},
+    "experts": {"num_experts": 5, "num_local_experts": 5, "num_experts_per_tok": 3, "norm_topk_prob": True},
+    "shared MLP": {"shared_intermediate_size": 72},
+    "mlp_layer_types": {"mlp_layer_types": ["dense", "sparse", "sparse", "dense", "sparse"],
+                        "moe_intermediate_size": 40},
+}
+# Configs transformers builds but whose attention could never run: refused with a clear error instead.
+_REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
+
+
+def _config(model_type: str, change: dict) -> dict:
+    import transformers
+
+    cls = transformers.CONFIG_MAPPING[model_type]
+    config = {"model_type": model_type, **_SMALL, **change}
+    # keys a config class does not declare become plain attributes that its modeling code never reads
+    # (a window for Llama): given only to the classes that declare them.
+    for key in ("layer_types", "sliding_window"):
+        if key in change and key not in cls.__dataclass_fields__:
+            del config[key]
+    if model_type == "internlm3" and change.get("attention_bias") != change.get("mlp_bias"):
+        config.pop("attention_bias", None)  # InternLM3Config rejects qkv_bias != bias
+        config.pop("mlp_bias", None)
+    return config
+
+
+def _arch(config: dict) -> Arch:
+    return Arch.model_validate(derive(config).arch, strict=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _built(config_json: str):
+    """The transformers model of a config (built once per test session), or None when transformers refuses it."""
+    try:
+        return reference_model(json.loads(config_json))
+    except Exception:  # noqa: BLE001 - any refusal by transformers
+        return None
+
+
+def _reference(config: dict):
+    return _built(json.dumps(config, sort_keys=True))
+
+
+def _reference_windows(model) -> list[int | None]:
+    """Each layer's window as the transformers model holds it: its attention's ``sliding_window`` (EXAONE 4
+    keeps one on every layer and applies it where ``is_sliding``), else the config's (Ministral 3 reads
+    ``config.sliding_window`` in forward)."""
+    windows = []
+    for layer in model.model.layers:
+        attn = layer.self_attn
+        window = getattr(attn, "sliding_window", getattr(model.config, "sliding_window", None))
+        windows.append(window if getattr(attn, "is_sliding", True) else None)
+    return windows
+
+
+@pytest.mark.parametrize("model_type", NEW)
+def test_default_config_is_exact(model_type):
+    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
+    assert total_params(_arch(config)) == reference_param_count(config)
+    if model_type in SMALLEST:  # the bare default: transformers fails, we say why in one line
+        assert _reference({"model_type": model_type}) is None
+        with pytest.raises(DerivationError, match="head_dim is null"):
+            derive({"model_type": model_type})
+
+
+# Variants a config class cannot express: CwmConfig types sliding_window as int, so null is a type error
+# (value types are the config reader's concern, gallery/derive/config.py, not a family's).
+# Expert counts only where there are experts.
+_NOT_APPLICABLE = {("cwm", "no window")} | {
+    (t, v) for t in LLAMA_LIKE for v in ("experts", "shared MLP", "mlp_layer_types")}
+
+
+@pytest.mark.parametrize(("model_type", "variant"), [
+    (t, v) for t in LLAMA_LIKE + MOE for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE])
+def test_varied_configs_are_exact(model_type, variant):
+    """Each size changed: the count equals transformers', and so does every layer's window; a config
+    transformers refuses is refused by derive too, with a clear error."""
+    config = _config(model_type, _VARIANTS[variant])
+    if (model_type, variant) in _REFUSED:
+        with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
+            derive(config)
+        return
+    model = _reference(config)
+    if model is None:
+        with pytest.raises(DerivationError):
+            derive(config)
+        return
+    arch = _arch(config)
+    assert total_params(arch) == sum(p.numel() for p in model.parameters())
+    assert [getattr(arch.blocks[k].mixer, "window", None) for k in arch.layers] == _reference_windows(model)
+
+
+@pytest.mark.parametrize("model_type", [t for t in NEW if FAMILIES[t].aliases])
+def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
+    """Every alias of the config class's attribute_map for a key the family reads, given instead of its
+    attribute (with a value that is not the default), reads as transformers reads it."""
+    import transformers
+
+    cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
+    config = {"model_type": model_type, **_SMALL, "num_experts_per_tok": 1}
+    for alias, key in cls.attribute_map.items():
+        # the family reads one spelling (its defaults' key) and maps the other onto it; MellumConfig declares
+        # num_experts and maps it onto num_local_experts, the other way round from OlmoeConfig
+        read, other = (key, alias) if key in family.defaults else (alias, key)
+        if read not in family.defaults:
+            continue  # not an architecture key (Mellum's multi-token-prediction layers are not built)
+        assert family.aliases.get(other) == read
+        default = getattr(cls, read)
+        config[other] = (not default) if isinstance(default, bool) else 2 * default
+        config.pop(read, None)
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+def _layers(config: dict) -> list[tuple[str, bool]]:
+    """(window or not, RoPE or not) per layer, as derived."""
+    arch = _arch(config)
+    return [(arch.blocks[k].mixer.window is not None, arch.blocks[k].mixer.rope is not None) for k in arch.layers]
+
+
+def test_layer_patterns_read_by_hand():
+    """The patterns the config classes' __post_init__ write, and where the modeling code skips RoPE."""
+    s, g = (True, True), (False, True)  # sliding with RoPE; global with RoPE
+    nope = (False, False)  # global without RoPE (EXAONE 4 and Cohere 2 with a window)
+    assert _layers({"model_type": "cwm", "num_hidden_layers": 6}) == [g, s, s, s, g, s]  # full at i % 4 == 0
+    assert _layers({"model_type": "olmo3", "num_hidden_layers": 5}) == [s, s, s, g, s]  # full at (i + 1) % 4 == 0
+    assert _layers({"model_type": "exaone4", "num_hidden_layers": 5}) == [s, s, s, nope, s]
+    assert _layers({"model_type": "exaone4", "num_hidden_layers": 3, "sliding_window": None,
+                    "layer_types": ["full_attention"] * 3}) == [g] * 3  # no window: RoPE everywhere
+    assert _layers({"model_type": "cohere2", "num_hidden_layers": 5, "sliding_window_pattern": 2}) == [
+        s, nope, s, nope, s]
+    assert _layers({"model_type": "ministral", "head_dim": 64, "num_hidden_layers": 2}) == [s, s]
+    assert _layers({"model_type": "ministral3", "num_hidden_layers": 2}) == [g, g]
+    with pytest.raises(DerivationError, match="sliding_window_pattern"):
+        derive({"model_type": "exaone4", "sliding_window": None})  # transformers divides by a pattern of 0
+
+
+def test_glm_ropes_half_of_each_head_unless_told_otherwise():
+    assert _arch({"model_type": "glm"}).blocks["full"].mixer.rope.partial == 0.5
+    assert _arch({"model_type": "glm4", "partial_rotary_factor": 1.0}).blocks["full"].mixer.rope.partial == 1.0
+
+
+@pytest.mark.parametrize("model_type", NEW)
+def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
+    from gallery.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": model_type} | SMALLEST.get(model_type, {})))
+    out = tmp_path / "specs" / "my-model.yaml"
+    assert main(["new", str(path), "--hf-repo", "org/my-model", "-o", str(out)]) == 0
+    assert main(["lint", str(out)]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model_type", NEW)
+def test_the_try_page_reads_it(model_type):
+    from gallery.trial import spec_from_config
+
+    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
+    spec = spec_from_config(config)
+    assert total_params(spec.arch) == reference_param_count(config)

@@ -1,0 +1,49 @@
+"""Family tree page: every model under its nearest earlier relative, each edge labelled with the change.
+
+Drawn server-side by Graphviz's ``dot`` (text kept as text, so names can be searched and nodes link to
+their model and edges to the pair in Compare); downloads render like the diagrams (``gallery.render``).
+"""
+
+import streamlit as st
+
+from gallery.diagram import THEMES
+from gallery.lineage import lineage, tree
+from gallery.render import FORMATS, RenderError, dot_available, render
+from views.common import family_relatives, slugs_or_stop, spec_index
+
+index = spec_index()
+slugs_or_stop(index)
+
+st.title("Family tree")
+st.caption("Each model hangs under the bundled model released before it whose architecture is closest (sizes "
+           "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
+           "compare the pair.")
+found = family_relatives()
+groups = sorted({lineage(s) for s in index.specs.values()})
+c1, c2 = st.columns([4, 1])
+chosen = c1.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
+theme = c2.segmented_control("Theme", list(THEMES), default="light", key="tree_theme", bind="query-params") or "light"
+shown = [s for s in index.specs.values() if not chosen or lineage(s) in chosen]
+keep = {s.slug for s in shown}
+parents = {found[s].slug for s in keep if found[s].slug} - keep  # drawn too, so every edge has both ends
+graph = tree([s for s in index.specs.values() if s.slug in keep | parents], theme,
+             {s: r for s, r in found.items() if s in keep})
+
+if not dot_available():
+    st.info("The tree is drawn by Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
+    st.stop()
+svg = graph.pipe(format="svg").decode()
+st.markdown(f'<div data-testid="family-tree" style="overflow:auto; max-height:85vh">{svg[svg.index("<svg"):]}</div>', unsafe_allow_html=True)
+
+
+
+def _export(fmt: str) -> bytes:
+    try:
+        return render(graph.source, fmt)
+    except RenderError as exc:
+        return str(exc).encode()
+
+
+for col, (fmt, mime) in zip(st.columns(len(FORMATS) + 3), FORMATS.items()):
+    col.download_button(f"Download {fmt.upper()}", data=lambda fmt=fmt: _export(fmt), file_name=f"family-tree-{theme}.{fmt}",
+                        mime=mime, on_click="ignore", key=f"tree-{fmt}", icon=":material/download:")
