@@ -8,7 +8,7 @@ are read from ``arch_specs/`` or from the folder named by the ``GALLERY_SPECS`` 
 
 import streamlit as st
 
-from views.common import spec_index
+from views.common import literal, spec_index
 
 st.set_page_config(page_title="LLM Architecture Gallery", page_icon=":material/account_tree:", layout="wide")
 
@@ -24,11 +24,11 @@ page = st.navigation(PAGES)
 
 index = spec_index()
 with st.sidebar:
-    st.caption(f"{len(index.specs)} models from `{index.folder}`")
+    st.caption(f"{len(index.specs)} models from {literal(index.folder)}")
     if index.problems:
         with st.expander(f"{len(index.problems)} spec file(s) could not be loaded", icon=":material/warning:"):
             for path, problems in index.problems.items():
-                st.markdown(f"**{path}**")
+                st.markdown(f"**{literal(path)}**")
                 st.code("\n".join(str(p) for p in problems), language="text")
             st.caption("Fix them with `python -m gallery lint` — the other models are unaffected.")
 

@@ -1,6 +1,7 @@
 """The command line: ``python -m gallery COMMAND``. Every command has help with an example.
 
-Exit codes: 0 success, 1 lint problems found, 2 bad input (unreadable file, unsupported config).
+Exit codes: 0 success, 1 lint problems found, 2 bad input (an unreadable file, a config or spec that
+cannot describe a model, a bad argument): one line on standard error, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "spec.schema.j
 README_PATH = Path(__file__).resolve().parent.parent / "README.md"
 
 
+EXIT_CODES = ("exit codes: 0 success; 1 lint found problems (schema --check: the file is out of date); "
+              "2 bad input (an unreadable file, a config or spec that cannot describe a model, a bad argument), "
+              "said in one line on standard error, never a traceback")
+
+
 class UsageError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
@@ -35,6 +41,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     if args.config:
         config = _read_json(Path(args.config))
         hf_repo = args.hf_repo or config.get("_name_or_path") or ""
+        hf_repo = hf_repo if isinstance(hf_repo, str) else ""
     elif args.hf_repo:
         hub = _open_hub(args.hf_repo, args.revision)
         config, revision, hf_repo = hub.config, hub.sha, hub.ref.repo
@@ -52,8 +59,11 @@ def cmd_new(args: argparse.Namespace) -> int:
         keep = load_spec(out).spec
         if keep is None:
             raise UsageError(f"{out} exists but does not load; fix it first (python -m gallery lint {out})")
-    spec = draft(config, hf_repo=hf_repo, revision=revision or (keep and keep.source.revision),
-                 slug=slug, keep=keep)
+    try:
+        spec = draft(config, hf_repo=hf_repo, revision=revision or (keep and keep.source.revision),
+                     slug=slug, keep=keep)
+    except DerivationError as exc:
+        raise UsageError(f"{args.config or args.hf_repo}: {exc}") from None
     spec_path, config_path = write(spec, config, out)
     print(f"wrote {spec_path} and {config_path}")
     print("next: fill in name, organisation, release_date, licence and notes, then run "
@@ -79,14 +89,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def _fix(paths: list) -> None:
     """Rewrite each spec file in canonical form (comments kept); files that cannot be parsed are left."""
+    from . import yamlio
     from .fix import fix_text
-    from .loader import spec_files
+    from .loader import MAX_SPEC_BYTES, FileProblem, read_bounded, spec_files
 
     for path in (f for p in map(Path, paths) for f in (spec_files(p) if p.is_dir() else [p])):
-        text = path.read_text(encoding="utf-8")
-        try:
+        try:  # only what the loader reads (a bounded regular file, no aliases, no deep nesting) is rewritten
+            text = read_bounded(path, MAX_SPEC_BYTES).decode("utf-8")
+            yamlio.load(text)
             fixed = fix_text(text)
-        except Exception:  # noqa: BLE001 - syntax errors are reported by the lint that follows
+        except Exception:  # noqa: BLE001 - the lint that follows reports why
             continue
         if fixed != text:
             path.write_text(fixed, encoding="utf-8")
@@ -280,27 +292,30 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _read_json(path: Path) -> dict:
+    """A config.json file, read like the Try page reads an upload: a regular file of bounded size, JSON only."""
+    from .loader import FileProblem, read_bounded
+    from .trial import MAX_BYTES, TrialError, parse_config
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: a config.json must be a JSON object")
-    return data
+        return parse_config(read_bounded(path, MAX_BYTES))
+    except FileProblem as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    except TrialError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _arch_of(path: Path):
     """(slug, Arch) of a spec YAML file or a raw config.json."""
-    from .derive import derive
+    from .derive import derive_arch
     from .draft import slug_for
     from .loader import load_spec
-    from .spec import Arch
 
     if path.suffix == ".json":
         config = _read_json(path)
-        arch = Arch.model_validate(derive(config).arch, strict=False)
+        try:
+            arch = derive_arch(config)
+        except DerivationError as exc:
+            raise UsageError(f"{path}: {exc}") from None
         # _name_or_path may be a local folder ("./" in Falcon-Mamba's config): then the file name
         return slug_for(config.get("_name_or_path") or "") or slug_for(path.stem.replace("--", "/")), arch
     loaded = load_spec(path)
@@ -343,11 +358,13 @@ def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gallery", description="LLM Architecture Gallery tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gallery", description="LLM Architecture Gallery tools.",
+        epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parsers = {}
     for name, (func, help_text, example) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}")
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}. {EXIT_CODES}")
         p.set_defaults(func=func)
         parsers[name] = p
     p = parsers["new"]
@@ -398,3 +415,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader stopped early (| head): not an error of ours
         sys.stderr.close()  # nothing more to say; keeps Python's own flush at exit quiet
         return 0
+    except OSError as exc:  # an output path that cannot be written
+        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2

@@ -33,6 +33,15 @@ CODES: dict[str, Code] = {
              "drop the leading zero (YAML 1.1 reads 010 as octal 8) or write a float with a dot "
              "(1.0e-5; YAML 1.1 reads 1e-5 as a string)",
              "eps: 1e-5", "eps: 1.0e-05"),
+        Code("Y005", "YAML anchor or alias",
+             "write the value out: specs use no anchors (&name) or aliases (*name), so no spec can expand into a huge "
+             "document", "blocks: {a: &b {...}, c: *b}", "blocks: {a: {...}, c: {...}}"),
+        Code("Y006", "nested too deeply",
+             "a spec nests about 7 levels (arch.blocks.KIND.mixer.rope.scaling); remove the extra brackets",
+             "x: [[[[[[ ... ]]]]]]", "x: 1"),
+        Code("Y007", "integer out of range",
+             "every number of a spec is below 2**53 (9,007,199,254,740,991); check the digits",
+             "d_model: 99999999999999999999", "d_model: 4096"),
         Code("S001", "unknown key", "remove the key or fix its spelling; the schema lists the allowed keys",
              "n_head: 32", "n_heads: 32"),
         Code("S002", "missing required field", "add the field", "mixer: {kind: gqa, n_heads: 32}",
@@ -67,17 +76,22 @@ CODES: dict[str, Code] = {
         Code("F002", "duplicate slug", "give each spec its own slug", "two files with slug: llama-3",
              "slug: llama-3 and slug: llama-3.1"),
         Code("F003", "vendored config missing or unreadable",
-             "vendor the config.json at source.config (python -m gallery new does this)",
+             "vendor the config.json at source.config (python -m gallery new does this): a regular file of at most "
+             "512 KB holding a JSON object",
              "config: configs/missing.json", "config: configs/llama-3.json"),
         Code("F004", "spec disagrees with its vendored config",
              "re-derive the field (python -m gallery new CONFIG) or fix the config; the message gives both values",
              "n_kv_heads: 4   # config: num_key_value_heads 8", "n_kv_heads: 8"),
-        Code("F005", "config model type cannot be read",
-             "check model_type in the config; the message lists the supported types",
+        Code("F005", "vendored config cannot be read as a model",
+             "fix the config: the message names the key, its value and what is accepted (for an unknown "
+             "model_type, the supported ones)",
              "model_type: llama9", "model_type: llama"),
         Code("F006", "missing schema modeline",
              "start the file with '# yaml-language-server: $schema=../schema/spec.schema.json'",
              "slug: llama-3", "# yaml-language-server: $schema=../schema/spec.schema.json\nslug: llama-3"),
+        Code("F007", "vendored config outside configs/",
+             "source.config is configs/<file>.json, a regular file in the spec folder's configs/ (no absolute path, "
+             "no .., no symlink)", "config: /etc/passwd", "config: configs/llama-3.json"),
     ]
 }
 

@@ -11,8 +11,10 @@ import json
 import re
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from . import yamlio
-from .derive import derive
+from .derive import derive, explain
 from .spec import Spec
 
 
@@ -30,31 +32,33 @@ def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str 
     """A valid spec for ``config``, with curated fields drafted from the repo id.
 
     With ``keep`` (the spec already at that path), its curated fields and notes are kept and only
-    ``source`` and ``arch`` are re-derived, so refreshing a spec never loses human writing.
+    ``source`` and ``arch`` are re-derived, so refreshing a spec never loses human writing. A config
+    whose values break a spec rule is a :class:`~gallery.derive.DerivationError` naming its keys.
     """
     derived = derive(config)
     org, name = hf_repo.split("/", 1)
     slug = slug or slug_for(hf_repo)
     curated = {k: getattr(keep, k) for k in CURATED} if keep else {}
-    return Spec.model_validate(
-        {
-            "slug": slug,
-            "name": name,
-            "family": derived.family.__name__,
-            "organisation": org,
-            **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in curated.items()},
-            "source": {
-                "hf_repo": hf_repo,
-                "revision": revision,
-                "config": f"configs/{slug}.json",
-                "model_type": config["model_type"],
-                "transformers_class": derived.family.transformers_class,
-                "text_config": derived.text_config,
-            },
-            "arch": derived.arch,
+    data = {
+        "slug": slug,
+        "name": name,
+        "family": derived.family.__name__,
+        "organisation": org,
+        **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in curated.items()},
+        "source": {
+            "hf_repo": hf_repo,
+            "revision": revision,
+            "config": f"configs/{slug}.json",
+            "model_type": config["model_type"],
+            "transformers_class": derived.family.transformers_class,
+            "text_config": derived.text_config,
         },
-        strict=False,
-    )
+        "arch": derived.arch,
+    }
+    try:
+        return Spec.model_validate(data, strict=False)
+    except ValidationError as exc:
+        raise explain(exc, derived) from None
 
 
 def to_yaml(spec: Spec) -> str:

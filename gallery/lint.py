@@ -7,14 +7,13 @@ Each finding is a :class:`~gallery.loader.Problem` printed as ``path:line:col: f
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable
 
 from . import yamlio
-from .derive import DerivationError, derive
-from .loader import Loaded, Problem, load_spec, spec_files
+from .derive import DerivationError, derive_arch
+from .loader import FileProblem, Loaded, Problem, config_problem, load_spec, spec_files, vendored_config
 from .spec import Arch
 
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
@@ -59,7 +58,7 @@ def yaml11_traps(item: Loaded) -> list[Problem]:
 
 
 def file_rules(item: Loaded) -> list[Problem]:
-    """Modeline, slug = file name, vendored config present and in agreement (F001, F003–F006)."""
+    """Modeline, slug = file name, vendored config confined, present and in agreement (F001, F003–F007)."""
     path = str(item.path)
     out: list[Problem] = []
     if item.node is not None and not _first_line(item.path).startswith(yamlio.MODELINE.split("=")[0]):
@@ -72,17 +71,15 @@ def file_rules(item: Loaded) -> list[Problem]:
         out.append(Problem(path, line, col, "slug",
                            f"slug '{spec.slug}' differs from the file name '{item.path.name}': "
                            f"rename one of them", "F001"))
-    config_path = item.path.parent / spec.source.config
-    line, col = yamlio.locate(item.node, ("source", "config"))
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return out + [Problem(path, line, col, "source.config",
-                              f"cannot read vendored config {config_path}: {exc}", "F003")]
+        config = vendored_config(item)
+    except FileProblem as exc:
+        return out + [config_problem(item, exc)]
     try:
-        derived = Arch.model_validate(derive(config).arch, strict=False)
-    except (DerivationError, ValueError) as exc:
-        return out + [Problem(path, line, col, "source.config", f"{config_path.name}: {exc}", "F005")]
+        derived = derive_arch(config)
+    except DerivationError as exc:
+        line, col = yamlio.locate(item.node, ("source", "config"))
+        return out + [Problem(path, line, col, "source.config", f"{Path(spec.source.config).name}: {exc}", "F005")]
     return out + arch_disagreements(item, derived)
 
 

@@ -95,7 +95,8 @@ class Embedding(Strict):
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 
 
-_TERM = re.compile(r"\s*(?:(?P<name>[A-Za-z_][\w\-]*)|\((?P<group>[^()]*)\))\s*(?:\*\s*(?P<n>\d+))?\s*$")
+_TERM = re.compile(r"(?:(?P<name>[A-Za-z_][\w\-]*)|\((?P<group>[^()]*)\))(?:\s*\*\s*(?P<n>\d+))?")
+MAX_LAYERS = 1024  # more than any real model; a compact pattern may not expand beyond it
 
 
 def expand_layers(value: Any) -> Any:
@@ -103,7 +104,8 @@ def expand_layers(value: Any) -> Any:
 
     ``"dense*3, moe*58"`` → 3 × dense then 58 × moe; ``"(sliding*5, full)*8"`` → the group 8 times;
     a list may mix plain names and ``name*N`` items. Anything else is returned unchanged for
-    pydantic to report.
+    pydantic to report. A pattern that expands beyond :data:`MAX_LAYERS` layers is refused before
+    it is expanded.
     """
     if isinstance(value, str):
         items = _split_top(value)
@@ -113,11 +115,15 @@ def expand_layers(value: Any) -> Any:
         return value
     out: list[str] = []
     for item in items:
-        m = _TERM.match(item)
+        m = _TERM.fullmatch(item.strip())
         if not m:
-            raise ValueError(f"cannot read layer pattern item {item!r}: use 'name', 'name*N' or '(a, b)*N'")
-        n = int(m["n"] or 1)
-        out.extend((expand_layers(m["group"]) if m["group"] is not None else [m["name"]]) * n)
+            shown = item if len(item) <= 40 else item[:37] + "..."
+            raise ValueError(f"cannot read layer pattern item {shown!r}: use 'name', 'name*N' or '(a, b)*N'")
+        part = expand_layers(m["group"]) if m["group"] is not None else [m["name"]]
+        n = int(m["n"] or 1) if len(m["n"] or "") < 8 else MAX_LAYERS + 1  # no int() of a million digits
+        if len(out) + len(part) * n > MAX_LAYERS:
+            raise ValueError(f"the layer pattern expands to more than {MAX_LAYERS:,} layers")
+        out.extend(part * n)
     return out
 
 

@@ -7,6 +7,11 @@ agree; the ambiguous 1.1 spellings stay strings and the linter names them (see `
 
 Every loaded document keeps its node tree, so a pydantic error location such as
 ``('arch', 'blocks', 'full', 'mixer', 'n_kv_heads')`` maps back to a line and column.
+
+Hostile text stays bounded: anchors and aliases are refused (Y005; a spec needs none, and nine
+levels of aliases expand to a billion nodes for any tree walk), nesting deeper than
+:data:`MAX_DEPTH` is refused before libyaml's recursive composer sees it (Y006; it overflows the C
+stack near 100,000 levels), and integers are read only up to :data:`MAX_INT` (Y007).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ _CORE_RESOLVERS = [
 YAML11_BOOLEANS = frozenset("yes Yes YES no No NO on On ON off Off OFF y Y n N".split())
 
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_DEPTH = 100  # a spec nests about 7 levels
+MAX_INT = 2**53 - 1  # the largest integer JSON tools and browsers read exactly
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ class Loader(_BASE):  # type: ignore[misc, valid-type]
     def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # "? [a, b]: c": no spec field is named by a collection
+                raise YamlProblem(key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                  "a key must be a name, not a list or mapping", "S003")
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 first = seen[key]
@@ -75,9 +85,18 @@ class Loader(_BASE):  # type: ignore[misc, valid-type]
 
     def construct_yaml_int(self, node):  # noqa: D102
         text = self.construct_scalar(node)
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        return int(text, 0) if text.startswith("0x") else int(text, 10)
+        digits = text.lstrip("+-")
+        if len(digits) > 20:  # before int(): Python refuses 4,300 digits with a ValueError
+            value = None
+        elif digits.startswith("0o"):
+            value = int(text.replace("0o", "", 1), 8)
+        else:
+            value = int(text, 0) if digits.startswith("0x") else int(text, 10)
+        if value is None or abs(value) > MAX_INT:
+            raise YamlProblem(node.start_mark.line + 1, node.start_mark.column + 1,
+                              f"integer {text[:24]}{'...' if len(text) > 24 else ''} is out of range: "
+                              f"a spec's numbers are at most {MAX_INT:,}", "Y007")
+        return value
 
     def construct_yaml_float(self, node):  # noqa: D102
         text = self.construct_scalar(node).lower()
@@ -95,14 +114,17 @@ Loader.add_constructor("tag:yaml.org,2002:float", Loader.construct_yaml_float)
 def load(text: str) -> tuple[Any, yaml.Node | None]:
     """Parse one YAML document; return its data and its node tree (for positions).
 
-    Raises :class:`YamlProblem` (code Y001 for syntax, Y002 for duplicate keys).
+    Raises :class:`YamlProblem` (code Y001 for syntax, Y002 for duplicate keys, Y005 for an anchor or
+    alias, Y006 for nesting deeper than :data:`MAX_DEPTH`, Y007 for an integer beyond :data:`MAX_INT`).
     """
+    if _may_be_hostile(text):
+        _scan(text)
     loader = Loader(text)
     try:
         node = loader.get_single_node()
         try:
             data = loader.construct_document(node) if node is not None else None
-        except YamlProblem as p:  # a duplicate key: name the field it belongs to
+        except YamlProblem as p:  # a duplicate key or a huge integer: name the field it belongs to
             raise YamlProblem(p.line, p.col, p.message, p.code, _key_path(node, p.line, p.col)) from None
         return data, node
     except yaml.MarkedYAMLError as exc:
@@ -115,11 +137,70 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
+def _may_be_hostile(text: str) -> bool:
+    """False when ``text`` can hold no anchor, no alias and no nesting beyond :data:`MAX_DEPTH` (no scan needed).
+
+    An anchor needs a ``&``, an alias a ``*``; every nesting level opens with ``[``, ``{``, ``-``, ``?``
+    or a deeper indentation, so their count bounds the depth. Real specs pass in microseconds.
+    """
+    if "&" in text or "*" in text:
+        return True
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    return sum(text.count(c) for c in "[{-?") + indent + 1 > MAX_DEPTH
+
+
+def _scan(text: str) -> None:
+    """Refuse anchors, aliases and deep nesting from libyaml's events, before any tree is built.
+
+    Each collection on the way down is a frame ``[path, is_mapping, next key or index, expecting a key]``,
+    so a problem names its field like the loader's others do.
+    """
+    frames: list[list] = []
+    try:
+        for event in yaml.parse(text, Loader=_BASE):
+            if isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue  # stream and document boundaries
+            path = _event_path(frames, event)
+            mark, field = event.start_mark, ".".join(map(str, path[:6])) + ("..." if len(path) > 6 else "")
+            if event.anchor is not None:
+                raise YamlProblem(mark.line + 1, mark.column + 1,
+                                  f"anchors and aliases (&{event.anchor}, *{event.anchor}) are not used in specs: "
+                                  "write the value out", "Y005", field)
+            if isinstance(event, yaml.CollectionStartEvent):
+                frames.append([path, isinstance(event, yaml.MappingStartEvent), 0, True])
+                if len(frames) > MAX_DEPTH:
+                    raise YamlProblem(mark.line + 1, mark.column + 1,
+                                      f"nested more than {MAX_DEPTH} levels deep: a spec nests about 7", "Y006", field)
+    except yaml.YAMLError:
+        return  # a syntax error: the loader reports it with its position
+
+
+def _event_path(frames: list[list], event: yaml.NodeEvent) -> tuple:
+    """The path of the node ``event`` opens (a mapping key is named by its own path), advancing its parent frame."""
+    if not frames:
+        return ()
+    frame = frames[-1]
+    path, is_mapping = frame[0], frame[1]
+    if not is_mapping:
+        frame[2] += 1
+        return (*path, frame[2] - 1)
+    if frame[3]:  # a key: the next value belongs to it
+        frame[2], frame[3] = getattr(event, "value", "?"), False
+        return (*path, frame[2])
+    frame[3] = True
+    return (*path, frame[2])
+
+
 def _key_path(node: yaml.Node, line: int, col: int, path: tuple = ()) -> str:
-    """The dotted path of the mapping key at 1-based (line, col), or "" if there is none."""
+    """The dotted path of the mapping key, or the value, at 1-based (line, col), or "" if there is none."""
+    if isinstance(node, yaml.ScalarNode):
+        return ".".join(map(str, path)) if (node.start_mark.line + 1, node.start_mark.column + 1) == (line, col) else ""
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
-            here = (*path, k.value)
+            here = (*path, k.value if isinstance(k, yaml.ScalarNode) else "?")
             if (k.start_mark.line + 1, k.start_mark.column + 1) == (line, col):
                 return ".".join(map(str, here))
             found = _key_path(v, line, col, here)

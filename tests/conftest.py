@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_DIR = ROOT / "arch_specs"
 SPEC_FILES = sorted(SPEC_DIR.glob("*.yaml"))
+BASE = "smollm2-135m-instruct"  # the spec the lint and hostile-input tests break, line by line
 SVG = "{http://www.w3.org/2000/svg}"
 CONFIGS = SPEC_DIR / "configs"  # each bundled spec's vendored config.json, named by its slug
 FIXTURES = ROOT / "tests" / "fixtures"  # what the tests need that no spec bundles (its README says where from)
@@ -56,6 +58,13 @@ def bundled(bundled_raw):
     return {slug: (spec, language_model_config(config)) for slug, (spec, config) in bundled_raw.items()}
 
 
+@pytest.fixture
+def folder(tmp_path):
+    """A spec folder holding a copy of the BASE spec and its vendored config."""
+    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
+    (tmp_path / "configs").mkdir()
+    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
+    return tmp_path
 def page_diagrams(at) -> list[ET.Element]:
     """The diagrams an AppTest page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
     boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -153,6 +154,56 @@ def test_broken_specs_next_to_good_ones_are_listed_and_the_rest_shown(tmp_path, 
     assert any(f"{len(bundled)} of {len(bundled)} models" in c.value for c in _app().caption)
 
 
+def _hostile_folder(folder):
+    """Three good specs beside one broken spec of each class of issue 18; the broken files' names → their code."""
+    (folder / "configs").mkdir(parents=True)
+    good = ["gpt2", "qwen3-0.6b", "falcon-mamba-7b"]
+    for slug in good:
+        shutil.copy(SPEC_DIR / f"{slug}.yaml", folder)
+        shutil.copy(SPEC_DIR / "configs" / f"{slug}.json", folder / "configs")
+    gpt2 = (SPEC_DIR / "gpt2.yaml").read_text()
+
+    def variant(name, old, new):
+        assert gpt2.count(old) == 1
+        (folder / f"{name}.yaml").write_text(gpt2.replace("slug: gpt2", f"slug: {name}").replace(old, new))
+
+    aliases = "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    (folder / "laughs.yaml").write_text("a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + aliases)
+    variant("deep", "d_model: 768", "d_model: " + "[" * 5000 + "]" * 5000)
+    variant("huge-int", "d_model: 768", "d_model: " + "9" * 5000)
+    variant("dev-zero", "config: configs/gpt2.json", "config: /dev/zero")
+    variant("outside", "config: configs/gpt2.json", "config: ../../../../etc/passwd")
+    variant("fifo-config", "config: configs/gpt2.json", "config: configs/fifo.json")
+    os.mkfifo(folder / "configs" / "fifo.json")
+    variant("symlink-config", "config: configs/gpt2.json", "config: configs/passwd.json")
+    (folder / "configs" / "passwd.json").symlink_to("/etc/passwd")
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "dangling.yaml").symlink_to(folder / "nowhere.yaml")
+    (folder / "huge.yaml").write_bytes(b"# " + b"x" * (2 * 1024 * 1024))
+    variant("pattern", "layers: [", "layers: \"full*100000000\"\n  old: [")
+    return good, {"laughs.yaml": "Y005", "deep.yaml": "Y006", "huge-int.yaml": "Y007", "dev-zero.yaml": "F007",
+                  "outside.yaml": "F007", "fifo-config.yaml": "F003", "symlink-config.yaml": "F003",
+                  "fifo.yaml": "Y001", "dangling.yaml": "Y001", "huge.yaml": "Y001", "pattern.yaml": "S001"}
+
+
+def test_a_broken_spec_of_each_hostile_class_leaves_the_good_ones_served(tmp_path, monkeypatch):
+    good, broken = _hostile_folder(tmp_path / "specs")
+    monkeypatch.setenv("GALLERY_SPECS", str(tmp_path / "specs"))
+    pages = [(None, {}), ("views/model.py", {"model": "qwen3-0.6b"}), ("views/trace.py", {"slug": "gpt2"}),
+             ("views/compare.py", {"models": good}), ("views/try.py", {"base": "falcon-mamba-7b"})]
+    for page, query in pages:
+        at = _app(page, **query)
+        assert not at.exception, (page, at.exception)
+        [box] = [e for e in at.expander if "could not be loaded" in e.label]
+        assert f"{len(broken)} spec file(s)" in box.label
+        shown = "\n".join(c.value for c in box.code)
+        for name, code in broken.items():
+            assert any(line.startswith(str(tmp_path / "specs" / name)) and line.endswith(f"[{code}]")
+                       for line in shown.split("\n")), (name, shown)
+        assert "root:" not in shown  # /etc/passwd's content never shows
+    assert any(f"{len(good)} of {len(good)} models" in c.value for c in _app().caption)
+
+
 def test_try_page_edits_a_bundled_model(bundled):
     at = _app("views/try.py", base="llama-2-7b-hf")
     assert not at.exception and not at.error
@@ -175,7 +226,9 @@ def test_try_page_shows_errors_not_tracebacks(text, message):
     at = _app("views/try.py", mode="paste or upload")
     at.text_area(key="pasted").set_value(text).run()
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    from views.common import literal
+
+    assert any(literal(message) in e.value for e in at.error)
 
 
 def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
@@ -188,7 +241,9 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     monkeypatch.setenv("GALLERY_SPECS", str(folder))
     at = _app("views/model.py", model="gpt2")
     assert not at.exception
-    assert at.title[0].value == evil  # shown as the literal text
+    from views.common import literal
+
+    assert at.title[0].value == literal(evil)  # every character escaped: Markdown shows the literal text
     [svg] = page_diagrams(at)  # the one HTML a page sends: Graphviz's SVG, every text XML-escaped by dot
     assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
     assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
@@ -234,7 +289,9 @@ def test_try_page_says_when_an_edit_has_no_effect():
     assert not at.exception and not at.warning
     at.number_input(key="edit-n_layers").set_value(10).run()  # Nemotron-H's depth is its hybrid_override_pattern
     assert not at.exception
-    assert any(w.value.startswith("n_layers 10 has no effect") for w in at.warning)
+    from views.common import literal
+
+    assert any(w.value.startswith(literal("n_layers 10 has no effect")) for w in at.warning)
 
 
 def test_compare_says_the_changes_above_the_table(bundled):

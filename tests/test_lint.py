@@ -16,17 +16,7 @@ import pytest
 from gallery.codes import CODES
 from gallery.lint import lint_paths
 
-from .conftest import ROOT, SPEC_DIR
-
-BASE = "smollm2-135m-instruct"
-
-
-@pytest.fixture
-def folder(tmp_path):
-    shutil.copy(SPEC_DIR / f"{BASE}.yaml", tmp_path / f"{BASE}.yaml")
-    (tmp_path / "configs").mkdir()
-    shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
-    return tmp_path
+from .conftest import BASE, ROOT, SPEC_DIR
 
 
 def _edit(folder, old: str, new: str, name: str = BASE):
@@ -58,6 +48,11 @@ CASES = [
     ("F003", "  config: configs/smollm2-135m-instruct.json\n", "  config: configs/missing.json\n", 15, 11, "source.config"),
     ("F004", "        d_ff: 1536\n", "        d_ff: 1537\n", 41, 15, "arch.blocks.full.ffn.d_ff"),
     ("F006", "# yaml-language-server: $schema=../schema/spec.schema.json\n", "", 1, 1, ""),
+    ("Y005", "  d_model: 576\n", "  d_model: &width 576\n", 19, 12, "arch.d_model"),
+    # the document is level 1, arch level 2: the 99th '[' (column 12 + 98) opens level 101
+    ("Y006", "  d_model: 576\n", "  d_model: " + "[" * 101 + "]" * 101 + "\n", 19, 110, "arch.d_model.0.0.0.0..."),
+    ("Y007", "  d_model: 576\n", "  d_model: 9007199254740992\n", 19, 12, "arch.d_model"),  # 2**53
+    ("F007", "  config: configs/smollm2-135m-instruct.json\n", "  config: ../../etc/passwd\n", 15, 11, "source.config"),
 ]
 
 

@@ -155,6 +155,84 @@ def test_generated_hybrid_configs_count_exactly_and_draw(data):
         arch.blocks[k].mixer is None for k in arch.layers)  # every mixer keeps something
 
 
+# --- wrong-typed values and per-layer lists (issue 18): transformers' own annotations are the oracle --------
+
+PLAIN = {k: c for k, c in CONFIGS.items() if "text_config" not in c}  # a wrapper's keys live in its text_config
+
+
+def _annotation(model_type: str, key: str):
+    """The type transformers' config class of ``model_type`` annotates ``key`` with, or None."""
+    import transformers
+
+    from gallery.derive import FAMILIES
+
+    family = FAMILIES[model_type]
+    try:
+        cls = transformers.CONFIG_MAPPING[family.reads_as or model_type]
+    except KeyError:
+        return None
+    return next((getattr(k, "__annotations__", {})[key] for k in cls.__mro__
+                 if key in getattr(k, "__annotations__", {})), None)
+
+
+def _refused_by_transformers(key: str, value, annotation) -> bool:
+    from huggingface_hub.dataclasses import type_validator
+
+    try:
+        type_validator(key, value, annotation)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _read_keys(config: dict) -> list[str]:
+    """The keys of ``config`` the derivation reads (not the ones it leaves alone)."""
+    return sorted({r.key for reads in derive(config).provenance.values() for r in reads
+                   if r.from_config and r.key in config})
+
+
+@FAST
+@given(st.sampled_from(sorted(PLAIN)), st.data())
+def test_a_value_of_a_type_transformers_refuses_is_named_with_its_key(name, data):
+    config = dict(PLAIN[name])
+    key = data.draw(st.sampled_from(_read_keys(config)))
+    annotation = _annotation(config["model_type"], key)
+    assume(annotation is not None)
+    value = data.draw(JSON | st.dictionaries(st.text(max_size=4), JSON, max_size=2))
+    assume(_refused_by_transformers(key, value, annotation))
+    with pytest.raises(TrialError) as err:
+        spec_from_config(config | {key: value})
+    assert err.value.lines[0].startswith((f"{key} is ", f"{key} has the entry ")), err.value.lines
+
+
+LAYER_LISTS = {k: c for k, c in PLAIN.items() if isinstance(c.get("layer_types"), list)}
+FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FEW
+@given(st.sampled_from(sorted(LAYER_LISTS)), st.integers(1025, 5000), st.data())
+def test_a_per_layer_list_longer_than_the_cap_is_refused(name, n, data):
+    config = LAYER_LISTS[name]
+    entries = data.draw(st.lists(st.sampled_from(sorted(set(config["layer_types"]))), min_size=n, max_size=n))
+    with pytest.raises(TrialError) as err:
+        spec_from_config(config | {"layer_types": entries, "num_hidden_layers": n})
+    assert err.value.lines[0] in (f"num_hidden_layers is {n}: expected a positive integer up to 1,024",
+                                  f"layer_types has {n:,} entries: a model here has at most 1,024 layers")
+
+
+@FEW
+@given(st.sampled_from(sorted(LAYER_LISTS)), st.data())
+def test_a_per_layer_list_with_an_entry_of_the_wrong_type_is_refused(name, data):
+    config = LAYER_LISTS[name]
+    entries = list(config["layer_types"])
+    bad = data.draw(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.lists(st.text(), max_size=2))
+    entries[data.draw(st.integers(0, len(entries) - 1))] = bad
+    with pytest.raises(TrialError) as err:
+        spec_from_config(config | {"layer_types": entries})
+    assert err.value.lines[0].startswith(f"layer_types has the entry {json.dumps(bad, ensure_ascii=False)[:37]}")
+
+
 HOSTILE = ['<b>bold</b>', '<<TABLE>>', 'say "hi"', 'back\\slash', '<IMG SRC=x onerror=alert(1)>', 'two\nlines',
            '{braces}', '"]; evil [label="x']
 

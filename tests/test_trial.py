@@ -29,10 +29,10 @@ def test_bad_input_is_a_message(data, message):
     ({"model_type": "llama9"}, "not supported yet"),
     ({"hidden_size": 8}, "no 'model_type'"),
     ({"model_type": "llama", "num_attention_heads": 32, "num_key_value_heads": 6}, "multiple of n_kv_heads"),
-    ({"model_type": "llama", "num_hidden_layers": 0}, "between 1 and"),
-    ({"model_type": "llama", "hidden_size": 0}, "d_model: Input should be greater than 0"),
+    ({"model_type": "llama", "num_hidden_layers": 0}, "^num_hidden_layers is 0: expected a positive integer up to 1,024$"),
+    ({"model_type": "llama", "hidden_size": 0}, "^hidden_size is 0: expected a positive integer$"),
     ({"model_type": "gpt2", "n_embd": 512, "n_head": 12}, "must be divisible by n_head"),
-    ({"model_type": "llama", "hidden_size": [4096]}, "cannot describe a model"),
+    ({"model_type": "llama", "hidden_size": [4096]}, r"^hidden_size is \[4096\], a list: expected a positive integer$"),
 ])
 def test_impossible_configs_are_messages_not_tracebacks(config, message):
     with pytest.raises(TrialError, match=message):

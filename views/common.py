@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
-from gallery.loader import load_folder
+from gallery.loader import FileProblem, config_problem, load_folder, vendored_config
 from gallery.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,25 +39,32 @@ class Index:
 def _fingerprint(folder: Path) -> str:
     """A digest of the spec files' names, times and sizes: a short cache key (hashing a key of 1,000 tuples
     cost Streamlit ~80 ms a rerun; profiled with 1,000 specs)."""
-    files = sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(folder)
+    files = sorted((e.name, *_changed(e)) for e in os.scandir(folder)
                    if e.name.endswith(".yaml") and not e.name.startswith("."))  # spec_files' files, as strings
     return hashlib.sha1(repr(files).encode()).hexdigest()
 
 
+def _changed(entry: os.DirEntry) -> tuple[int, int]:
+    try:
+        info = entry.stat()
+    except OSError:  # a dangling symlink: loading says so
+        return 0, 0
+    return info.st_mtime_ns, info.st_size
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load(folder: str, fingerprint: str) -> Index:
-    import json
-
     specs, configs, problems = {}, {}, {}
     for item in load_folder(folder):
         if item.spec is None:
             problems[item.path.name] = item.problems
             continue
-        specs[item.spec.slug] = item.spec
         try:
-            configs[item.spec.slug] = json.loads((item.path.parent / item.spec.source.config).read_text())
-        except (OSError, ValueError):
-            configs[item.spec.slug] = {}
+            config = vendored_config(item)
+        except FileProblem as exc:  # outside configs/, a FIFO, a device, too large: listed like a broken spec
+            problems[item.path.name] = [config_problem(item, exc)]
+            continue
+        specs[item.spec.slug], configs[item.spec.slug] = item.spec, config
     ordered = dict(sorted(specs.items(), key=lambda kv: kv[1].name.lower()))
     return Index(Path(folder), ordered, configs, problems)
 
@@ -80,10 +88,25 @@ def gallery_cards() -> list:
     return _cards(str(folder), _fingerprint(folder))
 
 
+_INLINE = re.compile(r"([\\`*_\[\]<>~$:{}|])")  # emphasis, code, links and images, HTML, LaTeX, :icons:, tables
+_LINE_START = re.compile(r"^(\s*)([-+#=>]|\d+[.)])")  # a list, heading or quote when it opens the text
+
+
+def literal(text: object) -> str:
+    """``text`` for a Markdown-rendering element (st.markdown, st.error, st.title, ...) shown exactly as written.
+
+    Text from specs and pasted configs is a stranger's: ``![t](http://host/x.png)`` as a model type must
+    stay those characters, not become an image the browser fetches (nor a link, LaTeX or a :material/ icon).
+    Only the characters Markdown acts on are escaped, so "Mistral 7B v0.1" stays as it is.
+    """
+    escaped = _INLINE.sub(r"\\\1", str(text))
+    return _LINE_START.sub(lambda m: m[1] + m[2][:-1] + "\\" + m[2][-1], escaped)  # 1\. and \-
+
+
 def slugs_or_stop(index: Index) -> list[str]:
     """The loaded specs' slugs; a page that needs one says so and stops when the folder has none."""
     if not index.specs:
-        st.warning(f"No loadable specs in `{index.folder}`.")
+        st.warning(f"No loadable specs in {literal(index.folder)}.")
         st.stop()
     return list(index.specs)
 

@@ -9,7 +9,7 @@ from gallery.diagram import diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views import diagrams
-from views.common import lazy_tabs, spec_index
+from views.common import lazy_tabs, literal, spec_index
 from views.lineage import changes_markdown
 
 index = spec_index()
@@ -27,14 +27,14 @@ if len(chosen) < 2:
     st.stop()
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
-st.title(" vs ".join(s.name for s in specs))
+st.title(" vs ".join(literal(s.name) for s in specs))
 st.subheader("What changed")
-st.caption(f"From {specs[0].name} to each other model, by stage; counts and cache sizes that follow from a change "
+st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from a change "
            "are not said again (they are in the table).")
 for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
     with col.container(border=True):
         found = changes(specs[0], other)
-        st.markdown(f"**{specs[0].name} → {other.name}**: {len(found)} change(s)")
+        st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
         st.markdown(changes_markdown(found))
 c1, c2 = st.columns(2)
 only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
@@ -61,7 +61,7 @@ st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), f
 
 def diagrams_side_by_side() -> None:
     """Every model's diagram at one scale, what differs from the first outlined."""
-    st.caption(f"Outlined in red: what differs from {specs[0].name}. Side by side at full size; scroll sideways.")
+    st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}. Side by side at full size; scroll sideways.")
     diagrams.show_row([(to_dot(s, highlight=diff_components(specs[0], s)), f"Block diagram of {s.name}")
                        for s in specs])
 

@@ -7,7 +7,7 @@ import streamlit as st
 from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
-from views.common import gallery_cards, lazy_tabs
+from views.common import gallery_cards, lazy_tabs, literal
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -68,7 +68,7 @@ def grid() -> None:
     columns = st.columns(3)
     for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
         with columns[i % 3].container(border=True):
-            st.markdown(f"**{k.name}**  \n{k.organisation} · {k.release_date or 'date unknown'}")
+            st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
             size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
             st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
                         f"_{k.pattern}_", help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']}")

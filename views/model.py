@@ -14,7 +14,7 @@ from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
 from gallery.render import FORMATS, RenderError, dot_available, render
 from views import diagrams
-from views.common import lazy_tabs, slugs_or_stop, spec_index
+from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
 
 index = spec_index()
@@ -25,7 +25,7 @@ slug = st.selectbox("Model", slugs, key="model", bind="query-params",
 spec = index.specs[slug]
 arch = spec.arch
 
-st.title(spec.name)
+st.title(literal(spec.name))
 st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.release_date or ""), spec.licence or "",
                                    f"[{spec.source.hf_repo}](https://huggingface.co/{spec.source.hf_repo})"] if x))
 
@@ -134,7 +134,7 @@ def cache_and_compute() -> None:
 def notes() -> None:
     """What is distinctive, each note with its pointer into transformers."""
     for note in spec.notes:
-        st.markdown(f"- {note.text}  \n  ↳ `transformers/{note.ref}`")
+        st.markdown(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}")
 
 
 def config_to_spec() -> None:
@@ -151,7 +151,7 @@ def config_to_spec() -> None:
                      "read from": s} for f, v, s in field_sources(config)]
             st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
         except DerivationError as exc:
-            st.error(f"This config cannot be re-derived: {exc}")
+            st.error(f"This config cannot be re-derived: {literal(exc)}")
 
 
 where_it_comes_from(index, spec)

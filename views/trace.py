@@ -10,7 +10,7 @@ from gallery.kinds.contract import Heatmap, Side, Table
 from gallery.pattern import summary
 from gallery.toy import toy_trace
 from gallery.trace import trace
-from views.common import slugs_or_stop, spec_index
+from views.common import literal, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
 
@@ -25,7 +25,7 @@ layer = c2.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="que
 seq = int(c3.number_input("Sequence length T", 1, 1_000_000, 8, key="seq", bind="query-params"))
 kind = arch.layers[layer]
 
-st.title(f"Trace: {index.specs[slug].name}, layer {layer}")
+st.title(f"Trace: {literal(index.specs[slug].name)}, layer {layer}")
 st.caption(f"Block kind **{kind}**, {seq:,} tokens. Each row is one operation in the order the reference "
            "implementation runs it; weights are written (in, out) as y = x · W. FLOPs: 2 × T × weights for a "
            "product with weights (routed experts: the top-k a token uses), 2 × heads × T² × dim for QKᵀ and "

@@ -13,7 +13,7 @@ from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
 from views import diagrams
-from views.common import spec_index
+from views.common import literal, spec_index
 from views.try_hub import hub_config
 
 index = spec_index()
@@ -56,10 +56,10 @@ if config is not None and not errors:
     except TrialError as exc:
         errors = exc.lines
 for line in errors:
-    st.error(line, icon=":material/error:")
+    st.error(literal(line), icon=":material/error:")  # it quotes the pasted text: shown literally
 if spec is not None and mode == "a bundled model":
     for line in ignored_edits(spec, **changes):
-        st.warning(line, icon=":material/warning:")
+        st.warning(literal(line), icon=":material/warning:")
 if spec is None:
     if not errors:
         st.info("Waiting for a config.json.")

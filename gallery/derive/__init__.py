@@ -1,12 +1,17 @@
 """config.json → spec: read a config the way its model type's reference implementation reads it.
 
 ``derive(config)`` picks the family of ``config["model_type"]`` (see ``families/``) and returns the
-``arch`` mapping with per-field provenance; ``draft_spec`` wraps it into a whole spec mapping.
+``arch`` mapping with per-field provenance; ``derive_arch`` validates it into an :class:`~gallery.spec.Arch`.
+Whatever the input, both end in the arch or a :class:`DerivationError` whose lines name the config
+key, its value and what is accepted (``explain`` turns a spec rule the numbers break into such lines).
 """
 
 from __future__ import annotations
 
-from .config import DerivationError, Read
+from pydantic import ValidationError
+
+from ..spec import KIND_TAGS, Arch
+from .config import MAX_LAYERS, DerivationError, Read, shown
 from .family import Derived, Family
 from .families import ALL
 
@@ -39,11 +44,11 @@ def family_for(config: dict) -> type[Family]:
     model_type = config.get("model_type")
     if model_type is None:
         raise DerivationError("config.json has no 'model_type': is it a transformers config?")
-    if model_type in NO_REFERENCE:
+    if isinstance(model_type, str) and model_type in NO_REFERENCE:
         raise _no_reference(model_type)
-    if model_type not in FAMILIES:
+    if not isinstance(model_type, str) or model_type not in FAMILIES:
         raise DerivationError(
-            f"model_type '{model_type}' is not supported yet; supported: {', '.join(sorted(FAMILIES))}"
+            f"model_type {shown(model_type)} is not supported yet; supported: {', '.join(sorted(FAMILIES))}"
         )
     return FAMILIES[model_type]
 
@@ -59,8 +64,9 @@ def derive(config: dict) -> Derived:
     the text config's, applies.
     """
     text = config.get("text_config") if isinstance(config, dict) else None
-    if isinstance(text, dict) and config.get("model_type") in NO_REFERENCE:  # the wrapper itself is remote code
-        raise _no_reference(config["model_type"])
+    wrapper = config.get("model_type") if isinstance(config, dict) else None
+    if isinstance(text, dict) and isinstance(wrapper, str) and wrapper in NO_REFERENCE:  # the wrapper is remote code
+        raise _no_reference(wrapper)
     if isinstance(text, dict):
         if "model_type" not in text:
             raise DerivationError("text_config has no 'model_type': cannot tell how to read the language model")
@@ -69,12 +75,59 @@ def derive(config: dict) -> Derived:
             text = text | {"tie_word_embeddings": config["tie_word_embeddings"]}
         elif family.wrapper_head:  # the wrapper class's default applies, not the text config's
             text = {k: v for k, v in text.items() if k != "tie_word_embeddings"}
-        derived = family.derive(text)
+        derived = _derived(text)
         return Derived(derived.arch, derived.provenance, derived.family, text_config=True)
-    return family_for(config).derive(config)
+    return _derived(config)
 
 
-__all__ = ["DerivationError", "Derived", "FAMILIES", "NO_REFERENCE", "Read", "derive", "family_for", "field_sources"]
+def _derived(config: dict) -> Derived:
+    family = family_for(config)
+    try:
+        derived = family.derive(config)
+    except DerivationError:
+        raise
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+        # every key a rule reads is checked first (config.EXPECT); this is the net under a combination
+        # of accepted values no rule foresaw: say which error, never a traceback
+        raise DerivationError(f"the config's numbers cannot describe a model ({type(exc).__name__}: "
+                              f"{shown(str(exc))}); check the head counts and widths") from None
+    if len(derived.arch["layers"]) > MAX_LAYERS:
+        raise DerivationError(f"the config gives {len(derived.arch['layers']):,} layers: "
+                              f"a model here has at most {MAX_LAYERS:,}")
+    return derived
+
+
+def derive_arch(config: dict) -> Arch:
+    """The validated architecture of ``config``; a :class:`DerivationError` naming the keys at fault otherwise."""
+    derived = derive(config)
+    try:
+        return Arch.model_validate(derived.arch, strict=False)
+    except ValidationError as exc:
+        raise explain(exc, derived, ("arch",)) from None
+
+
+def explain(exc: ValidationError, derived: Derived, prefix: tuple = ()) -> DerivationError:
+    """A spec rule that derived values break, as lines naming the spec field and the config keys it came from.
+
+    ``arch.blocks.full.mixer.n_kv_heads: n_heads (32) must be a multiple of n_kv_heads (5)
+    (from num_key_value_heads 5)``.
+    """
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in (*prefix, *err["loc"]) if p not in KIND_TAGS]  # no discriminator tags
+        if err.get("ctx", {}).get("field"):
+            loc.append(err["ctx"]["field"])
+        field = ".".join(loc)
+        reads = next((derived.provenance[p] for p in _prefixes(field) if p in derived.provenance), [])
+        keys = ", ".join(f"{r.key} {shown(r.value)}" for r in reads if r.from_config)
+        given = f" (from {keys})" if keys else "" if isinstance(err["input"], (dict, list)) else (
+            f" (given {shown(err['input'])})")
+        lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}{given}")
+    return DerivationError(*lines)
+
+
+__all__ = ["DerivationError", "Derived", "FAMILIES", "MAX_LAYERS", "NO_REFERENCE", "Read", "derive", "derive_arch",
+           "explain", "family_for", "field_sources"]
 
 
 def field_sources(config: dict) -> list[tuple[str, object, str]]:

@@ -1,19 +1,227 @@
-"""A view of config.json that reads keys the way transformers does, and remembers what it read.
+"""A view of config.json that reads keys the way transformers does, checks them, and remembers what it read.
 
 transformers fills every key a config.json leaves out with the default of that model type's
 config class (``LlamaConfig.rms_norm_eps = 1e-6`` and so on). :class:`Config` does the same from the
 family's ``defaults`` table, and records each key it was asked for, so every derived spec field can
 say where it came from (``n_kv_heads ← num_key_value_heads``, or "transformers default").
+
+Every value config.json gives is checked against :data:`EXPECT` before a rule sees it: the JSON
+type the model type's transformers config class annotates (its ``@strict`` dataclass in
+``configuration_*.py`` refuses ``"head_dim": "4096"``, ``2.0`` or ``true`` for an ``int`` too), null
+only where that class accepts it (``LlamaConfig.num_key_value_heads: int | None`` is MHA,
+``GemmaConfig``'s is a plain ``int``), and the range the modeling code needs (a width of 0 divides
+by zero; more than :data:`MAX_LAYERS` layers are refused to keep everything bounded). A refused
+value is a :class:`DerivationError` naming the key, the value and what is accepted.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..spec import MAX_LAYERS  # one cap for specs and configs
+
+MAX_INT = 2**53 - 1  # the largest integer JSON tools (and browsers) read exactly
+
 
 class DerivationError(ValueError):
-    """A config that cannot be read: an unsupported model type, a missing or impossible value."""
+    """A config that cannot be read: an unsupported model type, a missing or impossible value.
+
+    ``lines`` holds one problem each (a config that fails the spec's rules may break several).
+    """
+
+    def __init__(self, *lines: str):
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
+
+
+_NAMES = {int: "integer", float: "float", bool: "boolean", str: "string", list: "list", dict: "object",
+          (float, int): "number"}
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one config key may hold: a JSON type, a range, and whether null is accepted."""
+
+    types: tuple[type, ...]
+    minimum: float | None = None
+    above: bool = False  # the value must exceed ``minimum`` (epsilons, RoPE bases), not equal it
+    null: bool | frozenset[str] = False  # True: accepted; a set: only by the config classes of these model types
+    items: type | None = None  # the type of every entry of a list
+    maximum: float = MAX_INT
+    int_too: frozenset[str] = frozenset()  # model types whose config class takes an integer for this float too
+    entries: dict | None = None  # an object's entries the gallery reads (nested objects: one per layer type)
+
+    def problem(self, key: str, value: Any, model_type: str) -> str | None:
+        """Why ``value`` is refused for ``key``, or None when it is accepted."""
+        if type(value) in (int, float) and type(value) in self.types and self._in_range(value):
+            return None  # the usual case, decided at once
+        if value is None:
+            if self.null is True or (self.null and model_type in self.null):
+                return None
+            return (f"{key} is null: expected {self.describe(model_type)} "
+                    f"(the config class of model_type {model_type} refuses null)")
+        if not _is(value, self.types + ((int,) if model_type in self.int_too else ())):
+            return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
+        if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
+            return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
+        if isinstance(value, list) and self.items:
+            bad = next((v for v in value if not _is(v, (self.items,))), _OK)
+            if bad is not _OK:
+                return f"{key} has the entry {shown(bad)}, {_a(bad)}: expected {self.describe(model_type)}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
+            return f"{key} is {shown(value)}: expected {self.describe(model_type)}"
+        if isinstance(value, dict) and self.entries:
+            return self._entry_problem(key, value, model_type)
+        return None
+
+    def _entry_problem(self, key: str, value: dict, model_type: str) -> str | None:
+        for name, entry in value.items():
+            inner = self if isinstance(entry, dict) else self.entries.get(name)
+            problem = inner and inner.problem(f"{key}.{name}", entry, model_type)
+            if problem:
+                return problem
+        return None
+
+    def _in_range(self, value: float) -> bool:
+        if value != value or value > self.maximum:  # NaN, or too large
+            return False
+        return self.minimum is None or value > self.minimum or (value == self.minimum and not self.above)
+
+    def describe(self, model_type: str = "") -> str:
+        """The accepted values in words: "a positive integer", "a number above 0", "a list of strings or null"."""
+        if self.types == (int,) and self.minimum == 1:
+            text = "a positive integer"
+        elif self.items:
+            text = f"a list of {_NAMES[self.items]}s"
+        else:
+            kinds = [self.types] if self.types in _NAMES else self.types
+            text = " or ".join(("an " if _NAMES[t][0] in "aeiou" else "a ") + _NAMES[t] for t in kinds)
+            if self.minimum is not None:
+                text += f" {'above' if self.above else 'of at least'} {self.minimum:g}"
+        if self.maximum < MAX_INT:
+            text += f" up to {self.maximum:,}"
+        return text + (" or null" if self.null is True or (self.null and model_type in self.null) else "")
+
+
+_OK = object()
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    """``isinstance`` as the strict config classes mean it: true is not an integer."""
+    return bool in types if isinstance(value, bool) else isinstance(value, types)
+
+
+def shown(value: Any) -> str:
+    """A config value as JSON, cut to 40 characters (a message stays one short line)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _a(value: Any) -> str:
+    name = _NAMES.get(type(value), type(value).__name__)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _expect(types, minimum=None, **kw) -> Expect:
+    return Expect(types if isinstance(types, tuple) else (types,), minimum, **kw)
+
+
+SIZE = _expect(int, 1)  # widths, head counts, experts, layers: int, at least 1
+COUNT = _expect(int, 0)  # may be zero: shared experts, dense layers first, MTP modules
+FLAG = _expect(bool)
+NAME = _expect(str)
+EPS = _expect(float, 0, above=True)  # annotated ``float``: transformers refuses 1 for 1.0
+BASE = _expect((float, int), 0, above=True)  # annotated ``float | int`` (RoPE bases, scale factors)
+
+
+def _null(expect: Expect, *model_types: str) -> Expect:
+    """``expect``, with null accepted by every model type (no names) or only by those named."""
+    return Expect(**{**expect.__dict__, "null": frozenset(model_types) if model_types else True})
+
+
+def _layers(items: type) -> Expect:
+    return Expect((list,), items=items, null=True)
+
+
+#: Each config key the families read → what it may hold, from the transformers config classes'
+#: annotations (``tests/test_hostile.py`` compares every one with them); keys a config class pops
+#: in ``__post_init__`` without an annotation follow the code that reads them.
+EXPECT: dict[str, Expect] = {
+    **dict.fromkeys([
+        "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
+        "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "n_routed_experts",
+        "linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads",
+        "linear_value_head_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
+        "conv_kernel", "conv_L_cache", "index_head_dim", "index_n_heads", "index_topk", "o_groups", "o_lora_rank",
+        "hc_mult", "hc_sinkhorn_iters", "n_embd", "n_head", "n_positions", "moe_shared_expert_intermediate_size",
+        "shared_expert_intermediate_size", "intermediate_size_mlp", "original_max_position_embeddings",
+        "block_multiple_of", "block_ff_dim", "chunk_size", "expand", "decoder_sparse_step",
+        "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
+        "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
+        "sliding_window_size", "default_num_hash_layers",
+    ], SIZE),
+    "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
+    **dict.fromkeys(["n_shared_experts", "max_window_layers", "num_kv_shared_layers", "num_mtp_layers",
+                     "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
+    "first_k_dense_replace": _null(COUNT, "deepseek_v3", "kimi_k2"),
+    "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
+                                 "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
+                                 "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
+                                 "seed_oss"),
+    "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense", "internlm3",
+                      "iquestcoder", "ministral", "seed_oss"),
+    "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
+                            "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
+                            "ministral", "ministral3", "olmo3", "vaultgemma"),
+    "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4"})),  # exaone4: "LLLG" or a number
+    "num_local_experts": _null(SIZE, "granitemoe", "granitemoeshared"),
+    "moe_intermediate_size": _null(SIZE, "gemma4_text"),
+    "num_experts": _null(SIZE, "gemma4_text"),
+    "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "granitemoe", "granitemoeshared"),
+    "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
+    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
+    "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
+    "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2"),
+    **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts"], _null(SIZE)),
+    **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    "layer_norm_eps": _null(EPS, "cohere"),
+    **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
+    "logit_scale": _null(EPS, "cohere"),
+    "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
+    "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
+    "rotary_pct": Expect((float, int), 0, above=True, maximum=1),
+    **dict.fromkeys(["rope_theta", "compress_rope_theta", "rope_local_base_freq", "rotary_emb_base",
+                     "block_ffn_dim_multiplier"], BASE),
+    "routed_scaling_factor": Expect((float,), 0, above=True, null=frozenset({"mimo_v2_flash"}),
+                                    int_too=frozenset({"nemotron_h"})),
+    **dict.fromkeys([
+        "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
+        "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings", "use_conv_bias",
+        "use_parallel_residual", "use_qkv_bias", "use_sliding_window",
+    ], FLAG),
+    "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2"),
+    "use_bias": _null(FLAG, "ernie4_5"),
+    "use_qk_norm": _null(FLAG, "cohere"),
+    **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func"],
+                    NAME),
+    "topk_method": _null(NAME),
+    "time_step_rank": _expect((int, str)),  # a number or "auto"
+    "hybrid_override_pattern": NAME,
+    **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
+    **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
+                    _layers(int)),
+    **dict.fromkeys(["rope_parameters", "rope_scaling"], Expect((dict,), null=True, entries={
+        # transformers' RopeParameters (modeling_rope_utils.py): every entry may be null
+        **dict.fromkeys(["rope_theta", "factor"], _null(BASE)),
+        "partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1, null=True),
+        "original_max_position_embeddings": _null(SIZE),
+        **dict.fromkeys(["rope_type", "type"], _null(NAME)),
+    })),
+    **dict.fromkeys(["compress_rates", "default_compress_rates"], _null(_expect(dict))),
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +256,10 @@ class Config:
     def __getitem__(self, key: str) -> Any:
         if key in self.raw:  # an explicit null is a value too (Mistral v0.3: sliding_window null)
             value, present = self.raw[key], True
+            expect = EXPECT.get(key)
+            problem = expect and expect.problem(key, value, self.model_type)
+            if problem:
+                raise DerivationError(problem)
         elif key in self.defaults:
             value, present = self.defaults[key], False
         else:

@@ -136,6 +136,25 @@ def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, 
     assert info.value.suggested_filename == f"qwen3-next-80b-a3b-instruct-layer{full}-T12.csv"
 
 
+def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, app_url):
+    """A model_type written as a Markdown image stays characters: the browser requests no such URL (issue 18)."""
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url) if "/e.png" in request.url else None)
+    page.goto(app_url + "/try?mode=paste+or+upload")
+    wait_for_app(page)
+    box = page.get_by_role("textbox", name="…or paste it here")
+    box.fill('{"model_type": "![t](http://127.0.0.1:9/e.png) **b**"}')
+    box.press("Control+Enter")
+    wait_for_app(page)
+    error = page.get_by_test_id("stAlertContentError").first
+    expect(error).to_contain_text('model_type "![t](http://127.0.0.1:9/e.png) **b**" is not supported yet')
+    assert error.locator("img").count() == 0 and error.locator("strong").count() == 0
+    # GitHub-flavoured Markdown still turns a bare URL into a link, its text the characters as written
+    assert [a.inner_text() for a in error.locator("a").all()] in ([], ["http://127.0.0.1:9/e.png"])
+    _no_exception(page)
+    assert fetched == []
+
+
 # Issue 16, "readable where it is shown": at a 1,400 × 1,000 px window every diagram label is at least 12 px
 # high; a figure wider than the page scrolls inside its box instead of shrinking, and the page keeps its width.
 READABLE_PX = 12
