@@ -284,7 +284,7 @@ def test_cli_help_documents_the_exit_codes():
 
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("layer_types", ["full_attention"] * 2000, "layer_types has 2,000 entries: a model here has at most 1,024 layers"),
-    ("layer_types", [1, 2], "layer_types has the entry 1, an integer: expected a list of strings or null"),
+    ("layer_types", [1, 2], "layer_types[0]: 1 at layer 0 is an integer: expected a list of strings or null"),
 ])
 def test_per_layer_lists_respect_the_cap(key, value, message):
     config = json.loads((SPEC_DIR / "configs" / "qwen3-0.6b.json").read_text()) | {key: value}
@@ -371,7 +371,7 @@ def test_every_key_accepts_exactly_the_json_types_its_config_class_does():
 
 def _type_refusal(problem: str) -> bool:
     """A refusal for the value's type (not its range: transformers' classes check types only)."""
-    return ", a" in problem.split(": expected")[0] or "is null" in problem or "has the entry" in problem
+    return ", a" in problem.split(": expected")[0] or "is null" in problem or " at layer " in problem
 
 
 # --- the Try page ------------------------------------------------------------------------------

@@ -104,9 +104,9 @@ def test_glm_dsa_per_layer_lists_agree_with_transformers(change):
      r"accepted: 'linear_attention' \(or 'mamba'\), 'full_attention' \(or 'attention'\)$"),
     (_QWEN35 | {"layer_types": ["linear_attention", "full_attention"]},
      r"^layer_types: 2 entries for 4 layers \(num_hidden_layers\); give exactly one entry per layer$"),
-    (_QWEN35 | {"layer_types": "linear_attention"}, r"^layer_types: expected a list with one entry per layer"),
+    (_QWEN35 | {"layer_types": "linear_attention"}, r"^layer_types is \"linear_attention\", a string: expected a list"),
     (_QWEN35 | {"layer_types": ["linear_attention", 3, "linear_attention", "full_attention"]},
-     r"^layer_types\[1\]: 3 at layer 1 is not"),
+     r"^layer_types\[1\]: 3 at layer 1 is an integer"),
     (_NEMOTRON | {"layers_block_type": ["mamba", "ssm", "moe"]},
      r"^layers_block_type\[1\]: 'ssm' at layer 1 .* accepted: 'linear_attention' \(or 'mamba'\), "
      r"'full_attention' \(or 'attention'\), 'moe', 'mlp'$"),
@@ -116,7 +116,7 @@ def test_glm_dsa_per_layer_lists_agree_with_transformers(change):
     (_DSA | {"indexer_types": ["full", "Shared", "full", "full"]}, r"^indexer_types\[1\]: 'Shared' at layer 1"),
     (_DSA | {"index_topk_pattern": "FSXF"}, r"^index_topk_pattern\[2\]: 'X' at layer 2 .*; accepted: 'F', 'S'$"),
     ({"model_type": "gemma3_text", "num_hidden_layers": 2, "layer_types": ["sliding_attention", True]},
-     r"^layer_types\[1\]: True at layer 1"),
+     r"^layer_types\[1\]: true at layer 1"),
     ({"model_type": "qwen2", "num_hidden_layers": 2, "layer_types": ["full_attention", "chunked_attention"]},
      r"^layer_types\[1\]: 'chunked_attention' at layer 1"),
 ])

@@ -227,10 +227,11 @@ def test_a_per_layer_list_with_an_entry_of_the_wrong_type_is_refused(name, data)
     entries = list(config["layer_types"])
     bad = data.draw(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
                     | st.lists(st.text(), max_size=2))
-    entries[data.draw(st.integers(0, len(entries) - 1))] = bad
+    at = data.draw(st.integers(0, len(entries) - 1))
+    entries[at] = bad
     with pytest.raises(TrialError) as err:
         spec_from_config(config | {"layer_types": entries})
-    assert err.value.lines[0].startswith(f"layer_types has the entry {json.dumps(bad, ensure_ascii=False)[:37]}")
+    assert err.value.lines[0].startswith(f"layer_types[{at}]: {json.dumps(bad, ensure_ascii=False)[:37]}")
 
 
 HOSTILE = ['<b>bold</b>', '<<TABLE>>', 'say "hi"', 'back\\slash', '<IMG SRC=x onerror=alert(1)>', 'two\nlines',

@@ -67,9 +67,9 @@ class Expect:
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
             return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
         if isinstance(value, list) and self.items:
-            bad = next((v for v in value if not _is(v, (self.items,))), _OK)
-            if bad is not _OK:
-                return f"{key} has the entry {shown(bad)}, {_a(bad)}: expected {self.describe(model_type)}"
+            i, bad = next(((i, v) for i, v in enumerate(value) if not _is(v, (self.items,))), (0, _OK))
+            if bad is not _OK:  # one entry per layer: name the layer
+                return f"{key}[{i}]: {shown(bad)} at layer {i} is {_a(bad)}: expected {self.describe(model_type)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
             return f"{key} is {shown(value)}: expected {self.describe(model_type)}"
         if isinstance(value, dict) and self.entries:
