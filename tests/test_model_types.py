@@ -55,8 +55,13 @@ def test_read_means_a_family_reads_it():
             assert wrapped[1] in FAMILIES and BY_NAME[wrapped[1]].status == "read"
         else:
             assert r.name in FAMILIES, f"{r.name} is marked read but no family has it"
+    mapping = _mapping()
     for name, family in FAMILIES.items():  # remote-code types (kimi_k2) are read as a transformers type
-        assert BY_NAME.get(family.reads_as or name).status == "read", name
+        row = BY_NAME.get(family.reads_as or name)
+        if row is None:  # a text config of a model with no causal-LM class (qwen3_vl_text): beyond the table
+            assert (family.reads_as or name) not in mapping and family.wrapper_head, name
+            continue
+        assert row.status == "read", name
 
 
 def test_readme_section_is_generated_from_the_table():
