@@ -387,3 +387,21 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
     row = frame.loc[("Parameters", "published active")]
     assert list(row) == ["3.6B (input embedding left out, rounding)",
                          "12B (input embedding left out, output head left out, rounding)"]
+
+
+def test_a_published_source_is_shown_literally_in_its_tooltip(tmp_path, monkeypatch):
+    folder = tmp_path / "specs"
+    (folder / "configs").mkdir(parents=True)
+    shutil.copy(SPEC_DIR / "configs" / "gpt2.json", folder / "configs" / "gpt2.json")
+    evil = "![t](http://127.0.0.1:9/x.png) *card*"
+    text = (SPEC_DIR / "gpt2.yaml").read_text()
+    start = text.index("  source: ", text.index("published:"))
+    end = text.index("\n", start)
+    (folder / "gpt2.yaml").write_text(text[:start] + f"  source: '{evil}'" + text[end:])
+    monkeypatch.setenv("GALLERY_SPECS", str(folder))
+    at = _app("views/model.py", model="gpt2")
+    assert not at.exception
+    from views.common import literal
+
+    helps = [c.proto.help for c in at.caption if c.value.startswith("Published")]
+    assert helps and all(h.endswith(f"Source: {literal(evil)}") for h in helps)

@@ -41,7 +41,7 @@ cols[4].metric("Context", f"{arch.context_length:,}" if arch.context_length else
                if arch.context_length else "the config sets no maximum position (attention-free)")
 for r in reconcile(spec):  # the publisher's figure beside the exact one, and what differs
     st.caption(f"Published {r.which}: **{r.stated}** ({r.difference}) · exact {r.formula}",
-               help=f"{CONVENTIONS['published']} Source: {spec.published.source}")
+               help=f"{CONVENTIONS['published']} Source: {literal(spec.published.source)}")
 if arch.mtp_layers:
     mtp = mtp_params(arch)
     st.info(f"The checkpoint also stores {arch.mtp_layers} multi-token-prediction module(s) that transformers "
