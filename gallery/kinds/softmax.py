@@ -1,9 +1,10 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
-Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj);
+Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
+per-head gate's g_proj);
 the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
 trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Qwen3NextAttention`` output gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
+``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
 ``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
 ``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
 """
@@ -65,6 +66,10 @@ class SoftmaxAttention(Strict):
         False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
         "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
         "always built by transformers)")
+    head_gate: bool = Field(
+        False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
+        "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
+        "says)")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -135,6 +140,8 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
     if mixer.sinks:
         terms.append(term("attention", "sinks", where, h))
+    if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
+        terms.append(term("attention", "g_proj", where, d, h))
     return terms
 
 
@@ -181,6 +188,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
+    if m.head_gate:
+        out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
             if m.chunk else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
@@ -199,6 +208,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
     if not m.k_eq_v:
         steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
+    if m.head_gate:  # Step3p7Attention: g_proj reads the layer's input, no bias
+        steps.append(linear(c, "g_proj", p, d, h, False, "g = x · W_g (one gate logit per head)"))
     if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
         steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
@@ -231,6 +242,9 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                                (h, T, hd))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
+    if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
+        steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
+                          f"its {vd} dims", T * h * (4 + vd)))
     steps.append(linear(c, "o_proj", p, h * vd, d, m.out_bias, "y = O · W_o"))
     return steps
 
@@ -252,6 +266,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         q = R.rec("split Q | gate", qg[..., :hd].reshape(len(x), -1), gate=gate)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
+    g = R.linear("g_proj", x) if m.head_gate else None
     if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
@@ -274,6 +289,9 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
+    if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
+        s = 1 / (1 + np.exp(-g))
+        o = R.rec("head gate", (o.reshape(len(x), -1, vd) * s[..., None]).reshape(len(x), -1), **{"σ(g)": s})
     return R.linear("o_proj", o)
 
 
@@ -308,6 +326,7 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
+        Fact("Attention", "head gate", lambda m: m.head_gate),
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
