@@ -4,8 +4,8 @@
 Its difference from MiMo-V2-Flash (full and sliding layers with their own head layout, sigmoid routing with a
 correction bias): the sliding layers have more *query* heads (``attention_other_setting.num_attention_heads``,
 applied through ``per_layer_config``), every layer has a per-head output gate (``g_proj``: d_model → n_heads) and
-QK-norm, no sinks; RoPE θ and the rotary fraction are per-layer lists, read once per layer type from the type's
-first layer, and the llama3 ``rope_scaling`` applies to full layers only; MoE layers come from ``moe_layers_enum``
+QK-norm, no sinks; RoPE θ and the rotary fraction are per-layer lists of which transformers reads each layer type's
+first entry (the others are checked, not used), and the llama3 ``rope_scaling`` applies to full layers only; MoE layers come from ``moe_layers_enum``
 (else ``mlp_layer_types``, else layers 3 on), with one shared expert of ``share_expert_dim`` and the routed output
 × ``moe_router_scaling_factor``. Legacy per-layer lists carry ``num_nextn_predict_layers`` trailing MTP entries,
 which ``Step3p7TextConfig.__post_init__`` cuts off; a list of any other length is refused.
@@ -97,19 +97,15 @@ def _types(c):
 
 
 def _per_type(c, key, value, kind, check):
-    """Entry of a per-layer list for ``kind``'s layer type: its first layer's, which transformers takes; the other
-    layers of the type must agree (transformers would silently use the first)."""
+    """Entry of a per-layer list for ``kind``'s layer type: its first layer's, the one transformers uses for every
+    layer of the type (``Step3p7TextConfig.__post_init__``; every entry must still be of the accepted kind)."""
     name = "sliding_attention" if is_sliding(kind) else "full_attention"
     if not isinstance(value, list):
         return check(key, value)
     value = _padded(c, key, value, c["num_hidden_layers"])
-    picked = [(i, v) for i, (v, t) in enumerate(zip(value, _types(c))) if t == name]
-    for i, v in picked:
+    for i, v in enumerate(value):
         check(f"{key}[{i}]", v)
-        if v != picked[0][1]:
-            raise DerivationError(f"{key}[{i}]: {shown(v)} at layer {i} differs from layer {picked[0][0]}'s "
-                                  f"{shown(picked[0][1])}: transformers uses one value per layer type ({name})")
-    return picked[0][1]
+    return value[_types(c).index(name)]
 
 
 def _number(maximum=None):
@@ -149,7 +145,12 @@ def _heads(c, kind):
     ``attention_other_setting.num_attention_heads`` (its other entries are not read: they must agree)."""
     saved = _popped(c, "per_layer_config") if "per_layer_config" in c.raw else None
     if saved is not None:
-        return _per_type(c, "per_layer_config", _saved_heads(c, saved), kind, _number())
+        name = "sliding_attention" if is_sliding(kind) else "full_attention"
+        heads = {h for h, t in zip(_saved_heads(c, saved), _types(c)) if t == name}
+        if len(heads) > 1:  # transformers builds them; one block kind cannot show them
+            raise DerivationError(f"per_layer_config: the {name} layers have {len(heads)} different head counts "
+                                  f"({', '.join(map(str, sorted(heads)))}); the gallery reads one per layer type")
+        return heads.pop()
     if not is_sliding(kind):
         return c["num_attention_heads"]
     if c.get("num_sliding_attention_heads") is not None:
