@@ -71,6 +71,9 @@ def _text_model_with_head():
             if tied:
                 self.lm_head.weight = model.get_input_embeddings().weight
 
+        def forward(self, **kwargs):
+            return self.model(**kwargs)
+
         def get_input_embeddings(self):
             return self.model.get_input_embeddings()
 
