@@ -136,3 +136,18 @@ def test_bad_per_layer_entries_are_one_line_errors(change, message):
     with pytest.raises(DerivationError) as err:
         derive_arch(_config(change))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("context", [1, 512, 513, 262_144])
+def test_cache_is_full_layers_per_token_and_sliding_layers_capped_at_the_window(bundled, context):
+    """By hand from the config: every layer caches K and V of 8 KV heads × 128 dims per token (bf16); the 33 sliding
+    layers keep at most their 512-token window, the 12 full layers every token."""
+    from gallery.memory import kv_bytes
+
+    spec, config = bundled["step-3.5-flash"]
+    per_token = 2 * config["num_attention_groups"] * config["head_dim"] * 2  # K and V, bf16
+    full = config["layer_types"][:config["num_hidden_layers"]].count("full_attention")
+    sliding = config["num_hidden_layers"] - full
+    assert (full, sliding) == (12, 33)
+    expected = per_token * (full * context + sliding * min(context, config["sliding_window"]))
+    assert kv_bytes(spec.arch, context) == expected
