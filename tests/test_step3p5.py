@@ -41,7 +41,8 @@ VARIANTS = {
     "padded with MTP entries": {"num_nextn_predict_layers": MTP, "layer_types": TYPES + ["full_attention"] * MTP,
                                 "rope_theta": [5e6, 1e4, 1e4, 5e6, 1e4, 5e6, 5e6],
                                 "partial_rotary_factors": [0.5, 1, 1, 0.5, 1, 0.5, 0.5],
-                                "swiglu_limits": [0, 0, 0, 7, 7, 0, 0], "moe_layers_enum": "3,4,5,6"},
+                                "swiglu_limits": [0, 0, 0, 7, 7, 0, 0], "swiglu_limits_shared": [0, 5, 0, 0, 16, 0, 0],
+                                "moe_layers_enum": "3,4,5,6"},
     "num_sliding_attention_heads": {"num_sliding_attention_heads": 2, "attention_other_setting": None},
     "no attention_other_setting": {"attention_other_setting": None},
     "one rope_theta": {"rope_theta": 20000.0, "partial_rotary_factors": None, "rope_scaling": None},
@@ -75,6 +76,12 @@ def _check(config: dict):
         assert block.mixer.window == attn.sliding_window
         assert (block.mixer.scale or block.mixer.head_dim ** -0.5) == pytest.approx(attn.scaling)
         assert (block.ffn.kind == "moe") == hasattr(layer.mlp, "experts")
+        inf = float("inf")  # Step3p7MLP / Step3p7Experts: no clamp is a limit of infinity
+        if block.ffn.kind == "moe":
+            assert ((block.ffn.clamp or inf), (block.ffn.shared_clamp or inf)) == (
+                layer.mlp.experts.limit, layer.mlp.shared_experts.limit)
+        else:
+            assert (block.ffn.clamp or inf) == layer.mlp.limit
         params = hf.rope_parameters[hf.layer_types[i]]
         rope = block.mixer.rope
         assert (rope.theta, rope.partial) == (params["rope_theta"], params.get("partial_rotary_factor", 1.0))

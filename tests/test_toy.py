@@ -616,3 +616,20 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     # DeepseekV4RMSNorm, the RoPE, the hyper-connection weights and the indexer scores compute in float32 even in a
     # float64 model: agreement to float32 precision
     np.testing.assert_allclose(steps[-1].value[~tied], hidden_out[~tied], rtol=1e-5, atol=1e-5)
+
+
+def test_step3p5_swiglu_clamps_equal_transformers(bundled):
+    # at toy width the real limits (7 on the routed experts of layers 43-44, 16 on layer 44's shared expert) never
+    # bite: the same config with small limits on a dense layer (swiglu_limits_shared, read by Step3p7MLP) and on the
+    # routed and shared experts of an MoE layer, so that they do
+    _, config = bundled["step-3.5-flash"]
+    routed, shared = [0.0] * 48, [0.0] * 48
+    shared[1], routed[4], shared[4] = 0.03, 0.05, 0.02
+    config = {**config, "swiglu_limits": routed, "swiglu_limits_shared": shared}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert (arch.layers[1], arch.layers[4]) == ("sliding-dense-clamped", "full-moe-clamped")
+    for layer in (1, 4):
+        steps = _check_against_transformers(arch, config, layer)
+        clamps = [(before.value, s.value) for before, s in zip(steps, steps[1:]) if s.op == "clamp"]
+        assert len(clamps) == (1 if layer == 1 else 2)  # the MoE layer: routed experts and the shared expert
+        assert all((after < before).any() for before, after in clamps)  # each cap bites

@@ -7,7 +7,8 @@ applied through ``per_layer_config``), every layer has a per-head output gate (`
 QK-norm, no sinks; RoPE θ and the rotary fraction are per-layer lists of which transformers reads each layer type's
 first entry (the others are checked, not used), and the llama3 ``rope_scaling`` applies to full layers only; MoE layers come from ``moe_layers_enum``
 (else ``mlp_layer_types``, else layers 3 on), with one shared expert of ``share_expert_dim`` and the routed output
-× ``moe_router_scaling_factor``. Legacy per-layer lists carry ``num_nextn_predict_layers`` trailing MTP entries,
+× ``moe_router_scaling_factor``; ``swiglu_limits`` (routed experts) and ``swiglu_limits_shared`` (shared expert and
+dense MLP) clamp SwiGLU on some layers, which get block kinds of their own ("full-moe-clamped"). Legacy per-layer lists carry ``num_nextn_predict_layers`` trailing MTP entries,
 which ``Step3p7TextConfig.__post_init__`` cuts off; a list of any other length is refused.
 
 Keys of the Hub's remote code that transformers does not read are refused when they ask for something it does not
@@ -19,7 +20,7 @@ from __future__ import annotations
 from ...spec import attention_kind
 from ..config import EXPECT, DerivationError, Read, shown
 from ..family import (
-    MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer,
+    DROP, MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer,
     rope_from, without,
 )
 from .mimo import MimoV2Flash
@@ -80,14 +81,38 @@ def _moe_layers(c, n):
 
 
 def _layers(c, kind=None):
+    return [name for name, _ in _named_layers(c)]
+
+
+def _named_layers(c):
+    """(block kind, its clamps) per layer: kinds by attention and feed-forward, then a kind of their own for the
+    layers whose SwiGLU is clamped ("sliding-moe-clamped"; a number after it when one kind has several)."""
     _checked(c)
-    _swiglu_limits(c)
     n = c["num_hidden_layers"]
     types = per_layer(c, "layer_types", SLIDING_OR_FULL, n, entries=_padded(c, "layer_types", c["layer_types"], n))
     mlp = c["mlp_layer_types"]
     mlp = (per_layer(c, "mlp_layer_types", MLP_TYPES, n, entries=_padded(c, "mlp_layer_types", mlp, n))
            if mlp is not None else _moe_layers(c, n))
-    return layer_kinds(types or ["full"] * n, mlp)
+    names: dict[tuple, str] = {}
+    out = []
+    for base, (routed, shared) in zip(layer_kinds(types or ["full"] * n, mlp), _swiglu_limits(c)):
+        clamps = (routed, shared) if is_moe(base) else (None, shared)  # Step3p7MLP reads swiglu_limits_shared
+        if clamps == (None, None):
+            out.append((base, clamps))
+            continue
+        if (base, clamps) not in names:
+            same = sum(b == base for b, _ in names)
+            names[base, clamps] = f"{base}-clamped" + (str(same + 1) if same else "")
+        out.append((names[base, clamps], clamps))
+    return out
+
+
+def _clamp(which):
+    """The routed (0) or shared (1) clamp of the kind's layers; left out when there is none."""
+    def rule(c, kind):
+        value = dict(_named_layers(c))[kind][which]
+        return DROP if value is None else value
+    return rule
 
 
 def _types(c):
@@ -188,13 +213,17 @@ def _saved_heads(c, saved):
 
 
 def _swiglu_limits(c):
-    """``swiglu_limits(_shared)``: per-layer clamps (no parameters; see the notes), checked like every list."""
+    """(routed, shared) clamp per layer from ``swiglu_limits`` and ``swiglu_limits_shared``; 0 or null: none."""
+    n = c["num_hidden_layers"]
+    lists = []
     for key in ("swiglu_limits", "swiglu_limits_shared"):
-        value = _padded(c, key, _popped(c, key), c["num_hidden_layers"])
-        for i, v in enumerate(value or ()):
+        value = _padded(c, key, _popped(c, key), n) or [None] * n
+        for i, v in enumerate(value):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise DerivationError(f"{key}[{i}]: {shown(v)} at layer {i} is not a limit; accepted: a number of "
                                       "at least 0 (0 = no clamp) or null")
+        lists.append([float(v) if v else None for v in value])
+    return list(zip(*lists))
 
 
 class Step3p5(MimoV2Flash):
@@ -233,6 +262,8 @@ class Step3p5(MimoV2Flash):
         "ffn.shared_bias": moe_only("mlp_bias"),
         "ffn.router.normalize_topk": moe_only(const(True)),
         "ffn.router.weight_scale": moe_only("moe_router_scaling_factor"),
+        "ffn.clamp": lambda c, k: _clamp(0 if is_moe(k) else 1)(c, k),
+        "ffn.shared_clamp": moe_only(_clamp(1)),
     }
 
 
