@@ -2,14 +2,19 @@
 ``Step3p7TextModel`` in ``models/step3p7`` (no causal-LM class: the text model plus the wrapper's untied head).
 
 Its difference from MiMo-V2-Flash (full and sliding layers with their own head layout, sigmoid routing with a
-correction bias): the sliding layers have more *query* heads (``attention_other_setting.num_attention_heads``,
-applied through ``per_layer_config``), every layer has a per-head output gate (``g_proj``: d_model → n_heads) and
-QK-norm, no sinks; RoPE θ and the rotary fraction are per-layer lists of which transformers reads each layer type's
-first entry (the others are checked, not used), and the llama3 ``rope_scaling`` applies to full layers only; MoE layers come from ``moe_layers_enum``
-(else ``mlp_layer_types``, else layers 3 on), with one shared expert of ``share_expert_dim`` and the routed output
-× ``moe_router_scaling_factor``; ``swiglu_limits`` (routed experts) and ``swiglu_limits_shared`` (shared expert and
-dense MLP) clamp SwiGLU on some layers, which get block kinds of their own ("full-moe-clamped"). Legacy per-layer lists carry ``num_nextn_predict_layers`` trailing MTP entries,
-which ``Step3p7TextConfig.__post_init__`` cuts off; a list of any other length is refused.
+correction bias):
+
+- the sliding layers have more *query* heads (``num_sliding_attention_heads``, else the legacy
+  ``attention_other_setting.num_attention_heads``; a saved config's ``per_layer_config``), the KV heads are shared;
+- every layer has a per-head output gate (``g_proj``: d_model → n_heads) and QK-norm, no sinks;
+- RoPE θ and the rotary fraction are per-layer lists of which transformers uses each layer type's first entry
+  (the others are checked, not used); the llama3 ``rope_scaling`` applies to full layers only;
+- MoE layers come from ``mlp_layer_types``, else ``moe_layers_enum``, else layers 3 on; one shared expert of
+  ``share_expert_dim``; the routed output × ``moe_router_scaling_factor``;
+- ``swiglu_limits`` (routed experts) and ``swiglu_limits_shared`` (shared expert, and the dense MLP) clamp SwiGLU on
+  some layers, which get block kinds of their own ("full-moe-clamped");
+- legacy per-layer lists carry ``num_nextn_predict_layers`` trailing MTP entries, which
+  ``Step3p7TextConfig.__post_init__`` cuts off; a list of any other length is refused.
 
 Keys of the Hub's remote code that transformers does not read are refused when they ask for something it does not
 build (``sink: true``, ``use_head_wise_attn_gate: false``...): the count would not be the checkpoint's.
@@ -52,6 +57,7 @@ def _padded(c, key, value, n):
 
 
 def _checked(c):
+    """Refuse a remote-code key whose value transformers would not build (see :data:`_BUILT_ANYWAY`)."""
     for key, built in _BUILT_ANYWAY.items():
         if key in c.raw and c.raw[key] != built:
             raise DerivationError(f"{key}: {shown(c.raw[key])}, but transformers (Step3p7TextModel) ignores it and "
