@@ -1,14 +1,16 @@
 """Family tree page: every model under its nearest earlier relative, each edge labelled with the change.
 
-Drawn server-side by Graphviz's ``dot`` (text kept as text, so names can be searched and nodes link to
-their model and edges to the pair in Compare); downloads render like the diagrams (``gallery.render``).
+Shown like every diagram (``views.diagrams``: drawn server-side by Graphviz's ``dot``, text kept as text, so names
+can be searched and nodes link to their model and edges to the pair in Compare; laid out by the browser where
+``dot`` is missing); downloads render like the diagrams (``gallery.render``).
 """
 
 import streamlit as st
 
 from gallery.diagram import THEMES
 from gallery.lineage import lineage, tree
-from gallery.render import FORMATS, RenderError, dot_available, render
+from gallery.render import FORMATS, RenderError, render
+from views import diagrams
 from views.common import family_relatives, slugs_or_stop, spec_index
 
 index = spec_index()
@@ -29,12 +31,7 @@ parents = {found[s].slug for s in keep if found[s].slug} - keep  # drawn too, so
 graph = tree([s for s in index.specs.values() if s.slug in keep | parents], theme,
              {s: r for s, r in found.items() if s in keep})
 
-if not dot_available():
-    st.info("The tree is drawn by Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
-    st.stop()
-svg = graph.pipe(format="svg").decode()
-st.markdown(f'<div data-testid="family-tree" style="overflow:auto; max-height:85vh">{svg[svg.index("<svg"):]}</div>', unsafe_allow_html=True)
-
+diagrams.show(graph.source, "Family tree")
 
 
 def _export(fmt: str) -> bytes:

@@ -42,7 +42,7 @@ def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):
     page.goto(app_url + "/tree")
     wait_for_app(page)
     _no_exception(page)
-    svg = page.get_by_test_id("family-tree").locator("svg")
+    svg = page.get_by_role("figure", name="Family tree").locator("svg")
     expect(svg).to_be_visible(timeout=30_000)
     assert svg.locator("g.node").count() == len(bundled)
     text = svg.evaluate("e => e.textContent")
