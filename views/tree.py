@@ -11,7 +11,7 @@ from gallery.diagram import THEMES
 from gallery.lineage import lineage, tree
 from gallery.render import FORMATS, RenderError, render
 from views import diagrams
-from views.common import family_relatives, slugs_or_stop, spec_index
+from views.common import relatives, slugs_or_stop, spec_index
 
 index = spec_index()
 slugs_or_stop(index)
@@ -20,7 +20,7 @@ st.title("Family tree")
 st.caption("Each model hangs under the bundled model released before it whose architecture is closest (sizes "
            "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
            "compare the pair.")
-found = family_relatives()
+found = relatives().all()
 groups = sorted({lineage(s) for s in index.specs.values()})
 c1, c2 = st.columns([4, 1])
 chosen = c1.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
