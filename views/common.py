@@ -69,10 +69,15 @@ def _load(folder: str, fingerprint: str) -> Index:
     return Index(Path(folder), ordered, configs, problems)
 
 
+def version() -> tuple[str, str]:
+    """The spec folder and the digest of its files: the key of everything cached per version of the folder."""
+    folder = spec_folder()
+    return str(folder), _fingerprint(folder)
+
+
 def spec_index() -> Index:
     """All specs of the spec folder, reloaded when a file changes."""
-    folder = spec_folder()
-    return _load(str(folder), _fingerprint(folder))
+    return _load(*version())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -84,8 +89,7 @@ def _cards(folder: str, fingerprint: str) -> list:
 
 def gallery_cards() -> list:
     """The gallery cards of every loaded spec (counted once per version of the folder)."""
-    folder = spec_folder()
-    return _cards(str(folder), _fingerprint(folder))
+    return _cards(*version())
 
 
 _INLINE = re.compile(r"([\\`*_\[\]<>~$:{}|])")  # emphasis, code, links and images, HTML, LaTeX, :icons:, tables
@@ -121,8 +125,7 @@ def _relatives(folder: str, fingerprint: str):
 def relatives():
     """Every loaded spec's facts and nearest relatives (``gallery.lineage.Relatives``), once per version of the
     folder: the family tree and the Model page share it."""
-    folder = spec_folder()
-    return _relatives(str(folder), _fingerprint(folder))
+    return _relatives(*version())
 
 
 def lazy_tabs(sections: dict[str, Callable[[], None]], key: str, default: str | None = None) -> None:
