@@ -134,7 +134,8 @@ class Relatives:
         k = self._kind
         d, e = ((codes != codes[k[i]]).sum(axis=1)[k] for codes in (self._arch, self._exact))
         among = np.flatnonzero(pool)
-        j = int(among[np.lexsort([k[among] for k in (self._slug, self._date, self._undated, e, d)])[0]])
+        keys = (self._slug, self._date, self._undated, e, d)  # lexsort: the last key first
+        j = int(among[np.lexsort([key[among] for key in keys])[0]])
         pair = (self._content[j], self._content[i])
         if pair not in self._changes:
             self._changes[pair] = tuple(changes(self.specs[j], self.specs[i]))
