@@ -154,6 +154,21 @@ class HyperConnections(Strict):
                                         "stochastic (hc_sinkhorn_iters)")
 
 
+class PerLayerEmbedding(Strict):
+    """Per-layer input embeddings (PLE, Gemma 4 E-models): a second token table gives every layer a small input
+    of its own.
+
+    ``Gemma4TextModel``: a table of ``vocab_size`` rows × (n_layers × ``d_per_layer``) (one slice per layer) plus a
+    projection of the embedded token d_model → n_layers × ``d_per_layer`` with a norm of ``d_per_layer``; their sum
+    × 1/√2 is the layers' per-layer input. ``Gemma4TextDecoderLayer``, after the feed-forward: gate d_model →
+    ``d_per_layer``, activation, × this layer's slice, projection back to d_model, norm, residual add.
+    """
+
+    d_per_layer: PositiveInt = Field(description="Width of each layer's input slice (hidden_size_per_layer_input)")
+    vocab_size: PositiveInt = Field(description="Rows of the per-layer table (vocab_size_per_layer_input)")
+    activation: Activation = Field(description="Applied to the layer's gate before the product (hidden_activation)")
+
+
 class Arch(Strict):
     """The architecture, as the reference implementation builds it from config.json."""
 
@@ -168,6 +183,9 @@ class Arch(Strict):
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
     hyper_connections: HyperConnections | None = Field(
         None, description="Residual kept as several mixed streams (DeepSeek-V4 hc_mult); null = one plain residual")
+    per_layer_embedding: PerLayerEmbedding | None = Field(
+        None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
+        "hidden_size_per_layer_input); null = none")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
