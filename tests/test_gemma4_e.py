@@ -15,7 +15,8 @@ import json
 import numpy as np
 import pytest
 
-from gallery.counts import block_terms, breakdown, param_terms, total_params
+from gallery.changes import changes
+from gallery.counts import block_terms, breakdown, total_params
 from gallery.derive import DerivationError, derive
 from gallery.diagram import to_dot
 from gallery.flops import matmul_flops
@@ -88,6 +89,16 @@ def test_shared_layers_are_the_ones_transformers_makes_reuse(name):
         assert kind.removesuffix("-shared") == {"sliding_attention": "sliding", "full_attention": "full"}[types[i]]
         wide = 2 if config["use_double_wide_mlp"] and mode == "reuse" else 1  # Gemma4TextMLP.intermediate_size
         assert (ffn.d_dense if config["enable_moe_block"] else ffn.d_ff) == wide * config["intermediate_size"], i
+
+
+def test_provenance_names_the_e_model_keys():
+    provenance = derive(_config(**E2B)).provenance
+    keys = lambda field: [r.key for r in provenance[field]]  # noqa: E731
+    assert keys("arch.blocks.sliding-shared.mixer.kv_shared") == ["num_kv_shared_layers"]
+    assert keys("arch.blocks.full-shared.ffn.d_ff") == ["enable_moe_block", "intermediate_size", "use_double_wide_mlp"]
+    assert keys("arch.blocks.full.ffn.d_ff") == ["enable_moe_block", "intermediate_size"]
+    assert keys("arch.per_layer_embedding.d_per_layer") == ["hidden_size_per_layer_input"]
+    assert keys("arch.per_layer_embedding.vocab_size") == ["hidden_size_per_layer_input", "vocab_size_per_layer_input"]
 
 
 def test_e2b_parts_against_the_modules_transformers_builds():
@@ -226,19 +237,30 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers():
     np.testing.assert_allclose(out[0].numpy(), toy.out, atol=1e-6)
 
 
-def test_diagram_draws_the_per_layer_embedding_and_the_shared_layers(tmp_path):
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory):
+    """The spec ``new`` drafts from the E2B-like config.json; it must lint clean."""
     from gallery.cli import main
-
-    path = tmp_path / "gemma-4-e2b-like.json"
-    path.write_text(json.dumps(_config(**E2B) | {"architectures": ["Gemma4ForCausalLM"]}))
-    spec_path = tmp_path / "specs" / "gemma-4-e2b-like.yaml"
-    assert main(["new", str(path), "--hf-repo", "google/gemma-4-E2B", "-o", str(spec_path)]) == 0
-    assert main(["lint", str(spec_path)]) == 0  # new drafts a spec that lints clean
     from gallery.loader import load_spec
 
-    spec = load_spec(spec_path).spec
-    assert total_params(spec.arch) == sum(t.total for t in param_terms(spec.arch))
-    dot = to_dot(spec)
+    folder = tmp_path_factory.mktemp("e2b")
+    path = folder / "gemma-4-e2b-like.json"
+    path.write_text(json.dumps(_config(**E2B) | {"architectures": ["Gemma4ForCausalLM"]}))
+    spec_path = folder / "specs" / "gemma-4-e2b-like.yaml"
+    assert main(["new", str(path), "--hf-repo", "google/gemma-4-E2B", "-o", str(spec_path)]) == 0
+    assert main(["lint", str(spec_path)]) == 0
+    return load_spec(spec_path).spec
+
+
+def test_changes_from_gemma_4_31b_say_what_is_new(bundled, drafted):
+    said = [c.phrase for c in changes(bundled["gemma-4-31b-it"][0], drafted)]
+    assert "per-layer embeddings added (d_per_layer 256)" in said
+    assert "K/V shared with an earlier layer added on 20 of 35 layers" in said
+    assert "d_ff 21,504 → 12,288 on 20 of 35 layers, 6,144 on 15" in said  # the double-wide MLP of the shared layers
+
+
+def test_diagram_draws_the_per_layer_embedding_and_the_shared_layers(drafted):
+    dot = to_dot(drafted)
     assert "+ per-layer embeddings (one slice per layer)" in dot and "262,144 × (35 × 256)" in dot
     assert dot.count('[label="Per-layer input\\ngate 1,536 → 256') == 4  # one side path in each block kind
     assert dot.count("K/V shared: reuses an earlier layer") == 2

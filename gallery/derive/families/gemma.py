@@ -172,6 +172,9 @@ def _moe(rule):
     return lambda c, k: (rule(c, k) if callable(rule) else c[rule]) if c["enable_moe_block"] else DROP
 
 
+_BY_KIND = ("mixer.kv_shared", "ffn.d_ff", "ffn.d_dense")  # the rules that tell a KV-shared layer from its type
+
+
 def _by_type(rule):
     """A rule read for the layer type: a KV-shared block kind ("sliding-shared") has its type's heads, RoPE, window."""
     return rule if isinstance(rule, str) else lambda c, k: rule(c, k.removesuffix(SHARED))
@@ -179,7 +182,7 @@ def _by_type(rule):
 
 def _dense_width(c, kind):
     """Gemma4TextMLP: intermediate_size, twice that in KV-shared layers when use_double_wide_mlp."""
-    return c["intermediate_size"] * (2 if c["use_double_wide_mlp"] and kind.endswith(SHARED) else 1)
+    return c["intermediate_size"] * (2 if kind.endswith(SHARED) and c["use_double_wide_mlp"] else 1)
 
 
 def _ple(field):
@@ -204,7 +207,7 @@ class Gemma4Text(Gemma3Text):
         "top_k_experts": None, "moe_intermediate_size": None, "hidden_size_per_layer_input": 256,
         "vocab_size_per_layer_input": 262144, "use_double_wide_mlp": False,
     }
-    arch = Gemma3Text.arch | {"per_layer_embedding.d_per_layer": _ple("hidden_size_per_layer_input"),
+    arch = Gemma3Text.arch | {"per_layer_embedding.d_per_layer": lambda c: c["hidden_size_per_layer_input"] or DROP,
                               "per_layer_embedding.vocab_size": _ple("vocab_size_per_layer_input"),
                               "per_layer_embedding.activation": _ple(activation("hidden_activation"))}
     layers = staticmethod(_gemma4_layers)
@@ -213,23 +216,20 @@ class Gemma4Text(Gemma3Text):
         "mixer.n_kv_heads": _gemma4_kv_heads,
         "mixer.head_dim": _gemma4_head_dim,
         "mixer.k_eq_v": lambda c, k: bool(c["attention_k_eq_v"]) and _gemma4_global(c, k),
+        "mixer.kv_shared": lambda c, k: bool(c["num_kv_shared_layers"]) and k.endswith(SHARED),  # is_kv_shared_layer
         "mixer.v_norm": const(True),  # Gemma4TextAttention.v_norm: Gemma4RMSNorm(head_dim, with_scale=False)
         "mixer.rope": _gemma4_rope,
         "mixer.scale": const(1.0),  # Gemma4TextAttention.scaling: QK-norm already sets the scale
         "ffn.kind": lambda c, k: "moe" if c["enable_moe_block"] else "mlp",
-        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else c["intermediate_size"],
+        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else _dense_width(c, k),
         "ffn.bias": lambda c, k: DROP if c["enable_moe_block"] else False,
         "ffn.n_experts": _moe("num_experts"),
         "ffn.top_k": _moe("top_k_experts"),
         "ffn.d_expert": _moe("moe_intermediate_size"),
-        "ffn.d_dense": _moe("intermediate_size"),
+        "ffn.d_dense": _moe(_dense_width),
         "ffn.router.scale": _moe(const(True)),
     }
-    block = {path: _by_type(rule) for path, rule in block.items()} | {
-        "mixer.kv_shared": lambda c, k: k.endswith(SHARED),  # Gemma4TextAttention.is_kv_shared_layer
-        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else _dense_width(c, k),
-        "ffn.d_dense": _moe(_dense_width),
-    }
+    block = {path: rule if path in _BY_KIND else _by_type(rule) for path, rule in block.items()}
 
 
 __all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text"]
