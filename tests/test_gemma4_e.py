@@ -238,10 +238,9 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers():
 
 
 @pytest.fixture(scope="module")
-def drafted(tmp_path_factory):
-    """The spec ``new`` drafts from the E2B-like config.json; it must lint clean."""
+def specs(tmp_path_factory):
+    """A specs folder with the spec ``new`` drafts from the E2B-like config.json; it must lint clean."""
     from gallery.cli import main
-    from gallery.loader import load_spec
 
     folder = tmp_path_factory.mktemp("e2b")
     path = folder / "gemma-4-e2b-like.json"
@@ -249,7 +248,14 @@ def drafted(tmp_path_factory):
     spec_path = folder / "specs" / "gemma-4-e2b-like.yaml"
     assert main(["new", str(path), "--hf-repo", "google/gemma-4-E2B", "-o", str(spec_path)]) == 0
     assert main(["lint", str(spec_path)]) == 0
-    return load_spec(spec_path).spec
+    return spec_path.parent
+
+
+@pytest.fixture(scope="module")
+def drafted(specs):
+    from gallery.loader import load_spec
+
+    return load_spec(specs / "gemma-4-e2b-like.yaml").spec
 
 
 def test_changes_from_gemma_4_31b_say_what_is_new(bundled, drafted):
@@ -264,3 +270,37 @@ def test_diagram_draws_the_per_layer_embedding_and_the_shared_layers(drafted):
     assert "+ per-layer embeddings (one slice per layer)" in dot and "262,144 × (35 × 256)" in dot
     assert dot.count('[label="Per-layer input\\ngate 1,536 → 256') == 4  # one side path in each block kind
     assert dot.count("K/V shared: reuses an earlier layer") == 2
+
+
+def _app(page: str, **query):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    return at.run()
+
+
+def test_pages_show_an_e_model(specs, monkeypatch):
+    from .conftest import diagram_text, page_diagrams
+
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value(json.dumps(_config(**E2B))).run()
+    assert not at.exception and not at.error
+    text = diagram_text(page_diagrams(at)[0])
+    assert "Per-layer input" in text and "K/V shared" in text
+    monkeypatch.setenv("GALLERY_SPECS", str(specs))
+    at = _app("views/model.py", model="gemma-4-e2b-like", ctx="32768", batch="2")
+    assert not at.exception
+    # by hand: 13 sliding layers keep 512 tokens and 2 full layers every token, of one KV head; the shared keep none
+    expected = (13 * 2 * 256 * 512 + 2 * 2 * 512 * 32_768) * 2 * 2
+    assert next(m for m in at.metric if m.label.startswith("Cache at this context")).value == \
+        f"{expected / 2**30:,.2f} GiB"
+    at = _app("views/trace.py", slug="gemma-4-e2b-like", layer="20", seq="8", toy="true")
+    assert not at.exception
+    ops = list(at.dataframe[0].value["op"])
+    assert "shared K" in ops and "k_proj" not in ops and ops[-6] == "per-layer gate"
+    assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps, over the stand-in keys
