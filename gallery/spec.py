@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .kinds import FFNS, MIXERS, schema_classes, union
-from .kinds.softmax import attention_kind  # noqa: F401  (the head-layout name, read by gallery.derive)
+from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
@@ -301,6 +301,24 @@ class Spec(Strict):
     def _date(cls, value: Any) -> Any:
         # YAML loads an unquoted 2024-07-23 as a date; a quoted one arrives as a string.
         return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _kv_producers(self) -> "Spec":
+        """A KV-shared layer reads the K/V of an earlier layer that keeps its own of the same shape and span (a model's
+        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V)."""
+        kept: set[tuple] = set()
+        for i, kind in enumerate(self.arch.layers):
+            m = self.arch.blocks[kind].mixer
+            if not isinstance(m, SoftmaxAttention):
+                continue
+            shape = (m.n_kv_heads, m.head_dim, m.value_dim, m.window, m.chunk)
+            if not m.kv_shared:
+                kept.add(shape)
+            elif shape not in kept:
+                raise rule_error("arch.layers", "kv_shared_producer", f"layer {i} ({kind}) reuses K/V but no earlier "
+                                 f"layer keeps its own of that shape ({m.n_kv_heads} KV heads of {m.head_dim}, window "
+                                 f"{m.window or 'none'}): put such a layer before it, or set kv_shared: false")
+        return self
 
     @model_validator(mode="after")
     def _mtp(self) -> "Spec":

@@ -170,6 +170,19 @@ def test_sharing_without_a_producer_is_refused(settings):
     assert len(err.value.lines) == 1 and err.value.lines[0].startswith("num_kv_shared_layers: ")
 
 
+def test_a_spec_s_shared_layer_needs_an_earlier_layer_to_share_from(drafted):
+    from pydantic import ValidationError
+
+    from gallery.spec import Spec
+
+    data = drafted.model_dump()
+    data["arch"]["layers"] = ["sliding-shared", *data["arch"]["layers"][1:]]
+    with pytest.raises(ValidationError) as err:
+        Spec.model_validate(data, strict=False)
+    assert "layer 0 (sliding-shared) reuses K/V but no earlier layer keeps its own of that shape (1 KV heads of 256, " \
+        "window 512)" in str(err.value)
+
+
 def test_flops_count_the_per_layer_projections_and_not_the_table():
     arch = _arch(_config(**E2B))
     n, d, w = 35, 1536, 256
