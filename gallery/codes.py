@@ -72,8 +72,8 @@ CODES: dict[str, Code] = {
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",
              "total: {stated: 26B, adds: [vision]}", "total: {stated: 26B, adds: [vision]}\nvision_params: 572792112"),
         Code("C008", "KV-shared layer without an earlier layer to share from",
-             "a layer with kv_shared: true reuses the K/V of an earlier layer with its own of the same shape (KV heads, "
-             "head_dim, window): put one before it",
+             "a layer with kv_shared: true reuses the K/V of an earlier layer with its own of the same shape "
+             "(KV heads, head_dim, window): put one before it",
              "layers: [sliding-shared, sliding]", "layers: [sliding, sliding-shared]"),
         Code("F001", "slug differs from the file name", "rename the file or the slug so they match",
              "llama.yaml with slug: llama-3", "llama-3.yaml with slug: llama-3"),

@@ -10,8 +10,9 @@ Components: ``embeddings`` (token + learned positions), ``attention`` (projectio
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
 norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``per_layer_inputs`` (Gemma 4's per-layer
-input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the
-embeddings, norms, hyper-connections and head.
+input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
+mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
+norms, hyper-connections, per-layer inputs and head.
 """
 
 from __future__ import annotations

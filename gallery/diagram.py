@@ -263,7 +263,8 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
     if (ple := a.per_layer_embedding) is not None:  # Gemma4TextModel.get_per_layer_inputs, project_per_layer_inputs
         emb_lines += ["+ per-layer embeddings (one slice per layer)",
                       f"{_n(ple.vocab_size)} × ({a.n_layers} × {_n(ple.d_per_layer)}) × √{_n(ple.d_per_layer)}",
-                      f"+ projection {_n(a.d_model)} → {a.n_layers} × {_n(ple.d_per_layer)}, {_norm_name(spec)}; / √2"]
+                      f"+ projection {_n(a.d_model)} → {a.n_layers} × {_n(ple.d_per_layer)}, {_norm_name(spec)}; "
+                      "/ √2"]
     d.node("embed", _label(*emb_lines), "embedding", mark="embedding")
     d.edge("tokens", "embed")
     d.note("note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", "embed")

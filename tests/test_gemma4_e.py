@@ -233,7 +233,8 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers():
     state = {f"{hf}.weight": w[f"{ours}.weight"] for hf, ours in names.items()}
     for hf, ours in (("self_attn.q_proj", "q_proj"), ("self_attn.o_proj", "o_proj"), ("mlp.gate_proj", "gate_proj"),
                      ("mlp.up_proj", "up_proj"), ("mlp.down_proj", "down_proj"),
-                     ("per_layer_input_gate", "per_layer_input_gate"), ("per_layer_projection", "per_layer_projection")):
+                     ("per_layer_input_gate", "per_layer_input_gate"),
+                     ("per_layer_projection", "per_layer_projection")):
         state[f"{hf}.weight"] = w[f"{ours}.weight"].T
     assert set(state) == {k for k, _ in layer.named_parameters()}
     layer.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
