@@ -137,7 +137,7 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
     elif mixer.qk_norm in ("per_head", "whole_projection"):
         terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
-    if mixer.kv_shared and mixer.qk_norm in QK_NORM_LINES:  # Gemma4TextAttention: a KV-shared layer has no k_norm
+    if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
         terms = [t for t in terms if t.name != "k_norm"]
     if mixer.sinks:
         terms.append(term("attention", "sinks", where, h))
@@ -240,10 +240,13 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
 def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
     """Gemma4TextAttention of a KV-shared layer: its own queries (q_norm, RoPE), the producing layer's K and V."""
     T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
-    steps = [ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
-                "(heads, T, dim)", per=0, out=(h, T, hd))]
+    steps = [c.norm("q_norm", p, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
+    steps.append(ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
+                    "(heads, T, dim)", per=0, out=(h, T, hd)))
     if m.qk_norm == "per_head_shared":
         steps.append(c.norm("q_norm", p, "q_norm", (h, T, hd)))
+    elif m.qk_norm == "per_head":
+        steps.append(_per_head_norm(c, p, "q_norm", (h, T, hd)))
     if m.rope:
         steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half"))
     producer = "the last earlier layer of this type with K/V of its own (shared_kv_states), after its norms and RoPE"
@@ -312,8 +315,10 @@ def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
+    if m.qk_norm == "whole_projection":
+        q = R.norm("q_norm", "q_norm", q)
     q = R.rec("split Q heads", heads(q, m.head_dim))
-    if m.qk_norm == "per_head_shared":
+    if m.qk_norm in ("per_head_shared", "per_head"):
         q = R.norm("q_norm", "q_norm", q)
     if m.rope:
         q = R.rec("RoPE on Q", rotate(q, int(m.head_dim * m.rope.partial), m.rope.theta, False))
