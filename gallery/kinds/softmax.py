@@ -21,7 +21,7 @@ from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
-from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
+from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -231,9 +231,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
-                                                                            "half")]
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
     return steps + _attend_steps(c, m, p)
 
 
@@ -248,7 +247,8 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
     elif m.qk_norm == "per_head":
         steps.append(_per_head_norm(c, p, "q_norm", (h, T, hd)))
     if m.rope:
-        steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half"))
+        steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
+                               proportional=is_proportional(m.rope)))
     producer = "the last earlier layer of this type with K/V of its own (shared_kv_states), after its norms and RoPE"
     return steps + [ew("shared K", p, (c.T, c.d), f"K of {producer}; no k_proj here", per=0, out=(kv, T, hd)),
                     ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
@@ -301,9 +301,9 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     if m.v_norm:
         v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
-        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False))
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
     return _attend(R, m, q, k, v, gate if m.output_gate else None)
 
 
@@ -321,7 +321,8 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
     if m.qk_norm in ("per_head_shared", "per_head"):
         q = R.norm("q_norm", "q_norm", q)
     if m.rope:
-        q = R.rec("RoPE on Q", rotate(q, int(m.head_dim * m.rope.partial), m.rope.theta, False))
+        q = R.rec("RoPE on Q", rotate(q, int(m.head_dim * m.rope.partial), m.rope.theta, False,
+                                      proportional=is_proportional(m.rope)))
     k, v = shared_kv_toy(m, len(x))
     return _attend(R, m, q, R.rec("shared K", k), R.rec("shared V", v), gate)
 
