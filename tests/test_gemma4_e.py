@@ -208,24 +208,27 @@ def test_trace_adds_up_and_the_toy_runs_its_steps(name):
         assert [s.op for s in toy_trace(arch, layer, 5).steps] == ops
 
 
-def test_toy_shared_layer_with_per_layer_input_equals_transformers():
-    """A sliding KV-shared layer at toy width: Gemma4TextDecoderLayer with the toy's weights, the toy's stand-in K/V as
-    its shared_kv_states and the toy's per-layer input gives the toy's output (float64, eager attention)."""
+@pytest.mark.parametrize(("kind", "index"), [("sliding-shared", 2), ("full-shared", 3)])
+def test_toy_shared_layer_with_per_layer_input_equals_transformers(kind, index):
+    """A KV-shared layer at toy width: Gemma4TextDecoderLayer with the toy's weights, the toy's stand-in K/V as its
+    shared_kv_states and the toy's per-layer input gives the toy's output (float64, eager attention). In a model of
+    layers sliding, full, sliding, full whose last two share, layer 2 reuses layer 0's K/V and layer 3 layer 1's."""
     import torch
     from transformers import Gemma4TextConfig
     from transformers.models.gemma4.modeling_gemma4 import Gemma4TextDecoderLayer, Gemma4TextRotaryEmbedding
 
     arch = _arch(_config(**E2B))
-    toy = toy_trace(arch, arch.layers.index("sliding-shared"), 6)
-    block = toy.arch.blocks["sliding-shared"]
+    toy = toy_trace(arch, arch.layers.index(kind), 6)
+    block = toy.arch.blocks[kind]
     m, T = block.mixer, 6
     cfg = Gemma4TextConfig(
-        hidden_size=toy.arch.d_model, intermediate_size=block.ffn.d_ff // 2, num_attention_heads=m.n_heads,
-        num_key_value_heads=m.n_kv_heads, head_dim=m.head_dim, num_hidden_layers=4, num_kv_shared_layers=2,
-        layer_types=["sliding_attention", "full_attention"] * 2, sliding_window=m.window, use_double_wide_mlp=True,
+        hidden_size=toy.arch.d_model, intermediate_size=block.ffn.d_ff // 2,  # doubled in the shared layers num_attention_heads=m.n_heads,
+        num_key_value_heads=m.n_kv_heads, head_dim=m.head_dim, global_head_dim=m.head_dim, num_hidden_layers=4,
+        num_kv_shared_layers=2, layer_types=["sliding_attention", "full_attention"] * 2,
+        sliding_window=m.window or 3, use_double_wide_mlp=True,  # (a full layer has no window: 3 is unused)
         hidden_size_per_layer_input=toy.arch.per_layer_embedding.d_per_layer, rms_norm_eps=toy.arch.norm.eps,
         vocab_size=32, vocab_size_per_layer_input=32, attn_implementation="eager")
-    layer = Gemma4TextDecoderLayer(cfg, 2).double().eval()  # layer 2: a sliding layer that reuses layer 0's K/V
+    layer = Gemma4TextDecoderLayer(cfg, index).double().eval()
     w = toy.weights
     names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "post_attn_norm",
              "pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffn_norm",
@@ -243,11 +246,12 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers():
     pos = torch.arange(T)[None]
     rotary = Gemma4TextRotaryEmbedding(cfg).double()
     i, j = np.arange(T)[:, None], np.arange(T)[None]
-    mask = torch.tensor(np.where((j > i) | (i - j >= m.window), -np.inf, 0.0))[None, None]
+    mask = torch.tensor(np.where((j > i) | (i - j >= (m.window or T)), -np.inf, 0.0))[None, None]
+    layer_type = "sliding_attention" if m.window else "full_attention"
     with torch.no_grad():
         out = layer(x, torch.tensor(per_layer_toy(toy.arch, T))[None],
-                    shared_kv_states={"sliding_attention": (torch.tensor(k)[None], torch.tensor(v)[None])},
-                    position_embeddings=rotary(x, pos, "sliding_attention"), attention_mask=mask, position_ids=pos)
+                    shared_kv_states={layer_type: (torch.tensor(k)[None], torch.tensor(v)[None])},
+                    position_embeddings=rotary(x, pos, layer_type), attention_mask=mask, position_ids=pos)
     np.testing.assert_allclose(out[0].numpy(), toy.out, atol=1e-6)
 
 
