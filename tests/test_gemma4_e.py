@@ -222,7 +222,8 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers(kind, index):
     block = toy.arch.blocks[kind]
     m, T = block.mixer, 6
     cfg = Gemma4TextConfig(
-        hidden_size=toy.arch.d_model, intermediate_size=block.ffn.d_ff // 2,  # doubled in the shared layers num_attention_heads=m.n_heads,
+        hidden_size=toy.arch.d_model, num_attention_heads=m.n_heads,
+        intermediate_size=block.ffn.d_ff // 2,  # doubled in the shared layers
         num_key_value_heads=m.n_kv_heads, head_dim=m.head_dim, global_head_dim=m.head_dim, num_hidden_layers=4,
         num_kv_shared_layers=2, layer_types=["sliding_attention", "full_attention"] * 2,
         sliding_window=m.window or 3, use_double_wide_mlp=True,  # (a full layer has no window: 3 is unused)
