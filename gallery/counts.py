@@ -18,6 +18,7 @@ norms, hyper-connections, per-layer inputs and head.
 from __future__ import annotations
 
 from .kinds import ffn_kind, mixer_kind
+from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, term
 
@@ -25,8 +26,9 @@ COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "sha
               "hyper_connections", "per_layer_inputs", "head")
 
 
-def param_terms(arch: Arch) -> list[Term]:
-    """Every parameter group of the model, in build order, with layer repeats applied."""
+@per_object
+def param_terms(arch: Arch) -> tuple[Term, ...]:
+    """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
     terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
@@ -43,7 +45,7 @@ def param_terms(arch: Arch) -> list[Term]:
         terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
         terms.append(term("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
-    return terms
+    return tuple(terms)
 
 
 def block_terms(arch: Arch, kind: str) -> list[Term]:

@@ -1,6 +1,7 @@
 """Compare page: 2–6 models side by side — table with differences marked, charts, diagrams."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from gallery import compare
@@ -47,11 +48,13 @@ if only_diff:
     table, mask = table[mask], mask[mask]
 
 
-def _highlight(row):
-    return ["background-color: rgba(255, 196, 0, 0.25)" if mask.loc[row.name] else "" for _ in row]
+def _highlight(shown: pd.DataFrame) -> pd.DataFrame:
+    """The differing rows' background, for the whole table at once (a function per row cost 20 ms a rerun)."""
+    return pd.DataFrame([["background-color: rgba(255, 196, 0, 0.25)" if m else ""] * shown.shape[1] for m in mask],
+                        index=shown.index, columns=shown.columns)
 
 
-st.dataframe(table.style.apply(_highlight, axis=1), width="stretch", height=min(38 * (len(table) + 1), 900))
+st.dataframe(table.style.apply(_highlight, axis=None), width="stretch", height=min(38 * (len(table) + 1), 900))
 st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
            "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter; the "
            "published rows give the publisher's figures and what they count differently.")
