@@ -29,7 +29,7 @@ DECAY = "g = −exp(A_log) · softplus(f + dt_bias)"  # the per-channel log-deca
 
 
 class KimiDeltaAttention(Strict):
-    """Kimi Delta Attention (Kimi Linear): Gated DeltaNet with a decay per key channel.
+    """Kimi Delta Attention (Kimi Linear): the gated delta rule with a decay per key channel, not per head.
 
     q, k and v (``n_heads × head_dim`` each) pass a short causal depthwise convolution with the model's activation,
     q and k are L2-normalised; per head, β = σ(b) sets how strongly a token is written, and a low-rank forget gate
@@ -44,8 +44,8 @@ class KimiDeltaAttention(Strict):
         description="Dims per query, key and value head, also the rank of the forget and output gates "
         "(linear_attn_config.head_dim)")
     conv_kernel: PositiveInt = Field(
-        description="Width of the causal depthwise convolution over q, k and v (linear_attn_config."
-        "short_conv_kernel_size)")
+        description="Width of the causal depthwise convolution over q, k and v (linear_conv_kernel_dim, or the "
+        "kernel size in linear_attn_config)")
     activation: Activation = Field("silu", description="Activation after the convolution (hidden_act)")
 
     @property
