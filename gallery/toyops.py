@@ -157,6 +157,31 @@ def causal_conv(R: Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
     return R.rec(op, conv(x, w, R.w.get(f"{name}.bias", 0)), taps=w.T)
 
 
+def delta_rule(R: Run, q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """The gated delta rule token by token (torch_recurrent_gated_delta_rule, recurrent_kimi_delta_attention): per
+    head, S ← decay_t · S, read m_t = k_tᵀ S, write S ← S + k_t ⊗ β_t (v_t − m_t), read out o_t = q_tᵀ S.
+
+    q, k (heads, T, dk); v (heads, T, dv); beta (T, heads); decay (T, heads, dk or 1, 1), the factors exp(g) that
+    scale the state's key rows. Records the decay, read, delta and write steps; returns the recorded read-out."""
+    h, T, dk = k.shape
+    S = np.zeros((h, dk, v.shape[-1]))  # one (dk, dv) state per head, zeros before the first token
+    read, delta, out = (np.zeros(v.shape) for _ in range(3))
+    states = []
+    for t in range(T):
+        S = S * decay[t]
+        decayed = S
+        read[:, t] = np.einsum("hkv,hk->hv", S, k[:, t])
+        delta[:, t] = beta[t][:, None] * (v[:, t] - read[:, t])
+        S = S + k[:, t, :, None] * delta[:, t, None, :]
+        out[:, t] = np.einsum("hkv,hk->hv", S, q[:, t])
+        states.append(S)
+    R.rec("decay state", decayed)  # the values at the last token
+    R.rec("read by k", read)
+    R.rec("delta", delta)
+    R.rec("write state", S, **{"state after each token": np.stack(states)})  # (T, heads, dk, dv)
+    return R.rec("read-out by q", out)
+
+
 ACT = {
     "silu": lambda x: x / (1 + np.exp(-x)),
     "gelu": lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2))),

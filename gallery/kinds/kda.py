@@ -22,8 +22,9 @@ from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Activation, Strict
 from ..steps import ACTIVATIONS, Ctx, Param, Step, conv_step, ew, linear
 from ..terms import Term, term
-from ..toyops import ACT, HEAD_TOY, Run, conv, heads
-from .contract import Caption, Choose, Fact, Heatmap, Table, fixed_state
+from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
+from .contract import Caption, Choose, Fact, Table, fixed_state
+from .pictures import delta_states
 
 DECAY = "g = −exp(A_log) · softplus(f + dt_bias)"  # the per-channel log-decay (trace, toy, picture)
 
@@ -159,22 +160,7 @@ def forward(R: Run, m: KimiDeltaAttention, x: np.ndarray) -> np.ndarray:
     q = R.rec("L2 norm Q", q / np.sqrt((q * q).sum(-1, keepdims=True) + 1e-6))
     k = R.rec("L2 norm K", k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6))
     q = R.rec("scale Q", q * dk ** -0.5)
-    S = np.zeros((h, dk, dk))  # one (key, value) state per head
-    read, delta, out = (np.zeros((h, T, dk)) for _ in range(3))
-    states = []
-    for t in range(T):
-        S = S * np.exp(g[t])[:, :, None]  # each key row by its own channel's decay
-        decayed = S
-        read[:, t] = np.einsum("hkv,hk->hv", S, k[:, t])
-        delta[:, t] = beta[t][:, None] * (v[:, t] - read[:, t])
-        S = S + k[:, t, :, None] * delta[:, t, None, :]
-        out[:, t] = np.einsum("hkv,hk->hv", S, q[:, t])
-        states.append(S)
-    R.rec("decay state", decayed)  # the values at the last token
-    R.rec("read by k", read)
-    R.rec("delta", delta)
-    R.rec("write state", S, **{"state after each token": np.stack(states)})  # (T, heads, head_dim, head_dim)
-    o = R.rec("read-out by q", out)
+    o = delta_rule(R, q, k, v, beta, np.exp(g)[:, :, :, None])  # each key row by its own channel's decay
     u = R.linear("g_b_proj", R.linear("g_a_proj", x))
     o = R.norm("o_norm (gated)", "o_norm", o)
     o = R.rec("× σ(u)", o / (1 + np.exp(-heads(u, dk))))
@@ -188,20 +174,14 @@ def shrink(m: dict) -> dict:
 
 
 def picture(steps: list, choose: Choose) -> list:
-    """One head's state after each token, with its write strength and mean decay per token."""
-    by_op = {s.op: s for s in steps}
-    states = by_op["write state"].details["state after each token"]  # (T, heads, head_dim, head_dim)
-    T, n_heads, dk, dv = states.shape
-    head = choose("Head", list(range(n_heads)), "head") or 0
-    grid = [(f"after token {t}", i, j, float(states[t, head, i, j])) for t in range(T) for i in range(dk)
-            for j in range(dv)]
-    cells = pd.DataFrame(grid, columns=["state", "key dim", "value dim", "value"])
+    """One head's state after each token, with its write strength and its channels' decay range per token."""
+    head, heatmap, by_op = delta_states(steps, choose, "Head")
+    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
     decay = by_op[DECAY].details["decay factor exp(g)"][:, head]  # (T, key channels)
     gates = pd.DataFrame({"token": range(T), "decay exp(g), lowest channel": decay.min(-1),
                           "decay exp(g), highest channel": decay.max(-1),
                           "write strength β": by_op["β = σ(b)"].value[:, head]})
-    return [Heatmap(cells, "value dim", "key dim", "state", diverging=True, size=110, independent=False),
-            Table(gates.round(4)),
+    return [heatmap, Table(gates.round(4)),
             Caption(f"The state S of head {head} ({dk} × {dv}) after each token: each token first scales each key "
                     "row of S by that channel's decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta "
                     "rule). S keeps its size at any length: the layer keeps it instead of a KV cache.")]
