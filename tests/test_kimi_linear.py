@@ -108,3 +108,22 @@ def test_the_kda_and_mla_blocks_read_by_hand():
 def test_a_bad_linear_attn_config_is_refused_in_one_line(change, message):
     with pytest.raises(DerivationError, match=message.replace("[", r"\[").replace("]", r"\]")):
         derive(SMALL | change)
+
+
+def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
+    import json
+
+    from gallery.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "kimi_linear"}))
+    out = tmp_path / "specs" / "my-model.yaml"
+    assert main(["new", str(path), "--hf-repo", "org/my-model", "-o", str(out)]) == 0
+    assert main(["lint", str(out)]) == 0, capsys.readouterr().out
+
+
+def test_the_try_page_reads_it():
+    from gallery.trial import spec_from_config
+
+    config = SMALL | {"linear_attn_config": CHECKPOINT_LISTS}
+    assert total_params(spec_from_config(config).arch) == reference_param_count(config)
