@@ -23,7 +23,7 @@ _KINDS = {"linear_attention": "linear", "full_attention": "full"}
 
 def _linear(key: str, own: str):
     """A KDA width: ``linear_attn_config[key]`` if the checkpoint's sub-dict has it, else the ``own`` field."""
-    return lambda c, kind=None: (c["linear_attn_config"] or {}).get(key, c[own])
+    return lambda c, kind=None: (c.get("linear_attn_config") or {}).get(key, c[own])
 
 
 def _attention_kinds(c) -> list[str]:
@@ -33,7 +33,7 @@ def _attention_kinds(c) -> list[str]:
     listed = per_layer(c, "layer_types", _KINDS, n)
     if listed:
         return listed
-    sub = c["linear_attn_config"] or {}
+    sub = c.get("linear_attn_config") or {}  # config.json keys __post_init__ reads from its kwargs
     if "full_attn_layers" in sub and "kda_layers" in sub:
         kinds: list[str | None] = [None] * n
         for key, kind in (("full_attn_layers", "full"), ("kda_layers", "linear")):
@@ -53,7 +53,7 @@ def _layers(c, kind=None) -> list[str]:
     """Attention kinds by layer; ``mlp_layer_types`` ("dense"/"sparse"), else dense for the first
     ``first_k_dense_replace`` layers (default 1)."""
     n = c["num_hidden_layers"]
-    first = c["first_k_dense_replace"]
+    first = c.get("first_k_dense_replace", 1)
     ffn = per_layer(c, "mlp_layer_types", MLP_TYPES, n) or ["dense" if i < first else "moe" for i in range(n)]
     return layer_kinds(_attention_kinds(c), ffn)
 
@@ -73,7 +73,6 @@ class KimiLinear(DeepseekV3):
         "num_experts_per_tok": 8, "norm_topk_prob": True, "max_position_embeddings": 1048576,
         "rms_norm_eps": 1e-5, "layer_types": None, "mlp_layer_types": None, "linear_head_dim": 128,
         "linear_num_heads": 32, "linear_conv_kernel_dim": 4,
-        "linear_attn_config": None, "first_k_dense_replace": 1,  # config.json keys __post_init__ reads from kwargs
     }
     aliases = {  # KimiLinearConfig.attribute_map, its checkpoint's spellings
         "model_max_length": "max_position_embeddings", "moe_renormalize": "norm_topk_prob",
