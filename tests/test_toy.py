@@ -47,6 +47,9 @@ Step 3.5 Flash (no causal-LM class: ``Step3p7TextModel`` and the head; a sliding
 full MoE layer with half-rotary RoPE: the per-head gate g_proj, zero-centred QK-norm and norms, sigmoid routing with
 a correction bias and routed scaling 3, the shared expert; and, in a test of its own, the SwiGLU clamps with limits
 small enough to bite on a dense and an MoE layer).
+Kimi Linear (a Kimi Delta Attention layer: its per-channel decay, low-rank forget and output gates, sigmoid-gated
+norm, against the chunked delta rule transformers runs in float32; an MLA layer without RoPE on the MoE, whose
+latent norms keep the class default eps of 1e-6 while the model's is 1e-5).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 GLM-5, Kimi, MiMo.
@@ -60,7 +63,7 @@ import numpy as np
 import pytest
 
 from gallery.derive import derive
-from gallery.spec import Arch, GatedDeltaNet, LatentAttention, Mamba2, Moe, SoftmaxAttention
+from gallery.spec import Arch, GatedDeltaNet, KimiDeltaAttention, LatentAttention, Mamba2, Moe, SoftmaxAttention
 from gallery.toy import EXPERT_TOY, FF_TOY, toy_arch, toy_forward, toy_trace
 
 from .conftest import spec_ids
@@ -79,7 +82,8 @@ CASES = [
     ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
     ("nvidia-nemotron-3-nano-30b-a3b", 0), ("nvidia-nemotron-3-nano-30b-a3b", 1),
     ("nvidia-nemotron-3-nano-30b-a3b", 5), ("gemma-4-26b-a4b", 0), ("gemma-4-26b-a4b", 5), ("gemma-4-31b-it", 0),
-    ("gemma-4-31b-it", 5), ("step-3.5-flash", 1), ("step-3.5-flash", 4),
+    ("gemma-4-31b-it", 5), ("step-3.5-flash", 1), ("step-3.5-flash", 4), ("kimi-linear-48b-a3b-instruct", 0),
+    ("kimi-linear-48b-a3b-instruct", 3),
 ]
 
 
@@ -154,6 +158,13 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
     if isinstance(m, GatedDeltaNet):
         cfg.update(linear_num_key_heads=m.n_k_heads, linear_num_value_heads=m.n_v_heads,
                    linear_key_head_dim=m.k_head_dim, linear_value_head_dim=m.v_head_dim)
+    if mt == "kimi_linear":  # its checkpoint spells the expert keys its own way; its layer lists cut at n
+        for alias in ("num_experts", "num_experts_per_token", "num_expert_group"):
+            cfg.pop(alias, None)
+        sub = cfg["linear_attn_config"]
+        sub.update({key: [i for i in sub[key] if i <= n] for key in ("full_attn_layers", "kda_layers")})
+        if isinstance(m, KimiDeltaAttention):
+            sub.update(num_heads=m.n_heads, head_dim=m.head_dim, short_conv_kernel_size=m.conv_kernel)
     if isinstance(m, LatentAttention):
         cfg.update(num_attention_heads=m.n_heads, num_key_value_heads=m.n_heads, q_lora_rank=m.q_lora_rank,
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
@@ -178,6 +189,7 @@ GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
 ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "step3p5")  # RMSNorm weights stored as w − 1
 GDN = ("in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj", "norm",
        "dt_bias", "A_log", "conv1d")  # Qwen3NextGatedDeltaNet's tensors (its gated norm is a plain RMSNorm)
+KDA = ("conv1d", "forget_gate", "b_proj", "g_a_proj", "g_b_proj", "o_norm")  # KimiLinearDeltaAttention's own tensors
 GEMMA4_MOE = {"post_mlp_norm": "post_feedforward_layernorm_1", "experts_norm": "pre_feedforward_layernorm_2",
               "post_experts_norm": "post_feedforward_layernorm_2"}  # Gemma4TextDecoderLayer's norms of the MoE block
 NORMS = {  # toy norm name → transformers module, by norm placement
@@ -285,6 +297,12 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
             hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
             out[p + f"linear_attn.{name}"] = hf
+        elif isinstance(m, KimiDeltaAttention) and name.split(".")[0] in KDA:
+            if base == "conv1d":
+                value = value[:, None, :]  # Conv1d stores (channels, 1, kernel)
+            elif name == "forget_gate.A_log":
+                value = value.reshape(1, 1, -1, 1)  # KimiLinearForgetGate: (1, 1, n_heads, 1)
+            out[p + f"self_attn.{name}"] = value.T if value.ndim == 2 else value
         elif name == "sinks":
             out[p + "self_attn.sinks"] = value
         elif base in ("q_proj", "k_proj", "v_proj", "o_proj", "g_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa",

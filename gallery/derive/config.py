@@ -161,6 +161,7 @@ EXPECT: dict[str, Expect] = {
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
+        "linear_head_dim", "linear_num_heads",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
@@ -180,11 +181,11 @@ EXPECT: dict[str, Expect] = {
     "num_local_experts": _null(SIZE, "granitemoe", "granitemoeshared"),
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
     "num_experts": _null(SIZE, "gemma4_text"),
-    "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "granitemoe", "granitemoeshared"),
+    "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "granitemoe", "granitemoeshared"),
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
-    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
-    "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
-    "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2"),
+    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear"),
+    "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear"),
+    "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2", "kimi_linear"),
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
     "moe_router_scaling_factor": Expect((float,), 0, above=True),
@@ -223,6 +224,11 @@ EXPECT: dict[str, Expect] = {
         **dict.fromkeys(["rope_type", "type"], _null(NAME)),
     })),
     **dict.fromkeys(["compress_rates", "default_compress_rates"], _null(_expect(dict))),
+    # KimiLinearConfig.__post_init__ reads the checkpoint's linear_attn_config from its kwargs
+    "linear_attn_config": Expect((dict,), null=True, entries={
+        **dict.fromkeys(["head_dim", "num_heads", "short_conv_kernel_size"], SIZE),
+        **dict.fromkeys(["full_attn_layers", "kda_layers"], Expect((list,), items=int)),
+    }),
 }
 
 
