@@ -27,7 +27,7 @@ def _elementwise(name: str) -> bool:
     DeepSeek-V4's position biases and hyper-connection scales."""
     return name in ("D", "norm.weight") or name.endswith((
         ".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias", "hc.base", "hc.scale", "hc_head.base",
-        "hc_head.scale"))
+        "hc_head.scale", "correction_bias"))
 
 
 def matmul_flops(arch: Arch) -> int | None:

@@ -77,7 +77,9 @@ SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum"]
-NEW = LLAMA_LIKE + MOE + ["gpt-sw3", "codegen"]
+# MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
+MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1"]
+NEW = LLAMA_LIKE + MOE + MOE_SHARED + ["gpt-sw3", "codegen"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
 _SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,
@@ -102,6 +104,19 @@ _VARIANTS = {
     "shared MLP": {"shared_intermediate_size": 72},
     "mlp_layer_types": {"mlp_layer_types": ["dense", "sparse", "sparse", "dense", "sparse"],
                         "moe_intermediate_size": 40},
+}
+# Each config class names its expert keys its own way: every spelling is given, the others are plain attributes
+# its modeling code never reads.
+_EXPERT_VARIANTS = {
+    "shared experts": {"n_shared_experts": 3, "num_shared_experts": 3, "moe_num_shared_experts": 3,
+                       "moe_intermediate_size": 40, "shared_expert_intermediate_size": 56},
+    "no shared experts": {"n_shared_experts": 0, "num_shared_experts": 0, "moe_num_shared_experts": 0},
+    "dense first": {"first_k_dense_replace": 2, "moe_layer_start_index": 2},
+    "expert grid": {"moe_layer_interval": 2, "moe_layer_end_index": 3},
+    "expert groups": {"n_routed_experts": 8, "num_experts": 8, "moe_num_experts": 8, "num_local_experts": 8,
+                      "num_experts_per_tok": 2, "moe_k": 2, "n_group": 4, "topk_group": 2},
+    "top_k null": {"num_experts_per_tok": None, "moe_k": None},
+    "null kv heads": {"num_key_value_heads": None},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
@@ -170,11 +185,12 @@ _NOT_APPLICABLE = {("cwm", "no window")} | {
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [
-    (t, v) for t in LLAMA_LIKE + MOE for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE])
+    (t, v) for t in LLAMA_LIKE + MOE + MOE_SHARED for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE] + [
+    (t, v) for t in MOE_SHARED for v in _EXPERT_VARIANTS])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers', and so does every layer's window; a config
     transformers refuses is refused by derive too, with a clear error."""
-    config = _config(model_type, _VARIANTS[variant])
+    config = _config(model_type, (_VARIANTS | _EXPERT_VARIANTS)[variant])
     if (model_type, variant) in _REFUSED:
         with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
             derive(config)

@@ -36,6 +36,9 @@ class Router(Strict):
     correction_bias: bool = Field(
         False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
     )
+    correction_bias_param: bool = Field(
+        False, description="The correction bias is a frozen parameter, counted in model.parameters(), not a buffer "
+        "(ERNIE 4.5 moe_statics.e_score_correction_bias)")
     n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
     topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
     normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
@@ -100,6 +103,8 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
     terms = [term("router", "router", where, d, e)]
     if ffn.router.bias:
         terms.append(term("router", "router.bias", where, e))
+    if ffn.router.correction_bias and ffn.router.correction_bias_param:
+        terms.append(term("router", "router.correction_bias", where, e))
     if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
         terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
     if ffn.d_dense:
@@ -204,7 +209,9 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
                "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
     steps.append(ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
     if r.correction_bias:
-        steps.append(ew("add correction bias", p, (T, E), "s' = s + b_e (a buffer; used to choose, not to weight)"))
+        stored = (Param("router.correction_bias", (E,)),) if r.correction_bias_param else ()
+        steps.append(ew("add correction bias", p, (T, E), f"s' = s + b_e (a {'frozen parameter' if stored else 'buffer'}; "
+                        "used to choose, not to weight)", params=stored))
     if r.n_groups and r.n_groups > 1:
         rank = "the sum of its best two scores" if r.correction_bias else "its best score"
         steps.append(ew("group top-k", p, (T, E), f"split {E} experts into {r.n_groups} groups ranked by {rank}; "

@@ -1,0 +1,181 @@
+"""Mixture-of-experts families with always-on shared experts on GQA attention that need no new kind: ERNIE 4.5 MoE,
+Solar Open, EXAONE MoE and Kolibri.
+
+Each is the difference from the family its transformers modular file builds on: ERNIE 4.5 MoE is ERNIE 4.5 with
+experts on a grid of layers (``models/ernie4_5_moe``); Solar Open is GLM-4.5's MoE under Llama attention
+(``models/solar_open``); EXAONE MoE is EXAONE 4 attention, pre-norm, with DeepSeek-V3's experts
+(``models/exaone_moe``); Kolibri is EXAONE 4 attention in GLM-4's sandwich-normed layer with Qwen3-MoE experts, a
+correction-biased sigmoid router and a shared expert (``models/kolibri1``). Defaults are the transformers config
+class defaults (checked by ``tests/test_derive.py``).
+"""
+
+from __future__ import annotations
+
+from ...spec import attention_kind
+from ..config import DerivationError, shown
+from ..family import (
+    DROP, MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer, rope,
+    without,
+)
+from .deepseek import DeepseekV3, Glm4Moe
+from .llama import Llama
+from .llama_like import Ernie45
+from .windowed import Exaone4, _exaone4_layers, window
+
+
+def deepseek_v3_experts(n_experts: str, n_shared: str) -> dict:
+    """DeepSeek-V3's feed-forward rules (sigmoid router with a correction bias, grouped top-k, a dense MLP in
+    dense layers) for a config that names its expert counts ``n_experts`` and ``n_shared``."""
+    return {k: v for k, v in DeepseekV3.block.items() if k.startswith("ffn.")} | {
+        "ffn.n_experts": moe_only(n_experts),
+        "ffn.n_shared_experts": moe_only(n_shared),
+        "ffn.d_shared": moe_only(lambda c, k: c[n_shared] * c["moe_intermediate_size"] or DROP),
+    }
+
+
+def _ernie_moe_layers(c, kind=None):
+    """Ernie4_5_MoeDecoderLayer: experts where (i + 1) % moe_layer_interval == 0 and moe_layer_start_index ≤ i ≤
+    moe_layer_end_index (-1: the last layer, Ernie4_5_MoeConfig.__post_init__)."""
+    n, start, end, every = (c["num_hidden_layers"], c["moe_layer_start_index"], c["moe_layer_end_index"],
+                            c["moe_layer_interval"])
+    end = n - 1 if end == -1 else end
+    return layer_kinds(["full"] * n, ["moe" if (i + 1) % every == 0 and start <= i <= end else "dense"
+                                      for i in range(n)])
+
+
+def _kv_heads(c, kind=None):
+    """Ernie4_5_MoeAttention multiplies by num_key_value_heads, which its config class lets be null: it must be set."""
+    value = c["num_key_value_heads"]
+    if value is None:
+        raise DerivationError("num_key_value_heads is null: ERNIE 4.5 MoE's attention multiplies by it and cannot be "
+                              "built without it; set it (num_attention_heads for multi-head attention)")
+    return value
+
+
+class Ernie45Moe(Ernie45):
+    """``models/ernie4_5_moe``: ERNIE 4.5 with softmax-routed experts (a frozen correction bias, a parameter, for
+    choosing), one shared MLP of ``moe_num_shared_experts × moe_intermediate_size``, dense layers off the grid;
+    ``use_bias`` also biases the output head."""
+
+    model_type = "ernie4_5_moe"
+    transformers_class = "Ernie4_5_MoeForCausalLM"
+    defaults = without(Ernie45.defaults, "head_dim") | {
+        "hidden_size": 2560, "intermediate_size": 12288, "num_hidden_layers": 28, "num_attention_heads": 20,
+        "num_key_value_heads": 4, "moe_intermediate_size": 1536, "moe_k": 6, "moe_num_experts": 64,
+        "moe_num_shared_experts": 2, "moe_layer_start_index": 1, "moe_layer_end_index": -1, "moe_layer_interval": 1,
+    }
+    aliases = {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"}
+    arch = Ernie45.arch | {"embedding.head_bias": "use_bias"}
+    layers = staticmethod(_ernie_moe_layers)
+    block = Ernie45.block | {
+        "mixer.kind": lambda c, k: attention_kind(c["num_attention_heads"], _kv_heads(c)),
+        "mixer.n_kv_heads": _kv_heads,
+        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
+        "ffn.d_ff": dense_only("intermediate_size"),
+        "ffn.bias": dense_only("use_bias"),
+        "ffn.n_experts": moe_only("moe_num_experts"),
+        "ffn.top_k": moe_only("moe_k"),
+        "ffn.d_expert": moe_only("moe_intermediate_size"),
+        "ffn.n_shared_experts": moe_only(lambda c, k: 1 if c["moe_num_shared_experts"] else 0),
+        "ffn.d_shared": moe_only(lambda c, k: c["moe_num_shared_experts"] * c["moe_intermediate_size"] or DROP),
+        "ffn.shared_bias": moe_only(lambda c, k: c["use_bias"] if c["moe_num_shared_experts"] else DROP),
+        "ffn.router.correction_bias": moe_only(const(True)),
+        "ffn.router.correction_bias_param": moe_only(const(True)),
+        "ffn.router.normalize_topk": moe_only(const(True)),
+    }
+
+
+class SolarOpen(Glm4Moe):
+    """``models/solar_open``: GLM-4.5's experts (sigmoid router, correction bias, one shared expert) on every layer,
+    under Llama attention (full RoPE, no QK-norm, no bias on the output projection)."""
+
+    model_type = "solar_open"
+    transformers_class = "SolarOpenForCausalLM"
+    defaults = without(Glm4Moe.defaults, "intermediate_size", "first_k_dense_replace", "use_qk_norm",
+                       "num_mtp_layers") | {
+        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48, "num_attention_heads": 64,
+        "head_dim": 128, "rms_norm_eps": 1e-5, "rope_theta": 1_000_000.0, "moe_intermediate_size": 1280,
+        "num_experts_per_tok": 8, "n_routed_experts": 128, "max_position_embeddings": 131072,
+    }
+    aliases = {"num_local_experts": "n_routed_experts"}
+    arch = Llama.arch
+    layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
+    block = Glm4Moe.block | {"mixer.qk_norm": const("none"), "mixer.rope": rope}
+
+
+def _exaone_moe_layers(c, kind=None):
+    """ExaoneMoeConfig.__post_init__: EXAONE 4's sliding/full pattern, and mlp_layer_types (else dense for the
+    first first_k_dense_replace layers)."""
+    n = c["num_hidden_layers"]
+    ffn = per_layer(c, "mlp_layer_types", MLP_TYPES, n) or [
+        "dense" if i < c["first_k_dense_replace"] else "moe" for i in range(n)]
+    return layer_kinds(_exaone4_layers(c), ffn)
+
+
+def _nope_when_windowed(c, kind):
+    """Exaone4Attention: RoPE only when there is no window or the layer slides (global layers are NoPE)."""
+    return rope(c) if c["sliding_window"] is None or is_sliding(kind) else None
+
+
+class ExaoneMoe(Exaone4):
+    """``models/exaone_moe``: EXAONE 4 attention (QK-norm per head, sliding and NoPE global layers) in pre-norm
+    layers, with DeepSeek-V3's experts and a shared expert after ``first_k_dense_replace`` dense layers."""
+
+    model_type = "exaone_moe"
+    transformers_class = "ExaoneMoeForCausalLM"
+    defaults = Exaone4.defaults | {
+        "mlp_layer_types": None, "first_k_dense_replace": 1, "moe_intermediate_size": 1024, "num_experts": 64,
+        "num_experts_per_tok": 8, "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+        "n_group": 1, "topk_group": 1,
+    }
+    layers = staticmethod(_exaone_moe_layers)
+    block = without(Exaone4.block, "ffn.d_ff", "ffn.bias") | deepseek_v3_experts("num_experts", "num_shared_experts") | {
+        "mixer.rope": _nope_when_windowed,
+        "norm_placement": const("pre"),
+    }
+
+
+def _kolibri_layers(c, kind=None):
+    """Kolibri1Config: layer_types, else a full layer every fifth; sliding layers need a positive window
+    (validate_architecture)."""
+    n = c["num_hidden_layers"]
+    attention = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "full" if (i + 1) % 5 == 0 else "sliding" for i in range(n)]
+    if "sliding" in attention and not c["sliding_window"]:
+        raise DerivationError(f"sliding_window {shown(c['sliding_window'])}: Kolibri's sliding-attention layers need "
+                              "a positive window; set sliding_window or make every layer full_attention")
+    return layer_kinds(attention, ["moe"] * n)
+
+
+class Kolibri1(Exaone4):
+    """``models/kolibri1``: EXAONE 4 attention in GLM-4's sandwich-normed layer; every layer routes among
+    ``num_experts`` by sigmoid scores chosen with a correction bias, plus one shared SwiGLU expert; a full layer
+    every fifth."""
+
+    model_type = "kolibri1"
+    transformers_class = "Kolibri1ForCausalLM"
+    defaults = without(Exaone4.defaults, "intermediate_size", "sliding_window_pattern") | {
+        "vocab_size": 128000, "hidden_size": 2560, "num_hidden_layers": 50, "num_attention_heads": 48,
+        "num_key_value_heads": 4, "head_dim": 128, "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
+        "sliding_window": 513, "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
+        "num_experts_per_tok": 6, "num_experts": 384, "norm_topk_prob": False,
+    }
+    aliases = {"num_local_experts": "num_experts"}
+    layers = staticmethod(_kolibri_layers)
+    block = without(Exaone4.block, "ffn.d_ff", "ffn.bias") | {
+        "mixer.rope": _nope_when_windowed,
+        "mixer.window": window,
+        "norm_placement": const("sandwich"),
+        "ffn.kind": const("moe"),
+        "ffn.n_experts": "num_experts",
+        "ffn.top_k": "num_experts_per_tok",
+        "ffn.d_expert": "moe_intermediate_size",
+        "ffn.n_shared_experts": const(1),
+        "ffn.d_shared": "shared_expert_intermediate_size",
+        "ffn.router.scoring": const("sigmoid"),
+        "ffn.router.correction_bias": const(True),
+        "ffn.router.normalize_topk": "norm_topk_prob",
+    }
+
+
+__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1"]
