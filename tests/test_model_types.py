@@ -73,12 +73,15 @@ def test_readme_section_is_generated_from_the_table():
 
 # transformers cannot build these types' default configs (head_dim defaults to null and the attention
 # multiplies by it): the smallest complete config adds head_dim.
-SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}}
+SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}, "hunyuan_v1_moe": {"head_dim": 128},
+            "dots1": {"n_routed_experts": 128, "n_shared_experts": 2, "num_experts_per_tok": 6}}  # dots.llm1's
+# what derive says of the bare default instead (head_dim unless named here)
+_BARE = {"dots1": "n_routed_experts is null"}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
-MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1"]
+MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe"]
 NEW = LLAMA_LIKE + MOE + MOE_SHARED + ["gpt-sw3", "codegen"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
@@ -117,6 +120,7 @@ _EXPERT_VARIANTS = {
                       "num_experts_per_tok": 2, "moe_k": 2, "n_group": 4, "topk_group": 2},
     "top_k null": {"num_experts_per_tok": None, "moe_k": None},
     "null kv heads": {"num_key_value_heads": None},
+    "null routing options": {"n_group": None, "topk_group": None, "norm_topk_prob": None},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
@@ -126,7 +130,10 @@ def _config(model_type: str, change: dict) -> dict:
     import transformers
 
     cls = transformers.CONFIG_MAPPING[model_type]
-    config = {"model_type": model_type, **_SMALL, **change}
+    # the smallest complete config's keys, unless the change spells them otherwise (an alias wins in transformers)
+    respelled = {cls.attribute_map.get(key) for key in change}
+    smallest = {k: v for k, v in SMALLEST.get(model_type, {}).items() if k not in respelled}
+    config = {"model_type": model_type, **smallest, **_SMALL, **change}
     # keys a config class does not declare become plain attributes that its modeling code never reads
     # (a window for Llama): given only to the classes that declare them.
     for key in ("layer_types", "sliding_window"):
@@ -173,7 +180,7 @@ def test_default_config_is_exact(model_type):
     assert total_params(_arch(config)) == reference_param_count(config)
     if model_type in SMALLEST:  # the bare default: transformers fails, we say why in one line
         assert _reference({"model_type": model_type}) is None
-        with pytest.raises(DerivationError, match="head_dim is null"):
+        with pytest.raises(DerivationError, match=_BARE.get(model_type, "head_dim is null")):
             derive({"model_type": model_type})
 
 
@@ -212,7 +219,8 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
     import transformers
 
     cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
-    config = {"model_type": model_type, **_SMALL, "num_experts_per_tok": 1}
+    smallest = SMALLEST.get(model_type, {})
+    config = {"model_type": model_type, **smallest, **_SMALL, "num_experts_per_tok": 1}
     for alias, key in cls.attribute_map.items():
         # the family reads one spelling (its defaults' key) and maps the other onto it; MellumConfig declares
         # num_experts and maps it onto num_local_experts, the other way round from OlmoeConfig
@@ -220,7 +228,7 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
         if read not in family.defaults:
             continue  # not an architecture key (Mellum's multi-token-prediction layers are not built)
         assert family.aliases.get(other) == read
-        default = getattr(cls, read)
+        default = smallest.get(read, getattr(cls, read))  # Dots1Config's expert count defaults to null
         config[other] = (not default) if isinstance(default, bool) else 2 * default
         config.pop(read, None)
     assert total_params(_arch(config)) == reference_param_count(config)

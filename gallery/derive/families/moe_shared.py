@@ -18,18 +18,32 @@ from ..family import (
     without,
 )
 from .deepseek import DeepseekV3, Glm4Moe
-from .llama import Llama
-from .llama_like import Ernie45
+from .llama import Llama, Qwen3
+from .llama_like import Ernie45, HunyuanDense
 from .windowed import Exaone4, _exaone4_layers, window
+
+
+def _set(key: str):
+    """``config[key]``, which the config class lets be null but the experts cannot be built without."""
+
+    def rule(c, kind=None):
+        value = c[key]
+        if value is None:
+            raise DerivationError(f"{key} is null: {c.model_type}'s experts cannot be built without it; set it in "
+                                  "config.json")
+        return value
+
+    return rule
 
 
 def deepseek_v3_experts(n_experts: str, n_shared: str) -> dict:
     """DeepSeek-V3's feed-forward rules (sigmoid router with a correction bias, grouped top-k, a dense MLP in
     dense layers) for a config that names its expert counts ``n_experts`` and ``n_shared``."""
     return {k: v for k, v in DeepseekV3.block.items() if k.startswith("ffn.")} | {
-        "ffn.n_experts": moe_only(n_experts),
-        "ffn.n_shared_experts": moe_only(n_shared),
+        "ffn.n_experts": moe_only(_set(n_experts)),
+        "ffn.n_shared_experts": moe_only(_set(n_shared)),
         "ffn.d_shared": moe_only(lambda c, k: c[n_shared] * c["moe_intermediate_size"] or DROP),
+        "ffn.router.normalize_topk": moe_only(lambda c, k: bool(c["norm_topk_prob"])),  # null: not renormalised
     }
 
 
@@ -178,4 +192,65 @@ class Kolibri1(Exaone4):
     }
 
 
-__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1"]
+def _dots1_layers(c, kind=None):
+    """Dots1Config.__post_init__: layers from max_window_layers on slide when a window is set; DeepseekV3DecoderLayer:
+    the first first_k_dense_replace layers are dense."""
+    n = c["num_hidden_layers"]
+    attention = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "sliding" if c["sliding_window"] is not None and i >= c["max_window_layers"] else "full" for i in range(n)]
+    return layer_kinds(attention, ["dense" if i < c["first_k_dense_replace"] else "moe" for i in range(n)])
+
+
+class Dots1(DeepseekV3):
+    """``models/dots1`` (dots.llm1): DeepSeek-V3's experts (sigmoid router, correction bias, shared experts, dense
+    prefix) under Qwen3 attention (QK-norm per head, sliding layers from ``max_window_layers`` on). Its config class
+    leaves the expert counts null, so its default cannot be built."""
+
+    model_type = "dots1"
+    transformers_class = "Dots1ForCausalLM"
+    defaults = {k: v for k, v in DeepseekV3.defaults.items() if k not in (
+        "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "v_head_dim", "qk_nope_head_dim", "num_mtp_layers")} | {
+        "vocab_size": 152064, "hidden_size": 4608, "intermediate_size": 10944, "moe_intermediate_size": 1408,
+        "num_hidden_layers": 62, "num_attention_heads": 32, "num_key_value_heads": 32,
+        "n_shared_experts": None, "n_routed_experts": None, "n_group": 1, "topk_group": 1,
+        "num_experts_per_tok": None, "first_k_dense_replace": 0, "norm_topk_prob": False,
+        "max_position_embeddings": 2048, "routed_scaling_factor": 1.0, "sliding_window": 4096,
+        "max_window_layers": 62, "layer_types": None,
+    }
+    aliases = {"num_local_experts": "n_routed_experts"}
+    arch = Llama.arch
+    layers = staticmethod(_dots1_layers)
+    block = {k: v for k, v in Qwen3.block.items() if k.startswith("mixer.")} | deepseek_v3_experts(
+        "n_routed_experts", "n_shared_experts") | {"mixer.window": window}
+
+
+def _moe_topk(c, kind=None):
+    """HunYuanMoEV1Gate: ``moe_topk`` (a per-layer list is accepted by the config class but not read here)."""
+    value = c["moe_topk"]
+    if isinstance(value, list):
+        raise DerivationError(f"moe_topk {shown(value)}: a different top-k per layer is not read yet; give one number")
+    return value
+
+
+class HunyuanMoe(HunyuanDense):
+    """``models/hunyuan_v1_moe``: Hunyuan attention (QK-norm per head after RoPE) with every MLP replaced by
+    ``num_experts`` Mixtral experts of ``intermediate_size`` (softmax, renormalised top-k) plus an always-on SwiGLU
+    MLP of the same width added without a gate."""
+
+    model_type = "hunyuan_v1_moe"
+    transformers_class = "HunYuanMoEV1ForCausalLM"
+    defaults = HunyuanDense.defaults | {"num_experts": 1, "moe_topk": 1}
+    aliases = {"num_experts_per_tok": "moe_topk", "num_local_experts": "num_experts"}
+    layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
+    block = without(HunyuanDense.block, "ffn.d_ff", "ffn.bias") | {
+        "ffn.kind": const("moe"),
+        "ffn.n_experts": "num_experts",
+        "ffn.top_k": _moe_topk,
+        "ffn.d_expert": "intermediate_size",
+        "ffn.n_shared_experts": const(1),
+        "ffn.d_shared": "intermediate_size",
+        "ffn.router.normalize_topk": const(True),
+    }
+
+
+__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1", "Dots1", "HunyuanMoe"]
