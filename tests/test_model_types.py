@@ -78,8 +78,8 @@ SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128
 # what derive says of the bare default instead (head_dim unless named here)
 _BARE = {"dots1": "n_routed_experts is null"}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
-              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
-MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum"]
+              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa"]
+MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
 MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe"]
 NEW = LLAMA_LIKE + MOE + MOE_SHARED + ["gpt-sw3", "codegen"]
@@ -280,3 +280,16 @@ def test_the_try_page_reads_it(model_type):
     config = {"model_type": model_type} | SMALLEST.get(model_type, {})
     spec = spec_from_config(config)
     assert total_params(spec.arch) == reference_param_count(config)
+
+
+@pytest.mark.parametrize("model_type", ["granite_swa", "granitemoe_swa"])
+def test_granite_swa_reads_a_rope_base_per_layer(model_type):
+    """layer_rope_theta: 0 is NoPE in that layer (GraniteSWAModel passes no position embeddings), any other value the
+    layer's own RoPE base; full attention on every fourth layer from layer 0 unless layer_types says otherwise."""
+    config = {"model_type": model_type, "num_hidden_layers": 5, "layer_rope_theta": [0, 10000, 500000, 0, 10000]}
+    arch = _arch(config)
+    ropes = [arch.blocks[k].mixer.rope for k in arch.layers]
+    assert [r and r.theta for r in ropes] == [None, 10000.0, 500000.0, None, 10000.0]
+    assert [arch.blocks[k].mixer.window for k in arch.layers] == [None, 128, 128, 128, None]
+    assert all(arch.blocks[k].mixer.sinks for k in arch.layers)
+    assert total_params(arch) == reference_param_count(config)
