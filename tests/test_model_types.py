@@ -81,8 +81,10 @@ LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
-MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe"]
-NEW = LLAMA_LIKE + MOE + MOE_SHARED + ["gpt-sw3", "codegen"]
+MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite"]
+# multi-head latent attention with a dense MLP: varied by _MLA_VARIANTS
+MLA = ["minicpm3", "youtu"]
+NEW = LLAMA_LIKE + MOE + MOE_SHARED + MLA + ["gpt-sw3", "codegen"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
 _SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,
@@ -122,6 +124,13 @@ _EXPERT_VARIANTS = {
     "null kv heads": {"num_key_value_heads": None},
     "null routing options": {"n_group": None, "topk_group": None, "norm_topk_prob": None},
 }
+# The latent attention's own widths (the head counts, layers, vocab, tying and activation come from _VARIANTS)
+_MLA_VARIANTS = {
+    "latent ranks": {"kv_lora_rank": 24, "q_lora_rank": 40},
+    "no query rank": {"q_lora_rank": None},
+    "head widths": {"qk_nope_head_dim": 12, "qk_rope_head_dim": 8, "v_head_dim": 20},
+    "null value width": {"v_head_dim": None},
+}
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
 
@@ -131,9 +140,12 @@ def _config(model_type: str, change: dict) -> dict:
 
     cls = transformers.CONFIG_MAPPING[model_type]
     # the smallest complete config's keys, unless the change spells them otherwise (an alias wins in transformers)
+    # and _SMALL's keys unless one is an alias of a key the change gives (glm4_moe_lite's head_dim is
+    # qk_rope_head_dim)
     respelled = {cls.attribute_map.get(key) for key in change}
     smallest = {k: v for k, v in SMALLEST.get(model_type, {}).items() if k not in respelled}
-    config = {"model_type": model_type, **smallest, **_SMALL, **change}
+    small = {k: v for k, v in _SMALL.items() if cls.attribute_map.get(k) not in change}
+    config = {"model_type": model_type, **smallest, **small, **change}
     # keys a config class does not declare become plain attributes that its modeling code never reads
     # (a window for Llama): given only to the classes that declare them.
     for key in ("layer_types", "sliding_window"):
@@ -187,17 +199,18 @@ def test_default_config_is_exact(model_type):
 # Variants a config class cannot express: CwmConfig types sliding_window as int, so null is a type error
 # (value types are the config reader's concern, gallery/derive/config.py, not a family's).
 # Expert counts only where there are experts.
-_NOT_APPLICABLE = {("cwm", "no window")} | {
+# MLA reads no num_key_value_heads (its config classes refuse null there; the gallery ignores the key).
+_NOT_APPLICABLE = {("cwm", "no window"), ("glm4_moe_lite", "null kv heads")} | {
     (t, v) for t in LLAMA_LIKE for v in ("experts", "shared MLP", "mlp_layer_types")}
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [
-    (t, v) for t in LLAMA_LIKE + MOE + MOE_SHARED for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE] + [
-    (t, v) for t in MOE_SHARED for v in _EXPERT_VARIANTS])
+    (t, v) for t in LLAMA_LIKE + MOE + MOE_SHARED + MLA for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE] + [
+    (t, v) for t in MOE_SHARED for v in _EXPERT_VARIANTS if (t, v) not in _NOT_APPLICABLE] + [(t, v) for t in MLA + ["glm4_moe_lite"] for v in _MLA_VARIANTS])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers', and so does every layer's window; a config
     transformers refuses is refused by derive too, with a clear error."""
-    config = _config(model_type, (_VARIANTS | _EXPERT_VARIANTS)[variant])
+    config = _config(model_type, (_VARIANTS | _EXPERT_VARIANTS | _MLA_VARIANTS)[variant])
     if (model_type, variant) in _REFUSED:
         with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
             derive(config)
