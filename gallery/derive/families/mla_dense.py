@@ -9,8 +9,7 @@ Defaults are the transformers config class defaults (checked by ``tests/test_der
 
 from __future__ import annotations
 
-from ..config import DerivationError
-from ..family import MLP_TYPES, activation, const, layer_kinds, per_layer
+from ..family import MLP_TYPES, activation, const, layer_kinds, per_layer, required
 from .deepseek import DeepseekV2, DeepseekV3, DeepseekV32
 from .llama import Llama
 
@@ -45,15 +44,6 @@ class MiniCpm3(DeepseekV2):
     }
 
 
-def _v_head_dim(c, kind=None):
-    """YoutuAttention multiplies by v_head_dim, which its config class lets be null: it must be set."""
-    value = c["v_head_dim"]
-    if value is None:
-        raise DerivationError("v_head_dim is null: Youtu's attention multiplies by it and cannot be built without it; "
-                              "set it (the value width of each head)")
-    return value
-
-
 class Youtu(DeepseekV2):
     """``models/youtu``: MLA with a bias-free SwiGLU MLP in every layer; tied embeddings."""
 
@@ -69,7 +59,7 @@ class Youtu(DeepseekV2):
     aliases = {}
     arch = Llama.arch
     layers = MiniCpm3.layers
-    block = _MLA | _MLP | {"mixer.v_head_dim": _v_head_dim, "ffn.bias": const(False)}
+    block = _MLA | _MLP | {"mixer.v_head_dim": required("v_head_dim", "attention"), "ffn.bias": const(False)}
 
 
 def _lite_layers(c, kind=None):

@@ -14,8 +14,8 @@ from __future__ import annotations
 from ...spec import attention_kind
 from ..config import DerivationError, shown
 from ..family import (
-    DROP, MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer, rope,
-    without,
+    DROP, MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer,
+    required, rope, without,
 )
 from .deepseek import DeepseekV3, Glm4Moe
 from .llama import Llama, Qwen3
@@ -23,25 +23,12 @@ from .llama_like import Ernie45, HunyuanDense
 from .windowed import Exaone4, _exaone4_layers, window
 
 
-def _set(key: str):
-    """``config[key]``, which the config class lets be null but the experts cannot be built without."""
-
-    def rule(c, kind=None):
-        value = c[key]
-        if value is None:
-            raise DerivationError(f"{key} is null: {c.model_type}'s experts cannot be built without it; set it in "
-                                  "config.json")
-        return value
-
-    return rule
-
-
 def deepseek_v3_experts(n_experts: str, n_shared: str) -> dict:
     """DeepSeek-V3's feed-forward rules (sigmoid router with a correction bias, grouped top-k, a dense MLP in
     dense layers) for a config that names its expert counts ``n_experts`` and ``n_shared``."""
     return {k: v for k, v in DeepseekV3.block.items() if k.startswith("ffn.")} | {
-        "ffn.n_experts": moe_only(_set(n_experts)),
-        "ffn.n_shared_experts": moe_only(_set(n_shared)),
+        "ffn.n_experts": moe_only(required(n_experts, "experts")),
+        "ffn.n_shared_experts": moe_only(required(n_shared, "experts")),
         "ffn.d_shared": moe_only(lambda c, k: c[n_shared] * c["moe_intermediate_size"] or DROP),
         "ffn.router.normalize_topk": moe_only(lambda c, k: bool(c["norm_topk_prob"])),  # null: not renormalised
     }
@@ -57,13 +44,7 @@ def _ernie_moe_layers(c, kind=None):
                                       for i in range(n)])
 
 
-def _kv_heads(c, kind=None):
-    """Ernie4_5_MoeAttention multiplies by num_key_value_heads, which its config class lets be null: it must be set."""
-    value = c["num_key_value_heads"]
-    if value is None:
-        raise DerivationError("num_key_value_heads is null: ERNIE 4.5 MoE's attention multiplies by it and cannot be "
-                              "built without it; set it (num_attention_heads for multi-head attention)")
-    return value
+_kv_heads = required("num_key_value_heads", "attention")  # Ernie4_5_MoeAttention multiplies by it
 
 
 class Ernie45Moe(Ernie45):
