@@ -78,7 +78,8 @@ SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128
 # what derive says of the bare default instead (head_dim unless named here)
 _BARE = {"dots1": "n_routed_experts is null"}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
-              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa"]
+              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa",
+              "jais2", "hyperclovax"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
 MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite"]
@@ -102,6 +103,7 @@ _VARIANTS = {
     "layer_types": {"layer_types": ["full_attention", "sliding_attention", "sliding_attention", "full_attention",
                                     "sliding_attention"], "sliding_window": 32},
     "biases": {"attention_bias": True, "mlp_bias": True, "use_bias": True, "attention_out_bias": True},
+    "no post norms": {"use_post_norm": False},
     "no biases": {"attention_bias": False, "mlp_bias": False, "use_bias": False},
     "activation": {"hidden_act": "gelu_pytorch_tanh"},
     "partial rope": {"partial_rotary_factor": 0.25},
