@@ -82,7 +82,8 @@ LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_
               "jais2", "hyperclovax"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
-MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite"]
+MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite",
+              "flint"]
 # multi-head latent attention with a dense MLP: varied by _MLA_VARIANTS
 MLA = ["minicpm3", "youtu"]
 NEW = LLAMA_LIKE + MOE + MOE_SHARED + MLA + ["gpt-sw3", "codegen"]
@@ -119,7 +120,8 @@ _EXPERT_VARIANTS = {
                        "moe_intermediate_size": 40, "shared_expert_intermediate_size": 56},
     "no shared experts": {"n_shared_experts": 0, "num_shared_experts": 0, "moe_num_shared_experts": 0},
     "dense first": {"first_k_dense_replace": 2, "moe_layer_start_index": 2},
-    "expert grid": {"moe_layer_interval": 2, "moe_layer_end_index": 3},
+    "expert grid": {"moe_layer_interval": 2, "moe_layer_end_index": 3, "decoder_sparse_step": 2},
+    "dense layers listed": {"mlp_only_layers": [1, 3]},
     "expert groups": {"n_routed_experts": 8, "num_experts": 8, "moe_num_experts": 8, "num_local_experts": 8,
                       "num_experts_per_tok": 2, "moe_k": 2, "n_group": 4, "topk_group": 2},
     "top_k null": {"num_experts_per_tok": None, "moe_k": None},

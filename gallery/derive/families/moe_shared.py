@@ -20,6 +20,7 @@ from ..family import (
 from .deepseek import DeepseekV3, Glm4Moe
 from .llama import Llama, Qwen3
 from .llama_like import Ernie45, HunyuanDense
+from .moe import Qwen3Moe
 from .windowed import Exaone4, _exaone4_layers, window
 
 
@@ -234,4 +235,38 @@ class HunyuanMoe(HunyuanDense):
     }
 
 
-__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1", "Dots1", "HunyuanMoe"]
+def _flint_layers(c, kind=None):
+    """FlintConfig.__post_init__: full attention on layers 0, 1, every i % 4 == 1 and the last; experts where
+    Qwen3MoeDecoderLayer puts them, off ``mlp_only_layers`` (null: [0, 1])."""
+    n = c["num_hidden_layers"]
+    attention = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or [
+        "full" if i < 2 or i % 4 == 1 or i == n - 1 else "sliding" for i in range(n)]
+    dense = c["mlp_only_layers"]
+    dense = [0, 1] if dense is None else dense
+    sparse = [c["num_experts"] > 0 and (i + 1) % c["decoder_sparse_step"] == 0 and i not in dense for i in range(n)]
+    return layer_kinds(attention, ["moe" if s else "dense" for s in sparse])
+
+
+class Flint(Qwen3Moe):
+    """``models/flint``: Qwen3-MoE with per-head sink logits, RoPE only in its sliding-window layers (the full ones
+    are NoPE), sigmoid routing, and an ungated shared SwiGLU expert beside the experts."""
+
+    model_type = "flint"
+    transformers_class = "FlintForCausalLM"
+    defaults = without(Qwen3Moe.defaults, "use_sliding_window") | {
+        "vocab_size": 150144, "intermediate_size": 6144, "num_hidden_layers": 49, "num_attention_heads": 32,
+        "num_key_value_heads": 4, "head_dim": 128, "max_position_embeddings": 262144, "sliding_window": 513,
+        "moe_intermediate_size": 512, "shared_expert_intermediate_size": 1024, "num_experts_per_tok": 6,
+        "num_experts": 256, "norm_topk_prob": True, "layer_types": None,
+    }
+    layers = staticmethod(_flint_layers)
+    block = Qwen3Moe.block | {
+        "mixer.rope": lambda c, k: rope(c) if is_sliding(k) else None,
+        "mixer.sinks": const(True),
+        "ffn.n_shared_experts": moe_only(const(1)),
+        "ffn.d_shared": moe_only("shared_expert_intermediate_size"),
+        "ffn.router.scoring": moe_only(const("sigmoid")),
+    }
+
+
+__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1", "Dots1", "HunyuanMoe", "Flint"]
