@@ -83,7 +83,7 @@ LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
 MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite",
-              "flint"]
+              "flint", "hy_v3"]
 # multi-head latent attention with a dense MLP: varied by _MLA_VARIANTS
 MLA = ["minicpm3", "youtu"]
 NEW = LLAMA_LIKE + MOE + MOE_SHARED + MLA + ["gpt-sw3", "codegen"]

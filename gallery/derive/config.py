@@ -174,7 +174,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["moe_k", "moe_num_experts", "moe_layer_interval"], _null(SIZE)),
     **dict.fromkeys(["moe_num_shared_experts", "moe_layer_start_index"], _null(COUNT)),
     "moe_layer_end_index": _null(_expect(int, -1)),
-    "num_shared_experts": COUNT,
+    "num_shared_experts": _null(COUNT, "hy_v3"),
     "moe_topk": Expect((int, list), 1, items=int),  # HunYuanMoEV1Config: one top-k, or one per layer
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
@@ -191,9 +191,9 @@ EXPECT: dict[str, Expect] = {
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(SIZE, "granitemoe", "granitemoeshared", "granitemoe_swa"),
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
-    "num_experts": _null(SIZE, "gemma4_text"),
+    "num_experts": _null(SIZE, "gemma4_text", "hy_v3"),
     "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "granitemoe", "granitemoeshared",
-                                 "dots1", "granitemoe_swa"),
+                                 "dots1", "granitemoe_swa", "hy_v3"),
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1"),
     "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "minicpm3", "youtu", "glm4_moe_lite"),

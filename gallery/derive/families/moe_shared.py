@@ -269,4 +269,50 @@ class Flint(Qwen3Moe):
     }
 
 
-__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1", "Dots1", "HunyuanMoe", "Flint"]
+def _hy_v3_layers(c, kind=None):
+    """HYV3Config.__post_init__: mlp_layer_types, else a dense first layer and experts after it."""
+    n = c["num_hidden_layers"]
+    return layer_kinds(["full"] * n, per_layer(c, "mlp_layer_types", MLP_TYPES, n) or ["dense"] + ["moe"] * (n - 1))
+
+
+def _hy_v3_shared(c, kind=None):
+    """HYV3MLP(intermediate_size=moe_intermediate_size × num_shared_experts) takes ``intermediate_size or
+    config.intermediate_size``: with no shared experts (0) the shared MLP is as wide as the dense one."""
+    return required("num_shared_experts", "experts")(c) * c["moe_intermediate_size"] or c["intermediate_size"]
+
+
+class HyV3(Llama):
+    """``models/hy_v3`` (Hunyuan 3): biased-or-not GQA with QK-norm per head; after a dense first layer, experts
+    chosen by sigmoid scores plus a correction bias, renormalised and scaled by ``router_scaling_factor``, and one
+    shared MLP of ``num_shared_experts × moe_intermediate_size`` (biased, like the dense MLP, by ``mlp_bias``; with
+    ``num_shared_experts`` 0 it is ``intermediate_size`` wide, as transformers builds it)."""
+
+    model_type = "hy_v3"
+    transformers_class = "HYV3ForCausalLM"
+    defaults = Llama.defaults | {
+        "vocab_size": 120832, "intermediate_size": 13312, "num_hidden_layers": 80, "num_attention_heads": 64,
+        "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+        "rope_theta": 11158840.0, "num_experts": 192, "num_experts_per_tok": 8, "num_shared_experts": 1,
+        "moe_intermediate_size": 1536, "router_scaling_factor": 2.826, "mlp_layer_types": None,
+    }
+    aliases = {"num_local_experts": "num_experts"}
+    layers = staticmethod(_hy_v3_layers)
+    block = Llama.block | {
+        "mixer.qk_norm": const("per_head_shared"),
+        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
+        "ffn.d_ff": dense_only("intermediate_size"),
+        "ffn.bias": dense_only("mlp_bias"),
+        "ffn.n_experts": moe_only(required("num_experts", "experts")),
+        "ffn.top_k": moe_only("num_experts_per_tok"),
+        "ffn.d_expert": moe_only("moe_intermediate_size"),
+        "ffn.n_shared_experts": moe_only(const(1)),
+        "ffn.d_shared": moe_only(_hy_v3_shared),
+        "ffn.shared_bias": moe_only("mlp_bias"),
+        "ffn.router.scoring": moe_only(const("sigmoid")),
+        "ffn.router.correction_bias": moe_only(const(True)),
+        "ffn.router.normalize_topk": moe_only(const(True)),
+        "ffn.router.weight_scale": moe_only("router_scaling_factor"),
+    }
+
+
+__all__ = ["Ernie45Moe", "SolarOpen", "ExaoneMoe", "Kolibri1", "Dots1", "HunyuanMoe", "Flint", "HyV3"]
