@@ -191,7 +191,7 @@ def _mixer_change(a: Spec, b: Spec) -> tuple[str, str] | None:
 def _moe(spec: Spec) -> str:
     f = next(blk.ffn for blk in spec.arch.blocks.values() if isinstance(blk.ffn, Moe))
     shared = f", {f.n_shared_experts} shared" if f.n_shared_experts else ""
-    return f"MoE {f.n_experts:,} experts, top-{f.top_k}{shared}"
+    return f"MoE {f.n_experts:,} experts, top-{f.top_k or 'k unset'}{shared}"
 
 
 def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import codes as codes_mod
-from .counts import active_params, breakdown, mtp_params, total_params
+from .counts import active_params, breakdown, mtp_params, total_params, unrouted
 from .derive import DerivationError
 from .memory import kv_bytes_per_token, state_bytes
 from .spec import SLUG_RE
@@ -231,6 +231,10 @@ def cmd_tree(args: argparse.Namespace) -> int:
     return _write_figure(tree(specs, args.theme).source, args, "family-tree")
 
 
+def _active_text(row: dict) -> str:
+    return row["unrouted"] if row["active_params"] is None else f"{row['active_params']:,} active"
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     if not args.paths and not args.hf_repo:
         raise UsageError("give spec or config.json paths, or --hf-repo ORG/NAME[@REV]")
@@ -240,14 +244,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "slug": slug,
             "total_params": total_params(arch),
             "embedding_params": breakdown(arch)["embeddings"],
-            "active_params": active_params(arch),
+            "active_params": active_params(arch),  # null when undefined: unrouted says why
+            "unrouted": unrouted(arch),
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
             "state_bytes_per_sequence": state_bytes(arch),  # linear/SSM/conv layers: fixed, any context
             "breakdown": breakdown(arch),
             "mtp_params": mtp_params(arch),  # stored in the checkpoint, not built by transformers
         }
         print(json.dumps(row) if args.json else
-              f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
+              f"{slug}: {row['total_params']:,} params ({_active_text(row)}), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
               + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence"
                  if row["state_bytes_per_sequence"] else "")

@@ -18,7 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Param, Step, ew, linear
 from ..terms import Term, term
 from ..toyops import Run
-from .contract import Fact, FfnKind
+from .contract import Fact, FfnKind, or_none
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, clamp_line, ffn_name
 
 EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
@@ -36,6 +36,9 @@ class Router(Strict):
     correction_bias: bool = Field(
         False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
     )
+    correction_bias_param: bool = Field(
+        False, description="The correction bias is a frozen parameter, counted in model.parameters(), not a buffer "
+        "(ERNIE 4.5 moe_statics.e_score_correction_bias)")
     n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
     topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
     normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
@@ -51,7 +54,10 @@ class Moe(Strict):
 
     kind: Literal["moe"]
     n_experts: PositiveInt
-    top_k: PositiveInt = Field(description="Experts active per token")
+    top_k: PositiveInt | None = Field(
+        description="Experts active per token; null when the config leaves it unset (transformers' DeepSeek-V2 "
+        "default num_experts_per_tok): the model is built and counted, but cannot route a token, so the figures "
+        "that depend on routing (active parameters, FLOPs per token, the trace) are undefined")
     d_expert: PositiveInt = Field(description="Hidden width of one expert")
     activation: Activation
     gated: bool = True
@@ -75,7 +81,7 @@ class Moe(Strict):
 
     @model_validator(mode="after")
     def _experts(self) -> "Moe":
-        if self.top_k > self.n_experts:
+        if self.top_k is not None and self.top_k > self.n_experts:
             raise rule_error(
                 "top_k", "too_many_active_experts",
                 f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
@@ -101,6 +107,8 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
     terms = [term("router", "router", where, d, e)]
     if ffn.router.bias:
         terms.append(term("router", "router.bias", where, e))
+    if ffn.router.correction_bias and ffn.router.correction_bias_param:
+        terms.append(term("router", "router.correction_bias", where, e))
     if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
         terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
     if ffn.d_dense:
@@ -118,9 +126,14 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
     return terms
 
 
+def picks(f: Moe) -> str:
+    """"top-8 of 64", or what is missing when the config leaves top_k unset."""
+    return f"top-{f.top_k} of {f.n_experts}" if f.top_k else f"top-k of {f.n_experts} unset (top_k null)"
+
+
 def lines(f: Moe) -> list[str]:
     """The label: top-k of the experts, each expert's kind and width, the latent."""
-    return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
+    return [f"Mixture of experts · {picks(f)}",
             f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
             f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp)]
 
@@ -132,10 +145,10 @@ def draw(d, p: str, f: Moe) -> str:
     d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
     if f.router.hash:
         router = [f"Hash router ({f.router.scoring} weights)",
-                  f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
+                  f"{picks(f)} fixed by token id (tid2eid)"]
     else:
         router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
-                  f"picks top-{f.top_k} of {f.n_experts}"]
+                  f"picks {picks(f)}"]
     if f.router.n_groups:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
     if f.router.correction_bias:
@@ -148,9 +161,9 @@ def draw(d, p: str, f: Moe) -> str:
         router.append(f"weights × {f.router.weight_scale:g}")
     d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
     d.node(p + "router", d.label(*router), "router", mark="ffn")
-    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k} active)", *lines(f)[1:],
+    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
-    d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
+    d.edge(p + "router", p + "experts", label=f"top-{f.top_k or 'k unset'}")
     if f.d_dense:
         _draw_beside_dense(d, p, f)
         d.raw("}")  # the stream's node is the block's, not the frame's: its edges come after the frame
@@ -201,7 +214,9 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
                "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
     steps.append(ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
     if r.correction_bias:
-        steps.append(ew("add correction bias", p, (T, E), "s' = s + b_e (a buffer; used to choose, not to weight)"))
+        stored = (Param("router.correction_bias", (E,)),) if r.correction_bias_param else ()
+        steps.append(ew("add correction bias", p, (T, E), f"s' = s + b_e (a {'frozen parameter' if stored else 'buffer'}; "
+                        "used to choose, not to weight)", params=stored))
     if r.n_groups and r.n_groups > 1:
         rank = "the sum of its best two scores" if r.correction_bias else "its best score"
         steps.append(ew("group top-k", p, (T, E), f"split {E} experts into {r.n_groups} groups ranked by {rank}; "
@@ -370,7 +385,7 @@ KIND = FfnKind(
         Fact("Feed-forward", "activation", lambda f: f.activation),
         Fact("Feed-forward", "gated", lambda f: f.gated),
         Fact("Feed-forward", "routed experts", lambda f: f.n_experts),
-        Fact("Feed-forward", "top-k", lambda f: f.top_k),
+        Fact("Feed-forward", "top-k", lambda f: or_none(f.top_k)),
         Fact("Feed-forward", "routing", lambda f: f"hash ({f.router.scoring} weights)" if f.router.hash
              else f.router.scoring),
         Fact("Feed-forward", "expert width", lambda f: f.d_expert),
