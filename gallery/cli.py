@@ -172,10 +172,19 @@ def _write_figure(dot: str, args: argparse.Namespace, stem: str) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .changes import changes
+    from .comparefig import MAX_MODELS, compare_dot
+    from .render import FORMATS
 
-    if not 2 <= len(args.specs) <= 4:
-        raise UsageError(f"compare takes 2 to 4 models, got {len(args.specs)}")
+    if not 2 <= len(args.specs) <= MAX_MODELS:
+        raise UsageError(f"compare takes 2 to {MAX_MODELS} models, got {len(args.specs)}")
+    args.format = Path(args.output or "").suffix[1:].lower()
+    if args.output and args.format not in FORMATS:
+        raise UsageError(f"-o {args.output}: the figure's file name must end in {', '.join('.' + f for f in FORMATS)}")
+    if args.json and args.output:
+        raise UsageError("give --json (the changes as data) or -o FILE (the figure), not both")
     first, *others = map(_spec_of, args.specs)
+    if args.output:
+        return _write_figure(compare_dot([first, *others], args.theme), args, "compare")
     for other in others:
         found = changes(first, other)
         if args.json:
@@ -335,8 +344,9 @@ COMMANDS = {
                "python -m gallery schema --check"),
     "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
                "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
-    "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
-                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
+    "compare": (cmd_compare, "what changed from the first model to each other one, in words grouped by stage, "
+                "as data (--json), or as one side-by-side figure (-o FILE.svg|png|pdf)",
+                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b gemma-3-27b-it -o compare.pdf --theme dark"),
     "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
              "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
@@ -348,13 +358,15 @@ COMMANDS = {
 }
 
 
-def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
-    """The options of a command that writes a figure: format, theme, PNG scale, output file."""
-    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
+def _figure_args(p: argparse.ArgumentParser, stem: str, output: str = "") -> None:
+    """The options of a command that writes a figure: format, theme, PNG scale, output file (``output``: its help,
+    when the file's name gives its type)."""
+    if not output:
+        p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
     p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
-    p.add_argument("-o", "--output", metavar="FILE", help=f"output file (default: {stem}.<format>)")
+    p.add_argument("-o", "--output", metavar="FILE", help=output or f"output file (default: {stem}.<format>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
+    _figure_args(p, "", output="write the comparison figure instead: the models side by side, what changed from the "
+                 "first outlined and said beside it; the file type is the name's (FILE.svg, .png or .pdf)")
     p = parsers["tree"]
     p.add_argument("--specs", default=str(SPEC_DIR), metavar="FOLDER", help="spec folder (default: arch_specs/)")
     _figure_args(p, "family-tree")
