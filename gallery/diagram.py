@@ -155,11 +155,28 @@ class _Dot:
         self.lines.append(f'  "{anchor}" -> "{name}" [style=dotted arrowhead=none color="{colour}"];')
 
 
-def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
-    """Draw one block kind as a cluster; return its (entry, exit) node names."""
-    p = f"{d.prefix}{kind}."
+def frames(spec: Spec) -> list[list[str]]:
+    """The block kinds drawn in each frame, in order of first appearance. Kinds whose blocks differ only in their
+    token mixer, or only in their feed-forward (the same sublayers and norm wiring otherwise) share one frame, the
+    differing part drawn as alternatives side by side, the way hand-drawn figures do (Gemma 3's sliding and full
+    layers, Qwen3-Next's linear and full ones, a dense prefix before MoE layers); others keep a frame each
+    (Nemotron-H's Mamba, attention and MoE-only layers)."""
+    kinds = list(spec.arch.layer_counts())
+    blocks = [spec.arch.blocks[k] for k in kinds]
+    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None) for b in blocks}
+    same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
+    return [kinds] if len(kinds) > 1 and len(wiring) == 1 and (same("mixer") or same("ffn")) else [[k] for k in kinds]
+
+
+def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tuple[str, str]:
+    """Draw one frame of block kinds (see :func:`frames`) as a cluster, its outline in the kind's strip colour
+    (none: a frame of one kind only, or of several); return its (entry, exit) node names."""
+    colour = colours.get(kinds[0]) if len(kinds) == 1 else None
+    counts, block = spec.arch.layer_counts(), spec.arch.blocks[kinds[0]]
+    p = f"{d.prefix}{kinds[0]}."
     single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
-    title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
+    count = sum(counts[k] for k in kinds)
+    title = f"{' / '.join(kinds)} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     fill, text = (_fade(d.t.fills["block"], d.t, 0.6), _fade(d.t.text, d.t)) if d.muted else (d.t.fills["block"], d.t.text)
     d.raw(f'subgraph "cluster_{_esc(p[:-1])}" {{')
     single_kind = len(spec.arch.blocks) == 1  # then the frame's count is the layer pattern
@@ -168,13 +185,27 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
     d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{fill}" {outline} fontcolor="{text}";')
     norm = _norm_name(spec)
     d.node(p + "in", '"block input"', "io", shape="plaintext", mark="pattern" if single_kind else "")
-    parts: list[tuple[str, str]] = []  # (node in, node out) of each sublayer in code order
+
+    def alternatives(part: str) -> list[tuple[str, Block, dict]]:
+        """(node prefix, block, attributes of the edge into it: its kind and layer count) of each drawn version
+        of a sublayer: one when the frame's kinds share it."""
+        found = [(k, spec.arch.blocks[k]) for k in kinds]
+        if all(getattr(b, part) == getattr(block, part) for _, b in found):
+            return [(p, block, {})]
+        return [(f"{d.prefix}{k}.", b, {"label": f"{k} × {counts[k]}", "fontcolor": colours[k], "fontsize": "11"})
+                for k, b in found]
+
+    parts: list[tuple[str, list[tuple[str, dict]], list[str]]] = []  # (name, (node in, its edge), nodes out) in code order
     if block.mixer is not None:
-        parts.append((p + "mixer", p + "mixer"))
-        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), mixer_fill(block.mixer), mark="mixer")
+        found = alternatives("mixer")
+        for q, b, _ in found:
+            d.node(q + "mixer", _label(*mixer_lines(b.mixer)), mixer_fill(b.mixer), mark="mixer")
+        parts.append((p + "mixer", [(q + "mixer", e) for q, _, e in found], [q + "mixer" for q, _, _ in found]))
     if block.ffn is not None:
         d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm
-        parts.append((p + "ffn", ffn_kind(block.ffn).draw(d, p, block.ffn)))
+        found = alternatives("ffn")
+        parts.append((p + "ffn", [(q + "ffn", e) for q, _, e in found], [ffn_kind(b.ffn).draw(d, q, b.ffn)
+                                                                         for q, b, _ in found]))
     entry = p + "in"
     if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms
         norms = [p + "norm"] if block.shared_norm else [p + "norm_mixer", p + "norm_ffn"]
@@ -182,30 +213,32 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
             d.node(name, _label(norm), "norm", mark="norm")
             d.edge(entry, name)
         d.node(p + "add", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
-        for i, (node, out) in enumerate(parts):
-            d.edge(norms[0 if block.shared_norm else i], node)
-            d.edge(out, p + "add")
+        for i, (_, ins, outs) in enumerate(parts):
+            for (node, edge), out in zip(ins, outs):
+                d.edge(norms[0 if block.shared_norm else i], node, **edge)
+                d.edge(out, p + "add")
         d.edge(entry, p + "add", style="dashed", label="residual")
         d.raw("}")
         return entry, p + "add"
     prev = entry
-    for i, (node, out) in enumerate(parts):
+    for i, (name, ins, outs) in enumerate(parts):
         before = block.norm_placement in ("pre", "sandwich")
         after = block.norm_placement in ("post", "sandwich")
         if before:
-            d.node(f"{node}_pre", _label(norm), "norm", mark="norm")
-            d.edge(prev, f"{node}_pre")
-            d.edge(f"{node}_pre", node)
-        else:
-            d.edge(prev, node)
-        last = out
+            d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
+            d.edge(prev, f"{name}_pre")
+        for node, edge in ins:
+            d.edge(f"{name}_pre" if before else prev, node, **edge)
+        last = outs
         if after:
-            d.node(f"{node}_post", _label(norm), "norm", mark="norm")
-            d.edge(out, f"{node}_post")
-            last = f"{node}_post"
+            d.node(f"{name}_post", _label(norm), "norm", mark="norm")
+            for out in outs:
+                d.edge(out, f"{name}_post")
+            last = [f"{name}_post"]
         add = f"{p}add{i + 1}"
         d.node(add, '"+"', "add", shape="circle", width="0.3", fixedsize="true")
-        d.edge(last, add)
+        for out in last:
+            d.edge(out, add)
         d.edge(prev, add, style="dashed", label=_residual(spec))
         prev = add
     if spec.arch.hyper_connections:
@@ -285,16 +318,16 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
     rows = {"tokens": q + "tokens", "embedding": q + "embed"}
     if len(counts) == 1:
-        kind = a.layers[0]
-        entry, top = _block(d, spec, kind, a.blocks[kind], counts[kind], None)
+        entry, top = _block(d, spec, a.layers[:1], {})
         d.edge(q + "embed", entry)
         rows["block 1"] = entry
     else:
         _strip(d, spec, colours)
         d.edge(q + "embed", q + "layers")
-        for i, (kind, n) in enumerate(counts.items()):
-            entry, _ = _block(d, spec, kind, a.blocks[kind], n, colours[kind])
-            d.edge(q + "layers", entry, style="dashed", arrowhead="none", color=colours[kind], constraint="false")
+        for i, kinds in enumerate(frames(spec)):
+            entry, _ = _block(d, spec, kinds, colours)
+            colour = colours[kinds[0]] if len(kinds) == 1 else d.t.edge
+            d.edge(q + "layers", entry, style="dashed", arrowhead="none", color=colour, constraint="false")
             rows[f"block {i + 1}"] = entry
         top = q + "layers"
     d.note(q + "note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit "
