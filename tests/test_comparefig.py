@@ -13,7 +13,7 @@ import pytest
 from gallery.changes import STAGES, changes
 from gallery.comparefig import STAGE_MARK, compare_dot
 from gallery.diagram import THEMES
-from gallery.render import render
+from gallery.render import page_svg, render
 
 from .conftest import SVG
 
@@ -112,3 +112,12 @@ def test_renders_to_real_svg_png_and_pdf(bundled, theme):
     assert render(dot, "png")[:8] == b"\x89PNG\r\n\x1a\n"
     pdf = render(dot, "pdf")
     assert pdf[:5] == b"%PDF-" and b"DejaVu" in pdf and b"/FontFile" in pdf  # fonts embedded
+
+
+def test_names_from_data_are_drawn_literally(bundled):
+    odd = 'Qwen3 <B>"8B"</B> & {co} \\ "quoted"'
+    spec = bundled["qwen3-8b"][0].model_copy(update={"name": odd})
+    svg = ET.fromstring(render(compare_dot([bundled["llama-3.1-8b-instruct"][0], spec]), "svg"))
+    assert svg.tag == f"{SVG}svg"
+    text = " ".join("".join(t.itertext()) for t in ET.fromstring(page_svg(compare_dot([spec, spec]))).iter(f"{SVG}text"))
+    assert odd in text  # in the title row and the model's frame, as written
