@@ -272,6 +272,9 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
+    unconfirmed: dict[Literal["release_date", "licence"], str] = Field(
+        {}, description="Curated facts no vendored source (config, PROVENANCE, model card copy) confirms, each with "
+        "what is known instead; the app marks them unconfirmed")
     published: Published | None = Field(
         None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source

@@ -313,6 +313,18 @@ def test_model_page_says_where_the_model_comes_from():
     assert any(p.query_string == "models=deepseek-v3&models=kimi-k2-instruct" for p in links)
 
 
+def test_model_page_marks_curated_facts_no_vendored_source_confirms(bundled):
+    spec, _ = bundled["nvidia-nemotron-3.5-lightning-30b-a3b"]
+    at = _app("views/model.py", model=spec.slug)
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    for fact in ("release_date", "licence"):
+        said = f"{fact.replace('_', ' ').capitalize()} unconfirmed"
+        assert any(said in c and spec.unconfirmed[fact][:40] in c for c in captions), (said, captions)
+    at = _app("views/model.py", model="llama-3.1-8b-instruct")
+    assert not any("unconfirmed" in c.value for c in at.caption)
+
+
 def test_gallery_cards_open_compare_with_their_model_first(bundled):
     at = _app(q="deepseek-v3.2")
     [link] = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]

@@ -28,6 +28,8 @@ arch = spec.arch
 st.title(literal(spec.name))
 st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.release_date or ""), spec.licence or "",
                                    f"[{spec.source.hf_repo}](https://huggingface.co/{spec.source.hf_repo})"] if x))
+for fact, known in spec.unconfirmed.items():
+    st.caption(f":material/help: {fact.replace('_', ' ').capitalize()} unconfirmed: {literal(known)}")
 
 total, active = total_params(arch), active_params(arch)
 cols = st.columns(5)

@@ -21,7 +21,7 @@ from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
-from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
+from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -217,9 +217,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
-                                                                            "half")]
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
     if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
         steps += [ew(f"RMS norm {t}", p, shp, "x · rsqrt(mean(x²) + eps), no weight", per=3)
                   for t, shp in (("Q", (h, T, hd)), ("K", (kv, T, hd)))]
@@ -261,9 +260,9 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     if m.v_norm:
         v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
-        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False))
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
         q = R.rec("RMS norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
