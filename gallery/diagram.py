@@ -132,7 +132,8 @@ class _Dot:
             outline = f' color="{self.t.highlight}" penwidth=3'
             attrs = {**attrs, "class": f"changed {mark}"} if self.muted else attrs
         elif self.muted:
-            fill, outline = _fade(fill, self.t), f' color="{_fade(self.t.edge, self.t)}" fontcolor="{_fade(self.t.text, self.t)}"'
+            fill = _fade(fill, self.t)
+            outline = f' color="{_fade(self.t.edge, self.t)}" fontcolor="{_fade(self.t.text, self.t)}"'
         else:
             outline = f' color="{self.t.edge}"'
         extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
@@ -177,12 +178,15 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
     single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
     count = sum(counts[k] for k in kinds)
     title = f"{' / '.join(kinds)} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
-    fill, text = (_fade(d.t.fills["block"], d.t, 0.6), _fade(d.t.text, d.t)) if d.muted else (d.t.fills["block"], d.t.text)
+    fill, text = d.t.fills["block"], d.t.text
+    if d.muted:
+        fill, text = _fade(fill, d.t, 0.6), _fade(text, d.t)
     d.raw(f'subgraph "cluster_{_esc(p[:-1])}" {{')
     single_kind = len(spec.arch.blocks) == 1  # then the frame's count is the layer pattern
     outline = f'color="{d.t.highlight}" penwidth=3' if single_kind and "pattern" in d.highlight else \
         f'color="{colour or d.t.edge}" penwidth=2'
-    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{fill}" {outline} fontcolor="{text}";')
+    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{fill}" {outline} '
+          f'fontcolor="{text}";')
     norm = _norm_name(spec)
     d.node(p + "in", '"block input"', "io", shape="plaintext", mark="pattern" if single_kind else "")
 
@@ -195,7 +199,8 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
         return [(f"{d.prefix}{k}.", b, {"label": f"{k} × {counts[k]}", "fontcolor": colours[k], "fontsize": "11"})
                 for k, b in found]
 
-    parts: list[tuple[str, list[tuple[str, dict]], list[str]]] = []  # (name, (node in, its edge), nodes out) in code order
+    # each sublayer in code order: (its name, each alternative's (node in, attributes of the edge into it), nodes out)
+    parts: list[tuple[str, list[tuple[str, dict]], list[str]]] = []
     if block.mixer is not None:
         found = alternatives("mixer")
         for q, b, _ in found:

@@ -93,8 +93,8 @@ def test_what_equals_the_reference_is_faded(bundled):
     x, y = bundled["llama-2-7b-hf"][0], bundled["mistral-7b-v0.1"][0]
     dot = compare_dot([x, y])
     fill = THEMES["light"].fills["embedding"]  # the embedding is the same (vocab 32,000, d_model 4,096)
-    assert f'"m0.embed" [label="Token embedding\\n32,000 × 4,096" shape=box style="rounded,filled" fillcolor="{fill}"' \
-        in dot
+    assert f'"m0.embed" [label="Token embedding\\n32,000 × 4,096" shape=box style="rounded,filled" ' \
+        f'fillcolor="{fill}"' in dot
     faded = re.search(r'"m1\.embed" \[[^\]]*fillcolor="(#[0-9a-f]{6})"', dot).group(1)
     assert faded != fill and int(faded[1:3], 16) > int(fill[1:3], 16)  # nearer the white background
 
@@ -119,5 +119,6 @@ def test_names_from_data_are_drawn_literally(bundled):
     spec = bundled["qwen3-8b"][0].model_copy(update={"name": odd})
     svg = ET.fromstring(render(compare_dot([bundled["llama-3.1-8b-instruct"][0], spec]), "svg"))
     assert svg.tag == f"{SVG}svg"
-    text = " ".join("".join(t.itertext()) for t in ET.fromstring(page_svg(compare_dot([spec, spec]))).iter(f"{SVG}text"))
+    page = ET.fromstring(page_svg(compare_dot([spec, spec])))
+    text = " ".join("".join(t.itertext()) for t in page.iter(f"{SVG}text"))
     assert odd in text  # in the title row and the model's frame, as written
