@@ -43,7 +43,8 @@ def compare_dot(specs: list[Spec], theme: str = "light") -> str:
     if not 2 <= len(specs) <= MAX_MODELS:
         raise ValueError(f"the comparison figure takes 2 to {MAX_MODELS} models, got {len(specs)}")
     t, base = THEMES[theme], specs[0]
-    lines = ['digraph "compare" {', *header(t, _title(specs, theme))]
+    # the title row and legend at the left, where a reader scrolling a wide figure starts
+    lines = ['digraph "compare" {', *header(t, _title(specs, theme)), "  graph [labeljust=l];"]
     rows: dict[str, list[str]] = {}
     for i, spec in enumerate(specs):
         found = changes(base, spec) if i else []
@@ -52,7 +53,7 @@ def compare_dot(specs: list[Spec], theme: str = "light") -> str:
         sub = "reference" if i == 0 else f"{len(found)} change(s) from {base.name}" if found else \
             f"no changes from {base.name}"
         d.raw(f'subgraph "cluster_m{i}" {{')
-        d.raw(f'  label=<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}> labelloc=b '
+        d.raw(f'  label=<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}> labelloc=b labeljust=c '
               f'style="rounded" color="{_fade(t.edge, t)}" fontcolor="{t.text}" margin=12;')
         drawn = draw(d, spec)
         for row, node in drawn.items():  # every block kind's frame starts on one row
