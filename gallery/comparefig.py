@@ -53,8 +53,8 @@ def compare_dot(specs: list[Spec], theme: str = "light") -> str:
         sub = "reference" if i == 0 else f"{len(found)} change(s) from {base.name}" if found else \
             f"no changes from {base.name}"
         d.raw(f'subgraph "cluster_m{i}" {{')
-        d.raw(f'  label=<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}> labelloc=b labeljust=c '
-              f'style="rounded" color="{_fade(t.edge, t)}" fontcolor="{t.text}" margin=12;')
+        d.raw(f'  label=<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}> labelloc=b '
+              f'labeljust=c style="rounded" color="{_fade(t.edge, t)}" fontcolor="{t.text}" margin=12;')
         drawn = draw(d, spec)
         for row, node in drawn.items():  # every block kind's frame starts on one row
             rows.setdefault("blocks" if row.startswith("block ") else row, []).append(node)
