@@ -11,7 +11,7 @@ from gallery.catalog import SORTS, Filters, card, cards, facets, select, sort
 from .conftest import spec_ids
 from .reference import reference_param_count
 
-EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")  # the last: Step 3.5
 # A few known MoE models (the full set is read from the configs; these guard the reading itself).
 SOME_MOE = {"mixtral-8x7b-v0.1", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b", "deepseek-v2-lite-chat", "gpt-oss-20b"}
 

@@ -69,19 +69,23 @@ def test_rows_carry_the_config_values(bundled, slug):
     elif mla:  # KV heads do not apply to MLA: its cache is the latent
         assert _row(table, "query heads").values == (heads,)
         assert "KV heads" not in _fields(table) and _row(table, "kv_lora_rank").values == (config["kv_lora_rank"],)
-    elif len(spec.arch.blocks) > 1 and isinstance(_row(table, "KV heads").values[0], str):
-        # per-kind head layouts (MiMo-V2-Flash): every KV-head count transformers builds is shown
+    elif len(spec.arch.blocks) > 1 and any(isinstance(_row(table, f).values[0], str) for f in ("query heads",
+                                                                                             "KV heads")):
+        # per-kind head layouts (MiMo-V2-Flash's KV heads, Step 3.5's query heads): every count transformers builds
         from .reference import reference_model
 
-        model = reference_model(config)
-        built = {m.k_proj.out_features // m.head_dim for m in model.modules() if hasattr(m, "k_proj")}
-        shown = _row(table, "KV heads").values[0]
-        assert len(built) > 1 and all(f"{n} (" in shown for n in built)
-        assert _row(table, "query heads").values == (heads,)
+        attention = [m for m in reference_model(config).modules() if hasattr(m, "k_proj")]
+        for field, proj in (("query heads", "q_proj"), ("KV heads", "k_proj")):
+            built = {getattr(m, proj).out_features // m.head_dim for m in attention}
+            shown = _row(table, field).values[0]
+            if len(built) == 1:
+                assert shown == built.pop()
+            else:
+                assert all(f"{n} (" in shown for n in built)
     else:
         assert _row(table, "query heads").values == (heads,)
         assert _row(table, "KV heads").values == (_kv_heads(config),)
-    moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
+    moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"))
     assert ("routed experts" in _fields(table)) == moe
     if not moe:
         assert _row(table, "active").values == _row(table, "total").values

@@ -86,11 +86,12 @@ def test_kinds_sharing_their_sublayers_share_a_frame(bundled, slug, n_frames):
 def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
     spec, config = bundled[slug]
     heads = config.get("num_attention_heads", config.get("n_head"))
+    sliding_heads = (config.get("attention_other_setting") or {}).get("num_attention_heads")  # Step 3.5's sliding
     dot = to_dot(spec)
     for kind, block in spec.arch.blocks.items():
         label = " ".join(_labels(_cluster(dot, kind)))
         if isinstance(block.mixer, SoftmaxAttention):
-            assert f"{heads} query heads" in label
+            assert f"{sliding_heads if sliding_heads and block.mixer.window else heads} query heads" in label
             assert f"{block.mixer.n_kv_heads} KV heads" in label and f"head dim {block.mixer.head_dim}" in label
         elif isinstance(block.mixer, GatedDeltaNet):
             assert (f"{config['linear_num_key_heads']} query/key heads × {config['linear_key_head_dim']}" in label

@@ -19,7 +19,7 @@ from ..steps import Ctx, Param, Step, ew, linear
 from ..terms import Term, term
 from ..toyops import Run
 from .contract import Fact, FfnKind
-from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, ffn_name
+from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, clamp_line, ffn_name
 
 EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
 
@@ -67,6 +67,10 @@ class Moe(Strict):
         None, description="Routed experts work in a latent of this width: projected down before them and back up "
         "after (moe_latent_size; Nemotron-H fc1_latent_proj / fc2_latent_proj); null = they read d_model")
     latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
+    clamp: float | None = Field(None, gt=0, description="Routed experts: act(gate) capped at clamp, up clamped to "
+                                "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
+    shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
+                                       "swiglu_limits_shared)")
     router: Router = Router()
 
     @model_validator(mode="after")
@@ -118,7 +122,7 @@ def lines(f: Moe) -> list[str]:
     """The label: top-k of the experts, each expert's kind and width, the latent."""
     return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
             f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
-            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else ""]
+            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp)]
 
 
 def draw(d, p: str, f: Moe) -> str:
@@ -159,7 +163,8 @@ def draw(d, p: str, f: Moe) -> str:
     if f.n_shared_experts:
         gate = " · sigmoid gate" if f.shared_gate else ""
         d.node(p + "shared", d.label(f"{f.n_shared_experts} shared expert{'s' if f.n_shared_experts > 1 else ''}"
-                                    f" (always on){gate}", f"d_shared {f.d_shared:,}"), "moe", mark="ffn")
+                                    f" (always on){gate}", f"d_shared {f.d_shared:,}", clamp_line(f.shared_clamp)),
+               "moe", mark="ffn")
         d.edge(p + "ffn", p + "shared")
         d.edge(p + "shared", p + "ffn_out")
     d.raw("}")
@@ -218,7 +223,8 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
 
 
 def _shared_steps(c: Ctx, f: Moe) -> list[Step]:
-    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias,
+                       clamp=f.shared_clamp)
 
 
 def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
@@ -229,7 +235,7 @@ def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
     steps = [linear(c, "fc1_latent_proj", "experts", d, L, f.latent_bias, "x_L = x · W_fc1 (down to the experts' "
                      "latent)")] if L else []
     steps += chain_steps(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k,
-                        L)
+                        L, f.clamp)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     if L:
@@ -305,12 +311,12 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
-    y = chain_forward(R, "experts.", f, f.gated, xe, idx)
+    y = chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     if f.d_latent:
         y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
-        s = chain_forward(R, "shared_expert.", f, f.gated, x) if s is None else s
+        s = chain_forward(R, "shared_expert.", f, f.gated, x, clamp=f.shared_clamp) if s is None else s
         if f.shared_gate:
             gamma = R.linear("shared_expert_gate", x)
             s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
