@@ -203,10 +203,15 @@ def _write_figure(dot: str, args: argparse.Namespace, stem: str, placed: bool = 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .changes import changes
+    from .comparefig import MAX_MODELS, compare_dot
 
-    if not 2 <= len(args.specs) <= 4:
-        raise UsageError(f"compare takes 2 to 4 models, got {len(args.specs)}")
+    if not 2 <= len(args.specs) <= MAX_MODELS:
+        raise UsageError(f"compare takes 2 to {MAX_MODELS} models, got {len(args.specs)}")
+    if args.json and args.output:
+        raise UsageError("give --json (the changes as data) or -o FILE (the figure), not both")
     first, *others = map(_spec_of, args.specs)
+    if args.output:
+        return _write_figure(compare_dot([first, *others], args.theme), args, "compare")
     for other in others:
         found = changes(first, other)
         if args.json:
@@ -373,8 +378,9 @@ COMMANDS = {
                "of a selection of bundled models on one sheet",
                "python -m gallery export llama-3.1-8b-instruct --theme dark -o llama.png; "
                "python -m gallery export --poster --family Google --family qwen3_moe --sort family -o poster.pdf"),
-    "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
-                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
+    "compare": (cmd_compare, "what changed from the first model to each other one, in words grouped by stage, "
+                "as data (--json), or as one side-by-side figure (-o FILE.svg|png|pdf)",
+                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b gemma-3-27b-it -o compare.pdf --theme dark"),
     "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
              "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
@@ -386,13 +392,13 @@ COMMANDS = {
 }
 
 
-def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
-    """The options of a command that writes a figure: format, theme, PNG scale, output file."""
+def _figure_args(p: argparse.ArgumentParser, stem: str, output: str = "") -> None:
+    """The options of a command that writes a figure: format, theme, PNG scale, output file (``output``: its help)."""
     p.add_argument("--format", choices=["svg", "png", "pdf"], help="file type (default: the output's suffix, else svg)")
     p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
-    p.add_argument("-o", "--output", metavar="FILE", help=f"output file (default: {stem}.<format>)")
+    p.add_argument("-o", "--output", metavar="FILE", help=output or f"output file (default: {stem}.<format>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -440,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
+    _figure_args(p, "compare", output="write the comparison figure instead: the models side by side, what changed "
+                 "from the first outlined and said beside it (the file type: --format, else the name's suffix)")
     p = parsers["tree"]
     p.add_argument("--specs", default=str(SPEC_DIR), metavar="FOLDER", help="spec folder (default: arch_specs/)")
     _figure_args(p, "family-tree")

@@ -1,4 +1,5 @@
-"""Compare page: 2–6 models side by side — table with differences marked, charts, diagrams."""
+"""Compare page: 2–6 models side by side — the changes in words, the table with differences marked, the comparison
+figure (``gallery.comparefig``, the first four models) with its exports, each model's diagram, charts."""
 
 import altair as alt
 import pandas as pd
@@ -6,7 +7,8 @@ import streamlit as st
 
 from gallery import compare
 from gallery.changes import changes
-from gallery.diagram import diff_components, to_dot
+from gallery.comparefig import MAX_MODELS, compare_dot
+from gallery.diagram import THEMES, diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views import diagrams
@@ -62,6 +64,19 @@ st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), f
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 
 
+def figure() -> None:
+    """The comparison figure at its natural size (the box scrolls), with its slide exports."""
+    shown = specs[:MAX_MODELS]
+    theme = st.segmented_control("Figure theme", list(THEMES), default="light", key="fig_theme",
+                                 bind="query-params") or "light"
+    st.caption(f"One drawing at one scale, rows aligned: {literal(specs[0].name)} is the reference; in the others, "
+               "what is the same is faded and what changed is outlined, with the change written beside it."
+               + (f" The figure shows the first {MAX_MODELS} models." if len(specs) > MAX_MODELS else ""))
+    dot = compare_dot(shown, theme)
+    diagrams.show(dot, "Comparison figure of " + " vs ".join(s.name for s in shown))
+    diagrams.downloads(dot, "compare-" + "-vs-".join(s.slug for s in shown) + f"-{theme}", "fig")
+
+
 def diagrams_side_by_side() -> None:
     """Every model's diagram at one scale, what differs from the first outlined."""
     st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}. Side by side at full size; scroll sideways.")
@@ -90,5 +105,5 @@ def cache_chart() -> None:
         width="stretch")
 
 
-lazy_tabs({"Diagrams": diagrams_side_by_side, "Parameters by component": parameters_chart,
+lazy_tabs({"Figure": figure, "Diagrams": diagrams_side_by_side, "Parameters by component": parameters_chart,
            "Cache against context": cache_chart}, key="part")  # only the open one is drawn
