@@ -8,7 +8,7 @@ reference is faded, and what changed is outlined in the highlight colour with th
 it. The changes are :func:`gallery.changes.changes` (their phrases, stage by stage), so the highlighted
 stages are exactly the change list's. Each model is drawn by :func:`gallery.diagram.draw` (the single
 diagrams' code) into a cluster of its own, its node names prefixed ``m0.``, ``m1.``, …; a title row names
-the models and a legend explains the marks. Pure: returns DOT text for ``gallery.render``.
+the models and a legend explains the marks. Built with the ``graphviz`` package; pure: returns DOT text for ``gallery.render``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import textwrap
 
 from .changes import STAGES, Change, changes
-from .diagram import THEMES, _Dot, _esc, _fade, _html, draw, header
+from .diagram import THEMES, _Dot, _fade, _html, digraph, draw
 from .spec import Spec
 
 MAX_MODELS = 4
@@ -44,31 +44,30 @@ def compare_dot(specs: list[Spec], theme: str = "light") -> str:
         raise ValueError(f"the comparison figure takes 2 to {MAX_MODELS} models, got {len(specs)}")
     t, base = THEMES[theme], specs[0]
     # the title row and legend at the left, where a reader scrolling a wide figure starts
-    lines = ['digraph "compare" {', *header(t, _title(specs, theme)), "  graph [labeljust=l];"]
+    g = digraph("compare", t, _title(specs, theme))
+    g.attr("graph", labeljust="l")
     rows: dict[str, list[str]] = {}
     for i, spec in enumerate(specs):
         found = changes(base, spec) if i else []
         said = marks(found)
-        d = _Dot(t, frozenset(said), prefix=f"m{i}.", muted=i > 0)
+        d = _Dot(t, frozenset(said), g, prefix=f"m{i}.", muted=i > 0)
         sub = "reference" if i == 0 else f"{len(found)} change(s) from {base.name}" if found else \
             f"no changes from {base.name}"
-        d.raw(f'subgraph "cluster_m{i}" {{')
-        d.raw(f'  label=<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}> labelloc=b '
-              f'labeljust=c style="rounded" color="{_fade(t.edge, t)}" fontcolor="{t.text}" margin=12;')
-        drawn = draw(d, spec)
-        for row, node in drawn.items():  # every block kind's frame starts on one row
-            rows.setdefault("blocks" if row.startswith("block ") else row, []).append(node)
-        for mark, phrases in said.items():
-            anchor = d.marked.get(mark) or drawn.get(_BESIDE.get(mark, ""), drawn["block 1"])
-            text = [line for p in phrases for line in textwrap.wrap(p, WRAP, subsequent_indent="  ")]
-            d.note(f"m{i}.change.{mark}", text, anchor, colour=t.highlight, fontsize="12",
-                   **{"class": f"change {mark}"})
-        d.raw("}")
-        lines += d.lines
-    lines += ["  {rank=same; " + " ".join(f'"{_esc(n)}";' for n in nodes) + "}"
-              for nodes in rows.values() if len(nodes) > 1]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        with d.cluster(f"m{i}", label=f'<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}>',
+                       labelloc="b", labeljust="c", style="rounded", color=_fade(t.edge, t), fontcolor=t.text,
+                       margin="12"):
+            drawn = draw(d, spec)
+            for row, node in drawn.items():  # every block kind's frame starts on one row
+                rows.setdefault("blocks" if row.startswith("block ") else row, []).append(node)
+            for mark, phrases in said.items():
+                anchor = d.marked.get(mark) or drawn.get(_BESIDE.get(mark, ""), drawn["block 1"])
+                text = [line for p in phrases for line in textwrap.wrap(p, WRAP, subsequent_indent="  ")]
+                d.note(f"m{i}.change.{mark}", text, anchor, colour=t.highlight, fontsize="12",
+                       **{"class": f"change {mark}"})
+    for nodes in rows.values():
+        if len(nodes) > 1:
+            d.same_rank(*nodes)
+    return g.source
 
 
 def _title(specs: list[Spec], theme: str) -> str:

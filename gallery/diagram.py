@@ -10,12 +10,16 @@ kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluste
 out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
 
 Pure: :func:`to_dot` returns DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
-it with ``st.graphviz_chart``. Every label that comes from data goes through :func:`_esc`.
+it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its quoting); every label and attribute value that comes from data
+goes through :func:`_text` (literal text, never HTML-like) or, in an HTML-like label, :func:`_html`.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+import graphviz
 
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
@@ -58,9 +62,9 @@ COMPONENTS = ("embedding", "pattern", "norm", "mixer", "ffn", "final_norm", "hea
 """What :func:`diff_components` can mark as different (and ``to_dot(highlight=...)`` outlines)."""
 
 
-def _esc(text: object) -> str:
-    """Text made safe inside a double-quoted DOT string (quotes, backslashes, newlines)."""
-    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+def _text(text: object) -> str:
+    """Data as literal DOT text (the package quotes it): backslashes literal, never an HTML-like label, one line."""
+    return graphviz.escape(str(text).replace("\n", " "))
 
 
 def _html(text: object) -> str:
@@ -69,8 +73,8 @@ def _html(text: object) -> str:
 
 
 def _label(*lines: object) -> str:
-    """A quoted multi-line label from data lines, each escaped."""
-    return '"' + "\\n".join(_esc(line) for line in lines if line) + '"'
+    """A multi-line label from data lines, each literal (:func:`_text`)."""
+    return graphviz.nohtml("\\n".join(_text(line) for line in lines if line))
 
 
 def _fade(colour: str, t: Theme, keep: float = 0.35) -> str:
@@ -110,18 +114,33 @@ def _norm_name(spec: Spec) -> str:
 
 
 class _Dot:
-    """A tiny DOT writer: nodes, edges and clusters as lines of text."""
+    """A diagram being built: a ``graphviz.Digraph`` and the cluster being drawn into, with the theme's node styles."""
 
-    esc, label = staticmethod(_esc), staticmethod(_label)  # for the kinds that draw nodes of their own
+    label = staticmethod(_label)  # for the kinds that draw nodes of their own
 
-    def __init__(self, theme: Theme, highlight: frozenset[str], prefix: str = "", muted: bool = False):
+    def __init__(self, theme: Theme, highlight: frozenset[str], graph: graphviz.Digraph, prefix: str = "",
+                 muted: bool = False):
         # prefix: put before every node name, so several models can share one graph (gallery.comparefig);
         # muted: components not in ``highlight`` are drawn faded (what equals the reference model)
-        self.t, self.highlight, self.lines, self.prefix, self.muted = theme, highlight, [], prefix, muted
+        self.t, self.highlight, self.prefix, self.muted = theme, highlight, prefix, muted
+        self.graphs = [graph]  # the graph, then each cluster open inside it
         self.marked: dict[str, str] = {}  # each mark's first node (where a comparison writes what changed)
         # for a kind whose parts read the residual stream past the block's norm (Gemma 4's router and experts): the
         # node of the stream its sublayer reads and the model's norm in words, set before it draws
         self.stream, self.norm = "", ""
+
+    @property
+    def g(self) -> graphviz.Digraph:
+        """The graph or cluster being drawn into."""
+        return self.graphs[-1]
+
+    @contextmanager
+    def cluster(self, name: str, **attrs: str):
+        """Draw into the cluster ``name`` (``cluster_`` put before it) with graph attributes ``attrs``."""
+        self.graphs.append(graphviz.Digraph(name=f"cluster_{name}", graph_attr=attrs))
+        yield
+        frame = self.graphs.pop()
+        self.g.subgraph(frame)
 
     def node(self, name: str, label: str, component: str, shape: str = "box", mark: str = "", **attrs) -> None:
         fill = self.t.fills.get(component, self.t.fills["block"])
@@ -129,31 +148,37 @@ class _Dot:
             self.marked.setdefault(mark, name)
         style = "rounded,filled" if shape == "box" else "filled"
         if mark and mark in self.highlight:
-            outline = f' color="{self.t.highlight}" penwidth=3'
+            outline = {"color": self.t.highlight, "penwidth": "3"}
             attrs = {**attrs, "class": f"changed {mark}"} if self.muted else attrs
         elif self.muted:
             fill = _fade(fill, self.t)
-            outline = f' color="{_fade(self.t.edge, self.t)}" fontcolor="{_fade(self.t.text, self.t)}"'
+            outline = {"color": _fade(self.t.edge, self.t), "fontcolor": _fade(self.t.text, self.t)}
         else:
-            outline = f' color="{self.t.edge}"'
-        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
-        self.lines.append(f'  "{name}" [label={label} shape={shape} style="{style}" fillcolor="{fill}"{outline}{extra}];')
-
-    def raw(self, line: str) -> None:
-        self.lines.append("  " + line)
+            outline = {"color": self.t.edge}
+        self.g.node(name, label, shape=shape, style=style, fillcolor=fill, **outline, **_texts(attrs))
 
     def edge(self, a: str, b: str, **attrs) -> None:
-        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
-        self.lines.append(f'  "{a}" -> "{b}" [{extra.strip()}];')
+        self.g.edge(a, b, **_texts(attrs))
+
+    def same_rank(self, *names: str) -> None:
+        """Put the nodes ``names`` on one rank."""
+        with self.g.subgraph() as row:
+            row.attr(rank="same")
+            for name in names:
+                row.node(name)
 
     def note(self, name: str, text: str | list[str], anchor: str, colour: str = "", **attrs) -> None:
         """A side annotation (one line or several) in the annotation colour (or ``colour``), beside ``anchor``."""
         colour = colour or self.t.annotation
-        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
         label = _label(*text) if isinstance(text, list) else _label(text)
-        self.lines.append(f'  "{name}" [label={label} shape=plaintext fontcolor="{colour}"{extra}];')
-        self.lines.append(f'  {{rank=same; "{anchor}"; "{name}"}}')
-        self.lines.append(f'  "{anchor}" -> "{name}" [style=dotted arrowhead=none color="{colour}"];')
+        self.g.node(name, label, shape="plaintext", fontcolor=colour, **_texts(attrs))
+        self.same_rank(anchor, name)
+        self.g.edge(anchor, name, style="dotted", arrowhead="none", color=colour)
+
+
+def _texts(attrs: dict) -> dict:
+    """Attribute values as literal text (:func:`_text`)."""
+    return {k: _text(v) for k, v in attrs.items()}
 
 
 def frames(spec: Spec) -> list[list[str]]:
@@ -181,14 +206,20 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
     fill, text = d.t.fills["block"], d.t.text
     if d.muted:
         fill, text = _fade(fill, d.t, 0.6), _fade(text, d.t)
-    d.raw(f'subgraph "cluster_{_esc(p[:-1])}" {{')
     single_kind = len(spec.arch.blocks) == 1  # then the frame's count is the layer pattern
-    outline = f'color="{d.t.highlight}" penwidth=3' if single_kind and "pattern" in d.highlight else \
-        f'color="{colour or d.t.edge}" penwidth=2'
-    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{fill}" {outline} '
-          f'fontcolor="{text}";')
+    outline = {"color": d.t.highlight, "penwidth": "3"} if single_kind and "pattern" in d.highlight else \
+        {"color": colour or d.t.edge, "penwidth": "2"}
+    with d.cluster(p[:-1], label=_label(title), labeljust="l", style="rounded,filled", fillcolor=fill, **outline,
+                   fontcolor=text):
+        return _frame(d, spec, kinds, colours, single_kind)
+
+
+def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], single_kind: bool) -> tuple[str, str]:
+    """The inside of :func:`_block`'s frame."""
+    counts, block = spec.arch.layer_counts(), spec.arch.blocks[kinds[0]]
+    p = f"{d.prefix}{kinds[0]}."
     norm = _norm_name(spec)
-    d.node(p + "in", '"block input"', "io", shape="plaintext", mark="pattern" if single_kind else "")
+    d.node(p + "in", _label("block input"), "io", shape="plaintext", mark="pattern" if single_kind else "")
 
     def alternatives(part: str) -> list[tuple[str, Block, dict]]:
         """(node prefix, block, attributes of the edge into it: its kind and layer count) of each drawn version
@@ -217,13 +248,12 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
         for name in norms:
             d.node(name, _label(norm), "norm", mark="norm")
             d.edge(entry, name)
-        d.node(p + "add", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+        d.node(p + "add", _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
         for i, (_, ins, outs) in enumerate(parts):
             for (node, edge), out in zip(ins, outs):
                 d.edge(norms[0 if block.shared_norm else i], node, **edge)
                 d.edge(out, p + "add")
         d.edge(entry, p + "add", style="dashed", label="residual")
-        d.raw("}")
         return entry, p + "add"
     prev = entry
     for i, (name, ins, outs) in enumerate(parts):
@@ -241,7 +271,7 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
                 d.edge(out, f"{name}_post")
             last = [f"{name}_post"]
         add = f"{p}add{i + 1}"
-        d.node(add, '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+        d.node(add, _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
         for out in last:
             d.edge(out, add)
         d.edge(prev, add, style="dashed", label=_residual(spec))
@@ -250,7 +280,6 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
         _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
-    d.raw("}")
     return entry, prev
 
 
@@ -263,7 +292,7 @@ def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:
                              f"project {_n(ple.d_per_layer)} → {_n(spec.arch.d_model)}, {norm}"),
            "embedding", mark="embedding")
     d.edge(prev, p + "ple")
-    d.node(p + "add_ple", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+    d.node(p + "add_ple", _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
     d.edge(p + "ple", p + "add_ple")
     d.edge(prev, p + "add_ple", style="dashed", label=_residual(spec))
     return p + "add_ple"
@@ -279,9 +308,8 @@ def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
     text = _label("Hyper-connections (mHC)", f"{hc.streams} residual streams; around each sublayer:",
                   "learned weights collapse them into its input,", "spread its output back, mix the streams",
                   f"(doubly stochastic, Sinkhorn {hc.sinkhorn_iters} iters)")
-    d.raw(f'"{name}" [label={text} shape=box style="rounded,dashed" color="{d.t.annotation}" '
-          f'fontcolor="{d.t.annotation}"];')
-    d.raw(f'{{rank=same; "{anchor}"; "{name}"}}')
+    d.g.node(name, text, shape="box", style="rounded,dashed", color=d.t.annotation, fontcolor=d.t.annotation)
+    d.same_rank(anchor, name)
 
 
 def _strip(d: _Dot, spec: Spec, colours: dict[str, str]) -> None:
@@ -304,19 +332,19 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
     :data:`COMPONENTS` to outline (see :func:`diff_components`).
     """
     t = THEMES[theme]
-    d = _Dot(t, frozenset(highlight))
-    d.lines += [f'digraph "{_esc(spec.slug)}" {{', *header(t, _label(f"{spec.name} · {spec.organisation}"))]
+    d = _Dot(t, frozenset(highlight), digraph(spec.slug, t, _label(f"{spec.name} · {spec.organisation}")))
     draw(d, spec)
-    d.lines.append("}")
-    return "\n".join(d.lines) + "\n"
+    return d.g.source
 
 
-def header(t: Theme, label: str) -> list[str]:
-    """The graph, node and edge defaults of a diagram in theme ``t`` with title ``label``."""
-    return [f'  graph [rankdir=BT bgcolor="{t.background}" fontname="{FONT}" fontcolor="{t.text}" nodesep=0.35 '
-            f'ranksep=0.3 label={label} labelloc=t fontsize=18 newrank=true];',
-            f'  node [fontname="{FONT}" fontsize=11 fontcolor="{t.text}" margin="0.15,0.06"];',
-            f'  edge [color="{t.edge}" fontname="{FONT}" fontsize=9 fontcolor="{t.edge}"];']
+def digraph(name: str, t: Theme, label: str) -> graphviz.Digraph:
+    """An empty diagram ``name`` with the graph, node and edge defaults of theme ``t`` and title ``label``."""
+    return graphviz.Digraph(
+        name=_text(name),
+        graph_attr={"rankdir": "BT", "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text, "nodesep": "0.35",
+                    "ranksep": "0.3", "label": label, "labelloc": "t", "fontsize": "18", "newrank": "true"},
+        node_attr={"fontname": FONT, "fontsize": "11", "fontcolor": t.text, "margin": "0.15,0.06"},
+        edge_attr={"color": t.edge, "fontname": FONT, "fontsize": "9", "fontcolor": t.edge})
 
 
 def draw(d: _Dot, spec: Spec) -> dict[str, str]:
@@ -324,7 +352,7 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     that lines up across models: ``tokens``, ``embedding``, ``block 1`` (each block kind's input, or the layer
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
-    d.node(q + "tokens", '"Tokenized text"', "io", shape="plaintext")
+    d.node(q + "tokens", _label("Tokenized text"), "io", shape="plaintext")
     emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
     if emb.scaled:
         emb_lines.append("× √d_model")
@@ -379,7 +407,7 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         head.append(f"logit soft-cap {emb.logit_softcap:g}")
     d.node(q + "head", _label(*head), "head", mark="head")
     d.edge(top, q + "head")
-    d.node(q + "logits", '"Next-token logits"', "io", shape="plaintext", mark="output")
+    d.node(q + "logits", _label("Next-token logits"), "io", shape="plaintext", mark="output")
     d.edge(q + "head", q + "logits")
     return {**rows, "head": q + "head", "logits": q + "logits"}
 

@@ -4,7 +4,6 @@ where the two configs differ, and real SVG/PNG/PDF renders."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -16,6 +15,7 @@ from gallery.diagram import THEMES
 from gallery.render import page_svg, render
 
 from .conftest import SVG
+from .dotgraph import parse
 
 FOUR = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3"]
 DEFAULTS = {"rope_theta": 10000.0}  # LlamaConfig's default where a config leaves the key out
@@ -37,16 +37,6 @@ def _expected(x: dict, y: dict) -> set[str]:
     return {mark for mark, yes in marks.items() if yes}
 
 
-def _cluster(dot: str, name: str) -> str:
-    start = dot.index(f'subgraph "{name}"')
-    depth = 0
-    for j in range(dot.index("{", start), len(dot)):
-        depth += {"{": 1, "}": -1}.get(dot[j], 0)
-        if depth == 0:
-            return dot[start:j]
-    raise AssertionError("unbalanced cluster")
-
-
 def _layout(dot: str) -> dict[str, float]:
     """Node name → its y in the real ``dot`` layout."""
     out = json.loads(subprocess.run(["dot", "-Tjson"], input=dot.encode(), capture_output=True, check=True).stdout)
@@ -60,15 +50,15 @@ def test_every_stage_of_the_change_list_has_a_place_in_the_figure():
 def test_one_cluster_per_model_with_its_rows_aligned(bundled):
     specs = [bundled[s][0] for s in FOUR]
     dot = compare_dot(specs)
-    top = re.findall(r'^  subgraph "(cluster_m\d)"', dot, flags=re.M)
-    assert top == ["cluster_m0", "cluster_m1", "cluster_m2", "cluster_m3"]
+    graph = parse(dot)
+    assert [k for k in graph.clusters if "." not in k] == ["m0", "m1", "m2", "m3"]
     for i, spec in enumerate(specs):
-        assert f"<B>{spec.name}</B>" in _cluster(dot, f"cluster_m{i}")
-        assert spec.name in dot.split("\n", 2)[1]  # the title row names every model
+        assert f"<B>{spec.name}</B>" in graph.clusters[f"m{i}"].attrs["label"]
+        assert spec.name in graph.attrs["label"]  # the title row names every model
     y = _layout(dot)
     for row in ("tokens", "embed", "final_norm", "head", "logits"):
         assert len({y[f"m{i}.{row}"] for i in range(4)}) == 1, row
-    entries = re.findall(r'"(m\d\.[^"]+\.in)" \[label="block input"', dot)
+    entries = [name for name, a in graph.nodes.items() if a["label"] == "block input"]
     assert len(entries) == 4  # a frame each: Gemma 3's sliding and full layers share one, DeepSeek's dense and MoE too
     assert len({y[e] for e in entries}) == 1  # every block frame starts on one row
 
@@ -78,24 +68,28 @@ def test_changes_are_outlined_exactly_where_the_configs_differ(bundled, a, b):
     (x, cx), (y, cy) = bundled[a], bundled[b]
     expected = _expected(cx, cy)
     assert expected  # the pair differs somewhere
-    dot = compare_dot([x, y])
-    reference, other = _cluster(dot, "cluster_m0"), _cluster(dot, "cluster_m1")
-    outlined = set(re.findall(r'class="changed (\w+)"', other))
-    written = set(re.findall(r'class="change (\w+)"', other))
+    graph = parse(compare_dot([x, y]))
+    reference, other = graph.clusters["m0"], graph.clusters["m1"]
+    classes = [a["class"].split() for a in other.nodes.values() if "class" in a]
+    outlined = {mark for what, mark in classes if what == "changed"}
+    written = {mark for what, mark in classes if what == "change"}
     assert outlined == written == expected
     assert {STAGE_MARK[c.stage] for c in changes(x, y)} == expected  # the change list says the same stages
+    labels = " ".join(other.labels())
     for c in changes(x, y):
-        assert c.phrase.split()[0] in other  # each change is written beside its component
-    assert "class=" not in reference and THEMES["light"].highlight not in reference  # the reference: not marked
+        assert c.phrase.split()[0] in labels  # each change is written beside its component
+    # the reference: not marked
+    assert not any("class" in a or THEMES["light"].highlight in a.values() for a in reference.nodes.values())
 
 
 def test_what_equals_the_reference_is_faded(bundled):
     x, y = bundled["llama-2-7b-hf"][0], bundled["mistral-7b-v0.1"][0]
-    dot = compare_dot([x, y])
+    graph = parse(compare_dot([x, y]))
     fill = THEMES["light"].fills["embedding"]  # the embedding is the same (vocab 32,000, d_model 4,096)
-    assert f'"m0.embed" [label="Token embedding\\n32,000 × 4,096" shape=box style="rounded,filled" ' \
-        f'fillcolor="{fill}"' in dot
-    faded = re.search(r'"m1\.embed" \[[^\]]*fillcolor="(#[0-9a-f]{6})"', dot).group(1)
+    reference = graph.nodes["m0.embed"]
+    assert (reference["label"], reference["shape"], reference["style"], reference["fillcolor"]) == \
+        ("Token embedding\\n32,000 × 4,096", "box", "rounded,filled", fill)
+    faded = graph.nodes["m1.embed"]["fillcolor"]
     assert faded != fill and int(faded[1:3], 16) > int(fill[1:3], 16)  # nearer the white background
 
 
@@ -107,7 +101,7 @@ def test_two_to_four_models():
 @pytest.mark.parametrize("theme", ["light", "dark", "transparent"])
 def test_renders_to_real_svg_png_and_pdf(bundled, theme):
     dot = compare_dot([bundled[s][0] for s in FOUR], theme)
-    assert f'bgcolor="{THEMES[theme].background}"' in dot
+    assert parse(dot).attrs["bgcolor"] == THEMES[theme].background
     assert ET.fromstring(render(dot, "svg")).tag == f"{SVG}svg"
     assert render(dot, "png")[:8] == b"\x89PNG\r\n\x1a\n"
     pdf = render(dot, "pdf")

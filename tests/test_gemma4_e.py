@@ -26,6 +26,7 @@ from gallery.toy import per_layer_toy, toy_trace
 from gallery.kinds.softmax import shared_kv_toy
 from gallery.trace import trace
 
+from .dotgraph import parse
 from .reference import reference_model, reference_param_count
 
 E2B = dict(hidden_size=1536, num_hidden_layers=35, intermediate_size=6144, num_attention_heads=8,
@@ -285,10 +286,12 @@ def test_changes_from_gemma_4_31b_say_what_is_new(bundled, drafted):
 
 
 def test_diagram_draws_the_per_layer_embedding_and_the_shared_layers(drafted):
-    dot = to_dot(drafted)
-    assert "+ per-layer embeddings (one slice per layer)" in dot and "262,144 × (35 × 256)" in dot
-    assert dot.count('[label="Per-layer input\\ngate 1,536 → 256') == 4  # one side path in each block kind
-    assert dot.count("K/V shared: reuses an earlier layer") == 2
+    dot = parse(to_dot(drafted))
+    embed = dot.nodes["embed"]["label"]
+    assert "+ per-layer embeddings (one slice per layer)" in embed and "262,144 × (35 × 256)" in embed
+    labels = [a["label"] for a in dot.nodes.values()]
+    assert sum(lab.startswith("Per-layer input\\ngate 1,536 → 256") for lab in labels) == 4  # one per block kind
+    assert sum("K/V shared: reuses an earlier layer" in lab for lab in labels) == 2
 
 
 def _app(page: str, **query):

@@ -141,8 +141,16 @@ def lines(f: Moe) -> list[str]:
 def draw(d, p: str, f: Moe) -> str:
     """Router → routed experts (+ shared expert) → weighted sum, in a dashed frame (beside a dense MLP: two normed
     branches and their sum); returns the sum."""
-    d.raw(f'subgraph "cluster_{d.esc(p)}moe" {{')
-    d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
+    with d.cluster(p + "moe", label="", style="rounded,dashed", color=d.t.edge):
+        _draw_frame(d, p, f)
+    if f.d_dense:  # the stream's node is the block's, not the frame's: its edges come after the frame
+        d.edge(d.stream, p + "router", **({"label": "RMS norm, no weight"} if f.router.scale else {}))
+        d.edge(d.stream, p + "experts_pre")
+    return p + "ffn_out"
+
+
+def _draw_frame(d, p: str, f: Moe) -> None:
+    """The inside of :func:`draw`'s frame."""
     if f.router.hash:
         router = [f"Hash router ({f.router.scoring} weights)",
                   f"{picks(f)} fixed by token id (tid2eid)"]
@@ -159,18 +167,15 @@ def draw(d, p: str, f: Moe) -> str:
         router.append("learned input scale · per-expert scale")
     if f.router.weight_scale != 1:
         router.append(f"weights × {f.router.weight_scale:g}")
-    d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
+    d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
     d.node(p + "router", d.label(*router), "router", mark="ffn")
     d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k or 'k unset'}")
     if f.d_dense:
         _draw_beside_dense(d, p, f)
-        d.raw("}")  # the stream's node is the block's, not the frame's: its edges come after the frame
-        d.edge(d.stream, p + "router", **({"label": "RMS norm, no weight"} if f.router.scale else {}))
-        d.edge(d.stream, p + "experts_pre")
-        return p + "ffn_out"
-    d.node(p + "ffn_out", '"Σ weighted"', "add", shape="ellipse")
+        return
+    d.node(p + "ffn_out", d.label("Σ weighted"), "add", shape="ellipse")
     d.edge(p + "ffn", p + "router")
     d.edge(p + "experts", p + "ffn_out")
     if f.n_shared_experts:
@@ -180,8 +185,6 @@ def draw(d, p: str, f: Moe) -> str:
                "moe", mark="ffn")
         d.edge(p + "ffn", p + "shared")
         d.edge(p + "shared", p + "ffn_out")
-    d.raw("}")
-    return p + "ffn_out"
 
 
 def _draw_beside_dense(d, p: str, f: Moe) -> None:
@@ -196,7 +199,7 @@ def _draw_beside_dense(d, p: str, f: Moe) -> None:
     d.edge(p + "experts_pre", p + "experts")
     d.edge(p + "dense", p + "dense_post")
     d.edge(p + "experts", p + "experts_post", label="Σ weighted")
-    d.node(p + "ffn_out", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+    d.node(p + "ffn_out", d.label("+"), "add", shape="circle", width="0.3", fixedsize="true")
     d.edge(p + "dense_post", p + "ffn_out")
     d.edge(p + "experts_post", p + "ffn_out")
 
