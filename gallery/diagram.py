@@ -9,7 +9,7 @@ frame. The README's "The diagram" section describes the grammar this follows. Ea
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
 out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
 
-Pure: :func:`to_dot` returns DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
+Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
 it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its quoting); every label and attribute value that comes from data
 goes through :func:`_text` (literal text, never HTML-like) or, in an HTML-like label, :func:`_html`.
 """
@@ -326,7 +326,12 @@ def _strip(d: _Dot, spec: Spec, colours: dict[str, str]) -> None:
 
 
 def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str] = frozenset()) -> str:
-    """The DOT text of ``spec``'s block diagram.
+    """The DOT text of ``spec``'s block diagram (:func:`diagram`)."""
+    return diagram(spec, theme, highlight).source
+
+
+def diagram(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str] = frozenset()) -> graphviz.Digraph:
+    """``spec``'s block diagram.
 
     ``theme``: ``light``, ``dark`` or ``transparent`` (slide presets). ``highlight``: components from
     :data:`COMPONENTS` to outline (see :func:`diff_components`).
@@ -334,7 +339,7 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
     t = THEMES[theme]
     d = _Dot(t, frozenset(highlight), digraph(spec.slug, t, _label(f"{spec.name} · {spec.organisation}")))
     draw(d, spec)
-    return d.g.source
+    return d.g
 
 
 def digraph(name: str, t: Theme, label: str) -> graphviz.Digraph:

@@ -1,7 +1,7 @@
 """The poster: a selection of models' block diagrams on one sheet, in a grid, each cell titled with its key facts.
 
 Follows Graphviz's own recipe for many drawings on one page (the ``gvpack`` manual): each model's diagram
-(:func:`gallery.diagram.to_dot`, unchanged) is laid out by ``dot``, the layouts are packed row by row into
+(:func:`gallery.diagram.diagram`, unchanged, framed in a cluster) is laid out by ``dot``, the layouts are packed row by row into
 one graph (``gvpack -array``) and drawn as placed (``neato -n2``) by the cairo renderers, so the poster is
 SVG, PNG or PDF with embedded glyphs like every export (:mod:`gallery.render`). Every diagram keeps its
 natural size (node text 11 pt): the sheet grows with the selection instead of shrinking the text, and
@@ -17,9 +17,11 @@ import html
 import re
 from dataclasses import dataclass
 
+import graphviz
+
 from .compare import compact
 from .counts import active_params, total_params
-from .diagram import THEMES, to_dot
+from .diagram import THEMES, diagram
 from .lineage import lineage
 from .render import layout, pack
 from .spec import Spec
@@ -93,15 +95,18 @@ def facts(spec: Spec) -> list[str]:
 
 
 def cell(spec: Spec, theme: str, i: int) -> str:
-    """``spec``'s diagram as one poster cell: the same DOT with its stack inside a frame titled with the name
+    """``spec``'s diagram as one poster cell: the same graph with its stack inside a frame titled with the name
     and :func:`facts` (gvpack keeps clusters, not a graph's own label)."""
-    head, attrs, body = to_dot(spec, theme).rstrip().split("\n", 2)  # the digraph line, its graph [...], the rest
+    g = diagram(spec, theme)
     esc = lambda text: html.escape(str(text), quote=False)  # noqa: E731 - names are a stranger's text
     title = (f'<FONT POINT-SIZE="26"><B>{esc(spec.name)}</B></FONT>'
              + "".join(f'<BR/><FONT POINT-SIZE="15">{esc(line)}</FONT>' for line in facts(spec)))
-    frame = (f'  subgraph "cluster_poster_{i}" {{ label=<{title}> labelloc=b labeljust=c style="rounded" '
-             f'color="{THEMES[theme].edge}" penwidth=1 margin=24;')
-    return "\n".join([head, attrs, frame, body.removesuffix("}").rstrip(), "  }", "}"]) + "\n"
+    frame = graphviz.Digraph(name=f"cluster_poster_{i}", body=g.body, graph_attr={
+        "label": f"<{title}>", "labelloc": "b", "labeljust": "c", "style": "rounded", "color": THEMES[theme].edge,
+        "penwidth": "1", "margin": "24"})
+    framed = graphviz.Digraph(name=g.name, graph_attr=g.graph_attr, node_attr=g.node_attr, edge_attr=g.edge_attr)
+    framed.subgraph(frame)
+    return framed.source
 
 
 def _extent(dot: str) -> tuple[float, float]:
