@@ -37,7 +37,10 @@ def test_the_reference_layer_has_these_norms(bundled):
 def test_diagram_wires_router_experts_and_mlp_as_the_code(bundled):
     spec, _ = bundled[SLUG]
     dot = to_dot(spec)
-    for kind in spec.arch.blocks:
+    # sliding and full layers differ in attention only, so they share one frame (merged frames, issue 16)
+    framed = [kind for kind in spec.arch.blocks if f'subgraph "cluster_{kind}"' in dot]
+    assert framed and all(kind in framed or f"{kind} block" in dot or f"/ {kind}" in dot for kind in spec.arch.blocks)
+    for kind in framed:
         p = re.escape(kind + ".")
         edges = set(re.findall(rf'"({p}[\w.]+)" -> "({p}[\w.]+)"', dot))
         strip = {(a.removeprefix(kind + "."), b.removeprefix(kind + ".")) for a, b in edges}
