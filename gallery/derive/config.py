@@ -170,17 +170,18 @@ EXPECT: dict[str, Expect] = {
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
-                                 "qwen3_vl_text", "seed_oss"),
+                                 "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4"})),  # exaone4: "LLLG" or a number
-    "num_local_experts": _null(SIZE, "granitemoe", "granitemoeshared"),
+    "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid"),  # 0: no experts
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
     "num_experts": _null(SIZE, "gemma4_text"),
-    "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "granitemoe", "granitemoeshared"),
+    "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "granitemoe", "granitemoeshared",
+                                 "granitemoehybrid"),
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
     "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2"),
@@ -210,6 +211,15 @@ EXPECT: dict[str, Expect] = {
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
+    # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
+    **dict.fromkeys(["mamba_n_heads", "mamba_n_groups", "mamba_d_state", "mamba_d_conv", "mamba_expand",
+                     "mamba_chunk_size"], _null(SIZE, "bamba", "granitemoehybrid")),
+    "mamba_d_head": _expect((int, str), 1, null=frozenset({"bamba", "granitemoehybrid"})),  # a number or "auto"
+    **dict.fromkeys(["mamba_conv_bias", "mamba_proj_bias"], _null(FLAG, "bamba", "granitemoehybrid")),
+    "attn_layer_indices": _layers(int),
+    "position_embedding_type": _null(NAME),
+    "num_heads": SIZE,
+    "shared_intermediate_size": COUNT,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
