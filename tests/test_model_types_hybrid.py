@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from gallery.counts import total_params
 from gallery.derive import FAMILIES, DerivationError, derive
 from gallery.flops import state_flops
 from gallery.memory import kv_bytes_per_token, state_bytes
+from gallery.toy import toy_forward
 
 from .reference import reference_param_count
 from .test_model_types import _arch, _reference
+from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
-HYBRID = ["mamba2", "bamba", "granitemoehybrid"]
+HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba"]
 
 # Small configs with every width distinct, so a width read into the wrong place shows.
 _MAMBA = {"mamba_n_heads": 12, "mamba_d_head": "auto", "mamba_n_groups": 2, "mamba_d_state": 16, "mamba_d_conv": 3,
@@ -31,6 +34,10 @@ _SMALL = {
                          "num_key_value_heads": 2, "num_hidden_layers": 5, "num_local_experts": 5,
                          "num_experts_per_tok": 2, "shared_intermediate_size": 72,
                          "layer_types": ["mamba", "attention", "mamba", "mamba", "attention"], **_MAMBA},
+    "jamba": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+              "num_key_value_heads": 2, "num_hidden_layers": 5, "attn_layer_period": 3, "attn_layer_offset": 1,
+              "expert_layer_period": 2, "expert_layer_offset": 0, "num_experts": 5, "num_experts_per_tok": 2,
+              "mamba_d_state": 12, "mamba_d_conv": 3, "mamba_expand": 2, "mamba_dt_rank": 7},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -70,6 +77,15 @@ VARIANTS = {
                                       "linear_attention"]},
         "7 layers": {"num_hidden_layers": 7, "layer_types": ["mamba"] * 6 + ["attention"]},
     },
+    "jamba": {
+        "small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "head_dim", "tied", "vocab")},
+        "width": {"hidden_size": 48}, "biases": {"mamba_proj_bias": True, "mamba_conv_bias": False},
+        "mamba state": {"mamba_d_state": 8}, "mamba conv": {"mamba_d_conv": 5}, "mamba expand": {"mamba_expand": 3},
+        "dt rank auto": {"mamba_dt_rank": "auto"}, "experts": {"num_experts": 7, "num_experts_per_tok": 3},
+        "one expert": {"num_experts": 1}, "attention period": {"attn_layer_period": 2, "attn_layer_offset": 0},
+        "expert period": {"expert_layer_period": 3, "expert_layer_offset": 2}, "7 layers": {"num_hidden_layers": 7},
+        "offset too large": {"attn_layer_offset": 3},
+    },
 }
 
 
@@ -90,17 +106,20 @@ def test_varied_configs_are_exact(model_type, variant):
         return
     arch = _arch(config)
     assert total_params(arch) == sum(p.numel() for p in model.parameters())
-    # layer by layer, the mixer transformers built: a Mamba layer where ours is Mamba-2, attention elsewhere
-    built = [_mixer_of(layer) for layer in _layers_of(model)]
-    assert [arch.blocks[k].mixer.kind == "mamba2" for k in arch.layers] == [b == "mamba" for b in built]
+    # layer by layer, what transformers built: a Mamba mixer or attention, experts or not
+    ours = [(arch.blocks[k].mixer.kind.startswith("mamba"), getattr(arch.blocks[k].ffn, "kind", None) == "moe")
+            for k in arch.layers]
+    assert ours == [_built_parts(layer) for layer in _layers_of(model)]
 
 
 def _layers_of(model):
     return model.backbone.layers if hasattr(model, "backbone") else model.model.layers
 
 
-def _mixer_of(layer) -> str:
-    return "mamba" if getattr(layer, "mamba", None) is not None or hasattr(layer, "mixer") else "attention"
+def _built_parts(layer) -> tuple[bool, bool]:
+    """(a Mamba mixer, experts) in one transformers decoder layer."""
+    names = [name for name, _ in layer.named_parameters()]
+    return any(n.startswith(("mamba.", "mixer.")) for n in names), any(".experts." in n for n in names)
 
 
 @pytest.mark.parametrize("model_type", [t for t in HYBRID if FAMILIES[t].aliases])
@@ -192,3 +211,67 @@ def test_the_try_page_reads_it(model_type):
 
     config = {"model_type": model_type, **_SMALL[model_type]}
     assert total_params(spec_from_config(config).arch) == reference_param_count(config)
+
+
+# --- Jamba's Mamba-1 layer with learned Δ, B, C norms: the toy against transformers' JambaMambaMixer -------------
+
+_JAMBA = {"model_type": "jamba", "num_hidden_layers": 4, "attn_layer_period": 4, "attn_layer_offset": 1}
+_JAMBA_NAMES = {"mixer_norm": "input_layernorm", "attn_norm": "input_layernorm", "ffn_norm": "pre_ff_layernorm"} | {
+    k: f"mamba.{k}" for k in ("in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "D", "out_proj", "dt_layernorm",
+                              "b_layernorm", "c_layernorm")} | {
+    k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj")} | {
+    k: f"feed_forward.{k}" for k in ("gate_proj", "up_proj", "down_proj")}
+
+
+def _jamba_state(w: dict, p: str) -> dict:
+    """The toy's weights under JambaDecoderLayer's names: its router (experts, d_model) and fused experts."""
+    experts = {k: w.pop(k) for k in list(w) if k.startswith(("experts.", "router."))}
+    out = _renamed(_JAMBA_NAMES, w, p)
+    if experts:
+        g, u, d = (experts[f"experts.{n}.weight"] for n in ("gate_proj", "up_proj", "down_proj"))  # (E, in, out)
+        out |= {p + "feed_forward.router.weight": experts["router.weight"].T,
+                p + "feed_forward.experts.gate_up_proj": np.concatenate([g, u], 2).transpose(0, 2, 1),
+                p + "feed_forward.experts.down_proj": d.transpose(0, 2, 1)}
+    return out
+
+
+@pytest.mark.parametrize("layer", [0, 1, 3])  # Mamba + MLP; NoPE attention + experts; Mamba + experts
+def test_jamba_toy_layer_equals_transformers(layer):
+    import torch
+    import transformers
+
+    from gallery.toy import toy_trace
+
+    arch = _arch(_JAMBA)
+    toy = toy_trace(arch, layer, SEQ, seed=3)
+    block = toy.arch.blocks[toy.arch.layers[0]]
+    m, f = block.mixer, block.ffn
+    cfg = _JAMBA | {"hidden_size": toy.arch.d_model, "num_hidden_layers": layer + 1, "vocab_size": 32,
+                    "intermediate_size": f.d_ff if f.kind == "mlp" else f.d_expert}
+    if m.kind == "mamba":
+        cfg |= {"mamba_expand": m.d_inner // toy.arch.d_model, "mamba_d_state": m.d_state, "mamba_dt_rank": m.dt_rank,
+                "mamba_d_conv": m.conv_kernel, "num_attention_heads": 2, "num_key_value_heads": 1}  # earlier layers
+    else:
+        cfg |= {"num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads}
+    if f.kind == "moe":
+        cfg |= {"num_experts": f.n_experts, "num_experts_per_tok": f.top_k}
+    derived = derive(cfg).arch
+    assert type(block).model_validate(derived["blocks"][derived["layers"][layer]], strict=False) == block
+    hf_config = transformers.CONFIG_MAPPING["jamba"].from_dict(cfg)
+    model = _model_with_toy_layer(hf_config, _jamba_state(dict(toy.weights), f"model.layers.{layer}."),
+                                  f"model.layers.{layer}.")
+    x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))
+    hidden_in, hidden_out = _layer_io(model, "jamba", layer, x)
+    steps = toy_forward(toy.arch, toy.weights, hidden_in)
+    np.testing.assert_allclose(steps[-1].value, hidden_out, rtol=1e-6, atol=1e-6)  # its RMS norms run in float32
+
+
+def test_jamba_mixer_norm_weights_are_counted_and_drawn():
+    """Each Mamba layer holds dt_rank + 2 × d_state norm weights (JambaRMSNorm); Falcon-Mamba's norms hold none."""
+    arch = _arch(_JAMBA)
+    mamba = arch.blocks["linear-dense"].mixer
+    assert mamba.bc_dt_norm_weights and mamba.bc_dt_norm_eps == 1e-6
+    without = arch.model_copy(update={"blocks": {
+        k: b.model_copy(update={"mixer": b.mixer.model_copy(update={"bc_dt_norm_weights": False})})
+        if b.mixer.kind == "mamba" else b for k, b in arch.blocks.items()}})
+    assert total_params(arch) - total_params(without) == 3 * (mamba.dt_rank + 2 * mamba.d_state)  # 3 Mamba layers

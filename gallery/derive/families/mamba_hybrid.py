@@ -18,6 +18,7 @@ from ..family import (
 )
 from .llama import Llama
 from .moe_like import GraniteMoeShared
+from .ssm import dt_rank
 
 
 def _needed(key: str):
@@ -64,11 +65,11 @@ MAMBA2_DEFAULTS = {
 }
 
 
-def hybrid(block: dict) -> dict:
-    """A parent's block table whose mixer is Mamba-2 in linear blocks and the parent's attention elsewhere."""
+def hybrid(block: dict, mamba: dict = MAMBA2_MIXER) -> dict:
+    """A parent's block table whose mixer is ``mamba`` in linear blocks and the parent's attention elsewhere."""
     attention = {k: v for k, v in block.items() if k.startswith("mixer.")}
     return {k: v for k, v in block.items() if not k.startswith("mixer.")} | {
-        key: by_mixer(MAMBA2_MIXER.get(key), attention.get(key)) for key in {**attention, **MAMBA2_MIXER}}
+        key: by_mixer(mamba.get(key), attention.get(key)) for key in {**attention, **mamba}}
 
 
 def _bamba_layers(c) -> list[str]:
@@ -126,4 +127,66 @@ class GraniteMoeHybrid(GraniteMoeShared):
     }
 
 
-__all__ = ["Bamba", "GraniteMoeHybrid"]
+def _every(period: str, offset: str):
+    """Layer i when ``i % config[period] == config[offset]`` (JambaConfig.layers_block_type, layers_num_experts);
+    ``validate_architecture`` refuses an offset that is not below its period."""
+    def layers(c) -> list[bool]:
+        p, o = c[period], c[offset]
+        if o >= p:
+            raise DerivationError(f"{offset} {o} must be smaller than {period} {p}")
+        return [i % p == o for i in range(c["num_hidden_layers"])]
+
+    return layers
+
+
+_JAMBA_ATTENTION, _JAMBA_EXPERTS = _every("attn_layer_period", "attn_layer_offset"), \
+    _every("expert_layer_period", "expert_layer_offset")
+
+
+def _jamba_layers(c) -> list[str]:
+    """Attention every attn_layer_period-th layer from attn_layer_offset, Mamba elsewhere; a sparse MoE every
+    expert_layer_period-th layer from expert_layer_offset when there is more than one expert, an MLP elsewhere."""
+    experts = c["num_experts"] > 1
+    return layer_kinds(["full" if a else "linear" for a in _JAMBA_ATTENTION(c)],
+                       ["moe" if e and experts else "dense" for e in _JAMBA_EXPERTS(c)])
+
+
+class Jamba(Llama):
+    """``models/jamba``: Mamba-1 layers (with learned RMS norms of Δ, B and C) and one NoPE GQA layer in eight; a
+    SwiGLU MLP or, every other layer, 16 SwiGLU experts with unnormalised top-2 softmax routing."""
+
+    model_type = "jamba"
+    transformers_class = "JambaForCausalLM"
+    defaults = without(Llama.defaults, "head_dim", "rope_parameters", "rope_theta", "attention_bias", "mlp_bias") | {
+        "vocab_size": 65536, "intermediate_size": 14336, "num_key_value_heads": 8, "max_position_embeddings": 262144,
+        "num_experts_per_tok": 2, "num_experts": 16, "expert_layer_period": 2, "expert_layer_offset": 1,
+        "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+        "mamba_dt_rank": "auto", "mamba_conv_bias": True, "mamba_proj_bias": False,
+    }
+    aliases = {"num_local_experts": "num_experts"}
+    layers = staticmethod(_jamba_layers)
+    block = hybrid(Llama.block | {
+        "mixer.qkv_bias": const(False), "mixer.out_bias": const(False),
+        "mixer.rope": const(None),  # JambaAttention applies no positional encoding
+    }, {
+        "mixer.kind": const("mamba"),
+        "mixer.d_inner": lambda c, k: c["mamba_expand"] * c["hidden_size"],
+        "mixer.d_state": "mamba_d_state",
+        "mixer.dt_rank": dt_rank("mamba_dt_rank"),
+        "mixer.conv_kernel": "mamba_d_conv",
+        "mixer.conv_bias": "mamba_conv_bias",
+        "mixer.bias": "mamba_proj_bias",
+        "mixer.bc_dt_norm_eps": "rms_norm_eps",  # dt_layernorm, b_layernorm, c_layernorm: JambaRMSNorm
+        "mixer.bc_dt_norm_weights": const(True),
+    }) | {
+        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
+        "ffn.d_ff": dense_only("intermediate_size"),
+        "ffn.bias": dense_only(const(False)),
+        "ffn.n_experts": moe_only("num_experts"),
+        "ffn.top_k": moe_only("num_experts_per_tok"),
+        "ffn.d_expert": moe_only("intermediate_size"),
+        "ffn.router.normalize_topk": moe_only(const(False)),  # JambaTopKRouter: top-k of the softmax, as they are
+    }
+
+
+__all__ = ["Bamba", "GraniteMoeHybrid", "Jamba"]

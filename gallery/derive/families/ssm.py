@@ -25,10 +25,14 @@ def _d_inner(c, kind=None) -> int:
     return int(expand * hidden)
 
 
-def _dt_rank(c, kind=None) -> int:
-    """``time_step_rank``; "auto" is ``ceil(hidden_size / 16)`` (``MambaConfig.__post_init__``)."""
-    rank = c["time_step_rank"]
-    return math.ceil(c["hidden_size"] / 16) if rank == "auto" else int(rank)
+def dt_rank(key: str):
+    """The Δ rank ``key`` (time_step_rank; Jamba's mamba_dt_rank); "auto" is ``ceil(hidden_size / 16)``
+    (``MambaConfig.__post_init__``, ``JambaConfig.__post_init__``)."""
+    def rule(c, kind=None) -> int:
+        rank = c[key]
+        return math.ceil(c["hidden_size"] / 16) if rank == "auto" else int(rank)
+
+    return rule
 
 
 class Mamba(Family):
@@ -55,7 +59,7 @@ class Mamba(Family):
         "mixer.kind": const("mamba"),
         "mixer.d_inner": _d_inner,
         "mixer.d_state": "state_size",
-        "mixer.dt_rank": _dt_rank,
+        "mixer.dt_rank": dt_rank("time_step_rank"),
         "mixer.conv_kernel": "conv_kernel",
         "mixer.conv_bias": "use_conv_bias",
         "mixer.bias": "use_bias",
@@ -103,4 +107,4 @@ class Mamba2(Mamba):
     }
 
 
-__all__ = ["Mamba", "FalconMamba", "Mamba2"]
+__all__ = ["Mamba", "FalconMamba", "Mamba2", "dt_rank"]
