@@ -14,13 +14,13 @@ from gallery.counts import total_params
 from gallery.derive import FAMILIES, DerivationError, derive
 from gallery.flops import state_flops
 from gallery.memory import kv_bytes_per_token, state_bytes
-from gallery.toy import toy_forward
+from gallery.toy import toy_forward, toy_trace
 
 from .reference import reference_param_count
 from .test_model_types import _arch, _reference
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
-HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba"]
+HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
 
 # Small configs with every width distinct, so a width read into the wrong place shows.
 _MAMBA = {"mamba_n_heads": 12, "mamba_d_head": "auto", "mamba_n_groups": 2, "mamba_d_state": 16, "mamba_d_conv": 3,
@@ -38,6 +38,10 @@ _SMALL = {
               "num_key_value_heads": 2, "num_hidden_layers": 5, "attn_layer_period": 3, "attn_layer_offset": 1,
               "expert_layer_period": 2, "expert_layer_offset": 0, "num_experts": 5, "num_experts_per_tok": 2,
               "mamba_d_state": 12, "mamba_d_conv": 3, "mamba_expand": 2, "mamba_dt_rank": 7},
+    "olmo_hybrid": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+                    "num_key_value_heads": 2, "num_hidden_layers": 5, "linear_num_key_heads": 2,
+                    "linear_num_value_heads": 4, "linear_key_head_dim": 12, "linear_value_head_dim": 20,
+                    "linear_conv_kernel_dim": 3, "pad_token_id": 0, "eos_token_id": 1},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -86,6 +90,20 @@ VARIANTS = {
         "expert period": {"expert_layer_period": 3, "expert_layer_offset": 2}, "7 layers": {"num_hidden_layers": 7},
         "offset too large": {"attn_layer_offset": 3},
     },
+    "olmo_hybrid": {
+        "small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "head_dim", "tied", "vocab")},
+        "width": {"hidden_size": 48}, "bias": {"attention_bias": True},
+        "linear heads": {"linear_num_key_heads": 4, "linear_num_value_heads": 8},
+        "linear dims": {"linear_key_head_dim": 8, "linear_value_head_dim": 16}, "conv": {"linear_conv_kernel_dim": 5},
+        "linear defaults": {"linear_num_key_heads": None, "linear_num_value_heads": None, "linear_key_head_dim": None,
+                            "linear_value_head_dim": None},
+        "layer_types": {"layer_types": ["full_attention", "linear_attention", "full_attention", "linear_attention",
+                                        "linear_attention"]},
+        "3 layers": {"num_hidden_layers": 3},  # no i % 4 == 3: the last layer is full
+        "7 layers": {"num_hidden_layers": 7},
+        "no attention": {"layer_types": ["linear_attention"] * 5},
+        "no rope": {"rope_parameters": {"rope_type": "default", "rope_theta": None}},
+    },
 }
 
 
@@ -107,7 +125,8 @@ def test_varied_configs_are_exact(model_type, variant):
     arch = _arch(config)
     assert total_params(arch) == sum(p.numel() for p in model.parameters())
     # layer by layer, what transformers built: a Mamba mixer or attention, experts or not
-    ours = [(arch.blocks[k].mixer.kind.startswith("mamba"), getattr(arch.blocks[k].ffn, "kind", None) == "moe")
+    ours = [(arch.blocks[k].mixer.kind in ("mamba", "mamba2", "gated_deltanet"),
+             getattr(arch.blocks[k].ffn, "kind", None) == "moe")
             for k in arch.layers]
     assert ours == [_built_parts(layer) for layer in _layers_of(model)]
 
@@ -117,9 +136,9 @@ def _layers_of(model):
 
 
 def _built_parts(layer) -> tuple[bool, bool]:
-    """(a Mamba mixer, experts) in one transformers decoder layer."""
+    """(a fixed-state mixer, experts) in one transformers decoder layer."""
     names = [name for name, _ in layer.named_parameters()]
-    return any(n.startswith(("mamba.", "mixer.")) for n in names), any(".experts." in n for n in names)
+    return any(n.startswith(("mamba.", "mixer.", "linear_attn.")) for n in names), any(".experts." in n for n in names)
 
 
 @pytest.mark.parametrize("model_type", [t for t in HYBRID if FAMILIES[t].aliases])
@@ -187,6 +206,17 @@ def test_mamba2_default_cache_and_state_flops_by_hand():
     assert state_flops(arch) == 64 * flops
 
 
+def test_olmo_hybrid_cache_and_state_flops_by_hand():
+    c = {"model_type": "olmo_hybrid", **_SMALL["olmo_hybrid"]}
+    arch = _arch(c)  # layers 0-2 and 4 Gated DeltaNet, layer 3 attention (i % 4 == 3)
+    n_v, d_k, d_v = 4, 12, 20
+    conv = 2 * 2 * d_k + n_v * d_v  # q, k (2 key heads each) and v through the convolution
+    assert kv_bytes_per_token(arch) == 1 * 2 * 2 * (96 // 6) * BF16
+    assert state_bytes(arch) == 4 * (n_v * d_k * d_v + conv * 3) * BF16
+    assert state_flops(arch) == 4 * 6 * n_v * d_k * d_v  # read by k, rank-1 write, read by q
+    assert [arch.blocks[k].norm_placement for k in arch.layers] == ["pre", "pre", "pre", "post", "pre"]
+
+
 def test_granite_4_default_is_all_mamba_with_experts_and_a_shared_mlp():
     arch = _arch({"model_type": "granitemoehybrid"})
     (block,) = arch.blocks.values()
@@ -237,11 +267,6 @@ def _jamba_state(w: dict, p: str) -> dict:
 
 @pytest.mark.parametrize("layer", [0, 1, 3])  # Mamba + MLP; NoPE attention + experts; Mamba + experts
 def test_jamba_toy_layer_equals_transformers(layer):
-    import torch
-    import transformers
-
-    from gallery.toy import toy_trace
-
     arch = _arch(_JAMBA)
     toy = toy_trace(arch, layer, SEQ, seed=3)
     block = toy.arch.blocks[toy.arch.layers[0]]
@@ -255,15 +280,24 @@ def test_jamba_toy_layer_equals_transformers(layer):
         cfg |= {"num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads}
     if f.kind == "moe":
         cfg |= {"num_experts": f.n_experts, "num_experts_per_tok": f.top_k}
+    _toy_equals_transformers(toy, cfg, layer, _jamba_state(dict(toy.weights), f"model.layers.{layer}."))
+
+
+def _toy_equals_transformers(toy, cfg: dict, layer: int, state: dict):
+    """``cfg`` (the toy's widths) reads as exactly the toy block, and layer ``layer`` of the float64 model it builds,
+    with the toy's weights ``state``, gives the toy's output (their norms and the delta rule run in float32)."""
+    import torch
+    import transformers
+
+    block = toy.arch.blocks[toy.arch.layers[0]]
     derived = derive(cfg).arch
     assert type(block).model_validate(derived["blocks"][derived["layers"][layer]], strict=False) == block
-    hf_config = transformers.CONFIG_MAPPING["jamba"].from_dict(cfg)
-    model = _model_with_toy_layer(hf_config, _jamba_state(dict(toy.weights), f"model.layers.{layer}."),
-                                  f"model.layers.{layer}.")
+    hf_config = transformers.CONFIG_MAPPING[cfg["model_type"]].from_dict(cfg)
+    model = _model_with_toy_layer(hf_config, state, f"model.layers.{layer}.")
     x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))
-    hidden_in, hidden_out = _layer_io(model, "jamba", layer, x)
+    hidden_in, hidden_out = _layer_io(model, cfg["model_type"], layer, x)
     steps = toy_forward(toy.arch, toy.weights, hidden_in)
-    np.testing.assert_allclose(steps[-1].value, hidden_out, rtol=1e-6, atol=1e-6)  # its RMS norms run in float32
+    np.testing.assert_allclose(steps[-1].value, hidden_out, rtol=1e-6, atol=1e-6)
 
 
 def test_jamba_mixer_norm_weights_are_counted_and_drawn():
@@ -275,3 +309,39 @@ def test_jamba_mixer_norm_weights_are_counted_and_drawn():
         k: b.model_copy(update={"mixer": b.mixer.model_copy(update={"bc_dt_norm_weights": False})})
         if b.mixer.kind == "mamba" else b for k, b in arch.blocks.items()}})
     assert total_params(arch) - total_params(without) == 3 * (mamba.dt_rank + 2 * mamba.d_state)  # 3 Mamba layers
+
+
+# --- OLMo hybrid: Gated DeltaNet with β = 2σ(b) and its own output-norm eps; post-norm OLMo attention ------------
+
+_OLMO_HYBRID = {"model_type": "olmo_hybrid", "num_hidden_layers": 4, "vocab_size": 32, "hidden_size": 16,
+                "num_attention_heads": 2, "num_key_value_heads": 2, "intermediate_size": 12, "linear_num_key_heads": 2,
+                "linear_num_value_heads": 2, "linear_key_head_dim": 8, "linear_value_head_dim": 8, "pad_token_id": 0,
+                "eos_token_id": 1}
+_OLMO_NAMES = {"mixer_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+               "post_attn_norm": "post_attention_layernorm", "post_ffn_norm": "post_feedforward_layernorm"} | {
+    "in_proj_z": "linear_attn.g_proj", "in_proj_b": "linear_attn.b_proj", "in_proj_a": "linear_attn.a_proj",
+    "norm": "linear_attn.o_norm", "out_proj": "linear_attn.o_proj", "conv1d": "linear_attn.conv1d",
+    "A_log": "linear_attn.A_log", "dt_bias": "linear_attn.dt_bias"} | {
+    k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm")} | {
+    k: f"mlp.{k}" for k in ("gate_proj", "up_proj", "down_proj")}
+
+
+def _olmo_hybrid_state(w: dict, m, p: str) -> dict:
+    """The toy's weights under OlmoHybrid's names: its in_proj_qkv split into q_proj, k_proj and v_proj."""
+    if "in_proj_qkv.weight" in w:
+        qkv, key = w.pop("in_proj_qkv.weight"), m.n_k_heads * m.k_head_dim
+        w |= {"q_proj.weight": qkv[:, :key], "k_proj.weight": qkv[:, key:2 * key], "v_proj.weight": qkv[:, 2 * key:]}
+        names = _OLMO_NAMES | {k: f"linear_attn.{k}" for k in ("q_proj", "k_proj", "v_proj")}
+    else:
+        names = _OLMO_NAMES
+    return _renamed(names, w, p)
+
+
+@pytest.mark.parametrize("layer", [0, 3])  # Gated DeltaNet + MLP, pre-norm; full attention, post-norm
+def test_olmo_hybrid_toy_layer_equals_transformers(layer):
+    toy = toy_trace(_arch(_OLMO_HYBRID), layer, SEQ, seed=3)
+    assert toy.arch.d_model == 16  # the toy keeps these widths: the config above is the toy's
+    m = toy.arch.blocks[toy.arch.layers[0]].mixer
+    types = ["linear_attention"] * layer + ["linear_attention", "full_attention"][layer > 0:]  # one of each at least
+    cfg = _OLMO_HYBRID | {"num_hidden_layers": len(types), "layer_types": types}
+    _toy_equals_transformers(toy, cfg, layer, _olmo_hybrid_state(dict(toy.weights), m, f"model.layers.{layer}."))

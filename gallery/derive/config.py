@@ -152,8 +152,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([
         "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
         "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "n_routed_experts",
-        "linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads",
-        "linear_value_head_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
+        "linear_conv_kernel_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
         "conv_kernel", "conv_L_cache", "index_head_dim", "index_n_heads", "index_topk", "o_groups", "o_lora_rank",
         "hc_mult", "hc_sinkhorn_iters", "n_embd", "n_head", "n_positions", "moe_shared_expert_intermediate_size",
         "shared_expert_intermediate_size", "intermediate_size_mlp", "original_max_position_embeddings",
@@ -170,7 +169,7 @@ EXPECT: dict[str, Expect] = {
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
-                                 "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid"),
+                                 "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
@@ -200,8 +199,8 @@ EXPECT: dict[str, Expect] = {
                                     int_too=frozenset({"nemotron_h"})),
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
-        "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings", "use_conv_bias",
-        "use_parallel_residual", "use_qkv_bias", "use_sliding_window",
+        "linear_allow_neg_eigval", "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
+        "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window",
     ], FLAG),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2"),
     "use_bias": _null(FLAG, "ernie4_5"),
@@ -211,6 +210,8 @@ EXPECT: dict[str, Expect] = {
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
+    **dict.fromkeys(["linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads", "linear_value_head_dim"],
+                    _null(SIZE, "olmo_hybrid")),  # null: from the attention's widths (OlmoHybridConfig)
     # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
     **dict.fromkeys(["mamba_n_heads", "mamba_n_groups", "mamba_d_state", "mamba_d_conv", "mamba_expand",
                      "mamba_chunk_size"], _null(SIZE, "bamba", "granitemoehybrid")),

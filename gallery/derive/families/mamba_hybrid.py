@@ -65,11 +65,12 @@ MAMBA2_DEFAULTS = {
 }
 
 
-def hybrid(block: dict, mamba: dict = MAMBA2_MIXER) -> dict:
-    """A parent's block table whose mixer is ``mamba`` in linear blocks and the parent's attention elsewhere."""
+def hybrid(block: dict, linear: dict = MAMBA2_MIXER) -> dict:
+    """A parent's block table whose mixer is read by ``linear`` in linear blocks and as the parent's attention
+    elsewhere."""
     attention = {k: v for k, v in block.items() if k.startswith("mixer.")}
     return {k: v for k, v in block.items() if not k.startswith("mixer.")} | {
-        key: by_mixer(mamba.get(key), attention.get(key)) for key in {**attention, **mamba}}
+        key: by_mixer(linear.get(key), attention.get(key)) for key in {**attention, **linear}}
 
 
 def _bamba_layers(c) -> list[str]:
