@@ -1,7 +1,10 @@
-"""The hybrid and state-space model types of issue 15 (Mamba-2, Bamba, Granite 4, Jamba, Falcon-H1, OLMo hybrid),
-each compared with the model transformers builds on the meta device, exactly: the default config, variants that
-change every size the config has, and configs spelled with the config class's attribute_map aliases. Cache and
-FLOPs are derived by hand from the config numbers for one config of each type."""
+"""Model types of issue 15 read on existing kinds: the state-space and hybrid types (Mamba-2, Bamba, Granite 4, Jamba,
+OLMo hybrid) and norm/position variants (GPT-Neo, Phi, Nemotron-4), each compared with the model transformers
+builds on the meta device, exactly: the default config (or, where transformers cannot build it, the smallest
+complete one), variants that change every size the config has, and configs spelled with the config class's
+attribute_map aliases. Cache and FLOPs are derived by hand from the config numbers for one config of each hybrid;
+the kinds' new options (Jamba's weighted Δ/B/C norms, OLMo hybrid's β = 2σ(b)) are checked by toy layers against
+transformers' layers."""
 
 from __future__ import annotations
 
@@ -21,6 +24,10 @@ from .test_model_types import _arch, _reference
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
 HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
+VARIANT_TYPES = ["gpt_neo", "phi", "nemotron"]
+TYPES = HYBRID + VARIANT_TYPES
+# transformers cannot build NemotronConfig's default (num_key_value_heads null, which the attention divides by)
+SMALLEST = {"nemotron": {"num_key_value_heads": 8}}
 
 # Small configs with every width distinct, so a width read into the wrong place shows.
 _MAMBA = {"mamba_n_heads": 12, "mamba_d_head": "auto", "mamba_n_groups": 2, "mamba_d_state": 16, "mamba_d_conv": 3,
@@ -42,6 +49,14 @@ _SMALL = {
                     "num_key_value_heads": 2, "num_hidden_layers": 5, "linear_num_key_heads": 2,
                     "linear_num_value_heads": 4, "linear_key_head_dim": 12, "linear_value_head_dim": 20,
                     "linear_conv_kernel_dim": 3, "pad_token_id": 0, "eos_token_id": 1},
+    "gpt_neo": {"vocab_size": 500, "hidden_size": 96, "num_heads": 6, "num_layers": 5, "intermediate_size": 40,
+                "max_position_embeddings": 100, "window_size": 7,
+                "attention_types": [[["global", "local"], 2], [["local"], 1]], "bos_token_id": 1, "eos_token_id": 2},
+    "phi": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+            "num_key_value_heads": 2, "num_hidden_layers": 3, "max_position_embeddings": 100},
+    "nemotron": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+                 "num_key_value_heads": 2, "num_hidden_layers": 3, "pad_token_id": 0, "bos_token_id": 1,
+                 "eos_token_id": 2},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -104,16 +119,38 @@ VARIANTS = {
         "no attention": {"layer_types": ["linear_attention"] * 5},
         "no rope": {"rope_parameters": {"rope_type": "default", "rope_theta": None}},
     },
+    "gpt_neo": {
+        "small": {}, "width": {"hidden_size": 48}, "heads": {"num_heads": 12}, "vocab": {"vocab_size": 777},
+        "d_ff default": {"intermediate_size": None}, "untied": {"tie_word_embeddings": False},
+        "positions": {"max_position_embeddings": 333}, "window": {"window_size": 3},
+        "all global": {"attention_types": [[["global"], 5]]}, "7 layers": {"num_layers": 7},
+        "too few types": {"attention_types": [[["global", "local"], 2]]},
+        "heads do not divide": {"num_heads": 7},
+    },
+    "phi": {
+        "small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "head_dim", "tied", "vocab")},
+        "width": {"hidden_size": 48}, "partial rope": {"partial_rotary_factor": 0.25},
+        "activation": {"hidden_act": "gelu"}, "kv default": {"num_key_value_heads": None},
+    },
+    "nemotron": {
+        "small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "head_dim", "biases", "tied", "vocab")},
+        "width": {"hidden_size": 48}, "partial rope": {"partial_rotary_factor": 0.25},
+        "no kv heads": {"num_key_value_heads": None},
+    },
 }
 
 
-@pytest.mark.parametrize("model_type", HYBRID)
+@pytest.mark.parametrize("model_type", TYPES)
 def test_default_config_is_exact(model_type):
-    config = {"model_type": model_type}
+    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
     assert total_params(_arch(config)) == reference_param_count(config)
+    if model_type in SMALLEST:  # the bare default: transformers fails, we say why in one line
+        assert _reference({"model_type": model_type}) is None
+        with pytest.raises(DerivationError, match="num_key_value_heads is null"):
+            derive({"model_type": model_type})
 
 
-@pytest.mark.parametrize(("model_type", "variant"), [(t, v) for t in HYBRID for v in VARIANTS[t]])
+@pytest.mark.parametrize(("model_type", "variant"), [(t, v) for t in TYPES for v in VARIANTS[t]])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers'; a config transformers refuses is refused too."""
     config = {"model_type": model_type, **_SMALL[model_type], **VARIANTS[model_type][variant]}
@@ -132,7 +169,8 @@ def test_varied_configs_are_exact(model_type, variant):
 
 
 def _layers_of(model):
-    return model.backbone.layers if hasattr(model, "backbone") else model.model.layers
+    base = getattr(model, "backbone", None) or getattr(model, "transformer", None) or model.model
+    return base.h if hasattr(base, "h") else base.layers
 
 
 def _built_parts(layer) -> tuple[bool, bool]:
@@ -141,7 +179,7 @@ def _built_parts(layer) -> tuple[bool, bool]:
     return any(n.startswith(("mamba.", "mixer.", "linear_attn.")) for n in names), any(".experts." in n for n in names)
 
 
-@pytest.mark.parametrize("model_type", [t for t in HYBRID if FAMILIES[t].aliases])
+@pytest.mark.parametrize("model_type", [t for t in TYPES if FAMILIES[t].aliases])
 def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
     import transformers
 
@@ -224,18 +262,18 @@ def test_granite_4_default_is_all_mamba_with_experts_and_a_shared_mlp():
     assert kv_bytes_per_token(arch) == 0
 
 
-@pytest.mark.parametrize("model_type", HYBRID)
+@pytest.mark.parametrize("model_type", TYPES)
 def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
     from gallery.cli import main
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": model_type}))
+    path.write_text(json.dumps({"model_type": model_type} | SMALLEST.get(model_type, {})))
     out = tmp_path / "specs" / "my-model.yaml"
     assert main(["new", str(path), "--hf-repo", "org/my-model", "-o", str(out)]) == 0
     assert main(["lint", str(out)]) == 0, capsys.readouterr().out
 
 
-@pytest.mark.parametrize("model_type", HYBRID)
+@pytest.mark.parametrize("model_type", TYPES)
 def test_the_try_page_reads_it(model_type):
     from gallery.trial import spec_from_config
 
@@ -345,3 +383,14 @@ def test_olmo_hybrid_toy_layer_equals_transformers(layer):
     types = ["linear_attention"] * layer + ["linear_attention", "full_attention"][layer > 0:]  # one of each at least
     cfg = _OLMO_HYBRID | {"num_hidden_layers": len(types), "layer_types": types}
     _toy_equals_transformers(toy, cfg, layer, _olmo_hybrid_state(dict(toy.weights), m, f"model.layers.{layer}."))
+
+
+def test_gpt_neo_local_layers_slide_and_scores_are_unscaled():
+    """Each layer's window is window_size where transformers built a local attention, none where global; GPT-Neo
+    multiplies q·kᵀ by nothing (GPTNeoSelfAttention._attn), so the spec's scale is 1 instead of 1/√head_dim."""
+    config = {"model_type": "gpt_neo", **_SMALL["gpt_neo"]}
+    arch, model = _arch(config), _reference(config)
+    built = [layer.attn.attention.attention_type for layer in model.transformer.h]
+    assert [arch.blocks[k].mixer.window for k in arch.layers] == [7 if t == "local" else None for t in built]
+    assert built == ["global", "local", "global", "local", "local"]
+    assert {arch.blocks[k].mixer.scale for k in arch.layers} == {1.0}

@@ -150,7 +150,7 @@ def _layers(items: type) -> Expect:
 #: in ``__post_init__`` without an annotation follow the code that reads them.
 EXPECT: dict[str, Expect] = {
     **dict.fromkeys([
-        "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
+        "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
         "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "n_routed_experts",
         "linear_conv_kernel_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
         "conv_kernel", "conv_L_cache", "index_head_dim", "index_n_heads", "index_topk", "o_groups", "o_lora_rank",
@@ -162,6 +162,8 @@ EXPECT: dict[str, Expect] = {
         "sliding_window_size", "default_num_hash_layers",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "intermediate_size": _null(SIZE, "gpt_neo"),  # GPT-Neo: null is 4 × hidden_size
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
     **dict.fromkeys(["n_shared_experts", "max_window_layers", "num_kv_shared_layers", "num_mtp_layers",
                      "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
@@ -169,9 +171,10 @@ EXPECT: dict[str, Expect] = {
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
-                                 "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid"),
+                                 "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid", "phi",
+                                 "nemotron"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma"),
@@ -220,6 +223,8 @@ EXPECT: dict[str, Expect] = {
     "attn_layer_indices": _layers(int),
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
+    "window_size": SIZE,
+    "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
