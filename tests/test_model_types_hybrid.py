@@ -24,7 +24,7 @@ from .test_model_types import _arch, _reference
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
 HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
-VARIANT_TYPES = ["gpt_neo", "phi", "nemotron"]
+VARIANT_TYPES = ["gpt_neo", "phi", "nemotron", "opt"]
 TYPES = HYBRID + VARIANT_TYPES
 # transformers cannot build NemotronConfig's default (num_key_value_heads null, which the attention divides by)
 SMALLEST = {"nemotron": {"num_key_value_heads": 8}}
@@ -57,6 +57,8 @@ _SMALL = {
     "nemotron": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
                  "num_key_value_heads": 2, "num_hidden_layers": 3, "pad_token_id": 0, "bos_token_id": 1,
                  "eos_token_id": 2},
+    "opt": {"vocab_size": 500, "hidden_size": 96, "ffn_dim": 40, "num_attention_heads": 6, "num_hidden_layers": 3,
+            "max_position_embeddings": 100},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -137,6 +139,12 @@ VARIANTS = {
         "width": {"hidden_size": 48}, "partial rope": {"partial_rotary_factor": 0.25},
         "no kv heads": {"num_key_value_heads": None},
     },
+    "opt": {
+        "small": {}, "width": {"hidden_size": 48}, "heads": {"num_attention_heads": 12}, "vocab": {"vocab_size": 777},
+        "positions": {"max_position_embeddings": 333}, "no biases": {"enable_bias": False},
+        "untied": {"tie_word_embeddings": False}, "no final norm": {"_remove_final_layer_norm": True},
+        "activation": {"activation_function": "gelu"}, "4 layers": {"num_hidden_layers": 4},
+    },
 }
 
 
@@ -170,6 +178,7 @@ def test_varied_configs_are_exact(model_type, variant):
 
 def _layers_of(model):
     base = getattr(model, "backbone", None) or getattr(model, "transformer", None) or model.model
+    base = getattr(base, "decoder", base)  # OPT: model.decoder.layers
     return base.h if hasattr(base, "h") else base.layers
 
 
@@ -383,6 +392,17 @@ def test_olmo_hybrid_toy_layer_equals_transformers(layer):
     types = ["linear_attention"] * layer + ["linear_attention", "full_attention"][layer > 0:]  # one of each at least
     cfg = _OLMO_HYBRID | {"num_hidden_layers": len(types), "layer_types": types}
     _toy_equals_transformers(toy, cfg, layer, _olmo_hybrid_state(dict(toy.weights), m, f"model.layers.{layer}."))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"do_layer_norm_before": False}, "post-LN"), ({"word_embed_proj_dim": 64}, "project_in"),
+    ({"layer_norm_elementwise_affine": False}, "without weights")])
+def test_opt_configs_beyond_the_spec_are_refused_in_one_line(change, message):
+    """OPT-350m's post-LN blocks and project_in/out are built by transformers but not modelled: refused, not guessed."""
+    config = {"model_type": "opt", **_SMALL["opt"], **change}
+    assert _reference(config) is not None
+    with pytest.raises(DerivationError, match=message):
+        derive(config)
 
 
 def test_gpt_neo_local_layers_slide_and_scores_are_unscaled():

@@ -224,6 +224,10 @@ EXPECT: dict[str, Expect] = {
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
     "window_size": SIZE,
+    "ffn_dim": SIZE,
+    "word_embed_proj_dim": _null(SIZE, "opt"),
+    **dict.fromkeys(["do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
+                     "layer_norm_elementwise_affine"], FLAG),
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),

@@ -1,4 +1,4 @@
-"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2, GPT-Neo, Phi (1, 1.5, 2).
+"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2, GPT-Neo, Phi (1, 1.5, 2), OPT.
 
 LayerNorm with a bias everywhere, biases on most projections, plain (ungated) GELU MLPs in the
 older models. Each class is the difference from its parent; defaults are the transformers config
@@ -294,4 +294,51 @@ class Phi(GptNeox):
     }
 
 
-__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2", "GptNeo", "Phi"]
+def _opt_layers(c) -> list[str]:
+    """Every layer alike, for the OPT configs the spec describes: pre-LN blocks (do_layer_norm_before; OPT-350m's post-LN adds before it
+    normalises, which no norm_placement models), norms with weights, embeddings as wide as the model (no
+    project_in/out)."""
+    if not c["do_layer_norm_before"]:
+        raise DerivationError("do_layer_norm_before false: OPT's post-LN blocks (add, then LayerNorm) are not "
+                              "modelled yet")
+    if not c["layer_norm_elementwise_affine"]:
+        raise DerivationError("layer_norm_elementwise_affine false: LayerNorms without weights are not modelled yet")
+    if (c["word_embed_proj_dim"] or c["hidden_size"]) != c["hidden_size"]:
+        raise DerivationError(f"word_embed_proj_dim {c['word_embed_proj_dim']} differs from hidden_size "
+                              f"{c['hidden_size']}: OPT's project_in/project_out are not modelled yet")
+    return ["full"] * c["num_hidden_layers"]
+
+
+class Opt(Gpt2):
+    """``models/opt``: GPT-2-like pre-LN blocks with separate Q, K, V, a ReLU MLP (``ffn_dim``), biases as
+    ``enable_bias`` says, and learned positions offset by 2 (``OPTLearnedPositionalEmbedding``: two extra rows)."""
+
+    model_type = "opt"
+    transformers_class = "OPTForCausalLM"
+    defaults = {
+        "vocab_size": 50272, "hidden_size": 768, "num_hidden_layers": 12, "ffn_dim": 3072,
+        "max_position_embeddings": 2048, "do_layer_norm_before": True, "_remove_final_layer_norm": False,
+        "word_embed_proj_dim": None, "num_attention_heads": 12, "activation_function": "relu", "enable_bias": True,
+        "layer_norm_elementwise_affine": True, "tie_word_embeddings": True,
+    }
+    arch = Gpt2.arch | {
+        "d_model": "hidden_size",
+        "n_layers": "num_hidden_layers",
+        "context_length": "max_position_embeddings",
+        "norm.eps": const(1e-5),  # nn.LayerNorm's default: OPTConfig has no eps
+        "embedding.learned_positions": lambda c: c["max_position_embeddings"] + 2,
+        "final_norm": lambda c: not c["_remove_final_layer_norm"],
+    }
+    layers = staticmethod(_opt_layers)
+    block = Gpt2.block | {
+        "mixer.n_heads": "num_attention_heads",
+        "mixer.n_kv_heads": "num_attention_heads",
+        "mixer.head_dim": lambda c, k: _divided(c, "hidden_size", "num_attention_heads"),
+        "mixer.qkv_bias": "enable_bias",
+        "mixer.out_bias": "enable_bias",
+        "ffn.d_ff": "ffn_dim",
+        "ffn.bias": "enable_bias",
+    }
+
+
+__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2", "GptNeo", "Phi", "Opt"]
