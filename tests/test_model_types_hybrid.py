@@ -24,7 +24,7 @@ from .test_model_types import _arch, _reference
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
 HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
-VARIANT_TYPES = ["gpt_neo", "phi", "nemotron", "opt"]
+VARIANT_TYPES = ["gpt_neo", "phi", "nemotron", "opt", "biogpt"]
 TYPES = HYBRID + VARIANT_TYPES
 # transformers cannot build NemotronConfig's default (num_key_value_heads null, which the attention divides by)
 SMALLEST = {"nemotron": {"num_key_value_heads": 8}}
@@ -59,6 +59,8 @@ _SMALL = {
                  "eos_token_id": 2},
     "opt": {"vocab_size": 500, "hidden_size": 96, "ffn_dim": 40, "num_attention_heads": 6, "num_hidden_layers": 3,
             "max_position_embeddings": 100},
+    "biogpt": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+               "num_hidden_layers": 3, "max_position_embeddings": 100},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -145,6 +147,12 @@ VARIANTS = {
         "untied": {"tie_word_embeddings": False}, "no final norm": {"_remove_final_layer_norm": True},
         "activation": {"activation_function": "gelu"}, "4 layers": {"num_hidden_layers": 4},
     },
+    "biogpt": {
+        "small": {}, "width": {"hidden_size": 48}, "heads": {"num_attention_heads": 12}, "vocab": {"vocab_size": 777},
+        "positions": {"max_position_embeddings": 333}, "untied": {"tie_word_embeddings": False},
+        "unscaled": {"scale_embedding": False}, "activation": {"hidden_act": "relu"},
+        "4 layers": {"num_hidden_layers": 4},
+    },
 }
 
 
@@ -177,8 +185,9 @@ def test_varied_configs_are_exact(model_type, variant):
 
 
 def _layers_of(model):
-    base = getattr(model, "backbone", None) or getattr(model, "transformer", None) or model.model
-    base = getattr(base, "decoder", base)  # OPT: model.decoder.layers
+    """The decoder layers under whatever name the model keeps them (backbone, transformer.h, model.decoder, biogpt)."""
+    base = next(getattr(model, name) for name in ("backbone", "transformer", "biogpt", "model") if hasattr(model, name))
+    base = getattr(base, "decoder", base)
     return base.h if hasattr(base, "h") else base.layers
 
 

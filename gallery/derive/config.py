@@ -227,7 +227,7 @@ EXPECT: dict[str, Expect] = {
     "ffn_dim": SIZE,
     "word_embed_proj_dim": _null(SIZE, "opt"),
     **dict.fromkeys(["do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
-                     "layer_norm_elementwise_affine"], FLAG),
+                     "layer_norm_elementwise_affine", "scale_embedding"], FLAG),
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),

@@ -1,4 +1,5 @@
-"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2, GPT-Neo, Phi (1, 1.5, 2), OPT.
+"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2, GPT-Neo, Phi (1, 1.5, 2), OPT,
+BioGPT.
 
 LayerNorm with a bias everywhere, biases on most projections, plain (ungated) GELU MLPs in the
 older models. Each class is the difference from its parent; defaults are the transformers config
@@ -8,7 +9,7 @@ class defaults (checked by ``tests/test_derive.py``).
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from
+from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from, without
 
 
 def _mha_head_dim(c, kind=None):
@@ -295,9 +296,9 @@ class Phi(GptNeox):
 
 
 def _opt_layers(c) -> list[str]:
-    """Every layer alike, for the OPT configs the spec describes: pre-LN blocks (do_layer_norm_before; OPT-350m's post-LN adds before it
-    normalises, which no norm_placement models), norms with weights, embeddings as wide as the model (no
-    project_in/out)."""
+    """Every layer alike, for the OPT configs the spec describes: pre-LN blocks (do_layer_norm_before; OPT-350m's
+    post-LN adds before it normalises, which no norm_placement models), norms with weights, embeddings as wide as
+    the model (no project_in/out)."""
     if not c["do_layer_norm_before"]:
         raise DerivationError("do_layer_norm_before false: OPT's post-LN blocks (add, then LayerNorm) are not "
                               "modelled yet")
@@ -341,4 +342,27 @@ class Opt(Gpt2):
     }
 
 
-__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2", "GptNeo", "Phi", "Opt"]
+class BioGpt(Opt):
+    """``models/biogpt``: OPT's pre-LN blocks and offset positions, with embeddings scaled by √hidden_size
+    (``scale_embedding``), a GELU MLP and biases everywhere; its LayerNorms keep nn.LayerNorm's eps (1e-5: the
+    config's layer_norm_eps is read by no module)."""
+
+    model_type = "biogpt"
+    transformers_class = "BioGptForCausalLM"
+    defaults = {
+        "vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+        "intermediate_size": 4096, "hidden_act": "gelu", "max_position_embeddings": 1024, "scale_embedding": True,
+        "tie_word_embeddings": True,
+    }
+    arch = without(Opt.arch, "final_norm") | {"embedding.scaled": "scale_embedding"}
+    layers = staticmethod(lambda c: ["full"] * c["num_hidden_layers"])
+    block = Opt.block | {
+        "mixer.qkv_bias": const(True),
+        "mixer.out_bias": const(True),
+        "ffn.d_ff": "intermediate_size",
+        "ffn.activation": activation("hidden_act"),
+        "ffn.bias": const(True),
+    }
+
+
+__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2", "GptNeo", "Phi", "Opt", "BioGpt"]

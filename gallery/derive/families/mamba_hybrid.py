@@ -1,12 +1,14 @@
-"""Mamba-2 hybrids: Bamba and Granite 4 (GraniteMoeHybrid), Mamba-2 layers among attention layers.
+"""Mamba hybrids: Bamba and Granite 4 (GraniteMoeHybrid), Mamba-2 layers among attention layers; Jamba (Mamba-1).
 
 Each layer is one pre-norm mixer with a residual, then one pre-norm feed-forward with a residual (Llama's
 wiring); the mixer is a Mamba-2 mixer (block kind ``linear``: ``BambaMixer`` and ``GraniteMoeHybridMambaLayer``
 are ``Mamba2Mixer`` with the ``mamba_*`` config keys) or GQA attention (``full``). Bamba's attention layers are
 listed in ``attn_layer_indices`` and rotate half of each head (``BambaConfig.__post_init__`` passes
 ``partial_rotary_factor`` 0.5 where rope_parameters gives none); Granite 4's are the ``full_attention`` entries
-of ``layer_types`` and use RoPE only when ``position_embedding_type`` is "rope". Granite 4's feed-forward is Granite-MoE-Shared's (experts plus
-an always-on SwiGLU MLP), or that MLP alone when ``num_local_experts`` is 0; its multipliers are no parameters.
+of ``layer_types`` and use RoPE only when ``position_embedding_type`` is "rope". Granite 4's feed-forward is
+Granite-MoE-Shared's (experts plus an always-on SwiGLU MLP), or that MLP alone when ``num_local_experts`` is 0;
+its multipliers are no parameters. Jamba (``models/jamba``) is the same wiring with Mamba-1 mixers (their Δ, B, C
+RMS norms have weights), NoPE attention and experts on a period of layers.
 Defaults are the transformers config class defaults.
 """
 
