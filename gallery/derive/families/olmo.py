@@ -1,4 +1,5 @@
-"""OLMo hybrid (``models/olmo_hybrid``): OLMo 3 attention layers among Gated DeltaNet layers.
+"""OLMo (``models/olmo``: Llama with LayerNorms that have no weights) and OLMo hybrid (``models/olmo_hybrid``: OLMo 3
+attention layers among Gated DeltaNet layers).
 
 Three of every four layers (``layer_types``; by default every fourth is full attention, and the last one when
 there would be none) mix tokens by Gated DeltaNet (``OlmoHybridGatedDeltaNet``: separate q, k, v, a, b and gate
@@ -11,9 +12,22 @@ config class defaults.
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import by_mixer, const, per_layer, rope
-from .llama import Olmo2
+from ..family import by_mixer, const, per_layer, rope, without
+from .llama import Llama, Olmo2
 from .mamba_hybrid import hybrid
+
+
+class Olmo(Llama):
+    """``models/olmo`` (OLMo 1): Llama whose norms (OlmoLayerNorm: F.layer_norm, eps 1e-5, no weight, no bias) have no
+    parameters; ``clip_qkv`` clamps q, k and v (no parameters either; not drawn)."""
+
+    model_type = "olmo"
+    transformers_class = "OlmoForCausalLM"
+    defaults = without(Llama.defaults, "rms_norm_eps", "mlp_bias", "head_dim") | {
+        "vocab_size": 50304, "num_key_value_heads": None,
+    }
+    arch = Llama.arch | {"norm.kind": const("layernorm"), "norm.eps": const(1e-5), "norm.weights": const(False)}
+    block = Llama.block | {"ffn.bias": const(False)}
 
 
 def _layers(c) -> list[str]:
@@ -75,4 +89,4 @@ class OlmoHybrid(Olmo2):
     }
 
 
-__all__ = ["OlmoHybrid"]
+__all__ = ["Olmo", "OlmoHybrid"]
