@@ -24,7 +24,7 @@ from .test_model_types import _arch, _reference
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
 HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
-VARIANT_TYPES = ["gpt_neo", "phi", "nemotron", "opt", "biogpt", "olmo"]
+VARIANT_TYPES = ["gpt_neo", "phi", "nemotron", "opt", "biogpt", "olmo", "nanochat"]
 TYPES = HYBRID + VARIANT_TYPES
 # transformers cannot build NemotronConfig's default (num_key_value_heads null, which the attention divides by)
 SMALLEST = {"nemotron": {"num_key_value_heads": 8}}
@@ -63,6 +63,8 @@ _SMALL = {
                "num_hidden_layers": 3, "max_position_embeddings": 100},
     "olmo": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
              "num_key_value_heads": 2, "num_hidden_layers": 3, "pad_token_id": 0, "eos_token_id": 1},
+    "nanochat": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 40, "num_attention_heads": 6,
+                 "num_key_value_heads": 2, "num_hidden_layers": 3},
 }
 _MAMBA_VARIANTS = {
     "mamba heads": {"mamba_n_heads": 24},
@@ -158,6 +160,9 @@ VARIANTS = {
     "olmo": {"small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "tied", "vocab")},
              "width": {"hidden_size": 48}, "bias": {"attention_bias": True}, "clip": {"clip_qkv": 8.0},
              "kv default": {"num_key_value_heads": None}},
+    "nanochat": {"small": {}, **{k: _ATTENTION_VARIANTS[k] for k in ("mha", "mqa", "tied", "vocab")},
+                 "width": {"hidden_size": 48}, "bias": {"attention_bias": True},
+                 "no softcap": {"final_logit_softcapping": None}, "kv default": {"num_key_value_heads": None}},
 }
 
 
@@ -430,17 +435,28 @@ def test_gpt_neo_local_layers_slide_and_scores_are_unscaled():
     assert {arch.blocks[k].mixer.scale for k in arch.layers} == {1.0}
 
 
-def test_olmo_norms_have_no_weights_and_its_toy_layer_equals_transformers():
-    """OlmoLayerNorm has no parameters: none counted (the count above is exact), none in the trace, and the toy
-    layer (its norms computing only (x − mean) / √(var + 1e-5)) equals OlmoDecoderLayer."""
-    arch = _arch({"model_type": "olmo"})
-    assert not arch.norm.weights and arch.norm.label() == "LayerNorm (no weights)"
+@pytest.mark.parametrize(("model_type", "label", "mlp"), [
+    ("olmo", "LayerNorm (no weights)", {"gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
+                                        "down_proj": "mlp.down_proj"}),
+    ("nanochat", "RMSNorm (no weights)", {"up_proj": "mlp.fc1", "down_proj": "mlp.fc2"})])
+def test_weightless_norms_count_nothing_and_the_toy_layer_equals_transformers(model_type, label, mlp):
+    """OlmoLayerNorm and NanoChatRMSNorm have no parameters: none counted (the counts above are exact), none in the
+    trace, and the toy layer (its norms only normalising; nanochat's weightless QK-norm after RoPE, relu² MLP)
+    equals the transformers decoder layer."""
+    arch = _arch({"model_type": model_type})
+    assert not arch.norm.weights and arch.norm.label() == label
     toy = toy_trace(arch, 0, SEQ, seed=3)
     assert not [name for name in toy.weights if "norm" in name]
     m, f = toy.arch.blocks[toy.arch.layers[0]].mixer, toy.arch.blocks[toy.arch.layers[0]].ffn
-    cfg = {"model_type": "olmo", "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": 1,
+    cfg = {"model_type": model_type, "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": 1,
            "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "intermediate_size": f.d_ff,
            "pad_token_id": 0, "eos_token_id": 1}
-    names = {k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj")} | {
-        k: f"mlp.{k}" for k in ("gate_proj", "up_proj", "down_proj")}
-    _toy_equals_transformers(toy, cfg, 0, _renamed(names, dict(toy.weights), "model.layers.0."))
+    names = {k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj")} | mlp
+    weights = dict(toy.weights)
+    if model_type == "nanochat":  # its rotate_half is cat(x2, −x1): RoPE by −θ, which is RoPE by θ on q and k with
+        # the second half of each head negated (and negated back; the weightless QK-norm does not see signs): the
+        # same layer with those columns of q_proj and k_proj negated
+        flip = np.tile(np.r_[np.ones(m.head_dim // 2), -np.ones(m.head_dim // 2)], m.n_heads)
+        weights["q_proj.weight"] = weights["q_proj.weight"] * flip
+        weights["k_proj.weight"] = weights["k_proj.weight"] * flip[:m.n_kv_heads * m.head_dim]
+    _toy_equals_transformers(toy, cfg, 0, _renamed(names, weights, "model.layers.0."))
