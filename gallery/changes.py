@@ -36,6 +36,7 @@ STAGES = ("embedding", "layers", "token mixer", "norms", "feed-forward", "final 
 _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-state mixers": "token mixer",
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
+                "per-layer embeddings": "embedding",
                 "learned positions": "embedding", "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
                 "tied embeddings": "head", "final logit soft-cap": "head"}

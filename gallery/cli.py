@@ -150,21 +150,52 @@ def _hub_spec(text: str):
 def cmd_export(args: argparse.Namespace) -> int:
     from .diagram import to_dot
 
-    if (args.spec is None) == (args.hf_repo is None):
+    if args.poster:
+        return _write_poster(args)
+    if args.family or args.sort or args.columns:
+        raise UsageError("--family, --sort and --columns make a poster: add --poster")
+    if len(args.spec) + (args.hf_repo is not None) != 1:
         raise UsageError("give a bundled slug or spec path, or --hf-repo ORG/NAME (one of the two)")
-    spec = _hub_spec(args.hf_repo) if args.hf_repo else _spec_of(args.spec)
+    spec = _hub_spec(args.hf_repo) if args.hf_repo else _spec_of(args.spec[0])
     return _write_figure(to_dot(spec, args.theme), args, spec.slug)
 
 
-def _write_figure(dot: str, args: argparse.Namespace, stem: str) -> int:
-    """Render ``dot`` as ``args.format`` to ``args.output`` (default ``<stem>.<format>``); say where."""
-    from .render import RenderError, render
+def _write_poster(args: argparse.Namespace) -> int:
+    """The poster of the bundled models the slugs and families select, in the order asked for."""
+    from .loader import load_folder
+    from .poster import PosterError, ordered, poster, print_scale, select
 
+    if args.hf_repo:
+        raise UsageError("--poster lays out bundled models: give their slugs or --family, not --hf-repo")
+    specs = [item.spec for item in load_folder(SPEC_DIR) if item.spec is not None]
     try:
-        data = render(dot, args.format, args.scale)
+        chosen = poster(ordered(select(specs, args.family, args.spec), args.sort or "date"), args.theme, args.columns)
+    except PosterError as exc:
+        raise UsageError(str(exc)) from None
+    _write_figure(chosen.dot, args, "poster", placed=True)
+    (w, h), cm = chosen.size, 2.54 / 72
+    print(f"{len(chosen.slugs)} models in {chosen.columns} columns; at 100 % (text as in a single diagram) the sheet "
+          f"is {w * cm:.0f} × {h * cm:.0f} cm; fitted to A0 it prints at {print_scale(chosen.size, 'A0'):.0%}, "
+          f"to A1 at {print_scale(chosen.size, 'A1'):.0%}" + ("" if print_scale(chosen.size, "A0") >= 1 else
+          " (below 100 %: text smaller than a single diagram's; narrow the selection with --family)"), file=sys.stderr)
+    return 0
+
+
+def _write_figure(dot: str, args: argparse.Namespace, stem: str, placed: bool = False) -> int:
+    """Render ``dot`` (``placed``: with the positions it carries) to ``args.output`` (default
+    ``<stem>.<format>``) as ``--format``, else as the output's suffix says; say where."""
+    from .render import FORMATS, RenderError, render
+
+    suffix = Path(args.output).suffix.lstrip(".").lower() if args.output else ""
+    fmt = args.format or suffix or "svg"
+    if fmt not in FORMATS or args.format and suffix and suffix != fmt:
+        raise UsageError(f"-o {args.output}: the file type must be one of {', '.join(FORMATS)}"
+                         + (f" and match --format {args.format}" if args.format else ""))
+    try:
+        data = render(dot, fmt, args.scale, placed)
     except RenderError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output or f"{stem}.{args.format}")
+    out = Path(args.output or f"{stem}.{fmt}")
     out.write_bytes(data)
     print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
     return 0
@@ -333,8 +364,10 @@ COMMANDS = {
               "python -m gallery stats arch_specs/*.yaml --json"),
     "schema": (cmd_schema, "write schema/spec.schema.json from the spec model (--check: fail on drift)",
                "python -m gallery schema --check"),
-    "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides",
-               "python -m gallery export llama-3.1-8b-instruct --format png --theme dark -o llama.png"),
+    "export": (cmd_export, "render a model's block diagram as SVG, PNG or PDF for slides; with --poster, the diagrams "
+               "of a selection of bundled models on one sheet",
+               "python -m gallery export llama-3.1-8b-instruct --theme dark -o llama.png; "
+               "python -m gallery export --poster --family Google --family qwen3_moe --sort family -o poster.pdf"),
     "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
                 "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
     "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
@@ -350,7 +383,7 @@ COMMANDS = {
 
 def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
     """The options of a command that writes a figure: format, theme, PNG scale, output file."""
-    p.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="file type (default: svg)")
+    p.add_argument("--format", choices=["svg", "png", "pdf"], help="file type (default: the output's suffix, else svg)")
     p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
@@ -377,10 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--github", action="store_true", help="also print GitHub ::error annotations")
     p.add_argument("--fix", action="store_true", help="first rewrite files in canonical form (comments kept)")
     p = parsers["export"]
-    p.add_argument("spec", nargs="?", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml")
+    p.add_argument("spec", nargs="*", help="a bundled slug (arch_specs/<slug>.yaml) or a path to a spec .yaml; with "
+                   "--poster, any number of bundled slugs (default: every bundled model)")
     p.add_argument("--hf-repo", metavar="ORG/NAME[@REV]", help="instead of SPEC: a Hub repo id or URL, read from "
                    "its config.json at the commit it resolves to")
     _figure_args(p, "<slug>")
+    p.add_argument("--poster", action="store_true", help="lay out the diagrams of several bundled models on one sheet: "
+                   "a grid, row by row, each cell titled with the name, parameters, layers, d_model, organisation and "
+                   "release date. Every diagram keeps its natural size (text 11 pt), so the sheet grows with the "
+                   "selection; it targets A0 (841 × 1189 mm, either orientation): the columns are chosen to fit it "
+                   "best, and the command says at what scale it prints on A0 and A1 (at 100 %% or more, text is at "
+                   "least a single diagram's size: the 11 llama and mistral model types print at 122 %% on A0, the 8 Google models "
+                   "at 71 %%, all bundled models at 20 %%). Exit code 2, with one line, for an unknown family or slug, a "
+                   "file type other than svg, png or pdf, or an empty selection")
+    p.add_argument("--family", action="append", default=[], metavar="F",
+                   help="with --poster: only models of this lineage group (as in the family tree: Meta, Google, "
+                   "'DeepSeek template', 'Fixed-state hybrids', …), family ('Gemma 3') or model_type (qwen3_moe); "
+                   "repeatable; case-insensitive")
+    p.add_argument("--sort", choices=["date", "family"], help="with --poster: order by release date (default), or by "
+                   "lineage group and then date")
+    p.add_argument("--columns", type=int, metavar="N", help="with --poster: columns of the grid (default: what fits A0)")
     p = parsers["compare"]
     p.add_argument("specs", nargs="+", metavar="SPEC",
                    help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")

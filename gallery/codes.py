@@ -71,6 +71,10 @@ CODES: dict[str, Code] = {
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",
              "total: {stated: 26B, adds: [vision]}", "total: {stated: 26B, adds: [vision]}\nvision_params: 572792112"),
+        Code("C008", "KV-shared layer without an earlier layer to share from",
+             "a layer with kv_shared: true reuses the K/V of an earlier layer with its own of the same shape "
+             "(KV heads, head_dim, window): put one before it",
+             "layers: [sliding-shared, sliding]", "layers: [sliding, sliding-shared]"),
         Code("F001", "slug differs from the file name", "rename the file or the slug so they match",
              "llama.yaml with slug: llama-3", "llama-3.yaml with slug: llama-3"),
         Code("F002", "duplicate slug", "give each spec its own slug", "two files with slug: llama-3",
@@ -109,6 +113,7 @@ PYDANTIC_CODES = {
     "block_wiring": "C006",
     "shared_expert_width": "C006",
     "published_parts": "C007",
+    "kv_shared_producer": "C008",
 }
 _TYPE_ERRORS = ("_type", "_parsing", "model_type", "model_attributes_type", "dict_type", "list_type")
 

@@ -9,9 +9,10 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
-norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``head`` (untied output projection and its
-bias). Each mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the
-embeddings, norms, hyper-connections and head.
+norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``per_layer_inputs`` (Gemma 4's per-layer
+input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
+mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
+norms, hyper-connections, per-layer inputs and head.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .spec import Arch, Block
 from .terms import Term, term
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "hyper_connections", "head")
+              "hyper_connections", "per_layer_inputs", "head")
 
 
 def param_terms(arch: Arch) -> list[Term]:
@@ -31,6 +32,7 @@ def param_terms(arch: Arch) -> list[Term]:
     terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
+    terms += _ple_model_terms(arch)
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
@@ -55,7 +57,30 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         terms += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
     terms += _hc_terms(arch, block, kind)
-    return terms
+    return terms + _ple_layer_terms(arch, kind)
+
+
+def _ple_model_terms(arch: Arch) -> list[Term]:
+    """Gemma4TextModel's per-layer embeddings: the packed table (one d_per_layer slice per layer), the projection of
+    the embedded token to the same n_layers × d_per_layer, and its norm of d_per_layer."""
+    ple = arch.per_layer_embedding
+    if ple is None:
+        return []
+    w, n = ("d_per_layer", ple.d_per_layer), ("n_layers", arch.n_layers)
+    return [term("embeddings", "embed_tokens_per_layer", "model", ("vocab_size (per layer)", ple.vocab_size), n, w),
+            term("per_layer_inputs", "per_layer_model_projection", "model", ("d_model", arch.d_model), n, w),
+            term("norms", "per_layer_projection_norm.weight", "model", w)]
+
+
+def _ple_layer_terms(arch: Arch, where: str) -> list[Term]:
+    """Gemma4TextDecoderLayer's per-layer input: gate d_model → d_per_layer, projection back, a norm of d_model."""
+    ple = arch.per_layer_embedding
+    if ple is None:
+        return []
+    d, w = ("d_model", arch.d_model), ("d_per_layer", ple.d_per_layer)
+    return [term("per_layer_inputs", "per_layer_input_gate", where, d, w),
+            term("per_layer_inputs", "per_layer_projection", where, w, d),
+            term("norms", "post_per_layer_input_norm.weight", where, d)]
 
 
 def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:

@@ -183,10 +183,27 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
         d.edge(last, add)
         d.edge(prev, add, style="dashed", label=_residual(spec))
         prev = add
+    if spec.arch.per_layer_embedding is not None:
+        prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
         _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
     d.raw("}")
     return entry, prev
+
+
+def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:
+    """Gemma4TextDecoderLayer's side path after the feed-forward: gate, activation, × the layer's per-layer input,
+    projection back to d_model, norm, residual add; returns the add node."""
+    ple, norm = spec.arch.per_layer_embedding, _norm_name(spec)
+    d.node(p + "ple", _label("Per-layer input", f"gate {_n(spec.arch.d_model)} → {_n(ple.d_per_layer)}, "
+                             f"{ple.activation}", "⊙ this layer's slice of the per-layer inputs",
+                             f"project {_n(ple.d_per_layer)} → {_n(spec.arch.d_model)}, {norm}"),
+           "embedding", mark="embedding")
+    d.edge(prev, p + "ple")
+    d.node(p + "add_ple", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
+    d.edge(p + "ple", p + "add_ple")
+    d.edge(prev, p + "add_ple", style="dashed", label=_residual(spec))
+    return p + "add_ple"
 
 
 def _residual(spec: Spec) -> str:
@@ -242,6 +259,11 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
+    if (ple := a.per_layer_embedding) is not None:  # Gemma4TextModel.get_per_layer_inputs, project_per_layer_inputs
+        emb_lines += ["+ per-layer embeddings (one slice per layer)",
+                      f"{_n(ple.vocab_size)} × ({a.n_layers} × {_n(ple.d_per_layer)}) × √{_n(ple.d_per_layer)}",
+                      f"+ projection {_n(a.d_model)} → {a.n_layers} × {_n(ple.d_per_layer)}, {_norm_name(spec)}; "
+                      "/ √2"]
     d.node("embed", _label(*emb_lines), "embedding", mark="embedding")
     d.edge("tokens", "embed")
     d.note("note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", "embed")
@@ -299,8 +321,8 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     """Components of ``other`` that differ from ``base`` (to outline in ``other``'s diagram)."""
     a, b = base.arch, other.arch
     out = set()
-    if (a.vocab_size, a.d_model, a.embedding.scaled, a.embedding.learned_positions) != (
-            b.vocab_size, b.d_model, b.embedding.scaled, b.embedding.learned_positions):
+    if (a.vocab_size, a.d_model, a.embedding.scaled, a.embedding.learned_positions, a.per_layer_embedding) != (
+            b.vocab_size, b.d_model, b.embedding.scaled, b.embedding.learned_positions, b.per_layer_embedding):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")

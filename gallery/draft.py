@@ -24,7 +24,7 @@ def slug_for(hf_repo: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", name).strip("-.")
 
 
-CURATED = ("name", "family", "organisation", "release_date", "licence", "published", "notes")
+CURATED = ("name", "family", "organisation", "release_date", "licence", "unconfirmed", "published", "notes")
 
 
 def draft(config: dict, *, hf_repo: str, revision: str | None = None, slug: str | None = None,

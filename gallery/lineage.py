@@ -10,7 +10,10 @@ the slug. A model's *nearest relative* is found among the models
 released before it (where it comes from), its *closest* among all others; the *family tree* hangs every
 model under its nearest relative, each edge labelled with the changes in words (:mod:`gallery.changes`)
 that change the architecture, grouped by lineage (:func:`lineage`): the DeepSeek template, the hybrids with
-fixed-state mixers, then by organisation.
+fixed-state mixers, then by organisation. :class:`Relatives` reads a folder's facts once and finds every
+model's relative with array comparisons over the distinct architectures (1,000 generated specs: 0.3 s, where
+comparing every pair of fact dictionaries took 20 s); the changes are worked out once per pair of
+architectures.
 
 The tree is drawn with the ``graphviz`` package (left to right in time) and rendered like a diagram
 (``gallery.render``).
@@ -22,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 import graphviz
+import numpy as np
 
 from .changes import WHOLE_MODEL, Change, changes, layer_facts, stage_of
 from .compare import compact, rows
@@ -90,27 +94,71 @@ class Relative:
         return [c for c in self.changes if architectural(c)]
 
 
-def _earlier(spec: Spec, other: Spec) -> bool:
-    return bool(spec.release_date and other.release_date and other.release_date < spec.release_date)
+class Relatives:
+    """The models of one spec folder with their facts read once, and each one's nearest relative.
+
+    The facts are coded as integers (one column per fact, equal codes for equal values), so one model's distances
+    to all the others are one comparison of arrays: a folder of 1,000 specs is answered in a fraction of a second,
+    not a million dictionary comparisons. The changes from a relative are worked out when asked for, once per pair
+    of architectures (copies and fine-tunes share one).
+    """
+
+    def __init__(self, specs: list[Spec]):
+        self.specs = list(specs)
+        self.slugs = {s.slug: i for i, s in enumerate(self.specs)}
+        read = [facts(s) for s in self.specs]  # one Facts object per architecture (memo): distances between those
+        kinds = {id(f): f for f in read}
+        number = {key: n for n, key in enumerate(kinds)}
+        self._kind = np.array([number[id(f)] for f in read], dtype=np.int64)
+        self._arch, self._exact = (_codes([getattr(f, which) for f in kinds.values()]) for which in ("arch", "exact"))
+        dates = [s.release_date for s in self.specs]
+        self._undated = np.array([d is None for d in dates])
+        self._date = np.array([d.toordinal() if d else 0 for d in dates])
+        self._slug = np.argsort(np.argsort([s.slug for s in self.specs]))  # each slug's rank, the last tie-break
+        content: dict[str, int] = {}  # what changes() reads: the architecture and the published sizes
+        self._content = [content.setdefault(s.model_dump_json(include={"arch", "published"}), len(content))
+                         for s in self.specs]
+        self._changes: dict[tuple[int, int], tuple[Change, ...]] = {}
+        self._all: dict[bool, dict[str, Relative]] = {}
+
+    def nearest(self, slug: str, earlier: bool = True) -> Relative:
+        """The model closest to ``slug`` in architecture: among those released before it (``earlier``) or among
+        all others; with the changes from it. Ties: fewer differing values (nearer scale), the earlier release,
+        the slug."""
+        i = self.slugs[slug]
+        pool = np.arange(len(self.specs)) != i
+        if earlier:
+            pool &= ~self._undated & (self._date < self._date[i]) & (not self._undated[i])
+        if not pool.any():
+            return Relative(None, 0, ())
+        k = self._kind
+        d, e = ((codes != codes[k[i]]).sum(axis=1)[k] for codes in (self._arch, self._exact))
+        among = np.flatnonzero(pool)
+        keys = (self._slug, self._date, self._undated, e, d)  # lexsort: the last key first
+        j = int(among[np.lexsort([key[among] for key in keys])[0]])
+        pair = (self._content[j], self._content[i])
+        if pair not in self._changes:
+            self._changes[pair] = tuple(changes(self.specs[j], self.specs[i]))
+        return Relative(self.specs[j].slug, int(d[j]), self._changes[pair])
+
+    def all(self, earlier: bool = True) -> dict[str, Relative]:
+        """slug → :meth:`nearest` relative, for every model (found once)."""
+        if earlier not in self._all:
+            self._all[earlier] = {slug: self.nearest(slug, earlier) for slug in self.slugs}
+        return self._all[earlier]
 
 
-def nearest(spec: Spec, specs: list[Spec], earlier: bool = True, known: dict[str, Facts] | None = None) -> Relative:
-    """The model of ``specs`` closest to ``spec`` in architecture: among those released before it (``earlier``)
-    or among all others; with the changes from it. ``known``: slug → :func:`facts`, when already read."""
-    known = known if known is not None else {s.slug: facts(s) for s in [spec, *specs]}
-    me = known[spec.slug]
-    pool = [o for o in specs if o.slug != spec.slug and (not earlier or _earlier(spec, o))]
-    if not pool:
-        return Relative(None, 0, ())
-    best = min(pool, key=lambda o: (distance(me, known[o.slug]), _differ(me.exact, known[o.slug].exact),
-                                    o.release_date is None, o.release_date or 0, o.slug))
-    return Relative(best.slug, distance(me, known[best.slug]), tuple(changes(best, spec)))
+def _codes(values: list[dict[str, frozenset[str]]]) -> np.ndarray:
+    """The facts as integer codes: one row per model, one column per fact (a fact a model lacks is a value too)."""
+    fields = sorted(set().union(*values))
+    seen: dict[tuple, int] = {}
+    return np.array([[seen.setdefault((f, v.get(f)), len(seen)) for f in fields] for v in values],
+                    dtype=np.int64).reshape(len(values), len(fields))
 
 
 def relatives(specs: list[Spec], earlier: bool = True) -> dict[str, Relative]:
-    """slug → :func:`nearest` relative, for every model of ``specs``."""
-    known = {s.slug: facts(s) for s in specs}
-    return {spec.slug: nearest(spec, specs, earlier, known) for spec in specs}
+    """slug → nearest (earlier) relative, for every model of ``specs`` (:class:`Relatives`)."""
+    return Relatives(specs).all(earlier)
 
 
 def lineage(spec: Spec) -> str:

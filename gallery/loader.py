@@ -140,8 +140,8 @@ def validation_problems(exc: ValidationError, node: Any, path: str) -> list[Prob
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        if err.get("ctx", {}).get("field"):
-            loc = (*loc, err["ctx"]["field"])
+        if err.get("ctx", {}).get("field"):  # a dotted field when a model's rule names a part's field
+            loc = (*loc, *err["ctx"]["field"].split("."))
         if err["type"] == "union_tag_invalid":  # point at the kind that names no known variant
             loc = (*loc, "kind")
         loc = _strip_tags(loc, node)

@@ -9,6 +9,8 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
   qk_rope_head_dim`` (plus the indexer's key, ``indexer.head_dim``, with DeepSeek Sparse Attention)
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
+* a KV-shared layer (Gemma 4 E-models, ``num_kv_shared_layers``) reads the K and V an earlier layer cached and
+  keeps nothing of its own (transformers gives it a ``DummyLayer``);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**

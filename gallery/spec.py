@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .kinds import FFNS, MIXERS, schema_classes, union
-from .kinds.softmax import attention_kind  # noqa: F401  (the head-layout name, read by gallery.derive)
+from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
@@ -161,6 +161,21 @@ class HyperConnections(Strict):
                                         "stochastic (hc_sinkhorn_iters)")
 
 
+class PerLayerEmbedding(Strict):
+    """Per-layer input embeddings (PLE, Gemma 4 E-models): a second token table gives every layer a small input
+    of its own.
+
+    ``Gemma4TextModel``: a table of ``vocab_size`` rows × (n_layers × ``d_per_layer``) (one slice per layer) plus a
+    projection of the embedded token d_model → n_layers × ``d_per_layer`` with a norm of ``d_per_layer``; their sum
+    × 1/√2 is the layers' per-layer input. ``Gemma4TextDecoderLayer``, after the feed-forward: gate d_model →
+    ``d_per_layer``, activation, × this layer's slice, projection back to d_model, norm, residual add.
+    """
+
+    d_per_layer: PositiveInt = Field(description="Width of each layer's input slice (hidden_size_per_layer_input)")
+    vocab_size: PositiveInt = Field(description="Rows of the per-layer table (vocab_size_per_layer_input)")
+    activation: Activation = Field(description="Applied to the layer's gate before the product (hidden_activation)")
+
+
 class Arch(Strict):
     """The architecture, as the reference implementation builds it from config.json."""
 
@@ -175,6 +190,9 @@ class Arch(Strict):
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
     hyper_connections: HyperConnections | None = Field(
         None, description="Residual kept as several mixed streams (DeepSeek-V4 hc_mult); null = one plain residual")
+    per_layer_embedding: PerLayerEmbedding | None = Field(
+        None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
+        "hidden_size_per_layer_input); null = none")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -279,6 +297,9 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
+    unconfirmed: dict[Literal["release_date", "licence"], str] = Field(
+        {}, description="Curated facts no vendored source (config, PROVENANCE, model card copy) confirms, each with "
+        "what is known instead; the app marks them unconfirmed")
     published: Published | None = Field(
         None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source
@@ -290,6 +311,24 @@ class Spec(Strict):
     def _date(cls, value: Any) -> Any:
         # YAML loads an unquoted 2024-07-23 as a date; a quoted one arrives as a string.
         return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _kv_producers(self) -> "Spec":
+        """A KV-shared layer reads the K/V of an earlier layer that keeps its own of the same shape and span (a model's
+        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V)."""
+        kept: set[tuple] = set()
+        for i, kind in enumerate(self.arch.layers):
+            m = self.arch.blocks[kind].mixer
+            if not isinstance(m, SoftmaxAttention):
+                continue
+            shape = (m.n_kv_heads, m.head_dim, m.value_dim, m.window, m.chunk)
+            if not m.kv_shared:
+                kept.add(shape)
+            elif shape not in kept:
+                raise rule_error("arch.layers", "kv_shared_producer", f"layer {i} ({kind}) reuses K/V but no earlier "
+                                 f"layer keeps its own of that shape ({m.n_kv_heads} KV heads of {m.head_dim}, window "
+                                 f"{m.window or 'none'}): put such a layer before it, or set kv_shared: false")
+        return self
 
     @model_validator(mode="after")
     def _mtp(self) -> "Spec":

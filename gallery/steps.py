@@ -96,8 +96,15 @@ def ew(op: str, part: str, shape: Shape, formula: str, per: int = 1, out: Shape 
 
 
 def rope_step(part: str, tensor: str, shape: Shape, rot: int, theta: float, pairs: str, tail: bool = False,
-          pos: str = "pos", sign: str = "") -> Step:
-    """RoPE on the first ``rot`` dims of each vector (the last ``rot`` with ``tail``, DeepSeek-V4)."""
+          pos: str = "pos", sign: str = "", proportional: bool = False) -> Step:
+    """RoPE on the first ``rot`` dims of each vector (the last ``rot`` with ``tail``, DeepSeek-V4); ``proportional``
+    (Gemma 4's global layers): over the whole vector, with only the first rot/2 of its frequencies non-zero."""
+    if proportional:
+        dim, half = shape[-1], rot // 2
+        return Step(f"RoPE on {tensor}", part, shape, shape,
+                    f"x · cos(pos·θ_i) + rotate_half(x) · sin(pos·θ_i) over all {dim} dims, θ_i = {theta:g}^(−2i/{dim}) "
+                    f"for i < {half} and 0 beyond (proportional): dims j and j + {dim // 2} turn together for "
+                    f"j < {half}, the other {dim - rot} dims pass unchanged", 3 * prod(shape[:-1]) * rot)
     rest = f"; the other {shape[-1] - rot} dims pass unchanged" if rot < shape[-1] else ""
     dims = f"x[..., -{rot}:]" if tail else f"x[..., :{rot}]"
     return Step(f"RoPE on {tensor}", part, shape, shape,

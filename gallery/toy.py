@@ -9,7 +9,9 @@ a few tokens so they bite), draws weights with a fixed seed (named and shaped as
 :class:`~gallery.toyops.ToyStep` per step of the trace, in the same order, with the step's output and, where
 useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask, after
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
-kind modules); this module runs the block's norms and residuals and DeepSeek-V4's hyper-connections.
+kind modules); this module runs the block's norms and residuals, DeepSeek-V4's hyper-connections and Gemma 4's
+per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
+fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
 Norm weights are drawn near 1 and used as ``x · w``: where the model stores a zero-centred weight applied as
 ``1 + w`` (Gemma, Qwen3-Next, Qwen3.5) the test stores ``w − 1``. DeepSeek-V4 (``DeepseekV4DecoderLayer``, no
@@ -30,7 +32,7 @@ from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
 from .spec import Arch, Spec
-from .toyops import D_TOY, Run, ToyStep
+from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
 from .trace import mixer_label, trace
 
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
@@ -50,7 +52,15 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
         "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
+        "per_layer_embedding": arch.per_layer_embedding and {
+            **arch.per_layer_embedding.model_dump(), "d_per_layer": HEAD_TOY, "vocab_size": 32},
     }, strict=False)
+
+
+def per_layer_toy(arch: Arch, T: int) -> np.ndarray | None:
+    """The toy's stand-in for the layer's slice of the per-layer inputs, (T, d_per_layer), drawn with seed 0."""
+    ple = arch.per_layer_embedding
+    return None if ple is None else np.random.default_rng(0).standard_normal((T, ple.d_per_layer))
 
 
 def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
@@ -78,6 +88,12 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
                 "post", "sandwich") else y
 
         x = _hyper(R, f"{label}_hc", x, sublayer) if arch.hyper_connections else R.rec("residual add", x + sublayer(x))
+    if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
+        act = arch.per_layer_embedding.activation
+        a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))
+        y = R.linear("per-layer projection", R.rec("× per-layer input", a * per_layer_toy(arch, len(x))),
+                     "per_layer_projection")
+        R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
     return R.steps
 
 

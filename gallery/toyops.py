@@ -20,11 +20,19 @@ D_TOY, HEAD_TOY, LOCAL_TOY = 16, 8, 3  # toy d_model, head width, and windows/ch
 
 
 def rope_toy(rope: dict | None, head_dim: int) -> dict | None:
-    """Plain RoPE (no scaling) on an even number of the toy head's dims, close to the real fraction."""
+    """RoPE on an even number of the toy head's dims, close to the real fraction; no context scaling, but
+    proportional RoPE (which decides which dims turn at which frequency) kept."""
     if rope is None:
         return None
     rot = max(2, round(head_dim * rope.get("partial", 1.0) / 2) * 2)
-    return {"theta": rope["theta"], **({"partial": rot / head_dim} if rot < head_dim else {})}
+    kept = {"scaling": {"type": "proportional"}} if is_proportional(rope) else {}
+    return {"theta": rope["theta"], **({"partial": rot / head_dim} if rot < head_dim else {}), **kept}
+
+
+def is_proportional(rope) -> bool:
+    """Gemma 4's global layers: rope_type 'proportional' (``_compute_proportional_rope_parameters``)."""
+    scaling = rope.get("scaling") if isinstance(rope, dict) else rope.scaling
+    return bool(scaling) and (scaling["type"] if isinstance(scaling, dict) else scaling.type) == "proportional"
 
 
 @dataclass(frozen=True)
@@ -75,11 +83,20 @@ def heads(x: np.ndarray, dim: int) -> np.ndarray:
 
 
 def rotate(x: np.ndarray, rot: int, theta: float, pairs: bool, tail: bool = False, pos: np.ndarray | None = None,
-          sign: float = 1.0) -> np.ndarray:
+          sign: float = 1.0, proportional: bool = False) -> np.ndarray:
     """Rotate the first ``rot`` dims (the last with ``tail``) of (..., T, dim) by position (default 0…T−1; ``sign``
-    −1 rotates back): halves (rotate_half) or adjacent pairs."""
+    −1 rotates back): halves (rotate_half) or adjacent pairs.
+
+    ``proportional`` (Gemma 4's global layers, ``_compute_proportional_rope_parameters``): the frequencies of RoPE
+    over the whole head, θ^(−2i/dim), with all but the first rot/2 set to 0; rotate_half then turns dim j with dim
+    j + dim/2 for j < rot/2 and leaves the other dims as they are."""
     pos = np.arange(x.shape[-2]) if pos is None else pos
-    ang = pos[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
+    if proportional:
+        dim = x.shape[-1]
+        ang = pos[:, None] * (theta ** (-np.arange(0, dim, 2) / dim) * (np.arange(dim // 2) < rot // 2))
+        rot = dim
+    else:
+        ang = pos[:, None] * theta ** (-np.arange(0, rot, 2) / rot)  # (T, rot/2)
     cos, sin = np.cos(ang), sign * np.sin(ang)
     r, rest = (x[..., x.shape[-1] - rot:], x[..., :x.shape[-1] - rot]) if tail else (x[..., :rot], x[..., rot:])
     a, b = (r[..., 0::2], r[..., 1::2]) if pairs else (r[..., :rot // 2], r[..., rot // 2:])

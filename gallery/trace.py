@@ -7,15 +7,16 @@ shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). 
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel
 block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
-``streams`` residual copies, (T, streams, d_model). Embeddings, learned positions, the final norm and the head are
-outside a layer and not traced.
+``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
+(``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
+norm and the head are outside a layer and not traced.
 """
 
 from __future__ import annotations
 
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
-from .steps import Ctx, Param, Step, ew  # noqa: F401  (Param, Step: importable from here)
+from .steps import ACTIVATIONS, Ctx, Param, Step, ew, linear  # noqa: F401  (Param, Step: importable from here)
 
 
 def _sublayer(c: Ctx, steps: list[Step], placement: str, label: str, norm_in: bool = True) -> list[Step]:
@@ -57,7 +58,24 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
-    return steps
+    return steps + _per_layer_input(c)
+
+
+def _per_layer_input(c: Ctx) -> list[Step]:
+    """Gemma4TextDecoderLayer after the feed-forward: the layer's slice of the per-layer inputs (computed once, before
+    the first layer, from the per-layer table and a projection of the embedded token) gates a small side path."""
+    ple, T, p = c.arch.per_layer_embedding, c.T, "per-layer input"
+    if ple is None:
+        return []
+    w = ple.d_per_layer
+    return [linear(c, "per-layer gate", p, c.d, w, False, "g = x · W_gate", "per_layer_input_gate"),
+            ew(f"activation ({ple.activation})", p, (T, w), f"a = act(g), act(x) = {ACTIVATIONS[ple.activation]}",
+               per=4),
+            ew("× per-layer input", p, (T, w), "a ⊙ p, p = this layer's slice of the per-layer inputs: (per-layer "
+               "table row × √d_per_layer + norm(x₀ · W_proj / √d_model)) / √2"),
+            linear(c, "per-layer projection", p, w, c.d, False, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
+            c.norm("per-layer norm", p, "post_per_layer_input_norm", (T, c.d)),
+            _residual(c, "per-layer input(x)")]
 
 
 def _hyper(c: Ctx, name: str, inner: list[Step]) -> list[Step]:

@@ -248,10 +248,10 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
     assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
                                                                   "ellipse", "polyline")}
-    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for that SVG, and the
-    # family tree, for the SVG Graphviz wrote (every text in it escaped as XML) with its links
+    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for the SVG Graphviz
+    # wrote (every text in it escaped as XML), the family tree's with its links too
     for page in (ROOT / "views").glob("*.py"):
-        assert ("unsafe_allow_html=True" in page.read_text()) == (page.name in ("diagrams.py", "tree.py")), page
+        assert ("unsafe_allow_html" in page.read_text()) == (page.name == "diagrams.py"), page
     at = _app("views/tree.py")
     assert not at.exception
     html = next(m.value for m in at.markdown if "<svg" in m.value)
@@ -306,11 +306,25 @@ def test_compare_says_the_changes_above_the_table(bundled):
 
 
 def test_model_page_says_where_the_model_comes_from():
-    at = _app("views/model.py", model="kimi-k2-instruct")
+    at = _app("views/model.py", model="kimi-k2-instruct")  # behind its tab: the load reads no other model's facts
+    assert not at.exception and not any("Nearest earlier relative" in m.value for m in at.markdown)
+    at = _app("views/model.py", model="kimi-k2-instruct", section="Where it comes from")
     assert not at.exception
     assert any("Nearest earlier relative: **DeepSeek-V3**" in m.value for m in at.markdown)
     links = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
     assert any(p.query_string == "models=deepseek-v3&models=kimi-k2-instruct" for p in links)
+
+
+def test_model_page_marks_curated_facts_no_vendored_source_confirms(bundled):
+    spec, _ = bundled["nvidia-nemotron-3.5-lightning-30b-a3b"]
+    at = _app("views/model.py", model=spec.slug)
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    for fact in ("release_date", "licence"):
+        said = f"{fact.replace('_', ' ').capitalize()} unconfirmed"
+        assert any(said in c and spec.unconfirmed[fact][:40] in c for c in captions), (said, captions)
+    at = _app("views/model.py", model="llama-3.1-8b-instruct")
+    assert not any("unconfirmed" in c.value for c in at.caption)
 
 
 def test_gallery_cards_open_compare_with_their_model_first(bundled):

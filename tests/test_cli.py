@@ -41,6 +41,36 @@ def test_export_of_an_unknown_slug_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "x.svg").exists()
 
 
+def test_export_takes_the_file_type_from_the_output_name(tmp_path):
+    out = tmp_path / "llama.png"
+    proc = _run("export", "llama-2-7b-hf", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_poster_writes_one_sheet_and_says_how_it_prints(tmp_path, bundled):
+    out = tmp_path / "poster.pdf"
+    proc = _run("export", "--poster", "--family", "Mistral AI", "--sort", "family", "--theme", "dark", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes().startswith(b"%PDF-")
+    n = sum(spec.organisation == "Mistral AI" for spec, _ in bundled.values())
+    assert f"{n} models in " in proc.stderr and "fitted to A0 it prints at" in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--poster", "--family", "nobody"), "unknown family 'nobody'"),
+    (("--poster", "--family", "Google", "gpt2"), "the selection is empty"),
+    (("--poster", "gpt2", "-o", "poster.jpg"), "the file type must be one of svg, png, pdf"),
+    (("--poster", "gpt2", "--format", "png", "-o", "poster.pdf"), "match --format png"),
+    (("gpt2", "--family", "Google"), "add --poster"),
+])
+def test_poster_bad_input_is_one_line_exit_2(tmp_path, args, said):
+    out = ["-o", str(tmp_path / "poster.svg")] if "-o" not in args else []
+    proc = _run("export", *(str(tmp_path / a) if a.startswith("poster.") else a for a in args), *out)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and said in proc.stderr, proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_trace_json_is_one_object_per_step(bundled):
     import json
 

@@ -27,9 +27,9 @@ _NOT_STRIPPED = {
     "gemma-3-27b-it", "gemma-3-4b-it", "gemma-4-26b-a4b", "glm-4.5-air", "glm-5.1", "gpt-oss-120b", "kimi-k2-instruct",
     "kimi-k2.5", "llama-3.3-70b-instruct", "llama-4-maverick-17b-128e-instruct", "llama-4-scout-17b-16e-instruct",
     "mimo-v2-flash", "minimax-m2.7", "phi-4", "qwen3-235b-a22b", "smollm3-3b",
-    # stripped, Gemma 4 31B's hidden_size_per_layer_input: 0 becomes the E-model default 256 (not modelled yet);
-    # Nemotron 3 Super's n_routed_experts: 512 becomes 8, fewer than its top-22 (a model that could not route)
-    "gemma-4-31b-it", "nvidia-nemotron-3-super-120b-a12b"}
+    # stripped, Nemotron 3 Super's n_routed_experts: 512 becomes 8, fewer than its top-22 (a model that could not
+    # route)
+    "nvidia-nemotron-3-super-120b-a12b"}
 STRIPPABLE = [p for p in REAL if p.stem not in _NOT_STRIPPED]
 
 

@@ -60,6 +60,26 @@ def test_distance_counts_architecture_not_scale(bundled, x, y, d):
     assert distance(facts(bundled[x][0]), facts(bundled[y][0])) == d
 
 
+def test_every_relative_is_the_closest_earlier_model_pair_by_pair(specs, earlier):
+    """The coded search finds what comparing every pair of fact dictionaries finds: the least distance among the
+    models released before, ties to fewer differing values; the changes are those from that model."""
+    from gallery.changes import changes
+
+    known = {s.slug: facts(s) for s in specs}
+    by_slug = {s.slug: s for s in specs}
+    for spec in specs:
+        older = [o for o in specs if o.release_date and spec.release_date and o.release_date < spec.release_date]
+        rel = earlier[spec.slug]
+        if not older:
+            assert rel.slug is None
+            continue
+        key = lambda o: (distance(known[spec.slug], known[o.slug]),  # noqa: E731
+                         sum(known[spec.slug].exact.get(f) != known[o.slug].exact.get(f)
+                             for f in known[spec.slug].exact.keys() | known[o.slug].exact.keys()))
+        assert key(by_slug[rel.slug]) == min(map(key, older)) and rel.distance == key(by_slug[rel.slug])[0]
+        assert rel.changes == tuple(changes(by_slug[rel.slug], spec))
+
+
 def test_architectural_changes_leave_sizes_out(earlier):
     rel = earlier["llama-3.2-1b-instruct"]
     assert rel.slug == "llama-3.1-8b-instruct"

@@ -44,6 +44,8 @@ CASES = [
     ("C004", "    full:\n      mixer:", "    dense:\n      mixer:", 28, 11, "arch.layers"),
     ("C006", "        gated: true\n", "        gated: true\n      shared_norm: true\n", 44, 20, "arch.blocks.full.shared_norm"),
     ("C007", "    stated: 135M\n", "    stated: 135M\n    adds: [vision]\n", 9, 3, "published.vision_params"),
+    # every layer reuses K/V (kv_shared), none keeps its own to share
+    ("C008", "        n_kv_heads: 3\n", "        n_kv_heads: 3\n        kv_shared: true\n", 28, 11, "arch.layers"),
     ("F001", "slug: smollm2-135m-instruct\n", "slug: smollm2-135m\n", 2, 7, "slug"),
     ("F003", "  config: configs/smollm2-135m-instruct.json\n", "  config: configs/missing.json\n", 15, 11, "source.config"),
     ("F004", "        d_ff: 1536\n", "        d_ff: 1537\n", 41, 15, "arch.blocks.full.ffn.d_ff"),

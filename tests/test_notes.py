@@ -5,9 +5,14 @@ Every note names where the installed ``transformers`` shows it, as
 ``models/<dir>/<file>.py: <Class>.<method>`` (a method defined in that class's body).
 
 Numbers a note states next to a known noun ("39 layers", "a 129-token sliding window", "8 KV heads",
-"top-10", "θ 1,000,000", "X of Y parameters active", ...) must be values the spec holds for that noun
-(:data:`CLAIMS`); numbers about another model go in a parenthesis that opens with its name and a colon,
-"(V3: 256)", and are not checked.
+"top-10", "θ 1,000,000", "X of Y parameters active", "6 KiB per token", ...) must be values the spec holds for
+that noun (:data:`CLAIMS`, :data:`CACHE_CLAIMS`); numbers about another model go in a parenthesis that opens with
+its name and a colon, "(V3: 256)", and are not checked.
+
+A code name a note uses (``q_proj``, ``norm_topk_prob``: a snake_case word) must be in the source of the class or
+function its ref cites, or be a config key (the vendored config, the model's configuration file) or a name of
+transformers' shared modules; a module or attribute of another class of the model means the ref does not show the
+claim (split the note), a name found nowhere is stale or misspelt.
 """
 
 from __future__ import annotations
@@ -73,6 +78,58 @@ def ref_problem(ref: str) -> str | None:
     return None
 
 
+def symbol_source(file: str, name: str) -> str:
+    """The source of the class, function or (its class's body for) method ``name`` of ``file``."""
+    text = source(file)
+    body = class_body(text, name.split(".")[0])
+    if body is not None:
+        return body
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if re.match(rf"def {re.escape(name)}\b", ln))
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+CODE_NAME = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(])")
+FIELD_NAMES = {"d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "top_k"}  # the gallery's own vocabulary
+
+
+SHARED = ("configuration_utils.py", "modeling_utils.py", "modeling_rope_utils.py", "masking_utils.py", "cache_utils.py")
+"""transformers' modules every model reads through (config keys, from_config, RoPE, masks, caches)."""
+
+
+@lru_cache(maxsize=None)
+def _texts(folder: str, pattern: str) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((transformers_root() / folder).glob(pattern)))
+
+
+def _renamings(cls: str) -> str:
+    """The checkpoint renamings conversion_mapping.py lists for ``cls`` (the names weights have on the Hub)."""
+    m = re.search(rf'"{re.escape(cls)}": \[(.*?)^\s*\],', source("conversion_mapping.py"), re.S | re.M)
+    return m[1] if m else ""
+
+
+def code_name_problems(notes: list[Note], config_text: str) -> list[str]:
+    """Each snake_case name a note uses that its ref's source does not show: with where it is instead."""
+    problems = []
+    for i, note in enumerate(notes, 1):
+        m = REF.match(note.ref)
+        if not m or ref_problem(note.ref):
+            continue  # reported by test_every_note_ref_exists_in_transformers
+        folder, cls = str(Path(m["file"]).parent), m["name"].split(".")[0]
+        known = (symbol_source(m["file"], m["name"]), config_text, _renamings(cls), *(source(f) for f in SHARED))
+        for name in sorted(set(CODE_NAME.findall(OTHER_MODEL.sub("", note.text))) - FIELD_NAMES):
+            config_key = rf"^\s+{name}\s*:|self\.{name}\b|kwargs\.(?:get|pop)\([\"']{name}\b"
+            if not (any(name in text for text in known)
+                    or re.search(config_key, _texts(folder, "configuration_*.py"), re.M)):
+                where = ("elsewhere in " + folder if name in _texts(folder, "modeling_*.py") else
+                         f"nor in {folder}, the config or transformers' shared modules")
+                problems.append(f"note {i}: '{name}' is not in {m['name']} ({where})")
+    return problems
+
+
 def _specs():
     return [pytest.param(path, id=path.stem) for path in SPEC_FILES]
 
@@ -102,6 +159,28 @@ def test_two_to_five_notes(spec):
 def test_every_note_ref_exists_in_transformers(spec):
     problems = [f"note {i + 1}: {p}" for i, n in enumerate(spec.notes) if (p := ref_problem(n.ref))]
     assert not problems, f"{spec.slug}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("spec", _specs(), indirect=True)
+def test_every_code_name_in_a_note_is_in_its_ref(spec):
+    config_text = (SPEC_DIR / spec.source.config).read_text(encoding="utf-8")
+    problems = code_name_problems(spec.notes, config_text)
+    assert not problems, f"{spec.slug}:\n" + "\n".join(problems)
+
+
+def test_code_name_check_finds_refs_that_do_not_show_the_claim():
+    """What the audit found, put back: a gate named under the rotary class, a checkpoint's renamed weight."""
+    notes = [Note(text="q_proj doubled for the output gate; RoPE θ 10,000,000.",
+                  ref="models/qwen3_5/modeling_qwen3_5.py: Qwen3_5TextRotaryEmbedding"),
+             Note(text="Output head (embed_out).", ref="models/gpt_neox/modeling_gpt_neox.py: GPTNeoXForCausalLM"),
+             Note(text="norm_topk_prob false: no renormalisation.",
+                  ref="models/qwen2_moe/modeling_qwen2_moe.py: Qwen2MoeTopKRouter")]
+    assert code_name_problems(notes[:1], "{}") == [
+        "note 1: 'q_proj' is not in Qwen3_5TextRotaryEmbedding (elsewhere in models/qwen3_5)"]
+    assert not code_name_problems(notes[1:], "{}")  # embed_out: conversion_mapping.py renames it; a config key
+    assert code_name_problems([Note(text="The head (emb_out).", ref=notes[1].ref)], "{}") == [
+        "note 1: 'emb_out' is not in GPTNeoXForCausalLM (nor in models/gpt_neox, the config or transformers' shared "
+        "modules)"]
 
 
 def test_ref_checker_rejects_what_does_not_exist():
@@ -224,6 +303,30 @@ CLAIMS = [
 ]
 
 
+def _kib_per_token(spec) -> set[float]:
+    """KV cache a note may state, KiB per token in bf16: of all layers, or of the layers of one block kind."""
+    from gallery.memory import BF16, kv_bytes_per_token, layer_caches
+
+    return {kv_bytes_per_token(spec.arch) / 1024} | {c.n_layers * c.elements_per_token * BF16 / 1024
+                                                     for c in layer_caches(spec.arch)}
+
+
+def _state_mb(spec) -> set[float]:
+    from gallery.memory import state_bytes
+
+    return {state_bytes(spec.arch) / 1e6}
+
+
+# (what the note says, pattern whose group is the number, the exact values it may round)
+CACHE_CLAIMS = [("KV cache (KiB per token, bf16)", rf"{NUM} KiB\b", _kib_per_token),
+                ("fixed state (MB per sequence, bf16)", rf"{NUM} MB (?:of )?state\b", _state_mb)]
+
+
+def _rounds(stated: str, exact: float) -> bool:
+    """``exact`` written to the digits of ``stated``: '33' for 33.42, '2.4' for 2.36."""
+    return abs(exact - float(stated.replace(",", ""))) <= 10 ** -len(stated.partition(".")[2]) / 2
+
+
 def note_number_problems(spec) -> list[str]:
     """Every number a note states next to a known noun that no spec field of that kind holds, and every
     "X of Y parameters active" figure that is not the exact active and total count, rounded as written."""
@@ -238,6 +341,11 @@ def note_number_problems(spec) -> list[str]:
                 number = next(g for g in match.groups() if g is not None)
                 if float(number.replace(",", "")) not in values:
                     problems.append(f"note {i}: '{match[0]}' — the spec's {what}: {sorted(values)}")
+        for what, pattern, allowed in CACHE_CLAIMS:
+            for match in re.finditer(pattern, text):
+                if not any(_rounds(match[1], value) for value in allowed(spec)):
+                    problems.append(f"note {i}: '{match[0]}' — the spec's {what}: "
+                                    f"{', '.join(f'{v:,.2f}' for v in sorted(allowed(spec)))}")
         for match in re.finditer(rf"{NUM}([MBT]) of {NUM}([MBT]) parameters", text):
             active, total = match[1] + match[2], match[3] + match[4]
             if not (_rounds_to(active_params(spec.arch), active) and _rounds_to(total_params(spec.arch), total)):
@@ -264,6 +372,10 @@ def test_note_number_check_finds_what_the_audit_found():
     assert [p.split(":")[0] for p in problems] == ["note 1", "note 3", "note 3"], problems
     assert "'40 layers'" in problems[0] and "39" in problems[0]
     assert "'128-token sliding window'" in problems[1] and "'top-9'" in problems[2]
+    nano = load_spec(SPEC_DIR / "nvidia-nemotron-3-nano-30b-a3b.yaml").spec
+    cache = nano.model_copy(update={"notes": [Note(text="6 KiB of KV cache per token; 12 KiB (V3: 70 KiB).", ref="x"),
+                                              Note(text="A fixed 2 MB state per sequence.", ref="x")]})
+    assert [p.split(" — ")[0] for p in note_number_problems(cache)] == ["note 1: '12 KiB'", "note 2: '2 MB state'"]
     qwen = load_spec(SPEC_DIR / "qwen3-30b-a3b.yaml").spec
     truncated = qwen.model_copy(update={"notes": [Note(text="3.3B of 30.5B parameters active.", ref="x")]})
     assert note_number_problems(truncated), "3,353,032,704 does not round to 3.3B"

@@ -40,10 +40,12 @@ Nemotron-H (a Mamba-2 layer against the torch path's chunked scan with
 chunks of 4, so six tokens span two; a NoPE GQA layer; the sigmoid-routed MoE with ungated relu² experts and a
 shared expert, and the same with a latent and biases, plus a relu² MLP layer; within 1e-5, as its norms, router
 and scan run in float32).
+Gemma 4 full layers (26B-A4B and 31B: values are the keys, proportional RoPE: rotate_half over the whole head
+with only the first partial × head_dim/2 frequencies, θ^(−2i/head_dim), non-zero, so dims j and j + head_dim/2
+turn for the first of them; at toy size one pair turns, so a test of its own checks the frequencies at head 16).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
-Gemma 4's full layers (proportional RoPE: transformers rotates dims j and j + head_dim/2 for the first
-partial × head_dim/2 frequencies, over head_dim, which the toy's partial RoPE does not model), GLM-5, Kimi, MiMo.
+GLM-5, Kimi, MiMo.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ CASES = [
     ("qwen3-next-80b-a3b-instruct", 0), ("qwen3-next-80b-a3b-instruct", 3), ("qwen3.5-27b", 0),
     ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
     ("nvidia-nemotron-3-nano-30b-a3b", 0), ("nvidia-nemotron-3-nano-30b-a3b", 1),
-    ("nvidia-nemotron-3-nano-30b-a3b", 5), ("gemma-4-26b-a4b", 0),
+    ("nvidia-nemotron-3-nano-30b-a3b", 5), ("gemma-4-26b-a4b", 0), ("gemma-4-26b-a4b", 5), ("gemma-4-31b-it", 0),
+    ("gemma-4-31b-it", 5),
 ]
 
 
@@ -443,6 +446,31 @@ def _check_against_transformers(arch: Arch, config: dict, layer: int):
     tol = 1e-5 if mt in ("gptj", "nemotron_h") else 1e-6
     np.testing.assert_allclose(steps[-1].value, hidden_out, rtol=tol, atol=tol)
     return steps
+
+
+def test_proportional_rope_equals_gemma4_rotary_embedding():
+    # Gemma 4's global layers at a width where θ matters (at toy size one angle turns, at frequency θ⁰ = 1): a head
+    # of 16 with half its frequencies kept, 4 of 8, at θ^(−2i/16), against Gemma4TextRotaryEmbedding and
+    # apply_rotary_pos_emb
+    import torch
+    from transformers import Gemma4TextConfig
+    from transformers.models.gemma4.modeling_gemma4 import Gemma4TextRotaryEmbedding, apply_rotary_pos_emb
+
+    from gallery.toyops import rotate
+
+    rope = {"sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+            "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.5, "rope_theta": 1e6}}
+    config = Gemma4TextConfig(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                              global_head_dim=16, num_hidden_layers=2, rope_parameters=rope,
+                              layer_types=["sliding_attention", "full_attention"])
+    x = np.random.default_rng(0).standard_normal((2, SEQ, 16))
+    cos, sin = Gemma4TextRotaryEmbedding(config)(torch.zeros(1, dtype=torch.float64), torch.arange(SEQ)[None],
+                                                 "full_attention")
+    expected = apply_rotary_pos_emb(torch.from_numpy(x)[None], cos, sin).numpy()[0]
+    np.testing.assert_allclose(rotate(x, 8, 1e6, False, proportional=True), expected, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(rotate(x, 8, 1e6, False), expected, atol=1e-3)  # plain partial RoPE on 8 dims differs
+    turned = np.r_[0:4, 8:12]
+    assert np.array_equal(expected[..., np.setdiff1d(np.arange(16), turned)], x[..., np.setdiff1d(np.arange(16), turned)])
 
 
 def test_toy_shows_the_masked_scores_and_softmax(bundled):

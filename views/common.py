@@ -69,10 +69,15 @@ def _load(folder: str, fingerprint: str) -> Index:
     return Index(Path(folder), ordered, configs, problems)
 
 
+def version() -> tuple[str, str]:
+    """The spec folder and the digest of its files: the key of everything cached per version of the folder."""
+    folder = spec_folder()
+    return str(folder), _fingerprint(folder)
+
+
 def spec_index() -> Index:
     """All specs of the spec folder, reloaded when a file changes."""
-    folder = spec_folder()
-    return _load(str(folder), _fingerprint(folder))
+    return _load(*version())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -84,8 +89,7 @@ def _cards(folder: str, fingerprint: str) -> list:
 
 def gallery_cards() -> list:
     """The gallery cards of every loaded spec (counted once per version of the folder)."""
-    folder = spec_folder()
-    return _cards(str(folder), _fingerprint(folder))
+    return _cards(*version())
 
 
 _INLINE = re.compile(r"([\\`*_\[\]<>~$:{}|])")  # emphasis, code, links and images, HTML, LaTeX, :icons:, tables
@@ -111,38 +115,17 @@ def slugs_or_stop(index: Index) -> list[str]:
     return list(index.specs)
 
 
-@st.cache_resource(show_spinner="Finding every model's nearest earlier relative…", max_entries=4)
-def _relatives(folder: str, fingerprint: str) -> dict:
-    from gallery.lineage import relatives
+@st.cache_resource(show_spinner="Reading every model's architecture…", max_entries=4)
+def _relatives(folder: str, fingerprint: str):
+    from gallery.lineage import Relatives
 
-    return relatives(list(_load(folder, fingerprint).specs.values()))
-
-
-def family_relatives() -> dict:
-    """slug → nearest earlier relative (``gallery.lineage``) of every loaded spec, once per version of the folder."""
-    folder = spec_folder()
-    return _relatives(str(folder), _fingerprint(folder))
+    return Relatives(list(_load(folder, fingerprint).specs.values()))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _facts(folder: str, fingerprint: str) -> dict:
-    from gallery.lineage import facts
-
-    return {slug: facts(spec) for slug, spec in _load(folder, fingerprint).specs.items()}
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _nearest(folder: str, fingerprint: str, slug: str, earlier: bool):
-    from gallery.lineage import nearest
-
-    index = _load(folder, fingerprint)
-    return nearest(index.specs[slug], list(index.specs.values()), earlier, _facts(folder, fingerprint))
-
-
-def nearest_relative(slug: str, earlier: bool = True):
-    """The nearest (earlier) relative of one loaded spec (``gallery.lineage.nearest``), cached."""
-    folder = spec_folder()
-    return _nearest(str(folder), _fingerprint(folder), slug, earlier)
+def relatives():
+    """Every loaded spec's facts and nearest relatives (``gallery.lineage.Relatives``), once per version of the
+    folder: the family tree and the Model page share it."""
+    return _relatives(*version())
 
 
 def lazy_tabs(sections: dict[str, Callable[[], None]], key: str, default: str | None = None) -> None:

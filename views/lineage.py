@@ -9,7 +9,7 @@ import streamlit as st
 
 from gallery.changes import Change
 from gallery.spec import Spec
-from views.common import Index, nearest_relative
+from views.common import Index, relatives
 
 
 def changes_markdown(found: list[Change] | tuple[Change, ...]) -> str:
@@ -28,8 +28,8 @@ def compare_link(a: Spec, b: Spec, label: str) -> None:
 
 def where_it_comes_from(index: Index, spec: Spec) -> None:
     """The Model page's section: the nearest earlier relative with the changes from it, and the closest of all."""
-    st.subheader("Where it comes from")
-    rel, closest = nearest_relative(spec.slug), nearest_relative(spec.slug, earlier=False)
+    found = relatives()
+    rel, closest = found.nearest(spec.slug), found.nearest(spec.slug, earlier=False)
     if rel.slug is None:
         st.markdown(f"No bundled model was released before {spec.name}: it is a root of the family tree.")
     else:

@@ -1,15 +1,17 @@
 """Family tree page: every model under its nearest earlier relative, each edge labelled with the change.
 
-Drawn server-side by Graphviz's ``dot`` (text kept as text, so names can be searched and nodes link to
-their model and edges to the pair in Compare); downloads render like the diagrams (``gallery.render``).
+Shown like every diagram (``views.diagrams``: drawn server-side by Graphviz's ``dot``, text kept as text, so names
+can be searched and nodes link to their model and edges to the pair in Compare; laid out by the browser where
+``dot`` is missing); downloads render like the diagrams (``gallery.render``).
 """
 
 import streamlit as st
 
 from gallery.diagram import THEMES
 from gallery.lineage import lineage, tree
-from gallery.render import FORMATS, RenderError, dot_available, render
-from views.common import family_relatives, slugs_or_stop, spec_index
+from gallery.render import FORMATS, RenderError, render
+from views import diagrams
+from views.common import relatives, slugs_or_stop, spec_index, version
 
 index = spec_index()
 slugs_or_stop(index)
@@ -18,28 +20,30 @@ st.title("Family tree")
 st.caption("Each model hangs under the bundled model released before it whose architecture is closest (sizes "
            "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
            "compare the pair.")
-found = family_relatives()
 groups = sorted({lineage(s) for s in index.specs.values()})
 c1, c2 = st.columns([4, 1])
 chosen = c1.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
 theme = c2.segmented_control("Theme", list(THEMES), default="light", key="tree_theme", bind="query-params") or "light"
-shown = [s for s in index.specs.values() if not chosen or lineage(s) in chosen]
-keep = {s.slug for s in shown}
-parents = {found[s].slug for s in keep if found[s].slug} - keep  # drawn too, so every edge has both ends
-graph = tree([s for s in index.specs.values() if s.slug in keep | parents], theme,
-             {s: r for s, r in found.items() if s in keep})
 
-if not dot_available():
-    st.info("The tree is drawn by Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
-    st.stop()
-svg = graph.pipe(format="svg").decode()
-st.markdown(f'<div data-testid="family-tree" style="overflow:auto; max-height:85vh">{svg[svg.index("<svg"):]}</div>', unsafe_allow_html=True)
 
+@st.cache_resource(show_spinner="Drawing the family tree…", max_entries=16)
+def _tree(folder: str, fingerprint: str, chosen: tuple[str, ...], theme: str) -> str:
+    """The tree's DOT for the lineages chosen (every one when none), once per version of the spec folder (a rerun
+    with 1,000 specs then costs no drawing)."""
+    found = relatives().all()
+    keep = {s.slug for s in index.specs.values() if not chosen or lineage(s) in chosen}
+    parents = {found[s].slug for s in keep if found[s].slug} - keep  # drawn too, so every edge has both ends
+    return tree([s for s in index.specs.values() if s.slug in keep | parents], theme,
+                {s: r for s, r in found.items() if s in keep}).source
+
+
+dot = _tree(*version(), tuple(chosen), theme)
+diagrams.show(dot, "Family tree")
 
 
 def _export(fmt: str) -> bytes:
     try:
-        return render(graph.source, fmt)
+        return render(dot, fmt)
     except RenderError as exc:
         return str(exc).encode()
 

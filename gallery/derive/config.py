@@ -159,7 +159,7 @@ EXPECT: dict[str, Expect] = {
         "block_multiple_of", "block_ff_dim", "chunk_size", "expand", "decoder_sparse_step",
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
-        "sliding_window_size", "default_num_hash_layers",
+        "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -203,7 +203,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "linear_allow_neg_eigval", "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
-        "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window",
+        "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
     ], FLAG),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2"),
     "use_bias": _null(FLAG, "ernie4_5"),

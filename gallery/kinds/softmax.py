@@ -21,7 +21,7 @@ from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
-from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
+from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -40,6 +40,9 @@ class SoftmaxAttention(Strict):
     v_head_dim: PositiveInt | None = Field(
         None, description="Dims per value head when they differ from head_dim (MiMo-V2-Flash); null = head_dim")
     k_eq_v: bool = Field(False, description="Values are the keys: no v_proj (Gemma 4 global layers)")
+    kv_shared: bool = Field(
+        False, description="Reuses the keys and values of the last earlier layer of its type that has its own "
+        "(Gemma 4 num_kv_shared_layers): no k_proj, v_proj or k_norm, and nothing cached of its own")
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
     qk_norm: Literal["none", "per_head_shared", "per_head", "whole_projection", "per_head_weightless"] = Field(
@@ -120,7 +123,8 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
     """Llama-style q/k/v/o projections, their biases, QK-norm weights and sinks."""
     h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
     vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
-    projections = [("q_proj", h, hd), ("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
+    own_kv = [] if mixer.kv_shared else [("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
+    projections = [("q_proj", h, hd), *own_kv]
     terms = [term("attention", name, where, d, heads, dim) for name, heads, dim in projections]
     if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
         terms[0] = term("attention", "q_proj", where, d, h, hd, ("2 (query, gate)", 2))
@@ -133,13 +137,19 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
     elif mixer.qk_norm in ("per_head", "whole_projection"):
         terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
+    if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
+        terms = [t for t in terms if t.name != "k_norm"]
     if mixer.sinks:
         terms.append(term("attention", "sinks", where, h))
     return terms
 
 
 def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
-    """K and V of every KV head per token, kept for the window (or chunk) when there is one."""
+    """K and V of every KV head per token, kept for the window (or chunk) when there is one; nothing for a layer
+    that reuses an earlier layer's K and V (``DynamicCache`` gives it a ``DummyLayer``)."""
+    if m.kv_shared:
+        return LayerCache(kind, n, 0, "0: reuses the K and V of the last earlier layer of its type (num_kv_shared_"
+                          "layers), caches nothing of its own", None)
     elements = m.n_kv_heads * (m.head_dim + m.value_dim)  # K and V of every KV head
     if m.v_head_dim:
         formula = (f"n_kv_heads × (head_dim + v_head_dim) = {m.n_kv_heads} × ({m.head_dim} + "
@@ -175,6 +185,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
            rope_text(m.rope)]
+    if m.kv_shared:
+        out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
         out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
     if m.v_norm:
@@ -196,6 +208,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
         steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
                          f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
+    if m.kv_shared:
+        return steps + _shared_kv_steps(c, m, p) + _attend_steps(c, m, p)
     steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
     if not m.k_eq_v:
         steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
@@ -217,9 +231,33 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        steps += [rope_step(p, "Q", (h, T, hd), rot, m.rope.theta, "half"), rope_step(p, "K", (kv, T, hd), rot, m.rope.theta,
-                                                                            "half")]
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
+    return steps + _attend_steps(c, m, p)
+
+
+def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+    """Gemma4TextAttention of a KV-shared layer: its own queries (q_norm, RoPE), the producing layer's K and V."""
+    T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
+    steps = [c.norm("q_norm", p, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
+    steps.append(ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
+                    "(heads, T, dim)", per=0, out=(h, T, hd)))
+    if m.qk_norm == "per_head_shared":
+        steps.append(c.norm("q_norm", p, "q_norm", (h, T, hd)))
+    elif m.qk_norm == "per_head":
+        steps.append(_per_head_norm(c, p, "q_norm", (h, T, hd)))
+    if m.rope:
+        steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
+                               proportional=is_proportional(m.rope)))
+    producer = "the last earlier layer of this type with K/V of its own (shared_kv_states), after its norms and RoPE"
+    return steps + [ew("shared K", p, (c.T, c.d), f"K of {producer}; no k_proj here", per=0, out=(kv, T, hd)),
+                    ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
+
+
+def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+    """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
+    T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
+    steps: list[Step] = []
     if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
         steps += [ew(f"RMS norm {t}", p, shp, "x · rsqrt(mean(x²) + eps), no weight", per=3)
                   for t, shp in (("Q", (h, T, hd)), ("K", (kv, T, hd)))]
@@ -231,7 +269,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                                (h, T, hd))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
-    steps.append(linear(c, "o_proj", p, h * vd, d, m.out_bias, "y = O · W_o"))
+    steps.append(linear(c, "o_proj", p, h * vd, c.d, m.out_bias, "y = O · W_o"))
     return steps
 
 
@@ -250,6 +288,8 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         qg = q.reshape(len(x), -1, 2 * hd)
         gate = qg[..., hd:].reshape(len(x), -1)
         q = R.rec("split Q | gate", qg[..., :hd].reshape(len(x), -1), gate=gate)
+    if m.kv_shared:
+        return _shared_forward(R, m, x, q, gate if m.output_gate else None)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
     if m.qk_norm == "whole_projection":
@@ -261,9 +301,34 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     if m.v_norm:
         v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
-        rot = int(hd * m.rope.partial)
-        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False))
-        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False))
+        rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
+    return _attend(R, m, q, k, v, gate if m.output_gate else None)
+
+
+def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """The toy's stand-in for the producing layer's K and V (a KV-shared layer has none of its own): drawn with
+    seed 0, (n_kv_heads, T, head_dim) each."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((m.n_kv_heads, T, m.head_dim)), rng.standard_normal((m.n_kv_heads, T, m.value_dim))
+
+
+def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
+    if m.qk_norm == "whole_projection":
+        q = R.norm("q_norm", "q_norm", q)
+    q = R.rec("split Q heads", heads(q, m.head_dim))
+    if m.qk_norm in ("per_head_shared", "per_head"):
+        q = R.norm("q_norm", "q_norm", q)
+    if m.rope:
+        q = R.rec("RoPE on Q", rotate(q, int(m.head_dim * m.rope.partial), m.rope.theta, False,
+                                      proportional=is_proportional(m.rope)))
+    k, v = shared_kv_toy(m, len(x))
+    return _attend(R, m, q, R.rec("shared K", k), R.rec("shared V", v), gate)
+
+
+def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate) -> np.ndarray:
+    hd = m.head_dim
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
         q = R.rec("RMS norm Q", q / np.sqrt((q * q).mean(-1, keepdims=True) + eps))
@@ -308,6 +373,7 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
+        Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),

@@ -42,7 +42,7 @@ def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):
     page.goto(app_url + "/tree")
     wait_for_app(page)
     _no_exception(page)
-    svg = page.get_by_test_id("family-tree").locator("svg")
+    svg = page.get_by_role("figure", name="Family tree").locator("svg")
     expect(svg).to_be_visible(timeout=30_000)
     assert svg.locator("g.node").count() == len(bundled)
     text = svg.evaluate("e => e.textContent")
@@ -54,3 +54,15 @@ def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):
     expect(page).to_have_url(re.compile(r"/model\?model=kimi-k2-instruct$"), timeout=30_000)
     wait_for_app(page)
     expect(page.get_by_role("heading", name=bundled["kimi-k2-instruct"][0].name)).to_be_visible()
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")])
+def test_family_tree_downloads_files_of_the_right_type(page, app_url, fmt, magic):
+    page.goto(app_url + "/tree?lineage=Google&tree_theme=dark")
+    wait_for_app(page)
+    _no_exception(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=f"Download {fmt}").click()
+    data = open(info.value.path(), "rb").read()
+    assert data.startswith(magic), data[:40]
+    assert info.value.suggested_filename == f"family-tree-dark.{fmt.lower()}"

@@ -109,22 +109,28 @@ class Gemma3Text(Gemma2):
 
 
 
-
-def _unsupported(c) -> None:
-    """Per-layer input embeddings and cross-layer KV sharing (the small Gemma 4 models) are not modelled:
-    say so rather than give a wrong count."""
-    if c["hidden_size_per_layer_input"] or c["num_kv_shared_layers"]:
-        raise DerivationError("Gemma 4 per-layer input embeddings (hidden_size_per_layer_input) and KV sharing "
-                              "(num_kv_shared_layers) are not modelled yet: this config cannot be counted exactly")
+SHARED = "-shared"  # the block kinds of the KV-shared layers: "sliding-shared", "full-shared"
 
 
 def _gemma4_layers(c, kind=None):
-    """``Gemma4TextConfig.__post_init__``: layer_types (default 5 sliding : 1 full); the last is forced full."""
-    _unsupported(c)
+    """``Gemma4TextConfig.__post_init__``: layer_types (default 5 sliding : 1 full), the last forced full; the last
+    ``num_kv_shared_layers`` reuse an earlier layer's K/V (``kv_sharing_modes`` "reuse"), a block kind of their own.
+
+    ``kv_sharing_modes`` needs every layer type among the layers before them (each shared layer reads the last
+    earlier layer of its type); a config without one is refused, as transformers refuses to build it.
+    """
     n = c["num_hidden_layers"]
     types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 6 else "full" for i in range(n)]
     types[-1] = "full"
-    return types
+    first = n - c["num_kv_shared_layers"]
+    if first == n:
+        return types
+    if first <= 0 or set(types[:first]) != set(types):
+        missing = ", ".join(sorted(set(types) - set(types[:max(first, 0)])))
+        raise DerivationError(f"num_kv_shared_layers: {c['num_kv_shared_layers']} of {n} layers share K/V, but no "
+                              f"earlier layer of type {missing} has K/V of its own to share; accepted: fewer shared "
+                              "layers, with a layer of each type before them")
+    return types[:first] + [t + SHARED for t in types[first:]]
 
 
 def _gemma4_global(c, kind) -> bool:
@@ -134,7 +140,7 @@ def _gemma4_global(c, kind) -> bool:
 def _override(c, kind, key: str):
     """A per-layer-config override of ``key`` for the layers of ``kind`` (a serialised config lists them)."""
     per_layer = c.get("per_layer_config") or {}
-    kinds = _gemma4_layers(c)
+    kinds = [k.removesuffix(SHARED) for k in _gemma4_layers(c)]
     found = [v[key] for i, v in per_layer.items() if int(i) < len(kinds) and kinds[int(i)] == kind and key in v]
     return found[0] if found else None
 
@@ -166,10 +172,30 @@ def _moe(rule):
     return lambda c, k: (rule(c, k) if callable(rule) else c[rule]) if c["enable_moe_block"] else DROP
 
 
+_BY_KIND = ("mixer.kv_shared", "ffn.d_ff", "ffn.d_dense")  # the rules that tell a KV-shared layer from its type
+
+
+def _by_type(rule):
+    """A rule read for the layer type: a KV-shared block kind ("sliding-shared") has its type's heads, RoPE, window."""
+    return rule if isinstance(rule, str) else lambda c, k: rule(c, k.removesuffix(SHARED))
+
+
+def _dense_width(c, kind):
+    """Gemma4TextMLP: intermediate_size, twice that in KV-shared layers when use_double_wide_mlp."""
+    return c["intermediate_size"] * (2 if kind.endswith(SHARED) and c["use_double_wide_mlp"] else 1)
+
+
+def _ple(field):
+    """Gemma4TextModel builds per-layer embeddings when hidden_size_per_layer_input is not 0."""
+    return lambda c: (field(c) if callable(field) else c[field]) if c["hidden_size_per_layer_input"] else DROP
+
+
 class Gemma4Text(Gemma3Text):
     """``models/gemma4`` (Gemma4TextModel): Gemma 3's stack with wider heads and fewer KV heads in global
     layers (where values are the keys), attention scale 1 after QK-norm and a weightless norm on values, and optionally an MoE block
-    beside the dense MLP in every layer."""
+    beside the dense MLP in every layer. The small E-models add per-layer input embeddings
+    (hidden_size_per_layer_input), last layers that reuse earlier layers' K/V (num_kv_shared_layers) and a
+    double-wide MLP in those (use_double_wide_mlp)."""
 
     model_type = "gemma4_text"
     transformers_class = "Gemma4ForCausalLM"
@@ -179,25 +205,31 @@ class Gemma4Text(Gemma3Text):
         "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 512,
         "attention_k_eq_v": False, "num_kv_shared_layers": 0, "enable_moe_block": False, "num_experts": None,
         "top_k_experts": None, "moe_intermediate_size": None, "hidden_size_per_layer_input": 256,
+        "vocab_size_per_layer_input": 262144, "use_double_wide_mlp": False,
     }
+    arch = Gemma3Text.arch | {"per_layer_embedding.d_per_layer": lambda c: c["hidden_size_per_layer_input"] or DROP,
+                              "per_layer_embedding.vocab_size": _ple("vocab_size_per_layer_input"),
+                              "per_layer_embedding.activation": _ple(activation("hidden_activation"))}
     layers = staticmethod(_gemma4_layers)
     block = {k: v for k, v in Gemma3Text.block.items() if k not in ("mixer.softcap",)} | {
         "mixer.kind": lambda c, k: attention_kind(c["num_attention_heads"], _gemma4_kv_heads(c, k)),
         "mixer.n_kv_heads": _gemma4_kv_heads,
         "mixer.head_dim": _gemma4_head_dim,
         "mixer.k_eq_v": lambda c, k: bool(c["attention_k_eq_v"]) and _gemma4_global(c, k),
+        "mixer.kv_shared": lambda c, k: bool(c["num_kv_shared_layers"]) and k.endswith(SHARED),  # is_kv_shared_layer
         "mixer.v_norm": const(True),  # Gemma4TextAttention.v_norm: Gemma4RMSNorm(head_dim, with_scale=False)
         "mixer.rope": _gemma4_rope,
         "mixer.scale": const(1.0),  # Gemma4TextAttention.scaling: QK-norm already sets the scale
         "ffn.kind": lambda c, k: "moe" if c["enable_moe_block"] else "mlp",
-        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else c["intermediate_size"],
+        "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else _dense_width(c, k),
         "ffn.bias": lambda c, k: DROP if c["enable_moe_block"] else False,
         "ffn.n_experts": _moe("num_experts"),
         "ffn.top_k": _moe("top_k_experts"),
         "ffn.d_expert": _moe("moe_intermediate_size"),
-        "ffn.d_dense": _moe("intermediate_size"),
+        "ffn.d_dense": _moe(_dense_width),
         "ffn.router.scale": _moe(const(True)),
     }
+    block = {path: rule if path in _BY_KIND else _by_type(rule) for path, rule in block.items()}
 
 
 __all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text"]
