@@ -8,8 +8,6 @@ transformers' layers."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -20,7 +18,9 @@ from gallery.memory import kv_bytes_per_token, state_bytes
 from gallery.toy import toy_forward, toy_trace
 
 from .reference import reference_param_count
-from .test_model_types import _arch, _reference
+from .test_model_types import (
+    _arch, _reference, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike, the_try_page_counts_it,
+)
 from .test_toy import SEQ, _layer_io, _model_with_toy_layer, _renamed
 
 HYBRID = ["mamba2", "bamba", "granitemoehybrid", "jamba", "olmo_hybrid"]
@@ -168,25 +168,17 @@ VARIANTS = {
 
 @pytest.mark.parametrize("model_type", TYPES)
 def test_default_config_is_exact(model_type):
-    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
-    assert total_params(_arch(config)) == reference_param_count(config)
-    if model_type in SMALLEST:  # the bare default: transformers fails, we say why in one line
-        assert _reference({"model_type": model_type}) is None
-        with pytest.raises(DerivationError, match="num_key_value_heads is null"):
-            derive({"model_type": model_type})
+    default_config_is_exact(model_type, SMALLEST.get(model_type), "num_key_value_heads is null")
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [(t, v) for t in TYPES for v in VARIANTS[t]])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers'; a config transformers refuses is refused too."""
     config = {"model_type": model_type, **_SMALL[model_type], **VARIANTS[model_type][variant]}
-    model = _reference(config)
-    if model is None:
-        with pytest.raises(DerivationError):
-            derive(config)
+    built = exact_or_refused_alike(config)
+    if not built:
         return
-    arch = _arch(config)
-    assert total_params(arch) == sum(p.numel() for p in model.parameters())
+    arch, model = built
     # layer by layer, what transformers built: a Mamba mixer or attention, experts or not
     ours = [(arch.blocks[k].mixer.kind in ("mamba", "mamba2", "gated_deltanet"),
              getattr(arch.blocks[k].ffn, "kind", None) == "moe")
@@ -292,21 +284,12 @@ def test_granite_4_default_is_all_mamba_with_experts_and_a_shared_mlp():
 
 @pytest.mark.parametrize("model_type", TYPES)
 def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
-    from gallery.cli import main
-
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": model_type} | SMALLEST.get(model_type, {})))
-    out = tmp_path / "specs" / "my-model.yaml"
-    assert main(["new", str(path), "--hf-repo", "org/my-model", "-o", str(out)]) == 0
-    assert main(["lint", str(out)]) == 0, capsys.readouterr().out
+    drafts_a_clean_spec(tmp_path, {"model_type": model_type} | SMALLEST.get(model_type, {}), capsys)
 
 
 @pytest.mark.parametrize("model_type", TYPES)
 def test_the_try_page_reads_it(model_type):
-    from gallery.trial import spec_from_config
-
-    config = {"model_type": model_type, **_SMALL[model_type]}
-    assert total_params(spec_from_config(config).arch) == reference_param_count(config)
+    the_try_page_counts_it({"model_type": model_type, **_SMALL[model_type]})
 
 
 # --- Jamba's Mamba-1 layer with learned Δ, B, C norms: the toy against transformers' JambaMambaMixer -------------

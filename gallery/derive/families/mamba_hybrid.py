@@ -19,6 +19,7 @@ from ..family import (
     by_mixer, const, dense_only, is_moe, layer_kinds, moe_only, per_layer, rope, rope_from, without,
 )
 from .llama import Llama
+from .moe import _MOE_FFN
 from .moe_like import GraniteMoeShared
 from .ssm import dt_rank
 
@@ -181,10 +182,7 @@ class Jamba(Llama):
         "mixer.bias": "mamba_proj_bias",
         "mixer.bc_dt_norm_eps": "rms_norm_eps",  # dt_layernorm, b_layernorm, c_layernorm: JambaRMSNorm
         "mixer.bc_dt_norm_weights": const(True),
-    }) | {
-        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
-        "ffn.d_ff": dense_only("intermediate_size"),
-        "ffn.bias": dense_only(const(False)),
+    }) | _MOE_FFN | {  # Mixtral's: an MLP in dense layers, SwiGLU experts in MoE ones
         "ffn.n_experts": moe_only("num_experts"),
         "ffn.top_k": moe_only("num_experts_per_tok"),
         "ffn.d_expert": moe_only("intermediate_size"),
