@@ -22,7 +22,7 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 
-index = spec_index()
+index = spec_index(fresh=True)  # the folder is listed once a run, here
 with st.sidebar:
     st.caption(f"{len(index.specs)} models from {literal(index.folder)}")
     if index.problems:

@@ -27,7 +27,7 @@ class Card:
     organisation: str
     release_date: dt.date | None
     total_params: int
-    active_params: int
+    active_params: int | None  # None: undefined (an MoE whose top_k the config leaves unset)
     attention: str  # "GQA", "MLA", "MQA + sliding", "GQA / Mamba", ... (see attention_label)
     moe: bool
     n_layers: int
@@ -122,7 +122,9 @@ def facets(items: list[Card]) -> dict[str, list[str]]:
     }
 
 
-def _billions(n: int) -> str:
+def _billions(n: int | None) -> str:
+    if n is None:
+        return "undefined"
     return f"{n / 1e9:,.1f}B" if n >= 1e9 else f"{n / 1e6:,.0f}M"
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from .compare import Row, rows
 from .kinds import ffn_kind, mixer_kind
+from .memo import per_object
 from .pattern import summary
 from .spec import Moe, Spec
 
@@ -84,9 +85,10 @@ def _kind_spec(spec: Spec, kind: str) -> Spec:
     return spec.model_copy(update={"arch": arch})
 
 
+@per_object
 def layer_facts(spec: Spec) -> dict[str, Counter]:
     """Each per-layer fact of the compare table as {value as the table writes it: layers with it};
-    layers the fact does not apply to are left out."""
+    layers the fact does not apply to are left out. Computed once per spec object (read it, never change it)."""
     kinds = spec.arch.layer_counts()
     per_kind = {kind: rows([_kind_spec(spec, kind)]) if len(kinds) > 1 else rows([spec]) for kind in kinds}
     out: dict[str, Counter] = {}
@@ -189,7 +191,7 @@ def _mixer_change(a: Spec, b: Spec) -> tuple[str, str] | None:
 def _moe(spec: Spec) -> str:
     f = next(blk.ffn for blk in spec.arch.blocks.values() if isinstance(blk.ffn, Moe))
     shared = f", {f.n_shared_experts} shared" if f.n_shared_experts else ""
-    return f"MoE {f.n_experts:,} experts, top-{f.top_k}{shared}"
+    return f"MoE {f.n_experts:,} experts, top-{f.top_k or 'k unset'}{shared}"
 
 
 def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import codes as codes_mod
-from .counts import active_params, breakdown, mtp_params, total_params
+from .counts import active_params, breakdown, mtp_params, total_params, unrouted
 from .derive import DerivationError
 from .memory import kv_bytes_per_token, state_bytes
 from .spec import SLUG_RE
@@ -203,10 +203,15 @@ def _write_figure(dot: str, args: argparse.Namespace, stem: str, placed: bool = 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .changes import changes
+    from .comparefig import MAX_MODELS, compare_dot
 
-    if not 2 <= len(args.specs) <= 4:
-        raise UsageError(f"compare takes 2 to 4 models, got {len(args.specs)}")
+    if not 2 <= len(args.specs) <= MAX_MODELS:
+        raise UsageError(f"compare takes 2 to {MAX_MODELS} models, got {len(args.specs)}")
+    if args.json and args.output:
+        raise UsageError("give --json (the changes as data) or -o FILE (the figure), not both")
     first, *others = map(_spec_of, args.specs)
+    if args.output:
+        return _write_figure(compare_dot([first, *others], args.theme), args, "compare")
     for other in others:
         found = changes(first, other)
         if args.json:
@@ -231,6 +236,10 @@ def cmd_tree(args: argparse.Namespace) -> int:
     return _write_figure(tree(specs, args.theme).source, args, "family-tree")
 
 
+def _active_text(row: dict) -> str:
+    return row["unrouted"] if row["active_params"] is None else f"{row['active_params']:,} active"
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     if not args.paths and not args.hf_repo:
         raise UsageError("give spec or config.json paths, or --hf-repo ORG/NAME[@REV]")
@@ -240,14 +249,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "slug": slug,
             "total_params": total_params(arch),
             "embedding_params": breakdown(arch)["embeddings"],
-            "active_params": active_params(arch),
+            "active_params": active_params(arch),  # null when undefined: unrouted says why
+            "unrouted": unrouted(arch),
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
             "state_bytes_per_sequence": state_bytes(arch),  # linear/SSM/conv layers: fixed, any context
             "breakdown": breakdown(arch),
             "mtp_params": mtp_params(arch),  # stored in the checkpoint, not built by transformers
         }
         print(json.dumps(row) if args.json else
-              f"{slug}: {row['total_params']:,} params ({row['active_params']:,} active), "
+              f"{slug}: {row['total_params']:,} params ({_active_text(row)}), "
               f"KV cache {row['kv_cache_bytes_per_token']:,} B/token"
               + (f" + fixed state {row['state_bytes_per_sequence']:,} B/sequence"
                  if row["state_bytes_per_sequence"] else "")
@@ -368,8 +378,9 @@ COMMANDS = {
                "of a selection of bundled models on one sheet",
                "python -m gallery export llama-3.1-8b-instruct --theme dark -o llama.png; "
                "python -m gallery export --poster --family Google --family qwen3_moe --sort family -o poster.pdf"),
-    "compare": (cmd_compare, "what changed from the first model to each other one, in words, grouped by stage",
-                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b --json"),
+    "compare": (cmd_compare, "what changed from the first model to each other one, in words grouped by stage, "
+                "as data (--json), or as one side-by-side figure (-o FILE.svg|png|pdf)",
+                "python -m gallery compare llama-3.1-8b-instruct qwen3-8b gemma-3-27b-it -o compare.pdf --theme dark"),
     "tree": (cmd_tree, "draw the family tree: every model under its nearest earlier relative, as SVG, PNG or PDF",
              "python -m gallery tree --format pdf -o family-tree.pdf"),
     "trace": (cmd_trace, "every operation of one layer: shapes, parameters, FLOPs and formula",
@@ -381,13 +392,13 @@ COMMANDS = {
 }
 
 
-def _figure_args(p: argparse.ArgumentParser, stem: str) -> None:
-    """The options of a command that writes a figure: format, theme, PNG scale, output file."""
+def _figure_args(p: argparse.ArgumentParser, stem: str, output: str = "") -> None:
+    """The options of a command that writes a figure: format, theme, PNG scale, output file (``output``: its help)."""
     p.add_argument("--format", choices=["svg", "png", "pdf"], help="file type (default: the output's suffix, else svg)")
     p.add_argument("--theme", choices=["light", "dark", "transparent"], default="light",
                    help="slide preset (default: light)")
     p.add_argument("--scale", type=float, default=2.0, help="PNG pixel density × 96 dpi (default: 2)")
-    p.add_argument("-o", "--output", metavar="FILE", help=f"output file (default: {stem}.<format>)")
+    p.add_argument("-o", "--output", metavar="FILE", help=output or f"output file (default: {stem}.<format>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -435,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2 to 4 bundled slugs or spec .yaml paths; the others are compared with the first")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per change: from, to, stage, change, before, after, fields, follows")
+    _figure_args(p, "compare", output="write the comparison figure instead: the models side by side, what changed "
+                 "from the first outlined and said beside it (the file type: --format, else the name's suffix)")
     p = parsers["tree"]
     p.add_argument("--specs", default=str(SPEC_DIR), metavar="FOLDER", help="spec folder (default: arch_specs/)")
     _figure_args(p, "family-tree")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .catalog import attention_label
-from .counts import COMPONENTS, active_params, breakdown, total_params
+from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
@@ -34,8 +34,11 @@ GROUPS = ("Parameters", "Attention", "Fixed-state mixers", "Norms", "Positions",
           "Vocabulary & context")
 
 
-def compact(n: int) -> str:
-    """A count in compact units, three significant digits: 8,030,261,248 → "8.03B", 124,439,808 → "124M"."""
+def compact(n: int | None) -> str:
+    """A count in compact units, three significant digits: 8,030,261,248 → "8.03B", 124,439,808 → "124M"; None (a
+    figure the config leaves undefined, such as the active parameters of an MoE without top_k) → "undefined"."""
+    if n is None:
+        return "undefined"
     rounded = float(f"{n:.3g}")  # round first, so 999,885,952 becomes 1.00B rather than 1000M
     for size, unit in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
         if abs(rounded) >= size:
@@ -158,7 +161,7 @@ def _row(group: str, field: str, values: list) -> Row:
 def rows(specs: list[Spec]) -> list[Row]:
     """Every fact of the compared models, in :data:`GROUPS` order."""
     out = [_row("Parameters", "total", [total_params(s.arch) for s in specs]),
-           _row("Parameters", "active", [active_params(s.arch) for s in specs])]
+           _row("Parameters", "active", [compact(None) if unrouted(s.arch) else active_params(s.arch) for s in specs])]
     for which in ("total", "active"):  # as the publisher states it, and what differs from the exact count
         published = [published_text(s, which) for s in specs]
         if any(published):

@@ -18,6 +18,7 @@ norms, hyper-connections, per-layer inputs and head.
 from __future__ import annotations
 
 from .kinds import ffn_kind, mixer_kind
+from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, term
 
@@ -25,8 +26,9 @@ COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "sha
               "hyper_connections", "per_layer_inputs", "head")
 
 
-def param_terms(arch: Arch) -> list[Term]:
-    """Every parameter group of the model, in build order, with layer repeats applied."""
+@per_object
+def param_terms(arch: Arch) -> tuple[Term, ...]:
+    """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
     terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
@@ -43,7 +45,7 @@ def param_terms(arch: Arch) -> list[Term]:
         terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
         terms.append(term("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
-    return terms
+    return tuple(terms)
 
 
 def block_terms(arch: Arch, kind: str) -> list[Term]:
@@ -146,8 +148,27 @@ def breakdown(arch: Arch) -> dict[str, int]:
     return out
 
 
-def inactive_expert_params(arch: Arch) -> int:
-    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer."""
+def unrouted(arch: Arch) -> str | None:
+    """Why the figures that depend on routing (active parameters, FLOPs per token) are undefined, in one line;
+    None when they are defined.
+
+    A config may leave ``top_k`` unset (transformers' own DeepSeek-V2 default has ``num_experts_per_tok: null``):
+    the model is built, so every parameter is counted, but it cannot route a token, so how many experts a token
+    uses is not said.
+    """
+    kinds = [kind for kind, block in arch.blocks.items()
+             if block.ffn is not None and ffn_kind(block.ffn).routed(block.ffn)[0] is None]
+    if not kinds:
+        return None
+    return (f"active parameters undefined: top_k (num_experts_per_tok) is null in the {', '.join(kinds)} layers, so "
+            "the model cannot route a token and how many experts a token uses is not said; the total is exact")
+
+
+def inactive_expert_params(arch: Arch) -> int | None:
+    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer; None when
+    :func:`unrouted`."""
+    if unrouted(arch):
+        return None
     inactive = 0
     for kind, n in arch.layer_counts().items():
         ffn = arch.blocks[kind].ffn
@@ -186,9 +207,11 @@ def mtp_params(arch: Arch) -> int:
     return sum(t.total for t in mtp_terms(arch))
 
 
-def active_params(arch: Arch) -> int:
-    """Parameters used for one token: the total less the routed experts it is not sent to.
+def active_params(arch: Arch) -> int | None:
+    """Parameters used for one token: the total less the routed experts it is not sent to; None when
+    :func:`unrouted` says why it is undefined.
 
     Embeddings and head are included, as in the "A3B"-style figures model publishers give.
     """
-    return total_params(arch) - inactive_expert_params(arch)
+    inactive = inactive_expert_params(arch)
+    return None if inactive is None else total_params(arch) - inactive

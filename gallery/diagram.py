@@ -73,6 +73,13 @@ def _label(*lines: object) -> str:
     return '"' + "\\n".join(_esc(line) for line in lines if line) + '"'
 
 
+def _fade(colour: str, t: Theme, keep: float = 0.35) -> str:
+    """``colour`` faded toward the theme's background (white for ``transparent``): a muted component."""
+    bg = "#ffffff" if t.background == "transparent" else t.background
+    mix = (round(int(colour[i:i + 2], 16) * keep + int(bg[i:i + 2], 16) * (1 - keep)) for i in (1, 3, 5))
+    return "#" + "".join(f"{v:02x}" for v in mix)
+
+
 def _n(x: int) -> str:
     return f"{x:,}"
 
@@ -106,17 +113,29 @@ class _Dot:
 
     esc, label = staticmethod(_esc), staticmethod(_label)  # for the kinds that draw nodes of their own
 
-    def __init__(self, theme: Theme, highlight: frozenset[str]):
-        self.t, self.highlight, self.lines = theme, highlight, []
+    def __init__(self, theme: Theme, highlight: frozenset[str], prefix: str = "", muted: bool = False):
+        # prefix: put before every node name, so several models can share one graph (gallery.comparefig);
+        # muted: components not in ``highlight`` are drawn faded (what equals the reference model)
+        self.t, self.highlight, self.lines, self.prefix, self.muted = theme, highlight, [], prefix, muted
+        self.marked: dict[str, str] = {}  # each mark's first node (where a comparison writes what changed)
         # for a kind whose parts read the residual stream past the block's norm (Gemma 4's router and experts): the
         # node of the stream its sublayer reads and the model's norm in words, set before it draws
         self.stream, self.norm = "", ""
 
     def node(self, name: str, label: str, component: str, shape: str = "box", mark: str = "", **attrs) -> None:
         fill = self.t.fills.get(component, self.t.fills["block"])
-        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
+        if mark:
+            self.marked.setdefault(mark, name)
         style = "rounded,filled" if shape == "box" else "filled"
-        outline = f' color="{self.t.highlight}" penwidth=3' if mark in self.highlight else f' color="{self.t.edge}"'
+        if mark and mark in self.highlight:
+            outline = f' color="{self.t.highlight}" penwidth=3'
+            attrs = {**attrs, "class": f"changed {mark}"} if self.muted else attrs
+        elif self.muted:
+            fill = _fade(fill, self.t)
+            outline = f' color="{_fade(self.t.edge, self.t)}" fontcolor="{_fade(self.t.text, self.t)}"'
+        else:
+            outline = f' color="{self.t.edge}"'
+        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
         self.lines.append(f'  "{name}" [label={label} shape={shape} style="{style}" fillcolor="{fill}"{outline}{extra}];')
 
     def raw(self, line: str) -> None:
@@ -126,30 +145,71 @@ class _Dot:
         extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
         self.lines.append(f'  "{a}" -> "{b}" [{extra.strip()}];')
 
-    def note(self, name: str, text: str, anchor: str) -> None:
-        """A side annotation in the annotation colour, beside ``anchor``."""
-        self.lines.append(f'  "{name}" [label={_label(text)} shape=plaintext fontcolor="{self.t.annotation}"];')
+    def note(self, name: str, text: str | list[str], anchor: str, colour: str = "", **attrs) -> None:
+        """A side annotation (one line or several) in the annotation colour (or ``colour``), beside ``anchor``."""
+        colour = colour or self.t.annotation
+        extra = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
+        label = _label(*text) if isinstance(text, list) else _label(text)
+        self.lines.append(f'  "{name}" [label={label} shape=plaintext fontcolor="{colour}"{extra}];')
         self.lines.append(f'  {{rank=same; "{anchor}"; "{name}"}}')
-        self.lines.append(f'  "{anchor}" -> "{name}" [style=dotted arrowhead=none color="{self.t.annotation}"];')
+        self.lines.append(f'  "{anchor}" -> "{name}" [style=dotted arrowhead=none color="{colour}"];')
 
 
-def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str | None) -> tuple[str, str]:
-    """Draw one block kind as a cluster; return its (entry, exit) node names."""
-    p = f"{kind}."
+def frames(spec: Spec) -> list[list[str]]:
+    """The block kinds drawn in each frame, in order of first appearance. Kinds whose blocks differ only in their
+    token mixer, or only in their feed-forward (the same sublayers and norm wiring otherwise) share one frame, the
+    differing part drawn as alternatives side by side, the way hand-drawn figures do (Gemma 3's sliding and full
+    layers, Qwen3-Next's linear and full ones, a dense prefix before MoE layers); others keep a frame each
+    (Nemotron-H's Mamba, attention and MoE-only layers)."""
+    kinds = list(spec.arch.layer_counts())
+    blocks = [spec.arch.blocks[k] for k in kinds]
+    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None) for b in blocks}
+    same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
+    return [kinds] if len(kinds) > 1 and len(wiring) == 1 and (same("mixer") or same("ffn")) else [[k] for k in kinds]
+
+
+def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tuple[str, str]:
+    """Draw one frame of block kinds (see :func:`frames`) as a cluster, its outline in the kind's strip colour
+    (none: a frame of one kind only, or of several); return its (entry, exit) node names."""
+    colour = colours.get(kinds[0]) if len(kinds) == 1 else None
+    counts, block = spec.arch.layer_counts(), spec.arch.blocks[kinds[0]]
+    p = f"{d.prefix}{kinds[0]}."
     single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
-    title = f"{kind} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
-    d.raw(f'subgraph "cluster_{_esc(kind)}" {{')
-    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{d.t.fills["block"]}" '
-          f'color="{colour or d.t.edge}" penwidth=2 fontcolor="{d.t.text}";')
+    count = sum(counts[k] for k in kinds)
+    title = f"{' / '.join(kinds)} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
+    fill, text = d.t.fills["block"], d.t.text
+    if d.muted:
+        fill, text = _fade(fill, d.t, 0.6), _fade(text, d.t)
+    d.raw(f'subgraph "cluster_{_esc(p[:-1])}" {{')
+    single_kind = len(spec.arch.blocks) == 1  # then the frame's count is the layer pattern
+    outline = f'color="{d.t.highlight}" penwidth=3' if single_kind and "pattern" in d.highlight else \
+        f'color="{colour or d.t.edge}" penwidth=2'
+    d.raw(f'  label={_label(title)} labeljust=l style="rounded,filled" fillcolor="{fill}" {outline} '
+          f'fontcolor="{text}";')
     norm = _norm_name(spec)
-    d.node(p + "in", '"block input"', "io", shape="plaintext")
-    parts: list[tuple[str, str]] = []  # (node in, node out) of each sublayer in code order
+    d.node(p + "in", '"block input"', "io", shape="plaintext", mark="pattern" if single_kind else "")
+
+    def alternatives(part: str) -> list[tuple[str, Block, dict]]:
+        """(node prefix, block, attributes of the edge into it: its kind and layer count) of each drawn version
+        of a sublayer: one when the frame's kinds share it."""
+        found = [(k, spec.arch.blocks[k]) for k in kinds]
+        if all(getattr(b, part) == getattr(block, part) for _, b in found):
+            return [(p, block, {})]
+        return [(f"{d.prefix}{k}.", b, {"label": f"{k} × {counts[k]}", "fontcolor": colours[k], "fontsize": "11"})
+                for k, b in found]
+
+    # each sublayer in code order: (its name, each alternative's (node in, attributes of the edge into it), nodes out)
+    parts: list[tuple[str, list[tuple[str, dict]], list[str]]] = []
     if block.mixer is not None:
-        parts.append((p + "mixer", p + "mixer"))
-        d.node(p + "mixer", _label(*mixer_lines(block.mixer)), mixer_fill(block.mixer), mark="mixer")
+        found = alternatives("mixer")
+        for q, b, _ in found:
+            d.node(q + "mixer", _label(*mixer_lines(b.mixer)), mixer_fill(b.mixer), mark="mixer")
+        parts.append((p + "mixer", [(q + "mixer", e) for q, _, e in found], [q + "mixer" for q, _, _ in found]))
     if block.ffn is not None:
         d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm
-        parts.append((p + "ffn", ffn_kind(block.ffn).draw(d, p, block.ffn)))
+        found = alternatives("ffn")
+        parts.append((p + "ffn", [(q + "ffn", e) for q, _, e in found], [ffn_kind(b.ffn).draw(d, q, b.ffn)
+                                                                         for q, b, _ in found]))
     entry = p + "in"
     if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms
         norms = [p + "norm"] if block.shared_norm else [p + "norm_mixer", p + "norm_ffn"]
@@ -157,30 +217,32 @@ def _block(d: _Dot, spec: Spec, kind: str, block: Block, count: int, colour: str
             d.node(name, _label(norm), "norm", mark="norm")
             d.edge(entry, name)
         d.node(p + "add", '"+"', "add", shape="circle", width="0.3", fixedsize="true")
-        for i, (node, out) in enumerate(parts):
-            d.edge(norms[0 if block.shared_norm else i], node)
-            d.edge(out, p + "add")
+        for i, (_, ins, outs) in enumerate(parts):
+            for (node, edge), out in zip(ins, outs):
+                d.edge(norms[0 if block.shared_norm else i], node, **edge)
+                d.edge(out, p + "add")
         d.edge(entry, p + "add", style="dashed", label="residual")
         d.raw("}")
         return entry, p + "add"
     prev = entry
-    for i, (node, out) in enumerate(parts):
+    for i, (name, ins, outs) in enumerate(parts):
         before = block.norm_placement in ("pre", "sandwich")
         after = block.norm_placement in ("post", "sandwich")
         if before:
-            d.node(f"{node}_pre", _label(norm), "norm", mark="norm")
-            d.edge(prev, f"{node}_pre")
-            d.edge(f"{node}_pre", node)
-        else:
-            d.edge(prev, node)
-        last = out
+            d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
+            d.edge(prev, f"{name}_pre")
+        for node, edge in ins:
+            d.edge(f"{name}_pre" if before else prev, node, **edge)
+        last = outs
         if after:
-            d.node(f"{node}_post", _label(norm), "norm", mark="norm")
-            d.edge(out, f"{node}_post")
-            last = f"{node}_post"
+            d.node(f"{name}_post", _label(norm), "norm", mark="norm")
+            for out in outs:
+                d.edge(out, f"{name}_post")
+            last = [f"{name}_post"]
         add = f"{p}add{i + 1}"
         d.node(add, '"+"', "add", shape="circle", width="0.3", fixedsize="true")
-        d.edge(last, add)
+        for out in last:
+            d.edge(out, add)
         d.edge(prev, add, style="dashed", label=_residual(spec))
         prev = add
     if spec.arch.per_layer_embedding is not None:
@@ -231,8 +293,7 @@ def _strip(d: _Dot, spec: Spec, colours: dict[str, str]) -> None:
     label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">'
              f'<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1"><TR>{cells}</TR></TABLE></TD></TR>'
              f'<TR><TD>{words}</TD></TR><TR><TD>{legend}</TD></TR></TABLE>>')
-    outline = f'color="{d.t.highlight}" penwidth=3' if "pattern" in d.highlight else f'color="{d.t.edge}"'
-    d.raw(f'"layers" [label={label} shape=box style="rounded,filled" fillcolor="{d.t.fills["io"]}" {outline}];')
+    d.node(d.prefix + "layers", label, "io", mark="pattern")
 
 
 def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str] = frozenset()) -> str:
@@ -242,16 +303,27 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
     :data:`COMPONENTS` to outline (see :func:`diff_components`).
     """
     t = THEMES[theme]
-    a, emb = spec.arch, spec.arch.embedding
     d = _Dot(t, frozenset(highlight))
-    d.lines += [
-        f'digraph "{_esc(spec.slug)}" {{',
-        f'  graph [rankdir=BT bgcolor="{t.background}" fontname="{FONT}" fontcolor="{t.text}" nodesep=0.35 '
-        f'ranksep=0.3 label={_label(f"{spec.name} · {spec.organisation}")} labelloc=t fontsize=18 newrank=true];',
-        f'  node [fontname="{FONT}" fontsize=11 fontcolor="{t.text}" margin="0.15,0.06"];',
-        f'  edge [color="{t.edge}" fontname="{FONT}" fontsize=9 fontcolor="{t.edge}"];',
-    ]
-    d.node("tokens", '"Tokenized text"', "io", shape="plaintext")
+    d.lines += [f'digraph "{_esc(spec.slug)}" {{', *header(t, _label(f"{spec.name} · {spec.organisation}"))]
+    draw(d, spec)
+    d.lines.append("}")
+    return "\n".join(d.lines) + "\n"
+
+
+def header(t: Theme, label: str) -> list[str]:
+    """The graph, node and edge defaults of a diagram in theme ``t`` with title ``label``."""
+    return [f'  graph [rankdir=BT bgcolor="{t.background}" fontname="{FONT}" fontcolor="{t.text}" nodesep=0.35 '
+            f'ranksep=0.3 label={label} labelloc=t fontsize=18 newrank=true];',
+            f'  node [fontname="{FONT}" fontsize=11 fontcolor="{t.text}" margin="0.15,0.06"];',
+            f'  edge [color="{t.edge}" fontname="{FONT}" fontsize=9 fontcolor="{t.edge}"];']
+
+
+def draw(d: _Dot, spec: Spec) -> dict[str, str]:
+    """Write ``spec``'s stack into ``d`` (node names prefixed with ``d.prefix``); return the node of each row
+    that lines up across models: ``tokens``, ``embedding``, ``block 1`` (each block kind's input, or the layer
+    strip), ``final norm``, ``head``, ``logits``."""
+    a, emb, q = spec.arch, spec.arch.embedding, d.prefix
+    d.node(q + "tokens", '"Tokenized text"', "io", shape="plaintext")
     emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
     if emb.scaled:
         emb_lines.append("× √d_model")
@@ -264,36 +336,38 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
                       f"{_n(ple.vocab_size)} × ({a.n_layers} × {_n(ple.d_per_layer)}) × √{_n(ple.d_per_layer)}",
                       f"+ projection {_n(a.d_model)} → {a.n_layers} × {_n(ple.d_per_layer)}, {_norm_name(spec)}; "
                       "/ √2"]
-    d.node("embed", _label(*emb_lines), "embedding", mark="embedding")
-    d.edge("tokens", "embed")
-    d.note("note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", "embed")
+    d.node(q + "embed", _label(*emb_lines), "embedding", mark="embedding")
+    d.edge(q + "tokens", q + "embed")
+    d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", q + "embed")
 
     counts = a.layer_counts()
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
+    rows = {"tokens": q + "tokens", "embedding": q + "embed"}
     if len(counts) == 1:
-        kind = a.layers[0]
-        entry, exit_ = _block(d, spec, kind, a.blocks[kind], counts[kind], None)
-        d.edge("embed", entry)
-        top = exit_
+        entry, top = _block(d, spec, a.layers[:1], {})
+        d.edge(q + "embed", entry)
+        rows["block 1"] = entry
     else:
         _strip(d, spec, colours)
-        d.edge("embed", "layers")
-        for kind, n in counts.items():
-            entry, _ = _block(d, spec, kind, a.blocks[kind], n, colours[kind])
-            d.edge("layers", entry, style="dashed", arrowhead="none", color=colours[kind], constraint="false")
-        top = "layers"
-    d.note("note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit in "
-           "the config", "tokens")
+        d.edge(q + "embed", q + "layers")
+        for i, kinds in enumerate(frames(spec)):
+            entry, _ = _block(d, spec, kinds, colours)
+            colour = colours[kinds[0]] if len(kinds) == 1 else d.t.edge
+            d.edge(q + "layers", entry, style="dashed", arrowhead="none", color=colour, constraint="false")
+            rows[f"block {i + 1}"] = entry
+        top = q + "layers"
+    d.note(q + "note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit "
+           "in the config", q + "tokens")
 
     if a.hyper_connections:
-        d.node("hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"), "add",
-               mark="final_norm")
-        d.edge(top, "hc_head")
-        top = "hc_head"
+        d.node(q + "hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"),
+               "add", mark="final_norm")
+        d.edge(top, q + "hc_head")
+        top = q + "hc_head"
     if a.final_norm:
-        d.node("final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
-        d.edge(top, "final_norm")
-        top = "final_norm"
+        d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
+        d.edge(top, q + "final_norm")
+        top = rows["final norm"] = q + "final_norm"
     head = ["Output head (tied to embedding)" if emb.tied else "Linear output head",
             f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
     if emb.head_bias:
@@ -302,12 +376,11 @@ def to_dot(spec: Spec, theme: str = "light", highlight: frozenset[str] | set[str
         head.append(f"logits × {emb.logit_scale:g}")
     if emb.logit_softcap:
         head.append(f"logit soft-cap {emb.logit_softcap:g}")
-    d.node("head", _label(*head), "head", mark="head")
-    d.edge(top, "head")
-    d.node("logits", '"Next-token logits"', "io", shape="plaintext")
-    d.edge("head", "logits")
-    d.lines.append("}")
-    return "\n".join(d.lines) + "\n"
+    d.node(q + "head", _label(*head), "head", mark="head")
+    d.edge(top, q + "head")
+    d.node(q + "logits", '"Next-token logits"', "io", shape="plaintext", mark="output")
+    d.edge(q + "head", q + "logits")
+    return {**rows, "head": q + "head", "logits": q + "logits"}
 
 
 # --- what differs between two models ------------------------------------------------------------------

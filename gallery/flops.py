@@ -27,11 +27,15 @@ def _elementwise(name: str) -> bool:
     DeepSeek-V4's position biases and hyper-connection scales."""
     return name in ("D", "norm.weight") or name.endswith((
         ".bias", "norm", "sinks", "A_log", "dt_bias", "position_bias", "hc.base", "hc.scale", "hc_head.base",
-        "hc_head.scale"))
+        "hc_head.scale", "correction_bias"))
 
 
-def matmul_flops(arch: Arch) -> int:
-    """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded)."""
+def matmul_flops(arch: Arch) -> int | None:
+    """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded); None when the
+    experts a token uses are not said (:func:`~gallery.counts.unrouted`)."""
+    active = active_params(arch)
+    if active is None:
+        return None
     skipped = 0
     for t in param_terms(arch):
         if t.component in ("embeddings", "norms") or _elementwise(t.name):
@@ -40,7 +44,7 @@ def matmul_flops(arch: Arch) -> int:
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
-    return 2 * (active_params(arch) - skipped + head)
+    return 2 * (active - skipped + head)
 
 
 def attention_flops(arch: Arch, context: int) -> int:
@@ -55,6 +59,8 @@ def state_flops(arch: Arch) -> int:
                if (m := arch.blocks[kind].mixer) is not None)
 
 
-def flops_per_token(arch: Arch, context: int) -> int:
-    """Forward FLOPs for one new token with ``context`` tokens in the cache."""
-    return matmul_flops(arch) + attention_flops(arch, context) + state_flops(arch)
+def flops_per_token(arch: Arch, context: int) -> int | None:
+    """Forward FLOPs for one new token with ``context`` tokens in the cache; None when the experts a token uses
+    are not said (:func:`~gallery.counts.unrouted` gives the reason)."""
+    matmul = matmul_flops(arch)
+    return None if matmul is None else matmul + attention_flops(arch, context) + state_flops(arch)

@@ -7,13 +7,16 @@ Each finding is a :class:`~gallery.loader.Problem` printed as ``path:line:col: f
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from pathlib import Path
 from typing import Iterable
 
 from . import yamlio
 from .derive import DerivationError, derive_arch
-from .loader import FileProblem, Loaded, Problem, config_problem, load_spec, spec_files, vendored_config
+from .loader import (FileProblem, Loaded, Problem, config_problem, gc_paused, load_spec, spec_files,
+                     vendored_config)
 from .spec import Arch
 
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
@@ -25,7 +28,8 @@ def lint_paths(paths: Iterable[Path | str]) -> list[Problem]:
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(spec_files(p) if p.is_dir() else [p])
-    return lint_loaded([load_spec(f) for f in files])
+    with gc_paused():
+        return lint_loaded([load_spec(f) for f in files])
 
 
 def lint_loaded(loaded: list[Loaded]) -> list[Problem]:
@@ -76,15 +80,24 @@ def file_rules(item: Loaded) -> list[Problem]:
     except FileProblem as exc:
         return out + [config_problem(item, exc)]
     try:
-        derived = derive_arch(config)
+        derived = _derive_once(json.dumps(config))
     except DerivationError as exc:
         line, col = yamlio.locate(item.node, ("source", "config"))
         return out + [Problem(path, line, col, "source.config", f"{Path(spec.source.config).name}: {exc}", "F005")]
     return out + arch_disagreements(item, derived)
 
 
+@functools.lru_cache(maxsize=64)  # configs are at most 512 KB: a bounded cache
+def _derive_once(config: str) -> Arch:
+    """The architecture derived from a config's JSON text: specs that share a config (copies, or neighbours in
+    the folder's order) derive it once; an Arch is frozen, so they can share it."""
+    return derive_arch(json.loads(config))
+
+
 def arch_disagreements(item: Loaded, derived: Arch) -> list[Problem]:
     """F004 for every arch field whose value differs from the one derived from the config."""
+    if item.spec.arch == derived:  # the usual case, without dumping both
+        return []
     ours_dump, theirs_dump = item.spec.arch.model_dump(mode="json"), derived.model_dump(mode="json")
     if ours_dump == theirs_dump:  # the usual case: nothing to locate
         return []

@@ -86,7 +86,8 @@ def ordered(specs: list[Spec], sort: str = "date") -> list[Spec]:
 def facts(spec: Spec) -> list[str]:
     """The key facts under a cell's name: sizes, depth and width, organisation and release date."""
     total, active = total_params(spec.arch), active_params(spec.arch)
-    size = f"{compact(total)} parameters" + (f", {compact(active)} active" if active != total else "")
+    size = f"{compact(total)} parameters" + (", active undefined (top_k null)" if active is None else
+                                              f", {compact(active)} active" if active != total else "")
     return [size, f"{spec.arch.n_layers} layers · d_model {spec.arch.d_model:,}",
             f"{spec.organisation} · released {spec.release_date or 'on an unknown date'}"]
 

@@ -110,7 +110,8 @@ def reconcile(spec: Spec) -> list[Reconciliation]:
         return []
     exact = {"total": total_params(spec.arch), "active": active_params(spec.arch)}
     return [Reconciliation(which, figure.stated, exact[which], _parts(spec, figure))
-            for which in ("total", "active") if (figure := getattr(spec.published, which)) is not None]
+            for which in ("total", "active")
+            if (figure := getattr(spec.published, which)) is not None and exact[which] is not None]
 
 
 def published_text(spec: Spec, which: str) -> str | None:

@@ -33,7 +33,7 @@ from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build wit
 from .kinds.mlp import FF_TOY  # noqa: F401
 from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
-from .trace import mixer_label, trace
+from .trace import mixer_label, trace, traceable
 
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
 
@@ -163,6 +163,7 @@ class Toy:
 def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0) -> Toy:
     """The toy version of layer ``layer`` run on ``seq`` random token vectors with seed ``seed``."""
     arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
+    traceable(arch, layer)
     toy = toy_arch(arch, arch.layers[layer])
     weights = toy_weights(toy, seed)
     streams = (toy.hyper_connections.streams,) if toy.hyper_connections else ()  # DeepSeek-V4: (T, n, d)

@@ -67,7 +67,9 @@ class Run:
         w = self.w[f"{name}.weight"] if weights and n.weights else 1.0
         if np.ndim(w) == 2:  # a weight row per head (QK-norm per head), x is (heads, T, head_dim)
             w = w[:, None, :]
-        eps = 1e-6 if name == "indexer.k_norm" else n.eps  # DeepseekV32Indexer: its own LayerNorm
+        # DeepseekV32Indexer's own LayerNorm, and MLA's latent norms (DeepseekV2RMSNorm(q_lora_rank / kv_lora_rank),
+        # the class default eps whatever rms_norm_eps says): 1e-6
+        eps = 1e-6 if name in ("indexer.k_norm", "q_a_layernorm", "kv_a_layernorm") else n.eps
         if n.kind == "layernorm" or name == "indexer.k_norm":
             mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
             y = (x - mean) / np.sqrt(var + eps) * w + self.w.get(f"{name}.bias", 0)
@@ -154,6 +156,31 @@ def causal_conv(R: Run, op: str, name: str, x: np.ndarray) -> np.ndarray:
     """:func:`conv` with the layer's ``name.weight`` (and bias), its taps recorded for the page."""
     w = R.w[f"{name}.weight"]
     return R.rec(op, conv(x, w, R.w.get(f"{name}.bias", 0)), taps=w.T)
+
+
+def delta_rule(R: Run, q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """The gated delta rule token by token (torch_recurrent_gated_delta_rule, recurrent_kimi_delta_attention): per
+    head, S ← decay_t · S, read m_t = k_tᵀ S, write S ← S + k_t ⊗ β_t (v_t − m_t), read out o_t = q_tᵀ S.
+
+    q, k (heads, T, dk); v (heads, T, dv); beta (T, heads); decay (T, heads, dk or 1, 1), the factors exp(g) that
+    scale the state's key rows. Records the decay, read, delta and write steps; returns the recorded read-out."""
+    h, T, dk = k.shape
+    S = np.zeros((h, dk, v.shape[-1]))  # one (dk, dv) state per head, zeros before the first token
+    read, delta, out = (np.zeros(v.shape) for _ in range(3))
+    states = []
+    for t in range(T):
+        S = S * decay[t]
+        decayed = S
+        read[:, t] = np.einsum("hkv,hk->hv", S, k[:, t])
+        delta[:, t] = beta[t][:, None] * (v[:, t] - read[:, t])
+        S = S + k[:, t, :, None] * delta[:, t, None, :]
+        out[:, t] = np.einsum("hkv,hk->hv", S, q[:, t])
+        states.append(S)
+    R.rec("decay state", decayed)  # the values at the last token
+    R.rec("read by k", read)
+    R.rec("delta", delta)
+    R.rec("write state", S, **{"state after each token": np.stack(states)})  # (T, heads, dk, dv)
+    return R.rec("read-out by q", out)
 
 
 ACT = {

@@ -106,11 +106,21 @@ def _hyper(c: Ctx, name: str, inner: list[Step]) -> list[Step]:
     ]
 
 
+def traceable(arch: Arch, layer: int) -> None:
+    """A ValueError saying why layer ``layer`` cannot be run step by step: out of range, or an MoE whose top_k the
+    config leaves unset (the model cannot route a token)."""
+    if not 0 <= layer < arch.n_layers:
+        raise ValueError(f"layer {layer} is out of range: the model has layers 0–{arch.n_layers - 1}")
+    ffn = arch.blocks[arch.layers[layer]].ffn
+    if ffn is not None and ffn_kind(ffn).routed(ffn)[0] is None:
+        raise ValueError(f"layer {layer} cannot be traced: its top_k (num_experts_per_tok) is null, so the model "
+                         "cannot route a token to its experts")
+
+
 def trace(spec_or_arch: Spec | Arch, layer: int, seq: int) -> list[Step]:
     """Every operation of layer ``layer`` (0-based) for a sequence of ``seq`` tokens, in execution order."""
     arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
-    if not 0 <= layer < arch.n_layers:
-        raise ValueError(f"layer {layer} is out of range: the model has layers 0–{arch.n_layers - 1}")
+    traceable(arch, layer)
     if seq < 1:
         raise ValueError("the sequence needs at least one token")
     return layer_steps(arch, arch.layers[layer], seq)

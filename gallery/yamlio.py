@@ -59,18 +59,41 @@ class YamlProblem(Exception):
     field: str = ""  # dotted path of the offending key, when known
 
 
+_SCALAR_TAGS = frozenset(tag for tag, _, _ in _CORE_RESOLVERS) | {"tag:yaml.org,2002:str"}
+
+
+class Unusual(Exception):
+    """A node :meth:`Loader.construct_plain` leaves to PyYAML's constructor."""
+
+
 class Loader(_BASE):  # type: ignore[misc, valid-type]
     """libyaml parser + safe constructor + YAML 1.2 core resolvers + duplicate-key detection."""
 
     yaml_implicit_resolvers: dict = {}
+    _tags: dict[str, str] = {}  # plain scalar → its tag: a folder of specs repeats the same few hundred words
+
+    def resolve(self, kind, value, implicit):  # noqa: D102 - PyYAML hook, memoized for short plain scalars
+        if kind is not yaml.ScalarNode or not implicit[0] or len(value) > 64:
+            return super().resolve(kind, value, implicit)
+        tag = self._tags.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._tags) < 65_536:  # bounded: hostile text cannot grow it further
+                self._tags[value] = tag
+        return tag
 
     def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML hook
+        self._keys(node, lambda key_node: self.construct_object(key_node, deep=True))
+        return super().construct_mapping(node, deep=deep)
+
+    def _keys(self, node: yaml.MappingNode, construct) -> list:
+        """The mapping's keys, each ``construct``-ed; S003 for a key that is a collection, Y002 for a duplicate."""
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):  # "? [a, b]: c": no spec field is named by a collection
                 raise YamlProblem(key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                   "a key must be a name, not a list or mapping", "S003")
-            key = self.construct_object(key_node, deep=True)
+            key = construct(key_node)
             if key in seen:
                 first = seen[key]
                 raise YamlProblem(
@@ -81,7 +104,42 @@ class Loader(_BASE):  # type: ignore[misc, valid-type]
                     "Y002",
                 )
             seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+        return list(seen)
+
+    def construct_plain(self, root: yaml.Node) -> Any:
+        """The document's data as :meth:`construct_document` builds it (the same values, the same first error:
+        level by level, in document order within a level), without PyYAML's generator per node, which cost a
+        third of loading a folder of specs. :class:`Unusual` for a tag outside the core schema (``!!set``,
+        ``!!python/...``): the caller then lets PyYAML's constructor say what it makes of it."""
+        data = self._new(root)
+        level = [(root, data)] if isinstance(root, yaml.CollectionNode) else []
+        while level:
+            below = []
+            for node, out in level:
+                if isinstance(out, list):
+                    pairs = [(None, child) for child in node.value]
+                else:
+                    pairs = list(zip(self._keys(node, self._new), (v for _, v in node.value)))
+                for key, child in pairs:
+                    value = self._new(child)
+                    if isinstance(out, list):
+                        out.append(value)
+                    else:
+                        out[key] = value
+                    if isinstance(child, yaml.CollectionNode):
+                        below.append((child, value))
+            level = below
+        return data
+
+    def _new(self, node: yaml.Node) -> Any:
+        """A scalar's value, or the empty container a collection's items go into."""
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            return self.yaml_constructors[node.tag](self, node)
+        if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
+            return {}
+        if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
+            return []
+        raise Unusual
 
     def construct_yaml_int(self, node):  # noqa: D102
         text = self.construct_scalar(node)
@@ -123,7 +181,7 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
     try:
         node = loader.get_single_node()
         try:
-            data = loader.construct_document(node) if node is not None else None
+            data = _construct(loader, node) if node is not None else None
         except YamlProblem as p:  # a duplicate key or a huge integer: name the field it belongs to
             raise YamlProblem(p.line, p.col, p.message, p.code, _key_path(node, p.line, p.col)) from None
         return data, node
@@ -135,6 +193,13 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         raise YamlProblem(1, 1, f"YAML error: {exc}", "Y001") from None
     finally:
         loader.dispose()
+
+
+def _construct(loader: Loader, node: yaml.Node) -> Any:
+    try:
+        return loader.construct_plain(node)
+    except Unusual:
+        return loader.construct_document(node)
 
 
 def _may_be_hostile(text: str) -> bool:
@@ -236,15 +301,16 @@ def locate(node: yaml.Node | None, loc: tuple, *, key: bool = False) -> tuple[in
 
 
 def plain_scalars(node: yaml.Node | None, path: tuple = ()):
-    """Yield (path, node) for every plain (unquoted) scalar value in the tree."""
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            yield from plain_scalars(v, (*path, k.value))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            yield from plain_scalars(v, (*path, i))
-    elif isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None (PyYAML) or "" (libyaml)
-        yield path, node
+    """Yield (path, node) for every plain (unquoted) scalar value in the tree, in document order."""
+    stack = [(path, node)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(((*path, k.value), v) for k, v in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node.value))))
+        elif isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None (PyYAML) or "" (libyaml)
+            yield path, node
 
 
 # --- canonical writing ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 ``reference_param_count(config)`` builds ``AutoModelForCausalLM`` from a config.json mapping (the
 text config of a multimodal wrapper) without allocating weights and counts ``model.parameters()``.
-A text config with no causal-LM class (Qwen3-VL's) is built as its text model (``AutoModel``) plus the
+A text config with no causal-LM class (Qwen3-VL's, Step 3.5's) is built as its text model (``AutoModel``, or the
+``...TextModel`` beside its config class where AutoModel maps none) plus the
 output head its wrapper adds (``Qwen3VLForConditionalGeneration.lm_head``), tied as the wrapper's
 ``tie_word_embeddings`` says (the wrapper's own flag: ``PreTrainedModel.get_expanded_tied_weights_keys``
 reads the wrapper model's config).
@@ -38,7 +39,21 @@ def reference_model(config: dict):
         if text.model_type in causal:
             return AutoModelForCausalLM.from_config(text)
         tied = cfg.tie_word_embeddings if wrapped else raw.get("tie_word_embeddings", False)
-        return _text_model_with_head()(transformers.AutoModel.from_config(text), tied)
+        return _text_model_with_head()(_text_model(text), tied)
+
+
+def _text_model(text):
+    """``AutoModel`` of a text config; where AutoModel maps none (Step 3.5's ``step3p5``, read by
+    ``Step3p7TextConfig``), the ``...TextModel`` class beside the config class in its ``modeling_*`` module."""
+    import importlib
+
+    import transformers
+
+    if text.model_type in transformers.models.auto.modeling_auto.MODEL_MAPPING_NAMES:
+        return transformers.AutoModel.from_config(text)
+    cls = type(text)
+    module = importlib.import_module(cls.__module__.replace(".configuration_", ".modeling_"))
+    return getattr(module, cls.__name__.removesuffix("Config") + "Model")(text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,6 +70,9 @@ def _text_model_with_head():
             self.lm_head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=False)
             if tied:
                 self.lm_head.weight = model.get_input_embeddings().weight
+
+        def forward(self, **kwargs):
+            return self.model(**kwargs)
 
         def get_input_embeddings(self):
             return self.model.get_input_embeddings()

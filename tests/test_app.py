@@ -231,6 +231,19 @@ def test_try_page_shows_errors_not_tracebacks(text, message):
     assert any(literal(message) in e.value for e in at.error)
 
 
+def test_try_page_counts_a_config_whose_active_figure_is_undefined():
+    """DeepSeek-V2's default (num_experts_per_tok null): the total is shown, the active figure says why it is not."""
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value('{"model_type": "deepseek_v2"}').run()
+    assert not at.exception and not at.error
+    from .reference import reference_param_count
+
+    total = next(m for m in at.metric if m.label == "Total parameters")
+    assert total.help.startswith(f"{reference_param_count({'model_type': 'deepseek_v2'}):,}")
+    active = next(m for m in at.metric if m.label == "Active per token")
+    assert active.value == "undefined" and "num_experts_per_tok) is null" in active.help
+
+
 def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     folder = tmp_path / "specs"
     (folder / "configs").mkdir(parents=True)

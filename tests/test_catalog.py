@@ -11,7 +11,7 @@ from gallery.catalog import SORTS, Filters, card, cards, facets, select, sort
 from .conftest import spec_ids
 from .reference import reference_param_count
 
-EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")  # the last: Step 3.5
 # A few known MoE models (the full set is read from the configs; these guard the reading itself).
 SOME_MOE = {"mixtral-8x7b-v0.1", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b", "deepseek-v2-lite-chat", "gpt-oss-20b"}
 
@@ -43,7 +43,7 @@ def test_card_counts_are_exact_and_moe_is_flagged(bundled, slug):
         assert c.active_params < c.total_params
     assert c.n_layers == _key(config, "num_hidden_layers", "n_layer")
     assert c.d_model == _key(config, "hidden_size", "n_embd")
-    assert c.context_length == config.get("max_position_embeddings", config.get("n_positions"))  # None: no limit
+    assert c.context_length == config.get("max_position_embeddings", config.get("model_max_length", config.get("n_positions")))  # None: no limit
 
 
 @pytest.mark.parametrize(("slug", "label"), [

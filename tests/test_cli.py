@@ -122,6 +122,22 @@ def test_compare_bad_input_is_one_line_exit_2(args):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
 
 
+@pytest.mark.parametrize(("fmt", "magic"), [("pdf", b"%PDF-"), ("svg", b"<?xml")])
+def test_compare_writes_the_comparison_figure(tmp_path, bundled, fmt, magic):
+    out = tmp_path / f"figure.{fmt}"
+    proc = _run("compare", "llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "-o", str(out), "--theme", "dark")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize(("args", "says"), [(("figure.jpg",), "the file type must be one of svg, png, pdf"),
+                                            (("figure.svg", "--json"), "not both")])
+def test_compare_figure_bad_output_is_one_line_exit_2(tmp_path, args, says):
+    proc = _run("compare", "gpt2", "gpt-j-6b", "-o", str(tmp_path / args[0]), *args[1:])
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and says in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_tree_writes_the_family_tree(tmp_path):
     out = tmp_path / "tree.svg"
     proc = _run("tree", "-o", str(out))

@@ -52,7 +52,7 @@ def test_rows_carry_the_config_values(bundled, slug):
     assert _row(table, "vocab").values == (config["vocab_size"],)
     assert _row(table, "d_model").values == (_key(config, "hidden_size", "n_embd"),)
     assert _row(table, "layers").values == (_key(config, "num_hidden_layers", "n_layer"),)
-    context = config.get("max_position_embeddings", config.get("n_positions"))
+    context = config.get("max_position_embeddings", config.get("model_max_length", config.get("n_positions")))
     assert _row(table, "context").values == (context or "none",)  # Falcon-Mamba's config sets no limit
     if "tie_word_embeddings" in config:
         assert _row(table, "tied embeddings").values == (config["tie_word_embeddings"],)
@@ -62,26 +62,30 @@ def test_rows_carry_the_config_values(bundled, slug):
     hybrid = any(not isinstance(b.mixer, (SoftmaxAttention, LatentAttention)) for b in spec.arch.blocks.values())
     if heads is None:  # attention-free (Falcon-Mamba): no attention rows at all
         assert not _fields(table) & {"query heads", "KV heads", "head dim", "RoPE θ", "sliding window"}
-    elif hybrid:  # LFM2, Qwen3-Next, Nemotron-H: attention facts are read over the attention layers only
+    elif hybrid and not mla:  # LFM2, Qwen3-Next, Nemotron-H: attention facts are read over the attention layers only
         assert _row(table, "query heads").values == (heads,)
         if config["model_type"] != "deepseek_v4":  # V4: one shared KV head whatever the config says (see below)
             assert _row(table, "KV heads").values == (_kv_heads(config),)
-    elif mla:  # KV heads do not apply to MLA: its cache is the latent
+    elif mla:  # KV heads do not apply to MLA (Kimi Linear: beside KDA layers): its cache is the latent
         assert _row(table, "query heads").values == (heads,)
         assert "KV heads" not in _fields(table) and _row(table, "kv_lora_rank").values == (config["kv_lora_rank"],)
-    elif len(spec.arch.blocks) > 1 and isinstance(_row(table, "KV heads").values[0], str):
-        # per-kind head layouts (MiMo-V2-Flash): every KV-head count transformers builds is shown
+    elif len(spec.arch.blocks) > 1 and any(isinstance(_row(table, f).values[0], str) for f in ("query heads",
+                                                                                             "KV heads")):
+        # per-kind head layouts (MiMo-V2-Flash's KV heads, Step 3.5's query heads): every count transformers builds
         from .reference import reference_model
 
-        model = reference_model(config)
-        built = {m.k_proj.out_features // m.head_dim for m in model.modules() if hasattr(m, "k_proj")}
-        shown = _row(table, "KV heads").values[0]
-        assert len(built) > 1 and all(f"{n} (" in shown for n in built)
-        assert _row(table, "query heads").values == (heads,)
+        attention = [m for m in reference_model(config).modules() if hasattr(m, "k_proj")]
+        for field, proj in (("query heads", "q_proj"), ("KV heads", "k_proj")):
+            built = {getattr(m, proj).out_features // m.head_dim for m in attention}
+            shown = _row(table, field).values[0]
+            if len(built) == 1:
+                assert shown == built.pop()
+            else:
+                assert all(f"{n} (" in shown for n in built)
     else:
         assert _row(table, "query heads").values == (heads,)
         assert _row(table, "KV heads").values == (_kv_heads(config),)
-    moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
+    moe = any(config.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"))
     assert ("routed experts" in _fields(table)) == moe
     if not moe:
         assert _row(table, "active").values == _row(table, "total").values

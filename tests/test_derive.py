@@ -49,7 +49,13 @@ def test_bundled_spec_records_its_source(bundled_raw, slug):
     spec, config = bundled_raw[slug]
     assert spec.source.model_type == config["model_type"]
     assert spec.source.text_config == ("text_config" in config)
-    if not spec.source.text_config:  # a wrapper names its multimodal class; the text model is counted
+    if spec.source.text_config:  # a wrapper names its multimodal class; the text model is counted
+        return
+    if family_for(config).wrapper_head:  # no causal-LM class (Step 3.5's Hub config names its remote-code class)
+        import transformers
+
+        assert hasattr(transformers, spec.source.transformers_class)
+    else:
         assert spec.source.transformers_class in config.get("architectures", [spec.source.transformers_class])
 
 
@@ -217,11 +223,37 @@ def test_stats_on_fixed_state_configs():
     assert falcon["kv_cache_bytes_per_token"] == 0 and falcon["state_bytes_per_sequence"] == 64 * 8192 * 20 * 2
 
 
-def test_a_default_that_cannot_run_is_a_clear_error():
+def test_a_default_that_cannot_route_is_counted_and_says_what_is_missing(tmp_path):
+    """DeepseekV2Config's default num_experts_per_tok is null: transformers builds the model (so the total is
+    exact) but it cannot route a token, so the active count, FLOPs per token and the trace of an MoE layer are
+    undefined, and each place that shows them says why instead of refusing the config."""
+    from gallery.compare import rows
+    from gallery.counts import active_params, total_params, unrouted
+    from gallery.flops import flops_per_token
+    from gallery.trace import trace
+    from gallery.trial import spec_from_config
+
     config = json.loads((CONFIGS / "deepseek-v2-lite-chat.json").read_text())
     del config["num_experts_per_tok"]  # DeepseekV2Config default: None
-    with pytest.raises(DerivationError, match="num_experts_per_tok is null"):
-        derive(config)
+    spec = spec_from_config(config)
+    arch = spec.arch
+    assert total_params(arch) == reference_param_count(config)
+    assert active_params(arch) is None and flops_per_token(arch, 1) is None
+    assert "top_k (num_experts_per_tok) is null" in unrouted(arch)
+    assert next(r for r in rows([spec]) if r.field == "active").exact == ("undefined",)
+    trace(arch, 0, 4)  # the dense first layer still traces
+    with pytest.raises(ValueError, match="num_experts_per_tok\\) is null"):
+        trace(arch, 1, 4)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    row = json.loads(proc.stdout)
+    assert row["active_params"] is None and row["unrouted"] == unrouted(arch)
+    assert row["total_params"] == reference_param_count(config)
+    text = subprocess.run([sys.executable, "-m", "gallery", "stats", str(path)], capture_output=True, text=True,
+                          cwd=ROOT, check=True).stdout
+    assert "active parameters undefined: top_k" in text
 
 
 def _reference_windows(config: dict) -> list[int | None]:

@@ -23,9 +23,18 @@ EXPECTED_NORMS = {("pre", False, False): 2, ("post", False, False): 2, ("sandwic
                   ("pre", True, True): 1, ("pre", True, False): 2}
 
 
+def _frame(dot: str, kind: str) -> str:
+    """The name of the frame that draws block kind ``kind``: its own, or one titled with several kinds ("sliding /
+    full block × 62") named after the first."""
+    for name, title in re.findall(r'subgraph "cluster_([^"]+)" \{\n\s*label="(.*?) block × ', dot):
+        if name == kind or kind in title.split(" / "):
+            return name
+    raise AssertionError(f"no frame draws {kind}")
+
+
 def _cluster(dot: str, kind: str) -> str:
-    """The text of block kind ``kind``'s cluster (up to the matching closing brace)."""
-    start = dot.index(f'subgraph "cluster_{kind}"')
+    """The text of the frame that draws block kind ``kind`` (up to the matching closing brace)."""
+    start = dot.index(f'subgraph "cluster_{_frame(dot, kind)}"')
     depth, i = 0, dot.index("{", start)
     for j in range(i, len(dot)):
         depth += {"{": 1, "}": -1}.get(dot[j], 0)
@@ -38,27 +47,51 @@ def _labels(text: str) -> list[str]:
     return re.findall(r'label="((?:[^"\\]|\\.)*)"', text)
 
 
+def _shared_frame(spec) -> bool:
+    """Written from the spec's blocks: do its kinds differ in one sublayer only (all of them in the mixer, or all in
+    the feed-forward, norms and wiring alike)? Then one frame draws them, that sublayer as alternatives."""
+    dumps = [spec.arch.blocks[k].model_dump() for k in dict.fromkeys(spec.arch.layers)]
+    without = lambda part: [{**b, part: b[part] is None} for b in dumps]  # noqa: E731 - keep whether it exists
+    return len(dumps) > 1 and any(all(b == without(part)[0] for b in without(part)) for part in ("mixer", "ffn"))
+
+
 @pytest.mark.parametrize("slug", spec_ids())
 def test_one_frame_per_block_kind_with_its_repeat_count(bundled, slug):
     spec, config = bundled[slug]
     dot = to_dot(spec)
-    kinds = set(spec.arch.layers)
+    kinds = list(dict.fromkeys(spec.arch.layers))
     frames = [k for k in re.findall(r'subgraph "cluster_([^"]+)"', dot) if "." not in k]  # not MoE insets
-    assert sorted(frames) == sorted(kinds)
+    assert frames == (kinds[:1] if _shared_frame(spec) else kinds)
     n_layers = config.get("num_hidden_layers", config.get("n_layer"))
     shown = sum(int(n) for n in re.findall(r"block × (\d+)", dot))
     assert shown == n_layers  # every layer is in exactly one frame's count
+    if _shared_frame(spec):  # each kind's alternative says its layers, as the pattern counts them
+        for kind in kinds:
+            assert f'label="{kind} × {spec.arch.layers.count(kind)}"' in dot
+
+
+@pytest.mark.parametrize(("slug", "n_frames"), [("gemma-3-27b-it", 1), ("qwen3-next-80b-a3b-instruct", 1),
+                                                ("deepseek-v3", 1), ("nvidia-nemotron-3-nano-30b-a3b", 3)])
+def test_kinds_sharing_their_sublayers_share_a_frame(bundled, slug, n_frames):
+    """Gemma 3's sliding and full layers differ only in window and RoPE base, Qwen3-Next's linear and full share their
+    MoE, DeepSeek-V3's dense prefix shares its MLA: one frame each, the differing part as two alternatives side by
+    side; Nemotron-H's Mamba, attention and MoE-only layers really differ: three frames."""
+    spec, _ = bundled[slug]
+    dot = to_dot(spec)
+    assert len([k for k in re.findall(r'subgraph "cluster_([^"]+)"', dot) if "." not in k]) == n_frames
+    assert dot.count("<TD BGCOLOR=") == spec.arch.n_layers  # the strip keeps the full pattern
 
 
 @pytest.mark.parametrize("slug", spec_ids())
 def test_attention_label_shows_the_head_layout_from_the_config(bundled, slug):
     spec, config = bundled[slug]
     heads = config.get("num_attention_heads", config.get("n_head"))
+    sliding_heads = (config.get("attention_other_setting") or {}).get("num_attention_heads")  # Step 3.5's sliding
     dot = to_dot(spec)
     for kind, block in spec.arch.blocks.items():
         label = " ".join(_labels(_cluster(dot, kind)))
         if isinstance(block.mixer, SoftmaxAttention):
-            assert f"{heads} query heads" in label
+            assert f"{sliding_heads if sliding_heads and block.mixer.window else heads} query heads" in label
             assert f"{block.mixer.n_kv_heads} KV heads" in label and f"head dim {block.mixer.head_dim}" in label
         elif isinstance(block.mixer, GatedDeltaNet):
             assert (f"{config['linear_num_key_heads']} query/key heads × {config['linear_key_head_dim']}" in label
@@ -83,10 +116,11 @@ def test_norms_sit_where_the_spec_puts_them(bundled, slug):
         extra = ffn_kind(block.ffn).extra_norms(block.ffn) if block.ffn is not None else 0
         assert len(norms) == (expected if both else expected // 2) + extra
         first = "mixer" if block.mixer is not None else "ffn"
-        if block.norm_placement in ("pre", "sandwich") and not block.parallel:
-            assert f'"{kind}.{first}_pre" -> "{kind}.{first}"' in cluster  # norm feeds the first sublayer
-        if block.norm_placement in ("post", "sandwich") and block.mixer is not None:
-            assert f'"{kind}.mixer" -> "{kind}.mixer_post"' in cluster  # attention output is normed
+        frame = _frame(dot, kind)  # a sublayer the frame's kinds share is drawn once, under the frame's name
+        if block.norm_placement in ("pre", "sandwich") and not block.parallel:  # norm feeds the first sublayer
+            assert re.search(rf'"{frame}\.{first}_pre" -> "({kind}|{frame})\.{first}"', cluster)
+        if block.norm_placement in ("post", "sandwich") and block.mixer is not None:  # attention output is normed
+            assert re.search(rf'"({kind}|{frame})\.mixer" -> "{frame}\.mixer_post"', cluster)
     assert ("Final " + norm in dot) == spec.arch.final_norm
 
 
@@ -150,8 +184,10 @@ def test_gated_deltanet_and_gated_attention_are_drawn(bundled, slug):
     # layer_types / full_attention_interval: 3 linear-attention layers per full-attention layer.
     types = config.get("layer_types") or ["linear_attention" if (i + 1) % config["full_attention_interval"]
                                           else "full_attention" for i in range(config["num_hidden_layers"])]
-    assert f"linear block × {types.count('linear_attention')}" in dot
-    assert f"full block × {types.count('full_attention')}" in dot
+    # one frame (they share the MoE), the two mixers side by side, each with its layer count
+    assert f"linear / full block × {len(types)}" in dot
+    assert f'label="linear × {types.count("linear_attention")}"' in dot
+    assert f'label="full × {types.count("full_attention")}"' in dot
     linear = _mixer_node(dot, "linear")
     assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in linear  # the fixed-state mixer fill
     assert "Gated DeltaNet" in linear and f"kernel {config['linear_conv_kernel_dim']}" in linear

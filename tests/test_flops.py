@@ -146,3 +146,31 @@ def test_expert_biases_count_only_for_the_experts_used_gpt_oss_20b(bundled):
     # additions, not multiplies, whether of attention, router or the experts a token uses
     per_layer = d * h * hd + 2 * d * kv * hd + h * hd * d + d * E + k * (d * 2 * ff + ff * d)
     assert matmul_flops(spec.arch) == 2 * (L * per_layer + d * V)  # untied head
+
+
+def test_kda_by_hand_kimi_linear(bundled):
+    from gallery.flops import matmul_flops, state_flops
+
+    spec, c = bundled["kimi-linear-48b-a3b-instruct"]
+    d, V, ff, E = c["hidden_size"], c["vocab_size"], c["intermediate_size"], c["moe_intermediate_size"]
+    sub = c["linear_attn_config"]
+    h, hd, kernel = sub["num_heads"], sub["head_dim"], sub["short_conv_kernel_size"]
+    kda, mla = len(sub["kda_layers"]), len(sub["full_attn_layers"])
+    w = h * hd  # q, k, v each 32 × 128
+    # KDA weights a token multiplies with: q, k, v, o projections, the conv taps, the two rank-128 gates
+    # (f_a/f_b, g_a/g_b) and b_proj; dt_bias, A_log and o_norm are elementwise.
+    kda_weights = 3 * d * w + w * d + 3 * w * kernel + 2 * (d * hd + hd * w) + d * h
+    # MLA without query compression: q_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj.
+    nope, rope, vd, r, heads = (c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"],
+                                c["num_attention_heads"])
+    mla_weights = d * heads * (nope + rope) + d * (r + rope) + r * heads * (nope + vd) + heads * vd * d
+    # One dense layer; 26 MoE layers with 8 routed experts and one shared expert, and the router.
+    top_k, experts = c["num_experts_per_token"], c["num_experts"]
+    ffn = 3 * d * ff + (c["num_hidden_layers"] - 1) * ((top_k + 1) * 3 * d * E + d * experts)
+    matmul = kda * kda_weights + mla * mla_weights + ffn + d * V
+    assert matmul_flops(spec.arch) == 2 * matmul
+    # The state: read by k, delta write, read by q, each heads × head_dim × head_dim multiply-adds, at any context.
+    assert state_flops(spec.arch) == kda * 6 * h * hd * hd
+    T = 65_536  # only the 7 MLA layers attend: QKᵀ over nope + rope dims, A·V over v dims
+    assert flops_per_token(spec.arch, T) == 2 * matmul + kda * 6 * h * hd * hd + mla * 2 * heads * (
+        nope + rope + vd) * T

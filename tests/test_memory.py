@@ -341,3 +341,50 @@ def test_cache_figures_match_the_tensors_transformers_allocates(model_type):
         kv = [t for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None]
         assert sum(t.numel() for t in states) == batch * ours[kind].state_elements, kind
         assert sum(t.numel() for t in kv) == batch * tokens * ours[kind].elements_per_token, kind
+
+
+def test_kda_state_kimi_linear_by_hand(bundled):
+    spec, c = bundled["kimi-linear-48b-a3b-instruct"]
+    sub = c["linear_attn_config"]
+    n_kda, n_mla = len(sub["kda_layers"]), len(sub["full_attn_layers"])
+    assert (n_kda, n_mla) == (20, 7) and n_kda + n_mla == c["num_hidden_layers"]
+    # Only the 7 MLA layers grow: the KV latent (512) and the shared key part (64) per token.
+    per_token = n_mla * (c["kv_lora_rank"] + c["qk_rope_head_dim"]) * BF16
+    assert kv_bytes_per_token(spec.arch) == per_token == 7 * 576 * 2
+    # Each KDA layer keeps one head_dim × head_dim state per head, and the last short_conv_kernel_size inputs of
+    # its convolution over q, k and v (3 × 32 heads × 128 channels).
+    h, hd, kernel = sub["num_heads"], sub["head_dim"], sub["short_conv_kernel_size"]
+    per_layer = h * hd * hd + 3 * h * hd * kernel
+    assert per_layer == 32 * 128 * 128 + 12_288 * 4 == 573_440
+    assert state_bytes(spec.arch) == n_kda * per_layer * BF16
+    for context in (1, 1_048_576):
+        assert kv_bytes(spec.arch, context) == context * per_token + n_kda * per_layer * BF16
+
+
+def test_kda_state_is_what_transformers_allocates():
+    """The KDA layer's state against the conv and recurrent tensors transformers' cache holds after a prompt and a
+    decode step; the MLA layer's entries against its cached latent and key part."""
+    import torch
+    import transformers
+
+    from gallery.derive import derive
+    from gallery.spec import Arch
+
+    config = {"model_type": "kimi_linear", "vocab_size": 64, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+              "hidden_size": 32, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "intermediate_size": 16, "moe_intermediate_size": 8, "num_experts": 4,
+              "num_experts_per_token": 2, "kv_lora_rank": 12, "qk_nope_head_dim": 6, "qk_rope_head_dim": 4,
+              "v_head_dim": 10, "linear_attn_config": {"num_heads": 3, "head_dim": 6, "short_conv_kernel_size": 3,
+                                                        "kda_layers": [1], "full_attn_layers": [2]}}
+    torch.manual_seed(0)
+    batch, tokens = 2, 5
+    model = transformers.AutoModelForCausalLM.from_config(transformers.CONFIG_MAPPING["kimi_linear"].from_dict(config))
+    cache = model(torch.randint(0, 64, (batch, tokens)), use_cache=True).past_key_values
+    cache = model(torch.randint(0, 64, (batch, 1)), past_key_values=cache, use_cache=True).past_key_values
+    conv, recurrent = cache.layers[0].conv_states[0], cache.layers[0].recurrent_states[0]
+    assert tuple(recurrent.shape) == (batch, 3, 6, 6)  # (batch, heads, head_dim, head_dim)
+    ours = {c.kind: c for c in layer_caches(Arch.model_validate(derive(config).arch, strict=False))}
+    assert ours["linear-dense"].state_elements == (conv.numel() + recurrent.numel()) // batch
+    assert ours["linear-dense"].elements(tokens + 1) == ours["linear-dense"].elements(1)  # nothing per token
+    latent, key = cache.layers[1].keys, cache.layers[1].values  # (batch, 1, tokens, kv_lora_rank / qk_rope_head_dim)
+    assert ours["full-moe"].elements(tokens + 1) == (latent.numel() + key.numel()) // batch

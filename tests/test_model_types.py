@@ -73,11 +73,20 @@ def test_readme_section_is_generated_from_the_table():
 
 # transformers cannot build these types' default configs (head_dim defaults to null and the attention
 # multiplies by it): the smallest complete config adds head_dim.
-SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}}
+SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128}, "hunyuan_v1_moe": {"head_dim": 128},
+            "dots1": {"n_routed_experts": 128, "n_shared_experts": 2, "num_experts_per_tok": 6}}  # dots.llm1's
+# what derive says of the bare default instead (head_dim unless named here)
+_BARE = {"dots1": "n_routed_experts is null"}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
-              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma"]
-MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum"]
-NEW = LLAMA_LIKE + MOE + ["gpt-sw3", "codegen"]
+              "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa",
+              "jais2", "hyperclovax"]
+MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
+# MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
+MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite",
+              "flint", "hy_v3"]
+# multi-head latent attention with a dense MLP: varied by _MLA_VARIANTS
+MLA = ["minicpm3", "youtu"]
+NEW = LLAMA_LIKE + MOE + MOE_SHARED + MLA + ["gpt-sw3", "codegen"]
 
 # Every width distinct, so a width read into the wrong place shows; 5 layers so patterns of 4 wrap.
 _SMALL = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2, "head_dim": 16,
@@ -95,6 +104,7 @@ _VARIANTS = {
     "layer_types": {"layer_types": ["full_attention", "sliding_attention", "sliding_attention", "full_attention",
                                     "sliding_attention"], "sliding_window": 32},
     "biases": {"attention_bias": True, "mlp_bias": True, "use_bias": True, "attention_out_bias": True},
+    "no post norms": {"use_post_norm": False},
     "no biases": {"attention_bias": False, "mlp_bias": False, "use_bias": False},
     "activation": {"hidden_act": "gelu_pytorch_tanh"},
     "partial rope": {"partial_rotary_factor": 0.25},
@@ -102,6 +112,28 @@ _VARIANTS = {
     "shared MLP": {"shared_intermediate_size": 72},
     "mlp_layer_types": {"mlp_layer_types": ["dense", "sparse", "sparse", "dense", "sparse"],
                         "moe_intermediate_size": 40},
+}
+# Each config class names its expert keys its own way: every spelling is given, the others are plain attributes
+# its modeling code never reads.
+_EXPERT_VARIANTS = {
+    "shared experts": {"n_shared_experts": 3, "num_shared_experts": 3, "moe_num_shared_experts": 3,
+                       "moe_intermediate_size": 40, "shared_expert_intermediate_size": 56},
+    "no shared experts": {"n_shared_experts": 0, "num_shared_experts": 0, "moe_num_shared_experts": 0},
+    "dense first": {"first_k_dense_replace": 2, "moe_layer_start_index": 2},
+    "expert grid": {"moe_layer_interval": 2, "moe_layer_end_index": 3, "decoder_sparse_step": 2},
+    "dense layers listed": {"mlp_only_layers": [1, 3]},
+    "expert groups": {"n_routed_experts": 8, "num_experts": 8, "moe_num_experts": 8, "num_local_experts": 8,
+                      "num_experts_per_tok": 2, "moe_k": 2, "n_group": 4, "topk_group": 2},
+    "top_k null": {"num_experts_per_tok": None, "moe_k": None},
+    "null kv heads": {"num_key_value_heads": None},
+    "null routing options": {"n_group": None, "topk_group": None, "norm_topk_prob": None},
+}
+# The latent attention's own widths (the head counts, layers, vocab, tying and activation come from _VARIANTS)
+_MLA_VARIANTS = {
+    "latent ranks": {"kv_lora_rank": 24, "q_lora_rank": 40},
+    "no query rank": {"q_lora_rank": None},
+    "head widths": {"qk_nope_head_dim": 12, "qk_rope_head_dim": 8, "v_head_dim": 20},
+    "null value width": {"v_head_dim": None},
 }
 # Configs transformers builds but whose attention could never run: refused with a clear error instead.
 _REFUSED = {("helium", "head_dim 24"): "Helium's o_proj", ("olmoe", "head_dim 24"): "q_norm spans hidden_size"}
@@ -111,7 +143,13 @@ def _config(model_type: str, change: dict) -> dict:
     import transformers
 
     cls = transformers.CONFIG_MAPPING[model_type]
-    config = {"model_type": model_type, **_SMALL, **change}
+    # the smallest complete config's keys, unless the change spells them otherwise (an alias wins in transformers)
+    # and _SMALL's keys unless one is an alias of a key the change gives (glm4_moe_lite's head_dim is
+    # qk_rope_head_dim)
+    respelled = {cls.attribute_map.get(key) for key in change}
+    smallest = {k: v for k, v in SMALLEST.get(model_type, {}).items() if k not in respelled}
+    small = {k: v for k, v in _SMALL.items() if cls.attribute_map.get(k) not in change}
+    config = {"model_type": model_type, **smallest, **small, **change}
     # keys a config class does not declare become plain attributes that its modeling code never reads
     # (a window for Llama): given only to the classes that declare them.
     for key in ("layer_types", "sliding_window"):
@@ -154,7 +192,7 @@ def _reference_windows(model) -> list[int | None]:
 
 @pytest.mark.parametrize("model_type", NEW)
 def test_default_config_is_exact(model_type):
-    default_config_is_exact(model_type, SMALLEST.get(model_type), "head_dim is null")
+    default_config_is_exact(model_type, SMALLEST.get(model_type), _BARE.get(model_type, "head_dim is null"))
 
 
 def default_config_is_exact(model_type: str, smallest: dict | None, why: str) -> None:
@@ -171,16 +209,18 @@ def default_config_is_exact(model_type: str, smallest: dict | None, why: str) ->
 # Variants a config class cannot express: CwmConfig types sliding_window as int, so null is a type error
 # (value types are the config reader's concern, gallery/derive/config.py, not a family's).
 # Expert counts only where there are experts.
-_NOT_APPLICABLE = {("cwm", "no window")} | {
+# MLA reads no num_key_value_heads (its config classes refuse null there; the gallery ignores the key).
+_NOT_APPLICABLE = {("cwm", "no window"), ("glm4_moe_lite", "null kv heads")} | {
     (t, v) for t in LLAMA_LIKE for v in ("experts", "shared MLP", "mlp_layer_types")}
 
 
 @pytest.mark.parametrize(("model_type", "variant"), [
-    (t, v) for t in LLAMA_LIKE + MOE for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE])
+    (t, v) for t in LLAMA_LIKE + MOE + MOE_SHARED + MLA for v in _VARIANTS if (t, v) not in _NOT_APPLICABLE] + [
+    (t, v) for t in MOE_SHARED for v in _EXPERT_VARIANTS if (t, v) not in _NOT_APPLICABLE] + [(t, v) for t in MLA + ["glm4_moe_lite"] for v in _MLA_VARIANTS])
 def test_varied_configs_are_exact(model_type, variant):
     """Each size changed: the count equals transformers', and so does every layer's window; a config
     transformers refuses is refused by derive too, with a clear error."""
-    config = _config(model_type, _VARIANTS[variant])
+    config = _config(model_type, (_VARIANTS | _EXPERT_VARIANTS | _MLA_VARIANTS)[variant])
     if (model_type, variant) in _REFUSED:
         with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
             derive(config)
@@ -211,7 +251,8 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
     import transformers
 
     cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
-    config = {"model_type": model_type, **_SMALL, "num_experts_per_tok": 1}
+    smallest = SMALLEST.get(model_type, {})
+    config = {"model_type": model_type, **smallest, **_SMALL, "num_experts_per_tok": 1}
     for alias, key in cls.attribute_map.items():
         # the family reads one spelling (its defaults' key) and maps the other onto it; MellumConfig declares
         # num_experts and maps it onto num_local_experts, the other way round from OlmoeConfig
@@ -219,7 +260,7 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
         if read not in family.defaults:
             continue  # not an architecture key (Mellum's multi-token-prediction layers are not built)
         assert family.aliases.get(other) == read
-        default = getattr(cls, read)
+        default = smallest.get(read, getattr(cls, read))  # Dots1Config's expert count defaults to null
         config[other] = (not default) if isinstance(default, bool) else 2 * default
         config.pop(read, None)
     assert total_params(_arch(config)) == reference_param_count(config)
@@ -279,3 +320,16 @@ def the_try_page_counts_it(config: dict) -> None:
     from gallery.trial import spec_from_config
 
     assert total_params(spec_from_config(config).arch) == reference_param_count(config)
+
+
+@pytest.mark.parametrize("model_type", ["granite_swa", "granitemoe_swa"])
+def test_granite_swa_reads_a_rope_base_per_layer(model_type):
+    """layer_rope_theta: 0 is NoPE in that layer (GraniteSWAModel passes no position embeddings), any other value the
+    layer's own RoPE base; full attention on every fourth layer from layer 0 unless layer_types says otherwise."""
+    config = {"model_type": model_type, "num_hidden_layers": 5, "layer_rope_theta": [0, 10000, 500000, 0, 10000]}
+    arch = _arch(config)
+    ropes = [arch.blocks[k].mixer.rope for k in arch.layers]
+    assert [r and r.theta for r in ropes] == [None, 10000.0, 500000.0, None, 10000.0]
+    assert [arch.blocks[k].mixer.window for k in arch.layers] == [None, 128, 128, 128, None]
+    assert all(arch.blocks[k].mixer.sinks for k in arch.layers)
+    assert total_params(arch) == reference_param_count(config)

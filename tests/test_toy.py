@@ -43,6 +43,13 @@ and scan run in float32).
 Gemma 4 full layers (26B-A4B and 31B: values are the keys, proportional RoPE: rotate_half over the whole head
 with only the first partial × head_dim/2 frequencies, θ^(−2i/head_dim), non-zero, so dims j and j + head_dim/2
 turn for the first of them; at toy size one pair turns, so a test of its own checks the frequencies at head 16).
+Step 3.5 Flash (no causal-LM class: ``Step3p7TextModel`` and the head; a sliding dense layer with 24 query heads and a
+full MoE layer with half-rotary RoPE: the per-head gate g_proj, zero-centred QK-norm and norms, sigmoid routing with
+a correction bias and routed scaling 3, the shared expert; and, in a test of its own, the SwiGLU clamps with limits
+small enough to bite on a dense and an MoE layer).
+Kimi Linear (a Kimi Delta Attention layer: its per-channel decay, low-rank forget and output gates, sigmoid-gated
+norm, against the chunked delta rule transformers runs in float32; an MLA layer without RoPE on the MoE, whose
+latent norms keep the class default eps of 1e-6 while the model's is 1e-5).
 Not covered: Llama 4 (its MoE multiplies the routing weight into each expert's input, and its NoPE layers
 scale queries by position; the spec has no field for either, so the toy and the trace weight expert outputs),
 GLM-5, Kimi, MiMo.
@@ -56,7 +63,7 @@ import numpy as np
 import pytest
 
 from gallery.derive import derive
-from gallery.spec import Arch, GatedDeltaNet, LatentAttention, Mamba2, Moe, SoftmaxAttention
+from gallery.spec import Arch, GatedDeltaNet, KimiDeltaAttention, LatentAttention, Mamba2, Moe, SoftmaxAttention
 from gallery.toy import EXPERT_TOY, FF_TOY, toy_arch, toy_forward, toy_trace
 
 from .conftest import spec_ids
@@ -75,7 +82,8 @@ CASES = [
     ("qwen3.5-27b", 3), ("qwen3.5-397b-a17b", 0),
     ("nvidia-nemotron-3-nano-30b-a3b", 0), ("nvidia-nemotron-3-nano-30b-a3b", 1),
     ("nvidia-nemotron-3-nano-30b-a3b", 5), ("gemma-4-26b-a4b", 0), ("gemma-4-26b-a4b", 5), ("gemma-4-31b-it", 0),
-    ("gemma-4-31b-it", 5),
+    ("gemma-4-31b-it", 5), ("step-3.5-flash", 1), ("step-3.5-flash", 4), ("kimi-linear-48b-a3b-instruct", 0),
+    ("kimi-linear-48b-a3b-instruct", 3),
 ]
 
 
@@ -84,7 +92,7 @@ QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_
 EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
                "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts",
-               "gemma4_text": "num_experts"}  # else num_local_experts
+               "gemma4_text": "num_experts", "step3p5": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
 
 
@@ -97,6 +105,15 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
     n = layer + 1
     if cfg.get("pad_token_id") is not None:
         cfg["pad_token_id"] = 0  # within the toy vocabulary
+    if mt == "step3p5":  # the Hub's names (attribute_map) as the config class's; per-layer lists cut to the layers
+        for alias, key in (("moe_num_experts", "n_routed_experts"), ("moe_top_k", "num_experts_per_tok"),
+                           ("num_attention_groups", "num_key_value_heads")):
+            cfg[key] = cfg.pop(alias)
+        del cfg["attention_other_setting"], cfg["num_nextn_predict_layers"]
+        cfg["num_sliding_attention_heads"] = m.n_heads
+        for key in ("rope_theta", "partial_rotary_factors", "swiglu_limits", "swiglu_limits_shared"):
+            cfg[key] = cfg[key][:n]
+        cfg["moe_layers_enum"] = ",".join(i for i in cfg["moe_layers_enum"].split(",") if int(i) < n)
     if mt in N_EMBD:
         cfg.update(n_embd=toy.d_model, n_head=m.n_heads, n_layer=n, vocab_size=32, n_inner=FF_TOY)
         if mt == "gptj":
@@ -141,6 +158,13 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
     if isinstance(m, GatedDeltaNet):
         cfg.update(linear_num_key_heads=m.n_k_heads, linear_num_value_heads=m.n_v_heads,
                    linear_key_head_dim=m.k_head_dim, linear_value_head_dim=m.v_head_dim)
+    if mt == "kimi_linear":  # its checkpoint spells the expert keys its own way; its layer lists cut at n
+        for alias in ("num_experts", "num_experts_per_token", "num_expert_group"):
+            cfg.pop(alias, None)
+        sub = cfg["linear_attn_config"]
+        sub.update({key: [i for i in sub[key] if i <= n] for key in ("full_attn_layers", "kda_layers")})
+        if isinstance(m, KimiDeltaAttention):
+            sub.update(num_heads=m.n_heads, head_dim=m.head_dim, short_conv_kernel_size=m.conv_kernel)
     if isinstance(m, LatentAttention):
         cfg.update(num_attention_heads=m.n_heads, num_key_value_heads=m.n_heads, q_lora_rank=m.q_lora_rank,
                    kv_lora_rank=m.kv_lora_rank, qk_nope_head_dim=m.qk_nope_head_dim,
@@ -154,15 +178,18 @@ def _toy_config(config: dict, toy, layer: int) -> dict:
                     "experts_per_token": f.top_k, "top_k_experts": f.top_k, EXPERT_WIDTH_KEY.get(mt, "moe_intermediate_size"): EXPERT_TOY})
         if mt in QWEN_SHARED:
             cfg["shared_expert_intermediate_size"] = f.d_shared
+        if mt == "step3p5":
+            cfg["share_expert_dim"] = f.d_shared
         if mt == "nemotron_h":
             cfg.update(moe_shared_expert_intermediate_size=f.d_shared, moe_latent_size=f.d_latent)
     return cfg
 
 
 GEMMA = ("gemma", "gemma2", "gemma3", "gemma3_text")
-ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")  # RMSNorm weights stored as w − 1
+ZERO_CENTRED = GEMMA + ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "step3p5")  # RMSNorm weights stored as w − 1
 GDN = ("in_proj_qkvz", "in_proj_ba", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj", "norm",
        "dt_bias", "A_log", "conv1d")  # Qwen3NextGatedDeltaNet's tensors (its gated norm is a plain RMSNorm)
+KDA = ("conv1d", "forget_gate", "b_proj", "g_a_proj", "g_b_proj", "o_norm")  # KimiLinearDeltaAttention's own tensors
 GEMMA4_MOE = {"post_mlp_norm": "post_feedforward_layernorm_1", "experts_norm": "pre_feedforward_layernorm_2",
               "post_experts_norm": "post_feedforward_layernorm_2"}  # Gemma4TextDecoderLayer's norms of the MoE block
 NORMS = {  # toy norm name → transformers module, by norm placement
@@ -270,9 +297,15 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
         elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
             hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
             out[p + f"linear_attn.{name}"] = hf
+        elif isinstance(m, KimiDeltaAttention) and name.split(".")[0] in KDA:
+            if base == "conv1d":
+                value = value[:, None, :]  # Conv1d stores (channels, 1, kernel)
+            elif name == "forget_gate.A_log":
+                value = value.reshape(1, 1, -1, 1)  # KimiLinearForgetGate: (1, 1, n_heads, 1)
+            out[p + f"self_attn.{name}"] = value.T if value.ndim == 2 else value
         elif name == "sinks":
             out[p + "self_attn.sinks"] = value
-        elif base in ("q_proj", "k_proj", "v_proj", "o_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa",
+        elif base in ("q_proj", "k_proj", "v_proj", "o_proj", "g_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa",
                       "kv_b_proj", "q_a_layernorm", "kv_a_layernorm") or base.startswith("indexer."):
             out[p + f"self_attn.{name}"] = value.T if value.ndim == 2 else value
         elif base in ("gate_proj", "up_proj", "down_proj"):
@@ -347,10 +380,17 @@ def _model_with_toy_layer(hf_config, state: dict[str, np.ndarray], prefix: str):
     layer under ``prefix`` must be among them."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    from .reference import _text_model, _text_model_with_head
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
-                                             experts_implementation="eager").double().eval()
+    if hf_config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager",
+                                                 experts_implementation="eager").double().eval()
+    else:  # no causal-LM class (Step 3.5): the text model and the head, as tests/reference.py builds them
+        hf_config._attn_implementation = "eager"
+        model = _text_model_with_head()(_text_model(hf_config), False).double().eval()
     params = dict(model.named_parameters()) | dict(model.named_buffers())
     layer_params = {k for k, _ in model.named_parameters() if k.startswith(prefix)}
     assert layer_params <= set(state), f"toy weights missing for {sorted(layer_params - set(state))}"
@@ -623,3 +663,20 @@ def test_deepseek_v4_toy_layer_equals_transformers(bundled, layer, seq):
     # DeepseekV4RMSNorm, the RoPE, the hyper-connection weights and the indexer scores compute in float32 even in a
     # float64 model: agreement to float32 precision
     np.testing.assert_allclose(steps[-1].value[~tied], hidden_out[~tied], rtol=1e-5, atol=1e-5)
+
+
+def test_step3p5_swiglu_clamps_equal_transformers(bundled):
+    # at toy width the real limits (7 on the routed experts of layers 43-44, 16 on layer 44's shared expert) never
+    # bite: the same config with small limits on a dense layer (swiglu_limits_shared, read by Step3p7MLP) and on the
+    # routed and shared experts of an MoE layer, so that they do
+    _, config = bundled["step-3.5-flash"]
+    routed, shared = [0.0] * 48, [0.0] * 48
+    shared[1], routed[4], shared[4] = 0.03, 0.05, 0.02
+    config = {**config, "swiglu_limits": routed, "swiglu_limits_shared": shared}
+    arch = Arch.model_validate(derive(config).arch, strict=False)
+    assert (arch.layers[1], arch.layers[4]) == ("sliding-dense-clamped", "full-moe-clamped")
+    for layer in (1, 4):
+        steps = _check_against_transformers(arch, config, layer)
+        clamps = [(before.value, s.value) for before, s in zip(steps, steps[1:]) if s.op == "clamp"]
+        assert len(clamps) == (1 if layer == 1 else 2)  # the MoE layer: routed experts and the shared expert
+        assert all((after < before).any() for before, after in clamps)  # each cap bites

@@ -7,7 +7,7 @@ from math import prod
 
 import pytest
 
-from gallery.counts import block_terms
+from gallery.counts import block_terms, total_params
 from gallery.flops import matmul_flops
 from gallery.spec import Moe
 from gallery.trace import Param, trace
@@ -344,3 +344,21 @@ def test_nemotron_h_latent_moe_steps(bundled):
     assert by_op["weighted sum of experts"].out_shape == (SEQ, L) and by_op["fc2_latent_proj"].out_shape == (SEQ, c[
         "hidden_size"])
     assert by_op["experts.down_proj"].out_shape == (SEQ, k, L)
+
+
+def test_a_correction_bias_stored_as_a_parameter_is_counted_and_traced():
+    """ERNIE 4.5 MoE keeps its routing correction bias as a frozen nn.Parameter (moe_statics): transformers counts
+    it, so the MoE layer's terms and its trace's parameters hold n_experts more than with a buffer (DeepSeek-V3)."""
+    from gallery.toy import toy_trace
+    from gallery.trial import spec_from_config
+
+    from .reference import reference_param_count
+
+    config = {"model_type": "ernie4_5_moe", "num_hidden_layers": 3}
+    arch = spec_from_config(config).arch
+    moe = arch.layers[1]
+    assert sum(t.count for t in block_terms(arch, moe) if t.name == "router.correction_bias") == 64  # moe_num_experts
+    assert sum(s.n_params for s in trace(arch, 1, 4)) == sum(t.count for t in block_terms(arch, moe))
+    assert total_params(arch) == reference_param_count(config)
+    toy = toy_trace(arch, 1, 4)
+    assert toy.steps[-1].value.shape == toy.x.shape

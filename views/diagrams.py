@@ -4,6 +4,7 @@ The browser then only draws an SVG (no Graphviz-WASM layout, issue 17), its text
 found by the page search), and the figure keeps its natural size (1 pt = 4/3 px, labels ≥ 12 px high)
 in a box that scrolls when it is wider than the page, never shrunk to fit (issue 16). Where ``dot`` is
 missing the browser lays the diagram out with ``st.graphviz_chart``, and a caption says why.
+:func:`downloads` offers the same drawing as slide exports (``gallery.render``: SVG, PNG, PDF).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
-from gallery.render import INSTALL_HINT, RenderError, dot_available, page_svg
+from gallery.render import FORMATS, INSTALL_HINT, RenderError, dot_available, page_svg, render
 
 BOX = "overflow:auto;max-height:92vh;"  # both scroll bars stay on screen for a tall, wide figure
 ROW = "display:flex;gap:24px;align-items:flex-end;width:max-content;"  # bottoms (the embeddings) aligned
@@ -41,3 +42,21 @@ def show_row(figures: list[tuple[str, str]]) -> None:
                     for svg, (_, alt) in zip(svgs, figures))
     st.markdown(f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>',
                 unsafe_allow_html=True)
+
+
+def downloads(dot: str, stem: str, key: str) -> None:
+    """SVG, PNG (2×) and PDF download buttons for ``dot``, rendered when clicked (cached by DOT) into
+    ``<stem>.<format>``; ``key`` keeps the buttons of one page apart."""
+    if not dot_available():
+        st.info(f"Exports need Graphviz's `dot` on the server ({INSTALL_HINT}).")
+        return
+
+    def data(fmt: str) -> bytes:
+        try:
+            return render(dot, fmt)
+        except RenderError as exc:
+            return str(exc).encode()
+
+    for col, (fmt, mime) in zip(st.columns(len(FORMATS) + 2), FORMATS.items()):
+        col.download_button(f"Download {fmt.upper()}", data=lambda fmt=fmt: data(fmt), file_name=f"{stem}.{fmt}",
+                            mime=mime, on_click="ignore", key=f"{key}-{fmt}", icon=":material/download:")

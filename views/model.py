@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from gallery.compare import compact
-from gallery.counts import active_params, breakdown, mtp_params, param_terms, total_params
+from gallery.counts import active_params, breakdown, mtp_params, param_terms, total_params, unrouted
 from gallery.derive import DerivationError, field_sources
 from gallery.diagram import THEMES, to_dot
 from gallery.flops import flops_per_token
@@ -34,7 +34,8 @@ for fact, known in spec.unconfirmed.items():
 total, active = total_params(arch), active_params(arch)
 cols = st.columns(5)
 cols[0].metric("Total parameters", compact(total), help=f"{total:,}. {CONVENTIONS['total']}")
-cols[1].metric("Active per token", compact(active), help=f"{active:,}. {CONVENTIONS['active']}")
+cols[1].metric("Active per token", compact(active),
+               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {CONVENTIONS['active']}")
 cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
@@ -114,10 +115,12 @@ def cache_and_compute() -> None:
         if state:
             st.metric("of which fixed state", f"{state / 2**20:,.1f} MiB",
                       help=f"{state:,} bytes: recurrent / SSM / convolution states, the same at any context")
-        st.metric("Forward FLOPs per token", f"{flops_per_token(arch, int(context)) / 1e9:,.1f} GFLOP",
-                  help="One decode step at this context: 2 × the weights a token multiplies with (active experts "
-                       "only, the head included even when tied) plus 4 × n_heads × head_dim per attended token and "
-                       "attention layer; norms and elementwise operations left out.")
+        flops = flops_per_token(arch, int(context))
+        st.metric("Forward FLOPs per token", "undefined" if flops is None else f"{flops / 1e9:,.1f} GFLOP",
+                  help=f"{unrouted(arch)}." if flops is None else (
+                      "One decode step at this context: 2 × the weights a token multiplies with (active experts "
+                      "only, the head included even when tied) plus 4 × n_heads × head_dim per attended token and "
+                      "attention layer; norms and elementwise operations left out."))
     curve = pd.DataFrame(cache_curve(arch, context_grid(arch.context_length), int(batch)))
     curve["GiB"] = curve["bytes"] / 2**30
     right.altair_chart(alt.Chart(curve).mark_area().encode(

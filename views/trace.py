@@ -31,7 +31,11 @@ st.caption(f"Block kind **{kind}**, {seq:,} tokens. Each row is one operation in
            "product with weights (routed experts: the top-k a token uses), 2 × heads × T² × dim for QKᵀ and "
            "weights × V (the eager code computes the whole matrix, then masks), about one per element per "
            "elementwise operation.")
-steps = trace(arch, layer, seq)
+try:
+    steps = trace(arch, layer, seq)
+except ValueError as exc:  # an MoE layer whose top_k the config leaves unset cannot route a token
+    st.error(str(exc), icon=":material/block:")
+    st.stop()
 table = pd.DataFrame([{
     "#": i, "op": s.op, "part": s.part, "in": str(s.in_shape), "out": str(s.out_shape), "params": s.n_params,
     "param shapes": ", ".join(f"{p.name} {p.shape}" for p in s.params), "FLOPs": s.flops, "formula": s.formula,

@@ -2,14 +2,13 @@
 
 Shown like every diagram (``views.diagrams``: drawn server-side by Graphviz's ``dot``, text kept as text, so names
 can be searched and nodes link to their model and edges to the pair in Compare; laid out by the browser where
-``dot`` is missing); downloads render like the diagrams (``gallery.render``).
+``dot`` is missing); downloads render like the diagrams (``views.diagrams.downloads``).
 """
 
 import streamlit as st
 
 from gallery.diagram import THEMES
 from gallery.lineage import lineage, tree
-from gallery.render import FORMATS, RenderError, render
 from views import diagrams
 from views.common import relatives, slugs_or_stop, spec_index, version
 
@@ -39,15 +38,4 @@ def _tree(folder: str, fingerprint: str, chosen: tuple[str, ...], theme: str) ->
 
 dot = _tree(*version(), tuple(chosen), theme)
 diagrams.show(dot, "Family tree")
-
-
-def _export(fmt: str) -> bytes:
-    try:
-        return render(dot, fmt)
-    except RenderError as exc:
-        return str(exc).encode()
-
-
-for col, (fmt, mime) in zip(st.columns(len(FORMATS) + 3), FORMATS.items()):
-    col.download_button(f"Download {fmt.upper()}", data=lambda fmt=fmt: _export(fmt), file_name=f"family-tree-{theme}.{fmt}",
-                        mime=mime, on_click="ignore", key=f"tree-{fmt}", icon=":material/download:")
+diagrams.downloads(dot, f"family-tree-{theme}", "tree")

@@ -144,6 +144,19 @@ def activation(key: str) -> Callable[..., str]:
     return rule
 
 
+def required(key: str, part: str) -> Callable[..., Any]:
+    """``config[key]``, which the config class lets be null but the model's ``part`` cannot be built without."""
+
+    def rule(c: Config, kind: str | None = None) -> Any:
+        value = c[key]
+        if value is None:
+            raise DerivationError(f"{key} is null: {c.model_type}'s {part} cannot be built without it; set it in "
+                                  "config.json")
+        return value
+
+    return rule
+
+
 def without(defaults: dict, *keys: str) -> dict:
     """A copy of a parent's defaults without keys the child's config class does not have."""
     return {k: v for k, v in defaults.items() if k not in keys}

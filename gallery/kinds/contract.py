@@ -122,7 +122,9 @@ class FfnKind:
     routed: Callable[[Any], tuple[int, int]]  # (experts a token uses, experts stored): (1, 1) for a dense ffn
     extra_norms: Callable[[Any], int]  # norm modules of its own beyond the sublayer's
     lines: Callable[[Any], list[str]]  # the diagram label
-    draw: Callable[..., str]  # (dot, prefix, ffn) → draws its node(s), returns the node its output leaves from
+    # (dot, prefix, ffn) → draws its node(s), every name and cluster name starting with ``prefix`` (it carries the
+    # model's prefix in a comparison figure and the block kind's name), returns the node its output leaves from
+    draw: Callable[..., str]
     steps: Callable[..., list]  # (Ctx, ffn) → its trace Steps
     forward: Callable[..., Any]  # (Run, ffn, x, residual) → the toy output
     shrink: Callable[[dict], dict]

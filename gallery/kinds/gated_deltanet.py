@@ -21,8 +21,9 @@ from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Strict, rule_error
 from ..steps import Ctx, Param, Step, conv_step, ew, linear
 from ..terms import Term, term
-from ..toyops import ACT, HEAD_TOY, Run, conv, heads
-from .contract import Caption, Choose, Fact, Heatmap, fixed_state, Table
+from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
+from .contract import Caption, Choose, Fact, Table, fixed_state
+from .pictures import delta_states
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
 _BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
@@ -211,22 +212,7 @@ def forward(R: Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
     q = R.rec("L2 norm Q", q / np.sqrt((q * q).sum(-1, keepdims=True) + 1e-6))
     k = R.rec("L2 norm K", k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6))
     q = R.rec("scale Q", q * dk ** -0.5)
-    S = np.zeros((nv, dk, dv))  # one (dk, dv) state per value head
-    read, delta, out = (np.zeros((nv, T, dv)) for _ in range(3))
-    states = []
-    for t in range(T):
-        S = S * np.exp(g[t])[:, None, None]
-        decayed = S
-        read[:, t] = np.einsum("hkv,hk->hv", S, k[:, t])
-        delta[:, t] = beta[t][:, None] * (v[:, t] - read[:, t])
-        S = S + k[:, t, :, None] * delta[:, t, None, :]
-        out[:, t] = np.einsum("hkv,hk->hv", S, q[:, t])
-        states.append(S)
-    R.rec("decay state", decayed)  # the values at the last token
-    R.rec("read by k", read)
-    R.rec("delta", delta)
-    R.rec("write state", S, **{"state after each token": np.stack(states)})  # (T, nv, dk, dv)
-    o = R.rec("read-out by q", out)
+    o = delta_rule(R, q, k, v, beta, np.exp(g)[:, :, None, None])  # one decay per value head
     if m.norm_eps:  # OlmoHybridRMSNormGated(head_v_dim, eps=1e-5), whatever the model's eps
         o = R.rec("norm (gated)", o / np.sqrt((o * o).mean(-1, keepdims=True) + m.norm_eps) * R.w["norm.weight"])
     else:
@@ -245,18 +231,13 @@ def shrink(m: dict) -> dict:
 
 def picture(steps: list, choose: Choose) -> list:
     """One value head's state after each token, with its decay and write strength per token."""
-    by_op = {s.op: s for s in steps}
-    states = by_op["write state"].details["state after each token"]  # (T, n_v_heads, k_head_dim, v_head_dim)
-    T, n_heads, dk, dv = states.shape
-    head = choose("Value head", list(range(n_heads)), "head") or 0
-    grid = [(f"after token {t}", i, j, float(states[t, head, i, j])) for t in range(T) for i in range(dk)
-            for j in range(dv)]
-    cells = pd.DataFrame(grid, columns=["state", "key dim", "value dim", "value"])
+    head, heatmap, by_op = delta_states(steps, choose, "Value head")
+    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
     beta = next(step.value for op, step in by_op.items() if op.startswith("β = "))  # (T, n_v_heads)
-    gates = pd.DataFrame({"token": range(T), "decay exp(g)": by_op[DECAY].details["decay factor exp(g)"][:, head],
+    gates = pd.DataFrame({"token": range(T),
+                          "decay exp(g)": by_op[DECAY].details["decay factor exp(g)"][:, head],
                           "write strength β": beta[:, head]})
-    return [Heatmap(cells, "value dim", "key dim", "state", diverging=True, size=110, independent=False),
-            Table(gates.round(4)),
+    return [heatmap, Table(gates.round(4)),
             Caption(f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by "
                     "its decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at "
                     "any length: the layer keeps it instead of a KV cache.")]

@@ -2,7 +2,8 @@
 experts of :mod:`.moe` reuse.
 
 Schema :class:`Mlp`; parameters; the label and node; the trace and toy of the chain (gpt-oss's clamped SwiGLU with its
-limit 7 and α 1.702, DeepSeek-V4's gate capped at swiglu_limit 10); the shrink rule (d_ff 12).
+limit 7 and α 1.702, DeepSeek-V4's gate capped at swiglu_limit 10, Step 3.5's ``clamp`` after the activation: Step3p7MLP,
+Step3p7Experts); the shrink rule (d_ff 12).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Mlp(Strict):
     activation: Activation
     gated: bool = Field(description="gate ⊙ act(up) with three matrices, or act(up) with two")
     bias: bool = False
+    clamp: float | None = Field(None, gt=0, description="act(gate) capped at clamp and up clamped to ±clamp before "
+                                "their product (Step 3.5 swiglu_limits_shared, Step3p7MLP); no parameters")
 
 
 def chain_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
@@ -58,9 +61,15 @@ def ffn_name(activation: str, gated: bool) -> str:
 
 
 def lines(f: Mlp) -> list[str]:
-    """The label: kind, width, wiring."""
+    """The label: kind, width, wiring, clamp."""
     wiring = "down(act(gate) ⊙ up)" if f.gated else "down(act(up))"
-    return [f"{ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {f.d_ff:,} · {wiring}", "bias" if f.bias else ""]
+    return [f"{ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {f.d_ff:,} · {wiring}", "bias" if f.bias else "",
+            clamp_line(f.clamp)]
+
+
+def clamp_line(clamp: float | None) -> str:
+    """Step 3.5's SwiGLU clamp in a label ("" when there is none)."""
+    return f"clamped: act(gate) ≤ {clamp:g}, up within ±{clamp:g}" if clamp else ""
 
 
 def draw(d, p: str, f: Mlp) -> str:
@@ -70,8 +79,8 @@ def draw(d, p: str, f: Mlp) -> str:
 
 
 def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activation: str, bias: bool,
-               n: int = 1, k: int = 1, d_io: int | None = None) -> list[Step]:
-    """gate/up → activation (→ product) → down; for ``n`` experts of which each token uses ``k``.
+               n: int = 1, k: int = 1, d_io: int | None = None, clamp: float | None = None) -> list[Step]:
+    """gate/up → activation (→ clamp) (→ product) → down; for ``n`` experts of which each token uses ``k``.
 
     With experts, the weights are stored for all ``n`` experts, and each token's row goes through ``k`` of
     them: the hidden shapes are (T, k, width). ``d_io``: the width read and written (default d_model).
@@ -97,6 +106,8 @@ def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activatio
     else:
         act = [ew(f"activation ({activation})", part, hidden, f"a = act(g), act(x) = {ACTIVATIONS[activation]}",
                    per=4),
+               *([ew("clamp", part, hidden, f"a = min(a, {clamp:g}); u = clamp(u, −{clamp:g}, {clamp:g})", per=3)]
+                 if clamp else []),
                ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
                    if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
                        activation == "silu_clamped"))]
@@ -106,11 +117,12 @@ def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activatio
 
 def steps(c: Ctx, f: Mlp) -> list[Step]:
     """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down."""
-    return chain_steps(c, "mlp", "", f.d_ff, f.gated, f.activation, f.bias)
+    return chain_steps(c, "mlp", "", f.d_ff, f.gated, f.activation, f.bias, clamp=f.clamp)
 
 
-def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
-    """gate/up → act (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
+def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
+                  clamp: float | None = None) -> np.ndarray:
+    """gate/up → act (→ clamp) (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
     def proj(op: str, h: np.ndarray) -> np.ndarray:
         w, b = R.w[f"{name}{op}.weight"], R.w.get(f"{name}{op}.bias")
         if idx is None:
@@ -133,12 +145,15 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
         h = R.rec("a ⊙ u", a * np.clip(u, -SILU_CLAMP, SILU_CLAMP))
     else:
         a = R.rec(f"activation ({act})", ACT[act](g))
+        if clamp:  # Step3p7MLP / Step3p7Experts._apply_gate: after the activation
+            u = np.clip(u, -clamp, clamp)
+            a = R.rec("clamp", np.minimum(a, clamp), **{"u clamped": u})
         h = R.rec("a ⊙ u", a * u)
     return proj("down_proj", h)
 
 
 def forward(R: Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    return chain_forward(R, "", f, f.gated, x)
+    return chain_forward(R, "", f, f.gated, x, clamp=f.clamp)
 
 
 KIND = FfnKind(

@@ -18,8 +18,8 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Param, Step, ew, linear
 from ..terms import Term, term
 from ..toyops import Run
-from .contract import Fact, FfnKind
-from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, ffn_name
+from .contract import Fact, FfnKind, or_none
+from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, clamp_line, ffn_name
 
 EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
 
@@ -36,6 +36,9 @@ class Router(Strict):
     correction_bias: bool = Field(
         False, description="Per-expert bias added for selection only (DeepSeek-V3 aux-loss-free balancing)"
     )
+    correction_bias_param: bool = Field(
+        False, description="The correction bias is a frozen parameter, counted in model.parameters(), not a buffer "
+        "(ERNIE 4.5 moe_statics.e_score_correction_bias)")
     n_groups: PositiveInt | None = Field(None, description="Expert groups for grouped top-k")
     topk_groups: PositiveInt | None = Field(None, description="Groups a token may pick from")
     normalize_topk: bool = Field(True, description="Renormalise the top-k weights to sum to one")
@@ -51,7 +54,10 @@ class Moe(Strict):
 
     kind: Literal["moe"]
     n_experts: PositiveInt
-    top_k: PositiveInt = Field(description="Experts active per token")
+    top_k: PositiveInt | None = Field(
+        description="Experts active per token; null when the config leaves it unset (transformers' DeepSeek-V2 "
+        "default num_experts_per_tok): the model is built and counted, but cannot route a token, so the figures "
+        "that depend on routing (active parameters, FLOPs per token, the trace) are undefined")
     d_expert: PositiveInt = Field(description="Hidden width of one expert")
     activation: Activation
     gated: bool = True
@@ -67,11 +73,15 @@ class Moe(Strict):
         None, description="Routed experts work in a latent of this width: projected down before them and back up "
         "after (moe_latent_size; Nemotron-H fc1_latent_proj / fc2_latent_proj); null = they read d_model")
     latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
+    clamp: float | None = Field(None, gt=0, description="Routed experts: act(gate) capped at clamp, up clamped to "
+                                "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
+    shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
+                                       "swiglu_limits_shared)")
     router: Router = Router()
 
     @model_validator(mode="after")
     def _experts(self) -> "Moe":
-        if self.top_k > self.n_experts:
+        if self.top_k is not None and self.top_k > self.n_experts:
             raise rule_error(
                 "top_k", "too_many_active_experts",
                 f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
@@ -97,6 +107,8 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
     terms = [term("router", "router", where, d, e)]
     if ffn.router.bias:
         terms.append(term("router", "router.bias", where, e))
+    if ffn.router.correction_bias and ffn.router.correction_bias_param:
+        terms.append(term("router", "router.correction_bias", where, e))
     if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
         terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
     if ffn.d_dense:
@@ -114,11 +126,16 @@ def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
     return terms
 
 
+def picks(f: Moe) -> str:
+    """"top-8 of 64", or what is missing when the config leaves top_k unset."""
+    return f"top-{f.top_k} of {f.n_experts}" if f.top_k else f"top-k of {f.n_experts} unset (top_k null)"
+
+
 def lines(f: Moe) -> list[str]:
     """The label: top-k of the experts, each expert's kind and width, the latent."""
-    return [f"Mixture of experts · top-{f.top_k} of {f.n_experts}",
+    return [f"Mixture of experts · {picks(f)}",
             f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
-            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else ""]
+            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp)]
 
 
 def draw(d, p: str, f: Moe) -> str:
@@ -128,10 +145,10 @@ def draw(d, p: str, f: Moe) -> str:
     d.raw(f'  label="" style="rounded,dashed" color="{d.t.edge}";')
     if f.router.hash:
         router = [f"Hash router ({f.router.scoring} weights)",
-                  f"top-{f.top_k} of {f.n_experts} fixed by token id (tid2eid)"]
+                  f"{picks(f)} fixed by token id (tid2eid)"]
     else:
         router = [f"Router ({f.router.scoring}{', bias' if f.router.bias else ''})",
-                  f"picks top-{f.top_k} of {f.n_experts}"]
+                  f"picks {picks(f)}"]
     if f.router.n_groups:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
     if f.router.correction_bias:
@@ -144,9 +161,9 @@ def draw(d, p: str, f: Moe) -> str:
         router.append(f"weights × {f.router.weight_scale:g}")
     d.node(p + "ffn", '""', "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
     d.node(p + "router", d.label(*router), "router", mark="ffn")
-    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k} active)", *lines(f)[1:],
+    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
-    d.edge(p + "router", p + "experts", label=f"top-{f.top_k}")
+    d.edge(p + "router", p + "experts", label=f"top-{f.top_k or 'k unset'}")
     if f.d_dense:
         _draw_beside_dense(d, p, f)
         d.raw("}")  # the stream's node is the block's, not the frame's: its edges come after the frame
@@ -159,7 +176,8 @@ def draw(d, p: str, f: Moe) -> str:
     if f.n_shared_experts:
         gate = " · sigmoid gate" if f.shared_gate else ""
         d.node(p + "shared", d.label(f"{f.n_shared_experts} shared expert{'s' if f.n_shared_experts > 1 else ''}"
-                                    f" (always on){gate}", f"d_shared {f.d_shared:,}"), "moe", mark="ffn")
+                                    f" (always on){gate}", f"d_shared {f.d_shared:,}", clamp_line(f.shared_clamp)),
+               "moe", mark="ffn")
         d.edge(p + "ffn", p + "shared")
         d.edge(p + "shared", p + "ffn_out")
     d.raw("}")
@@ -196,7 +214,9 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
                "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
     steps.append(ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
     if r.correction_bias:
-        steps.append(ew("add correction bias", p, (T, E), "s' = s + b_e (a buffer; used to choose, not to weight)"))
+        stored = (Param("router.correction_bias", (E,)),) if r.correction_bias_param else ()
+        steps.append(ew("add correction bias", p, (T, E), f"s' = s + b_e (a {'frozen parameter' if stored else 'buffer'}; "
+                        "used to choose, not to weight)", params=stored))
     if r.n_groups and r.n_groups > 1:
         rank = "the sum of its best two scores" if r.correction_bias else "its best score"
         steps.append(ew("group top-k", p, (T, E), f"split {E} experts into {r.n_groups} groups ranked by {rank}; "
@@ -218,7 +238,8 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
 
 
 def _shared_steps(c: Ctx, f: Moe) -> list[Step]:
-    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias)
+    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias,
+                       clamp=f.shared_clamp)
 
 
 def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
@@ -229,7 +250,7 @@ def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
     steps = [linear(c, "fc1_latent_proj", "experts", d, L, f.latent_bias, "x_L = x · W_fc1 (down to the experts' "
                      "latent)")] if L else []
     steps += chain_steps(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k,
-                        L)
+                        L, f.clamp)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     if L:
@@ -305,12 +326,12 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
-    y = chain_forward(R, "experts.", f, f.gated, xe, idx)
+    y = chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     if f.d_latent:
         y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
-        s = chain_forward(R, "shared_expert.", f, f.gated, x) if s is None else s
+        s = chain_forward(R, "shared_expert.", f, f.gated, x, clamp=f.shared_clamp) if s is None else s
         if f.shared_gate:
             gamma = R.linear("shared_expert_gate", x)
             s = R.rec("gate shared expert", s / (1 + np.exp(-gamma)))
@@ -364,7 +385,7 @@ KIND = FfnKind(
         Fact("Feed-forward", "activation", lambda f: f.activation),
         Fact("Feed-forward", "gated", lambda f: f.gated),
         Fact("Feed-forward", "routed experts", lambda f: f.n_experts),
-        Fact("Feed-forward", "top-k", lambda f: f.top_k),
+        Fact("Feed-forward", "top-k", lambda f: or_none(f.top_k)),
         Fact("Feed-forward", "routing", lambda f: f"hash ({f.router.scoring} weights)" if f.router.hash
              else f.router.scoring),
         Fact("Feed-forward", "expert width", lambda f: f.d_expert),

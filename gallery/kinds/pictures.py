@@ -1,12 +1,12 @@
 """Picture helpers the fixed-state kinds share on the Trace page: a 2-D array as heatmap cells, a causal
-convolution's taps."""
+convolution's taps, a delta-rule state after each token."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .contract import Caption, Heatmap
+from .contract import Caption, Choose, Heatmap
 
 
 def cells(a: np.ndarray, rows: str, cols: str) -> pd.DataFrame:
@@ -25,3 +25,16 @@ def taps_picture(steps: list) -> list:
                     title=f"convolution taps: tap {taps.shape[0] - 1} is the current token"),
             Caption(f"The causal convolution mixes each channel over the current and {taps.shape[0] - 1} previous "
                     "tokens; between tokens the layer keeps only that window of inputs.")]
+
+
+def delta_states(steps: list, choose: Choose, label: str) -> tuple[int, Heatmap, dict]:
+    """The chosen head's delta-rule state after each token (the "write state" step of
+    :func:`gallery.toyops.delta_rule`): the head, its heatmap, and the steps by op for the kind's own gates."""
+    by_op = {s.op: s for s in steps}
+    states = by_op["write state"].details["state after each token"]  # (T, heads, dk, dv)
+    T, n_heads, dk, dv = states.shape
+    head = choose(label, list(range(n_heads)), "head") or 0
+    grid = [(f"after token {t}", i, j, float(states[t, head, i, j])) for t in range(T) for i in range(dk)
+            for j in range(dv)]
+    frame = pd.DataFrame(grid, columns=["state", "key dim", "value dim", "value"])
+    return head, Heatmap(frame, "value dim", "key dim", "state", diverging=True, size=110, independent=False), by_op

@@ -1,9 +1,10 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
-Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj);
+Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
+per-head gate's g_proj);
 the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
 trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Qwen3NextAttention`` output gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
+``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
 ``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
 ``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
 """
@@ -68,6 +69,10 @@ class SoftmaxAttention(Strict):
         False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
         "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
         "always built by transformers)")
+    head_gate: bool = Field(
+        False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
+        "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
+        "says)")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -141,6 +146,8 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms = [t for t in terms if t.name != "k_norm"]
     if mixer.sinks:
         terms.append(term("attention", "sinks", where, h))
+    if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
+        terms.append(term("attention", "g_proj", where, d, h))
     return terms
 
 
@@ -193,6 +200,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
+    if m.head_gate:
+        out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
             if m.chunk else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
@@ -209,10 +218,11 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
                          f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
     if m.kv_shared:
-        return steps + _shared_kv_steps(c, m, p) + _attend_steps(c, m, p)
+        return steps + _g_proj(c, m, p) + _shared_kv_steps(c, m, p) + _attend_steps(c, m, p)
     steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
     if not m.k_eq_v:
         steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
+    steps += _g_proj(c, m, p)
     if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
         steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
@@ -254,6 +264,12 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
                     ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
 
 
+def _g_proj(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+    """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias."""
+    return [linear(c, "g_proj", p, c.d, m.n_heads, False, "g = x · W_g (one gate logit per head)")
+            ] if m.head_gate else []
+
+
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
     """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
     T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
@@ -269,6 +285,9 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
                                (h, T, hd))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
+    if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
+        steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
+                          f"its {vd} dims", T * h * (4 + vd)))
     steps.append(linear(c, "o_proj", p, h * vd, c.d, m.out_bias, "y = O · W_o"))
     return steps
 
@@ -292,6 +311,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         return _shared_forward(R, m, x, q, gate if m.output_gate else None)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
+    g = R.linear("g_proj", x) if m.head_gate else None
     if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
@@ -304,7 +324,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
         k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
-    return _attend(R, m, q, k, v, gate if m.output_gate else None)
+    return _attend(R, m, q, k, v, gate if m.output_gate else None, g)
 
 
 def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
@@ -315,6 +335,7 @@ def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
+    g = R.linear("g_proj", x) if m.head_gate else None
     if m.qk_norm == "whole_projection":
         q = R.norm("q_norm", "q_norm", q)
     q = R.rec("split Q heads", heads(q, m.head_dim))
@@ -324,10 +345,12 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
         q = R.rec("RoPE on Q", rotate(q, int(m.head_dim * m.rope.partial), m.rope.theta, False,
                                       proportional=is_proportional(m.rope)))
     k, v = shared_kv_toy(m, len(x))
-    return _attend(R, m, q, R.rec("shared K", k), R.rec("shared V", v), gate)
+    return _attend(R, m, q, R.rec("shared K", k), R.rec("shared V", v), gate, g)
 
 
-def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate) -> np.ndarray:
+def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
+            g: np.ndarray | None = None) -> np.ndarray:
+    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
     hd = m.head_dim
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
@@ -339,6 +362,10 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
+    if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
+        s = 1 / (1 + np.exp(-g))
+        o = R.rec("head gate", (o.reshape(len(o), -1, m.value_dim) * s[..., None]).reshape(len(o), -1),
+                  **{"σ(g)": s})
     return R.linear("o_proj", o)
 
 
@@ -373,6 +400,7 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
+        Fact("Attention", "head gate", lambda m: m.head_gate),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),

@@ -87,7 +87,10 @@ def test_compare_updates_table_and_url(page, app_url, bundled):
     qwen = bundled["qwen3-8b"][0].name
     expect(page.get_by_role("heading", name=re.compile(f"vs {qwen}$"))).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-    expect(page.locator(".gallery-diagram svg")).to_have_count(3)  # rendered SVG, one per model
+    figure = page.locator(".gallery-diagram svg")
+    expect(figure).to_have_count(1)  # rendered SVG: the comparison figure, every model in one drawing
+    text = figure.evaluate("e => e.textContent")
+    assert all(bundled[s][0].name in text for s in ("llama-2-7b-hf", "mistral-7b-v0.1", "qwen3-8b"))
     assert page.get_by_test_id("stGraphVizChart").count() == 0
 
 
@@ -204,10 +207,28 @@ def test_model_page_diagrams_are_readable_for_every_bundled_model(page, app_url,
     assert widest[1] > 1400  # the widest hybrid (e.g. DeepSeek-V4, Nemotron-H) is wider than the window: scrolled
 
 
+FOUR = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3"]
+
+
+def test_a_four_model_comparison_figure_is_readable_and_exports(page, app_url, bundled):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(app_url + "/compare?" + "&".join(f"models={s}" for s in FOUR))
+    wait_for_app(page)
+    _no_exception(page)
+    m = _measure(page)
+    assert len(m["figures"]) == 1 and not _unreadable(m), _unreadable(m)
+    assert m["content"] > m["box"]  # one drawing at full size, wider than the page: the box scrolls
+    for fmt, magic in (("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")):
+        with page.expect_download(timeout=60_000) as info:
+            page.get_by_role("button", name=f"Download {fmt}").click()
+        data = open(info.value.path(), "rb").read()
+        assert data.startswith(magic), (fmt, data[:40])
+        assert info.value.suggested_filename == "compare-" + "-vs-".join(FOUR) + f"-light.{fmt.lower()}"
+
+
 def test_a_four_model_compare_shows_every_diagram_readable_at_one_scale(page, app_url, bundled):
     page.set_viewport_size({"width": 1400, "height": 1000})
-    slugs = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3"]
-    page.goto(app_url + "/compare?" + "&".join(f"models={s}" for s in slugs))
+    page.goto(app_url + "/compare?" + "&".join(f"models={s}" for s in FOUR) + "&part=Diagrams")
     wait_for_app(page)
     _no_exception(page)
     m = _measure(page)

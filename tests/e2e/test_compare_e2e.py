@@ -34,8 +34,15 @@ def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, b
     names = [bundled[s][0].name for s in ("deepseek-v3.2", "deepseek-v3")]
     expect(page.get_by_text(f"{names[0]} → {names[1]}: 1 change(s)")).to_be_visible()
     indexer = f"{config['index_n_heads']} × {config['index_head_dim']}, top-{config['index_topk']:,}"
-    expect(page.get_by_text(f"no sparse indexer (was {indexer})")).to_be_visible()
+    expect(page.get_by_text(f"no sparse indexer (was {indexer})").first).to_be_visible()  # the list (and the figure)
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    figure = page.locator(".gallery-diagram svg")  # the comparison figure, its change written beside the mixer
+    expect(figure).to_have_count(1)
+    assert "no sparse indexer" in figure.evaluate("e => e.textContent")
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download PDF").click()
+    assert open(info.value.path(), "rb").read(5) == b"%PDF-"
+    assert info.value.suggested_filename == "compare-deepseek-v3.2-vs-deepseek-v3-light.pdf"
 
 
 def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-from ..config import DerivationError
 from ..family import (
     DROP, MLP_TYPES, Family, activation, const, dense_only, head_dim, head_layout_kind, is_moe, layer_kinds, moe_only,
     per_layer, rope_from,
@@ -39,14 +38,6 @@ def _mla_scale(c, kind=None):
         return None
     mscale = 0.1 * mscale_all_dim * math.log(factor) + 1.0
     return (c["qk_nope_head_dim"] + c["qk_rope_head_dim"]) ** -0.5 * mscale * mscale
-
-
-def _top_k(c, kind=None):
-    """``num_experts_per_tok``: its transformers default is null, which builds but cannot route."""
-    top_k = c["num_experts_per_tok"]
-    if top_k is None:
-        raise DerivationError("num_experts_per_tok is null: the model could not route a token; set it in config.json")
-    return top_k
 
 
 def _grouped(key):
@@ -88,7 +79,7 @@ class DeepseekV2(Family):
         "ffn.activation": activation("hidden_act"),
         "ffn.gated": const(True),
         "ffn.n_experts": moe_only("n_routed_experts"),
-        "ffn.top_k": moe_only(_top_k),
+        "ffn.top_k": moe_only("num_experts_per_tok"),  # default null: built, counted, but active is undefined
         "ffn.d_expert": moe_only("moe_intermediate_size"),
         "ffn.n_shared_experts": moe_only("n_shared_experts"),
         "ffn.d_shared": moe_only(lambda c, k: c["n_shared_experts"] * c["moe_intermediate_size"] or DROP),
