@@ -306,3 +306,19 @@ def test_lfm2_draws_short_conv_and_attention_blocks(bundled):
     assert f"conv × {c['num_hidden_layers'] - n_attention}" in dot and f"attention × {n_attention}" in dot
     assert f'fillcolor="{THEMES["light"].fills["linear"]}"' in _node_line(dot, "conv.mixer")
     assert f'fillcolor="{THEMES["light"].fills["attention"]}"' in _node_line(dot, "attention.mixer")
+
+
+def test_mla_without_rope_does_not_call_its_shared_key_dims_rope(bundled):
+    """Kimi Linear's MLA rotates nothing (KimiLinearAttention applies no rotary embedding): the 64 dims named
+    qk_rope_head_dim are an unrotated key part shared by all heads, and the label says so, never "RoPE" beside "NoPE"
+    (the issue 21 audit found "64 RoPE (shared key)")."""
+    import inspect
+
+    from transformers.models.kimi_linear import modeling_kimi_linear
+
+    assert "rotary" not in inspect.getsource(modeling_kimi_linear.KimiLinearAttention)
+    spec, config = bundled["kimi-linear-48b-a3b-instruct"]
+    label = next(line for line in to_dot(spec).splitlines() if "Multi-head latent attention" in line)
+    assert f"+ {config['qk_rope_head_dim']} unrotated (shared key)" in label and "RoPE" not in label
+    deepseek = next(line for line in to_dot(bundled["deepseek-v3"][0]).splitlines() if "latent attention" in line)
+    assert f"+ {bundled['deepseek-v3'][1]['qk_rope_head_dim']} RoPE (shared key)" in deepseek
