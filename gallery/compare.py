@@ -114,7 +114,8 @@ def _kind_facts() -> list[tuple[str, str, Getter]]:
 _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
-    ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")),
+    ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")
+     + ("" if s.arch.norm.weights else " (no weights)")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
     ("Norms", "final norm", lambda s: s.arch.final_norm),

@@ -123,7 +123,7 @@ def norms_per_block(block: Block) -> int:
 
 
 def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:
-    if n == 0:
+    if n == 0 or not arch.norm.weights:
         return []
     factors = [("d_model", arch.d_model)] + ([("n_norms", n)] if n > 1 else [])
     terms = [term("norms", f"{name}.weight", where, *factors)]

@@ -106,8 +106,7 @@ def ffn_lines(f) -> list[str]:
 
 
 def _norm_name(spec: Spec) -> str:
-    norm = spec.arch.norm
-    return ("RMSNorm" if norm.kind == "rmsnorm" else "LayerNorm") + (" (bias)" if norm.bias else "")
+    return spec.arch.norm.label()
 
 
 # --- the graph -------------------------------------------------------------------------------------

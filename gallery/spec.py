@@ -56,6 +56,13 @@ class Norm(Strict):
     kind: Literal["rmsnorm", "layernorm"]
     eps: float = Field(gt=0)
     bias: bool = Field(False, description="LayerNorm with a learned bias")
+    weights: bool = Field(True, description="Learned weights (and bias); false: non-parametric norms that only "
+                          "normalise (OLMo's OlmoLayerNorm)")
+
+    def label(self) -> str:
+        """The norm in words: RMSNorm, LayerNorm (bias), LayerNorm (no weights)."""
+        name = "RMSNorm" if self.kind == "rmsnorm" else "LayerNorm"
+        return name + (" (no weights)" if not self.weights else " (bias)" if self.bias else "")
 
 
 class Block(Strict):

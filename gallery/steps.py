@@ -66,11 +66,12 @@ class Ctx:
 
     def norm(self, op: str, part: str, name: str, shape: Shape, weights: bool = True) -> Step:
         """The model's norm over the last axis of ``shape``."""
-        width = shape[-1]
+        width, weights = shape[-1], weights and self.arch.norm.weights
         params = (Param(f"{name}.weight", (width,)),) if weights else ()
         if self.arch.norm.kind == "layernorm":
             params += (Param(f"{name}.bias", (width,)),) if self.arch.norm.bias and weights else ()
-            formula = "(x − mean(x)) / √(var(x) + eps) · w" + (" + b" if self.arch.norm.bias else "")
+            formula = "(x − mean(x)) / √(var(x) + eps)" + (" · w" if weights else "") + (
+                " + b" if self.arch.norm.bias and weights else "")
             per = 7
         else:
             formula = "x · rsqrt(mean(x²) + eps)" + (" · w" if weights else "")

@@ -63,7 +63,8 @@ class Run:
         return self.rec(op, y + self.w.get(f"{name}.bias", 0))
 
     def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
-        n, w = self.arch.norm, self.w[f"{name}.weight"] if weights else 1.0
+        n = self.arch.norm
+        w = self.w[f"{name}.weight"] if weights and n.weights else 1.0
         if np.ndim(w) == 2:  # a weight row per head (QK-norm per head), x is (heads, T, head_dim)
             w = w[:, None, :]
         # DeepseekV32Indexer's own LayerNorm, and MLA's latent norms (DeepseekV2RMSNorm(q_lora_rank / kv_lora_rank),

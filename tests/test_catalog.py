@@ -86,8 +86,11 @@ def test_search_filters_and_facets(bundled, everything):
     assert select(everything, Filters(query="no such model")) == []
     small = select(everything, Filters(max_params=200_000_000))  # GPT-2 124M, SmolLM2 135M
     assert {c.slug for c in small} == {"gpt2", "smollm2-135m-instruct"}
-    mla = {slug for slug, (_, config) in bundled.items() if "kv_lora_rank" in config}
+    # MLA on every layer; Kimi Linear's KDA layers (linear_attn_config) make it a facet value of its own
+    mla = {slug for slug, (_, config) in bundled.items() if "kv_lora_rank" in config and "linear_attn_config" not in config}
     assert {c.slug for c in select(everything, Filters(attention=("MLA",)))} == mla and "deepseek-v2-lite-chat" in mla
+    kda = {slug for slug, (_, config) in bundled.items() if "linear_attn_config" in config}
+    assert {c.slug for c in select(everything, Filters(attention=("KDA / MLA",)))} == kda and kda
     gemma2 = select(everything, Filters(organisations=("Google",), families=("Gemma 2",)))
     assert {c.slug for c in gemma2} == {"gemma-2-2b", "gemma-2-9b"}
     assert {c.slug for c in select(everything, Filters(families=("Gemma 2",), min_params=5_000_000_000))} == {

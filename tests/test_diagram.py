@@ -336,3 +336,19 @@ def test_lfm2_draws_short_conv_and_attention_blocks(bundled):
     assert f"conv × {c['num_hidden_layers'] - n_attention}" in legend and f"attention × {n_attention}" in legend
     assert dot.nodes["conv.mixer"]["fillcolor"] == THEMES["light"].fills["linear"]
     assert dot.nodes["attention.mixer"]["fillcolor"] == THEMES["light"].fills["attention"]
+
+
+def test_mla_without_rope_does_not_call_its_shared_key_dims_rope(bundled):
+    """Kimi Linear's MLA rotates nothing (KimiLinearAttention applies no rotary embedding): the 64 dims named
+    qk_rope_head_dim are an unrotated key part shared by all heads, and the label says so, never "RoPE" beside "NoPE"
+    (the issue 21 audit found "64 RoPE (shared key)")."""
+    import inspect
+
+    from transformers.models.kimi_linear import modeling_kimi_linear
+
+    assert "rotary" not in inspect.getsource(modeling_kimi_linear.KimiLinearAttention)
+    spec, config = bundled["kimi-linear-48b-a3b-instruct"]
+    label = next(lab for lab in _labels(parse(to_dot(spec))) if "Multi-head latent attention" in lab)
+    assert f"+ {config['qk_rope_head_dim']} unrotated (shared key)" in label and "RoPE" not in label
+    deepseek = next(lab for lab in _labels(parse(to_dot(bundled["deepseek-v3"][0]))) if "latent attention" in lab)
+    assert f"+ {bundled['deepseek-v3'][1]['qk_rope_head_dim']} RoPE (shared key)" in deepseek

@@ -192,11 +192,17 @@ def _reference_windows(model) -> list[int | None]:
 
 @pytest.mark.parametrize("model_type", NEW)
 def test_default_config_is_exact(model_type):
-    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
+    default_config_is_exact(model_type, SMALLEST.get(model_type), _BARE.get(model_type, "head_dim is null"))
+
+
+def default_config_is_exact(model_type: str, smallest: dict | None, why: str) -> None:
+    """The type's default config counts exactly; where transformers cannot build it, the smallest complete config
+    (the default plus ``smallest``) does, and the bare default is refused in one line matching ``why``."""
+    config = {"model_type": model_type} | (smallest or {})
     assert total_params(_arch(config)) == reference_param_count(config)
-    if model_type in SMALLEST:  # the bare default: transformers fails, we say why in one line
+    if smallest:  # the bare default: transformers fails, we say why in one line
         assert _reference({"model_type": model_type}) is None
-        with pytest.raises(DerivationError, match=_BARE.get(model_type, "head_dim is null")):
+        with pytest.raises(DerivationError, match=why):
             derive({"model_type": model_type})
 
 
@@ -219,14 +225,23 @@ def test_varied_configs_are_exact(model_type, variant):
         with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
             derive(config)
         return
+    built = exact_or_refused_alike(config)
+    if built:
+        arch, model = built
+        assert [getattr(arch.blocks[k].mixer, "window", None) for k in arch.layers] == _reference_windows(model)
+
+
+def exact_or_refused_alike(config: dict):
+    """(arch, model) when transformers builds ``config`` and the count equals its parameters; None when transformers
+    refuses it and derive refuses it too, with a clear error."""
     model = _reference(config)
     if model is None:
         with pytest.raises(DerivationError):
             derive(config)
-        return
+        return None
     arch = _arch(config)
     assert total_params(arch) == sum(p.numel() for p in model.parameters())
-    assert [getattr(arch.blocks[k].mixer, "window", None) for k in arch.layers] == _reference_windows(model)
+    return arch, model
 
 
 @pytest.mark.parametrize("model_type", [t for t in NEW if FAMILIES[t].aliases])
@@ -281,10 +296,15 @@ def test_glm_ropes_half_of_each_head_unless_told_otherwise():
 
 @pytest.mark.parametrize("model_type", NEW)
 def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
+    drafts_a_clean_spec(tmp_path, {"model_type": model_type} | SMALLEST.get(model_type, {}), capsys)
+
+
+def drafts_a_clean_spec(tmp_path, config: dict, capsys) -> None:
+    """``python -m gallery new`` on ``config`` writes a spec, and the spec lints clean."""
     from gallery.cli import main
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": model_type} | SMALLEST.get(model_type, {})))
+    path.write_text(json.dumps(config))
     out = tmp_path / "specs" / "my-model.yaml"
     assert main(["new", str(path), "--hf-repo", "org/my-model", "-o", str(out)]) == 0
     assert main(["lint", str(out)]) == 0, capsys.readouterr().out
@@ -292,11 +312,14 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
 
 @pytest.mark.parametrize("model_type", NEW)
 def test_the_try_page_reads_it(model_type):
+    the_try_page_counts_it({"model_type": model_type} | SMALLEST.get(model_type, {}))
+
+
+def the_try_page_counts_it(config: dict) -> None:
+    """The Try page's spec of ``config`` counts what transformers builds."""
     from gallery.trial import spec_from_config
 
-    config = {"model_type": model_type} | SMALLEST.get(model_type, {})
-    spec = spec_from_config(config)
-    assert total_params(spec.arch) == reference_param_count(config)
+    assert total_params(spec_from_config(config).arch) == reference_param_count(config)
 
 
 @pytest.mark.parametrize("model_type", ["granite_swa", "granitemoe_swa"])

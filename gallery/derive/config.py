@@ -150,7 +150,7 @@ def _layers(items: type) -> Expect:
 #: in ``__post_init__`` without an annotation follow the code that reads them.
 EXPECT: dict[str, Expect] = {
     **dict.fromkeys([
-        "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
+        "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
         "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
         "linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads",
         "linear_value_head_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
@@ -164,6 +164,8 @@ EXPECT: dict[str, Expect] = {
         "linear_head_dim", "linear_num_heads",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "intermediate_size": _null(SIZE, "gpt_neo"),  # GPT-Neo: null is 4 × hidden_size
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
     **dict.fromkeys(["num_kv_shared_layers", "num_mtp_layers",
                      "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
@@ -179,22 +181,24 @@ EXPECT: dict[str, Expect] = {
     "moe_topk": Expect((int, list), 1, items=int),  # HunYuanMoEV1Config: one top-k, or one per layer
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
-                                 "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe", "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa",
-                                 "granitemoe_swa", "jais2", "hyperclovax",
-                                 "qwen3_vl_text", "seed_oss"),
+                                 "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
+                                 "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
+                                 "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
+                                 "phi", "nemotron", "olmo", "nanochat"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
-    "num_local_experts": _null(SIZE, "granitemoe", "granitemoeshared", "granitemoe_swa"),
+    "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
+                               "granitemoe_swa"),  # 0: no experts
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
     "num_experts": _null(SIZE, "gemma4_text", "hy_v3"),
     "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "granitemoe",
-                                 "granitemoeshared", "dots1", "granitemoe_swa", "hy_v3"),
+                                 "granitemoeshared", "granitemoehybrid", "dots1", "granitemoe_swa", "hy_v3"),
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1"),
     "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu",
@@ -216,8 +220,8 @@ EXPECT: dict[str, Expect] = {
                                     int_too=frozenset({"nemotron_h"})),
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
-        "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings", "use_conv_bias",
-        "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
+        "linear_allow_neg_eigval", "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
+        "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
     ], FLAG),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
@@ -227,6 +231,23 @@ EXPECT: dict[str, Expect] = {
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
+    **dict.fromkeys(["linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads", "linear_value_head_dim"],
+                    _null(SIZE, "olmo_hybrid")),  # null: from the attention's widths (OlmoHybridConfig)
+    # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
+    **dict.fromkeys(["mamba_n_heads", "mamba_n_groups", "mamba_d_state", "mamba_d_conv", "mamba_expand",
+                     "mamba_chunk_size"], _null(SIZE, "bamba", "granitemoehybrid")),
+    "mamba_d_head": _expect((int, str), 1, null=frozenset({"bamba", "granitemoehybrid"})),  # a number or "auto"
+    **dict.fromkeys(["mamba_conv_bias", "mamba_proj_bias"], _null(FLAG, "bamba", "granitemoehybrid")),
+    "attn_layer_indices": _layers(int),
+    "position_embedding_type": _null(NAME),
+    "num_heads": SIZE,
+    "window_size": SIZE,
+    "ffn_dim": SIZE,
+    "word_embed_proj_dim": _null(SIZE, "opt"),
+    **dict.fromkeys(["do_layer_norm_before", "_remove_final_layer_norm", "enable_bias",
+                     "layer_norm_elementwise_affine", "scale_embedding"], FLAG),
+    "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
+    "shared_intermediate_size": COUNT,
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),

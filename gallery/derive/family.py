@@ -316,3 +316,12 @@ def linear_only(rule: Rule) -> Callable[..., Any]:
 def attention_only(rule: Rule) -> Callable[..., Any]:
     """``rule`` in softmax-attention blocks; the field is left out of linear-attention ones."""
     return _only(lambda kind: not is_linear(kind), rule)
+
+
+def by_mixer(linear: Rule | None, attention: Rule | None) -> Callable[..., Any]:
+    """``linear`` in linear-attention blocks, ``attention`` in the others; None leaves the field out there."""
+    def rule(c: Config, kind: str) -> Any:
+        chosen = linear if is_linear(kind) else attention
+        return DROP if chosen is None else _evaluate(chosen, c, kind)
+
+    return rule

@@ -1,5 +1,5 @@
-"""Gated DeltaNet linear attention (Qwen3NextGatedDeltaNet, Qwen3_5GatedDeltaNet): a fixed-size state per value
-head, updated by the gated delta rule, instead of a cache that grows with the context.
+"""Gated DeltaNet linear attention (Qwen3NextGatedDeltaNet, Qwen3_5GatedDeltaNet, OlmoHybridGatedDeltaNet): a
+fixed-size state per value head, updated by the gated delta rule, instead of a cache that grows with the context.
 
 Schema :class:`GatedDeltaNet`; parameters (fused or split in_proj, conv1d, dt_bias, A_log, the gated norm, out_proj);
 the fixed state (``n_v_heads × k_head_dim × v_head_dim`` plus the conv window, transformers'
@@ -26,6 +26,12 @@ from .contract import Caption, Choose, Fact, Table, fixed_state
 from .pictures import delta_states
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
+_BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
+
+
+def _beta(m: "GatedDeltaNet") -> str:
+    """The step that makes β (trace, toy, picture)."""
+    return f"β = {_BETA[m.neg_eigval]}"
 
 
 class GatedDeltaNet(Strict):
@@ -49,6 +55,11 @@ class GatedDeltaNet(Strict):
     fused_projections: bool = Field(
         False, description="q, k, v, z in one in_proj_qkvz and b, a in one in_proj_ba (Qwen3-Next); false: "
         "in_proj_qkv, in_proj_z, in_proj_b, in_proj_a (Qwen3.5); the same parameters either way")
+    neg_eigval: bool = Field(
+        False, description="β = 2σ(b), in (0, 2): a write may overshoot and flip what the state holds under a key "
+        "(OLMo hybrid linear_allow_neg_eigval); false: β = σ(b)")
+    norm_eps: float | None = Field(
+        None, gt=0, description="The gated output norm's own eps (OLMo hybrid's o_norm: 1e-5); null: the model's")
 
     @model_validator(mode="after")
     def _heads(self) -> "GatedDeltaNet":
@@ -102,9 +113,9 @@ def lines(m: GatedDeltaNet) -> list[str]:
         "Gated DeltaNet (linear attention)",
         f"{m.n_k_heads} query/key heads × {m.k_head_dim} · {m.n_v_heads} value heads × {m.v_head_dim}",
         f"causal conv (kernel {m.conv_kernel}) on q, k, v · q, k L2-normed",
-        "delta rule: write β = σ(b) · decay from a, A_log, dt_bias",
+        f"delta rule: write β = {_BETA[m.neg_eigval]} · decay from a, A_log, dt_bias",
         f"fixed state {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} per sequence",
-        "RMSNorm ⊙ silu(z) → out_proj",
+        "RMSNorm" + (f" (eps {m.norm_eps:g})" if m.norm_eps else "") + " ⊙ silu(z) → out_proj",
         "fused in_proj_qkvz, in_proj_ba" if m.fused_projections else "",
     ]
 
@@ -146,7 +157,8 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
         ew("split Q heads", p, x, f"q = channels 0–{nk * dk - 1} as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
         ew("split K heads", p, x, f"k = the next {nk * dk} channels as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
         ew("split V heads", p, x, f"v = the last {nv * dv} channels as ({nv}, T, {dv})", per=0, out=(nv, T, dv)),
-        ew("β = σ(b)", p, (T, nv), "β = 1 / (1 + exp(−b)): how strongly each token writes, per value head", per=3),
+        ew(_beta(m), p, (T, nv), f"β = {1 + m.neg_eigval} / (1 + exp(−b)): how strongly each token writes, per "
+            "value head", per=3 + m.neg_eigval),
         ew(DECAY, p, (T, nv), "the log-decay per token and value head (≤ 0)",
             per=6, params=(Param("dt_bias", (nv,)), Param("A_log", (nv,)))),
     ]
@@ -162,7 +174,9 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
         ew("delta", p, per_v, "δ_t = β_t · (v_t − m_t)", per=2),
         Step("write state", p, per_v, s, "S ← S + k_t ⊗ δ_t (a rank-1 write: the delta rule)", 2 * T * nv * dk * dv),
         Step("read-out by q", p, s, per_v, "o_t = q_tᵀ · S, after token t's write", 2 * T * nv * dk * dv),
-        c.norm("norm (gated)", p, "norm", per_v),  # Qwen3NextRMSNormGated: one weight of v_head_dim, a plain RMSNorm
+        # Qwen3NextRMSNormGated: one weight of v_head_dim, a plain RMSNorm (OLMo hybrid's o_norm: with its own eps)
+        ew("norm (gated)", p, per_v, f"x · rsqrt(mean(x²) + eps) · w (eps = {m.norm_eps:g})", per=4,
+           params=(Param("norm.weight", (dv,)),)) if m.norm_eps else c.norm("norm (gated)", p, "norm", per_v),
         ew("× silu(z)", p, per_v, "o ⊙ z · σ(z) (z of the same value head)", per=5),
         ew("merge heads", p, per_v, "transpose and concatenate the value heads", per=0, out=(T, nv * dv)),
         linear(c, "out_proj", p, nv * dv, c.d, False, "y = o · W_out"),
@@ -190,7 +204,7 @@ def forward(R: Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
     h = R.rec("SiLU", ACT["silu"](convolved))
     q, k = R.rec("split Q heads", heads(h[:, :kd], dk)), R.rec("split K heads", heads(h[:, kd:2 * kd], dk))
     v = R.rec("split V heads", heads(h[:, 2 * kd:], dv))
-    beta = R.rec("β = σ(b)", 1 / (1 + np.exp(-b)))  # (T, nv)
+    beta = R.rec(_beta(m), (1 + m.neg_eigval) / (1 + np.exp(-b)))  # (T, nv)
     g = -np.exp(R.w["A_log"]) * np.logaddexp(0, a + R.w["dt_bias"])  # softplus(y) = log(1 + e^y)
     g = R.rec(DECAY, g, **{"decay factor exp(g)": np.exp(g)})
     if r > 1:
@@ -199,7 +213,10 @@ def forward(R: Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
     k = R.rec("L2 norm K", k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6))
     q = R.rec("scale Q", q * dk ** -0.5)
     o = delta_rule(R, q, k, v, beta, np.exp(g)[:, :, None, None])  # one decay per value head
-    o = R.norm("norm (gated)", "norm", o)
+    if m.norm_eps:  # OlmoHybridRMSNormGated(head_v_dim, eps=1e-5), whatever the model's eps
+        o = R.rec("norm (gated)", o / np.sqrt((o * o).mean(-1, keepdims=True) + m.norm_eps) * R.w["norm.weight"])
+    else:
+        o = R.norm("norm (gated)", "norm", o)
     o = R.rec("× silu(z)", o * ACT["silu"](heads(z, dv)))
     o = R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))
     return R.linear("out_proj", o)
@@ -216,9 +233,10 @@ def picture(steps: list, choose: Choose) -> list:
     """One value head's state after each token, with its decay and write strength per token."""
     head, heatmap, by_op = delta_states(steps, choose, "Value head")
     T, _, dk, dv = by_op["write state"].details["state after each token"].shape
+    beta = next(step.value for op, step in by_op.items() if op.startswith("β = "))  # (T, n_v_heads)
     gates = pd.DataFrame({"token": range(T),
                           "decay exp(g)": by_op[DECAY].details["decay factor exp(g)"][:, head],
-                          "write strength β": by_op["β = σ(b)"].value[:, head]})
+                          "write strength β": beta[:, head]})
     return [heatmap, Table(gates.round(4)),
             Caption(f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by "
                     "its decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at "

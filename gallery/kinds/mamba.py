@@ -1,7 +1,8 @@
 """Mamba-1 selective state space (MambaMixer, FalconMambaMixer): no attention, a fixed state per sequence.
 
 Schema :class:`Mamba`; parameters (in_proj, the conv, x_proj, dt_proj, A_log, D, out_proj; Falcon-Mamba's B, C, Δ
-norms have no weights); the fixed state (``d_inner × (d_state + conv_kernel)``, transformers' ``LinearAttentionLayer``);
+norms have no weights, Jamba's have); the fixed state (``d_inner × (d_state + conv_kernel)``, transformers'
+``LinearAttentionLayer``);
 state FLOPs (``9 × d_inner × d_state``: discretise, update and read per state element, state-spaces/mamba issue #110);
 the label; the trace and toy of the torch path (``causal_conv1d_fn``, then ``mamba_selective_scan``'s loop, one token at
 a time; the CUDA kernels compute the same scan in parallel); the shrink rule (d_inner 32 = expand 2, d_state 4, Δ rank
@@ -13,10 +14,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache, f32_state, state_only
-from ..specbase import Strict
+from ..specbase import Strict, rule_error
 from ..steps import Ctx, Param, Step, conv_step, ew, linear, weightless_rms
 from ..terms import Term, term
 from ..toyops import ACT, D_TOY, Run, causal_conv
@@ -43,8 +44,24 @@ class Mamba(Strict):
     conv_bias: bool = Field(True, description="Bias on the convolution (use_conv_bias)")
     bias: bool = Field(False, description="Bias on in_proj and out_proj (use_bias)")
     bc_dt_norm_eps: float | None = Field(
-        None, gt=0, description="Weightless RMS norms of B, C and Δ before the scan, with this eps (Falcon-Mamba "
-        "mixer_rms_eps); null = none (Mamba)")
+        None, gt=0, description="RMS norms of B, C and Δ before the scan, with this eps (Falcon-Mamba "
+        "mixer_rms_eps, Jamba rms_norm_eps); null = none (Mamba)")
+    bc_dt_norm_weights: bool = Field(
+        False, description="Those norms have learned weights (Jamba's dt_layernorm, b_layernorm, c_layernorm); "
+        "false = no weights (Falcon-Mamba)")
+
+    @model_validator(mode="after")
+    def _norms(self) -> "Mamba":
+        if self.bc_dt_norm_weights and self.bc_dt_norm_eps is None:
+            raise rule_error("bc_dt_norm_weights", "block_wiring", "weights on the B, C, Δ norms need bc_dt_norm_eps")
+        return self
+
+    def bc_dt_norms(self) -> list[tuple[str, str, tuple[str, int]]]:
+        """(what, weight name, width) of each B, C, Δ norm, in the order the mixer applies them; none without."""
+        if self.bc_dt_norm_eps is None:
+            return []
+        rank, state = ("dt_rank", self.dt_rank), ("d_state", self.d_state)
+        return [("Δ", "dt_layernorm", rank), ("B", "b_layernorm", state), ("C", "c_layernorm", state)]
 
 
 def terms(d: tuple[str, int], m: Mamba, where: str) -> list[Term]:
@@ -64,6 +81,8 @@ def terms(d: tuple[str, int], m: Mamba, where: str) -> list[Term]:
         term("linear_mixers", "D", where, di),
         term("linear_mixers", "out_proj", where, di, d),
     ]
+    if m.bc_dt_norm_weights:
+        terms += [term("linear_mixers", name, where, width) for _, name, width in m.bc_dt_norms()]
     if m.bias:
         terms.append(term("linear_mixers", "out_proj.bias", where, d))
     return terms
@@ -84,7 +103,8 @@ def lines(m: Mamba) -> list[str]:
              f"d_inner {m.d_inner:,} · state {m.d_state} per channel · Δ rank {m.dt_rank}",
              f"causal conv {m.conv_kernel} taps{' + bias' if m.conv_bias else ''} · output gated by SiLU(z)"]
     if m.bc_dt_norm_eps:
-        lines.append(f"B, C, Δ RMS-normed (eps {m.bc_dt_norm_eps:g}, no weights)")
+        weights = "learned weights" if m.bc_dt_norm_weights else "no weights"
+        lines.append(f"B, C, Δ RMS-normed (eps {m.bc_dt_norm_eps:g}, {weights})")
     if m.bias:
         lines.append("bias: in, out")
     return lines + ["fixed state per sequence: no KV cache"]
@@ -111,10 +131,11 @@ def steps(c: Ctx, m: Mamba) -> list[Step]:
             out=(T, n)),
         ew("take C", p, (T, r + 2 * n), f"C = the last {n} dims: how each token reads the state", per=0, out=(T, n)),
     ]
-    if m.bc_dt_norm_eps:  # FalconMambaMixer: dt_layernorm, b_layernorm, c_layernorm (buffers of ones)
+    for what, name, (_, width) in m.bc_dt_norms():  # FalconMambaMixer: buffers of ones; JambaMambaMixer: weights
         eps = m.bc_dt_norm_eps
-        steps += [weightless_rms("Δ norm", p, (T, r), eps), weightless_rms("B norm", p, (T, n), eps),
-                  weightless_rms("C norm", p, (T, n), eps)]
+        steps.append(ew(f"{what} norm", p, (T, width), f"x · rsqrt(mean(x²) + {eps:g}) · w", per=4,
+                        params=(Param(f"{name}.weight", (width,)),)) if m.bc_dt_norm_weights
+                     else weightless_rms(f"{what} norm", p, (T, width), eps))
     steps += [
         linear(c, "dt_proj", p, r, di, True, "Δ = Δ · W_dt (back to d_inner channels; the reference adds b "
                 "in the scan, just before the softplus)"),
@@ -144,8 +165,8 @@ def forward(R: Run, m: Mamba, x: np.ndarray) -> np.ndarray:
     dbc = R.linear("x_proj", xs)  # (T, dt_rank + 2 · d_state)
     dt, B, C = R.rec("take Δ", dbc[:, :r]), R.rec("take B", dbc[:, r:r + n]), R.rec("take C", dbc[:, r + n:])
     if m.bc_dt_norm_eps:
-        dt, B, C = [R.rec(f"{t} norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + m.bc_dt_norm_eps))
-                    for t, v in (("Δ", dt), ("B", B), ("C", C))]
+        dt, B, C = [R.rec(f"{t} norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + m.bc_dt_norm_eps)
+                          * R.w.get(f"{name}.weight", 1.0)) for (t, name, _), v in zip(m.bc_dt_norms(), (dt, B, C))]
     dt = R.rec("softplus", np.logaddexp(0, R.linear("dt_proj", dt)))  # (T, d_inner)
     A = -np.exp(R.w["A_log"])  # (d_inner, d_state)
     decay = R.rec("discretise A", np.exp(dt[:, :, None] * A), A=A)  # (T, d_inner, d_state)

@@ -104,7 +104,8 @@ def lines(m: LatentAttention) -> list[str]:
     """The label: heads, latent widths, head dims, positions, the indexer, what a query sees."""
     q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
     out = ["Multi-head latent attention (MLA)", f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
-           f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} RoPE (shared key) · V {m.v_head_dim}",
+           f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} {'RoPE' if m.rope else 'unrotated'} (shared key)"
+           f" · V {m.v_head_dim}",
            rope_text(m.rope)]
     if m.indexer and m.indexer.shared:
         out.append(f"sparse: reuses the previous indexer's top-{m.indexer.top_k:,} tokens")

@@ -1,4 +1,5 @@
-"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2.
+"""The GPT lineage: GPT-2, GPT-BigCode, GPT-J, GPT-NeoX, StableLM, StarCoder2, GPT-Neo, Phi (1, 1.5, 2), OPT,
+BioGPT.
 
 LayerNorm with a bias everywhere, biases on most projections, plain (ungated) GELU MLPs in the
 older models. Each class is the difference from its parent; defaults are the transformers config
@@ -8,7 +9,7 @@ class defaults (checked by ``tests/test_derive.py``).
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from
+from ..family import DROP, Family, activation, const, head_layout_kind, rope, rope_from, without
 
 
 def _mha_head_dim(c, kind=None):
@@ -203,4 +204,165 @@ class Starcoder2(GptNeox):
     }
 
 
-__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2"]
+def _gpt_neo_layers(c) -> list[str]:
+    """``GPTNeoConfig.attention_types``: [[["global", "local"], 12]] is the pair repeated 12 times; its expansion
+    must give one entry per layer (``validate_architecture``). Counted before it is expanded, so a huge repeat
+    count is refused, not built."""
+    types, n = c["attention_types"] or [[["global", "local"], 12]], c["num_layers"]
+    names = {"global": "full", "local": "sliding"}
+    shaped = all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], list) and type(t[1]) is int and t[1] >= 0
+                 and all(name in names for name in t[0]) for t in types)
+    if not shaped:
+        raise DerivationError('attention_types: expected [[["global", "local"], repeats], ...] with "global" or '
+                              '"local" entries')
+    if sum(len(kinds) * repeats for kinds, repeats in types) != n:
+        raise DerivationError(f"attention_types expands to {sum(len(k) * r for k, r in types)} layers, "
+                              f"not num_layers {n}")
+    return [names[name] for kinds, repeats in types for _ in range(repeats) for name in kinds]
+
+
+class GptNeo(Gpt2):
+    """``models/gpt_neo``: GPT-2's blocks with bias-free Q, K, V, global and local (sliding window) layers in turn,
+    and no 1/√head_dim scale on the scores."""
+
+    model_type = "gpt_neo"
+    transformers_class = "GPTNeoForCausalLM"
+    defaults = {
+        "vocab_size": 50257, "max_position_embeddings": 2048, "hidden_size": 2048, "num_layers": 24,
+        "attention_types": None, "num_heads": 16, "intermediate_size": None, "window_size": 256,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": True,
+    }
+    aliases = {"num_attention_heads": "num_heads", "num_hidden_layers": "num_layers"}
+    arch = Gpt2.arch | {
+        "d_model": "hidden_size",
+        "n_layers": "num_layers",
+        "context_length": "max_position_embeddings",
+        "embedding.learned_positions": "max_position_embeddings",
+    }
+    layers = staticmethod(_gpt_neo_layers)
+    block = Gpt2.block | {
+        "mixer.n_heads": "num_heads",
+        "mixer.n_kv_heads": "num_heads",
+        "mixer.head_dim": lambda c, k: _divided(c, "hidden_size", "num_heads"),
+        "mixer.qkv_bias": const(False),
+        "mixer.scale": const(1.0),  # GPTNeoSelfAttention._attn: q·kᵀ unscaled (softmax_scale=1.0 with flash)
+        "mixer.window": lambda c, k: c["window_size"] if k == "sliding" else None,
+        "ffn.d_ff": lambda c, k: c["intermediate_size"] or 4 * c["hidden_size"],
+    }
+
+
+def _divided(c, width: str, heads: str) -> int:
+    """``config[width] // config[heads]``, which the attention requires to divide exactly."""
+    if c[width] % c[heads]:
+        raise DerivationError(f"{width} ({c[width]}) must be divisible by {heads} ({c[heads]})")
+    return c[width] // c[heads]
+
+
+def _phi_qk_norm(c, kind=None) -> str:
+    """PhiAttention's qk_layernorm is a LayerNorm(head_dim) with a bias, shared by the heads: not a QK-norm the spec
+    has (its per_head_shared norm has a weight only), so such configs are refused rather than miscounted."""
+    if c["qk_layernorm"]:
+        raise DerivationError("qk_layernorm true: Phi's QK LayerNorm (weight and bias, shared by all heads) is not "
+                              "modelled yet")
+    return "none"
+
+
+class Phi(GptNeox):
+    """``models/phi`` (Phi-1, Phi-1.5, Phi-2): attention and MLP in parallel from one LayerNorm, biases on every
+    projection and on the output head, half of each head rotated."""
+
+    model_type = "phi"
+    transformers_class = "PhiForCausalLM"
+    defaults = {
+        "vocab_size": 51200, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24,
+        "num_attention_heads": 32, "num_key_value_heads": None, "hidden_act": "gelu_new",
+        "max_position_embeddings": 2048, "layer_norm_eps": 1e-5, "tie_word_embeddings": False,
+        "rope_parameters": None, "qk_layernorm": False, "rope_theta": 10000.0,
+    }
+    arch = GptNeox.arch | {"embedding.head_bias": const(True)}
+    block = GptNeox.block | {
+        "mixer.kind": head_layout_kind,
+        "mixer.n_kv_heads": lambda c, k: c["num_key_value_heads"] or c["num_attention_heads"],
+        "mixer.head_dim": lambda c, k: c.get("head_dim") or _divided(c, "hidden_size", "num_attention_heads"),
+        "mixer.qkv_bias": const(True),
+        "mixer.out_bias": const(True),
+        "mixer.qk_norm": _phi_qk_norm,
+        # PhiConfig.__post_init__: partial_rotary_factor 0.5 unless the config gives one
+        "mixer.rope": lambda c, k: rope_from(dict(c.get("rope_parameters") or {}), c,
+                                             c.get("partial_rotary_factor") or 0.5),
+        "parallel": const(True),
+        "shared_norm": const(True),
+    }
+
+
+def _opt_layers(c) -> list[str]:
+    """Every layer alike, for the OPT configs the spec describes: pre-LN blocks (do_layer_norm_before; OPT-350m's
+    post-LN adds before it normalises, which no norm_placement models), norms with weights, embeddings as wide as
+    the model (no project_in/out)."""
+    if not c["do_layer_norm_before"]:
+        raise DerivationError("do_layer_norm_before false: OPT's post-LN blocks (add, then LayerNorm) are not "
+                              "modelled yet")
+    if not c["layer_norm_elementwise_affine"]:
+        raise DerivationError("layer_norm_elementwise_affine false: LayerNorms without weights are not modelled yet")
+    if (c["word_embed_proj_dim"] or c["hidden_size"]) != c["hidden_size"]:
+        raise DerivationError(f"word_embed_proj_dim {c['word_embed_proj_dim']} differs from hidden_size "
+                              f"{c['hidden_size']}: OPT's project_in/project_out are not modelled yet")
+    return ["full"] * c["num_hidden_layers"]
+
+
+class Opt(Gpt2):
+    """``models/opt``: GPT-2-like pre-LN blocks with separate Q, K, V, a ReLU MLP (``ffn_dim``), biases as
+    ``enable_bias`` says, and learned positions offset by 2 (``OPTLearnedPositionalEmbedding``: two extra rows)."""
+
+    model_type = "opt"
+    transformers_class = "OPTForCausalLM"
+    defaults = {
+        "vocab_size": 50272, "hidden_size": 768, "num_hidden_layers": 12, "ffn_dim": 3072,
+        "max_position_embeddings": 2048, "do_layer_norm_before": True, "_remove_final_layer_norm": False,
+        "word_embed_proj_dim": None, "num_attention_heads": 12, "activation_function": "relu", "enable_bias": True,
+        "layer_norm_elementwise_affine": True, "tie_word_embeddings": True,
+    }
+    arch = Gpt2.arch | {
+        "d_model": "hidden_size",
+        "n_layers": "num_hidden_layers",
+        "context_length": "max_position_embeddings",
+        "norm.eps": const(1e-5),  # nn.LayerNorm's default: OPTConfig has no eps
+        "embedding.learned_positions": lambda c: c["max_position_embeddings"] + 2,
+        "final_norm": lambda c: not c["_remove_final_layer_norm"],
+    }
+    layers = staticmethod(_opt_layers)
+    block = Gpt2.block | {
+        "mixer.n_heads": "num_attention_heads",
+        "mixer.n_kv_heads": "num_attention_heads",
+        "mixer.head_dim": lambda c, k: _divided(c, "hidden_size", "num_attention_heads"),
+        "mixer.qkv_bias": "enable_bias",
+        "mixer.out_bias": "enable_bias",
+        "ffn.d_ff": "ffn_dim",
+        "ffn.bias": "enable_bias",
+    }
+
+
+class BioGpt(Opt):
+    """``models/biogpt``: OPT's pre-LN blocks and offset positions, with embeddings scaled by √hidden_size
+    (``scale_embedding``), a GELU MLP and biases everywhere; its LayerNorms keep nn.LayerNorm's eps (1e-5: the
+    config's layer_norm_eps is read by no module)."""
+
+    model_type = "biogpt"
+    transformers_class = "BioGptForCausalLM"
+    defaults = {
+        "vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+        "intermediate_size": 4096, "hidden_act": "gelu", "max_position_embeddings": 1024, "scale_embedding": True,
+        "tie_word_embeddings": True,
+    }
+    arch = without(Opt.arch, "final_norm") | {"embedding.scaled": "scale_embedding"}
+    layers = staticmethod(lambda c: ["full"] * c["num_hidden_layers"])
+    block = Opt.block | {
+        "mixer.qkv_bias": const(True),
+        "mixer.out_bias": const(True),
+        "ffn.d_ff": "intermediate_size",
+        "ffn.activation": activation("hidden_act"),
+        "ffn.bias": const(True),
+    }
+
+
+__all__ = ["Gpt2", "GptBigCode", "Gptj", "GptNeox", "StableLm", "Starcoder2", "GptNeo", "Phi", "Opt", "BioGpt"]

@@ -1,4 +1,5 @@
-"""NVIDIA's Nemotron-H lineage (``models/nemotron_h``): hybrid stacks of Mamba-2, attention, MLP and MoE layers.
+"""NVIDIA's Nemotron lineage: Nemotron-4 (``models/nemotron``, a Llama-like stack with LayerNorm1P and squared-ReLU
+MLPs) and Nemotron-H (``models/nemotron_h``): hybrid stacks of Mamba-2, attention, MLP and MoE layers.
 
 Each Nemotron-H layer (``NemotronHBlock``) is ONE sublayer behind one pre-norm and one residual: a Mamba-2
 mixer, a GQA attention without positions (NoPE), a squared-ReLU MLP, or a squared-ReLU MoE with one
@@ -11,7 +12,8 @@ does not build, are not recorded.
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import DROP, Family, activation, const, head_layout_kind, per_layer
+from ...spec import attention_kind
+from ..family import DROP, Family, activation, const, head_layout_kind, per_layer, rope_from, without
 from .llama import Llama
 
 # NemotronHConfig._pattern_to_list, then our block-kind names for its layer types.
@@ -117,4 +119,34 @@ class NemotronH(Family):
     }
 
 
-__all__ = ["NemotronH"]
+def _kv_heads(c, kind=None) -> int:
+    """``num_key_value_heads``: NemotronConfig takes null but NemotronAttention divides by it, so it must be set."""
+    heads = c["num_key_value_heads"]
+    if heads is None:
+        raise DerivationError("num_key_value_heads is null: NemotronAttention divides num_attention_heads by it; "
+                              "give the KV head count (the attention heads for MHA)")
+    return heads
+
+
+class Nemotron(Llama):
+    """``models/nemotron`` (Nemotron-4, Minitron): LayerNorm1P (a LayerNorm with bias whose weight is stored less 1:
+    the same parameters), GQA rotating half of each head, a squared-ReLU MLP without a gate."""
+
+    model_type = "nemotron"
+    transformers_class = "NemotronForCausalLM"
+    defaults = without(Llama.defaults, "rms_norm_eps") | {
+        "vocab_size": 256000, "hidden_size": 6144, "intermediate_size": 24576, "num_attention_heads": 48,
+        "hidden_act": "relu2", "max_position_embeddings": 4096, "norm_eps": 1e-5,
+    }
+    arch = Llama.arch | {"norm.kind": const("layernorm"), "norm.eps": "norm_eps", "norm.bias": const(True)}
+    block = Llama.block | {
+        "mixer.kind": lambda c, k: attention_kind(c["num_attention_heads"], _kv_heads(c)),
+        "mixer.n_kv_heads": _kv_heads,
+        # NemotronConfig.__post_init__: partial_rotary_factor 0.5 unless the config gives one
+        "mixer.rope": lambda c, k: rope_from(dict(c.get("rope_parameters") or {}), c,
+                                             c.get("partial_rotary_factor") or 0.5),
+        "ffn.gated": const(False),  # NemotronMLP: down(relu²(up(x)))
+    }
+
+
+__all__ = ["NemotronH", "Nemotron"]
