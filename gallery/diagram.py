@@ -9,9 +9,10 @@ frame. The README's "The diagram" section describes the grammar this follows. Ea
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
 out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
 
-Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns it into SVG/PNG/PDF and the app shows
-it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its quoting); every label and attribute value that comes from data
-goes through :func:`_text` (literal text, never HTML-like) or, in an HTML-like label, :func:`_html`.
+Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns
+it into SVG/PNG/PDF and the app shows it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its
+quoting); every label and attribute value that comes from data goes through :func:`_text` (literal text, never
+HTML-like) or, in an HTML-like label, :func:`_html`.
 """
 
 from __future__ import annotations
