@@ -8,7 +8,8 @@ reference is faded, and what changed is outlined in the highlight colour with th
 it. The changes are :func:`gallery.changes.changes` (their phrases, stage by stage), so the highlighted
 stages are exactly the change list's. Each model is drawn by :func:`gallery.diagram.draw` (the single
 diagrams' code) into a cluster of its own, its node names prefixed ``m0.``, ``m1.``, …; a title row names
-the models and a legend explains the marks. Built with the ``graphviz`` package; pure: returns DOT text for ``gallery.render``.
+the models and a legend explains the marks. Built with the ``graphviz`` package; pure: returns DOT text
+for ``gallery.render``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,14 @@
 """The poster: a selection of models' block diagrams on one sheet, in a grid, each cell titled with its key facts.
 
 Follows Graphviz's own recipe for many drawings on one page (the ``gvpack`` manual): each model's diagram
-(:func:`gallery.diagram.diagram`, unchanged, framed in a cluster) is laid out by ``dot``, the layouts are packed row by row into
-one graph (``gvpack -array``) and drawn as placed (``neato -n2``) by the cairo renderers, so the poster is
-SVG, PNG or PDF with embedded glyphs like every export (:mod:`gallery.render`). Every diagram keeps its
-natural size (node text 11 pt): the sheet grows with the selection instead of shrinking the text, and
-:func:`print_scale` says how large it prints on A0 or A1 (at 100 % or more, its text is at least a single
-diagram's). The number of columns is chosen to fit A0 best. Models are ordered by release date, or by
-lineage group (:func:`gallery.lineage.lineage`) and then date; ``--family`` selects by lineage group, the
-spec's ``family`` or its ``model_type``.
-"""
+(:func:`gallery.diagram.diagram`, unchanged, framed in a cluster) is laid out by ``dot``, the layouts are
+packed row by row into one graph (``gvpack -array``) and drawn as placed (``neato -n2``) by the cairo
+renderers, so the poster is SVG, PNG or PDF with embedded glyphs like every export (:mod:`gallery.render`).
+Every diagram keeps its natural size (node text 11 pt): the sheet grows with the selection instead of
+shrinking the text, and :func:`print_scale` says how large it prints on A0 or A1 (at 100 % or more, its text
+is at least a single diagram's). The number of columns is chosen to fit A0 best. Models are ordered by release
+date, or by lineage group (:func:`gallery.lineage.lineage`) and then date; ``--family`` selects by lineage
+group, the spec's ``family`` or its ``model_type``. """
 
 from __future__ import annotations
 

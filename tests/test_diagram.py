@@ -188,7 +188,8 @@ def test_diff_marks_what_changed(bundled):
     # Mistral 7B: 8 KV heads (Llama 2: 32) and a 4,096 window; SwiGLU 14,336 wide (11,008); same norms.
     assert {"mixer", "ffn"} <= changed and "norm" not in changed
     dot = parse(to_dot(mistral, highlight=changed))
-    outlined = [a for a in dot.nodes.values() if (a.get("color"), a.get("penwidth")) == (THEMES["light"].highlight, "3")]
+    outline = (THEMES["light"].highlight, "3")
+    outlined = [a for a in dot.nodes.values() if (a.get("color"), a.get("penwidth")) == outline]
     assert len(outlined) >= 2
 
 
@@ -204,7 +205,8 @@ def test_gated_deltanet_and_gated_attention_are_drawn(bundled, slug):
     types = config.get("layer_types") or ["linear_attention" if (i + 1) % config["full_attention_interval"]
                                           else "full_attention" for i in range(config["num_hidden_layers"])]
     # one frame (they share the MoE), the two mixers side by side, each with its layer count
-    assert _frames(dot) == ["linear"] and dot.clusters["linear"].attrs["label"] == f"linear / full block × {len(types)}"
+    assert _frames(dot) == ["linear"]
+    assert dot.clusters["linear"].attrs["label"] == f"linear / full block × {len(types)}"
     assert dot.edge("linear.mixer_pre", "linear.mixer")["label"] == f"linear × {types.count('linear_attention')}"
     assert dot.edge("linear.mixer_pre", "full.mixer")["label"] == f"full × {types.count('full_attention')}"
     linear = _mixer_node(dot, "linear")
@@ -319,7 +321,8 @@ def test_falcon_mamba_block_is_one_norm_a_mamba_mixer_and_one_residual(bundled):
     assert cluster.attrs["label"] == f"Mamba block × {c['num_hidden_layers']}"
     assert not any("Transformer block" in lab for lab in _labels(dot))
     assert dot.nodes["mamba.mixer"]["fillcolor"] == THEMES["light"].fills["linear"]
-    assert dot.nodes["note_context"]["label"] == "no context limit in the config"  # FalconMambaConfig has no max_position_embeddings
+    # FalconMambaConfig has no max_position_embeddings
+    assert dot.nodes["note_context"]["label"] == "no context limit in the config"
 
 
 def test_lfm2_draws_short_conv_and_attention_blocks(bundled):

@@ -167,7 +167,8 @@ def _draw_frame(d, p: str, f: Moe) -> None:
         router.append("learned input scale · per-expert scale")
     if f.router.weight_scale != 1:
         router.append(f"weights × {f.router.weight_scale:g}")
-    d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")  # the MoE's input (the block's norm), shared by all paths
+    # the MoE's input (the block's norm), shared by all paths
+    d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")
     d.node(p + "router", d.label(*router), "router", mark="ffn")
     d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
                                  "biases" if f.expert_bias else ""), "moe", mark="ffn")
