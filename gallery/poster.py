@@ -8,7 +8,8 @@ Every diagram keeps its natural size (node text 11 pt): the sheet grows with the
 shrinking the text, and :func:`print_scale` says how large it prints on A0 or A1 (at 100 % or more, its text
 is at least a single diagram's). The number of columns is chosen to fit A0 best. Models are ordered by release
 date, or by lineage group (:func:`gallery.lineage.lineage`) and then date; ``--family`` selects by lineage
-group, the spec's ``family`` or its ``model_type``. """
+group, the spec's ``family`` or its ``model_type``.
+"""
 
 from __future__ import annotations
 
