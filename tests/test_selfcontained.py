@@ -91,3 +91,15 @@ def test_the_browser_is_gallery_chromium_or_the_first_chromium_on_path(tmp_path,
     assert chromium() == mine
     monkeypatch.setenv("GALLERY_CHROMIUM", str(tmp_path / "missing"))
     assert chromium() is None  # named but absent: not silently another browser
+
+
+def test_every_vendored_config_says_where_it_comes_from():
+    """Each config.json in the repository has one line in its folder's PROVENANCE.tsv (Hub repo, the public copy it
+    was taken from, or why none was recorded), and no line names a file that is not there."""
+    for folder in ("arch_specs/configs", "tests/fixtures"):
+        lines = (ROOT / folder / "PROVENANCE.tsv").read_text(encoding="utf-8").splitlines()
+        header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:] if line]
+        assert header[:2] == ["file", "hf_repo"] and all(len(row) == len(header) for row in rows), folder
+        named = [row[0] for row in rows]
+        files = sorted(str(p.relative_to(ROOT / folder)) for p in (ROOT / folder).rglob("*.json"))
+        assert sorted(named) == files, f"{folder}: add or remove PROVENANCE.tsv lines"
