@@ -110,7 +110,7 @@ def test_concurrent_exports_render_each_their_own_model(bundled):
         if fmt == "svg":
             assert ET.fromstring(data).tag.endswith("svg")
             # the same bytes as this model rendered alone, outside the cache: nothing leaked between threads
-            assert data == render_module._render.__wrapped__(dots[slug], "svg", 1.0)
+            assert data == render_module._render.__wrapped__(dots[slug], "svg", 1.0, False)
         elif fmt == "png":
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
         else:
