@@ -39,7 +39,7 @@ class Card:
 
 def attention_label(spec: Spec) -> str:
     """The model's attention kinds in capitals, "+ sliding" when some layers use a window."""
-    mixers = [b.mixer for b in spec.arch.blocks.values() if b.mixer is not None]
+    mixers = [m for b in spec.arch.blocks.values() for m in b.mixers]
     kinds = sorted({mixer_kind(m).name(m) for m in mixers})
     label = " / ".join(kinds)
     if any(getattr(m, "window", None) for m in mixers):

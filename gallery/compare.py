@@ -88,10 +88,10 @@ Getter = Callable[[Spec], Any]
 
 def _mixer_fact(field: str) -> Getter:
     """A fact of the token mixer, read by its kind over the blocks whose mixer kind has it (— when none does)."""
-    def get(mixer: Any) -> Any:
-        return next(f.get(mixer) for f in mixer_kind(mixer).facts if f.field == field)
-    return lambda spec: _per_kind(spec, lambda b: get(b.mixer), lambda b: b.mixer is not None and any(
-        f.field == field for f in mixer_kind(b.mixer).facts))
+    def get(block: Block) -> Any:  # the first of the block's mixers (Falcon-H1: two) whose kind has the fact
+        return next(f.get(m) for m in block.mixers for f in mixer_kind(m).facts if f.field == field)
+    return lambda spec: _per_kind(spec, get, lambda b: any(
+        f.field == field for m in b.mixers for f in mixer_kind(m).facts))
 
 
 def _ffn_fact(field: str) -> Getter:

@@ -53,8 +53,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     block = arch.blocks[kind]
     terms: list[Term] = []
     d = ("d_model", arch.d_model)
-    if block.mixer is not None:
-        terms += mixer_kind(block.mixer).terms(d, block.mixer, kind)
+    for mixer in block.mixers:  # Falcon-H1: attention beside a state-space mixer, both counted
+        terms += mixer_kind(mixer).terms(d, mixer, kind)
     if block.ffn is not None:
         terms += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     terms += _norm_terms(arch, "norm", kind, norms_per_block(block))

@@ -191,7 +191,8 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
-    return [kinds] if len(kinds) > 1 and len(wiring) == 1 and (same("mixer") or same("ffn")) else [[k] for k in kinds]
+    return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
+        same("mixer") or same("ffn")) else [[k] for k in kinds]
 
 
 def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tuple[str, str]:
@@ -236,6 +237,10 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         found = alternatives("mixer")
         for q, b, _ in found:
             d.node(q + "mixer", _label(*mixer_lines(b.mixer)), mixer_fill(b.mixer), mark="mixer")
+        if block.parallel_mixer is not None:  # Falcon-H1: a second mixer beside the first, both summed into the add
+            d.node(p + "parallel_mixer", _label(*mixer_lines(block.parallel_mixer)), mixer_fill(block.parallel_mixer),
+                   mark="mixer")
+            found.append((p + "parallel_", block, {"label": "beside, summed", "fontsize": "11"}))
         parts.append((p + "mixer", [(q + "mixer", e) for q, _, e in found], [q + "mixer" for q, _, _ in found]))
     if block.ffn is not None:
         d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm

@@ -50,13 +50,13 @@ def matmul_flops(arch: Arch) -> int | None:
 def attention_flops(arch: Arch, context: int) -> int:
     """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers."""
     return sum(n * mixer_kind(m).context_flops(m, context) for kind, n in arch.layer_counts().items()
-               if (m := arch.blocks[kind].mixer) is not None)
+               for m in arch.blocks[kind].mixers)
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
     return sum(n * mixer_kind(m).state_flops(m) for kind, n in arch.layer_counts().items()
-               if (m := arch.blocks[kind].mixer) is not None)
+               for m in arch.blocks[kind].mixers)
 
 
 def flops_per_token(arch: Arch, context: int) -> int | None:

@@ -35,6 +35,16 @@ def no_mixer(kind: str, n: int) -> LayerCache:
     return LayerCache(kind, n, 0, "no token mixer: nothing cached", None)
 
 
+def side_by_side(a: LayerCache, b: LayerCache) -> LayerCache:
+    """What a layer with two mixers side by side keeps (Falcon-H1: attention's KV cache and the state-space state): the
+    per-token entries of the one that has them (``Block`` lets at most one be attention), both states."""
+    grows = a if a.elements_per_token else b
+    states = [c.state_formula for c in (a, b) if c.state_elements]
+    return LayerCache(a.kind, a.n_layers, grows.elements_per_token, grows.formula, grows.window,
+                      a.state_elements + b.state_elements, " + ".join(states), grows.ratio,
+                      "; ".join(c.caveat for c in (a, b) if c.caveat))
+
+
 def state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
     """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
     return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)

@@ -165,7 +165,7 @@ def lineage(spec: Spec) -> str:
     """The group a model is drawn in: an architecture template it shares, else its organisation. A fixed-state
     mixer (linear attention, state space, convolution) makes a hybrid; attention that is not plain softmax
     attention (MLA and what grew from it) the DeepSeek template."""
-    kinds = [mixer_kind(b.mixer) for b in spec.arch.blocks.values() if b.mixer is not None]
+    kinds = [mixer_kind(m) for b in spec.arch.blocks.values() for m in b.mixers]
     if any(k.fill == "linear" for k in kinds):
         return "Fixed-state hybrids (linear attention, state space, convolution)"
     if any(k.schema is not SoftmaxAttention for k in kinds):

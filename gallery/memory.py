@@ -26,7 +26,7 @@ total per block kind over context lengths, for the charts.
 from __future__ import annotations
 
 from .kinds import mixer_kind
-from .layercache import LayerCache, no_mixer  # noqa: F401  (LayerCache: importable from here)
+from .layercache import LayerCache, no_mixer, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .spec import Arch
 
 BF16 = 2
@@ -34,8 +34,15 @@ BF16 = 2
 
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
-    return [no_mixer(kind, n) if (m := arch.blocks[kind].mixer) is None else mixer_kind(m).cache(kind, n, m, arch.d_model)
-            for kind, n in arch.layer_counts().items()]
+    return [_block_cache(arch, kind, n) for kind, n in arch.layer_counts().items()]
+
+
+def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
+    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), or nothing without a mixer."""
+    caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in arch.blocks[kind].mixers]
+    if not caches:
+        return no_mixer(kind, n)
+    return caches[0] if len(caches) == 1 else side_by_side(*caches)
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:

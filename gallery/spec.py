@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from .kinds import FFNS, MIXERS, schema_classes, union
+from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
@@ -69,6 +69,9 @@ class Block(Strict):
     """One kind of decoder layer: a token mixer and/or a feed-forward, with its norms and residuals."""
 
     mixer: Mixer | None = None
+    parallel_mixer: Mixer | None = Field(
+        None, description="A second token mixer beside mixer: both read the same normed input and their outputs are "
+        "added before the residual (Falcon-H1: attention beside its state-space mixer); null = one mixer")
     ffn: Ffn | None = None
     norm_placement: Literal["pre", "post", "sandwich"] = Field(
         "pre",
@@ -86,7 +89,19 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.parallel_mixer is not None and (self.mixer is None or self.parallel):
+            raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer goes beside a mixer, in a block that "
+                             "is not parallel")
+        if self.parallel_mixer is not None and (type(self.parallel_mixer) is type(self.mixer) or all(
+                mixer_kind(m).fill == "attention" for m in self.mixers)):
+            raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer must be of another kind than mixer "
+                             "(their weights would share names), and at most one of them attention")
         return self
+
+    @property
+    def mixers(self) -> tuple:
+        """The block's token mixers in code order: none, ``mixer``, or ``mixer`` and ``parallel_mixer``."""
+        return tuple(m for m in (self.mixer, self.parallel_mixer) if m is not None)
 
 
 class Embedding(Strict):

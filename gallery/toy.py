@@ -33,7 +33,7 @@ from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build wit
 from .kinds.mlp import FF_TOY  # noqa: F401
 from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
-from .trace import mixer_label, trace, traceable
+from .trace import SUM, mixer_label, trace, traceable
 
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
 
@@ -46,6 +46,8 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
     if block.mixer is not None:
         data["mixer"] = mixer_kind(block.mixer).shrink(data["mixer"])
         d_model = mixer_kind(block.mixer).toy_d_model(block.mixer, data["mixer"], arch.d_model) or D_TOY
+    if block.parallel_mixer is not None:
+        data["parallel_mixer"] = mixer_kind(block.parallel_mixer).shrink(data["parallel_mixer"])
     if block.ffn is not None:
         data["ffn"] = ffn_kind(block.ffn).shrink(data["ffn"])
     return Arch.model_validate({
@@ -83,7 +85,7 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
 
         def sublayer(x: np.ndarray) -> np.ndarray:
             h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
-            y = mixer_kind(sub).forward(R, sub, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
+            y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
             return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
 
@@ -95,6 +97,12 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
                      "per_layer_projection")
         R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
     return R.steps
+
+
+def _mixers(R: Run, block, h: np.ndarray) -> np.ndarray:
+    """The block's mixer on ``h``, or both mixers side by side on the same ``h``, summed (FalconH1DecoderLayer)."""
+    ys = [mixer_kind(m).forward(R, m, h) for m in block.mixers]
+    return ys[0] if len(ys) == 1 else R.rec(SUM, sum(ys))
 
 
 def _hyper(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
@@ -124,7 +132,7 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     """Random weights for every parameter the trace names (norm weights near 1, small biases), plus buffers."""
     rng = np.random.default_rng(seed)
     block = arch.blocks[arch.layers[0]]
-    own = mixer_kind(block.mixer).init if block.mixer is not None else {}  # drawn by the kind's own rule
+    own = {k: v for m in block.mixers for k, v in mixer_kind(m).init.items()}  # drawn by the kind's own rule
     weights = {}
     for step in trace(arch, 0, 1):
         for p in step.params:

@@ -38,11 +38,24 @@ def mixer_label(mixer: object) -> str:
     return mixer_kind(mixer).label if mixer is not None else "mixer"
 
 
+SUM = "add the mixers"  # the op that sums two mixers side by side (trace and toy)
+
+
+def mixer_steps(c: Ctx, block) -> list[Step] | None:
+    """The mixer sublayer's steps: its mixer's, or with a ``parallel_mixer`` (FalconH1DecoderLayer) both mixers' in
+    code order, each from the same normed input, then their sum; None without a mixer."""
+    steps = [s for m in block.mixers for s in mixer_kind(m).steps(c, m)]
+    if block.parallel_mixer is None:
+        return steps or None
+    names = " + ".join(f"{mixer_kind(m).name(m)}(x)" for m in block.mixers)
+    return steps + [ew(SUM, "mixer", (c.T, c.d), f"y = {names}: both read the same normed x")]
+
+
 def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
     """The steps of one layer of block kind ``kind`` for ``seq`` tokens."""
     c = Ctx(seq, arch.d_model, arch)
     block = arch.blocks[kind]
-    mixer = mixer_kind(block.mixer).steps(c, block.mixer) if block.mixer is not None else None
+    mixer = mixer_steps(c, block)
     ffn = ffn_kind(block.ffn).steps(c, block.ffn) if block.ffn is not None else None
     x = (c.T, c.d)
     if block.parallel:  # GPTJBlock: attention and MLP read the same (normed) input, both added to x

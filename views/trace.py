@@ -106,7 +106,7 @@ def toy_section() -> None:
                 _show(name, a, first)
 
     # the picture each kind draws of its toy: score heatmaps, a state, conv taps (chosen by the kind, not by op names)
-    for item in [*(mixer.picture(toy.steps, _choose) if mixer else []),
+    for item in [*(i for m in block.mixers for i in mixer_kind(m).picture(toy.steps, _choose)),
                  *(ffn_kind(block.ffn).picture(toy.steps, _choose) if block.ffn is not None else [])]:
         if isinstance(item, Heatmap):
             st.altair_chart(_chart(item))

@@ -184,7 +184,7 @@ EXPECT: dict[str, Expect] = {
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat"),
+                                 "phi", "nemotron", "olmo", "nanochat", "falcon_h1"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
@@ -233,11 +233,14 @@ EXPECT: dict[str, Expect] = {
     "hybrid_override_pattern": NAME,
     **dict.fromkeys(["linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads", "linear_value_head_dim"],
                     _null(SIZE, "olmo_hybrid")),  # null: from the attention's widths (OlmoHybridConfig)
-    # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
+    # Bamba's, Granite 4's and Falcon-H1's mamba_* keys are annotated ``int | None`` (a null width is refused by the
+    # family; Falcon-H1's null mamba_d_ssm means mamba_expand × hidden_size)
     **dict.fromkeys(["mamba_n_heads", "mamba_n_groups", "mamba_d_state", "mamba_d_conv", "mamba_expand",
-                     "mamba_chunk_size"], _null(SIZE, "bamba", "granitemoehybrid")),
-    "mamba_d_head": _expect((int, str), 1, null=frozenset({"bamba", "granitemoehybrid"})),  # a number or "auto"
-    **dict.fromkeys(["mamba_conv_bias", "mamba_proj_bias"], _null(FLAG, "bamba", "granitemoehybrid")),
+                     "mamba_chunk_size"], _null(SIZE, "bamba", "granitemoehybrid", "falcon_h1")),
+    "mamba_d_ssm": _null(SIZE, "falcon_h1"),
+    "mamba_d_head": _expect((int, str), 1, null=frozenset({"bamba", "granitemoehybrid", "falcon_h1"})),  # or "auto"
+    **dict.fromkeys(["mamba_conv_bias", "mamba_proj_bias"], _null(FLAG, "bamba", "granitemoehybrid", "falcon_h1")),
+    **dict.fromkeys(["mamba_norm_before_gate", "mamba_rms_norm", "projectors_bias"], _null(FLAG, "falcon_h1")),
     "attn_layer_indices": _layers(int),
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,

@@ -49,6 +49,12 @@ class Mamba2(Strict):
                                      "(conv_kernel)")
     conv_bias: bool = Field(True, description="Bias on the convolution (use_conv_bias)")
     bias: bool = Field(False, description="Bias on in_proj and out_proj (Nemotron-H: use_bias)")
+    out_bias: bool | None = Field(None, description="Bias on out_proj when it differs from bias (Falcon-H1: "
+                                  "projectors_bias, with bias = mamba_proj_bias on in_proj only); null = bias")
+    gated_norm: Literal["gate_first", "norm_first", "none"] = Field(
+        "gate_first", description="The gated RMSNorm before out_proj: 'gate_first' norm(y ⊙ SiLU(z)) (Mamba-2, "
+        "Nemotron-H, Bamba); 'norm_first' norm(y) ⊙ SiLU(z) (Falcon-H1 mamba_norm_before_gate); 'none': y ⊙ SiLU(z), "
+        "no norm and no weight (Falcon-H1 mamba_rms_norm false)")
     chunk_size: PositiveInt | None = Field(
         None, description="Tokens per chunk of the chunked scan a prompt is processed in (chunk_size); no effect on "
         "weights or state")
@@ -57,6 +63,11 @@ class Mamba2(Strict):
     def d_inner(self) -> int:
         """``d_inner = n_heads × head_dim`` (intermediate_size in the code): the width of x, z and y."""
         return self.n_heads * self.head_dim
+
+    @property
+    def has_out_bias(self) -> bool:
+        """A bias on out_proj: ``out_bias`` where given, else ``bias``."""
+        return self.bias if self.out_bias is None else self.out_bias
 
     @property
     def conv_dim(self) -> int:
@@ -77,8 +88,10 @@ def terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
     if m.conv_bias:
         terms.append(term("linear_mixers", "conv1d.bias", where, conv))
     terms += [term("linear_mixers", name, where, h) for name in ("dt_bias", "A_log", "D")]
-    terms += [term("linear_mixers", "norm.weight", where, inner), term("linear_mixers", "out_proj", where, inner, d)]
-    if m.bias:
+    if m.gated_norm != "none":
+        terms.append(term("linear_mixers", "norm.weight", where, inner))
+    terms.append(term("linear_mixers", "out_proj", where, inner, d))
+    if m.has_out_bias:
         terms.append(term("linear_mixers", "out_proj.bias", where, d))
     return terms
 
@@ -102,11 +115,19 @@ def lines(m: Mamba2) -> list[str]:
         f"{m.n_heads} heads × head dim {m.head_dim} · {m.n_groups} groups share B, C · state {m.d_state}",
         f"causal depthwise conv1d · kernel {m.conv_kernel} over x, B, C ({m.conv_dim:,} channels)"
         + (" · bias" if m.conv_bias else ""),
-        f"gated RMSNorm: norm(y ⊙ SiLU(z)) in {m.n_groups} groups → out_proj",
+        GATED_NORM_LINES[m.gated_norm].format(groups=m.n_groups),
         f"fixed state per sequence: {m.n_heads} × {m.head_dim} × {m.d_state} · no positions",
         f"prefill in chunks of {m.chunk_size:,} tokens" if m.chunk_size else "",
-        "bias: in_proj, out_proj" if m.bias else "",
+        "bias: " + ", ".join(n for n, on in (("in_proj", m.bias), ("out_proj", m.has_out_bias)) if on)
+        if m.bias or m.has_out_bias else "",
     ]
+
+
+GATED_NORM_LINES = {
+    "gate_first": "gated RMSNorm: norm(y ⊙ SiLU(z)) in {groups} groups → out_proj",
+    "norm_first": "gated RMSNorm: norm(y) ⊙ SiLU(z), norm in {groups} groups → out_proj",
+    "none": "gate y ⊙ SiLU(z), no norm → out_proj",
+}
 
 
 def steps(c: Ctx, m: Mamba2) -> list[Step]:
@@ -149,11 +170,18 @@ def steps(c: Ctx, m: Mamba2) -> list[Step]:
         Step("read-out y = C·h + D·x", p, (T, H, P, N), (H, T, P), "y_t = h_t · C_t (sum over d_state) + D · x_t",
              2 * T * H * P * N + 2 * T * H * P, (Param("D", (H,)),)),
         ew("merge heads", p, (H, T, P), "transpose and concatenate the heads", per=0, out=(T, inner)),
-        ew("gate y ⊙ SiLU(z)", p, (T, inner), "y · z · σ(z)", per=5),
-        Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) "
-             f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),)),
-        linear(c, "out_proj", p, inner, d, m.bias, "y = y · W_out"),
+        *_gate_and_norm(c, m, p),
+        linear(c, "out_proj", p, inner, d, m.has_out_bias, "y = y · W_out"),
     ]
+
+
+def _gate_and_norm(c: Ctx, m: Mamba2, p: str) -> list[Step]:
+    """The gate y ⊙ SiLU(z) and the grouped RMSNorm, in the order ``gated_norm`` says (none: the gate alone)."""
+    T, inner, G = c.T, m.d_inner, m.n_groups
+    gate = ew("gate y ⊙ SiLU(z)", p, (T, inner), "y · z · σ(z)", per=5)
+    norm = Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) "
+                f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),))
+    return {"gate_first": [gate, norm], "norm_first": [norm, gate], "none": [gate]}[m.gated_norm]
 
 
 def forward(R: Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
@@ -185,12 +213,18 @@ def forward(R: Run, m: Mamba2, x: np.ndarray) -> np.ndarray:
     y = np.einsum("thpn,htn->htp", hs, C) + R.w["D"][:, None, None] * xs
     y = R.rec("read-out y = C·h + D·x", y)  # (H, T, P)
     y = R.rec("merge heads", y.transpose(1, 0, 2).reshape(T, inner))
-    y = R.rec("gate y ⊙ SiLU(z)", y * ACT["silu"](z))
+    for op in {"gate_first": ("gate", "norm"), "norm_first": ("norm", "gate"), "none": ("gate",)}[m.gated_norm]:
+        y = R.rec("gate y ⊙ SiLU(z)", y * ACT["silu"](z)) if op == "gate" else _grouped_norm(R, y, G)
+    return R.linear("out_proj", y)
+
+
+def _grouped_norm(R: Run, y: np.ndarray, G: int) -> np.ndarray:
+    """The gated norm's RMSNorm over each of ``G`` groups of channels, times its weight."""
+    T, inner = y.shape
     grouped = y.reshape(T, G, inner // G)
     ms = (grouped * grouped).mean(-1, keepdims=True)
     normed = (grouped / np.sqrt(ms + R.arch.norm.eps)).reshape(T, inner)
-    y = R.rec("gated norm", normed * R.w["norm.weight"], **{"mean of squares per group": ms[..., 0]})
-    return R.linear("out_proj", y)
+    return R.rec("gated norm", normed * R.w["norm.weight"], **{"mean of squares per group": ms[..., 0]})
 
 
 def shrink(m: dict) -> dict:
