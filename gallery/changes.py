@@ -99,9 +99,10 @@ def layer_facts(spec: Spec) -> dict[str, Counter]:
     return out
 
 
-def _mixer_family(block) -> type | None:
-    """The mixer's kind (its schema class: MHA, GQA and MQA are one kind), None for an ffn-only block."""
-    return None if block.mixer is None else type(block.mixer)
+def _mixer_family(block) -> tuple[type, ...] | None:
+    """The kinds of the block's mixers (schema classes: MHA, GQA and MQA are one kind; Falcon-H1's two side by side),
+    None for an ffn-only block."""
+    return tuple(type(m) for m in block.mixers) or None
 
 
 def _ffn_family(block) -> str | None:
@@ -181,8 +182,8 @@ def _mixer_change(a: Spec, b: Spec) -> tuple[str, str] | None:
         return None
 
     def names(spec: Spec, fam: Counter) -> str:  # each kind by its catalogue names ("MHA/GQA" if a model has both)
-        name = {k: "/".join(sorted({mixer_kind(b.mixer).name(b.mixer) for b in spec.arch.blocks.values()
-                                    if _mixer_family(b) is k})) for k in fam}
+        name = {k: "/".join(sorted({" + ".join(mixer_kind(m).name(m) for m in b.mixers)
+                                    for b in spec.arch.blocks.values() if _mixer_family(b) == k})) for k in fam}
         return say(Counter({name[k]: n for k, n in fam.items()}), spec.arch.n_layers)
 
     return names(a, fa), names(b, fb)

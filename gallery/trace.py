@@ -6,7 +6,7 @@ shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). 
 (``gallery/kinds/``) lists its own steps from ``(T, d_model)`` back to ``(T, d_model)``, in the order of its
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel
-block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+block; ``FalconH1DecoderLayer``'s two mixers side by side, each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.

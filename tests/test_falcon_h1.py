@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gallery.changes import changes
+from gallery.compare import rows
 from gallery.counts import total_params
 from gallery.derive import DerivationError, derive
 from gallery.diagram import to_dot
@@ -124,6 +126,14 @@ def test_the_trace_runs_both_mixers_and_adds_up_to_the_count():
     assert sum(s.n_params for s in steps) == per_layer
 
 
+def test_compare_and_changes_read_both_mixers(bundled):
+    """The compare table has the facts of both kinds of the block; the change of mixer names both, side by side."""
+    qwen3, falcon = bundled["qwen3-8b"][0], spec_from_config(SMALL)
+    table = {r.field: r.values for r in rows([qwen3, falcon])}
+    assert table["query heads"] == (32, 6) and table["SSM heads × head dim"] == (None, "12 × 12")
+    assert "Mamba-2 + GQA (was GQA)" in [c.phrase for c in changes(qwen3, falcon)]
+
+
 # --- drafting and the Try page ------------------------------------------------------------------------------------
 
 def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
@@ -150,7 +160,8 @@ _NAMES = {"mixer_norm": "input_layernorm", "ffn_norm": "pre_ff_layernorm"} | {
                                     {"projectors_bias": True, "mamba_proj_bias": True, "attention_bias": True}])
 def test_toy_layer_equals_transformers(change):
     """The toy keeps these widths (d_model 16, 4 Mamba heads of 4 in 2 groups, a state of 4, chunks of 4 so six
-    tokens span two; 4 attention heads of 8 in 2 KV groups; d_ff 12), so the config above is the toy's; the multipliers are transformers' defaults, 1."""
+    tokens span two; 4 attention heads of 8 in 2 KV groups; d_ff 12), so the config above is the toy's; the
+    multipliers are transformers' defaults, 1."""
     cfg = _TOY | change
     toy = toy_trace(_arch(cfg), 0, SEQ, seed=3)
     assert toy.arch.d_model == 16 and "add the mixers" in [s.op for s in toy.steps]

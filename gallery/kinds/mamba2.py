@@ -1,7 +1,7 @@
 """A Mamba-2 state-space mixer (SSD; Nemotron-H's NemotronHMamba2Mixer): a fixed state per head, no positions.
 
 Schema :class:`Mamba2`; parameters (in_proj for z, xBC and Δ, the conv, dt_bias/A_log/D per head, the gated norm,
-out_proj); the fixed state (each head's ``head_dim × d_state`` plus the conv window, transformers'
+out_proj; Falcon-H1's ``FalconH1Mixer`` norms before the gate or not at all, and biases out_proj on its own flag); the fixed state (each head's ``head_dim × d_state`` plus the conv window, transformers'
 ``LinearAttentionLayer``); state FLOPs (``5 × n_heads × head_dim × d_state``: decay, Δ·x·B, add, C·h); the label; the
 trace and toy of the torch path with its chunked scan written as the sequential recurrence it regroups; the shrink
 rule (two groups of two heads of 4, a state of 4, the real kernel, chunks of 4); Δ, the decay and a head's state on
@@ -34,7 +34,7 @@ class Mamba2(Strict):
     (the inner x plus B and C, one pair of ``d_state`` vectors per group) and one time step per head;
     a causal depthwise convolution runs over ``xBC``; each head's state (head_dim × d_state) decays by
     exp(Δ·A) and takes in Δ·B·x, and is read out by C plus a skip D·x; a gated RMSNorm (gate applied
-    before the norm, in n_groups groups) and ``out_proj`` bring it back to d_model. A, D and the Δ bias
+    before the norm, in n_groups groups; ``gated_norm`` says otherwise) and ``out_proj`` bring it back to d_model. A, D and the Δ bias
     are one number per head. The state does not grow with the context.
     """
 
@@ -53,8 +53,8 @@ class Mamba2(Strict):
                                   "projectors_bias, with bias = mamba_proj_bias on in_proj only); null = bias")
     gated_norm: Literal["gate_first", "norm_first", "none"] = Field(
         "gate_first", description="The gated RMSNorm before out_proj: 'gate_first' norm(y ⊙ SiLU(z)) (Mamba-2, "
-        "Nemotron-H, Bamba); 'norm_first' norm(y) ⊙ SiLU(z) (Falcon-H1 mamba_norm_before_gate); 'none': y ⊙ SiLU(z), "
-        "no norm and no weight (Falcon-H1 mamba_rms_norm false)")
+        "Nemotron-H, Bamba); 'norm_first' norm(y) ⊙ SiLU(z) (Falcon-H1 mamba_norm_before_gate); 'none': "
+        "y ⊙ SiLU(z), no norm and no weight (Falcon-H1 mamba_rms_norm false)")
     chunk_size: PositiveInt | None = Field(
         None, description="Tokens per chunk of the chunked scan a prompt is processed in (chunk_size); no effect on "
         "weights or state")

@@ -17,25 +17,13 @@ from __future__ import annotations
 from ..config import DerivationError
 from ..family import const, head_dim, head_layout_kind, rope, without
 from .llama import Llama
-from .mamba_hybrid import MAMBA2_DEFAULTS, MAMBA2_MIXER, _needed
+from .mamba_hybrid import MAMBA2_DEFAULTS, MAMBA2_MIXER, _needed, d_head_over
 
 
 def _inner(c) -> int:
     """``FalconH1Mixer.intermediate_size``: mamba_d_ssm, or int(mamba_expand × hidden_size) when it is null."""
     d_ssm = c["mamba_d_ssm"]
     return int(_needed("mamba_expand")(c) * c["hidden_size"]) if d_ssm is None else d_ssm
-
-
-def _d_head(c, kind=None) -> int:
-    """``mamba_d_head`` ("auto": the inner width // mamba_n_heads, ``FalconH1Config.__post_init__``); the heads must
-    fill the inner width (``validate_architecture``)."""
-    inner, heads, d_head = _inner(c), _needed("mamba_n_heads")(c), _needed("mamba_d_head")(c)
-    if d_head == "auto":
-        d_head = inner // heads
-    if not isinstance(d_head, int) or d_head * heads != inner:
-        raise DerivationError(f"mamba_n_heads {heads} × mamba_d_head {d_head!r} must equal the Mamba inner width "
-                              f"{inner} (mamba_d_ssm, or mamba_expand × hidden_size when it is null)")
-    return d_head
 
 
 def _gated_norm(c, kind=None) -> str:
@@ -77,7 +65,8 @@ class FalconH1(Llama):
     }
     layers = staticmethod(_layers)
     block = {k: v for k, v in Llama.block.items() if not k.startswith("mixer.")} | MAMBA2_MIXER | {
-        "mixer.head_dim": _d_head,
+        # FalconH1Config.__post_init__ and validate_architecture, over the inner width mamba_d_ssm
+        "mixer.head_dim": d_head_over(_inner, "mamba_d_ssm (or mamba_expand × hidden_size when null)"),
         "mixer.out_bias": lambda c, k: bool(c["projectors_bias"]),
         "mixer.gated_norm": _gated_norm,
     } | _ATTENTION

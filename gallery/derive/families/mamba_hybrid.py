@@ -35,17 +35,24 @@ def _needed(key: str):
     return rule
 
 
-def mamba_d_head(c, kind=None) -> int:
-    """``mamba_d_head`` ("auto": mamba_expand × hidden_size // mamba_n_heads); the config classes refuse heads that
-    do not fill the inner width mamba_expand × hidden_size (``validate_architecture``)."""
-    inner, heads = _needed("mamba_expand")(c) * c["hidden_size"], _needed("mamba_n_heads")(c)
-    d_head = _needed("mamba_d_head")(c)
-    if d_head == "auto":
-        d_head = inner // heads
-    if not isinstance(d_head, int) or d_head * heads != inner:
-        raise DerivationError(f"mamba_n_heads {heads} × mamba_d_head {d_head!r} must equal mamba_expand × "
-                              f"hidden_size = {inner} (the Mamba inner width); mamba_d_head may also be \"auto\"")
-    return d_head
+def d_head_over(inner, width: str):
+    """The rule for ``mamba_d_head`` ("auto": the inner width ``inner(c)`` // mamba_n_heads); the config classes
+    refuse heads that do not fill the inner width, written ``width`` in the error (``validate_architecture``)."""
+    def rule(c, kind=None) -> int:
+        size, heads = inner(c), _needed("mamba_n_heads")(c)
+        d_head = _needed("mamba_d_head")(c)
+        if d_head == "auto":
+            d_head = size // heads
+        if not isinstance(d_head, int) or d_head * heads != size:
+            raise DerivationError(f"mamba_n_heads {heads} × mamba_d_head {d_head!r} must equal {width} = {size} (the "
+                                  "Mamba inner width); mamba_d_head may also be \"auto\"")
+        return d_head
+
+    return rule
+
+
+#: Bamba's and Granite 4's: the inner width is mamba_expand × hidden_size
+mamba_d_head = d_head_over(lambda c: _needed("mamba_expand")(c) * c["hidden_size"], "mamba_expand × hidden_size")
 
 
 #: The Mamba-2 mixer read from the ``mamba_*`` keys (BambaMixer, GraniteMoeHybridMambaLayer, FalconH1Mixer); a
