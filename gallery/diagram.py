@@ -203,6 +203,8 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
     counts, block = spec.arch.layer_counts(), spec.arch.blocks[kinds[0]]
     p = f"{d.prefix}{kinds[0]}."
     single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
+    if block.parallel_mixer is not None:
+        single = "Hybrid block (two mixers side by side)"
     count = sum(counts[k] for k in kinds)
     title = f"{' / '.join(kinds)} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     fill, text = d.t.fills["block"], d.t.text

@@ -112,6 +112,7 @@ def test_the_diagram_draws_both_mixers_from_one_norm_into_one_add():
     spec = spec_from_config(SMALL)
     dot = to_dot(spec)
     assert "Mamba-2 state-space mixer" in dot and "Grouped-query attention" in dot
+    assert "Hybrid block (two mixers side by side) × 3" in dot
     pre, add = "hybrid.mixer_pre", "hybrid.add1"
     for node in ("hybrid.mixer", "hybrid.parallel_mixer"):
         assert f'"{pre}" -> "{node}"' in dot and f'"{node}" -> "{add}"' in dot
