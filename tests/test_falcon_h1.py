@@ -10,7 +10,8 @@ derived by hand; the toy layer (both mixers summed, then the MLP) equals FalconH
 
 from __future__ import annotations
 
-import numpy as np
+import re
+
 import pytest
 
 from gallery.changes import changes
@@ -83,6 +84,18 @@ def test_the_mixers_sit_side_by_side_with_their_gated_norm():
     assert (block.mixer.kind, block.parallel_mixer.kind, block.ffn.kind) == ("mamba2", "gqa", "mlp")
     assert block.mixer.gated_norm == "norm_first" and block.mixer.d_inner == 144 and block.mixer.head_dim == 12
     assert _arch(SMALL).blocks["hybrid"].mixer.gated_norm == "none"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"mamba_d_ssm": "big"}, "mamba_d_ssm is \"big\", a string: expected a positive integer or null"),
+    ({"mamba_rms_norm": "yes"}, "mamba_rms_norm is \"yes\", a string: expected a boolean or null"),
+    ({"mamba_d_ssm": None, "mamba_expand": None}, "mamba_expand is null: falcon_h1 builds no Mamba layer"),
+    ({"mamba_d_head": "x"}, "mamba_n_heads 12 × mamba_d_head 'x' must equal mamba_d_ssm"),
+    ({"num_hidden_layers": 10**9}, "expected a positive integer up to 1,024"),
+])
+def test_hostile_configs_get_one_line(change, message):
+    with pytest.raises(DerivationError, match=re.escape(message)):
+        derive(SMALL | change)
 
 
 # --- cache and FLOPs, by hand from the config numbers -----------------------------------------------------------
