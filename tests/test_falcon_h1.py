@@ -98,6 +98,27 @@ def test_hostile_configs_get_one_line(change, message):
         derive(SMALL | change)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"parallel": True}, "parallel_mixer goes beside a mixer, in a block that is not parallel"),
+    ({"mixer": None}, "parallel_mixer goes beside a mixer"),
+    ({"mixer": "attention"}, "at most one of them attention"),
+])
+def test_a_parallel_mixer_is_wired_beside_a_mixer_of_another_kind(change, message):
+    """C006: beside a mixer (not in a GPT-J parallel block), of another kind, and at most one attention (one KV
+    cache per layer)."""
+    from pydantic import ValidationError
+
+    from gallery.codes import code_for
+    from gallery.spec import Block
+
+    block = _arch(SMALL).blocks["hybrid"].model_dump()
+    if change.get("mixer") == "attention":
+        change = {"mixer": block["parallel_mixer"] | {"n_kv_heads": 6, "kind": "mha"}}
+    with pytest.raises(ValidationError, match=re.escape(message)) as err:
+        Block.model_validate(block | change, strict=False)
+    assert code_for(err.value.errors()[0]["type"]) == "C006"
+
+
 # --- cache and FLOPs, by hand from the config numbers -----------------------------------------------------------
 
 BF16 = 2
