@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache, f32_state, state_only
@@ -22,8 +21,8 @@ from ..specbase import Strict, rule_error
 from ..steps import Ctx, Step, conv_step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
-from .contract import Caption, Choose, Fact, Table, fixed_state
-from .pictures import delta_states
+from . import delta
+from .contract import fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
 _BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
@@ -230,34 +229,14 @@ def shrink(m: dict) -> dict:
             "v_head_dim": HEAD_TOY}
 
 
-def picture(steps: list, choose: Choose) -> list:
-    """One value head's state after each token, with its decay and write strength per token."""
-    head, heatmap, by_op = delta_states(steps, choose, "Value head")
-    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
-    beta = next(step.value for op, step in by_op.items() if op.startswith("β = "))  # (T, n_v_heads)
-    gates = pd.DataFrame({"token": range(T),
-                          "decay exp(g)": by_op[DECAY].details["decay factor exp(g)"][:, head],
-                          "write strength β": beta[:, head]})
-    return [heatmap, Table(gates.round(4)),
-            Caption(f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by "
-                    "its decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at "
-                    "any length: the layer keeps it instead of a KV cache.")]
-
-
 KIND = fixed_state(
     schema=GatedDeltaNet, name=lambda m: "Gated DeltaNet", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=(
-        Fact("Fixed-state mixers", "linear-attention Q/K heads", lambda m: m.n_k_heads),
-        Fact("Fixed-state mixers", "linear-attention V heads", lambda m: m.n_v_heads),
-        Fact("Fixed-state mixers", "linear-attention head dim", lambda m: f"{m.k_head_dim} (V {m.v_head_dim})"),
-        Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
-    ),
-    picture=picture,
-    init={  # decay rates and convolution taps drawn by their own rule
-        "A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape)),  # decay exp(g) mostly between 0.3 and 0.95
-        "dt_bias": lambda rng, shape: 0.2 * rng.standard_normal(shape),
-        "conv1d.weight": lambda rng, shape: rng.standard_normal(shape) / np.sqrt(shape[-1]),  # (channels, kernel)
-    },
+    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim),
+    picture=delta.picture("Value head", lambda head, dk, dv: (
+        f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by its decay "
+        "exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at any length: the "
+        "layer keeps it instead of a KV cache.")),
+    init=delta.init(),
 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, f32_state, state_only
@@ -23,8 +22,8 @@ from ..specbase import Activation, Strict
 from ..steps import ACTIVATIONS, Ctx, Step, conv_step, ew, linear
 from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
-from .contract import Caption, Choose, Fact, Table, fixed_state
-from .pictures import delta_states
+from . import delta
+from .contract import fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(f + dt_bias)"  # the per-channel log-decay (trace, toy, picture)
 
@@ -172,34 +171,14 @@ def shrink(m: dict) -> dict:
     return {**m, "n_heads": min(m["n_heads"], 2), "head_dim": HEAD_TOY}
 
 
-def picture(steps: list, choose: Choose) -> list:
-    """One head's state after each token, with its write strength and its channels' decay range per token."""
-    head, heatmap, by_op = delta_states(steps, choose, "Head")
-    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
-    decay = by_op[DECAY].details["decay factor exp(g)"][:, head]  # (T, key channels)
-    gates = pd.DataFrame({"token": range(T), "decay exp(g), lowest channel": decay.min(-1),
-                          "decay exp(g), highest channel": decay.max(-1),
-                          "write strength β": by_op["β = σ(b)"].value[:, head]})
-    return [heatmap, Table(gates.round(4)),
-            Caption(f"The state S of head {head} ({dk} × {dv}) after each token: each token first scales each key "
-                    "row of S by that channel's decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta "
-                    "rule). S keeps its size at any length: the layer keeps it instead of a KV cache.")]
-
-
 KIND = fixed_state(
     schema=KimiDeltaAttention, name=lambda m: "KDA", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_heads * m.head_dim * m.head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=(
-        Fact("Fixed-state mixers", "linear-attention Q/K heads", lambda m: m.n_heads),
-        Fact("Fixed-state mixers", "linear-attention V heads", lambda m: m.n_heads),
-        Fact("Fixed-state mixers", "linear-attention head dim", lambda m: f"{m.head_dim} (V {m.head_dim})"),
-        Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
-    ),
-    picture=picture,
-    init={  # decay rates and convolution taps drawn by their own rule
-        "forget_gate.A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape)),
-        "forget_gate.dt_bias": lambda rng, shape: 0.2 * rng.standard_normal(shape),
-        "conv1d.weight": lambda rng, shape: rng.standard_normal(shape) / np.sqrt(shape[-1]),  # (channels, kernel)
-    },
+    facts=delta.facts(lambda m: m.n_heads, lambda m: m.n_heads, lambda m: m.head_dim, lambda m: m.head_dim),
+    picture=delta.picture("Head", lambda head, dk, dv: (
+        f"The state S of head {head} ({dk} × {dv}) after each token: each token first scales each key row of S by "
+        "that channel's decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size "
+        "at any length: the layer keeps it instead of a KV cache.")),
+    init=delta.init("forget_gate."),
 )

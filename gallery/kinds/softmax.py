@@ -1,17 +1,15 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
-per-head gate's g_proj);
-the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
-trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
-``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
-``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
+per-head gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
+FLOPs; the label; the trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap,
+``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its
+four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
+its own beside this one, as QK-norm does.
 """
 
 from __future__ import annotations
 
-from math import prod
 from typing import Literal
 
 import numpy as np
@@ -20,9 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
-from ..steps import Ctx, Shape, Step, ew, linear, rope_step, scores_to_output
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
+from . import qk_norm
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -140,13 +139,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
         out.append(weight("attention", "o_proj.bias", d))
-    if mixer.qk_norm == "per_head_shared":
-        out += [weight("attention", "q_norm", hd), weight("attention", "k_norm", hd)]
-    elif mixer.qk_norm == "per_head":  # CohereLayerNorm((n_heads, head_dim))
-        out += [weight("attention", "q_norm", h, hd), weight("attention", "k_norm", kv, hd)]
-    elif mixer.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims
-        out += [weight("attention", "q_norm", h, hd, shape=(h[1] * hd[1],)),
-                weight("attention", "k_norm", kv, hd, shape=(kv[1] * hd[1],))]
+    out += qk_norm.weights(mixer.qk_norm, h, kv, hd)
     if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
         out = [w for w in out if w.name != "k_norm"]
     if mixer.sinks:
@@ -177,17 +170,6 @@ def context_flops(m: SoftmaxAttention, context: int) -> int:
     return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
 
 
-QK_NORM_LINES = {  # what each scope computes, for the label
-    "per_head_shared": "per head, one head_dim weight shared by all heads",
-    "per_head": "per head, each head its own weight",
-    "whole_projection": "over the whole projection (all heads at once)",
-    "per_head_weightless": "per head after RoPE: RMS, no weight",
-}
-QK_NORM_FACTS = {  # the same for the compare table
-    "none": "none", "per_head_shared": "per head, shared weight", "per_head": "per head, own weights",
-    "whole_projection": "whole projection", "per_head_weightless": "per head, no weight (after RoPE)",
-}
-
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
 
 
@@ -200,7 +182,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
-        out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
+        out.append("QK-norm " + qk_norm.LINES[m.qk_norm])
     if m.v_norm:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
@@ -228,7 +210,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(linear(c, "v_proj", p, W, "v = x · W_v"))
     steps += _g_proj(c, m, p, W)
     if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
-        steps += [_norm(c, p, W, t, (T, n * hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
+        steps += [qk_norm.step(c, p, W, t, (T, n * hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
     steps += [ew("split Q heads", p, (T, h * hd), split, per=0, out=(h, T, hd)),
               ew("split K heads", p, (T, kv * hd), split, per=0, out=(kv, T, hd))]
@@ -239,7 +221,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
         steps.append(ew("split V heads", p, (T, kv * vd), split, per=0, out=(kv, T, vd)))
     if m.qk_norm in ("per_head_shared", "per_head"):  # Qwen3Attention: one norm of head_dim shared by all heads;
         # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: each head its own weight row, no bias
-        steps += [_norm(c, p, W, t, (n, T, hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
+        steps += [qk_norm.step(c, p, W, t, (n, T, hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     if m.v_norm:  # Gemma4TextAttention: v_norm without weight
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
@@ -252,11 +234,11 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
 def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """Gemma4TextAttention of a KV-shared layer: its own queries (q_norm, RoPE), the producing layer's K and V."""
     T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
-    steps = [_norm(c, p, W, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
+    steps = [qk_norm.step(c, p, W, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
     steps.append(ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
                     "(heads, T, dim)", per=0, out=(h, T, hd)))
     if m.qk_norm in ("per_head_shared", "per_head"):
-        steps.append(_norm(c, p, W, "q_norm", (h, T, hd)))
+        steps.append(qk_norm.step(c, p, W, "q_norm", (h, T, hd)))
     if m.rope:
         steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
                                proportional=is_proportional(m.rope)))
@@ -290,18 +272,6 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
                           f"its {vd} dims", T * h * (4 + vd)))
     steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
-
-
-def _norm(c: Ctx, p: str, W: Weights, name: str, shape: Shape) -> Step:
-    """A QK-norm: the model's norm over each vector with the weight ``W`` declares (a row of its own per head when
-    the weight is ``(heads, head_dim)``, no bias)."""
-    w = W[f"{name}.weight"]
-    if len(w.shape) == 1:
-        return c.norm(name, p, name, shape, params=(w,))
-    ln = c.arch.norm.kind == "layernorm"
-    formula = (("(x − mean(x)) / √(var(x) + eps)" if ln else "x · rsqrt(mean(x²) + eps)")
-               + f" · w[head], no bias (eps = {c.arch.norm.eps:g})")
-    return Step(name, p, shape, shape, formula, (7 if ln else 4) * prod(shape), (w,))
 
 
 def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
@@ -407,7 +377,7 @@ KIND = attention(
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
-        Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
+        Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
     ),
