@@ -1,8 +1,7 @@
 """What the two delta-rule mixers share beyond the recurrence (:func:`gallery.toyops.delta_rule`): their compare rows,
 the toy's draw of decay rates and convolution taps, and the Trace page's picture of one head's state with its gates.
 
-Each of them (``gated_deltanet.py``, ``kda.py``) passes its head counts and widths; the picture reads the steps the
-toy recorded: the state after each token, the decay factors exp(g) (one per head, or one per key channel), and the
+Each of the two passes its head counts and widths; the picture reads the steps the toy recorded: the state after each token, the decay factors exp(g) (one per head, or one per key channel), and the
 write strength β.
 """
 
