@@ -82,12 +82,14 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
             continue
 
         def sublayer(x: np.ndarray) -> np.ndarray:
-            h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
             y = mixer_kind(sub).forward(R, sub, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
             return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
 
         x = _hyper(R, f"{label}_hc", x, sublayer) if arch.hyper_connections else R.rec("residual add", x + sublayer(x))
+        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
+            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))
