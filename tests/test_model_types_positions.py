@@ -138,9 +138,11 @@ def _gpt1_state(w: dict, p: str) -> dict:
     return out
 
 
-def toy_layer_equals_transformers(cfg: dict, path: str, state, layer: int = 0, tol: float = 1e-6) -> list:
+def toy_layer_equals_transformers(cfg: dict, path: str, state, layer: int = 0, tol: float = 1e-6,
+                                  attention: str = "eager") -> list:
     """Layer ``layer`` of the float64 model of ``cfg`` (a toy-width config), with the toy weights of its block copied
-    in by ``state(weights, prefix)``, gives the toy's output for the same layer input; the toy's steps."""
+    in by ``state(weights, prefix)``, gives the toy's output for the same layer input; the toy's steps.
+    ``attention``: the transformers attention implementation the model runs."""
     import torch
     import transformers
     from transformers.utils import logging
@@ -153,6 +155,7 @@ def toy_layer_equals_transformers(cfg: dict, path: str, state, layer: int = 0, t
     hf_config = transformers.CONFIG_MAPPING[cfg["model_type"]].from_dict(cfg)
     hf_config._attn_implementation = "eager"
     model = _model_with_toy_layer(hf_config, state(dict(weights), f"{path}{layer}."), f"{path}{layer}.")
+    model.config._attn_implementation = attention  # read in forward (FalconAttention cannot be switched otherwise)
     seen = {}
 
     def hook(module, args, kwargs, output):

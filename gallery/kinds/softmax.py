@@ -23,6 +23,8 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
+from . import alibi
+from .alibi import Alibi
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -59,7 +61,9 @@ class SoftmaxAttention(Strict):
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
-    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
+    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
+    alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
+                                      "of RoPE (BLOOM, MPT, Falcon alibi); null without")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
@@ -97,6 +101,8 @@ class SoftmaxAttention(Strict):
                 "n_kv_heads", "heads_not_divisible",
                 f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
             )
+        if self.alibi and self.rope:
+            raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
         if self.kind != expected:
             raise rule_error(
@@ -191,7 +197,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     out = [NAMES[m.kind],
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-           rope_text(m.rope)]
+           alibi.text(m.alibi) if m.alibi else rope_text(m.rope)]
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
@@ -283,6 +289,8 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
                   for t, dim in (("K", hd), ("V", vd))]
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks,
                                (h, T, hd))
+    if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
+        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), alibi.step(p, h, T, m.alibi))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
@@ -359,7 +367,9 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
-    o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    scale = m.scale or hd ** -0.5
+    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
+               bias=alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
@@ -405,6 +415,7 @@ KIND = attention(
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
+        alibi.FACT,
     ),
     toy_d_model=toy_d_model,
 )
