@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gallery.counts import breakdown, total_params
+from gallery.counts import block_terms, breakdown, total_params
 from gallery.derive import FAMILIES, DerivationError, derive
 from gallery.flops import attention_flops
 from gallery.memory import kv_bytes_per_token
 from gallery.toy import toy_forward, toy_weights
+from gallery.trace import trace
 
 from .reference import reference_param_count
 from .test_model_types import _arch, _reference, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike
@@ -174,6 +175,10 @@ def toy_layer_equals_transformers(cfg: dict, path: str, state, layer: int = 0, t
         handle.remove()
     steps = toy_forward(one, weights, seen["in"][0].numpy())
     np.testing.assert_allclose(steps[-1].value, seen["out"][0].numpy(), rtol=tol, atol=tol)
+    traced = trace(one, 0, SEQ)  # the toy runs the trace's steps, whose weights are the counted ones
+    assert [s.op for s in steps] == [s.op for s in traced]
+    assert all(s.value.shape == t.out_shape for s, t in zip(steps, traced) if s.op != "mask"), "shapes differ"
+    assert sum(s.n_params for s in traced) == sum(t.count for t in block_terms(one, kind))
     return steps
 
 

@@ -184,10 +184,10 @@ EXPECT: dict[str, Expect] = {
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat"),
+                                 "phi", "nemotron", "olmo", "nanochat", "diffllama"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
@@ -245,6 +245,7 @@ EXPECT: dict[str, Expect] = {
     "num_heads": SIZE,
     **dict.fromkeys(["d_model", "attention_heads", "dff"], SIZE),
     "afn": NAME,
+    "attention_dropout": Expect((float, int), 0, null=frozenset({"diffllama"})),  # DiffLlama refuses all but 0
     **dict.fromkeys(["add_cross_attention", "apply_residual_connection_post_layernorm"], FLAG),
     # FalconConfig annotates its switches bool | None (null is false where the modeling code tests them)
     **dict.fromkeys(["multi_query", "alibi", "new_decoder_architecture", "parallel_attn", "bias"],

@@ -23,7 +23,7 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Term, term
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi
+from . import alibi, differential
 from .alibi import Alibi
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
@@ -77,6 +77,9 @@ class SoftmaxAttention(Strict):
         False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
         "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
         "says)")
+    differential: bool = Field(
+        False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
+        "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -101,6 +104,9 @@ class SoftmaxAttention(Strict):
                 "n_kv_heads", "heads_not_divisible",
                 f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
             )
+        if self.differential and self.n_kv_heads % 2:
+            raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
+                             f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
         if self.alibi and self.rope:
             raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
@@ -154,7 +160,7 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms.append(term("attention", "sinks", where, h))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
         terms.append(term("attention", "g_proj", where, d, h))
-    return terms
+    return terms + (differential.terms(where, mixer.head_dim) if mixer.differential else [])
 
 
 def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
@@ -175,7 +181,8 @@ def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
 def context_flops(m: SoftmaxAttention, context: int) -> int:
     """QKᵀ and A·V for one query over the tokens it sees (the window or chunk bounds them)."""
     bound = m.window or m.chunk
-    return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
+    value = 2 * m.head_dim if m.differential else m.value_dim  # differential: each head reads both value halves
+    return 2 * m.n_heads * (m.head_dim + value) * (min(context, bound) if bound else context)
 
 
 QK_NORM_LINES = {  # what each scope computes, for the label
@@ -208,6 +215,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.head_gate:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
+    if m.differential:
+        out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
             if m.chunk else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
@@ -278,6 +287,8 @@ def _g_proj(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
 
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
     """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
+    if m.differential:
+        return differential.steps(c, m, p)
     T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
     steps: list[Step] = []
     if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
@@ -359,6 +370,8 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
             g: np.ndarray | None = None) -> np.ndarray:
     """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
+    if m.differential:
+        return differential.forward(R, m, q, k, v)
     hd = m.head_dim
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
@@ -411,6 +424,7 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
+        Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
