@@ -1,6 +1,5 @@
-"""Model types of issue 15 with ALiBi positions and parallel blocks: BLOOM, MPT and Falcon, each compared with the
-model transformers builds on the meta device, exactly (the default config, variants that change every size and
-switch, attribute_map aliases and the deprecated n_embed); ALiBi's slopes and bias against transformers' own
+"""Model types of issue 15 with ALiBi positions and parallel blocks: BLOOM, MPT and Falcon (their counts against
+transformers are checked with the other types of this family in ``test_model_types_positions.py``); ALiBi's slopes and bias against transformers' own
 tensors; the toy layers against the same tiny layers in transformers (float64, within 1e-6); cache and FLOPs by
 hand."""
 
@@ -9,103 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gallery.counts import total_params
-from gallery.derive import FAMILIES, DerivationError, derive
 from gallery.diagram import to_dot
 from gallery.flops import attention_flops
 from gallery.kinds.alibi import slopes
 from gallery.memory import kv_bytes_per_token
 from gallery.trial import spec_from_config
 
-from .reference import reference_param_count
-from .test_model_types import _arch, _reference, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike
-from .test_model_types import the_try_page_counts_it
-from .test_model_types_positions import toy_layer_equals_transformers
+from .test_model_types import _arch
+from .test_model_types_positions import _NEW_ARCH, _SMALL, toy_layer_equals_transformers
 
-TYPES = ["bloom", "mpt", "falcon"]
-
-_SMALL = {
-    "bloom": {"vocab_size": 500, "hidden_size": 96, "n_head": 6, "n_layer": 3},
-    "mpt": {"vocab_size": 500, "d_model": 96, "n_heads": 6, "n_layers": 3, "max_seq_len": 100},
-    "falcon": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
-               "max_position_embeddings": 100},
-}
-_NEW_ARCH = {"new_decoder_architecture": True, "num_kv_heads": 2}
-VARIANTS = {
-    "bloom": {"small": {}, "width": {"hidden_size": 48}, "heads": {"n_head": 12}, "vocab": {"vocab_size": 777},
-              "untied": {"tie_word_embeddings": False}, "n_embed": {"n_embed": 48}, "4 layers": {"n_layer": 4},
-              "heads do not divide": {"n_head": 7}},
-    "mpt": {"small": {}, "width": {"d_model": 48}, "heads": {"n_heads": 12}, "vocab": {"vocab_size": 777},
-            "untied": {"tie_word_embeddings": False}, "4 layers": {"n_layers": 4},
-            "switches transformers ignores": {"no_bias": False, "expansion_ratio": 2, "learned_pos_emb": True,
-                                              "attn_config": {"alibi": False, "softmax_scale": 0.5}}},
-    "falcon": {"small": {}, "width": {"hidden_size": 48}, "vocab": {"vocab_size": 777},
-               "untied": {"tie_word_embeddings": False}, "d_ff": {"ffn_hidden_size": 40}, "bias": {"bias": True},
-               "mha": {"multi_query": False}, "sequential": {"parallel_attn": False, "multi_query": False},
-               "alibi": {"alibi": True, "multi_query": False, "parallel_attn": False, "bias": True},
-               "new architecture": _NEW_ARCH, "new architecture, one norm": _NEW_ARCH | {"num_ln_in_parallel_attn": 1},
-               "new architecture, kv default": {"new_decoder_architecture": True},
-               "n_embed": {"n_embed": 48}, "null switches": {"alibi": None, "bias": None, "multi_query": None},
-               "activation": {"activation": "relu"}, "4 layers": {"num_hidden_layers": 4}},
-}
-# transformers builds these, but their forward cannot run (or the block is not the spec's): refused in one line
-_REFUSED = [
-    ("bloom", {"apply_residual_connection_post_layernorm": True}, "normed input"),
-    ("mpt", {"n_heads": 7}, "divisible"),
-    ("falcon", _NEW_ARCH | {"parallel_attn": False}, "ln_attn"),
-    ("falcon", {"num_ln_in_parallel_attn": 2}, "input_layernorm"),
-    ("falcon", {"multi_query": False, "num_kv_heads": 2}, "fused QKV"),
-    ("falcon", {"layer_norm_epsilon": None}, "layer_norm_epsilon is null"),
-]
-
-
-@pytest.mark.parametrize("model_type", TYPES)
-def test_default_config_is_exact(model_type):
-    default_config_is_exact(model_type, None, "")
-
-
-@pytest.mark.parametrize(("model_type", "variant"), [(t, v) for t in TYPES for v in VARIANTS[t]])
-def test_varied_configs_are_exact(model_type, variant):
-    exact_or_refused_alike({"model_type": model_type, **_SMALL[model_type], **VARIANTS[model_type][variant]})
-
-
-@pytest.mark.parametrize(("model_type", "change", "message"), _REFUSED)
-def test_configs_transformers_builds_but_cannot_run_are_refused_in_one_line(model_type, change, message):
-    config = {"model_type": model_type, **_SMALL[model_type], **change}
-    assert _reference(config) is not None
-    with pytest.raises(DerivationError, match=message):
-        derive(config)
-
-
-@pytest.mark.parametrize("model_type", [t for t in TYPES if FAMILIES[t].aliases])
-def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
-    import transformers
-
-    cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
-    config = {"model_type": model_type, **_SMALL[model_type]}
-    for alias, key in cls.attribute_map.items():
-        assert family.aliases.get(alias) == key, alias
-        config[alias] = config.pop(key)
-    assert total_params(_arch(config)) == reference_param_count(config)
-
-
-@pytest.mark.parametrize("model_type", ["bloom", "falcon"])
-def test_n_embed_wins_over_hidden_size(model_type):
-    """BloomConfig/FalconConfig.__post_init__: a deprecated n_embed replaces hidden_size."""
-    config = {"model_type": model_type, **_SMALL[model_type], "n_embed": 48}
-    assert _arch(config).d_model == 48
-    assert total_params(_arch(config)) == reference_param_count(config)
-
-
-@pytest.mark.parametrize("model_type", TYPES)
-def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
-    drafts_a_clean_spec(tmp_path, {"model_type": model_type}, capsys)
-
-
-@pytest.mark.parametrize("model_type", TYPES)
-def test_the_try_page_reads_it(model_type):
-    the_try_page_counts_it({"model_type": model_type, **_SMALL[model_type]})
-
+TYPES = ["bloom", "mpt", "falcon"]  # their counts, variants, aliases and refusals: tests/test_model_types_positions.py
 
 # --- ALiBi -----------------------------------------------------------------------------------------------------------
 

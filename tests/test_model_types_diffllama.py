@@ -1,7 +1,6 @@
-"""DiffLlama (differential attention), compared with the model transformers builds on the meta device, exactly: the
-default config, variants that change every size, refusals where transformers refuses; its toy layer against the
-same tiny layer in transformers (float64; its softmax and norms run in float32, so within 1e-5), and its cache and
-attention FLOPs by hand."""
+"""DiffLlama (differential attention; its counts against transformers: ``test_model_types_positions.py``): odd KV
+heads refused as transformers refuses them; its toy layer against the same tiny layer in transformers (float64; its
+softmax and norms run in float32, so within 1e-5), and its cache and attention FLOPs by hand."""
 
 from __future__ import annotations
 
@@ -12,45 +11,18 @@ from gallery.derive import DerivationError, derive
 from gallery.flops import attention_flops
 from gallery.memory import kv_bytes_per_token
 
-from .test_model_types import _arch, _reference, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike
-from .test_model_types import the_try_page_counts_it
+from .test_model_types import _arch, _reference
+from .test_model_types_positions import _SMALL as _SMALL_ALL
 from .test_model_types_positions import toy_layer_equals_transformers
 from .test_toy import _renamed
 
-_SMALL = {"model_type": "diffllama", "vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6,
-          "num_key_value_heads": 2, "num_hidden_layers": 3, "intermediate_size": 40}
-VARIANTS = {
-    "small": {}, "mha": {"num_key_value_heads": 6}, "kv default": {"num_key_value_heads": None},
-    "head_dim": {"head_dim": 24}, "width": {"hidden_size": 48}, "biases": {"attention_bias": True},
-    "tied": {"tie_word_embeddings": True}, "vocab": {"vocab_size": 777}, "4 layers": {"num_hidden_layers": 4},
-    "activation": {"hidden_act": "gelu"}, "rope": {"rope_parameters": {"rope_type": "default", "rope_theta": 5e5}},
-    "odd kv heads": {"num_key_value_heads": 3, "num_attention_heads": 6},  # transformers refuses: refused too
-    "one kv head": {"num_key_value_heads": 1},
-    "dropout": {"attention_dropout": 0.1},
-}
-
-
-def test_default_config_is_exact():
-    default_config_is_exact("diffllama", None, "")
-
-
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_varied_configs_are_exact(variant):
-    exact_or_refused_alike(_SMALL | VARIANTS[variant])
+_SMALL = {"model_type": "diffllama", **_SMALL_ALL["diffllama"]}  # its counts: test_model_types_positions.py
 
 
 def test_odd_kv_heads_are_refused_in_one_line():
     assert _reference(_SMALL | {"num_key_value_heads": 3}) is None
     with pytest.raises(DerivationError, match="even number"):
         derive(_SMALL | {"num_key_value_heads": 3})
-
-
-def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
-    drafts_a_clean_spec(tmp_path, {"model_type": "diffllama"}, capsys)
-
-
-def test_the_try_page_reads_it():
-    the_try_page_counts_it(_SMALL)
 
 
 def test_cache_lambdas_and_attention_flops_by_hand():

@@ -1,8 +1,10 @@
 """Model types of issue 15 with classic blocks and position schemes: OpenAI GPT (post-LN, learned positions), CTRL
-and XGLM (sinusoidal positions), each compared with the model transformers builds on the meta device, exactly: the
-default config, variants that change every size the config has, and configs spelled with the config class's
-attribute_map aliases; the toy layer of each against the same tiny layer in transformers (float64, within 1e-6),
-and the cache and FLOPs by hand."""
+and XGLM (sinusoidal positions), and, for their counts, BLOOM, MPT and Falcon (ALiBi, parallel blocks;
+``test_model_types_alibi.py``) and DiffLlama (differential attention; ``test_model_types_diffllama.py``): each
+compared with the model transformers builds on the meta device, exactly: the default config, variants that change
+every size and switch the config has, configs spelled with the config class's attribute_map aliases, and refusals
+where transformers builds a model that cannot run; the toy layer of GPT-1, CTRL and XGLM against the same tiny layer
+in transformers (float64, within 1e-6), and their cache and FLOPs by hand."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .test_model_types import _arch, _reference, default_config_is_exact, drafts
 from .test_model_types import the_try_page_counts_it
 from .test_toy import SEQ, _model_with_toy_layer, _renamed
 
-TYPES = ["openai-gpt", "ctrl", "xglm"]
+TYPES = ["openai-gpt", "ctrl", "xglm", "bloom", "mpt", "falcon", "diffllama"]
 
 # Small configs with every width distinct, so a width read into the wrong place shows.
 _SMALL = {
@@ -29,7 +31,14 @@ _SMALL = {
     "ctrl": {"vocab_size": 500, "n_embd": 96, "n_head": 6, "n_layer": 3, "n_positions": 100, "dff": 40},
     "xglm": {"vocab_size": 500, "d_model": 96, "attention_heads": 6, "num_layers": 3, "max_position_embeddings": 100,
              "ffn_dim": 40, "pad_token_id": 1},
+    "bloom": {"vocab_size": 500, "hidden_size": 96, "n_head": 6, "n_layer": 3},
+    "mpt": {"vocab_size": 500, "d_model": 96, "n_heads": 6, "n_layers": 3, "max_seq_len": 100},
+    "falcon": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
+               "max_position_embeddings": 100},
+    "diffllama": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2,
+                  "num_hidden_layers": 3, "intermediate_size": 40},
 }
+_NEW_ARCH = {"new_decoder_architecture": True, "num_kv_heads": 2}  # Falcon-40B's layout
 VARIANTS = {
     "openai-gpt": {"small": {}, "width": {"n_embd": 48}, "heads": {"n_head": 12}, "vocab": {"vocab_size": 777},
                    "positions": {"n_positions": 333}, "untied": {"tie_word_embeddings": False},
@@ -42,10 +51,38 @@ VARIANTS = {
              "positions": {"max_position_embeddings": 333}, "untied": {"tie_word_embeddings": False},
              "unscaled": {"scale_embedding": False}, "d_ff": {"ffn_dim": 24}, "activation": {"activation_function": "relu"},
              "4 layers": {"num_layers": 4}, "heads do not divide": {"attention_heads": 7}},
+    "bloom": {"small": {}, "width": {"hidden_size": 48}, "heads": {"n_head": 12}, "vocab": {"vocab_size": 777},
+              "untied": {"tie_word_embeddings": False}, "n_embed": {"n_embed": 48}, "4 layers": {"n_layer": 4},
+              "heads do not divide": {"n_head": 7}},
+    "mpt": {"small": {}, "width": {"d_model": 48}, "heads": {"n_heads": 12}, "vocab": {"vocab_size": 777},
+            "untied": {"tie_word_embeddings": False}, "4 layers": {"n_layers": 4},
+            "switches transformers ignores": {"no_bias": False, "expansion_ratio": 2, "learned_pos_emb": True,
+                                              "attn_config": {"alibi": False, "softmax_scale": 0.5}}},
+    "falcon": {"small": {}, "width": {"hidden_size": 48}, "vocab": {"vocab_size": 777},
+               "untied": {"tie_word_embeddings": False}, "d_ff": {"ffn_hidden_size": 40}, "bias": {"bias": True},
+               "mha": {"multi_query": False}, "sequential": {"parallel_attn": False, "multi_query": False},
+               "alibi": {"alibi": True, "multi_query": False, "parallel_attn": False, "bias": True},
+               "new architecture": _NEW_ARCH, "new architecture, one norm": _NEW_ARCH | {"num_ln_in_parallel_attn": 1},
+               "new architecture, kv default": {"new_decoder_architecture": True},
+               "n_embed": {"n_embed": 48}, "null switches": {"alibi": None, "bias": None, "multi_query": None},
+               "activation": {"activation": "relu"}, "4 layers": {"num_hidden_layers": 4}},
+    "diffllama": {"small": {}, "mha": {"num_key_value_heads": 6}, "kv default": {"num_key_value_heads": None},
+                  "head_dim": {"head_dim": 24}, "width": {"hidden_size": 48}, "biases": {"attention_bias": True},
+                  "tied": {"tie_word_embeddings": True}, "vocab": {"vocab_size": 777}, "4 layers": {"num_hidden_layers": 4},
+                  "activation": {"hidden_act": "gelu"}, "rope": {"rope_parameters": {"rope_type": "default",
+                                                                                     "rope_theta": 5e5}},
+                  "one kv head": {"num_key_value_heads": 1}, "odd kv heads": {"num_key_value_heads": 3},
+                  "dropout": {"attention_dropout": 0.1}},  # the last three: transformers refuses, and so does derive
 }
 # configs transformers builds that are not a decoder-only LM, or whose forward cannot run: refused in one line
 _REFUSED = [("xglm", {"add_cross_attention": True}, "cross-attention"),
-            ("ctrl", {"n_head": 7}, "divisible")]  # CTRL's depth int(96 / 7): its heads' reshape fails
+            ("ctrl", {"n_head": 7}, "divisible"),  # CTRL's depth int(96 / 7): its heads' reshape fails
+            ("bloom", {"apply_residual_connection_post_layernorm": True}, "normed input"),
+            ("mpt", {"n_heads": 7}, "divisible"),
+            ("falcon", _NEW_ARCH | {"parallel_attn": False}, "ln_attn"),
+            ("falcon", {"num_ln_in_parallel_attn": 2}, "input_layernorm"),
+            ("falcon", {"multi_query": False, "num_kv_heads": 2}, "fused QKV"),
+            ("falcon", {"layer_norm_epsilon": None}, "layer_norm_epsilon is null")]
 
 
 @pytest.mark.parametrize("model_type", TYPES)
@@ -60,15 +97,22 @@ def test_varied_configs_are_exact(model_type, variant):
 
 
 @pytest.mark.parametrize("model_type", [t for t in TYPES if FAMILIES[t].aliases])
-def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
+def test_aliases_are_the_attribute_map_and_read_as_transformers_reads_them(model_type):
+    """The small config with every key the config class's attribute_map aliases spelled by its alias."""
     import transformers
 
-    cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
-    config = {"model_type": model_type, **_SMALL[model_type]}
-    for alias, key in cls.attribute_map.items():
-        assert family.aliases.get(alias) == key, alias
-        config[alias] = config.pop(key)
-    assert total_params(_arch(config)) == reference_param_count(config)
+    aliases = transformers.CONFIG_MAPPING[model_type].attribute_map
+    assert FAMILIES[model_type].aliases == aliases
+    spelled = {key: alias for alias, key in aliases.items()}
+    config = {"model_type": model_type} | {spelled.get(k, k): v for k, v in _SMALL[model_type].items()}
+    assert set(config) - set(_SMALL[model_type]) and total_params(_arch(config)) == reference_param_count(config)
+
+
+@pytest.mark.parametrize("model_type", ["bloom", "falcon"])
+def test_n_embed_wins_over_hidden_size(model_type):
+    """BloomConfig/FalconConfig.__post_init__: a deprecated n_embed replaces hidden_size."""
+    config = {"model_type": model_type, **_SMALL[model_type], "n_embed": 48}
+    assert _arch(config).d_model == 48 and total_params(_arch(config)) == reference_param_count(config)
 
 
 @pytest.mark.parametrize(("model_type", "change", "message"), _REFUSED)
@@ -92,7 +136,7 @@ def test_the_try_page_reads_it(model_type):
 def test_position_schemes_read_by_hand():
     """GPT-1 learns n_positions rows; CTRL and XGLM add fixed sinusoids (no parameters; XGLM's table starts at row 2)
     to embeddings × √d_model; GPT-1 has no final norm, and its norms follow the residual add."""
-    gpt, ctrl, xglm = (_arch({"model_type": t, **_SMALL[t]}) for t in TYPES)
+    gpt, ctrl, xglm = (_arch({"model_type": t, **_SMALL[t]}) for t in TYPES[:3])
     assert gpt.embedding.learned_positions == 100 and gpt.embedding.sinusoidal_positions is None
     assert not gpt.final_norm and gpt.blocks["full"].norm_placement == "post_residual"
     assert ctrl.embedding.sinusoidal_positions.offset == 0 and ctrl.embedding.scaled and ctrl.embedding.head_bias
@@ -102,7 +146,7 @@ def test_position_schemes_read_by_hand():
     assert breakdown(gpt)["embeddings"] == 500 * 96 + 100 * 96
 
 
-@pytest.mark.parametrize("model_type", TYPES)
+@pytest.mark.parametrize("model_type", TYPES[:3])
 def test_cache_and_attention_flops_by_hand(model_type):
     """MHA in every layer: K and V of 6 heads of 16 per token and layer; QKᵀ and A·V over the context."""
     arch = _arch({"model_type": model_type, **_SMALL[model_type]})
@@ -182,7 +226,7 @@ def toy_layer_equals_transformers(cfg: dict, path: str, state, layer: int = 0, t
     return steps
 
 
-@pytest.mark.parametrize("model_type", TYPES)
+@pytest.mark.parametrize("model_type", TYPES[:3])
 def test_toy_layer_equals_transformers(model_type):
     cfg = _TOY[model_type] | {("n_layer" if model_type != "xglm" else "num_layers"): 1}
     state = _gpt1_state if model_type == "openai-gpt" else lambda w, p: _renamed(_NAMES[model_type], w, p)
@@ -190,3 +234,23 @@ def test_toy_layer_equals_transformers(model_type):
     ops = [s.op for s in steps]
     if model_type == "openai-gpt":  # post-LN: each norm reads the residual sum
         assert ops[-2:] == ["residual add", "ffn norm (after the add)"] and "attn norm (pre)" not in ops
+
+
+def test_the_diagram_draws_the_norm_after_the_add_and_the_position_schemes():
+    """GPT-1: each sublayer's sum is normed, and the norm's output feeds the next sublayer and its residual; no final
+    norm. XGLM and CTRL: the embedding says its sinusoids and their offset."""
+    from gallery.diagram import to_dot
+    from gallery.trial import spec_from_config
+
+    from .dotgraph import parse
+
+    g = parse(to_dot(spec_from_config({"model_type": "openai-gpt", **_SMALL["openai-gpt"]})))
+    for tail, head in (("full.mixer", "full.add1"), ("full.add1", "full.mixer_after"), ("full.mixer_after", "full.ffn"),
+                       ("full.add2", "full.ffn_after"), ("full.ffn_after", "head")):
+        g.edge(tail, head)
+    assert g.edge("full.mixer_after", "full.add2")["style"] == "dashed"  # the residual is the normed sum
+    assert "learned positions (100)" in g.nodes["embed"]["label"]
+    for model_type, words in (("xglm", "sinusoidal positions (fixed, no weights; rows from 2)"),
+                              ("ctrl", "sinusoidal positions (fixed, no weights)")):
+        g = parse(to_dot(spec_from_config({"model_type": model_type, **_SMALL[model_type]})))
+        assert words in g.nodes["embed"]["label"] and "√d_model" in g.nodes["embed"]["label"]

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..steps import Ctx, Param, Step, ew, linear, scores_to_output
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear, scores_to_output
+from ..terms import Weight, Weights, params, weight
 from ..toyops import Run, attend
 
 TOY_LAMBDA_INIT = 0.8 - 0.6 * np.exp(-0.3 * 0)  # lambda_init_fn(0): the toy's block runs as layer 0
 LAMBDAS = ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2")
 
 
-def terms(where: str, head_dim: int) -> list[Term]:
-    """The four λ vectors of DiffLlamaAttention, head_dim each."""
-    return [term("attention", name, where, ("head_dim", head_dim)) for name in LAMBDAS]
+def weights(hd: tuple[str, int]) -> list[Weight]:
+    """The four λ vectors of DiffLlamaAttention, head_dim each (bare parameters)."""
+    return [weight("attention", name, hd, tensor=name) for name in LAMBDAS]
 
 
-def steps(c: Ctx, m, p: str) -> list[Step]:
-    """From Q, K and V in heads (after RoPE) to the output projection."""
+def steps(c: Ctx, m, p: str, W: Weights) -> list[Step]:
+    """From Q, K and V in heads (after RoPE) to the output projection; ``W`` the attention's tensors."""
     T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
     out = [ew("split V halves", p, (kv, T, hd), f"V1 = V heads 0…{kv // 2 - 1}, V2 = V heads {kv // 2}…{kv - 1}, "
               f"each repeated to {kv} heads, side by side: (kv, T, 2 × head_dim)", per=0, out=(kv, T, 2 * hd))]
@@ -36,17 +36,17 @@ def steps(c: Ctx, m, p: str) -> list[Step]:
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         out += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim)) for t, dim in (("K", hd),
                                                                                                        ("V", 2 * hd))]
-    out += scores_to_output(c, p, h, hd, 2 * hd, m.scale or hd ** -0.5, None, m.window, None, False, (h, T, hd))[:-1]
+    out += scores_to_output(c, p, h, hd, 2 * hd, m.scale or hd ** -0.5, None, m.window, None, (), (h, T, hd))[:-1]
     pair = (h // 2, T, 2 * hd)
     lam = ("λ = exp(λ_q1 · λ_k1) − exp(λ_q2 · λ_k2) + λ_init, λ_init = 0.8 − 0.6 · exp(−0.3 · layer); "
            f"head i pairs with head i + {h // 2}: O_i − λ · O_(i+{h // 2})")
     return out + [
         Step("O1 − λ · O2", p, (h, T, 2 * hd), pair, lam, 2 * h // 2 * T * 2 * hd + 4 * hd + 6,
-             tuple(Param(name, (hd,)) for name in LAMBDAS)),
+             params(W, *LAMBDAS)),
         ew("RMS norm per pair", p, pair, "x · rsqrt(mean(x²) + eps) over 2 × head_dim, no weight", per=3),
         ew("× (1 − λ_init)", p, pair, "the layer's 1 − λ_init"),
         ew("merge heads", p, pair, "transpose and concatenate the pairs", per=0, out=(T, h * hd)),
-        linear(c, "o_proj", p, h * hd, c.d, m.out_bias, "y = O · W_o"),
+        linear(c, "o_proj", p, W, "y = O · W_o"),
     ]
 
 

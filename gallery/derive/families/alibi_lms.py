@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..config import DerivationError
 from ...spec import attention_kind
 from ..family import DROP, Family, activation, const, either, required, rope_from
+from .gpt import _divided
 
 _width = either("n_embed", "hidden_size")  # BloomConfig/FalconConfig.__post_init__: an n_embed kwarg wins
 
@@ -108,12 +109,6 @@ class Mpt(Bloom):
         "ffn.activation": const("gelu"),  # nn.GELU(approximate="none")
         "ffn.bias": const(False),
     }
-
-
-def _divided(c, width: str, heads: str) -> int:
-    if c[width] % c[heads]:
-        raise DerivationError(f"{width} ({c[width]}) must be divisible by {heads} ({c[heads]})")
-    return c[width] // c[heads]
 
 
 def _falcon_layers(c) -> list[str]:
