@@ -285,6 +285,10 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.edge(out, add)
         d.edge(prev, add, style="dashed", label=_residual(spec))
         prev = add
+        if block.norm_placement == "post_residual":  # OpenAI GPT: the residual sum is normed
+            d.node(f"{name}_after", _label(norm), "norm", mark="norm")
+            d.edge(add, f"{name}_after")
+            prev = f"{name}_after"
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
@@ -372,6 +376,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
+    if emb.sinusoidal_positions:
+        offset = emb.sinusoidal_positions.offset
+        emb_lines.append("+ sinusoidal positions (fixed, no weights" + (f"; rows from {offset})" if offset else ")"))
+    if emb.norm:
+        emb_lines.append(f"→ {_norm_name(spec)}")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
     if (ple := a.per_layer_embedding) is not None:  # Gemma4TextModel.get_per_layer_inputs, project_per_layer_inputs
@@ -437,8 +446,9 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     """Components of ``other`` that differ from ``base`` (to outline in ``other``'s diagram)."""
     a, b = base.arch, other.arch
     out = set()
-    if (a.vocab_size, a.d_model, a.embedding.scaled, a.embedding.learned_positions, a.per_layer_embedding) != (
-            b.vocab_size, b.d_model, b.embedding.scaled, b.embedding.learned_positions, b.per_layer_embedding):
+    embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
+                           x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding)
+    if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")

@@ -73,10 +73,12 @@ class Block(Strict):
         None, description="A second token mixer beside mixer: both read the same normed input and their outputs are "
         "added before the residual (Falcon-H1: attention beside its state-space mixer); null = one mixer")
     ffn: Ffn | None = None
-    norm_placement: Literal["pre", "post", "sandwich"] = Field(
+    norm_placement: Literal["pre", "post", "sandwich", "post_residual"] = Field(
         "pre",
         description="pre: norm → sublayer → add (Llama); post: sublayer → norm → add (OLMo 2); "
-        "sandwich: norm → sublayer → norm → add (Gemma 2/3)",
+        "sandwich: norm → sublayer → norm → add (Gemma 2/3); post_residual: sublayer → add → norm, the norm reads "
+        "the residual sum and its output is the stream the next sublayer reads (the original Transformer's post-LN: "
+        "GPT-1)",
     )
     parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
     shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
@@ -104,17 +106,35 @@ class Block(Strict):
         return tuple(m for m in (self.mixer, self.parallel_mixer) if m is not None)
 
 
+class SinusoidalPositions(Strict):
+    """Fixed sine and cosine position vectors added to the token embeddings: a buffer, no parameters."""
+
+    offset: int = Field(0, ge=0, description="Rows of the table skipped before position 0 (XGLM: 2, fairseq's "
+                        "padding_idx + 1; CTRL: 0)")
+
+
 class Embedding(Strict):
-    """Token (and learned position) embeddings and the output head."""
+    """Token (and learned or sinusoidal position) embeddings and the output head."""
 
     tied: bool = Field(description="The output head reuses the token embedding matrix")
     scaled: bool = Field(False, description="Embeddings multiplied by sqrt(d_model) (Gemma)")
     learned_positions: PositiveInt | None = Field(
         None, description="Rows of a learned absolute position table (GPT-2); null without one"
     )
+    sinusoidal_positions: SinusoidalPositions | None = Field(
+        None, description="Fixed sinusoidal positions added to the token embeddings (XGLM, CTRL); null without")
+    norm: bool = Field(False, description="A norm of the model's kind on the embeddings before the first layer "
+                       "(BLOOM word_embeddings_layernorm)")
     head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
+
+    @model_validator(mode="after")
+    def _one_position_scheme(self) -> "Embedding":
+        if self.learned_positions and self.sinusoidal_positions:
+            raise rule_error("sinusoidal_positions", "position_schemes",
+                             "learned_positions and sinusoidal_positions exclude each other: give one")
+        return self
 
 
 _TERM = re.compile(r"(?:(?P<name>[A-Za-z_][\w\-]*)|\((?P<group>[^()]*)\))(?:\s*\*\s*(?P<n>\d+))?")

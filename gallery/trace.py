@@ -5,8 +5,9 @@ each :class:`~gallery.steps.Step` has its input and output shapes, the parameter
 shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). Each mixer and feed-forward kind
 (``gallery/kinds/``) lists its own steps from ``(T, d_model)`` back to ``(T, d_model)``, in the order of its
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
-parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel
-block; ``FalconH1DecoderLayer``'s two mixers side by side, each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
+norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
+each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.
@@ -24,7 +25,8 @@ from .terms import table
 def _sublayer(c: Ctx, steps: list[Step], placement: str, label: str, norm_in: bool = True) -> list[Step]:
     """Norms around one sublayer as the block places them (pre, post, sandwich), without the residual add."""
     x = (c.T, c.d)
-    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement != "post" else []
+    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement in (
+        "pre", "sandwich") else []
     after = [c.norm(f"{label} norm (post)", "norm", f"post_{label}_norm", x)] if placement in ("post",
                                                                                            "sandwich") else []
     return before + steps + after
@@ -73,6 +75,8 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
+        if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
+            steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
     return steps + _per_layer_input(c)
 
 

@@ -238,7 +238,7 @@ def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
 
 
 def _shared_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
-    return chain_steps(c, "shared expert", "shared_expert.", W, f.gated, f.activation, clamp=f.shared_clamp)
+    return chain_steps(c, "shared_experts", "shared_expert.", W, f.gated, f.activation, clamp=f.shared_clamp)
 
 
 def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list[Step]:
@@ -255,9 +255,9 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     if f.n_shared_experts:
         steps += [] if shared_ran else _shared_steps(c, f, W)
         if f.shared_gate:  # Qwen2MoeSparseMoeBlock
-            steps += [linear(c, "shared_expert_gate", "shared expert", W, "γ = x · W_g"),
-                      ew("gate shared expert", "shared expert", (T, d), "σ(γ) · shared_expert(x)", per=4)]
-        steps.append(ew("add shared expert", "shared expert", (T, d), "y = routed + shared"))
+            steps += [linear(c, "shared_expert_gate", "shared_experts", W, "γ = x · W_g"),
+                      ew("gate shared expert", "shared_experts", (T, d), "σ(γ) · shared_expert(x)", per=4)]
+        steps.append(ew("add shared expert", "shared_experts", (T, d), "y = routed + shared"))
     return steps
 
 
