@@ -274,7 +274,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         d.node(add, _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
         for out in last:
             d.edge(out, add)
-        d.edge(prev, add, style="dashed", label=_residual(spec))
+        d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec))
         prev = add
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)

@@ -77,6 +77,9 @@ class Block(Strict):
     )
     parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
     shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
+    residual_from_norm: bool = Field(
+        False, description="With pre norms: the residual carries each sublayer's normed input, not its input, "
+        "x = norm(x) + f(norm(x)) (MiniMax-01)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -86,6 +89,9 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
+            raise rule_error("residual_from_norm", "block_wiring", "residual_from_norm needs norm_placement: pre "
+                             "and no parallel block")
         return self
 
 

@@ -57,7 +57,9 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
+        add = ew("residual add", "residual", x, f"x = h + {what[:-3]}(h), h = the normed x (the residual carries "
+                 "the normed input)") if block.residual_from_norm else _residual(c, what)
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
     return steps + _per_layer_input(c)
 
 

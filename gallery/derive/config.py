@@ -187,11 +187,11 @@ EXPECT: dict[str, Expect] = {
                                  "phi", "nemotron", "olmo", "nanochat"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "minimax"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa"),
+                            "granite_swa", "granitemoe_swa", "minimax"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
