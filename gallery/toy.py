@@ -93,7 +93,8 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
             x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         else:
             y, residual = sublayer(x)
-            x = R.rec("residual add", residual + y)
+            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
+            x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))

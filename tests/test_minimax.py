@@ -4,8 +4,9 @@ config, variants that change every size the config has (widths, heads and KV hea
 ``layer_types`` regenerated, experts and top-k, vocab, tying, the window), and the config spelled with the
 ``attribute_map`` alias. The layer kinds are read back from the built model; the state and FLOPs are derived by
 hand from the config numbers; the decay rates equal ``MiniMaxLightningAttention``'s buffers at every layer; and the
-toy layers (lightning and softmax, each with the residual taken from the normed input) equal transformers' float64
-layers (their norms run in float32), through the block form of the prompt (blocks of 4 tokens, 6 tokens)."""
+toy layers (lightning and softmax, each residual add from the normed input, weighed by alpha and beta factors) equal
+transformers' float64 layers (their norms run in float32), through the block form of the prompt (blocks of 4 tokens,
+6 tokens)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def test_varied_configs_are_exact(variant):
     window = config.get("sliding_window")  # MiniMaxModel: create_sliding_window_causal_mask when it is set
     assert [getattr(arch.blocks[k].mixer, "window", window) for k in arch.layers] == [window] * len(arch.layers)
     assert all(arch.blocks[k].residual_from_norm for k in arch.layers)
+    for k in arch.layers:  # each residual add weighed by the alpha and beta factors of its sublayer (1 and 1: none)
+        layer = "linear_attn" if arch.blocks[k].mixer.kind == "lightning" else "full_attn"
+        for scale, sublayer in ((arch.blocks[k].mixer_scale, layer), (arch.blocks[k].ffn_scale, "mlp")):
+            alpha, beta = (config.get(f"{sublayer}_{f}_factor", 1) for f in ("alpha", "beta"))
+            assert (scale.residual, scale.output) == (alpha, beta) if scale else alpha == beta == 1
 
 
 def test_config_spelled_with_the_attribute_map_alias_is_exact():
@@ -111,7 +117,11 @@ def test_trace_in_reference_order_with_the_residual_from_the_normed_input():
     by_op = {s.op: s for s in steps}
     assert by_op["qkv_proj"].params[0].shape == (96, 3 * 96) and by_op["norm"].params[0].shape == (96,)
     assert by_op["write state"].out_shape == (6, 16, 16) and by_op["write state"].flops == 2 * 5 * 6 * 16 * 16
-    assert "normed" in by_op["residual add"].formula
+    assert steps[14].formula.startswith("x = h + lightning attention(h), h = the normed x")
+    scaled = trace(_arch(_SMALL | {"layer_types": _LINEAR_FIRST, **_FACTORS}), 0, 5)
+    adds = [s.formula for s in scaled if s.op == "residual add"]
+    assert adds == ["x = 1.5 · h + 0.5 · lightning attention(h), h = the normed x (the residual carries the normed "
+                    "input)", "x = 3 · h + 0.25 · ffn(h), h = the normed x (the residual carries the normed input)"]
 
 
 def test_decay_rates_equal_the_reference_buffers_at_every_layer():
@@ -129,6 +139,8 @@ def test_decay_rates_equal_the_reference_buffers_at_every_layer():
 
 # --- the toy layers against transformers' MiniMaxDecoderLayer -----------------------------------------------------
 
+_FACTORS = {"full_attn_alpha_factor": 2.0, "full_attn_beta_factor": 0.75, "linear_attn_alpha_factor": 1.5,
+            "linear_attn_beta_factor": 0.5, "mlp_alpha_factor": 3.0, "mlp_beta_factor": 0.25}
 _NAMES = {"mixer_norm": "input_layernorm", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"} | {
     k: f"self_attn.{k}" for k in ("qkv_proj", "norm", "output_gate", "out_proj", "q_proj", "k_proj", "v_proj",
                                   "o_proj")}
@@ -137,7 +149,8 @@ _NAMES = {"mixer_norm": "input_layernorm", "attn_norm": "input_layernorm", "ffn_
 @pytest.mark.parametrize("kind", ["linear_attention", "full_attention"])
 def test_toy_layer_equals_transformers(kind):
     """Layer 0 (the toy runs the decay rates of a first layer) of a model whose layer 0 is ``kind``."""
-    cfg = {"model_type": "minimax", "num_hidden_layers": 2, "vocab_size": 32, "layer_types": [kind, "full_attention"]}
+    cfg = {"model_type": "minimax", "num_hidden_layers": 2, "vocab_size": 32, "layer_types": [kind, "full_attention"],
+           **_FACTORS}
     toy = toy_trace(_arch(cfg), 0, SEQ, seed=3)
     block = toy.arch.blocks[toy.arch.layers[0]]
     m, f = block.mixer, block.ffn

@@ -207,6 +207,10 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
     "moe_router_scaling_factor": Expect((float,), 0, above=True),
+    # MiniMaxConfig: the weights of each residual add (int | float) and the block length of its lightning attention
+    **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
+                     for factor in ("alpha", "beta")], _expect((float, int))),
+    "block_size": SIZE,
     **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
     "layer_norm_eps": _null(EPS, "cohere"),
     **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),

@@ -27,9 +27,8 @@ from ..specbase import Activation, Strict
 from ..steps import ACTIVATIONS, Ctx, Param, Step, ew, linear
 from ..terms import Term, term
 from ..toyops import ACT, HEAD_TOY, Run, heads
-from .contract import Caption, Choose, Fact, Table, fixed_state
+from .contract import Caption, Choose, Fact, Heatmap, Table, fixed_state
 from .pictures import cells
-from .contract import Heatmap
 
 NORM_EPS = 1e-6  # MiniMaxLightningAttention.norm = MiniMaxRMSNorm(n_heads × head_dim): the class default eps
 

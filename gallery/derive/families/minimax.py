@@ -6,7 +6,8 @@ transformers writes it as Mixtral (``modular_minimax.py``) whose decoder layer b
 ``sliding`` when ``sliding_window`` is set) where it says ``full_attention``; without ``layer_types``,
 ``MiniMaxConfig.__post_init__`` makes even layers full and odd ones linear. The remote-code checkpoints' keys
 (``attn_type_list``, ``rotary_dim``, ``postnorm``, ``layernorm_*_alpha``) are not read by ``MiniMaxConfig``, so not
-here either. The residual multipliers (``full_attn_alpha_factor``, ... ``mlp_beta_factor``) change no count.
+here either. Each residual add starts from the sublayer's normed input and weighs both terms by the
+``*_alpha_factor`` and ``*_beta_factor`` keys (they change no count).
 Defaults are the transformers config class defaults.
 """
 
@@ -26,12 +27,21 @@ def _layers(c, kind=None) -> list[str]:
     return layer_kinds(kinds, ["moe"] * n)
 
 
+def _scale(c, sublayer: str) -> dict | None:
+    """MiniMaxDecoderLayer's residual add, residual × {sublayer}_alpha_factor + output × {sublayer}_beta_factor; null
+    when both are 1 (a plain add)."""
+    residual, output = c[f"{sublayer}_alpha_factor"], c[f"{sublayer}_beta_factor"]
+    return None if residual == output == 1 else {"residual": residual, "output": output}
+
+
 class MiniMax(Mixtral):
     """``models/minimax``: Mixtral with lightning attention in the layers ``layer_types`` calls linear."""
 
     model_type = "minimax"
     transformers_class = "MiniMaxForCausalLM"
-    defaults = Mixtral.defaults | {"layer_types": None, "block_size": 256}
+    defaults = Mixtral.defaults | {"layer_types": None, "block_size": 256} | {
+        f"{sublayer}_{factor}_factor": 1 for sublayer in ("full_attn", "linear_attn", "mlp")
+        for factor in ("alpha", "beta")}
     layers = staticmethod(_layers)
     block = {k: attention_only(v) for k, v in Mixtral.block.items() if k.startswith("mixer.")} | {
         k: v for k, v in Mixtral.block.items() if not k.startswith("mixer.")} | {
@@ -41,6 +51,8 @@ class MiniMax(Mixtral):
         "mixer.activation": linear_only(activation("hidden_act")),
         "mixer.block_size": linear_only("block_size"),
         "residual_from_norm": const(True),  # MiniMaxDecoderLayer: residual = input_layernorm(hidden_states)
+        "mixer_scale": lambda c, k: _scale(c, "linear_attn" if is_linear(k) else "full_attn"),
+        "ffn_scale": lambda c, k: _scale(c, "mlp"),
     }
 
 
