@@ -24,8 +24,8 @@ from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, state_only
 from ..specbase import Activation, Strict
-from ..steps import ACTIVATIONS, Ctx, Param, Step, ew, linear
-from ..terms import Term, term
+from ..steps import ACTIVATIONS, Ctx, Step, ew, linear
+from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, heads
 from .contract import Caption, Choose, Fact, Heatmap, Table, fixed_state
 from .pictures import cells
@@ -62,14 +62,14 @@ def slopes(n_heads: int, layer: int = 0, n_layers: int = 1) -> np.ndarray:
     return (1 / 2 ** (8 / n_heads)) ** (np.arange(n_heads) + 1) * factor
 
 
-def terms(d: tuple[str, int], m: LightningAttention, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: LightningAttention) -> list[Weight]:
     """MiniMaxLightningAttention.__init__, in build order (its slope and decay tables are buffers)."""
     c, w = "linear_mixers", ("n_heads × head_dim", m.width)
     return [
-        term(c, "norm", where, w),  # MiniMaxRMSNorm over all heads at once
-        term(c, "qkv_proj", where, d, ("3 × n_heads × head_dim", 3 * m.width)),
-        term(c, "out_proj", where, w, d),
-        term(c, "output_gate", where, d, w),
+        weight(c, "norm", w),  # MiniMaxRMSNorm over all heads at once
+        weight(c, "qkv_proj", d, ("3 × n_heads × head_dim", 3 * m.width)),
+        weight(c, "out_proj", w, d),
+        weight(c, "output_gate", d, w),
     ]
 
 
@@ -98,13 +98,13 @@ def steps(c: Ctx, m: LightningAttention) -> list[Step]:
     (n_heads, head_dim, head_dim) stays that size at any T. For a prompt, transformers runs the equivalent block form
     (blocks of block_size tokens), which gives the same output.
     """
-    T, d, p = c.T, c.d, "lightning attention"
+    T, p, W = c.T, "lightning attention", table(weights(c.dm, m))
     h, hd, w = m.n_heads, m.head_dim, m.width
     x, s, per = (T, 3 * w), (h, hd, hd), (h, T, hd)
     split = [ew(f"split {t} heads", p, x, f"{t.lower()} = dims {i * hd}–{(i + 1) * hd - 1} of each head's "
                 f"{3 * hd} as ({h}, T, {hd})", per=0, out=per) for i, t in enumerate("QKV")]
     return [
-        linear(c, "qkv_proj", p, d, 3 * w, False, "[q | k | v] per head = x · W_qkv"),
+        linear(c, "qkv_proj", p, W, "[q | k | v] per head = x · W_qkv"),
         ew(m.activation, p, x, ACTIVATIONS[m.activation], per=4),
         *split,
         Step("decay state", p, per, s, f"for each token t in turn: S ← exp(−λ_h) · S, λ_h = (2^(−8/{h}))^(h+1) · "
@@ -113,10 +113,10 @@ def steps(c: Ctx, m: LightningAttention) -> list[Step]:
         Step("read-out by q", p, s, per, "o_t = q_tᵀ · S, after token t's write (no scaling)", 2 * T * h * hd * hd),
         ew("merge heads", p, per, "transpose and concatenate the heads", per=0, out=(T, w)),
         ew("norm", p, (T, w), f"x · rsqrt(mean(x²) + eps) · w over all {h} heads (eps = {NORM_EPS:g})", per=4,
-           params=(Param("norm.weight", (w,)),)),
-        linear(c, "output_gate", p, d, w, False, "g = x · W_gate (the layer input)"),
+           params=params(W, "norm.weight")),
+        linear(c, "output_gate", p, W, "g = x · W_gate (the layer input)"),
         ew("× σ(g)", p, (T, w), "o ⊙ 1 / (1 + exp(−g))", per=5),
-        linear(c, "out_proj", p, w, d, False, "y = o · W_out"),
+        linear(c, "out_proj", p, W, "y = o · W_out"),
     ]
 
 
@@ -163,7 +163,7 @@ def picture(steps: list, choose: Choose) -> list:
 
 
 KIND = fixed_state(
-    schema=LightningAttention, name=lambda m: "Lightning", terms=terms, cache=cache,
+    schema=LightningAttention, name=lambda m: "Lightning", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 4 * m.n_heads * m.head_dim * m.head_dim,  # rank-1 write, read-out by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
