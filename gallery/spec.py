@@ -65,6 +65,16 @@ class Norm(Strict):
         return name + (" (no weights)" if not self.weights else " (bias)" if self.bias else "")
 
 
+class ResidualScale(Strict):
+    """Weights of the residual add around one sublayer, x = residual · r + output · f(…) (MiniMax-01's alpha and beta
+    factors: ``MiniMaxDecoderLayer``); they change no parameter count."""
+
+    residual: float = Field(description="Multiplies what the residual carries (full_attn_alpha_factor, "
+                            "linear_attn_alpha_factor, mlp_alpha_factor)")
+    output: float = Field(description="Multiplies the sublayer's output (full_attn_beta_factor, "
+                          "linear_attn_beta_factor, mlp_beta_factor)")
+
+
 class Block(Strict):
     """One kind of decoder layer: a token mixer and/or a feed-forward, with its norms and residuals."""
 
@@ -79,6 +89,13 @@ class Block(Strict):
     )
     parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
     shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
+    residual_from_norm: bool = Field(
+        False, description="With pre norms: the residual carries each sublayer's normed input, not its input, "
+        "x = norm(x) + f(norm(x)) (MiniMax-01)")
+    mixer_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the mixer; null: "
+                                              "a plain x + mixer(x)")
+    ffn_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the ffn; null: a "
+                                            "plain x + ffn(x)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -88,6 +105,11 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.parallel and (self.mixer_scale or self.ffn_scale):
+            raise rule_error("mixer_scale", "block_wiring", "residual scales need a block that is not parallel")
+        if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
+            raise rule_error("residual_from_norm", "block_wiring", "residual_from_norm needs norm_placement: pre "
+                             "and no parallel block")
         return self
 
 
