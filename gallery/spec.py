@@ -339,9 +339,10 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
-    unconfirmed: dict[Literal["release_date", "licence"], str] = Field(
+    unconfirmed: dict[Literal["release_date", "licence", "config"], str] = Field(
         {}, description="Curated facts no vendored source (config, PROVENANCE, model card copy) confirms, each with "
-        "what is known instead; the app marks them unconfirmed")
+        "what is known instead; the app marks them unconfirmed. config: the vendored config.json is not the Hub file "
+        "verbatim (rebuilt from a public source); say from what")
     published: Published | None = Field(
         None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source
