@@ -191,7 +191,8 @@ def frames(spec: Spec) -> list[list[str]]:
     (Nemotron-H's Mamba, attention and MoE-only layers)."""
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
-    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None) for b in blocks}
+    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
+               b.mixer_scale, b.ffn_scale) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -283,7 +284,9 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         d.node(add, _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
         for out in last:
             d.edge(out, add)
-        d.edge(prev, add, style="dashed", label=_residual(spec))
+        scale = block.mixer_scale if name == p + "mixer" else block.ffn_scale
+        d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
+            f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else ""))
         prev = add
         if block.norm_placement == "post_residual":  # OpenAI GPT: the residual sum is normed
             d.node(f"{name}_after", _label(norm), "norm", mark="norm")

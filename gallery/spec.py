@@ -65,6 +65,16 @@ class Norm(Strict):
         return name + (" (no weights)" if not self.weights else " (bias)" if self.bias else "")
 
 
+class ResidualScale(Strict):
+    """Weights of the residual add around one sublayer, x = residual · r + output · f(…) (MiniMax-01's alpha and beta
+    factors: ``MiniMaxDecoderLayer``); they change no parameter count."""
+
+    residual: float = Field(description="Multiplies what the residual carries (full_attn_alpha_factor, "
+                            "linear_attn_alpha_factor, mlp_alpha_factor)")
+    output: float = Field(description="Multiplies the sublayer's output (full_attn_beta_factor, "
+                          "linear_attn_beta_factor, mlp_beta_factor)")
+
+
 class Block(Strict):
     """One kind of decoder layer: a token mixer and/or a feed-forward, with its norms and residuals."""
 
@@ -82,6 +92,13 @@ class Block(Strict):
     )
     parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
     shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
+    residual_from_norm: bool = Field(
+        False, description="With pre norms: the residual carries each sublayer's normed input, not its input, "
+        "x = norm(x) + f(norm(x)) (MiniMax-01)")
+    mixer_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the mixer; null: "
+                                              "a plain x + mixer(x)")
+    ffn_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the ffn; null: a "
+                                            "plain x + ffn(x)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -91,6 +108,11 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.parallel and (self.mixer_scale or self.ffn_scale):
+            raise rule_error("mixer_scale", "block_wiring", "residual scales need a block that is not parallel")
+        if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
+            raise rule_error("residual_from_norm", "block_wiring", "residual_from_norm needs norm_placement: pre "
+                             "and no parallel block")
         if self.parallel_mixer is not None and (self.mixer is None or self.parallel):
             raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer goes beside a mixer, in a block that "
                              "is not parallel")
@@ -332,9 +354,10 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
-    unconfirmed: dict[Literal["release_date", "licence"], str] = Field(
+    unconfirmed: dict[Literal["release_date", "licence", "config"], str] = Field(
         {}, description="Curated facts no vendored source (config, PROVENANCE, model card copy) confirms, each with "
-        "what is known instead; the app marks them unconfirmed")
+        "what is known instead; the app marks them unconfirmed. config: the vendored config.json is not the Hub file "
+        "verbatim (rebuilt from a public source); say from what")
     published: Published | None = Field(
         None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source

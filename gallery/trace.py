@@ -74,10 +74,23 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
+        add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
             steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
     return steps + _per_layer_input(c)
+
+
+def _scaled_residual(c: Ctx, block, what: str, scale) -> Step:
+    """The residual add after one sublayer: x + f(x); from the normed input h (MiniMaxDecoderLayer) and with weights
+    on both terms where the block says so."""
+    if not block.residual_from_norm and scale is None:
+        return _residual(c, what)
+    r, f = ("h", f"{what[:-3]}(h)") if block.residual_from_norm else ("x", what)
+    if scale is not None:
+        r, f = f"{scale.residual:g} · {r}", f"{scale.output:g} · {f}"
+    normed = ", h = the normed x (the residual carries the normed input)" if block.residual_from_norm else ""
+    return ew("residual add", "residual", (c.T, c.d), f"x = {r} + {f}{normed}", per=1 if scale is None else 3)
 
 
 def _per_layer_input(c: Ctx) -> list[Step]:

@@ -187,11 +187,11 @@ EXPECT: dict[str, Expect] = {
                                  "phi", "nemotron", "olmo", "nanochat", "diffllama", "falcon_h1"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa"),
+                            "granite_swa", "granitemoe_swa", "minimax"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
@@ -207,6 +207,10 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
     "moe_router_scaling_factor": Expect((float,), 0, above=True),
+    # MiniMaxConfig: the weights of each residual add (int | float) and the block length of its lightning attention
+    **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
+                     for factor in ("alpha", "beta")], _expect((float, int))),
+    "block_size": SIZE,
     **dict.fromkeys(["rms_norm_eps", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
     "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
