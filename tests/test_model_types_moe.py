@@ -1,0 +1,116 @@
+"""Model types of issue 15 read on existing kinds, mostly mixture-of-experts variants: Emu3's and Aria's language
+models, LFM3 and LFM2-MoE, Cohere 2 MoE, AFMoE, MiniMax-M3-VL's text model, DBRX, Qwen4-Exp and Cohere Compass's
+text model. Each is compared with the model transformers builds on the meta device, exactly: the default config (or,
+where transformers cannot build it, the smallest complete one), variants that change every size the config has,
+and configs spelled with the config class's attribute_map aliases; ``new`` drafts a spec that lints clean and the
+Try page counts it."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery.counts import total_params
+from gallery.derive import FAMILIES, derive
+
+from .reference import reference_param_count
+from .test_model_types import (
+    _arch, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike, the_try_page_counts_it,
+)
+
+# transformers cannot build these defaults: the smallest complete config adds what is named, and derive refuses the
+# bare default in one line matching the reason
+SMALLEST: dict[str, tuple[dict, str]] = {}
+
+# Small configs with every width distinct, so a width read into the wrong place shows.
+_LLAMA = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2,
+          "intermediate_size": 40, "num_hidden_layers": 3, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
+_SMALL = {
+    "emu3_text_model": _LLAMA,
+    "aria_text": _LLAMA | {"moe_num_experts": 5, "moe_topk": 2, "moe_num_shared_experts": 2},
+}
+_ATTENTION = {
+    "mha": {"num_key_value_heads": 6},
+    "mqa": {"num_key_value_heads": 1},
+    "kv default": {"num_key_value_heads": None},
+    "head_dim": {"head_dim": 24},
+    "tied": {"tie_word_embeddings": True},
+    "vocab": {"vocab_size": 777},
+    "width": {"hidden_size": 48},
+    "4 layers": {"num_hidden_layers": 4},
+}
+VARIANTS = {
+    "emu3_text_model": {"small": {}, **_ATTENTION, "biases": {"attention_bias": True, "mlp_bias": True},
+                        "d_ff": {"intermediate_size": 72}, "activation": {"hidden_act": "gelu_pytorch_tanh"}},
+    "aria_text": {"small": {}, **_ATTENTION, "biases": {"attention_bias": True, "mlp_bias": True},
+                  "experts": {"moe_num_experts": 7, "moe_topk": 3}, "shared": {"moe_num_shared_experts": 3},
+                  "no shared": {"moe_num_shared_experts": 0}, "expert width": {"intermediate_size": 72},
+                  "activation": {"hidden_act": "gelu"}, "empty shared with bias": {"moe_num_shared_experts": 0,
+                                                                                   "mlp_bias": True}},
+}
+TYPES = list(_SMALL)
+# configs transformers builds that the gallery refuses in one line rather than draw wrong
+_REFUSED = {("aria_text", "activation"): "routed experts stay SiLU",
+            ("aria_text", "empty shared with bias"): "empty shared MLP"}
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_default_config_is_exact(model_type):
+    smallest, why = SMALLEST.get(model_type, (None, ""))
+    default_config_is_exact(model_type, smallest, why)
+
+
+@pytest.mark.parametrize(("model_type", "variant"), [(t, v) for t in TYPES for v in VARIANTS[t]])
+def test_varied_configs_are_exact(model_type, variant):
+    """Each size changed: the count equals transformers'; a config transformers refuses is refused too."""
+    config = {"model_type": model_type, **_SMALL[model_type], **VARIANTS[model_type][variant]}
+    if (model_type, variant) in _REFUSED:
+        from gallery.derive import DerivationError
+
+        with pytest.raises(DerivationError, match=_REFUSED[model_type, variant]):
+            derive(config)
+        return
+    exact_or_refused_alike(config)
+
+
+@pytest.mark.parametrize("model_type", [t for t in TYPES if FAMILIES[t].aliases])
+def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
+    import transformers
+
+    cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
+    config = {"model_type": model_type, **_SMALL[model_type]}
+    for alias, key in cls.attribute_map.items():
+        if key not in config:
+            continue  # not an architecture key
+        assert family.aliases.get(alias) == key, alias
+        config[alias] = config.pop(key)
+    assert total_params(_arch(config)) == reference_param_count(config)
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
+    drafts_a_clean_spec(tmp_path, {"model_type": model_type} | SMALLEST.get(model_type, ({}, ""))[0], capsys)
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_the_try_page_reads_it(model_type):
+    the_try_page_counts_it({"model_type": model_type, **_SMALL[model_type]})
+
+
+@pytest.mark.parametrize(("wrapper", "text"), [("emu3", "emu3_text_model"), ("aria", "aria_text")])
+def test_a_wrapper_is_read_through_its_text_config(wrapper, text, tied=True):
+    """The checkpoints' own form (Emu3-Chat-hf, rhymes-ai/Aria): the language model and the wrapper's head, tied as
+    the wrapper's flag says (its text config's own flag is false), counted in the wrapper transformers builds, its
+    vision parts left out."""
+    import torch
+    import transformers
+
+    config = {"model_type": wrapper, "text_config": {"model_type": text, **_SMALL[text]}, "tie_word_embeddings": tied}
+    if wrapper == "emu3":
+        config["vocabulary_map"] = {"<image>": 3}  # Emu3Model maps image tokens through it
+    cfg = transformers.CONFIG_MAPPING[wrapper].from_dict(config)
+    with torch.device("meta"):
+        model = transformers.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING[type(cfg)](cfg)
+    language = {id(p): p for name, p in model.named_parameters(remove_duplicate=False)
+                if name.startswith(("model.text_model.", "model.language_model.", "lm_head."))}
+    assert derive(config).arch["embedding"]["tied"] is tied
+    assert total_params(_arch(config)) == sum(p.numel() for p in language.values())
