@@ -19,7 +19,9 @@ from .test_model_types import (
 
 # transformers cannot build these defaults: the smallest complete config adds what is named, and derive refuses the
 # bare default in one line matching the reason
-SMALLEST: dict[str, tuple[dict, str]] = {}
+SMALLEST: dict[str, tuple[dict, str]] = {
+    "lfm2_moe": ({"layer_types": ["full_attention" if i % 4 == 3 else "conv" for i in range(32)]}, "layer_types is null"),
+}
 
 # Small configs with every width distinct, so a width read into the wrong place shows.
 _LLAMA = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_key_value_heads": 2,
@@ -27,6 +29,9 @@ _LLAMA = {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_k
 _SMALL = {
     "emu3_text_model": _LLAMA,
     "aria_text": _LLAMA | {"moe_num_experts": 5, "moe_topk": 2, "moe_num_shared_experts": 2},
+    "lfm3": _LLAMA | {"head_dim": 16, "num_hidden_layers": 5, "sliding_window": 32, "norm_eps": 1e-6},
+    "lfm2_moe": _LLAMA | {"moe_intermediate_size": 24, "num_hidden_layers": 4, "num_dense_layers": 1, "num_experts": 5,
+                          "num_experts_per_tok": 2, "layer_types": ["conv", "full_attention", "conv", "full_attention"]},
 }
 _ATTENTION = {
     "mha": {"num_key_value_heads": 6},
@@ -46,6 +51,22 @@ VARIANTS = {
                   "no shared": {"moe_num_shared_experts": 0}, "expert width": {"intermediate_size": 72},
                   "activation": {"hidden_act": "gelu"}, "empty shared with bias": {"moe_num_shared_experts": 0,
                                                                                    "mlp_bias": True}},
+    "lfm3": {"small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "head_dim", "vocab", "width")},
+             "untied": {"tie_word_embeddings": False}, "9 layers": {"num_hidden_layers": 9},
+             "layer_types": {"layer_types": ["sliding_attention", "conv", "full_attention", "full_attention", "conv"]},
+             "no gate": {"use_attention_gate": False}, "no sandwich": {"use_sandwich_norm": False},
+             "bias": {"attention_bias": True}, "conv": {"conv_L_cache": 3, "conv_bias": True},
+             "no window": {"sliding_window": None}, "d_ff": {"intermediate_size": 72},
+             "rope": {"rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 5e5},
+                                          "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}}},
+    "lfm2_moe": {"small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "vocab", "width")},
+                 "untied": {"tie_word_embeddings": False}, "tie_embedding": {"tie_embedding": False},
+                 "experts": {"num_experts": 7, "num_experts_per_tok": 3}, "expert width": {"moe_intermediate_size": 56},
+                 "no dense": {"num_dense_layers": 0}, "all dense": {"num_dense_layers": 4},
+                 "no expert bias": {"use_expert_bias": False}, "routing": {"norm_topk_prob": False,
+                                                                            "routed_scaling_factor": 2.5},
+                 "conv": {"conv_L_cache": 4, "conv_bias": True}, "d_ff": {"intermediate_size": 72},
+                 "all attention": {"layer_types": ["full_attention"] * 4}},
 }
 TYPES = list(_SMALL)
 # configs transformers builds that the gallery refuses in one line rather than draw wrong
@@ -78,11 +99,13 @@ def test_configs_spelled_with_attribute_map_aliases_are_exact(model_type):
 
     cls, family = transformers.CONFIG_MAPPING[model_type], FAMILIES[model_type]
     config = {"model_type": model_type, **_SMALL[model_type]}
+    canonical = dict(config)
     for alias, key in cls.attribute_map.items():
         if key not in config:
             continue  # not an architecture key
         assert family.aliases.get(alias) == key, alias
         config[alias] = config.pop(key)
+    assert _arch(config) == _arch(canonical)
     assert total_params(_arch(config)) == reference_param_count(config)
 
 

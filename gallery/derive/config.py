@@ -191,7 +191,7 @@ EXPECT: dict[str, Expect] = {
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa"),
+                            "granite_swa", "granitemoe_swa", "lfm3"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
@@ -248,6 +248,8 @@ EXPECT: dict[str, Expect] = {
                      "layer_norm_elementwise_affine", "scale_embedding"], FLAG),
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
+    "num_dense_layers": COUNT,
+    **dict.fromkeys(["use_expert_bias", "use_sandwich_norm", "use_attention_gate"], FLAG),
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
