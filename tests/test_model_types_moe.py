@@ -20,6 +20,8 @@ from .test_model_types import (
 # transformers cannot build these defaults: the smallest complete config adds what is named, and derive refuses the
 # bare default in one line matching the reason
 SMALLEST: dict[str, tuple[dict, str]] = {
+    "cohere_compass_text": ({"rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 10000.0}}},
+                            "no 'full_attention' entry"),
     "lfm2_moe": ({"layer_types": ["full_attention" if i % 4 == 3 else "conv" for i in range(32)]}, "layer_types is null"),
 }
 
@@ -32,6 +34,11 @@ _SMALL = {
     "lfm3": _LLAMA | {"head_dim": 16, "num_hidden_layers": 5, "sliding_window": 32, "norm_eps": 1e-6},
     "lfm2_moe": _LLAMA | {"moe_intermediate_size": 24, "num_hidden_layers": 4, "num_dense_layers": 1, "num_experts": 5,
                           "num_experts_per_tok": 2, "layer_types": ["conv", "full_attention", "conv", "full_attention"]},
+    "cohere2_moe": _LLAMA | {"head_dim": 16, "num_hidden_layers": 5, "sliding_window": 32, "num_experts": 5,
+                             "shared_expert_combination_strategy": "sum", "first_k_dense_replace": 1},
+    "cohere_compass_text": _LLAMA | {"num_hidden_layers": 4, "sliding_window": 32, "layer_types": [
+        "sliding_attention", "full_attention", "sliding_attention", "full_attention"], "rope_parameters": {
+        "full_attention": None, "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}},
 }
 _ATTENTION = {
     "mha": {"num_key_value_heads": 6},
@@ -67,10 +74,32 @@ VARIANTS = {
                                                                             "routed_scaling_factor": 2.5},
                  "conv": {"conv_L_cache": 4, "conv_bias": True}, "d_ff": {"intermediate_size": 72},
                  "all attention": {"layer_types": ["full_attention"] * 4}},
+    "cohere2_moe": {"small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "head_dim", "vocab", "width")},
+                    "untied": {"tie_word_embeddings": False}, "7 layers": {"num_hidden_layers": 7},
+                    "rms norm": {"rms_norm_eps": 1e-6}, "experts": {"num_experts": 7, "num_experts_per_tok": 3},
+                    "shared": {"num_shared_experts": 2}, "averaged shared": {"num_shared_experts": 2,
+                                                                             "shared_expert_combination_strategy": "average"},
+                    "sigmoid": {"expert_selection_fn": "sigmoid", "norm_topk_prob": False},
+                    "dense prefix": {"first_k_dense_replace": 3, "prefix_dense_intermediate_size": 72,
+                                     "prefix_dense_sliding_window_pattern": 2},
+                    "no dense": {"first_k_dense_replace": 0}, "pattern": {"sliding_window_pattern": 2},
+                    "no window": {"sliding_window": None}, "bias": {"attention_bias": True},
+                    "listed": {"layer_types": ["full_attention", "sliding_attention"] * 2 + ["full_attention"],
+                               "mlp_layer_types": ["sparse", "dense", "sparse", "sparse", "dense"]}},
+    "cohere_compass_text": {"small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "kv default", "vocab", "width")},
+                            "untied": {"tie_word_embeddings": False}, "bias": {"attention_bias": True},
+                            "head_dim": {"head_dim": 24}, "all full": {"layer_types": None, "rope_parameters": {
+                                "full_attention": {"rope_type": "default", "rope_theta": 5e5}}},
+                            "flat rope": {"rope_parameters": {"rope_type": "default", "rope_theta": 5e5}},
+                            "rope both": {"rope_parameters": {"full_attention": {"rope_type": "default",
+                                                                                 "rope_theta": 5e5},
+                                                              "sliding_attention": {"rope_type": "default",
+                                                                                    "rope_theta": 1e4}}}},
 }
 TYPES = list(_SMALL)
 # configs transformers builds that the gallery refuses in one line rather than draw wrong
 _REFUSED = {("aria_text", "activation"): "routed experts stay SiLU",
+            ("cohere2_moe", "averaged shared"): "'average' with shared experts",
             ("aria_text", "empty shared with bias"): "empty shared MLP"}
 
 

@@ -184,14 +184,15 @@ EXPECT: dict[str, Expect] = {
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat", "emu3_text_model", "aria_text"),
+                                 "phi", "nemotron", "olmo", "nanochat", "emu3_text_model", "aria_text", "cohere2_moe",
+                                 "cohere_compass_text"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "aria_text"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa", "lfm3"),
+                            "granite_swa", "granitemoe_swa", "lfm3", "cohere2_moe", "cohere_compass_text"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
@@ -207,10 +208,11 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
     "moe_router_scaling_factor": Expect((float,), 0, above=True),
-    **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], _null(EPS, "cohere2_moe")),
     "layer_norm_eps": _null(EPS, "cohere"),
+    "prefix_dense_intermediate_size": _null(SIZE),
     **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
-    "logit_scale": _null(EPS, "cohere"),
+    "logit_scale": _null(EPS, "cohere", "cohere_compass_text"),
     "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
     "rotary_pct": Expect((float, int), 0, above=True, maximum=1),
@@ -231,6 +233,7 @@ EXPECT: dict[str, Expect] = {
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
+    **dict.fromkeys(["shared_expert_combination_strategy", "expert_selection_fn"], NAME),
     **dict.fromkeys(["linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads", "linear_value_head_dim"],
                     _null(SIZE, "olmo_hybrid")),  # null: from the attention's widths (OlmoHybridConfig)
     # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
@@ -249,6 +252,7 @@ EXPECT: dict[str, Expect] = {
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
     "num_dense_layers": COUNT,
+    **dict.fromkeys(["prefix_dense_sliding_window_pattern"], SIZE),
     **dict.fromkeys(["use_expert_bias", "use_sandwich_norm", "use_attention_gate"], FLAG),
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
