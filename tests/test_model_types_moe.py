@@ -39,6 +39,8 @@ _SMALL = {
     "cohere_compass_text": _LLAMA | {"num_hidden_layers": 4, "sliding_window": 32, "layer_types": [
         "sliding_attention", "full_attention", "sliding_attention", "full_attention"], "rope_parameters": {
         "full_attention": None, "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}},
+    "afmoe": _LLAMA | {"head_dim": 16, "num_hidden_layers": 5, "sliding_window": 32, "moe_intermediate_size": 24,
+                       "num_experts": 5, "num_experts_per_tok": 2, "global_attn_every_n_layers": 3},
 }
 _ATTENTION = {
     "mha": {"num_key_value_heads": 6},
@@ -95,6 +97,13 @@ VARIANTS = {
                                                                                  "rope_theta": 5e5},
                                                               "sliding_attention": {"rope_type": "default",
                                                                                     "rope_theta": 1e4}}}},
+    "afmoe": {"small": {}, **_ATTENTION, "untied": {"tie_word_embeddings": False}, "bias": {"attention_bias": True},
+              "experts": {"num_experts": 7, "num_experts_per_tok": 3}, "shared": {"num_shared_experts": 3},
+              "no shared": {"num_shared_experts": 0}, "dense": {"num_dense_layers": 3, "intermediate_size": 72},
+              "no dense": {"num_dense_layers": 0}, "pattern": {"global_attn_every_n_layers": 2},
+              "listed": {"layer_types": ["full_attention", "sliding_attention"] * 2 + ["sliding_attention"]},
+              "no window": {"sliding_window": None}, "mup": {"mup_enabled": True, "route_scale": 2.5},
+              "null dense": {"num_dense_layers": None}},
 }
 TYPES = list(_SMALL)
 # configs transformers builds that the gallery refuses in one line rather than draw wrong
