@@ -175,3 +175,51 @@ def test_a_wrapper_is_read_through_its_text_config(wrapper, text, tied=True):
                 if name.startswith(("model.text_model.", "model.language_model.", "lm_head."))}
     assert derive(config).arch["embedding"]["tied"] is tied
     assert total_params(_arch(config)) == sum(p.numel() for p in language.values())
+
+
+# --- AFMoE's layer: the toy against AfmoeDecoderLayer (float64) -------------------------------------------------
+
+_AFMOE_NAMES = {"attn_norm": "input_layernorm", "post_attn_norm": "post_attention_layernorm",
+                "ffn_norm": "pre_mlp_layernorm", "post_ffn_norm": "post_mlp_layernorm",
+                "router": "mlp.router.gate", "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
+                "down_proj": "mlp.down_proj"} | {
+    k: f"self_attn.{k}" for k in ("k_proj", "v_proj", "o_proj", "q_norm", "k_norm")} | {
+    f"shared_expert.{k}": f"mlp.shared_experts.{k}" for k in ("gate_proj", "up_proj", "down_proj")}
+
+
+def _afmoe_state(w: dict, m, p: str) -> dict:
+    """The toy's weights under AFMoE's names: its q_proj (each head's queries, then their gates) split into q_proj
+    and gate_proj; the frozen expert_bias; experts fused as Qwen2MoeExperts stores them."""
+    import numpy as np
+
+    from .test_toy import _renamed
+
+    qg = w.pop("q_proj.weight").reshape(-1, m.n_heads, 2, m.head_dim)
+    w["q_proj.weight"] = qg[:, :, 0].reshape(len(qg), -1)
+    out = {p + "self_attn.gate_proj.weight": qg[:, :, 1].reshape(len(qg), -1).T}
+    if "router.correction_bias" in w:
+        out[p + "mlp.expert_bias"] = w.pop("router.correction_bias")
+        g, u, d = (w.pop(f"experts.{n}.weight") for n in ("gate_proj", "up_proj", "down_proj"))  # (E, in, out)
+        out |= {p + "mlp.experts.gate_up_proj": np.concatenate([g, u], 2).transpose(0, 2, 1),
+                p + "mlp.experts.down_proj": d.transpose(0, 2, 1)}
+    return out | _renamed(_AFMOE_NAMES | {"q_proj": "self_attn.q_proj"}, w, p)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 3])  # dense MLP (sliding, RoPE); experts (sliding); experts (global, NoPE)
+def test_afmoe_toy_layer_equals_transformers(layer):
+    from gallery.toy import toy_trace
+
+    from .test_model_types_hybrid import _toy_equals_transformers
+    from .test_toy import SEQ
+
+    toy = toy_trace(_arch({"model_type": "afmoe", "num_hidden_layers": 4}), layer, SEQ, seed=3)
+    block = toy.arch.blocks[toy.arch.layers[0]]
+    m, f = block.mixer, block.ffn
+    assert m.output_gate and (m.rope is None) == (layer == 3) and block.norm_placement == "sandwich"
+    cfg = {"model_type": "afmoe", "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": layer + 1,
+           "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim,
+           "sliding_window": m.window or 1024, "num_dense_layers": 1}
+    cfg |= {"intermediate_size": f.d_ff} if f.kind == "mlp" else {
+        "intermediate_size": 12, "moe_intermediate_size": f.d_expert, "num_experts": f.n_experts,
+        "num_experts_per_tok": f.top_k, "num_shared_experts": f.d_shared // f.d_expert}
+    _toy_equals_transformers(toy, cfg, layer, _afmoe_state(dict(toy.weights), m, f"model.layers.{layer}."))
