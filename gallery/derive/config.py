@@ -261,6 +261,14 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
+    # DBRX's nested DbrxAttentionConfig and DbrxFFNConfig (ffn_act_fn: {"name": "silu"})
+    "attn_config": Expect((dict,), null=True, entries={
+        "kv_n_heads": SIZE, "clip_qkv": _null(BASE), "rope_theta": BASE, "attn_pdrop": BASE}),
+    "ffn_config": Expect((dict,), null=True, entries={
+        **dict.fromkeys(["ffn_hidden_size", "moe_num_experts", "moe_top_k"], SIZE), "name": NAME,
+        "moe_normalize_expert_weights": _null(BASE), "moe_jitter_eps": _null(BASE)}),
+    **dict.fromkeys(["d_model", "n_heads", "max_seq_len"], _null(SIZE, "dbrx")),
+    "n_layers": _null(_expect(int, 1, maximum=MAX_LAYERS), "dbrx"),
     **dict.fromkeys(["rope_parameters", "rope_scaling"], Expect((dict,), null=True, entries={
         # transformers' RopeParameters (modeling_rope_utils.py): every entry may be null
         **dict.fromkeys(["rope_theta", "factor"], _null(BASE)),
