@@ -45,6 +45,9 @@ _SMALL = {
     "dbrx": {"vocab_size": 500, "d_model": 96, "n_heads": 6, "n_layers": 3, "max_seq_len": 100,
              "attn_config": {"kv_n_heads": 2, "rope_theta": 500000, "clip_qkv": 8},
              "ffn_config": {"ffn_hidden_size": 40, "moe_num_experts": 5, "moe_top_k": 2}},
+    "minimax_m3_vl_text": _LLAMA | {"head_dim": 16, "rotary_dim": 8, "dense_intermediate_size": 72,
+                                    "shared_intermediate_size": 24, "num_local_experts": 5, "num_experts_per_tok": 2,
+                                    "mlp_layer_types": ["dense", "sparse", "sparse"]},
 }
 _ATTENTION = {
     "mha": {"num_key_value_heads": 6},
@@ -120,6 +123,16 @@ VARIANTS = {
              "2-norm": {"ffn_config": {"ffn_hidden_size": 40, "moe_normalize_expert_weights": 2.0}},
              "rope": {"rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}},
              "heads do not divide": {"n_heads": 7}, "width by its alias": {"hidden_size": 48}},
+    "minimax_m3_vl_text": {
+        "small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "vocab", "width", "tied", "4 layers")},
+        "head_dim": {"head_dim": 24, "rotary_dim": 12}, "full rotary": {"rotary_dim": 16},
+        "experts": {"num_local_experts": 7, "num_experts_per_tok": 3, "intermediate_size": 56},
+        "shared": {"shared_intermediate_size": 48}, "all sparse": {"mlp_layer_types": None},
+        "moe_layer_freq": {"mlp_layer_types": None, "moe_layer_freq": [1, 0, 1]},
+        "scaling": {"routed_scaling_factor": 1.5},
+        "sparse attention": {"layer_types": ["full_attention", "minimax_m3_sparse", "full_attention"]},
+        "sparse_attention_freq": {"sparse_attention_config": {"sparse_attention_freq": [0, 0, 1]}},
+        "other clamp": {"swiglu_limit": 10.0}},
 }
 TYPES = list(_SMALL)
 # configs transformers builds that the gallery refuses in one line rather than draw wrong
@@ -127,6 +140,9 @@ _REFUSED = {("aria_text", "activation"): "routed experts stay SiLU",
             ("cohere2_moe", "averaged shared"): "'average' with shared experts",
             ("dbrx", "2-norm"): "p = 1", ("dbrx", "heads do not divide"): "not a multiple of n_heads",
             ("dbrx", "width by its alias"): "spell it d_model",
+            ("minimax_m3_vl_text", "sparse attention"): "block lightning indexer",
+            ("minimax_m3_vl_text", "sparse_attention_freq"): "block lightning indexer",
+            ("minimax_m3_vl_text", "other clamp"): "gpt-oss's",
             ("aria_text", "empty shared with bias"): "empty shared MLP"}
 
 
