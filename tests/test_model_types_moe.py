@@ -257,3 +257,37 @@ def test_afmoe_toy_layer_equals_transformers(layer):
         "intermediate_size": 12, "moe_intermediate_size": f.d_expert, "num_experts": f.n_experts,
         "num_experts_per_tok": f.top_k, "num_shared_experts": f.d_shared // f.d_expert}
     _toy_equals_transformers(toy, cfg, layer, _afmoe_state(dict(toy.weights), m, f"model.layers.{layer}."))
+
+
+# --- LFM3's layers: the toy against Lfm3DecoderLayer (float64) ---------------------------------------------------
+
+_LFM3_NAMES = {"attn_norm": "operator_norm", "mixer_norm": "operator_norm", "post_attn_norm": "post_operator_norm",
+               "post_mixer_norm": "post_operator_norm", "ffn_norm": "ffn_norm", "post_ffn_norm": "post_ffn_norm",
+               "in_proj": "conv.in_proj", "conv": "conv.conv", "out_proj": "conv.out_proj",
+               "gate_proj": "feed_forward.w1", "up_proj": "feed_forward.w3", "down_proj": "feed_forward.w2"} | {
+    k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj", "g_proj", "q_norm", "k_norm")}
+
+
+@pytest.mark.parametrize(("layer", "kind"), [(0, "conv"), (1, "full_attention"), (1, "sliding_attention")])
+def test_lfm3_toy_layer_equals_transformers(layer, kind):
+    """The 7-tap short convolution; full attention with proportional RoPE on half of each head; sliding attention
+    (a window of 3 over 6 tokens) with plain RoPE: each with its per-head sigmoid gate and sandwich norms."""
+    from gallery.toy import toy_trace
+
+    from .test_model_types_hybrid import _toy_equals_transformers
+    from .test_toy import SEQ, _renamed
+
+    types = ["conv"] * layer + [kind]
+    toy = toy_trace(_arch({"model_type": "lfm3", "num_hidden_layers": layer + 1, "layer_types": types}), layer, SEQ,
+                    seed=3)
+    block = toy.arch.blocks[toy.arch.layers[0]]
+    m = block.mixer
+    assert block.norm_placement == "sandwich" and (m.kind == "short_conv") == (kind == "conv")
+    cfg = {"model_type": "lfm3", "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": layer + 1,
+           "intermediate_size": block.ffn.d_ff, "layer_types": types, "pad_token_id": 0, "bos_token_id": 1,
+           "eos_token_id": 2}
+    if m.kind != "short_conv":
+        assert m.head_gate and (m.window is not None) == (kind == "sliding_attention")
+        cfg |= {"num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim,
+                "sliding_window": m.window or 256}
+    _toy_equals_transformers(toy, cfg, layer, _renamed(_LFM3_NAMES, dict(toy.weights), f"model.layers.{layer}."))
