@@ -291,3 +291,52 @@ def test_lfm3_toy_layer_equals_transformers(layer, kind):
         cfg |= {"num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim,
                 "sliding_window": m.window or 256}
     _toy_equals_transformers(toy, cfg, layer, _renamed(_LFM3_NAMES, dict(toy.weights), f"model.layers.{layer}."))
+
+
+# --- MiniMax-M3's layers: the toy against MiniMaxM3VLDecoderLayer (float64) ---------------------------------------
+
+
+def _minimax_m3_state(w: dict, p: str) -> dict:
+    """The toy's weights under MiniMax-M3's names: gate and up fused (rows gate then up), Gemma-style norms stored as
+    weight − 1, the router's correction bias a buffer of its gate."""
+    import numpy as np
+
+    out = {p + n.replace("attn_norm", "input_layernorm").replace("ffn_norm", "post_attention_layernorm"): v - 1
+           for n, v in w.items() if n.split(".")[0] in ("attn_norm", "ffn_norm")}
+    out |= {p + f"self_attn.{n}": (v - 1 if "norm" in n else v.T) for n, v in w.items()
+            if n.split(".")[0] in ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm")}
+    for prefix, hf in (("", "mlp."), ("shared_expert.", "mlp.shared_experts.")):
+        if f"{prefix}gate_proj.weight" in w:
+            out[p + hf + "gate_up_proj.weight"] = np.concatenate(
+                [w[f"{prefix}gate_proj.weight"], w[f"{prefix}up_proj.weight"]], 1).T
+            out[p + hf + "down_proj.weight"] = w[f"{prefix}down_proj.weight"].T
+    if "router.weight" in w:
+        g, u, d = (w[f"experts.{n}.weight"] for n in ("gate_proj", "up_proj", "down_proj"))  # (E, in, out)
+        out |= {p + "mlp.gate.weight": w["router.weight"].T, p + "mlp.gate.e_score_correction_bias":
+                w["router.correction_bias"], p + "mlp.experts.gate_up_proj": np.concatenate([g, u], 2).transpose(0, 2, 1),
+                p + "mlp.experts.down_proj": d.transpose(0, 2, 1)}
+    return out
+
+
+@pytest.mark.parametrize("layer", [0, 1])  # a dense clamped-SwiGLU MLP; experts with a shared expert
+def test_minimax_m3_toy_layer_equals_transformers(layer):
+    """The whole head rotates (rotary_dim is not read by transformers here), the MLPs are gpt-oss's clamped SwiGLU,
+    the routed sum is scaled by routed_scaling_factor before the shared expert is added."""
+    from gallery.toy import toy_trace
+
+    from .test_model_types_hybrid import _toy_equals_transformers
+    from .test_toy import SEQ
+
+    mlp = ["dense", "sparse"][:layer + 1]
+    toy = toy_trace(_arch({"model_type": "minimax_m3_vl_text", "num_hidden_layers": layer + 1,
+                           "mlp_layer_types": mlp}), layer, SEQ, seed=3)
+    block = toy.arch.blocks[toy.arch.layers[0]]
+    m, f = block.mixer, block.ffn
+    assert f.activation == "swish_clamped" and m.rope.partial == 1.0
+    cfg = {"model_type": "minimax_m3_vl_text", "vocab_size": 32, "hidden_size": toy.arch.d_model,
+           "num_hidden_layers": layer + 1, "mlp_layer_types": mlp, "num_attention_heads": m.n_heads,
+           "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim, "bos_token_id": 1, "eos_token_id": 2}
+    cfg |= {"dense_intermediate_size": f.d_ff} if f.kind == "mlp" else {
+        "dense_intermediate_size": 12, "intermediate_size": f.d_expert, "shared_intermediate_size": f.d_shared,
+        "num_local_experts": f.n_experts, "num_experts_per_tok": f.top_k}
+    _toy_equals_transformers(toy, cfg, layer, _minimax_m3_state(dict(toy.weights), f"model.layers.{layer}."))

@@ -1,10 +1,12 @@
 """MiniMax-M3's language model (``models/minimax_m3_vl``, ``MiniMaxM3VLForCausalLM``): MiniMax-M2's attention with
-QK-norm per head (Gemma-style RMSNorm) and RoPE on ``rotary_dim`` of each head's dims; per layer a dense MLP or
+QK-norm per head (Gemma-style RMSNorm) and RoPE on every dim of each head; per layer a dense MLP or
 experts (``mlp_layer_types``); experts chosen by sigmoid scores plus a correction-bias buffer, renormalised and
 scaled by ``routed_scaling_factor``, beside one shared MLP of ``shared_intermediate_size``; every MLP is gpt-oss's
 clamped SwiGLU ((up + 1) · gate · σ(1.702 · gate), gate ≤ 7, up within ±7), its gate and up fused in one matrix.
 
-Layers of type ``minimax_m3_sparse`` attend through a block lightning indexer (``MiniMaxM3VLIndexer``) that no kind
+``rotary_dim`` (64 of 128 in the checkpoints) is kept by ``MiniMaxM3VLTextConfig`` but, unlike MiniMax-M2's
+config class, never turned into a partial rotary factor: transformers rotates whole heads unless ``rope_parameters``
+(or ``partial_rotary_factor``) says otherwise, and so does the spec. Layers of type ``minimax_m3_sparse`` attend through a block lightning indexer (``MiniMaxM3VLIndexer``) that no kind
 models yet: such configs are refused in one line. The legacy keys ``sparse_attention_config.sparse_attention_freq``
 and ``moe_layer_freq`` spell the layer lists as the config class reads them. Defaults are the
 ``MiniMaxM3VLTextConfig`` defaults (checked by ``tests/test_derive.py``).
@@ -13,7 +15,7 @@ and ``moe_layer_freq`` spell the layer lists as the config class reads them. Def
 from __future__ import annotations
 
 from ..config import DerivationError, shown
-from ..family import MLP_TYPES, const, dense_only, is_moe, layer_kinds, moe_only, per_layer, without
+from ..family import MLP_TYPES, const, dense_only, is_moe, layer_kinds, moe_only, per_layer, rope, without
 from .moe import MinimaxM2
 
 
@@ -60,6 +62,7 @@ class MinimaxM3VLText(MinimaxM2):
     layers = staticmethod(_layers)
     block = without(MinimaxM2.block, "ffn.d_ff", "ffn.bias") | {
         "mixer.qk_norm": const("per_head_shared"),  # MiniMaxM3VLRMSNorm(head_dim) on each head
+        "mixer.rope": rope,
         "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
         "ffn.activation": _clamped_swiglu,
         "ffn.d_ff": dense_only("dense_intermediate_size"),
