@@ -340,3 +340,34 @@ def test_minimax_m3_toy_layer_equals_transformers(layer):
         "dense_intermediate_size": 12, "intermediate_size": f.d_expert, "shared_intermediate_size": f.d_shared,
         "num_local_experts": f.n_experts, "num_experts_per_tok": f.top_k}
     _toy_equals_transformers(toy, cfg, layer, _minimax_m3_state(dict(toy.weights), f"model.layers.{layer}."))
+
+
+# --- cache by hand, from the config numbers ------------------------------------------------------------------------
+
+BF16 = 2
+
+
+def test_lfm3_default_cache_by_hand():
+    """Lfm3Config: 24 layers, full attention at i % 4 == 2 (6 layers), sliding (256 tokens) at i % 4 == 0 from layer 4
+    (5), the 7-tap short convolution elsewhere (13, a fixed d_model × 7 window each); 4 KV heads of 128."""
+    from gallery.memory import kv_bytes, kv_bytes_per_token, state_bytes
+
+    arch = _arch({"model_type": "lfm3"})
+    per_token = 2 * 4 * 128  # K and V
+    assert kv_bytes_per_token(arch) == 11 * per_token * BF16
+    assert state_bytes(arch) == 13 * 2048 * 7 * BF16
+    assert kv_bytes(arch, 4096) == (6 * per_token * 4096 + 5 * per_token * 256 + 13 * 2048 * 7) * BF16
+
+
+def test_afmoe_and_dbrx_cache_by_hand():
+    """AFMoE's default: 32 layers, every fourth full (8), the others in a 1,024-token window, 16 KV heads of 128 (MHA:
+    num_key_value_heads null); DBRX 132B: 40 layers, 8 KV heads of 6144 / 48 = 128."""
+    from gallery.memory import kv_bytes, kv_bytes_per_token
+
+    afmoe = _arch({"model_type": "afmoe"})
+    per_token = 2 * 16 * 128
+    assert kv_bytes_per_token(afmoe) == 32 * per_token * BF16
+    assert kv_bytes(afmoe, 8192) == (8 * per_token * 8192 + 24 * per_token * 1024) * BF16
+    dbrx = _arch({"model_type": "dbrx", "d_model": 6144, "n_heads": 48, "n_layers": 40,
+                  "attn_config": {"kv_n_heads": 8, "rope_theta": 500000}})
+    assert kv_bytes_per_token(dbrx) == 40 * 2 * 8 * 128 * BF16
