@@ -94,7 +94,8 @@ VARIANTS = {
                     "no dense": {"first_k_dense_replace": 0}, "pattern": {"sliding_window_pattern": 2},
                     "no window": {"sliding_window": None}, "bias": {"attention_bias": True},
                     "listed": {"layer_types": ["full_attention", "sliding_attention"] * 2 + ["full_attention"],
-                               "mlp_layer_types": ["sparse", "dense", "sparse", "sparse", "dense"]}},
+                               "mlp_layer_types": ["sparse", "dense", "sparse", "sparse", "dense"]},
+                    "unknown entry": {"mlp_layer_types": ["dense", 7, "sparse", "sparse", "dense"]}},
     "cohere_compass_text": {"small": {}, **{k: _ATTENTION[k] for k in ("mha", "mqa", "kv default", "vocab", "width")},
                             "untied": {"tie_word_embeddings": False}, "bias": {"attention_bias": True},
                             "head_dim": {"head_dim": 24}, "all full": {"layer_types": None, "rope_parameters": {

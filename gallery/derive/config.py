@@ -52,6 +52,8 @@ class Expect:
     maximum: float = MAX_INT
     int_too: frozenset[str] = frozenset()  # model types whose config class takes an integer for this float too
     entries: dict | None = None  # an object's entries the gallery reads (nested objects: one per layer type)
+    only: tuple = ()  # (type, model types): a type of ``types`` that only these model types' config classes take
+    any_items: frozenset[str] = frozenset()  # model types whose config class takes a list of any entries
 
     def problem(self, key: str, value: Any, model_type: str) -> str | None:
         """Why ``value`` is refused for ``key``, or None when it is accepted."""
@@ -62,11 +64,12 @@ class Expect:
                 return None
             return (f"{key} is null: expected {self.describe(model_type)} "
                     f"(the config class of model_type {model_type} refuses null)")
-        if not _is(value, self.types + ((int,) if model_type in self.int_too else ())):
+        narrowed = tuple(t for t in self.types if all(t is not kind or model_type in who for kind, who in self.only))
+        if not _is(value, narrowed + ((int,) if model_type in self.int_too else ())):
             return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
             return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
-        if isinstance(value, list) and self.items:
+        if isinstance(value, list) and self.items and model_type not in self.any_items:
             i, bad = next(((i, v) for i, v in enumerate(value) if not _is(v, (self.items,))), (0, _OK))
             if bad is not _OK:  # one entry per layer: name the layer
                 return f"{key}[{i}]: {shown(bad)} at layer {i} is {_a(bad)}: expected {self.describe(model_type)}"
@@ -174,11 +177,14 @@ EXPECT: dict[str, Expect] = {
     "n_routed_experts": _null(SIZE, "dots1"),
     **dict.fromkeys(["n_shared_experts", "max_window_layers"], _null(COUNT, "dots1")),
     # Ernie4_5_MoeConfig annotates its expert keys int | None; moe_layer_end_index -1 means the last layer
-    **dict.fromkeys(["moe_k", "moe_num_experts", "moe_layer_interval"], _null(SIZE)),
-    **dict.fromkeys(["moe_num_shared_experts", "moe_layer_start_index"], _null(COUNT)),
+    **dict.fromkeys(["moe_k", "moe_layer_interval"], _null(SIZE)),
+    "moe_num_experts": _null(SIZE, "ernie4_5_moe"),  # AriaTextConfig: an int
+    "moe_layer_start_index": _null(COUNT),
+    "moe_num_shared_experts": _null(COUNT, "ernie4_5_moe"),
     "moe_layer_end_index": _null(_expect(int, -1)),
     "num_shared_experts": _null(COUNT, "hy_v3", "afmoe"),
-    "moe_topk": Expect((int, list), 1, items=int),  # HunYuanMoEV1Config: one top-k, or one per layer
+    # HunYuanMoEV1Config: one top-k, or one per layer; AriaTextConfig: one
+    "moe_topk": Expect((int, list), 1, items=int, only=((list, frozenset({"hunyuan_v1_moe"})),)),
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
@@ -194,7 +200,8 @@ EXPECT: dict[str, Expect] = {
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "lfm3", "cohere2_moe", "cohere_compass_text",
                             "afmoe"),
-    "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
+    "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
+                                      only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
@@ -262,7 +269,9 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
     "moe_layer_freq": _layers(int),
     "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
-    **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
+    **dict.fromkeys(["layer_types", "layers_block_type", "indexer_types"], _layers(str)),
+    # Cohere2MoeConfig annotates a list of anything (its validation then takes "sparse" or "dense" only)
+    "mlp_layer_types": Expect((list,), items=str, null=True, any_items=frozenset({"cohere2_moe"})),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
     # DBRX's nested DbrxAttentionConfig and DbrxFFNConfig (ffn_act_fn: {"name": "silu"})
