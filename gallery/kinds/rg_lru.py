@@ -18,8 +18,8 @@ from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, state_only
 from ..specbase import Activation, Strict
-from ..steps import ACTIVATIONS, Ctx, Param, Step, conv_step, ew, linear
-from ..terms import Term, term
+from ..steps import ACTIVATIONS, Ctx, Step, conv_step, ew, linear
+from ..terms import Weight, WeightTerms, table, weight
 from ..toyops import ACT, D_TOY, Run, causal_conv
 from .contract import Caption, Choose, Fact, Heatmap, Side, fixed_state
 from .pictures import cells, taps_picture
@@ -57,20 +57,21 @@ def _gates(m: RgLru) -> list[tuple[str, str]]:
     return [("input gate i", "rg_lru.input_gate"), ("recurrence gate r", "rg_lru.recurrent_gate")]
 
 
-def terms(d: tuple[str, int], m: RgLru, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: RgLru) -> list[Weight]:
     """``RecurrentGemmaRecurrentBlock`` in build order: linear_y, linear_x, linear_out (each with a bias), conv_1d
-    (depthwise, with a bias), then ``RecurrentGemmaRglru``'s Λ and its two block-diagonal gates."""
-    lru, k = ("d_lru", m.d_lru), ("conv_kernel", m.conv_kernel)
+    (depthwise, with a bias), then ``RecurrentGemmaRglru``'s Λ and its two block-diagonal gates (heads, block,
+    block) with their biases (heads, block)."""
+    c, lru, k = "linear_mixers", ("d_lru", m.d_lru), ("conv_kernel", m.conv_kernel)
     h, b = ("n_heads", m.n_heads), ("d_lru / n_heads", m.block)
-    terms = [term("linear_mixers", "linear_y", where, d, lru), term("linear_mixers", "linear_y.bias", where, lru),
-             term("linear_mixers", "linear_x", where, d, lru), term("linear_mixers", "linear_x.bias", where, lru),
-             term("linear_mixers", "linear_out", where, lru, d), term("linear_mixers", "linear_out.bias", where, d),
-             term("linear_mixers", "conv_1d", where, lru, k), term("linear_mixers", "conv_1d.bias", where, lru),
-             term("linear_mixers", "rg_lru.recurrent_param", where, lru)]
+    out = [weight(c, "linear_y", d, lru), weight(c, "linear_y.bias", lru),
+           weight(c, "linear_x", d, lru), weight(c, "linear_x.bias", lru),
+           weight(c, "linear_out", lru, d), weight(c, "linear_out.bias", d),
+           weight(c, "conv_1d", lru, k), weight(c, "conv_1d.bias", lru),
+           weight(c, "rg_lru.recurrent_param", lru, tensor="rg_lru.recurrent_param")]
     for _, name in _gates(m):
-        terms += [term("linear_mixers", f"{name}_weight", where, h, b, b),
-                  term("linear_mixers", f"{name}_bias", where, h, b)]
-    return terms
+        out += [weight(c, f"{name}_weight", h, b, b, tensor=f"{name}_weight"),
+                weight(c, f"{name}_bias", h, b, tensor=f"{name}_bias")]
+    return out
 
 
 def cache(kind: str, n: int, m: RgLru, d_model: int) -> LayerCache:
@@ -93,29 +94,29 @@ def lines(m: RgLru) -> list[str]:
 
 def steps(c: Ctx, m: RgLru) -> list[Step]:
     """RecurrentGemmaRecurrentBlock.forward without a cache; RecurrentGemmaRglru.forward; _rnn_scan's loop."""
-    T, d, p = c.T, c.d, "rg-lru"
+    T, p, W = c.T, "rg-lru", table(weights(c.dm, m))
     lru, h, b = m.d_lru, m.n_heads, m.block
     x = (T, lru)
     steps = [
-        linear(c, "linear_y", p, d, lru, True, "y = x · W_y"),
+        linear(c, "linear_y", p, W, "y = x · W_y"),
         ew(f"activation ({m.activation})", p, x, f"y = {ACTIVATIONS[m.activation]}", per=4),
-        linear(c, "linear_x", p, d, lru, True, "u = x · W_x"),
-        conv_step(c, "conv_1d", p, lru, m.conv_kernel, True, "conv_1d"),
+        linear(c, "linear_x", p, W, "u = x · W_x"),
+        conv_step(c, "conv_1d", p, W, "conv_1d"),
     ]
     for what, name in _gates(m):
         steps += [
             Step(f"{what}: blocks × W", p, x, x, f"per block of {b} channels: u[block] · W[block] ({h} blocks, "
-                 "block-diagonal)", 2 * T * h * b * b, (Param(f"{name}_weight", (h, b, b)),), matmul=True),
-            ew(f"{what}: σ(· + b)", p, x, f"{what[-1]} = σ(· + b)", per=5, params=(Param(f"{name}_bias", (h, b)),)),
+                 "block-diagonal)", 2 * T * h * b * b, (W[f"{name}_weight"],), matmul=True),
+            ew(f"{what}: σ(· + b)", p, x, f"{what[-1]} = σ(· + b)", per=5, params=(W[f"{name}_bias"],)),
         ]
     steps += [
         ew("decay a", p, x, f"a = exp(−{DECAY_SCALE:g} · r ⊙ softplus(Λ)): 0 < a < 1, near 1 when r is small",
-           per=3, params=(Param("rg_lru.recurrent_param", (lru,)),)),
+           per=3, params=(W["rg_lru.recurrent_param"],)),
         ew("normalised input", p, x, "x̃ = u ⊙ i ⊙ √(1 − a²); at position 0 the reset keeps u ⊙ i", per=5),
         ew("linear recurrence", p, x, f"h_t = a_t ⊙ h_(t−1) + x̃_t, h = 0 before the first token: {lru:,} numbers "
            "per sequence", per=2),
         ew("y ⊙ h", p, x, "o = y ⊙ h"),
-        linear(c, "linear_out", p, lru, d, True, "o = o · W_out"),
+        linear(c, "linear_out", p, W, "o = o · W_out"),
     ]
     return steps
 
@@ -161,7 +162,7 @@ def picture(steps: list, choose: Choose) -> list:
 
 
 KIND = fixed_state(
-    schema=RgLru, name=lambda m: "RG-LRU", terms=terms, cache=cache,
+    schema=RgLru, name=lambda m: "RG-LRU", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 10 * m.d_lru,  # decay 3, normalised input 5, update 2: per channel
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(Fact("Fixed-state mixers", "recurrence width (d_lru)", lambda m: m.d_lru),
