@@ -184,7 +184,8 @@ EXPECT: dict[str, Expect] = {
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat", "diffllama"),
+                                 "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma",
+                                 "diffllama"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax"),
@@ -266,6 +267,11 @@ EXPECT: dict[str, Expect] = {
                      "layer_norm_elementwise_affine", "scale_embedding"], FLAG),
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
+    # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
+    "lru_width": _null(SIZE, "recurrent_gemma"),
+    **dict.fromkeys(["attention_window_size", "conv1d_width"], SIZE),
+    "logits_soft_cap": EPS,
+    "block_types": _layers(str),
     **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
