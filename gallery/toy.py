@@ -66,8 +66,9 @@ def per_layer_toy(arch: Arch, T: int) -> np.ndarray | None:
 def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
                 ids: np.ndarray | None = None) -> list[ToyStep]:
     """Run the one layer of the toy ``arch`` on ``x`` (T, d_model), or (T, streams, d_model) with hyper-connections;
-    one ToyStep per trace step. ``ids``: the token ids hash routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
-    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids)
+    one ToyStep per trace step, in the trace's order and shapes (checked as it runs). ``ids``: the token ids hash
+    routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
+    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids, plan=trace(arch, 0, len(x)))
     block = arch.blocks[arch.layers[0]]
     if block.parallel:
         h = R.norm("norm (shared)", "norm", x) if block.shared_norm else R.norm("attention norm", "attn_norm", x)
@@ -76,25 +77,34 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
             h = R.norm("ffn norm", "ffn_norm", x)
         f = ffn_kind(block.ffn).forward(R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
-        return R.steps
+        return R.done()
     for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
 
-        def sublayer(x: np.ndarray) -> np.ndarray:
-            h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
+        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(the sublayer's output, what the residual adds it to: x, or its normed input)."""
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
             y = mixer_kind(sub).forward(R, sub, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
-            return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
+            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
+            return y, h if block.residual_from_norm else x
 
-        x = _hyper(R, f"{label}_hc", x, sublayer) if arch.hyper_connections else R.rec("residual add", x + sublayer(x))
+        if arch.hyper_connections:
+            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+        else:
+            y, residual = sublayer(x)
+            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
+            x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
+        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
+            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))
         y = R.linear("per-layer projection", R.rec("× per-layer input", a * per_layer_toy(arch, len(x))),
                      "per_layer_projection")
         R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
-    return R.steps
+    return R.done()
 
 
 def _hyper(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:

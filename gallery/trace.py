@@ -5,8 +5,8 @@ each :class:`~gallery.steps.Step` has its input and output shapes, the parameter
 shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). Each mixer and feed-forward kind
 (``gallery/kinds/``) lists its own steps from ``(T, d_model)`` back to ``(T, d_model)``, in the order of its
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
-parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel
-block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
+norm after the residual add, ``GPTJBlock`` for the parallel block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.
@@ -14,15 +14,18 @@ norm and the head are outside a layer and not traced.
 
 from __future__ import annotations
 
+from .counts import ple_layer_weights
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
 from .steps import ACTIVATIONS, Ctx, Param, Step, ew, linear  # noqa: F401  (Param, Step: importable from here)
+from .terms import table
 
 
 def _sublayer(c: Ctx, steps: list[Step], placement: str, label: str, norm_in: bool = True) -> list[Step]:
     """Norms around one sublayer as the block places them (pre, post, sandwich), without the residual add."""
     x = (c.T, c.d)
-    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement != "post" else []
+    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement in (
+        "pre", "sandwich") else []
     after = [c.norm(f"{label} norm (post)", "norm", f"post_{label}_norm", x)] if placement in ("post",
                                                                                            "sandwich") else []
     return before + steps + after
@@ -57,8 +60,23 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
+        add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
+        if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
+            steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
     return steps + _per_layer_input(c)
+
+
+def _scaled_residual(c: Ctx, block, what: str, scale) -> Step:
+    """The residual add after one sublayer: x + f(x); from the normed input h (MiniMaxDecoderLayer) and with weights
+    on both terms where the block says so."""
+    if not block.residual_from_norm and scale is None:
+        return _residual(c, what)
+    r, f = ("h", f"{what[:-3]}(h)") if block.residual_from_norm else ("x", what)
+    if scale is not None:
+        r, f = f"{scale.residual:g} · {r}", f"{scale.output:g} · {f}"
+    normed = ", h = the normed x (the residual carries the normed input)" if block.residual_from_norm else ""
+    return ew("residual add", "residual", (c.T, c.d), f"x = {r} + {f}{normed}", per=1 if scale is None else 3)
 
 
 def _per_layer_input(c: Ctx) -> list[Step]:
@@ -67,13 +85,13 @@ def _per_layer_input(c: Ctx) -> list[Step]:
     ple, T, p = c.arch.per_layer_embedding, c.T, "per-layer input"
     if ple is None:
         return []
-    w = ple.d_per_layer
-    return [linear(c, "per-layer gate", p, c.d, w, False, "g = x · W_gate", "per_layer_input_gate"),
+    w, W = ple.d_per_layer, table(ple_layer_weights(c.arch))
+    return [linear(c, "per-layer gate", p, W, "g = x · W_gate", "per_layer_input_gate"),
             ew(f"activation ({ple.activation})", p, (T, w), f"a = act(g), act(x) = {ACTIVATIONS[ple.activation]}",
                per=4),
             ew("× per-layer input", p, (T, w), "a ⊙ p, p = this layer's slice of the per-layer inputs: (per-layer "
                "table row × √d_per_layer + norm(x₀ · W_proj / √d_model)) / √2"),
-            linear(c, "per-layer projection", p, w, c.d, False, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
+            linear(c, "per-layer projection", p, W, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
             c.norm("per-layer norm", p, "post_per_layer_input_norm", (T, c.d)),
             _residual(c, "per-layer input(x)")]
 

@@ -1,17 +1,15 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
-per-head gate's g_proj);
-the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
-trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
-``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
-``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
+per-head gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
+FLOPs; the label; the trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap,
+``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its
+four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
+its own beside this one, as QK-norm does.
 """
 
 from __future__ import annotations
 
-from math import prod
 from typing import Literal
 
 import numpy as np
@@ -20,9 +18,11 @@ from pydantic_core import PydanticCustomError
 
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
-from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
+from . import alibi, differential, qk_norm
+from .alibi import Alibi
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -59,7 +59,9 @@ class SoftmaxAttention(Strict):
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
-    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
+    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
+    alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
+                                      "of RoPE (BLOOM, MPT, Falcon alibi); null without")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
@@ -73,6 +75,9 @@ class SoftmaxAttention(Strict):
         False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
         "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
         "says)")
+    differential: bool = Field(
+        False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
+        "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -97,6 +102,11 @@ class SoftmaxAttention(Strict):
                 "n_kv_heads", "heads_not_divisible",
                 f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
             )
+        if self.differential and self.n_kv_heads % 2:
+            raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
+                             f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
+        if self.alibi and self.rope:
+            raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
         if self.kind != expected:
             raise rule_error(
@@ -124,31 +134,30 @@ def attention_kind(n_heads: int, n_kv_heads: int) -> str:
     return "mqa" if n_kv_heads == 1 else "gqa"
 
 
-def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]:
+def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     """Llama-style q/k/v/o projections, their biases, QK-norm weights and sinks."""
     h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
     vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
     own_kv = [] if mixer.kv_shared else [("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
     projections = [("q_proj", h, hd), *own_kv]
-    terms = [term("attention", name, where, d, heads, dim) for name, heads, dim in projections]
+    out = [weight("attention", name, d, heads, dim, shape=(d[1], heads[1] * dim[1]))
+           for name, heads, dim in projections]
     if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
-        terms[0] = term("attention", "q_proj", where, d, h, hd, ("2 (query, gate)", 2))
+        out[0] = weight("attention", "q_proj", d, h, hd, ("2 (query, gate)", 2), shape=(d[1], h[1] * hd[1] * 2))
     if mixer.qkv_bias:
-        terms += [term("attention", f"{name}.bias", where, heads, dim) for name, heads, dim in projections]
-    terms.append(term("attention", "o_proj", where, h, vd, d))
+        out += [weight("attention", f"{name}.bias", heads, dim, shape=(heads[1] * dim[1],))
+                for name, heads, dim in projections]
+    out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
-        terms.append(term("attention", "o_proj.bias", where, d))
-    if mixer.qk_norm == "per_head_shared":
-        terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
-    elif mixer.qk_norm in ("per_head", "whole_projection"):
-        terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
+        out.append(weight("attention", "o_proj.bias", d))
+    out += qk_norm.weights(mixer.qk_norm, h, kv, hd)
     if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
-        terms = [t for t in terms if t.name != "k_norm"]
+        out = [w for w in out if w.name != "k_norm"]
     if mixer.sinks:
-        terms.append(term("attention", "sinks", where, h))
+        out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
-        terms.append(term("attention", "g_proj", where, d, h))
-    return terms
+        out.append(weight("attention", "g_proj", d, h))
+    return out + (differential.weights(hd) if mixer.differential else [])
 
 
 def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
@@ -169,19 +178,9 @@ def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
 def context_flops(m: SoftmaxAttention, context: int) -> int:
     """QKᵀ and A·V for one query over the tokens it sees (the window or chunk bounds them)."""
     bound = m.window or m.chunk
-    return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
+    value = 2 * m.head_dim if m.differential else m.value_dim  # differential: each head reads both value halves
+    return 2 * m.n_heads * (m.head_dim + value) * (min(context, bound) if bound else context)
 
-
-QK_NORM_LINES = {  # what each scope computes, for the label
-    "per_head_shared": "per head, one head_dim weight shared by all heads",
-    "per_head": "per head, each head its own weight",
-    "whole_projection": "over the whole projection (all heads at once)",
-    "per_head_weightless": "per head after RoPE: RMS, no weight",
-}
-QK_NORM_FACTS = {  # the same for the compare table
-    "none": "none", "per_head_shared": "per head, shared weight", "per_head": "per head, own weights",
-    "whole_projection": "whole projection", "per_head_weightless": "per head, no weight (after RoPE)",
-}
 
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
 
@@ -191,17 +190,19 @@ def lines(m: SoftmaxAttention) -> list[str]:
     out = [NAMES[m.kind],
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-           rope_text(m.rope)]
+           alibi.text(m.alibi) if m.alibi else rope_text(m.rope)]
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
-        out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
+        out.append("QK-norm " + qk_norm.LINES[m.qk_norm])
     if m.v_norm:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.head_gate:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
+    if m.differential:
+        out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
             if m.chunk else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
@@ -210,21 +211,20 @@ def lines(m: SoftmaxAttention) -> list[str]:
 
 def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     """LlamaAttention + eager_attention_forward, with the options of the other families."""
-    T, d, p = c.T, c.d, "attention"
+    T, p, W = c.T, "attention", table(weights(c.dm, m))
     h, kv, hd, vd = m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
-    steps = [linear(c, "q_proj", p, d, h * hd * (2 if m.output_gate else 1), m.qkv_bias,
-                     "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
+    steps = [linear(c, "q_proj", p, W, "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
     if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
         steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
                          f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
     if m.kv_shared:
-        return steps + _g_proj(c, m, p) + _shared_kv_steps(c, m, p) + _attend_steps(c, m, p)
-    steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
+        return steps + _g_proj(c, m, p, W) + _shared_kv_steps(c, m, p, W) + _attend_steps(c, m, p, W)
+    steps.append(linear(c, "k_proj", p, W, "k = x · W_k"))
     if not m.k_eq_v:
-        steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
-    steps += _g_proj(c, m, p)
+        steps.append(linear(c, "v_proj", p, W, "v = x · W_v"))
+    steps += _g_proj(c, m, p, W)
     if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
-        steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
+        steps += [qk_norm.step(c, p, W, t, (T, n * hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
     steps += [ew("split Q heads", p, (T, h * hd), split, per=0, out=(h, T, hd)),
               ew("split K heads", p, (T, kv * hd), split, per=0, out=(kv, T, hd))]
@@ -233,29 +233,26 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                          per=0, out=(kv, T, vd)))
     else:
         steps.append(ew("split V heads", p, (T, kv * vd), split, per=0, out=(kv, T, vd)))
-    if m.qk_norm == "per_head_shared":  # Qwen3Attention: one norm of head_dim shared by all heads, before RoPE
-        steps += [c.norm("q_norm", p, "q_norm", (h, T, hd)), c.norm("k_norm", p, "k_norm", (kv, T, hd))]
-    elif m.qk_norm == "per_head":  # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: no bias
-        steps += [_per_head_norm(c, p, f"{t.lower()}_norm", (n, T, hd)) for t, n in (("Q", h), ("K", kv))]
+    if m.qk_norm in ("per_head_shared", "per_head"):  # Qwen3Attention: one norm of head_dim shared by all heads;
+        # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: each head its own weight row, no bias
+        steps += [qk_norm.step(c, p, W, t, (n, T, hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     if m.v_norm:  # Gemma4TextAttention: v_norm without weight
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
-    return steps + _attend_steps(c, m, p)
+    return steps + _attend_steps(c, m, p, W)
 
 
-def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """Gemma4TextAttention of a KV-shared layer: its own queries (q_norm, RoPE), the producing layer's K and V."""
     T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
-    steps = [c.norm("q_norm", p, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
+    steps = [qk_norm.step(c, p, W, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
     steps.append(ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
                     "(heads, T, dim)", per=0, out=(h, T, hd)))
-    if m.qk_norm == "per_head_shared":
-        steps.append(c.norm("q_norm", p, "q_norm", (h, T, hd)))
-    elif m.qk_norm == "per_head":
-        steps.append(_per_head_norm(c, p, "q_norm", (h, T, hd)))
+    if m.qk_norm in ("per_head_shared", "per_head"):
+        steps.append(qk_norm.step(c, p, W, "q_norm", (h, T, hd)))
     if m.rope:
         steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
                                proportional=is_proportional(m.rope)))
@@ -264,14 +261,15 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
                     ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
 
 
-def _g_proj(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias."""
-    return [linear(c, "g_proj", p, c.d, m.n_heads, False, "g = x · W_g (one gate logit per head)")
-            ] if m.head_gate else []
+    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else []
 
 
-def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
+    if m.differential:
+        return differential.steps(c, m, p, W)
     T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
     steps: list[Step] = []
     if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
@@ -281,23 +279,17 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
                   for t, dim in (("K", hd), ("V", vd))]
-    steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks,
-                               (h, T, hd))
+    steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
+                               params(W, "sinks") if m.sinks else (), (h, T, hd))
+    if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
+        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), alibi.step(p, h, T, m.alibi))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
         steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
                           f"its {vd} dims", T * h * (4 + vd)))
-    steps.append(linear(c, "o_proj", p, h * vd, c.d, m.out_bias, "y = O · W_o"))
+    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
-
-
-def _per_head_norm(c: Ctx, p: str, name: str, shape: Shape) -> Step:
-    """The model's norm over each head's vector with a weight row of its own per head, (heads, head_dim), no bias."""
-    ln = c.arch.norm.kind == "layernorm"
-    formula = (("(x − mean(x)) / √(var(x) + eps)" if ln else "x · rsqrt(mean(x²) + eps)")
-               + f" · w[head], no bias (eps = {c.arch.norm.eps:g})")
-    return Step(name, p, shape, shape, formula, (7 if ln else 4) * prod(shape), (Param(f"{name}.weight", shape[::2]),))
 
 
 def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
@@ -351,6 +343,8 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
             g: np.ndarray | None = None) -> np.ndarray:
     """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
+    if m.differential:
+        return differential.forward(R, m, q, k, v)
     hd = m.head_dim
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
@@ -359,7 +353,9 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
-    o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    scale = m.scale or hd ** -0.5
+    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
+               bias=alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
@@ -387,7 +383,8 @@ def toy_d_model(m: SoftmaxAttention, shrunk: dict, d_model: int) -> int | None:
 
 
 KIND = attention(
-    schema=SoftmaxAttention, name=lambda m: m.kind.upper(), terms=terms, cache=cache, context_flops=context_flops,
+    schema=SoftmaxAttention, name=lambda m: m.kind.upper(), terms=WeightTerms(weights), cache=cache,
+    context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),
@@ -401,10 +398,12 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
+        Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
-        Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
+        Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
+        alibi.FACT,
     ),
     toy_d_model=toy_d_model,
 )
