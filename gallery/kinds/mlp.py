@@ -3,20 +3,21 @@ experts of :mod:`.moe` reuse.
 
 Schema :class:`Mlp`; parameters; the label and node; the trace and toy of the chain (gpt-oss's clamped SwiGLU with its
 limit 7 and α 1.702, DeepSeek-V4's gate capped at swiglu_limit 10, Step 3.5's ``clamp`` after the activation: Step3p7MLP,
-Step3p7Experts); the shrink rule (d_ff 12).
+Step3p7Experts; Apertus's xIELU with its two learned scalars, :mod:`.xielu`); the shrink rule (d_ff 12).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
-from ..specbase import Activation, Strict
+from ..specbase import Activation, Strict, rule_error
 from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Param, Step, ew
 from ..terms import Term, term
 from ..toyops import ACT, Run
+from . import xielu
 from .contract import Fact, FfnKind
 
 FF_TOY = 12  # the toy's d_ff (and a dense MLP's beside experts)
@@ -28,11 +29,20 @@ class Mlp(Strict):
 
     kind: Literal["mlp"]
     d_ff: PositiveInt = Field(description="Hidden width")
-    activation: Activation
+    activation: Union[Activation, Literal["xielu"]] = Field(
+        description="As for every feed-forward, or 'xielu': xIELU with two learned scalars per MLP, act_fn.alpha_p "
+        "and act_fn.alpha_n (Apertus hidden_act xielu; plain MLPs only)")
     gated: bool = Field(description="gate ⊙ act(up) with three matrices, or act(up) with two")
     bias: bool = False
     clamp: float | None = Field(None, gt=0, description="act(gate) capped at clamp and up clamped to ±clamp before "
                                 "their product (Step 3.5 swiglu_limits_shared, Step3p7MLP); no parameters")
+
+    @model_validator(mode="after")
+    def _xielu_plain(self) -> "Mlp":
+        if self.activation == "xielu" and self.gated:
+            raise rule_error("activation", "xielu_gated", "xielu is read for plain MLPs (up, act, down) only, as "
+                             "Apertus builds it; set gated: false")
+        return self
 
 
 def chain_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
@@ -49,14 +59,16 @@ def chain_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[st
 
 
 def terms(d: tuple[str, int], f: Mlp, where: str) -> list[Term]:
-    return chain_terms("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias, where)
+    chain = chain_terms("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias, where)
+    return chain[:1] + xielu.terms("mlp", where) + chain[1:] if f.activation == "xielu" else chain
 
 
 def ffn_name(activation: str, gated: bool) -> str:
     if gated:
         return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
                 "silu_clamped": "SwiGLU (clamped)", "relu": "ReGLU"}.get(activation, f"gated {activation}")
-    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
+    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP",
+            "xielu": "xIELU MLP"}.get(
         activation, f"{activation} MLP")
 
 
@@ -97,10 +109,9 @@ def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activatio
 
     hidden = (T, *kk, width)
     if not gated:
-        return [proj("up_proj", d, width, "u = x · W_up"),
-                ew(f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}",
-                    per=4),
-                proj("down_proj", width, d, "y = a · W_down")]
+        act = xielu.step(part, hidden) if activation == "xielu" else ew(
+            f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}", per=4)
+        return [proj("up_proj", d, width, "u = x · W_up"), act, proj("down_proj", width, d, "y = a · W_down")]
     if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
         act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
     else:
@@ -135,7 +146,8 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
     act = f.activation
     if not gated:
         u = proj("up_proj", x)
-        return proj("down_proj", R.rec(f"activation ({act})", ACT[act](u)))
+        a = xielu.xielu(u, *(R.w[name] for name in xielu.NAMES)) if act == "xielu" else ACT[act](u)
+        return proj("down_proj", R.rec(f"activation ({act})", a))
     g, u = proj("gate_proj", x), proj("up_proj", x)
     if act == "swish_clamped":
         gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
