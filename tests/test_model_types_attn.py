@@ -1,5 +1,6 @@
-"""Model types of issue 15 that add an attention or MLP option to the kinds: Apertus (xIELU, two learned scalars per
-MLP), each compared with the model transformers builds on the meta device, exactly: the default config (or, where
+"""Model types of issue 15 that add an attention or MLP option to the kinds, or arrange existing ones their own way:
+Apertus (xIELU, two learned scalars per MLP), GPT-NeoX Japanese (a bias on the last layer's attention output only),
+each compared with the model transformers builds on the meta device, exactly: the default config (or, where
 transformers cannot build it, the smallest complete one), variants that change every size the config has, and
 configs spelled with the config class's attribute_map aliases. Each new option's toy layer is checked against the
 same layer in transformers (float64), and its parameters and FLOPs are derived by hand here. None of these config
@@ -11,21 +12,24 @@ import numpy as np
 import pytest
 
 from gallery.counts import total_params
+from gallery.derive import DerivationError, derive
 from gallery.flops import flops_per_token
-from gallery.toy import toy_trace
+from gallery.toy import toy_forward, toy_trace
 from gallery.trace import trace
 
-from .test_model_types import _arch, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike, \
+from .test_model_types import _arch, _reference, default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike, \
     the_try_page_counts_it
 from .test_model_types_hybrid import _toy_equals_transformers
-from .test_toy import SEQ, _renamed
+from .test_toy import SEQ, _layer_io, _renamed
 
-TYPES = ["apertus"]
+TYPES = ["apertus", "gpt_neox_japanese"]
 SMALLEST: dict[str, dict] = {}
 
 _SMALL = {
     "apertus": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 160, "num_attention_heads": 6,
                 "num_key_value_heads": 2, "num_hidden_layers": 3},
+    "gpt_neox_japanese": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
+                          "intermediate_multiple_size": 2, "max_position_embeddings": 100},
 }
 VARIANTS = {
     "apertus": {
@@ -34,6 +38,12 @@ VARIANTS = {
         "5 layers": {"num_hidden_layers": 5}, "vocab": {"vocab_size": 777}, "tied": {"tie_word_embeddings": True},
         "bias": {"attention_bias": True}, "relu2": {"hidden_act": "relu2"}, "gelu": {"hidden_act": "gelu"},
         "rope": {"rope_parameters": {"rope_type": "default", "rope_theta": 1e6}},
+    },
+    "gpt_neox_japanese": {
+        "small": {}, "width": {"hidden_size": 48}, "heads": {"num_attention_heads": 12}, "vocab": {"vocab_size": 777},
+        "1 layer": {"num_hidden_layers": 1}, "5 layers": {"num_hidden_layers": 5}, "untied": {"tie_word_embeddings": False},
+        "d_ff": {"intermediate_multiple_size": 3}, "activation": {"hidden_act": "relu"},
+        "rope": {"rotary_emb_base": 5000, "rotary_pct": 0.25}, "positions": {"max_position_embeddings": 333},
     },
 }
 
@@ -88,3 +98,67 @@ def test_apertus_toy_layer_equals_transformers(seed):
            "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "intermediate_size": 12,
            "rope_parameters": {"rope_type": "default", "rope_theta": m.rope.theta}}
     _toy_equals_transformers(toy, cfg, 1, _renamed(_APERTUS_NAMES, dict(toy.weights), "model.layers.1."))
+
+
+# --- GPT-NeoX Japanese: a bias on the last layer's attention output ------------------------------------------------
+
+def test_gpt_neox_japanese_biases_by_hand():
+    """No bias anywhere but dense_bias (hidden_size) in the last layer; LayerNorms with bias; the MLP 2 × 96 wide."""
+    config = {"model_type": "gpt_neox_japanese", **_SMALL["gpt_neox_japanese"]}
+    arch = _arch(config)
+    assert arch.layers == ["full", "full", "last"]
+    d, v, ff = 96, 500, 192
+    layer = 4 * d * d + 2 * d * ff + 2 * 2 * d  # q, k, v, o; up, down; two LayerNorms
+    assert total_params(arch) == v * d + 3 * layer + d + 2 * d  # embedding (tied head), dense_bias, final LayerNorm
+
+
+def test_gpt_neox_japanese_refuses_heads_that_do_not_fill_the_width():
+    """transformers builds it (query_key_value is 3 × hidden_size wide), but its attention cannot split 96 into 7."""
+    config = {"model_type": "gpt_neox_japanese", **_SMALL["gpt_neox_japanese"], "num_attention_heads": 7}
+    assert _reference(config) is not None
+    with pytest.raises(DerivationError, match="7 heads do not divide hidden_size 96"):
+        derive(config)
+
+
+_NEOX_JA_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "o_proj": "attention.dense",
+                  "up_proj": "mlp.dense_h_to_4h", "down_proj": "mlp.dense_4h_to_h"}
+
+
+@pytest.mark.parametrize("layer", [0, 2])  # without and with dense_bias
+def test_gpt_neox_japanese_toy_layer_equals_transformers(layer):
+    """The toy layer against GPTNeoXJapaneseLayer (float64): its fused query_key_value holds each head's q, k, v in
+    turn. The config reads exactly as the toy's attention; its MLP width is an integer multiple of hidden_size
+    (intermediate_multiple_size is an int), so the toy's 12-wide MLP is put into the built layer by hand."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPTNeoXJapaneseConfig
+
+    config = {"model_type": "gpt_neox_japanese", **_SMALL["gpt_neox_japanese"], "rotary_pct": 0.5}
+    toy = toy_trace(_arch(config), layer, SEQ, seed=3)
+    block, d = toy.arch.blocks[toy.arch.layers[0]], toy.arch.d_model
+    m, d_ff = block.mixer, block.ffn.d_ff
+    cfg = {"model_type": "gpt_neox_japanese", "vocab_size": 32, "hidden_size": d, "num_hidden_layers": 3,
+           "num_attention_heads": m.n_heads, "intermediate_multiple_size": 1, "rotary_pct": m.rope.partial,
+           "rotary_emb_base": m.rope.theta, "attention_dropout": 0.0}
+    derived = derive(cfg).arch
+    assert type(block.mixer).model_validate(derived["blocks"][derived["layers"][layer]]["mixer"]) == m
+    w, p = dict(toy.weights), f"gpt_neox_japanese.layers.{layer}."
+    q, k, v = (w.pop(f"{n}_proj.weight").reshape(d, m.n_heads, 1, m.head_dim) for n in "qkv")
+    qkv = np.concatenate([q, k, v], 2).reshape(d, -1).T  # (heads × [q, k, v] × head_dim, d_model)
+    bias = w.pop("o_proj.bias", None)
+    state = _renamed(_NEOX_JA_NAMES, w, p) | {p + "attention.query_key_value.weight": qkv}
+    if bias is not None:
+        state[p + "attention.dense_bias"] = bias
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(GPTNeoXJapaneseConfig.from_dict(cfg)).double().eval()
+    mlp = model.gpt_neox_japanese.layers[layer].mlp
+    mlp.dense_h_to_4h = torch.nn.Linear(d, d_ff, bias=False).double()
+    mlp.dense_4h_to_h = torch.nn.Linear(d_ff, d, bias=False).double()
+    params = dict(model.named_parameters())
+    assert {n for n in params if n.startswith(p)} == set(state)
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, d)))
+    hidden_in, hidden_out = _layer_io(model, "gpt_neox_japanese", layer, x)
+    np.testing.assert_allclose(toy_forward(toy.arch, toy.weights, hidden_in)[-1].value, hidden_out,
+                               rtol=1e-6, atol=1e-6)
