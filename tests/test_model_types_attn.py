@@ -1,6 +1,6 @@
 """Model types of issue 15 that add an attention or MLP option to the kinds, or arrange existing ones their own way:
 Apertus (xIELU, two learned scalars per MLP), GPT-NeoX Japanese (a bias on the last layer's attention output only),
-each compared with the model transformers builds on the meta device, exactly: the default config (or, where
+Persimmon (a LayerNorm with bias on queries and keys), each compared with the model transformers builds on the meta device, exactly: the default config (or, where
 transformers cannot build it, the smallest complete one), variants that change every size the config has, and
 configs spelled with the config class's attribute_map aliases. Each new option's toy layer is checked against the
 same layer in transformers (float64), and its parameters and FLOPs are derived by hand here. None of these config
@@ -22,7 +22,7 @@ from .test_model_types import _arch, _reference, default_config_is_exact, drafts
 from .test_model_types_hybrid import _toy_equals_transformers
 from .test_toy import SEQ, _layer_io, _renamed
 
-TYPES = ["apertus", "gpt_neox_japanese"]
+TYPES = ["apertus", "gpt_neox_japanese", "persimmon"]
 SMALLEST: dict[str, dict] = {}
 
 _SMALL = {
@@ -30,6 +30,8 @@ _SMALL = {
                 "num_key_value_heads": 2, "num_hidden_layers": 3},
     "gpt_neox_japanese": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
                           "intermediate_multiple_size": 2, "max_position_embeddings": 100},
+    "persimmon": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
+                  "intermediate_size": 160, "max_position_embeddings": 100},
 }
 VARIANTS = {
     "apertus": {
@@ -44,6 +46,14 @@ VARIANTS = {
         "1 layer": {"num_hidden_layers": 1}, "5 layers": {"num_hidden_layers": 5}, "untied": {"tie_word_embeddings": False},
         "d_ff": {"intermediate_multiple_size": 3}, "activation": {"hidden_act": "relu"},
         "rope": {"rotary_emb_base": 5000, "rotary_pct": 0.25}, "positions": {"max_position_embeddings": 333},
+    },
+    "persimmon": {
+        "small": {}, "width": {"hidden_size": 48}, "heads": {"num_attention_heads": 12}, "vocab": {"vocab_size": 777},
+        "5 layers": {"num_hidden_layers": 5}, "tied": {"tie_word_embeddings": True}, "d_ff": {"intermediate_size": 72},
+        "no qk layernorm": {"qk_layernorm": False}, "activation": {"hidden_act": "gelu"},
+        "partial rope": {"partial_rotary_factor": 0.25}, "rope": {"rope_parameters": {"rope_type": "default",
+                                                                                   "rope_theta": 5000.0}},
+        "heads do not divide": {"num_attention_heads": 7},  # transformers raises, derive refuses
     },
 }
 
@@ -162,3 +172,44 @@ def test_gpt_neox_japanese_toy_layer_equals_transformers(layer):
     hidden_in, hidden_out = _layer_io(model, "gpt_neox_japanese", layer, x)
     np.testing.assert_allclose(toy_forward(toy.arch, toy.weights, hidden_in)[-1].value, hidden_out,
                                rtol=1e-6, atol=1e-6)
+
+
+# --- Persimmon: a LayerNorm with bias on every query and key head ------------------------------------------------
+
+def test_persimmon_parameters_by_hand():
+    """Per layer: query_key_value and dense with biases, q_layernorm and k_layernorm (weight and bias of head_dim 16),
+    two LayerNorms, the MLP with biases; without qk_layernorm 4 × 16 fewer per layer."""
+    config = {"model_type": "persimmon", **_SMALL["persimmon"]}
+    d, hd, ff, v = 96, 16, 160, 500
+    layer = 4 * d * d + 4 * d + 4 * hd + 2 * 2 * d + 2 * d * ff + ff + d
+    assert total_params(_arch(config)) == 2 * v * d + 3 * layer + 2 * d  # embedding, head; final LayerNorm
+    assert total_params(_arch(config)) - total_params(_arch(config | {"qk_layernorm": False})) == 3 * 4 * hd
+
+
+_PERSIMMON_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "o_proj": "self_attn.dense",
+                    "q_norm": "self_attn.q_layernorm", "k_norm": "self_attn.k_layernorm",
+                    "up_proj": "mlp.dense_h_to_4h", "down_proj": "mlp.dense_4h_to_h"}
+
+
+def _fused_qkv(w: dict, d: int, heads: int, head_dim: int) -> dict:
+    """The toy's q/k/v projections (and biases) as one query_key_value holding each head's q, k, v in turn."""
+    out = {"weight": np.concatenate([w.pop(f"{n}_proj.weight").reshape(d, heads, 1, head_dim) for n in "qkv"], 2)
+           .reshape(d, -1).T}
+    if "q_proj.bias" in w:
+        out["bias"] = np.concatenate([w.pop(f"{n}_proj.bias").reshape(heads, 1, head_dim) for n in "qkv"], 1).ravel()
+    return out
+
+
+def test_persimmon_toy_layer_equals_transformers():
+    """The toy layer (QK LayerNorm with bias, half of each head rotated, ReLU² MLP with biases) against
+    PersimmonDecoderLayer in float64."""
+    toy = toy_trace(_arch({"model_type": "persimmon", **_SMALL["persimmon"]}), 1, SEQ, seed=3)
+    m, d = toy.arch.blocks[toy.arch.layers[0]].mixer, toy.arch.d_model
+    w, p = dict(toy.weights), "model.layers.1."
+    qkv = _fused_qkv(w, d, m.n_heads, m.head_dim)
+    state = _renamed(_PERSIMMON_NAMES, w, p) | {f"{p}self_attn.query_key_value.{k}": v for k, v in qkv.items()}
+    cfg = {"model_type": "persimmon", "vocab_size": 32, "hidden_size": d, "num_hidden_layers": 2,
+           "num_attention_heads": m.n_heads, "intermediate_size": 12,
+           "rope_parameters": {"rope_type": "default", "rope_theta": m.rope.theta,
+                               "partial_rotary_factor": m.rope.partial}}
+    _toy_equals_transformers(toy, cfg, 1, state)

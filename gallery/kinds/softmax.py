@@ -56,6 +56,8 @@ class SoftmaxAttention(Strict):
         "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
         "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)",
     )
+    qk_norm_bias: bool = Field(False, description="q_norm and k_norm carry a bias of head_dim too, as the model's "
+                               "LayerNorm with bias does (Persimmon qk_layernorm); with qk_norm 'per_head_shared' only")
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
@@ -92,6 +94,9 @@ class SoftmaxAttention(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
+        if self.qk_norm_bias and self.qk_norm != "per_head_shared":
+            raise rule_error("qk_norm_bias", "qk_norm_bias_scope", "a QK-norm bias is read for qk_norm "
+                             "'per_head_shared' only (Persimmon's LayerNorm of head_dim)")
         if self.n_heads % self.n_kv_heads:
             raise rule_error(
                 "n_kv_heads", "heads_not_divisible",
@@ -140,6 +145,7 @@ def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]
         terms.append(term("attention", "o_proj.bias", where, d))
     if mixer.qk_norm == "per_head_shared":
         terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
+        terms += [term("attention", f"{n}_norm.bias", where, hd) for n in "qk" if mixer.qk_norm_bias]
     elif mixer.qk_norm in ("per_head", "whole_projection"):
         terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
     if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either

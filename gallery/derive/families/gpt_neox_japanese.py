@@ -24,13 +24,13 @@ def _rope(c, kind=None):
     return rope_from(params, c)
 
 
-def _head_dim(c, kind=None):
-    """hidden_size // num_attention_heads; transformers builds a config whose heads do not fill hidden_size (its
-    query_key_value is 3 × hidden_size wide whatever the heads), but its attention cannot split it: refused."""
+def fused_head_dim(c, kind=None):
+    """hidden_size // num_attention_heads for a fused query_key_value of 3 × hidden_size: heads that do not divide
+    hidden_size cannot split it (transformers builds GPT-NeoX Japanese's anyway, Persimmon's raises): refused."""
     hidden, heads = c["hidden_size"], c["num_attention_heads"]
     if hidden % heads:
-        raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}: "
-                              "GPTNeoXJapaneseAttention cannot split query_key_value into heads; accepted: a divisor")
+        raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}: the "
+                              "attention cannot split query_key_value into heads; accepted: a divisor")
     return hidden // heads
 
 
@@ -45,7 +45,7 @@ class GptNeoxJapanese(GptNeox):
     }
     layers = staticmethod(lambda c: ["full"] * (c["num_hidden_layers"] - 1) + ["last"])
     block = GptNeox.block | {
-        "mixer.head_dim": _head_dim,
+        "mixer.head_dim": fused_head_dim,
         "mixer.qkv_bias": const(False),
         "mixer.out_bias": lambda c, k: k == "last",  # GPTNeoXJapaneseAttention(use_bias=layer_number == n - 1)
         "mixer.rope": _rope,
@@ -55,4 +55,4 @@ class GptNeoxJapanese(GptNeox):
     }
 
 
-__all__ = ["GptNeoxJapanese"]
+__all__ = ["GptNeoxJapanese", "fused_head_dim"]
