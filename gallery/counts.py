@@ -20,7 +20,7 @@ from __future__ import annotations
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
-from .terms import Term, term
+from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
               "hyper_connections", "per_layer_inputs", "head")
@@ -74,15 +74,22 @@ def _ple_model_terms(arch: Arch) -> list[Term]:
             term("norms", "per_layer_projection_norm.weight", "model", w)]
 
 
-def _ple_layer_terms(arch: Arch, where: str) -> list[Term]:
-    """Gemma4TextDecoderLayer's per-layer input: gate d_model → d_per_layer, projection back, a norm of d_model."""
+def ple_layer_weights(arch: Arch) -> list[Weight]:
+    """Gemma4TextDecoderLayer's per-layer input: gate d_model → d_per_layer, projection back (the trace reads them)."""
     ple = arch.per_layer_embedding
     if ple is None:
         return []
     d, w = ("d_model", arch.d_model), ("d_per_layer", ple.d_per_layer)
-    return [term("per_layer_inputs", "per_layer_input_gate", where, d, w),
-            term("per_layer_inputs", "per_layer_projection", where, w, d),
-            term("norms", "post_per_layer_input_norm.weight", where, d)]
+    return [weight("per_layer_inputs", "per_layer_input_gate", d, w),
+            weight("per_layer_inputs", "per_layer_projection", w, d)]
+
+
+def _ple_layer_terms(arch: Arch, where: str) -> list[Term]:
+    """The per-layer input's gate and projection, and its norm of d_model."""
+    if arch.per_layer_embedding is None:
+        return []
+    return [w.term(where) for w in ple_layer_weights(arch)] + [
+        term("norms", "post_per_layer_input_norm.weight", where, ("d_model", arch.d_model))]
 
 
 def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:

@@ -157,8 +157,9 @@ class _Dot:
             outline = {"color": self.t.edge}
         self.g.node(name, label, shape=shape, style=style, fillcolor=fill, **outline, **_texts(attrs))
 
-    def edge(self, a: str, b: str, **attrs) -> None:
-        self.g.edge(a, b, **_texts(attrs))
+    def edge(self, a: str, b: str, lines: list[str] | None = None, **attrs) -> None:
+        """An edge; ``lines``: a label of several lines (:func:`_label`)."""
+        self.g.edge(a, b, **({"label": _label(*lines)} if lines else {}), **_texts(attrs))
 
     def same_rank(self, *names: str) -> None:
         """Put the nodes ``names`` on one rank."""

@@ -30,7 +30,7 @@ import numpy as np
 from .changes import WHOLE_MODEL, Change, changes, layer_facts, stage_of
 from .compare import compact, rows
 from .counts import total_params
-from .diagram import FONT, THEMES
+from .diagram import FONT, THEMES, _Dot, _label, _text
 from .kinds import mixer_kind
 from .spec import SoftmaxAttention, Spec
 
@@ -173,41 +173,40 @@ def lineage(spec: Spec) -> str:
     return spec.organisation
 
 
-def edge_label(relative: Relative, most: int = 3) -> str:
-    """The changes on a tree edge: the architectural ones (at most ``most``, then how many more), or "rescaled"."""
+def edge_label(relative: Relative, most: int = 3) -> list[str]:
+    """The changes on a tree edge, line by line: the architectural ones (at most ``most``, then how many more), or
+    "rescaled"."""
     said = [c.phrase for c in relative.headline]
     if not said:
-        return "rescaled" if relative.changes else "same architecture"
-    return "\n".join(said[:most] + ([f"+{len(said) - most} more"] if len(said) > most else []))
+        return ["rescaled" if relative.changes else "same architecture"]
+    return said[:most] + ([f"+{len(said) - most} more"] if len(said) > most else [])
 
 
 def tree(specs: list[Spec], theme: str = "light", found: dict[str, Relative] | None = None) -> graphviz.Digraph:
     """The family tree: every model under its nearest earlier relative, one cluster per :func:`lineage`.
 
-    Nodes link to the model's page (``model?model=<slug>``), edges to the pair in Compare. Text from the specs is
-    escaped (``graphviz.escape``): never read as an HTML-like label or a backslash escape; Graphviz's SVG escapes
-    it again as XML.
+    Nodes link to the model's page (``model?model=<slug>``), edges to the pair in Compare. Drawn like a diagram
+    (:class:`gallery.diagram._Dot`: the theme's node styles, text from the specs literal, never read as an
+    HTML-like label or a backslash escape; Graphviz's SVG escapes it again as XML).
     """
     t = THEMES[theme]
     found = found if found is not None else relatives(specs)
-    g = graphviz.Digraph("family_tree", graph_attr={
+    d = _Dot(t, frozenset(), graphviz.Digraph("family_tree", graph_attr={
         "rankdir": "LR", "bgcolor": t.background, "fontname": FONT, "fontcolor": t.text, "nodesep": "0.12",
         "ranksep": "0.5", "label": "Family tree: each model under its nearest earlier relative", "labelloc": "t",
-        "fontsize": "18"}, node_attr={"fontname": FONT, "fontsize": "10", "fontcolor": t.text, "shape": "box",
-                                       "style": "rounded,filled", "fillcolor": t.fills["block"], "color": t.edge},
-        edge_attr={"fontname": FONT, "fontsize": "8", "fontcolor": t.annotation, "color": t.edge})
+        "fontsize": "18"}, node_attr={"fontname": FONT, "fontsize": "10", "fontcolor": t.text},
+        edge_attr={"fontname": FONT, "fontsize": "8", "fontcolor": t.annotation, "color": t.edge}))
     groups: dict[str, list[Spec]] = {}
     for spec in sorted(specs, key=lambda s: (s.release_date is None, s.release_date or 0, s.slug)):
         groups.setdefault(lineage(spec), []).append(spec)
     for i, (name, members) in enumerate(sorted(groups.items())):
-        with g.subgraph(name=f"cluster_{i}", graph_attr={"label": graphviz.escape(name), "style": "rounded", "color": t.edge,
-                                                         "fontsize": "12"}) as c:
+        with d.cluster(str(i), label=_text(name), style="rounded", color=t.edge, fontsize="12"):
             for spec in members:
                 when = str(spec.release_date or "date unknown")
-                c.node(spec.slug, graphviz.escape(f"{spec.name}\n{when} · {compact(total_params(spec.arch))}"),
-                       URL=f"model?model={spec.slug}", target="_top", tooltip=graphviz.escape(spec.name))
+                d.node(spec.slug, _label(spec.name, f"{when} · {compact(total_params(spec.arch))}"), "block",
+                       URL=f"model?model={spec.slug}", target="_top", tooltip=spec.name)
     for slug, rel in found.items():
         if rel.slug:
             pair = f"compare?models={rel.slug}&amp;models={slug}"  # dot writes a URL into the SVG as it is
-            g.edge(rel.slug, slug, label=graphviz.escape(edge_label(rel)), URL=pair, target="_top")
-    return g
+            d.edge(rel.slug, slug, lines=edge_label(rel), URL=pair, target="_top")
+    return d.g

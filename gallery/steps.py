@@ -14,23 +14,10 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING
 
+from .terms import Param, Shape, Weights, params
+
 if TYPE_CHECKING:
     from .spec import Arch
-
-Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter tensor a step uses: its name in the layer and its shape."""
-
-    name: str
-    shape: Shape
-
-    @property
-    def count(self) -> int:
-        return prod(self.shape)
-
 
 @dataclass(frozen=True)
 class Step:
@@ -64,14 +51,23 @@ class Ctx:
     d: int  # d_model
     arch: Arch
 
-    def norm(self, op: str, part: str, name: str, shape: Shape, weights: bool = True) -> Step:
-        """The model's norm over the last axis of ``shape``."""
+    @property
+    def dm(self) -> tuple[str, int]:
+        """The model width as a kind's weights name it: ``("d_model", d)``."""
+        return ("d_model", self.d)
+
+    def norm(self, op: str, part: str, name: str, shape: Shape, weights: bool = True,
+             params: tuple[Param, ...] | None = None) -> Step:
+        """The model's norm over the last axis of ``shape``; ``params``: its tensors as a kind declares them (a
+        QK-norm), else the model's norm weight (and bias) of that width."""
         width, weights = shape[-1], weights and self.arch.norm.weights
-        params = (Param(f"{name}.weight", (width,)),) if weights else ()
+        if params is None:
+            params = (Param(f"{name}.weight", (width,)),) if weights else ()
+            params += (Param(f"{name}.bias", (width,)),) if self.arch.norm.kind == "layernorm" and \
+                self.arch.norm.bias and weights else ()
+        weights, bias = bool(params), any(p.name.endswith(".bias") for p in params)
         if self.arch.norm.kind == "layernorm":
-            params += (Param(f"{name}.bias", (width,)),) if self.arch.norm.bias and weights else ()
-            formula = "(x − mean(x)) / √(var(x) + eps)" + (" · w" if weights else "") + (
-                " + b" if self.arch.norm.bias and weights else "")
+            formula = "(x − mean(x)) / √(var(x) + eps)" + (" · w" if weights else "") + (" + b" if bias else "")
             per = 7
         else:
             formula = "x · rsqrt(mean(x²) + eps)" + (" · w" if weights else "")
@@ -80,13 +76,14 @@ class Ctx:
         return Step(op, part, shape, shape, formula, per * prod(shape), params)
 
 
-def linear(c: Ctx, op: str, part: str, d_in: int, d_out: int, bias: bool, formula: str,
-            name: str | None = None) -> Step:
-    """``(T, d_in) · W (d_in, d_out) [+ b]``; the tensors are named ``name`` (default: ``op``)."""
+def linear(c: Ctx, op: str, part: str, W: Weights, formula: str, name: str | None = None) -> Step:
+    """``(T, d_in) · W (d_in, d_out) [+ b]``: the kind's tensors ``name.weight`` and, when it has one, ``name.bias``
+    (``name`` defaults to ``op``), their shapes as the kind declares them (:func:`gallery.terms.weight`)."""
     name = name or op
-    params = (Param(f"{name}.weight", (d_in, d_out)),) + ((Param(f"{name}.bias", (d_out,)),) if bias else ())
-    return Step(op, part, (c.T, d_in), (c.T, d_out), formula + (" + b" if bias else ""),
-                2 * c.T * d_in * d_out, params, matmul=True)
+    ps = params(W, f"{name}.weight", f"{name}.bias")
+    d_in, d_out = ps[0].shape
+    return Step(op, part, (c.T, d_in), (c.T, d_out), formula + (" + b" if len(ps) > 1 else ""),
+                2 * c.T * d_in * d_out, ps, matmul=True)
 
 
 def ew(op: str, part: str, shape: Shape, formula: str, per: int = 1, out: Shape | None = None,
@@ -113,9 +110,11 @@ def rope_step(part: str, tensor: str, shape: Shape, rot: int, theta: float, pair
 
 
 def scores_to_output(c: Ctx, part: str, h: int, qk: int, vd: int, scale: float, softcap: float | None,
-                      window: int | None, chunk: int | None, sinks: bool, q: Shape, keys: int | None = None,
-                      mask: str | None = None) -> list[Step]:
+                      window: int | None, chunk: int | None, sinks: tuple[Param, ...], q: Shape,
+                      keys: int | None = None, mask: str | None = None) -> list[Step]:
     """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads (eager_attention_forward).
+
+    ``sinks``: the kind's ``sinks`` tensor (one learned logit per head), or ``()`` without sinks.
 
     ``keys`` (default T) and ``mask`` (default: causal, windowed or chunked) for attention over more than the
     sequence's own tokens (DeepSeek-V4's compressed entries)."""
@@ -136,7 +135,7 @@ def scores_to_output(c: Ctx, part: str, h: int, qk: int, vd: int, scale: float, 
     steps.append(ew("mask", part, s, "S + M, M = " + mask))
     if sinks:
         steps.append(ew("append sink logit", part, s, "[S | s_h]: one learned logit per head as an extra column",
-                         per=0, out=(h, T, S + 1), params=(Param("sinks", (h,)),)))
+                         per=0, out=(h, T, S + 1), params=sinks))
     wide = steps[-1].out_shape
     dropped = ", then the sink column is dropped" if sinks else ""
     steps += [
@@ -153,12 +152,14 @@ def weightless_rms(op: str, part: str, shape: Shape, eps: float) -> Step:
     return ew(op, part, shape, f"x · rsqrt(mean(x²) + {eps:g}), no weights", per=3)
 
 
-def conv_step(c: Ctx, op: str, part: str, width: int, k: int, bias: bool, name: str) -> Step:
-    """A depthwise causal convolution of ``k`` taps over the tokens (nn.Conv1d, groups = width, left padding)."""
-    params = (Param(f"{name}.weight", (width, k)),) + ((Param(f"{name}.bias", (width,)),) if bias else ())
+def conv_step(c: Ctx, op: str, part: str, W: Weights, name: str) -> Step:
+    """A depthwise causal convolution over the tokens (nn.Conv1d, groups = width, left padding): the kind's tensors
+    ``name.weight`` of shape (width, taps) and, when it has one, ``name.bias``."""
+    ps = params(W, f"{name}.weight", f"{name}.bias")
+    (width, k), bias = ps[0].shape, len(ps) > 1
     formula = (f"y[t, c] = Σ_j w[c, j] · x[t − {k - 1} + j, c]" + (" + b[c]" if bias else "")
                + f", j < {k} taps; x = 0 before the first token")
-    return Step(op, part, (c.T, width), (c.T, width), formula, 2 * c.T * width * k, params, matmul=True)
+    return Step(op, part, (c.T, width), (c.T, width), formula, 2 * c.T * width * k, ps, matmul=True)
 
 
 ACTIVATIONS = {

@@ -66,8 +66,9 @@ def per_layer_toy(arch: Arch, T: int) -> np.ndarray | None:
 def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
                 ids: np.ndarray | None = None) -> list[ToyStep]:
     """Run the one layer of the toy ``arch`` on ``x`` (T, d_model), or (T, streams, d_model) with hyper-connections;
-    one ToyStep per trace step. ``ids``: the token ids hash routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
-    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids)
+    one ToyStep per trace step, in the trace's order and shapes (checked as it runs). ``ids``: the token ids hash
+    routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
+    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids, plan=trace(arch, 0, len(x)))
     block = arch.blocks[arch.layers[0]]
     if block.parallel:
         h = R.norm("norm (shared)", "norm", x) if block.shared_norm else R.norm("attention norm", "attn_norm", x)
@@ -76,7 +77,7 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
             h = R.norm("ffn norm", "ffn_norm", x)
         f = ffn_kind(block.ffn).forward(R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
-        return R.steps
+        return R.done()
     for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
@@ -94,7 +95,7 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         y = R.linear("per-layer projection", R.rec("× per-layer input", a * per_layer_toy(arch, len(x))),
                      "per_layer_projection")
         R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
-    return R.steps
+    return R.done()
 
 
 def _hyper(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:

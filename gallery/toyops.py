@@ -51,11 +51,26 @@ class Run:
     arch: Arch
     w: dict[str, np.ndarray]
     ids: np.ndarray | None = None  # token ids, for hash routing
+    plan: list | None = None  # the trace's Steps for these tokens: the op list is the trace's, each record checked
     steps: list[ToyStep] = field(default_factory=list)
 
     def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
+        """Record one step's value. The trace names the ops: a record that is not the trace's next step (its op and
+        its output shape) is a bug in a kind's toy, raised here rather than shown beside the wrong trace row."""
+        if self.plan is not None:
+            i = len(self.steps)
+            want = self.plan[i] if i < len(self.plan) else None
+            if want is None or (want.op, want.out_shape) != (op, np.shape(value)):
+                raise AssertionError(f"toy step {i} {op!r} {np.shape(value)} is not the trace's "
+                                     f"{(want.op, want.out_shape) if want else 'end'}")
         self.steps.append(ToyStep(op, value, details))
         return value
+
+    def done(self) -> list[ToyStep]:
+        """The recorded steps, once every step of the trace has its value."""
+        if self.plan is not None and len(self.steps) != len(self.plan):
+            raise AssertionError(f"the toy stopped after {len(self.steps)} of the trace's {len(self.plan)} steps")
+        return self.steps
 
     def linear(self, op: str, x: np.ndarray, name: str | None = None) -> np.ndarray:
         name = name or op

@@ -14,9 +14,11 @@ norm and the head are outside a layer and not traced.
 
 from __future__ import annotations
 
+from .counts import ple_layer_weights
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
 from .steps import ACTIVATIONS, Ctx, Param, Step, ew, linear  # noqa: F401  (Param, Step: importable from here)
+from .terms import table
 
 
 def _sublayer(c: Ctx, steps: list[Step], placement: str, label: str, norm_in: bool = True) -> list[Step]:
@@ -67,13 +69,13 @@ def _per_layer_input(c: Ctx) -> list[Step]:
     ple, T, p = c.arch.per_layer_embedding, c.T, "per-layer input"
     if ple is None:
         return []
-    w = ple.d_per_layer
-    return [linear(c, "per-layer gate", p, c.d, w, False, "g = x · W_gate", "per_layer_input_gate"),
+    w, W = ple.d_per_layer, table(ple_layer_weights(c.arch))
+    return [linear(c, "per-layer gate", p, W, "g = x · W_gate", "per_layer_input_gate"),
             ew(f"activation ({ple.activation})", p, (T, w), f"a = act(g), act(x) = {ACTIVATIONS[ple.activation]}",
                per=4),
             ew("× per-layer input", p, (T, w), "a ⊙ p, p = this layer's slice of the per-layer inputs: (per-layer "
                "table row × √d_per_layer + norm(x₀ · W_proj / √d_model)) / √2"),
-            linear(c, "per-layer projection", p, w, c.d, False, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
+            linear(c, "per-layer projection", p, W, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
             c.norm("per-layer norm", p, "post_per_layer_input_norm", (T, c.d)),
             _residual(c, "per-layer input(x)")]
 

@@ -24,7 +24,7 @@ from gallery.layercache import LayerCache
 from gallery.spec import KIND_TAGS, Block
 from gallery.specbase import Strict
 from gallery.steps import Ctx, Step
-from gallery.terms import Term
+from gallery.terms import Term, WeightTerms, table
 from gallery.toy import toy_trace
 
 from .conftest import ROOT
@@ -135,6 +135,24 @@ def test_each_kind_is_used_and_each_facet_works_on_it(kind, bundled):
     for heatmap in [i for i in items if isinstance(i, Heatmap)] + [m for i in items if isinstance(i, Side)
                                                                     for m in i.maps]:
         assert isinstance(heatmap.cells, pd.DataFrame) and {heatmap.x, heatmap.y, "value"} <= set(heatmap.cells)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
+def test_each_weight_is_declared_once_for_the_count_and_the_trace(kind, bundled):
+    """A kind's count terms and its trace tensors come from one declaration (``terms=WeightTerms(weights)``): on
+    every bundled block of the kind, each declared tensor appears in exactly one trace step with its declared shape,
+    and every tensor of the kind's steps is declared (the model's norms, built by the trace's ``Ctx.norm``, aside)."""
+    assert isinstance(kind.terms, WeightTerms), f"{_kind_id(kind)}: terms not built from its weights"
+    for arch, name, _, part in _users(bundled, kind):
+        if getattr(part, "top_k", 1) is None:  # routing undefined: no trace
+            continue
+        declared = table(kind.terms.weights(("d_model", arch.d_model), part))
+        used = [p for s in kind.steps(Ctx(5, arch.d_model, arch), part) for p in s.params]
+        for tensor, param in declared.items():
+            assert used.count(param) == 1, (name, tensor)
+        model_norms = {f"{n}.{w}" for n in ("post_mlp_norm", "experts_norm", "post_experts_norm")
+                       for w in ("weight", "bias")}  # Gemma 4's norms around a dense MLP beside the experts
+        assert {p.name for p in used} - set(declared) <= model_norms, name
 
 
 # --- the acceptance check of issue 13: a kind lives in one module ------------------------------------------------

@@ -680,3 +680,21 @@ def test_step3p5_swiglu_clamps_equal_transformers(bundled):
         clamps = [(before.value, s.value) for before, s in zip(steps, steps[1:]) if s.op == "clamp"]
         assert len(clamps) == (1 if layer == 1 else 2)  # the MoE layer: routed experts and the shared expert
         assert all((after < before).any() for before, after in clamps)  # each cap bites
+
+
+def test_a_toy_that_leaves_the_traces_op_list_fails_as_it_runs(bundled):
+    """The trace names the ops: a record out of order, of another shape, or a toy that stops early is an error."""
+    from gallery.toyops import Run
+    from gallery.trace import trace
+
+    arch = toy_trace(bundled["llama-3.1-8b-instruct"][0], 0, SEQ).arch
+    plan = trace(arch, 0, SEQ)
+    first = plan[0]
+    with pytest.raises(AssertionError, match="not the trace's"):
+        Run(arch, {}, plan=plan).rec("q_proj", np.zeros(first.out_shape))
+    with pytest.raises(AssertionError, match="not the trace's"):
+        Run(arch, {}, plan=plan).rec(first.op, np.zeros((SEQ + 1, arch.d_model)))
+    run = Run(arch, {}, plan=plan)
+    run.rec(first.op, np.zeros(first.out_shape))
+    with pytest.raises(AssertionError, match=f"after 1 of the trace's {len(plan)} steps"):
+        run.done()

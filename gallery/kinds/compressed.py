@@ -17,8 +17,8 @@ from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache
 from ..specbase import Indexer, Rope, Strict, rule_error
-from ..steps import Ctx, Param, Step, ew, linear, rope_step, scores_to_output
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, causal, heads, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
@@ -73,42 +73,47 @@ class CompressedAttention(Strict):
         return 1
 
 
-def terms(d: tuple[str, int], m: CompressedAttention, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: CompressedAttention) -> list[Weight]:
     """DeepseekV4Attention: low-rank query, one shared KV head, grouped output, sinks; its compressor and indexer."""
-    h, hd, rq = ("n_heads", m.n_heads), ("head_dim", m.head_dim), ("q_lora_rank", m.q_lora_rank)
+    h, hd, rq, a = ("n_heads", m.n_heads), ("head_dim", m.head_dim), ("q_lora_rank", m.q_lora_rank), "attention"
     g, ro = ("o_groups", m.o_groups), ("o_lora_rank", m.o_lora_rank)
-    terms = [
-        term("attention", "q_a_proj", where, d, rq),
-        term("attention", "q_a_norm", where, rq),
-        term("attention", "q_b_proj", where, rq, h, hd),
-        term("attention", "kv_proj", where, d, hd),  # one KV head, read as key and value
-        term("attention", "kv_norm", where, hd),
-        # DeepseekV4GroupedLinear: each group of n_heads / o_groups heads → o_lora_rank
-        term("attention", "o_a_proj", where,
-           ("n_heads × head_dim / o_groups", m.n_heads * m.head_dim // m.o_groups), g, ro),
-        term("attention", "o_b_proj", where, g, ro, d),
+    per_group = ("n_heads × head_dim / o_groups", m.n_heads * m.head_dim // m.o_groups)
+    out = [
+        weight(a, "q_a_proj", d, rq),
+        weight(a, "q_a_norm", rq),
+        weight(a, "q_b_proj", rq, h, hd, shape=(rq[1], h[1] * hd[1])),
+        weight(a, "kv_proj", d, hd),  # one KV head, read as key and value
+        weight(a, "kv_norm", hd),
+        # DeepseekV4GroupedLinear: each group of n_heads / o_groups heads → o_lora_rank; the (in, out) matrix holds
+        # the groups side by side
+        weight(a, "o_a_proj", per_group, g, ro, shape=(per_group[1], g[1] * ro[1])),
+        weight(a, "o_b_proj", g, ro, d, shape=(g[1] * ro[1], d[1])),
     ]
     if m.sinks:
-        terms.append(term("attention", "sinks", where, h))
+        out.append(weight(a, "sinks", h, tensor="sinks"))
     if m.ratio is None:
-        return terms
+        return out
     # The compressor (CSA/HCA): kv and gate projections, a gate bias per position in the block, a norm;
     # with overlap, two series per token.
     series = ("2 series", 2) if m.overlap else ("1 series", 1)
-    ratio = ("ratio", m.ratio)
-    terms += [term("attention", f"compressor.{name}", where, d, series, hd) for name in ("kv_proj", "gate_proj")]
-    terms += [term("attention", "compressor.position_bias", where, ratio, series, hd),
-              term("attention", "compressor.kv_norm", where, hd)]
+    out += _compressor_weights("compressor", d, ("ratio", m.ratio), series, hd)
     if m.indexer:  # DeepseekV4Indexer: its own two-series compressor at index_head_dim, queries from the q latent
-        ih, ihd, two = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim), ("2 series", 2)
-        terms += [term("attention", f"indexer.{name}", where, d, two, ihd) for name in ("kv_proj", "gate_proj")]
-        terms += [
-            term("attention", "indexer.position_bias", where, ratio, two, ihd),
-            term("attention", "indexer.kv_norm", where, ihd),
-            term("attention", "indexer.q_b_proj", where, rq, ih, ihd),
-            term("attention", "indexer.weights_proj", where, d, ih),
-        ]
-    return terms
+        ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
+        out += _compressor_weights("indexer", d, ("ratio", m.ratio), ("2 series", 2), ihd)
+        out += [weight(a, "indexer.q_b_proj", rq, ih, ihd, shape=(rq[1], ih[1] * ihd[1])),
+                weight(a, "indexer.weights_proj", d, ih)]
+    return out
+
+
+def _compressor_weights(name: str, d: tuple[str, int], ratio: tuple[str, int], series: tuple[str, int],
+                        dim: tuple[str, int]) -> list[Weight]:
+    """A compressor's kv and gate projections (``series × dim`` each), its position bias and its norm."""
+    width = series[1] * dim[1]
+    return [*(weight("attention", f"{name}.{proj}", d, series, dim, shape=(d[1], width))
+              for proj in ("kv_proj", "gate_proj")),
+            weight("attention", f"{name}.position_bias", ratio, series, dim, shape=(ratio[1], width),
+                   tensor=f"{name}.position_bias"),
+            weight("attention", f"{name}.kv_norm", dim)]
 
 
 def _pending(ratio: int, series: int, dim: int) -> int:
@@ -174,26 +179,26 @@ def lines(m: CompressedAttention) -> list[str]:
 def steps(c: Ctx, m: CompressedAttention) -> list[Step]:
     """DeepseekV4Attention: low-rank queries, one K = V head over a sliding window, plus (CSA/HCA) compressed
     entries from DeepseekV4CSACompressor / DeepseekV4HCACompressor; sinks; grouped output projection."""
-    T, d, p = c.T, c.d, "attention"
+    T, p, W = c.T, "attention", table(weights(c.dm, m))
     h, hd, rq, g, ro = m.n_heads, m.head_dim, m.q_lora_rank, m.o_groups, m.o_lora_rank
     rot, theta = int(hd * m.rope.partial), m.rope.theta
     steps = [
-        linear(c, "q_a_proj", p, d, rq, False, "c_q = x · W_qa (compress the query)"),
-        c.norm("q_a_norm", p, "q_a_norm", (T, rq)),
-        linear(c, "q_b_proj", p, rq, h * hd, False, "q = c_q · W_qb (decompress)"),
+        linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
+        c.norm("q_a_norm", p, "q_a_norm", (T, rq), params=params(W, "q_a_norm.weight")),
+        linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)"),
         ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (heads, T, dim)", per=0, out=(h, T, hd)),
         c.norm("q_b_norm", p, "q_b_norm", (h, T, hd), weights=False),
         rope_step(p, "Q", (h, T, hd), rot, theta, "pairs", tail=True),
-        linear(c, "kv_proj", p, d, hd, False, "kv = x · W_kv (one head, read as key and as value)"),
-        c.norm("kv_norm", p, "kv_norm", (T, hd)),
+        linear(c, "kv_proj", p, W, "kv = x · W_kv (one head, read as key and as value)"),
+        c.norm("kv_norm", p, "kv_norm", (T, hd), params=params(W, "kv_norm.weight")),
         ew("split KV head", p, (T, hd), "one KV head: (1, T, dim)", per=0, out=(1, T, hd)),
         rope_step(p, "KV", (1, T, hd), rot, theta, "pairs", tail=True),
     ]
     n = T // m.ratio if m.ratio else 0  # compressed entries: complete blocks of ratio tokens
     if m.ratio:
-        steps += _pool_steps(c, "compressor", m, hd, rot)
+        steps += _pool_steps(c, "compressor", m, W, rot)
         if m.indexer:
-            steps += _indexer_steps(c, m, n, rot)
+            steps += _indexer_steps(c, m, W, n, rot)
             seen = f"the indexer's top {m.indexer.top_k} of the entries e < ⌊(i + 1) / {m.ratio}⌋"
         else:
             steps.append(ew("entry mask", p, (n, hd), f"query i sees entry e when e < ⌊(i + 1) / {m.ratio}⌋ "
@@ -205,34 +210,35 @@ def steps(c: Ctx, m: CompressedAttention) -> list[Step]:
                                                                         if m.ratio else "")
     steps.append(ew("repeat KV head", p, (1, T + n, hd), f"the one K = V head serves all {h} query heads "
                      "(repeat_kv)", per=0, out=(h, T + n, hd)))
-    *attend, _merge = scores_to_output(c, p, h, hd, hd, hd ** -0.5, None, None, None, m.sinks, (h, T, hd), T + n,
-                                        mask)
+    *attend, _merge = scores_to_output(c, p, h, hd, hd, hd ** -0.5, None, None, None, params(W, "sinks") if m.sinks
+                                        else (), (h, T, hd), T + n, mask)
     steps += attend + [  # V carried RoPE (V = K): rotate the output back by its query's position
         rope_step(p, "O (inverse)", (h, T, hd), rot, theta, "pairs", tail=True, sign="−"),
         ew("group heads", p, (h, T, hd), f"transpose and concatenate the heads in {g} groups of {h // g}", per=0,
             out=(T, g, h * hd // g)),
         Step("o_a_proj", p, (T, g, h * hd // g), (T, g, ro), f"o_g = O_g · W_oa[g]: each group to {ro} dims "
              "(DeepseekV4GroupedLinear; the (in, out) matrix holds the groups side by side)",
-             2 * T * h * hd * ro, (Param("o_a_proj.weight", (h * hd // g, g * ro)),), matmul=True),
+             2 * T * h * hd * ro, params(W, "o_a_proj.weight"), matmul=True),
         ew("flatten groups", p, (T, g, ro), "concatenate the groups", per=0, out=(T, g * ro)),
-        linear(c, "o_b_proj", p, g * ro, d, False, "y = o · W_ob (mix the groups to d_model)"),
+        linear(c, "o_b_proj", p, W, "y = o · W_ob (mix the groups to d_model)"),
     ]
     return steps
 
 
-def _pool_steps(c: Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -> list[Step]:
+def _pool_steps(c: Ctx, name: str, m: CompressedAttention, W: Weights, rot: int) -> list[Step]:
     """One compressor (the attention's, or the indexer's at its head_dim): a softmax-gated pooling of each block of
     ``ratio`` tokens (two series per token with overlap: block w pools series a of block w−1 and b of w)."""
-    T, d, r, p = c.T, c.d, m.ratio, name  # part: "compressor" or "indexer"
+    T, r, p = c.T, m.ratio, name  # part: "compressor" or "indexer"
     s, n = 2 if m.overlap else 1, c.T // m.ratio
+    dim = W[f"{name}.kv_norm.weight"].shape[0]
     slots = 2 * r if m.overlap else r
     steps = [
-        linear(c, f"{name}.kv_proj", p, d, s * dim, False, f"c = x · W_kv ({s} series of {dim})"),
-        linear(c, f"{name}.gate_proj", p, d, s * dim, False, "z = x · W_gate (pooling logits per channel)"),
+        linear(c, f"{name}.kv_proj", p, W, f"c = x · W_kv ({s} series of {dim})"),
+        linear(c, f"{name}.gate_proj", p, W, "z = x · W_gate (pooling logits per channel)"),
         ew(f"{name}: blocks", p, (T, s * dim), f"{n} complete blocks of {r} tokens (the last T mod {r} wait)",
             per=0, out=(n, r, s * dim)),
         Step(f"{name}: gate + position bias", p, (T, s * dim), (n, r, s * dim), "z[w, t] + B[t] (blocks as above; "
-             "t: place in the block)", n * r * s * dim, (Param(f"{name}.position_bias", (r, s * dim)),)),
+             "t: place in the block)", n * r * s * dim, params(W, f"{name}.position_bias")),
     ]
     if m.overlap:
         steps.append(ew(f"{name}: overlap blocks", p, (n, r, s * dim), f"slots of entry w = [series a of block "
@@ -242,24 +248,24 @@ def _pool_steps(c: Ctx, name: str, m: CompressedAttention, dim: int, rot: int) -
         ew(f"{name}: gate softmax", p, (n, slots, dim), f"P = softmax(z) over the {slots} slots, per channel",
             per=3),
         Step(f"{name}: pool", p, (n, slots, dim), (n, dim), "e_w = Σ_slots P ⊙ c", 2 * n * slots * dim),
-        c.norm(f"{name}.kv_norm", p, f"{name}.kv_norm", (n, dim)),
+        c.norm(f"{name}.kv_norm", p, f"{name}.kv_norm", (n, dim), params=params(W, f"{name}.kv_norm.weight")),
         rope_step(p, f"{name} entries", (n, dim), rot, m.rope.theta, "pairs", tail=True, pos=f"{r}·w"),
     ]
     return steps
 
 
-def _indexer_steps(c: Ctx, m: CompressedAttention, n: int, rot: int) -> list[Step]:
+def _indexer_steps(c: Ctx, m: CompressedAttention, W: Weights, n: int, rot: int) -> list[Step]:
     """DeepseekV4Indexer: its own compressor at indexer.head_dim; ReLU scores of small query heads from the query
     latent against the compressed keys, weighted per head; each query keeps its top-k entries."""
-    T, d, p, ix = c.T, c.d, "indexer", m.indexer
+    T, p, ix = c.T, "indexer", m.indexer
     ih, ihd, k = ix.n_heads, ix.head_dim, min(ix.top_k, n)
-    return _pool_steps(c, "indexer", m, ihd, rot) + [
-        linear(c, "indexer.q_b_proj", p, m.q_lora_rank, ih * ihd, False, "q_I = c_q · W_q (from the query latent)"),
+    return _pool_steps(c, "indexer", m, W, rot) + [
+        linear(c, "indexer.q_b_proj", p, W, "q_I = c_q · W_q (from the query latent)"),
         ew("split indexer Q heads", p, (T, ih * ihd), "reshape to (heads, T, dim)", per=0, out=(ih, T, ihd)),
         rope_step(p, "indexer Q", (ih, T, ihd), rot, m.rope.theta, "pairs", tail=True),
         Step("indexer scores", p, (ih, T, ihd), (ih, T, n), f"ReLU(q_I[h, i] · e_I[w]) / √{ihd}",
              2 * ih * T * n * ihd + 2 * ih * T * n),
-        linear(c, "indexer.weights_proj", p, d, ih, False, f"w = x · W_w / √{ih} (one weight per indexer head)"),
+        linear(c, "indexer.weights_proj", p, W, f"w = x · W_w / √{ih} (one weight per indexer head)"),
         Step("weighted sum over heads", p, (ih, T, n), (T, n), "I[i, w] = Σ_h w[i, h] · score[h, i, w]; −∞ where "
              f"w ≥ ⌊(i + 1) / {m.ratio}⌋", 2 * ih * T * n),
         ew("top-k entries", p, (T, n), f"each query keeps its {k} best-scoring visible entries", per=0),
@@ -348,7 +354,7 @@ def _compression(m: CompressedAttention) -> object:
 
 
 KIND = attention(
-    schema=CompressedAttention, name=lambda m: "Compressed", terms=terms, cache=cache, context_flops=context_flops,
+    schema=CompressedAttention, name=lambda m: "Compressed", terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),

@@ -6,6 +6,12 @@ compare, catalog, the Trace page) ask the registry for the kind of a spec part a
 machinery every kind shares (residual wiring, norms, hyper-connections, embeddings and head, the DOT layout, the
 trace and toy runners).
 
+Each parameter tensor is declared once: the module's ``weights(d, part)`` lists :class:`~gallery.terms.Weight` s
+(:func:`~gallery.terms.weight`: the term's component, name and symbolic factors, and the tensor's name and shape in
+the trace); ``terms=WeightTerms(weights)`` gives the counts' terms, and its ``steps`` take every tensor from
+``table(weights(c.dm, part))`` (``linear``, ``conv_step``, ``params(W, ...)``), so the count and the trace cannot
+drift (tests/test_kinds.py checks that each declared tensor is in exactly one step).
+
 The Trace page's picture is data: a kind returns :class:`Heatmap`, :class:`Side`, :class:`Table` and
 :class:`Caption` items, asking for a head or token through the ``choose`` callback the page passes in.
 """
@@ -84,14 +90,15 @@ class MixerKind:
 
     schema: type  # the pydantic class; its ``kind`` Literal gives the spec's tags
     name: Callable[[Any], str]  # catalogue name of a mixer: "GQA", "MLA", ...
-    terms: Callable[..., list]  # (d, mixer, where) → its parameter Terms, d = ("d_model", width)
+    terms: Callable[..., list]  # WeightTerms(weights): (d, mixer, where) → its parameter Terms, d = ("d_model", width)
     cache: Callable[..., Any]  # (block kind, layers, mixer, d_model) → LayerCache (per-token entries, fixed state, caveat)
     context_flops: Callable[[Any, int], int]  # one token attending over a context: FLOPs beyond the weights
     state_flops: Callable[[Any], int]  # one token's state update and read-out (fixed-state mixers), any context
     lines: Callable[[Any], list[str]]  # the diagram label, line by line
     fill: str  # the diagram's colour role: "attention" or "linear" (fixed-state mixers)
     label: str  # how the sublayer's norms are named: "attn" (attn_norm) or "mixer" (mixer_norm)
-    steps: Callable[..., list]  # (Ctx, mixer) → its trace Steps from (T, d_model) back to (T, d_model)
+    steps: Callable[..., list]  # (Ctx, mixer) → its trace Steps from (T, d_model) back to (T, d_model), tensors from
+    # the table of its weights
     forward: Callable[..., Any]  # (Run, mixer, x) → the toy output, recording one ToyStep per trace step
     shrink: Callable[[dict], dict]  # the mixer's fields at toy widths, its structure kept
     facts: tuple[Fact, ...]  # its rows of the compare table
@@ -118,7 +125,7 @@ class FfnKind:
 
     schema: type
     name: Callable[[Any], str]  # catalogue name: "dense", "MoE"
-    terms: Callable[..., list]  # (d, ffn, where) → its parameter Terms
+    terms: Callable[..., list]  # WeightTerms(weights): (d, ffn, where) → its parameter Terms
     routed: Callable[[Any], tuple[int, int]]  # (experts a token uses, experts stored): (1, 1) for a dense ffn
     extra_norms: Callable[[Any], int]  # norm modules of its own beyond the sublayer's
     lines: Callable[[Any], list[str]]  # the diagram label

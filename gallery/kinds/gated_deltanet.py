@@ -14,16 +14,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Strict, rule_error
-from ..steps import Ctx, Param, Step, conv_step, ew, linear
-from ..terms import Term, term
+from ..steps import Ctx, Step, conv_step, ew, linear
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
-from .contract import Caption, Choose, Fact, Table, fixed_state
-from .pictures import delta_states
+from . import delta
+from .contract import fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
 _BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
@@ -76,24 +75,24 @@ class GatedDeltaNet(Strict):
         return 2 * self.n_k_heads * self.k_head_dim + self.n_v_heads * self.v_head_dim
 
 
-def terms(d: tuple[str, int], m: GatedDeltaNet, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: GatedDeltaNet) -> list[Weight]:
     """Qwen3NextGatedDeltaNet (fused in_proj_qkvz, in_proj_ba) / Qwen3_5GatedDeltaNet (four in_proj_*)."""
     c = "linear_mixers"
     hv, dv = ("n_v_heads", m.n_v_heads), ("v_head_dim", m.v_head_dim)
     conv = ("(2 × n_k_heads × k_head_dim + n_v_heads × v_head_dim)", m.conv_dim)  # q, k, v: conv_dim in the code
     if m.fused_projections:
-        proj = [term(c, "in_proj_qkvz", where, d, ("(2 × n_k_heads × k_head_dim + 2 × n_v_heads × v_head_dim)",
-                                                    2 * m.n_k_heads * m.k_head_dim + 2 * m.n_v_heads * m.v_head_dim)),
-                term(c, "in_proj_ba", where, d, ("2", 2), hv)]
+        proj = [weight(c, "in_proj_qkvz", d, ("(2 × n_k_heads × k_head_dim + 2 × n_v_heads × v_head_dim)",
+                                              2 * m.n_k_heads * m.k_head_dim + 2 * m.n_v_heads * m.v_head_dim)),
+                weight(c, "in_proj_ba", d, ("2", 2), hv, shape=(d[1], 2 * hv[1]))]
     else:
-        proj = [term(c, "in_proj_qkv", where, d, conv),
-                term(c, "in_proj_z", where, d, hv, dv), term(c, "in_proj_b", where, d, hv), term(c, "in_proj_a", where, d, hv)]
+        proj = [weight(c, "in_proj_qkv", d, conv), weight(c, "in_proj_z", d, hv, dv, shape=(d[1], hv[1] * dv[1])),
+                weight(c, "in_proj_b", d, hv), weight(c, "in_proj_a", d, hv)]
     return proj + [
-        term(c, "conv1d", where, conv, ("conv_kernel", m.conv_kernel)),  # depthwise, no bias: (conv_dim, 1, kernel)
-        term(c, "dt_bias", where, hv),
-        term(c, "A_log", where, hv),
-        term(c, "norm", where, dv),  # Qwen3NextRMSNormGated: one weight of v_head_dim shared by all heads
-        term(c, "out_proj", where, hv, dv, d),
+        weight(c, "conv1d", conv, ("conv_kernel", m.conv_kernel)),  # depthwise, no bias: (conv_dim, 1, kernel)
+        weight(c, "dt_bias", hv, tensor="dt_bias"),
+        weight(c, "A_log", hv, tensor="A_log"),
+        weight(c, "norm", dv),  # Qwen3NextRMSNormGated: one weight of v_head_dim shared by all heads
+        weight(c, "out_proj", hv, dv, d, shape=(hv[1] * dv[1], d[1])),
     ]
 
 
@@ -120,19 +119,19 @@ def lines(m: GatedDeltaNet) -> list[str]:
     ]
 
 
-def _projections(c: Ctx, m: GatedDeltaNet) -> list[Step]:
+def _projections(c: Ctx, m: GatedDeltaNet, W: Weights) -> list[Step]:
     """x → the convolution's input [q | k | v] (T, conv_dim), z, b and a: fused (Qwen3-Next) or split (Qwen3.5)."""
-    T, d, p = c.T, c.d, "gated deltanet"
+    T, p = c.T, "gated deltanet"
     nk, nv, dk, dv, r = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim, m.n_v_heads // m.n_k_heads
     if not m.fused_projections:  # Qwen3_5GatedDeltaNet
-        return [linear(c, "in_proj_qkv", p, d, m.conv_dim, False, "[q | k | v] = x · W_qkv"),
-                linear(c, "in_proj_z", p, d, nv * dv, False, "z = x · W_z (the output gate)"),
-                linear(c, "in_proj_b", p, d, nv, False, "b = x · W_b (write strength, one per value head)"),
-                linear(c, "in_proj_a", p, d, nv, False, "a = x · W_a (decay drive, one per value head)")]
+        return [linear(c, "in_proj_qkv", p, W, "[q | k | v] = x · W_qkv"),
+                linear(c, "in_proj_z", p, W, "z = x · W_z (the output gate)"),
+                linear(c, "in_proj_b", p, W, "b = x · W_b (write strength, one per value head)"),
+                linear(c, "in_proj_a", p, W, "a = x · W_a (decay drive, one per value head)")]
     qkvz = 2 * nk * dk + 2 * nv * dv
     return [  # Qwen3NextGatedDeltaNet.fix_query_key_value_ordering: the fused outputs are grouped per key head
-        linear(c, "in_proj_qkvz", p, d, qkvz, False, "[q | k | v | z] = x · W_qkvz"),
-        linear(c, "in_proj_ba", p, d, 2 * nv, False, "[b | a] = x · W_ba"),
+        linear(c, "in_proj_qkvz", p, W, "[q | k | v | z] = x · W_qkvz"),
+        linear(c, "in_proj_ba", p, W, "[b | a] = x · W_ba"),
         ew("split q, k, v, z", p, (T, qkvz), f"view as (T, {nk} key heads, {dk} + {dk} + 2 × {r}·{dv}): each key "
             f"head's q and k, then v and z of its {r} value heads; q, k, v side by side for the convolution, z kept "
             f"as (T, {nv}·{dv})", per=0, out=(T, m.conv_dim)),
@@ -148,11 +147,11 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
     (n_v_heads, k_head_dim, v_head_dim) stays that size at any T. For a prompt, transformers runs the equivalent
     chunked form (torch_chunk_gated_delta_rule), which gives the same output.
     """
-    T, p = c.T, "gated deltanet"
-    nk, nv, dk, dv, K = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim, m.conv_kernel
+    T, p, W = c.T, "gated deltanet", table(weights(c.dm, m))
+    nk, nv, dk, dv = m.n_k_heads, m.n_v_heads, m.k_head_dim, m.v_head_dim
     x, s, per_v = (T, m.conv_dim), (nv, dk, dv), (nv, T, dv)  # mixed q|k|v; the state; per value head and token
-    steps = _projections(c, m) + [
-        conv_step(c, "causal conv1d", p, m.conv_dim, K, False, "conv1d"),
+    steps = _projections(c, m, W) + [
+        conv_step(c, "causal conv1d", p, W, "conv1d"),
         ew("SiLU", p, x, "y · σ(y)", per=4),
         ew("split Q heads", p, x, f"q = channels 0–{nk * dk - 1} as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
         ew("split K heads", p, x, f"k = the next {nk * dk} channels as ({nk}, T, {dk})", per=0, out=(nk, T, dk)),
@@ -160,7 +159,7 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
         ew(_beta(m), p, (T, nv), f"β = {1 + m.neg_eigval} / (1 + exp(−b)): how strongly each token writes, per "
             "value head", per=3 + m.neg_eigval),
         ew(DECAY, p, (T, nv), "the log-decay per token and value head (≤ 0)",
-            per=6, params=(Param("dt_bias", (nv,)), Param("A_log", (nv,)))),
+            per=6, params=params(W, "dt_bias", "A_log")),
     ]
     if nv > nk:
         serves = f"each of the {nk} key heads serves {nv // nk} consecutive value heads (repeat_interleave)"
@@ -176,10 +175,11 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
         Step("read-out by q", p, s, per_v, "o_t = q_tᵀ · S, after token t's write", 2 * T * nv * dk * dv),
         # Qwen3NextRMSNormGated: one weight of v_head_dim, a plain RMSNorm (OLMo hybrid's o_norm: with its own eps)
         ew("norm (gated)", p, per_v, f"x · rsqrt(mean(x²) + eps) · w (eps = {m.norm_eps:g})", per=4,
-           params=(Param("norm.weight", (dv,)),)) if m.norm_eps else c.norm("norm (gated)", p, "norm", per_v),
+           params=params(W, "norm.weight")) if m.norm_eps else c.norm("norm (gated)", p, "norm", per_v,
+                                                                     params=params(W, "norm.weight")),
         ew("× silu(z)", p, per_v, "o ⊙ z · σ(z) (z of the same value head)", per=5),
         ew("merge heads", p, per_v, "transpose and concatenate the value heads", per=0, out=(T, nv * dv)),
-        linear(c, "out_proj", p, nv * dv, c.d, False, "y = o · W_out"),
+        linear(c, "out_proj", p, W, "y = o · W_out"),
     ]
     return steps
 
@@ -229,34 +229,14 @@ def shrink(m: dict) -> dict:
             "v_head_dim": HEAD_TOY}
 
 
-def picture(steps: list, choose: Choose) -> list:
-    """One value head's state after each token, with its decay and write strength per token."""
-    head, heatmap, by_op = delta_states(steps, choose, "Value head")
-    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
-    beta = next(step.value for op, step in by_op.items() if op.startswith("β = "))  # (T, n_v_heads)
-    gates = pd.DataFrame({"token": range(T),
-                          "decay exp(g)": by_op[DECAY].details["decay factor exp(g)"][:, head],
-                          "write strength β": beta[:, head]})
-    return [heatmap, Table(gates.round(4)),
-            Caption(f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by "
-                    "its decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at "
-                    "any length: the layer keeps it instead of a KV cache.")]
-
-
 KIND = fixed_state(
-    schema=GatedDeltaNet, name=lambda m: "Gated DeltaNet", terms=terms, cache=cache,
+    schema=GatedDeltaNet, name=lambda m: "Gated DeltaNet", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=(
-        Fact("Fixed-state mixers", "linear-attention Q/K heads", lambda m: m.n_k_heads),
-        Fact("Fixed-state mixers", "linear-attention V heads", lambda m: m.n_v_heads),
-        Fact("Fixed-state mixers", "linear-attention head dim", lambda m: f"{m.k_head_dim} (V {m.v_head_dim})"),
-        Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
-    ),
-    picture=picture,
-    init={  # decay rates and convolution taps drawn by their own rule
-        "A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape)),  # decay exp(g) mostly between 0.3 and 0.95
-        "dt_bias": lambda rng, shape: 0.2 * rng.standard_normal(shape),
-        "conv1d.weight": lambda rng, shape: rng.standard_normal(shape) / np.sqrt(shape[-1]),  # (channels, kernel)
-    },
+    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim),
+    picture=delta.picture("Value head", lambda head, dk, dv: (
+        f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by its decay "
+        "exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at any length: the "
+        "layer keeps it instead of a KV cache.")),
+    init=delta.init(),
 )

@@ -15,16 +15,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Activation, Strict
-from ..steps import ACTIVATIONS, Ctx, Param, Step, conv_step, ew, linear
-from ..terms import Term, term
+from ..steps import ACTIVATIONS, Ctx, Step, conv_step, ew, linear
+from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
-from .contract import Caption, Choose, Fact, Table, fixed_state
-from .pictures import delta_states
+from . import delta
+from .contract import fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(f + dt_bias)"  # the per-channel log-decay (trace, toy, picture)
 
@@ -55,22 +54,22 @@ class KimiDeltaAttention(Strict):
         return self.n_heads * self.head_dim
 
 
-def terms(d: tuple[str, int], m: KimiDeltaAttention, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: KimiDeltaAttention) -> list[Weight]:
     """KimiLinearDeltaAttention.__init__, in build order (its KimiLinearForgetGate inside)."""
     c = "linear_mixers"
     hd, w, r = ("head_dim", m.head_dim), ("n_heads × head_dim", m.width), ("head_dim", m.head_dim)  # r: gate rank
     return [
-        term(c, "q_proj", where, d, w), term(c, "k_proj", where, d, w), term(c, "v_proj", where, d, w),
-        term(c, "conv1d", where, ("3 × n_heads × head_dim", 3 * m.width), ("conv_kernel", m.conv_kernel)),
-        term(c, "forget_gate.f_a_proj", where, d, r),
-        term(c, "forget_gate.f_b_proj", where, r, w),
-        term(c, "forget_gate.dt_bias", where, w),  # one per key channel
-        term(c, "forget_gate.A_log", where, ("n_heads", m.n_heads)),  # one per head, (1, 1, n_heads, 1)
-        term(c, "b_proj", where, d, ("n_heads", m.n_heads)),
-        term(c, "g_a_proj", where, d, r),
-        term(c, "g_b_proj", where, r, w),
-        term(c, "o_norm", where, hd),  # KimiLinearRMSNormGated: one weight of head_dim shared by all heads
-        term(c, "o_proj", where, w, d),
+        weight(c, "q_proj", d, w), weight(c, "k_proj", d, w), weight(c, "v_proj", d, w),
+        weight(c, "conv1d", ("3 × n_heads × head_dim", 3 * m.width), ("conv_kernel", m.conv_kernel)),
+        weight(c, "forget_gate.f_a_proj", d, r),
+        weight(c, "forget_gate.f_b_proj", r, w),
+        weight(c, "forget_gate.dt_bias", w, tensor="forget_gate.dt_bias"),  # one per key channel
+        weight(c, "forget_gate.A_log", ("n_heads", m.n_heads), tensor="forget_gate.A_log"),  # (1, 1, n_heads, 1)
+        weight(c, "b_proj", d, ("n_heads", m.n_heads)),
+        weight(c, "g_a_proj", d, r),
+        weight(c, "g_b_proj", r, w),
+        weight(c, "o_norm", hd),  # KimiLinearRMSNormGated: one weight of head_dim shared by all heads
+        weight(c, "o_proj", w, d),
     ]
 
 
@@ -103,25 +102,24 @@ def steps(c: Ctx, m: KimiDeltaAttention) -> list[Step]:
     (n_heads, head_dim, head_dim) stays that size at any T. For a prompt, transformers runs the equivalent chunked
     form (chunk_kimi_delta_attention), which gives the same output.
     """
-    T, d, p = c.T, c.d, "kimi delta attention"
-    h, dk, w, K = m.n_heads, m.head_dim, m.width, m.conv_kernel
+    T, p, W = c.T, "kimi delta attention", table(weights(c.dm, m))
+    h, dk, w = m.n_heads, m.head_dim, m.width
     x, s, per = (T, 3 * w), (h, dk, dk), (h, T, dk)  # mixed q|k|v; the state; per head and token
     return [
-        linear(c, "q_proj", p, d, w, False, "q = x · W_q"),
-        linear(c, "k_proj", p, d, w, False, "k = x · W_k"),
-        linear(c, "v_proj", p, d, w, False, "v = x · W_v"),
+        linear(c, "q_proj", p, W, "q = x · W_q"),
+        linear(c, "k_proj", p, W, "k = x · W_k"),
+        linear(c, "v_proj", p, W, "v = x · W_v"),
         ew("concat q, k, v", p, (T, w), "[q | k | v] side by side for the convolution", per=0, out=x),
-        conv_step(c, "causal conv1d", p, 3 * w, K, False, "conv1d"),
+        conv_step(c, "causal conv1d", p, W, "conv1d"),
         ew(m.activation, p, x, ACTIVATIONS[m.activation], per=4),
         ew("split Q heads", p, x, f"q = channels 0–{w - 1} as ({h}, T, {dk})", per=0, out=per),
         ew("split K heads", p, x, f"k = the next {w} channels as ({h}, T, {dk})", per=0, out=per),
         ew("split V heads", p, x, f"v = the last {w} channels as ({h}, T, {dk})", per=0, out=per),
-        linear(c, "f_a_proj", p, d, dk, False, "f = x · W_fa (forget gate, down to rank head_dim)",
-               "forget_gate.f_a_proj"),
-        linear(c, "f_b_proj", p, dk, w, False, "f = f · W_fb (one value per key channel)", "forget_gate.f_b_proj"),
+        linear(c, "f_a_proj", p, W, "f = x · W_fa (forget gate, down to rank head_dim)", "forget_gate.f_a_proj"),
+        linear(c, "f_b_proj", p, W, "f = f · W_fb (one value per key channel)", "forget_gate.f_b_proj"),
         ew(DECAY, p, (T, w), "the log-decay per token, head and key channel (≤ 0)", per=6, out=(T, h, dk),
-           params=(Param("forget_gate.dt_bias", (w,)), Param("forget_gate.A_log", (h,)))),
-        linear(c, "b_proj", p, d, h, False, "b = x · W_b (write strength, one per head)"),
+           params=params(W, "forget_gate.dt_bias", "forget_gate.A_log")),
+        linear(c, "b_proj", p, W, "b = x · W_b (write strength, one per head)"),
         ew("β = σ(b)", p, (T, h), "β = 1 / (1 + exp(−b)): how strongly each token writes, per head", per=3),
         ew("L2 norm Q", p, per, "x / √(Σ x² + 1e-6), no weights", per=3),
         ew("L2 norm K", p, per, "x / √(Σ x² + 1e-6), no weights", per=3),
@@ -133,12 +131,12 @@ def steps(c: Ctx, m: KimiDeltaAttention) -> list[Step]:
         ew("delta", p, per, "δ_t = β_t · (v_t − m_t)", per=2),
         Step("write state", p, per, s, "S ← S + k_t ⊗ δ_t (a rank-1 write: the delta rule)", 2 * T * h * dk * dk),
         Step("read-out by q", p, s, per, "o_t = q_tᵀ · S, after token t's write", 2 * T * h * dk * dk),
-        linear(c, "g_a_proj", p, d, dk, False, "u = x · W_ga (output gate, down to rank head_dim)"),
-        linear(c, "g_b_proj", p, dk, w, False, "u = u · W_gb (one value per output channel)"),
-        c.norm("o_norm (gated)", p, "o_norm", per),  # KimiLinearRMSNormGated: one weight of head_dim
+        linear(c, "g_a_proj", p, W, "u = x · W_ga (output gate, down to rank head_dim)"),
+        linear(c, "g_b_proj", p, W, "u = u · W_gb (one value per output channel)"),
+        c.norm("o_norm (gated)", p, "o_norm", per, params=params(W, "o_norm.weight")),  # KimiLinearRMSNormGated: one weight of head_dim
         ew("× σ(u)", p, per, "o ⊙ σ(u) (u of the same head)", per=4),
         ew("merge heads", p, per, "transpose and concatenate the heads", per=0, out=(T, w)),
-        linear(c, "o_proj", p, w, d, False, "y = o · W_o"),
+        linear(c, "o_proj", p, W, "y = o · W_o"),
     ]
 
 
@@ -173,34 +171,14 @@ def shrink(m: dict) -> dict:
     return {**m, "n_heads": min(m["n_heads"], 2), "head_dim": HEAD_TOY}
 
 
-def picture(steps: list, choose: Choose) -> list:
-    """One head's state after each token, with its write strength and its channels' decay range per token."""
-    head, heatmap, by_op = delta_states(steps, choose, "Head")
-    T, _, dk, dv = by_op["write state"].details["state after each token"].shape
-    decay = by_op[DECAY].details["decay factor exp(g)"][:, head]  # (T, key channels)
-    gates = pd.DataFrame({"token": range(T), "decay exp(g), lowest channel": decay.min(-1),
-                          "decay exp(g), highest channel": decay.max(-1),
-                          "write strength β": by_op["β = σ(b)"].value[:, head]})
-    return [heatmap, Table(gates.round(4)),
-            Caption(f"The state S of head {head} ({dk} × {dv}) after each token: each token first scales each key "
-                    "row of S by that channel's decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta "
-                    "rule). S keeps its size at any length: the layer keeps it instead of a KV cache.")]
-
-
 KIND = fixed_state(
-    schema=KimiDeltaAttention, name=lambda m: "KDA", terms=terms, cache=cache,
+    schema=KimiDeltaAttention, name=lambda m: "KDA", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_heads * m.head_dim * m.head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=(
-        Fact("Fixed-state mixers", "linear-attention Q/K heads", lambda m: m.n_heads),
-        Fact("Fixed-state mixers", "linear-attention V heads", lambda m: m.n_heads),
-        Fact("Fixed-state mixers", "linear-attention head dim", lambda m: f"{m.head_dim} (V {m.head_dim})"),
-        Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
-    ),
-    picture=picture,
-    init={  # decay rates and convolution taps drawn by their own rule
-        "forget_gate.A_log": lambda rng, shape: np.log(rng.uniform(0.1, 1.0, shape)),
-        "forget_gate.dt_bias": lambda rng, shape: 0.2 * rng.standard_normal(shape),
-        "conv1d.weight": lambda rng, shape: rng.standard_normal(shape) / np.sqrt(shape[-1]),  # (channels, kernel)
-    },
+    facts=delta.facts(lambda m: m.n_heads, lambda m: m.n_heads, lambda m: m.head_dim, lambda m: m.head_dim),
+    picture=delta.picture("Head", lambda head, dk, dv: (
+        f"The state S of head {head} ({dk} × {dv}) after each token: each token first scales each key row of S by "
+        "that channel's decay exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size "
+        "at any length: the layer keeps it instead of a KV cache.")),
+    init=delta.init("forget_gate."),
 )

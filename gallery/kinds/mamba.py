@@ -18,8 +18,8 @@ from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Strict, rule_error
-from ..steps import Ctx, Param, Step, conv_step, ew, linear, weightless_rms
-from ..terms import Term, term
+from ..steps import Ctx, Step, conv_step, ew, linear, weightless_rms
+from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, D_TOY, Run, causal_conv
 from .contract import Caption, Choose, Fact, Heatmap, fixed_state, Side
 from .pictures import cells, taps_picture
@@ -64,28 +64,29 @@ class Mamba(Strict):
         return [("Δ", "dt_layernorm", rank), ("B", "b_layernorm", state), ("C", "c_layernorm", state)]
 
 
-def terms(d: tuple[str, int], m: Mamba, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: Mamba) -> list[Weight]:
     """``FalconMambaMixer`` / ``MambaMixer``: the B, C, Δ norms of Falcon-Mamba have no weights (buffers)."""
     di, n, r, k = ("d_inner", m.d_inner), ("d_state", m.d_state), ("dt_rank", m.dt_rank), ("conv_kernel", m.conv_kernel)
-    terms = [term("linear_mixers", "in_proj", where, d, ("2", 2), di)]  # x and the gate z
+    c = "linear_mixers"
+    out = [weight(c, "in_proj", d, ("2", 2), di, shape=(d[1], 2 * di[1]))]  # x and the gate z
     if m.bias:
-        terms.append(term("linear_mixers", "in_proj.bias", where, ("2", 2), di))
-    terms.append(term("linear_mixers", "conv1d", where, di, k))  # depthwise: one filter per channel
+        out.append(weight(c, "in_proj.bias", ("2", 2), di, shape=(2 * di[1],)))
+    out.append(weight(c, "conv1d", di, k))  # depthwise: one filter per channel
     if m.conv_bias:
-        terms.append(term("linear_mixers", "conv1d.bias", where, di))
-    terms += [
-        term("linear_mixers", "x_proj", where, di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
-        term("linear_mixers", "dt_proj", where, r, di),
-        term("linear_mixers", "dt_proj.bias", where, di),
-        term("linear_mixers", "A_log", where, di, n),
-        term("linear_mixers", "D", where, di),
-        term("linear_mixers", "out_proj", where, di, d),
+        out.append(weight(c, "conv1d.bias", di))
+    out += [
+        weight(c, "x_proj", di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
+        weight(c, "dt_proj", r, di),
+        weight(c, "dt_proj.bias", di),
+        weight(c, "A_log", di, n, tensor="A_log"),
+        weight(c, "D", di, tensor="D"),
+        weight(c, "out_proj", di, d),
     ]
     if m.bc_dt_norm_weights:
-        terms += [term("linear_mixers", name, where, width) for _, name, width in m.bc_dt_norms()]
+        out += [weight(c, name, width) for _, name, width in m.bc_dt_norms()]
     if m.bias:
-        terms.append(term("linear_mixers", "out_proj.bias", where, d))
-    return terms
+        out.append(weight(c, "out_proj.bias", d))
+    return out
 
 
 def cache(kind: str, n: int, m: Mamba, d_model: int) -> LayerCache:
@@ -116,16 +117,16 @@ def steps(c: Ctx, m: Mamba) -> list[Step]:
     The state per sequence is (d_inner, d_state); the scan writes it once per token, so the per-token cost is
     the same at any position (no T × T matrix).
     """
-    T, d, p = c.T, c.d, "mamba"
+    T, p, W = c.T, "mamba", table(weights(c.dm, m))
     di, n, r = m.d_inner, m.d_state, m.dt_rank
     state = (T, di, n)  # one (d_inner, d_state) state per token
     steps = [
-        linear(c, "in_proj", p, d, 2 * di, m.bias, "[x | z] = x · W_in"),
+        linear(c, "in_proj", p, W, "[x | z] = x · W_in"),
         ew("split x | z", p, (T, 2 * di), f"x = the first {di} channels, gate z = the last {di}", per=0,
             out=(T, di)),
-        conv_step(c, "conv1d", p, di, m.conv_kernel, m.conv_bias, "conv1d"),
+        conv_step(c, "conv1d", p, W, "conv1d"),
         ew("activation (silu)", p, (T, di), "x = x · σ(x) (SiLU)", per=4),
-        linear(c, "x_proj", p, di, r + 2 * n, False, "[Δ | B | C] = x · W_x"),
+        linear(c, "x_proj", p, W, "[Δ | B | C] = x · W_x"),
         ew("take Δ", p, (T, r + 2 * n), f"Δ = the first {r} dims (low rank)", per=0, out=(T, r)),
         ew("take B", p, (T, r + 2 * n), f"B = the next {n} dims: what each token writes into the state", per=0,
             out=(T, n)),
@@ -134,21 +135,21 @@ def steps(c: Ctx, m: Mamba) -> list[Step]:
     for what, name, (_, width) in m.bc_dt_norms():  # FalconMambaMixer: buffers of ones; JambaMambaMixer: weights
         eps = m.bc_dt_norm_eps
         steps.append(ew(f"{what} norm", p, (T, width), f"x · rsqrt(mean(x²) + {eps:g}) · w", per=4,
-                        params=(Param(f"{name}.weight", (width,)),)) if m.bc_dt_norm_weights
+                        params=params(W, f"{name}.weight")) if m.bc_dt_norm_weights
                      else weightless_rms(f"{what} norm", p, (T, width), eps))
     steps += [
-        linear(c, "dt_proj", p, r, di, True, "Δ = Δ · W_dt (back to d_inner channels; the reference adds b "
-                "in the scan, just before the softplus)"),
+        linear(c, "dt_proj", p, W, "Δ = Δ · W_dt (back to d_inner channels; the reference adds b in the scan, just "
+               "before the softplus)"),
         ew("softplus", p, (T, di), "Δ = log(1 + exp(Δ)) > 0: each token's step size per channel", per=3),
         Step("discretise A", p, (T, di), state, "Ā[t, c, s] = exp(Δ[t, c] · A[c, s]), A = −exp(A_log) < 0, "
-             "so 0 < Ā < 1", 2 * T * di * n, (Param("A_log", (di, n)),)),
+             "so 0 < Ā < 1", 2 * T * di * n, params(W, "A_log")),
         Step("Δ·B·x", p, (T, di), state, "u[t, c, s] = Δ[t, c] · B[t, s] · x[t, c]", 2 * T * di * n),
         ew("selective scan", p, state, f"h_t = Ā_t ⊙ h_(t−1) + u_t, h_0 = 0: token by token, the state "
             f"h ({di}, {n}) per sequence", per=2),
         Step("read out C·h", p, state, (T, di), "y[t, c] = Σ_s h_t[c, s] · C[t, s]", 2 * T * di * n),
-        ew("D skip", p, (T, di), "y = y + D ⊙ x", per=2, params=(Param("D", (di,)),)),
+        ew("D skip", p, (T, di), "y = y + D ⊙ x", per=2, params=params(W, "D")),
         ew("gate y ⊙ SiLU(z)", p, (T, di), "y = y ⊙ z · σ(z)", per=5),
-        linear(c, "out_proj", p, di, d, m.bias, "y = y · W_out"),
+        linear(c, "out_proj", p, W, "y = y · W_out"),
     ]
     return steps
 
@@ -200,7 +201,7 @@ def picture(steps: list, choose: Choose) -> list:
 
 
 KIND = fixed_state(
-    schema=Mamba, name=lambda m: "Mamba", terms=terms, cache=cache,
+    schema=Mamba, name=lambda m: "Mamba", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 9 * m.d_inner * m.d_state,  # discretise, update, read: per state element
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(

@@ -18,8 +18,8 @@ from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, f32_state, state_only
 from ..specbase import Strict
-from ..steps import ACTIVATIONS, Ctx, Param, Step, ew, linear
-from ..terms import Term, term
+from ..steps import ACTIVATIONS, Ctx, Step, ew, linear
+from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, Run, conv, heads
 from .contract import Caption, Choose, Fact, Heatmap, fixed_state
 from .pictures import cells
@@ -64,23 +64,24 @@ class Mamba2(Strict):
         return self.d_inner + 2 * self.n_groups * self.d_state
 
 
-def terms(d: tuple[str, int], m: Mamba2, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: Mamba2) -> list[Weight]:
     """NemotronHMamba2Mixer: in_proj, depthwise conv1d, dt_bias/A_log/D per head, gated norm, out_proj."""
-    h = ("n_heads", m.n_heads)
+    c, h = "linear_mixers", ("n_heads", m.n_heads)
     inner = ("d_inner", m.d_inner)  # n_heads × head_dim
     conv = ("conv_dim", m.conv_dim)  # d_inner + 2 × n_groups × d_state
     projection = ("d_inner + conv_dim + n_heads", m.d_inner + m.conv_dim + m.n_heads)  # z, xBC, dt
-    terms = [term("linear_mixers", "in_proj", where, d, projection)]
+    out = [weight(c, "in_proj", d, projection)]
     if m.bias:
-        terms.append(term("linear_mixers", "in_proj.bias", where, projection))
-    terms.append(term("linear_mixers", "conv1d.weight", where, conv, ("conv_kernel", m.conv_kernel)))  # (conv_dim, 1, k)
+        out.append(weight(c, "in_proj.bias", projection))
+    k = ("conv_kernel", m.conv_kernel)  # stored (conv_dim, 1, k); the trace reads it (k, conv_dim)
+    out.append(weight(c, "conv1d.weight", conv, k, shape=(k[1], conv[1]), tensor="conv1d.weight"))
     if m.conv_bias:
-        terms.append(term("linear_mixers", "conv1d.bias", where, conv))
-    terms += [term("linear_mixers", name, where, h) for name in ("dt_bias", "A_log", "D")]
-    terms += [term("linear_mixers", "norm.weight", where, inner), term("linear_mixers", "out_proj", where, inner, d)]
+        out.append(weight(c, "conv1d.bias", conv))
+    out += [weight(c, name, h, tensor=name) for name in ("dt_bias", "A_log", "D")]
+    out += [weight(c, "norm.weight", inner, tensor="norm.weight"), weight(c, "out_proj", inner, d)]
     if m.bias:
-        terms.append(term("linear_mixers", "out_proj.bias", where, d))
-    return terms
+        out.append(weight(c, "out_proj.bias", d))
+    return out
 
 
 def cache(kind: str, n: int, m: Mamba2, d_model: int) -> LayerCache:
@@ -116,14 +117,14 @@ def steps(c: Ctx, m: Mamba2) -> list[Step]:
     an attention-like C·Bᵀ product under a decay mask, between chunks the state carried over); that is the same
     recurrence regrouped, so the steps show the recurrence, token by token, with the state of each head.
     """
-    T, d, p = c.T, c.d, "mamba2"
+    T, p, W = c.T, "mamba2", table(weights(c.dm, m))
     H, P, G, N, k = m.n_heads, m.head_dim, m.n_groups, m.d_state, m.conv_kernel
     inner, conv = m.d_inner, m.conv_dim  # H·P; H·P + 2·G·N
     proj = (T, inner + conv + H)  # (T, z | xBC | dt)
-    conv_params = (Param("conv1d.weight", (k, conv)),) + ((Param("conv1d.bias", (conv,)),) if m.conv_bias else ())
+    conv_params = params(W, "conv1d.weight", "conv1d.bias")
     per_group = f"each of the {G} groups serves {H // G} heads (repeat_interleave)"
     return [
-        linear(c, "in_proj", p, d, inner + conv + H, m.bias, "[z | xBC | dt] = x · W_in"),
+        linear(c, "in_proj", p, W, "[z | xBC | dt] = x · W_in"),
         ew("take gate z", p, proj, f"z = the first {inner} dims (n_heads × head_dim)", per=0, out=(T, inner)),
         ew("take xBC", p, proj, f"xBC = the next {conv} dims (x, then B and C of each group)", per=0,
             out=(T, conv)),
@@ -137,22 +138,22 @@ def steps(c: Ctx, m: Mamba2) -> list[Step]:
         ew("take C", p, (T, conv), f"C = the last {G} × {N} dims as (groups, T, d_state)", per=0, out=(G, T, N)),
         ew(DELTA, p, (T, H), "Δ = log(1 + exp(dt + dt_bias)) per token and head (the chunked "
             "prefill path also clamps Δ ≥ time_step_min)", per=4,
-            params=(Param("dt_bias", (H,)),)),
+            params=params(W, "dt_bias")),
         ew("repeat B groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
         ew("repeat C groups", p, (G, T, N), per_group, per=0, out=(H, T, N)),
         ew(DECAY, p, (T, H), "a = exp(Δ · A), A = −exp(A_log) < 0 per head: 0 < a < 1", per=2,
-            params=(Param("A_log", (H,)),)),
+            params=params(W, "A_log")),
         Step("state update", p, (H, T, P), (T, H, P, N),
              "h_t = a_t · h_{t−1} + Δ_t · x_t ⊗ B_t per head, h_0 = 0: a fixed state of (n_heads, head_dim, "
              "d_state) carried from token to token (shown after every token; only the last is kept)",
              3 * T * H * P * N),
         Step("read-out y = C·h + D·x", p, (T, H, P, N), (H, T, P), "y_t = h_t · C_t (sum over d_state) + D · x_t",
-             2 * T * H * P * N + 2 * T * H * P, (Param("D", (H,)),)),
+             2 * T * H * P * N + 2 * T * H * P, params(W, "D")),
         ew("merge heads", p, (H, T, P), "transpose and concatenate the heads", per=0, out=(T, inner)),
         ew("gate y ⊙ SiLU(z)", p, (T, inner), "y · z · σ(z)", per=5),
         Step("gated norm", p, (T, inner), (T, inner), f"in {G} groups of {inner // G}: y · rsqrt(mean(y²) + eps) "
-             f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, (Param("norm.weight", (inner,)),)),
-        linear(c, "out_proj", p, inner, d, m.bias, "y = y · W_out"),
+             f"· w (eps = {c.arch.norm.eps:g})", 4 * T * inner, params(W, "norm.weight")),
+        linear(c, "out_proj", p, W, "y = y · W_out"),
     ]
 
 
@@ -218,7 +219,7 @@ def picture(steps: list, choose: Choose) -> list:
 
 
 KIND = fixed_state(
-    schema=Mamba2, name=lambda m: "Mamba-2", terms=terms, cache=cache,
+    schema=Mamba2, name=lambda m: "Mamba-2", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 5 * m.n_heads * m.head_dim * m.d_state,  # per state element: decay, Δ·x·B, add, C·h
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(

@@ -14,8 +14,8 @@ from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache
 from ..specbase import Indexer, Rope, Strict
-from ..steps import Ctx, Param, Step, ew, linear, rope_step, scores_to_output
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
@@ -44,39 +44,42 @@ class LatentAttention(Strict):
     scale: float | None = None
 
 
-def terms(d: tuple[str, int], m: LatentAttention, where: str) -> list[Term]:
-    h = ("n_heads", m.n_heads)
+def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
+    h, a = ("n_heads", m.n_heads), "attention"
     qk = ("qk_nope_head_dim + qk_rope_head_dim", m.qk_nope_head_dim + m.qk_rope_head_dim)
     rkv = ("kv_lora_rank", m.kv_lora_rank)
-    terms: list[Term] = []
+    out: list[Weight] = []
     if m.q_lora_rank is None:
-        terms.append(term("attention", "q_proj", where, d, h, qk))
+        out.append(weight(a, "q_proj", d, h, qk, shape=(d[1], h[1] * qk[1])))
     else:
         rq = ("q_lora_rank", m.q_lora_rank)
-        terms.append(term("attention", "q_a_proj", where, d, rq))
+        out.append(weight(a, "q_a_proj", d, rq))
         if m.bias:
-            terms.append(term("attention", "q_a_proj.bias", where, rq))
-        terms += [term("attention", "q_a_layernorm", where, rq), term("attention", "q_b_proj", where, rq, h, qk)]
+            out.append(weight(a, "q_a_proj.bias", rq))
+        out += [weight(a, "q_a_layernorm", rq), weight(a, "q_b_proj", rq, h, qk, shape=(rq[1], h[1] * qk[1]))]
     kv_a = ("kv_lora_rank + qk_rope_head_dim", m.kv_lora_rank + m.qk_rope_head_dim)
-    terms.append(term("attention", "kv_a_proj_with_mqa", where, d, kv_a))
+    out.append(weight(a, "kv_a_proj_with_mqa", d, kv_a))
     if m.bias:
-        terms.append(term("attention", "kv_a_proj_with_mqa.bias", where, kv_a))
-    terms += [
-        term("attention", "kv_a_layernorm", where, rkv),
-        term("attention", "kv_b_proj", where, rkv, h, ("qk_nope_head_dim + v_head_dim", m.qk_nope_head_dim + m.v_head_dim)),
-        term("attention", "o_proj", where, h, ("v_head_dim", m.v_head_dim), d),
+        out.append(weight(a, "kv_a_proj_with_mqa.bias", kv_a))
+    kv_b, vd = ("qk_nope_head_dim + v_head_dim", m.qk_nope_head_dim + m.v_head_dim), ("v_head_dim", m.v_head_dim)
+    out += [
+        weight(a, "kv_a_layernorm", rkv),
+        weight(a, "kv_b_proj", rkv, h, kv_b, shape=(rkv[1], h[1] * kv_b[1])),
+        weight(a, "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])),
     ]
     if m.bias:
-        terms.append(term("attention", "o_proj.bias", where, d))
+        out.append(weight(a, "o_proj.bias", d))
     if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
         ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
-        terms += [
-            term("attention", "indexer.wq_b", where, ("q_lora_rank", m.q_lora_rank or 0), ih, ihd),
-            term("attention", "indexer.wk", where, d, ihd),
-            term("attention", "indexer.k_norm", where, ("2", 2), ihd),
-            term("attention", "indexer.weights_proj", where, d, ih),
+        rq = ("q_lora_rank", m.q_lora_rank or 0)
+        out += [
+            weight(a, "indexer.wq_b", rq, ih, ihd, shape=(rq[1], ih[1] * ihd[1])),
+            weight(a, "indexer.wk", d, ihd),
+            weight(a, "indexer.k_norm", ("2", 2), ihd, tensors=tuple(
+                Param(f"indexer.k_norm.{t}", (ihd[1],)) for t in ("weight", "bias"))),
+            weight(a, "indexer.weights_proj", d, ih),
         ]
-    return terms
+    return out
 
 
 def cache(kind: str, n: int, m: LatentAttention, d_model: int) -> LayerCache:
@@ -117,31 +120,31 @@ def lines(m: LatentAttention) -> list[str]:
 
 def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     """DeepseekV2Attention (and V3, V3.2's indexer): K and V decompressed from a low-rank latent."""
-    T, d, p = c.T, c.d, "attention"
+    T, p, W = c.T, "attention", table(weights(c.dm, m))
     h, nope, rope, vd, r = m.n_heads, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim, m.kv_lora_rank
     qk = nope + rope
     if m.q_lora_rank is None:
-        steps = [linear(c, "q_proj", p, d, h * qk, False, "q = x · W_q")]
+        steps = [linear(c, "q_proj", p, W, "q = x · W_q")]
     else:
-        rq = m.q_lora_rank
-        steps = [linear(c, "q_a_proj", p, d, rq, m.bias, "c_q = x · W_qa (compress the query)"),
-                 c.norm("q_a_layernorm", p, "q_a_layernorm", (T, rq)),
-                 linear(c, "q_b_proj", p, rq, h * qk, False, "q = c_q · W_qb (decompress)")]
+        steps = [linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
+                 c.norm("q_a_layernorm", p, "q_a_layernorm", (T, m.q_lora_rank),
+                        params=params(W, "q_a_layernorm.weight")),
+                 linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
     steps += [
         ew("split Q heads", p, (T, h * qk), "reshape to (heads, T, nope + rope)", per=0, out=(h, T, qk)),
         ew("split Q nope | rope", p, (h, T, qk), f"q_nope = q[..., :{nope}], q_pe = q[..., {nope}:]", per=0,
             out=(h, T, rope)),
-        linear(c, "kv_a_proj_with_mqa", p, d, r + rope, m.bias, "[c_kv | k_pe] = x · W_kva (compress K and V)"),
+        linear(c, "kv_a_proj_with_mqa", p, W, "[c_kv | k_pe] = x · W_kva (compress K and V)"),
         ew("take latent c_kv", p, (T, r + rope), f"c_kv = the first {r} dims", per=0, out=(T, r)),
         ew("take k_pe", p, (T, r + rope), f"k_pe = the last {rope} dims: one RoPE key shared by all heads", per=0,
             out=(1, T, rope)),
-        c.norm("kv_a_layernorm", p, "kv_a_layernorm", (T, r)),
+        c.norm("kv_a_layernorm", p, "kv_a_layernorm", (T, r), params=params(W, "kv_a_layernorm.weight")),
     ]
     if m.rope:
         steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, "pairs"),
                   rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, "pairs")]
     steps += [
-        linear(c, "kv_b_proj", p, r, h * (nope + vd), False, "[k_nope | v] = c_kv · W_kvb (decompress per head)"),
+        linear(c, "kv_b_proj", p, W, "[k_nope | v] = c_kv · W_kvb (decompress per head)"),
         ew("split KV heads", p, (T, h * (nope + vd)), "reshape to (heads, T, nope + v)", per=0,
             out=(h, T, nope + vd)),
         ew("take k_nope", p, (h, T, nope + vd), f"k_nope = the first {nope} dims of each head", per=0,
@@ -151,29 +154,29 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
         ew("concat K", p, (h, T, nope), "K = [k_nope | k_pe broadcast to every head]", per=0, out=(h, T, qk)),
     ]
     if m.indexer:
-        steps += _indexer_steps(c, m)
-    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, False, (h, T, qk))
-    steps.append(linear(c, "o_proj", p, h * vd, d, m.bias, "y = O · W_o"))
+        steps += _indexer_steps(c, m, W)
+    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, (), (h, T, qk))
+    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
 
 
-def _indexer_steps(c: Ctx, m: LatentAttention) -> list[Step]:
+def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
     """DeepseekV32Indexer: small heads score every earlier token; attention keeps the top-k."""
-    T, d, p, ix = c.T, c.d, "indexer", m.indexer
+    T, p, ix = c.T, "indexer", m.indexer
     ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.top_k, m.qk_rope_head_dim
     if ix.shared:
         return [ew("reuse top-k", p, (T, T), f"the previous indexer layer's {k} tokens per query (no weights)",
                     per=0)]
     theta = m.rope.theta if m.rope else 10000.0
     return [
-        linear(c, "indexer.wq_b", p, m.q_lora_rank or 0, ih * ihd, False, "q_I = c_q · W_q (from the query latent)"),
+        linear(c, "indexer.wq_b", p, W, "q_I = c_q · W_q (from the query latent)"),
         ew("split indexer Q heads", p, (T, ih * ihd), "reshape to (heads, T, dim)", per=0, out=(ih, T, ihd)),
-        linear(c, "indexer.wk", p, d, ihd, False, "k_I = x · W_k (one key for all indexer heads)"),
+        linear(c, "indexer.wk", p, W, "k_I = x · W_k (one key for all indexer heads)"),
         Step("indexer.k_norm", p, (T, ihd), (T, ihd), "(k_I − mean) / √(var + 1e-6) · w + b (LayerNorm)",
-             7 * T * ihd, (Param("indexer.k_norm.weight", (ihd,)), Param("indexer.k_norm.bias", (ihd,)))),
+             7 * T * ihd, params(W, "indexer.k_norm.weight", "indexer.k_norm.bias")),
         rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "half"),
         rope_step(p, "indexer K", (T, ihd), rope, theta, "half"),
-        linear(c, "indexer.weights_proj", p, d, ih, False, "w = x · W_w (one weight per indexer head)"),
+        linear(c, "indexer.weights_proj", p, W, "w = x · W_w (one weight per indexer head)"),
         Step("index scores", p, (ih, T, ihd), (T, T), f"I[i, j] = Σ_h w[i, h] / √{ih} · ReLU(q_I[h, i] · k_I[j] / "
              f"√{ihd}), −∞ where j > i", 2 * ih * ihd * T * T),
         ew("top-k mask", p, (T, T), f"attention sees only the {k} best-scoring earlier tokens of each query", per=0),
@@ -239,7 +242,7 @@ def indexer_text(i: Indexer | None) -> str:
 
 
 KIND = attention(
-    schema=LatentAttention, name=lambda m: "MLA", terms=terms, cache=cache, context_flops=context_flops,
+    schema=LatentAttention, name=lambda m: "MLA", terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),

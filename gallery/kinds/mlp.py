@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import Field, PositiveInt, model_validator
 
 from ..specbase import Activation, Strict, rule_error
-from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Param, Step, ew
-from ..terms import Term, term
+from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Step, ew
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, Run
 from . import xielu
 from .contract import Fact, FfnKind
@@ -45,22 +45,25 @@ class Mlp(Strict):
         return self
 
 
-def chain_terms(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
-               bias: bool, where: str, n: tuple[str, int] | None = None) -> list[Term]:
-    """gate/up/down (or up/down) projections, optionally for ``n`` experts at once."""
+def chain_weights(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
+                  bias: bool, n: tuple[str, int] | None = None) -> list[Weight]:
+    """gate/up/down (or up/down) projections, optionally for ``n`` experts at once (stored ``(n, in, out)``)."""
     many = (n,) if n else ()
+    stacked = (n[1],) if n and n[1] > 1 else ()  # the trace's shapes: one expert's without the experts axis
     mats = ("gate_proj", "up_proj", "down_proj") if gated else ("up_proj", "down_proj")
-    terms = [term(component, f"{prefix}{name}", where, *many, d, width) for name in mats]
+    out = [weight(component, f"{prefix}{name}", *many, d, width,
+                  shape=(*stacked, *((width[1], d[1]) if name == "down_proj" else (d[1], width[1])))) for name in mats]
     if bias:
         up_biases = ("gate_proj", "up_proj") if gated else ("up_proj",)
-        terms += [term(component, f"{prefix}{name}.bias", where, *many, width) for name in up_biases]
-        terms.append(term(component, f"{prefix}down_proj.bias", where, *many, d))
-    return terms
+        out += [weight(component, f"{prefix}{name}.bias", *many, width, shape=(*stacked, width[1]))
+                for name in up_biases]
+        out.append(weight(component, f"{prefix}down_proj.bias", *many, d, shape=(*stacked, d[1])))
+    return out
 
 
-def terms(d: tuple[str, int], f: Mlp, where: str) -> list[Term]:
-    chain = chain_terms("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias, where)
-    return chain[:1] + xielu.terms("mlp", where) + chain[1:] if f.activation == "xielu" else chain
+def weights(d: tuple[str, int], f: Mlp) -> list[Weight]:
+    chain = chain_weights("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias)
+    return chain[:1] + xielu.weights("mlp") + chain[1:] if f.activation == "xielu" else chain
 
 
 def ffn_name(activation: str, gated: bool) -> str:
@@ -90,28 +93,29 @@ def draw(d, p: str, f: Mlp) -> str:
     return p + "ffn"
 
 
-def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activation: str, bias: bool,
-               n: int = 1, k: int = 1, d_io: int | None = None, clamp: float | None = None) -> list[Step]:
-    """gate/up → activation (→ clamp) (→ product) → down; for ``n`` experts of which each token uses ``k``.
-
-    With experts, the weights are stored for all ``n`` experts, and each token's row goes through ``k`` of
-    them: the hidden shapes are (T, k, width). ``d_io``: the width read and written (default d_model).
+def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activation: str, k: int = 1,
+                clamp: float | None = None) -> list[Step]:
+    """gate/up → activation (→ clamp) (→ product) → down, the projections ``name…`` of ``W``; with experts
+    (weights stored ``(n, in, out)``) each token's row goes through ``k`` of them: the hidden shapes are
+    (T, k, width). The width read and written is the projections' (d_model, or the experts' latent).
     """
-    T, d = c.T, d_io or c.d
-    many, kk = ((n,), (k,)) if n > 1 else ((), ())
+    T = c.T
+    up = W[f"{name}up_proj.weight"].shape
+    kk = (k,) if len(up) == 3 else ()
+    d, width = up[-2:]
 
-    def proj(op: str, d_in: int, d_out: int, formula: str) -> Step:
-        params = (Param(f"{name}{op}.weight", (*many, d_in, d_out)),)
-        params += (Param(f"{name}{op}.bias", (*many, d_out)),) if bias else ()
+    def proj(op: str, formula: str) -> Step:
+        ps = params(W, f"{name}{op}.weight", f"{name}{op}.bias")
+        d_in, d_out = ps[0].shape[-2:]
         src = (T, *kk, d_in) if op == "down_proj" else (T, d_in)
-        return Step(f"{name}{op}", part, src, (T, *kk, d_out), formula + (" + b" if bias else ""),
-                    2 * T * k * d_in * d_out, params, matmul=True)
+        return Step(f"{name}{op}", part, src, (T, *kk, d_out), formula + (" + b" if len(ps) > 1 else ""),
+                    2 * T * k * d_in * d_out, ps, matmul=True)
 
     hidden = (T, *kk, width)
     if not gated:
-        act = xielu.step(part, hidden) if activation == "xielu" else ew(
+        act = xielu.step(part, hidden, W) if activation == "xielu" else ew(
             f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}", per=4)
-        return [proj("up_proj", d, width, "u = x · W_up"), act, proj("down_proj", width, d, "y = a · W_down")]
+        return [proj("up_proj", "u = x · W_up"), act, proj("down_proj", "y = a · W_down")]
     if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
         act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
     else:
@@ -122,13 +126,13 @@ def chain_steps(c: Ctx, part: str, name: str, width: int, gated: bool, activatio
                ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
                    if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
                        activation == "silu_clamped"))]
-    return [proj("gate_proj", d, width, "g = x · W_gate"), proj("up_proj", d, width, "u = x · W_up"), *act,
-            proj("down_proj", width, d, "y = h · W_down")]
+    return [proj("gate_proj", "g = x · W_gate"), proj("up_proj", "u = x · W_up"), *act,
+            proj("down_proj", "y = h · W_down")]
 
 
 def steps(c: Ctx, f: Mlp) -> list[Step]:
     """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down."""
-    return chain_steps(c, "mlp", "", f.d_ff, f.gated, f.activation, f.bias, clamp=f.clamp)
+    return chain_steps(c, "mlp", "", table(weights(c.dm, f)), f.gated, f.activation, clamp=f.clamp)
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
@@ -169,7 +173,8 @@ def forward(R: Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
 
 
 KIND = FfnKind(
-    schema=Mlp, name=lambda f: "dense", terms=terms, routed=lambda f: (1, 1), extra_norms=lambda f: 0, lines=lines,
+    schema=Mlp, name=lambda f: "dense", terms=WeightTerms(weights), routed=lambda f: (1, 1), extra_norms=lambda f: 0,
+    lines=lines,
     draw=draw, steps=steps, forward=forward, shrink=lambda f: {**f, "d_ff": FF_TOY},
     facts=(Fact("Feed-forward", "kind", lambda f: "dense"), Fact("Feed-forward", "activation", lambda f: f.activation),
            Fact("Feed-forward", "gated", lambda f: f.gated), Fact("Feed-forward", "d_ff", lambda f: f.d_ff)),

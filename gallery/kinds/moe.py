@@ -15,11 +15,11 @@ import numpy as np
 from pydantic import Field, PositiveInt, model_validator
 
 from ..specbase import Activation, Strict, rule_error
-from ..steps import Ctx, Param, Step, ew, linear
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
 from .contract import Fact, FfnKind, or_none
-from .mlp import FF_TOY, chain_forward, chain_steps, chain_terms, clamp_line, ffn_name
+from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
 
 EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
 
@@ -94,36 +94,32 @@ class Moe(Strict):
         return self
 
 
-def _latent_terms(d: tuple[str, int], latent: tuple[str, int], bias: bool, where: str) -> list[Term]:
-    """The projections into and out of the experts' latent, shared by all experts (used by every token)."""
-    terms = [term("experts", "fc1_latent_proj", where, d, latent), term("experts", "fc2_latent_proj", where, latent, d)]
-    if bias:
-        terms += [term("experts", "fc1_latent_proj.bias", where, latent), term("experts", "fc2_latent_proj.bias", where, d)]
-    return terms
-
-
-def terms(d: tuple[str, int], ffn: Moe, where: str) -> list[Term]:
+def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
     e = ("n_experts", ffn.n_experts)
-    terms = [term("router", "router", where, d, e)]
+    out = [weight("router", "router", d, e)]
     if ffn.router.bias:
-        terms.append(term("router", "router.bias", where, e))
+        out.append(weight("router", "router.bias", e))
     if ffn.router.correction_bias and ffn.router.correction_bias_param:
-        terms.append(term("router", "router.correction_bias", where, e))
+        out.append(weight("router", "router.correction_bias", e, tensor="router.correction_bias"))
     if ffn.router.scale:  # Gemma4TextRouter: scale (d_model) and per_expert_scale (n_experts)
-        terms += [term("router", "router.scale", where, d), term("router", "router.per_expert_scale", where, e)]
+        out += [weight("router", "router.scale", d, tensor="router.scale"),
+                weight("router", "router.per_expert_scale", e, tensor="router.per_expert_scale")]
     if ffn.d_dense:
-        terms += chain_terms("mlp", "", d, ("d_dense", ffn.d_dense), ffn.gated, False, where)
+        out += chain_weights("mlp", "", d, ("d_dense", ffn.d_dense), ffn.gated, False)
     if ffn.d_latent:  # NemotronHMoE: fc1_latent_proj (d_model → d_latent) before the experts, fc2 back after
-        terms += _latent_terms(d, ("d_latent", ffn.d_latent), ffn.latent_bias, where)
+        latent = ("d_latent", ffn.d_latent)
+        out += [weight("experts", "fc1_latent_proj", d, latent),
+                weight("experts", "fc2_latent_proj", latent, d, shape=(latent[1], d[1]))]
+        if ffn.latent_bias:
+            out += [weight("experts", "fc1_latent_proj.bias", latent), weight("experts", "fc2_latent_proj.bias", d)]
     width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
-    terms += chain_terms("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias,
-                        where, e)
+    out += chain_weights("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, e)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
-        terms += chain_terms("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias, where)
+        out += chain_weights("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias)
         if ffn.shared_gate:
-            terms.append(term("shared_experts", "shared_expert_gate", where, d))
-    return terms
+            out.append(weight("shared_experts", "shared_expert_gate", d, shape=(d[1], 1)))
+    return out
 
 
 def picks(f: Moe) -> str:
@@ -205,20 +201,20 @@ def _draw_beside_dense(d, p: str, f: Moe) -> None:
     d.edge(p + "experts_post", p + "ffn_out")
 
 
-def _router_steps(c: Ctx, f: Moe) -> list[Step]:
+def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
     """Router logits → scores → (correction bias, groups) → top-k → weights (DeepseekV3TopkRouter et al.)."""
     T, d, E, k, r, p = c.T, c.d, f.n_experts, f.top_k, f.router, "router"
     steps = []
     if r.scale:  # Gemma4TextRouter: a weightless RMS norm, then × scale × d^-0.5
         steps += [c.norm("router norm", p, "router.norm", (T, d), weights=False),
                   ew("router input scale", p, (T, d), "x · scale / √d_model", per=2,
-                      params=(Param("router.scale", (d,)),))]
-    steps.append(linear(c, "router logits", p, d, E, r.bias, "z = x · W_router", name="router"))
+                      params=params(W, "router.scale"))]
+    steps.append(linear(c, "router logits", p, W, "z = x · W_router", name="router"))
     scoring = {"softmax": "softmax(z) over experts", "sigmoid": "σ(z) per expert",
                "sqrtsoftplus": "√softplus(z) = √log(1 + exp z) per expert"}[r.scoring]
     steps.append(ew(f"scores ({r.scoring})", p, (T, E), "s = " + scoring, per=3))
     if r.correction_bias:
-        stored = (Param("router.correction_bias", (E,)),) if r.correction_bias_param else ()
+        stored = params(W, "router.correction_bias") if r.correction_bias_param else ()
         steps.append(ew("add correction bias", p, (T, E), f"s' = s + b_e (a {'frozen parameter' if stored else 'buffer'}; "
                         "used to choose, not to weight)", params=stored))
     if r.n_groups and r.n_groups > 1:
@@ -237,51 +233,48 @@ def _router_steps(c: Ctx, f: Moe) -> list[Step]:
         steps.append(ew("scale weights", p, (T, k), f"w · {r.weight_scale:g} (routed_scaling_factor)"))
     if r.scale:
         steps.append(ew("per-expert scale", p, (T, k), "w · per_expert_scale[e]",
-                         params=(Param("router.per_expert_scale", (E,)),)))
+                         params=params(W, "router.per_expert_scale")))
     return steps
 
 
-def _shared_steps(c: Ctx, f: Moe) -> list[Step]:
-    return chain_steps(c, "shared expert", "shared_expert.", f.d_shared, f.gated, f.activation, f.shared_bias,
-                       clamp=f.shared_clamp)
+def _shared_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
+    return chain_steps(c, "shared_experts", "shared_expert.", W, f.gated, f.activation, clamp=f.shared_clamp)
 
 
-def _experts_steps(c: Ctx, f: Moe, shared_ran: bool = False) -> list[Step]:
+def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list[Step]:
     """The chosen experts' MLPs and their weighted sum, then the shared expert (Mixtral, Qwen2-MoE, DeepSeek); with
     a latent (NemotronHMoE) the experts read and write ``d_latent``, projected down before and back up after.
     ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
     T, d, k, L = c.T, c.d, f.top_k, f.d_latent
-    steps = [linear(c, "fc1_latent_proj", "experts", d, L, f.latent_bias, "x_L = x · W_fc1 (down to the experts' "
-                     "latent)")] if L else []
-    steps += chain_steps(c, "experts", "experts.", f.d_expert, f.gated, f.activation, f.expert_bias, f.n_experts, k,
-                        L, f.clamp)
+    steps = [linear(c, "fc1_latent_proj", "experts", W, "x_L = x · W_fc1 (down to the experts' latent)")] if L else []
+    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     if L:
-        steps.append(linear(c, "fc2_latent_proj", "experts", L, d, f.latent_bias, "y = y_L · W_fc2 (back up to "
-                             "d_model)"))
+        steps.append(linear(c, "fc2_latent_proj", "experts", W, "y = y_L · W_fc2 (back up to d_model)"))
     if f.n_shared_experts:
-        steps += [] if shared_ran else _shared_steps(c, f)
+        steps += [] if shared_ran else _shared_steps(c, f, W)
         if f.shared_gate:  # Qwen2MoeSparseMoeBlock
-            steps += [linear(c, "shared_expert_gate", "shared expert", d, 1, False, "γ = x · W_g"),
-                      ew("gate shared expert", "shared expert", (T, d), "σ(γ) · shared_expert(x)", per=4)]
-        steps.append(ew("add shared expert", "shared expert", (T, d), "y = routed + shared"))
+            steps += [linear(c, "shared_expert_gate", "shared_experts", W, "γ = x · W_g"),
+                      ew("gate shared expert", "shared_experts", (T, d), "σ(γ) · shared_expert(x)", per=4)]
+        steps.append(ew("add shared expert", "shared_experts", (T, d), "y = routed + shared"))
     return steps
 
 
 def steps(c: Ctx, f: Moe) -> list[Step]:
     """Router then experts; with a dense MLP beside them (Gemma4TextDecoderLayer) the MLP runs on the normed
     input and the router and experts on the residual, each with its own norms, and the two are added."""
+    W = table(weights(c.dm, f))
     if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
-        first = _shared_steps(c, f) if f.shared_gate else []
-        return first + _router_steps(c, f) + _experts_steps(c, f, shared_ran=f.shared_gate)
+        first = _shared_steps(c, f, W) if f.shared_gate else []
+        return first + _router_steps(c, f, W) + _experts_steps(c, f, W, shared_ran=f.shared_gate)
     x, n = (c.T, c.d), c.norm
     return [
-        *chain_steps(c, "mlp", "", f.d_dense, f.gated, f.activation, False),
+        *chain_steps(c, "mlp", "", W, f.gated, f.activation),
         n("mlp norm (post)", "norm", "post_mlp_norm", x),
-        *_router_steps(c, f),  # reads the residual stream x, not the normed input
+        *_router_steps(c, f, W),  # reads the residual stream x, not the normed input
         n("experts norm (pre)", "norm", "experts_norm", x),
-        *_experts_steps(c, f),
+        *_experts_steps(c, f, W),
         n("experts norm (post)", "norm", "post_experts_norm", x),
         ew("add mlp and experts", "experts", x, "y = mlp + experts"),
     ]
@@ -381,7 +374,7 @@ def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarra
 
 
 KIND = FfnKind(
-    schema=Moe, name=lambda f: "MoE", terms=terms, routed=lambda f: (f.top_k, f.n_experts),
+    schema=Moe, name=lambda f: "MoE", terms=WeightTerms(weights), routed=lambda f: (f.top_k, f.n_experts),
     extra_norms=lambda f: 3 if f.d_dense else 0,  # Gemma 4: after the MLP, before and after the experts
     lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink, buffers=buffers,
     facts=(

@@ -16,7 +16,7 @@ from pydantic import Field, PositiveInt
 from ..layercache import LayerCache, conv_window, state_only
 from ..specbase import Strict
 from ..steps import Ctx, Step, conv_step, ew, linear
-from ..terms import Term, term
+from ..terms import Weight, WeightTerms, table, weight
 from ..toyops import Run, causal_conv
 from .contract import Fact, fixed_state
 from .pictures import taps_picture
@@ -31,15 +31,16 @@ class ShortConv(Strict):
     bias: bool = Field(False, description="Bias on in_proj, the convolution and out_proj (conv_bias)")
 
 
-def terms(d: tuple[str, int], m: ShortConv, where: str) -> list[Term]:
+def weights(d: tuple[str, int], m: ShortConv) -> list[Weight]:
     """``Lfm2ShortConv``: in_proj (B, C, x), a depthwise conv at d_model width, out_proj; conv_bias biases all three."""
-    terms = [term("linear_mixers", "in_proj", where, d, ("3", 3), d),
-             term("linear_mixers", "conv", where, d, ("conv_kernel", m.conv_kernel)),
-             term("linear_mixers", "out_proj", where, d, d)]
+    c = "linear_mixers"
+    out = [weight(c, "in_proj", d, ("3", 3), d, shape=(d[1], 3 * d[1])),
+           weight(c, "conv", d, ("conv_kernel", m.conv_kernel)),
+           weight(c, "out_proj", d, d)]
     if m.bias:
-        terms += [term("linear_mixers", "in_proj.bias", where, ("3", 3), d), term("linear_mixers", "conv.bias", where, d),
-                  term("linear_mixers", "out_proj.bias", where, d)]
-    return terms
+        out += [weight(c, "in_proj.bias", ("3", 3), d, shape=(3 * d[1],)), weight(c, "conv.bias", d),
+                weight(c, "out_proj.bias", d)]
+    return out
 
 
 def cache(kind: str, n: int, m: ShortConv, d_model: int) -> LayerCache:
@@ -58,15 +59,15 @@ def lines(m: ShortConv) -> list[str]:
 
 def steps(c: Ctx, m: ShortConv) -> list[Step]:
     """Lfm2ShortConv: in_proj → B, C, x; B ⊙ x; depthwise causal conv; C ⊙ conv; out_proj (no activation)."""
-    T, d, p = c.T, c.d, "short conv"
+    T, d, p, W = c.T, c.d, "short conv", table(weights(c.dm, m))
     return [
-        linear(c, "in_proj", p, d, 3 * d, m.bias, "[B | C | x] = x · W_in"),
+        linear(c, "in_proj", p, W, "[B | C | x] = x · W_in"),
         *[ew(f"take {t}", p, (T, 3 * d), f"{t} = {which} {d} channels", per=0, out=(T, d))
           for t, which in (("B", "the first"), ("C", "the middle"), ("x", "the last"))],
         ew("B ⊙ x", p, (T, d), "u = B ⊙ x (input gate)"),
-        conv_step(c, "conv", p, d, m.conv_kernel, m.bias, "conv"),
+        conv_step(c, "conv", p, W, "conv"),
         ew("C ⊙ conv", p, (T, d), "y = C ⊙ conv(u) (output gate)"),
-        linear(c, "out_proj", p, d, d, m.bias, "y = y · W_out"),
+        linear(c, "out_proj", p, W, "y = y · W_out"),
     ]
 
 
@@ -81,7 +82,7 @@ def forward(R: Run, m: ShortConv, x: np.ndarray) -> np.ndarray:
 
 
 KIND = fixed_state(
-    schema=ShortConv, name=lambda m: "Short conv", terms=terms, cache=cache,
+    schema=ShortConv, name=lambda m: "Short conv", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 0, lines=lines, steps=steps, forward=forward,
     shrink=dict,  # no width of its own: d_model, its taps as the model's
     facts=(Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),),

@@ -1,17 +1,15 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
-per-head gate's g_proj);
-the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention FLOPs; the label; the
-trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap, ``GptOssAttention`` sinks,
-``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its four scopes: ``Qwen3Attention`` per head with a shared weight,
-``CohereAttention``/``StableLmAttention`` per head with a weight each, ``Olmo2Attention`` over the whole projection,
-``Llama4TextAttention`` weightless after RoPE); the toy forward and shrink rule.
+per-head gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
+FLOPs; the label; the trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap,
+``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its
+four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
+its own beside this one, as QK-norm does.
 """
 
 from __future__ import annotations
 
-from math import prod
 from typing import Literal
 
 import numpy as np
@@ -20,9 +18,10 @@ from pydantic_core import PydanticCustomError
 
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
-from ..steps import Ctx, Param, Shape, Step, ew, linear, rope_step, scores_to_output
-from ..terms import Term, term
+from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
+from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
+from . import qk_norm
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -129,32 +128,30 @@ def attention_kind(n_heads: int, n_kv_heads: int) -> str:
     return "mqa" if n_kv_heads == 1 else "gqa"
 
 
-def terms(d: tuple[str, int], mixer: SoftmaxAttention, where: str) -> list[Term]:
+def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     """Llama-style q/k/v/o projections, their biases, QK-norm weights and sinks."""
     h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
     vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
     own_kv = [] if mixer.kv_shared else [("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
     projections = [("q_proj", h, hd), *own_kv]
-    terms = [term("attention", name, where, d, heads, dim) for name, heads, dim in projections]
+    out = [weight("attention", name, d, heads, dim, shape=(d[1], heads[1] * dim[1]))
+           for name, heads, dim in projections]
     if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
-        terms[0] = term("attention", "q_proj", where, d, h, hd, ("2 (query, gate)", 2))
+        out[0] = weight("attention", "q_proj", d, h, hd, ("2 (query, gate)", 2), shape=(d[1], h[1] * hd[1] * 2))
     if mixer.qkv_bias:
-        terms += [term("attention", f"{name}.bias", where, heads, dim) for name, heads, dim in projections]
-    terms.append(term("attention", "o_proj", where, h, vd, d))
+        out += [weight("attention", f"{name}.bias", heads, dim, shape=(heads[1] * dim[1],))
+                for name, heads, dim in projections]
+    out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
-        terms.append(term("attention", "o_proj.bias", where, d))
-    if mixer.qk_norm == "per_head_shared":
-        terms += [term("attention", "q_norm", where, hd), term("attention", "k_norm", where, hd)]
-        terms += [term("attention", f"{n}_norm.bias", where, hd) for n in "qk" if mixer.qk_norm_bias]
-    elif mixer.qk_norm in ("per_head", "whole_projection"):
-        terms += [term("attention", "q_norm", where, h, hd), term("attention", "k_norm", where, kv, hd)]
+        out.append(weight("attention", "o_proj.bias", d))
+    out += qk_norm.weights(mixer.qk_norm, h, kv, hd, mixer.qk_norm_bias)
     if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
-        terms = [t for t in terms if t.name != "k_norm"]
+        out = [w for w in out if w.name not in ("k_norm", "k_norm.bias")]
     if mixer.sinks:
-        terms.append(term("attention", "sinks", where, h))
+        out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
-        terms.append(term("attention", "g_proj", where, d, h))
-    return terms
+        out.append(weight("attention", "g_proj", d, h))
+    return out
 
 
 def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
@@ -178,17 +175,6 @@ def context_flops(m: SoftmaxAttention, context: int) -> int:
     return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
 
 
-QK_NORM_LINES = {  # what each scope computes, for the label
-    "per_head_shared": "per head, one head_dim weight shared by all heads",
-    "per_head": "per head, each head its own weight",
-    "whole_projection": "over the whole projection (all heads at once)",
-    "per_head_weightless": "per head after RoPE: RMS, no weight",
-}
-QK_NORM_FACTS = {  # the same for the compare table
-    "none": "none", "per_head_shared": "per head, shared weight", "per_head": "per head, own weights",
-    "whole_projection": "whole projection", "per_head_weightless": "per head, no weight (after RoPE)",
-}
-
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
 
 
@@ -201,7 +187,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
-        out.append("QK-norm " + QK_NORM_LINES[m.qk_norm])
+        out.append("QK-norm " + qk_norm.LINES[m.qk_norm])
     if m.v_norm:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
@@ -216,21 +202,20 @@ def lines(m: SoftmaxAttention) -> list[str]:
 
 def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     """LlamaAttention + eager_attention_forward, with the options of the other families."""
-    T, d, p = c.T, c.d, "attention"
+    T, p, W = c.T, "attention", table(weights(c.dm, m))
     h, kv, hd, vd = m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
-    steps = [linear(c, "q_proj", p, d, h * hd * (2 if m.output_gate else 1), m.qkv_bias,
-                     "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
+    steps = [linear(c, "q_proj", p, W, "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
     if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
         steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
                          f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
     if m.kv_shared:
-        return steps + _g_proj(c, m, p) + _shared_kv_steps(c, m, p) + _attend_steps(c, m, p)
-    steps.append(linear(c, "k_proj", p, d, kv * hd, m.qkv_bias, "k = x · W_k"))
+        return steps + _g_proj(c, m, p, W) + _shared_kv_steps(c, m, p, W) + _attend_steps(c, m, p, W)
+    steps.append(linear(c, "k_proj", p, W, "k = x · W_k"))
     if not m.k_eq_v:
-        steps.append(linear(c, "v_proj", p, d, kv * vd, m.qkv_bias, "v = x · W_v"))
-    steps += _g_proj(c, m, p)
+        steps.append(linear(c, "v_proj", p, W, "v = x · W_v"))
+    steps += _g_proj(c, m, p, W)
     if m.qk_norm == "whole_projection":  # Olmo2Attention: one norm over all heads' dims, before the split
-        steps += [c.norm("q_norm", p, "q_norm", (T, h * hd)), c.norm("k_norm", p, "k_norm", (T, kv * hd))]
+        steps += [qk_norm.step(c, p, W, t, (T, n * hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     split = "reshape (T, heads·dim) → (T, heads, dim), transpose to (heads, T, dim)"
     steps += [ew("split Q heads", p, (T, h * hd), split, per=0, out=(h, T, hd)),
               ew("split K heads", p, (T, kv * hd), split, per=0, out=(kv, T, hd))]
@@ -239,29 +224,26 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                          per=0, out=(kv, T, vd)))
     else:
         steps.append(ew("split V heads", p, (T, kv * vd), split, per=0, out=(kv, T, vd)))
-    if m.qk_norm == "per_head_shared":  # Qwen3Attention: one norm of head_dim shared by all heads, before RoPE
-        steps += [c.norm("q_norm", p, "q_norm", (h, T, hd)), c.norm("k_norm", p, "k_norm", (kv, T, hd))]
-    elif m.qk_norm == "per_head":  # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: no bias
-        steps += [_per_head_norm(c, p, f"{t.lower()}_norm", (n, T, hd)) for t, n in (("Q", h), ("K", kv))]
+    if m.qk_norm in ("per_head_shared", "per_head"):  # Qwen3Attention: one norm of head_dim shared by all heads;
+        # CohereLayerNorm((n_heads, head_dim)), StableLmLayerNormPerHead: each head its own weight row, no bias
+        steps += [qk_norm.step(c, p, W, t, (n, T, hd)) for t, n in (("q_norm", h), ("k_norm", kv))]
     if m.v_norm:  # Gemma4TextAttention: v_norm without weight
         steps.append(ew("v_norm", p, (kv, T, vd), f"x · rsqrt(mean(x²) + eps), no weight (eps = {c.arch.norm.eps:g})",
                         per=3))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
-    return steps + _attend_steps(c, m, p)
+    return steps + _attend_steps(c, m, p, W)
 
 
-def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """Gemma4TextAttention of a KV-shared layer: its own queries (q_norm, RoPE), the producing layer's K and V."""
     T, h, kv, hd = c.T, m.n_heads, m.n_kv_heads, m.head_dim
-    steps = [c.norm("q_norm", p, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
+    steps = [qk_norm.step(c, p, W, "q_norm", (T, h * hd))] if m.qk_norm == "whole_projection" else []
     steps.append(ew("split Q heads", p, (T, h * hd), "reshape (T, heads·dim) → (T, heads, dim), transpose to "
                     "(heads, T, dim)", per=0, out=(h, T, hd)))
-    if m.qk_norm == "per_head_shared":
-        steps.append(c.norm("q_norm", p, "q_norm", (h, T, hd)))
-    elif m.qk_norm == "per_head":
-        steps.append(_per_head_norm(c, p, "q_norm", (h, T, hd)))
+    if m.qk_norm in ("per_head_shared", "per_head"):
+        steps.append(qk_norm.step(c, p, W, "q_norm", (h, T, hd)))
     if m.rope:
         steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
                                proportional=is_proportional(m.rope)))
@@ -270,13 +252,12 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
                     ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
 
 
-def _g_proj(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias."""
-    return [linear(c, "g_proj", p, c.d, m.n_heads, False, "g = x · W_g (one gate logit per head)")
-            ] if m.head_gate else []
+    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else []
 
 
-def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
+def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
     T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
     steps: list[Step] = []
@@ -287,23 +268,15 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str) -> list[Step]:
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
                   for t, dim in (("K", hd), ("V", vd))]
-    steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks,
-                               (h, T, hd))
+    steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
+                               params(W, "sinks") if m.sinks else (), (h, T, hd))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
         steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
                           f"its {vd} dims", T * h * (4 + vd)))
-    steps.append(linear(c, "o_proj", p, h * vd, c.d, m.out_bias, "y = O · W_o"))
+    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
-
-
-def _per_head_norm(c: Ctx, p: str, name: str, shape: Shape) -> Step:
-    """The model's norm over each head's vector with a weight row of its own per head, (heads, head_dim), no bias."""
-    ln = c.arch.norm.kind == "layernorm"
-    formula = (("(x − mean(x)) / √(var(x) + eps)" if ln else "x · rsqrt(mean(x²) + eps)")
-               + f" · w[head], no bias (eps = {c.arch.norm.eps:g})")
-    return Step(name, p, shape, shape, formula, (7 if ln else 4) * prod(shape), (Param(f"{name}.weight", shape[::2]),))
 
 
 def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
@@ -393,7 +366,8 @@ def toy_d_model(m: SoftmaxAttention, shrunk: dict, d_model: int) -> int | None:
 
 
 KIND = attention(
-    schema=SoftmaxAttention, name=lambda m: m.kind.upper(), terms=terms, cache=cache, context_flops=context_flops,
+    schema=SoftmaxAttention, name=lambda m: m.kind.upper(), terms=WeightTerms(weights), cache=cache,
+    context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),
@@ -408,7 +382,7 @@ KIND = attention(
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
-        Fact("Norms", "QK-norm", lambda m: QK_NORM_FACTS[m.qk_norm]),
+        Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
     ),

@@ -3,15 +3,15 @@
 ``transformers.activations.XIELUActivation`` (Huang et al. 2024, arXiv 2411.13010): with α_p = softplus(alpha_p) and
 α_n = β + softplus(alpha_n), f(x) = α_p·x² + β·x for x > 0, else (expm1(min(x, eps)) − x)·α_n + β·x, where β = 0.5
 and eps = −1e-6 are buffers (not parameters). Each MLP holds its own ``act_fn.alpha_p`` and ``act_fn.alpha_n``, one
-value each: two parameters per layer. This module gives their terms, trace step and toy forward.
+value each: two parameters per layer. This module declares them, and gives the trace step and the toy forward.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..steps import Param, Shape, Step
-from ..terms import Term, term
+from ..steps import Shape, Step
+from ..terms import Weight, Weights, params, weight
 
 BETA, EPS = 0.5, -1e-6  # XIELUActivation's defaults (beta, eps), buffers
 NAMES = ("act_fn.alpha_p", "act_fn.alpha_n")
@@ -19,15 +19,15 @@ FORMULA = ("α_p·x² + β·x for x > 0, else (expm1(min(x, eps)) − x)·α_n +
            f"α_n = β + softplus(alpha_n), β = {BETA:g}, eps = {EPS:g}")
 
 
-def terms(component: str, where: str) -> list[Term]:
-    """The two learned scalars of one MLP's activation."""
-    return [term(component, name, where, ("1 (a scalar)", 1)) for name in NAMES]
+def weights(component: str) -> list[Weight]:
+    """The two learned scalars of one MLP's activation (each a tensor of shape (1,))."""
+    return [weight(component, name, ("1 (a scalar)", 1), tensor=name) for name in NAMES]
 
 
-def step(part: str, hidden: Shape) -> Step:
+def step(part: str, hidden: Shape, W: Weights) -> Step:
     """The activation on every hidden element (about 8 FLOPs each: the square, the products, the branch's expm1)."""
     return Step("activation (xielu)", part, hidden, hidden, f"a = xIELU(u) = {FORMULA}", 8 * int(np.prod(hidden)),
-                tuple(Param(name, (1,)) for name in NAMES))
+                params(W, *NAMES))
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
