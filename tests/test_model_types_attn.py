@@ -1,6 +1,6 @@
 """Model types of issue 15 that add an attention or MLP option to the kinds, or arrange existing ones their own way:
 Apertus (xIELU, two learned scalars per MLP), GPT-NeoX Japanese (a bias on the last layer's attention output only),
-Persimmon (a LayerNorm with bias on queries and keys), each compared with the model transformers builds on the meta device, exactly: the default config (or, where
+Persimmon (a LayerNorm with bias on queries and keys), BitNet (a norm inside the attention and inside the MLP), each compared with the model transformers builds on the meta device, exactly: the default config (or, where
 transformers cannot build it, the smallest complete one), variants that change every size the config has, and
 configs spelled with the config class's attribute_map aliases. Each new option's toy layer is checked against the
 same layer in transformers (float64), and its parameters and FLOPs are derived by hand here. None of these config
@@ -22,7 +22,7 @@ from .test_model_types import _arch, _reference, default_config_is_exact, drafts
 from .test_model_types_hybrid import _toy_equals_transformers
 from .test_toy import SEQ, _layer_io, _renamed
 
-TYPES = ["apertus", "gpt_neox_japanese", "persimmon"]
+TYPES = ["apertus", "gpt_neox_japanese", "persimmon", "bitnet"]
 SMALLEST: dict[str, dict] = {}
 
 _SMALL = {
@@ -32,6 +32,8 @@ _SMALL = {
                           "intermediate_multiple_size": 2, "max_position_embeddings": 100},
     "persimmon": {"vocab_size": 500, "hidden_size": 96, "num_attention_heads": 6, "num_hidden_layers": 3,
                   "intermediate_size": 160, "max_position_embeddings": 100},
+    "bitnet": {"vocab_size": 500, "hidden_size": 96, "intermediate_size": 160, "num_attention_heads": 6,
+               "num_key_value_heads": 2, "num_hidden_layers": 3},
 }
 VARIANTS = {
     "apertus": {
@@ -54,6 +56,12 @@ VARIANTS = {
         "partial rope": {"partial_rotary_factor": 0.25}, "rope": {"rope_parameters": {"rope_type": "default",
                                                                                    "rope_theta": 5000.0}},
         "heads do not divide": {"num_attention_heads": 7},  # transformers raises, derive refuses
+    },
+    "bitnet": {
+        "small": {}, "mha": {"num_key_value_heads": 6}, "mqa": {"num_key_value_heads": 1},
+        "kv default": {"num_key_value_heads": None}, "width": {"hidden_size": 48}, "d_ff": {"intermediate_size": 72},
+        "5 layers": {"num_hidden_layers": 5}, "vocab": {"vocab_size": 777}, "tied": {"tie_word_embeddings": True},
+        "bias": {"attention_bias": True}, "silu": {"hidden_act": "silu"},
     },
 }
 
@@ -213,3 +221,36 @@ def test_persimmon_toy_layer_equals_transformers():
            "rope_parameters": {"rope_type": "default", "rope_theta": m.rope.theta,
                                "partial_rotary_factor": m.rope.partial}}
     _toy_equals_transformers(toy, cfg, 1, state)
+
+
+# --- BitNet: a norm inside each sublayer ----------------------------------------------------------------------------
+
+def test_bitnet_sub_norms_by_hand():
+    """attn_sub_norm (hidden_size, 96) and ffn_sub_norm (intermediate_size, 160) in each of 3 layers; elementwise,
+    so FLOPs per token are those of the same model without them."""
+    config = {"model_type": "bitnet", **_SMALL["bitnet"]}
+    arch = _arch(config)
+    block = arch.blocks["full"]
+    plain = arch.model_copy(update={"blocks": {"full": block.model_copy(update={
+        "mixer": block.mixer.model_copy(update={"sub_norm": False}),
+        "ffn": block.ffn.model_copy(update={"sub_norm": False})})}})
+    assert total_params(arch) - total_params(plain) == 3 * (96 + 160)
+    assert flops_per_token(arch, 100) == flops_per_token(plain, 100)
+    ops = [s.op for s in trace(arch, 0, 4)]
+    assert ops.index("attn_sub_norm") == ops.index("o_proj") - 1 and ops.index("ffn_sub_norm") == ops.index(
+        "down_proj") - 1
+
+
+_BITNET_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"} | {
+    k: f"self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj", "attn_sub_norm")} | {
+    k: f"mlp.{k}" for k in ("gate_proj", "up_proj", "down_proj", "ffn_sub_norm")}
+
+
+def test_bitnet_toy_layer_equals_transformers():
+    """The toy layer (both sub-norms, gated ReLU²) against BitNetDecoderLayer in float64."""
+    toy = toy_trace(_arch({"model_type": "bitnet", **_SMALL["bitnet"]}), 1, SEQ, seed=3)
+    m = toy.arch.blocks[toy.arch.layers[0]].mixer
+    cfg = {"model_type": "bitnet", "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": 2,
+           "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "intermediate_size": 12,
+           "rope_parameters": {"rope_type": "default", "rope_theta": m.rope.theta}}
+    _toy_equals_transformers(toy, cfg, 1, _renamed(_BITNET_NAMES, dict(toy.weights), "model.layers.1."))
