@@ -77,12 +77,8 @@ def test_varied_configs_are_exact(model_type, variant):
 
 
 @pytest.mark.parametrize("model_type", TYPES)
-def test_new_drafts_a_spec_that_lints_clean(tmp_path, model_type, capsys):
+def test_new_drafts_a_clean_spec_and_the_try_page_counts_it(tmp_path, model_type, capsys):
     drafts_a_clean_spec(tmp_path, {"model_type": model_type} | SMALLEST.get(model_type, {}), capsys)
-
-
-@pytest.mark.parametrize("model_type", TYPES)
-def test_the_try_page_reads_it(model_type):
     the_try_page_counts_it({"model_type": model_type, **_SMALL[model_type]})
 
 

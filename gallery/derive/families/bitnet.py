@@ -9,19 +9,8 @@ such. Defaults are the transformers config class defaults (checked by ``tests/te
 
 from __future__ import annotations
 
-from ..config import DerivationError
-from ..family import const, without
+from ..family import const, whole_heads, without
 from .llama import Llama
-
-
-def _head_dim(c, kind=None):
-    """LlamaAttention's hidden_size // num_attention_heads; attn_sub_norm is hidden_size wide, so the heads must fill
-    it (transformers builds other configs, but their attention cannot run)."""
-    hidden, heads = c["hidden_size"], c["num_attention_heads"]
-    if hidden % heads:
-        raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}: BitNet's "
-                              "attn_sub_norm (hidden_size wide) cannot norm the merged heads; accepted: a divisor")
-    return hidden // heads
 
 
 class BitNet(Llama):
@@ -35,7 +24,7 @@ class BitNet(Llama):
         "rope_theta": 500000.0,
     }
     block = Llama.block | {
-        "mixer.head_dim": _head_dim,
+        "mixer.head_dim": whole_heads("BitNet's attn_sub_norm (hidden_size wide) cannot norm the merged heads"),
         "mixer.sub_norm": const(True),
         "ffn.bias": const(False),
         "ffn.sub_norm": const(True),

@@ -12,8 +12,7 @@ transformers config class defaults (checked by ``tests/test_derive.py``).
 
 from __future__ import annotations
 
-from ..config import DerivationError
-from ..family import const, rope_from, without
+from ..family import const, rope_from, whole_heads, without
 from .gpt import GptNeox
 
 
@@ -24,14 +23,9 @@ def _rope(c, kind=None):
     return rope_from(params, c)
 
 
-def fused_head_dim(c, kind=None):
-    """hidden_size // num_attention_heads for a fused query_key_value of 3 × hidden_size: heads that do not divide
-    hidden_size cannot split it (transformers builds GPT-NeoX Japanese's anyway, Persimmon's raises): refused."""
-    hidden, heads = c["hidden_size"], c["num_attention_heads"]
-    if hidden % heads:
-        raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}: the "
-                              "attention cannot split query_key_value into heads; accepted: a divisor")
-    return hidden // heads
+#: a fused query_key_value of 3 × hidden_size (transformers builds GPT-NeoX Japanese's whatever the heads; Persimmon's
+#: raises)
+fused_head_dim = whole_heads("the attention cannot split query_key_value into heads")
 
 
 class GptNeoxJapanese(GptNeox):
