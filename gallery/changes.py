@@ -38,7 +38,8 @@ _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-s
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
                 "per-layer embeddings": "embedding",
-                "learned positions": "embedding", "context": "token mixer", "layers": "layers",
+                "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
+                "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
                 "tied embeddings": "head", "final logit soft-cap": "head"}
 WHOLE_MODEL = ("Parameters", "Vocabulary & context")  # groups read over the whole stack, never per layer

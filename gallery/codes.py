@@ -66,7 +66,7 @@ CODES: dict[str, Code] = {
              "n_experts: 8\ntop_k: 16", "n_experts: 8\ntop_k: 2"),
         Code("C006", "inconsistent block wiring",
              "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
-             "d_shared goes with n_shared_experts > 0",
+             "d_shared goes with n_shared_experts > 0; residual_from_norm needs pre norms and no parallel block",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

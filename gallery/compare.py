@@ -119,10 +119,13 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "eps", lambda s: s.arch.norm.eps),
     ("Norms", "placement", lambda s: _per_kind(s, lambda b: b.norm_placement)),
     ("Norms", "final norm", lambda s: s.arch.final_norm),
+    ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
      if s.arch.hyper_connections else "none"),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
+    ("Positions", "sinusoidal positions", lambda s: f"offset {p.offset}" if (p := s.arch.embedding.sinusoidal_positions)
+     else "none"),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
     ("Vocabulary & context", "context", lambda s: or_none(s.arch.context_length)),
     ("Vocabulary & context", "d_model", lambda s: s.arch.d_model),

@@ -34,6 +34,8 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
+    if emb.norm:  # BloomModel.word_embeddings_layernorm
+        terms.extend(_norm_terms(arch, "embed_norm", "model", 1))
     terms += _ple_model_terms(arch)
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):

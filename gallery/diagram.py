@@ -190,7 +190,8 @@ def frames(spec: Spec) -> list[list[str]]:
     (Nemotron-H's Mamba, attention and MoE-only layers)."""
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
-    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None) for b in blocks}
+    wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
+               b.mixer_scale, b.ffn_scale) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and (same("mixer") or same("ffn")) else [[k] for k in kinds]
 
@@ -275,8 +276,14 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         d.node(add, _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
         for out in last:
             d.edge(out, add)
-        d.edge(prev, add, style="dashed", label=_residual(spec))
+        scale = block.mixer_scale if name == p + "mixer" else block.ffn_scale
+        d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
+            f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else ""))
         prev = add
+        if block.norm_placement == "post_residual":  # OpenAI GPT: the residual sum is normed
+            d.node(f"{name}_after", _label(norm), "norm", mark="norm")
+            d.edge(add, f"{name}_after")
+            prev = f"{name}_after"
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
@@ -364,6 +371,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
+    if emb.sinusoidal_positions:
+        offset = emb.sinusoidal_positions.offset
+        emb_lines.append("+ sinusoidal positions (fixed, no weights" + (f"; rows from {offset})" if offset else ")"))
+    if emb.norm:
+        emb_lines.append(f"→ {_norm_name(spec)}")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
     if (ple := a.per_layer_embedding) is not None:  # Gemma4TextModel.get_per_layer_inputs, project_per_layer_inputs
@@ -429,8 +441,9 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     """Components of ``other`` that differ from ``base`` (to outline in ``other``'s diagram)."""
     a, b = base.arch, other.arch
     out = set()
-    if (a.vocab_size, a.d_model, a.embedding.scaled, a.embedding.learned_positions, a.per_layer_embedding) != (
-            b.vocab_size, b.d_model, b.embedding.scaled, b.embedding.learned_positions, b.per_layer_embedding):
+    embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
+                           x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding)
+    if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")

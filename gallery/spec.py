@@ -65,18 +65,37 @@ class Norm(Strict):
         return name + (" (no weights)" if not self.weights else " (bias)" if self.bias else "")
 
 
+class ResidualScale(Strict):
+    """Weights of the residual add around one sublayer, x = residual · r + output · f(…) (MiniMax-01's alpha and beta
+    factors: ``MiniMaxDecoderLayer``); they change no parameter count."""
+
+    residual: float = Field(description="Multiplies what the residual carries (full_attn_alpha_factor, "
+                            "linear_attn_alpha_factor, mlp_alpha_factor)")
+    output: float = Field(description="Multiplies the sublayer's output (full_attn_beta_factor, "
+                          "linear_attn_beta_factor, mlp_beta_factor)")
+
+
 class Block(Strict):
     """One kind of decoder layer: a token mixer and/or a feed-forward, with its norms and residuals."""
 
     mixer: Mixer | None = None
     ffn: Ffn | None = None
-    norm_placement: Literal["pre", "post", "sandwich"] = Field(
+    norm_placement: Literal["pre", "post", "sandwich", "post_residual"] = Field(
         "pre",
         description="pre: norm → sublayer → add (Llama); post: sublayer → norm → add (OLMo 2); "
-        "sandwich: norm → sublayer → norm → add (Gemma 2/3)",
+        "sandwich: norm → sublayer → norm → add (Gemma 2/3); post_residual: sublayer → add → norm, the norm reads "
+        "the residual sum and its output is the stream the next sublayer reads (the original Transformer's post-LN: "
+        "GPT-1)",
     )
     parallel: bool = Field(False, description="Mixer and FFN read the same input and are added together")
     shared_norm: bool = Field(False, description="With parallel: one norm feeds both (GPT-J, Cohere)")
+    residual_from_norm: bool = Field(
+        False, description="With pre norms: the residual carries each sublayer's normed input, not its input, "
+        "x = norm(x) + f(norm(x)) (MiniMax-01)")
+    mixer_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the mixer; null: "
+                                              "a plain x + mixer(x)")
+    ffn_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the ffn; null: a "
+                                            "plain x + ffn(x)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -86,20 +105,43 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.parallel and (self.mixer_scale or self.ffn_scale):
+            raise rule_error("mixer_scale", "block_wiring", "residual scales need a block that is not parallel")
+        if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
+            raise rule_error("residual_from_norm", "block_wiring", "residual_from_norm needs norm_placement: pre "
+                             "and no parallel block")
         return self
 
 
+class SinusoidalPositions(Strict):
+    """Fixed sine and cosine position vectors added to the token embeddings: a buffer, no parameters."""
+
+    offset: int = Field(0, ge=0, description="Rows of the table skipped before position 0 (XGLM: 2, fairseq's "
+                        "padding_idx + 1; CTRL: 0)")
+
+
 class Embedding(Strict):
-    """Token (and learned position) embeddings and the output head."""
+    """Token (and learned or sinusoidal position) embeddings and the output head."""
 
     tied: bool = Field(description="The output head reuses the token embedding matrix")
     scaled: bool = Field(False, description="Embeddings multiplied by sqrt(d_model) (Gemma)")
     learned_positions: PositiveInt | None = Field(
         None, description="Rows of a learned absolute position table (GPT-2); null without one"
     )
+    sinusoidal_positions: SinusoidalPositions | None = Field(
+        None, description="Fixed sinusoidal positions added to the token embeddings (XGLM, CTRL); null without")
+    norm: bool = Field(False, description="A norm of the model's kind on the embeddings before the first layer "
+                       "(BLOOM word_embeddings_layernorm)")
     head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
+
+    @model_validator(mode="after")
+    def _one_position_scheme(self) -> "Embedding":
+        if self.learned_positions and self.sinusoidal_positions:
+            raise rule_error("sinusoidal_positions", "position_schemes",
+                             "learned_positions and sinusoidal_positions exclude each other: give one")
+        return self
 
 
 _TERM = re.compile(r"(?:(?P<name>[A-Za-z_][\w\-]*)|\((?P<group>[^()]*)\))(?:\s*\*\s*(?P<n>\d+))?")
@@ -297,9 +339,10 @@ class Spec(Strict):
     organisation: str = Field(min_length=1)
     release_date: dt.date | None = None
     licence: str | None = None
-    unconfirmed: dict[Literal["release_date", "licence"], str] = Field(
+    unconfirmed: dict[Literal["release_date", "licence", "config"], str] = Field(
         {}, description="Curated facts no vendored source (config, PROVENANCE, model card copy) confirms, each with "
-        "what is known instead; the app marks them unconfirmed")
+        "what is known instead; the app marks them unconfirmed. config: the vendored config.json is not the Hub file "
+        "verbatim (rebuilt from a public source); say from what")
     published: Published | None = Field(
         None, description="Headline sizes as the publisher states them; the app shows each next to the exact count")
     source: Source

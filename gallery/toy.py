@@ -82,13 +82,22 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         if sub is None:
             continue
 
-        def sublayer(x: np.ndarray) -> np.ndarray:
-            h = x if block.norm_placement == "post" else R.norm(f"{label} norm (pre)", f"{label}_norm", x)
+        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(the sublayer's output, what the residual adds it to: x, or its normed input)."""
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
             y = mixer_kind(sub).forward(R, sub, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
-            return R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
+            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
+            return y, h if block.residual_from_norm else x
 
-        x = _hyper(R, f"{label}_hc", x, sublayer) if arch.hyper_connections else R.rec("residual add", x + sublayer(x))
+        if arch.hyper_connections:
+            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+        else:
+            y, residual = sublayer(x)
+            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
+            x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
+        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
+            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))

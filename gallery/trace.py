@@ -5,8 +5,8 @@ each :class:`~gallery.steps.Step` has its input and output shapes, the parameter
 shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). Each mixer and feed-forward kind
 (``gallery/kinds/``) lists its own steps from ``(T, d_model)`` back to ``(T, d_model)``, in the order of its
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
-parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, ``GPTJBlock`` for the parallel
-block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
+norm after the residual add, ``GPTJBlock`` for the parallel block) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.
@@ -24,7 +24,8 @@ from .terms import table
 def _sublayer(c: Ctx, steps: list[Step], placement: str, label: str, norm_in: bool = True) -> list[Step]:
     """Norms around one sublayer as the block places them (pre, post, sandwich), without the residual add."""
     x = (c.T, c.d)
-    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement != "post" else []
+    before = [c.norm(f"{label} norm (pre)", "norm", f"{label}_norm", x)] if norm_in and placement in (
+        "pre", "sandwich") else []
     after = [c.norm(f"{label} norm (post)", "norm", f"post_{label}_norm", x)] if placement in ("post",
                                                                                            "sandwich") else []
     return before + steps + after
@@ -59,8 +60,23 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [_residual(c, what)]
+        add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
+        if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
+            steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
     return steps + _per_layer_input(c)
+
+
+def _scaled_residual(c: Ctx, block, what: str, scale) -> Step:
+    """The residual add after one sublayer: x + f(x); from the normed input h (MiniMaxDecoderLayer) and with weights
+    on both terms where the block says so."""
+    if not block.residual_from_norm and scale is None:
+        return _residual(c, what)
+    r, f = ("h", f"{what[:-3]}(h)") if block.residual_from_norm else ("x", what)
+    if scale is not None:
+        r, f = f"{scale.residual:g} · {r}", f"{scale.output:g} · {f}"
+    normed = ", h = the normed x (the residual carries the normed input)" if block.residual_from_norm else ""
+    return ew("residual add", "residual", (c.T, c.d), f"x = {r} + {f}{normed}", per=1 if scale is None else 3)
 
 
 def _per_layer_input(c: Ctx) -> list[Step]:

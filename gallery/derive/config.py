@@ -184,14 +184,14 @@ EXPECT: dict[str, Expect] = {
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat", "apertus", "bitnet"),
+                                 "phi", "nemotron", "olmo", "nanochat", "diffllama", "apertus", "bitnet"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa"),
+                            "granite_swa", "granitemoe_swa", "minimax"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
@@ -207,7 +207,12 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
     "moe_router_scaling_factor": Expect((float,), 0, above=True),
-    **dict.fromkeys(["rms_norm_eps", "layer_norm_epsilon", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    # MiniMaxConfig: the weights of each residual add (int | float) and the block length of its lightning attention
+    **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
+                     for factor in ("alpha", "beta")], _expect((float, int))),
+    "block_size": SIZE,
+    **dict.fromkeys(["rms_norm_eps", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
     **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
     "logit_scale": _null(EPS, "cohere"),
@@ -220,7 +225,7 @@ EXPECT: dict[str, Expect] = {
                                     int_too=frozenset({"nemotron_h"})),
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
-        "linear_allow_neg_eigval", "mlp_bias", "multi_query", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
+        "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
         "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
     ], FLAG),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1"),
@@ -228,6 +233,7 @@ EXPECT: dict[str, Expect] = {
     "use_qk_norm": _null(FLAG, "cohere"),
     **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func"],
                     NAME),
+    "activation": _null(NAME, "falcon"),
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
@@ -241,6 +247,18 @@ EXPECT: dict[str, Expect] = {
     "attn_layer_indices": _layers(int),
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
+    **dict.fromkeys(["d_model", "attention_heads", "dff"], SIZE),
+    "afn": NAME,
+    "attention_dropout": Expect((float, int), 0, null=frozenset({"diffllama"})),  # DiffLlama refuses all but 0
+    **dict.fromkeys(["add_cross_attention", "apply_residual_connection_post_layernorm"], FLAG),
+    # FalconConfig annotates its switches bool | None (null is false where the modeling code tests them)
+    **dict.fromkeys(["multi_query", "alibi", "new_decoder_architecture", "parallel_attn", "bias"],
+                    _null(FLAG, "falcon")),
+    **dict.fromkeys(["num_kv_heads", "num_ln_in_parallel_attn", "ffn_hidden_size"], _null(SIZE, "falcon")),
+    "n_embed": SIZE,  # BloomConfig/FalconConfig pop it in __post_init__ (no annotation)
+    **dict.fromkeys(["n_heads", "max_seq_len"], SIZE),
+    "n_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "attn_config": Expect((dict,), null=True, entries={"softmax_scale": _null(BASE)}),  # MptAttentionConfig
     "window_size": SIZE,
     "ffn_dim": SIZE,
     "word_embed_proj_dim": _null(SIZE, "opt"),

@@ -21,7 +21,8 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import qk_norm
+from . import alibi, differential, qk_norm
+from .alibi import Alibi
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -62,7 +63,9 @@ class SoftmaxAttention(Strict):
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
-    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal)")
+    rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
+    alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
+                                      "of RoPE (BLOOM, MPT, Falcon alibi); null without")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
@@ -76,6 +79,9 @@ class SoftmaxAttention(Strict):
         False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
         "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
         "says)")
+    differential: bool = Field(
+        False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
+        "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
 
@@ -103,6 +109,11 @@ class SoftmaxAttention(Strict):
                 "n_kv_heads", "heads_not_divisible",
                 f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})",
             )
+        if self.differential and self.n_kv_heads % 2:
+            raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
+                             f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
+        if self.alibi and self.rope:
+            raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
         if self.kind != expected:
             raise rule_error(
@@ -155,7 +166,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
         out.append(weight("attention", "g_proj", d, h))
-    return out
+    return out + (differential.weights(hd) if mixer.differential else [])
 
 
 def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
@@ -176,7 +187,8 @@ def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
 def context_flops(m: SoftmaxAttention, context: int) -> int:
     """QKᵀ and A·V for one query over the tokens it sees (the window or chunk bounds them)."""
     bound = m.window or m.chunk
-    return 2 * m.n_heads * (m.head_dim + m.value_dim) * (min(context, bound) if bound else context)
+    value = 2 * m.head_dim if m.differential else m.value_dim  # differential: each head reads both value halves
+    return 2 * m.n_heads * (m.head_dim + value) * (min(context, bound) if bound else context)
 
 
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
@@ -187,7 +199,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     out = [NAMES[m.kind],
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-           rope_text(m.rope)]
+           alibi.text(m.alibi) if m.alibi else rope_text(m.rope)]
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
@@ -198,6 +210,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.head_gate:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
+    if m.differential:
+        out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     if m.sub_norm:
         out.append("sub-norm on the merged heads before o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
@@ -265,6 +279,8 @@ def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
 
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
     """From Q, K and V split into heads to the output projection: RMS norms after RoPE, KV-head repeat, scores."""
+    if m.differential:
+        return differential.steps(c, m, p, W)
     T, h, kv, hd, vd = c.T, m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
     steps: list[Step] = []
     if m.qk_norm == "per_head_weightless":  # Llama4TextL2Norm (its name; it computes an RMS norm), after RoPE
@@ -276,6 +292,8 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
                   for t, dim in (("K", hd), ("V", vd))]
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
                                params(W, "sinks") if m.sinks else (), (h, T, hd))
+    if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
+        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), alibi.step(p, h, T, m.alibi))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
@@ -338,6 +356,8 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
             g: np.ndarray | None = None) -> np.ndarray:
     """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
+    if m.differential:
+        return differential.forward(R, m, q, k, v)
     hd = m.head_dim
     if m.qk_norm == "per_head_weightless":
         eps = R.arch.norm.eps
@@ -346,7 +366,9 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
-    o = attend(R, q, k, v, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk, m.sinks)
+    scale = m.scale or hd ** -0.5
+    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
+               bias=alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
@@ -391,10 +413,12 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
+        Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
+        alibi.FACT,
     ),
     toy_d_model=toy_d_model,
 )
