@@ -27,6 +27,7 @@ from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
 from .kinds import FFNS, MIXERS, ffn_kind, mixer_kind
 from .kinds.contract import or_none
+from .memo import per_object
 from .spec import Block, Spec
 
 CACHE_AT = 131_072  # the context at which the table compares whole caches (windows, states, compression)
@@ -156,26 +157,35 @@ class Row:
     differs: bool
 
 
-def _row(group: str, field: str, values: list) -> Row:
-    texts = tuple(map(exact, values))
-    return Row(group, field, tuple(values), texts, len(set(texts)) > 1)
+_CANDIDATES: list[tuple[str, str, Callable[[list], bool]]] = [
+    ("Parameters", "total", lambda values: True), ("Parameters", "active", lambda values: True),
+    *(("Parameters", f"published {which}", any) for which in ("total", "active")),
+    *(("Parameters", component, any) for component in COMPONENTS),
+    *((group, field, lambda values: any(v is not None for v in values)) for group, field, _ in _FACTS)]
+"""Every row the table can have, in order, with the test that keeps it: a published size or a parameter
+component when some model has one, a fact when it applies to some model."""
+
+
+@per_object
+def _column(spec: Spec) -> tuple[tuple[Any, str], ...]:
+    """One model's (value, value written out) for every row of :data:`_CANDIDATES`, once per spec object (a
+    selection of models only assembles them: the page, each change list and the figure read the same ones)."""
+    arch, parts = spec.arch, breakdown(spec.arch)
+    values = [total_params(arch), compact(None) if unrouted(arch) else active_params(arch),
+              published_text(spec, "total"), published_text(spec, "active"), *(parts[c] for c in COMPONENTS),
+              *(get(spec) for _, _, get in _FACTS)]
+    return tuple((v, exact(v)) for v in values)
 
 
 def rows(specs: list[Spec]) -> list[Row]:
     """Every fact of the compared models, in :data:`GROUPS` order."""
-    out = [_row("Parameters", "total", [total_params(s.arch) for s in specs]),
-           _row("Parameters", "active", [compact(None) if unrouted(s.arch) else active_params(s.arch) for s in specs])]
-    for which in ("total", "active"):  # as the publisher states it, and what differs from the exact count
-        published = [published_text(s, which) for s in specs]
-        if any(published):
-            out.append(_row("Parameters", f"published {which}", published))
-    parts = [breakdown(s.arch) for s in specs]
-    out += [_row("Parameters", component, [p[component] for p in parts])
-            for component in COMPONENTS if any(p[component] for p in parts)]
-    for group, field, get in _FACTS:
-        values = [get(s) for s in specs]
-        if any(v is not None for v in values):
-            out.append(_row(group, field, values))
+    columns = [_column(s) for s in specs]
+    out = []
+    for i, (group, field, keep) in enumerate(_CANDIDATES):
+        values = [c[i][0] for c in columns]
+        if keep(values):
+            texts = tuple(c[i][1] for c in columns)
+            out.append(Row(group, field, tuple(values), texts, len(set(texts)) > 1))
     return out
 
 

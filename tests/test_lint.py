@@ -14,7 +14,7 @@ import time
 import pytest
 
 from gallery.codes import CODES
-from gallery.lint import lint_paths
+from gallery.lint import PARALLEL_FROM, lint_paths
 
 from .conftest import BASE, ROOT, SPEC_DIR
 
@@ -125,3 +125,19 @@ def test_lint_cli_exit_codes_and_fix(folder):
     proc = subprocess.run([sys.executable, "-m", "gallery", "lint", str(bad), "--github"], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 1 and "[C001]" in proc.stdout and "::error file=" in proc.stdout
+
+
+def test_many_files_split_between_processes_find_what_one_process_finds(folder):
+    """Above PARALLEL_FROM files, worker processes lint the folder; the problems are those of each file on its own
+    (a Y004 written into the 150th file, once) plus F002 on every file after the first that reuses a slug, in file
+    order (the twins are named so that they sort after the original and fall to different workers)."""
+    base = (folder / f"{BASE}.yaml").read_text()
+    for i in range(PARALLEL_FROM + 10):
+        (folder / f"zz-twin-{i:03d}.yaml").write_text(base if i != 150 else base.replace("eps: 1.0e-05", "eps: 1e-5"))
+    problems = lint_paths([folder])
+    twins = sorted(str(p) for p in folder.glob("zz-twin-*.yaml"))
+    assert [p.path for p in problems if p.code == "F002"] == twins
+    assert all(p.message.endswith(f"already used by {folder / f'{BASE}.yaml'}") for p in problems if p.code == "F002")
+    trapped = [(p.path, p.line, p.col) for p in problems if p.code == "Y004"]
+    assert trapped == [(str(folder / "zz-twin-150.yaml"), 25, 10)]
+    assert {p.code for p in problems} == {"F002", "F001", "Y004"}  # F001: each twin's slug differs from its name

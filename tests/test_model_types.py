@@ -52,7 +52,8 @@ def test_read_means_a_family_reads_it():
             assert r.name not in FAMILIES, f"{r.name} has a family: mark it read"
         elif wrapped:
             assert transformers.CONFIG_MAPPING[r.name]().get_text_config().model_type == wrapped[1]
-            assert wrapped[1] in FAMILIES and BY_NAME[wrapped[1]].status == "read"
+            # the text type is read; it has a row unless transformers gives it no causal-LM class (emu3_text_model)
+            assert wrapped[1] in FAMILIES and (wrapped[1] not in BY_NAME or BY_NAME[wrapped[1]].status == "read")
         else:
             assert r.name in FAMILIES, f"{r.name} is marked read but no family has it"
     mapping = _mapping()

@@ -91,7 +91,7 @@ N_EMBD = ("gpt2", "gptj", "gpt_bigcode")  # the GPT-2 key names
 QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_expert (Qwen2MoeSparseMoeBlock)
 EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
-               "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts",
+               "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts", "axk1": "n_routed_experts",
                "gemma4_text": "num_experts", "step3p5": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
 
@@ -294,6 +294,8 @@ def _hf_state(mt: str, toy, w: dict, layer: int) -> dict[str, np.ndarray]:
             out[p + f"self_attn.{name}"] = value - (mt in ZERO_CENTRED)
         elif base in GEMMA4_MOE:
             out[p + f"{GEMMA4_MOE[base]}.{kind}"] = value
+        elif base == "post_mlp_layernorm":  # AXK1MoE's norm of its output
+            out[p + f"mlp.{name}"] = value
         elif isinstance(m, GatedDeltaNet) and name.split(".")[0] in GDN:
             hf = value[:, None, :] if base == "conv1d" else value.T  # Conv1d stores (channels, 1, kernel)
             out[p + f"linear_attn.{name}"] = hf

@@ -58,7 +58,8 @@ def test_matmul_flops_at_one_token_are_twice_the_weights_used(bundled, slug):
             if not step.matmul:
                 continue
             [w] = [p for p in step.params if not p.name.endswith(".bias")]  # ".weight" (or a hyper-connection's fn)
-            if len(w.shape) == 3:  # (n_experts, in, out): a token multiplies with top_k of them
+            if len(w.shape) == 3 and w.name.startswith("experts."):  # (n_experts, in, out): a token uses top_k
+                # (a 3-D weight that is not the experts' is block-diagonal, RG-LRU's gates: every block is used)
                 assert isinstance(ffn, Moe) and w.shape[0] == ffn.n_experts
                 expected = 2 * ffn.top_k * prod(w.shape[1:])
             else:

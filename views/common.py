@@ -5,6 +5,7 @@ Everything computed here comes from the core package; this module only caches it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -24,7 +25,13 @@ DEFAULT_SPECS = ROOT / "arch_specs"
 
 def spec_folder() -> Path:
     """``GALLERY_SPECS`` if set (tests, benchmarks), else the bundled ``arch_specs/``."""
-    return Path(os.environ.get("GALLERY_SPECS") or DEFAULT_SPECS).resolve()
+    return _resolved(os.environ.get("GALLERY_SPECS") or str(DEFAULT_SPECS))
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(path: str) -> Path:
+    """``path`` made absolute, resolved once (a page asks for the folder several times a run)."""
+    return Path(path).resolve()
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,8 @@ def _changed(entry: os.DirEntry) -> tuple[int, int]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _load(folder: str, fingerprint: str) -> Index:
+def load_index(folder: str, fingerprint: str) -> Index:
+    """The specs of ``folder`` at one version (see :func:`version`): the key of what a page caches per model."""
     specs, configs, problems = {}, {}, {}
     for item in load_folder(folder):
         if item.spec is None:
@@ -94,14 +102,14 @@ def version(fresh: bool = False) -> tuple[str, str]:
 
 def spec_index(fresh: bool = False) -> Index:
     """All specs of the spec folder, reloaded when a file changes."""
-    return _load(*version(fresh))
+    return load_index(*version(fresh))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _cards(folder: str, fingerprint: str) -> list:
     from gallery.catalog import cards
 
-    return cards(list(_load(folder, fingerprint).specs.values()))
+    return cards(list(load_index(folder, fingerprint).specs.values()))
 
 
 def gallery_cards() -> list:
@@ -136,7 +144,7 @@ def slugs_or_stop(index: Index) -> list[str]:
 def _relatives(folder: str, fingerprint: str):
     from gallery.lineage import Relatives
 
-    return Relatives(list(_load(folder, fingerprint).specs.values()))
+    return Relatives(list(load_index(folder, fingerprint).specs.values()))
 
 
 def relatives():

@@ -12,8 +12,26 @@ from gallery.diagram import THEMES, diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views import diagrams
-from views.common import lazy_tabs, literal, spec_index
+from views.common import lazy_tabs, literal, load_index, spec_index, version
 from views.lineage import changes_markdown
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _changes(folder: str, fingerprint: str, a: str, b: str) -> tuple:
+    """What changed from model ``a`` to ``b`` (slugs) at one version of the spec folder: the page's list and the
+    figure's marks, computed once per pair (a rerun that adds a model computes only the new pair's)."""
+    specs = load_index(folder, fingerprint).specs
+    return tuple(changes(specs[a], specs[b]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _figure(folder: str, fingerprint: str, slugs: tuple[str, ...], theme: str) -> str:
+    """The comparison figure's DOT for a selection and theme (a toggle elsewhere on the page reruns without
+    drawing it again)."""
+    specs = load_index(folder, fingerprint).specs
+    return compare_dot([specs[s] for s in slugs], theme,
+                       [_changes(folder, fingerprint, slugs[0], s) for s in slugs[1:]])
+
 
 index = spec_index()
 slugs = list(index.specs)
@@ -31,37 +49,42 @@ if len(chosen) < 2:
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
 st.title(" vs ".join(literal(s.name) for s in specs))
-st.subheader("What changed")
-st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from a change "
-           "are not said again (they are in the table).")
-for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
-    with col.container(border=True):
-        found = changes(specs[0], other)
-        st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
-        st.markdown(changes_markdown(found))
-c1, c2 = st.columns(2)
-only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
-exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
-                         help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']} "
-                              f"Published: {CONVENTIONS['published']}")
-table = compare.frame(specs, exact_counts)
-mask = compare.differs(specs)
-if only_diff:
-    table, mask = table[mask], mask[mask]
+top = st.container()  # the changes and the table: built below, while `dot` lays out the figure
+_later: list = []  # what draws the figure once it is laid out, at the end of the script
 
 
-def _highlight(shown: pd.DataFrame) -> pd.DataFrame:
+def head() -> None:
+    """What changed, in words, and the table with the differing rows marked."""
+    st.subheader("What changed")
+    st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from "
+               "a change are not said again (they are in the table).")
+    for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
+        with col.container(border=True):
+            found = _changes(*version(), specs[0].slug, other.slug)
+            st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
+            st.markdown(changes_markdown(found))
+    c1, c2 = st.columns(2)
+    only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
+    exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
+                             help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']} "
+                                  f"Published: {CONVENTIONS['published']}")
+    table = compare.frame(specs, exact_counts)
+    mask = compare.differs(specs)
+    if only_diff:
+        table, mask = table[mask], mask[mask]
+    st.dataframe(table.style.apply(_highlight, mask=mask, axis=None), width="stretch",
+                 height=min(38 * (len(table) + 1), 900))
+    st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
+               "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter; the "
+               "published rows give the publisher's figures and what they count differently.")
+    st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
+                       mime="text/csv", on_click="ignore", icon=":material/download:")
+
+
+def _highlight(shown: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
     """The differing rows' background, for the whole table at once (a function per row cost 20 ms a rerun)."""
     return pd.DataFrame([["background-color: rgba(255, 196, 0, 0.25)" if m else ""] * shown.shape[1] for m in mask],
                         index=shown.index, columns=shown.columns)
-
-
-st.dataframe(table.style.apply(_highlight, axis=None), width="stretch", height=min(38 * (len(table) + 1), 900))
-st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
-           "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter; the "
-           "published rows give the publisher's figures and what they count differently.")
-st.download_button("Download table (CSV)", data=lambda: compare.to_csv(specs), file_name="compare.csv",
-                   mime="text/csv", on_click="ignore", icon=":material/download:")
 
 
 def figure() -> None:
@@ -72,16 +95,16 @@ def figure() -> None:
     st.caption(f"One drawing at one scale, rows aligned: {literal(specs[0].name)} is the reference; in the others, "
                "what is the same is faded and what changed is outlined, with the change written beside it."
                + (f" The figure shows the first {MAX_MODELS} models." if len(specs) > MAX_MODELS else ""))
-    dot = compare_dot(shown, theme)
-    diagrams.show(dot, "Comparison figure of " + " vs ".join(s.name for s in shown))
+    dot = _figure(*version(), tuple(s.slug for s in shown), theme)
+    _later.append(diagrams.start_row([(dot, "Comparison figure of " + " vs ".join(s.name for s in shown))]))
     diagrams.downloads(dot, "compare-" + "-vs-".join(s.slug for s in shown) + f"-{theme}", "fig")
 
 
 def diagrams_side_by_side() -> None:
     """Every model's diagram at one scale, what differs from the first outlined."""
     st.caption(f"Outlined in red: what differs from {literal(specs[0].name)}. Side by side at full size; scroll sideways.")
-    diagrams.show_row([(to_dot(s, highlight=diff_components(specs[0], s)), f"Block diagram of {s.name}")
-                       for s in specs])
+    _later.append(diagrams.start_row([(to_dot(s, highlight=diff_components(specs[0], s)), f"Block diagram of {s.name}")
+                                      for s in specs]))
 
 
 def parameters_chart() -> None:
@@ -107,3 +130,7 @@ def cache_chart() -> None:
 
 lazy_tabs({"Figure": figure, "Diagrams": diagrams_side_by_side, "Parameters by component": parameters_chart,
            "Cache against context": cache_chart}, key="part")  # only the open one is drawn
+with top:
+    head()
+for draw in _later:
+    draw()

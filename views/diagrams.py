@@ -10,6 +10,7 @@ missing the browser lays the diagram out with ``st.graphviz_chart``, and a capti
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
@@ -27,21 +28,36 @@ def show(dot: str, alt: str) -> None:
 
 def show_row(figures: list[tuple[str, str]]) -> None:
     """Diagrams ``(dot, alt)`` side by side at the same scale, in one box that scrolls sideways."""
-    try:
-        with ThreadPoolExecutor(max_workers=len(figures)) as pool:  # one dot process per figure, in parallel
-            svgs = list(pool.map(page_svg, [dot for dot, _ in figures])) if dot_available() else None
-        reason = f"Graphviz `dot` is not installed on the server ({INSTALL_HINT})"
-    except RenderError as exc:
-        svgs, reason = None, str(exc)
-    if svgs is None:
-        for col, (dot, alt) in zip(st.columns(len(figures)), figures):
-            col.graphviz_chart(dot, width="stretch", alt=alt)
-        st.caption(f"Laid out in your browser and fitted to the page: {reason}.")
-        return
-    items = "".join(f'<div role="figure" aria-label="{html.escape(alt)}">{svg}</div>'
-                    for svg, (_, alt) in zip(svgs, figures))
-    st.markdown(f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>',
-                unsafe_allow_html=True)
+    start_row(figures)()
+
+
+def start_row(figures: list[tuple[str, str]]) -> Callable[[], None]:
+    """:func:`show_row`, in two steps: ``dot`` starts laying the diagrams out now (one process per figure, in
+    parallel) in a place kept for them here; the function returned draws them there once they are laid out.
+    The page builds the rest of itself in between (the Compare page its table, while ``dot`` runs)."""
+    slot = st.empty()
+    pool = ThreadPoolExecutor(max_workers=len(figures))
+    laid = [pool.submit(page_svg, dot) for dot, _ in figures] if dot_available() else None
+    pool.shutdown(wait=False)
+
+    def draw() -> None:
+        try:
+            svgs = [f.result() for f in laid] if laid is not None else None
+            reason = f"Graphviz `dot` is not installed on the server ({INSTALL_HINT})"
+        except RenderError as exc:
+            svgs, reason = None, str(exc)
+        if svgs is None:
+            with slot.container():
+                for col, (dot, alt) in zip(st.columns(len(figures)), figures):
+                    col.graphviz_chart(dot, width="stretch", alt=alt)
+                st.caption(f"Laid out in your browser and fitted to the page: {reason}.")
+            return
+        items = "".join(f'<div role="figure" aria-label="{html.escape(alt)}">{svg}</div>'
+                        for svg, (_, alt) in zip(svgs, figures))
+        slot.markdown(f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>',
+                      unsafe_allow_html=True)
+
+    return draw
 
 
 def downloads(dot: str, stem: str, key: str) -> None:

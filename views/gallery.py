@@ -61,7 +61,7 @@ def timeline() -> None:
 
 
 def grid() -> None:
-    """The chosen models as cards, 30 a page."""
+    """The chosen models as cards, PER_PAGE a page."""
     pages = max(1, -(-len(chosen) // PER_PAGE))
     number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
     number = min(number, pages)  # a shared URL may name a page the current filters no longer have
@@ -80,9 +80,10 @@ def grid() -> None:
                          icon=":material/compare_arrows:")  # opens Compare with this model first
 
 
-PER_PAGE = 30
-# What the cards' counts mean, said once: a tooltip per card made the page's 30 cards cost the browser about
-# twice as much to draw (measured: renderer task time of a warm load, 30 cards with and without).
+PER_PAGE = 12
+# The browser's cost of a load grows with the elements drawn, six a card (measured, CDP renderer task time of a warm
+# load of a scratch page: 30 cards 3.8 s, 12 cards 1.9 s, at load average 10); 12 cards are four rows of three.
+# What the cards' counts mean, said once: a tooltip per card made 30 cards cost the browser about twice as much.
 st.caption(f"{len(chosen)} of {len(all_cards)} models", help=f"Total: {CONVENTIONS['total']} "
            f"Active: {CONVENTIONS['active']} Published: {CONVENTIONS['published']}")
 lazy_tabs({"Cards": grid, "Timeline": timeline}, key="view")  # the page loads no chart until asked

@@ -52,6 +52,8 @@ class Expect:
     maximum: float = MAX_INT
     int_too: frozenset[str] = frozenset()  # model types whose config class takes an integer for this float too
     entries: dict | None = None  # an object's entries the gallery reads (nested objects: one per layer type)
+    only: tuple = ()  # (type, model types): a type of ``types`` that only these model types' config classes take
+    any_items: frozenset[str] = frozenset()  # model types whose config class takes a list of any entries
 
     def problem(self, key: str, value: Any, model_type: str) -> str | None:
         """Why ``value`` is refused for ``key``, or None when it is accepted."""
@@ -62,11 +64,12 @@ class Expect:
                 return None
             return (f"{key} is null: expected {self.describe(model_type)} "
                     f"(the config class of model_type {model_type} refuses null)")
-        if not _is(value, self.types + ((int,) if model_type in self.int_too else ())):
+        narrowed = tuple(t for t in self.types if all(t is not kind or model_type in who for kind, who in self.only))
+        if not _is(value, narrowed + ((int,) if model_type in self.int_too else ())):
             return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
             return f"{key} has {len(value):,} entries: a model here has at most {MAX_LAYERS:,} layers"
-        if isinstance(value, list) and self.items:
+        if isinstance(value, list) and self.items and model_type not in self.any_items:
             i, bad = next(((i, v) for i, v in enumerate(value) if not _is(v, (self.items,))), (0, _OK))
             if bad is not _OK:  # one entry per layer: name the layer
                 return f"{key}[{i}]: {shown(bad)} at layer {i} is {_a(bad)}: expected {self.describe(model_type)}"
@@ -161,7 +164,7 @@ EXPECT: dict[str, Expect] = {
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
-        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size",
+        "linear_head_dim", "linear_num_heads", "moe_layer_freq", "intermediate_multiple_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -174,31 +177,38 @@ EXPECT: dict[str, Expect] = {
     "n_routed_experts": _null(SIZE, "dots1"),
     **dict.fromkeys(["n_shared_experts", "max_window_layers"], _null(COUNT, "dots1")),
     # Ernie4_5_MoeConfig annotates its expert keys int | None; moe_layer_end_index -1 means the last layer
-    **dict.fromkeys(["moe_k", "moe_num_experts", "moe_layer_interval"], _null(SIZE)),
-    **dict.fromkeys(["moe_num_shared_experts", "moe_layer_start_index"], _null(COUNT)),
+    **dict.fromkeys(["moe_k", "moe_layer_interval"], _null(SIZE)),
+    "moe_num_experts": _null(SIZE, "ernie4_5_moe"),  # AriaTextConfig: an int
+    "moe_layer_start_index": _null(COUNT),
+    "moe_num_shared_experts": _null(COUNT, "ernie4_5_moe"),
     "moe_layer_end_index": _null(_expect(int, -1)),
-    "num_shared_experts": _null(COUNT, "hy_v3"),
-    "moe_topk": Expect((int, list), 1, items=int),  # HunYuanMoEV1Config: one top-k, or one per layer
+    "num_shared_experts": _null(COUNT, "hy_v3", "afmoe"),
+    # HunYuanMoEV1Config: one top-k, or one per layer; AriaTextConfig: one
+    "moe_topk": Expect((int, list), 1, items=int, only=((list, frozenset({"hunyuan_v1_moe"})),)),
     "num_key_value_heads": _null(SIZE, "cohere", "llama", "olmo2", "phi3", "qwen2", "qwen2_moe", "qwen3", "smollm3",
                                  "arcee", "cohere2", "ernie4_5", "flex_olmo", "glm", "granite", "granitemoe",
                                  "granitemoeshared", "hunyuan_v1_dense", "internlm3", "iquestcoder", "olmo3", "olmoe",
                                  "ernie4_5_moe", "hunyuan_v1_moe", "dots1", "granite_swa", "granitemoe_swa", "jais2",
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
-                                 "phi", "nemotron", "olmo", "nanochat", "diffllama", "apertus", "bitnet"),
+                                 "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
+                                 "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "apertus", "bitnet"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
-                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax"),
+                      "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",
+                      "aria_text", "afmoe"),
     "sliding_window": _null(SIZE, "gemma2", "gemma3_text", "gpt_oss", "mistral", "mixtral", "phi3", "qwen2",
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
-                            "granite_swa", "granitemoe_swa", "minimax"),
-    "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"})),  # "LLLG" or a number
+                            "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
+                            "afmoe"),
+    "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
+                                      only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
                                "granitemoe_swa"),  # 0: no experts
     "moe_intermediate_size": _null(SIZE, "gemma4_text"),
-    "num_experts": _null(SIZE, "gemma4_text", "hy_v3"),
+    "num_experts": _null(SIZE, "gemma4_text", "hy_v3", "afmoe"),
     "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "granitemoe",
-                                 "granitemoeshared", "granitemoehybrid", "dots1", "granitemoe_swa", "hy_v3"),
+                                 "granitemoeshared", "granitemoehybrid", "dots1", "granitemoe_swa", "hy_v3", "afmoe"),
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1"),
     "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu",
@@ -211,11 +221,13 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
                      for factor in ("alpha", "beta")], _expect((float, int))),
     "block_size": SIZE,
-    **dict.fromkeys(["rms_norm_eps", "mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    **dict.fromkeys(["mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
+    "rms_norm_eps": _null(EPS, "cohere2_moe"),  # Cohere2MoeConfig: null builds LayerNorms
     "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
+    "prefix_dense_intermediate_size": _null(SIZE),
     **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
-    "logit_scale": _null(EPS, "cohere"),
+    "logit_scale": _null(EPS, "cohere", "cohere_compass_text"),
     "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
     "rotary_pct": Expect((float, int), 0, above=True, maximum=1),
@@ -228,7 +240,7 @@ EXPECT: dict[str, Expect] = {
         "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
         "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
     ], FLAG),
-    "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1"),
+    "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1", "axk1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
     "use_qk_norm": _null(FLAG, "cohere"),
     **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func"],
@@ -237,6 +249,7 @@ EXPECT: dict[str, Expect] = {
     "topk_method": _null(NAME),
     "time_step_rank": _expect((int, str)),  # a number or "auto"
     "hybrid_override_pattern": NAME,
+    **dict.fromkeys(["shared_expert_combination_strategy", "expert_selection_fn"], NAME),
     **dict.fromkeys(["linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads", "linear_value_head_dim"],
                     _null(SIZE, "olmo_hybrid")),  # null: from the attention's widths (OlmoHybridConfig)
     # Bamba's and Granite 4's mamba_* keys are annotated ``int | None`` (a null width is refused by the family)
@@ -247,7 +260,7 @@ EXPECT: dict[str, Expect] = {
     "attn_layer_indices": _layers(int),
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
-    **dict.fromkeys(["d_model", "attention_heads", "dff"], SIZE),
+    **dict.fromkeys(["attention_heads", "dff"], SIZE),
     "afn": NAME,
     "attention_dropout": Expect((float, int), 0, null=frozenset({"diffllama"})),  # DiffLlama refuses all but 0
     **dict.fromkeys(["add_cross_attention", "apply_residual_connection_post_layernorm"], FLAG),
@@ -256,9 +269,16 @@ EXPECT: dict[str, Expect] = {
                     _null(FLAG, "falcon")),
     **dict.fromkeys(["num_kv_heads", "num_ln_in_parallel_attn", "ffn_hidden_size"], _null(SIZE, "falcon")),
     "n_embed": SIZE,  # BloomConfig/FalconConfig pop it in __post_init__ (no annotation)
-    **dict.fromkeys(["n_heads", "max_seq_len"], SIZE),
-    "n_layers": _expect(int, 1, maximum=MAX_LAYERS),
-    "attn_config": Expect((dict,), null=True, entries={"softmax_scale": _null(BASE)}),  # MptAttentionConfig
+    # MPT's and DBRX's sizes (DbrxConfig annotates them int | None) and nested attention configs (MptAttentionConfig,
+    # DbrxAttentionConfig); DBRX's DbrxFFNConfig (ffn_act_fn: {"name": "silu"})
+    **dict.fromkeys(["d_model", "n_heads", "max_seq_len"], _null(SIZE, "dbrx")),
+    "n_layers": _null(_expect(int, 1, maximum=MAX_LAYERS), "dbrx"),
+    "attn_config": Expect((dict,), null=True, entries={
+        "softmax_scale": _null(BASE), "kv_n_heads": SIZE, "clip_qkv": _null(BASE), "rope_theta": BASE,
+        "attn_pdrop": _expect((float, int), 0)}),
+    "ffn_config": Expect((dict,), null=True, entries={
+        **dict.fromkeys(["ffn_hidden_size", "moe_num_experts", "moe_top_k"], SIZE), "name": NAME,
+        "moe_normalize_expert_weights": _null(BASE), "moe_jitter_eps": _null(BASE)}),
     "window_size": SIZE,
     "ffn_dim": SIZE,
     "word_embed_proj_dim": _null(SIZE, "opt"),
@@ -266,7 +286,24 @@ EXPECT: dict[str, Expect] = {
                      "layer_norm_elementwise_affine", "scale_embedding"], FLAG),
     "attention_types": Expect((list,), null=True),  # GPT-Neo: [[["global", "local"], repeats], ...]
     "shared_intermediate_size": COUNT,
-    **dict.fromkeys(["layer_types", "layers_block_type", "mlp_layer_types", "indexer_types"], _layers(str)),
+    "num_dense_layers": _null(COUNT, "afmoe"),
+    **dict.fromkeys(["global_attn_every_n_layers"], _null(SIZE, "afmoe")),
+    "route_scale": Expect((float,), 0, above=True, null=frozenset({"afmoe"})),
+    **dict.fromkeys(["prefix_dense_sliding_window_pattern"], SIZE),
+    **dict.fromkeys(["use_expert_bias", "use_sandwich_norm", "use_attention_gate"], FLAG),
+    "mup_enabled": _null(FLAG, "afmoe"),
+    **dict.fromkeys(["dense_intermediate_size"], SIZE),
+    **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
+    "moe_layer_freq": _layers(int),
+    "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
+    # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
+    "lru_width": _null(SIZE, "recurrent_gemma"),
+    **dict.fromkeys(["attention_window_size", "conv1d_width"], SIZE),
+    "logits_soft_cap": EPS,
+    "block_types": _layers(str),
+    **dict.fromkeys(["layer_types", "layers_block_type", "indexer_types"], _layers(str)),
+    # Cohere2MoeConfig annotates a list of anything (its validation then takes "sparse" or "dense" only)
+    "mlp_layer_types": Expect((list,), items=str, null=True, any_items=frozenset({"cohere2_moe"})),
     **dict.fromkeys(["full_attn_idxs", "mlp_only_layers", "moe_layers", "no_rope_layers", "compress_ratios"],
                     _layers(int)),
     **dict.fromkeys(["rope_parameters", "rope_scaling"], Expect((dict,), null=True, entries={

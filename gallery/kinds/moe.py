@@ -77,6 +77,8 @@ class Moe(Strict):
                                 "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
     shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
                                        "swiglu_limits_shared)")
+    out_norm: bool = Field(False, description="A norm over the whole output (routed + shared experts) before the "
+                           "residual add (A.X-K1 post_mlp_layernorm)")
     router: Router = Router()
 
     @model_validator(mode="after")
@@ -142,6 +144,10 @@ def draw(d, p: str, f: Moe) -> str:
     if f.d_dense:  # the stream's node is the block's, not the frame's: its edges come after the frame
         d.edge(d.stream, p + "router", **({"label": "RMS norm, no weight"} if f.router.scale else {}))
         d.edge(d.stream, p + "experts_pre")
+    if f.out_norm:  # AXK1MoE: post_mlp_layernorm on the sum, before the residual add
+        d.node(p + "moe_norm", d.label(d.norm), "norm", mark="norm")
+        d.edge(p + "ffn_out", p + "moe_norm")
+        return p + "moe_norm"
     return p + "ffn_out"
 
 
@@ -267,7 +273,8 @@ def steps(c: Ctx, f: Moe) -> list[Step]:
     W = table(weights(c.dm, f))
     if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP first, its gate after the experts
         first = _shared_steps(c, f, W) if f.shared_gate else []
-        return first + _router_steps(c, f, W) + _experts_steps(c, f, W, shared_ran=f.shared_gate)
+        last = [c.norm("moe norm (post)", "norm", "post_mlp_layernorm", (c.T, c.d))] if f.out_norm else []
+        return first + _router_steps(c, f, W) + _experts_steps(c, f, W, shared_ran=f.shared_gate) + last
     x, n = (c.T, c.d), c.norm
     return [
         *chain_steps(c, "mlp", "", W, f.gated, f.activation),
@@ -340,7 +347,8 @@ def forward(R: Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
     if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
         s = chain_forward(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
         idx, w = _router_forward(R, f, x)
-        return _experts_forward(R, f, x, idx, w, s)
+        y = _experts_forward(R, f, x, idx, w, s)
+        return R.norm("moe norm (post)", "post_mlp_layernorm", y) if f.out_norm else y
     dense = R.norm("mlp norm (post)", "post_mlp_norm", chain_forward(R, "", f, f.gated, x))
     idx, w = _router_forward(R, f, resid)
     y = _experts_forward(R, f, R.norm("experts norm (pre)", "experts_norm", resid), idx, w)
@@ -375,7 +383,8 @@ def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarra
 
 KIND = FfnKind(
     schema=Moe, name=lambda f: "MoE", terms=WeightTerms(weights), routed=lambda f: (f.top_k, f.n_experts),
-    extra_norms=lambda f: 3 if f.d_dense else 0,  # Gemma 4: after the MLP, before and after the experts
+    # Gemma 4: after the MLP, before and after the experts; A.X-K1: after the whole MoE
+    extra_norms=lambda f: 3 if f.d_dense else int(f.out_norm),
     lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink, buffers=buffers,
     facts=(
         Fact("Feed-forward", "kind", lambda f: "MoE"),
