@@ -80,7 +80,7 @@ SMALLEST = {"ministral": {"head_dim": 128}, "hunyuan_v1_dense": {"head_dim": 128
 _BARE = {"dots1": "n_routed_experts is null"}
 LLAMA_LIKE = ["arcee", "helium", "internlm3", "iquestcoder", "granite", "ernie4_5", "seed_oss", "hunyuan_v1_dense",
               "glm", "glm4", "cwm", "ministral", "ministral3", "olmo3", "exaone4", "cohere2", "vaultgemma", "granite_swa",
-              "jais2", "hyperclovax"]
+              "jais2", "hyperclovax", "gemma4_unified_text"]
 MOE = ["olmoe", "flex_olmo", "granitemoe", "granitemoeshared", "mellum", "phimoe", "granitemoe_swa"]
 # MoE families with shared experts, dense layers, expert grids and groups: varied further by _EXPERT_VARIANTS
 MOE_SHARED = ["ernie4_5_moe", "solar_open", "exaone_moe", "kolibri1", "dots1", "hunyuan_v1_moe", "glm4_moe_lite",

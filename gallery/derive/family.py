@@ -167,6 +167,20 @@ def head_dim(c: Config, kind: str | None = None) -> int:
     return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
 
 
+def whole_heads(why: str) -> Callable[..., int]:
+    """hidden_size // num_attention_heads, where heads that do not divide hidden_size are refused: transformers may
+    build such a config, but its attention cannot run (``why`` says what cannot split or norm the heads)."""
+
+    def rule(c: Config, kind: str | None = None) -> int:
+        hidden, heads = c["hidden_size"], c["num_attention_heads"]
+        if hidden % heads:
+            raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}: {why}; "
+                                  "accepted: a divisor")
+        return hidden // heads
+
+    return rule
+
+
 def head_layout_kind(c: Config, kind: str | None = None) -> str:
     """mha/gqa/mqa from the head counts the block's own rules read."""
     n_heads = c["num_attention_heads"]

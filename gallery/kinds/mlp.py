@@ -3,20 +3,21 @@ experts of :mod:`.moe` reuse.
 
 Schema :class:`Mlp`; parameters; the label and node; the trace and toy of the chain (gpt-oss's clamped SwiGLU with its
 limit 7 and α 1.702, DeepSeek-V4's gate capped at swiglu_limit 10, Step 3.5's ``clamp`` after the activation: Step3p7MLP,
-Step3p7Experts); the shrink rule (d_ff 12).
+Step3p7Experts; Apertus's xIELU with its two learned scalars, :mod:`.xielu`); the shrink rule (d_ff 12).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
-from ..specbase import Activation, Strict
+from ..specbase import Activation, Strict, rule_error
 from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Step, ew
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, Run
+from . import xielu
 from .contract import Fact, FfnKind
 
 FF_TOY = 12  # the toy's d_ff (and a dense MLP's beside experts)
@@ -28,11 +29,22 @@ class Mlp(Strict):
 
     kind: Literal["mlp"]
     d_ff: PositiveInt = Field(description="Hidden width")
-    activation: Activation
+    activation: Union[Activation, Literal["xielu"]] = Field(
+        description="As for every feed-forward, or 'xielu': xIELU with two learned scalars per MLP, act_fn.alpha_p "
+        "and act_fn.alpha_n (Apertus hidden_act xielu; plain MLPs only)")
     gated: bool = Field(description="gate ⊙ act(up) with three matrices, or act(up) with two")
     bias: bool = False
+    sub_norm: bool = Field(False, description="ffn_sub_norm: the model's norm over the d_ff hidden, with a weight, "
+                           "before down_proj (BitNet BitNetMLP)")
     clamp: float | None = Field(None, gt=0, description="act(gate) capped at clamp and up clamped to ±clamp before "
                                 "their product (Step 3.5 swiglu_limits_shared, Step3p7MLP); no parameters")
+
+    @model_validator(mode="after")
+    def _xielu_plain(self) -> "Mlp":
+        if self.activation == "xielu" and self.gated:
+            raise rule_error("activation", "xielu_gated", "xielu is read for plain MLPs (up, act, down) only, as "
+                             "Apertus builds it; set gated: false")
+        return self
 
 
 def chain_weights(component: str, prefix: str, d: tuple[str, int], width: tuple[str, int], gated: bool,
@@ -52,20 +64,24 @@ def chain_weights(component: str, prefix: str, d: tuple[str, int], width: tuple[
 
 
 def weights(d: tuple[str, int], f: Mlp) -> list[Weight]:
-    return chain_weights("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias)
+    chain = chain_weights("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias)
+    chain += [weight("mlp", "ffn_sub_norm", ("d_ff", f.d_ff))] if f.sub_norm else []  # BitNetMLP, after down_proj
+    return chain[:1] + xielu.weights("mlp") + chain[1:] if f.activation == "xielu" else chain
 
 
 def ffn_name(activation: str, gated: bool) -> str:
     if gated:
         return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "swish_clamped": "clamped SwiGLU",
                 "silu_clamped": "SwiGLU (clamped)", "relu": "ReGLU"}.get(activation, f"gated {activation}")
-    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP"}.get(
+    return {"gelu": "GELU MLP", "gelu_tanh": "GELU (tanh) MLP", "relu": "ReLU MLP", "relu2": "ReLU² MLP",
+            "xielu": "xIELU MLP"}.get(
         activation, f"{activation} MLP")
 
 
 def lines(f: Mlp) -> list[str]:
     """The label: kind, width, wiring, clamp."""
-    wiring = "down(act(gate) ⊙ up)" if f.gated else "down(act(up))"
+    wiring = ("down(norm(act(gate) ⊙ up))" if f.gated else "down(norm(act(up)))") if f.sub_norm else (
+        "down(act(gate) ⊙ up)" if f.gated else "down(act(up))")
     return [f"{ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {f.d_ff:,} · {wiring}", "bias" if f.bias else "",
             clamp_line(f.clamp)]
 
@@ -100,11 +116,12 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
                     2 * T * k * d_in * d_out, ps, matmul=True)
 
     hidden = (T, *kk, width)
+    sub = [c.norm(f"{name}ffn_sub_norm", part, f"{name}ffn_sub_norm", hidden, params=params(
+        W, f"{name}ffn_sub_norm.weight"))] if f"{name}ffn_sub_norm.weight" in W else []  # BitNetMLP
     if not gated:
-        return [proj("up_proj", "u = x · W_up"),
-                ew(f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}",
-                    per=4),
-                proj("down_proj", "y = a · W_down")]
+        act = xielu.step(part, hidden, W) if activation == "xielu" else ew(
+            f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}", per=4)
+        return [proj("up_proj", "u = x · W_up"), act, *sub, proj("down_proj", "y = a · W_down")]
     if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
         act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
     else:
@@ -115,7 +132,7 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
                ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
                    if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
                        activation == "silu_clamped"))]
-    return [proj("gate_proj", "g = x · W_gate"), proj("up_proj", "u = x · W_up"), *act,
+    return [proj("gate_proj", "g = x · W_gate"), proj("up_proj", "u = x · W_up"), *act, *sub,
             proj("down_proj", "y = h · W_down")]
 
 
@@ -139,7 +156,8 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
     act = f.activation
     if not gated:
         u = proj("up_proj", x)
-        return proj("down_proj", R.rec(f"activation ({act})", ACT[act](u)))
+        a = xielu.xielu(u, *(R.w[name] for name in xielu.NAMES)) if act == "xielu" else ACT[act](u)
+        return proj("down_proj", _sub_norm(R, name, f, R.rec(f"activation ({act})", a)))
     g, u = proj("gate_proj", x), proj("up_proj", x)
     if act == "swish_clamped":
         gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
@@ -153,7 +171,12 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
             u = np.clip(u, -clamp, clamp)
             a = R.rec("clamp", np.minimum(a, clamp), **{"u clamped": u})
         h = R.rec("a ⊙ u", a * u)
-    return proj("down_proj", h)
+    return proj("down_proj", _sub_norm(R, name, f, h))
+
+
+def _sub_norm(R: Run, name: str, f, h: np.ndarray) -> np.ndarray:
+    """BitNetMLP's ffn_sub_norm on the hidden before down_proj (a dense MLP's option; experts have none)."""
+    return R.norm(f"{name}ffn_sub_norm", f"{name}ffn_sub_norm", h) if getattr(f, "sub_norm", False) else h
 
 
 def forward(R: Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:

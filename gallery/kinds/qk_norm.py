@@ -2,7 +2,8 @@
 weighted one, and how the label and the compare table word them.
 
 ``per_head_shared`` (Qwen3Attention: one head_dim weight for all heads), ``per_head`` (CohereLayerNorm /
-StableLmLayerNormPerHead: a (heads, head_dim) weight, no bias), ``whole_projection`` (Olmo2Attention: one norm over
+StableLmLayerNormPerHead: a (heads, head_dim) weight, no bias; Persimmon's nn.LayerNorm(head_dim) adds a bias to the
+shared scope, ``qk_norm_bias``), ``whole_projection`` (Olmo2Attention: one norm over
 all heads' dims before the split), ``per_head_weightless`` (Llama4TextL2Norm after RoPE: no weight).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from math import prod
 
 from ..steps import Ctx, Step
-from ..terms import Shape, Weight, Weights, weight
+from ..terms import Shape, Weight, Weights, params, weight
 
 LINES = {  # what each scope computes, for the label
     "per_head_shared": "per head, one head_dim weight shared by all heads",
@@ -25,10 +26,13 @@ FACTS = {  # the same for the compare table
 }
 
 
-def weights(scope: str, h: tuple[str, int], kv: tuple[str, int], hd: tuple[str, int]) -> list[Weight]:
-    """q_norm and k_norm of a weighted scope (none for ``none`` and ``per_head_weightless``)."""
+def weights(scope: str, h: tuple[str, int], kv: tuple[str, int], hd: tuple[str, int],
+            bias: bool = False) -> list[Weight]:
+    """q_norm and k_norm of a weighted scope (none for ``none`` and ``per_head_weightless``); ``bias``: their
+    biases too (the shared scope only)."""
     if scope == "per_head_shared":
-        return [weight("attention", "q_norm", hd), weight("attention", "k_norm", hd)]
+        return [weight("attention", "q_norm", hd), weight("attention", "k_norm", hd)] + [
+            weight("attention", f"{n}_norm.bias", hd) for n in "qk" if bias]
     if scope == "per_head":  # CohereLayerNorm((n_heads, head_dim))
         return [weight("attention", "q_norm", h, hd), weight("attention", "k_norm", kv, hd)]
     if scope == "whole_projection":  # Olmo2Attention: one norm over all heads' dims
@@ -39,10 +43,10 @@ def weights(scope: str, h: tuple[str, int], kv: tuple[str, int], hd: tuple[str, 
 
 def step(c: Ctx, p: str, W: Weights, name: str, shape: Shape) -> Step:
     """The model's norm over each vector with the weight ``W`` declares (a row of its own per head when the weight
-    is ``(heads, head_dim)``, no bias)."""
+    is ``(heads, head_dim)``, no bias; a shared one with the bias ``W`` declares)."""
     w = W[f"{name}.weight"]
     if len(w.shape) == 1:
-        return c.norm(name, p, name, shape, params=(w,))
+        return c.norm(name, p, name, shape, params=params(W, f"{name}.weight", f"{name}.bias"))
     ln = c.arch.norm.kind == "layernorm"
     formula = (("(x − mean(x)) / √(var(x) + eps)" if ln else "x · rsqrt(mean(x²) + eps)")
                + f" · w[head], no bias (eps = {c.arch.norm.eps:g})")

@@ -56,6 +56,10 @@ class SoftmaxAttention(Strict):
         "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
         "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)",
     )
+    sub_norm: bool = Field(False, description="attn_sub_norm: the model's norm over the merged heads' output (n_heads "
+                           "× head_dim), with a weight, before o_proj (BitNet BitNetAttention)")
+    qk_norm_bias: bool = Field(False, description="q_norm and k_norm carry a bias of head_dim too, as the model's "
+                               "LayerNorm with bias does (Persimmon qk_layernorm); with qk_norm 'per_head_shared' only")
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
     renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
@@ -97,6 +101,9 @@ class SoftmaxAttention(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
+        if self.qk_norm_bias and self.qk_norm != "per_head_shared":
+            raise rule_error("qk_norm_bias", "qk_norm_bias_scope", "a QK-norm bias is read for qk_norm "
+                             "'per_head_shared' only (Persimmon's LayerNorm of head_dim)")
         if self.n_heads % self.n_kv_heads:
             raise rule_error(
                 "n_kv_heads", "heads_not_divisible",
@@ -150,9 +157,11 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
         out.append(weight("attention", "o_proj.bias", d))
-    out += qk_norm.weights(mixer.qk_norm, h, kv, hd)
+    if mixer.sub_norm:  # BitNetAttention.attn_sub_norm, built after o_proj
+        out.append(weight("attention", "attn_sub_norm", h, vd, shape=(h[1] * vd[1],)))
+    out += qk_norm.weights(mixer.qk_norm, h, kv, hd, mixer.qk_norm_bias)
     if mixer.kv_shared:  # Gemma4TextAttention: a KV-shared layer has no k_norm either
-        out = [w for w in out if w.name != "k_norm"]
+        out = [w for w in out if w.name not in ("k_norm", "k_norm.bias")]
     if mixer.sinks:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
@@ -203,6 +212,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     if m.differential:
         out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
+    if m.sub_norm:
+        out.append("sub-norm on the merged heads before o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
             if m.chunk else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
@@ -288,6 +299,8 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
         steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
                           f"its {vd} dims", T * h * (4 + vd)))
+    if m.sub_norm:
+        steps.append(c.norm("attn_sub_norm", p, "attn_sub_norm", (T, h * vd), params=params(W, "attn_sub_norm.weight")))
     steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
 
@@ -362,6 +375,8 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
         s = 1 / (1 + np.exp(-g))
         o = R.rec("head gate", (o.reshape(len(o), -1, m.value_dim) * s[..., None]).reshape(len(o), -1),
                   **{"σ(g)": s})
+    if m.sub_norm:
+        o = R.norm("attn_sub_norm", "attn_sub_norm", o)
     return R.linear("o_proj", o)
 
 

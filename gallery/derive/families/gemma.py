@@ -185,6 +185,15 @@ def _dense_width(c, kind):
     return c["intermediate_size"] * (2 if kind.endswith(SHARED) and c["use_double_wide_mlp"] else 1)
 
 
+def _gemma4_window(c, kind):
+    """``Gemma4TextConfig.__post_init__``: with ``use_bidirectional_attention: "all"`` the window is halved (plus one),
+    a window each side of the token; sliding layers only."""
+    if kind != "sliding":
+        return None
+    window = c["sliding_window"]
+    return window // 2 + 1 if c["use_bidirectional_attention"] == "all" else window
+
+
 def _ple(field):
     """Gemma4TextModel builds per-layer embeddings when hidden_size_per_layer_input is not 0."""
     return lambda c: (field(c) if callable(field) else c[field]) if c["hidden_size_per_layer_input"] else DROP
@@ -205,7 +214,7 @@ class Gemma4Text(Gemma3Text):
         "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 512,
         "attention_k_eq_v": False, "num_kv_shared_layers": 0, "enable_moe_block": False, "num_experts": None,
         "top_k_experts": None, "moe_intermediate_size": None, "hidden_size_per_layer_input": 256,
-        "vocab_size_per_layer_input": 262144, "use_double_wide_mlp": False,
+        "vocab_size_per_layer_input": 262144, "use_double_wide_mlp": False, "use_bidirectional_attention": None,
     }
     arch = Gemma3Text.arch | {"per_layer_embedding.d_per_layer": lambda c: c["hidden_size_per_layer_input"] or DROP,
                               "per_layer_embedding.vocab_size": _ple("vocab_size_per_layer_input"),
@@ -220,6 +229,7 @@ class Gemma4Text(Gemma3Text):
         "mixer.v_norm": const(True),  # Gemma4TextAttention.v_norm: Gemma4RMSNorm(head_dim, with_scale=False)
         "mixer.rope": _gemma4_rope,
         "mixer.scale": const(1.0),  # Gemma4TextAttention.scaling: QK-norm already sets the scale
+        "mixer.window": _gemma4_window,
         "ffn.kind": lambda c, k: "moe" if c["enable_moe_block"] else "mlp",
         "ffn.d_ff": lambda c, k: DROP if c["enable_moe_block"] else _dense_width(c, k),
         "ffn.bias": lambda c, k: DROP if c["enable_moe_block"] else False,
