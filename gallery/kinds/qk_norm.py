@@ -11,8 +11,33 @@ from __future__ import annotations
 
 from math import prod
 
+from pydantic_core import PydanticCustomError
+
 from ..steps import Ctx, Step
 from ..terms import Shape, Weight, Weights, params, weight
+
+DESCRIPTION = ("Norm on queries and keys, by what it normalises and which weight it has: 'per_head_shared' "
+               "normalises each head's vector with one weight of head_dim shared by all heads (Qwen3, Gemma 3/4, LFM2, "
+               "GLM-4.5 use_qk_norm); 'per_head' normalises each head's vector with a weight of its own, (n_heads, "
+               "head_dim) and (n_kv_heads, head_dim) (Cohere use_qk_norm, StableLM qk_layernorm; LayerNorm without bias); "
+               "'whole_projection' is one norm over all n_heads × head_dim dims before the head split, statistics shared "
+               "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
+               "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)")
+RENAMED = {"head": "per_head_shared", "l2": "per_head_weightless"}  # older specs' values (lint --fix rewrites them)
+
+
+def older_value(value):
+    """A value of older specs: a one-line error saying what to write (``lint --fix`` rewrites the renamed)."""
+    if value == "full":  # one value before the scopes were told apart (issue 21)
+        raise PydanticCustomError(
+            "qk_norm_ambiguous", "'full' is two scopes now: 'whole_projection' (one norm over all heads' dims: "
+            "OLMo 2, MiniMax-M2) or 'per_head' (a weight for each head: Cohere, StableLM); re-derive with "
+            "python -m gallery new")
+    if value in RENAMED:
+        raise PydanticCustomError("qk_norm_renamed", f"'{value}' is now '{RENAMED[value]}' "
+                                  "(python -m gallery lint --fix rewrites it)")
+    return value
+
 
 LINES = {  # what each scope computes, for the label
     "per_head_shared": "per head, one head_dim weight shared by all heads",

@@ -14,7 +14,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
@@ -23,6 +22,7 @@ from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
 from . import alibi, differential, qk_norm
 from .alibi import Alibi
+from .qk_norm import RENAMED as QK_NORM_RENAMED
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -47,22 +47,14 @@ class SoftmaxAttention(Strict):
     qkv_bias: bool = Field(False, description="Bias on the Q, K and V projections")
     out_bias: bool = Field(False, description="Bias on the output projection")
     qk_norm: Literal["none", "per_head_shared", "per_head", "whole_projection", "per_head_weightless"] = Field(
-        "none",
-        description="Norm on queries and keys, by what it normalises and which weight it has: 'per_head_shared' "
-        "normalises each head's vector with one weight of head_dim shared by all heads (Qwen3, Gemma 3/4, LFM2, "
-        "GLM-4.5 use_qk_norm); 'per_head' normalises each head's vector with a weight of its own, (n_heads, "
-        "head_dim) and (n_kv_heads, head_dim) (Cohere use_qk_norm, StableLM qk_layernorm; LayerNorm without bias); "
-        "'whole_projection' is one norm over all n_heads × head_dim dims before the head split, statistics shared "
-        "across heads, weight n_heads × head_dim (OLMo 2, MiniMax-M2); 'per_head_weightless' is "
-        "x · rsqrt(mean(x²) + eps) over each head's vector after RoPE, no weight (Llama 4's Llama4TextL2Norm)",
-    )
+        "none", description=qk_norm.DESCRIPTION)
     sub_norm: bool = Field(False, description="attn_sub_norm: the model's norm over the merged heads' output (n_heads "
                            "× head_dim), with a weight, before o_proj (BitNet BitNetAttention)")
     qk_norm_bias: bool = Field(False, description="q_norm and k_norm carry a bias of head_dim too, as the model's "
                                "LayerNorm with bias does (Persimmon qk_layernorm); with qk_norm 'per_head_shared' only")
     v_norm: bool = Field(False, description="Each value head's vector normed by x · rsqrt(mean(x²) + eps), no weight, "
                          "before attention (Gemma 4 v_norm: Gemma4RMSNorm(head_dim, with_scale=False))")
-    renamed_values = {"qk_norm": {"head": "per_head_shared", "l2": "per_head_weightless"}}
+    renamed_values = {"qk_norm": QK_NORM_RENAMED}
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
     alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
                                       "of RoPE (BLOOM, MPT, Falcon alibi); null without")
@@ -88,16 +80,7 @@ class SoftmaxAttention(Strict):
     @field_validator("qk_norm", mode="before")
     @classmethod
     def _old_qk_norm(cls, value):
-        """A value of older specs: a one-line error saying what to write (``lint --fix`` rewrites the renamed)."""
-        if value == "full":  # one value before the scopes were told apart (issue 21)
-            raise PydanticCustomError(
-                "qk_norm_ambiguous", "'full' is two scopes now: 'whole_projection' (one norm over all heads' dims: "
-                "OLMo 2, MiniMax-M2) or 'per_head' (a weight for each head: Cohere, StableLM); re-derive with "
-                "python -m gallery new")
-        if value in cls.renamed_values["qk_norm"]:
-            raise PydanticCustomError("qk_norm_renamed", f"'{value}' is now '{cls.renamed_values['qk_norm'][value]}' "
-                                      "(python -m gallery lint --fix rewrites it)")
-        return value
+        return qk_norm.older_value(value)
 
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
