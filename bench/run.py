@@ -247,7 +247,8 @@ def make_scaled(n: int, into: Path) -> Path:
         base = bundled[i % len(bundled)]
         slug = f"{base.stem}-x{i:04d}"
         text = base.read_text().replace(f"slug: {base.stem}\n", f"slug: {slug}\n", 1)
-        text = text.replace(f"configs/{base.stem}.json", f"configs/{slug}.json", 1)
+        text = re.sub(rf"^(\s+config: )configs/{re.escape(base.stem)}\.json$", rf"\g<1>configs/{slug}.json", text,
+                      count=1, flags=re.M)  # source.config only: a note may name the file too
         text = re.sub(r"^name: (.*)$", lambda m: f"name: {m[1].strip(chr(34))} copy {i:04d}", text, count=1,
                       flags=re.M)
         (folder / f"{slug}.yaml").write_text(text)
