@@ -164,7 +164,7 @@ EXPECT: dict[str, Expect] = {
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
-        "linear_head_dim", "linear_num_heads", "moe_layer_freq", "intermediate_multiple_size",
+        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -298,7 +298,9 @@ EXPECT: dict[str, Expect] = {
     "mup_enabled": _null(FLAG, "afmoe"),
     **dict.fromkeys(["dense_intermediate_size"], SIZE),
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
-    "moe_layer_freq": _layers(int),
+    # popped in __post_init__: AXK1Config divides by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
+    "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
+                             only=((int, frozenset({"axk1"})), (list, frozenset({"minimax_m3_vl_text"})))),
     "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
     # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
     "lru_width": _null(SIZE, "recurrent_gemma"),
