@@ -4,7 +4,8 @@ The distance between two models counts the compare-table facts (:func:`gallery.c
 layer as in :mod:`gallery.changes`) that differ once every number is masked: "sliding window 4,096" and
 "1,024" are the same architecture, a window and none are not; QK-norm, norm placement, the mixer and
 feed-forward kinds, RoPE scaling type, partial rotary, shared experts and the indexer count, widths,
-depths, head and expert counts do not. Ties go to the model of nearer scale (fewer differing values),
+depths, head and expert counts do not; a fixed-state mixer's own sizes count only between two models that both
+have such a mixer (its kind differing is the change). Ties go to the model of nearer scale (fewer differing values),
 then to the earlier release (the original of an architecture copied unchanged, DeepSeek-V3 before R1), then
 the slug. A model's *nearest relative* is found among the models
 released before it (where it comes from), its *closest* among all others; the *family tree* hangs every
@@ -31,7 +32,7 @@ from .changes import WHOLE_MODEL, Change, changes, layer_facts, stage_of
 from .compare import compact, rows
 from .counts import total_params
 from .diagram import FONT, THEMES, _Dot, _label, _text
-from .kinds import mixer_kind
+from .kinds import MIXERS, mixer_kind
 from .spec import SoftmaxAttention, Spec
 
 SCALE = ("vocab", "context", "d_model", "layers", "layer pattern")  # sizes, not architecture
@@ -66,8 +67,14 @@ def facts(spec: Spec) -> Facts:
     return _FACTS[key]
 
 
+#: The sizes a fixed-state mixer owns (its heads, widths, conv kernel): compared only between models that both have
+#: them. A model without that mixer already differs in its mixer kind, a change counted once, not once per size
+#: (Qwen3-Next is Qwen3 MoE with Gated DeltaNet layers, not a cousin of every other hybrid).
+OWNED = frozenset(f.field for k in MIXERS if k.fill == "linear" for f in k.facts)
+
+
 def _differ(a: dict, b: dict) -> int:
-    return sum(a.get(f) != b.get(f) for f in a.keys() | b.keys())
+    return sum(a.get(f) != b.get(f) and not (f in OWNED and (f not in a or f not in b)) for f in a.keys() | b.keys())
 
 
 def distance(a: Facts, b: Facts) -> int:
@@ -111,6 +118,9 @@ class Relatives:
         number = {key: n for n, key in enumerate(kinds)}
         self._kind = np.array([number[id(f)] for f in read], dtype=np.int64)
         self._arch, self._exact = (_codes([getattr(f, which) for f in kinds.values()]) for which in ("arch", "exact"))
+        fields = sorted(set().union(*(f.arch for f in kinds.values())))  # the arch codes' columns
+        self._unowned = np.array([[name in OWNED and name not in f.arch for name in fields] for f in kinds.values()],
+                                 dtype=bool).reshape(len(kinds), len(fields))  # a fixed-state size the model lacks
         dates = [s.release_date for s in self.specs]
         self._undated = np.array([d is None for d in dates])
         self._date = np.array([d.toordinal() if d else 0 for d in dates])
@@ -132,7 +142,8 @@ class Relatives:
         if not pool.any():
             return Relative(None, 0, ())
         k = self._kind
-        d, e = ((codes != codes[k[i]]).sum(axis=1)[k] for codes in (self._arch, self._exact))
+        d = ((self._arch != self._arch[k[i]]) & ~(self._unowned | self._unowned[k[i]])).sum(axis=1)[k]
+        e = (self._exact != self._exact[k[i]]).sum(axis=1)[k]
         among = np.flatnonzero(pool)
         keys = (self._slug, self._date, self._undated, e, d)  # lexsort: the last key first
         j = int(among[np.lexsort([key[among] for key in keys])[0]])
