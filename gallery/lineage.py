@@ -69,7 +69,7 @@ def facts(spec: Spec) -> Facts:
 
 #: The sizes a fixed-state mixer owns (its heads, widths, conv kernel): compared only between models that both have
 #: them. A model without that mixer already differs in its mixer kind, a change counted once, not once per size
-#: (Qwen3-Next is Qwen3 MoE with Gated DeltaNet layers, not a cousin of every other hybrid).
+#: (a hybrid comes from the attention-only model it adds its fixed-state layers to, not from every other hybrid).
 OWNED = frozenset(f.field for k in MIXERS if k.fill == "linear" for f in k.facts)
 
 
