@@ -50,6 +50,9 @@ def cmd_new(args: argparse.Namespace) -> int:
     if hf_repo.count("/") != 1:
         raise UsageError("give the Hub repo id with --hf-repo ORG/NAME (the config does not name it)")
     slug = slug_for(hf_repo) if args.output is None else Path(args.output).stem
+    if not re.fullmatch(SLUG_RE, slug) and args.output is None:
+        raise UsageError(f"--hf-repo {hf_repo}: its name gives no slug ('{slug}': at least two lower-case letters, "
+                         "digits, '.' or '-'); name the spec with -o SLUG.yaml")
     if not re.fullmatch(SLUG_RE, slug):  # the file name is the spec's slug
         raise UsageError(f"-o {args.output}: the file name must be the slug, lower-case letters, digits, '.' and '-' "
                          f"(e.g. {Path(args.output).with_name(slug_for(slug) + '.yaml')})")

@@ -146,3 +146,11 @@ def test_tree_writes_the_family_tree(tmp_path):
     assert ET.fromstring(text).tag.endswith("svg")
     proc = _run("tree", "--specs", str(tmp_path), "-o", str(out))  # a folder without specs: one line, exit 2
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_new_with_a_repo_whose_name_is_no_slug_says_so_in_one_line(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"model_type": "llama"}')
+    proc = _run("new", str(config), "--hf-repo", "org/b")  # "b": one character, not a slug
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "--hf-repo org/b: its name gives no slug" in proc.stderr and "-o SLUG.yaml" in proc.stderr
