@@ -391,3 +391,25 @@ def test_user_text_in_messages_is_quoted_and_shown_literally():
     [line] = err.value.lines
     assert line.startswith('model_type "![t](http://127.0.0.1:9/x.png)" is not supported yet')
     assert literal(line).startswith(r'model\_type "!\[t\](http\://127.0.0.1\:9/x.png)" is not supported yet')
+
+
+def test_each_config_key_is_given_one_rule():
+    """A key written twice in EXPECT keeps only its last rule, silently (merges of the family tables did it): each key
+    once, whether a literal key or an item of a ``dict.fromkeys`` list. Read from the source, as the dict forgets."""
+    import ast
+    import inspect
+
+    from gallery.derive import config
+
+    tree = ast.parse(inspect.getsource(config))
+    table = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign) and node.target.id == "EXPECT")
+    keys = []
+    for key, value in zip(table.keys, table.values):
+        if key is not None:  # "key": rule
+            keys.append(ast.literal_eval(key))
+        elif isinstance(value.args[0], ast.List):  # **dict.fromkeys([...], rule)
+            keys += [ast.literal_eval(item) for item in value.args[0].elts]
+        else:  # **dict.fromkeys(<a comprehension>, rule): its keys, as the module computed them
+            keys += list(eval(compile(ast.Expression(value.args[0]), "EXPECT", "eval"), vars(config)))
+    assert sorted({k for k in keys if keys.count(k) > 1}) == []
+    assert set(keys) == set(EXPECT)

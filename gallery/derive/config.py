@@ -155,8 +155,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([
         "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
         "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
-        "linear_conv_kernel_dim", "linear_key_head_dim", "linear_num_key_heads", "linear_num_value_heads",
-        "linear_value_head_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
+        "linear_conv_kernel_dim", "mamba_head_dim", "mamba_num_heads", "n_groups", "ssm_state_size", "state_size",
         "conv_kernel", "conv_L_cache", "index_head_dim", "index_n_heads", "index_topk", "o_groups", "o_lora_rank",
         "hc_mult", "hc_sinkhorn_iters", "n_embd", "n_head", "n_positions", "moe_shared_expert_intermediate_size",
         "shared_expert_intermediate_size", "intermediate_size_mlp", "original_max_position_embeddings",
