@@ -12,6 +12,7 @@ it): no parameter depends on it. Defaults are the transformers config class defa
 
 from __future__ import annotations
 
+from ..config import DerivationError
 from ..family import Family, activation, const, rope
 
 
@@ -19,6 +20,15 @@ def _rope(c, kind=None) -> dict:
     """JetMoeRotaryEmbedding: the default RoPE turns every dim of kv_channels (it reads no partial_rotary_factor)."""
     params = rope(c)
     return params if "scaling" in params else params | {"partial": 1.0}
+
+
+def _top_k(c, kind=None) -> int:
+    """``num_experts_per_tok``, which JetMoeConfig.validate_architecture refuses above num_local_experts."""
+    k, experts = c["num_experts_per_tok"], c["num_local_experts"]
+    if k > experts:
+        raise DerivationError(f"num_experts_per_tok {k}: at most num_local_experts ({experts}) experts can be "
+                              "picked, in attention and MLP alike")
+    return k
 
 
 class JetMoe(Family):
@@ -46,13 +56,13 @@ class JetMoe(Family):
     block = {
         "mixer.kind": const("moa"),
         "mixer.n_experts": "num_local_experts",
-        "mixer.top_k": "num_experts_per_tok",
+        "mixer.top_k": _top_k,
         "mixer.n_kv_heads": "num_key_value_heads",
         "mixer.head_dim": "kv_channels",
         "mixer.rope": _rope,
         "ffn.kind": const("moe"),
         "ffn.n_experts": "num_local_experts",
-        "ffn.top_k": "num_experts_per_tok",
+        "ffn.top_k": _top_k,
         "ffn.d_expert": "intermediate_size",
         "ffn.activation": activation("activation_function"),
         "ffn.gated": const(True),
