@@ -13,7 +13,8 @@ it): no parameter depends on it. Defaults are the transformers config class defa
 from __future__ import annotations
 
 from ..config import DerivationError
-from ..family import Family, activation, const, rope
+from ..family import activation, const, rope, without
+from .llama import Llama
 
 
 def _rope(c, kind=None) -> dict:
@@ -31,27 +32,20 @@ def _top_k(c, kind=None) -> int:
     return k
 
 
-class JetMoe(Family):
-    """``models/jetmoe``: pre-norm RMSNorm blocks of a mixture of attention heads and a mixture of MLP experts."""
+class JetMoe(Llama):
+    """``models/jetmoe``: Llama's pre-norm RMSNorm blocks and tied-or-not head around a mixture of attention heads and
+    a mixture of MLP experts."""
 
     model_type = "jetmoe"
     transformers_class = "JetMoeForCausalLM"
-    defaults = {
+    defaults = without(Llama.defaults, "num_attention_heads", "head_dim", "hidden_act", "attention_bias",
+                       "mlp_bias") | {
         "vocab_size": 32000, "hidden_size": 2048, "num_hidden_layers": 12, "num_key_value_heads": 16,
         "kv_channels": 128, "intermediate_size": 5632, "max_position_embeddings": 4096,
         "activation_function": "silu", "num_local_experts": 8, "num_experts_per_tok": 2,
         "tie_word_embeddings": True, "rope_parameters": None, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
     }
     aliases = {"head_dim": "kv_channels"}  # JetMoeConfig.attribute_map
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
-        "norm.eps": "rms_norm_eps",
-        "embedding.tied": "tie_word_embeddings",
-    }
     layers = staticmethod(lambda c: ["moe"] * c["num_hidden_layers"])
     block = {
         "mixer.kind": const("moa"),
