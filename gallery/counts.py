@@ -174,19 +174,21 @@ def unrouted(arch: Arch) -> str | None:
 
 
 def inactive_expert_params(arch: Arch) -> int | None:
-    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer; None when
-    :func:`unrouted`."""
+    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer, and per layer with a
+    mixer of routed experts (JetMoE's attention experts); None when :func:`unrouted`."""
     if unrouted(arch):
         return None
+    d = ("d_model", arch.d_model)
     inactive = 0
     for kind, n in arch.layer_counts().items():
-        ffn = arch.blocks[kind].ffn
-        if ffn is None:
-            continue
-        k, experts = ffn_kind(ffn).routed(ffn)
-        per_expert = sum(t.count for t in block_terms(arch, kind)
-                         if t.name.startswith("experts."))  # not the latent projections every token uses
-        inactive += n * per_expert // experts * (experts - k)
+        block = arch.blocks[kind]
+        parts = [(mixer_kind(m), m) for m in block.mixers]
+        parts += [(ffn_kind(block.ffn), block.ffn)] if block.ffn is not None else []
+        for part_kind, part in parts:
+            k, experts = part_kind.routed(part)
+            per_expert = sum(t.count for t in part_kind.terms(d, part, kind)
+                             if t.name.startswith("experts."))  # not the latent projections every token uses
+            inactive += n * per_expert // experts * (experts - k)
     return inactive
 
 

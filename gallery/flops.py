@@ -39,7 +39,7 @@ def matmul_flops(arch: Arch) -> int | None:
     skipped = 0
     for t in param_terms(arch):
         if t.component in ("embeddings", "norms") or _elementwise(t.name):
-            ffn = arch.blocks[t.where].ffn if t.component == "experts" else None
+            ffn = arch.blocks[t.where].ffn if t.name.startswith("experts.") else None
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts

@@ -57,6 +57,8 @@ def test_rows_carry_the_config_values(bundled, slug):
     if "tie_word_embeddings" in config:
         assert _row(table, "tied embeddings").values == (config["tie_word_embeddings"],)
     heads = config.get("num_attention_heads", config.get("n_head"))
+    if config["model_type"] == "jetmoe":  # JetMoeConfig.__post_init__: num_key_value_heads × num_experts_per_tok
+        heads = config["num_key_value_heads"] * config["num_experts_per_tok"]
     mla = "kv_lora_rank" in config
     assert ("kv_lora_rank" in _fields(table)) == mla
     hybrid = any(not isinstance(b.mixer, (SoftmaxAttention, LatentAttention)) for b in spec.arch.blocks.values())

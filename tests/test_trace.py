@@ -9,7 +9,7 @@ import pytest
 
 from gallery.counts import block_terms, total_params
 from gallery.flops import matmul_flops
-from gallery.spec import Moe
+from gallery.spec import MixtureOfAttention, Moe
 from gallery.trace import Param, trace
 
 from .conftest import spec_ids
@@ -59,9 +59,12 @@ def test_matmul_flops_at_one_token_are_twice_the_weights_used(bundled, slug):
                 continue
             [w] = [p for p in step.params if not p.name.endswith(".bias")]  # ".weight" (or a hyper-connection's fn)
             if len(w.shape) == 3 and w.name.startswith("experts."):  # (n_experts, in, out): a token uses top_k
-                # (a 3-D weight that is not the experts' is block-diagonal, RG-LRU's gates: every block is used)
-                assert isinstance(ffn, Moe) and w.shape[0] == ffn.n_experts
-                expected = 2 * ffn.top_k * prod(w.shape[1:])
+                # (a 3-D weight that is not the experts' is block-diagonal, RG-LRU's gates: every block is used);
+                # the attention's experts (JetMoE's mixture of attention heads) are routed by the mixer
+                owner = arch.blocks[kind].mixer if step.part == "attention" else ffn
+                assert isinstance(owner, MixtureOfAttention if step.part == "attention" else Moe)
+                assert w.shape[0] == owner.n_experts
+                expected = 2 * owner.top_k * prod(w.shape[1:])
             else:
                 expected = 2 * prod(w.shape)
             assert step.flops == expected, step.op

@@ -163,7 +163,7 @@ EXPECT: dict[str, Expect] = {
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
-        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size",
+        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),

@@ -107,6 +107,8 @@ class MixerKind:
     axis0: str = "head"  # what the first axis of its 3-D toy values is, for the step tables
     init: Mapping[str, Callable] = field(default_factory=dict)  # toy weights drawn by a rule of their own: name → (rng, shape)
     toy_d_model: Callable[[Any, dict, int], int | None] = lambda m, shrunk, d_model: None  # a toy width the kind keeps
+    # (experts a token uses, experts stored) of a mixer with routed experts (their weights named ``experts.…``)
+    routed: Callable[[Any], tuple[int, int]] = lambda m: (1, 1)
 
     @property
     def tags(self) -> tuple[str, ...]:

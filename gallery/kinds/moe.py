@@ -19,6 +19,7 @@ from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
 from .contract import Fact, FfnKind, or_none
+from . import moe_out_bias
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
 
 EXPERT_TOY, LATENT_TOY = 6, 8  # the toy's expert width and latent width
@@ -77,6 +78,7 @@ class Moe(Strict):
                                 "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
     shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
                                        "swiglu_limits_shared)")
+    out_bias: bool = Field(False, description=moe_out_bias.DESCRIPTION)
     out_norm: bool = Field(False, description="A norm over the whole output (routed + shared experts) before the "
                            "residual add (A.X-K1 post_mlp_layernorm)")
     router: Router = Router()
@@ -116,6 +118,7 @@ def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
             out += [weight("experts", "fc1_latent_proj.bias", latent), weight("experts", "fc2_latent_proj.bias", d)]
     width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
     out += chain_weights("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, e)
+    out += moe_out_bias.weights(d) if ffn.out_bias else []
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
         out += chain_weights("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias)
@@ -256,6 +259,7 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
+    steps += [moe_out_bias.step(c, W)] if f.out_bias else []
     if L:
         steps.append(linear(c, "fc2_latent_proj", "experts", W, "y = y_L · W_fc2 (back up to d_model)"))
     if f.n_shared_experts:
@@ -332,6 +336,7 @@ def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarr
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
     y = chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp)
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
+    y = moe_out_bias.forward(R, y) if f.out_bias else y
     if f.d_latent:
         y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
