@@ -3,7 +3,8 @@
 Read as transformers builds it without the ``xlstm`` package (``xLSTMConfig``, ``xLSTMModel``): ``num_blocks``
 xLSTMBlocks (``num_hidden_layers`` when num_blocks is null), each ``norm_mlstm`` → ``xLSTMLayer`` → residual,
 ``norm_ffn`` → ``xLSTMFeedForward`` → residual, RMS norms with a bias when use_bias; the final ``out_norm`` always
-(whatever add_out_norm says) and never with a bias; the head's logits soft-capped. The widths are ``hidden_size``'s;
+(whatever add_out_norm says) and never with a bias; the head untied (whatever tie_word_embeddings says: the
+class names no tied weights), its logits soft-capped. The widths are ``hidden_size``'s;
 the token table is ``embedding_dim`` wide, so a config where the two differ builds a model that cannot run, and is
 refused. Defaults are the transformers config defaults.
 """
@@ -57,7 +58,7 @@ class Xlstm(Family):
     transformers_class = "xLSTMForCausalLM"
     defaults = {
         "vocab_size": 50304, "hidden_size": 4096, "embedding_dim": None, "num_hidden_layers": 32, "num_blocks": None,
-        "num_heads": 8, "use_bias": False, "tie_word_embeddings": False, "norm_eps": 1e-6, "qk_dim_factor": 0.5,
+        "num_heads": 8, "use_bias": False, "norm_eps": 1e-6, "qk_dim_factor": 0.5,
         "v_dim_factor": 1.0, "eps": 1e-6, "ffn_proj_factor": 2.667, "ffn_round_up_to_multiple_of": 64,
         "gate_soft_cap": 15.0, "output_logit_soft_cap": 30.0, "weight_mode": "single",
     }
@@ -70,7 +71,7 @@ class Xlstm(Family):
         "norm.eps": "norm_eps",
         "norm.bias": "use_bias",
         "norm.final_bias": lambda c: False if c["use_bias"] else DROP,  # out_norm = xLSTMRMSNorm(hidden_size, eps)
-        "embedding.tied": "tie_word_embeddings",
+        "embedding.tied": const(False),  # xLSTMForCausalLM declares no _tied_weights_keys: tie_word_embeddings is moot
         "embedding.logit_softcap": "output_logit_soft_cap",
     }
     layers = staticmethod(lambda c: ["mlstm"] * _n_layers(c))
