@@ -119,10 +119,13 @@ def _hf_state(w: dict, fused: bool) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("change", [{}, {"weight_mode": "fused", "use_bias": True}], ids=["single", "fused, biases"])
+@pytest.mark.parametrize("change", [{}, {"weight_mode": "fused", "use_bias": True}, {"chunk_size": 4}],
+                         ids=["single", "fused, biases", "chunkwise kernel"])
 def test_toy_layer_equals_transformers(change, monkeypatch):
     """The toy block (RMS norm, mLSTM, residual, RMS norm, SwiGLU, residual) against xLSTMBlock with the same weights,
-    float64 throughout (no float32 norm reductions, the recurrence's state in float64), positions 0 … T − 1.
+    float64 throughout (no float32 norm reductions, the recurrence's state in float64), positions 0 … T − 1. With
+    chunk_size 4 transformers runs the first 4 tokens through its chunkwise kernel, the rest token by token: the
+    toy's recurrence equals both.
 
     Every weight of the block is the toy's, so transformers' own initialisation is skipped: in weight_mode fused it
     fails (``_init_weights`` subtracts a vector of 2 × num_heads from one of num_heads)."""
