@@ -136,7 +136,7 @@ def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:
         return []
     factors = [("d_model", arch.d_model)] + ([("n_norms", n)] if n > 1 else [])
     terms = [term("norms", f"{name}.weight", where, *factors)]
-    if arch.norm.bias:
+    if arch.norm.bias and (arch.norm.final_bias or name != "final_norm"):
         terms.append(term("norms", f"{name}.bias", where, *factors))
     return terms
 

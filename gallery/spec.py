@@ -58,6 +58,8 @@ class Norm(Strict):
     bias: bool = Field(False, description="LayerNorm with a learned bias")
     weights: bool = Field(True, description="Learned weights (and bias); false: non-parametric norms that only "
                           "normalise (OLMo's OlmoLayerNorm)")
+    final_bias: bool = Field(True, description="With bias: the final norm has one too; false: only the layers' norms "
+                             "do (xLSTM's out_norm, an xLSTMRMSNorm built without use_bias)")
 
     def label(self) -> str:
         """The norm in words: RMSNorm, LayerNorm (bias), LayerNorm (no weights)."""

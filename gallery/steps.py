@@ -63,15 +63,14 @@ class Ctx:
         width, weights = shape[-1], weights and self.arch.norm.weights
         if params is None:
             params = (Param(f"{name}.weight", (width,)),) if weights else ()
-            params += (Param(f"{name}.bias", (width,)),) if self.arch.norm.kind == "layernorm" and \
-                self.arch.norm.bias and weights else ()
+            params += (Param(f"{name}.bias", (width,)),) if self.arch.norm.bias and weights else ()
         weights, bias = bool(params), any(p.name.endswith(".bias") for p in params)
         if self.arch.norm.kind == "layernorm":
             formula = "(x − mean(x)) / √(var(x) + eps)" + (" · w" if weights else "") + (" + b" if bias else "")
             per = 7
         else:
-            formula = "x · rsqrt(mean(x²) + eps)" + (" · w" if weights else "")
-            per = 4
+            formula = "x · rsqrt(mean(x²) + eps)" + (" · w" if weights else "") + (" + b" if bias else "")
+            per = 4 + bias
         formula += f" (eps = {self.arch.norm.eps:g})"
         return Step(op, part, shape, shape, formula, per * prod(shape), params)
 

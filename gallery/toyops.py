@@ -91,7 +91,8 @@ class Run:
             return self.rec(op, y, mean=mean, variance=var)
         ms = (x * x).mean(-1, keepdims=True)
         r = 1 / np.sqrt(ms + eps)
-        return self.rec(op, x * r * w, **{"mean of squares": ms, "rsqrt": r, "before the weight": x * r})
+        y = x * r * w + (self.w.get(f"{name}.bias", 0) if weights and n.weights else 0)  # xLSTMRMSNorm's use_bias
+        return self.rec(op, y, **{"mean of squares": ms, "rsqrt": r, "before the weight": x * r})
 
 
 def heads(x: np.ndarray, dim: int) -> np.ndarray:

@@ -41,8 +41,8 @@ def test_card_counts_are_exact_and_moe_is_flagged(bundled, slug):
         assert c.active_params == c.total_params
     else:
         assert c.active_params < c.total_params
-    assert c.n_layers == _key(config, "num_hidden_layers", "n_layer")
-    assert c.d_model == _key(config, "hidden_size", "n_embd")
+    assert c.n_layers == _key(config, "num_hidden_layers", "n_layer", "num_blocks")  # xLSTM: num_blocks
+    assert c.d_model == _key(config, "hidden_size", "n_embd", "embedding_dim")
     assert c.context_length == config.get("max_position_embeddings", config.get("model_max_length", config.get("n_positions")))  # None: no limit
 
 

@@ -50,8 +50,8 @@ def test_rows_carry_the_config_values(bundled, slug):
     table = rows([spec])
     assert _row(table, "total").values == (reference_param_count(config),)
     assert _row(table, "vocab").values == (config["vocab_size"],)
-    assert _row(table, "d_model").values == (_key(config, "hidden_size", "n_embd"),)
-    assert _row(table, "layers").values == (_key(config, "num_hidden_layers", "n_layer"),)
+    assert _row(table, "d_model").values == (_key(config, "hidden_size", "n_embd", "embedding_dim"),)
+    assert _row(table, "layers").values == (_key(config, "num_hidden_layers", "n_layer", "num_blocks"),)
     context = config.get("max_position_embeddings", config.get("model_max_length", config.get("n_positions")))
     assert _row(table, "context").values == (context or "none",)  # Falcon-Mamba's config sets no limit
     if "tie_word_embeddings" in config:

@@ -63,7 +63,7 @@ def test_one_frame_per_block_kind_with_its_repeat_count(bundled, slug):
     dot = parse(to_dot(spec))
     kinds = list(dict.fromkeys(spec.arch.layers))
     assert _frames(dot) == (kinds[:1] if _shared_frame(spec) else kinds)
-    n_layers = config.get("num_hidden_layers", config.get("n_layer"))
+    n_layers = config.get("num_hidden_layers", config.get("n_layer", config.get("num_blocks")))  # xLSTM: num_blocks
     shown = sum(int(n) for k in _frames(dot) for n in re.findall(r"block × (\d+)", dot.clusters[k].attrs["label"]))
     assert shown == n_layers  # every layer is in exactly one frame's count
     if _shared_frame(spec):  # each kind's alternative says its layers, as the pattern counts them

@@ -44,14 +44,18 @@ def source(file: str) -> str:
     return (transformers_root() / file).read_text(encoding="utf-8")
 
 
-def class_body(text: str, name: str) -> str | None:
-    """The source of top-level ``class <name>``: its line and every indented (or blank) line after."""
+def class_body(text: str, name: str, keyword: str = "class") -> str | None:
+    """The source of module-level ``class <name>`` (or ``def``): its line and every more indented (or blank) line
+    after. Module level includes one level inside a module-level ``if``/``else``: modeling_xlstm defines its
+    classes only when the xlstm package is absent."""
     lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if re.match(rf"class {re.escape(name)}\b", ln)), None)
-    if start is None:
+    found = next(((i, len(m[1])) for i, ln in enumerate(lines)
+                  if (m := re.match(rf"( {{0,4}}){keyword} {re.escape(name)}\b", ln))), None)
+    if found is None:
         return None
+    start, indent = found
     end = start + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
         end += 1
     return "\n".join(lines[start:end])
 
@@ -73,7 +77,7 @@ def ref_problem(ref: str) -> str | None:
         if not re.search(rf"^\s+def {re.escape(method)}\b", body, re.M):
             return f"class {cls} in {file} defines no method '{method}'"
         return None
-    if not re.search(rf"^(?:class|def) {re.escape(name)}\b", text, re.M):
+    if class_body(text, name, "(?:class|def)") is None:
         return f"{file} has no top-level 'class {name}' or 'def {name}'"
     return None
 
@@ -81,15 +85,7 @@ def ref_problem(ref: str) -> str | None:
 def symbol_source(file: str, name: str) -> str:
     """The source of the class, function or (its class's body for) method ``name`` of ``file``."""
     text = source(file)
-    body = class_body(text, name.split(".")[0])
-    if body is not None:
-        return body
-    lines = text.splitlines()
-    start = next(i for i, ln in enumerate(lines) if re.match(rf"def {re.escape(name)}\b", ln))
-    end = start + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
-        end += 1
-    return "\n".join(lines[start:end])
+    return class_body(text, name.split(".")[0]) or class_body(text, name, "def")
 
 
 CODE_NAME = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(])")

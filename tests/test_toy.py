@@ -207,7 +207,8 @@ def _rope_perm(head_dim: int, rot: int, heads: int) -> np.ndarray:
 
 
 LAYERS = {"gpt2": "transformer.h.", "gptj": "transformer.h.", "gpt_bigcode": "transformer.h.",
-          "falcon_mamba": "backbone.layers.", "gpt_neox_japanese": "gpt_neox_japanese.layers."}  # else model.layers.
+          "falcon_mamba": "backbone.layers.", "gpt_neox_japanese": "gpt_neox_japanese.layers.",
+          "xlstm": "backbone.blocks."}  # else model.layers.
 RENAMED = {  # toy name → transformers module under the layer, for the families mapped by name alone
     "falcon_mamba": {"attn_norm": "norm"} | {k: f"mixer.{k}" for k in ("in_proj", "conv1d", "x_proj", "dt_proj",
                                                                         "A_log", "D", "out_proj")},

@@ -306,6 +306,12 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["attention_window_size", "conv1d_width"], SIZE),
     "logits_soft_cap": EPS,
     "block_types": _layers(str),
+    # xLSTMConfig: embedding_dim and num_blocks null follow hidden_size and num_hidden_layers; the factors are floats
+    "embedding_dim": _null(SIZE, "xlstm"),
+    "num_blocks": _null(_expect(int, 1, maximum=MAX_LAYERS), "xlstm"),
+    **dict.fromkeys(["qk_dim_factor", "v_dim_factor", "ffn_proj_factor", "gate_soft_cap", "output_logit_soft_cap",
+                     "eps"], EPS),
+    "ffn_round_up_to_multiple_of": SIZE,  # (weight_mode, a Literal of two names, is checked by its family)
     **dict.fromkeys(["layer_types", "layers_block_type", "indexer_types"], _layers(str)),
     # Cohere2MoeConfig annotates a list of anything (its validation then takes "sparse" or "dense" only)
     "mlp_layer_types": Expect((list,), items=str, null=True, any_items=frozenset({"cohere2_moe"})),
