@@ -6,7 +6,7 @@ layer of their type (``kv_sharing_modes``, as Gemma 4), ``intermediate_size`` on
 ``activation_sparsity_pattern`` one sparsity per layer (default 0.95 on the first ten layers when there are more than
 ten), attention with QK-norm, a weightless norm on values and scale 1 (as Gemma 4), per-layer input embeddings
 (always built), ``altup_num_inputs`` AltUp streams and a LAuReL of ``laurel_rank`` in every layer. A block kind is
-the layer type, "-sparse" (with its value when several differ), "-ff<width>" when widths differ, and "-shared".
+the layer type, "-sparse" (with its value, "0_95", when several differ), "-ff<width>" when widths differ, and "-shared".
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _gemma3n_layers(c, kind=None) -> list[str]:
     names = []
     for t, w, s in zip(kv_shared(c, types), widths, sparsity):
         name = t.removesuffix(SHARED)
-        name += ("-sparse" + (f"{s:g}" if len(several) > 1 else "")) if s > 0 else ""
+        name += ("-sparse" + (f"{s:g}".replace(".", "_") if len(several) > 1 else "")) if s > 0 else ""
         name += f"-ff{w}" if len(set(widths)) > 1 else ""
         names.append(name + (SHARED if t.endswith(SHARED) else ""))
     return names
