@@ -291,3 +291,29 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     the_try_page_counts_it(_config(**SMALL))
+
+
+def test_diagram_draws_altup_laurel_and_the_sparse_gate():
+    from gallery.diagram import to_dot
+    from gallery.trial import spec_from_config
+
+    from .dotgraph import parse
+
+    dot = parse(to_dot(spec_from_config({"model_type": "gemma3n_text"})))
+    labels = [a["label"] for a in dot.nodes.values()]
+    assert "AltUp: 4 streams, 3 of them projected 2,048 → 2,048, RMS-matched" in dot.nodes["embed"]["label"]
+    assert sum(lab.startswith("AltUp: 4 residual streams, stream 0 computed") for lab in labels) == 6  # per frame
+    assert sum(lab.startswith("correct: router on the output") for lab in labels) == 6
+    assert sum(lab.startswith("LAuReL (learned low-rank residual)\\nh → 2,048 → 64 → 2,048") for lab in labels) == 6
+    assert sum("Gaussian top-k keeps ~5% (sparsity 0.95)" in lab for lab in labels) == 2  # the two sparse kinds
+    assert any(lab.startswith("AltUp unembed") for lab in labels)
+
+
+def test_compare_rows_name_the_streams_and_the_rank():
+    from gallery.compare import rows
+    from gallery.trial import spec_from_config
+
+    spec = spec_from_config({"model_type": "gemma3n_text"})
+    found = {(r.group, r.field): r.values[0] for r in rows([spec, spec])}
+    assert found[("Norms", "AltUp")] == "4 streams" and found[("Norms", "LAuReL")] == "rank 64"
+    assert found[("Parameters", "altup")] == 35 * (2 * 2048 + 4 * 4 + 4 ** 3 + 2048 * 4) + 2 * 3 * 2048 * 2048
