@@ -241,7 +241,10 @@ EXPECT: dict[str, Expect] = {
     "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
     "prefix_dense_intermediate_size": _null(SIZE),
-    **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
+    "attn_logit_softcapping": _null(EPS),
+    # Gemma3nTextConfig annotates a plain float: null only where the class says float | None
+    "final_logit_softcapping": _null(EPS, "gemma2", "gemma3_text", "gemma4_text", "gemma4_unified_text", "nanochat",
+                                     "vaultgemma"),
     "logit_scale": _null(EPS, "cohere", "cohere_compass_text"),
     "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
