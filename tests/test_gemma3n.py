@@ -26,6 +26,7 @@ from gallery.toy import per_layer_toy, toy_trace
 from gallery.trace import trace
 
 from .reference import reference_model, reference_param_count
+from .test_gemma4_e import _app, cache_matches_allocation, drafted_folder, pasted_diagram
 from .test_model_types import drafts_a_clean_spec, the_try_page_counts_it
 
 SMALL = dict(hidden_size=64, num_hidden_layers=10, intermediate_size=96, num_attention_heads=4, num_key_value_heads=2,
@@ -139,19 +140,10 @@ def test_shared_layers_cache_nothing_by_hand():
 
 
 def test_cache_figures_match_the_tensors_transformers_allocates():
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    config, batch, tokens = _config(**SMALL | {"sliding_window": 16}), 2, 7
-    with torch.device("cpu"):
-        model = AutoModelForCausalLM.from_config(reference_model(config).config).eval()
-    with torch.no_grad():
-        cache = model(torch.randint(0, 64, (batch, tokens)), use_cache=True).past_key_values
-    arch = _arch(config)
-    ours = {c.kind: c for c in layer_caches(arch)}
-    for i, (kind, layer) in enumerate(zip(arch.layers, cache.layers)):
-        kv = [t for t in (layer.keys, layer.values) if t is not None]
-        assert sum(t.numel() for t in kv) == batch * tokens * ours[kind].elements_per_token, i
+    config = _config(**SMALL | {"sliding_window": 16})
+    ours = cache_matches_allocation(config, _arch(config))
+    assert {k: c.elements_per_token for k, c in ours.items()} == {"sliding": 2 * 2 * 16, "full": 2 * 2 * 16,
+                                                                 "sliding-shared": 0, "full-shared": 0}
 
 
 def test_flops_count_altup_and_laurel_matmuls_by_hand():
@@ -317,3 +309,21 @@ def test_compare_rows_name_the_streams_and_the_rank():
     found = {(r.group, r.field): r.values[0] for r in rows([spec, spec])}
     assert found[("Norms", "AltUp")] == "4 streams" and found[("Norms", "LAuReL")] == "rank 64"
     assert found[("Parameters", "altup")] == 35 * (2 * 2048 + 4 * 4 + 4 ** 3 + 2048 * 4) + 2 * 3 * 2048 * 2048
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory):
+    """A specs folder with the spec ``new`` drafts from a small 12-layer config.json (the first ten layers sparse)."""
+    config = _config(**SMALL | {"num_hidden_layers": 12, "num_kv_shared_layers": 2})
+    return drafted_folder(tmp_path_factory.mktemp("g3n"), "gemma-3n-small",
+                          config | {"architectures": ["Gemma3nForCausalLM"]}, "google/gemma-3n-E4B")
+
+
+def test_pages_show_gemma_3n(specs, monkeypatch):
+    text = pasted_diagram(_config(**SMALL))
+    assert "AltUp" in text and "LAuReL" in text
+    monkeypatch.setenv("GALLERY_SPECS", str(specs))
+    at = _app("views/trace.py", slug="gemma-3n-small", layer="0", seq="6", toy="true")
+    assert not at.exception
+    ops = list(at.dataframe[0].value["op"])
+    assert ops[0] == "altup: active stream" and "laurel: merge" in ops and "gaussian top-k" in ops
