@@ -81,6 +81,15 @@ def test_default_config_is_exact():
                                    "sliding-shared": 12, "full-shared": 3}
 
 
+def test_e2b_like_config_is_exact():
+    """E2B's sizes: 30 layers with one width each, 10 KV-shared layers."""
+    config = _config(num_hidden_layers=30, intermediate_size=[8192] * 30, num_kv_shared_layers=10)
+    arch = _arch(config)
+    assert total_params(arch) == reference_param_count(config)
+    assert arch.layer_counts() == {"sliding-sparse": 8, "full-sparse": 2, "sliding": 8, "full": 2,
+                                   "sliding-shared": 8, "full-shared": 2}
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_varied_configs_are_exact(name):
     config = _config(**SMALL | VARIANTS[name])

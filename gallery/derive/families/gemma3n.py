@@ -73,12 +73,14 @@ def _by_type(rule):
     return rule if isinstance(rule, str) else lambda c, k: rule(c, k.split("-")[0])
 
 
-def _positive(key: str, what: str):
-    def rule(c, kind=None):
-        if c[key] < 1:
-            raise DerivationError(f"{key}: {c[key]}: {what}; accepted: a positive integer")
-        return c[key]
-    return rule
+def _per_layer_width(c, kind=None):
+    """hidden_size_per_layer_input, which Gemma3nTextModel builds at any width (at 0 the per-layer inputs are empty
+    but post_per_layer_input_norm still weighs d_model): refused below 1."""
+    if c["hidden_size_per_layer_input"] < 1:
+        raise DerivationError(f"hidden_size_per_layer_input: {c['hidden_size_per_layer_input']}: Gemma3nTextModel "
+                              "builds its per-layer inputs whatever their width, and 0 leaves them empty; accepted: a "
+                              "positive integer")
+    return c["hidden_size_per_layer_input"]
 
 
 def _active(c, kind=None):
@@ -103,14 +105,13 @@ class Gemma3nText(Gemma3Text):
         "activation_sparsity_pattern": None,
     }
     arch = Gemma3Text.arch | {
-        "per_layer_embedding.d_per_layer": _positive("hidden_size_per_layer_input", "Gemma3nTextModel builds its "
-                                                     "per-layer inputs whatever their width, and 0 leaves them empty"),
+        "per_layer_embedding.d_per_layer": _per_layer_width,
         "per_layer_embedding.vocab_size": "vocab_size_per_layer_input",
         "per_layer_embedding.activation": activation("hidden_activation"),
-        "altup.streams": _positive("altup_num_inputs", "Gemma3nTextModel stacks that many AltUp streams"),
+        "altup.streams": "altup_num_inputs",
         "altup.active": _active,
         "altup.correct_scale": "altup_correct_scale",
-        "laurel.rank": _positive("laurel_rank", "Gemma3nTextLaurelBlock projects to that rank"),
+        "laurel.rank": "laurel_rank",
     }
     layers = staticmethod(_gemma3n_layers)
     block = {path: _by_type(rule) for path, rule in Gemma3Text.block.items() if path != "mixer.softcap"} | {
