@@ -68,7 +68,8 @@ CODES: dict[str, Code] = {
              "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
              "d_shared goes with n_shared_experts > 0; residual_from_norm needs pre norms and no parallel block; "
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
-             "not parallel",
+             "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
+             "laurel needs one mixer in every block",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

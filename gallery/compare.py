@@ -124,6 +124,8 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
      if s.arch.hyper_connections else "none"),
+    ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
+    ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
     ("Positions", "sinusoidal positions", lambda s: f"offset {p.offset}" if (p := s.arch.embedding.sinusoidal_positions)
      else "none"),

@@ -9,7 +9,8 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
-norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``per_layer_inputs`` (Gemma 4's per-layer
+norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``altup`` (Gemma 3n's stream router and
+coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual, :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
 input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
 mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
 norms, hyper-connections, per-layer inputs and head.
@@ -17,13 +18,14 @@ norms, hyper-connections, per-layer inputs and head.
 
 from __future__ import annotations
 
+from . import altup, laurel
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "hyper_connections", "per_layer_inputs", "head")
+              "hyper_connections", "altup", "laurel", "per_layer_inputs", "head")
 
 
 @per_object
@@ -43,6 +45,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
     terms += _hc_head_terms(arch)
+    terms += altup.model_terms(arch.altup, arch.d_model) if arch.altup else []
     if not emb.tied:
         terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
@@ -61,6 +64,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         terms += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
     terms += _hc_terms(arch, block, kind)
+    for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
+        terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
     return terms + _ple_layer_terms(arch, kind)
 
 

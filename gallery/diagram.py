@@ -8,7 +8,8 @@ additions as "+" nodes, and the numbers as side annotations. When layers differ 
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
 frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
-out the stack, norms, residuals, hyper-connections, the layer strip, embedding and head.
+out the stack, norms, residuals, hyper-connections, Gemma 3n's AltUp and LAuReL (their words from
+``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
 
 Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns
 it into SVG/PNG/PDF and the app shows it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 import graphviz
 
+from . import altup, laurel
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .spec import Block, Spec
@@ -265,7 +267,8 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
                 d.edge(out, p + "add")
         d.edge(entry, p + "add", style="dashed", label="residual")
         return entry, p + "add"
-    prev = entry
+    prev = _altup(d, p + "altup_predict", spec.arch.altup, entry, altup.lines(spec.arch.altup)[:2]) \
+        if spec.arch.altup else entry
     for i, (name, ins, outs) in enumerate(parts):
         before = block.norm_placement in ("pre", "sandwich")
         after = block.norm_placement in ("post", "sandwich")
@@ -288,10 +291,14 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
             f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else ""))
         prev = add
+        if name == p + "mixer" and spec.arch.laurel:  # Gemma3nTextDecoderLayer: LAuReL beside attention
+            prev = _laurel(d, p, spec, f"{name}_pre" if before else prev, add)
         if block.norm_placement == "post_residual":  # OpenAI GPT: the residual sum is normed
             d.node(f"{name}_after", _label(norm), "norm", mark="norm")
             d.edge(add, f"{name}_after")
             prev = f"{name}_after"
+    if spec.arch.altup:
+        prev = _altup(d, p + "altup_correct", spec.arch.altup, prev, altup.lines(spec.arch.altup)[2:])
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
@@ -310,8 +317,27 @@ def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:
     d.edge(prev, p + "ple")
     d.node(p + "add_ple", _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
     d.edge(p + "ple", p + "add_ple")
-    d.edge(prev, p + "add_ple", style="dashed", label=_residual(spec))
+    a = spec.arch.altup  # Gemma3nTextDecoderLayer: added to the corrected streams 1…, not to stream 0
+    d.edge(prev, p + "add_ple", style="dashed", label=f"AltUp streams (+ into 1…{a.streams - 1})" if a else
+           _residual(spec))
     return p + "add_ple"
+
+
+def _altup(d: _Dot, name: str, a, prev: str, lines: list[str]) -> str:
+    """AltUp's predict (before the sublayers) or correct (after them) around each layer (Gemma3nTextAltUp)."""
+    d.node(name, _label(*lines), "add", mark="norm")
+    d.edge(prev, name)
+    return name
+
+
+def _laurel(d: _Dot, p: str, spec: Spec, source: str, add: str) -> str:
+    """Gemma3nTextLaurelBlock beside attention: from its normed input into a merge after the residual add."""
+    d.node(p + "laurel", _label(*laurel.lines(spec.arch.laurel, spec.arch.d_model)[:2]), "ffn", mark="norm")
+    d.edge(source, p + "laurel")
+    d.node(p + "laurel_merge", _label("(x + l) / √2"), "add", mark="norm")
+    d.edge(add, p + "laurel_merge")
+    d.edge(p + "laurel", p + "laurel_merge", style="dashed", label="LAuReL")
+    return p + "laurel_merge"
 
 
 def _residual(spec: Spec) -> str:
@@ -386,6 +412,9 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append(f"→ {_norm_name(spec)}")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
+    if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_projections
+        emb_lines.append(f"AltUp: {a.altup.streams} streams, {a.altup.streams - 1} of them projected "
+                         f"{_n(a.d_model)} → {_n(a.d_model)}, RMS-matched")
     if (ple := a.per_layer_embedding) is not None:  # Gemma4TextModel.get_per_layer_inputs, project_per_layer_inputs
         emb_lines += ["+ per-layer embeddings (one slice per layer)",
                       f"{_n(ple.vocab_size)} × ({a.n_layers} × {_n(ple.d_per_layer)}) × √{_n(ple.d_per_layer)}",
@@ -419,6 +448,12 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                "add", mark="final_norm")
         d.edge(top, q + "hc_head")
         top = q + "hc_head"
+    if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_unembed_projections, then the mean
+        d.node(q + "altup_head", _label("AltUp unembed", f"streams 1…{a.altup.streams - 1} projected back, "
+                                        "RMS-matched;", f"mean of the {a.altup.streams} streams"),
+               "add", mark="final_norm")
+        d.edge(top, q + "altup_head")
+        top = q + "altup_head"
     if a.final_norm:
         d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
         d.edge(top, q + "final_norm")
@@ -456,7 +491,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")
     placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm) for x in s.arch.blocks.values()})  # noqa: E731
-    if a.norm != b.norm or placement(base) != placement(other):
+    if a.norm != b.norm or placement(base) != placement(other) or (a.altup, a.laurel) != (b.altup, b.laurel):
         out.add("norm")
     if _kinds(base, "mixer") != _kinds(other, "mixer"):
         out.add("mixer")

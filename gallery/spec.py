@@ -24,7 +24,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from .altup import AltUp
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
+from .laurel import Laurel
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
@@ -252,6 +254,10 @@ class Arch(Strict):
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
+    altup: AltUp | None = Field(None, description="Residual kept as several streams, one computed per layer, the "
+                                "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
+    laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
+                                  "(Gemma 3n LAuReL, laurel_rank); null = none")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -279,6 +285,16 @@ class Arch(Strict):
         unused = sorted(set(self.blocks) - set(self.layers))
         if unused:
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
+        return self
+
+    @model_validator(mode="after")
+    def _streams(self) -> "Arch":
+        if self.hyper_connections and (self.altup or self.laurel):
+            raise rule_error("hyper_connections", "block_wiring", "hyper_connections exclude altup and laurel: give "
+                             "one way of keeping the residual")
+        if self.laurel and any(b.mixer is None or b.parallel or b.parallel_mixer for b in self.blocks.values()):
+            raise rule_error("laurel", "block_wiring", "laurel goes beside the one mixer of every block (a block "
+                             "without a mixer, parallel or with a parallel_mixer has none to go beside)")
         return self
 
     def layer_counts(self) -> dict[str, int]:

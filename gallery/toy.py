@@ -9,8 +9,8 @@ a few tokens so they bite), draws weights with a fixed seed (named and shaped as
 :class:`~gallery.toyops.ToyStep` per step of the trace, in the same order, with the step's output and, where
 useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask, after
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
-kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1), DeepSeek-V4's hyper-connections and Gemma 4's
-per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
+kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1), DeepSeek-V4's hyper-connections Gemma 3n's AltUp
+and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
 Norm weights are drawn near 1 and used as ``x · w``: where the model stores a zero-centred weight applied as
@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import altup, laurel
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -56,6 +57,7 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
         "per_layer_embedding": arch.per_layer_embedding and {
             **arch.per_layer_embedding.model_dump(), "d_per_layer": HEAD_TOY, "vocab_size": 32},
+        "altup": arch.altup and arch.altup.model_dump(), "laurel": arch.laurel and {"rank": laurel.RANK_TOY},
     }, strict=False)
 
 
@@ -80,32 +82,42 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         f = ffn_kind(block.ffn).forward(R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
         return R.done()
+    if arch.altup:  # Gemma3nTextDecoderLayer: the layer computes the active prediction of the streams
+        predictions, x = altup.predict(R, arch.altup, x)
     for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
+        side = arch.laurel if sub is block.mixer else None
 
-        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """(the sublayer's output, what the residual adds it to: x, or its normed input)."""
+        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """(the sublayer's output, what the residual adds it to: x, or its normed input, LAuReL's output)."""
             h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
+            beside = laurel.forward(R, h) if side else None
             y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
             y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
-            return y, h if block.residual_from_norm else x
+            return y, h if block.residual_from_norm else x, beside
 
         if arch.hyper_connections:
             x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         else:
-            y, residual = sublayer(x)
+            y, residual, beside = sublayer(x)
             scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
             x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
+            x = laurel.merge(R, x, beside) if side else x
         if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
             x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
+    if arch.altup:
+        streams, x = altup.correct(R, arch.altup, predictions, x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))
         y = R.linear("per-layer projection", R.rec("× per-layer input", a * per_layer_toy(arch, len(x))),
                      "per_layer_projection")
-        R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
+        y = R.norm("per-layer norm", "post_per_layer_input_norm", y)
+        # Gemma3nTextDecoderLayer: added to streams 1… (corrected_predictions[1:] += …), not to stream 0
+        R.rec("residual add", streams + (np.arange(streams.shape[1]) > 0)[:, None] * y[:, None] if arch.altup
+              else x + y)
     return R.done()
 
 
@@ -184,6 +196,7 @@ def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0
     traceable(arch, layer)
     toy = toy_arch(arch, arch.layers[layer])
     weights = toy_weights(toy, seed)
-    streams = (toy.hyper_connections.streams,) if toy.hyper_connections else ()  # DeepSeek-V4: (T, n, d)
+    several = toy.hyper_connections or toy.altup
+    streams = (several.streams,) if several else ()  # DeepSeek-V4, Gemma 3n: (T, n, d)
     x = np.random.default_rng(seed + 1).standard_normal((seq, *streams, toy.d_model))
     return Toy(toy, weights, x, toy_forward(toy, weights, x))

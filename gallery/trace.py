@@ -9,12 +9,15 @@ parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-nor
 norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
 each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
-(``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
+(``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
+writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
+:mod:`gallery.laurel`). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.
 """
 
 from __future__ import annotations
 
+from . import altup, laurel
 from .counts import ple_layer_weights
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -68,16 +71,22 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                     ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
         return [c.norm("attention norm", "norm", "attn_norm", x), *mixer, c.norm("ffn norm", "norm", "ffn_norm", x),
                 *ffn, ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
-    steps: list[Step] = []
+    steps: list[Step] = altup.predict_steps(c, arch.altup) if arch.altup else []  # Gemma3nTextDecoderLayer
     for sub, label, what in ((mixer, mixer_label(block.mixer), f"{mixer[-1].part}(x)" if mixer else ""),
                              (ffn, "ffn", "ffn(x)")):
         if sub is None:
             continue
         inner = _sublayer(c, sub, block.norm_placement, label)
+        side = arch.laurel if sub is mixer else None  # Gemma3nTextLaurelBlock: beside attention, from its normed input
+        if side:
+            normed = block.norm_placement in ("pre", "sandwich")
+            inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
         add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
+        steps += [laurel.merge_step(c)] if side else []
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
             steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
+    steps += altup.correct_steps(c, arch.altup) if arch.altup else []
     return steps + _per_layer_input(c)
 
 
@@ -107,7 +116,7 @@ def _per_layer_input(c: Ctx) -> list[Step]:
                "table row × √d_per_layer + norm(x₀ · W_proj / √d_model)) / √2"),
             linear(c, "per-layer projection", p, W, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
             c.norm("per-layer norm", p, "post_per_layer_input_norm", (T, c.d)),
-            _residual(c, "per-layer input(x)")]
+            altup.add_step(c, c.arch.altup, "per-layer input(s)") if c.arch.altup else _residual(c, "per-layer input(x)")]
 
 
 def _hyper(c: Ctx, name: str, inner: list[Step]) -> list[Step]:

@@ -137,20 +137,27 @@ def test_cache_by_hand():
 
 
 def test_cache_figures_match_the_tensors_transformers_allocates():
+    config = _config(**SMALL | {"sliding_window": 16})
+    ours = cache_matches_allocation(config, _arch(config))
+    assert [c.elements_per_token for c in ours.values()] == [2 * 2 * 16, 2 * 2 * 32, 0, 0]
+
+
+def cache_matches_allocation(config: dict, arch: Arch) -> dict:
+    """Each layer's K/V elements after a forward pass of 2 × 7 tokens (the model built on the CPU) equal our cache per
+    token × tokens; returns our caches by block kind."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    config, batch, tokens = _config(**SMALL | {"sliding_window": 16}), 2, 7
+    batch, tokens = 2, 7
     with torch.device("cpu"):
         model = AutoModelForCausalLM.from_config(reference_model(config).config).eval()
     with torch.no_grad():
         cache = model(torch.randint(0, 64, (batch, tokens)), use_cache=True).past_key_values
-    arch = _arch(config)
     ours = {c.kind: c for c in layer_caches(arch)}
     for i, (kind, layer) in enumerate(zip(arch.layers, cache.layers)):
         kv = [t for t in (layer.keys, layer.values) if t is not None]
         assert sum(t.numel() for t in kv) == batch * tokens * ours[kind].elements_per_token, i
-    assert [c.elements_per_token for c in ours.values()] == [2 * 2 * 16, 2 * 2 * 32, 0, 0]
+    return ours
 
 
 @pytest.mark.parametrize("settings", [
@@ -260,13 +267,18 @@ def test_toy_shared_layer_with_per_layer_input_equals_transformers(kind, index):
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory):
     """A specs folder with the spec ``new`` drafts from the E2B-like config.json; it must lint clean."""
+    return drafted_folder(tmp_path_factory.mktemp("e2b"), "gemma-4-e2b-like",
+                          _config(**E2B) | {"architectures": ["Gemma4ForCausalLM"]}, "google/gemma-4-E2B")
+
+
+def drafted_folder(folder, slug: str, config: dict, repo: str):
+    """``folder``/specs holding the spec ``new`` drafts from ``config`` as ``slug``; it must lint clean."""
     from gallery.cli import main
 
-    folder = tmp_path_factory.mktemp("e2b")
-    path = folder / "gemma-4-e2b-like.json"
-    path.write_text(json.dumps(_config(**E2B) | {"architectures": ["Gemma4ForCausalLM"]}))
-    spec_path = folder / "specs" / "gemma-4-e2b-like.yaml"
-    assert main(["new", str(path), "--hf-repo", "google/gemma-4-E2B", "-o", str(spec_path)]) == 0
+    path = folder / f"{slug}.json"
+    path.write_text(json.dumps(config))
+    spec_path = folder / "specs" / f"{slug}.yaml"
+    assert main(["new", str(path), "--hf-repo", repo, "-o", str(spec_path)]) == 0
     assert main(["lint", str(spec_path)]) == 0
     return spec_path.parent
 
@@ -306,13 +318,18 @@ def _app(page: str, **query):
     return at.run()
 
 
-def test_pages_show_an_e_model(specs, monkeypatch):
+def pasted_diagram(config: dict) -> str:
+    """The text of the diagram the Try page draws of a pasted ``config`` (no error, no exception)."""
     from .conftest import diagram_text, page_diagrams
 
     at = _app("views/try.py", mode="paste or upload")
-    at.text_area(key="pasted").set_value(json.dumps(_config(**E2B))).run()
+    at.text_area(key="pasted").set_value(json.dumps(config)).run()
     assert not at.exception and not at.error
-    text = diagram_text(page_diagrams(at)[0])
+    return diagram_text(page_diagrams(at)[0])
+
+
+def test_pages_show_an_e_model(specs, monkeypatch):
+    text = pasted_diagram(_config(**E2B))
     assert "Per-layer input" in text and "K/V shared" in text
     monkeypatch.setenv("GALLERY_SPECS", str(specs))
     at = _app("views/model.py", model="gemma-4-e2b-like", ctx="32768", batch="2")

@@ -64,7 +64,7 @@ class Expect:
                 return None
             return (f"{key} is null: expected {self.describe(model_type)} "
                     f"(the config class of model_type {model_type} refuses null)")
-        narrowed = tuple(t for t in self.types if all(t is not kind or model_type in who for kind, who in self.only))
+        narrowed = self._types(model_type)
         if not _is(value, narrowed + ((int,) if model_type in self.int_too else ())):
             return f"{key} is {shown(value)}, {_a(value)}: expected {self.describe(model_type)}"
         if isinstance(value, (list, str)) and len(value) > MAX_LAYERS:
@@ -92,12 +92,20 @@ class Expect:
             return False
         return self.minimum is None or value > self.minimum or (value == self.minimum and not self.above)
 
+    def _types(self, model_type: str) -> tuple[type, ...]:
+        """The JSON types this model type's config class takes (a type of ``only`` for its model types alone)."""
+        return tuple(t for t in self.types if all(t is not kind or model_type in who for kind, who in self.only))
+
     def describe(self, model_type: str = "") -> str:
         """The accepted values in words: "a positive integer", "a number above 0", "a list of strings or null"."""
-        if self.types == (int,) and self.minimum == 1:
+        types = self._types(model_type) if self.only else self.types
+        if types == (int,) and self.minimum == 1:
             text = "a positive integer"
-        elif self.items:
+        elif self.items and types == (list,):
             text = f"a list of {_NAMES[self.items]}s"
+        elif self.items:
+            one = _NAMES[types[0]]
+            text = f"{'an' if one[0] in 'aeiou' else 'a'} {one} or a list of {_NAMES[self.items]}s"
         else:
             kinds = [self.types] if self.types in _NAMES else self.types
             text = " or ".join(("an " if _NAMES[t][0] in "aeiou" else "a ") + _NAMES[t] for t in kinds)
@@ -167,7 +175,13 @@ EXPECT: dict[str, Expect] = {
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
-    "intermediate_size": _null(SIZE, "gpt_neo"),  # GPT-Neo: null is 4 × hidden_size
+    # GPT-Neo: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
+    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo"}), items=int,
+                                only=((list, frozenset({"gemma3n_text"})),)),
+    "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
+    **dict.fromkeys(["altup_num_inputs", "laurel_rank"], SIZE),
+    "altup_active_idx": COUNT,
+    "altup_correct_scale": FLAG,
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
     **dict.fromkeys(["num_kv_shared_layers", "num_mtp_layers",
                      "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
@@ -226,7 +240,10 @@ EXPECT: dict[str, Expect] = {
     "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
     "prefix_dense_intermediate_size": _null(SIZE),
-    **dict.fromkeys(["attn_logit_softcapping", "final_logit_softcapping"], _null(EPS)),
+    "attn_logit_softcapping": _null(EPS),
+    # Gemma3nTextConfig annotates a plain float: null only where the class says float | None
+    "final_logit_softcapping": _null(EPS, "gemma2", "gemma3_text", "gemma4_text", "gemma4_unified_text", "nanochat",
+                                     "vaultgemma"),
     "logit_scale": _null(EPS, "cohere", "cohere_compass_text"),
     "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),

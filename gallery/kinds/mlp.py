@@ -17,8 +17,8 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Step, ew
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, Run
-from . import xielu
-from .contract import Fact, FfnKind
+from . import gaussian_topk, xielu
+from .contract import Fact, FfnKind, or_none
 
 FF_TOY = 12  # the toy's d_ff (and a dense MLP's beside experts)
 SWIGLU_LIMIT, SWIGLU_ALPHA = 7.0, 1.702  # GptOssExperts defaults (swiglu_limit, alpha)
@@ -38,12 +38,19 @@ class Mlp(Strict):
                            "before down_proj (BitNet BitNetMLP)")
     clamp: float | None = Field(None, gt=0, description="act(gate) capped at clamp and up clamped to ±clamp before "
                                 "their product (Step 3.5 swiglu_limits_shared, Step3p7MLP); no parameters")
+    activation_sparsity: float | None = Field(
+        None, gt=0, lt=1, description="The gate cut by a Gaussian top-k before its activation, keeping about 1 − s of "
+        "its entries (Gemma 3n activation_sparsity_pattern, Gemma3nTextMLP._gaussian_topk); gated MLPs only; null = "
+        "dense")
 
     @model_validator(mode="after")
     def _xielu_plain(self) -> "Mlp":
         if self.activation == "xielu" and self.gated:
             raise rule_error("activation", "xielu_gated", "xielu is read for plain MLPs (up, act, down) only, as "
                              "Apertus builds it; set gated: false")
+        if self.activation_sparsity and not self.gated:
+            raise rule_error("activation_sparsity", "block_wiring", "activation_sparsity cuts the gate: it needs "
+                             "gated: true")
         return self
 
 
@@ -83,7 +90,7 @@ def lines(f: Mlp) -> list[str]:
     wiring = ("down(norm(act(gate) ⊙ up))" if f.gated else "down(norm(act(up)))") if f.sub_norm else (
         "down(act(gate) ⊙ up)" if f.gated else "down(act(up))")
     return [f"{ffn_name(f.activation, f.gated)} feed-forward", f"d_ff {f.d_ff:,} · {wiring}", "bias" if f.bias else "",
-            clamp_line(f.clamp)]
+            clamp_line(f.clamp), gaussian_topk.line(f.activation_sparsity)]
 
 
 def clamp_line(clamp: float | None) -> str:
@@ -98,8 +105,8 @@ def draw(d, p: str, f: Mlp) -> str:
 
 
 def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activation: str, k: int = 1,
-                clamp: float | None = None) -> list[Step]:
-    """gate/up → activation (→ clamp) (→ product) → down, the projections ``name…`` of ``W``; with experts
+                clamp: float | None = None, sparsity: float | None = None) -> list[Step]:
+    """gate (→ Gaussian top-k) /up → activation (→ clamp) (→ product) → down, the projections ``name…`` of ``W``; with experts
     (weights stored ``(n, in, out)``) each token's row goes through ``k`` of them: the hidden shapes are
     (T, k, width). The width read and written is the projections' (d_model, or the experts' latent).
     """
@@ -132,13 +139,15 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
                ew("a ⊙ u", part, hidden, "h = a ⊙ clamp(u, −10, 10) (up clamped to ±swiglu_limit)"
                    if activation == "silu_clamped" else "h = a ⊙ u (elementwise product)", per=1 + 2 * (
                        activation == "silu_clamped"))]
-    return [proj("gate_proj", "g = x · W_gate"), proj("up_proj", "u = x · W_up"), *act, *sub,
+    topk = [gaussian_topk.step(part, hidden, sparsity)] if sparsity else []  # Gemma3nTextMLP: before up_proj
+    return [proj("gate_proj", "g = x · W_gate"), *topk, proj("up_proj", "u = x · W_up"), *act, *sub,
             proj("down_proj", "y = h · W_down")]
 
 
 def steps(c: Ctx, f: Mlp) -> list[Step]:
     """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down."""
-    return chain_steps(c, "mlp", "", table(weights(c.dm, f)), f.gated, f.activation, clamp=f.clamp)
+    return chain_steps(c, "mlp", "", table(weights(c.dm, f)), f.gated, f.activation, clamp=f.clamp,
+                       sparsity=f.activation_sparsity)
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
@@ -158,7 +167,10 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
         u = proj("up_proj", x)
         a = xielu.xielu(u, *(R.w[name] for name in xielu.NAMES)) if act == "xielu" else ACT[act](u)
         return proj("down_proj", _sub_norm(R, name, f, R.rec(f"activation ({act})", a)))
-    g, u = proj("gate_proj", x), proj("up_proj", x)
+    g = proj("gate_proj", x)
+    if sparsity := getattr(f, "activation_sparsity", None):  # Gemma3nTextMLP: the gate cut before its activation
+        g = R.rec(gaussian_topk.OP, gaussian_topk.apply(g, sparsity))
+    u = proj("up_proj", x)
     if act == "swish_clamped":
         gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
         h = R.rec("gate · act(up + 1)", gc / (1 + np.exp(-SWIGLU_ALPHA * gc)) * (uc + 1))
@@ -188,5 +200,6 @@ KIND = FfnKind(
     lines=lines,
     draw=draw, steps=steps, forward=forward, shrink=lambda f: {**f, "d_ff": FF_TOY},
     facts=(Fact("Feed-forward", "kind", lambda f: "dense"), Fact("Feed-forward", "activation", lambda f: f.activation),
-           Fact("Feed-forward", "gated", lambda f: f.gated), Fact("Feed-forward", "d_ff", lambda f: f.d_ff)),
+           Fact("Feed-forward", "gated", lambda f: f.gated), Fact("Feed-forward", "d_ff", lambda f: f.d_ff),
+           Fact("Feed-forward", "activation sparsity", lambda f: or_none(f.activation_sparsity))),
 )

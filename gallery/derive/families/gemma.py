@@ -122,6 +122,14 @@ def _gemma4_layers(c, kind=None):
     n = c["num_hidden_layers"]
     types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 6 else "full" for i in range(n)]
     types[-1] = "full"
+    return kv_shared(c, types)
+
+
+def kv_shared(c, types: list[str]) -> list[str]:
+    """``kv_sharing_modes`` (Gemma 4, Gemma 3n): the last ``num_kv_shared_layers`` layers get the suffix "-shared";
+    a config where no earlier layer of a shared layer's type keeps its own K/V is refused, as transformers refuses
+    it."""
+    n = len(types)
     first = n - c["num_kv_shared_layers"]
     if first == n:
         return types
@@ -242,4 +250,4 @@ class Gemma4Text(Gemma3Text):
     block = {path: rule if path in _BY_KIND else _by_type(rule) for path, rule in block.items()}
 
 
-__all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text"]
+__all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text", "kv_shared"]
