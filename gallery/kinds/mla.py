@@ -41,7 +41,8 @@ class LatentAttention(Strict):
     bias: bool = Field(False, description="Bias on the down-projections and o_proj (attention_bias)")
     indexer: Indexer | None = Field(None, description="Sparse-attention indexer (DSA); null = dense attention")
     gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's "
-                                    "output × σ(g_proj(x)) before o_proj (Ling 3.0 BailingHybridAttention); null without")
+                                    "output × σ(g_proj(x)) before o_proj (Ling 3.0 BailingHybridAttention); "
+                                    "null without")
     rope: Rope | None
     window: PositiveInt | None = None
     softcap: float | None = None

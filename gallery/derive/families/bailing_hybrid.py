@@ -20,7 +20,7 @@ The head is never tied (``_tied_weights_keys = {}``). Defaults are the config cl
 from __future__ import annotations
 
 from ..family import (
-    MLP_TYPES, activation, attention_only, const, is_linear, layer_kinds, linear_only, per_layer, required, without,
+    MLP_TYPES, activation, attention_only, const, layer_kinds, linear_only, per_layer, required, without,
 )
 from .deepseek import DeepseekV3
 from .kimi_linear import KimiLinear

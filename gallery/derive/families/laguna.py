@@ -22,10 +22,10 @@ from __future__ import annotations
 from ...spec import attention_kind
 from ..config import DerivationError, shown
 from ..family import (
-    DROP, MLP_TYPES, SLIDING_OR_FULL, const, dense_only, is_moe, is_sliding, layer_kinds, moe_only, per_layer,
-    rope_from, without,
+    DROP, MLP_TYPES, SLIDING_OR_FULL, const, is_sliding, layer_kinds, moe_only, per_layer, rope_from, without,
 )
 from .llama import Llama
+from .moe_like import Mellum
 
 
 def _heads(c) -> list[int]:
@@ -106,7 +106,7 @@ def _gate(c, kind=None) -> dict:
     return {"activation": "softplus", "per": "head" if value is True or value == "per-head" else "element"}
 
 
-class Laguna(Llama):
+class Laguna(Mellum):
     """``models/laguna``: GQA with QK-norm and a softplus gate of its own projection, per-layer query heads, sliding
     and full layers with a RoPE each, a dense first layer then sigmoid-routed experts with a shared expert."""
 
@@ -120,21 +120,15 @@ class Laguna(Llama):
         "num_attention_heads_per_layer": None, "mlp_layer_types": None, "moe_routed_scaling_factor": 1.0,
         "moe_router_logit_softcapping": 0.0,
     }
+    aliases = {}  # LagunaConfig has no attribute_map
     layers = staticmethod(_layers)
-    block = without(Llama.block, "ffn.bias") | {
+    block = Mellum.block | {
         "mixer.kind": lambda c, k: attention_kind(_layer_heads(c, k), c["num_key_value_heads"]),
         "mixer.n_heads": _layer_heads,
         "mixer.n_kv_heads": "num_key_value_heads",
-        "mixer.qk_norm": const("per_head_shared"),
         "mixer.rope": typed_rope(_DEFAULT_ROPE),
         "mixer.window": lambda c, k: c["sliding_window"] if is_sliding(k) else None,
         "mixer.gate": _gate,
-        "ffn.kind": lambda c, k: "moe" if is_moe(k) else "mlp",
-        "ffn.d_ff": dense_only("intermediate_size"),
-        "ffn.bias": dense_only(const(False)),
-        "ffn.n_experts": moe_only("num_experts"),
-        "ffn.top_k": moe_only("num_experts_per_tok"),
-        "ffn.d_expert": moe_only("moe_intermediate_size"),
         "ffn.n_shared_experts": moe_only(lambda c, k: 1 if c["shared_expert_intermediate_size"] else 0),
         "ffn.d_shared": moe_only(lambda c, k: c["shared_expert_intermediate_size"] or DROP),
         "ffn.router.scoring": moe_only(const("sigmoid")),
