@@ -222,6 +222,10 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
                      for factor in ("alpha", "beta")], _expect((float, int))),
     "block_size": SIZE,
+    **dict.fromkeys(["layer_group_size", "short_conv_kernel_size"], SIZE),  # BailingHybridConfig
+    "kda_safe_gate": FLAG,
+    "kda_lower_bound": _expect(float),
+    "moe_routed_scaling_factor": Expect((float,), 0, above=True),  # LagunaConfig
     **dict.fromkeys(["mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
     "rms_norm_eps": _null(EPS, "cohere2_moe"),  # Cohere2MoeConfig: null builds LayerNorms
     "layer_norm_epsilon": _null(EPS, "falcon"),
