@@ -223,15 +223,13 @@ _AFMOE_NAMES = {"attn_norm": "input_layernorm", "post_attn_norm": "post_attentio
 
 
 def _afmoe_state(w: dict, m, p: str) -> dict:
-    """The toy's weights under AFMoE's names: its q_proj (each head's queries, then their gates) split into q_proj
-    and gate_proj; the frozen expert_bias; experts fused as Qwen2MoeExperts stores them."""
+    """The toy's weights under AFMoE's names: the gate's g_proj is gate_proj; the frozen expert_bias; experts fused
+    as Qwen2MoeExperts stores them."""
     import numpy as np
 
     from .test_toy import _renamed
 
-    qg = w.pop("q_proj.weight").reshape(-1, m.n_heads, 2, m.head_dim)
-    w["q_proj.weight"] = qg[:, :, 0].reshape(len(qg), -1)
-    out = {p + "self_attn.gate_proj.weight": qg[:, :, 1].reshape(len(qg), -1).T}
+    out = {p + "self_attn.gate_proj.weight": w.pop("g_proj.weight").T}
     if "router.correction_bias" in w:
         out[p + "mlp.expert_bias"] = w.pop("router.correction_bias")
         g, u, d = (w.pop(f"experts.{n}.weight") for n in ("gate_proj", "up_proj", "down_proj"))  # (E, in, out)
@@ -250,7 +248,7 @@ def test_afmoe_toy_layer_equals_transformers(layer):
     toy = toy_trace(_arch({"model_type": "afmoe", "num_hidden_layers": 4}), layer, SEQ, seed=3)
     block = toy.arch.blocks[toy.arch.layers[0]]
     m, f = block.mixer, block.ffn
-    assert m.output_gate and (m.rope is None) == (layer == 3) and block.norm_placement == "sandwich"
+    assert m.gate.per == "element" and (m.rope is None) == (layer == 3) and block.norm_placement == "sandwich"
     cfg = {"model_type": "afmoe", "vocab_size": 32, "hidden_size": toy.arch.d_model, "num_hidden_layers": layer + 1,
            "num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim,
            "sliding_window": m.window or 1024, "num_dense_layers": 1}

@@ -214,7 +214,7 @@ EXPECT: dict[str, Expect] = {
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
-                            "afmoe"),
+                            "afmoe", "beam"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
                                       only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
@@ -223,8 +223,8 @@ EXPECT: dict[str, Expect] = {
     "num_experts": _null(SIZE, "gemma4_text", "hy_v3", "afmoe"),
     "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "granitemoe",
                                  "granitemoeshared", "granitemoehybrid", "dots1", "granitemoe_swa", "hy_v3", "afmoe"),
-    "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1"),
-    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1"),
+    "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1", "beam"),
+    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1", "beam"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu",
                          "glm4_moe_lite"),
     "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu"),
@@ -235,15 +235,19 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys([f"{sublayer}_{factor}_factor" for sublayer in ("full_attn", "linear_attn", "mlp")
                      for factor in ("alpha", "beta")], _expect((float, int))),
     "block_size": SIZE,
+    **dict.fromkeys(["layer_group_size", "short_conv_kernel_size"], SIZE),  # BailingHybridConfig
+    "kda_safe_gate": FLAG,
+    "kda_lower_bound": _expect(float),
+    "moe_routed_scaling_factor": Expect((float,), 0, above=True),  # LagunaConfig
     **dict.fromkeys(["mixer_rms_eps", "norm_eps", "norm_epsilon"], EPS),
     "rms_norm_eps": _null(EPS, "cohere2_moe"),  # Cohere2MoeConfig: null builds LayerNorms
     "layer_norm_epsilon": _null(EPS, "falcon"),
     "layer_norm_eps": _null(EPS, "cohere"),
     "prefix_dense_intermediate_size": _null(SIZE),
     "attn_logit_softcapping": _null(EPS),
-    # Gemma3nTextConfig annotates a plain float: null only where the class says float | None
-    "final_logit_softcapping": _null(EPS, "gemma2", "gemma3_text", "gemma4_text", "gemma4_unified_text", "nanochat",
-                                     "vaultgemma"),
+    # Gemma3nTextConfig annotates a plain float: null only where the class says float | None (Beam's: int | float | None)
+    "final_logit_softcapping": Expect((float,), 0, above=True, int_too=frozenset({"beam"}), null=frozenset({
+        "gemma2", "gemma3_text", "gemma4_text", "gemma4_unified_text", "nanochat", "vaultgemma", "beam"})),
     "logit_scale": _null(EPS, "cohere", "cohere_compass_text"),
     "partial_rotary_factor": Expect((float,), 0, above=True, maximum=1, null=True),
     "default_partial_rotary_factor": Expect((float, int), 0, above=True, maximum=1),
@@ -251,7 +255,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["rope_theta", "compress_rope_theta", "rope_local_base_freq", "rotary_emb_base",
                      "block_ffn_dim_multiplier"], BASE),
     "routed_scaling_factor": Expect((float,), 0, above=True, null=frozenset({"mimo_v2_flash"}),
-                                    int_too=frozenset({"nemotron_h"})),
+                                    int_too=frozenset({"nemotron_h", "beam"})),
     **dict.fromkeys([
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",

@@ -3,7 +3,8 @@ with a decay per key channel instead of one per head, a fixed-size state per hea
 
 Schema :class:`KimiDeltaAttention`; parameters (q, k, v projections, their depthwise conv1d, the forget gate's
 low-rank f_a_proj/f_b_proj with dt_bias and A_log, b_proj, the output gate's low-rank g_a_proj/g_b_proj, the gated
-norm o_norm, o_proj); the fixed state (``n_heads × head_dim × head_dim`` plus the conv window over q, k, v, the
+norm o_norm, o_proj; or, in Ling 3.0's ``BailingHybridDeltaAttention``, the full-rank f_proj and g_proj, and the
+bounded "safe" forget gate); the fixed state (``n_heads × head_dim × head_dim`` plus the conv window over q, k, v, the
 ``LinearAttentionLayer`` of transformers' cache); state FLOPs (``6 × n_heads × head_dim²``: the read by the key, the
 rank-1 delta write, the read-out by the query); the label; the trace and toy of ``recurrent_kimi_delta_attention``
 token by token (transformers runs a prompt through the equivalent ``chunk_kimi_delta_attention``, in float32); the
@@ -26,6 +27,7 @@ from . import delta
 from .contract import fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(f + dt_bias)"  # the per-channel log-decay (trace, toy, picture)
+SAFE = "g = lower · σ(exp(A_log) · (f + dt_bias))"  # BailingHybridForgetGate with kda_safe_gate
 
 
 class KimiDeltaAttention(Strict):
@@ -47,6 +49,14 @@ class KimiDeltaAttention(Strict):
         description="Width of the causal depthwise convolution over q, k and v (linear_conv_kernel_dim, or the "
         "kernel size in linear_attn_config)")
     activation: Activation = Field("silu", description="Activation after the convolution (hidden_act)")
+    full_rank_gates: bool = Field(
+        False, description="The forget and output gates are one projection each, forget_gate.f_proj and g_proj "
+        "(d_model → n_heads × head_dim), not the rank-head_dim pairs f_a/f_b_proj and g_a/g_b_proj (Ling 3.0 "
+        "BailingHybridDeltaAttention)")
+    safe_gate: float | None = Field(
+        None, description="The bounded forget gate of kda_safe_gate, its kda_lower_bound: g = lower_bound · "
+        "σ(exp(A_log) · (f + dt_bias)), between lower_bound and 0 (Ling 3.0); null: g = −exp(A_log) · "
+        "softplus(f + dt_bias)")
 
     @property
     def width(self) -> int:
@@ -58,16 +68,17 @@ def weights(d: tuple[str, int], m: KimiDeltaAttention) -> list[Weight]:
     """KimiLinearDeltaAttention.__init__, in build order (its KimiLinearForgetGate inside)."""
     c = "linear_mixers"
     hd, w, r = ("head_dim", m.head_dim), ("n_heads × head_dim", m.width), ("head_dim", m.head_dim)  # r: gate rank
+    forget, out = ([weight(c, "forget_gate.f_proj", d, w)], [weight(c, "g_proj", d, w)]) if m.full_rank_gates else (
+        [weight(c, "forget_gate.f_a_proj", d, r), weight(c, "forget_gate.f_b_proj", r, w)],
+        [weight(c, "g_a_proj", d, r), weight(c, "g_b_proj", r, w)])
     return [
         weight(c, "q_proj", d, w), weight(c, "k_proj", d, w), weight(c, "v_proj", d, w),
         weight(c, "conv1d", ("3 × n_heads × head_dim", 3 * m.width), ("conv_kernel", m.conv_kernel)),
-        weight(c, "forget_gate.f_a_proj", d, r),
-        weight(c, "forget_gate.f_b_proj", r, w),
+        *forget,
         weight(c, "forget_gate.dt_bias", w, tensor="forget_gate.dt_bias"),  # one per key channel
         weight(c, "forget_gate.A_log", ("n_heads", m.n_heads), tensor="forget_gate.A_log"),  # (1, 1, n_heads, 1)
         weight(c, "b_proj", d, ("n_heads", m.n_heads)),
-        weight(c, "g_a_proj", d, r),
-        weight(c, "g_b_proj", r, w),
+        *out,
         weight(c, "o_norm", hd),  # KimiLinearRMSNormGated: one weight of head_dim shared by all heads
         weight(c, "o_proj", w, d),
     ]
@@ -85,13 +96,15 @@ def cache(kind: str, n: int, m: KimiDeltaAttention, d_model: int) -> LayerCache:
 
 def lines(m: KimiDeltaAttention) -> list[str]:
     """The KDA label: heads, convolution, gates, state, output."""
+    rank = "full-rank" if m.full_rank_gates else f"rank-{m.head_dim}"
+    bound = f" (safe: within ({m.safe_gate:g}, 0))" if m.safe_gate is not None else ""
     return [
         "Kimi Delta Attention (linear attention)",
         f"{m.n_heads} heads × {m.head_dim} (q, k, v)",
         f"causal conv (kernel {m.conv_kernel}) on q, k, v · q, k L2-normed",
-        f"delta rule: write β = σ(b) · decay per key channel from a rank-{m.head_dim} gate",
+        f"delta rule: write β = σ(b) · decay per key channel from a {rank} gate{bound}",
         f"fixed state {m.n_heads} × {m.head_dim} × {m.head_dim} per sequence",
-        f"RMSNorm ⊙ σ(rank-{m.head_dim} gate) → o_proj",
+        f"RMSNorm ⊙ σ({rank} gate) → o_proj",
     ]
 
 
@@ -115,10 +128,10 @@ def steps(c: Ctx, m: KimiDeltaAttention) -> list[Step]:
         ew("split Q heads", p, x, f"q = channels 0–{w - 1} as ({h}, T, {dk})", per=0, out=per),
         ew("split K heads", p, x, f"k = the next {w} channels as ({h}, T, {dk})", per=0, out=per),
         ew("split V heads", p, x, f"v = the last {w} channels as ({h}, T, {dk})", per=0, out=per),
-        linear(c, "f_a_proj", p, W, "f = x · W_fa (forget gate, down to rank head_dim)", "forget_gate.f_a_proj"),
-        linear(c, "f_b_proj", p, W, "f = f · W_fb (one value per key channel)", "forget_gate.f_b_proj"),
-        ew(DECAY, p, (T, w), "the log-decay per token, head and key channel (≤ 0)", per=6, out=(T, h, dk),
-           params=params(W, "forget_gate.dt_bias", "forget_gate.A_log")),
+        *_gate_steps(c, m, W, "forget_gate.f", "f", "forget gate"),
+        ew(_decay(m), p, (T, w), "the log-decay per token, head and key channel (≤ 0)"
+           + (f", lower = kda_lower_bound {m.safe_gate:g}" if m.safe_gate is not None else ""), per=6,
+           out=(T, h, dk), params=params(W, "forget_gate.dt_bias", "forget_gate.A_log")),
         linear(c, "b_proj", p, W, "b = x · W_b (write strength, one per head)"),
         ew("β = σ(b)", p, (T, h), "β = 1 / (1 + exp(−b)): how strongly each token writes, per head", per=3),
         ew("L2 norm Q", p, per, "x / √(Σ x² + 1e-6), no weights", per=3),
@@ -131,13 +144,35 @@ def steps(c: Ctx, m: KimiDeltaAttention) -> list[Step]:
         ew("delta", p, per, "δ_t = β_t · (v_t − m_t)", per=2),
         Step("write state", p, per, s, "S ← S + k_t ⊗ δ_t (a rank-1 write: the delta rule)", 2 * T * h * dk * dk),
         Step("read-out by q", p, s, per, "o_t = q_tᵀ · S, after token t's write", 2 * T * h * dk * dk),
-        linear(c, "g_a_proj", p, W, "u = x · W_ga (output gate, down to rank head_dim)"),
-        linear(c, "g_b_proj", p, W, "u = u · W_gb (one value per output channel)"),
+        *_gate_steps(c, m, W, "g", "u", "output gate"),
         c.norm("o_norm (gated)", p, "o_norm", per, params=params(W, "o_norm.weight")),  # KimiLinearRMSNormGated: one weight of head_dim
         ew("× σ(u)", p, per, "o ⊙ σ(u) (u of the same head)", per=4),
         ew("merge heads", p, per, "transpose and concatenate the heads", per=0, out=(T, w)),
         linear(c, "o_proj", p, W, "y = o · W_o"),
     ]
+
+
+def _decay(m: KimiDeltaAttention) -> str:
+    return DECAY if m.safe_gate is None else SAFE
+
+
+def _gate_steps(c: Ctx, m: KimiDeltaAttention, W, name: str, value: str, what: str) -> list[Step]:
+    """A gate's projection: full rank (``name``_proj), or down to rank head_dim and up (``name``_a/_b_proj)."""
+    p, short = "kimi delta attention", name.rsplit(".", 1)[-1]
+    if m.full_rank_gates:
+        return [linear(c, f"{short}_proj", p, W, f"{value} = x · W_{short} ({what}: one value per channel)",
+                       f"{name}_proj")]
+    return [linear(c, f"{short}_a_proj", p, W, f"{value} = x · W_{short}a ({what}, down to rank head_dim)",
+                   f"{name}_a_proj"),
+            linear(c, f"{short}_b_proj", p, W, f"{value} = {value} · W_{short}b (one value per channel)",
+                   f"{name}_b_proj")]
+
+
+def _gate(R: Run, m: KimiDeltaAttention, name: str, x: np.ndarray) -> np.ndarray:
+    short = name.rsplit(".", 1)[-1]
+    if m.full_rank_gates:
+        return R.linear(f"{short}_proj", x, f"{name}_proj")
+    return R.linear(f"{short}_b_proj", R.linear(f"{short}_a_proj", x, f"{name}_a_proj"), f"{name}_b_proj")
 
 
 def forward(R: Run, m: KimiDeltaAttention, x: np.ndarray) -> np.ndarray:
@@ -150,16 +185,16 @@ def forward(R: Run, m: KimiDeltaAttention, x: np.ndarray) -> np.ndarray:
     y = R.rec(m.activation, ACT[m.activation](convolved))
     q, k = R.rec("split Q heads", heads(y[:, :w], dk)), R.rec("split K heads", heads(y[:, w:2 * w], dk))
     v = R.rec("split V heads", heads(y[:, 2 * w:], dk))
-    f = R.linear("f_b_proj", R.linear("f_a_proj", x, "forget_gate.f_a_proj"), "forget_gate.f_b_proj")
-    f = (f + R.w["forget_gate.dt_bias"]).reshape(T, h, dk)
-    g = -np.exp(R.w["forget_gate.A_log"])[:, None] * np.logaddexp(0, f)  # softplus(y) = log(1 + e^y)
-    g = R.rec(DECAY, g, **{"decay factor exp(g)": np.exp(g)})  # (T, heads, key channels)
+    f = (_gate(R, m, "forget_gate.f", x) + R.w["forget_gate.dt_bias"]).reshape(T, h, dk)
+    rate = np.exp(R.w["forget_gate.A_log"])[:, None]
+    g = -rate * np.logaddexp(0, f) if m.safe_gate is None else m.safe_gate / (1 + np.exp(-rate * f))  # softplus; σ
+    g = R.rec(_decay(m), g, **{"decay factor exp(g)": np.exp(g)})  # (T, heads, key channels)
     beta = R.rec("β = σ(b)", 1 / (1 + np.exp(-R.linear("b_proj", x))))  # (T, heads)
     q = R.rec("L2 norm Q", q / np.sqrt((q * q).sum(-1, keepdims=True) + 1e-6))
     k = R.rec("L2 norm K", k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6))
     q = R.rec("scale Q", q * dk ** -0.5)
     o = delta_rule(R, q, k, v, beta, np.exp(g)[:, :, :, None])  # each key row by its own channel's decay
-    u = R.linear("g_b_proj", R.linear("g_a_proj", x))
+    u = _gate(R, m, "g", x)
     o = R.norm("o_norm (gated)", "o_norm", o)
     o = R.rec("× σ(u)", o / (1 + np.exp(-heads(u, dk))))
     o = R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))

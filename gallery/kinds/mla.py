@@ -17,7 +17,9 @@ from ..specbase import Indexer, Rope, Strict
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
+from . import gate as own_gate
 from .attention import attention, rope_facts, rope_text, tail_lines
+from .gate import OutputGate
 from .contract import Fact, or_none
 
 
@@ -38,6 +40,9 @@ class LatentAttention(Strict):
     v_head_dim: PositiveInt
     bias: bool = Field(False, description="Bias on the down-projections and o_proj (attention_bias)")
     indexer: Indexer | None = Field(None, description="Sparse-attention indexer (DSA); null = dense attention")
+    gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's "
+                                    "output × σ(g_proj(x)) before o_proj (Ling 3.0 BailingHybridAttention); "
+                                    "null without")
     rope: Rope | None
     window: PositiveInt | None = None
     softcap: float | None = None
@@ -69,6 +74,8 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
     ]
     if m.bias:
         out.append(weight(a, "o_proj.bias", d))
+    if m.gate:
+        out += own_gate.weights(d, h, vd, m.gate)
     if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
         ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
         rq = ("q_lora_rank", m.q_lora_rank or 0)
@@ -114,6 +121,8 @@ def lines(m: LatentAttention) -> list[str]:
         out.append(f"sparse: reuses the previous indexer's top-{m.indexer.top_k:,} tokens")
     elif m.indexer:
         out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.top_k:,} tokens")
+    if m.gate:
+        out.append(own_gate.text(m.gate))
     span = f"sliding window {m.window:,}" if m.window else "full causal attention"
     return out + tail_lines(span, softcap=m.softcap, biases=("all",) if m.bias else ())
 
@@ -156,7 +165,8 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     if m.indexer:
         steps += _indexer_steps(c, m, W)
     steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, (), (h, T, qk))
-    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
+    gate = own_gate.steps(c, m.gate, p, h, vd, W)
+    steps += gate[0] + gate[1] + [linear(c, "o_proj", p, W, "y = O · W_o")]
     return steps
 
 
@@ -205,6 +215,7 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     k = R.rec("concat K", np.concatenate([k_nope, np.broadcast_to(k_pe, (*k_nope.shape[:2], rope))], -1))
     keep = _indexer_forward(R, m, x, cq) if m.indexer else None
     o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, False, keep)
+    o = own_gate.apply(R, m.gate, o, own_gate.project(R, m.gate, x), vd)
     return R.linear("o_proj", o)
 
 
@@ -253,6 +264,7 @@ KIND = attention(
         Fact("Attention", "kv_lora_rank", lambda m: m.kv_lora_rank),
         Fact("Attention", "q_lora_rank", lambda m: or_none(m.q_lora_rank)),
         Fact("Attention", "sparse indexer", lambda m: indexer_text(m.indexer)),
+        own_gate.FACT,
         Fact("Attention", "qk_rope_head_dim", lambda m: m.qk_rope_head_dim),
         *rope_facts(),
     ),

@@ -20,8 +20,9 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, qk_norm
+from . import alibi, differential, gate as own_gate, qk_norm
 from .alibi import Alibi
+from .gate import OutputGate
 from .qk_norm import RENAMED as QK_NORM_RENAMED
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
@@ -71,6 +72,8 @@ class SoftmaxAttention(Strict):
         False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
         "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
         "says)")
+    gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's output "
+                                    "× act(g_proj(x)) before o_proj (AFMoE, Beam, Laguna); null without")
     differential: bool = Field(
         False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
@@ -95,6 +98,8 @@ class SoftmaxAttention(Strict):
         if self.differential and self.n_kv_heads % 2:
             raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
+        if self.gate and (self.output_gate or self.head_gate):
+            raise rule_error("gate", "gates", "one output gate: gate excludes output_gate and head_gate")
         if self.alibi and self.rope:
             raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
@@ -149,6 +154,8 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
         out.append(weight("attention", "g_proj", d, h))
+    if mixer.gate:
+        out += own_gate.weights(d, h, vd, mixer.gate)
     return out + (differential.weights(hd) if mixer.differential else [])
 
 
@@ -191,6 +198,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("V-norm per head: RMS, no weight")
     if m.output_gate:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
+    if m.gate:
+        out.append(own_gate.text(m.gate))
     if m.head_gate:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     if m.differential:
@@ -256,8 +265,9 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[St
 
 
 def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
-    """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias."""
-    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else []
+    """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias; or the gate's."""
+    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else \
+        own_gate.steps(c, m.gate, p, m.n_heads, m.value_dim, W)[0]
 
 
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
@@ -282,6 +292,7 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
         steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
                           f"its {vd} dims", T * h * (4 + vd)))
+    steps += own_gate.steps(c, m.gate, p, h, vd, W)[1]
     if m.sub_norm:
         steps.append(c.norm("attn_sub_norm", p, "attn_sub_norm", (T, h * vd), params=params(W, "attn_sub_norm.weight")))
     steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
@@ -299,7 +310,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         return _shared_forward(R, m, x, q, gate if m.output_gate else None)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
-    g = R.linear("g_proj", x) if m.head_gate else None
+    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
@@ -323,7 +334,7 @@ def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
-    g = R.linear("g_proj", x) if m.head_gate else None
+    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q = R.norm("q_norm", "q_norm", q)
     q = R.rec("split Q heads", heads(q, m.head_dim))
@@ -358,6 +369,7 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
         s = 1 / (1 + np.exp(-g))
         o = R.rec("head gate", (o.reshape(len(o), -1, m.value_dim) * s[..., None]).reshape(len(o), -1),
                   **{"σ(g)": s})
+    o = own_gate.apply(R, m.gate, o, g, m.value_dim)
     if m.sub_norm:
         o = R.norm("attn_sub_norm", "attn_sub_norm", o)
     return R.linear("o_proj", o)
@@ -396,6 +408,7 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
+        own_gate.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),

@@ -4,8 +4,8 @@ output dim, RoPE only in its sliding-window layers (the global ones are NoPE), s
 frozen parameter, ``expert_bias``), top-k renormalised and scaled by ``route_scale``, plus one shared SwiGLU MLP of
 ``num_shared_experts × moe_intermediate_size``.
 
-The output gate is its own ``gate_proj`` (d_model → n_heads × head_dim); the spec's ``output_gate`` counts it with
-q_proj (Qwen3-Next's fused layout), the same numbers. ``mup_enabled`` scales the embeddings by √d_model.
+The output gate is its own ``gate_proj`` (d_model → n_heads × head_dim, σ on every element): the spec's ``gate``
+(:mod:`gallery.kinds.gate`). ``mup_enabled`` scales the embeddings by √d_model.
 Defaults are the ``AfmoeConfig`` defaults (checked by ``tests/test_derive.py``).
 """
 
@@ -44,7 +44,7 @@ class Afmoe(Llama):
     layers = staticmethod(_layers)
     block = without(Llama.block, "ffn.bias") | {
         "mixer.qk_norm": const("per_head_shared"),
-        "mixer.output_gate": const(True),
+        "mixer.gate": const({"activation": "sigmoid", "per": "element"}),  # AfmoeAttention.gate_proj
         "mixer.rope": lambda c, k: rope(c) if is_sliding(k) else None,
         "mixer.window": lambda c, k: c["sliding_window"] if is_sliding(k) else None,
         "norm_placement": const("sandwich"),
