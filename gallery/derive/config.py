@@ -168,7 +168,8 @@ EXPECT: dict[str, Expect] = {
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
-    "intermediate_size": _null(SIZE, "gpt_neo"),  # GPT-Neo: null is 4 × hidden_size
+    "intermediate_size": _null(SIZE, "gpt_neo", "rwkv"),  # GPT-Neo, RWKV: null is 4 × hidden_size
+    "attention_hidden_size": _null(SIZE, "rwkv"),  # RwkvConfig: null is hidden_size
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
     **dict.fromkeys(["num_kv_shared_layers", "num_mtp_layers",
                      "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
