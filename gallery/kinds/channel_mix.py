@@ -83,10 +83,11 @@ def forward(R: Run, f: ChannelMix, x: np.ndarray, resid: np.ndarray) -> np.ndarr
     return R.rec("σ(receptance) ⊙ value", v / (1 + np.exp(-r)))
 
 
+NAME = "RWKV channel mix"
 KIND = FfnKind(
-    schema=ChannelMix, name=lambda f: "RWKV channel mix", terms=WeightTerms(weights), routed=lambda f: (1, 1),
+    schema=ChannelMix, name=lambda f: NAME, terms=WeightTerms(weights), routed=lambda f: (1, 1),
     extra_norms=lambda f: 0, lines=lines, draw=draw, steps=steps, forward=forward,
     shrink=lambda f: {**f, "d_ff": FF_TOY},
-    facts=(Fact("Feed-forward", "kind", lambda f: "channel mix"), Fact("Feed-forward", "d_ff", lambda f: f.d_ff)),
+    facts=(Fact("Feed-forward", "kind", lambda f: NAME), Fact("Feed-forward", "d_ff", lambda f: f.d_ff)),
     cache=cache,
 )
