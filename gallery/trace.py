@@ -73,7 +73,7 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                              (ffn, "ffn", "ffn(x)")):
         if sub is None:
             continue
-        inner = _sublayer(c, sub, block.norm_placement, label)
+        inner = _sublayer(c, sub, block.norm_placement, label, norm_in=sub is not mixer or block.mixer_norm)
         add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
