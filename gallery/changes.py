@@ -209,7 +209,7 @@ def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:
         moe = fam["MoE"]
         if not fam:  # mixer-only layers (Falcon-Mamba)
             return "none"
-        if not moe:  # dense, or a feed-forward kind of its own (RWKV's channel mix)
+        if not moe:  # dense, or another feed-forward kind by its catalogue name
             return " / ".join(fam)
         where = "every layer" if moe == sum(fam.values()) else f"{moe} of {spec.arch.n_layers} layers"
         return "dense" if not moe else f"MoE on {where}" if both else _moe(spec) + ("" if "every" in where
