@@ -136,3 +136,21 @@ def test_the_recurrence_is_causal(bundled):
     after = {s.op: s.value for s in toy_forward(toy.arch, toy.weights, x)}
     np.testing.assert_array_equal(after["WKV recurrence"][:-1], before["WKV recurrence"][:-1])
     np.testing.assert_array_equal(after["residual add"][:-1], before["residual add"][:-1])
+
+
+def test_trace_page_runs_the_rwkv_layer_and_draws_its_recurrence():
+    """The Trace page (Streamlit's AppTest): the layer's steps in RwkvBlock's order, and the toy's picture."""
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=60)
+    for key, value in {"slug": SLUG, "layer": "1", "seq": "8", "toy": "true"}.items():
+        at.query_params[key] = value
+    at.switch_page("views/trace.py")
+    at.run()
+    assert not at.exception
+    ops = list(at.dataframe[0].value["op"])
+    assert ops[:3] == ["mixer norm (pre)", "token shift", "mix for key"] and "WKV recurrence" in ops
+    assert ops[-3:] == ["receptance", "σ(receptance) ⊙ value", "residual add"]
+    assert len(at.get("vega_lite_chart")) == 1  # the receptance and the WKV average side by side

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import DROP, Family, activation, const, is_sliding, rope_from, whole_heads
+from .gpt import GptNeox
 
 THETA = {"full_attention": 160_000.0, "sliding_attention": 10_000.0}  # ModernBertDecoderConfig.default_theta
 LEGACY_THETA = {"full_attention": "global_rope_theta", "sliding_attention": "local_rope_theta"}
@@ -72,15 +73,9 @@ class ModernBertDecoder(Family):
         "tie_word_embeddings": True,
     }  # read with get: rope_parameters (null by default; its keys are layer types, checked by _rope) and the legacy
     # kwargs global_attn_every_n_layers (3), global_rope_theta, local_rope_theta, rope_scaling
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("layernorm"),
+    arch = GptNeox.arch | {  # GPT-NeoX's LayerNorm model, with these keys
         "norm.eps": "norm_eps",
         "norm.bias": "norm_bias",
-        "embedding.tied": "tie_word_embeddings",
         "embedding.norm": const(True),  # ModernBertDecoderEmbeddings.norm
         "embedding.head_bias": "decoder_bias",
         "embedding.head_mlp.activation": activation("classifier_activation"),
