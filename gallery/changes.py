@@ -198,7 +198,8 @@ def _moe(spec: Spec) -> str:
 
 def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:
     """Dense ↔ MoE: ("dense", "MoE 128 experts, top-8"), or ("MoE on 58 of 61 layers", "MoE on every layer")
-    when only a dense prefix comes or goes (the experts are then said on their own)."""
+    when only a dense prefix comes or goes (the experts are then said on their own); another feed-forward kind by its
+    catalogue name."""
     fa, fb = _families(a, _ffn_family), _families(b, _ffn_family)
     if set(fa) == set(fb):
         return None
@@ -208,6 +209,8 @@ def _ffn_change(a: Spec, b: Spec) -> tuple[str, str] | None:
         moe = fam["MoE"]
         if not fam:  # mixer-only layers (Falcon-Mamba)
             return "none"
+        if not moe:  # dense, or another feed-forward kind by its catalogue name
+            return " / ".join(fam)
         where = "every layer" if moe == sum(fam.values()) else f"{moe} of {spec.arch.n_layers} layers"
         return "dense" if not moe else f"MoE on {where}" if both else _moe(spec) + ("" if "every" in where
                                                                                     else f" on {where}")

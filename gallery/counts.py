@@ -44,7 +44,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
-    terms += _hc_head_terms(arch)
+    terms += _hc_head_terms(arch) + _head_mlp_terms(arch)
     terms += altup.model_terms(arch.altup, arch.d_model) if arch.altup else []
     if not emb.tied:
         terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
@@ -124,8 +124,20 @@ def _hc_head_terms(arch: Arch) -> list[Term]:
             term("hyper_connections", "hc_head.scale", "model", ("1", 1))]
 
 
+def _head_mlp_terms(arch: Arch) -> list[Term]:
+    """ModernBertDecoderPredictionHead before the output projection: dense d_model → d_model (and its bias), a norm."""
+    mlp = arch.embedding.head_mlp
+    if mlp is None:
+        return []
+    d = ("d_model", arch.d_model)
+    dense = [term("head", "head_mlp.dense", "model", d, d)] + ([term("head", "head_mlp.dense.bias", "model", d)]
+                                                               if mlp.bias else [])
+    return dense + _norm_terms(arch, "head_mlp.norm", "model", 1)
+
+
 def norms_per_block(block: Block) -> int:
-    """Norm modules in one layer: one per sublayer (two with sandwich), one if shared by both.
+    """Norm modules in one layer: one per sublayer (two with sandwich), one if shared by both, one fewer without a
+    norm before the mixer (``mixer_norm: false``).
 
     A feed-forward kind may add norms of its own (Gemma 4's MoE with a dense MLP beside it: three).
     """
@@ -133,7 +145,7 @@ def norms_per_block(block: Block) -> int:
         return 1
     sublayers = (block.mixer is not None) + (block.ffn is not None)
     extra = ffn_kind(block.ffn).extra_norms(block.ffn) if block.ffn is not None else 0
-    return sublayers * (2 if block.norm_placement == "sandwich" else 1) + extra
+    return sublayers * (2 if block.norm_placement == "sandwich" else 1) + extra - (not block.mixer_norm)
 
 
 def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:

@@ -194,7 +194,7 @@ def frames(spec: Spec) -> list[list[str]]:
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
-               b.mixer_scale, b.ffn_scale) for b in blocks}
+               b.mixer_scale, b.ffn_scale, b.mixer_norm) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -270,7 +270,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     prev = _altup(d, p + "altup_predict", spec.arch.altup, entry, altup.lines(spec.arch.altup)[:2]) \
         if spec.arch.altup else entry
     for i, (name, ins, outs) in enumerate(parts):
-        before = block.norm_placement in ("pre", "sandwich")
+        before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
         after = block.norm_placement in ("post", "sandwich")
         if before:
             d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
@@ -462,6 +462,9 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
             f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
     if emb.head_bias:
         head.append("with bias")
+    if emb.head_mlp:  # ModernBertDecoderPredictionHead, before the projection
+        head.append(f"after dense {_n(a.d_model)} → {_n(a.d_model)}{' + bias' if emb.head_mlp.bias else ''}, "
+                    f"{emb.head_mlp.activation}, {_norm_name(spec)}")
     if emb.logit_scale:
         head.append(f"logits × {emb.logit_scale:g}")
     if emb.logit_softcap:
@@ -499,7 +502,8 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
         out.add("ffn")
     if a.final_norm != b.final_norm or a.norm != b.norm:
         out.add("final_norm")
-    if (a.embedding.tied, a.embedding.head_bias, a.embedding.logit_softcap, a.embedding.logit_scale) != (
-            b.embedding.tied, b.embedding.head_bias, b.embedding.logit_softcap, b.embedding.logit_scale):
+    if (a.embedding.tied, a.embedding.head_bias, a.embedding.logit_softcap, a.embedding.logit_scale,
+            a.embedding.head_mlp) != (b.embedding.tied, b.embedding.head_bias, b.embedding.logit_softcap,
+                                      b.embedding.logit_scale, b.embedding.head_mlp):
         out.add("head")
     return out

@@ -15,7 +15,8 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
   (``state_elements``) that does not grow with the context (transformers' ``LinearAttentionLayer`` in
-  ``cache_utils.py``).
+  ``cache_utils.py``); so does a feed-forward kind that reads the previous token (its ``cache`` facet), added to
+  its mixer's.
 
 Two figures are reported: :func:`kv_bytes_per_token`, the fact-sheet convention (every attention
 layer caching every token, bf16, fixed states left out), and :func:`kv_bytes`, the total at a
@@ -25,7 +26,9 @@ total per block kind over context lengths, for the charts.
 
 from __future__ import annotations
 
-from .kinds import mixer_kind
+from functools import reduce
+
+from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .spec import Arch
 
@@ -38,11 +41,14 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
 
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
-    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), or nothing without a mixer."""
-    caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in arch.blocks[kind].mixers]
+    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), with its feed-forward's fixed
+    state where it keeps one; nothing without a mixer."""
+    block = arch.blocks[kind]
+    caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in block.mixers]
     if not caches:
         return no_mixer(kind, n)
-    return caches[0] if len(caches) == 1 else side_by_side(*caches)
+    ffn = block.ffn and ffn_kind(block.ffn).cache(kind, n, block.ffn, arch.d_model)
+    return reduce(side_by_side, caches + ([ffn] if ffn else []))
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:

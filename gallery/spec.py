@@ -103,6 +103,9 @@ class Block(Strict):
                                               "a plain x + mixer(x)")
     ffn_scale: ResidualScale | None = Field(None, description="Weights of the residual add after the ffn; null: a "
                                             "plain x + ffn(x)")
+    mixer_norm: bool = Field(True, description="With pre norms: false leaves out the norm before the mixer, which reads "
+                             "the stream as it is (ModernBERT decoder's layer 0: attn_norm is nn.Identity, the "
+                             "embedding norm's output goes straight in)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -117,6 +120,9 @@ class Block(Strict):
         if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
             raise rule_error("residual_from_norm", "block_wiring", "residual_from_norm needs norm_placement: pre "
                              "and no parallel block")
+        if not self.mixer_norm and (self.mixer is None or self.parallel or self.norm_placement != "pre"):
+            raise rule_error("mixer_norm", "block_wiring", "mixer_norm: false needs a mixer, norm_placement: pre and "
+                             "no parallel block")
         if self.parallel_mixer is not None and (self.mixer is None or self.parallel):
             raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer goes beside a mixer, in a block that "
                              "is not parallel")
@@ -139,6 +145,14 @@ class SinusoidalPositions(Strict):
                         "padding_idx + 1; CTRL: 0)")
 
 
+class HeadMlp(Strict):
+    """A prediction head between the final norm and the output projection: dense d_model → d_model, an activation,
+    then a norm of the model's kind (ModernBertDecoderPredictionHead)."""
+
+    activation: Activation = Field(description="After the dense layer (classifier_activation)")
+    bias: bool = Field(description="Bias on the dense layer (classifier_bias)")
+
+
 class Embedding(Strict):
     """Token (and learned or sinusoidal position) embeddings and the output head."""
 
@@ -152,6 +166,8 @@ class Embedding(Strict):
     norm: bool = Field(False, description="A norm of the model's kind on the embeddings before the first layer "
                        "(BLOOM word_embeddings_layernorm)")
     head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
+    head_mlp: HeadMlp | None = Field(None, description="A prediction head (dense, activation, norm) before the output "
+                                     "head (ModernBERT decoder); null without one")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 

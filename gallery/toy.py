@@ -91,7 +91,8 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
 
         def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
             """(the sublayer's output, what the residual adds it to: x, or its normed input, LAuReL's output)."""
-            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") and (
+                sub is not block.mixer or block.mixer_norm) else x
             beside = laurel.forward(R, h) if side else None
             y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
             y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (

@@ -76,10 +76,11 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                              (ffn, "ffn", "ffn(x)")):
         if sub is None:
             continue
-        inner = _sublayer(c, sub, block.norm_placement, label)
+        norm_in = sub is not mixer or block.mixer_norm  # ModernBERT's layer 0 has no attention norm
+        inner = _sublayer(c, sub, block.norm_placement, label, norm_in=norm_in)
         side = arch.laurel if sub is mixer else None  # Gemma3nTextLaurelBlock: beside attention, from its normed input
         if side:
-            normed = block.norm_placement in ("pre", "sandwich")
+            normed = block.norm_placement in ("pre", "sandwich") and norm_in
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
         add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]

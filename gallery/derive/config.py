@@ -175,9 +175,10 @@ EXPECT: dict[str, Expect] = {
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
-    # GPT-Neo: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
-    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo"}), items=int,
+    # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
+    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
+    "attention_hidden_size": _null(SIZE, "rwkv"),  # RwkvConfig: null is hidden_size
     "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
     **dict.fromkeys(["altup_num_inputs", "laurel_rank"], SIZE),
     "altup_active_idx": COUNT,
@@ -260,11 +261,15 @@ EXPECT: dict[str, Expect] = {
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
         "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
+        "norm_bias", "decoder_bias", "classifier_bias",
     ], FLAG),
+    "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
+    **dict.fromkeys(["global_rope_theta", "local_rope_theta"], BASE),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1", "axk1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
     "use_qk_norm": _null(FLAG, "cohere"),
-    **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func"],
+    **dict.fromkeys(["activation_function", "hidden_act", "hidden_activation", "mlp_hidden_act", "scoring_func",
+                     "classifier_activation"],
                     NAME),
     "activation": _null(NAME, "falcon"),
     "topk_method": _null(NAME),

@@ -141,6 +141,9 @@ class FfnKind:
     facts: tuple[Fact, ...]
     buffers: Callable[..., dict] = lambda f, rng, vocab: {}  # toy buffers (not parameters) the forward reads
     picture: Picture = no_picture
+    # (block kind, layers, ffn, d_model) → the fixed state it keeps between tokens (a LayerCache, ``state_only``), or
+    # None: a feed-forward that reads only the current token keeps nothing
+    cache: Callable[..., Any] = lambda kind, n, f, d_model: None
 
     @property
     def tags(self) -> tuple[str, ...]:
