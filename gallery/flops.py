@@ -27,7 +27,7 @@ def _elementwise(name: str) -> bool:
     (RG-LRU's recurrent_param too), DeepSeek-V4's position biases and hyper-connection scales, xIELU's two scalars."""
     return name in ("D", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
-        "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n"))
+        "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "qk_norm.temp", "states_scale"))
 
 
 def matmul_flops(arch: Arch) -> int | None:
