@@ -80,8 +80,15 @@ def test_the_config_class_has_no_aliases():
     ({"layer_types": ["hybrid", "full_attention", "hybrid"]}, r"layer_types\[1\]"),
     ({"rope_parameters": {"hybrid": {"rope_type": "default"}}}, "rope_parameters.hybrid"),
     ({"head_dim": 5, "num_key_value_heads": 1}, "must be even"),
+    ({"cca_time0": "2"}, "cca_time0"),
+    ({"cca_time1": 0}, "cca_time1"),
+    ({"router_hidden_size": None}, "router_hidden_size"),
+    ({"lm_head_bias": "yes"}, "lm_head_bias"),
+    ({"layer_types": "hybrid"}, "layer_types"),
+    ({"rope_parameters": {"hybrid": "x"}}, "rope_parameters.hybrid"),
+    ({"num_hidden_layers": 10**9}, "num_hidden_layers"),
 ])
-def test_configs_transformers_cannot_run_are_refused_in_one_line(change, why):
+def test_bad_configs_are_refused_in_one_line(change, why):
     from gallery.trial import spec_from_config
 
     with pytest.raises((DerivationError, ValueError), match=why) as refused:

@@ -56,7 +56,8 @@ class ConvAttention(Strict):
                              f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
         if self.n_kv_heads * self.head_dim % 2:
             raise rule_error("head_dim", "heads_not_divisible", f"the values split into two halves: n_kv_heads × "
-                             f"head_dim ({self.n_kv_heads} × {self.head_dim}) must be even")
+                             f"head_dim ({self.n_kv_heads} × {self.head_dim}) must be even (transformers builds an odd one but "
+                             "cannot split its values into heads)")
         return self
 
     @property
