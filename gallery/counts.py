@@ -18,7 +18,7 @@ norms, hyper-connections, per-layer inputs and head.
 
 from __future__ import annotations
 
-from . import altup, laurel
+from . import altup, laurel, residual_scale
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
@@ -44,6 +44,8 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
+    if emb.input_scale:  # ZayaModel: built after its final norm
+        terms += [w.term("model") for w in residual_scale.input_weights(d)]
     terms += _hc_head_terms(arch) + _head_mlp_terms(arch)
     terms += altup.model_terms(arch.altup, arch.d_model) if arch.altup else []
     if not emb.tied:
@@ -63,6 +65,9 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.ffn is not None:
         terms += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
+        labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
+        terms += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
     terms += _hc_terms(arch, block, kind)
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []

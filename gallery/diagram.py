@@ -194,7 +194,7 @@ def frames(spec: Spec) -> list[list[str]]:
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
-               b.mixer_scale, b.ffn_scale, b.mixer_norm) for b in blocks}
+               b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -289,7 +289,8 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.edge(out, add)
         scale = block.mixer_scale if name == p + "mixer" else block.ffn_scale
         d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
-            f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else ""))
+            f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else
+            " and output: (x + b) · s each, learned" if block.learned_residual else ""))
         prev = add
         if name == p + "mixer" and spec.arch.laurel:  # Gemma3nTextDecoderLayer: LAuReL beside attention
             prev = _laurel(d, p, spec, f"{name}_pre" if before else prev, add)
@@ -410,6 +411,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("+ sinusoidal positions (fixed, no weights" + (f"; rows from {offset})" if offset else ")"))
     if emb.norm:
         emb_lines.append(f"→ {_norm_name(spec)}")
+    if emb.input_scale:  # ZayaModel: input_hidden_states_scale and _bias
+        emb_lines.append("→ (e + b) · s, learned")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_projections
@@ -488,12 +491,14 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     a, b = base.arch, other.arch
     out = set()
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
-                           x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding)
+                           x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
+                           x.embedding.input_scale)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")
-    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm) for x in s.arch.blocks.values()})  # noqa: E731
+    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm, x.learned_residual)  # noqa: E731
+                                  for x in s.arch.blocks.values()})
     if a.norm != b.norm or placement(base) != placement(other) or (a.altup, a.laurel) != (b.altup, b.laurel):
         out.add("norm")
     if _kinds(base, "mixer") != _kinds(other, "mixer"):

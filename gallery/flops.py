@@ -29,7 +29,7 @@ def _elementwise(name: str) -> bool:
     return name in ("D", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
         "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "time_decay", "time_first", "time_mix_key",
-        "time_mix_value", "time_mix_receptance", "correct_output_scale"))
+        "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale"))
 
 
 def matmul_flops(arch: Arch) -> int | None:

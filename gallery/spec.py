@@ -106,6 +106,8 @@ class Block(Strict):
     mixer_norm: bool = Field(True, description="With pre norms: false leaves out the norm before the mixer, which reads "
                              "the stream as it is (ModernBERT decoder's layer 0: attn_norm is nn.Identity, the "
                              "embedding norm's output goes straight in)")
+    learned_residual: bool = Field(False, description="Each residual add is (x + b_r) · s_r + (f(x) + b_y) · s_y with "
+                                   "four learned vectors of d_model (ZAYA ZayaResidualScaling)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -115,6 +117,9 @@ class Block(Strict):
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
             raise rule_error("parallel", "block_wiring", "parallel needs both a mixer and an ffn")
+        if self.learned_residual and (self.parallel or self.mixer_scale or self.ffn_scale or self.residual_from_norm):
+            raise rule_error("learned_residual", "block_wiring", "learned_residual needs a block that is not parallel, "
+                             "without residual_from_norm or constant residual scales")
         if self.parallel and (self.mixer_scale or self.ffn_scale):
             raise rule_error("mixer_scale", "block_wiring", "residual scales need a block that is not parallel")
         if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
@@ -168,6 +173,8 @@ class Embedding(Strict):
     head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
     head_mlp: HeadMlp | None = Field(None, description="A prediction head (dense, activation, norm) before the output "
                                      "head (ModernBERT decoder); null without one")
+    input_scale: bool = Field(False, description="The embeddings become (e + b) · s with two learned vectors of "
+                              "d_model before the first layer (ZAYA input_hidden_states_scale and _bias)")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 

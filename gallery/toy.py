@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, laurel
+from . import altup, laurel, residual_scale
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -101,6 +101,8 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
 
         if arch.hyper_connections:
             x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+        elif block.learned_residual:  # ZayaResidualScaling
+            x = residual_scale.forward(R, label, x, sublayer(x)[0])
         else:
             y, residual, beside = sublayer(x)
             scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
@@ -162,7 +164,7 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
             if p.name in own:
                 weights[p.name] = own[p.name](rng, p.shape)
             elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
-                    or p.name.endswith("hc.scale"):
+                    or p.name.endswith(("hc.scale", "_scale")):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
             elif p.name == "D":  # the skip, near its init of ones
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)

@@ -17,7 +17,7 @@ norm and the head are outside a layer and not traced.
 
 from __future__ import annotations
 
-from . import altup, laurel
+from . import altup, laurel, residual_scale
 from .counts import ple_layer_weights
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -82,7 +82,8 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if side:
             normed = block.norm_placement in ("pre", "sandwich") and norm_in
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
-        add = _scaled_residual(c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
+        add = residual_scale.step(c, label, what) if block.learned_residual else _scaled_residual(
+            c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
         steps += [laurel.merge_step(c)] if side else []
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))

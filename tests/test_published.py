@@ -41,12 +41,17 @@ def _within_rounding(count: int, stated: str) -> bool:
     return value - step / 2 <= count < value + step
 
 
+#: MoE specs whose publisher's active figure no counted part explains (their source says why): left out, as
+#: CONTRIBUTING.md says
+NO_ACTIVE = {"zaya1-8b"}
+
+
 @pytest.mark.parametrize("slug", SPECS)
 def test_every_model_states_a_published_size(slug):
     spec = _spec(slug)
     assert spec.published is not None and spec.published.source, f"{slug}: add published (total, active, source)"
     moe = any(isinstance(b.ffn, Moe) for b in spec.arch.blocks.values())
-    if moe:
+    if moe and slug not in NO_ACTIVE:
         assert spec.published.active is not None, f"{slug} is MoE: give the published active figure"
 
 

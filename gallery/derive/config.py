@@ -171,7 +171,8 @@ EXPECT: dict[str, Expect] = {
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
-        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels",
+        "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels", "cca_time0", "cca_time1",
+        "router_hidden_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -215,7 +216,7 @@ EXPECT: dict[str, Expect] = {
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
-                            "afmoe", "beam"),
+                            "afmoe", "beam", "zaya"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
                                       only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
@@ -261,7 +262,7 @@ EXPECT: dict[str, Expect] = {
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
         "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
-        "norm_bias", "decoder_bias", "classifier_bias",
+        "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
     **dict.fromkeys(["global_rope_theta", "local_rope_theta"], BASE),

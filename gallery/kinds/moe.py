@@ -18,6 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
+from . import router_mlp
 from .contract import Fact, FfnKind, or_none
 from . import moe_out_bias
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
@@ -46,6 +47,10 @@ class Router(Strict):
     scale: bool = Field(False, description="Learned scale on the router input and per-expert scale on the weights "
                         "(Gemma 4)")
     weight_scale: float = Field(1.0, gt=0, description="Multiplier on the routing weights (routed_scaling_factor)")
+    mlp_width: PositiveInt | None = Field(None, description="The router is a small network of this width with a skip "
+                                          "class (router_hidden_size; ZAYA, :mod:`.router_mlp`); null = one matrix")
+    carry: bool = Field(False, description="With mlp_width: adds the previous layer's router state, scaled per "
+                        "channel (ZAYA from its second layer)")
 
 
 class Moe(Strict):
@@ -100,7 +105,7 @@ class Moe(Strict):
 
 def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
     e = ("n_experts", ffn.n_experts)
-    out = [weight("router", "router", d, e)]
+    out = router_mlp.weights(d, ffn) if ffn.router.mlp_width else [weight("router", "router", d, e)]
     if ffn.router.bias:
         out.append(weight("router", "router.bias", e))
     if ffn.router.correction_bias and ffn.router.correction_bias_param:
@@ -166,6 +171,9 @@ def _draw_frame(d, p: str, f: Moe) -> None:
         router.append(f"within {f.router.topk_groups} of {f.router.n_groups} groups")
     if f.router.correction_bias:
         router.append("+ correction bias (for choosing only)")
+    if f.router.mlp_width:
+        router.append(f"an MLP of width {f.router.mlp_width:,}, a skip class" + (" · + previous layer's state"
+                                                                                 if f.router.carry else ""))
     if not f.router.normalize_topk:
         router.append("weights not renormalised")
     if f.router.scale:
@@ -213,6 +221,8 @@ def _draw_beside_dense(d, p: str, f: Moe) -> None:
 def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
     """Router logits → scores → (correction bias, groups) → top-k → weights (DeepseekV3TopkRouter et al.)."""
     T, d, E, k, r, p = c.T, c.d, f.n_experts, f.top_k, f.router, "router"
+    if r.mlp_width:
+        return router_mlp.steps(c, f, W)
     steps = []
     if r.scale:  # Gemma4TextRouter: a weightless RMS norm, then × scale × d^-0.5
         steps += [c.norm("router norm", p, "router.norm", (T, d), weights=False),
@@ -294,6 +304,8 @@ def steps(c: Ctx, f: Moe) -> list[Step]:
 def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(chosen expert ids (T, k), their weights (T, k))."""
     r, k = f.router, f.top_k
+    if r.mlp_width:
+        return router_mlp.forward(R, f, x)
     if r.scale:
         x = R.norm("router norm", "router.norm", x, weights=False)
         x = R.rec("router input scale", x * R.w["router.scale"] * x.shape[-1] ** -0.5)
@@ -362,7 +374,7 @@ def forward(R: Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
 
 
 def shrink(f: dict) -> dict:
-    router = dict(f["router"])
+    router = dict(f["router"]) | ({"mlp_width": LATENT_TOY} if f["router"].get("mlp_width") else {})
     grouped = (router.get("n_groups") or 1) > 1
     if grouped:
         router.update(n_groups=2, topk_groups=1)
@@ -378,7 +390,7 @@ def shrink(f: dict) -> dict:
 
 def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarray]:
     """The router's buffers (not parameters) the toy reads: the correction bias, the token id → experts table."""
-    out = {}
+    out = router_mlp.buffers(f) if f.router.mlp_width else {}
     if f.router.correction_bias:
         out["router.correction_bias"] = 0.1 * rng.standard_normal(f.n_experts)
     if f.router.hash:  # token id → top_k distinct experts
