@@ -26,6 +26,7 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
+from .sharedblock import SharedBlock, SharedUse
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
@@ -83,6 +84,8 @@ class Block(Strict):
         None, description="A second token mixer beside mixer: both read the same normed input and their outputs are "
         "added before the residual (Falcon-H1: attention beside its state-space mixer); null = one mixer")
     ffn: Ffn | None = None
+    shared: SharedUse | None = Field(None, description="A shared block this layer runs before its mixer, its output "
+                                     "added to the mixer's input (Zamba's hybrid layers); null = none")
     norm_placement: Literal["pre", "post", "sandwich", "post_residual"] = Field(
         "pre",
         description="pre: norm → sublayer → add (Llama); post: sublayer → norm → add (OLMo 2); "
@@ -255,6 +258,8 @@ class Arch(Strict):
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
     layers: Annotated[list[str], Field(min_length=1, description="Block kind of every layer, in order")]
     blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
+    shared_blocks: dict[str, SharedBlock] = Field(
+        {}, description="Blocks stored once and run by every layer whose block names them in shared (Zamba)")
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -277,6 +282,15 @@ class Arch(Strict):
         unused = sorted(set(self.blocks) - set(self.layers))
         if unused:
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
+        named = {b.shared.block for b in self.blocks.values() if b.shared}
+        if named ^ set(self.shared_blocks):
+            raise rule_error("shared_blocks", "unknown_block_kind", "blocks name shared blocks that shared_blocks does "
+                             "not define, or it defines some no block names: "
+                             + ", ".join(sorted(named ^ set(self.shared_blocks))))
+        for name, sb in self.shared_blocks.items():
+            if sb.embeddings_input and sb.d_in(self.d_model) != 2 * self.d_model:
+                raise rule_error("shared_blocks", "block_wiring", f"shared block {name} reads concat(hidden, "
+                                 f"embeddings): its mixer's d_in must be 2 × d_model = {2 * self.d_model}")
         return self
 
     def layer_counts(self) -> dict[str, int]:

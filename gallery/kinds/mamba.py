@@ -49,12 +49,22 @@ class Mamba(Strict):
     bc_dt_norm_weights: bool = Field(
         False, description="Those norms have learned weights (Jamba's dt_layernorm, b_layernorm, c_layernorm); "
         "false = no weights (Falcon-Mamba)")
+    n_heads: PositiveInt = Field(1, description="The inner channels split into heads, each with its own x_proj (Δ, B, "
+                                 "C), dt_proj, A_log and D, scanned apart (Zamba's n_mamba_heads); 1 = one Mamba")
 
     @model_validator(mode="after")
     def _norms(self) -> "Mamba":
         if self.bc_dt_norm_weights and self.bc_dt_norm_eps is None:
             raise rule_error("bc_dt_norm_weights", "block_wiring", "weights on the B, C, Δ norms need bc_dt_norm_eps")
+        if self.d_inner % self.n_heads:
+            raise rule_error("n_heads", "heads_not_divisible", f"n_heads ({self.n_heads}) must divide d_inner "
+                             f"({self.d_inner})")
         return self
+
+    @property
+    def head_dim(self) -> int:
+        """Inner channels per head (all of them with one head)."""
+        return self.d_inner // self.n_heads
 
     def bc_dt_norms(self) -> list[tuple[str, str, tuple[str, int]]]:
         """(what, weight name, width) of each B, C, Δ norm, in the order the mixer applies them; none without."""
@@ -74,19 +84,30 @@ def weights(d: tuple[str, int], m: Mamba) -> list[Weight]:
     out.append(weight(c, "conv1d", di, k))  # depthwise: one filter per channel
     if m.conv_bias:
         out.append(weight(c, "conv1d.bias", di))
-    out += [
+    out += per_head(m) if m.n_heads > 1 else [
         weight(c, "x_proj", di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
         weight(c, "dt_proj", r, di),
         weight(c, "dt_proj.bias", di),
         weight(c, "A_log", di, n, tensor="A_log"),
         weight(c, "D", di, tensor="D"),
-        weight(c, "out_proj", di, d),
     ]
+    out.append(weight(c, "out_proj", di, d))
     if m.bc_dt_norm_weights:
         out += [weight(c, name, width) for _, name, width in m.bc_dt_norms()]
     if m.bias:
         out.append(weight(c, "out_proj.bias", d))
     return out
+
+
+def per_head(m: Mamba) -> list[Weight]:
+    """ZambaMambaMixer: x_proj, dt_proj, its bias, A_log and D of every head, stacked on a leading head axis."""
+    c, h, hd = "linear_mixers", ("n_heads", m.n_heads), ("head_dim", m.head_dim)
+    r, n, dbc = ("dt_rank", m.dt_rank), ("d_state", m.d_state), ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)
+    return [weight(c, "x_proj_weight", h, hd, dbc, tensor="x_proj_weight"),
+            weight(c, "dt_proj_weight", h, r, hd, tensor="dt_proj_weight"),
+            weight(c, "dt_proj_bias", h, hd, tensor="dt_proj_bias"),
+            weight(c, "A_log", h, hd, n, tensor="A_log"),
+            weight(c, "D", h, hd, tensor="D")]
 
 
 def cache(kind: str, n: int, m: Mamba, d_model: int) -> LayerCache:
