@@ -163,7 +163,10 @@ def draw_shared(d, spec, name: str) -> None:
         d.node(q + "in", d.label(f"concat(layer input, input embeddings): {width}" if sb.embeddings_input
                                  else "layer input"), "io", shape="plaintext")
         d.node(q + "norm_in", d.label(f"{norm} ({width})"), "norm", mark="norm")
-        d.node(q + "mixer", d.label(*mixer_kind(sb.mixer).lines(sb.mixer)), mixer_kind(sb.mixer).fill, mark="mixer")
+        reads = [f"q, k, v read {width}; o_proj back to {arch.d_model:,}"] if width != f"{arch.d_model:,}" else []
+        scale = [f"scores × {sb.mixer.scale:.4g}"] if getattr(sb.mixer, "scale", None) else []
+        d.node(q + "mixer", d.label(*mixer_kind(sb.mixer).lines(sb.mixer), *reads, *scale), mixer_kind(sb.mixer).fill,
+               mark="mixer")
         d.node(q + "norm_ffn", d.label(norm), "norm", mark="norm")
         out = ffn_kind(sb.ffn).draw(d, q, sb.ffn)
         for a, b in ((q + "in", q + "norm_in"), (q + "norm_in", q + "mixer"), (q + "mixer", q + "norm_ffn"),
@@ -174,3 +177,70 @@ def draw_shared(d, spec, name: str) -> None:
     for linear, layer_input in d.uses.get(name, []):
         d.edge(layer_input, q + "in", style="dashed", constraint="false")
         d.edge(out, linear, style="dashed", constraint="false", label="each use")
+
+
+# --- the trace and the toy of one use ---------------------------------------------------------------------------
+
+PART = "shared block"
+
+
+def use_steps(c, kind: str) -> list:
+    """ZambaHybridLayer before its Mamba layer: the shared block on concat(x, x₀) (ZambaAttentionDecoderLayer: norm,
+    attention, norm, feed-forward, no residual), this layer's linear, the sum the mixer's norm reads."""
+    from .steps import ew, linear
+    from .terms import table
+
+    arch, T, d = c.arch, c.T, c.d
+    use = arch.blocks[kind].shared
+    sb = arch.shared_blocks[use.block]
+    width = sb.d_in(d)
+    steps = [ew("concat input embeddings", PART, (T, d), "[x | x₀]: the layer's input beside the input embeddings "
+                "x₀ (original_hidden_states)", per=0, out=(T, width))] if sb.embeddings_input else []
+    steps += [c.norm("shared norm (input)", PART, "input_norm", (T, width)),
+              *mixer_kind(sb.mixer).steps(c, sb.mixer),
+              c.norm("shared norm (pre-ffn)", PART, "pre_ff_norm", (T, d)),
+              *ffn_kind(sb.ffn).steps(c, sb.ffn)]
+    if use.linear:
+        steps.append(linear(c, "shared linear", PART, table(use_weights(arch, kind)), "s = s · W_linear", "linear"))
+    return steps + [ew("add to the mixer input", PART, (T, d), "h = x + s: the mixer's norm reads h, the residual "
+                       "keeps x")]
+
+
+def embeddings_toy(T: int, d_model: int):
+    """The toy's stand-in for the input embeddings x₀ the shared block reads beside the layer input: seed 0."""
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal((T, d_model))
+
+
+def use_forward(R, kind: str, x):
+    """The toy of :func:`use_steps` on the layer input ``x``: returns x + linear(shared block(...))."""
+    import numpy as np
+
+    arch = R.arch
+    use = arch.blocks[kind].shared
+    sb = arch.shared_blocks[use.block]
+    s = R.rec("concat input embeddings", np.concatenate([x, embeddings_toy(len(x), arch.d_model)], -1)) \
+        if sb.embeddings_input else x
+    s = mixer_kind(sb.mixer).forward(R, sb.mixer, R.norm("shared norm (input)", "input_norm", s))
+    s = R.norm("shared norm (pre-ffn)", "pre_ff_norm", s)
+    s = ffn_kind(sb.ffn).forward(R, sb.ffn, s, s)
+    if use.linear:
+        s = R.linear("shared linear", s, "linear")
+    return R.rec("add to the mixer input", x + s)
+
+
+def shrink(arch, kind: str, d_model: int) -> dict:
+    """The toy's shared blocks: the one ``kind`` runs at toy widths (q, k, v read 2 × the toy's d_model; a scale
+    that is not 1/√head_dim keeps its ratio to it, Zamba's 1/√(head_dim/2))."""
+    use = arch.blocks[kind].shared
+    if use is None:
+        return {}
+    sb = arch.shared_blocks[use.block]
+    data = sb.model_dump()
+    mixer = mixer_kind(sb.mixer).shrink(data["mixer"])
+    if sb.embeddings_input:
+        mixer["d_in"] = 2 * d_model
+    if data["mixer"].get("scale"):
+        mixer["scale"] = data["mixer"]["scale"] * (data["mixer"]["head_dim"] / mixer["head_dim"]) ** 0.5
+    return {use.block: {**data, "mixer": mixer, "ffn": ffn_kind(sb.ffn).shrink(data["ffn"])}}

@@ -125,3 +125,62 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     the_try_page_counts_it(SMALL)
+
+
+# --- the hybrid layer's toy against transformers' ZambaHybridLayer (float64) -------------------------------------
+
+_NAMES = {"input_norm": "shared_transf.input_layernorm", "pre_ff_norm": "shared_transf.pre_ff_layernorm",
+          "linear": "linear", "mixer_norm": "mamba_decoder.input_layernorm"} | {
+    k: f"shared_transf.self_attn.{k}" for k in ("q_proj", "k_proj", "v_proj", "o_proj")} | {
+    k: f"shared_transf.feed_forward.{k}" for k in ("gate_proj", "up_proj", "down_proj")} | {
+    k: f"mamba_decoder.mamba.{k}" for k in ("in_proj", "conv1d", "out_proj", "dt_proj_bias", "A_log", "D")}
+
+
+def _hf_weights(w: dict) -> dict:
+    """The toy's weights under ZambaHybridLayer's names and layouts: nn.Linear (out, in), the conv (channels, 1, taps),
+    x_proj_weight (heads, Δ rank + 2 d_state, head_dim), dt_proj_weight (heads, head_dim, Δ rank)."""
+    from .test_toy import _renamed
+
+    w = dict(w)
+    per_head = {f"mamba_decoder.mamba.{k}": w.pop(k).transpose(0, 2, 1) for k in ("x_proj_weight", "dt_proj_weight")}
+    return _renamed(_NAMES, w, "") | per_head
+
+
+@pytest.mark.parametrize("config", [SMALL, SMALL | {"num_key_value_heads": 4, "n_mamba_heads": 2}])
+def test_hybrid_layer_toy_equals_transformers(config):
+    """The toy of a hybrid layer (the shared block on concat(x, x₀), this layer's linear, the multi-head Mamba layer
+    on x + its output, the residual from x) equals ZambaHybridLayer built at the toy's widths."""
+    import numpy as np
+    import torch
+    from torch import nn
+    from transformers import ZambaConfig
+    from transformers.models.zamba import modeling_zamba as zm
+
+    from gallery.sharedblock import embeddings_toy
+    from gallery.toy import toy_forward, toy_trace
+
+    toy = toy_trace(_arch(config), 2, 6, seed=3)
+    m, sb = toy.arch.blocks["hybrid"].mixer, toy.arch.shared_blocks["attention"]
+    d = toy.arch.d_model
+    cfg = ZambaConfig(hidden_size=d, num_hidden_layers=3, vocab_size=32, n_mamba_heads=m.n_heads,
+                      mamba_expand=m.d_inner // d, mamba_d_state=m.d_state, mamba_dt_rank=m.dt_rank,
+                      mamba_d_conv=m.conv_kernel, num_attention_heads=sb.mixer.n_heads,
+                      num_key_value_heads=sb.mixer.n_kv_heads, attention_head_dim=sb.mixer.head_dim,
+                      intermediate_size=sb.ffn.d_ff, rms_norm_eps=toy.arch.norm.eps)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    layer = zm.ZambaHybridLayer(zm.ZambaAttentionDecoderLayer(cfg), nn.Linear(d, d, bias=False),
+                                zm.ZambaMambaDecoderLayer(cfg, layer_idx=2)).double().eval()
+    params = dict(layer.named_parameters())
+    state = _hf_weights(toy.weights)
+    assert set(params) == set(state)
+    with torch.no_grad():
+        for name, value in state.items():
+            assert params[name].shape == value.shape, name
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        x = np.random.default_rng(7).standard_normal((6, d))
+        mask = torch.full((6, 6), float("-inf"), dtype=torch.float64).triu(1)[None, None]
+        out = layer(torch.from_numpy(x)[None], original_hidden_states=torch.from_numpy(embeddings_toy(6, d))[None],
+                    layer_idx=2, causal_mask=mask)
+    steps = toy_forward(toy.arch, toy.weights, x)
+    np.testing.assert_allclose(steps[-1].value, out[0].numpy(), rtol=1e-6, atol=1e-6)
