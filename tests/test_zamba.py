@@ -184,3 +184,17 @@ def test_hybrid_layer_toy_equals_transformers(config):
                     layer_idx=2, causal_mask=mask)
     steps = toy_forward(toy.arch, toy.weights, x)
     np.testing.assert_allclose(steps[-1].value, out[0].numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"mamba_dt_rank": "x"}, "mamba_dt_rank is 'x': expected a positive integer or \"auto\""),
+    ({"n_mamba_heads": "2"}, "n_mamba_heads is \"2\", a string"),
+    ({"attn_layer_period": 0}, "attn_layer_period is 0"),
+    ({"attention_head_dim": -1}, "attention_head_dim is -1"),
+    ({"layers_block_type": "hybrid"}, "layers_block_type"),
+])
+def test_hostile_values_are_one_line_problems_on_the_try_page(change, message):
+    from gallery.trial import TrialError, spec_from_config
+
+    with pytest.raises(TrialError, match=message):
+        spec_from_config(SMALL | change)
