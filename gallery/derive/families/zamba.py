@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import DROP, Family, activation, const, head_layout_kind, per_layer
-from .ssm import dt_rank
+from .llama import Llama
+from .mamba_hybrid import MAMBA1_MIXER
 
 #: validate_layer_type's ALLOWED_LAYER_TYPES: ZambaModel builds a hybrid layer for "hybrid", a Mamba layer otherwise
 _ALLOWED = ("full_attention", "sliding_attention", "chunked_attention", "window_attention", "indexed_attention",
@@ -105,24 +106,9 @@ class Zamba(Family):
         "mamba_proj_bias": False, "layers_block_type": None,
     }
     aliases = {"layer_types": "layers_block_type", "head_dim": "attention_head_dim"}
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
-        "norm.eps": "rms_norm_eps",
-        "embedding.tied": "tie_word_embeddings",
-    } | {f"shared_blocks.attention.{key}": _shared(rule) for key, rule in _ATTENTION.items()}
+    arch = Llama.arch | {f"shared_blocks.attention.{key}": _shared(rule) for key, rule in _ATTENTION.items()}
     layers = staticmethod(_layers)
-    block = {
-        "mixer.kind": const("mamba"),
-        "mixer.d_inner": lambda c, k: c["mamba_expand"] * c["hidden_size"],
-        "mixer.d_state": "mamba_d_state",
-        "mixer.dt_rank": dt_rank("mamba_dt_rank"),
-        "mixer.conv_kernel": "mamba_d_conv",
-        "mixer.conv_bias": "mamba_conv_bias",
-        "mixer.bias": "mamba_proj_bias",
+    block = MAMBA1_MIXER | {
         "mixer.n_heads": _mamba_heads,
         "shared.block": lambda c, k: "attention" if k == "hybrid" else DROP,
         "shared.linear": lambda c, k: True if k == "hybrid" else DROP,
