@@ -244,3 +244,14 @@ def shrink(arch, kind: str, d_model: int) -> dict:
     if data["mixer"].get("scale"):
         mixer["scale"] = data["mixer"]["scale"] * (data["mixer"]["head_dim"] / mixer["head_dim"]) ** 0.5
     return {use.block: {**data, "mixer": mixer, "ffn": ffn_kind(sb.ffn).shrink(data["ffn"])}}
+
+
+def summary(arch) -> str | None:
+    """The shared blocks in words, for the compare table: "MHA + dense block, stored once, run at 13 layers"; None
+    without one."""
+    if not arch.shared_blocks:
+        return None
+    n = uses(arch)
+    return "; ".join(f"{mixer_kind(sb.mixer).name(sb.mixer)} + {ffn_kind(sb.ffn).name(sb.ffn)} block, "
+                     f"{'stored once' if sb.tied else 'untied copies'}, run at {n[name]} layers"
+                     for name, sb in arch.shared_blocks.items())

@@ -198,3 +198,21 @@ def test_hostile_values_are_one_line_problems_on_the_try_page(change, message):
 
     with pytest.raises(TrialError, match=message):
         spec_from_config(SMALL | change)
+
+
+def test_the_shared_block_shows_in_the_diagram_compare_table_and_changes():
+    """Drawn once, in a frame saying it is stored once and where it runs, with each use's linear in the hybrid frame;
+    a compare row and a change of its own."""
+    from gallery import changes, compare
+    from gallery.diagram import to_dot
+    from gallery.trial import spec_from_config
+
+    spec, plain = spec_from_config(SMALL), spec_from_config(SMALL | {"layers_block_type": ["mamba"] * 9})
+    dot = to_dot(spec)
+    assert dot.count("cluster_shared_attention") == 1
+    assert "weights stored once (tied) · runs at 3 layers (2, 4, 7)" in dot
+    assert "this layer's own linear 48 → 48" in dot and "q, k, v read 96; o_proj back to 48" in dot
+    table = compare.frame([plain, spec])
+    assert table.loc[("Attention", "shared blocks")].tolist() == ["—", "GQA + dense block, stored once, run at 3 layers"]
+    assert "shared blocks added (GQA + dense block, stored once, run at 3 layers)" in [
+        c.phrase for c in changes.changes(plain, spec)]

@@ -230,6 +230,7 @@ KIND = fixed_state(
         Fact("Fixed-state mixers", "SSM inner width", lambda m: m.d_inner),
         Fact("Fixed-state mixers", "dt_rank", lambda m: m.dt_rank),
         Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
+        Fact("Fixed-state mixers", "SSM heads (Zamba)", lambda m: m.n_heads),  # None: the row only where one has them
     ),
     picture=picture, block_name="Mamba block", axis0="token",  # its 3-D values are (T, d_inner, d_state)
     init={"A_log": lambda rng, shape: np.log(np.arange(1, shape[-1] + 1)) + 0.1 * rng.standard_normal(shape)},
