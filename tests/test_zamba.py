@@ -216,3 +216,16 @@ def test_the_shared_block_shows_in_the_diagram_compare_table_and_changes():
     assert table.loc[("Attention", "shared blocks")].tolist() == ["—", "GQA + dense block, stored once, run at 3 layers"]
     assert "shared blocks added (GQA + dense block, stored once, run at 3 layers)" in [
         c.phrase for c in changes.changes(plain, spec)]
+
+
+def test_the_try_page_shows_a_zamba_config():
+    """Pasted on the Try page: no exception, no error, the exact total."""
+    import json
+
+    from .test_app import _app
+
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value(json.dumps(SMALL)).run()
+    assert not at.exception and not at.error
+    total = next(m for m in at.metric if m.label == "Total parameters")
+    assert total.help.startswith(f"{reference_param_count(SMALL):,}")
