@@ -10,19 +10,22 @@ hybrid layer).
 
 The spec says it once: ``arch.shared_blocks`` defines each shared block (:class:`SharedBlock`), and a block kind
 that runs one names it in ``shared`` (:class:`SharedUse`), with the parts each use owns. This module gives what
-follows from that: the terms (the shared block once, the per-use linear with each layer), the cache and FLOPs per
-use, and the trace steps of a use.
+follows from that: the schema check, the terms (the shared block once, the per-use linear with each layer), the
+cache and FLOPs per use, the trace steps and toy of a use, its frame in the diagram and its words in the compare
+table.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from pydantic import Field
 
 from .kinds import FFNS, MIXERS, ffn_kind, mixer_kind, union
-from .specbase import Strict
-from .terms import Term, Weight, term, weight
+from .specbase import Strict, rule_error
+from .steps import ew, linear
+from .terms import Term, Weight, table, weight
 
 
 class SharedBlock(Strict):
@@ -49,6 +52,19 @@ class SharedUse(Strict):
     block: str = Field(description="The shared block it runs (a name in arch.shared_blocks)")
     linear: bool = Field(True, description="Each layer has its own d_model → d_model linear (no bias) that maps the "
                          "shared block's output before it is added to the mixer's input (ZambaHybridLayer.linear)")
+
+
+def check(arch) -> None:
+    """Every shared block is named by a block kind and every name is defined; one beside the embeddings reads
+    2 × d_model."""
+    odd = {b.shared.block for b in arch.blocks.values() if b.shared} ^ set(arch.shared_blocks)
+    if odd:
+        raise rule_error("shared_blocks", "unknown_block_kind", "blocks name shared blocks that shared_blocks does not "
+                         "define, or it defines some no block names: " + ", ".join(sorted(odd)))
+    for name, sb in arch.shared_blocks.items():
+        if sb.embeddings_input and sb.d_in(arch.d_model) != 2 * arch.d_model:
+            raise rule_error("shared_blocks", "block_wiring", f"shared block {name} reads concat(hidden, embeddings): "
+                             f"its mixer's d_in must be 2 × d_model = {2 * arch.d_model}")
 
 
 def uses(arch) -> dict[str, int]:
@@ -187,9 +203,6 @@ PART = "shared block"
 def use_steps(c, kind: str) -> list:
     """ZambaHybridLayer before its Mamba layer: the shared block on concat(x, x₀) (ZambaAttentionDecoderLayer: norm,
     attention, norm, feed-forward, no residual), this layer's linear, the sum the mixer's norm reads."""
-    from .steps import ew, linear
-    from .terms import table
-
     arch, T, d = c.arch, c.T, c.d
     use = arch.blocks[kind].shared
     sb = arch.shared_blocks[use.block]
@@ -208,15 +221,11 @@ def use_steps(c, kind: str) -> list:
 
 def embeddings_toy(T: int, d_model: int):
     """The toy's stand-in for the input embeddings x₀ the shared block reads beside the layer input: seed 0."""
-    import numpy as np
-
     return np.random.default_rng(0).standard_normal((T, d_model))
 
 
 def use_forward(R, kind: str, x):
     """The toy of :func:`use_steps` on the layer input ``x``: returns x + linear(shared block(...))."""
-    import numpy as np
-
     arch = R.arch
     use = arch.blocks[kind].shared
     sb = arch.shared_blocks[use.block]

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
-from .sharedblock import SharedBlock, SharedUse
+from .sharedblock import SharedBlock, SharedUse, check as check_shared
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
@@ -282,15 +282,7 @@ class Arch(Strict):
         unused = sorted(set(self.blocks) - set(self.layers))
         if unused:
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
-        named = {b.shared.block for b in self.blocks.values() if b.shared}
-        if named ^ set(self.shared_blocks):
-            raise rule_error("shared_blocks", "unknown_block_kind", "blocks name shared blocks that shared_blocks does "
-                             "not define, or it defines some no block names: "
-                             + ", ".join(sorted(named ^ set(self.shared_blocks))))
-        for name, sb in self.shared_blocks.items():
-            if sb.embeddings_input and sb.d_in(self.d_model) != 2 * self.d_model:
-                raise rule_error("shared_blocks", "block_wiring", f"shared block {name} reads concat(hidden, "
-                                 f"embeddings): its mixer's d_in must be 2 × d_model = {2 * self.d_model}")
+        check_shared(self)
         return self
 
     def layer_counts(self) -> dict[str, int]:

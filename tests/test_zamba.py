@@ -213,7 +213,8 @@ def test_the_shared_block_shows_in_the_diagram_compare_table_and_changes():
     assert "weights stored once (tied) · runs at 3 layers (2, 4, 7)" in dot
     assert "this layer's own linear 48 → 48" in dot and "q, k, v read 96; o_proj back to 48" in dot
     table = compare.frame([plain, spec])
-    assert table.loc[("Attention", "shared blocks")].tolist() == ["—", "GQA + dense block, stored once, run at 3 layers"]
+    row = table.loc[("Attention", "shared blocks")].tolist()
+    assert row == ["—", "GQA + dense block, stored once, run at 3 layers"]
     assert "shared blocks added (GQA + dense block, stored once, run at 3 layers)" in [
         c.phrase for c in changes.changes(plain, spec)]
 

@@ -54,9 +54,10 @@ def steps(c: Ctx, m, weights_of) -> list[Step]:
            params=params(W, "dt_proj_bias")),
         Step("discretise A", p, (H, T, hd), state, "Ā[h, t, c, s] = exp(Δ[h, t, c] · A[h, c, s]), A = −exp(A_log)",
              2 * T * di * n, params(W, "A_log")),
-        Step("Δ·B·x", p, (H, T, hd), state, "u[h, t, c, s] = Δ[h, t, c] · B[h, t, s] · x[h, t, c]", 2 * T * di * n),
-        ew("selective scan", p, state, f"h_t = Ā_t ⊙ h_(t−1) + u_t per head, h_0 = 0: a ({hd}, {n}) state per head",
-           per=2),
+        Step("Δ·B·x", p, (H, T, hd), state, "u[h, t, c, s] = Δ[h, t, c] · B[h, t, s] · x[h, t, c]",
+             2 * T * di * n),
+        ew("selective scan", p, state, f"h_t = Ā_t ⊙ h_(t−1) + u_t per head, h_0 = 0: a ({hd}, {n}) state "
+           "per head", per=2),
         Step("read out C·h", p, state, (H, T, hd), "y[h, t, c] = Σ_s h_t[c, s] · C[h, t, s]", 2 * T * di * n),
         ew("D skip", p, (H, T, hd), "y = y + D[h] ⊙ x", per=2, params=params(W, "D")),
         ew("merge heads", p, (H, T, hd), "concatenate the heads' channels", per=0, out=(T, di)),
