@@ -60,7 +60,8 @@ CODES: dict[str, Code] = {
              "list one block kind per layer (or a compact pattern that expands to n_layers)",
              "n_layers: 4\nlayers: [full, full]", "n_layers: 4\nlayers: [full, full, full, full]"),
         Code("C004", "layers and blocks disagree",
-             "every kind in layers needs an entry in blocks, and every block kind must be used",
+             "every kind in layers needs an entry in blocks, and every block kind must be used; the same for "
+             "shared_blocks and the shared blocks that blocks name in shared",
              "layers: [full]\nblocks: {dense: ...}", "layers: [full]\nblocks: {full: ...}"),
         Code("C005", "more active experts than experts", "top_k must be at most n_experts",
              "n_experts: 8\ntop_k: 16", "n_experts: 8\ntop_k: 2"),
@@ -69,7 +70,8 @@ CODES: dict[str, Code] = {
              "d_shared goes with n_shared_experts > 0; residual_from_norm needs pre norms and no parallel block; "
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
              "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
-             "laurel needs one mixer in every block",
+             "laurel needs one mixer in every block; a shared block beside the input embeddings reads 2 × d_model (its "
+             "mixer's d_in)",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

@@ -25,6 +25,7 @@ from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
 from .memory import kv_bytes, kv_bytes_per_token, state_bytes
 from .pattern import summary
+from .sharedblock import summary as shared_summary
 from .kinds import FFNS, MIXERS, ffn_kind, mixer_kind
 from .kinds.contract import or_none
 from .memo import per_object
@@ -115,6 +116,7 @@ def _kind_facts() -> list[tuple[str, str, Getter]]:
 _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
+    ("Attention", "shared blocks", lambda s: shared_summary(s.arch)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")
      + ("" if s.arch.norm.weights else " (no weights)")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),

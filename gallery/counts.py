@@ -9,8 +9,9 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
-norms), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights), ``altup`` (Gemma 3n's stream router and
-coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual, :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
+norms; a shared block's, ``arch.shared_blocks``, once), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights),
+``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
+:mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
 input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
 mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
 norms, hyper-connections, per-layer inputs and head.
@@ -18,7 +19,7 @@ norms, hyper-connections, per-layer inputs and head.
 
 from __future__ import annotations
 
-from . import altup, laurel, residual_scale
+from . import altup, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
@@ -42,6 +43,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
+    terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
     if emb.input_scale:  # ZayaModel: built after its final norm
@@ -71,7 +73,7 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     terms += _hc_terms(arch, block, kind)
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
-    return terms + _ple_layer_terms(arch, kind)
+    return terms + sharedblock.use_terms(arch, kind) + _ple_layer_terms(arch, kind)
 
 
 def _ple_model_terms(arch: Arch) -> list[Term]:

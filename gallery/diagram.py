@@ -4,7 +4,8 @@ One vertical stack read bottom to top (tokens → embedding → blocks → final
 Each block kind is drawn once as a rounded frame with its repeat count, its sub-layers in the order
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel; two mixers side
 by side from one norm into one "+" where a block has a ``parallel_mixer``, Falcon-H1), residual
-additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
+additions as "+" nodes, and the numbers as side annotations. A shared block (Zamba) is drawn once, in a frame of its own that says
+which layers run it; each of those layers' frames shows its own linear and where the result joins. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
 frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
@@ -27,6 +28,7 @@ import graphviz
 from . import altup, laurel
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
+from .sharedblock import draw_shared, shared_use
 from .spec import Block, Spec
 
 FONT = "DejaVu Sans"  # installed with fonts-dejavu-core; cairo renders embed its glyphs
@@ -131,6 +133,7 @@ class _Dot:
         # for a kind whose parts read the residual stream past the block's norm (Gemma 4's router and experts): the
         # node of the stream its sublayer reads and the model's norm in words, set before it draws
         self.stream, self.norm = "", ""
+        self.uses: dict[str, list[tuple[str, str]]] = {}  # shared block → (each using frame's linear, its input)
 
     @property
     def g(self) -> graphviz.Digraph:
@@ -194,7 +197,7 @@ def frames(spec: Spec) -> list[list[str]]:
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
-               b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual) for b in blocks}
+               b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -272,11 +275,12 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     for i, (name, ins, outs) in enumerate(parts):
         before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
         after = block.norm_placement in ("post", "sandwich")
+        into = shared_use(d, p, spec, block, prev) if i == 0 and block.shared else prev
         if before:
             d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
-            d.edge(prev, f"{name}_pre")
+            d.edge(into, f"{name}_pre")
         for node, edge in ins:
-            d.edge(f"{name}_pre" if before else prev, node, **edge)
+            d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
         if after:
             d.node(f"{name}_post", _label(norm), "norm", mark="norm")
@@ -443,6 +447,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
             d.edge(q + "layers", entry, style="dashed", arrowhead="none", color=colour, constraint="false")
             rows[f"block {i + 1}"] = entry
         top = q + "layers"
+    for name in a.shared_blocks:  # drawn once, beside the layers that run it
+        draw_shared(d, spec, name)
     d.note(q + "note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit "
            "in the config", q + "tokens")
 

@@ -10,6 +10,9 @@ A fixed-state mixer instead reads and writes its state, the same cost at any con
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
 the context it sees) and ``state_flops`` (its state update and read-out).
 
+A shared block (Zamba's) is counted once but multiplies its weights and attends at every layer that runs it: its
+weights count once per use here, and its attention is the layer's.
+
 Their projections and convolution taps are weights (2 FLOPs each); ``A_log``, ``D``, ``dt_bias`` and
 the gates are elementwise. Norms, activations, softmax and RoPE are elementwise and left out (well
 under 1% for these models).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from .counts import active_params, param_terms
 from .kinds import ffn_kind, mixer_kind
+from .sharedblock import block_terms, used_mixers, uses
 from .spec import Arch
 
 
@@ -46,19 +50,32 @@ def matmul_flops(arch: Arch) -> int | None:
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts
     head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
-    return 2 * (active - skipped + head)
+    return 2 * (active - skipped + head + _shared_reruns(arch))
+
+
+def _shared_reruns(arch: Arch) -> int:
+    """A shared block's weights, counted once, multiply again at each layer that runs it beyond the first (untied
+    copies are counted per use already)."""
+    return sum((n - 1) * sum(t.count for t in block_terms(arch, name)
+                             if t.component != "norms" and not _elementwise(t.name))
+               for name, n in uses(arch).items() if arch.shared_blocks[name].tied)
+
+
+def _mixers(arch: Arch, kind: str) -> tuple:
+    """The mixers one layer of ``kind`` runs: its own and the shared block's it runs."""
+    return arch.blocks[kind].mixers + used_mixers(arch, kind)
 
 
 def attention_flops(arch: Arch, context: int) -> int:
     """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers."""
     return sum(n * mixer_kind(m).context_flops(m, context) for kind, n in arch.layer_counts().items()
-               for m in arch.blocks[kind].mixers)
+               for m in _mixers(arch, kind))
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
     return sum(n * mixer_kind(m).state_flops(m) for kind, n in arch.layer_counts().items()
-               for m in arch.blocks[kind].mixers)
+               for m in _mixers(arch, kind))
 
 
 def flops_per_token(arch: Arch, context: int) -> int | None:

@@ -13,6 +13,7 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
   keeps nothing of its own (transformers gives it a ``DummyLayer``);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
+* a shared block (Zamba) caches its K and V at every layer that runs it, as that layer's own;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
   (``state_elements``) that does not grow with the context (transformers' ``LinearAttentionLayer`` in
   ``cache_utils.py``); so does a feed-forward kind that reads the previous token (its ``cache`` facet), added to
@@ -30,6 +31,7 @@ from functools import reduce
 
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, side_by_side  # noqa: F401  (LayerCache: importable from here)
+from .sharedblock import use_caches
 from .spec import Arch
 
 BF16 = 2
@@ -41,10 +43,12 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
 
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
-    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), with its feed-forward's fixed
-    state where it keeps one; nothing without a mixer."""
+    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1; a shared block's attention beside
+    the layer's own mixer, its K and V kept per use: Zamba), with its feed-forward's fixed state where it keeps one;
+    nothing without a mixer."""
     block = arch.blocks[kind]
     caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in block.mixers]
+    caches += use_caches(arch, kind, n)
     if not caches:
         return no_mixer(kind, n)
     ffn = block.ffn and ffn_kind(block.ffn).cache(kind, n, block.ffn, arch.d_model)

@@ -28,6 +28,7 @@ from .altup import AltUp
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .laurel import Laurel
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
+from .sharedblock import SharedBlock, SharedUse, check as check_shared
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
 
 SLUG_RE = r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$"
@@ -87,6 +88,8 @@ class Block(Strict):
         None, description="A second token mixer beside mixer: both read the same normed input and their outputs are "
         "added before the residual (Falcon-H1: attention beside its state-space mixer); null = one mixer")
     ffn: Ffn | None = None
+    shared: SharedUse | None = Field(None, description="A shared block this layer runs before its mixer, its output "
+                                     "added to the mixer's input (Zamba's hybrid layers); null = none")
     norm_placement: Literal["pre", "post", "sandwich", "post_residual"] = Field(
         "pre",
         description="pre: norm → sublayer → add (Llama); post: sublayer → norm → add (OLMo 2); "
@@ -286,6 +289,8 @@ class Arch(Strict):
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
     layers: Annotated[list[str], Field(min_length=1, description="Block kind of every layer, in order")]
     blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
+    shared_blocks: dict[str, SharedBlock] = Field(
+        {}, description="Blocks stored once and run by every layer whose block names them in shared (Zamba)")
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -308,6 +313,7 @@ class Arch(Strict):
         unused = sorted(set(self.blocks) - set(self.layers))
         if unused:
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
+        check_shared(self)
         return self
 
     @model_validator(mode="after")

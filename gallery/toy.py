@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, laurel, residual_scale
+from . import altup, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -54,6 +54,7 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
     return Arch.model_validate({
         "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
+        "shared_blocks": sharedblock.shrink(arch, kind, d_model),
         "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
         "per_layer_embedding": arch.per_layer_embedding and {
             **arch.per_layer_embedding.model_dump(), "d_per_layer": HEAD_TOY, "vocab_size": 32},
@@ -91,8 +92,10 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
 
         def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
             """(the sublayer's output, what the residual adds it to: x, or its normed input, LAuReL's output)."""
-            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") and (
-                sub is not block.mixer or block.mixer_norm) else x
+            # ZambaHybridLayer: the shared block's output joins the mixer's input; the residual keeps x
+            into = sharedblock.use_forward(R, arch.layers[0], x) if sub is block.mixer and block.shared else x
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", into) if block.norm_placement in ("pre", "sandwich") and (
+                sub is not block.mixer or block.mixer_norm) else into
             beside = laurel.forward(R, h) if side else None
             y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
             y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (

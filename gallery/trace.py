@@ -7,7 +7,8 @@ shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). 
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
 norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
-each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
+:mod:`gallery.sharedblock`) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
@@ -17,7 +18,7 @@ norm and the head are outside a layer and not traced.
 
 from __future__ import annotations
 
-from . import altup, laurel, residual_scale
+from . import altup, laurel, residual_scale, sharedblock
 from .counts import ple_layer_weights
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -82,6 +83,8 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
         if side:
             normed = block.norm_placement in ("pre", "sandwich") and norm_in
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
+        if sub is mixer and block.shared:  # ZambaHybridLayer: the shared block's output joins the mixer's input
+            inner = sharedblock.use_steps(c, kind) + inner
         add = residual_scale.step(c, label, what) if block.learned_residual else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]

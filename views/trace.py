@@ -8,6 +8,7 @@ import streamlit as st
 from gallery.kinds import ffn_kind, mixer_kind
 from gallery.kinds.contract import Heatmap, Side, Table
 from gallery.pattern import summary
+from gallery.sharedblock import used_mixers
 from gallery.toy import toy_trace
 from gallery.trace import trace
 from views.common import literal, slugs_or_stop, spec_index
@@ -106,7 +107,8 @@ def toy_section() -> None:
                 _show(name, a, first)
 
     # the picture each kind draws of its toy: score heatmaps, a state, conv taps (chosen by the kind, not by op names)
-    for item in [*(i for m in block.mixers for i in mixer_kind(m).picture(toy.steps, _choose)),
+    mixers = block.mixers + used_mixers(toy.arch, toy.arch.layers[0])  # Zamba: the shared block's attention too
+    for item in [*(i for m in mixers for i in mixer_kind(m).picture(toy.steps, _choose)),
                  *(ffn_kind(block.ffn).picture(toy.steps, _choose) if block.ffn is not None else [])]:
         if isinstance(item, Heatmap):
             st.altair_chart(_chart(item))

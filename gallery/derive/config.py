@@ -288,6 +288,11 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["mamba_conv_bias", "mamba_proj_bias"], _null(FLAG, "bamba", "granitemoehybrid", "falcon_h1")),
     **dict.fromkeys(["mamba_norm_before_gate", "mamba_rms_norm", "projectors_bias"], _null(FLAG, "falcon_h1")),
     "attn_layer_indices": _layers(int),
+    # Zamba's shared block widths (null: 2 × hidden_size, 2 × hidden_size / heads), Mamba heads, hybrid period
+    **dict.fromkeys(["attention_hidden_size", "attention_head_dim"], _null(SIZE, "zamba")),
+    **dict.fromkeys(["n_mamba_heads", "attn_layer_period"], SIZE),
+    "attn_layer_offset": COUNT,
+    "mamba_dt_rank": _expect((int, str), 1),  # a number or "auto"
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
     **dict.fromkeys(["attention_heads", "dff"], SIZE),

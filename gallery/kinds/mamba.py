@@ -21,6 +21,7 @@ from ..specbase import Strict, rule_error
 from ..steps import Ctx, Step, conv_step, ew, linear, weightless_rms
 from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, D_TOY, Run, causal_conv
+from . import mamba_heads
 from .contract import Caption, Choose, Fact, Heatmap, fixed_state, Side
 from .pictures import cells, taps_picture
 
@@ -49,12 +50,24 @@ class Mamba(Strict):
     bc_dt_norm_weights: bool = Field(
         False, description="Those norms have learned weights (Jamba's dt_layernorm, b_layernorm, c_layernorm); "
         "false = no weights (Falcon-Mamba)")
+    n_heads: PositiveInt | None = Field(
+        None, description="ZambaMambaMixer (n_mamba_heads): x and the gate z interleaved in in_proj's output, the inner "
+        "channels split into heads, each with its own x_proj (Δ, B, C), dt_proj, A_log and D, scanned apart; null = "
+        "MambaMixer")
 
     @model_validator(mode="after")
     def _norms(self) -> "Mamba":
         if self.bc_dt_norm_weights and self.bc_dt_norm_eps is None:
             raise rule_error("bc_dt_norm_weights", "block_wiring", "weights on the B, C, Δ norms need bc_dt_norm_eps")
+        if self.n_heads and self.d_inner % self.n_heads:
+            raise rule_error("n_heads", "heads_not_divisible", f"n_heads ({self.n_heads}) must divide d_inner "
+                             f"({self.d_inner})")
         return self
+
+    @property
+    def head_dim(self) -> int:
+        """Inner channels per head (all of them without heads)."""
+        return self.d_inner // (self.n_heads or 1)
 
     def bc_dt_norms(self) -> list[tuple[str, str, tuple[str, int]]]:
         """(what, weight name, width) of each B, C, Δ norm, in the order the mixer applies them; none without."""
@@ -74,14 +87,14 @@ def weights(d: tuple[str, int], m: Mamba) -> list[Weight]:
     out.append(weight(c, "conv1d", di, k))  # depthwise: one filter per channel
     if m.conv_bias:
         out.append(weight(c, "conv1d.bias", di))
-    out += [
+    out += mamba_heads.weights(m) if m.n_heads else [
         weight(c, "x_proj", di, ("dt_rank + 2 × d_state", m.dt_rank + 2 * m.d_state)),  # Δ, B, C
         weight(c, "dt_proj", r, di),
         weight(c, "dt_proj.bias", di),
         weight(c, "A_log", di, n, tensor="A_log"),
         weight(c, "D", di, tensor="D"),
-        weight(c, "out_proj", di, d),
     ]
+    out.append(weight(c, "out_proj", di, d))
     if m.bc_dt_norm_weights:
         out += [weight(c, name, width) for _, name, width in m.bc_dt_norms()]
     if m.bias:
@@ -106,6 +119,8 @@ def lines(m: Mamba) -> list[str]:
     if m.bc_dt_norm_eps:
         weights = "learned weights" if m.bc_dt_norm_weights else "no weights"
         lines.append(f"B, C, Δ RMS-normed (eps {m.bc_dt_norm_eps:g}, {weights})")
+    if m.n_heads:
+        lines.append(f"{m.n_heads} heads of {m.head_dim:,}: each its own Δ, B, C, A, D (x, z interleaved)")
     if m.bias:
         lines.append("bias: in, out")
     return lines + ["fixed state per sequence: no KV cache"]
@@ -117,6 +132,8 @@ def steps(c: Ctx, m: Mamba) -> list[Step]:
     The state per sequence is (d_inner, d_state); the scan writes it once per token, so the per-token cost is
     the same at any position (no T × T matrix).
     """
+    if m.n_heads:
+        return mamba_heads.steps(c, m, weights)
     T, p, W = c.T, "mamba", table(weights(c.dm, m))
     di, n, r = m.d_inner, m.d_state, m.dt_rank
     state = (T, di, n)  # one (d_inner, d_state) state per token
@@ -159,6 +176,8 @@ def forward(R: Run, m: Mamba, x: np.ndarray) -> np.ndarray:
 
     The CUDA kernels (selective_scan_fn, mamba_inner_fn) compute the same recurrence in parallel.
     """
+    if m.n_heads:
+        return mamba_heads.forward(R, m, x)
     di, n, r = m.d_inner, m.d_state, m.dt_rank
     xz = R.linear("in_proj", x)  # (T, 2 · d_inner)
     xs, z = R.rec("split x | z", xz[:, :di]), xz[:, di:]  # (T, d_inner) each
@@ -185,13 +204,15 @@ def forward(R: Run, m: Mamba, x: np.ndarray) -> np.ndarray:
 
 def shrink(m: dict) -> dict:
     """Mamba-1 at expand 2 with a small state and Δ rank; the conv taps, biases and B/C/Δ norms as the model."""
-    return {**m, "d_inner": INNER_TOY, "d_state": STATE_TOY, "dt_rank": RANK_TOY}
+    return {**m, "d_inner": INNER_TOY, "d_state": STATE_TOY, "dt_rank": RANK_TOY, "n_heads": m.get("n_heads") and 2}
 
 
 def picture(steps: list, choose: Choose) -> list:
     """Δ per token and channel, the state after the last token, and the conv taps."""
     by_op = {s.op: s for s in steps}
     dt, states = by_op["softplus"].value, by_op["selective scan"].value  # (T, d_inner), (T, d_inner, d_state)
+    if dt.ndim == 3:  # heads (ZambaMambaMixer): (heads, T, head_dim) → (T, d_inner); every head's state, stacked
+        dt, states = dt.transpose(1, 0, 2).reshape(dt.shape[1], -1), states[:, -1:].reshape(1, -1, states.shape[-1])
     return [Side((Heatmap(cells(dt, "token", "channel"), "channel", "token", title="Δ: step size per token and channel"),
                   Heatmap(cells(states[-1].T, "state dim", "channel"), "channel", "state dim",
                           title="state h after the last token"))),
@@ -209,6 +230,7 @@ KIND = fixed_state(
         Fact("Fixed-state mixers", "SSM inner width", lambda m: m.d_inner),
         Fact("Fixed-state mixers", "dt_rank", lambda m: m.dt_rank),
         Fact("Fixed-state mixers", "conv kernel", lambda m: m.conv_kernel),
+        Fact("Fixed-state mixers", "SSM heads (Zamba)", lambda m: m.n_heads),  # None: the row only where one has them
     ),
     picture=picture, block_name="Mamba block", axis0="token",  # its 3-D values are (T, d_inner, d_state)
     init={"A_log": lambda rng, shape: np.log(np.arange(1, shape[-1] + 1)) + 0.1 * rng.standard_normal(shape)},

@@ -79,6 +79,8 @@ class SoftmaxAttention(Strict):
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
+    d_in: PositiveInt | None = Field(None, description="Width q, k and v read when it is not d_model (Zamba's shared "
+                                     "block: attention_hidden_size, concat(hidden, embeddings)); null = d_model")
 
     @field_validator("qk_norm", mode="before")
     @classmethod
@@ -133,12 +135,13 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     """Llama-style q/k/v/o projections, their biases, QK-norm weights and sinks."""
     h, kv, hd = ("n_heads", mixer.n_heads), ("n_kv_heads", mixer.n_kv_heads), ("head_dim", mixer.head_dim)
     vd = ("v_head_dim", mixer.v_head_dim) if mixer.v_head_dim else hd
+    src = ("d_in", mixer.d_in) if mixer.d_in else d  # what q, k, v read; o_proj returns to d_model
     own_kv = [] if mixer.kv_shared else [("k_proj", kv, hd)] + ([] if mixer.k_eq_v else [("v_proj", kv, vd)])
     projections = [("q_proj", h, hd), *own_kv]
-    out = [weight("attention", name, d, heads, dim, shape=(d[1], heads[1] * dim[1]))
+    out = [weight("attention", name, src, heads, dim, shape=(src[1], heads[1] * dim[1]))
            for name, heads, dim in projections]
     if mixer.output_gate:  # Qwen3NextAttention: q_proj emits queries and their gate, (n_heads, 2 × head_dim)
-        out[0] = weight("attention", "q_proj", d, h, hd, ("2 (query, gate)", 2), shape=(d[1], h[1] * hd[1] * 2))
+        out[0] = weight("attention", "q_proj", src, h, hd, ("2 (query, gate)", 2), shape=(src[1], h[1] * hd[1] * 2))
     if mixer.qkv_bias:
         out += [weight("attention", f"{name}.bias", heads, dim, shape=(heads[1] * dim[1],))
                 for name, heads, dim in projections]
@@ -153,7 +156,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     if mixer.sinks:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
-        out.append(weight("attention", "g_proj", d, h))
+        out.append(weight("attention", "g_proj", src, h))
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
     return out + (differential.weights(hd) if mixer.differential else [])

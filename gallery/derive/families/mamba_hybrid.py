@@ -162,6 +162,19 @@ def _jamba_layers(c) -> list[str]:
                        ["moe" if e and experts else "dense" for e in _JAMBA_EXPERTS(c)])
 
 
+#: The Mamba-1 mixer read from the ``mamba_*`` keys (JambaMambaMixer, ZambaMambaMixer): inner width
+#: mamba_expand × hidden_size
+MAMBA1_MIXER = {
+    "mixer.kind": const("mamba"),
+    "mixer.d_inner": lambda c, k: c["mamba_expand"] * c["hidden_size"],
+    "mixer.d_state": "mamba_d_state",
+    "mixer.dt_rank": dt_rank("mamba_dt_rank"),
+    "mixer.conv_kernel": "mamba_d_conv",
+    "mixer.conv_bias": "mamba_conv_bias",
+    "mixer.bias": "mamba_proj_bias",
+}
+
+
 class Jamba(Llama):
     """``models/jamba``: Mamba-1 layers (with learned RMS norms of Δ, B and C) and one NoPE GQA layer in eight; a
     SwiGLU MLP or, every other layer, 16 SwiGLU experts with unnormalised top-2 softmax routing."""
@@ -179,14 +192,7 @@ class Jamba(Llama):
     block = hybrid(Llama.block | {
         "mixer.qkv_bias": const(False), "mixer.out_bias": const(False),
         "mixer.rope": const(None),  # JambaAttention applies no positional encoding
-    }, {
-        "mixer.kind": const("mamba"),
-        "mixer.d_inner": lambda c, k: c["mamba_expand"] * c["hidden_size"],
-        "mixer.d_state": "mamba_d_state",
-        "mixer.dt_rank": dt_rank("mamba_dt_rank"),
-        "mixer.conv_kernel": "mamba_d_conv",
-        "mixer.conv_bias": "mamba_conv_bias",
-        "mixer.bias": "mamba_proj_bias",
+    }, MAMBA1_MIXER | {
         "mixer.bc_dt_norm_eps": "rms_norm_eps",  # dt_layernorm, b_layernorm, c_layernorm: JambaRMSNorm
         "mixer.bc_dt_norm_weights": const(True),
     }) | _MOE_FFN | {  # Mixtral's: an MLP in dense layers, SwiGLU experts in MoE ones
@@ -197,4 +203,4 @@ class Jamba(Llama):
     }
 
 
-__all__ = ["Bamba", "GraniteMoeHybrid", "Jamba"]
+__all__ = ["Bamba", "GraniteMoeHybrid", "Jamba", "MAMBA1_MIXER"]

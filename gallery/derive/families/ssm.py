@@ -30,6 +30,8 @@ def dt_rank(key: str):
     (``MambaConfig.__post_init__``, ``JambaConfig.__post_init__``)."""
     def rule(c, kind=None) -> int:
         rank = c[key]
+        if isinstance(rank, str) and rank != "auto":
+            raise DerivationError(f"{key} is {rank!r}: expected a positive integer or \"auto\"")
         return math.ceil(c["hidden_size"] / 16) if rank == "auto" else int(rank)
 
     return rule
