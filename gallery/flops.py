@@ -17,7 +17,7 @@ under 1% for these models).
 
 from __future__ import annotations
 
-from .counts import active_params, param_terms
+from .counts import active_params, param_terms, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch
 
@@ -39,7 +39,7 @@ def matmul_flops(arch: Arch) -> int | None:
     skipped = 0
     for t in param_terms(arch):
         if t.component in ("embeddings", "norms") or _elementwise(t.name):
-            ffn = arch.blocks[t.where].ffn if t.component == "experts" else None
+            ffn = routed_ffn(arch.blocks[t.where]) if t.component == "experts" else None
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts
@@ -48,15 +48,16 @@ def matmul_flops(arch: Arch) -> int | None:
 
 
 def attention_flops(arch: Arch, context: int) -> int:
-    """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers."""
-    return sum(n * mixer_kind(m).context_flops(m, context) for kind, n in arch.layer_counts().items()
-               for m in arch.blocks[kind].mixers)
+    """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers (and over the
+    mixer → ffn pairs of a layer that runs several, LongCat-Flash)."""
+    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
+               for kind, n in arch.layer_counts().items() for m in arch.blocks[kind].mixers)
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
-    return sum(n * mixer_kind(m).state_flops(m) for kind, n in arch.layer_counts().items()
-               for m in arch.blocks[kind].mixers)
+    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
+               for kind, n in arch.layer_counts().items() for m in arch.blocks[kind].mixers)
 
 
 def flops_per_token(arch: Arch, context: int) -> int | None:

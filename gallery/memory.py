@@ -26,7 +26,7 @@ total per block kind over context lengths, for the charts.
 from __future__ import annotations
 
 from .kinds import mixer_kind
-from .layercache import LayerCache, no_mixer, side_by_side  # noqa: F401  (LayerCache: importable from here)
+from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .spec import Arch
 
 BF16 = 2
@@ -38,11 +38,12 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
 
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
-    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), or nothing without a mixer."""
+    """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1), or nothing without a mixer; a layer
+    that runs its mixer → ffn pair several times (LongCat-Flash) keeps one cache per pair."""
     caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in arch.blocks[kind].mixers]
     if not caches:
         return no_mixer(kind, n)
-    return caches[0] if len(caches) == 1 else side_by_side(*caches)
+    return repeated(caches[0] if len(caches) == 1 else side_by_side(*caches), arch.blocks[kind].sublayer_pairs)
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:

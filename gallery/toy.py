@@ -23,6 +23,7 @@ T − 1 (their table ``tid2eid`` is drawn with the weights).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,7 +34,7 @@ from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build wit
 from .kinds.mlp import FF_TOY  # noqa: F401
 from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
-from .trace import SUM, mixer_label, trace, traceable
+from .trace import SHORTCUT, SUM, mixer_label, trace, traceable
 
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
 
@@ -48,8 +49,9 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         d_model = mixer_kind(block.mixer).toy_d_model(block.mixer, data["mixer"], arch.d_model) or D_TOY
     if block.parallel_mixer is not None:
         data["parallel_mixer"] = mixer_kind(block.parallel_mixer).shrink(data["parallel_mixer"])
-    if block.ffn is not None:
-        data["ffn"] = ffn_kind(block.ffn).shrink(data["ffn"])
+    for part in ("ffn", "shortcut"):
+        if getattr(block, part) is not None:
+            data[part] = ffn_kind(getattr(block, part)).shrink(data[part])
     return Arch.model_validate({
         "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
@@ -80,26 +82,10 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         f = ffn_kind(block.ffn).forward(R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
         return R.done()
-    for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
-        if sub is None:
-            continue
-
-        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """(the sublayer's output, what the residual adds it to: x, or its normed input)."""
-            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
-            y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
-            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
-                "post", "sandwich") else y
-            return y, h if block.residual_from_norm else x
-
-        if arch.hyper_connections:
-            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
-        else:
-            y, residual = sublayer(x)
-            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
-            x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
-        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
-            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
+    if block.sublayer_pairs > 1 or block.shortcut is not None:
+        _pairs(R, block, x)
+        return R.done()
+    x = _pair(R, block, x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
         act = arch.per_layer_embedding.activation
         a = R.rec(f"activation ({act})", ACT[act](R.linear("per-layer gate", x, "per_layer_input_gate")))
@@ -107,6 +93,54 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
                      "per_layer_projection")
         R.rec("residual add", x + R.norm("per-layer norm", "post_per_layer_input_norm", y))
     return R.done()
+
+
+def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extra: Callable | None = None
+          ) -> np.ndarray:
+    """The mixer and feed-forward sublayers with their norms and residual adds. ``before_ffn(h, x)`` runs on the
+    ffn's normed input before the ffn (a shortcut); ``extra()`` is added in the ffn's residual add."""
+    for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
+        if sub is None:
+            continue
+
+        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(the sublayer's output, what the residual adds it to: x, or its normed input)."""
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", x) if block.norm_placement in ("pre", "sandwich") else x
+            if sub is block.ffn and before_ffn is not None:
+                before_ffn(h, x)
+            y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
+            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
+                "post", "sandwich") else y
+            return y, h if block.residual_from_norm else x
+
+        if R.arch.hyper_connections:
+            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+        else:
+            y, residual = sublayer(x)
+            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
+            y = residual + y if scale is None else scale.residual * residual + scale.output * y
+            x = R.rec("residual add", y + extra() if sub is block.ffn and extra is not None else y)
+        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
+            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
+    return x
+
+
+def _pairs(R: Run, block, x: np.ndarray) -> np.ndarray:
+    """LongcatFlashDecoderLayer: the pair ``sublayer_pairs`` times, pair i reading its tensors ``i.…``; the shortcut
+    runs on the first pair's normed ffn input, before its ffn, and joins the last residual add."""
+    n, short, weights, held = block.sublayer_pairs, block.shortcut, R.w, {}
+
+    def shortcut(h: np.ndarray, x: np.ndarray) -> None:
+        if short is not None and SHORTCUT not in held:
+            held[SHORTCUT] = ffn_kind(short).forward(R, short, h, x)
+
+    for i in range(n):
+        own = {k.split(".", 1)[1]: v for k, v in weights.items() if k.startswith(f"{i}.")} if n > 1 else {}
+        R.w = {**weights, **own}
+        x = _pair(R, block, x, shortcut if i == 0 else None,
+                  (lambda: held[SHORTCUT]) if i == n - 1 and short is not None else None)
+    R.w = weights
+    return x
 
 
 def _mixers(R: Run, block, h: np.ndarray) -> np.ndarray:
@@ -146,8 +180,9 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     weights = {}
     for step in trace(arch, 0, 1):
         for p in step.params:
-            if p.name in own:
-                weights[p.name] = own[p.name](rng, p.shape)
+            base = re.sub(r"^\d+\.", "", p.name)  # a tensor of pair i (LongCat-Flash) is drawn by its kind's rule too
+            if base in own:
+                weights[p.name] = own[base](rng, p.shape)
             elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
                     or p.name.endswith("hc.scale"):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
@@ -159,8 +194,8 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
-    if block.ffn is not None:
-        weights |= ffn_kind(block.ffn).buffers(block.ffn, rng, arch.vocab_size)
+    for f in block.ffns:
+        weights |= ffn_kind(f).buffers(f, rng, arch.vocab_size)
     return weights
 
 

@@ -18,6 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
+from . import zero_experts
 from .contract import Fact, FfnKind, or_none
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
 
@@ -79,15 +80,20 @@ class Moe(Strict):
                                        "swiglu_limits_shared)")
     out_norm: bool = Field(False, description="A norm over the whole output (routed + shared experts) before the "
                            "residual add (A.X-K1 post_mlp_layernorm)")
+    zero_experts: int = Field(0, ge=0, description="Zero-compute identity experts the router scores with the real "
+                              "ones (zero_expert_num; LongCat-Flash): a token sent to one gets w · x")
     router: Router = Router()
 
     @model_validator(mode="after")
     def _experts(self) -> "Moe":
-        if self.top_k is not None and self.top_k > self.n_experts:
+        if self.top_k is not None and self.top_k > self.n_experts + self.zero_experts:
             raise rule_error(
                 "top_k", "too_many_active_experts",
-                f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
+                f"top_k ({self.top_k}) must be at most n_experts + zero_experts ({self.n_experts + self.zero_experts})",
             )
+        if self.zero_experts and (self.expert_bias or self.d_latent or self.d_dense or self.router.hash):
+            raise rule_error("zero_experts", "zero_experts", "zero_experts go with plain experts: no expert_bias, "
+                             "d_latent, d_dense or hash routing")
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
                 "d_shared", "shared_expert_width",
@@ -97,7 +103,7 @@ class Moe(Strict):
 
 
 def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
-    e = ("n_experts", ffn.n_experts)
+    e = zero_experts.scored(ffn)  # the router scores the zero-compute experts too
     out = [weight("router", "router", d, e)]
     if ffn.router.bias:
         out.append(weight("router", "router.bias", e))
@@ -115,7 +121,7 @@ def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
         if ffn.latent_bias:
             out += [weight("experts", "fc1_latent_proj.bias", latent), weight("experts", "fc2_latent_proj.bias", d)]
     width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
-    out += chain_weights("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, e)
+    out += zero_experts.weights(chain_weights, ffn, width_in)
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
         out += chain_weights("shared_experts", "shared_expert.", d, width, ffn.gated, ffn.shared_bias)
@@ -126,7 +132,8 @@ def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
 
 def picks(f: Moe) -> str:
     """"top-8 of 64", or what is missing when the config leaves top_k unset."""
-    return f"top-{f.top_k} of {f.n_experts}" if f.top_k else f"top-k of {f.n_experts} unset (top_k null)"
+    pool = f"{f.n_experts}{zero_experts.picks(f)}"
+    return f"top-{f.top_k} of {pool}" if f.top_k else f"top-k of {pool} unset (top_k null)"
 
 
 def lines(f: Moe) -> list[str]:
@@ -209,7 +216,7 @@ def _draw_beside_dense(d, p: str, f: Moe) -> None:
 
 def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
     """Router logits → scores → (correction bias, groups) → top-k → weights (DeepseekV3TopkRouter et al.)."""
-    T, d, E, k, r, p = c.T, c.d, f.n_experts, f.top_k, f.router, "router"
+    T, d, E, k, r, p = c.T, c.d, zero_experts.scored(f)[1], f.top_k, f.router, "router"
     steps = []
     if r.scale:  # Gemma4TextRouter: a weightless RMS norm, then × scale × d^-0.5
         steps += [c.norm("router norm", p, "router.norm", (T, d), weights=False),
@@ -253,7 +260,7 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
     T, d, k, L = c.T, c.d, f.top_k, f.d_latent
     steps = [linear(c, "fc1_latent_proj", "experts", W, "x_L = x · W_fc1 (down to the experts' latent)")] if L else []
-    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp)
+    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp) + zero_experts.steps(c, f)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     if L:
@@ -330,7 +337,7 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
-    y = chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp)
+    y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp))
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     if f.d_latent:
         y = R.linear("fc2_latent_proj", y)
@@ -361,7 +368,8 @@ def shrink(f: dict) -> dict:
     grouped = (router.get("n_groups") or 1) > 1
     if grouped:
         router.update(n_groups=2, topk_groups=1)
-    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router}
+    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router,
+           "zero_experts": min(f.get("zero_experts", 0), 2)}
     if f["n_shared_experts"]:
         out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
     if f.get("d_dense"):
@@ -375,7 +383,7 @@ def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarra
     """The router's buffers (not parameters) the toy reads: the correction bias, the token id → experts table."""
     out = {}
     if f.router.correction_bias:
-        out["router.correction_bias"] = 0.1 * rng.standard_normal(f.n_experts)
+        out["router.correction_bias"] = 0.1 * rng.standard_normal(zero_experts.scored(f)[1])
     if f.router.hash:  # token id → top_k distinct experts
         out["router.tid2eid"] = np.stack([rng.permutation(f.n_experts)[:f.top_k] for _ in range(vocab)])
     return out
@@ -396,5 +404,6 @@ KIND = FfnKind(
              else f.router.scoring),
         Fact("Feed-forward", "expert width", lambda f: f.d_expert),
         Fact("Feed-forward", "shared experts", lambda f: f.n_shared_experts),
+        Fact("Feed-forward", "zero-compute experts", lambda f: f.zero_experts),
     ),
 )
