@@ -92,7 +92,7 @@ class Moe(Strict):
                 f"top_k ({self.top_k}) must be at most n_experts + zero_experts ({self.n_experts + self.zero_experts})",
             )
         if self.zero_experts and (self.expert_bias or self.d_latent or self.d_dense or self.router.hash):
-            raise rule_error("zero_experts", "zero_experts", "zero_experts go with plain experts: no expert_bias, "
+            raise rule_error("zero_experts", "block_wiring", "zero_experts go with plain experts: no expert_bias, "
                              "d_latent, d_dense or hash routing")
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
@@ -179,8 +179,9 @@ def _draw_frame(d, p: str, f: Moe) -> None:
     # the MoE's input (the block's norm), shared by all paths
     d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")
     d.node(p + "router", d.label(*router), "router", mark="ffn")
-    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
-                                 "biases" if f.expert_bias else ""), "moe", mark="ffn")
+    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({zero_experts.up_to(f)}{f.top_k or 'how many'} "
+                                 "active)", *lines(f)[1:], "biases" if f.expert_bias else "",
+                                 zero_experts.identity_line(f)), "moe", mark="ffn")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k or 'k unset'}")
     if f.d_dense:
         _draw_beside_dense(d, p, f)

@@ -60,3 +60,13 @@ def forward(R: Run, f, x: np.ndarray, idx: np.ndarray, run: Callable[[], np.ndar
 def picks(f) -> str:
     """" + 256 zero-compute" after the experts a router picks from."""
     return f" + {f.zero_experts} zero-compute" if f.zero_experts else ""
+
+
+def up_to(f) -> str:
+    """"up to " before the experts a token uses, when some of its picks may be zero experts."""
+    return "up to " if f.zero_experts else ""
+
+
+def identity_line(f) -> str:
+    """The diagram's line for the zero experts."""
+    return f"a pick among the {f.zero_experts} zero-compute experts adds w · x" if f.zero_experts else ""
