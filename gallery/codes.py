@@ -62,13 +62,14 @@ CODES: dict[str, Code] = {
         Code("C004", "layers and blocks disagree",
              "every kind in layers needs an entry in blocks, and every block kind must be used",
              "layers: [full]\nblocks: {dense: ...}", "layers: [full]\nblocks: {full: ...}"),
-        Code("C005", "more active experts than experts", "top_k must be at most n_experts",
+        Code("C005", "more active experts than experts", "top_k must be at most n_experts (+ zero_experts, which the router scores too)",
              "n_experts: 8\ntop_k: 16", "n_experts: 8\ntop_k: 2"),
         Code("C006", "inconsistent block wiring",
              "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
              "d_shared goes with n_shared_experts > 0; residual_from_norm needs pre norms and no parallel block; "
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
-             "not parallel",
+             "not parallel; sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go with "
+             "plain experts; latent_scales need q_lora_rank",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

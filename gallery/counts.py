@@ -243,6 +243,16 @@ def mtp_params(arch: Arch) -> int:
     return sum(t.total for t in mtp_terms(arch))
 
 
+def active_note(arch: Arch) -> str:
+    """What the active count leaves unsaid when a router also scores zero-compute experts (one sentence), else ""."""
+    bounds = active_bounds(arch)
+    if bounds is None or bounds[0] == bounds[1]:
+        return ""
+    return (f"The router also scores zero-compute (identity) experts, so the data decides: a token uses from "
+            f"{bounds[0]:,} (its picks zero experts wherever they can be) to {bounds[1]:,} (every pick a real expert, "
+            "the figure shown).")
+
+
 def active_params(arch: Arch) -> int | None:
     """Parameters used for one token: the total less the routed experts it is not sent to; None when
     :func:`unrouted` says why it is undefined.

@@ -56,7 +56,7 @@ class LongcatFlash(Family):
         "ffn_hidden_size": 12288, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
         "qk_rope_head_dim": 64, "head_dim": 64, "v_head_dim": 128, "qk_head_dim": None, "moe_topk": 12,
         "n_routed_experts": 512, "zero_expert_num": 256, "expert_ffn_hidden_size": 2048,
-        "routed_scaling_factor": 6.0, "router_bias": False,
+        "routed_scaling_factor": 6.0,
     }
     aliases = {"num_local_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk",
                "intermediate_size": "ffn_hidden_size", "moe_intermediate_size": "expert_ffn_hidden_size"}
@@ -87,7 +87,8 @@ class LongcatFlash(Family):
         "shortcut.activation": activation("hidden_act"),
         "shortcut.gated": const(True),
         "shortcut.router.scoring": const("softmax"),
-        "shortcut.router.bias": "router_bias",  # LongcatFlashTopkRouter: getattr(config, "router_bias", False)
+        # LongcatFlashTopkRouter: getattr(config, "router_bias", False), not a field of the config class
+        "shortcut.router.bias": lambda c, k: c.get("router_bias", False),
         "shortcut.router.correction_bias": const(True),
         "shortcut.router.normalize_topk": const(False),
         "shortcut.router.weight_scale": "routed_scaling_factor",
