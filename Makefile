@@ -10,8 +10,10 @@ SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 app: setup-runtime
 	$(PY) -m streamlit run gallery_app.py
 
+# One pytest-xdist worker per CPU; each test file runs whole on one worker, so a module's shared builds (the
+# transformers models on meta, a Streamlit server) are made once.
 test: setup-dev
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 setup-runtime:
 	$(PY) -m pip install -q -r requirements.txt

@@ -56,7 +56,8 @@ def streamlit_server(env: dict[str, str], log_name: str = ".e2e-server.log"):
     """Run the app with ``env`` added to this environment; yield (base URL, server process); stop it."""
     _require("Graphviz dot", shutil.which("dot") is not None, "apt-get install -y graphviz")
     port = _free_port()
-    log = open(ROOT / log_name, "w")  # noqa: SIM115 - closed below
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # `make test` runs a pytest-xdist worker per CPU: a log each
+    log = open(ROOT / (log_name.replace(".log", f".{worker}.log") if worker else log_name), "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "gallery_app.py", "--server.headless=true",
          f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
