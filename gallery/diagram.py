@@ -3,7 +3,8 @@
 One vertical stack read bottom to top (tokens → embedding → blocks → final norm → head → logits).
 Each block kind is drawn once as a rounded frame with its repeat count, its sub-layers in the order
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel; two mixers side
-by side from one norm into one "+" where a block has a ``parallel_mixer``, Falcon-H1), residual
+by side from one norm into one "+" where a block has a ``parallel_mixer``, Falcon-H1; LongCat-Flash's two mixer →
+ffn pairs one above the other, its shortcut MoE in a frame beside the first pair's ffn, into the last "+"), residual
 additions as "+" nodes, and the numbers as side annotations. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
 frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward

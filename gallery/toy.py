@@ -9,7 +9,8 @@ a few tokens so they bite), draws weights with a fixed seed (named and shaped as
 :class:`~gallery.toyops.ToyStep` per step of the trace, in the same order, with the step's output and, where
 useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask, after
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
-kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1), DeepSeek-V4's hyper-connections and Gemma 4's
+kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1; runs LongCat-Flash's
+pairs, each on its own ``i.…`` tensors, and its shortcut), DeepSeek-V4's hyper-connections and Gemma 4's
 per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 

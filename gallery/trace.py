@@ -7,7 +7,8 @@ shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). 
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
 norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
-each from the same normed input, then their sum) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+each from the same normed input, then their sum; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's
+tensors named ``i.…``, with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import Family, activation, const
-from .deepseek import _mla_rope, _mla_scale
+from .deepseek import DeepseekV2, _mla_rope
 from .llama import Llama
 
 
@@ -62,17 +62,8 @@ class LongcatFlash(Family):
                "intermediate_size": "ffn_hidden_size", "moe_intermediate_size": "expert_ffn_hidden_size"}
     arch = Llama.arch | {"n_layers": _n_layers}
     layers = staticmethod(lambda c: ["scmoe"] * _n_layers(c))
-    block = {
-        "mixer.kind": const("mla"),
-        "mixer.n_heads": "num_attention_heads",
-        "mixer.q_lora_rank": "q_lora_rank",
-        "mixer.kv_lora_rank": "kv_lora_rank",
-        "mixer.qk_nope_head_dim": "qk_nope_head_dim",
-        "mixer.qk_rope_head_dim": "qk_rope_head_dim",
-        "mixer.v_head_dim": "v_head_dim",
-        "mixer.bias": "attention_bias",
+    block = {k: v for k, v in DeepseekV2.block.items() if k.startswith("mixer.")} | {  # DeepSeek's MLA, and:
         "mixer.rope": _rope,
-        "mixer.scale": _mla_scale,
         "mixer.latent_scales": const(True),
         "ffn.kind": const("mlp"),
         "ffn.d_ff": "ffn_hidden_size",
