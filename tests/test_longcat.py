@@ -204,3 +204,19 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     types.the_try_page_counts_it({"model_type": "longcat_flash"})
+
+
+def test_stats_says_the_active_range(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(SMALL))
+    run = lambda *flags: subprocess.run([sys.executable, "-m", "gallery", "stats", str(path), *flags],  # noqa: E731
+                                        capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    fewest, most = active_bounds(types._arch(SMALL))
+    assert json.loads(run("--json"))["active_bounds"] == [fewest, most]
+    assert f"({fewest:,} to {most:,} active, as routing goes)" in run()
