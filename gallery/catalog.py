@@ -55,7 +55,7 @@ def card(spec: Spec) -> Card:
     return Card(
         slug=spec.slug, name=spec.name, family=spec.family, organisation=spec.organisation,
         release_date=spec.release_date, total_params=total_params(a), active_params=active_params(a),
-        attention=attention_label(spec), moe=any(ffn_kind(b.ffn).routed(b.ffn)[1] > 1 for b in a.blocks.values() if b.ffn is not None),
+        attention=attention_label(spec), moe=any(ffn_kind(f).routed(f)[1] > 1 for b in a.blocks.values() for f in b.ffns),
         n_layers=a.n_layers, d_model=a.d_model, context_length=a.context_length, pattern=summary(a.layers),
         published=published_line(spec),
     )

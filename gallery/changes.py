@@ -110,7 +110,8 @@ def _mixer_family(block) -> tuple[type, ...] | None:
 
 
 def _ffn_family(block) -> str | None:
-    return None if block.ffn is None else ffn_kind(block.ffn).name(block.ffn)  # "dense", "MoE"
+    # "dense", "MoE" (a shortcut MoE beside dense MLPs, LongCat-Flash: "MoE")
+    return next((ffn_kind(f).name(f) for f in block.ffns), None)
 
 
 def _families(spec: Spec, family) -> Counter:
@@ -194,7 +195,7 @@ def _mixer_change(a: Spec, b: Spec) -> tuple[str, str] | None:
 
 
 def _moe(spec: Spec) -> str:
-    f = next(blk.ffn for blk in spec.arch.blocks.values() if isinstance(blk.ffn, Moe))
+    f = next(x for blk in spec.arch.blocks.values() for x in blk.ffns if isinstance(x, Moe))
     shared = f", {f.n_shared_experts} shared" if f.n_shared_experts else ""
     return f"MoE {f.n_experts:,} experts, top-{f.top_k or 'k unset'}{shared}"
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import codes as codes_mod
-from .counts import active_params, breakdown, mtp_params, total_params, unrouted
+from .counts import active_bounds, active_params, breakdown, mtp_params, total_params, unrouted
 from .derive import DerivationError
 from .memory import kv_bytes_per_token, state_bytes
 from .spec import SLUG_RE
@@ -240,7 +240,10 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 
 def _active_text(row: dict) -> str:
-    return row["unrouted"] if row["active_params"] is None else f"{row['active_params']:,} active"
+    if row["active_params"] is None:
+        return row["unrouted"]
+    low, high = row["active_bounds"]  # a range when the router also scores zero-compute experts (LongCat-Flash)
+    return f"{high:,} active" if low == high else f"{low:,} to {high:,} active, as routing goes"
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -254,6 +257,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "embedding_params": breakdown(arch)["embeddings"],
             "active_params": active_params(arch),  # null when undefined: unrouted says why
             "unrouted": unrouted(arch),
+            "active_bounds": active_bounds(arch),  # (fewest, most): equal unless zero-compute experts are scored
             "kv_cache_bytes_per_token": kv_bytes_per_token(arch),
             "state_bytes_per_sequence": state_bytes(arch),  # linear/SSM/conv layers: fixed, any context
             "breakdown": breakdown(arch),

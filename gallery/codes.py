@@ -63,7 +63,7 @@ CODES: dict[str, Code] = {
              "every kind in layers needs an entry in blocks, and every block kind must be used; the same for "
              "shared_blocks and the shared blocks that blocks name in shared",
              "layers: [full]\nblocks: {dense: ...}", "layers: [full]\nblocks: {full: ...}"),
-        Code("C005", "more active experts than experts", "top_k must be at most n_experts",
+        Code("C005", "more active experts than experts", "top_k must be at most n_experts (+ zero_experts, which the router scores too)",
              "n_experts: 8\ntop_k: 16", "n_experts: 8\ntop_k: 2"),
         Code("C006", "inconsistent block wiring",
              "a block needs a mixer or an ffn; shared_norm needs parallel; parallel needs both; "
@@ -71,7 +71,8 @@ CODES: dict[str, Code] = {
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
              "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
              "laurel needs one mixer in every block; a shared block beside the input embeddings reads 2 × d_model (its "
-             "mixer's d_in)",
+             "mixer's d_in); sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go with "
+             "plain experts; latent_scales need q_lora_rank",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

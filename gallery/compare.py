@@ -98,8 +98,8 @@ def _mixer_fact(field: str) -> Getter:
 
 def _ffn_fact(field: str) -> Getter:
     """A fact of the feed-forward, read by its kind (— for a kind without it) over the blocks with one."""
-    def get(block: Block) -> Any:
-        return next((f.get(block.ffn) for f in ffn_kind(block.ffn).facts if f.field == field), None)
+    def get(block: Block) -> Any:  # the first of the block's feed-forwards (LongCat-Flash: a shortcut MoE) with it
+        return next((f.get(x) for x in block.ffns for f in ffn_kind(x).facts if f.field == field), None)
     return lambda spec: _per_kind(spec, get, lambda b: b.ffn is not None)  # Nemotron-H: mixer-only blocks skipped
 
 

@@ -19,6 +19,8 @@ norms, hyper-connections, per-layer inputs and head.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from . import altup, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
@@ -60,20 +62,34 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
 def block_terms(arch: Arch, kind: str) -> list[Term]:
     """The parameter groups of one layer of block kind ``kind`` (no repeat)."""
     block = arch.blocks[kind]
-    terms: list[Term] = []
+    pair: list[Term] = []
     d = ("d_model", arch.d_model)
     for mixer in block.mixers:  # Falcon-H1: attention beside a state-space mixer, both counted
-        terms += mixer_kind(mixer).terms(d, mixer, kind)
+        pair += mixer_kind(mixer).terms(d, mixer, kind)
     if block.ffn is not None:
-        terms += ffn_kind(block.ffn).terms(d, block.ffn, kind)
-    terms += _norm_terms(arch, "norm", kind, norms_per_block(block))
+        pair += ffn_kind(block.ffn).terms(d, block.ffn, kind)
+    pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
         labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
-        terms += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+        pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+    terms = [_paired(t, block.sublayer_pairs) for t in pair]  # LongCat-Flash: each pair with weights of its own
+    if block.shortcut is not None:  # once per layer, beside the first pair's ffn
+        terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)
+        terms += _norm_terms(arch, "shortcut_norm", kind, ffn_kind(block.shortcut).extra_norms(block.shortcut))
     terms += _hc_terms(arch, block, kind)
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
     return terms + sharedblock.use_terms(arch, kind) + _ple_layer_terms(arch, kind)
+
+
+def _paired(t: Term, pairs: int) -> Term:
+    """A term of a mixer → ffn pair that a layer runs ``pairs`` times, each time with weights of its own."""
+    return t if pairs == 1 else Term(t.component, t.name, t.where, (*t.symbols, "sublayer_pairs"), (*t.values, pairs))
+
+
+def routed_ffn(block: Block):
+    """The block's feed-forward with routed experts (its ffn, or a shortcut MoE beside it), or None."""
+    return next((f for f in block.ffns if ffn_kind(f).routed(f)[1] > 1 or ffn_kind(f).routed(f)[0] is None), None)
 
 
 def _ple_model_terms(arch: Arch) -> list[Term]:
@@ -190,30 +206,42 @@ def unrouted(arch: Arch) -> str | None:
     uses is not said.
     """
     kinds = [kind for kind, block in arch.blocks.items()
-             if block.ffn is not None and ffn_kind(block.ffn).routed(block.ffn)[0] is None]
+             if (f := routed_ffn(block)) is not None and ffn_kind(f).routed(f)[0] is None]
     if not kinds:
         return None
     return (f"active parameters undefined: top_k (num_experts_per_tok) is null in the {', '.join(kinds)} layers, so "
             "the model cannot route a token and how many experts a token uses is not said; the total is exact")
 
 
-def inactive_expert_params(arch: Arch) -> int | None:
-    """Routed-expert parameters a token does not use: (n_experts − top_k) experts per MoE layer, and per layer with a
-    mixer of routed experts (JetMoE's attention experts); None when :func:`unrouted`."""
+def inactive_expert_params(arch: Arch, real_picks: Callable[[int, int], int] = lambda k, zero: k) -> int | None:
+    """Routed-expert parameters a token does not use: of each expert tensor's n rows, the n − top_k it is not sent to,
+    per layer, in its MoE feed-forwards and in a mixer of routed experts (JetMoE's attention experts); None when
+    :func:`unrouted`. ``real_picks(top_k, zero_experts)``: how many of a token's picks are real experts (all of them
+    unless the router also scores zero-compute experts: :func:`active_bounds`)."""
     if unrouted(arch):
         return None
     d = ("d_model", arch.d_model)
     inactive = 0
     for kind, n in arch.layer_counts().items():
         block = arch.blocks[kind]
-        parts = [(mixer_kind(m), m) for m in block.mixers]
-        parts += [(ffn_kind(block.ffn), block.ffn)] if block.ffn is not None else []
-        for part_kind, part in parts:
-            k, experts = part_kind.routed(part)
-            per_expert = sum(t.count for t in part_kind.terms(d, part, kind)
-                             if t.name.startswith("experts."))  # not the latent projections every token uses
-            inactive += n * per_expert // experts * (experts - k)
+        parts = [(mixer_kind(m), m, block.sublayer_pairs) for m in block.mixers]
+        parts += [(ffn_kind(f), f, 1 if f is block.shortcut else block.sublayer_pairs) for f in block.ffns]
+        for part_kind, part, pairs in parts:
+            k = real_picks(part_kind.routed(part)[0], getattr(part, "zero_experts", 0))
+            for t in part_kind.terms(d, part, kind):  # not the latent projections every token uses
+                if t.name.startswith("experts."):  # stored (rows, ...): one row per expert (n_experts first)
+                    rows = t.values[0]
+                    inactive += n * pairs * t.count // rows * (rows - k)
     return inactive
+
+
+def active_bounds(arch: Arch) -> tuple[int, int] | None:
+    """(fewest, most) parameters one token uses: equal, :func:`active_params`, unless a router also scores
+    zero-compute identity experts (LongCat-Flash ``zero_expert_num``): a token then uses from top_k − zero_experts
+    (at least none) real experts to top_k, as the data routes it; None when :func:`unrouted`."""
+    most = active_params(arch)
+    fewest = inactive_expert_params(arch, lambda k, zero: max(k - zero, 0))
+    return None if most is None else (total_params(arch) - fewest, most)
 
 
 def mtp_terms(arch: Arch) -> list[Term]:
@@ -242,11 +270,22 @@ def mtp_params(arch: Arch) -> int:
     return sum(t.total for t in mtp_terms(arch))
 
 
+def active_note(arch: Arch) -> str:
+    """What the active count leaves unsaid when a router also scores zero-compute experts (one sentence), else ""."""
+    bounds = active_bounds(arch)
+    if bounds is None or bounds[0] == bounds[1]:
+        return ""
+    return (f"The router also scores zero-compute (identity) experts, so the data decides: a token uses from "
+            f"{bounds[0]:,} (its picks zero experts wherever they can be) to {bounds[1]:,} (every pick a real expert, "
+            "the figure shown).")
+
+
 def active_params(arch: Arch) -> int | None:
     """Parameters used for one token: the total less the routed experts it is not sent to; None when
     :func:`unrouted` says why it is undefined.
 
-    Embeddings and head are included, as in the "A3B"-style figures model publishers give.
+    Embeddings and head are included, as in the "A3B"-style figures model publishers give. With zero-compute
+    experts this is the most a token uses (every pick a real expert); :func:`active_bounds` gives the fewest too.
     """
     inactive = inactive_expert_params(arch)
     return None if inactive is None else total_params(arch) - inactive

@@ -3,7 +3,8 @@
 One vertical stack read bottom to top (tokens → embedding → blocks → final norm → head → logits).
 Each block kind is drawn once as a rounded frame with its repeat count, its sub-layers in the order
 the reference code runs them (norms where they really sit: pre, post, sandwich, parallel; two mixers side
-by side from one norm into one "+" where a block has a ``parallel_mixer``, Falcon-H1), residual
+by side from one norm into one "+" where a block has a ``parallel_mixer``, Falcon-H1; LongCat-Flash's two mixer →
+ffn pairs one above the other, its shortcut MoE in a frame beside the first pair's ffn, into the last "+"), residual
 additions as "+" nodes, and the numbers as side annotations. A shared block (Zamba) is drawn once, in a frame of its own that says
 which layers run it; each of those layers' frames shows its own linear and where the result joins. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
@@ -197,7 +198,8 @@ def frames(spec: Spec) -> list[list[str]]:
     kinds = list(spec.arch.layer_counts())
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
-               b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None) for b in blocks}
+               b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
+               b.shortcut) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -212,6 +214,8 @@ def _block(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str]) -> tu
     single = mixer_kind(block.mixer).block_name if block.mixer is not None else "Transformer block"
     if block.parallel_mixer is not None:
         single = "Hybrid block (two mixers side by side)"
+    if block.sublayer_pairs > 1:
+        single = f"Layer of {block.sublayer_pairs} mixer → feed-forward pairs" + (" + shortcut" if block.shortcut else "")
     count = sum(counts[k] for k in kinds)
     title = f"{' / '.join(kinds)} block × {count}" if len(spec.arch.blocks) > 1 else f"{single} × {count}"
     fill, text = d.t.fills["block"], d.t.text
@@ -243,20 +247,23 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
 
     # each sublayer in code order: (its name, each alternative's (node in, attributes of the edge into it), nodes out)
     parts: list[tuple[str, list[tuple[str, dict]], list[str]]] = []
-    if block.mixer is not None:
-        found = alternatives("mixer")
-        for q, b, _ in found:
-            d.node(q + "mixer", _label(*mixer_lines(b.mixer)), mixer_fill(b.mixer), mark="mixer")
-        if block.parallel_mixer is not None:  # Falcon-H1: a second mixer beside the first, both summed into the add
-            d.node(p + "parallel_mixer", _label(*mixer_lines(block.parallel_mixer)), mixer_fill(block.parallel_mixer),
-                   mark="mixer")
-            found.append((p + "parallel_", block, {"label": "beside, summed", "fontsize": "11"}))
-        parts.append((p + "mixer", [(q + "mixer", e) for q, _, e in found], [q + "mixer" for q, _, _ in found]))
-    if block.ffn is not None:
-        d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm
-        found = alternatives("ffn")
-        parts.append((p + "ffn", [(q + "ffn", e) for q, _, e in found], [ffn_kind(b.ffn).draw(d, q, b.ffn)
-                                                                         for q, b, _ in found]))
+    for i in range(block.sublayer_pairs):  # LongCat-Flash: the mixer → ffn pair twice, nodes of pair i named "p.i."
+        pp = p if block.sublayer_pairs == 1 else f"{p}{i}."
+        if block.mixer is not None:
+            found = alternatives("mixer") if pp == p else [(pp, block, {})]
+            for q, b, _ in found:
+                d.node(q + "mixer", _label(*mixer_lines(b.mixer)), mixer_fill(b.mixer), mark="mixer")
+            if block.parallel_mixer is not None:  # Falcon-H1: a second mixer beside the first, summed into the add
+                d.node(p + "parallel_mixer", _label(*mixer_lines(block.parallel_mixer)),
+                       mixer_fill(block.parallel_mixer), mark="mixer")
+                found.append((p + "parallel_", block, {"label": "beside, summed", "fontsize": "11"}))
+            parts.append((pp + "mixer", [(q + "mixer", e) for q, _, e in found], [q + "mixer" for q, _, _ in found]))
+        if block.ffn is not None:
+            d.stream, d.norm = (p + "in" if block.parallel or not parts else f"{p}add{len(parts)}"), norm
+            found = alternatives("ffn") if pp == p else [(pp, block, {})]
+            parts.append((pp + "ffn", [(q + "ffn", e) for q, _, e in found], [ffn_kind(b.ffn).draw(d, q, b.ffn)
+                                                                              for q, b, _ in found]))
+    shortcut = _shortcut(d, p, block.shortcut) if block.shortcut is not None else None
     entry = p + "in"
     if block.parallel:  # GPT-J, Cohere: x + mixer(norm(x)) + ffn(norm(x)); GPT-NeoX: two norms
         norms = [p + "norm"] if block.shared_norm else [p + "norm_mixer", p + "norm_ffn"]
@@ -279,6 +286,8 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         if before:
             d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
             d.edge(into, f"{name}_pre")
+            if shortcut and name == parts[1][0]:  # the shortcut reads the first pair's normed ffn input
+                d.edge(f"{name}_pre", shortcut[0])
         for node, edge in ins:
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
@@ -302,6 +311,8 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.node(f"{name}_after", _label(norm), "norm", mark="norm")
             d.edge(add, f"{name}_after")
             prev = f"{name}_after"
+    if shortcut:  # LongcatFlashDecoderLayer: added with the last pair's ffn output
+        d.edge(shortcut[1], prev, label="shortcut: added at the layer's end", style="bold")
     if spec.arch.altup:
         prev = _altup(d, p + "altup_correct", spec.arch.altup, prev, altup.lines(spec.arch.altup)[2:])
     if spec.arch.per_layer_embedding is not None:
@@ -309,6 +320,15 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     if spec.arch.hyper_connections:
         _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
     return entry, prev
+
+
+def _shortcut(d: _Dot, p: str, f) -> tuple[str, str]:
+    """A shortcut feed-forward (LongCat-Flash's MoE) in a frame of its own: (its input node, its output node)."""
+    q = p + "shortcut."
+    with d.cluster(q + "frame", label=_label("Shortcut (reads the first pair's normed input)"), labeljust="l",
+                   style="rounded,dashed", color=d.t.annotation, fontcolor=d.t.annotation):
+        out = ffn_kind(f).draw(d, q, f)
+    return q + "ffn", out
 
 
 def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:

@@ -20,7 +20,7 @@ under 1% for these models).
 
 from __future__ import annotations
 
-from .counts import active_params, param_terms
+from .counts import active_params, param_terms, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .sharedblock import block_terms, used_mixers, uses
 from .spec import Arch
@@ -45,7 +45,7 @@ def matmul_flops(arch: Arch) -> int | None:
     skipped = 0
     for t in param_terms(arch):
         if t.component in ("embeddings", "norms") or _elementwise(t.name):
-            ffn = arch.blocks[t.where].ffn if t.name.startswith("experts.") else None
+            ffn = routed_ffn(arch.blocks[t.where]) if t.name.startswith("experts.") else None
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts
@@ -67,15 +67,16 @@ def _mixers(arch: Arch, kind: str) -> tuple:
 
 
 def attention_flops(arch: Arch, context: int) -> int:
-    """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers."""
-    return sum(n * mixer_kind(m).context_flops(m, context) for kind, n in arch.layer_counts().items()
-               for m in _mixers(arch, kind))
+    """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers (and over the
+    mixer → ffn pairs of a layer that runs several, LongCat-Flash)."""
+    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
+               for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
-    return sum(n * mixer_kind(m).state_flops(m) for kind, n in arch.layer_counts().items()
-               for m in _mixers(arch, kind))
+    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
+               for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 
 def flops_per_token(arch: Arch, context: int) -> int | None:

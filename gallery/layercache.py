@@ -45,6 +45,18 @@ def side_by_side(a: LayerCache, b: LayerCache) -> LayerCache:
                       "; ".join(c.caveat for c in (a, b) if c.caveat))
 
 
+def repeated(c: LayerCache, pairs: int) -> LayerCache:
+    """What a layer keeps that runs its mixer ``pairs`` times, each with a cache of its own (LongCat-Flash's two
+    attention sublayers per layer: transformers gives each its own cache index)."""
+    if pairs == 1:
+        return c
+    def both(formula: str, elements: int) -> str:
+        return f"{pairs} sublayers × ({formula}) = {pairs * elements:,}" if elements else formula
+
+    return LayerCache(c.kind, c.n_layers, pairs * c.elements_per_token, both(c.formula, c.elements_per_token), c.window,
+                      pairs * c.state_elements, both(c.state_formula, c.state_elements), c.ratio, c.caveat)
+
+
 def state_only(kind: str, n: int, state: int, formula: str, caveat: str) -> LayerCache:
     """A layer with no KV cache, only ``state`` elements per sequence (state-space and convolution layers)."""
     return LayerCache(kind, n, 0, "no KV cache: a fixed state only", None, state, formula, caveat=caveat)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from functools import reduce
 
 from .kinds import ffn_kind, mixer_kind
-from .layercache import LayerCache, no_mixer, side_by_side  # noqa: F401  (LayerCache: importable from here)
+from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
 from .spec import Arch
 
@@ -44,13 +44,13 @@ def layer_caches(arch: Arch) -> list[LayerCache]:
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
     """One block kind's cache: its mixer's, both mixers' side by side (Falcon-H1; a shared block's attention beside
-    the layer's own mixer, its K and V kept per use: Zamba), with its feed-forward's fixed state where it keeps one;
-    nothing without a mixer."""
+    the layer's own mixer, its K and V kept per use: Zamba), one per pair in a layer that runs its mixer → ffn pair
+    several times (LongCat-Flash), with its feed-forward's fixed state where it keeps one; nothing without a mixer."""
     block = arch.blocks[kind]
     caches = [mixer_kind(m).cache(kind, n, m, arch.d_model) for m in block.mixers]
-    caches += use_caches(arch, kind, n)
     if not caches:
         return no_mixer(kind, n)
+    caches = [repeated(reduce(side_by_side, caches), block.sublayer_pairs)] + use_caches(arch, kind, n)
     ffn = block.ffn and ffn_kind(block.ffn).cache(kind, n, block.ffn, arch.d_model)
     return reduce(side_by_side, caches + ([ffn] if ffn else []))
 

@@ -111,6 +111,12 @@ class Block(Strict):
                              "embedding norm's output goes straight in)")
     learned_residual: bool = Field(False, description="Each residual add is (x + b_r) · s_r + (f(x) + b_y) · s_y with "
                                    "four learned vectors of d_model (ZAYA ZayaResidualScaling)")
+    sublayer_pairs: PositiveInt = Field(
+        1, description="The mixer → ffn pair runs this many times in one layer, each time with weights of its own "
+        "(LongCat-Flash: 2, LongcatFlashDecoderLayer; its config's num_hidden_layers counts the pairs)")
+    shortcut: Ffn | None = Field(
+        None, description="A feed-forward beside the first pair's ffn: it reads the same normed input and its output "
+        "is added to the residual at the layer's end, after the last pair (LongCat-Flash's shortcut MoE); null = none")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -138,7 +144,17 @@ class Block(Strict):
                 mixer_kind(m).fill == "attention" for m in self.mixers)):
             raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer must be of another kind than mixer "
                              "(their weights would share names), and at most one of them attention")
+        if (self.sublayer_pairs > 1 or self.shortcut is not None) and (
+                self.mixer is None or self.ffn is None or self.parallel or self.parallel_mixer is not None
+                or self.norm_placement != "pre"):
+            raise rule_error("sublayer_pairs", "block_wiring", "sublayer_pairs and shortcut need a mixer and an ffn "
+                             "one after the other with pre norms (no parallel block, no parallel_mixer)")
         return self
+
+    @property
+    def ffns(self) -> tuple:
+        """The block's feed-forwards in code order: none, ``ffn``, or the ``shortcut`` and ``ffn``."""
+        return tuple(f for f in (self.shortcut, self.ffn) if f is not None)
 
     @property
     def mixers(self) -> tuple:
@@ -324,6 +340,10 @@ class Arch(Strict):
         if self.laurel and any(b.mixer is None or b.parallel or b.parallel_mixer for b in self.blocks.values()):
             raise rule_error("laurel", "block_wiring", "laurel goes beside the one mixer of every block (a block "
                              "without a mixer, parallel or with a parallel_mixer has none to go beside)")
+        if (self.hyper_connections or self.per_layer_embedding or self.altup or self.laurel or self.shared_blocks) \
+                and any(b.sublayer_pairs > 1 or b.shortcut for b in self.blocks.values()):
+            raise rule_error("blocks", "block_wiring", "sublayer_pairs and shortcut do not go with hyper_connections, "
+                             "per_layer_embedding, altup, laurel or shared_blocks (no model builds them together)")
         return self
 
     def layer_counts(self) -> dict[str, int]:

@@ -9,7 +9,8 @@ a few tokens so they bite), draws weights with a fixed seed (named and shaped as
 :class:`~gallery.toyops.ToyStep` per step of the trace, in the same order, with the step's output and, where
 useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask, after
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
-kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1), DeepSeek-V4's hyper-connections Gemma 3n's AltUp
+kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1; runs LongCat-Flash's
+pairs, each on its own ``i.…`` tensors, and its shortcut), DeepSeek-V4's hyper-connections, Gemma 3n's AltUp
 and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
@@ -23,6 +24,7 @@ T − 1 (their table ``tid2eid`` is drawn with the weights).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,7 +36,7 @@ from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build wit
 from .kinds.mlp import FF_TOY  # noqa: F401
 from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
-from .trace import SUM, mixer_label, trace, traceable
+from .trace import SHORTCUT, SUM, mixer_label, trace, traceable
 
 HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
 
@@ -49,8 +51,9 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         d_model = mixer_kind(block.mixer).toy_d_model(block.mixer, data["mixer"], arch.d_model) or D_TOY
     if block.parallel_mixer is not None:
         data["parallel_mixer"] = mixer_kind(block.parallel_mixer).shrink(data["parallel_mixer"])
-    if block.ffn is not None:
-        data["ffn"] = ffn_kind(block.ffn).shrink(data["ffn"])
+    for part in ("ffn", "shortcut"):
+        if getattr(block, part) is not None:
+            data[part] = ffn_kind(getattr(block, part)).shrink(data[part])
     return Arch.model_validate({
         "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
@@ -83,36 +86,12 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         f = ffn_kind(block.ffn).forward(R, block.ffn, h, x)
         R.rec("residual add", x + a + f)
         return R.done()
+    if block.sublayer_pairs > 1 or block.shortcut is not None:
+        _pairs(R, block, x)
+        return R.done()
     if arch.altup:  # Gemma3nTextDecoderLayer: the layer computes the active prediction of the streams
         predictions, x = altup.predict(R, arch.altup, x)
-    for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
-        if sub is None:
-            continue
-        side = arch.laurel if sub is block.mixer else None
-
-        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-            """(the sublayer's output, what the residual adds it to: x, or its normed input, LAuReL's output)."""
-            # ZambaHybridLayer: the shared block's output joins the mixer's input; the residual keeps x
-            into = sharedblock.use_forward(R, arch.layers[0], x) if sub is block.mixer and block.shared else x
-            h = R.norm(f"{label} norm (pre)", f"{label}_norm", into) if block.norm_placement in ("pre", "sandwich") and (
-                sub is not block.mixer or block.mixer_norm) else into
-            beside = laurel.forward(R, h) if side else None
-            y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
-            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
-                "post", "sandwich") else y
-            return y, h if block.residual_from_norm else x, beside
-
-        if arch.hyper_connections:
-            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
-        elif block.learned_residual:  # ZayaResidualScaling
-            x = residual_scale.forward(R, label, x, sublayer(x)[0])
-        else:
-            y, residual, beside = sublayer(x)
-            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
-            x = R.rec("residual add", residual + y if scale is None else scale.residual * residual + scale.output * y)
-            x = laurel.merge(R, x, beside) if side else x
-        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
-            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
+    x = _pair(R, block, x)
     if arch.altup:
         streams, x = altup.correct(R, arch.altup, predictions, x)
     if arch.per_layer_embedding is not None:  # Gemma4TextDecoderLayer: the per-layer input after the feed-forward
@@ -125,6 +104,63 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         R.rec("residual add", streams + (np.arange(streams.shape[1]) > 0)[:, None] * y[:, None] if arch.altup
               else x + y)
     return R.done()
+
+
+def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extra: Callable | None = None
+          ) -> np.ndarray:
+    """The mixer and feed-forward sublayers with their norms and residual adds. ``before_ffn(h, x)`` runs on the
+    ffn's normed input before the ffn (a shortcut); ``extra()`` is added in the ffn's residual add."""
+    arch = R.arch
+    for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
+        if sub is None:
+            continue
+        side = arch.laurel if sub is block.mixer else None
+
+        def sublayer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """(the sublayer's output, what the residual adds it to: x, or its normed input, LAuReL's output)."""
+            # ZambaHybridLayer: the shared block's output joins the mixer's input; the residual keeps x
+            into = sharedblock.use_forward(R, arch.layers[0], x) if sub is block.mixer and block.shared else x
+            h = R.norm(f"{label} norm (pre)", f"{label}_norm", into) if block.norm_placement in ("pre", "sandwich") and (
+                sub is not block.mixer or block.mixer_norm) else into
+            beside = laurel.forward(R, h) if side else None
+            if sub is block.ffn and before_ffn is not None:
+                before_ffn(h, x)
+            y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
+            y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
+                "post", "sandwich") else y
+            return y, h if block.residual_from_norm else x, beside
+
+        if arch.hyper_connections:
+            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+        elif block.learned_residual:  # ZayaResidualScaling
+            x = residual_scale.forward(R, label, x, sublayer(x)[0])
+        else:
+            y, residual, beside = sublayer(x)
+            scale = block.mixer_scale if sub is block.mixer else block.ffn_scale
+            y = residual + y if scale is None else scale.residual * residual + scale.output * y
+            x = R.rec("residual add", y + extra() if sub is block.ffn and extra is not None else y)
+            x = laurel.merge(R, x, beside) if side else x
+        if block.norm_placement == "post_residual":  # the sum is normed: the stream the next sublayer reads
+            x = R.norm(f"{label} norm (after the add)", f"{label}_norm", x)
+    return x
+
+
+def _pairs(R: Run, block, x: np.ndarray) -> np.ndarray:
+    """LongcatFlashDecoderLayer: the pair ``sublayer_pairs`` times, pair i reading its tensors ``i.…``; the shortcut
+    runs on the first pair's normed ffn input, before its ffn, and joins the last residual add."""
+    n, short, weights, held = block.sublayer_pairs, block.shortcut, R.w, {}
+
+    def shortcut(h: np.ndarray, x: np.ndarray) -> None:
+        if short is not None and SHORTCUT not in held:
+            held[SHORTCUT] = ffn_kind(short).forward(R, short, h, x)
+
+    for i in range(n):
+        own = {k.split(".", 1)[1]: v for k, v in weights.items() if k.startswith(f"{i}.")} if n > 1 else {}
+        R.w = {**weights, **own}
+        x = _pair(R, block, x, shortcut if i == 0 else None,
+                  (lambda: held[SHORTCUT]) if i == n - 1 and short is not None else None)
+    R.w = weights
+    return x
 
 
 def _mixers(R: Run, block, h: np.ndarray) -> np.ndarray:
@@ -164,8 +200,9 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     weights = {}
     for step in trace(arch, 0, 1):
         for p in step.params:
-            if p.name in own:
-                weights[p.name] = own[p.name](rng, p.shape)
+            base = re.sub(r"^\d+\.", "", p.name)  # a tensor of pair i (LongCat-Flash) is drawn by its kind's rule too
+            if base in own:
+                weights[p.name] = own[base](rng, p.shape)
             elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
                     or p.name.endswith(("hc.scale", "_scale")):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
@@ -177,8 +214,8 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
                 weights[p.name] = 0.2 * rng.standard_normal(p.shape)
             else:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
-    if block.ffn is not None:
-        weights |= ffn_kind(block.ffn).buffers(block.ffn, rng, arch.vocab_size)
+    for f in block.ffns:
+        weights |= ffn_kind(f).buffers(f, rng, arch.vocab_size)
     return weights
 
 

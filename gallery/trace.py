@@ -8,7 +8,8 @@ transformers modeling code; this module wires them with the block's norms and re
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
 norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
 each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
-:mod:`gallery.sharedblock`) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+:mod:`gallery.sharedblock`; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's tensors named ``i.…``,
+with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
@@ -18,8 +19,10 @@ norm and the head are outside a layer and not traced.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import altup, laurel, residual_scale, sharedblock
-from .counts import ple_layer_weights
+from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
 from .steps import ACTIVATIONS, Ctx, Param, Step, ew, linear  # noqa: F401  (Param, Step: importable from here)
@@ -72,7 +75,19 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                     ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
         return [c.norm("attention norm", "norm", "attn_norm", x), *mixer, c.norm("ffn norm", "norm", "ffn_norm", x),
                 *ffn, ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
-    steps: list[Step] = altup.predict_steps(c, arch.altup) if arch.altup else []  # Gemma3nTextDecoderLayer
+    if block.sublayer_pairs == 1 and block.shortcut is None:
+        steps = altup.predict_steps(c, arch.altup) if arch.altup else []  # Gemma3nTextDecoderLayer
+        steps += _pair(c, kind, block, mixer, ffn)
+        steps += altup.correct_steps(c, arch.altup) if arch.altup else []
+        return steps + _per_layer_input(c)
+    return _pairs(c, kind, block, mixer, ffn)
+
+
+def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | None,
+          last: Step | None = None) -> list[Step]:
+    """The mixer and feed-forward sublayers, each with its norms and residual add (``last``: the ffn's add instead)."""
+    arch = c.arch
+    steps: list[Step] = []
     for sub, label, what in ((mixer, mixer_label(block.mixer), f"{mixer[-1].part}(x)" if mixer else ""),
                              (ffn, "ffn", "ffn(x)")):
         if sub is None:
@@ -87,12 +102,40 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
             inner = sharedblock.use_steps(c, kind) + inner
         add = residual_scale.step(c, label, what) if block.learned_residual else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [add]
+        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [
+            last if last and sub is ffn else add]
         steps += [laurel.merge_step(c)] if side else []
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
-            steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", x))
-    steps += altup.correct_steps(c, arch.altup) if arch.altup else []
-    return steps + _per_layer_input(c)
+            steps.append(c.norm(f"{label} norm (after the add)", "norm", f"{label}_norm", (c.T, c.d)))
+    return steps
+
+
+SHORTCUT = "shortcut"  # the name of a shortcut feed-forward's output, held to the layer's end (trace and toy)
+
+
+def _pairs(c: Ctx, kind: str, block, mixer: list[Step], ffn: list[Step]) -> list[Step]:
+    """LongcatFlashDecoderLayer: the mixer → ffn pair ``sublayer_pairs`` times, pair i's tensors named ``i.…`` (its
+    ModuleList index); the shortcut feed-forward reads the first pair's normed ffn input (it runs first there) and
+    its output joins the last residual add."""
+    n, short = block.sublayer_pairs, block.shortcut
+    last = ew("residual add", "residual", (c.T, c.d), f"x = x + ffn(x) + {SHORTCUT}(h), h = the first pair's normed "
+              "ffn input", per=2) if short is not None else None
+    steps: list[Step] = []
+    for i in range(n):
+        pair = [_own(s, i, n) for s in _pair(c, kind, block, mixer, ffn, last if i == n - 1 else None)]
+        if i == 0 and short is not None:
+            at = next(j for j, s in enumerate(pair) if s.op == "ffn norm (pre)") + 1
+            pair[at:at] = [replace(s, part=f"{SHORTCUT} {s.part}") for s in ffn_kind(short).steps(c, short)]
+        steps += pair
+    return steps
+
+
+def _own(step: Step, i: int, n: int) -> Step:
+    """A step of pair ``i`` of ``n``: its tensors named ``i.…`` (one pair: as they are)."""
+    if n == 1:
+        return step
+    return replace(step, part=f"{step.part} (pair {i + 1})",
+                   params=tuple(Param(f"{i}.{p.name}", p.shape) for p in step.params))
 
 
 def _scaled_residual(c: Ctx, block, what: str, scale) -> Step:
@@ -157,7 +200,7 @@ def traceable(arch: Arch, layer: int) -> None:
     config leaves unset (the model cannot route a token)."""
     if not 0 <= layer < arch.n_layers:
         raise ValueError(f"layer {layer} is out of range: the model has layers 0–{arch.n_layers - 1}")
-    ffn = arch.blocks[arch.layers[layer]].ffn
+    ffn = routed_ffn(arch.blocks[arch.layers[layer]])
     if ffn is not None and ffn_kind(ffn).routed(ffn)[0] is None:
         raise ValueError(f"layer {layer} cannot be traced: its top_k (num_experts_per_tok) is null, so the model "
                          "cannot route a token to its experts")

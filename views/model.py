@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from gallery.compare import compact
-from gallery.counts import active_params, breakdown, mtp_params, param_terms, total_params, unrouted
+from gallery.counts import active_note, active_params, breakdown, mtp_params, param_terms, total_params, unrouted
 from gallery.derive import DerivationError, field_sources
 from gallery.diagram import THEMES, to_dot
 from gallery.flops import flops_per_token
@@ -35,7 +35,8 @@ total, active = total_params(arch), active_params(arch)
 cols = st.columns(5)
 cols[0].metric("Total parameters", compact(total), help=f"{total:,}. {CONVENTIONS['total']}")
 cols[1].metric("Active per token", compact(active),
-               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {CONVENTIONS['active']}")
+               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {CONVENTIONS['active']} "
+               f"{active_note(arch)}")
 cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
 cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
                help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from gallery import compare
 from gallery.compare import compact
-from gallery.counts import active_params, total_params, unrouted
+from gallery.counts import active_note, active_params, total_params, unrouted
 from gallery.diagram import to_dot
 from gallery.draft import to_yaml
 from gallery.memory import kv_bytes_per_token
@@ -72,7 +72,8 @@ arch = spec.arch
 cols = st.columns(4)
 cols[0].metric("Total parameters", compact(total_params(arch)), help=f"{total_params(arch):,}")
 active = active_params(arch)
-cols[1].metric("Active per token", compact(active), help=f"{unrouted(arch)}." if active is None else f"{active:,}")
+cols[1].metric("Active per token", compact(active),
+               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {active_note(arch)}")
 cols[2].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB")
 cols[3].metric("Model type", spec.source.model_type)
 diagrams.show(to_dot(spec), "Block diagram of your config")

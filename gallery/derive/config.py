@@ -176,6 +176,10 @@ EXPECT: dict[str, Expect] = {
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    "zero_expert_num": COUNT,  # LongcatFlashConfig: identity experts beside the routed ones
+    "expert_ffn_hidden_size": SIZE,
+    "qk_head_dim": _null(SIZE, "longcat_flash"),
+    "router_bias": FLAG,
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
     "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
@@ -207,7 +211,7 @@ EXPECT: dict[str, Expect] = {
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
                                  "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
                                  "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "falcon_h1", "apertus",
-                                 "bitnet"),
+                                 "bitnet", "longcat_flash"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",

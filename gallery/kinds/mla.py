@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache
-from ..specbase import Indexer, Rope, Strict
+from ..specbase import Indexer, Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
@@ -47,6 +47,15 @@ class LatentAttention(Strict):
     window: PositiveInt | None = None
     softcap: float | None = None
     scale: float | None = None
+    latent_scales: bool = Field(False, description="The query × √(d_model / q_lora_rank) and the normed KV latent × "
+                                "√(d_model / kv_lora_rank), no parameters (LongcatFlashMLA mla_scale_q_lora, "
+                                "mla_scale_kv_lora)")
+
+    @model_validator(mode="after")
+    def _scales(self) -> "LatentAttention":
+        if self.latent_scales and self.q_lora_rank is None:
+            raise rule_error("latent_scales", "block_wiring", "latent_scales scale the query latent: give q_lora_rank")
+        return self
 
 
 def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
@@ -114,6 +123,7 @@ def lines(m: LatentAttention) -> list[str]:
     """The label: heads, latent widths, head dims, positions, the indexer, what a query sees."""
     q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
     out = ["Multi-head latent attention (MLA)", f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
+           "query and KV latent × √(d_model / rank)" if m.latent_scales else "",
            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} {'RoPE' if m.rope else 'unrotated'} (shared key)"
            f" · V {m.v_head_dim}",
            rope_text(m.rope)]
@@ -149,6 +159,9 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
             out=(1, T, rope)),
         c.norm("kv_a_layernorm", p, "kv_a_layernorm", (T, r), params=params(W, "kv_a_layernorm.weight")),
     ]
+    if m.latent_scales:  # LongcatFlashMLA: after the latent's norm, before RoPE
+        steps += [ew("scale Q", p, (h, T, qk), f"q · √(d_model / q_lora_rank) = q · √({c.d} / {m.q_lora_rank})"),
+                  ew("scale latent", p, (T, r), f"c_kv · √(d_model / kv_lora_rank) = c_kv · √({c.d} / {r})")]
     if m.rope:
         steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, "pairs"),
                   rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, "pairs")]
@@ -206,6 +219,10 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     latent = R.rec("take latent c_kv", ckv[:, :r])
     k_pe = R.rec("take k_pe", ckv[None, :, r:])
     latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent)
+    if m.latent_scales:
+        sq = (x.shape[-1] / m.q_lora_rank) ** 0.5
+        q, q_pe = R.rec("scale Q", q * sq), q_pe * sq
+        latent = R.rec("scale latent", latent * (x.shape[-1] / r) ** 0.5)
     if m.rope:
         q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, True))
         k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, True))

@@ -18,7 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
-from . import router_mlp
+from . import router_mlp, zero_experts
 from .contract import Fact, FfnKind, or_none
 from . import moe_out_bias
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
@@ -86,15 +86,20 @@ class Moe(Strict):
     out_bias: bool = Field(False, description=moe_out_bias.DESCRIPTION)
     out_norm: bool = Field(False, description="A norm over the whole output (routed + shared experts) before the "
                            "residual add (A.X-K1 post_mlp_layernorm)")
+    zero_experts: int = Field(0, ge=0, description="Zero-compute identity experts the router scores with the real "
+                              "ones (zero_expert_num; LongCat-Flash): a token sent to one gets w · x")
     router: Router = Router()
 
     @model_validator(mode="after")
     def _experts(self) -> "Moe":
-        if self.top_k is not None and self.top_k > self.n_experts:
+        if self.top_k is not None and self.top_k > self.n_experts + self.zero_experts:
             raise rule_error(
                 "top_k", "too_many_active_experts",
-                f"top_k ({self.top_k}) must be at most n_experts ({self.n_experts})",
+                f"top_k ({self.top_k}) must be at most n_experts + zero_experts ({self.n_experts + self.zero_experts})",
             )
+        if self.zero_experts and (self.expert_bias or self.d_latent or self.d_dense or self.router.hash):
+            raise rule_error("zero_experts", "block_wiring", "zero_experts go with plain experts: no expert_bias, "
+                             "d_latent, d_dense or hash routing")
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
                 "d_shared", "shared_expert_width",
@@ -104,7 +109,7 @@ class Moe(Strict):
 
 
 def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
-    e = ("n_experts", ffn.n_experts)
+    e = zero_experts.scored(ffn)  # the router scores the zero-compute experts too
     out = router_mlp.weights(d, ffn) if ffn.router.mlp_width else [weight("router", "router", d, e)]
     if ffn.router.bias:
         out.append(weight("router", "router.bias", e))
@@ -122,7 +127,7 @@ def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
         if ffn.latent_bias:
             out += [weight("experts", "fc1_latent_proj.bias", latent), weight("experts", "fc2_latent_proj.bias", d)]
     width_in = ("d_latent", ffn.d_latent) if ffn.d_latent else d  # what each expert reads and writes
-    out += chain_weights("experts", "experts.", width_in, ("d_expert", ffn.d_expert), ffn.gated, ffn.expert_bias, e)
+    out += zero_experts.weights(chain_weights, ffn, width_in)
     out += moe_out_bias.weights(d) if ffn.out_bias else []
     if ffn.n_shared_experts:
         width = ("d_shared", ffn.d_shared)
@@ -134,7 +139,8 @@ def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
 
 def picks(f: Moe) -> str:
     """"top-8 of 64", or what is missing when the config leaves top_k unset."""
-    return f"top-{f.top_k} of {f.n_experts}" if f.top_k else f"top-k of {f.n_experts} unset (top_k null)"
+    pool = f"{f.n_experts}{zero_experts.picks(f)}"
+    return f"top-{f.top_k} of {pool}" if f.top_k else f"top-k of {pool} unset (top_k null)"
 
 
 def lines(f: Moe) -> list[str]:
@@ -183,8 +189,9 @@ def _draw_frame(d, p: str, f: Moe) -> None:
     # the MoE's input (the block's norm), shared by all paths
     d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")
     d.node(p + "router", d.label(*router), "router", mark="ffn")
-    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({f.top_k or 'how many'} active)", *lines(f)[1:],
-                                 "biases" if f.expert_bias else ""), "moe", mark="ffn")
+    d.node(p + "experts", d.label(f"{f.n_experts} routed experts ({zero_experts.up_to(f)}{f.top_k or 'how many'} "
+                                 "active)", *lines(f)[1:], "biases" if f.expert_bias else "",
+                                 zero_experts.identity_line(f)), "moe", mark="ffn")
     d.edge(p + "router", p + "experts", label=f"top-{f.top_k or 'k unset'}")
     if f.d_dense:
         _draw_beside_dense(d, p, f)
@@ -220,7 +227,7 @@ def _draw_beside_dense(d, p: str, f: Moe) -> None:
 
 def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
     """Router logits → scores → (correction bias, groups) → top-k → weights (DeepseekV3TopkRouter et al.)."""
-    T, d, E, k, r, p = c.T, c.d, f.n_experts, f.top_k, f.router, "router"
+    T, d, E, k, r, p = c.T, c.d, zero_experts.scored(f)[1], f.top_k, f.router, "router"
     if r.mlp_width:
         return router_mlp.steps(c, f, W)
     steps = []
@@ -266,7 +273,7 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
     T, d, k, L = c.T, c.d, f.top_k, f.d_latent
     steps = [linear(c, "fc1_latent_proj", "experts", W, "x_L = x · W_fc1 (down to the experts' latent)")] if L else []
-    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp)
+    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp) + zero_experts.steps(c, f)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     steps += [moe_out_bias.step(c, W)] if f.out_bias else []
@@ -346,7 +353,7 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
-    y = chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp)
+    y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp))
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     y = moe_out_bias.forward(R, y) if f.out_bias else y
     if f.d_latent:
@@ -378,7 +385,8 @@ def shrink(f: dict) -> dict:
     grouped = (router.get("n_groups") or 1) > 1
     if grouped:
         router.update(n_groups=2, topk_groups=1)
-    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router}
+    out = {**f, "n_experts": 4, "top_k": min(f["top_k"], 2), "d_expert": EXPERT_TOY, "router": router,
+           "zero_experts": min(f.get("zero_experts", 0), 2)}
     if f["n_shared_experts"]:
         out["d_shared"] = EXPERT_TOY * f["n_shared_experts"]
     if f.get("d_dense"):
@@ -392,7 +400,7 @@ def buffers(f: Moe, rng: np.random.Generator, vocab: int) -> dict[str, np.ndarra
     """The router's buffers (not parameters) the toy reads: the correction bias, the token id → experts table."""
     out = router_mlp.buffers(f) if f.router.mlp_width else {}
     if f.router.correction_bias:
-        out["router.correction_bias"] = 0.1 * rng.standard_normal(f.n_experts)
+        out["router.correction_bias"] = 0.1 * rng.standard_normal(zero_experts.scored(f)[1])
     if f.router.hash:  # token id → top_k distinct experts
         out["router.tid2eid"] = np.stack([rng.permutation(f.n_experts)[:f.top_k] for _ in range(vocab)])
     return out
@@ -413,5 +421,6 @@ KIND = FfnKind(
              else f.router.scoring),
         Fact("Feed-forward", "expert width", lambda f: f.d_expert),
         Fact("Feed-forward", "shared experts", lambda f: f.n_shared_experts),
+        Fact("Feed-forward", "zero-compute experts", lambda f: f.zero_experts),
     ),
 )
