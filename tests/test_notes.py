@@ -252,7 +252,8 @@ def arch_numbers(spec) -> set:
                 yield from walk(v)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             yield value
-    query_widths = {m.n_heads * m.head_dim for m in _mixers(spec) if hasattr(m, "n_heads") and hasattr(m, "head_dim")}
+    query_widths = {m.n_heads * m.head_dim for m in _mixers(spec)
+                    if getattr(m, "n_heads", None) and getattr(m, "head_dim", None)}  # Mamba: n_heads may be null
     return set(walk(spec.arch.model_dump())) | query_widths
 
 

@@ -72,7 +72,8 @@ class Expect:
         if isinstance(value, list) and self.items and model_type not in self.any_items:
             i, bad = next(((i, v) for i, v in enumerate(value) if not _is(v, (self.items,))), (0, _OK))
             if bad is not _OK:  # one entry per layer: name the layer
-                return f"{key}[{i}]: {shown(bad)} at layer {i} is {_a(bad)}: expected {self.describe(model_type)}"
+                what = "" if bad is None else f" is {_a(bad)}"
+                return f"{key}[{i}]: {shown(bad)} at layer {i}{what}: expected {self.describe(model_type)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not self._in_range(value):
             return f"{key} is {shown(value)}: expected {self.describe(model_type)}"
         if isinstance(value, dict) and self.entries:
@@ -183,7 +184,7 @@ EXPECT: dict[str, Expect] = {
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
     "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
-    "attention_hidden_size": _null(SIZE, "rwkv"),  # RwkvConfig: null is hidden_size
+    "attention_hidden_size": _null(SIZE, "rwkv", "zamba"),  # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it
     "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
     **dict.fromkeys(["altup_num_inputs", "laurel_rank"], SIZE),
     "altup_active_idx": COUNT,
@@ -293,7 +294,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["mamba_norm_before_gate", "mamba_rms_norm", "projectors_bias"], _null(FLAG, "falcon_h1")),
     "attn_layer_indices": _layers(int),
     # Zamba's shared block widths (null: 2 × hidden_size, 2 × hidden_size / heads), Mamba heads, hybrid period
-    **dict.fromkeys(["attention_hidden_size", "attention_head_dim"], _null(SIZE, "zamba")),
+    "attention_head_dim": _null(SIZE, "zamba"),
     **dict.fromkeys(["n_mamba_heads", "attn_layer_period"], SIZE),
     "attn_layer_offset": COUNT,
     "mamba_dt_rank": _expect((int, str), 1),  # a number or "auto"
