@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, laurel, residual_scale, sharedblock, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
@@ -36,7 +36,9 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
-    terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
+    rows = ("vocab_size + extra_rows", arch.vocab_size + emb.extra_rows) if emb.extra_rows else (
+        "vocab_size", arch.vocab_size)
+    terms = [term("embeddings", "embed_tokens", "model", rows, d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
     if emb.norm:  # BloomModel.word_embeddings_layernorm
@@ -72,6 +74,9 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
         labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
         pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+    if block.tanh_gated:  # MllamaCrossAttentionDecoderLayer: cross_attn_attn_gate, cross_attn_mlp_gate
+        labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
+        pair += [w.term(kind) for label in labels for w in tanh_gate.weights(label)]
     terms = [_paired(t, block.sublayer_pairs) for t in pair]  # LongCat-Flash: each pair with weights of its own
     if block.shortcut is not None:  # once per layer, beside the first pair's ffn
         terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)

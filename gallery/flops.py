@@ -4,7 +4,8 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens.
+layer attends to at most ``window`` tokens; a cross-attention layer to one image's vision tokens, whose K and V
+projections run once per image (not per text token) and are left out.
 
 A fixed-state mixer instead reads and writes its state, the same cost at any context (:func:`state_flops`).
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
@@ -36,6 +37,12 @@ def _elementwise(name: str) -> bool:
         "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale"))
 
 
+def _per_image(name: str) -> bool:
+    """Weights that multiply an image's vision tokens, not the text token: cross-attention's K and V projections
+    (``… (image)``) run once per image and are cached, so a text token does not multiply them."""
+    return name.endswith("(image)")
+
+
 def matmul_flops(arch: Arch) -> int | None:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded); None when the
     experts a token uses are not said (:func:`~gallery.counts.unrouted`)."""
@@ -44,7 +51,7 @@ def matmul_flops(arch: Arch) -> int | None:
         return None
     skipped = 0
     for t in param_terms(arch):
-        if t.component in ("embeddings", "norms") or _elementwise(t.name):
+        if t.component in ("embeddings", "norms") or _elementwise(t.name) or _per_image(t.name):
             ffn = routed_ffn(arch.blocks[t.where]) if t.name.startswith("experts.") else None
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, laurel, residual_scale, sharedblock, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -134,6 +134,8 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         elif block.learned_residual:  # ZayaResidualScaling
             x = residual_scale.forward(R, label, x, sublayer(x)[0])
+        elif block.tanh_gated:  # MllamaCrossAttentionDecoderLayer
+            x = tanh_gate.forward(R, label, x, sublayer(x)[0])
         else:
             y, residual, beside = sublayer(x)
             scale = block.mixer_scale if sub is block.mixer else block.ffn_scale

@@ -367,6 +367,12 @@ EXPECT: dict[str, Expect] = {
         **dict.fromkeys(["head_dim", "num_heads", "short_conv_kernel_size"], SIZE),
         **dict.fromkeys(["full_attn_layers", "kda_layers"], Expect((list,), items=int)),
     }),
+    # MllamaTextConfig: the cross-attention layers; pad_token_id is embed_tokens' padding_idx (nn.Embedding refuses one
+    # outside its rows); the wrapper's vision_config gives the image tokens (MllamaVisionConfig's keys)
+    "cross_attention_layers": _layers(int),
+    "pad_token_id": _null(_expect(int)),
+    "vision_config": Expect((dict,), null=True, entries=dict.fromkeys(["image_size", "patch_size", "max_num_tiles"],
+                                                                      SIZE)),
 }
 
 
