@@ -22,7 +22,8 @@ VISION = {"image_size": 448, "patch_size": 14, "max_num_tiles": 4}  # MllamaVisi
 
 def _layers(c, kind=None) -> list[str]:
     """``layer_idx in config.cross_attention_layers``: indices outside the stack are never met."""
-    cross = set(c["cross_attention_layers"] or [3, 8, 13, 18, 23, 28, 33, 38])  # MllamaTextConfig.__post_init__
+    cross = c["cross_attention_layers"]
+    cross = set([3, 8, 13, 18, 23, 28, 33, 38] if cross is None else cross)  # MllamaTextConfig.__post_init__
     return ["cross" if i in cross else "full" for i in range(c["num_hidden_layers"])]
 
 
