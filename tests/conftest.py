@@ -42,8 +42,9 @@ def language_model_config(config: dict) -> dict:
 
     wrapper = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
     # The head is the wrapper's (Qwen3VLForConditionalGeneration.lm_head): tied as the wrapper's own
-    # tie_word_embeddings says (get_expanded_tied_weights_keys reads the wrapper model's config).
-    return wrapper.get_text_config().to_dict() | {"tie_word_embeddings": wrapper.tie_word_embeddings}
+    # tie_word_embeddings says (get_expanded_tied_weights_keys reads the wrapper model's config); MllamaConfig has no
+    # such flag (nothing ties in Mllama's classes)
+    return wrapper.get_text_config().to_dict() | {"tie_word_embeddings": getattr(wrapper, "tie_word_embeddings", False)}
 
 
 @pytest.fixture(scope="session")
