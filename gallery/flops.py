@@ -4,8 +4,8 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens; a cross-attention layer to one image's vision tokens, whose K and V
-projections run once per image (not per text token) and are left out.
+layer attends to at most ``window`` tokens; a layer that attends to an image (Mllama) to one image's vision tokens,
+whose K and V projections run once per image (not per text token) and are left out.
 
 A fixed-state mixer instead reads and writes its state, the same cost at any context (:func:`state_flops`).
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
@@ -38,8 +38,8 @@ def _elementwise(name: str) -> bool:
 
 
 def _per_image(name: str) -> bool:
-    """Weights that multiply an image's vision tokens, not the text token: cross-attention's K and V projections
-    (``… (image)``) run once per image and are cached, so a text token does not multiply them."""
+    """Weights that multiply an image's vision tokens, not the text token: the K and V projections of a layer that
+    attends to an image (``… (image)``) run once per image and are cached, so a text token does not multiply them."""
     return name.endswith("(image)")
 
 

@@ -112,7 +112,7 @@ class Block(Strict):
     learned_residual: bool = Field(False, description="Each residual add is (x + b_r) · s_r + (f(x) + b_y) · s_y with "
                                    "four learned vectors of d_model (ZAYA ZayaResidualScaling)")
     tanh_gated: bool = Field(False, description="Each sublayer's output is scaled by tanh of a learned scalar before "
-                             "its residual add, x = x + tanh(g) · f(x) (Mllama's cross-attention layers: "
+                             "its residual add, x = x + tanh(g) · f(x) (Mllama's layers that attend to the image: "
                              "cross_attn_attn_gate and cross_attn_mlp_gate, zero at init)")
     sublayer_pairs: PositiveInt = Field(
         1, description="The mixer → ffn pair runs this many times in one layer, each time with weights of its own "

@@ -1,7 +1,7 @@
-"""Tanh-gated residual adds: each sublayer's output scaled by tanh of a learned scalar (Mllama's cross-attention
-layers, ``MllamaCrossAttentionDecoderLayer`` in ``models/mllama/modeling_mllama.py``).
+"""Tanh-gated residual adds: each sublayer's output scaled by tanh of a learned scalar (Mllama's layers that attend to
+the image, ``MllamaCrossAttentionDecoderLayer`` in ``models/mllama/modeling_mllama.py``).
 
-After the cross-attention, x = x + tanh(cross_attn_attn_gate) · attn(x); after the MLP, x = x + tanh(cross_attn_mlp_gate)
+After the attention, x = x + tanh(cross_attn_attn_gate) · attn(x); after the MLP, x = x + tanh(cross_attn_mlp_gate)
 · mlp(x), where text rows that see no image have their MLP output zeroed first (``full_text_row_masked_out_mask``).
 Both gates are one number each, zero at init, so a layer added to a trained text model starts as the identity. They
 are elementwise weights, counted with the norms; the block's ``tanh_gated`` switches them on. :mod:`gallery.counts`,
