@@ -24,16 +24,22 @@ from .test_model_types_mla import _LEGACY
 from .test_toy import _check_against_transformers, _hf_state
 
 BF16 = 2
-# AXK2Config annotates num_key_value_heads, q_lora_rank, v_head_dim, num_experts_per_tok and norm_topk_prob without
-# null: transformers refuses those variants, and derive refuses them alike (exact_or_refused_alike checks both)
+# AXK2Config annotates q_lora_rank, v_head_dim, num_experts_per_tok and norm_topk_prob without null: transformers
+# refuses those variants, and derive refuses them alike (exact_or_refused_alike checks both). It refuses a null
+# num_key_value_heads too, a key the latent attention never reads (nor derive): that variant is left out, as for axk1.
 _OWN = {
     "gate rank": {"gated_norm_rank": 7},
     "indexer widths": {"index_n_heads": 3, "index_head_dim": 24, "index_topk": 32},
     "grouped routing": {"n_routed_experts": 12, "n_group": 3, "topk_group": 2, "num_experts_per_tok": 3},
-    "one group only": {"n_group": 4},  # n_group and topk_group must be set together: refused by both
+    # AXK2Config.validate_architecture's routing checks: refused by both
+    "one group only": {"n_group": 4},
+    "one group count only": {"topk_group": 2},
+    "groups that do not divide the experts": {"n_routed_experts": 10, "n_group": 4, "topk_group": 2},
+    "more top groups than groups": {"n_routed_experts": 8, "n_group": 2, "topk_group": 4},
     "no shared expert": {"n_shared_experts": 0},
 }
-VARIANTS = types._VARIANTS | types._EXPERT_VARIANTS | types._MLA_VARIANTS | _LEGACY | _OWN
+VARIANTS = {k: v for k, v in (types._VARIANTS | types._EXPERT_VARIANTS | types._MLA_VARIANTS | _LEGACY | _OWN).items()
+            if k != "null kv heads"}
 
 
 def test_default_config_is_exact():

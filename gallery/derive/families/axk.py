@@ -9,6 +9,7 @@ turns into it. ``models/axk2`` (A.X-K2): see :class:`Axk2`. Defaults are the tra
 
 from __future__ import annotations
 
+from ..config import DerivationError, shown
 from ..family import MLP_TYPES, const, is_moe, layer_kinds, moe_only, per_layer
 from .deepseek import DeepseekV3, DeepseekV32
 
@@ -42,6 +43,21 @@ class Axk1(DeepseekV3):
     }
 
 
+def _axk2_layers(c, kind=None):
+    """A.X-K1's dense and sparse layers, after AXK2Config.validate_architecture's routing checks: ``n_group`` and
+    ``topk_group`` set together (both null: ungrouped), the experts divisible by ``n_group``, ``topk_group`` at most
+    ``n_group``."""
+    groups, top = c["n_group"], c["topk_group"]
+    if (groups is None) != (top is None):
+        raise DerivationError(f"n_group {shown(groups)} and topk_group {shown(top)}: A.X-K2 needs both or neither "
+                              "(null routes over all experts)")
+    if groups is not None and c["n_routed_experts"] % groups:
+        raise DerivationError(f"n_routed_experts {c['n_routed_experts']} is not a multiple of n_group {groups}")
+    if groups is not None and top > groups:
+        raise DerivationError(f"topk_group {top} exceeds n_group {groups}")
+    return _legacy_mlp_layers(c)
+
+
 class Axk2(Axk1):
     """``models/axk2`` (A.X-K2): A.X-K1 without the MoE output norm, plus DeepSeek-V3.2's indexer in every layer, the
     fused query-and-gate projection (``q_gate_proj`` instead of ``q_b_proj``, the output × σ(gate) before o_proj), and
@@ -58,6 +74,7 @@ class Axk2(Axk1):
         "max_position_embeddings": 131072, "index_topk": 2048, "index_head_dim": 128, "index_n_heads": 16,
         "gated_norm_rank": 16,
     }
+    layers = staticmethod(_axk2_layers)
     block = {k: v for k, v in Axk1.block.items() if k != "ffn.out_norm"} | {
         k: v for k, v in DeepseekV32.block.items() if k.startswith("mixer.indexer.")} | {
         "mixer.q_gate": const(True),
