@@ -2,7 +2,8 @@
 
 Schema :class:`LatentAttention`; parameters (low-rank query and KV projections, their norms, the indexer); the
 cache (the KV latent and the shared RoPE key per token, plus the indexer's key); attention FLOPs (over the window
-or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule.
+or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule. Options
+in modules of their own: the output gate (:mod:`.gate`) and A.X-K2's fused query-and-gate projection (:mod:`.q_gate`).
 """
 
 from __future__ import annotations
