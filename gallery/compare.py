@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from . import hyper
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -124,8 +125,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "final norm", lambda s: s.arch.final_norm),
     ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
-    ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
-     if s.arch.hyper_connections else "none"),
+    ("Norms", "hyper-connections", lambda s: hyper.fact(s.arch.hyper_connections)),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),

@@ -9,7 +9,7 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
-norms; a shared block's, ``arch.shared_blocks``, once), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights),
+norms; a shared block's, ``arch.shared_blocks``, once), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
 input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, hyper, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
@@ -123,28 +123,16 @@ def _ple_layer_terms(arch: Arch, where: str) -> list[Term]:
 
 
 def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:
-    """DeepseekV4HyperConnection before each sublayer (attn_hc, ffn_hc): ``fn`` maps the flattened
-    streams to the pre (n), post (n) and comb (n × n) weights, ``base`` is their bias, ``scale`` one per kind."""
-    if arch.hyper_connections is None:
-        return []
-    n = arch.hyper_connections.streams
-    mix, flat = ("(2 + streams) × streams", (2 + n) * n), ("streams × d_model", n * arch.d_model)
+    """The hyper-connection before each sublayer (attn_hc, ffn_hc; :mod:`gallery.hyper`)."""
+    hc, d = arch.hyper_connections, ("d_model", arch.d_model)
     subs = [name for name, part in (("attn_hc", block.mixer), ("ffn_hc", block.ffn)) if part is not None]
-    return [t for sub in subs for t in (
-        term("hyper_connections", f"{sub}.fn", where, mix, flat),  # (2 + n) · n weights from n · d inputs
-        term("hyper_connections", f"{sub}.base", where, mix),
-        term("hyper_connections", f"{sub}.scale", where, ("3 (pre, post, comb)", 3)),
-    )]
+    return [w.term(where) for sub in subs for w in hyper.weights(d, hc, sub)] if hc else []
 
 
 def _hc_head_terms(arch: Arch) -> list[Term]:
-    """DeepseekV4HyperHead: collapses the streams into one before the final norm (n weights, n biases, one scale)."""
-    if arch.hyper_connections is None:
-        return []
-    n = ("streams", arch.hyper_connections.streams)
-    return [term("hyper_connections", "hc_head.fn", "model", n, ("streams × d_model", n[1] * arch.d_model)),
-            term("hyper_connections", "hc_head.base", "model", n),
-            term("hyper_connections", "hc_head.scale", "model", ("1", 1))]
+    """The hyper-head: collapses the streams into one before the final norm."""
+    hc = arch.hyper_connections
+    return [w.term("model") for w in hyper.head_weights(("d_model", arch.d_model), hc)] if hc else []
 
 
 def _head_mlp_terms(arch: Arch) -> list[Term]:

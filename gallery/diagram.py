@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, laurel
+from . import altup, hyper, laurel
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -367,15 +367,13 @@ def _laurel(d: _Dot, p: str, spec: Spec, source: str, add: str) -> str:
 
 def _residual(spec: Spec) -> str:
     hc = spec.arch.hyper_connections
-    return f"residual ({hc.streams} streams, mHC)" if hc else "residual"
+    return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
 def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
-    """What a hyper-connection does around each sublayer (DeepseekV4HyperConnection), beside the block input."""
-    text = _label("Hyper-connections (mHC)", f"{hc.streams} residual streams; around each sublayer:",
-                  "learned weights collapse them into its input,", "spread its output back, mix the streams",
-                  f"(doubly stochastic, Sinkhorn {hc.sinkhorn_iters} iters)")
-    d.g.node(name, text, shape="box", style="rounded,dashed", color=d.t.annotation, fontcolor=d.t.annotation)
+    """What a hyper-connection does around each sublayer (:mod:`gallery.hyper`), beside the block input."""
+    d.g.node(name, _label(*hyper.lines(hc)), shape="box", style="rounded,dashed", color=d.t.annotation,
+             fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
 
 

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .laurel import Laurel
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
@@ -251,19 +252,6 @@ def _split_top(text: str) -> list[str]:
     return [p for p in (*parts, cur) if p.strip()]
 
 
-class HyperConnections(Strict):
-    """Manifold-constrained hyper-connections (mHC, DeepSeek-V4): the residual is kept as ``streams`` copies.
-
-    Around every sublayer, weights computed from the streams collapse them into the sublayer's input,
-    spread its output back over the streams, and mix the streams by a doubly-stochastic matrix; a
-    final hyper-head collapses them before the last norm.
-    """
-
-    streams: PositiveInt = Field(description="Parallel residual streams (hc_mult)")
-    sinkhorn_iters: PositiveInt = Field(description="Sinkhorn-Knopp iterations that make the mixing matrix doubly "
-                                        "stochastic (hc_sinkhorn_iters)")
-
-
 class PerLayerEmbedding(Strict):
     """Per-layer input embeddings (PLE, Gemma 4 E-models): a second token table gives every layer a small input
     of its own.
@@ -292,7 +280,8 @@ class Arch(Strict):
     embedding: Embedding
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
     hyper_connections: HyperConnections | None = Field(
-        None, description="Residual kept as several mixed streams (DeepSeek-V4 hc_mult); null = one plain residual")
+        None, description="Residual kept as several streams with learned weights around each sublayer (DeepSeek-V4, HY-V4 "
+        "hc_mult); null = one plain residual")
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
