@@ -334,6 +334,7 @@ EXPECT: dict[str, Expect] = {
     "mup_enabled": _null(FLAG, "afmoe"),
     **dict.fromkeys(["dense_intermediate_size"], SIZE),
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
+    "hc_magnitude": EPS,  # HYV4Config: the post weights' scale
     # popped in __post_init__: AXK1Config divides by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
                              only=((int, frozenset({"axk1"})), (list, frozenset({"minimax_m3_vl_text"})))),
