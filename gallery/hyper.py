@@ -4,7 +4,7 @@ Two forms, one schema. DeepSeek-V4's manifold-constrained hyper-connections (mHC
 from the flattened, RMS-normalised streams ``fn`` gives ``streams`` pre, ``streams`` post and ``streams × streams``
 comb logits (each kind with one learned ``scale``, all with a ``base``); pre weights collapse the streams into the
 sublayer's input, post weights spread its output back, and comb, softmax then Sinkhorn-Knopp normalised to a doubly
-stochastic matrix, mixes the streams before the add. HY-V4's independent hyper-connections (iHC,
+stochastic matrix, mixes the streams before the add. HY-V4's identity hyper-connections (iHC,
 ``HYV4HyperConnection``, ``sinkhorn_iters`` null): no comb, so ``fn`` gives only the pre and post logits, ``scale``
 has two entries, ``post = post_scale · σ(…) + eps`` and each stream adds its own post-weighted output to itself.
 Both end in the same hyper-head (``DeepseekV4HyperHead``, ``HYV4HyperHead``) that collapses the streams before the
@@ -41,7 +41,7 @@ class HyperConnections(Strict):
     sinkhorn_iters: PositiveInt | None = Field(
         None, description="Sinkhorn-Knopp iterations that make the stream-mixing matrix doubly stochastic "
         "(DeepSeek-V4 hc_sinkhorn_iters); null: no mixing matrix, each stream keeps its own residual (HY-V4's "
-        "independent hyper-connections)")
+        "identity hyper-connections, iHC)")
     post_scale: float = Field(2.0, gt=0, description="The post weights' scale, post = post_scale · σ(…) (HY-V4 "
                               "hc_magnitude; DeepSeek-V4's is 2)")
 
@@ -140,7 +140,7 @@ def forward(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
 
 
 def short(hc: HyperConnections) -> str:
-    """The form's short name: mHC (with Sinkhorn mixing) or iHC (independent streams)."""
+    """The form's short name: mHC (with Sinkhorn mixing) or iHC (identity: each stream keeps its own residual)."""
     return "mHC" if hc.sinkhorn_iters else "iHC"
 
 

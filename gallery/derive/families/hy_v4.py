@@ -1,5 +1,5 @@
 """HY-V4 (Hunyuan V4, ``models/hy_v4``): GLM-5's latent attention with the sparse-attention indexer, gated and with
-sinks, under independent hyper-connections, and DeepSeek-V3's routing over clamped experts.
+sinks, under identity hyper-connections (iHC), and DeepSeek-V3's routing over clamped experts.
 
 ``HYV4Config`` differs from GLM-4.7-Flash (``glm4_moe_lite``, its routing and ``mlp_layer_types``) in:
 
