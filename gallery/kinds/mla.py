@@ -196,8 +196,9 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
     T, p, ix = c.T, "indexer", m.indexer
     ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.top_k, m.qk_rope_head_dim
     if ix.shared:
-        return [ew("reuse top-k", p, (T, T), f"the previous indexer layer's {k} tokens per query (no weights)",
-                    per=0)]
+        qk = (m.n_heads, T, m.qk_nope_head_dim + rope)  # from outside the layer: one pick per query
+        return [Step("reuse top-k", p, qk, (T, T), f"each query keeps the previous indexer layer's {k} tokens (no "
+                     "weights)", 0)]
     theta = m.rope.theta if m.rope else 10000.0
     return [
         linear(c, "indexer.wq_b", p, W, "q_I = c_q · W_q (from the query latent)"),
