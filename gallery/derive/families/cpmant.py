@@ -70,7 +70,7 @@ class CpmAnt(Family):
         "d_model": "hidden_size",
         "n_layers": "num_hidden_layers",
         "vocab_size": "vocab_size",
-        "context_length": _distance,  # "the maximum sequence length that this model might ever be used with"
+        "context_length": const(None),  # no position table: the buckets saturate beyond max_distance
         "norm.kind": const("rmsnorm"),
         "norm.eps": "eps",
         "embedding.tied": const(False),  # CpmAntForCausalLM._tied_weights_keys = {}
