@@ -15,7 +15,7 @@ from gallery.diagram import to_dot
 from gallery.flops import attention_flops, matmul_flops
 from gallery.kinds import relative_bias
 from gallery.memory import kv_bytes, kv_bytes_per_token
-from gallery.spec import Arch, Spec
+from gallery.spec import Arch
 from gallery.toy import toy_forward, toy_trace
 from gallery.trace import trace
 
@@ -160,11 +160,9 @@ def test_the_try_page_reads_it():
 
 
 def test_the_diagram_draws_the_shared_bias_segments_and_prompt_rows():
-    spec = Spec.model_validate({
-        "slug": "my-model", "name": "m", "family": "f", "organisation": "o", "arch": derive(SMALL).arch,
-        "source": {"hf_repo": "o/m", "config": "configs/m.json", "model_type": MT,
-                   "transformers_class": "CpmAntForCausalLM"}}, strict=False)
-    dot = to_dot(spec)
+    from gallery.trial import spec_from_config
+
+    dot = to_dot(spec_from_config(SMALL))
     assert "relative position bias: one shared table, 40 log buckets to 300" in dot
     assert "+ 20 prompt rows (4 × 5)" in dot and "+ segment embedding (7 segments)" in dot
 

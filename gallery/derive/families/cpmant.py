@@ -18,42 +18,28 @@ from ..config import DerivationError
 from ..family import Family, const
 
 
-def _segments(c, kind=None):
-    """segment_types: CpmAntModel.forward looks up segment 2 for every text token, so there must be at least 3."""
-    value = c["segment_types"]
-    if value < 3:
-        raise DerivationError(f"segment_types is {value}: CpmAntModel gives text tokens segment 2, so the segment "
-                              "table needs at least 3 rows; accepted: an integer of at least 3")
-    return value
+def _at_least(key: str, least, why: str):
+    """``config[key]``, refused below ``least(config)``: transformers builds such a model, but its forward cannot run
+    (``why``)."""
+
+    def rule(c, kind=None):
+        value, minimum = c[key], least(c)
+        if value < minimum:
+            raise DerivationError(f"{key} is {value}: {why}; accepted: an integer of at least {minimum}")
+        return value
+
+    return rule
 
 
-def _prompt_types(c, kind=None):
-    """prompt_types: CpmAntModel.forward prepends the prompt of type 2 (rows vocab_size + 2 × prompt_length on), so
-    with prompt tokens there must be at least 3 types."""
-    value = c["prompt_types"]
-    if value < 3 and c["prompt_length"]:
-        raise DerivationError(f"prompt_types is {value}: CpmAntModel prepends the prompt of type 2 to every input, so "
-                              "the token table needs at least 3 prompt types; accepted: an integer of at least 3 (or "
-                              "prompt_length 0)")
-    return value
-
-
-def _buckets(c, kind=None):
-    """position_bias_num_buckets: a quarter of them are exact distances, so at least 4 (the log buckets divide by it)."""
-    value = c["position_bias_num_buckets"]
-    if value < 4:
-        raise DerivationError(f"position_bias_num_buckets is {value}: _position_bucket divides by a quarter of it; "
-                              "accepted: an integer of at least 4")
-    return value
-
-
-def _distance(c, kind=None):
-    """position_bias_max_distance: the log buckets run from num_buckets // 4 to it (log of their ratio divides)."""
-    value, exact = c["position_bias_max_distance"], c["position_bias_num_buckets"] // 4
-    if value <= exact:
-        raise DerivationError(f"position_bias_max_distance is {value}: the log buckets run from "
-                              f"position_bias_num_buckets // 4 = {exact} to it; accepted: an integer above {exact}")
-    return value
+# CpmAntModel.forward gives every text token segment 2, and puts the prompt of type 2 (rows vocab_size +
+# 2 × prompt_length on) before every input; _position_bucket divides by num_buckets // 4, then by the log of
+# max_distance over it
+_segments = _at_least("segment_types", lambda c: 3, "CpmAntModel gives text tokens segment 2")
+_prompt_types = _at_least("prompt_types", lambda c: 3 if c["prompt_length"] else 0,
+                          "CpmAntModel puts the prompt of type 2 before every input (unless prompt_length is 0)")
+_buckets = _at_least("position_bias_num_buckets", lambda c: 4, "_position_bucket divides by a quarter of it")
+_distance = _at_least("position_bias_max_distance", lambda c: c["position_bias_num_buckets"] // 4 + 1,
+                      "the log buckets run from position_bias_num_buckets // 4 to it")
 
 
 class CpmAnt(Family):
