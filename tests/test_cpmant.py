@@ -165,6 +165,7 @@ def test_the_diagram_draws_the_shared_bias_segments_and_prompt_rows():
     dot = to_dot(spec_from_config(SMALL))
     assert "relative position bias: one shared table, 40 log buckets to 300" in dot
     assert "+ 20 prompt rows (4 × 5)" in dot and "+ segment embedding (7 segments)" in dot
+    assert "the whole input both ways" in dot and "causal" not in dot  # CpmAntModel: context = 1 for the input
 
 
 def test_cache_and_flops_by_hand():

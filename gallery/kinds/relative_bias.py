@@ -132,7 +132,10 @@ def shrink(rb: dict) -> dict:
 def text(rb: RelativeBias) -> str:
     """The bias in words for a diagram label."""
     return (f"relative position bias: one shared table, {rb.num_buckets} log buckets to {rb.max_distance:,} "
-            f"+ {rb.segment_types}² segment pairs; the input seen both ways")
+            f"+ {rb.segment_types}² segment pairs")
+
+
+SPAN = "full attention: the whole input both ways, then each generated token over the cache"
 
 
 FACT = Fact("Positions", "relative position bias", lambda m: "none" if getattr(m, "relative_bias", None) is None else

@@ -215,7 +215,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     if m.sub_norm:
         out.append("sub-norm on the merged heads before o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
-            if m.chunk else "full causal attention")
+            if m.chunk else relative_bias.SPAN if m.relative_bias else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
     return out + tail_lines(span, m.sinks, m.softcap, biases)
 
