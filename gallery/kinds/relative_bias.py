@@ -4,8 +4,8 @@
 n_heads, built once in ``CpmAntModel`` (not per layer; counted once, :func:`model_terms`) and added by every layer
 to its scores after the 1/√head_dim scale (``CpmAntAttention``: ``score = QKᵀ / √d + position_bias``). The row a
 query i and key j read: when their segments are equal, the T5-style bucket of j − i (``_position_bucket``, always
-bidirectional: half the buckets for keys before the query, half for keys after; of each half, the first quarter of
-the buckets one per distance, the rest log-spaced up to ``max_distance``, beyond which they saturate); when they
+bidirectional: half the buckets for keys before the query, half for keys after; in each half, num_buckets // 4
+buckets of one distance each, the rest log-spaced up to ``max_distance``, beyond which they saturate); when they
 differ, ``num_buckets + seg_i · segment_types + seg_j``, one bucket per ordered segment pair, whatever the distance.
 ``CpmAntModel.forward`` gives the prompt_length prompt positions segment 0 and the text segment 2 (0 for padding),
 and marks the whole input as context (``_prepare_attention_mask``): within the input every token sees every other,
@@ -30,7 +30,7 @@ from .contract import Fact
 
 PROMPT_SEGMENT, TEXT_SEGMENT = 0, 2  # CpmAntModel.forward: segment 0 for the prompt rows, 2 for the text
 PROMPT_TOY = 2  # the toy's first tokens standing for prompt rows
-BUCKETS_TOY, DISTANCE_TOY = 8, 8  # a quarter of each half exact (2 distances), then log buckets the toy reaches
+BUCKETS_TOY, DISTANCE_TOY = 8, 8  # 8 // 4 = 2 exact distances per side, then log buckets the toy's tokens reach
 
 
 class RelativeBias(Strict):
