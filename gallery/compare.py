@@ -138,6 +138,9 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
+    ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
+     else "none"),
+    ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),
     ("Vocabulary & context", "per-layer embeddings", lambda s: f"d_per_layer {s.arch.per_layer_embedding.d_per_layer}"
      if s.arch.per_layer_embedding else "none"),
     ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),

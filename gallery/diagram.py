@@ -426,6 +426,10 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
     d.node(q + "tokens", _label("Tokenized text"), "io", shape="plaintext")
     emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
+    if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
+        emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
+    if emb.segments:
+        emb_lines.append(f"+ segment embedding ({_n(emb.segments)} segments)")
     if emb.scaled:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
@@ -518,7 +522,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     out = set()
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
-                           x.embedding.input_scale)
+                           x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

@@ -270,6 +270,10 @@ EXPECT: dict[str, Expect] = {
         "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
+    # CpmAntConfig: widths, the relative position bias and segments; prompts may be none
+    **dict.fromkeys(["dim_head", "dim_ff", "position_bias_num_buckets", "position_bias_max_distance",
+                     "segment_types"], SIZE),
+    **dict.fromkeys(["prompt_types", "prompt_length"], COUNT),
     **dict.fromkeys(["global_rope_theta", "local_rope_theta"], BASE),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1", "axk1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
