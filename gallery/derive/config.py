@@ -181,6 +181,11 @@ EXPECT: dict[str, Expect] = {
     "expert_ffn_hidden_size": SIZE,
     "qk_head_dim": _null(SIZE, "longcat_flash"),
     "router_bias": FLAG,
+    # Dots3NoteTextConfig.__post_init__ pops the sliding layers' widths, their RoPE base and the attention switches
+    **dict.fromkeys(["swa_num_attention_heads", "swa_num_key_value_heads", "swa_q_lora_rank", "swa_kv_lora_rank",
+                     "swa_head_dim", "swa_qk_nope_head_dim", "swa_v_head_dim", "swa_qk_rope_head_dim"], SIZE),
+    "swa_rope_theta": BASE,
+    "use_dsa": _null(FLAG),
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
     "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
@@ -336,7 +341,8 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
     # popped in __post_init__: AXK1Config divides by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
-                             only=((int, frozenset({"axk1"})), (list, frozenset({"minimax_m3_vl_text"})))),
+                             only=((int, frozenset({"axk1", "dots3_note_text", "dots3_note"})),
+                                   (list, frozenset({"minimax_m3_vl_text", "dots3_note_text", "dots3_note"})))),
     "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
     # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
     "lru_width": _null(SIZE, "recurrent_gemma"),
