@@ -113,8 +113,8 @@ def _width(key: str):
         else:
             value, where = c[key], key
         problem = EXPECT[key].problem(where, value, c.model_type)
-        if problem:
-            raise DerivationError(problem)
+        if problem or value is None:  # null: a query latent is required (Dots3NoteTextConfig.validate_architecture)
+            raise DerivationError(problem or f"{where} is null: Dots3NoteTextConfig requires a query latent rank")
         return value
     return rule
 
