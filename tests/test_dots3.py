@@ -265,3 +265,24 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     types.the_try_page_counts_it({"model_type": "dots3_note_text"})
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"per_layer_config": [1, 2]}, r"per_layer_config: \[1, 2\]: expected an object"),
+    ({"per_layer_config": {"9": {"num_attention_heads": 2}}}, "per_layer_config: .*0 to 6"),
+    ({"per_layer_config": {"3": {"intermediate_size": 8}}}, "overriding num_attention_heads"),
+    ({"per_layer_config": {str(i): {"num_attention_heads": "2"} for i in (2, 3, 4, 6)}},
+     r"per_layer_config \(sliding_attention layers\) num_attention_heads"),
+    ({"swa_q_lora_rank": "x"}, "swa_q_lora_rank"),
+    ({"swa_q_lora_rank": None}, "swa_q_lora_rank is null"),
+    ({"q_lora_rank": None}, "q_lora_rank is null"),
+    ({"moe_layer_freq": [1, 1]}, "moe_layer_freq: 2 entries for 7 layers"),
+    ({"layer_types": ["linear_attention"] * 7}, r"layer_types\[0\]"),
+    ({"use_dsa": "yes"}, "use_dsa"),
+    ({"vision_config": 3, "model_type": "dots3_note"}, "vision_config: 3: expected an object"),
+])
+def test_hostile_configs_get_one_line(change, says):
+    """Wrong types, sizes and shapes: one line naming the key, never a traceback."""
+    with pytest.raises(DerivationError, match=says) as err:
+        types._arch(SMALL | change)
+    assert len(err.value.lines) == 1
