@@ -204,8 +204,7 @@ def test_toy_attention_equals_transformers(layer, word):
 
     from gallery.toy import toy_trace
 
-    # the toy's latent norms use DeepSeek-V2's 1e-6; Dots norms them at rms_norm_eps: give both 1e-6
-    arch = types._arch(SMALL | {"rms_norm_eps": 1e-6, "sliding_window": 3})
+    arch = types._arch(SMALL | {"rms_norm_eps": 1e-2, "sliding_window": 3})  # an eps large enough to tell apart
     T = 7
     toy = toy_trace(arch, layer, T, seed=5)
     m = toy.arch.blocks[toy.arch.layers[0]].mixer

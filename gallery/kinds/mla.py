@@ -49,6 +49,9 @@ class LatentAttention(Strict):
     scale: float | None = None
     latent_scales: scales.Place | None = Field(None, description=scales.DESCRIPTION)
     rope_key_norm: bool = Field(False, description=rope_key_norm.DESCRIPTION)
+    latent_norm_eps: float | None = Field(None, gt=0, description="eps of q_a_layernorm and kv_a_layernorm when "
+                                          "the model gives them its rms_norm_eps (Dots3NoteTextAttention); null = "
+                                          "DeepseekV2RMSNorm's default 1e-6")
 
     @field_validator("latent_scales", mode="before")
     @classmethod
@@ -215,7 +218,7 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     if m.q_lora_rank is None:
         q = R.linear("q_proj", x)
     else:
-        cq = R.norm("q_a_layernorm", "q_a_layernorm", R.linear("q_a_proj", x))
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", R.linear("q_a_proj", x), eps=m.latent_norm_eps)
         cq = scales.scale_query_latent(R, m, cq, x.shape[-1])
         q = R.linear("q_b_proj", cq)
     q = R.rec("split Q heads", heads(q, nope + rope))
@@ -223,7 +226,7 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     ckv = R.linear("kv_a_proj_with_mqa", x)
     latent = R.rec("take latent c_kv", ckv[:, :r])
     k_pe = R.rec("take k_pe", ckv[None, :, r:])
-    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent)
+    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent, eps=m.latent_norm_eps)
     q, q_pe, latent = scales.scale(R, m, q, q_pe, latent, x.shape[-1])
     k_pe = rope_key_norm.forward(R, m, k_pe)
     if m.rope:

@@ -227,6 +227,7 @@ class Dots3NoteText(DeepseekV32):
         if _word(k) == "sliding" else DROP,
         "mixer.latent_scales": const("query_latent"),
         "mixer.rope_key_norm": const(True),
+        "mixer.latent_norm_eps": "rms_norm_eps",  # Dots3NoteRMSNorm(rank, eps=config.rms_norm_eps)
         "mixer.gate.activation": const("sigmoid"),
         "mixer.gate.per": const("head"),
         "mixer.indexer.n_heads": _indexed("index_n_heads"),
