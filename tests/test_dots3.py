@@ -258,12 +258,14 @@ def test_the_longcat_scale_stays_after_q_b_proj_and_older_specs_read():
     assert LatentAttention(**fields, latent_scales=False).latent_scales is None
 
 
-def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
-    types.drafts_a_clean_spec(tmp_path, {"model_type": "dots3_note_text"}, capsys)
+@pytest.mark.parametrize("model_type", ["dots3_note_text", "dots3_note"])
+def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys, model_type):
+    types.drafts_a_clean_spec(tmp_path, {"model_type": model_type}, capsys)
 
 
-def test_the_try_page_reads_it():
-    types.the_try_page_counts_it({"model_type": "dots3_note_text"})
+@pytest.mark.parametrize("model_type", ["dots3_note_text", "dots3_note"])
+def test_the_try_page_reads_it(model_type):
+    types.the_try_page_counts_it({"model_type": model_type})
 
 
 @pytest.mark.parametrize(("change", "says"), [
