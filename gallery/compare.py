@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from . import gated_norm
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -128,6 +129,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
      if s.arch.hyper_connections else "none"),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
+    ("Norms", "gated norm", lambda s: _per_kind(s, lambda b: gated_norm.text(b.gated_norm))),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
     ("Positions", "sinusoidal positions", lambda s: f"offset {p.offset}" if (p := s.arch.embedding.sinusoidal_positions)
      else "none"),
