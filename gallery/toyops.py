@@ -77,14 +77,15 @@ class Run:
         y = x @ self.w[f"{name}.weight"]
         return self.rec(op, y + self.w.get(f"{name}.bias", 0))
 
-    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
+    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True, eps: float | None = None) -> np.ndarray:
+        """The model's norm of ``x`` (``eps``: a norm's own, where a kind says it differs from the usual one)."""
         n = self.arch.norm
         w = self.w[f"{name}.weight"] if weights and n.weights else 1.0
         if np.ndim(w) == 2:  # a weight row per head (QK-norm per head), x is (heads, T, head_dim)
             w = w[:, None, :]
         # DeepseekV32Indexer's own LayerNorm, and MLA's latent norms (DeepseekV2RMSNorm(q_lora_rank / kv_lora_rank),
         # the class default eps whatever rms_norm_eps says): 1e-6
-        eps = 1e-6 if name in ("indexer.k_norm", "q_a_layernorm", "kv_a_layernorm") else n.eps
+        eps = eps or (1e-6 if name in ("indexer.k_norm", "q_a_layernorm", "kv_a_layernorm") else n.eps)
         if n.kind == "layernorm" or name == "indexer.k_norm":
             mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
             y = (x - mean) / np.sqrt(var + eps) * w + self.w.get(f"{name}.bias", 0)
