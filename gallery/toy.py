@@ -44,7 +44,7 @@ HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's va
 def toy_arch(arch: Arch, kind: str) -> Arch:
     """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure."""
     block = arch.blocks[kind]
-    data = block.model_dump()
+    data = block.model_dump() | {"shared": sharedblock.toy_use(block)}
     d_model = D_TOY
     if block.mixer is not None:
         data["mixer"] = mixer_kind(block.mixer).shrink(data["mixer"])
