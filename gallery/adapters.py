@@ -46,8 +46,8 @@ def use_weights(ad: Adapters, d_in: int, d_model: int, d_ff: int) -> list[Weight
         out += [weight("attention", f"{p}_adapter.down", x, r, tensor=f"linear_{p}_adapter.0.weight"),
                 weight("attention", f"{p}_adapter.up", r, x, tensor=f"linear_{p}_adapter.1.weight")]
     if ad.ffn:
-        out += [weight("ffn", "gate_up_adapter.down", ("d_model", d_model), r, tensor="gate_up_proj_adapter.0.weight"),
-                weight("ffn", "gate_up_adapter.up", r, ("2 × d_ff", 2 * d_ff), tensor="gate_up_proj_adapter.1.weight")]
+        out += [weight("mlp", "gate_up_adapter.down", ("d_model", d_model), r, tensor="gate_up_proj_adapter.0.weight"),
+                weight("mlp", "gate_up_adapter.up", r, ("2 × d_ff", 2 * d_ff), tensor="gate_up_proj_adapter.1.weight")]
     return out
 
 
@@ -71,18 +71,18 @@ def mixer_steps(c: Ctx, ad: Adapters, W, steps: list[Step]) -> list[Step]:
         ew(f"add {p} adapter", PART, width[f"{p}_proj"], f"{p} = {p} + a")] for p in QKV})
 
 
-def ffn_steps(c: Ctx, ad: Adapters, W, steps: list[Step], d_ff: int) -> list[Step]:
+def ffn_steps(c: Ctx, ad: Adapters, W, steps: list[Step]) -> list[Step]:
     """The shared MLP's steps with this use's gate|up adapter: a = x · A · B (2 × d_ff) after gate_proj, its first
     half added to the gate, its second to up after up_proj (Zamba2MLP adds it to the fused gate_up_proj, then
     chunks)."""
     if not ad.ffn:
         return steps
-    T = c.T
+    gate = next(s.out_shape for s in steps if s.op == "gate_proj")  # (T, d_ff)
     return _after(steps, {
         "gate_proj": [linear(c, "gate|up adapter down", PART, W, "a = x · A (this use's)", "gate_up_proj_adapter.0"),
                       linear(c, "gate|up adapter up", PART, W, "a = a · B: [a_gate | a_up]", "gate_up_proj_adapter.1"),
-                      ew("add gate adapter", PART, (T, d_ff), "g = g + a_gate")],
-        "up_proj": [ew("add up adapter", PART, (T, d_ff), "u = u + a_up")]})
+                      ew("add gate adapter", PART, gate, "g = g + a_gate")],
+        "up_proj": [ew("add up adapter", PART, gate, "u = u + a_up")]})
 
 
 # --- the toy: hooks on the recorder, run after the step they adapt ------------------------------------------------

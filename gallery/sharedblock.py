@@ -306,7 +306,7 @@ def use_forward(R, kind: str, x):
 
 def shrink(arch, kind: str, d_model: int) -> dict:
     """The toy's shared block: the first one ``kind`` runs (:func:`toy_use`) at toy widths (q, k, v read 2 × the toy's
-    d_model; with adapters on them, heads as wide as that input, as Zamba2's are; a scale that is not 1/√head_dim
+    d_model; heads as wide together as that input where the model's are, as Zamba's and Zamba2's are; a scale that is not 1/√head_dim
     keeps its ratio to it, Zamba's 1/√(head_dim/2); adapters of rank 3)."""
     use = arch.blocks[kind].shared
     if use is None:
@@ -316,8 +316,8 @@ def shrink(arch, kind: str, d_model: int) -> dict:
     mixer = mixer_kind(sb.mixer).shrink(data["mixer"])
     if sb.embeddings_input:
         mixer["d_in"] = 2 * d_model
-    if sb.adapters and sb.adapters.attention:
-        mixer["head_dim"] = mixer.get("d_in", d_model) // mixer["n_heads"]
+    if getattr(sb.mixer, "head_dim", 0) * getattr(sb.mixer, "n_heads", 0) == sb.d_in(arch.d_model):
+        mixer["head_dim"] = mixer.get("d_in", d_model) // mixer["n_heads"]  # heads as wide as the input, kept so
     if data["mixer"].get("scale"):
         mixer["scale"] = data["mixer"]["scale"] * (data["mixer"]["head_dim"] / mixer["head_dim"]) ** 0.5
     if sb.adapters:

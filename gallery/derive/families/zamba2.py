@@ -28,19 +28,57 @@ from .llama import Llama
 from .zamba import _KINDS
 
 
+def _alias_only(c) -> bool:
+    """The layers spelled ``layer_types`` (the attribute_map alias): PreTrainedConfig sets it after
+    Zamba2Config.__post_init__ has taken hybrid_layer_ids from layers_block_type."""
+    given, other = c.raw.get("layer_types"), c.raw.get("layers_block_type")
+    return given is not None and (other is None or other is given)  # is: Config copied the alias over
+
+
 def _layers(c) -> list[str]:
-    """``layers_block_type``, else Zamba2Config.__post_init__'s: 6 Mamba layers then a hybrid one, 7 times (the
-    first Mamba layer one more), then 4 + hybrid, 3 + hybrid, 2 Mamba layers."""
-    return per_layer(c, "layers_block_type", _KINDS, c["num_hidden_layers"]) or _default_pattern(c)
+    """What Zamba2Model builds: ``layer_types`` where given (set last), else ``layers_block_type``, else
+    Zamba2Config.__post_init__'s: 6 Mamba layers then a hybrid one, 7 times (the first Mamba layer one more), then
+    4 + hybrid, 3 + hybrid, 2 Mamba layers. The hybrid layers must be the ``hybrid_layer_ids`` transformers keeps
+    (:func:`_hybrid_ids`)."""
+    n = c["num_hidden_layers"]
+    key = "layer_types" if c.raw.get("layer_types") is not None else "layers_block_type"
+    layers = per_layer(c, key, _KINDS, n) or _default_pattern(c)
+    ids, source = _hybrid_ids(c)
+    actual = [i for i, kind in enumerate(layers) if kind == "hybrid"]
+    if ids != actual:
+        raise DerivationError(f"hybrid_layer_ids {_short(ids)} ({source}) differ from the hybrid layers "
+                              f"{_short(actual)}: Zamba2 sizes and maps each use's adapters by hybrid_layer_ids, "
+                              "so transformers builds a model that cannot run; give hybrid_layer_ids as the hybrid "
+                              "layers' indices, or spell the layers layers_block_type")
+    return layers
+
+
+def _short(ids: list) -> str:
+    return str(ids) if len(ids) <= 8 else f"[{', '.join(map(str, ids[:8]))}, …]"
+
+
+def _hybrid_ids(c) -> tuple[list[int], str]:
+    """Zamba2Config.hybrid_layer_ids: as config.json gives it (a key the class sets in __post_init__, overridden by
+    the stored value), else the "hybrid" entries of layers_block_type (its default pattern when only the alias
+    layer_types is given)."""
+    if c.raw.get("hybrid_layer_ids") is not None:
+        return c["hybrid_layer_ids"], "as config.json gives them"
+    listed = None if _alias_only(c) else per_layer(c, "layers_block_type", _KINDS, c["num_hidden_layers"])
+    source = "from layers_block_type" if listed else "from Zamba2Config's default pattern" + (
+        ", as layer_types is set after it is read" if _alias_only(c) else "")
+    layers = listed or _DEFAULT
+    return [i for i, kind in enumerate(layers) if kind == "hybrid"], source
+
+
+_DEFAULT = ["mamba"] + (["mamba"] * 5 + ["hybrid"]) * 7 + ["mamba"] * 4 + ["hybrid"] + ["mamba"] * 3 + ["hybrid"] + [
+    "mamba"] * 2
 
 
 def _default_pattern(c) -> list[str]:
-    layers = ["mamba"] + (["mamba"] * 5 + ["hybrid"]) * 7 + ["mamba"] * 4 + ["hybrid"] + ["mamba"] * 3 + [
-        "hybrid"] + ["mamba"] * 2
-    if c["num_hidden_layers"] != len(layers):
+    if c["num_hidden_layers"] != len(_DEFAULT):
         raise DerivationError(f"num_hidden_layers {c['num_hidden_layers']}: without layers_block_type Zamba2Config "
-                              f"lists its own {len(layers)} layers; give layers_block_type with one entry per layer")
-    return layers
+                              f"lists its own {len(_DEFAULT)} layers; give layers_block_type with one entry per layer")
+    return _DEFAULT
 
 
 def _blocks(c) -> list[str]:
@@ -54,8 +92,15 @@ def _blocks(c) -> list[str]:
 
 
 def _mamba_head_dim(c, kind=None) -> int:
-    """``mamba_headdim = mamba_expand × hidden_size // n_mamba_heads``; the mixer's reshape needs it exact."""
+    """``mamba_headdim``: mamba_expand × hidden_size // n_mamba_heads, or config.json's (a key __post_init__ sets,
+    overridden by the stored value); the mixer's reshape needs heads × it to be the inner width exactly."""
     heads, inner = c["n_mamba_heads"], c["mamba_expand"] * c["hidden_size"]
+    if c.raw.get("mamba_headdim") is not None:
+        head_dim = c["mamba_headdim"]
+        if head_dim * heads != inner:
+            raise DerivationError(f"mamba_headdim {head_dim} × n_mamba_heads {heads} must equal mamba_expand × "
+                                  f"hidden_size = {inner} (Zamba2MambaMixer's inner width), or leave mamba_headdim out")
+        return head_dim
     if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1 or inner % heads:
         raise DerivationError(f"n_mamba_heads {heads!r} must divide mamba_expand × hidden_size = {inner!r} "
                               "(Zamba2MambaMixer splits the inner width into heads of mamba_headdim)")
@@ -63,8 +108,19 @@ def _mamba_head_dim(c, kind=None) -> int:
 
 
 def _head_dim(c) -> int:
-    """``attention_head_dim = 2 × hidden_size // num_attention_heads`` (Zamba2Config.__post_init__, always)."""
-    return 2 * c["hidden_size"] // c["num_attention_heads"]
+    """``attention_head_dim`` (alias ``head_dim``) as config.json gives it (__post_init__ sets it, the stored value
+    overrides), else 2 × hidden_size // num_attention_heads."""
+    return c["attention_head_dim"] or 2 * c["hidden_size"] // c["num_attention_heads"]
+
+
+def _d_in(c) -> int:
+    """``attention_hidden_size``: 2 × hidden_size, what concat(hidden, embeddings) is; another stored value builds
+    a block that cannot read it."""
+    width = c["attention_hidden_size"]
+    if width is not None and width != 2 * c["hidden_size"]:
+        raise DerivationError(f"attention_hidden_size {width} must be 2 × hidden_size = {2 * c['hidden_size']}: the "
+                              "shared block reads concat(hidden, input embeddings); or leave it out")
+    return 2 * c["hidden_size"]
 
 
 def _attention_adapters(c) -> bool:
@@ -72,7 +128,7 @@ def _attention_adapters(c) -> bool:
     only when each is that wide (every head a query head, heads × head_dim = 2 × hidden_size)."""
     on = c["use_shared_attention_adapter"]
     heads, kv = c["num_attention_heads"], c["num_key_value_heads"] or c["num_attention_heads"]
-    if on and (kv != heads or heads * _head_dim(c) != 2 * c["hidden_size"]):
+    if on and (kv != heads or heads * _head_dim(c) != _d_in(c)):
         raise DerivationError(f"use_shared_attention_adapter with {heads} heads and {kv} KV heads of "
                               f"{_head_dim(c)}: its adapters are 2 × hidden_size = {2 * c['hidden_size']} wide and are "
                               "added to q, k and v, which transformers builds but cannot run; use as many KV heads "
@@ -97,7 +153,7 @@ _ATTENTION = {
     "mixer.n_heads": "num_attention_heads",
     "mixer.n_kv_heads": lambda c: c["num_key_value_heads"] or c["num_attention_heads"],
     "mixer.head_dim": _head_dim,
-    "mixer.d_in": lambda c: 2 * c["hidden_size"],  # attention_hidden_size, always
+    "mixer.d_in": _d_in,
     "mixer.rope": lambda c: rope(c) if c["use_mem_rope"] else None,  # Zamba2Attention: RoPE with use_mem_rope
     "mixer.scale": lambda c: (_head_dim(c) / 2) ** -0.5,  # ZambaAttention.scaling
     "ffn.kind": const("mlp"),
@@ -136,6 +192,8 @@ class Zamba2(Family):
         "hidden_act": "gelu", "num_attention_heads": 32, "num_key_value_heads": None, "num_mem_blocks": 1,
         "use_shared_attention_adapter": False, "adapter_rank": 128, "use_mem_rope": False, "rope_parameters": None,
         "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "use_long_context": False, "tie_word_embeddings": True,
+        # set by __post_init__, overridden by a stored value
+        "attention_head_dim": None, "attention_hidden_size": None, "hybrid_layer_ids": None,
     }
     aliases = {"layer_types": "layers_block_type", "head_dim": "attention_head_dim"}
     arch = Llama.arch | {
