@@ -62,7 +62,7 @@ def _hybrid_ids(c) -> tuple[list[int], str]:
     the stored value), else the "hybrid" entries of layers_block_type (its default pattern when only the alias
     layer_types is given)."""
     if c.raw.get("hybrid_layer_ids") is not None:
-        return c["hybrid_layer_ids"], "as config.json gives them"
+        return c.get("hybrid_layer_ids"), "as config.json gives them"
     listed = None if _alias_only(c) else per_layer(c, "layers_block_type", _KINDS, c["num_hidden_layers"])
     source = "from layers_block_type" if listed else "from Zamba2Config's default pattern" + (
         ", as layer_types is set after it is read" if _alias_only(c) else "")
@@ -96,7 +96,7 @@ def _mamba_head_dim(c, kind=None) -> int:
     overridden by the stored value); the mixer's reshape needs heads × it to be the inner width exactly."""
     heads, inner = c["n_mamba_heads"], c["mamba_expand"] * c["hidden_size"]
     if c.raw.get("mamba_headdim") is not None:
-        head_dim = c["mamba_headdim"]
+        head_dim = c.get("mamba_headdim")
         if head_dim * heads != inner:
             raise DerivationError(f"mamba_headdim {head_dim} × n_mamba_heads {heads} must equal mamba_expand × "
                                   f"hidden_size = {inner} (Zamba2MambaMixer's inner width), or leave mamba_headdim out")
@@ -110,13 +110,13 @@ def _mamba_head_dim(c, kind=None) -> int:
 def _head_dim(c) -> int:
     """``attention_head_dim`` (alias ``head_dim``) as config.json gives it (__post_init__ sets it, the stored value
     overrides), else 2 × hidden_size // num_attention_heads."""
-    return c["attention_head_dim"] or 2 * c["hidden_size"] // c["num_attention_heads"]
+    return c.get("attention_head_dim") or 2 * c["hidden_size"] // c["num_attention_heads"]
 
 
 def _d_in(c) -> int:
     """``attention_hidden_size``: 2 × hidden_size, what concat(hidden, embeddings) is; another stored value builds
     a block that cannot read it."""
-    width = c["attention_hidden_size"]
+    width = c.get("attention_hidden_size")
     if width is not None and width != 2 * c["hidden_size"]:
         raise DerivationError(f"attention_hidden_size {width} must be 2 × hidden_size = {2 * c['hidden_size']}: the "
                               "shared block reads concat(hidden, input embeddings); or leave it out")
@@ -192,8 +192,6 @@ class Zamba2(Family):
         "hidden_act": "gelu", "num_attention_heads": 32, "num_key_value_heads": None, "num_mem_blocks": 1,
         "use_shared_attention_adapter": False, "adapter_rank": 128, "use_mem_rope": False, "rope_parameters": None,
         "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "use_long_context": False, "tie_word_embeddings": True,
-        # set by __post_init__, overridden by a stored value
-        "attention_head_dim": None, "attention_hidden_size": None, "hybrid_layer_ids": None,
     }
     aliases = {"layer_types": "layers_block_type", "head_dim": "attention_head_dim"}
     arch = Llama.arch | {
