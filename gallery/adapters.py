@@ -1,13 +1,13 @@
 """Per-use LoRA adapters inside a shared block (Zamba2): each use of the block adds its own low-rank x · A · B.
 
-Zamba2's shared block is run by several hybrid layers; to give each use some weights of its own,
-``Zamba2Attention`` holds, per use, ``linear_{q,k,v}_adapter_list[i]`` (``use_shared_attention_adapter``: an
-``nn.Sequential`` of 2·d_model → rank → 2·d_model, no bias, its output added to q_proj's, k_proj's and v_proj's), and
-``Zamba2MLP`` holds ``gate_up_proj_adapter_list[i]`` (always: d_model → rank → 2·d_ff, added to the fused gate|up
-projection before it is split). The lists have one slot per hybrid layer; a block holds real adapters in the slots of
-the uses that take it (``i % num_mem_blocks == block_id``) and ``nn.Identity`` elsewhere. So a tied model (one copy of
-each block) holds each use's adapters once, and an untied one (a copy per use) holds all its block's uses' adapters in
-every copy, though each use runs only its own.
+Zamba2's shared block is run by several hybrid layers; to give each use some weights of its own, ``Zamba2Attention``
+holds, per use, ``linear_{q,k,v}_adapter_list[i]`` (``use_shared_attention_adapter``: an ``nn.Sequential`` of 2·d_model
+→ rank → 2·d_model, no bias, its output added to q_proj's, k_proj's and v_proj's), and ``Zamba2MLP`` holds
+``gate_up_proj_adapter_list[i]`` (always: d_model → rank → 2·d_ff, added to the fused gate|up projection before it is
+split). The lists have one slot per hybrid layer; a block holds real adapters in the slots of the uses that take it
+(``i % num_mem_blocks == block_id``) and ``nn.Identity`` elsewhere. So a tied model (one copy of each block) holds each
+use's adapters once, and an untied one (a copy per use) holds all its block's uses' adapters in every copy, though each
+use runs only its own.
 
 This module gives the option's schema (:class:`Adapters`, ``SharedBlock.adapters``), one use's tensors (the count
 terms multiply them by the slots a copy holds), and its trace steps and toy: each adapter's down and up projection
@@ -31,8 +31,8 @@ class Adapters(Strict):
     Zamba2MLP's gate_up_proj_adapter_list)."""
 
     rank: PositiveInt = Field(description="The adapters' inner width (adapter_rank)")
-    attention: bool = Field(description="Adapters on q, k and v: the mixer's input width → rank → that width, added "
-                            "to each projection (use_shared_attention_adapter)")
+    attention: bool = Field(description="Adapters on q, k and v: the mixer's input width → rank → that width, "
+                            "added to each projection (use_shared_attention_adapter)")
     ffn: bool = Field(True, description="An adapter on the fused gate|up projection: d_model → rank → 2 × d_ff")
 
 

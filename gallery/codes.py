@@ -71,7 +71,8 @@ CODES: dict[str, Code] = {
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
              "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
              "laurel needs one mixer in every block; a shared block beside the input embeddings reads 2 × d_model (its "
-             "mixer's d_in), and the shared blocks a layer kind takes in turn are alike; sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go with "
+             "mixer's d_in), and the shared blocks a layer kind takes in turn are alike; sublayer_pairs and shortcut "
+             "need a mixer then an ffn with pre norms; zero_experts go with "
              "plain experts; latent_scales need q_lora_rank",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",

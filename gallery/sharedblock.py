@@ -306,7 +306,8 @@ def use_forward(R, kind: str, x):
 
 def shrink(arch, kind: str, d_model: int) -> dict:
     """The toy's shared block: the first one ``kind`` runs (:func:`toy_use`) at toy widths (q, k, v read 2 × the toy's
-    d_model; heads as wide together as that input where the model's are, as Zamba's and Zamba2's are; a scale that is not 1/√head_dim
+    d_model; heads as wide together as that input where the model's are, as Zamba's and Zamba2's are; a scale that is
+    not 1/√head_dim
     keeps its ratio to it, Zamba's 1/√(head_dim/2); adapters of rank 3)."""
     use = arch.blocks[kind].shared
     if use is None:

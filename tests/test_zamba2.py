@@ -20,7 +20,8 @@ from gallery.flops import attention_flops, matmul_flops, state_flops
 from gallery.memory import kv_bytes_per_token, state_bytes
 
 from .reference import reference_param_count
-from .test_model_types import _arch, drafts_a_clean_spec, exact_or_refused_alike, the_try_page_counts_it
+from .test_model_types import _arch, drafts_a_clean_spec, the_try_page_counts_it
+from .test_zamba import exact_with_hybrid_layers_alike
 
 H, M = "hybrid", "linear_attention"
 # every width distinct, so a width read into the wrong place shows; hybrid layers 1, 3, 4 and 6
@@ -39,7 +40,7 @@ VARIANTS = {
     "more blocks than uses untied": {"num_mem_blocks": 6, "tie_word_embeddings": False},
     "attention adapters": {"use_shared_attention_adapter": True},
     "attention adapters, two blocks untied": {"use_shared_attention_adapter": True, "num_mem_blocks": 2,
-                                             "tie_word_embeddings": False},
+                                              "tie_word_embeddings": False},
     "rope": {"use_mem_rope": True, "rope_parameters": {"rope_type": "default", "rope_theta": 5000.0}},
     "long context": {"use_mem_rope": True, "use_long_context": True},
     "legacy names": {"layers_block_type": ["mamba", H, "mamba", H, H, "mamba", H]},
@@ -62,11 +63,7 @@ def test_default_config_is_exact():
 def test_varied_configs_are_exact(variant):
     """Each size changed: the count equals transformers', and the hybrid layers are where transformers put them; a
     config transformers refuses is refused too."""
-    built = exact_or_refused_alike(SMALL | VARIANTS[variant])
-    if built:
-        arch, model = built
-        assert [k == "hybrid" for k in arch.layers] == [hasattr(layer, "shared_transformer")
-                                                        for layer in model.model.layers]
+    exact_with_hybrid_layers_alike(SMALL | VARIANTS[variant], "shared_transformer")
 
 
 def test_configs_spelled_with_attribute_map_aliases_are_exact():
@@ -92,7 +89,7 @@ def test_a_config_as_transformers_saves_it_is_exact():
 D, V, DFF, HD, R = 48, 500, 72, 24, 5  # HD: 2 × 48 / 4 heads
 DI, G, N, K, MH = 96, 1, 8, 3, 4  # Mamba-2: inner 2 × 48, groups, state, conv, heads
 CONV = DI + 2 * G * N
-MAMBA = D * (DI + CONV + MH) + CONV * K + CONV + 3 * MH + DI + DI * D + D  # in_proj, conv, dt/A/D, norm, out, + its norm
+MAMBA = D * (DI + CONV + MH) + CONV * K + CONV + 3 * MH + DI + DI * D + D  # in, conv, dt/A/D, norm, out, its norm
 BASE = 3 * 2 * D * 4 * HD + 4 * HD * D + 3 * D * DFF + 2 * D + D  # q, k, v from 2·d; o_proj; the MLP; two norms
 FFN_ADAPTER = D * R + R * 2 * DFF
 QKV_ADAPTERS = 3 * (2 * D * R + R * 2 * D)
@@ -262,17 +259,17 @@ def _hf_weights(w: dict) -> dict:
     {"use_shared_attention_adapter": True, "use_mem_rope": True},
 ])
 def test_hybrid_layer_toy_equals_transformers(change):
-    """The toy of a hybrid layer (the shared block on concat(x, x₀) with this use's adapters after q, k, v and gate|up,
-    this layer's linear, the Mamba-2 layer on x + its output, the residual from x) equals Zamba2HybridLayer built at
+    """The toy of a hybrid layer (the shared block on concat(x, x₀) with this use's adapters after q, k, v and
+    gate|up, this layer's linear, the Mamba-2 layer on x + its output, the residual from x) equals Zamba2HybridLayer built at
     the toy's widths."""
-    import numpy as np
     import torch
     from torch import nn
     from transformers import Zamba2Config
     from transformers.models.zamba2 import modeling_zamba2 as zm
 
-    from gallery.sharedblock import embeddings_toy
-    from gallery.toy import toy_forward, toy_trace
+    from gallery.toy import toy_trace
+
+    from .test_zamba import toy_equals_hybrid_layer
 
     toy = toy_trace(_arch(SMALL | change), 1, 6, seed=3)
     m, sb = toy.arch.blocks["hybrid"].mixer, toy.arch.shared_blocks["attention"]
@@ -291,24 +288,11 @@ def test_hybrid_layer_toy_equals_transformers(change):
     torch.manual_seed(0)
     layer = zm.Zamba2HybridLayer(zm.Zamba2AttentionDecoderLayer(cfg, block_id=0), nn.Linear(d, d, bias=False),
                                  zm.Zamba2MambaDecoderLayer(cfg, layer_idx=0)).double().eval()
-    params = dict(layer.named_parameters())
-    state = _hf_weights(toy.weights)
-    assert set(params) == set(state)
-    with torch.no_grad():
-        for name, value in state.items():
-            assert params[name].shape == value.shape, name
-            params[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        x = np.random.default_rng(7).standard_normal((6, d))
-        mask = torch.full((6, 6), float("-inf"), dtype=torch.float64).triu(1)[None, None]
-        position = None
-        if rope:
-            position = zm.Zamba2RotaryEmbedding(cfg)(torch.zeros(1, 6, dtype=torch.float64),
-                                                     torch.arange(6)[None])
-            position = tuple(p.double() for p in position)
-        out = layer(torch.from_numpy(x)[None], original_hidden_states=torch.from_numpy(embeddings_toy(6, d))[None],
-                    layer_idx=0, causal_mask=mask, position_embeddings=position)
-    steps = toy_forward(toy.arch, toy.weights, x)
-    np.testing.assert_allclose(steps[-1].value, out[0].numpy(), rtol=1e-6, atol=1e-6)
+    position = None
+    if rope:
+        cos, sin = zm.Zamba2RotaryEmbedding(cfg)(torch.zeros(1, 6, dtype=torch.float64), torch.arange(6)[None])
+        position = (cos.double(), sin.double())
+    toy_equals_hybrid_layer(toy, layer, _hf_weights(toy.weights), 0, position_embeddings=position)
 
 
 def test_the_trace_shows_each_adapter_after_its_projection():

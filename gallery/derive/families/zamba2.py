@@ -25,7 +25,7 @@ import copy
 from ..config import DerivationError
 from ..family import DROP, Derived, Family, activation, const, head_layout_kind, per_layer, rope
 from .llama import Llama
-from .zamba import _KINDS
+from .zamba import _KINDS, only_with_hybrid
 
 
 def _alias_only(c) -> bool:
@@ -130,20 +130,13 @@ def _attention_adapters(c) -> bool:
     heads, kv = c["num_attention_heads"], c["num_key_value_heads"] or c["num_attention_heads"]
     if on and (kv != heads or heads * _head_dim(c) != _d_in(c)):
         raise DerivationError(f"use_shared_attention_adapter with {heads} heads and {kv} KV heads of "
-                              f"{_head_dim(c)}: its adapters are 2 × hidden_size = {2 * c['hidden_size']} wide and are "
-                              "added to q, k and v, which transformers builds but cannot run; use as many KV heads "
+                              f"{_head_dim(c)}: its adapters are 2 × hidden_size = {2 * c['hidden_size']} wide and "
+                              "are added to q, k and v, which transformers builds but cannot run; use as many KV heads "
                               "as heads, and heads that divide 2 × hidden_size")
     return bool(on)
 
 
-def _shared(rule):
-    """A rule of the shared blocks: read only when some layer runs one."""
-    def wrapped(c):
-        if "hybrid" not in _layers(c):
-            return DROP
-        return c[rule] if isinstance(rule, str) else rule(c)
-
-    return wrapped
+_shared = only_with_hybrid(_layers)
 
 
 _ATTENTION = {
