@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from .specbase import Strict
+from .specbase import Strict, rule_error
 from .steps import Ctx, Step, ew, linear
 from .terms import Weight, weight
 
@@ -37,6 +37,19 @@ class Adapters(Strict):
 
 
 QKV = ("q", "k", "v")
+
+
+def check(name: str, ad: Adapters, mixer, ffn, d_in: int) -> None:
+    """Adapters on q, k, v are as wide as the block's input, so are its q, k and v (Zamba2Attention adds them); the
+    gate|up adapter needs a gated MLP."""
+    if ad.attention and not (getattr(mixer, "n_heads", 0) * getattr(mixer, "head_dim", 0) == d_in
+                             and getattr(mixer, "n_kv_heads", None) == mixer.n_heads):
+        raise rule_error("shared_blocks", "block_wiring", f"shared block {name}: adapters on q, k and v are d_in = "
+                         f"{d_in} wide; its attention's q, k and v must be too (as many KV heads as heads, "
+                         "n_heads × head_dim = d_in)")
+    if ad.ffn and not (getattr(ffn, "kind", None) == "mlp" and ffn.gated):
+        raise rule_error("shared_blocks", "block_wiring", f"shared block {name}: the gate|up adapter needs a gated "
+                         "MLP (kind mlp, gated: true)")
 
 
 def use_weights(ad: Adapters, d_in: int, d_model: int, d_ff: int) -> list[Weight]:

@@ -81,6 +81,9 @@ def check(arch) -> None:
         if sb.embeddings_input and sb.d_in(arch.d_model) != 2 * arch.d_model:
             raise rule_error("shared_blocks", "block_wiring", f"shared block {name} reads concat(hidden, embeddings): "
                              f"its mixer's d_in must be 2 × d_model = {2 * arch.d_model}")
+    for name, sb in arch.shared_blocks.items():
+        if sb.adapters:
+            adapters.check(name, sb.adapters, sb.mixer, sb.ffn, sb.d_in(arch.d_model))
     for b in arch.blocks.values():  # the trace, cache and FLOPs of a layer kind are one block's
         if b.shared and len({arch.shared_blocks[n].model_dump_json() for n in b.shared.names}) > 1:
             raise rule_error("shared_blocks", "block_wiring", "the shared blocks a layer kind takes in turn ("

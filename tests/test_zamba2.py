@@ -305,3 +305,29 @@ def test_the_trace_shows_each_adapter_after_its_projection():
     at = ops.index("gate_proj")
     assert ops[at:at + 6] == ["gate_proj", "gate|up adapter down", "gate|up adapter up", "add gate adapter",
                               "up_proj", "add up adapter"]
+
+
+def test_the_try_page_shows_a_zamba2_config():
+    """Pasted on the Try page: no exception, no error, the exact total."""
+    import json
+
+    from .test_app import _app
+
+    config = SMALL | {"num_mem_blocks": 2, "use_shared_attention_adapter": True}
+    at = _app("views/try.py", mode="paste or upload")
+    at.text_area(key="pasted").set_value(json.dumps(config)).run()
+    assert not at.exception and not at.error
+    total = next(m for m in at.metric if m.label == "Total parameters")
+    assert total.help.startswith(f"{reference_param_count(config):,}")
+
+
+def test_a_spec_whose_adapters_do_not_fit_is_a_wiring_error():
+    """Adapters on q, k, v are d_in wide: a GQA shared attention cannot take them (C006), nor an MoE the gate|up one."""
+    from pydantic import ValidationError
+
+    from gallery.spec import Arch
+
+    arch = derive(SMALL | {"use_shared_attention_adapter": True}).arch
+    arch["shared_blocks"]["attention"]["mixer"] |= {"kind": "gqa", "n_kv_heads": 2}
+    with pytest.raises(ValidationError, match="adapters on q, k and v are d_in = 96 wide"):
+        Arch.model_validate(arch, strict=False)
