@@ -271,6 +271,10 @@ EXPECT: dict[str, Expect] = {
         "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
+    # CpmAntConfig: widths, the relative position bias and segments; prompts may be none
+    **dict.fromkeys(["dim_head", "dim_ff", "position_bias_num_buckets", "position_bias_max_distance",
+                     "segment_types"], SIZE),
+    **dict.fromkeys(["prompt_types", "prompt_length"], COUNT),
     **dict.fromkeys(["global_rope_theta", "local_rope_theta"], BASE),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1", "axk1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
@@ -339,6 +343,7 @@ EXPECT: dict[str, Expect] = {
     "mup_enabled": _null(FLAG, "afmoe"),
     **dict.fromkeys(["dense_intermediate_size"], SIZE),
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
+    "hc_magnitude": EPS,  # HYV4Config: the post weights' scale
     # popped in __post_init__: AXK1Config and AXK2Config divide by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
                              only=((int, frozenset({"axk1", "axk2"})), (list, frozenset({"minimax_m3_vl_text"})))),
