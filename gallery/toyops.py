@@ -53,6 +53,7 @@ class Run:
     ids: np.ndarray | None = None  # token ids, for hash routing
     plan: list | None = None  # the trace's Steps for these tokens: the op list is the trace's, each record checked
     steps: list[ToyStep] = field(default_factory=list)
+    after: dict = field(default_factory=dict)  # op → a function of its value run right after it (adapters.py)
 
     def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
         """Record one step's value. The trace names the ops: a record that is not the trace's next step (its op and
@@ -64,7 +65,8 @@ class Run:
                 raise AssertionError(f"toy step {i} {op!r} {np.shape(value)} is not the trace's "
                                      f"{(want.op, want.out_shape) if want else 'end'}")
         self.steps.append(ToyStep(op, value, details))
-        return value
+        hook = self.after.get(op)
+        return value if hook is None else hook(value)
 
     def done(self) -> list[ToyStep]:
         """The recorded steps, once every step of the trace has its value."""

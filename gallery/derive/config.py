@@ -187,9 +187,10 @@ EXPECT: dict[str, Expect] = {
     "swa_rope_theta": BASE,
     "use_dsa": _null(FLAG),
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
-    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
+    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv", "zamba2"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
-    "attention_hidden_size": _null(SIZE, "rwkv", "zamba"),  # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it
+    # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it; Zamba2Config sets 2 × it, a stored value overrides
+    "attention_hidden_size": _null(SIZE, "rwkv", "zamba", "zamba2"),
     "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
     **dict.fromkeys(["altup_num_inputs", "laurel_rank", "gated_norm_rank"], SIZE),
     "altup_active_idx": COUNT,
@@ -217,7 +218,7 @@ EXPECT: dict[str, Expect] = {
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
                                  "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
                                  "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "falcon_h1", "apertus",
-                                 "bitnet", "longcat_flash"),
+                                 "bitnet", "longcat_flash", "zamba2"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",
@@ -303,9 +304,13 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["mamba_norm_before_gate", "mamba_rms_norm", "projectors_bias"], _null(FLAG, "falcon_h1")),
     "attn_layer_indices": _layers(int),
     # Zamba's shared block widths (null: 2 × hidden_size, 2 × hidden_size / heads), Mamba heads, hybrid period
-    "attention_head_dim": _null(SIZE, "zamba"),
+    "attention_head_dim": _null(SIZE, "zamba", "zamba2"),
     **dict.fromkeys(["n_mamba_heads", "attn_layer_period"], SIZE),
     "attn_layer_offset": COUNT,
+    # Zamba2: Mamba-2 groups, the shared blocks taken in turn and their adapters' rank
+    **dict.fromkeys(["mamba_ngroups", "num_mem_blocks", "adapter_rank", "mamba_headdim"], SIZE),
+    "hybrid_layer_ids": _layers(int),
+    **dict.fromkeys(["use_shared_attention_adapter", "use_mem_rope", "use_long_context", "add_bias_linear"], FLAG),
     "mamba_dt_rank": _expect((int, str), 1),  # a number or "auto"
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
