@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, laurel, residual_scale, sharedblock, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
@@ -69,9 +69,11 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.ffn is not None:
         pair += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    labels = [mixer_kind(m).label for m in (block.mixer,) if m is not None] + ["ffn"] * (block.ffn is not None)
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
-        labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
         pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+    if block.sublayer_conv:  # InklingDecoderLayer: attn_sconv, mlp_sconv
+        pair += [w.term(kind) for label in labels for w in sublayer_conv.weights(d, label, block.sublayer_conv)]
     terms = [_paired(t, block.sublayer_pairs) for t in pair]  # LongCat-Flash: each pair with weights of its own
     if block.shortcut is not None:  # once per layer, beside the first pair's ffn
         terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)

@@ -332,7 +332,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["prefix_dense_sliding_window_pattern"], SIZE),
     **dict.fromkeys(["use_expert_bias", "use_sandwich_norm", "use_attention_gate"], FLAG),
     "mup_enabled": _null(FLAG, "afmoe"),
-    **dict.fromkeys(["dense_intermediate_size"], SIZE),
+    **dict.fromkeys(["dense_intermediate_size"], _null(SIZE, "inkling_text")),  # InklingTextConfig: null, unswapped
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
     # popped in __post_init__: AXK1Config divides by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
@@ -367,6 +367,14 @@ EXPECT: dict[str, Expect] = {
         **dict.fromkeys(["head_dim", "num_heads", "short_conv_kernel_size"], SIZE),
         **dict.fromkeys(["full_attn_layers", "kda_layers"], Expect((list,), items=int)),
     }),
+    # InklingTextConfig: the sliding layers' heads, the relative bias, the convolutions, the logit divisor
+    **dict.fromkeys(["swa_num_attention_heads", "swa_num_key_value_heads", "swa_head_dim", "d_rel", "rel_extent",
+                     "conv_kernel_size"], SIZE),
+    "log_scaling_n_floor": _null(SIZE, "inkling_text"),
+    "log_scaling_alpha": _expect(float),
+    "logits_mup_width_multiplier": EPS,
+    "local_layer_ids": _layers(int),
+    "dense_mlp_idx": COUNT,  # popped in __post_init__ (no field)
 }
 
 
