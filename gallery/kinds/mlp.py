@@ -150,9 +150,9 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
 def steps(c: Ctx, f: Mlp) -> list[Step]:
     """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down (→ × a learned scalar, InklingMLP)."""
     W = table(weights(c.dm, f))
-    scale = [ew("global scale", "mlp", (c.T, c.d), "y · g, g a learned scalar", params=params(W, "global_scale"))]
-    return chain_steps(c, "mlp", "", W, f.gated, f.activation, clamp=f.clamp, sparsity=f.activation_sparsity) + (
-        scale if f.global_scale else [])
+    scale = [ew("global scale", "mlp", (c.T, c.d), "y · g, g a learned scalar", params=params(W, "global_scale"))
+             ] if f.global_scale else []
+    return chain_steps(c, "mlp", "", W, f.gated, f.activation, clamp=f.clamp, sparsity=f.activation_sparsity) + scale
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,

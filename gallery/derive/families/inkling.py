@@ -35,7 +35,7 @@ def _layers(c, kind=None) -> list[str]:
     n = c["num_hidden_layers"]
     ffn = per_layer(c, "mlp_layer_types", MLP_TYPES, n)
     if ffn is None:
-        first = c["dense_mlp_idx"]
+        first = c.get("dense_mlp_idx", 0)  # a keyword __post_init__ pops (no field)
         ffn = ["dense" if i < first else "moe" for i in range(n)]
     return layer_kinds(_attention(c), ffn)
 
@@ -87,7 +87,6 @@ class Inkling(Family):
         "rms_norm_eps": 1e-6, "conv_kernel_size": 4, "mlp_layer_types": None, "intermediate_size": 24576,
         "hidden_act": "silu", "moe_intermediate_size": 3072, "n_routed_experts": 256, "num_experts_per_tok": 6,
         "n_shared_experts": 2, "route_scale": 8.0, "logits_mup_width_multiplier": 24.0,
-        "dense_mlp_idx": 0,  # a keyword __post_init__ pops (no field)
     }
     aliases = {"embedding_multiplier": "logits_mup_width_multiplier", "sliding_window": "sliding_window_size",
                "num_local_experts": "n_routed_experts", "sconv_kernel_size": "conv_kernel_size",
