@@ -1,8 +1,8 @@
-"""A short convolution on each sublayer's output (Inkling ``InklingDecoderLayer``: ``attn_sconv`` after the
+"""A depthwise causal convolution on each sublayer's output (Inkling ``InklingDecoderLayer``: ``attn_sconv`` after the
 attention, ``mlp_sconv`` after the feed-forward, models/inkling/modeling_inkling.py).
 
 Before the residual add, the sublayer's output y becomes y + conv(y), ``conv`` a depthwise causal convolution of
-``conv_kernel`` taps at d_model width without bias (``InklingShortConvolution``, computed in float32). The block's
+``conv_kernel`` taps at d_model width without bias (computed in float32). The block's
 ``sublayer_conv`` switches it on. Owns the weights (count terms and trace tensors, declared once), the trace steps,
 the toy forward, the fixed state (each convolution's input window) and the diagram's words; :mod:`gallery.counts`,
 :mod:`gallery.memory`, :mod:`gallery.trace`, :mod:`gallery.toy` and :mod:`gallery.diagram` wire them in.
@@ -48,4 +48,4 @@ def cache(kind: str, n: int, sublayers: int, taps: int, d_model: int) -> LayerCa
 
 def line(taps: int) -> list[str]:
     """The diagram's words for the convolution on a sublayer's output."""
-    return ["short conv on the output", f"y + conv(y) · {taps} taps, depthwise"]
+    return ["causal conv on the output", f"y + conv(y) · {taps} taps, depthwise"]

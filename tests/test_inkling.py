@@ -259,12 +259,13 @@ def test_diagram_and_trace():
     arch = types._arch(SMALL)
     for layer in (0, 1):
         steps = trace(arch, layer, 5)
-        assert sum(p.count for s in steps for p in s.params) == sum(t.count for t in block_terms(arch, arch.layers[layer]))
+        counted = sum(t.count for t in block_terms(arch, arch.layers[layer]))
+        assert sum(p.count for s in steps for p in s.params) == counted
         ops = [s.op for s in steps]
         assert ops.index("attn output + conv") < ops.index("residual add") < ops.index("ffn output + conv")
         assert ops.index("add relative bias") == ops.index("mask") - 1
     dot = to_dot(spec_from_config(SMALL))
-    assert "Relative-logit attention (no RoPE)" in dot and "short conv on the output" in dot
+    assert "Relative-logit attention (no RoPE)" in dot and "causal conv on the output" in dot
     assert "scores the shared experts too" in dot
 
 

@@ -1,14 +1,14 @@
 """Inkling's attention (``InklingAttention``, models/inkling/modeling_inkling.py): grouped-query softmax attention
 without RoPE, whose positions come from a relative bias computed from the hidden state.
 
-K and V each pass a short depthwise causal convolution added to them (``InklingShortConvolution``: k + conv(k)); Q and
-K are RMS-normed per head with one head_dim weight shared by all heads and the scores scaled by 1/head_dim (not
+K and V each pass a depthwise causal convolution of a few taps, added to them (``k_sconv``, ``v_sconv``:
+k + conv(k)); Q and K are RMS-normed per head with one head_dim weight shared by all heads and the scores scaled by 1/head_dim (not
 1/√head_dim); ``r_proj`` gives each query ``d_rel`` relative states per head, which a learned ``d_rel × rel_extent``
 table (``InklingRelativeLogits.proj``) turns into one bias per backward distance, zero from ``rel_extent`` on
 (sliding layers: the window); full layers may scale queries and bias up logarithmically with the position
 (``log_scaling_n_floor``, ``log_scaling_alpha``).
 
-Schema :class:`InklingAttention`; parameters; the KV cache and the two conv windows; attention and relative-bias
+Schema :class:`InklingAttention`; parameters; the KV cache and the two convolution windows; attention and relative-bias
 FLOPs; the label; the trace and toy of ``InklingAttention.forward`` without a cache; the shrink rule; score heatmaps.
 """
 
@@ -20,13 +20,13 @@ import numpy as np
 from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache
-from ..specbase import Strict, rule_error
+from ..specbase import Strict
 from ..steps import Ctx, Step, conv_step, ew, linear, scores_to_output
 from ..terms import Weight, WeightTerms, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, conv, heads
 from . import qk_norm
-from .attention import attention, tail_lines
-from .contract import Fact, or_none
+from .attention import attention, head_facts, tail_lines, whole_groups
+from .contract import Fact
 
 REL_TOY = 4  # the toy's d_rel, and its rel_extent in full layers (beyond the toy window, short of its tokens)
 
@@ -39,11 +39,12 @@ class LogScaling(Strict):
 
 
 class InklingAttention(Strict):
-    """Grouped-query attention with short convolutions on K and V, QK-norm, scale 1/head_dim and a relative bias
+    """Grouped-query attention with causal convolutions on K and V, QK-norm, scale 1/head_dim and a relative bias
     from the hidden state (Inkling); no RoPE."""
 
     kind: Literal["inkling"]
-    n_heads: PositiveInt = Field(description="Query heads (num_attention_heads; sliding layers swa_num_attention_heads)")
+    n_heads: PositiveInt = Field(description="Query heads (num_attention_heads; sliding layers "
+                                 "swa_num_attention_heads)")
     n_kv_heads: PositiveInt = Field(description="Key/value heads (num_key_value_heads; swa_num_key_value_heads)")
     head_dim: PositiveInt = Field(description="Dims per head (head_dim; swa_head_dim)")
     d_rel: PositiveInt = Field(description="Relative states per head that r_proj gives each query (d_rel)")
@@ -57,10 +58,7 @@ class InklingAttention(Strict):
 
     @model_validator(mode="after")
     def _heads(self) -> "InklingAttention":
-        if self.n_heads % self.n_kv_heads:
-            raise rule_error("n_kv_heads", "heads_not_divisible",
-                             f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
-        return self
+        return whole_groups(self)
 
     @property
     def group_size(self) -> int:
@@ -88,10 +86,10 @@ def cache(kind: str, n: int, m: InklingAttention, d_model: int) -> LayerCache:
     the K and V convolutions' input windows, a fixed state."""
     elements = 2 * m.n_kv_heads * m.head_dim
     state = 2 * m.n_kv_heads * m.head_dim * m.conv_kernel
+    per_token = f"2 × n_kv_heads × head_dim = 2 × {m.n_kv_heads} × {m.head_dim} = {elements:,}"
     return LayerCache(
-        kind, n, elements, f"2 × n_kv_heads × head_dim = 2 × {m.n_kv_heads} × {m.head_dim} = {elements:,}", m.window,
-        state, f"K and V conv windows: 2 × n_kv_heads × head_dim × conv_kernel = 2 × {m.n_kv_heads} × {m.head_dim} × "
-        f"{m.conv_kernel} = {state:,}",
+        kind, n, elements, per_token, m.window, state, f"K and V conv windows: 2 × n_kv_heads × head_dim × "
+        f"conv_kernel = 2 × {m.n_kv_heads} × {m.head_dim} × {m.conv_kernel} = {state:,}",
         caveat=f"transformers keeps the conv windows in float32 (bytes here assume bf16) and {m.conv_kernel} inputs "
         f"per channel where {m.conv_kernel - 1} would do")
 
@@ -109,7 +107,7 @@ def lines(m: InklingAttention) -> list[str]:
         kind = "MHA"
     return ["Relative-logit attention (no RoPE)",
             f"{kind} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}",
-            f"K, V: + short conv ({m.conv_kernel} taps) · QK-norm per head · scale 1/head_dim",
+            f"K, V: + causal conv ({m.conv_kernel} taps) · QK-norm per head · scale 1/head_dim",
             f"relative bias from x: r_proj → {m.d_rel} per head × table over {m.rel_extent:,} distances",
             *([f"log-scaled logits from position {m.log_scaling.n_floor:,} (α {m.log_scaling.alpha:g})"]
               if m.log_scaling else []),
@@ -145,7 +143,8 @@ def steps(c: Ctx, m: InklingAttention) -> list[Step]:
                  per=0, out=(h, T, T))]
     if m.log_scaling:
         tau = f"τ_i = 1 + {m.log_scaling.alpha:g} · log(max((i + 1) / {m.log_scaling.n_floor:,}, 1))"
-        steps += [ew("log-scale Q", p, (h, T, hd), f"Q[h, i] · {tau}"), ew("log-scale bias", p, (h, T, T), "B · τ_i")]
+        steps += [ew("log-scale Q", p, (h, T, hd), f"Q[h, i] · {tau}"),
+                  ew("log-scale bias", p, (h, T, T), "B · τ_i")]
     if m.group_size > 1:
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         steps += [ew(f"repeat {t} heads", p, (kv, T, hd), serves, per=0, out=(h, T, hd)) for t in "KV"]
@@ -162,8 +161,8 @@ def relative_bias(r: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndar
     T, E = r.shape[0], table.shape[1]
     dist = np.arange(T)[:, None] - np.arange(T)[None, :]
     inside = (dist >= 0) & (dist < E)
-    bias = np.where(inside, np.take_along_axis(logits, np.broadcast_to(np.clip(dist, 0, E - 1), logits.shape[:1] + (T, T)),
-                                               -1), 0.0)
+    index = np.broadcast_to(np.clip(dist, 0, E - 1), logits.shape[:1] + (T, T))
+    bias = np.where(inside, np.take_along_axis(logits, index, -1), 0.0)
     return logits, bias
 
 
@@ -210,12 +209,8 @@ KIND = attention(
     schema=InklingAttention, name=lambda m: "Relative-logit GQA", terms=WeightTerms(weights), cache=cache,
     context_flops=context_flops, lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
-        Fact("Attention", "query heads", lambda m: m.n_heads),
-        Fact("Attention", "KV heads", lambda m: m.n_kv_heads),
-        Fact("Attention", "head dim", lambda m: m.head_dim),
-        Fact("Attention", "group size", lambda m: m.group_size),
-        Fact("Attention", "sliding window", lambda m: or_none(m.window)),
-        Fact("Attention", "K/V short conv taps", lambda m: m.conv_kernel),
+        *head_facts(),
+        Fact("Attention", "K/V convolution taps", lambda m: m.conv_kernel),
         Fact("Positions", "relative bias (d_rel × distances)", lambda m: f"{m.d_rel} × {m.rel_extent:,}"),
         Fact("Positions", "RoPE θ", lambda m: "none (NoPE)"),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS["per_head_shared"]),

@@ -103,12 +103,7 @@ class Moe(Strict):
         if self.zero_experts and (self.expert_bias or self.d_latent or self.d_dense or self.router.hash):
             raise rule_error("zero_experts", "block_wiring", "zero_experts go with plain experts: no expert_bias, "
                              "d_latent, d_dense or hash routing")
-        if self.router.shared_scored and not (self.gated and self.n_shared_experts and self.router.scoring == "sigmoid"
-                                              and self.d_shared == self.n_shared_experts * self.d_expert):
-            raise rule_error("router", "block_wiring", "shared_scored needs gated sigmoid-scored experts and shared "
-                             "experts of d_expert each (d_shared = n_shared_experts × d_expert)")
-        if self.router.global_scale and not self.router.shared_scored:
-            raise rule_error("router", "block_wiring", "global_scale is read with shared_scored (Inkling's router)")
+        shared_sink.check(self)
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
                 "d_shared", "shared_expert_width",

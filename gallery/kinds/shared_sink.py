@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..specbase import rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, Weights, params, weight
 from ..toyops import ACT, Run
@@ -21,6 +22,18 @@ from .mlp import chain_steps
 DESCRIPTION = ("The router also scores the shared experts (n_experts + n_shared_experts rows): their weights are "
                "normalised with the chosen experts' and scale their outputs (Inkling InklingTopkRouter); the shared "
                "experts are d_expert wide each, d_shared = n_shared_experts × d_expert")
+
+
+def check(f) -> None:
+    """The rules of the two router options: shared experts of d_expert each beside gated sigmoid-scored ones; the
+    learned scalar with them."""
+    r = f.router
+    if r.shared_scored and not (f.gated and f.n_shared_experts and r.scoring == "sigmoid"
+                                and f.d_shared == f.n_shared_experts * f.d_expert):
+        raise rule_error("router", "block_wiring", "shared_scored needs gated sigmoid-scored experts and shared "
+                         "experts of d_expert each (d_shared = n_shared_experts × d_expert)")
+    if r.global_scale and not r.shared_scored:
+        raise rule_error("router", "block_wiring", "global_scale is read with shared_scored (Inkling's router)")
 
 
 def router_weights(d: tuple[str, int], f) -> list[Weight]:
@@ -32,7 +45,8 @@ def router_weights(d: tuple[str, int], f) -> list[Weight]:
 
 
 def router_steps(c: Ctx, f, W: Weights) -> list[Step]:
-    """Logits → σ → (correction bias) → top-k of the routed experts → weights normalised with the shared experts'."""
+    """Logits → σ → (correction bias) → top-k of the routed experts → weights normalised with the shared
+    experts'."""
     T, E, S, k, r, p = c.T, f.n_experts, f.n_shared_experts, f.top_k, f.router, "router"
     w = (T, k + S)
     steps = [linear(c, "router logits", p, W, "z = x · W_router (routed and shared experts)", name="router"),
@@ -40,7 +54,8 @@ def router_steps(c: Ctx, f, W: Weights) -> list[Step]:
     if r.correction_bias:
         steps.append(ew("add correction bias", p, (T, E + S), "s' = s + b_e over the routed experts (a buffer; "
                         "used to choose, not to weight)", out=(T, E)))
-    steps += [ew("top-k", p, (T, E) if r.correction_bias else (T, E + S), f"pick the {k} highest-scoring routed experts", per=1, out=(T, k)),
+    steps += [ew("top-k", p, (T, E) if r.correction_bias else (T, E + S),
+                 f"pick the {k} highest-scoring routed experts", per=1, out=(T, k)),
               ew("normalise with shared", p, (T, E + S), f"w = s / Σ s over the {k} chosen and the {S} shared "
                  "experts (a softmax of their log σ)", per=3, out=w)]
     if r.weight_scale != 1:
@@ -54,8 +69,9 @@ def shared_steps(c: Ctx, f, W: Weights) -> list[Step]:
     """The shared experts as one gated MLP, each expert's hidden slice × its weight before down_proj."""
     steps = chain_steps(c, "shared_experts", "shared_expert.", W, f.gated, f.activation)
     width, S = f.d_shared, f.n_shared_experts
+    one = width // S
     steps.insert(-1, ew("× shared weights", "shared_experts", (c.T, width),
-                        f"h[:, s·{width // S}:(s + 1)·{width // S}] · w_shared[s] for each of the {S} shared experts"))
+                        f"h[:, s·{one}:(s + 1)·{one}] · w_shared[s] for each of the {S} shared experts"))
     return steps
 
 

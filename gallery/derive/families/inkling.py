@@ -17,6 +17,7 @@ from __future__ import annotations
 from ..config import DerivationError
 from ..family import DROP, MLP_TYPES, Family, activation, const, dense_only, is_moe, is_sliding, layer_kinds, \
     moe_only, per_layer
+from .llama import Llama
 
 _TYPES = {"hybrid": "full", "hybrid_sliding": "sliding"}  # what InklingAttention and InklingTextModel tell apart
 
@@ -91,13 +92,7 @@ class Inkling(Family):
     aliases = {"embedding_multiplier": "logits_mup_width_multiplier", "sliding_window": "sliding_window_size",
                "num_local_experts": "n_routed_experts", "sconv_kernel_size": "conv_kernel_size",
                "model_max_length": "max_position_embeddings"}
-    arch = {
-        "d_model": "hidden_size",
-        "n_layers": "num_hidden_layers",
-        "vocab_size": "vocab_size",
-        "context_length": "max_position_embeddings",
-        "norm.kind": const("rmsnorm"),
-        "norm.eps": "rms_norm_eps",
+    arch = Llama.arch | {
         "embedding.tied": const(False),  # InklingForCausalLM._tied_weights_keys = {}: never tied
         "embedding.norm": const(True),  # InklingNormedEmbedding.embed_norm
         "embedding.logit_scale": _logit_scale,
