@@ -10,8 +10,8 @@ which layers run it; each of those layers' frames shows its own linear and where
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
 frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
-out the stack, norms, residuals, hyper-connections, Gemma 3n's AltUp and LAuReL (their words from
-``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
+out the stack, norms (A.X-K2's gated ones with their gate, ``gallery.gated_norm``), residuals, hyper-connections,
+Gemma 3n's AltUp and LAuReL (their words from ``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
 
 Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns
 it into SVG/PNG/PDF and the app shows it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, laurel, sublayer_conv
+from . import altup, gated_norm, hyper, laurel, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -199,7 +199,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut, b.sublayer_conv) for b in blocks}
+               b.shortcut, b.gated_norm, b.sublayer_conv) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -283,8 +283,10 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
         after = block.norm_placement in ("post", "sandwich")
         into = shared_use(d, p, spec, block, prev) if i == 0 and block.shared else prev
-        if before:
-            d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
+        if before:  # A.X-K2: a gated norm says its gate under its name
+            label = mixer_kind(block.mixer).label if name.endswith("mixer") else "ffn"
+            d.node(f"{name}_pre", _label(norm, *gated_norm.lines(block.gated_norm, label, spec.arch.d_model)), "norm",
+                   mark="norm")
             d.edge(into, f"{name}_pre")
             if shortcut and name == parts[1][0]:  # the shortcut reads the first pair's normed ffn input
                 d.edge(f"{name}_pre", shortcut[0])
@@ -372,15 +374,13 @@ def _laurel(d: _Dot, p: str, spec: Spec, source: str, add: str) -> str:
 
 def _residual(spec: Spec) -> str:
     hc = spec.arch.hyper_connections
-    return f"residual ({hc.streams} streams, mHC)" if hc else "residual"
+    return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
 def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
-    """What a hyper-connection does around each sublayer (DeepseekV4HyperConnection), beside the block input."""
-    text = _label("Hyper-connections (mHC)", f"{hc.streams} residual streams; around each sublayer:",
-                  "learned weights collapse them into its input,", "spread its output back, mix the streams",
-                  f"(doubly stochastic, Sinkhorn {hc.sinkhorn_iters} iters)")
-    d.g.node(name, text, shape="box", style="rounded,dashed", color=d.t.annotation, fontcolor=d.t.annotation)
+    """What a hyper-connection does around each sublayer (:mod:`gallery.hyper`), beside the block input."""
+    d.g.node(name, _label(*hyper.lines(hc)), shape="box", style="rounded,dashed", color=d.t.annotation,
+             fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
 
 
@@ -431,6 +431,10 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
     d.node(q + "tokens", _label("Tokenized text"), "io", shape="plaintext")
     emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
+    if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
+        emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
+    if emb.segments:
+        emb_lines.append(f"+ segment embedding ({_n(emb.segments)} segments)")
     if emb.scaled:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
@@ -523,7 +527,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     out = set()
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
-                           x.embedding.input_scale)
+                           x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

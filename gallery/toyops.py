@@ -139,8 +139,8 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     """QKᵀ → scale → soft-cap → (bias) → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
 
     ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
-    ``bias`` (heads, T, S) is added to the scores, recorded as ``bias_op`` (ALiBi; Inkling's relative bias); without
-    ``merge`` the heads come back unmerged, (heads, T, dim)."""
+    ``bias`` (heads, T, S) is added to the scores (ALiBi; ``bias_op`` names its step); without ``merge`` the heads come back unmerged,
+    (heads, T, dim)."""
     T, S = q.shape[1], k.shape[1]
     s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
     s = R.rec("scale", s * scale)

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from gallery.compare import breakdown_frame, compact, differs, frame, kv_curve, rows, to_csv
+from gallery.compare import breakdown_frame, compact, frame, kv_curve, marked_frame, rows, to_csv
 from gallery.spec import InklingAttention, LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
@@ -113,9 +113,9 @@ def test_llama_2_vs_mistral_differs_where_the_configs_do(bundled):
     assert _row(table, "group size").values == (1, 32 // 8)
     assert _row(table, "vocab").differs is False  # both 32,000
     assert _row(table, "sliding window").exact == ("none", f"{mc['sliding_window']:,}")
-    mask = differs([llama, mistral])
+    shown, mask = marked_frame([llama, mistral])
     assert mask[("Attention", "KV heads")] and not mask[("Vocabulary & context", "vocab")]
-    assert list(mask.index) == list(frame([llama, mistral]).index)
+    assert list(mask.index) == list(shown.index) == list(frame([llama, mistral]).index)
     # Neither is MLA nor MoE: those rows, and the zero expert and router parameters, are not shown.
     assert not _fields(table) & {"kv_lora_rank", "q_lora_rank", "routed experts", "top-k", "experts", "router"}
 
@@ -266,7 +266,7 @@ def test_compressed_attention_rows_next_to_mla(bundled):
         f"none (window-hash, hca128) / {c['index_n_heads']} × {c['index_head_dim']}, top-{c['index_topk']} "
         "(csa4-hash, csa4)", f"{c32['index_n_heads']} × {c32['index_head_dim']}, top-{c32['index_topk']:,}")
     assert _row(table, "output groups × o_lora_rank").exact == (f"{c['o_groups']} × {c['o_lora_rank']:,}", "—")
-    assert _row(table, "KV heads").exact == ("1", "—") and _row(table, "sinks").exact == ("yes", "—")
+    assert _row(table, "KV heads").exact == ("1", "—") and _row(table, "sinks").exact == ("yes", "no")  # MLA: none
     assert _row(table, "hyper-connections").exact == (f"{c['hc_mult']} streams", "none")
     assert _row(table, "routing").exact == (
         f"hash ({c['scoring_func']} weights) (window-hash, csa4-hash) / {c['scoring_func']} (hca128, csa4)",

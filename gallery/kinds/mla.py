@@ -2,7 +2,9 @@
 
 Schema :class:`LatentAttention`; parameters (low-rank query and KV projections, their norms, the indexer); the
 cache (the KV latent and the shared RoPE key per token, plus the indexer's key); attention FLOPs (over the window
-or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule.
+or the indexer's top-k, plus the indexer's scores); HY-V4's learned sinks and rotate_half RoPE (HYV4Attention); the
+label; the trace and the toy forward; the shrink rule. Options in modules of their own: the output gate (:mod:`.gate`)
+and A.X-K2's fused query-and-gate projection (:mod:`.q_gate`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..specbase import Indexer, Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
-from . import gate as own_gate
+from . import gate as own_gate, q_gate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .gate import OutputGate
 from .contract import Fact, or_none
@@ -43,10 +45,16 @@ class LatentAttention(Strict):
     gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's "
                                     "output × σ(g_proj(x)) before o_proj (Ling 3.0 BailingHybridAttention); "
                                     "null without")
+    sinks: bool = Field(False, description="Learned per-head attention sink logits (HY-V4 HYV4Attention.sinks)")
     rope: Rope | None
+    rope_interleave: bool = Field(True, description="RoPE turns adjacent pairs (DeepSeek); false: the two halves, "
+                                  "rotate_half (HY-V4 HYV4Attention)")
     window: PositiveInt | None = None
     softcap: float | None = None
     scale: float | None = None
+    q_gate: bool = Field(False, description="q_gate_proj instead of q_b_proj: each head's query and a gate of "
+                         "v_head_dim from [q_a_layernorm(c_q) | c_q], the output × σ(gate) before o_proj (A.X-K2 "
+                         "AXK2Attention)")
     latent_scales: bool = Field(False, description="The query × √(d_model / q_lora_rank) and the normed KV latent × "
                                 "√(d_model / kv_lora_rank), no parameters (LongcatFlashMLA mla_scale_q_lora, "
                                 "mla_scale_kv_lora)")
@@ -55,6 +63,9 @@ class LatentAttention(Strict):
     def _scales(self) -> "LatentAttention":
         if self.latent_scales and self.q_lora_rank is None:
             raise rule_error("latent_scales", "block_wiring", "latent_scales scale the query latent: give q_lora_rank")
+        if self.q_gate and (self.q_lora_rank is None or self.gate is not None):
+            raise rule_error("q_gate", "block_wiring", "q_gate reads the query latent and is the output gate: give "
+                             "q_lora_rank and no gate")
         return self
 
 
@@ -70,7 +81,9 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
         out.append(weight(a, "q_a_proj", d, rq))
         if m.bias:
             out.append(weight(a, "q_a_proj.bias", rq))
-        out += [weight(a, "q_a_layernorm", rq), weight(a, "q_b_proj", rq, h, qk, shape=(rq[1], h[1] * qk[1]))]
+        out.append(weight(a, "q_a_layernorm", rq))
+        out += q_gate.weights(rq, h, qk[1], m.v_head_dim) if m.q_gate else [
+            weight(a, "q_b_proj", rq, h, qk, shape=(rq[1], h[1] * qk[1]))]
     kv_a = ("kv_lora_rank + qk_rope_head_dim", m.kv_lora_rank + m.qk_rope_head_dim)
     out.append(weight(a, "kv_a_proj_with_mqa", d, kv_a))
     if m.bias:
@@ -85,6 +98,8 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
         out.append(weight(a, "o_proj.bias", d))
     if m.gate:
         out += own_gate.weights(d, h, vd, m.gate)
+    if m.sinks:
+        out.append(weight(a, "sinks", h, tensor="sinks"))
     if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
         ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
         rq = ("q_lora_rank", m.q_lora_rank or 0)
@@ -133,8 +148,10 @@ def lines(m: LatentAttention) -> list[str]:
         out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.top_k:,} tokens")
     if m.gate:
         out.append(own_gate.text(m.gate))
+    if m.q_gate:
+        out.append(q_gate.TEXT)
     span = f"sliding window {m.window:,}" if m.window else "full causal attention"
-    return out + tail_lines(span, softcap=m.softcap, biases=("all",) if m.bias else ())
+    return out + tail_lines(span, m.sinks, softcap=m.softcap, biases=("all",) if m.bias else ())
 
 
 def steps(c: Ctx, m: LatentAttention) -> list[Step]:
@@ -147,8 +164,9 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     else:
         steps = [linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
                  c.norm("q_a_layernorm", p, "q_a_layernorm", (T, m.q_lora_rank),
-                        params=params(W, "q_a_layernorm.weight")),
-                 linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
+                        params=params(W, "q_a_layernorm.weight"))]
+        steps += q_gate.steps(c, p, m.q_lora_rank, h, qk, vd, W) if m.q_gate else [
+            linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
     steps += [
         ew("split Q heads", p, (T, h * qk), "reshape to (heads, T, nope + rope)", per=0, out=(h, T, qk)),
         ew("split Q nope | rope", p, (h, T, qk), f"q_nope = q[..., :{nope}], q_pe = q[..., {nope}:]", per=0,
@@ -163,8 +181,9 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
         steps += [ew("scale Q", p, (h, T, qk), f"q · √(d_model / q_lora_rank) = q · √({c.d} / {m.q_lora_rank})"),
                   ew("scale latent", p, (T, r), f"c_kv · √(d_model / kv_lora_rank) = c_kv · √({c.d} / {r})")]
     if m.rope:
-        steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, "pairs"),
-                  rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, "pairs")]
+        layout = "pairs" if m.rope_interleave else "half"
+        steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, layout),
+                  rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, layout)]
     steps += [
         linear(c, "kv_b_proj", p, W, "[k_nope | v] = c_kv · W_kvb (decompress per head)"),
         ew("split KV heads", p, (T, h * (nope + vd)), "reshape to (heads, T, nope + v)", per=0,
@@ -177,9 +196,11 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     ]
     if m.indexer:
         steps += _indexer_steps(c, m, W)
-    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, (), (h, T, qk))
+    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None,
+                              params(W, "sinks") if m.sinks else (), (h, T, qk))
     gate = own_gate.steps(c, m.gate, p, h, vd, W)
-    steps += gate[0] + gate[1] + [linear(c, "o_proj", p, W, "y = O · W_o")]
+    steps += gate[0] + gate[1] + [q_gate.gate_step(c, p, h, vd, W)] * m.q_gate
+    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
 
 
@@ -188,8 +209,9 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
     T, p, ix = c.T, "indexer", m.indexer
     ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.top_k, m.qk_rope_head_dim
     if ix.shared:
-        return [ew("reuse top-k", p, (T, T), f"the previous indexer layer's {k} tokens per query (no weights)",
-                    per=0)]
+        qk = (m.n_heads, T, m.qk_nope_head_dim + rope)  # from outside the layer: one pick per query
+        return [Step("reuse top-k", p, qk, (T, T), f"each query keeps the previous indexer layer's {k} tokens (no "
+                     "weights)", 0)]
     theta = m.rope.theta if m.rope else 10000.0
     return [
         linear(c, "indexer.wq_b", p, W, "q_I = c_q · W_q (from the query latent)"),
@@ -197,8 +219,8 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
         linear(c, "indexer.wk", p, W, "k_I = x · W_k (one key for all indexer heads)"),
         Step("indexer.k_norm", p, (T, ihd), (T, ihd), "(k_I − mean) / √(var + 1e-6) · w + b (LayerNorm)",
              7 * T * ihd, params(W, "indexer.k_norm.weight", "indexer.k_norm.bias")),
-        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "half"),
-        rope_step(p, "indexer K", (T, ihd), rope, theta, "half"),
+        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "half", tail=ix.rope_last),
+        rope_step(p, "indexer K", (T, ihd), rope, theta, "half", tail=ix.rope_last),
         linear(c, "indexer.weights_proj", p, W, "w = x · W_w (one weight per indexer head)"),
         Step("index scores", p, (ih, T, ihd), (T, T), f"I[i, j] = Σ_h w[i, h] / √{ih} · ReLU(q_I[h, i] · k_I[j] / "
              f"√{ihd}), −∞ where j > i", 2 * ih * ihd * T * T),
@@ -211,8 +233,9 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     if m.q_lora_rank is None:
         q = R.linear("q_proj", x)
     else:
-        cq = R.norm("q_a_layernorm", "q_a_layernorm", R.linear("q_a_proj", x))
-        q = R.linear("q_b_proj", cq)
+        raw = R.linear("q_a_proj", x)
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw)
+        q, g = q_gate.project(R, cq, raw, nope + rope, vd) if m.q_gate else (R.linear("q_b_proj", cq), None)
     q = R.rec("split Q heads", heads(q, nope + rope))
     q_pe = R.rec("split Q nope | rope", q[..., nope:])
     ckv = R.linear("kv_a_proj_with_mqa", x)
@@ -224,15 +247,16 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
         q, q_pe = R.rec("scale Q", q * sq), q_pe * sq
         latent = R.rec("scale latent", latent * (x.shape[-1] / r) ** 0.5)
     if m.rope:
-        q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, True))
-        k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, True))
+        q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, m.rope_interleave))
+        k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, m.rope_interleave))
     kv = R.rec("split KV heads", heads(R.linear("kv_b_proj", latent), nope + vd))
     k_nope, v = R.rec("take k_nope", kv[..., :nope]), R.rec("take V", kv[..., nope:])
     q = R.rec("concat Q", np.concatenate([q[..., :nope], q_pe], -1))
     k = R.rec("concat K", np.concatenate([k_nope, np.broadcast_to(k_pe, (*k_nope.shape[:2], rope))], -1))
     keep = _indexer_forward(R, m, x, cq) if m.indexer else None
-    o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, False, keep)
+    o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, m.sinks, keep)
     o = own_gate.apply(R, m.gate, o, own_gate.project(R, m.gate, x), vd)
+    o = q_gate.apply(R, o, g, vd) if m.q_gate else o
     return R.linear("o_proj", o)
 
 
@@ -245,8 +269,8 @@ def _indexer_forward(R: Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) 
     theta = m.rope.theta if m.rope else 10000.0
     qi = R.rec("split indexer Q heads", heads(R.linear("indexer.wq_b", cq), ix.head_dim))  # (ih, T, ihd)
     ki = R.norm("indexer.k_norm", "indexer.k_norm", R.linear("indexer.wk", x))  # (T, ihd)
-    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, False))
-    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, False)[0])
+    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, False, ix.rope_last))
+    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, False, ix.rope_last)[0])
     wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
     scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
@@ -278,10 +302,12 @@ KIND = attention(
         Fact("Attention", "sliding window", lambda m: or_none(m.window)),
         Fact("Attention", "attention chunk", lambda m: "none"),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
+        Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "kv_lora_rank", lambda m: m.kv_lora_rank),
         Fact("Attention", "q_lora_rank", lambda m: or_none(m.q_lora_rank)),
         Fact("Attention", "sparse indexer", lambda m: indexer_text(m.indexer)),
         own_gate.FACT,
+        Fact("Attention", "fused query gate", lambda m: m.q_gate),
         Fact("Attention", "qk_rope_head_dim", lambda m: m.qk_rope_head_dim),
         *rope_facts(),
     ),

@@ -20,10 +20,11 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, gate as own_gate, qk_norm
+from . import alibi, differential, gate as own_gate, qk_norm, relative_bias
 from .alibi import Alibi
 from .gate import OutputGate
 from .qk_norm import RENAMED as QK_NORM_RENAMED
+from .relative_bias import RelativeBias
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -59,6 +60,8 @@ class SoftmaxAttention(Strict):
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
     alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
                                       "of RoPE (BLOOM, MPT, Falcon alibi); null without")
+    relative_bias: RelativeBias | None = Field(None, description="A learned relative position bias on the scores from "
+                                               "one table the model shares, in place of RoPE (CPM-Ant); null without")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
@@ -102,8 +105,9 @@ class SoftmaxAttention(Strict):
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
         if self.gate and (self.output_gate or self.head_gate):
             raise rule_error("gate", "gates", "one output gate: gate excludes output_gate and head_gate")
-        if self.alibi and self.rope:
-            raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
+        if sum(bool(scheme) for scheme in (self.rope, self.alibi, self.relative_bias)) > 1:
+            raise rule_error("alibi" if self.alibi else "relative_bias", "position_schemes", "rope, alibi and "
+                             "relative_bias exclude each other: keep one, set the others to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
         if self.kind != expected:
             raise rule_error(
@@ -192,7 +196,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
     out = [NAMES[m.kind],
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-           alibi.text(m.alibi) if m.alibi else rope_text(m.rope)]
+           alibi.text(m.alibi) if m.alibi else relative_bias.text(m.relative_bias) if m.relative_bias else
+           rope_text(m.rope)]
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
@@ -210,7 +215,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     if m.sub_norm:
         out.append("sub-norm on the merged heads before o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
-            if m.chunk else "full causal attention")
+            if m.chunk else relative_bias.SPAN if m.relative_bias else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
     return out + tail_lines(span, m.sinks, m.softcap, biases)
 
@@ -287,9 +292,13 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
         steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
                   for t, dim in (("K", hd), ("V", vd))]
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
-                               params(W, "sinks") if m.sinks else (), (h, T, hd))
+                               params(W, "sinks") if m.sinks else (), (h, T, hd),
+                               mask=relative_bias.MASK if m.relative_bias else None)
+    mask = next(i for i, s in enumerate(steps) if s.op == "mask")
+    if m.relative_bias:  # CpmAntAttention: after the scale
+        steps.insert(mask, relative_bias.step(p, h, T, m.relative_bias))
     if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
-        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), alibi.step(p, h, T, m.alibi))
+        steps.insert(mask, alibi.step(p, h, T, m.alibi))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
@@ -364,8 +373,9 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
     scale = m.scale or hd ** -0.5
-    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
-               bias=alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None)
+    positions = relative_bias.toy_args(m.relative_bias, m.n_heads, q.shape[1]) if m.relative_bias else {
+        "bias": alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None}
+    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
@@ -387,6 +397,8 @@ def shrink(m: dict) -> dict:
     for key in ("window", "chunk"):
         if m.get(key):
             out[key] = min(m[key], LOCAL_TOY)
+    if m.get("relative_bias"):
+        out["relative_bias"] = relative_bias.shrink(m["relative_bias"])
     return out
 
 
@@ -418,6 +430,7 @@ KIND = attention(
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
         alibi.FACT,
+        relative_bias.FACT,
     ),
     toy_d_model=toy_d_model,
 )
