@@ -41,7 +41,7 @@ from .trace import SHORTCUT, SUM, mixer_label, trace, traceable
 def toy_arch(arch: Arch, kind: str) -> Arch:
     """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure."""
     block = arch.blocks[kind]
-    data = block.model_dump()
+    data = block.model_dump() | {"shared": sharedblock.toy_use(block)}
     d_model = D_TOY
     if block.mixer is not None:
         data["mixer"] = mixer_kind(block.mixer).shrink(data["mixer"])

@@ -3,8 +3,9 @@
 Schema :class:`LatentAttention`; parameters (low-rank query and KV projections, their norms, the indexer); the
 cache (the KV latent and the shared RoPE key per token, plus the indexer's key); attention FLOPs (over the window
 or the indexer's top-k, plus the indexer's scores); HY-V4's learned sinks and rotate_half RoPE (HYV4Attention); the
-label; the trace and the toy forward; the shrink rule. Options in modules of their own: the output gate (:mod:`.gate`)
-and A.X-K2's fused query-and-gate projection (:mod:`.q_gate`).
+label; the trace and the toy forward; the shrink rule. Options in modules of their own: the output gate (:mod:`.gate`),
+A.X-K2's fused query-and-gate projection (:mod:`.q_gate`), the latent scales (:mod:`.latent_scales`: LongCat-Flash,
+dots3) and dots3's RoPE-key norm (:mod:`.rope_key_norm`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from ..layercache import LayerCache
 from ..specbase import Indexer, Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
-from . import gate as own_gate, q_gate
+from . import gate as own_gate, latent_scales as scales, q_gate, rope_key_norm
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .gate import OutputGate
 from .contract import Fact, or_none
@@ -55,9 +56,16 @@ class LatentAttention(Strict):
     q_gate: bool = Field(False, description="q_gate_proj instead of q_b_proj: each head's query and a gate of "
                          "v_head_dim from [q_a_layernorm(c_q) | c_q], the output × σ(gate) before o_proj (A.X-K2 "
                          "AXK2Attention)")
-    latent_scales: bool = Field(False, description="The query × √(d_model / q_lora_rank) and the normed KV latent × "
-                                "√(d_model / kv_lora_rank), no parameters (LongcatFlashMLA mla_scale_q_lora, "
-                                "mla_scale_kv_lora)")
+    latent_scales: scales.Place | None = Field(None, description=scales.DESCRIPTION)
+    rope_key_norm: bool = Field(False, description=rope_key_norm.DESCRIPTION)
+    latent_norm_eps: float | None = Field(None, gt=0, description="eps of q_a_layernorm and kv_a_layernorm when "
+                                          "the model gives them its rms_norm_eps (Dots3NoteTextAttention); null = "
+                                          "DeepseekV2RMSNorm's default 1e-6")
+
+    @field_validator("latent_scales", mode="before")
+    @classmethod
+    def _older_scales(cls, value):
+        return scales.older_value(value)
 
     @model_validator(mode="after")
     def _scales(self) -> "LatentAttention":
@@ -96,6 +104,7 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
     ]
     if m.bias:
         out.append(weight(a, "o_proj.bias", d))
+    out += rope_key_norm.weights(m)
     if m.gate:
         out += own_gate.weights(d, h, vd, m.gate)
     if m.sinks:
@@ -138,7 +147,7 @@ def lines(m: LatentAttention) -> list[str]:
     """The label: heads, latent widths, head dims, positions, the indexer, what a query sees."""
     q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
     out = ["Multi-head latent attention (MLA)", f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
-           "query and KV latent × √(d_model / rank)" if m.latent_scales else "",
+           scales.text(m), rope_key_norm.TEXT if m.rope_key_norm else "",
            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} {'RoPE' if m.rope else 'unrotated'} (shared key)"
            f" · V {m.v_head_dim}",
            rope_text(m.rope)]
@@ -164,7 +173,8 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     else:
         steps = [linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
                  c.norm("q_a_layernorm", p, "q_a_layernorm", (T, m.q_lora_rank),
-                        params=params(W, "q_a_layernorm.weight"))]
+                        params=params(W, "q_a_layernorm.weight")),
+                 *scales.query_latent_steps(c, m, p)]
         steps += q_gate.steps(c, p, m.q_lora_rank, h, qk, vd, W) if m.q_gate else [
             linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
     steps += [
@@ -177,9 +187,7 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
             out=(1, T, rope)),
         c.norm("kv_a_layernorm", p, "kv_a_layernorm", (T, r), params=params(W, "kv_a_layernorm.weight")),
     ]
-    if m.latent_scales:  # LongcatFlashMLA: after the latent's norm, before RoPE
-        steps += [ew("scale Q", p, (h, T, qk), f"q · √(d_model / q_lora_rank) = q · √({c.d} / {m.q_lora_rank})"),
-                  ew("scale latent", p, (T, r), f"c_kv · √(d_model / kv_lora_rank) = c_kv · √({c.d} / {r})")]
+    steps += scales.latent_steps(c, m, p) + rope_key_norm.steps(c, m, p, W)
     if m.rope:
         layout = "pairs" if m.rope_interleave else "half"
         steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, layout),
@@ -219,8 +227,8 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
         linear(c, "indexer.wk", p, W, "k_I = x · W_k (one key for all indexer heads)"),
         Step("indexer.k_norm", p, (T, ihd), (T, ihd), "(k_I − mean) / √(var + 1e-6) · w + b (LayerNorm)",
              7 * T * ihd, params(W, "indexer.k_norm.weight", "indexer.k_norm.bias")),
-        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "half", tail=ix.rope_last),
-        rope_step(p, "indexer K", (T, ihd), rope, theta, "half", tail=ix.rope_last),
+        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "pairs" if ix.rope_pairs else "half", tail=ix.rope_last),
+        rope_step(p, "indexer K", (T, ihd), rope, theta, "pairs" if ix.rope_pairs else "half", tail=ix.rope_last),
         linear(c, "indexer.weights_proj", p, W, "w = x · W_w (one weight per indexer head)"),
         Step("index scores", p, (ih, T, ihd), (T, T), f"I[i, j] = Σ_h w[i, h] / √{ih} · ReLU(q_I[h, i] · k_I[j] / "
              f"√{ihd}), −∞ where j > i", 2 * ih * ihd * T * T),
@@ -234,18 +242,17 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
         q = R.linear("q_proj", x)
     else:
         raw = R.linear("q_a_proj", x)
-        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw)
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw, eps=m.latent_norm_eps)
+        cq = scales.scale_query_latent(R, m, cq, x.shape[-1])
         q, g = q_gate.project(R, cq, raw, nope + rope, vd) if m.q_gate else (R.linear("q_b_proj", cq), None)
     q = R.rec("split Q heads", heads(q, nope + rope))
     q_pe = R.rec("split Q nope | rope", q[..., nope:])
     ckv = R.linear("kv_a_proj_with_mqa", x)
     latent = R.rec("take latent c_kv", ckv[:, :r])
     k_pe = R.rec("take k_pe", ckv[None, :, r:])
-    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent)
-    if m.latent_scales:
-        sq = (x.shape[-1] / m.q_lora_rank) ** 0.5
-        q, q_pe = R.rec("scale Q", q * sq), q_pe * sq
-        latent = R.rec("scale latent", latent * (x.shape[-1] / r) ** 0.5)
+    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent, eps=m.latent_norm_eps)
+    q, q_pe, latent = scales.scale(R, m, q, q_pe, latent, x.shape[-1])
+    k_pe = rope_key_norm.forward(R, m, k_pe)
     if m.rope:
         q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, m.rope_interleave))
         k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, m.rope_interleave))
@@ -269,8 +276,8 @@ def _indexer_forward(R: Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) 
     theta = m.rope.theta if m.rope else 10000.0
     qi = R.rec("split indexer Q heads", heads(R.linear("indexer.wq_b", cq), ix.head_dim))  # (ih, T, ihd)
     ki = R.norm("indexer.k_norm", "indexer.k_norm", R.linear("indexer.wk", x))  # (T, ihd)
-    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, False, ix.rope_last))
-    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, False, ix.rope_last)[0])
+    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, ix.rope_pairs, ix.rope_last))
+    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, ix.rope_pairs, ix.rope_last)[0])
     wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
     scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
@@ -307,6 +314,8 @@ KIND = attention(
         Fact("Attention", "q_lora_rank", lambda m: or_none(m.q_lora_rank)),
         Fact("Attention", "sparse indexer", lambda m: indexer_text(m.indexer)),
         own_gate.FACT,
+        rope_key_norm.FACT,
+        Fact("Attention", "latent scales", lambda m: m.latent_scales or "none"),
         Fact("Attention", "fused query gate", lambda m: m.q_gate),
         Fact("Attention", "qk_rope_head_dim", lambda m: m.qk_rope_head_dim),
         *rope_facts(),

@@ -1,10 +1,10 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
-per-head gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
+gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
 FLOPs; the label; the trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap,
-``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its
-four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
+``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, the gate from a projection of its own (:mod:`.gate`),
+QK-norm in its four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
 its own beside this one, as QK-norm does.
 """
 
@@ -71,12 +71,9 @@ class SoftmaxAttention(Strict):
         False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
         "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
         "always built by transformers)")
-    head_gate: bool = Field(
-        False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
-        "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
-        "says)")
     gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's output "
-                                    "× act(g_proj(x)) before o_proj (AFMoE, Beam, Laguna); null without")
+                                    "× act(g_proj(x)) before o_proj (AFMoE, Beam, Laguna, Step 3.5 Flash, LFM3); null "
+                                    "without")
     differential: bool = Field(
         False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
@@ -89,6 +86,11 @@ class SoftmaxAttention(Strict):
     @classmethod
     def _old_qk_norm(cls, value):
         return qk_norm.older_value(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_head_gate(cls, data):
+        return own_gate.older_head_gate(data)
 
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
@@ -103,8 +105,8 @@ class SoftmaxAttention(Strict):
         if self.differential and self.n_kv_heads % 2:
             raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
-        if self.gate and (self.output_gate or self.head_gate):
-            raise rule_error("gate", "gates", "one output gate: gate excludes output_gate and head_gate")
+        if self.gate and self.output_gate:
+            raise rule_error("gate", "gates", "one output gate: gate excludes output_gate")
         if sum(bool(scheme) for scheme in (self.rope, self.alibi, self.relative_bias)) > 1:
             raise rule_error("alibi" if self.alibi else "relative_bias", "position_schemes", "rope, alibi and "
                              "relative_bias exclude each other: keep one, set the others to null")
@@ -159,8 +161,6 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out = [w for w in out if w.name not in ("k_norm", "k_norm.bias")]
     if mixer.sinks:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
-    if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
-        out.append(weight("attention", "g_proj", src, h))
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
     return out + (differential.weights(hd) if mixer.differential else [])
@@ -208,8 +208,6 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.gate:
         out.append(own_gate.text(m.gate))
-    if m.head_gate:
-        out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     if m.differential:
         out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     if m.sub_norm:
@@ -273,9 +271,8 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[St
 
 
 def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
-    """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias; or the gate's."""
-    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else \
-        own_gate.steps(c, m.gate, p, m.n_heads, m.value_dim, W)[0]
+    """The gate's g_proj from the layer's input, taken with the other projections (none without a gate)."""
+    return own_gate.steps(c, m.gate, p, m.n_heads, m.value_dim, W)[0]
 
 
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
@@ -301,9 +298,6 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
         steps.insert(mask, alibi.step(p, h, T, m.alibi))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
-    if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
-        steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
-                          f"its {vd} dims", T * h * (4 + vd)))
     steps += own_gate.steps(c, m.gate, p, h, vd, W)[1]
     if m.sub_norm:
         steps.append(c.norm("attn_sub_norm", p, "attn_sub_norm", (T, h * vd), params=params(W, "attn_sub_norm.weight")))
@@ -322,7 +316,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         return _shared_forward(R, m, x, q, gate if m.output_gate else None)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
-    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
+    g = own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
@@ -346,7 +340,7 @@ def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
-    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
+    g = own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q = R.norm("q_norm", "q_norm", q)
     q = R.rec("split Q heads", heads(q, m.head_dim))
@@ -361,7 +355,7 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
             g: np.ndarray | None = None) -> np.ndarray:
-    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
+    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the gate's logits (g_proj)."""
     if m.differential:
         return differential.forward(R, m, q, k, v)
     hd = m.head_dim
@@ -378,10 +372,6 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
-    if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
-        s = 1 / (1 + np.exp(-g))
-        o = R.rec("head gate", (o.reshape(len(o), -1, m.value_dim) * s[..., None]).reshape(len(o), -1),
-                  **{"σ(g)": s})
     o = own_gate.apply(R, m.gate, o, g, m.value_dim)
     if m.sub_norm:
         o = R.norm("attn_sub_norm", "attn_sub_norm", o)
@@ -422,7 +412,6 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
-        Fact("Attention", "head gate", lambda m: m.head_gate),
         own_gate.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
