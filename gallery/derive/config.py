@@ -383,9 +383,9 @@ EXPECT: dict[str, Expect] = {
         **dict.fromkeys(["head_dim", "num_heads", "short_conv_kernel_size"], SIZE),
         **dict.fromkeys(["full_attn_layers", "kda_layers"], Expect((list,), items=int)),
     }),
-    # InklingTextConfig: the sliding layers' heads, the relative bias, the convolutions, the logit divisor
-    **dict.fromkeys(["swa_num_attention_heads", "swa_num_key_value_heads", "swa_head_dim", "d_rel", "rel_extent",
-                     "conv_kernel_size"], SIZE),
+    # InklingTextConfig (its swa_* heads are read by the rule above): the relative bias, the convolutions, the logit
+    # divisor
+    **dict.fromkeys(["d_rel", "rel_extent", "conv_kernel_size"], SIZE),
     "log_scaling_n_floor": _null(SIZE, "inkling_text"),
     "log_scaling_alpha": _expect(float),
     "logits_mup_width_multiplier": EPS,
