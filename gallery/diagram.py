@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, gated_norm, hyper, laurel, tanh_gate
+from . import altup, gated_norm, hyper, laurel, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -199,7 +199,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut, b.tanh_gated, b.gated_norm) for b in blocks}
+               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -293,6 +293,11 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         for node, edge in ins:
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
+        if block.sublayer_conv:  # InklingDecoderLayer: y + conv(y) on each sublayer's output, before the add
+            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv)), "linear")
+            for out in outs:
+                d.edge(out, f"{name}_conv")
+            last = [f"{name}_conv"]
         if after:
             d.node(f"{name}_post", _label(norm), "norm", mark="norm")
             for out in outs:

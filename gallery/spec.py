@@ -126,11 +126,16 @@ class Block(Strict):
     shortcut: Ffn | None = Field(
         None, description="A feed-forward beside the first pair's ffn: it reads the same normed input and its output "
         "is added to the residual at the layer's end, after the last pair (LongCat-Flash's shortcut MoE); null = none")
+    sublayer_conv: PositiveInt | None = Field(
+        None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
+        "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
         if self.mixer is None and self.ffn is None:
             raise rule_error("mixer", "empty_block", "a block needs a mixer, an ffn or both")
+        if self.sublayer_conv and self.parallel:
+            raise rule_error("sublayer_conv", "block_wiring", "sublayer_conv needs a block that is not parallel")
         if self.shared_norm and not self.parallel:
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
