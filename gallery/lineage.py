@@ -33,7 +33,7 @@ from .compare import compact, rows
 from .counts import total_params
 from .diagram import FONT, THEMES, _Dot, _label, _text
 from .kinds import MIXERS, mixer_kind
-from .spec import SoftmaxAttention, Spec
+from .spec import Spec
 
 SCALE = ("vocab", "context", "d_model", "layers", "layer pattern")  # sizes, not architecture
 _NUMBER = re.compile(r"\d[\d,]*")
@@ -174,14 +174,12 @@ def relatives(specs: list[Spec], earlier: bool = True) -> dict[str, Relative]:
 
 def lineage(spec: Spec) -> str:
     """The group a model is drawn in: an architecture template it shares, else its organisation. A fixed-state
-    mixer (linear attention, state space, convolution) makes a hybrid; attention that is not plain softmax
-    attention (MLA and what grew from it) the DeepSeek template."""
+    mixer (linear attention, state space, convolution) makes a hybrid; a kind that names a template (MLA and what
+    grew from it: the DeepSeek template) puts its models there; other attention kinds keep their organisation."""
     kinds = [mixer_kind(m) for b in spec.arch.blocks.values() for m in b.mixers]
     if any(k.fill == "linear" for k in kinds):
         return "Fixed-state hybrids (linear attention, state space, convolution)"
-    if any(k.schema is not SoftmaxAttention for k in kinds):
-        return "DeepSeek template (MLA and its successors)"
-    return spec.organisation
+    return next((k.template for k in kinds if k.template), spec.organisation)
 
 
 def edge_label(relative: Relative, most: int = 3) -> list[str]:

@@ -43,6 +43,8 @@ def test_every_kind_has_every_facet():
             assert value is not None, f"{_kind_id(kind)} lacks {f.name}"
             if f.name in ("fill", "label", "block_name", "axis0"):
                 assert isinstance(value, str) and value, f"{_kind_id(kind)}: {f.name}"
+            elif f.name == "template":  # optional: the family tree's group of its models ("" keeps the organisation)
+                assert isinstance(value, str)
             elif f.name == "facts":
                 assert value and all(fact.group and fact.field and callable(fact.get) for fact in value)
             elif f.name not in ("schema", "init"):

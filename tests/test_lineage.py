@@ -96,6 +96,17 @@ def test_tree_structure(specs, earlier):
     assert all(a["URL"].startswith("compare?models=") for _, _, a in graph.edges)
 
 
+def test_the_deepseek_template_holds_the_latent_and_compressed_attention_models_only(bundled):
+    """By the mixer tags each spec's YAML says: MLA (``mla``) and DeepSeek-V4's compressed attention make the DeepSeek
+    template; other attention kinds (cross-attention, mixture of attention heads, CCA, …) keep the organisation."""
+    for slug, (spec, _) in bundled.items():
+        tags = {m.kind for b in spec.arch.blocks.values() for m in b.mixers}
+        if lineage(spec).startswith("Fixed-state"):
+            continue
+        expected = "DeepSeek template (MLA and its successors)" if tags & {"mla", "compressed"} else spec.organisation
+        assert lineage(spec) == expected, (slug, tags)
+
+
 @pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF-")])
 def test_tree_renders(specs, earlier, fmt, magic):
     assert render(tree(specs, "dark", found=earlier).source, fmt, scale=1).startswith(magic)

@@ -21,6 +21,7 @@ from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, causal, heads, rope_toy, rotate
 from .attention import attention, rope_facts, rope_text, tail_lines
+from .mla import TEMPLATE
 from .contract import Fact, or_none
 from .mla import indexer_text
 
@@ -354,7 +355,7 @@ def _compression(m: CompressedAttention) -> object:
 
 
 KIND = attention(
-    schema=CompressedAttention, name=lambda m: "Compressed", terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
+    schema=CompressedAttention, name=lambda m: "Compressed", template=TEMPLATE, terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),

@@ -110,6 +110,7 @@ class MixerKind:
     toy_d_model: Callable[[Any, dict, int], int | None] = lambda m, shrunk, d_model: None  # a toy width the kind keeps
     # (experts a token uses, experts stored) of a mixer with routed experts (their weights named ``experts.…``)
     routed: Callable[[Any], tuple[int, int]] = lambda m: (1, 1)
+    template: str = ""  # the architecture template its models are drawn under in the family tree ("": none)
 
     @property
     def tags(self) -> tuple[str, ...]:

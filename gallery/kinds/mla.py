@@ -300,8 +300,10 @@ def indexer_text(i: Indexer | None) -> str:
     return "none" if i is None else ("shared" if i.shared else f"{i.n_heads} × {i.head_dim}, top-{i.top_k:,}")
 
 
+TEMPLATE = "DeepSeek template (MLA and its successors)"  # the family tree's group of the models built on it
+
 KIND = attention(
-    schema=LatentAttention, name=lambda m: "MLA", terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
+    schema=LatentAttention, name=lambda m: "MLA", template=TEMPLATE, terms=WeightTerms(weights), cache=cache, context_flops=context_flops,
     lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),
