@@ -71,7 +71,7 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
         labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
-        pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+        pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label, block.learned_residual)]
     terms = [_paired(t, block.sublayer_pairs) for t in pair]  # LongCat-Flash: each pair with weights of its own
     if block.shortcut is not None:  # once per layer, beside the first pair's ffn
         terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)

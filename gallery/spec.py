@@ -109,8 +109,10 @@ class Block(Strict):
     mixer_norm: bool = Field(True, description="With pre norms: false leaves out the norm before the mixer, which reads "
                              "the stream as it is (ModernBERT decoder's layer 0: attn_norm is nn.Identity, the "
                              "embedding norm's output goes straight in)")
-    learned_residual: bool = Field(False, description="Each residual add is (x + b_r) · s_r + (f(x) + b_y) · s_y with "
-                                   "four learned vectors of d_model (ZAYA ZayaResidualScaling)")
+    learned_residual: Literal["scale_bias", "residual_scale"] | None = Field(
+        None, description="Learned weights on each residual add: 'scale_bias', (x + b_r) · s_r + (f(x) + b_y) · s_y "
+        "with four vectors of d_model (ZAYA ZayaResidualScaling); 'residual_scale', w ⊙ x + f(x) with one (Doge "
+        "input_residual, post_attention_residual); null = a plain x + f(x)")
     sublayer_pairs: PositiveInt = Field(
         1, description="The mixer → ffn pair runs this many times in one layer, each time with weights of its own "
         "(LongCat-Flash: 2, LongcatFlashDecoderLayer; its config's num_hidden_layers counts the pairs)")

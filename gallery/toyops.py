@@ -135,11 +135,11 @@ def causal(T: int, window: int | None = None, chunk: int | None = None) -> np.nd
 
 
 def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None, mask=None,
-            merge: bool = True, bias: np.ndarray | None = None) -> np.ndarray:
+            merge: bool = True, bias: np.ndarray | None = None, bias_op: str = "ALiBi bias") -> np.ndarray:
     """QKᵀ → scale → soft-cap → (bias) → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
 
     ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
-    ``bias`` (heads, T, S) is added to the scores (ALiBi); without ``merge`` the heads come back unmerged,
+    ``bias`` (heads, T, S) is added to the scores (ALiBi, the dynamic mask's: the step ``bias_op``); without ``merge`` the heads come back unmerged,
     (heads, T, dim)."""
     T, S = q.shape[1], k.shape[1]
     s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
@@ -147,7 +147,7 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     if softcap:
         s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
     if bias is not None:
-        s = R.rec("ALiBi bias", s + bias, bias=bias)
+        s = R.rec(bias_op, s + bias, bias=np.broadcast_to(bias, s.shape))
     allowed = causal(T, window, chunk) if mask is None else mask
     if extra_mask is not None:
         allowed = allowed & extra_mask

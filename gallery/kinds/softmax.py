@@ -20,8 +20,9 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, gate as own_gate, qk_norm
+from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm
 from .alibi import Alibi
+from .dynamic_mask import DynamicMask
 from .gate import OutputGate
 from .qk_norm import RENAMED as QK_NORM_RENAMED
 from .attention import attention, rope_facts, rope_text, tail_lines
@@ -77,6 +78,9 @@ class SoftmaxAttention(Strict):
     differential: bool = Field(
         False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
+    dynamic_mask: DynamicMask | None = Field(None, description="Dynamic-mask attention: a learned bias per key and KV "
+                                             "head from its value on the scores, and only the keys of largest bias "
+                                             "kept (Doge DogeAttention); null without")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
     d_in: PositiveInt | None = Field(None, description="Width q, k and v read when it is not d_model (Zamba's shared "
@@ -102,6 +106,9 @@ class SoftmaxAttention(Strict):
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
         if self.gate and (self.output_gate or self.head_gate):
             raise rule_error("gate", "gates", "one output gate: gate excludes output_gate and head_gate")
+        if self.dynamic_mask and (self.differential or self.kv_shared or self.k_eq_v or self.v_head_dim):
+            raise rule_error("dynamic_mask", "block_wiring", "the dynamic mask reads the layer's own values of head_dim: "
+                             "not with differential, kv_shared, k_eq_v or v_head_dim")
         if self.alibi and self.rope:
             raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
@@ -159,6 +166,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out.append(weight("attention", "g_proj", src, h))
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
+    out += dynamic_mask.weights(kv, hd, mixer.dynamic_mask) if mixer.dynamic_mask else []
     return out + (differential.weights(hd) if mixer.differential else [])
 
 
@@ -205,6 +213,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append(own_gate.text(m.gate))
     if m.head_gate:
         out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
+    if m.dynamic_mask:
+        out.append(dynamic_mask.text(m.dynamic_mask))
     if m.differential:
         out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     if m.sub_norm:
@@ -248,6 +258,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
+    steps += dynamic_mask.steps(c, p, kv, hd, W) if m.dynamic_mask else []  # DogeAttention: from V after RoPE
     return steps + _attend_steps(c, m, p, W)
 
 
@@ -286,10 +297,13 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
                   for t, dim in (("K", hd), ("V", vd))]
+    dyn = m.dynamic_mask
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
-                               params(W, "sinks") if m.sinks else (), (h, T, hd))
-    if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
-        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), alibi.step(p, h, T, m.alibi))
+                               params(W, "sinks") if m.sinks else (), (h, T, hd),
+                               mask=dynamic_mask.mask_text(dyn, T, m.window) if dyn else None)
+    bias = alibi.step(p, h, T, m.alibi) if m.alibi else dynamic_mask.bias_step(p, h, T) if dyn else None
+    if bias:  # ALiBi after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
+        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), bias)
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
@@ -326,7 +340,8 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
         k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
-    return _attend(R, m, q, k, v, gate if m.output_gate else None, g)
+    b = dynamic_mask.forward(R, m.dynamic_mask, v) if m.dynamic_mask else None
+    return _attend(R, m, q, k, v, gate if m.output_gate else None, g, b)
 
 
 def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
@@ -351,8 +366,9 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 
 
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
-            g: np.ndarray | None = None) -> np.ndarray:
-    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits."""
+            g: np.ndarray | None = None, b: np.ndarray | None = None) -> np.ndarray:
+    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits, ``b`` the
+    dynamic mask's bias per KV head and key."""
     if m.differential:
         return differential.forward(R, m, q, k, v)
     hd = m.head_dim
@@ -363,9 +379,10 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
-    scale = m.scale or hd ** -0.5
-    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
-               bias=alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None)
+    scale, T = m.scale or hd ** -0.5, q.shape[1]
+    o = dynamic_mask.attend(R, m, q, k, v, b, scale) if b is not None else attend(
+        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
+        bias=alibi.bias(m.alibi, m.n_heads, T, scale) if m.alibi else None)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
@@ -387,6 +404,8 @@ def shrink(m: dict) -> dict:
     for key in ("window", "chunk"):
         if m.get(key):
             out[key] = min(m[key], LOCAL_TOY)
+    if m.get("dynamic_mask"):  # the top-k of keys bites in a few tokens
+        out["dynamic_mask"] = dynamic_mask.shrink(m["dynamic_mask"])
     return out
 
 
@@ -412,6 +431,7 @@ KIND = attention(
         Fact("Attention", "output gate", lambda m: m.output_gate),
         Fact("Attention", "head gate", lambda m: m.head_gate),
         own_gate.FACT,
+        dynamic_mask.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
