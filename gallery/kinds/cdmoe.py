@@ -25,13 +25,14 @@ from math import isqrt
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field, PositiveInt, model_validator
 
 from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, params, table, weight
 from ..toyops import ACT, LOCAL_TOY, Run
-from .contract import Fact, FfnKind
+from .contract import Caption, Fact, FfnKind, Table
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, ffn_name
 
 NAME = "cross-domain MoE"
@@ -70,10 +71,14 @@ def weights(d: tuple[str, int], f: CrossDomainMoe) -> list[Weight]:
             weight("experts", "experts.up_embed", e, d, shape=(f.n_experts, d[1]))]
 
 
+def _keys(f: CrossDomainMoe) -> str:
+    return f"2 × {f.n_keys} keys, expert a·{f.n_keys} + b scores s_a + s_b"
+
+
 def lines(f: CrossDomainMoe) -> list[str]:
     """The label: the experts, the router, the MLP beside them."""
     return [f"Cross-domain MoE · top-{f.top_k} of {f.n_experts:,} single-neuron experts",
-            f"product-key router: 2 × {f.n_keys} keys, expert a·{f.n_keys} + b scores s_a + s_b",
+            f"product-key router: {_keys(f)}",
             f"beside a {ffn_name(f.activation, True)} MLP · d_ff {f.d_ff:,}" + (" · bias" if f.bias else "")]
 
 
@@ -81,7 +86,7 @@ def draw(d, p: str, f: CrossDomainMoe) -> str:
     """Router → experts, and the MLP every token uses, summed; returns the sum."""
     with d.cluster(p + "moe", label="", style="rounded,dashed", color=d.t.edge):
         d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")
-        d.node(p + "router", d.label("Product-key router (softmax)", lines(f)[1], f"picks top-{f.top_k}"), "router",
+        d.node(p + "router", d.label("Product-key router (softmax)", _keys(f), f"picks top-{f.top_k}"), "router",
                mark="ffn")
         d.node(p + "experts", d.label(f"{f.n_experts:,} single-neuron experts ({f.top_k} active)",
                                       "act(down_embed[e] · x) · up_embed[e]"), "moe", mark="ffn")
@@ -137,6 +142,18 @@ def forward(R: Run, f: CrossDomainMoe, x: np.ndarray, resid: np.ndarray) -> np.n
     return R.rec("add experts", chain_forward(R, "", f, True, x) + y)
 
 
+def picture(steps: list, choose) -> list:
+    """Each toy token's experts and their weights."""
+    at = next((i for i, s in enumerate(steps) if s.op == "top-k" and "experts" in s.details), None)
+    if at is None:
+        return []
+    idx, w = steps[at].details["experts"], steps[at + 1].value
+    frame = pd.DataFrame({"token": range(len(idx)), "experts": [", ".join(map(str, r)) for r in idx],
+                          "weights": [", ".join(f"{x:.3f}" for x in r) for r in w]})
+    return [Table(frame), Caption("Each token's experts come from two halves of key scores that transformers reads "
+                                  "with view(2, T, K): in a full forward a token's row holds other tokens' scores.")]
+
+
 def shrink(f: dict) -> dict:
     """3 keys a half (9 experts), top-k cut so it bites, the MLP at the toy's d_ff."""
     return {**f, "d_ff": FF_TOY, "n_experts": 9, "top_k": min(f["top_k"], LOCAL_TOY)}
@@ -144,7 +161,7 @@ def shrink(f: dict) -> dict:
 
 KIND = FfnKind(
     schema=CrossDomainMoe, name=lambda f: "CDMoE", terms=WeightTerms(weights), routed=lambda f: (f.top_k, f.n_experts),
-    extra_norms=lambda f: 0, lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink,
+    extra_norms=lambda f: 0, lines=lines, draw=draw, steps=steps, forward=forward, shrink=shrink, picture=picture,
     facts=(
         Fact("Feed-forward", "kind", lambda f: NAME),
         Fact("Feed-forward", "activation", lambda f: f.activation),
