@@ -72,7 +72,7 @@ CODES: dict[str, Code] = {
              "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
              "laurel needs one mixer in every block; a shared block beside the input embeddings reads 2 × d_model (its "
              "mixer's d_in); sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go with "
-             "plain experts; latent_scales need q_lora_rank",
+             "plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an ffn)",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

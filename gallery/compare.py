@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from . import gated_norm
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -128,6 +129,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
      if s.arch.hyper_connections else "none"),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
+    ("Norms", "gated norm", lambda s: _per_kind(s, lambda b: gated_norm.text(b.gated_norm))),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
     ("Positions", "sinusoidal positions", lambda s: f"offset {p.offset}" if (p := s.arch.embedding.sinusoidal_positions)
      else "none"),
@@ -208,17 +210,17 @@ def frame(specs: list[Spec], exact_counts: bool = False) -> pd.DataFrame:
 
     Parameter counts are compact (8.03B) unless ``exact_counts`` (8,030,261,248).
     """
+    return marked_frame(specs, exact_counts)[0]
+
+
+def marked_frame(specs: list[Spec], exact_counts: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """:func:`frame`, and True for its rows whose values are not all equal (same index): one pass over the rows."""
     table = rows(specs)
+    index = _index(table)
     data = [[compact(v) if isinstance(v, int) and r.group == "Parameters" and not exact_counts else t
              for v, t in zip(r.values, r.exact)]
             for r in table]
-    return pd.DataFrame(data, index=_index(table), columns=_columns(specs))
-
-
-def differs(specs: list[Spec]) -> pd.Series:
-    """True for the rows of :func:`frame` whose values are not all equal (same index)."""
-    table = rows(specs)
-    return pd.Series([r.differs for r in table], index=_index(table))
+    return pd.DataFrame(data, index=index, columns=_columns(specs)), pd.Series([r.differs for r in table], index=index)
 
 
 def to_csv(specs: list[Spec]) -> str:

@@ -9,7 +9,8 @@ transformers model built from its vendored config on the meta device.
 Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
-norms; a shared block's, ``arch.shared_blocks``, once), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights),
+norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-rank gates of gated norms, A.X-K2's,
+:mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
 input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "hyper_connections", "altup", "laurel", "per_layer_inputs", "head")
+              "norm_gates", "hyper_connections", "altup", "laurel", "per_layer_inputs", "head")
 
 
 @per_object
@@ -69,6 +70,9 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.ffn is not None:
         pair += ffn_kind(block.ffn).terms(d, block.ffn, kind)
     pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    if block.gated_norm:  # AXK2GatedRMSNorm: the gate's fc1 and fc2 beside the norm's weight
+        labels = [mixer_kind(block.mixer).label] + ["ffn"] * block.gated_norm.ffn
+        pair += [w.term(kind) for label in labels for w in gated_norm.weights(d, block.gated_norm, label)]
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
         labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
         pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label, block.learned_residual)]

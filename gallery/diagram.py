@@ -10,8 +10,8 @@ which layers run it; each of those layers' frames shows its own linear and where
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
 frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
-out the stack, norms, residuals, hyper-connections, Gemma 3n's AltUp and LAuReL (their words from
-``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
+out the stack, norms (A.X-K2's gated ones with their gate, ``gallery.gated_norm``), residuals, hyper-connections,
+Gemma 3n's AltUp and LAuReL (their words from ``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
 
 Pure: :func:`diagram` returns the ``graphviz.Digraph``, :func:`to_dot` its DOT text; ``gallery.render`` turns
 it into SVG/PNG/PDF and the app shows it with ``st.graphviz_chart``. Built with the ``graphviz`` package (its
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, laurel, residual_scale
+from . import altup, gated_norm, laurel, residual_scale
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -199,7 +199,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut) for b in blocks}
+               b.shortcut, b.gated_norm) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -283,8 +283,10 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
         after = block.norm_placement in ("post", "sandwich")
         into = shared_use(d, p, spec, block, prev) if i == 0 and block.shared else prev
-        if before:
-            d.node(f"{name}_pre", _label(norm), "norm", mark="norm")
+        if before:  # A.X-K2: a gated norm says its gate under its name
+            label = mixer_kind(block.mixer).label if name.endswith("mixer") else "ffn"
+            d.node(f"{name}_pre", _label(norm, *gated_norm.lines(block.gated_norm, label, spec.arch.d_model)), "norm",
+                   mark="norm")
             d.edge(into, f"{name}_pre")
             if shortcut and name == parts[1][0]:  # the shortcut reads the first pair's normed ffn input
                 d.edge(f"{name}_pre", shortcut[0])

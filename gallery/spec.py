@@ -26,6 +26,7 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 
 from .altup import AltUp
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
+from .gated_norm import GatedNorm
 from .laurel import Laurel
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .sharedblock import SharedBlock, SharedUse, check as check_shared
@@ -109,6 +110,9 @@ class Block(Strict):
     mixer_norm: bool = Field(True, description="With pre norms: false leaves out the norm before the mixer, which reads "
                              "the stream as it is (ModernBERT decoder's layer 0: attn_norm is nn.Identity, the "
                              "embedding norm's output goes straight in)")
+    gated_norm: GatedNorm | None = Field(None, description="A low-rank sigmoid gate after the norm before the mixer "
+                                         "(and the ffn): y · σ(fc2(silu(fc1 y))) (A.X-K2 AXK2GatedRMSNorm); null = "
+                                         "plain norms")
     learned_residual: Literal["scale_bias", "residual_scale"] | None = Field(
         None, description="Learned weights on each residual add: 'scale_bias', (x + b_r) · s_r + (f(x) + b_y) · s_y "
         "with four vectors of d_model (ZAYA ZayaResidualScaling); 'residual_scale', w ⊙ x + f(x) with one (Doge "
@@ -139,6 +143,10 @@ class Block(Strict):
         if not self.mixer_norm and (self.mixer is None or self.parallel or self.norm_placement != "pre"):
             raise rule_error("mixer_norm", "block_wiring", "mixer_norm: false needs a mixer, norm_placement: pre and "
                              "no parallel block")
+        if self.gated_norm and (self.norm_placement != "pre" or self.parallel or not self.mixer_norm
+                                or self.mixer is None or (self.gated_norm.ffn and self.ffn is None)):
+            raise rule_error("gated_norm", "block_wiring", "gated_norm gates pre norms: it needs norm_placement: pre, "
+                             "a mixer with its norm, no parallel block, and an ffn when ffn is true")
         if self.parallel_mixer is not None and (self.mixer is None or self.parallel):
             raise rule_error("parallel_mixer", "block_wiring", "parallel_mixer goes beside a mixer, in a block that "
                              "is not parallel")

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -51,6 +51,8 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         d_model = mixer_kind(block.mixer).toy_d_model(block.mixer, data["mixer"], arch.d_model) or D_TOY
     if block.parallel_mixer is not None:
         data["parallel_mixer"] = mixer_kind(block.parallel_mixer).shrink(data["parallel_mixer"])
+    if block.gated_norm is not None:
+        data["gated_norm"]["rank"] = gated_norm.RANK_TOY
     for part in ("ffn", "shortcut"):
         if getattr(block, part) is not None:
             data[part] = ffn_kind(getattr(block, part)).shrink(data[part])
@@ -122,6 +124,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             into = sharedblock.use_forward(R, arch.layers[0], x) if sub is block.mixer and block.shared else x
             h = R.norm(f"{label} norm (pre)", f"{label}_norm", into) if block.norm_placement in ("pre", "sandwich") and (
                 sub is not block.mixer or block.mixer_norm) else into
+            h = gated_norm.forward(R, block.gated_norm, label, h)  # AXK2GatedRMSNorm: a gate after the pre norm
             beside = laurel.forward(R, h) if side else None
             if sub is block.ffn and before_ffn is not None:
                 before_ffn(h, x)

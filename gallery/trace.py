@@ -6,8 +6,8 @@ shape), its FLOPs and a one-line formula (conventions in :mod:`gallery.steps`). 
 (``gallery/kinds/``) lists its own steps from ``(T, d_model)`` back to ``(T, d_model)``, in the order of its
 transformers modeling code; this module wires them with the block's norms and residuals (pre, post, sandwich,
 parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-norm, OpenAI GPT's ``Block`` for the
-norm after the residual add, ``GPTJBlock`` for the parallel block; ``FalconH1DecoderLayer``'s two mixers side by side,
-each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
+norm after the residual add, ``GPTJBlock`` for the parallel block; A.X-K2's gated norms, :mod:`gallery.gated_norm`;
+``FalconH1DecoderLayer``'s two mixers side by side, each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
 :mod:`gallery.sharedblock`; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's tensors named ``i.…``,
 with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, laurel, residual_scale, sharedblock
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -94,9 +94,12 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
             continue
         norm_in = sub is not mixer or block.mixer_norm  # ModernBERT's layer 0 has no attention norm
         inner = _sublayer(c, sub, block.norm_placement, label, norm_in=norm_in)
+        if gated_norm.gated(block.gated_norm, label):  # AXK2GatedRMSNorm: the gate right after the pre norm
+            inner = inner[:1] + gated_norm.steps(c, block.gated_norm, label) + inner[1:]
         side = arch.laurel if sub is mixer else None  # Gemma3nTextLaurelBlock: beside attention, from its normed input
         if side:
-            normed = block.norm_placement in ("pre", "sandwich") and norm_in
+            normed = (block.norm_placement in ("pre", "sandwich") and norm_in) * (
+                1 + 4 * gated_norm.gated(block.gated_norm, label))
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
         if sub is mixer and block.shared:  # ZambaHybridLayer: the shared block's output joins the mixer's input
             inner = sharedblock.use_steps(c, kind) + inner

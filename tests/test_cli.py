@@ -154,3 +154,10 @@ def test_new_with_a_repo_whose_name_is_no_slug_says_so_in_one_line(tmp_path):
     proc = _run("new", str(config), "--hf-repo", "org/b")  # "b": one character, not a slug
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "--hf-repo org/b: its name gives no slug" in proc.stderr and "-o SLUG.yaml" in proc.stderr
+
+
+def test_the_command_line_starts_without_the_page_libraries():
+    """pandas (the Trace page's pictures) costs most of a second to import: the CLI leaves it out."""
+    code = "import sys, gallery.cli, gallery.counts, gallery.lint; print(sorted({'pandas', 'streamlit'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

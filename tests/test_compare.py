@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from gallery.compare import breakdown_frame, compact, differs, frame, kv_curve, rows, to_csv
+from gallery.compare import breakdown_frame, compact, frame, kv_curve, marked_frame, rows, to_csv
 from gallery.spec import LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
@@ -112,9 +112,9 @@ def test_llama_2_vs_mistral_differs_where_the_configs_do(bundled):
     assert _row(table, "group size").values == (1, 32 // 8)
     assert _row(table, "vocab").differs is False  # both 32,000
     assert _row(table, "sliding window").exact == ("none", f"{mc['sliding_window']:,}")
-    mask = differs([llama, mistral])
+    shown, mask = marked_frame([llama, mistral])
     assert mask[("Attention", "KV heads")] and not mask[("Vocabulary & context", "vocab")]
-    assert list(mask.index) == list(frame([llama, mistral]).index)
+    assert list(mask.index) == list(shown.index) == list(frame([llama, mistral]).index)
     # Neither is MLA nor MoE: those rows, and the zero expert and router parameters, are not shown.
     assert not _fields(table) & {"kv_lora_rank", "q_lora_rank", "routed experts", "top-k", "experts", "router"}
 

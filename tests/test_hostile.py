@@ -20,6 +20,7 @@ import traceback
 
 import pytest
 
+from gallery.cli import main
 from gallery.derive import FAMILIES, derive_arch
 from gallery.derive.config import EXPECT, DerivationError
 from gallery.lint import lint_paths
@@ -248,13 +249,25 @@ LLAMA = json.loads((SPEC_DIR / "configs" / "llama-2-7b-hf.json").read_text())
     ({"model_type": ["llama"]}, 'model_type ["llama"] is not supported yet; supported: '
      + ", ".join(sorted(FAMILIES))),
 ])
-def test_cli_stats_and_new_exit_2_with_one_line(tmp_path, change, message):
+def test_cli_stats_and_new_exit_2_with_one_line(tmp_path, capsys, change, message):
+    """The command's own code (``gallery.cli.main``) in this process; the next test runs the interpreter."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps(LLAMA | change))
     for args in (["stats", str(path)], ["new", str(path), "--hf-repo", "org/evil", "-o", str(tmp_path / "evil.yaml")]):
-        proc = subprocess.run([sys.executable, "-m", "gallery", *args], capture_output=True, text=True, cwd=ROOT,
-                              timeout=SECONDS)
-        assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"error: {path}: {message}\n")
+        code = main(args)
+        assert (code, *capsys.readouterr()) == (2, "", f"error: {path}: {message}\n")
+    assert not (tmp_path / "evil.yaml").exists()
+
+
+@pytest.mark.parametrize("command", ["stats", "new"])
+def test_python_m_gallery_exits_2_with_one_line_on_a_bad_config(tmp_path, command):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LLAMA | {"hidden_size": 0}))
+    args = [command, str(path)] + (["--hf-repo", "org/evil", "-o", str(tmp_path / "evil.yaml")] if command == "new" else [])
+    proc = subprocess.run([sys.executable, "-m", "gallery", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=SECONDS)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"error: {path}: hidden_size is 0: expected a "
+                                                                   "positive integer\n")
     assert not (tmp_path / "evil.yaml").exists()
 
 

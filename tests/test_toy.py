@@ -92,6 +92,7 @@ QWEN_SHARED = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")  # a gated shared_
 EXPERTS_KEY = {"qwen3_moe": "num_experts", **dict.fromkeys(QWEN_SHARED, "num_experts"), "deepseek_v2": "n_routed_experts",
                "deepseek_v3": "n_routed_experts", "deepseek_v32": "n_routed_experts",
                "glm4_moe": "n_routed_experts", "nemotron_h": "n_routed_experts", "axk1": "n_routed_experts",
+               "axk2": "n_routed_experts",
                "gemma4_text": "num_experts", "step3p5": "n_routed_experts"}  # else num_local_experts
 EXPERT_WIDTH_KEY = {"mixtral": "intermediate_size", "gpt_oss": "intermediate_size", "minimax_m2": "intermediate_size"}
 
@@ -450,8 +451,10 @@ def test_nemotron_h_scan_is_the_torch_path_and_its_dt_clamp_never_bites(bundled)
         assert delta.min() > config["time_step_min"]
 
 
-def _check_against_transformers(arch: Arch, config: dict, layer: int):
-    """Build the tiny model, copy the toy weights into layer ``layer``, compare that layer's output; the toy steps."""
+def _check_against_transformers(arch: Arch, config: dict, layer: int, state=None):
+    """Build the tiny model, copy the toy weights into layer ``layer``, compare that layer's output; the toy steps.
+    ``state``: the weights under the transformers names, for a type whose names the common mapping does not know
+    (default :func:`_hf_state`)."""
     import torch
     import transformers
     from transformers.utils import logging
@@ -478,7 +481,7 @@ def _check_against_transformers(arch: Arch, config: dict, layer: int):
     hf_config = transformers.CONFIG_MAPPING[mt].from_dict(cfg)
     hf_config._attn_implementation = "eager"
     prefix = f"{LAYERS.get(mt, 'model.layers.')}{layer}."
-    model = _model_with_toy_layer(hf_config, _hf_state(mt, toy.arch, toy.weights, layer), prefix)
+    model = _model_with_toy_layer(hf_config, (state or _hf_state)(mt, toy.arch, toy.weights, layer), prefix)
     if getattr(block.mixer, "scale", None):
         model.model.layers[layer].self_attn.scaling = block.mixer.scale
     x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, SEQ, toy.arch.d_model)))

@@ -68,8 +68,7 @@ def head() -> None:
     exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
                              help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']} "
                                   f"Published: {CONVENTIONS['published']}")
-    table = compare.frame(specs, exact_counts)
-    mask = compare.differs(specs)
+    table, mask = compare.marked_frame(specs, exact_counts)
     if only_diff:
         table, mask = table[mask], mask[mask]
     st.dataframe(table.style.apply(_highlight, mask=mask, axis=None), width="stretch",

@@ -186,7 +186,7 @@ EXPECT: dict[str, Expect] = {
                                 only=((list, frozenset({"gemma3n_text"})),)),
     "attention_hidden_size": _null(SIZE, "rwkv", "zamba"),  # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it
     "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
-    **dict.fromkeys(["altup_num_inputs", "laurel_rank"], SIZE),
+    **dict.fromkeys(["altup_num_inputs", "laurel_rank", "gated_norm_rank"], SIZE),
     "altup_active_idx": COUNT,
     "altup_correct_scale": FLAG,
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
@@ -230,8 +230,8 @@ EXPECT: dict[str, Expect] = {
     "num_experts": _null(SIZE, "gemma4_text", "hy_v3", "afmoe"),
     "num_experts_per_tok": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "granitemoe",
                                  "granitemoeshared", "granitemoehybrid", "dots1", "granitemoe_swa", "hy_v3", "afmoe"),
-    "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1", "beam"),
-    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1", "beam"),
+    "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1", "beam", "axk2"),
+    "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1", "beam", "axk2"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu",
                          "glm4_moe_lite"),
     "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu"),
@@ -334,9 +334,9 @@ EXPECT: dict[str, Expect] = {
     "mup_enabled": _null(FLAG, "afmoe"),
     **dict.fromkeys(["dense_intermediate_size"], SIZE),
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
-    # popped in __post_init__: AXK1Config divides by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
+    # popped in __post_init__: AXK1Config and AXK2Config divide by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
-                             only=((int, frozenset({"axk1"})), (list, frozenset({"minimax_m3_vl_text"})))),
+                             only=((int, frozenset({"axk1", "axk2"})), (list, frozenset({"minimax_m3_vl_text"})))),
     "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
     # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
     "lru_width": _null(SIZE, "recurrent_gemma"),

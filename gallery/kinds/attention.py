@@ -4,7 +4,6 @@ their diagram labels, and the Trace page's score heatmaps (before and after the 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .contract import Caption, Choose, Fact, Heatmap, MixerKind
 
@@ -44,6 +43,7 @@ def rope_facts() -> tuple[Fact, ...]:
 
 def scores_picture(steps: list, choose: Choose) -> list:
     """One head's scores before and after the mask, and its softmax weights, as heatmaps (query × key)."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     by_op = {s.op: s for s in steps}
     n_heads, T, keys = by_op["softmax"].value.shape
     head = choose("Head", list(range(n_heads)), "head") or 0

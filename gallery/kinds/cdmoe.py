@@ -25,7 +25,6 @@ from math import isqrt
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt, model_validator
 
 from ..specbase import Activation, Strict, rule_error
@@ -144,6 +143,8 @@ def forward(R: Run, f: CrossDomainMoe, x: np.ndarray, resid: np.ndarray) -> np.n
 
 def picture(steps: list, choose) -> list:
     """Each toy token's experts and their weights."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
+
     at = next((i for i, s in enumerate(steps) if s.op == "top-k" and "experts" in s.details), None)
     if at is None:
         return []

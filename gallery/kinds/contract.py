@@ -19,9 +19,10 @@ The Trace page's picture is data: a kind returns :class:`Heatmap`, :class:`Side`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import pandas as pd
+if TYPE_CHECKING:  # pictures hold frames; the CLI starts without pandas
+    import pandas as pd
 
 Choose = Callable[..., Any]  # choose(label, options, key, bound=True, index=0) → the chosen option (a page widget)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from .contract import Caption, Choose, Fact, Picture, Table
 from .pictures import delta_states
@@ -39,6 +38,7 @@ def picture(label: str, caption: Callable[[int, int, int], str]) -> Picture:
     """One head's state after each token, with its decay (the range over key channels when each has its own) and
     write strength per token; ``caption(head, dk, dv)`` says what the state is."""
     def draw(steps: list, choose: Choose) -> list:
+        import pandas as pd  # with the picture: the CLI starts without pandas
         head, heatmap, by_op = delta_states(steps, choose, label)
         T, _, dk, dv = by_op["write state"].details["state after each token"].shape
         decay = next(s.details["decay factor exp(g)"] for s in steps if "decay factor exp(g)" in s.details)[:, head]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, state_only
@@ -149,6 +148,7 @@ def shrink(m: dict) -> dict:
 
 def picture(steps: list, choose: Choose) -> list:
     """One head's state after each token, with the decay factor of every head."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     by_op = {s.op: s for s in steps}
     states = by_op["write state"].details["state after each token"]  # (T, heads, hd, hd)
     T, n_heads, hd, _ = states.shape

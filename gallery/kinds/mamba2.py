@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveInt
 
 from ..layercache import LayerCache, f32_state, state_only
@@ -238,6 +237,7 @@ def shrink(m: dict) -> dict:
 
 def picture(steps: list, choose: Choose) -> list:
     """Δ and the decay per token and head; one head's state after a chosen token."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     by_op = {s.op: s for s in steps}
     delta, decay = by_op[DELTA].value, by_op[DECAY].value  # (T, H)
     grid = pd.DataFrame([(name, t, h, float(v[t, h])) for name, v in (("Δ (time step)", delta), (DECAY, decay))

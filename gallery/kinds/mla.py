@@ -2,7 +2,8 @@
 
 Schema :class:`LatentAttention`; parameters (low-rank query and KV projections, their norms, the indexer); the
 cache (the KV latent and the shared RoPE key per token, plus the indexer's key); attention FLOPs (over the window
-or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule.
+or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule. Options
+in modules of their own: the output gate (:mod:`.gate`) and A.X-K2's fused query-and-gate projection (:mod:`.q_gate`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..specbase import Indexer, Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
-from . import gate as own_gate
+from . import gate as own_gate, q_gate
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .gate import OutputGate
 from .contract import Fact, or_none
@@ -47,6 +48,9 @@ class LatentAttention(Strict):
     window: PositiveInt | None = None
     softcap: float | None = None
     scale: float | None = None
+    q_gate: bool = Field(False, description="q_gate_proj instead of q_b_proj: each head's query and a gate of "
+                         "v_head_dim from [q_a_layernorm(c_q) | c_q], the output × σ(gate) before o_proj (A.X-K2 "
+                         "AXK2Attention)")
     latent_scales: bool = Field(False, description="The query × √(d_model / q_lora_rank) and the normed KV latent × "
                                 "√(d_model / kv_lora_rank), no parameters (LongcatFlashMLA mla_scale_q_lora, "
                                 "mla_scale_kv_lora)")
@@ -55,6 +59,9 @@ class LatentAttention(Strict):
     def _scales(self) -> "LatentAttention":
         if self.latent_scales and self.q_lora_rank is None:
             raise rule_error("latent_scales", "block_wiring", "latent_scales scale the query latent: give q_lora_rank")
+        if self.q_gate and (self.q_lora_rank is None or self.gate is not None):
+            raise rule_error("q_gate", "block_wiring", "q_gate reads the query latent and is the output gate: give "
+                             "q_lora_rank and no gate")
         return self
 
 
@@ -70,7 +77,9 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
         out.append(weight(a, "q_a_proj", d, rq))
         if m.bias:
             out.append(weight(a, "q_a_proj.bias", rq))
-        out += [weight(a, "q_a_layernorm", rq), weight(a, "q_b_proj", rq, h, qk, shape=(rq[1], h[1] * qk[1]))]
+        out.append(weight(a, "q_a_layernorm", rq))
+        out += q_gate.weights(rq, h, qk[1], m.v_head_dim) if m.q_gate else [
+            weight(a, "q_b_proj", rq, h, qk, shape=(rq[1], h[1] * qk[1]))]
     kv_a = ("kv_lora_rank + qk_rope_head_dim", m.kv_lora_rank + m.qk_rope_head_dim)
     out.append(weight(a, "kv_a_proj_with_mqa", d, kv_a))
     if m.bias:
@@ -133,6 +142,8 @@ def lines(m: LatentAttention) -> list[str]:
         out.append(f"sparse: indexer ({m.indexer.n_heads} × {m.indexer.head_dim}) keeps top-{m.indexer.top_k:,} tokens")
     if m.gate:
         out.append(own_gate.text(m.gate))
+    if m.q_gate:
+        out.append(q_gate.TEXT)
     span = f"sliding window {m.window:,}" if m.window else "full causal attention"
     return out + tail_lines(span, softcap=m.softcap, biases=("all",) if m.bias else ())
 
@@ -147,8 +158,9 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     else:
         steps = [linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
                  c.norm("q_a_layernorm", p, "q_a_layernorm", (T, m.q_lora_rank),
-                        params=params(W, "q_a_layernorm.weight")),
-                 linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
+                        params=params(W, "q_a_layernorm.weight"))]
+        steps += q_gate.steps(c, p, m.q_lora_rank, h, qk, vd, W) if m.q_gate else [
+            linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
     steps += [
         ew("split Q heads", p, (T, h * qk), "reshape to (heads, T, nope + rope)", per=0, out=(h, T, qk)),
         ew("split Q nope | rope", p, (h, T, qk), f"q_nope = q[..., :{nope}], q_pe = q[..., {nope}:]", per=0,
@@ -179,7 +191,8 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
         steps += _indexer_steps(c, m, W)
     steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, (), (h, T, qk))
     gate = own_gate.steps(c, m.gate, p, h, vd, W)
-    steps += gate[0] + gate[1] + [linear(c, "o_proj", p, W, "y = O · W_o")]
+    steps += gate[0] + gate[1] + [q_gate.gate_step(c, p, h, vd, W)] * m.q_gate
+    steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
     return steps
 
 
@@ -211,8 +224,9 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     if m.q_lora_rank is None:
         q = R.linear("q_proj", x)
     else:
-        cq = R.norm("q_a_layernorm", "q_a_layernorm", R.linear("q_a_proj", x))
-        q = R.linear("q_b_proj", cq)
+        raw = R.linear("q_a_proj", x)
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw)
+        q, g = q_gate.project(R, cq, raw, nope + rope, vd) if m.q_gate else (R.linear("q_b_proj", cq), None)
     q = R.rec("split Q heads", heads(q, nope + rope))
     q_pe = R.rec("split Q nope | rope", q[..., nope:])
     ckv = R.linear("kv_a_proj_with_mqa", x)
@@ -233,6 +247,7 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
     keep = _indexer_forward(R, m, x, cq) if m.indexer else None
     o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, False, keep)
     o = own_gate.apply(R, m.gate, o, own_gate.project(R, m.gate, x), vd)
+    o = q_gate.apply(R, o, g, vd) if m.q_gate else o
     return R.linear("o_proj", o)
 
 
@@ -282,6 +297,7 @@ KIND = attention(
         Fact("Attention", "q_lora_rank", lambda m: or_none(m.q_lora_rank)),
         Fact("Attention", "sparse indexer", lambda m: indexer_text(m.indexer)),
         own_gate.FACT,
+        Fact("Attention", "fused query gate", lambda m: m.q_gate),
         Fact("Attention", "qk_rope_head_dim", lambda m: m.qk_rope_head_dim),
         *rope_facts(),
     ),

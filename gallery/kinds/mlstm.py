@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ..layercache import LayerCache, state_only
@@ -211,6 +210,7 @@ def shrink(m: dict) -> dict:
 
 def picture(steps: list, choose: Choose) -> list:
     """The gates f' and i' per token and head, and one head's memory after each token."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     by_op = {s.op: s for s in steps}
     gates = by_op["stabilised gates"]
     memory = by_op["write state"].details["memory after each token"]  # (T, heads, dk, dv)

@@ -3,14 +3,19 @@ convolution's taps, a delta-rule state after each token."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .contract import Caption, Choose, Heatmap
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def cells(a: np.ndarray, rows: str, cols: str) -> pd.DataFrame:
     """A 2-D array as long-form cells (row, column, value) for a :class:`Heatmap`."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     return pd.DataFrame([(i, j, float(a[i, j])) for i in range(a.shape[0]) for j in range(a.shape[1])],
                         columns=[rows, cols, "value"])
 
@@ -30,6 +35,7 @@ def taps_picture(steps: list) -> list:
 def delta_states(steps: list, choose: Choose, label: str) -> tuple[int, Heatmap, dict]:
     """The chosen head's delta-rule state after each token (the "write state" step of
     :func:`gallery.toyops.delta_rule`): the head, its heatmap, and the steps by op for the kind's own gates."""
+    import pandas as pd  # with the picture: the CLI starts without pandas
     by_op = {s.op: s for s in steps}
     states = by_op["write state"].details["state after each token"]  # (T, heads, dk, dv)
     T, n_heads, dk, dv = states.shape
