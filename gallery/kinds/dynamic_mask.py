@@ -1,6 +1,6 @@
 """Dynamic-mask attention (Doge, ``DogeAttention``): an option of softmax attention (:mod:`.softmax`).
 
-From the values after RoPE (all the cached ones in generation) ``dt_proj`` maps each token's merged value heads
+From the values (computed after RoPE and the cache update: all the cached ones in generation) ``dt_proj`` maps each token's merged value heads
 (n_kv_heads × head_dim) to one number per KV head, and ``b = exp(A · softplus(dt))`` with ``A`` a learned scalar per
 KV head (``A`` starts at zero, so b starts at 1 everywhere). ``prepare_dynamic_mask`` turns b into the attention
 mask: every query of a KV head's group adds its key's b to the scaled score (after the causal mask; masked keys stay
@@ -41,7 +41,7 @@ def weights(kv: tuple[str, int], hd: tuple[str, int], m: DynamicMask) -> list[We
 
 
 def steps(c: Ctx, p: str, kv: int, hd: int, W: Weights) -> list[Step]:
-    """From the value heads to the bias of each key and KV head (after RoPE, as DogeAttention computes it)."""
+    """From the value heads to the bias of each key and KV head (after RoPE, where DogeAttention computes it)."""
     T = c.T
     return [
         ew("merge V for dt", p, (kv, T, hd), "transpose and concatenate the value heads", per=0, out=(T, kv * hd)),

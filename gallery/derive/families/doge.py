@@ -2,7 +2,7 @@
 cross-domain mixture of experts.
 
 ``DogeDecoderLayer``: input RMSNorm → ``DogeAttention`` (q_norm and k_norm of head_dim per head before RoPE; from the
-values after RoPE, ``dt_proj`` and ``A`` give a bias per key and KV head added to the scores, and once the keys
+values, ``dt_proj`` and ``A`` give a bias per key and KV head added to the scores, and once the keys
 outnumber ``keep_window_size`` a query keeps only that many of them, those of largest bias; ``attention_bias`` biases
 q, k, v, o and dt_proj) → ``input_residual * residual + attn`` → RMSNorm → ``DogeMLP`` (SwiGLU, ``mlp_bias``), or with
 ``is_moe`` ``DogeCDMoE`` (the same MLP beside ``num_experts`` single-neuron experts picked by product keys, top
