@@ -37,7 +37,7 @@ STAGES = ("embedding", "layers", "token mixer", "norms", "feed-forward", "final 
 _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-state mixers": "token mixer",
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
-                "per-layer embeddings": "embedding",
+                "per-layer embeddings": "embedding", "prompt rows": "embedding", "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
@@ -83,7 +83,7 @@ def _kind_spec(spec: Spec, kind: str) -> Spec:
     """The model with every layer of one block kind (as many layers as it has of that kind), and the shared block it
     runs."""
     n, block = spec.arch.layer_counts()[kind], spec.arch.blocks[kind]
-    shared = {name: sb for name, sb in spec.arch.shared_blocks.items() if block.shared and block.shared.block == name}
+    shared = {name: sb for name, sb in spec.arch.shared_blocks.items() if block.shared and name in block.shared.names}
     arch = spec.arch.model_copy(update={"n_layers": n, "layers": [kind] * n, "blocks": {kind: block},
                                         "shared_blocks": shared})
     return spec.model_copy(update={"arch": arch})

@@ -71,8 +71,10 @@ CODES: dict[str, Code] = {
              "parallel_mixer goes beside a mixer of another kind (at most one of them attention), in a block that is "
              "not parallel; altup's active stream is one of its streams; altup and laurel exclude hyper_connections, "
              "laurel needs one mixer in every block; a shared block beside the input embeddings reads 2 × d_model (its "
-             "mixer's d_in); sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go with "
-             "plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an ffn)",
+             "mixer's d_in), the shared blocks a layer kind takes in turn are alike, and their adapters fit their q, "
+             "k, v and gated MLP; sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go "
+             "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
+             "ffn)",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

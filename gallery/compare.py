@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import gated_norm
+from . import gated_norm, hyper
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -125,8 +125,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "final norm", lambda s: s.arch.final_norm),
     ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
-    ("Norms", "hyper-connections", lambda s: f"{s.arch.hyper_connections.streams} streams"
-     if s.arch.hyper_connections else "none"),
+    ("Norms", "hyper-connections", lambda s: hyper.fact(s.arch.hyper_connections)),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
     ("Norms", "gated norm", lambda s: _per_kind(s, lambda b: gated_norm.text(b.gated_norm))),
@@ -139,6 +138,9 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
+    ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
+     else "none"),
+    ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),
     ("Vocabulary & context", "per-layer embeddings", lambda s: f"d_per_layer {s.arch.per_layer_embedding.d_per_layer}"
      if s.arch.per_layer_embedding else "none"),
     ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),

@@ -6,11 +6,12 @@ shares the embedding matrix and is counted once; buffers (RoPE frequencies, Deep
 correction bias) are not parameters. ``tests/test_counts.py`` checks every bundled spec against the
 transformers model built from its vendored config on the meta device.
 
-Components: ``embeddings`` (token + learned positions), ``attention`` (projections, QK-norm, sinks),
+Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments), ``attention``
+(projections, QK-norm, sinks; CPM-Ant's relative position bias table, once),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
 norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-rank gates of gated norms, A.X-K2's,
-:mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's stream-mixing weights),
+:mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
 input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, gated_norm, laurel, residual_scale, sharedblock
-from .kinds import ffn_kind, mixer_kind
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
+from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
@@ -37,7 +38,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
-    terms = [term("embeddings", "embed_tokens", "model", ("vocab_size", arch.vocab_size), d)]
+    terms = [term("embeddings", "embed_tokens", "model", _token_rows(arch), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
     if emb.norm:  # BloomModel.word_embeddings_layernorm
@@ -49,6 +50,9 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
+    if emb.segments:  # CpmAntModel.segment_embedding
+        terms.append(term("embeddings", "segment_embedding", "model", ("segments", emb.segments), d))
+    terms += relative_bias.model_terms(arch)  # one table every layer reads (CpmAntModel.position_bias)
     if emb.input_scale:  # ZayaModel: built after its final norm
         terms += [w.term("model") for w in residual_scale.input_weights(d)]
     terms += _hc_head_terms(arch) + _head_mlp_terms(arch)
@@ -58,6 +62,14 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     if emb.head_bias:
         terms.append(term("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
     return tuple(terms)
+
+
+def _token_rows(arch: Arch) -> tuple[str, int]:
+    """Rows of the token table: the vocabulary, and the prompt rows after it (CpmAntModel.input_embedding)."""
+    prompts = arch.embedding.prompt_rows
+    if not prompts:
+        return ("vocab_size", arch.vocab_size)
+    return ("(vocab_size + prompt_types × prompt_length)", arch.vocab_size + prompts.types * prompts.length)
 
 
 def block_terms(arch: Arch, kind: str) -> list[Term]:
@@ -127,28 +139,16 @@ def _ple_layer_terms(arch: Arch, where: str) -> list[Term]:
 
 
 def _hc_terms(arch: Arch, block: Block, where: str) -> list[Term]:
-    """DeepseekV4HyperConnection before each sublayer (attn_hc, ffn_hc): ``fn`` maps the flattened
-    streams to the pre (n), post (n) and comb (n × n) weights, ``base`` is their bias, ``scale`` one per kind."""
-    if arch.hyper_connections is None:
-        return []
-    n = arch.hyper_connections.streams
-    mix, flat = ("(2 + streams) × streams", (2 + n) * n), ("streams × d_model", n * arch.d_model)
+    """The hyper-connection before each sublayer (attn_hc, ffn_hc; :mod:`gallery.hyper`)."""
+    hc, d = arch.hyper_connections, ("d_model", arch.d_model)
     subs = [name for name, part in (("attn_hc", block.mixer), ("ffn_hc", block.ffn)) if part is not None]
-    return [t for sub in subs for t in (
-        term("hyper_connections", f"{sub}.fn", where, mix, flat),  # (2 + n) · n weights from n · d inputs
-        term("hyper_connections", f"{sub}.base", where, mix),
-        term("hyper_connections", f"{sub}.scale", where, ("3 (pre, post, comb)", 3)),
-    )]
+    return [w.term(where) for sub in subs for w in hyper.weights(d, hc, sub)] if hc else []
 
 
 def _hc_head_terms(arch: Arch) -> list[Term]:
-    """DeepseekV4HyperHead: collapses the streams into one before the final norm (n weights, n biases, one scale)."""
-    if arch.hyper_connections is None:
-        return []
-    n = ("streams", arch.hyper_connections.streams)
-    return [term("hyper_connections", "hc_head.fn", "model", n, ("streams × d_model", n[1] * arch.d_model)),
-            term("hyper_connections", "hc_head.base", "model", n),
-            term("hyper_connections", "hc_head.scale", "model", ("1", 1))]
+    """The hyper-head: collapses the streams into one before the final norm."""
+    hc = arch.hyper_connections
+    return [w.term("model") for w in hyper.head_weights(("d_model", arch.d_model), hc)] if hc else []
 
 
 def _head_mlp_terms(arch: Arch) -> list[Term]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, gated_norm, laurel, residual_scale
+from . import altup, gated_norm, hyper, laurel, residual_scale
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -369,15 +369,13 @@ def _laurel(d: _Dot, p: str, spec: Spec, source: str, add: str) -> str:
 
 def _residual(spec: Spec) -> str:
     hc = spec.arch.hyper_connections
-    return f"residual ({hc.streams} streams, mHC)" if hc else "residual"
+    return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
 def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
-    """What a hyper-connection does around each sublayer (DeepseekV4HyperConnection), beside the block input."""
-    text = _label("Hyper-connections (mHC)", f"{hc.streams} residual streams; around each sublayer:",
-                  "learned weights collapse them into its input,", "spread its output back, mix the streams",
-                  f"(doubly stochastic, Sinkhorn {hc.sinkhorn_iters} iters)")
-    d.g.node(name, text, shape="box", style="rounded,dashed", color=d.t.annotation, fontcolor=d.t.annotation)
+    """What a hyper-connection does around each sublayer (:mod:`gallery.hyper`), beside the block input."""
+    d.g.node(name, _label(*hyper.lines(hc)), shape="box", style="rounded,dashed", color=d.t.annotation,
+             fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
 
 
@@ -428,6 +426,10 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
     d.node(q + "tokens", _label("Tokenized text"), "io", shape="plaintext")
     emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
+    if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
+        emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
+    if emb.segments:
+        emb_lines.append(f"+ segment embedding ({_n(emb.segments)} segments)")
     if emb.scaled:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
@@ -520,7 +522,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     out = set()
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
-                           x.embedding.input_scale)
+                           x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .counts import active_params, param_terms, routed_ffn
 from .kinds import ffn_kind, mixer_kind
-from .sharedblock import block_terms, used_mixers, uses
+from .sharedblock import block_terms, run_terms, used_mixers, uses
 from .spec import Arch
 
 
@@ -54,11 +54,13 @@ def matmul_flops(arch: Arch) -> int | None:
 
 
 def _shared_reruns(arch: Arch) -> int:
-    """A shared block's weights, counted once, multiply again at each layer that runs it beyond the first (untied
-    copies are counted per use already)."""
-    return sum((n - 1) * sum(t.count for t in block_terms(arch, name)
-                             if t.component != "norms" and not _elementwise(t.name))
-               for name, n in uses(arch).items() if arch.shared_blocks[name].tied)
+    """What each use of a shared block multiplies (the block and its own adapters) beyond what is counted of it: a
+    tied block's weights are counted once and run at every use; an untied copy holds every use's adapters but runs
+    one set."""
+    def matmul(terms) -> int:
+        return sum(t.total for t in terms if t.component != "norms" and not _elementwise(t.name))
+
+    return sum(n * matmul(run_terms(arch, name)) - matmul(block_terms(arch, name)) for name, n in uses(arch).items())
 
 
 def _mixers(arch: Arch, kind: str) -> tuple:

@@ -25,8 +25,10 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
+from .kinds.relative_bias import check as check_relative_bias
 from .laurel import Laurel
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .sharedblock import SharedBlock, SharedUse, check as check_shared
@@ -187,6 +189,14 @@ class HeadMlp(Strict):
     bias: bool = Field(description="Bias on the dense layer (classifier_bias)")
 
 
+class PromptRows(Strict):
+    """Rows of the token table after the vocabulary, for prompt tokens the model prepends (CPM-Ant: prompt_types ×
+    prompt_length, ``CpmAntModel.input_embedding``); the head keeps vocab_size rows."""
+
+    types: int = Field(ge=0, description="Kinds of prompt (prompt_types)")
+    length: int = Field(ge=0, description="Prompt tokens of each kind (prompt_length)")
+
+
 class Embedding(Strict):
     """Token (and learned or sinusoidal position) embeddings and the output head."""
 
@@ -204,6 +214,11 @@ class Embedding(Strict):
                                      "head (ModernBERT decoder); null without one")
     input_scale: bool = Field(False, description="The embeddings become (e + b) · s with two learned vectors of "
                               "d_model before the first layer (ZAYA input_hidden_states_scale and _bias)")
+    prompt_rows: PromptRows | None = Field(None, description="Prompt rows after the vocabulary in the token table "
+                                           "(CPM-Ant); null without")
+    segments: PositiveInt | None = Field(None, description="Rows of a learned segment table (segments × d_model) whose "
+                                         "row of each token's segment is added to its embedding (CPM-Ant "
+                                         "segment_types); null without")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 
@@ -261,19 +276,6 @@ def _split_top(text: str) -> list[str]:
     return [p for p in (*parts, cur) if p.strip()]
 
 
-class HyperConnections(Strict):
-    """Manifold-constrained hyper-connections (mHC, DeepSeek-V4): the residual is kept as ``streams`` copies.
-
-    Around every sublayer, weights computed from the streams collapse them into the sublayer's input,
-    spread its output back over the streams, and mix the streams by a doubly-stochastic matrix; a
-    final hyper-head collapses them before the last norm.
-    """
-
-    streams: PositiveInt = Field(description="Parallel residual streams (hc_mult)")
-    sinkhorn_iters: PositiveInt = Field(description="Sinkhorn-Knopp iterations that make the mixing matrix doubly "
-                                        "stochastic (hc_sinkhorn_iters)")
-
-
 class PerLayerEmbedding(Strict):
     """Per-layer input embeddings (PLE, Gemma 4 E-models): a second token table gives every layer a small input
     of its own.
@@ -302,7 +304,8 @@ class Arch(Strict):
     embedding: Embedding
     final_norm: bool = Field(True, description="A norm after the last layer, before the head")
     hyper_connections: HyperConnections | None = Field(
-        None, description="Residual kept as several mixed streams (DeepSeek-V4 hc_mult); null = one plain residual")
+        None, description="Residual kept as several streams with learned weights around each sublayer (DeepSeek-V4, HY-V4 "
+        "hc_mult); null = one plain residual")
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
@@ -340,6 +343,7 @@ class Arch(Strict):
         if unused:
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
         check_shared(self)
+        check_relative_bias(self)
         return self
 
     @model_validator(mode="after")

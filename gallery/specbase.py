@@ -57,6 +57,10 @@ class Indexer(Strict):
     top_k: PositiveInt = Field(description="Tokens (DeepSeek-V4: compressed entries) each query attends to (index_topk)")
     shared: bool = Field(False, description="Reuses the previous indexer layer's selection: no indexer weights or "
                          "indexer cache of its own (GLM-5 indexer_types 'shared')")
+    rope_last: bool = Field(False, description="RoPE on the last qk_rope_head_dim dims of each indexer head, not the "
+                            "first (HY-V4 HYV4Indexer)")
+    rope_pairs: bool = Field(False, description="RoPE on the indexer's query and key turns adjacent pairs (GLM-5 "
+                             "GlmMoeDsaIndexer, Dots3NoteTextIndexer: interleaved); false: halves (DeepseekV32Indexer)")
 
 
 Activation = Annotated[

@@ -10,7 +10,7 @@ a few tokens so they bite), draws weights with a fixed seed (named and shaped as
 useful, intermediate values (a norm's mean of squares and rsqrt, the scores before and after the mask, after
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
 kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1; runs LongCat-Flash's
-pairs, each on its own ``i.…`` tensors, and its shortcut), DeepSeek-V4's hyper-connections, Gemma 3n's AltUp
+pairs, each on its own ``i.…`` tensors, and its shortcut), the hyper-connections (:mod:`gallery.hyper`), Gemma 3n's AltUp
 and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, gated_norm, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -38,13 +38,10 @@ from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
 from .trace import SHORTCUT, SUM, mixer_label, trace, traceable
 
-HC_EPS = 1e-6  # DeepseekV4Config.hc_eps (its default and DeepSeek-V4-Flash's value; not a spec field)
-
-
 def toy_arch(arch: Arch, kind: str) -> Arch:
     """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure."""
     block = arch.blocks[kind]
-    data = block.model_dump()
+    data = block.model_dump() | {"shared": sharedblock.toy_use(block)}
     d_model = D_TOY
     if block.mixer is not None:
         data["mixer"] = mixer_kind(block.mixer).shrink(data["mixer"])
@@ -134,7 +131,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             return y, h if block.residual_from_norm else x, beside
 
         if arch.hyper_connections:
-            x = _hyper(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
+            x = hyper.forward(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         elif block.learned_residual:  # ZayaResidualScaling, Doge's input_residual
             x = residual_scale.forward(R, label, block.learned_residual, x, sublayer(x)[0])
         else:
@@ -170,29 +167,6 @@ def _mixers(R: Run, block, h: np.ndarray) -> np.ndarray:
     """The block's mixer on ``h``, or both mixers side by side on the same ``h``, summed (FalconH1DecoderLayer)."""
     ys = [mixer_kind(m).forward(R, m, h) for m in block.mixers]
     return ys[0] if len(ys) == 1 else R.rec(SUM, sum(ys))
-
-
-def _hyper(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
-    """DeepseekV4HyperConnection and the mixing of DeepseekV4DecoderLayer around one sublayer; x (T, n, d)."""
-    T, n, d = x.shape
-    hc = R.arch.hyper_connections
-    flat = R.norm(f"{name}: input norm", "", R.rec(f"{name}: flatten streams", x.reshape(T, n * d)), weights=False)
-    m = R.rec(f"{name}: mix logits", flat @ R.w[f"{name}.fn"])
-    m = R.rec(f"{name}: scale + base", m * np.repeat(R.w[f"{name}.scale"], [n, n, n * n]) + R.w[f"{name}.base"])
-    pre = R.rec(f"{name}: pre weights", 1 / (1 + np.exp(-m[:, :n])) + HC_EPS)
-    post = R.rec(f"{name}: post weights", 2 / (1 + np.exp(-m[:, n:2 * n])))
-    z = m[:, 2 * n:].reshape(T, n, n)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    comb = R.rec(f"{name}: comb weights", e / e.sum(-1, keepdims=True) + HC_EPS)
-    comb = comb / (comb.sum(-2, keepdims=True) + HC_EPS)  # Sinkhorn-Knopp: columns, then rows and columns
-    for _ in range(hc.sinkhorn_iters - 1):
-        comb = comb / (comb.sum(-1, keepdims=True) + HC_EPS)
-        comb = comb / (comb.sum(-2, keepdims=True) + HC_EPS)
-    comb = R.rec(f"{name}: Sinkhorn", comb, **{"row sums": comb.sum(-1), "column sums": comb.sum(-2)})
-    y = sublayer(R.rec(f"{name}: collapse streams", (pre[..., None] * x).sum(1)))
-    expanded = R.rec(f"{name}: expand (post)", post[..., None] * y[:, None, :])
-    mixed = R.rec(f"{name}: mix streams (comb)", np.einsum("tjk,tjd->tkd", comb, x))
-    return R.rec("residual add", expanded + mixed)
 
 
 def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:

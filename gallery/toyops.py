@@ -53,6 +53,7 @@ class Run:
     ids: np.ndarray | None = None  # token ids, for hash routing
     plan: list | None = None  # the trace's Steps for these tokens: the op list is the trace's, each record checked
     steps: list[ToyStep] = field(default_factory=list)
+    after: dict = field(default_factory=dict)  # op → a function of its value run right after it (adapters.py)
 
     def rec(self, op: str, value: np.ndarray, **details: np.ndarray) -> np.ndarray:
         """Record one step's value. The trace names the ops: a record that is not the trace's next step (its op and
@@ -64,7 +65,8 @@ class Run:
                 raise AssertionError(f"toy step {i} {op!r} {np.shape(value)} is not the trace's "
                                      f"{(want.op, want.out_shape) if want else 'end'}")
         self.steps.append(ToyStep(op, value, details))
-        return value
+        hook = self.after.get(op)
+        return value if hook is None else hook(value)
 
     def done(self) -> list[ToyStep]:
         """The recorded steps, once every step of the trace has its value."""
@@ -77,14 +79,15 @@ class Run:
         y = x @ self.w[f"{name}.weight"]
         return self.rec(op, y + self.w.get(f"{name}.bias", 0))
 
-    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True) -> np.ndarray:
+    def norm(self, op: str, name: str, x: np.ndarray, weights: bool = True, eps: float | None = None) -> np.ndarray:
+        """The model's norm of ``x`` (``eps``: a norm's own, where a kind says it differs from the usual one)."""
         n = self.arch.norm
         w = self.w[f"{name}.weight"] if weights and n.weights else 1.0
         if np.ndim(w) == 2:  # a weight row per head (QK-norm per head), x is (heads, T, head_dim)
             w = w[:, None, :]
         # DeepseekV32Indexer's own LayerNorm, and MLA's latent norms (DeepseekV2RMSNorm(q_lora_rank / kv_lora_rank),
         # the class default eps whatever rms_norm_eps says): 1e-6
-        eps = 1e-6 if name in ("indexer.k_norm", "q_a_layernorm", "kv_a_layernorm") else n.eps
+        eps = eps or (1e-6 if name in ("indexer.k_norm", "q_a_layernorm", "kv_a_layernorm") else n.eps)
         if n.kind == "layernorm" or name == "indexer.k_norm":
             mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
             y = (x - mean) / np.sqrt(var + eps) * w + self.w.get(f"{name}.bias", 0)
@@ -139,7 +142,8 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     """QKᵀ → scale → soft-cap → (bias) → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
 
     ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
-    ``bias`` (heads, T, S) is added to the scores (ALiBi, the dynamic mask's: the step ``bias_op``); without ``merge`` the heads come back unmerged,
+    ``bias`` (heads, T, S) is added to the scores (ALiBi, the relative bias, the dynamic mask's; ``bias_op`` names its
+    step); without ``merge`` the heads come back unmerged,
     (heads, T, dim)."""
     T, S = q.shape[1], k.shape[1]
     s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))

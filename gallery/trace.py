@@ -9,7 +9,7 @@ parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-nor
 norm after the residual add, ``GPTJBlock`` for the parallel block; A.X-K2's gated norms, :mod:`gallery.gated_norm`;
 ``FalconH1DecoderLayer``'s two mixers side by side, each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
 :mod:`gallery.sharedblock`; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's tensors named ``i.…``,
-with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and DeepSeek-V4's ``DeepseekV4HyperConnection`` around each sublayer, whose layer reads and writes its
+with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and the hyper-connections around each sublayer (:mod:`gallery.hyper`), whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, gated_norm, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -105,7 +105,7 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
             inner = sharedblock.use_steps(c, kind) + inner
         add = residual_scale.step(c, label, what, block.learned_residual) if block.learned_residual else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
-        steps += _hyper(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [
+        steps += hyper.steps(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [
             last if last and sub is ffn else add]
         steps += [laurel.merge_step(c)] if side else []
         if block.norm_placement == "post_residual":  # OpenAI GPT's Block: ln_1(x + attn(x)), ln_2(n + mlp(n))
@@ -168,34 +168,6 @@ def _per_layer_input(c: Ctx) -> list[Step]:
             linear(c, "per-layer projection", p, W, "y = (a ⊙ p) · W_proj", "per_layer_projection"),
             c.norm("per-layer norm", p, "post_per_layer_input_norm", (T, c.d)),
             altup.add_step(c, c.arch.altup, "per-layer input(s)") if c.arch.altup else _residual(c, "per-layer input(x)")]
-
-
-def _hyper(c: Ctx, name: str, inner: list[Step]) -> list[Step]:
-    """DeepseekV4HyperConnection around one sublayer (DeepseekV4DecoderLayer): the residual is ``streams`` copies
-    (T, n, d); weights from all streams collapse them into the sublayer's input (pre), spread its output back
-    (post) and mix the streams by a Sinkhorn-normalised n × n matrix (comb)."""
-    hc, T, d, p = c.arch.hyper_connections, c.T, c.d, "hyper-connection"
-    n = hc.streams
-    x, mixes = (T, n, d), (2 + n) * n
-    return [
-        ew(f"{name}: flatten streams", p, x, "(T, n, d) → (T, n·d)", per=0, out=(T, n * d)),
-        c.norm(f"{name}: input norm", p, f"{name}.input_norm", (T, n * d), weights=False),
-        Step(f"{name}: mix logits", p, (T, n * d), (T, mixes), f"m = x̂ · fn: {n} pre, {n} post, {n}×{n} comb",
-             2 * T * n * d * mixes, (Param(f"{name}.fn", (n * d, mixes)),), matmul=True),
-        ew(f"{name}: scale + base", p, (T, mixes), "m · scale[pre | post | comb] + base", per=2,
-            params=(Param(f"{name}.base", (mixes,)), Param(f"{name}.scale", (3,)))),
-        ew(f"{name}: pre weights", p, (T, mixes), "pre = σ(m_pre) + 1e-6 (hc_eps)", per=5, out=(T, n)),
-        ew(f"{name}: post weights", p, (T, mixes), "post = 2 σ(m_post)", per=5, out=(T, n)),
-        ew(f"{name}: comb weights", p, (T, mixes), "comb = softmax(m_comb) over each row + 1e-6", per=4,
-            out=(T, n, n)),
-        ew(f"{name}: Sinkhorn", p, (T, n, n), f"{hc.sinkhorn_iters} rounds: comb / (column sums + eps), the first "
-            "round columns only, then rows / (row sums + eps) and columns again", per=4 * hc.sinkhorn_iters),
-        Step(f"{name}: collapse streams", p, x, (T, d), "h = Σ_i pre_i · x_i (the sublayer's input)", 2 * T * n * d),
-        *inner,
-        Step(f"{name}: expand (post)", p, (T, d), x, "y_i = post_i · f(h) for each stream i", T * n * d),
-        Step(f"{name}: mix streams (comb)", p, x, x, "x'_k = Σ_j comb[j, k] · x_j", 2 * T * n * n * d),
-        ew("residual add", "residual", x, "x = y + x' (every stream)"),
-    ]
 
 
 def traceable(arch: Arch, layer: int) -> None:

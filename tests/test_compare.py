@@ -265,7 +265,7 @@ def test_compressed_attention_rows_next_to_mla(bundled):
         f"none (window-hash, hca128) / {c['index_n_heads']} × {c['index_head_dim']}, top-{c['index_topk']} "
         "(csa4-hash, csa4)", f"{c32['index_n_heads']} × {c32['index_head_dim']}, top-{c32['index_topk']:,}")
     assert _row(table, "output groups × o_lora_rank").exact == (f"{c['o_groups']} × {c['o_lora_rank']:,}", "—")
-    assert _row(table, "KV heads").exact == ("1", "—") and _row(table, "sinks").exact == ("yes", "—")
+    assert _row(table, "KV heads").exact == ("1", "—") and _row(table, "sinks").exact == ("yes", "no")  # MLA: none
     assert _row(table, "hyper-connections").exact == (f"{c['hc_mult']} streams", "none")
     assert _row(table, "routing").exact == (
         f"hash ({c['scoring_func']} weights) (window-hash, csa4-hash) / {c['scoring_func']} (hca128, csa4)",

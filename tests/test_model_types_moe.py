@@ -286,7 +286,7 @@ def test_lfm3_toy_layer_equals_transformers(layer, kind):
            "intermediate_size": block.ffn.d_ff, "layer_types": types, "pad_token_id": 0, "bos_token_id": 1,
            "eos_token_id": 2}
     if m.kind != "short_conv":
-        assert m.head_gate and (m.window is not None) == (kind == "sliding_attention")
+        assert m.gate.per == "head" and (m.window is not None) == (kind == "sliding_attention")
         cfg |= {"num_attention_heads": m.n_heads, "num_key_value_heads": m.n_kv_heads, "head_dim": m.head_dim,
                 "sliding_window": m.window or 256}
     _toy_equals_transformers(toy, cfg, layer, _renamed(_LFM3_NAMES, dict(toy.weights), f"model.layers.{layer}."))

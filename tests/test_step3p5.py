@@ -72,7 +72,7 @@ def _check(config: dict):
         block, attn = _block(arch, i), layer.self_attn
         assert (block.mixer.n_heads, block.mixer.n_kv_heads, block.mixer.head_dim) == (
             attn.num_heads, attn.k_proj.out_features // attn.head_dim, attn.head_dim)
-        assert block.mixer.head_gate and attn.g_proj.out_features == attn.num_heads
+        assert block.mixer.gate.per == "head" and attn.g_proj.out_features == attn.num_heads
         assert block.mixer.window == attn.sliding_window
         assert (block.mixer.scale or block.mixer.head_dim ** -0.5) == pytest.approx(attn.scaling)
         assert (block.ffn.kind == "moe") == hasattr(layer.mlp, "experts")

@@ -53,10 +53,16 @@ def test_default_config_is_exact():
 def test_varied_configs_are_exact(variant):
     """Each size changed: the count equals transformers', and the hybrid layers are where transformers put them; a
     config transformers refuses is refused too."""
-    built = exact_or_refused_alike(SMALL | VARIANTS[variant])
+    exact_with_hybrid_layers_alike(SMALL | VARIANTS[variant], "shared_transf")
+
+
+def exact_with_hybrid_layers_alike(config: dict, shared: str) -> None:
+    """:func:`exact_or_refused_alike`, and where transformers builds it, the hybrid layers are the layers of its model
+    that hold the shared block (attribute ``shared``)."""
+    built = exact_or_refused_alike(config)
     if built:
         arch, model = built
-        assert [k == "hybrid" for k in arch.layers] == [hasattr(layer, "shared_transf") for layer in model.model.layers]
+        assert [k == "hybrid" for k in arch.layers] == [hasattr(layer, shared) for layer in model.model.layers]
 
 
 def test_configs_spelled_with_attribute_map_aliases_are_exact():
@@ -150,14 +156,12 @@ def _hf_weights(w: dict) -> dict:
 def test_hybrid_layer_toy_equals_transformers(config):
     """The toy of a hybrid layer (the shared block on concat(x, x₀), this layer's linear, the multi-head Mamba layer
     on x + its output, the residual from x) equals ZambaHybridLayer built at the toy's widths."""
-    import numpy as np
     import torch
     from torch import nn
     from transformers import ZambaConfig
     from transformers.models.zamba import modeling_zamba as zm
 
-    from gallery.sharedblock import embeddings_toy
-    from gallery.toy import toy_forward, toy_trace
+    from gallery.toy import toy_trace
 
     toy = toy_trace(_arch(config), 2, 6, seed=3)
     m, sb = toy.arch.blocks["hybrid"].mixer, toy.arch.shared_blocks["attention"]
@@ -171,8 +175,20 @@ def test_hybrid_layer_toy_equals_transformers(config):
     torch.manual_seed(0)
     layer = zm.ZambaHybridLayer(zm.ZambaAttentionDecoderLayer(cfg), nn.Linear(d, d, bias=False),
                                 zm.ZambaMambaDecoderLayer(cfg, layer_idx=2)).double().eval()
-    params = dict(layer.named_parameters())
-    state = _hf_weights(toy.weights)
+    toy_equals_hybrid_layer(toy, layer, _hf_weights(toy.weights), 2)
+
+
+def toy_equals_hybrid_layer(toy, layer, state: dict, layer_idx: int, **kwargs) -> None:
+    """Load the toy's weights (``state``: under the layer's names and layouts) into transformers' hybrid ``layer``
+    (float64), run both on the same 6 tokens beside the toy's stand-in input embeddings, causally masked, and compare
+    within 1e-6; ``kwargs`` go to the layer's forward."""
+    import numpy as np
+    import torch
+
+    from gallery.sharedblock import embeddings_toy
+    from gallery.toy import toy_forward
+
+    params, d = dict(layer.named_parameters()), toy.arch.d_model
     assert set(params) == set(state)
     with torch.no_grad():
         for name, value in state.items():
@@ -181,7 +197,7 @@ def test_hybrid_layer_toy_equals_transformers(config):
         x = np.random.default_rng(7).standard_normal((6, d))
         mask = torch.full((6, 6), float("-inf"), dtype=torch.float64).triu(1)[None, None]
         out = layer(torch.from_numpy(x)[None], original_hidden_states=torch.from_numpy(embeddings_toy(6, d))[None],
-                    layer_idx=2, causal_mask=mask)
+                    layer_idx=layer_idx, causal_mask=mask, **kwargs)
     steps = toy_forward(toy.arch, toy.weights, x)
     np.testing.assert_allclose(steps[-1].value, out[0].numpy(), rtol=1e-6, atol=1e-6)
 

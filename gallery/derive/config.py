@@ -173,7 +173,7 @@ EXPECT: dict[str, Expect] = {
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
         "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels", "cca_time0", "cca_time1",
-        "router_hidden_size", "keep_window_size",
+        "router_hidden_size", "shared_experts_intermediate_size", "keep_window_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -181,10 +181,16 @@ EXPECT: dict[str, Expect] = {
     "expert_ffn_hidden_size": SIZE,
     "qk_head_dim": _null(SIZE, "longcat_flash"),
     "router_bias": FLAG,
+    # Dots3NoteTextConfig.__post_init__ pops the sliding layers' widths, their RoPE base and the attention switches
+    **dict.fromkeys(["swa_num_attention_heads", "swa_num_key_value_heads", "swa_q_lora_rank", "swa_kv_lora_rank",
+                     "swa_head_dim", "swa_qk_nope_head_dim", "swa_v_head_dim", "swa_qk_rope_head_dim"], SIZE),
+    "swa_rope_theta": BASE,
+    "use_dsa": _null(FLAG),
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
-    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv"}), items=int,
+    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv", "zamba2"}), items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
-    "attention_hidden_size": _null(SIZE, "rwkv", "zamba"),  # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it
+    # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it; Zamba2Config sets 2 × it, a stored value overrides
+    "attention_hidden_size": _null(SIZE, "rwkv", "zamba", "zamba2"),
     "activation_sparsity_pattern": Expect((float, list), items=float, null=True),  # Gemma3nTextConfig, per layer
     **dict.fromkeys(["altup_num_inputs", "laurel_rank", "gated_norm_rank"], SIZE),
     "altup_active_idx": COUNT,
@@ -212,7 +218,7 @@ EXPECT: dict[str, Expect] = {
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
                                  "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
                                  "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "falcon_h1", "apertus",
-                                 "bitnet", "longcat_flash", "doge"),
+                                 "bitnet", "longcat_flash", "zamba2", "doge"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",
@@ -221,7 +227,7 @@ EXPECT: dict[str, Expect] = {
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
-                            "afmoe", "beam", "zaya", "doge"),
+                            "afmoe", "beam", "zaya", "dots3_note_text", "dots3_note", "doge"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
                                       only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
@@ -233,7 +239,7 @@ EXPECT: dict[str, Expect] = {
     "n_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "dots1", "beam", "axk2"),
     "topk_group": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "dots1", "beam", "axk2"),
     "q_lora_rank": _null(SIZE, "deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu",
-                         "glm4_moe_lite"),
+                         "glm4_moe_lite", "dots3_note_text", "dots3_note"),
     "v_head_dim": _null(SIZE, "deepseek_v3", "kimi_k2", "kimi_linear", "minicpm3", "youtu"),
     **dict.fromkeys(["attention_chunk_size", "moe_latent_size", "n_inner", "top_k_experts",
                      "num_sliding_attention_heads"], _null(SIZE)),
@@ -270,6 +276,10 @@ EXPECT: dict[str, Expect] = {
         "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias", "is_moe",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
+    # CpmAntConfig: widths, the relative position bias and segments; prompts may be none
+    **dict.fromkeys(["dim_head", "dim_ff", "position_bias_num_buckets", "position_bias_max_distance",
+                     "segment_types"], SIZE),
+    **dict.fromkeys(["prompt_types", "prompt_length"], COUNT),
     **dict.fromkeys(["global_rope_theta", "local_rope_theta"], BASE),
     "norm_topk_prob": _null(FLAG, "deepseek_v3", "kimi_k2", "dots1", "axk1"),
     "use_bias": _null(FLAG, "ernie4_5", "ernie4_5_moe"),
@@ -294,9 +304,13 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["mamba_norm_before_gate", "mamba_rms_norm", "projectors_bias"], _null(FLAG, "falcon_h1")),
     "attn_layer_indices": _layers(int),
     # Zamba's shared block widths (null: 2 × hidden_size, 2 × hidden_size / heads), Mamba heads, hybrid period
-    "attention_head_dim": _null(SIZE, "zamba"),
+    "attention_head_dim": _null(SIZE, "zamba", "zamba2"),
     **dict.fromkeys(["n_mamba_heads", "attn_layer_period"], SIZE),
     "attn_layer_offset": COUNT,
+    # Zamba2: Mamba-2 groups, the shared blocks taken in turn and their adapters' rank
+    **dict.fromkeys(["mamba_ngroups", "num_mem_blocks", "adapter_rank", "mamba_headdim"], SIZE),
+    "hybrid_layer_ids": _layers(int),
+    **dict.fromkeys(["use_shared_attention_adapter", "use_mem_rope", "use_long_context", "add_bias_linear"], FLAG),
     "mamba_dt_rank": _expect((int, str), 1),  # a number or "auto"
     "position_embedding_type": _null(NAME),
     "num_heads": SIZE,
@@ -334,9 +348,11 @@ EXPECT: dict[str, Expect] = {
     "mup_enabled": _null(FLAG, "afmoe"),
     **dict.fromkeys(["dense_intermediate_size"], SIZE),
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
+    "hc_magnitude": EPS,  # HYV4Config: the post weights' scale
     # popped in __post_init__: AXK1Config and AXK2Config divide by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
     "moe_layer_freq": Expect((int, list), 1, items=int, null=frozenset({"minimax_m3_vl_text"}),
-                             only=((int, frozenset({"axk1", "axk2"})), (list, frozenset({"minimax_m3_vl_text"})))),
+                             only=((int, frozenset({"axk1", "axk2", "dots3_note_text", "dots3_note"})),
+                                   (list, frozenset({"minimax_m3_vl_text", "dots3_note_text", "dots3_note"})))),
     "sparse_attention_config": Expect((dict,), null=True, entries={"sparse_attention_freq": _layers(int)}),
     # RecurrentGemmaConfig: lru_width null is hidden_size; block_types is the cycle of temporal blocks
     "lru_width": _null(SIZE, "recurrent_gemma"),

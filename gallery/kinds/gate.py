@@ -4,7 +4,9 @@ attention (:mod:`.mla`): ``g = x · W_g`` from the layer's input, then each head
 It covers AFMoE (``AfmoeAttention.gate_proj``: d_model → n_heads × head_dim, σ on every element), Beam
 (``BeamAttention.gate_proj`` the same, plus ``gate_bias``, one learned bias per head added before σ), Laguna
 (``LagunaAttention.g_proj``: softplus, one gate per head with ``gating`` true or "per-head", one per element with
-"per-element") and Ling 3.0's latent attention (``BailingHybridAttention.g_proj``: d_model → n_heads, σ). The trace
+"per-element"), Step 3.5 Flash (``Step3p7Attention.g_proj``: d_model → n_heads, σ), LFM3 (its attention gate, the
+same) and latent attention's (Ling 3.0 ``BailingHybridAttention.g_proj``, dots3 ``Dots3NoteTextAttention.g_proj``:
+d_model → n_heads, σ). The trace
 names the projection ``g_proj`` whatever the model calls it. Qwen3-Next's gate, which q_proj emits beside the
 queries, is ``output_gate`` of softmax attention, not this.
 """
@@ -33,6 +35,15 @@ class OutputGate(Strict):
         "Ling 3.0); 'element': one gate per head dim, n_heads × head_dim (AFMoE, Beam, Laguna 'per-element')")
     bias: bool = Field(False, description="gate_bias: one learned bias per head added to the gate logits of all its "
                        "dims before the activation (Beam)")
+
+
+def older_head_gate(data):
+    """A spec written before Step 3.5's per-head gate moved here said ``head_gate: true``: σ per head."""
+    if isinstance(data, dict) and "head_gate" in data:
+        data = dict(data)
+        if data.pop("head_gate"):
+            data.setdefault("gate", {"activation": "sigmoid", "per": "head"})
+    return data
 
 
 ACT = {"sigmoid": ("σ", lambda g: 1 / (1 + np.exp(-g))), "softplus": ("softplus", lambda g: np.logaddexp(0, g))}

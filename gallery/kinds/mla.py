@@ -2,8 +2,10 @@
 
 Schema :class:`LatentAttention`; parameters (low-rank query and KV projections, their norms, the indexer); the
 cache (the KV latent and the shared RoPE key per token, plus the indexer's key); attention FLOPs (over the window
-or the indexer's top-k, plus the indexer's scores); the label; the trace and the toy forward; the shrink rule. Options
-in modules of their own: the output gate (:mod:`.gate`) and A.X-K2's fused query-and-gate projection (:mod:`.q_gate`).
+or the indexer's top-k, plus the indexer's scores); HY-V4's learned sinks and rotate_half RoPE (HYV4Attention); the
+label; the trace and the toy forward; the shrink rule. Options in modules of their own: the output gate (:mod:`.gate`),
+A.X-K2's fused query-and-gate projection (:mod:`.q_gate`), the latent scales (:mod:`.latent_scales`: LongCat-Flash,
+dots3) and dots3's RoPE-key norm (:mod:`.rope_key_norm`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from ..layercache import LayerCache
 from ..specbase import Indexer, Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Param, Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, rope_toy, rotate
-from . import gate as own_gate, q_gate
+from . import gate as own_gate, latent_scales as scales, q_gate, rope_key_norm
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .gate import OutputGate
 from .contract import Fact, or_none
@@ -44,16 +46,26 @@ class LatentAttention(Strict):
     gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's "
                                     "output × σ(g_proj(x)) before o_proj (Ling 3.0 BailingHybridAttention); "
                                     "null without")
+    sinks: bool = Field(False, description="Learned per-head attention sink logits (HY-V4 HYV4Attention.sinks)")
     rope: Rope | None
+    rope_interleave: bool = Field(True, description="RoPE turns adjacent pairs (DeepSeek); false: the two halves, "
+                                  "rotate_half (HY-V4 HYV4Attention)")
     window: PositiveInt | None = None
     softcap: float | None = None
     scale: float | None = None
     q_gate: bool = Field(False, description="q_gate_proj instead of q_b_proj: each head's query and a gate of "
                          "v_head_dim from [q_a_layernorm(c_q) | c_q], the output × σ(gate) before o_proj (A.X-K2 "
                          "AXK2Attention)")
-    latent_scales: bool = Field(False, description="The query × √(d_model / q_lora_rank) and the normed KV latent × "
-                                "√(d_model / kv_lora_rank), no parameters (LongcatFlashMLA mla_scale_q_lora, "
-                                "mla_scale_kv_lora)")
+    latent_scales: scales.Place | None = Field(None, description=scales.DESCRIPTION)
+    rope_key_norm: bool = Field(False, description=rope_key_norm.DESCRIPTION)
+    latent_norm_eps: float | None = Field(None, gt=0, description="eps of q_a_layernorm and kv_a_layernorm when "
+                                          "the model gives them its rms_norm_eps (Dots3NoteTextAttention); null = "
+                                          "DeepseekV2RMSNorm's default 1e-6")
+
+    @field_validator("latent_scales", mode="before")
+    @classmethod
+    def _older_scales(cls, value):
+        return scales.older_value(value)
 
     @model_validator(mode="after")
     def _scales(self) -> "LatentAttention":
@@ -92,8 +104,11 @@ def weights(d: tuple[str, int], m: LatentAttention) -> list[Weight]:
     ]
     if m.bias:
         out.append(weight(a, "o_proj.bias", d))
+    out += rope_key_norm.weights(m)
     if m.gate:
         out += own_gate.weights(d, h, vd, m.gate)
+    if m.sinks:
+        out.append(weight(a, "sinks", h, tensor="sinks"))
     if m.indexer and not m.indexer.shared:  # DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm: w and b), weights_proj
         ih, ihd = ("indexer.n_heads", m.indexer.n_heads), ("indexer.head_dim", m.indexer.head_dim)
         rq = ("q_lora_rank", m.q_lora_rank or 0)
@@ -132,7 +147,7 @@ def lines(m: LatentAttention) -> list[str]:
     """The label: heads, latent widths, head dims, positions, the indexer, what a query sees."""
     q = f"query latent {m.q_lora_rank}" if m.q_lora_rank else "full query projection"
     out = ["Multi-head latent attention (MLA)", f"{m.n_heads} heads · KV latent {m.kv_lora_rank} · {q}",
-           "query and KV latent × √(d_model / rank)" if m.latent_scales else "",
+           scales.text(m), rope_key_norm.TEXT if m.rope_key_norm else "",
            f"head dim {m.qk_nope_head_dim} + {m.qk_rope_head_dim} {'RoPE' if m.rope else 'unrotated'} (shared key)"
            f" · V {m.v_head_dim}",
            rope_text(m.rope)]
@@ -145,7 +160,7 @@ def lines(m: LatentAttention) -> list[str]:
     if m.q_gate:
         out.append(q_gate.TEXT)
     span = f"sliding window {m.window:,}" if m.window else "full causal attention"
-    return out + tail_lines(span, softcap=m.softcap, biases=("all",) if m.bias else ())
+    return out + tail_lines(span, m.sinks, softcap=m.softcap, biases=("all",) if m.bias else ())
 
 
 def steps(c: Ctx, m: LatentAttention) -> list[Step]:
@@ -158,7 +173,8 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     else:
         steps = [linear(c, "q_a_proj", p, W, "c_q = x · W_qa (compress the query)"),
                  c.norm("q_a_layernorm", p, "q_a_layernorm", (T, m.q_lora_rank),
-                        params=params(W, "q_a_layernorm.weight"))]
+                        params=params(W, "q_a_layernorm.weight")),
+                 *scales.query_latent_steps(c, m, p)]
         steps += q_gate.steps(c, p, m.q_lora_rank, h, qk, vd, W) if m.q_gate else [
             linear(c, "q_b_proj", p, W, "q = c_q · W_qb (decompress)")]
     steps += [
@@ -171,12 +187,11 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
             out=(1, T, rope)),
         c.norm("kv_a_layernorm", p, "kv_a_layernorm", (T, r), params=params(W, "kv_a_layernorm.weight")),
     ]
-    if m.latent_scales:  # LongcatFlashMLA: after the latent's norm, before RoPE
-        steps += [ew("scale Q", p, (h, T, qk), f"q · √(d_model / q_lora_rank) = q · √({c.d} / {m.q_lora_rank})"),
-                  ew("scale latent", p, (T, r), f"c_kv · √(d_model / kv_lora_rank) = c_kv · √({c.d} / {r})")]
+    steps += scales.latent_steps(c, m, p) + rope_key_norm.steps(c, m, p, W)
     if m.rope:
-        steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, "pairs"),
-                  rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, "pairs")]
+        layout = "pairs" if m.rope_interleave else "half"
+        steps += [rope_step(p, "q_pe", (h, T, rope), rope, m.rope.theta, layout),
+                  rope_step(p, "k_pe", (1, T, rope), rope, m.rope.theta, layout)]
     steps += [
         linear(c, "kv_b_proj", p, W, "[k_nope | v] = c_kv · W_kvb (decompress per head)"),
         ew("split KV heads", p, (T, h * (nope + vd)), "reshape to (heads, T, nope + v)", per=0,
@@ -189,7 +204,8 @@ def steps(c: Ctx, m: LatentAttention) -> list[Step]:
     ]
     if m.indexer:
         steps += _indexer_steps(c, m, W)
-    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None, (), (h, T, qk))
+    steps += scores_to_output(c, p, h, qk, vd, m.scale or qk ** -0.5, m.softcap, m.window, None,
+                              params(W, "sinks") if m.sinks else (), (h, T, qk))
     gate = own_gate.steps(c, m.gate, p, h, vd, W)
     steps += gate[0] + gate[1] + [q_gate.gate_step(c, p, h, vd, W)] * m.q_gate
     steps.append(linear(c, "o_proj", p, W, "y = O · W_o"))
@@ -201,8 +217,9 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
     T, p, ix = c.T, "indexer", m.indexer
     ih, ihd, k, rope = ix.n_heads, ix.head_dim, ix.top_k, m.qk_rope_head_dim
     if ix.shared:
-        return [ew("reuse top-k", p, (T, T), f"the previous indexer layer's {k} tokens per query (no weights)",
-                    per=0)]
+        qk = (m.n_heads, T, m.qk_nope_head_dim + rope)  # from outside the layer: one pick per query
+        return [Step("reuse top-k", p, qk, (T, T), f"each query keeps the previous indexer layer's {k} tokens (no "
+                     "weights)", 0)]
     theta = m.rope.theta if m.rope else 10000.0
     return [
         linear(c, "indexer.wq_b", p, W, "q_I = c_q · W_q (from the query latent)"),
@@ -210,8 +227,8 @@ def _indexer_steps(c: Ctx, m: LatentAttention, W: Weights) -> list[Step]:
         linear(c, "indexer.wk", p, W, "k_I = x · W_k (one key for all indexer heads)"),
         Step("indexer.k_norm", p, (T, ihd), (T, ihd), "(k_I − mean) / √(var + 1e-6) · w + b (LayerNorm)",
              7 * T * ihd, params(W, "indexer.k_norm.weight", "indexer.k_norm.bias")),
-        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "half"),
-        rope_step(p, "indexer K", (T, ihd), rope, theta, "half"),
+        rope_step(p, "indexer Q", (ih, T, ihd), rope, theta, "pairs" if ix.rope_pairs else "half", tail=ix.rope_last),
+        rope_step(p, "indexer K", (T, ihd), rope, theta, "pairs" if ix.rope_pairs else "half", tail=ix.rope_last),
         linear(c, "indexer.weights_proj", p, W, "w = x · W_w (one weight per indexer head)"),
         Step("index scores", p, (ih, T, ihd), (T, T), f"I[i, j] = Σ_h w[i, h] / √{ih} · ReLU(q_I[h, i] · k_I[j] / "
              f"√{ihd}), −∞ where j > i", 2 * ih * ihd * T * T),
@@ -225,27 +242,26 @@ def forward(R: Run, m: LatentAttention, x: np.ndarray) -> np.ndarray:
         q = R.linear("q_proj", x)
     else:
         raw = R.linear("q_a_proj", x)
-        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw)
+        cq = R.norm("q_a_layernorm", "q_a_layernorm", raw, eps=m.latent_norm_eps)
+        cq = scales.scale_query_latent(R, m, cq, x.shape[-1])
         q, g = q_gate.project(R, cq, raw, nope + rope, vd) if m.q_gate else (R.linear("q_b_proj", cq), None)
     q = R.rec("split Q heads", heads(q, nope + rope))
     q_pe = R.rec("split Q nope | rope", q[..., nope:])
     ckv = R.linear("kv_a_proj_with_mqa", x)
     latent = R.rec("take latent c_kv", ckv[:, :r])
     k_pe = R.rec("take k_pe", ckv[None, :, r:])
-    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent)
-    if m.latent_scales:
-        sq = (x.shape[-1] / m.q_lora_rank) ** 0.5
-        q, q_pe = R.rec("scale Q", q * sq), q_pe * sq
-        latent = R.rec("scale latent", latent * (x.shape[-1] / r) ** 0.5)
+    latent = R.norm("kv_a_layernorm", "kv_a_layernorm", latent, eps=m.latent_norm_eps)
+    q, q_pe, latent = scales.scale(R, m, q, q_pe, latent, x.shape[-1])
+    k_pe = rope_key_norm.forward(R, m, k_pe)
     if m.rope:
-        q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, True))
-        k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, True))
+        q_pe = R.rec("RoPE on q_pe", rotate(q_pe, rope, m.rope.theta, m.rope_interleave))
+        k_pe = R.rec("RoPE on k_pe", rotate(k_pe, rope, m.rope.theta, m.rope_interleave))
     kv = R.rec("split KV heads", heads(R.linear("kv_b_proj", latent), nope + vd))
     k_nope, v = R.rec("take k_nope", kv[..., :nope]), R.rec("take V", kv[..., nope:])
     q = R.rec("concat Q", np.concatenate([q[..., :nope], q_pe], -1))
     k = R.rec("concat K", np.concatenate([k_nope, np.broadcast_to(k_pe, (*k_nope.shape[:2], rope))], -1))
     keep = _indexer_forward(R, m, x, cq) if m.indexer else None
-    o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, False, keep)
+    o = attend(R, q, k, v, m.scale or (nope + rope) ** -0.5, m.softcap, m.window, None, m.sinks, keep)
     o = own_gate.apply(R, m.gate, o, own_gate.project(R, m.gate, x), vd)
     o = q_gate.apply(R, o, g, vd) if m.q_gate else o
     return R.linear("o_proj", o)
@@ -260,8 +276,8 @@ def _indexer_forward(R: Run, m: LatentAttention, x: np.ndarray, cq: np.ndarray) 
     theta = m.rope.theta if m.rope else 10000.0
     qi = R.rec("split indexer Q heads", heads(R.linear("indexer.wq_b", cq), ix.head_dim))  # (ih, T, ihd)
     ki = R.norm("indexer.k_norm", "indexer.k_norm", R.linear("indexer.wk", x))  # (T, ihd)
-    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, False))
-    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, False)[0])
+    qi = R.rec("RoPE on indexer Q", rotate(qi, m.qk_rope_head_dim, theta, ix.rope_pairs, ix.rope_last))
+    ki = R.rec("RoPE on indexer K", rotate(ki[None], m.qk_rope_head_dim, theta, ix.rope_pairs, ix.rope_last)[0])
     wi = R.rec("indexer.weights_proj", x @ R.w["indexer.weights_proj.weight"] * ix.n_heads ** -0.5)  # (T, ih)
     per_head = np.maximum(np.einsum("htd,sd->hts", qi, ki) * ix.head_dim ** -0.5, 0)  # (ih, T query, T key)
     scores = R.rec("index scores", np.where(causal, (per_head * wi.T[:, :, None]).sum(0), -np.inf))
@@ -293,10 +309,13 @@ KIND = attention(
         Fact("Attention", "sliding window", lambda m: or_none(m.window)),
         Fact("Attention", "attention chunk", lambda m: "none"),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
+        Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "kv_lora_rank", lambda m: m.kv_lora_rank),
         Fact("Attention", "q_lora_rank", lambda m: or_none(m.q_lora_rank)),
         Fact("Attention", "sparse indexer", lambda m: indexer_text(m.indexer)),
         own_gate.FACT,
+        rope_key_norm.FACT,
+        Fact("Attention", "latent scales", lambda m: m.latent_scales or "none"),
         Fact("Attention", "fused query gate", lambda m: m.q_gate),
         Fact("Attention", "qk_rope_head_dim", lambda m: m.qk_rope_head_dim),
         *rope_facts(),

@@ -93,9 +93,9 @@ def lines(f: Mlp) -> list[str]:
             clamp_line(f.clamp), gaussian_topk.line(f.activation_sparsity)]
 
 
-def clamp_line(clamp: float | None) -> str:
-    """Step 3.5's SwiGLU clamp in a label ("" when there is none)."""
-    return f"clamped: act(gate) ≤ {clamp:g}, up within ±{clamp:g}" if clamp else ""
+def clamp_line(clamp: float | None, gate: bool = False) -> str:
+    """Step 3.5's SwiGLU clamp (HY-V4's, on the gate before the activation) in a label ("" when there is none)."""
+    return f"clamped: {'gate' if gate else 'act(gate)'} ≤ {clamp:g}, up within ±{clamp:g}" if clamp else ""
 
 
 def draw(d, p: str, f: Mlp) -> str:
@@ -105,7 +105,7 @@ def draw(d, p: str, f: Mlp) -> str:
 
 
 def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activation: str, k: int = 1,
-                clamp: float | None = None, sparsity: float | None = None) -> list[Step]:
+                clamp: float | None = None, sparsity: float | None = None, clamp_gate: bool = False) -> list[Step]:
     """gate (→ Gaussian top-k) /up → activation (→ clamp) (→ product) → down, the projections ``name…`` of ``W``; with experts
     (weights stored ``(n, in, out)``) each token's row goes through ``k`` of them: the hidden shapes are
     (T, k, width). The width read and written is the projections' (d_model, or the experts' latent).
@@ -131,6 +131,11 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
         return [proj("up_proj", "u = x · W_up"), act, *sub, proj("down_proj", "y = a · W_down")]
     if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
         act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
+    elif clamp and clamp_gate:  # HYV4Experts._apply_gate: the gate capped before the activation
+        act = [ew("clamp", part, hidden, f"g = min(g, {clamp:g}); u = clamp(u, −{clamp:g}, {clamp:g})", per=3),
+               ew(f"activation ({activation})", part, hidden, f"a = act(g), act(x) = {ACTIVATIONS[activation]}",
+                  per=4),
+               ew("a ⊙ u", part, hidden, "h = a ⊙ u (elementwise product)")]
     else:
         act = [ew(f"activation ({activation})", part, hidden, f"a = act(g), act(x) = {ACTIVATIONS[activation]}",
                    per=4),
@@ -151,7 +156,7 @@ def steps(c: Ctx, f: Mlp) -> list[Step]:
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
-                  clamp: float | None = None) -> np.ndarray:
+                  clamp: float | None = None, clamp_gate: bool = False) -> np.ndarray:
     """gate/up → act (→ clamp) (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
     def proj(op: str, h: np.ndarray) -> np.ndarray:
         w, b = R.w[f"{name}{op}.weight"], R.w.get(f"{name}{op}.bias")
@@ -177,6 +182,10 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
     elif act == "silu_clamped":  # DeepseekV4Experts / DeepseekV4MLP
         a = R.rec("activation (silu_clamped)", ACT["silu"](np.minimum(g, SILU_CLAMP)))
         h = R.rec("a ⊙ u", a * np.clip(u, -SILU_CLAMP, SILU_CLAMP))
+    elif clamp and clamp_gate:  # HYV4Experts._apply_gate
+        u = np.clip(u, -clamp, clamp)
+        a = R.rec(f"activation ({act})", ACT[act](R.rec("clamp", np.minimum(g, clamp), **{"u clamped": u})))
+        h = R.rec("a ⊙ u", a * u)
     else:
         a = R.rec(f"activation ({act})", ACT[act](g))
         if clamp:  # Step3p7MLP / Step3p7Experts._apply_gate: after the activation

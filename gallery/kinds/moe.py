@@ -81,6 +81,8 @@ class Moe(Strict):
     latent_bias: bool = Field(False, description="Biases on the two latent projections (Nemotron-H mlp_bias)")
     clamp: float | None = Field(None, gt=0, description="Routed experts: act(gate) capped at clamp, up clamped to "
                                 "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
+    clamp_gate: bool = Field(False, description="clamp caps the gate before the activation, act(min(gate, clamp)) "
+                             "(HY-V4 swiglu_limit, HYV4Experts._apply_gate), not act(gate) after it")
     shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
                                        "swiglu_limits_shared)")
     out_bias: bool = Field(False, description=moe_out_bias.DESCRIPTION)
@@ -147,7 +149,7 @@ def lines(f: Moe) -> list[str]:
     """The label: top-k of the experts, each expert's kind and width, the latent."""
     return [f"Mixture of experts · {picks(f)}",
             f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
-            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp)]
+            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp, f.clamp_gate)]
 
 
 def draw(d, p: str, f: Moe) -> str:
@@ -273,7 +275,8 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
     T, d, k, L = c.T, c.d, f.top_k, f.d_latent
     steps = [linear(c, "fc1_latent_proj", "experts", W, "x_L = x · W_fc1 (down to the experts' latent)")] if L else []
-    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp) + zero_experts.steps(c, f)
+    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp, clamp_gate=f.clamp_gate)
+    steps += zero_experts.steps(c, f)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
     steps += [moe_out_bias.step(c, W)] if f.out_bias else []
@@ -353,7 +356,8 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
-    y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp))
+    y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp,
+                                                                               f.clamp_gate))
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     y = moe_out_bias.forward(R, y) if f.out_bias else y
     if f.d_latent:

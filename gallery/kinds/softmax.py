@@ -1,10 +1,10 @@
 """Softmax attention with query and KV heads: MHA, GQA, MQA (LlamaAttention and the families' options).
 
 Schema :class:`SoftmaxAttention`; parameters (q/k/v/o, biases, QK-norm, sinks, the output gate's wider q_proj, the
-per-head gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
+gate's g_proj); the KV cache (``2 × n_kv_heads × head_dim`` per token, or the window or chunk); attention
 FLOPs; the label; the trace of ``LlamaAttention`` + ``eager_attention_forward`` (``Gemma2Attention`` soft-cap,
-``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, ``Step3p7Attention`` per-head gate, QK-norm in its
-four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
+``GptOssAttention`` sinks, ``Qwen3NextAttention`` output gate, the gate from a projection of its own (:mod:`.gate`),
+QK-norm in its four scopes, :mod:`.qk_norm`); the toy forward and shrink rule. An attention option of some size goes in a module of
 its own beside this one, as QK-norm does.
 """
 
@@ -20,11 +20,12 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm
+from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm, relative_bias
 from .alibi import Alibi
 from .dynamic_mask import DynamicMask
 from .gate import OutputGate
 from .qk_norm import RENAMED as QK_NORM_RENAMED
+from .relative_bias import RelativeBias
 from .attention import attention, rope_facts, rope_text, tail_lines
 from .contract import Fact, or_none
 
@@ -60,6 +61,8 @@ class SoftmaxAttention(Strict):
     rope: Rope | None = Field(description="RoPE settings; null for NoPE (no positional signal) or ALiBi")
     alibi: Alibi | None = Field(None, description="ALiBi: a fixed linear bias per head on the scores in place "
                                       "of RoPE (BLOOM, MPT, Falcon alibi); null without")
+    relative_bias: RelativeBias | None = Field(None, description="A learned relative position bias on the scores from "
+                                               "one table the model shares, in place of RoPE (CPM-Ant); null without")
     window: PositiveInt | None = Field(None, description="Sliding-window size in tokens; null = full causal")
     chunk: PositiveInt | None = Field(
         None, description="Chunked local attention: a token attends only within its chunk of this many tokens "
@@ -69,12 +72,9 @@ class SoftmaxAttention(Strict):
         False, description="q_proj also emits a gate per query dim: the attention output × sigmoid(gate) goes to "
         "o_proj, so q_proj is twice as wide (Qwen3-Next/Qwen3.5 Qwen3NextAttention; config attn_output_gate, "
         "always built by transformers)")
-    head_gate: bool = Field(
-        False, description="g_proj (d_model → n_heads, no bias) gives one gate per query head: each head's attention "
-        "output × sigmoid(gate) goes to o_proj (Step 3.5 Flash Step3p7Attention; built whatever use_head_wise_attn_gate "
-        "says)")
     gate: OutputGate | None = Field(None, description="An output gate from a projection of its own: each head's output "
-                                    "× act(g_proj(x)) before o_proj (AFMoE, Beam, Laguna); null without")
+                                    "× act(g_proj(x)) before o_proj (AFMoE, Beam, Laguna, Step 3.5 Flash, LFM3); null "
+                                    "without")
     differential: bool = Field(
         False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
@@ -91,6 +91,11 @@ class SoftmaxAttention(Strict):
     def _old_qk_norm(cls, value):
         return qk_norm.older_value(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_head_gate(cls, data):
+        return own_gate.older_head_gate(data)
+
     @model_validator(mode="after")
     def _heads(self) -> "SoftmaxAttention":
         if self.qk_norm_bias and self.qk_norm != "per_head_shared":
@@ -104,13 +109,14 @@ class SoftmaxAttention(Strict):
         if self.differential and self.n_kv_heads % 2:
             raise rule_error("n_kv_heads", "heads_not_divisible", f"differential attention splits the values into two "
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
-        if self.gate and (self.output_gate or self.head_gate):
-            raise rule_error("gate", "gates", "one output gate: gate excludes output_gate and head_gate")
+        if self.gate and self.output_gate:
+            raise rule_error("gate", "gates", "one output gate: gate excludes output_gate")
         if self.dynamic_mask and (self.differential or self.kv_shared or self.k_eq_v or self.v_head_dim):
             raise rule_error("dynamic_mask", "block_wiring", "the dynamic mask reads the layer's own values of head_dim: "
                              "not with differential, kv_shared, k_eq_v or v_head_dim")
-        if self.alibi and self.rope:
-            raise rule_error("alibi", "position_schemes", "alibi and rope exclude each other: set rope to null")
+        if sum(bool(scheme) for scheme in (self.rope, self.alibi, self.relative_bias)) > 1:
+            raise rule_error("alibi" if self.alibi else "relative_bias", "position_schemes", "rope, alibi and "
+                             "relative_bias exclude each other: keep one, set the others to null")
         expected = attention_kind(self.n_heads, self.n_kv_heads)
         if self.kind != expected:
             raise rule_error(
@@ -162,8 +168,6 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out = [w for w in out if w.name not in ("k_norm", "k_norm.bias")]
     if mixer.sinks:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
-    if mixer.head_gate:  # Step3p7Attention.g_proj: one gate logit per query head
-        out.append(weight("attention", "g_proj", src, h))
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
     out += dynamic_mask.weights(kv, hd, mixer.dynamic_mask) if mixer.dynamic_mask else []
@@ -200,7 +204,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
     out = [NAMES[m.kind],
            f"{m.kind.upper()} · {m.n_heads} query heads · {m.n_kv_heads} KV heads · head dim {m.head_dim}"
            + (f" (V {m.v_head_dim})" if m.v_head_dim else "") + (" · V = K" if m.k_eq_v else ""),
-           alibi.text(m.alibi) if m.alibi else rope_text(m.rope)]
+           alibi.text(m.alibi) if m.alibi else relative_bias.text(m.relative_bias) if m.relative_bias else
+           rope_text(m.rope)]
     if m.kv_shared:
         out.append("K/V shared: reuses an earlier layer's keys and values (no k/v projections, nothing cached)")
     if m.qk_norm != "none":
@@ -211,8 +216,6 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.gate:
         out.append(own_gate.text(m.gate))
-    if m.head_gate:
-        out.append("head gate: each head's output × σ(g_proj(x)) → o_proj")
     if m.dynamic_mask:
         out.append(dynamic_mask.text(m.dynamic_mask))
     if m.differential:
@@ -220,7 +223,7 @@ def lines(m: SoftmaxAttention) -> list[str]:
     if m.sub_norm:
         out.append("sub-norm on the merged heads before o_proj")
     span = (f"sliding window {m.window:,}" if m.window else f"chunked attention: within chunks of {m.chunk:,}"
-            if m.chunk else "full causal attention")
+            if m.chunk else relative_bias.SPAN if m.relative_bias else "full causal attention")
     biases = tuple(name for name, on in (("QKV", m.qkv_bias), ("out", m.out_bias)) if on)
     return out + tail_lines(span, m.sinks, m.softcap, biases)
 
@@ -279,9 +282,8 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[St
 
 
 def _g_proj(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
-    """Step3p7Attention's g_proj: one gate logit per query head from the layer's input, no bias; or the gate's."""
-    return [linear(c, "g_proj", p, W, "g = x · W_g (one gate logit per head)")] if m.head_gate else \
-        own_gate.steps(c, m.gate, p, m.n_heads, m.value_dim, W)[0]
+    """The gate's g_proj from the layer's input, taken with the other projections (none without a gate)."""
+    return own_gate.steps(c, m.gate, p, m.n_heads, m.value_dim, W)[0]
 
 
 def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]:
@@ -300,15 +302,17 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
     dyn = m.dynamic_mask
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
                                params(W, "sinks") if m.sinks else (), (h, T, hd),
-                               mask=dynamic_mask.mask_text(dyn, T, m.window) if dyn else None)
-    bias = alibi.step(p, h, T, m.alibi) if m.alibi else dynamic_mask.bias_step(p, h, T) if dyn else None
-    if bias:  # ALiBi after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
-        steps.insert(next(i for i, s in enumerate(steps) if s.op == "mask"), bias)
+                               mask=relative_bias.MASK if m.relative_bias else
+                               dynamic_mask.mask_text(dyn, T, m.window) if dyn else None)
+    mask = next(i for i, s in enumerate(steps) if s.op == "mask")
+    if m.relative_bias:  # CpmAntAttention: after the scale
+        steps.insert(mask, relative_bias.step(p, h, T, m.relative_bias))
+    if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
+        steps.insert(mask, alibi.step(p, h, T, m.alibi))
+    if dyn:  # DogeAttention: the mask's values, added after the scale
+        steps.insert(mask, dynamic_mask.bias_step(p, h, T))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
-    if m.head_gate:  # Step3p7Attention: one σ per head and token (4 FLOPs), then a product per output element
-        steps.append(Step("head gate", p, (T, h * vd), (T, h * vd), f"O[head] · σ(g[head]): one σ per head scales "
-                          f"its {vd} dims", T * h * (4 + vd)))
     steps += own_gate.steps(c, m.gate, p, h, vd, W)[1]
     if m.sub_norm:
         steps.append(c.norm("attn_sub_norm", p, "attn_sub_norm", (T, h * vd), params=params(W, "attn_sub_norm.weight")))
@@ -327,7 +331,7 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         return _shared_forward(R, m, x, q, gate if m.output_gate else None)
     k = R.linear("k_proj", x)
     v = k if m.k_eq_v else R.linear("v_proj", x)
-    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
+    g = own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q, k = R.norm("q_norm", "q_norm", q), R.norm("k_norm", "k_norm", k)
     q, k = R.rec("split Q heads", heads(q, hd)), R.rec("split K heads", heads(k, hd))
@@ -352,7 +356,7 @@ def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, gate) -> np.ndarray:
-    g = R.linear("g_proj", x) if m.head_gate else own_gate.project(R, m.gate, x)
+    g = own_gate.project(R, m.gate, x)
     if m.qk_norm == "whole_projection":
         q = R.norm("q_norm", "q_norm", q)
     q = R.rec("split Q heads", heads(q, m.head_dim))
@@ -379,16 +383,13 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     if m.group_size > 1:
         k = R.rec("repeat K heads", np.repeat(k, m.group_size, axis=0))
         v = R.rec("repeat V heads", np.repeat(v, m.group_size, axis=0))
-    scale, T = m.scale or hd ** -0.5, q.shape[1]
+    scale = m.scale or hd ** -0.5
+    positions = relative_bias.toy_args(m.relative_bias, m.n_heads, q.shape[1]) if m.relative_bias else {
+        "bias": alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None}
     o = dynamic_mask.attend(R, m, q, k, v, b, scale) if b is not None else attend(
-        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks,
-        bias=alibi.bias(m.alibi, m.n_heads, T, scale) if m.alibi else None)
+        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
-    if m.head_gate:  # (T, heads × dim): each head's dims × σ of its gate
-        s = 1 / (1 + np.exp(-g))
-        o = R.rec("head gate", (o.reshape(len(o), -1, m.value_dim) * s[..., None]).reshape(len(o), -1),
-                  **{"σ(g)": s})
     o = own_gate.apply(R, m.gate, o, g, m.value_dim)
     if m.sub_norm:
         o = R.norm("attn_sub_norm", "attn_sub_norm", o)
@@ -406,6 +407,8 @@ def shrink(m: dict) -> dict:
             out[key] = min(m[key], LOCAL_TOY)
     if m.get("dynamic_mask"):  # the top-k of keys bites in a few tokens
         out["dynamic_mask"] = dynamic_mask.shrink(m["dynamic_mask"])
+    if m.get("relative_bias"):
+        out["relative_bias"] = relative_bias.shrink(m["relative_bias"])
     return out
 
 
@@ -429,7 +432,6 @@ KIND = attention(
         Fact("Attention", "sinks", lambda m: m.sinks),
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
-        Fact("Attention", "head gate", lambda m: m.head_gate),
         own_gate.FACT,
         dynamic_mask.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
@@ -438,6 +440,7 @@ KIND = attention(
         Fact("Norms", "V-norm", lambda m: m.v_norm),
         *rope_facts(),
         alibi.FACT,
+        relative_bias.FACT,
     ),
     toy_d_model=toy_d_model,
 )

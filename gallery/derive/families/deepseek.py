@@ -195,7 +195,8 @@ class GlmMoeDsa(DeepseekV32):
     }
     aliases = {"num_local_experts": "n_routed_experts"}
     layers = staticmethod(_glm_dsa_layers)
-    block = DeepseekV32.block | {"mixer.indexer.shared": lambda c, k: "reuse" in k.split("-")}
+    block = DeepseekV32.block | {"mixer.indexer.shared": lambda c, k: "reuse" in k.split("-"),
+                                 "mixer.indexer.rope_pairs": const(True)}  # GlmMoeDsaIndexer: interleaved RoPE
 
 
 def _glm_rope(c, kind=None):

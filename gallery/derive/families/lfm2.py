@@ -169,7 +169,8 @@ class Lfm3(Lfm2):
         "mixer.out_bias": _only("attention", "attention_bias"),
         "mixer.rope": _only("attention", per_type_rope(_LFM3_ROPE)),
         "mixer.window": _only("attention", lambda c, k: c["sliding_window"] if is_sliding(k) else None),
-        "mixer.head_gate": _only("attention", "use_attention_gate"),
+        "mixer.gate": _only("attention", lambda c, k: {"activation": "sigmoid", "per": "head"}
+                            if c["use_attention_gate"] else None),
         "ffn.d_ff": "intermediate_size",
         "norm_placement": lambda c, k: "sandwich" if c["use_sandwich_norm"] else "pre",
     }

@@ -64,7 +64,7 @@ class LongcatFlash(Family):
     layers = staticmethod(lambda c: ["scmoe"] * _n_layers(c))
     block = {k: v for k, v in DeepseekV2.block.items() if k.startswith("mixer.")} | {  # DeepSeek's MLA, and:
         "mixer.rope": _rope,
-        "mixer.latent_scales": const(True),
+        "mixer.latent_scales": const("query"),
         "ffn.kind": const("mlp"),
         "ffn.d_ff": "ffn_hidden_size",
         "ffn.activation": activation("hidden_act"),

@@ -257,7 +257,8 @@ class Step3p5(MimoV2Flash):
         "mixer.n_kv_heads": "num_key_value_heads",
         "mixer.out_bias": "attention_bias",
         "mixer.qk_norm": const("per_head_shared"),  # Step3p7RMSNorm(head_dim), x · (1 + w)
-        "mixer.head_gate": const(True),  # Step3p7Attention.g_proj, per head (gating = True)
+        "mixer.gate.activation": const("sigmoid"),  # Step3p7Attention.g_proj, per head (gating = True)
+        "mixer.gate.per": const("head"),
         "mixer.scale": _scale,
         "mixer.rope": _rope,
         "mixer.window": lambda c, k: c["sliding_window"] if is_sliding(k) else None,

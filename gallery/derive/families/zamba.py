@@ -64,15 +64,21 @@ def _head_dim(c, kind=None) -> int:
     return c["attention_head_dim"] or 2 * c["hidden_size"] // c["num_attention_heads"]
 
 
-def _shared(rule):
-    """A rule of the shared block: read only when some layer runs it (ZambaModel builds none without a hybrid
-    layer)."""
-    def wrapped(c):
-        if "hybrid" not in _layers(c):
-            return DROP
-        return c[rule] if isinstance(rule, str) else rule(c)
+def only_with_hybrid(layers):
+    """Rules of the shared block: read only when some layer of ``layers(c)`` runs it (ZambaModel, Zamba2Model build
+    none without a hybrid layer)."""
+    def shared(rule):
+        def wrapped(c):
+            if "hybrid" not in layers(c):
+                return DROP
+            return c[rule] if isinstance(rule, str) else rule(c)
 
-    return wrapped
+        return wrapped
+
+    return shared
+
+
+_shared = only_with_hybrid(_layers)
 
 
 _ATTENTION = {
@@ -115,4 +121,4 @@ class Zamba(Family):
     }
 
 
-__all__ = ["Zamba"]
+__all__ = ["Zamba", "only_with_hybrid"]
