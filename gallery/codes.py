@@ -74,7 +74,9 @@ CODES: dict[str, Code] = {
              "mixer's d_in), the shared blocks a layer kind takes in turn are alike, and their adapters fit their q, "
              "k, v and gated MLP; sublayer_pairs and shortcut need a mixer then an ffn with pre norms; zero_experts go "
              "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
-             "ffn)",
+             "ffn); "
+             "sublayer_conv needs a block that is not parallel; shared_scored needs gated sigmoid-scored experts and "
+             "shared experts of d_expert each, global_scale needs shared_scored",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
@@ -65,8 +65,11 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
 
 
 def _token_rows(arch: Arch) -> tuple[str, int]:
-    """Rows of the token table: the vocabulary, and the prompt rows after it (CpmAntModel.input_embedding)."""
-    prompts = arch.embedding.prompt_rows
+    """Rows of the token table: the vocabulary, and the prompt rows after it (CpmAntModel.input_embedding) or rows the
+    head has not (MllamaTextModel.embed_tokens: vocab_size + 8)."""
+    prompts, extra = arch.embedding.prompt_rows, arch.embedding.extra_rows
+    if extra:
+        return ("vocab_size + extra_rows", arch.vocab_size + extra)
     if not prompts:
         return ("vocab_size", arch.vocab_size)
     return ("(vocab_size + prompt_types × prompt_length)", arch.vocab_size + prompts.types * prompts.length)
@@ -85,9 +88,13 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
     if block.gated_norm:  # AXK2GatedRMSNorm: the gate's fc1 and fc2 beside the norm's weight
         labels = [mixer_kind(block.mixer).label] + ["ffn"] * block.gated_norm.ffn
         pair += [w.term(kind) for label in labels for w in gated_norm.weights(d, block.gated_norm, label)]
+    labels = [mixer_kind(m).label for m in (block.mixer,) if m is not None] + ["ffn"] * (block.ffn is not None)
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
-        labels = [mixer_kind(block.mixer).label] * (block.mixer is not None) + ["ffn"] * (block.ffn is not None)
         pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label, block.learned_residual)]
+    if block.tanh_gated:  # MllamaCrossAttentionDecoderLayer: cross_attn_attn_gate, cross_attn_mlp_gate
+        pair += [w.term(kind) for label in labels for w in tanh_gate.weights(label)]
+    if block.sublayer_conv:  # InklingDecoderLayer: attn_sconv, mlp_sconv
+        pair += [w.term(kind) for label in labels for w in sublayer_conv.weights(d, label, block.sublayer_conv)]
     terms = [_paired(t, block.sublayer_pairs) for t in pair]  # LongCat-Flash: each pair with weights of its own
     if block.shortcut is not None:  # once per layer, beside the first pair's ffn
         terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)

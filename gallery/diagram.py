@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, gated_norm, hyper, laurel, residual_scale
+from . import altup, gated_norm, hyper, laurel, residual_scale, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -199,7 +199,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut, b.gated_norm) for b in blocks}
+               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -293,6 +293,11 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         for node, edge in ins:
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
+        if block.sublayer_conv:  # InklingDecoderLayer: y + conv(y) on each sublayer's output, before the add
+            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv)), "linear")
+            for out in outs:
+                d.edge(out, f"{name}_conv")
+            last = [f"{name}_conv"]
         if after:
             d.node(f"{name}_post", _label(norm), "norm", mark="norm")
             for out in outs:
@@ -305,7 +310,8 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         scale = block.mixer_scale if name == p + "mixer" else block.ffn_scale
         d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
             f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else
-            residual_scale.text(block.learned_residual) if block.learned_residual else ""))
+            residual_scale.text(block.learned_residual) if block.learned_residual else
+            f"; {tanh_gate.TEXT}" if block.tanh_gated else ""))
         prev = add
         if name == p + "mixer" and spec.arch.laurel:  # Gemma3nTextDecoderLayer: LAuReL beside attention
             prev = _laurel(d, p, spec, f"{name}_pre" if before else prev, add)
@@ -425,7 +431,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
     d.node(q + "tokens", _label("Tokenized text"), "io", shape="plaintext")
-    emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}"]
+    emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
+        f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
     if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
         emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
     if emb.segments:
@@ -522,12 +529,14 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     out = set()
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
-                           x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments)
+                           x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments,
+                           x.embedding.extra_rows)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")
-    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm, x.learned_residual or "")  # noqa: E731
+    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm, x.learned_residual or "",  # noqa: E731
+                                   x.tanh_gated)
                                   for x in s.arch.blocks.values()})
     if a.norm != b.norm or placement(base) != placement(other) or (a.altup, a.laurel) != (b.altup, b.laurel):
         out.add("norm")

@@ -4,7 +4,8 @@ Convention (Kaplan et al. 2020, §2.1): a matrix multiply with ``N`` weights cos
 token, so the weights a token uses cost ``2 × active non-embedding matmul parameters`` (the output
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
-layer attends to at most ``window`` tokens.
+layer attends to at most ``window`` tokens; a layer that attends to an image (Mllama) to one image's vision tokens,
+whose K and V projections run once per image (not per text token) and are left out.
 
 A fixed-state mixer instead reads and writes its state, the same cost at any context (:func:`state_flops`).
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
@@ -29,11 +30,19 @@ from .spec import Arch
 def _elementwise(name: str) -> bool:
     """Parameters a token does not multiply as a matrix: biases, norm weights, sinks, per-channel SSM vectors
     (RG-LRU's recurrent_param too, RWKV's decays, bonuses and token-shift mixes), DeepSeek-V4's position biases and
-    hyper-connection scales, xIELU's two scalars, AltUp's correct_output_scale, the dynamic mask's ``A``."""
+    hyper-connection scales, xIELU's two scalars, AltUp's correct_output_scale, Inkling's global scales and its
+    relative-logit table (every head multiplies it: the kind's context FLOPs count that), the dynamic mask's ``A``."""
     return name in ("D", "A", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
         "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "time_decay", "time_first", "time_mix_key",
-        "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale"))
+        "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale",
+        "global_scale", "rel_logits_proj.proj"))
+
+
+def _per_image(name: str) -> bool:
+    """Weights that multiply an image's vision tokens, not the text token: the K and V projections of a layer that
+    attends to an image (``… (image)``) run once per image and are cached, so a text token does not multiply them."""
+    return name.endswith("(image)")
 
 
 def matmul_flops(arch: Arch) -> int | None:
@@ -44,7 +53,7 @@ def matmul_flops(arch: Arch) -> int | None:
         return None
     skipped = 0
     for t in param_terms(arch):
-        if t.component in ("embeddings", "norms") or _elementwise(t.name):
+        if t.component in ("embeddings", "norms") or _elementwise(t.name) or _per_image(t.name):
             ffn = routed_ffn(arch.blocks[t.where]) if t.name.startswith("experts.") else None
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)

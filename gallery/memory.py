@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from functools import reduce
 
+from . import sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
@@ -52,7 +53,9 @@ def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
         return no_mixer(kind, n)
     caches = [repeated(reduce(side_by_side, caches), block.sublayer_pairs)] + use_caches(arch, kind, n)
     ffn = block.ffn and ffn_kind(block.ffn).cache(kind, n, block.ffn, arch.d_model)
-    return reduce(side_by_side, caches + ([ffn] if ffn else []))
+    convs = [sublayer_conv.cache(kind, n, 1 + (block.ffn is not None), block.sublayer_conv, arch.d_model)
+             ] if block.sublayer_conv else []  # Inkling: a conv window after each sublayer
+    return reduce(side_by_side, caches + ([ffn] if ffn else []) + convs)
 
 
 def kv_bytes_per_token(arch: Arch, bytes_per_element: int = BF16) -> int:

@@ -119,17 +119,25 @@ class Block(Strict):
         None, description="Learned weights on each residual add: 'scale_bias', (x + b_r) · s_r + (f(x) + b_y) · s_y "
         "with four vectors of d_model (ZAYA ZayaResidualScaling); 'residual_scale', w ⊙ x + f(x) with one (Doge "
         "input_residual, post_attention_residual); null = a plain x + f(x)")
+    tanh_gated: bool = Field(False, description="Each sublayer's output is scaled by tanh of a learned scalar before "
+                             "its residual add, x = x + tanh(g) · f(x) (Mllama's layers that attend to the image: "
+                             "cross_attn_attn_gate and cross_attn_mlp_gate, zero at init)")
     sublayer_pairs: PositiveInt = Field(
         1, description="The mixer → ffn pair runs this many times in one layer, each time with weights of its own "
         "(LongCat-Flash: 2, LongcatFlashDecoderLayer; its config's num_hidden_layers counts the pairs)")
     shortcut: Ffn | None = Field(
         None, description="A feed-forward beside the first pair's ffn: it reads the same normed input and its output "
         "is added to the residual at the layer's end, after the last pair (LongCat-Flash's shortcut MoE); null = none")
+    sublayer_conv: PositiveInt | None = Field(
+        None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
+        "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
         if self.mixer is None and self.ffn is None:
             raise rule_error("mixer", "empty_block", "a block needs a mixer, an ffn or both")
+        if self.sublayer_conv and self.parallel:
+            raise rule_error("sublayer_conv", "block_wiring", "sublayer_conv needs a block that is not parallel")
         if self.shared_norm and not self.parallel:
             raise rule_error("shared_norm", "block_wiring", "shared_norm is only meaningful with parallel: true")
         if self.parallel and (self.mixer is None or self.ffn is None):
@@ -137,6 +145,10 @@ class Block(Strict):
         if self.learned_residual and (self.parallel or self.mixer_scale or self.ffn_scale or self.residual_from_norm):
             raise rule_error("learned_residual", "block_wiring", "learned_residual needs a block that is not parallel, "
                              "without residual_from_norm or constant residual scales")
+        if self.tanh_gated and (self.parallel or self.mixer_scale or self.ffn_scale or self.residual_from_norm
+                                or self.learned_residual):
+            raise rule_error("tanh_gated", "block_wiring", "tanh_gated needs a block that is not parallel, without "
+                             "residual_from_norm, learned_residual or constant residual scales")
         if self.parallel and (self.mixer_scale or self.ffn_scale):
             raise rule_error("mixer_scale", "block_wiring", "residual scales need a block that is not parallel")
         if self.residual_from_norm and (self.parallel or self.norm_placement != "pre"):
@@ -210,6 +222,8 @@ class Embedding(Strict):
     norm: bool = Field(False, description="A norm of the model's kind on the embeddings before the first layer "
                        "(BLOOM word_embeddings_layernorm)")
     head_bias: bool = Field(False, description="Bias on the output head (GPT-J)")
+    extra_rows: int = Field(0, ge=0, description="Rows of the token table beyond vocab_size, which the untied head "
+                            "does not have (Mllama: 8, MllamaTextModel.embed_tokens holds vocab_size + 8)")
     head_mlp: HeadMlp | None = Field(None, description="A prediction head (dense, activation, norm) before the output "
                                      "head (ModernBERT decoder); null without one")
     input_scale: bool = Field(False, description="The embeddings become (e + b) · s with two learned vectors of "
@@ -227,6 +241,9 @@ class Embedding(Strict):
         if self.learned_positions and self.sinusoidal_positions:
             raise rule_error("sinusoidal_positions", "position_schemes",
                              "learned_positions and sinusoidal_positions exclude each other: give one")
+        if self.extra_rows and (self.tied or self.prompt_rows):
+            raise rule_error("extra_rows", "block_wiring", "extra_rows needs an untied head (a tied head would have "
+                             "the table's rows too) and no prompt_rows")
         return self
 
 

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -126,6 +126,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             if sub is block.ffn and before_ffn is not None:
                 before_ffn(h, x)
             y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
+            y = sublayer_conv.forward(R, label, y) if block.sublayer_conv else y  # InklingDecoderLayer
             y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
             return y, h if block.residual_from_norm else x, beside
@@ -134,6 +135,8 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             x = hyper.forward(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         elif block.learned_residual:  # ZayaResidualScaling, Doge's input_residual
             x = residual_scale.forward(R, label, block.learned_residual, x, sublayer(x)[0])
+        elif block.tanh_gated:  # MllamaCrossAttentionDecoderLayer
+            x = tanh_gate.forward(R, label, x, sublayer(x)[0])
         else:
             y, residual, beside = sublayer(x)
             scale = block.mixer_scale if sub is block.mixer else block.ffn_scale

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock
+from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -93,7 +93,8 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
         if sub is None:
             continue
         norm_in = sub is not mixer or block.mixer_norm  # ModernBERT's layer 0 has no attention norm
-        inner = _sublayer(c, sub, block.norm_placement, label, norm_in=norm_in)
+        conv = sublayer_conv.steps(c, label, block.sublayer_conv) if block.sublayer_conv else []  # Inkling
+        inner = _sublayer(c, sub + conv, block.norm_placement, label, norm_in=norm_in)
         if gated_norm.gated(block.gated_norm, label):  # AXK2GatedRMSNorm: the gate right after the pre norm
             inner = inner[:1] + gated_norm.steps(c, block.gated_norm, label) + inner[1:]
         side = arch.laurel if sub is mixer else None  # Gemma3nTextLaurelBlock: beside attention, from its normed input
@@ -103,7 +104,8 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
         if sub is mixer and block.shared:  # ZambaHybridLayer: the shared block's output joins the mixer's input
             inner = sharedblock.use_steps(c, kind) + inner
-        add = residual_scale.step(c, label, what, block.learned_residual) if block.learned_residual else _scaled_residual(
+        add = residual_scale.step(c, label, what, block.learned_residual) if block.learned_residual else tanh_gate.step(
+            c, label, what) if block.tanh_gated else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += hyper.steps(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [
             last if last and sub is ffn else add]

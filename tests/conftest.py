@@ -35,15 +35,22 @@ def _raw():
 
 def language_model_config(config: dict) -> dict:
     """The language model's config: itself, or for a multimodal wrapper (Gemma 3, Kimi K2.5) the
-    text config as transformers resolves it (every default filled in by the text config class)."""
+    text config as transformers resolves it (every default filled in by the text config class), with the wrapper keys
+    its family reads."""
     if "text_config" not in config:
         return config
     import transformers
 
     wrapper = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
     # The head is the wrapper's (Qwen3VLForConditionalGeneration.lm_head): tied as the wrapper's own
-    # tie_word_embeddings says (get_expanded_tied_weights_keys reads the wrapper model's config).
-    return wrapper.get_text_config().to_dict() | {"tie_word_embeddings": wrapper.tie_word_embeddings}
+    # tie_word_embeddings says (get_expanded_tied_weights_keys reads the wrapper model's config); MllamaConfig has no
+    # such flag (nothing ties in Mllama's classes). The wrapper's keys the text family reads go along (Mllama's
+    # vision_config, for the image tokens).
+    from gallery.derive import family_for
+
+    text = wrapper.get_text_config().to_dict()
+    along = {k: config[k] for k in family_for(text).wrapper_keys if k in config}
+    return text | along | {"tie_word_embeddings": getattr(wrapper, "tie_word_embeddings", False)}
 
 
 @pytest.fixture(scope="session")

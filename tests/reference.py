@@ -6,7 +6,8 @@ A text config with no causal-LM class (Qwen3-VL's, Step 3.5's) is built as its t
 ``...TextModel`` beside its config class where AutoModel maps none) plus the
 output head its wrapper adds (``Qwen3VLForConditionalGeneration.lm_head``), tied as the wrapper's
 ``tie_word_embeddings`` says (the wrapper's own flag: ``PreTrainedModel.get_expanded_tied_weights_keys``
-reads the wrapper model's config).
+reads the wrapper model's config); a text config whose own causal-LM class the mapping lists under its wrapper and which
+ties nothing (``MllamaForCausalLM``) is built with that class.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def reference_model(config: dict):
     with torch.device("meta"):
         if text.model_type in causal:
             return AutoModelForCausalLM.from_config(text)
+        own = _untied_causal_class(text)
+        if own is not None:
+            return own(text)
         tied = cfg.tie_word_embeddings if wrapped else raw.get("tie_word_embeddings", False)
         return _text_model_with_head()(_text_model(text), tied)
 
@@ -54,6 +58,17 @@ def _text_model(text):
     cls = type(text)
     module = importlib.import_module(cls.__module__.replace(".configuration_", ".modeling_"))
     return getattr(module, cls.__name__.removesuffix("Config") + "Model")(text)
+
+
+def _untied_causal_class(text):
+    """The ``...ForCausalLM`` beside a text config that the mapping lists only under its wrapper's type and that ties
+    nothing (``MllamaForCausalLM``: no ``_tied_weights_keys``, its embed_tokens 8 rows longer than lm_head), or None."""
+    import importlib
+
+    cls = type(text)
+    module = importlib.import_module(cls.__module__.replace(".configuration_", ".modeling_"))
+    own = getattr(module, cls.__name__.removesuffix("TextConfig") + "ForCausalLM", None)
+    return own if own is not None and own.config_class is cls and not own._tied_weights_keys else None
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from gallery.compare import breakdown_frame, compact, frame, kv_curve, marked_frame, rows, to_csv
-from gallery.spec import LatentAttention, SoftmaxAttention
+from gallery.spec import InklingAttention, LatentAttention, SoftmaxAttention
 
 from .conftest import spec_ids
 from .reference import reference_param_count
@@ -61,7 +61,8 @@ def test_rows_carry_the_config_values(bundled, slug):
         heads = config["num_key_value_heads"] * config["num_experts_per_tok"]
     mla = "kv_lora_rank" in config
     assert ("kv_lora_rank" in _fields(table)) == mla
-    hybrid = any(not isinstance(b.mixer, (SoftmaxAttention, LatentAttention)) for b in spec.arch.blocks.values())
+    softmax = (SoftmaxAttention, LatentAttention, InklingAttention)  # attention kinds with query and KV heads
+    hybrid = any(not isinstance(b.mixer, softmax) for b in spec.arch.blocks.values())
     if heads is None:  # attention-free (Falcon-Mamba): no attention rows at all
         assert not _fields(table) & {"query heads", "KV heads", "head dim", "RoPE θ", "sliding window"}
     elif hybrid and not mla:  # LFM2, Qwen3-Next, Nemotron-H: attention facts are read over the attention layers only

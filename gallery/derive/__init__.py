@@ -75,6 +75,7 @@ def derive(config: dict) -> Derived:
             text = text | {"tie_word_embeddings": config["tie_word_embeddings"]}
         elif family.wrapper_head:  # the wrapper class's default applies, not the text config's
             text = {k: v for k, v in text.items() if k != "tie_word_embeddings"}
+        text = text | {k: config[k] for k in family.wrapper_keys if k in config}  # what its text reads of the wrapper
         derived = _derived(text)
         return Derived(derived.arch, derived.provenance, derived.family, text_config=True)
     return _derived(config)

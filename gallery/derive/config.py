@@ -346,7 +346,7 @@ EXPECT: dict[str, Expect] = {
     **dict.fromkeys(["prefix_dense_sliding_window_pattern"], SIZE),
     **dict.fromkeys(["use_expert_bias", "use_sandwich_norm", "use_attention_gate"], FLAG),
     "mup_enabled": _null(FLAG, "afmoe"),
-    **dict.fromkeys(["dense_intermediate_size"], SIZE),
+    **dict.fromkeys(["dense_intermediate_size"], _null(SIZE, "inkling_text")),  # InklingTextConfig: null, unswapped
     **dict.fromkeys(["swiglu_alpha", "swiglu_limit"], _expect(float, 0, above=True)),
     "hc_magnitude": EPS,  # HYV4Config: the post weights' scale
     # popped in __post_init__: AXK1Config and AXK2Config divide by an integer (i % moe_layer_freq), MiniMaxM3VLConfig reads a list
@@ -383,6 +383,20 @@ EXPECT: dict[str, Expect] = {
         **dict.fromkeys(["head_dim", "num_heads", "short_conv_kernel_size"], SIZE),
         **dict.fromkeys(["full_attn_layers", "kda_layers"], Expect((list,), items=int)),
     }),
+    # MllamaTextConfig: the cross-attention layers; pad_token_id is embed_tokens' padding_idx (nn.Embedding refuses one
+    # outside its rows); the wrapper's vision_config gives the image tokens (MllamaVisionConfig's keys)
+    "cross_attention_layers": _layers(int),
+    "pad_token_id": _null(_expect(int)),
+    "vision_config": Expect((dict,), null=True, entries=dict.fromkeys(["image_size", "patch_size", "max_num_tiles"],
+                                                                      SIZE)),
+    # InklingTextConfig (its swa_* heads are read by the rule above): the relative bias, the convolutions, the logit
+    # divisor
+    **dict.fromkeys(["d_rel", "rel_extent", "conv_kernel_size"], SIZE),
+    "log_scaling_n_floor": _null(SIZE, "inkling_text"),
+    "log_scaling_alpha": _expect(float),
+    "logits_mup_width_multiplier": EPS,
+    "local_layer_ids": _layers(int),
+    "dense_mlp_idx": COUNT,  # popped in __post_init__ (no field)
 }
 
 

@@ -63,6 +63,7 @@ class Family:
     aliases: ClassVar[dict[str, str]] = {}  # the config class's attribute_map
     reads_as: ClassVar[str | None] = None  # a remote-code model_type read as this transformers one
     wrapper_head: ClassVar[bool] = False  # no causal-LM class: the multimodal wrapper builds (and ties) the head
+    wrapper_keys: ClassVar[tuple[str, ...]] = ()  # keys of the multimodal wrapper its text reads (Mllama: vision_config)
     arch: ClassVar[dict[str, Rule]] = {}
     layers: ClassVar[Rule]
     block: ClassVar[dict[str, Rule]] = {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contract import Caption, Choose, Fact, Heatmap, MixerKind
+from ..specbase import rule_error
+from .contract import Caption, Choose, Fact, Heatmap, MixerKind, or_none
 
 
 def rope_text(rope) -> str:
@@ -39,6 +40,21 @@ def rope_facts() -> tuple[Fact, ...]:
     return (Fact("Positions", "RoPE θ", lambda m: "none (NoPE)" if m.rope is None else m.rope.theta),
             Fact("Positions", "RoPE scaling", lambda m: None if m.rope is None else _scaling(m.rope)),
             Fact("Positions", "partial rotary", lambda m: None if m.rope is None else m.rope.partial))
+
+
+def head_facts() -> tuple[Fact, ...]:
+    """The head-layout rows of the compare table, for a mixer with query and KV heads of one head_dim and a window."""
+    return (Fact("Attention", "query heads", lambda m: m.n_heads), Fact("Attention", "KV heads", lambda m: m.n_kv_heads),
+            Fact("Attention", "head dim", lambda m: m.head_dim), Fact("Attention", "group size", lambda m: m.group_size),
+            Fact("Attention", "sliding window", lambda m: or_none(m.window)))
+
+
+def whole_groups(m):
+    """``m`` when its query heads split into whole groups per KV head, else the rule error naming n_kv_heads."""
+    if m.n_heads % m.n_kv_heads:
+        raise rule_error("n_kv_heads", "heads_not_divisible",
+                         f"n_heads ({m.n_heads}) must be a multiple of n_kv_heads ({m.n_kv_heads})")
+    return m
 
 
 def scores_picture(steps: list, choose: Choose) -> list:

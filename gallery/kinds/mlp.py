@@ -42,6 +42,8 @@ class Mlp(Strict):
         None, gt=0, lt=1, description="The gate cut by a Gaussian top-k before its activation, keeping about 1 − s of "
         "its entries (Gemma 3n activation_sparsity_pattern, Gemma3nTextMLP._gaussian_topk); gated MLPs only; null = "
         "dense")
+    global_scale: bool = Field(False, description="A learned scalar multiplies the output (Inkling InklingMLP."
+                               "global_scale)")
 
     @model_validator(mode="after")
     def _xielu_plain(self) -> "Mlp":
@@ -73,6 +75,7 @@ def chain_weights(component: str, prefix: str, d: tuple[str, int], width: tuple[
 def weights(d: tuple[str, int], f: Mlp) -> list[Weight]:
     chain = chain_weights("mlp", "", d, ("d_ff", f.d_ff), f.gated, f.bias)
     chain += [weight("mlp", "ffn_sub_norm", ("d_ff", f.d_ff))] if f.sub_norm else []  # BitNetMLP, after down_proj
+    chain += [weight("mlp", "global_scale", ("1", 1), tensor="global_scale")] if f.global_scale else []  # InklingMLP
     return chain[:1] + xielu.weights("mlp") + chain[1:] if f.activation == "xielu" else chain
 
 
@@ -150,9 +153,11 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
 
 
 def steps(c: Ctx, f: Mlp) -> list[Step]:
-    """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down."""
-    return chain_steps(c, "mlp", "", table(weights(c.dm, f)), f.gated, f.activation, clamp=f.clamp,
-                       sparsity=f.activation_sparsity)
+    """LlamaMLP (gated) or GPT-2/GPT-J's up → act → down (→ × a learned scalar, InklingMLP)."""
+    W = table(weights(c.dm, f))
+    scale = [ew("global scale", "mlp", (c.T, c.d), "y · g, g a learned scalar", params=params(W, "global_scale"))
+             ] if f.global_scale else []
+    return chain_steps(c, "mlp", "", W, f.gated, f.activation, clamp=f.clamp, sparsity=f.activation_sparsity) + scale
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
@@ -201,7 +206,8 @@ def _sub_norm(R: Run, name: str, f, h: np.ndarray) -> np.ndarray:
 
 
 def forward(R: Run, f: Mlp, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    return chain_forward(R, "", f, f.gated, x, clamp=f.clamp)
+    y = chain_forward(R, "", f, f.gated, x, clamp=f.clamp)
+    return R.rec("global scale", y * R.w["global_scale"]) if f.global_scale else y
 
 
 KIND = FfnKind(

@@ -18,7 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
-from . import router_mlp, zero_experts
+from . import router_mlp, shared_sink, zero_experts
 from .contract import Fact, FfnKind, or_none
 from . import moe_out_bias
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
@@ -51,6 +51,9 @@ class Router(Strict):
                                           "class (router_hidden_size; ZAYA, :mod:`.router_mlp`); null = one matrix")
     carry: bool = Field(False, description="With mlp_width: adds the previous layer's router state, scaled per "
                         "channel (ZAYA from its second layer)")
+    shared_scored: bool = Field(False, description=shared_sink.DESCRIPTION)
+    global_scale: bool = Field(False, description="With shared_scored: a learned scalar multiplies the routing weights "
+                               "(Inkling gate.global_scale)")
 
 
 class Moe(Strict):
@@ -102,6 +105,7 @@ class Moe(Strict):
         if self.zero_experts and (self.expert_bias or self.d_latent or self.d_dense or self.router.hash):
             raise rule_error("zero_experts", "block_wiring", "zero_experts go with plain experts: no expert_bias, "
                              "d_latent, d_dense or hash routing")
+        shared_sink.check(self)
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
                 "d_shared", "shared_expert_width",
@@ -112,7 +116,8 @@ class Moe(Strict):
 
 def weights(d: tuple[str, int], ffn: Moe) -> list[Weight]:
     e = zero_experts.scored(ffn)  # the router scores the zero-compute experts too
-    out = router_mlp.weights(d, ffn) if ffn.router.mlp_width else [weight("router", "router", d, e)]
+    out = router_mlp.weights(d, ffn) if ffn.router.mlp_width else shared_sink.router_weights(d, ffn) if \
+        ffn.router.shared_scored else [weight("router", "router", d, e)]
     if ffn.router.bias:
         out.append(weight("router", "router.bias", e))
     if ffn.router.correction_bias and ffn.router.correction_bias_param:
@@ -188,6 +193,9 @@ def _draw_frame(d, p: str, f: Moe) -> None:
         router.append("learned input scale · per-expert scale")
     if f.router.weight_scale != 1:
         router.append(f"weights × {f.router.weight_scale:g}")
+    if f.router.shared_scored:
+        router.append("scores the shared experts too: weighted with the chosen" + (
+            " · × a learned scalar" if f.router.global_scale else ""))
     # the MoE's input (the block's norm), shared by all paths
     d.node(p + "ffn", d.label(), "io", shape="point", width="0.08")
     d.node(p + "router", d.label(*router), "router", mark="ffn")
@@ -232,6 +240,8 @@ def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
     T, d, E, k, r, p = c.T, c.d, zero_experts.scored(f)[1], f.top_k, f.router, "router"
     if r.mlp_width:
         return router_mlp.steps(c, f, W)
+    if r.shared_scored:  # Inkling: the shared experts scored too
+        return shared_sink.router_steps(c, f, W)
     steps = []
     if r.scale:  # Gemma4TextRouter: a weightless RMS norm, then × scale × d^-0.5
         steps += [c.norm("router norm", p, "router.norm", (T, d), weights=False),
@@ -266,6 +276,8 @@ def _router_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
 
 
 def _shared_steps(c: Ctx, f: Moe, W: Weights) -> list[Step]:
+    if f.router.shared_scored:  # Inkling: each shared expert × its routing weight
+        return shared_sink.shared_steps(c, f, W)
     return chain_steps(c, "shared_experts", "shared_expert.", W, f.gated, f.activation, clamp=f.shared_clamp)
 
 
@@ -316,6 +328,8 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     r, k = f.router, f.top_k
     if r.mlp_width:
         return router_mlp.forward(R, f, x)
+    if r.shared_scored:  # also the shared experts' weights
+        return shared_sink.router_forward(R, f, x)
     if r.scale:
         x = R.norm("router norm", "router.norm", x, weights=False)
         x = R.rec("router input scale", x * R.w["router.scale"] * x.shape[-1] ** -0.5)
@@ -353,8 +367,10 @@ def _router_forward(R: Run, f: Moe, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return idx, w
 
 
-def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
-    """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran)."""
+def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarray, s: np.ndarray | None = None,
+                     gamma: np.ndarray | None = None) -> np.ndarray:
+    """The routed experts' weighted sum, plus the shared expert (``s`` when it already ran; ``gamma``: the shared
+    experts' routing weights, shared_scored)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
     y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp,
                                                                                f.clamp_gate))
@@ -363,6 +379,8 @@ def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarr
     if f.d_latent:
         y = R.linear("fc2_latent_proj", y)
     if f.n_shared_experts:
+        if gamma is not None:
+            s = shared_sink.shared_forward(R, f, x, gamma)
         s = chain_forward(R, "shared_expert.", f, f.gated, x, clamp=f.shared_clamp) if s is None else s
         if f.shared_gate:
             gamma = R.linear("shared_expert_gate", x)
@@ -374,8 +392,8 @@ def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarr
 def forward(R: Run, f: Moe, x: np.ndarray, resid: np.ndarray) -> np.ndarray:
     if not f.d_dense:  # Qwen2MoeSparseMoeBlock runs a gated shared expert's MLP before the router
         s = chain_forward(R, "shared_expert.", f, f.gated, x) if f.shared_gate else None
-        idx, w = _router_forward(R, f, x)
-        y = _experts_forward(R, f, x, idx, w, s)
+        idx, w, *gamma = _router_forward(R, f, x)  # shared_scored: the shared experts' weights too
+        y = _experts_forward(R, f, x, idx, w, s, *gamma)
         return R.norm("moe norm (post)", "post_mlp_layernorm", y) if f.out_norm else y
     dense = R.norm("mlp norm (post)", "post_mlp_norm", chain_forward(R, "", f, f.gated, x))
     idx, w = _router_forward(R, f, resid)
