@@ -90,7 +90,7 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         pair += [w.term(kind) for label in labels for w in gated_norm.weights(d, block.gated_norm, label)]
     labels = [mixer_kind(m).label for m in (block.mixer,) if m is not None] + ["ffn"] * (block.ffn is not None)
     if block.learned_residual:  # ZayaDecoderLayer: post_attention_residual_scale, post_mlp_residual_scale
-        pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label)]
+        pair += [w.term(kind) for label in labels for w in residual_scale.weights(d, label, block.learned_residual)]
     if block.tanh_gated:  # MllamaCrossAttentionDecoderLayer: cross_attn_attn_gate, cross_attn_mlp_gate
         pair += [w.term(kind) for label in labels for w in tanh_gate.weights(label)]
     if block.sublayer_conv:  # InklingDecoderLayer: attn_sconv, mlp_sconv

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, gated_norm, hyper, laurel, sublayer_conv, tanh_gate
+from . import altup, gated_norm, hyper, laurel, residual_scale, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -310,7 +310,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         scale = block.mixer_scale if name == p + "mixer" else block.ffn_scale
         d.edge(f"{name}_pre" if block.residual_from_norm else prev, add, style="dashed", label=_residual(spec) + (
             f" × {scale.residual:.4g}, output × {scale.output:.4g}" if scale else
-            " and output: (x + b) · s each, learned" if block.learned_residual else
+            residual_scale.text(block.learned_residual) if block.learned_residual else
             f"; {tanh_gate.TEXT}" if block.tanh_gated else ""))
         prev = add
         if name == p + "mixer" and spec.arch.laurel:  # Gemma3nTextDecoderLayer: LAuReL beside attention
@@ -535,7 +535,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):
         out.add("pattern")
-    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm, x.learned_residual,  # noqa: E731
+    placement = lambda s: sorted({(x.norm_placement, x.parallel, x.shared_norm, x.learned_residual or "",  # noqa: E731
                                    x.tanh_gated)
                                   for x in s.arch.blocks.values()})
     if a.norm != b.norm or placement(base) != placement(other) or (a.altup, a.laurel) != (b.altup, b.laurel):

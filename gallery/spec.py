@@ -115,8 +115,10 @@ class Block(Strict):
     gated_norm: GatedNorm | None = Field(None, description="A low-rank sigmoid gate after the norm before the mixer "
                                          "(and the ffn): y · σ(fc2(silu(fc1 y))) (A.X-K2 AXK2GatedRMSNorm); null = "
                                          "plain norms")
-    learned_residual: bool = Field(False, description="Each residual add is (x + b_r) · s_r + (f(x) + b_y) · s_y with "
-                                   "four learned vectors of d_model (ZAYA ZayaResidualScaling)")
+    learned_residual: Literal["scale_bias", "residual_scale"] | None = Field(
+        None, description="Learned weights on each residual add: 'scale_bias', (x + b_r) · s_r + (f(x) + b_y) · s_y "
+        "with four vectors of d_model (ZAYA ZayaResidualScaling); 'residual_scale', w ⊙ x + f(x) with one (Doge "
+        "input_residual, post_attention_residual); null = a plain x + f(x)")
     tanh_gated: bool = Field(False, description="Each sublayer's output is scaled by tanh of a learned scalar before "
                              "its residual add, x = x + tanh(g) · f(x) (Mllama's layers that attend to the image: "
                              "cross_attn_attn_gate and cross_attn_mlp_gate, zero at init)")

@@ -133,8 +133,8 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
 
         if arch.hyper_connections:
             x = hyper.forward(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
-        elif block.learned_residual:  # ZayaResidualScaling
-            x = residual_scale.forward(R, label, x, sublayer(x)[0])
+        elif block.learned_residual:  # ZayaResidualScaling, Doge's input_residual
+            x = residual_scale.forward(R, label, block.learned_residual, x, sublayer(x)[0])
         elif block.tanh_gated:  # MllamaCrossAttentionDecoderLayer
             x = tanh_gate.forward(R, label, x, sublayer(x)[0])
         else:

@@ -142,7 +142,8 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     """QKᵀ → scale → soft-cap → (bias) → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
 
     ``mask`` (T query, S key) replaces the causal/window/chunk mask (keys beyond the sequence's own tokens);
-    ``bias`` (heads, T, S) is added to the scores (ALiBi; ``bias_op`` names its step); without ``merge`` the heads come back unmerged,
+    ``bias`` (heads, T, S) is added to the scores (ALiBi, the relative bias, the dynamic mask's; ``bias_op`` names its
+    step); without ``merge`` the heads come back unmerged,
     (heads, T, dim)."""
     T, S = q.shape[1], k.shape[1]
     s = R.rec("scores = Q·Kᵀ", q @ k.transpose(0, 2, 1))
@@ -150,7 +151,7 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     if softcap:
         s = R.rec("soft-cap", softcap * np.tanh(s / softcap))
     if bias is not None:
-        s = R.rec(bias_op, s + bias, bias=bias)
+        s = R.rec(bias_op, s + bias, bias=np.broadcast_to(bias, s.shape))
     allowed = causal(T, window, chunk) if mask is None else mask
     if extra_mask is not None:
         allowed = allowed & extra_mask

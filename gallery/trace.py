@@ -104,7 +104,7 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
             inner = inner[:normed] + laurel.steps(c, side) + inner[normed:]
         if sub is mixer and block.shared:  # ZambaHybridLayer: the shared block's output joins the mixer's input
             inner = sharedblock.use_steps(c, kind) + inner
-        add = residual_scale.step(c, label, what) if block.learned_residual else tanh_gate.step(
+        add = residual_scale.step(c, label, what, block.learned_residual) if block.learned_residual else tanh_gate.step(
             c, label, what) if block.tanh_gated else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
         steps += hyper.steps(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [

@@ -84,8 +84,9 @@ def test_search_filters_and_facets(bundled, everything):
     assert {c.slug for c in select(everything, Filters(query="GOOGLE 9b"))} == {"gemma-2-9b"}  # every word, any case
     assert {c.slug for c in select(everything, Filters(query="tinyllama-1.1b"))} == {"tinyllama-1.1b-chat-v1.0"}
     assert select(everything, Filters(query="no such model")) == []
-    small = select(everything, Filters(max_params=200_000_000))  # GPT-2 124M, SmolLM2 135M, RWKV-4 169M
-    assert {c.slug for c in small} == {"gpt2", "smollm2-135m-instruct", "rwkv-4-169m-pile"}
+    # Doge 40M 41M, Doge 40M MoE 43M, GPT-2 124M, SmolLM2 135M, RWKV-4 169M
+    small = select(everything, Filters(max_params=200_000_000))
+    assert {c.slug for c in small} == {"doge-40m", "doge-40m-moe", "gpt2", "smollm2-135m-instruct", "rwkv-4-169m-pile"}
     # MLA on every layer; Kimi Linear's KDA layers (linear_attn_config) make it a facet value of its own
     mla = {slug for slug, (_, config) in bundled.items() if "kv_lora_rank" in config and "linear_attn_config" not in config}
     assert {c.slug for c in select(everything, Filters(attention=("MLA",)))} == mla and "deepseek-v2-lite-chat" in mla

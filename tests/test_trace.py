@@ -9,6 +9,7 @@ import pytest
 
 from gallery.counts import block_terms, total_params
 from gallery.flops import matmul_flops
+from gallery.kinds.cdmoe import CrossDomainMoe
 from gallery.spec import MixtureOfAttention, Moe
 from gallery.trace import Param, trace
 
@@ -58,11 +59,12 @@ def test_matmul_flops_at_one_token_are_twice_the_weights_used(bundled, slug):
             if not step.matmul:
                 continue
             [w] = [p for p in step.params if not p.name.endswith(".bias")]  # ".weight" (or a hyper-connection's fn)
-            if len(w.shape) == 3 and w.name.startswith("experts."):  # (n_experts, in, out): a token uses top_k
+            # (n_experts, in, out), or the single-neuron experts' (n_experts, d_model) rows: a token uses top_k
+            if w.name.startswith("experts.") and (len(w.shape) == 3 or isinstance(ffn, CrossDomainMoe)):
                 # (a 3-D weight that is not the experts' is block-diagonal, RG-LRU's gates: every block is used);
                 # the attention's experts (JetMoE's mixture of attention heads) are routed by the mixer
                 owner = arch.blocks[kind].mixer if step.part == "attention" else ffn
-                assert isinstance(owner, MixtureOfAttention if step.part == "attention" else Moe)
+                assert isinstance(owner, MixtureOfAttention if step.part == "attention" else (Moe, CrossDomainMoe))
                 assert w.shape[0] == owner.n_experts
                 expected = 2 * owner.top_k * prod(w.shape[1:])
             else:

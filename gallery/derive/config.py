@@ -173,7 +173,7 @@ EXPECT: dict[str, Expect] = {
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
         "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
         "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels", "cca_time0", "cca_time1",
-        "router_hidden_size", "shared_experts_intermediate_size",
+        "router_hidden_size", "shared_experts_intermediate_size", "keep_window_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
@@ -218,7 +218,7 @@ EXPECT: dict[str, Expect] = {
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
                                  "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
                                  "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "falcon_h1", "apertus",
-                                 "bitnet", "longcat_flash", "zamba2"),
+                                 "bitnet", "longcat_flash", "zamba2", "doge"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",
@@ -227,7 +227,7 @@ EXPECT: dict[str, Expect] = {
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
-                            "afmoe", "beam", "zaya", "dots3_note_text", "dots3_note"),
+                            "afmoe", "beam", "zaya", "dots3_note_text", "dots3_note", "doge"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
                                       only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
@@ -273,7 +273,7 @@ EXPECT: dict[str, Expect] = {
         "attention_bias", "attention_k_eq_v", "block_auto_adjust_ff_dim", "conv_bias", "enable_moe_block",
         "linear_allow_neg_eigval", "mlp_bias", "qk_layernorm", "qkv_bias", "tie_word_embeddings",
         "use_conv_bias", "use_parallel_residual", "use_qkv_bias", "use_sliding_window", "use_double_wide_mlp",
-        "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias",
+        "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias", "is_moe",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
     # CpmAntConfig: widths, the relative position bias and segments; prompts may be none

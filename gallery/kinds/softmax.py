@@ -20,8 +20,9 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, gate as own_gate, qk_norm, relative_bias
+from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm, relative_bias
 from .alibi import Alibi
+from .dynamic_mask import DynamicMask
 from .gate import OutputGate
 from .qk_norm import RENAMED as QK_NORM_RENAMED
 from .relative_bias import RelativeBias
@@ -77,6 +78,9 @@ class SoftmaxAttention(Strict):
     differential: bool = Field(
         False, description="Differential attention (DiffLlama): the values split into two halves by KV head, heads "
         "pair up as O_i − λ·O_(i + n_heads/2) with λ from four learned head_dim vectors, then a weightless RMS norm")
+    dynamic_mask: DynamicMask | None = Field(None, description="Dynamic-mask attention: a learned bias per key and KV "
+                                             "head from its value on the scores, and only the keys of largest bias "
+                                             "kept (Doge DogeAttention); null without")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
     d_in: PositiveInt | None = Field(None, description="Width q, k and v read when it is not d_model (Zamba's shared "
@@ -107,6 +111,9 @@ class SoftmaxAttention(Strict):
                              f"halves by KV head: n_kv_heads ({self.n_kv_heads}) must be even")
         if self.gate and self.output_gate:
             raise rule_error("gate", "gates", "one output gate: gate excludes output_gate")
+        if self.dynamic_mask and (self.differential or self.kv_shared or self.k_eq_v or self.v_head_dim):
+            raise rule_error("dynamic_mask", "block_wiring", "the dynamic mask reads the layer's own values of head_dim: "
+                             "not with differential, kv_shared, k_eq_v or v_head_dim")
         if sum(bool(scheme) for scheme in (self.rope, self.alibi, self.relative_bias)) > 1:
             raise rule_error("alibi" if self.alibi else "relative_bias", "position_schemes", "rope, alibi and "
                              "relative_bias exclude each other: keep one, set the others to null")
@@ -163,6 +170,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
         out.append(weight("attention", "sinks", h, tensor="sinks"))
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
+    out += dynamic_mask.weights(kv, hd, mixer.dynamic_mask) if mixer.dynamic_mask else []
     return out + (differential.weights(hd) if mixer.differential else [])
 
 
@@ -208,6 +216,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append("output gate: attention ⊙ σ(gate from q_proj) → o_proj")
     if m.gate:
         out.append(own_gate.text(m.gate))
+    if m.dynamic_mask:
+        out.append(dynamic_mask.text(m.dynamic_mask))
     if m.differential:
         out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     if m.sub_norm:
@@ -251,6 +261,7 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
+    steps += dynamic_mask.steps(c, p, kv, hd, W) if m.dynamic_mask else []  # DogeAttention: from V after RoPE
     return steps + _attend_steps(c, m, p, W)
 
 
@@ -288,14 +299,18 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
         serves = f"each of the {kv} KV heads serves {m.group_size} query heads (repeat_kv)"
         steps += [ew(f"repeat {t} heads", p, (kv, T, dim), serves, per=0, out=(h, T, dim))
                   for t, dim in (("K", hd), ("V", vd))]
+    dyn = m.dynamic_mask
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
                                params(W, "sinks") if m.sinks else (), (h, T, hd),
-                               mask=relative_bias.MASK if m.relative_bias else None)
+                               mask=relative_bias.MASK if m.relative_bias else
+                               dynamic_mask.mask_text(dyn, T, m.window) if dyn else None)
     mask = next(i for i, s in enumerate(steps) if s.op == "mask")
     if m.relative_bias:  # CpmAntAttention: after the scale
         steps.insert(mask, relative_bias.step(p, h, T, m.relative_bias))
     if m.alibi:  # after the scale (BloomAttention's baddbmm), or the scaled bias of Falcon's (S + bias) · scale
         steps.insert(mask, alibi.step(p, h, T, m.alibi))
+    if dyn:  # DogeAttention: the mask's values, added after the scale
+        steps.insert(mask, dynamic_mask.bias_step(p, h, T))
     if m.output_gate:
         steps.append(ew("output gate", p, (T, h * vd), "O ⊙ σ(gate)", per=4))
     steps += own_gate.steps(c, m.gate, p, h, vd, W)[1]
@@ -329,7 +344,8 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
         q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
         k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
-    return _attend(R, m, q, k, v, gate if m.output_gate else None, g)
+    b = dynamic_mask.forward(R, m.dynamic_mask, v) if m.dynamic_mask else None
+    return _attend(R, m, q, k, v, gate if m.output_gate else None, g, b)
 
 
 def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
@@ -354,8 +370,9 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 
 
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
-            g: np.ndarray | None = None) -> np.ndarray:
-    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the gate's logits (g_proj)."""
+            g: np.ndarray | None = None, b: np.ndarray | None = None) -> np.ndarray:
+    """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits, ``b`` the
+    dynamic mask's bias per KV head and key."""
     if m.differential:
         return differential.forward(R, m, q, k, v)
     hd = m.head_dim
@@ -369,7 +386,8 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     scale = m.scale or hd ** -0.5
     positions = relative_bias.toy_args(m.relative_bias, m.n_heads, q.shape[1]) if m.relative_bias else {
         "bias": alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None}
-    o = attend(R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
+    o = dynamic_mask.attend(R, m, q, k, v, b, scale) if b is not None else attend(
+        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     o = own_gate.apply(R, m.gate, o, g, m.value_dim)
@@ -387,6 +405,8 @@ def shrink(m: dict) -> dict:
     for key in ("window", "chunk"):
         if m.get(key):
             out[key] = min(m[key], LOCAL_TOY)
+    if m.get("dynamic_mask"):  # the top-k of keys bites in a few tokens
+        out["dynamic_mask"] = dynamic_mask.shrink(m["dynamic_mask"])
     if m.get("relative_bias"):
         out["relative_bias"] = relative_bias.shrink(m["relative_bias"])
     return out
@@ -413,6 +433,7 @@ KIND = attention(
         Fact("Attention", "logit soft-cap", lambda m: or_none(m.softcap)),
         Fact("Attention", "output gate", lambda m: m.output_gate),
         own_gate.FACT,
+        dynamic_mask.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),

@@ -87,5 +87,5 @@ class Zaya(Family):
         "ffn.router.normalize_topk": const(False),
         "ffn.router.mlp_width": "router_hidden_size",
         "ffn.router.carry": lambda c, k: not k.endswith("-first"),
-        "learned_residual": const(True),
+        "learned_residual": const("scale_bias"),
     }
