@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "selection; it targets A0 (841 × 1189 mm, either orientation): the columns are chosen to fit it "
                    "best, and the command says at what scale it prints on A0 and A1 (at 100 %% or more, text is at "
                    "least a single diagram's size: the 11 llama and mistral model types print at 122 %% on A0, the 8 Google models "
-                   "at 71 %%, all bundled models at 20 %%). Exit code 2, with one line, for an unknown family or slug, a "
+                   "at 80 %%, all 87 bundled models at 17 %%). Exit code 2, with one line, for an unknown family or slug, a "
                    "file type other than svg, png or pdf, or an empty selection")
     p.add_argument("--family", action="append", default=[], metavar="F",
                    help="with --poster: only models of this lineage group (as in the family tree: Meta, Google, "
