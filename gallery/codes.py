@@ -76,7 +76,9 @@ CODES: dict[str, Code] = {
              "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
              "ffn); "
              "sublayer_conv needs a block that is not parallel; shared_scored needs gated sigmoid-scored experts and "
-             "shared experts of d_expert each, global_scale needs shared_scored",
+             "shared experts of d_expert each, global_scale needs shared_scored; reversible needs blocks of a mixer "
+             "then an ffn with pre norms and plain residual adds; axial position widths are one per axis and sum to "
+             "d_model; LSH buckets are even",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",
@@ -122,6 +124,8 @@ PYDANTIC_CODES = {
     "empty_block": "C006",
     "block_wiring": "C006",
     "shared_expert_width": "C006",
+    "axial_axes": "C006",
+    "odd_buckets": "C006",
     "published_parts": "C007",
     "kv_shared_producer": "C008",
 }

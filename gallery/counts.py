@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, axial, gated_norm, hyper, laurel, residual_scale, reversible, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
@@ -41,6 +41,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     terms = [term("embeddings", "embed_tokens", "model", _token_rows(arch), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
+    terms += axial.terms(emb.axial_positions) if emb.axial_positions else []  # ReformerEmbeddings
     if emb.norm:  # BloomModel.word_embeddings_layernorm
         terms.extend(_norm_terms(arch, "embed_norm", "model", 1))
     terms += _ple_model_terms(arch)
@@ -49,7 +50,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
     if arch.final_norm:
-        terms.extend(_norm_terms(arch, "final_norm", "model", 1))
+        terms.extend(_norm_terms(arch, "final_norm", "model", 1, reversible.width(arch)))
     if emb.segments:  # CpmAntModel.segment_embedding
         terms.append(term("embeddings", "segment_embedding", "model", ("segments", emb.segments), d))
     terms += relative_bias.model_terms(arch)  # one table every layer reads (CpmAntModel.position_bias)
@@ -58,7 +59,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     terms += _hc_head_terms(arch) + _head_mlp_terms(arch)
     terms += altup.model_terms(arch.altup, arch.d_model) if arch.altup else []
     if not emb.tied:
-        terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
+        terms.append(term("head", "lm_head", "model", reversible.width(arch), ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
         terms.append(term("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
     return tuple(terms)
@@ -182,10 +183,11 @@ def norms_per_block(block: Block) -> int:
     return sublayers * (2 if block.norm_placement == "sandwich" else 1) + extra - (not block.mixer_norm)
 
 
-def _norm_terms(arch: Arch, name: str, where: str, n: int) -> list[Term]:
+def _norm_terms(arch: Arch, name: str, where: str, n: int, width: tuple[str, int] | None = None) -> list[Term]:
+    """``n`` norms of ``width`` (default d_model): their weights, and their biases where the model has them."""
     if n == 0 or not arch.norm.weights:
         return []
-    factors = [("d_model", arch.d_model)] + ([("n_norms", n)] if n > 1 else [])
+    factors = [width or ("d_model", arch.d_model)] + ([("n_norms", n)] if n > 1 else [])
     terms = [term("norms", f"{name}.weight", where, *factors)]
     if arch.norm.bias and (arch.norm.final_bias or name != "final_norm"):
         terms.append(term("norms", f"{name}.bias", where, *factors))

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .axial import AxialPositions
 from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
@@ -217,6 +218,9 @@ class Embedding(Strict):
     learned_positions: PositiveInt | None = Field(
         None, description="Rows of a learned absolute position table (GPT-2); null without one"
     )
+    axial_positions: AxialPositions | None = Field(
+        None, description="Learned positions factored over a grid of axes, one table per axis (Reformer "
+        "axial_pos_embds); null without")
     sinusoidal_positions: SinusoidalPositions | None = Field(
         None, description="Fixed sinusoidal positions added to the token embeddings (XGLM, CTRL); null without")
     norm: bool = Field(False, description="A norm of the model's kind on the embeddings before the first layer "
@@ -238,9 +242,9 @@ class Embedding(Strict):
 
     @model_validator(mode="after")
     def _one_position_scheme(self) -> "Embedding":
-        if self.learned_positions and self.sinusoidal_positions:
+        if sum(map(bool, (self.learned_positions, self.sinusoidal_positions, self.axial_positions))) > 1:
             raise rule_error("sinusoidal_positions", "position_schemes",
-                             "learned_positions and sinusoidal_positions exclude each other: give one")
+                             "learned_positions, sinusoidal_positions and axial_positions exclude each other: give one")
         if self.extra_rows and (self.tied or self.prompt_rows):
             raise rule_error("extra_rows", "block_wiring", "extra_rows needs an untied head (a tied head would have "
                              "the table's rows too) and no prompt_rows")
@@ -323,6 +327,9 @@ class Arch(Strict):
     hyper_connections: HyperConnections | None = Field(
         None, description="Residual kept as several streams with learned weights around each sublayer (DeepSeek-V4, HY-V4 "
         "hc_mult); null = one plain residual")
+    reversible: bool = Field(False, description="Two residual streams, both the embeddings at first: each layer adds "
+                             "attention(norm(X₂)) to X₁, then ffn(norm(Y₁)) to X₂; the final norm and the head read "
+                             "both, 2 × d_model (Reformer's reversible layers)")
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
@@ -368,6 +375,17 @@ class Arch(Strict):
         if self.hyper_connections and (self.altup or self.laurel):
             raise rule_error("hyper_connections", "block_wiring", "hyper_connections exclude altup and laurel: give "
                              "one way of keeping the residual")
+        if self.reversible and (self.hyper_connections or self.altup or self.laurel or self.shared_blocks or any(
+                b.mixer is None or b.ffn is None or b.parallel or b.parallel_mixer or b.norm_placement != "pre"
+                or b.sublayer_pairs > 1 or b.shortcut or b.learned_residual or b.tanh_gated or b.mixer_scale
+                or b.ffn_scale or b.residual_from_norm or b.sublayer_conv or b.gated_norm or b.shared
+                for b in self.blocks.values())):
+            raise rule_error("reversible", "block_wiring", "reversible needs blocks of a mixer then an ffn with pre "
+                             "norms and plain residual adds, and no other way of keeping the residual")
+        axial = self.embedding.axial_positions
+        if axial and sum(axial.dims) != self.d_model:
+            raise rule_error("embedding.axial_positions.dims", "axial_axes", f"the axial widths sum to "
+                             f"{sum(axial.dims)}, not d_model ({self.d_model})")
         if self.laurel and any(b.mixer is None or b.parallel or b.parallel_mixer for b in self.blocks.values()):
             raise rule_error("laurel", "block_wiring", "laurel goes beside the one mixer of every block (a block "
                              "without a mixer, parallel or with a parallel_mixer has none to go beside)")

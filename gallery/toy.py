@@ -11,7 +11,7 @@ useful, intermediate values (a norm's mean of squares and rsqrt, the scores befo
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
 kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1; runs LongCat-Flash's
 pairs, each on its own ``i.…`` tensors, and its shortcut), the hyper-connections (:mod:`gallery.hyper`), Gemma 3n's AltUp
-and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
+and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), Reformer's reversible two-stream layer (:mod:`gallery.reversible`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
 Norm weights are drawn near 1 and used as ``x · w``: where the model stores a zero-centred weight applied as
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, gated_norm, hyper, laurel, residual_scale, reversible, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -58,6 +58,7 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
         "shared_blocks": sharedblock.shrink(arch, kind, d_model),
         "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
+        "reversible": arch.reversible,
         "per_layer_embedding": arch.per_layer_embedding and {
             **arch.per_layer_embedding.model_dump(), "d_per_layer": HEAD_TOY, "vocab_size": 32},
         "altup": arch.altup and arch.altup.model_dump(), "laurel": arch.laurel and {"rank": laurel.RANK_TOY},
@@ -87,6 +88,11 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         return R.done()
     if block.sublayer_pairs > 1 or block.shortcut is not None:
         _pairs(R, block, x)
+        return R.done()
+    if arch.reversible:  # ReformerLayer: x is the two streams
+        label = mixer_label(block.mixer)
+        reversible.forward(R, x, lambda h: _mixers(R, block, R.norm(f"{label} norm (pre)", f"{label}_norm", h)),
+                           lambda h: ffn_kind(block.ffn).forward(R, block.ffn, R.norm("ffn norm (pre)", "ffn_norm", h), h))
         return R.done()
     if arch.altup:  # Gemma3nTextDecoderLayer: the layer computes the active prediction of the streams
         predictions, x = altup.predict(R, arch.altup, x)
@@ -220,6 +226,6 @@ def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0
     toy = toy_arch(arch, arch.layers[layer])
     weights = toy_weights(toy, seed)
     several = toy.hyper_connections or toy.altup
-    streams = (several.streams,) if several else ()  # DeepSeek-V4, Gemma 3n: (T, n, d)
+    streams = (several.streams,) if several else (reversible.STREAMS,) if toy.reversible else ()  # (T, n, d)
     x = np.random.default_rng(seed + 1).standard_normal((seq, *streams, toy.d_model))
     return Toy(toy, weights, x, toy_forward(toy, weights, x))

@@ -11,7 +11,7 @@ norm after the residual add, ``GPTJBlock`` for the parallel block; A.X-K2's gate
 :mod:`gallery.sharedblock`; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's tensors named ``i.…``,
 with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and the hyper-connections around each sublayer (:mod:`gallery.hyper`), whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
-(``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
+(``Gemma4TextDecoderLayer``); Reformer's reversible layer on two streams, (T, 2, d_model) (:mod:`gallery.reversible`); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
 :mod:`gallery.laurel`). Embeddings (the per-layer table and its projection too), learned positions, the final
 norm and the head are outside a layer and not traced.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, gated_norm, hyper, laurel, residual_scale, reversible, sharedblock, sublayer_conv, tanh_gate
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -75,6 +75,9 @@ def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
                     ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
         return [c.norm("attention norm", "norm", "attn_norm", x), *mixer, c.norm("ffn norm", "norm", "ffn_norm", x),
                 *ffn, ew("residual add", "residual", x, "x = x + attention + mlp", per=2)]
+    if arch.reversible:  # ReformerLayer: each sublayer's output added to the other stream
+        return reversible.steps(c, _sublayer(c, mixer, "pre", mixer_label(block.mixer)),
+                                _sublayer(c, ffn, "pre", "ffn"))
     if block.sublayer_pairs == 1 and block.shortcut is None:
         steps = altup.predict_steps(c, arch.altup) if arch.altup else []  # Gemma3nTextDecoderLayer
         steps += _pair(c, kind, block, mixer, ffn)
