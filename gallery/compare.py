@@ -126,11 +126,14 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: hyper.fact(s.arch.hyper_connections)),
+    ("Norms", "reversible two-stream layers", lambda s: s.arch.reversible),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
     ("Norms", "gated norm", lambda s: _per_kind(s, lambda b: gated_norm.text(b.gated_norm))),
     ("Positions", "learned positions", lambda s: or_none(s.arch.embedding.learned_positions)),
     ("Positions", "sinusoidal positions", lambda s: f"offset {p.offset}" if (p := s.arch.embedding.sinusoidal_positions)
+     else "none"),
+    ("Positions", "axial positions", lambda s: " × ".join(map(str, a.shape)) if (a := s.arch.embedding.axial_positions)
      else "none"),
     ("Vocabulary & context", "vocab", lambda s: s.arch.vocab_size),
     ("Vocabulary & context", "context", lambda s: or_none(s.arch.context_length)),

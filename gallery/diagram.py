@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sublayer_conv, tanh_gate
+from . import altup, axial, gated_norm, hyper, laurel, residual_scale, reversible, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -326,7 +326,9 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
-        _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
+        _hc_note(d, p + "hc", hyper.lines(spec.arch.hyper_connections), entry)
+    if spec.arch.reversible:  # ReformerLayer: each sublayer's output goes to the other stream
+        _hc_note(d, p + "rev", reversible.LINES, entry)
     return entry, prev
 
 
@@ -375,12 +377,15 @@ def _laurel(d: _Dot, p: str, spec: Spec, source: str, add: str) -> str:
 
 def _residual(spec: Spec) -> str:
     hc = spec.arch.hyper_connections
+    if spec.arch.reversible:
+        return "the other stream"
     return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
-def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
-    """What a hyper-connection does around each sublayer (:mod:`gallery.hyper`), beside the block input."""
-    d.g.node(name, _label(*hyper.lines(hc)), shape="box", style="rounded,dashed", color=d.t.annotation,
+def _hc_note(d: _Dot, name: str, lines: list[str], anchor: str) -> None:
+    """What the residual streams do around each sublayer (:mod:`gallery.hyper`, :mod:`gallery.reversible`), beside
+    the block input."""
+    d.g.node(name, _label(*lines), shape="box", style="rounded,dashed", color=d.t.annotation,
              fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
 
@@ -441,6 +446,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("× √d_model")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
+    if emb.axial_positions:
+        emb_lines.append(axial.text(emb.axial_positions))
     if emb.sinusoidal_positions:
         offset = emb.sinusoidal_positions.offset
         emb_lines.append("+ sinusoidal positions (fixed, no weights" + (f"; rows from {offset})" if offset else ")"))
@@ -450,6 +457,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("→ (e + b) · s, learned")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
+    if a.reversible:
+        emb_lines.append("copied into 2 streams (reversible layers)")
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_projections
         emb_lines.append(f"AltUp: {a.altup.streams} streams, {a.altup.streams - 1} of them projected "
                          f"{_n(a.d_model)} → {_n(a.d_model)}, RMS-matched")
@@ -495,11 +504,12 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         d.edge(top, q + "altup_head")
         top = q + "altup_head"
     if a.final_norm:
-        d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
+        d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}", *(["over both streams, concatenated (2 × d_model)"]
+                                        if a.reversible else [])), "norm", mark="final_norm")
         d.edge(top, q + "final_norm")
         top = rows["final norm"] = q + "final_norm"
     head = ["Output head (tied to embedding)" if emb.tied else "Linear output head",
-            f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
+            f"{_n(reversible.width(a)[1])} → {_n(a.vocab_size)}"]
     if emb.head_bias:
         head.append("with bias")
     if emb.head_mlp:  # ModernBertDecoderPredictionHead, before the projection

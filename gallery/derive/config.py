@@ -276,6 +276,16 @@ EXPECT: dict[str, Expect] = {
         "norm_bias", "decoder_bias", "classifier_bias", "lm_head_bias", "is_moe",
     ], FLAG),
     "local_attention": _null(SIZE, "modernbert-decoder"),  # ModernBertDecoderConfig: null sets no window
+    # ReformerConfig: widths, chunks and hashing of its two attention kinds (the LSH ones int | None), attn_layers
+    # (which sets num_hidden_layers), the axial positions and the decoder switch
+    **dict.fromkeys(["attention_head_size", "feed_forward_size", "num_hashes", "local_attn_chunk_length"], SIZE),
+    "lsh_attn_chunk_length": _null(SIZE, "reformer"),
+    **dict.fromkeys(["local_num_chunks_before", "local_num_chunks_after"], COUNT),
+    **dict.fromkeys(["lsh_num_chunks_before", "lsh_num_chunks_after"], _null(COUNT, "reformer")),
+    "num_buckets": Expect((int, list), 1, items=int, null=frozenset({"reformer"})),
+    "attn_layers": Expect((list,), items=str),
+    **dict.fromkeys(["axial_pos_shape", "axial_pos_embds_dim"], Expect((list,), items=int)),
+    **dict.fromkeys(["axial_pos_embds", "is_decoder"], FLAG),
     # CpmAntConfig: widths, the relative position bias and segments; prompts may be none
     **dict.fromkeys(["dim_head", "dim_ff", "position_bias_num_buckets", "position_bias_max_distance",
                      "segment_types"], SIZE),
