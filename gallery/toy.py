@@ -91,8 +91,9 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         return R.done()
     if arch.reversible:  # ReformerLayer: x is the two streams
         label = mixer_label(block.mixer)
+        ffn = ffn_kind(block.ffn)
         reversible.forward(R, x, lambda h: _mixers(R, block, R.norm(f"{label} norm (pre)", f"{label}_norm", h)),
-                           lambda h: ffn_kind(block.ffn).forward(R, block.ffn, R.norm("ffn norm (pre)", "ffn_norm", h), h))
+                           lambda h: ffn.forward(R, block.ffn, R.norm("ffn norm (pre)", "ffn_norm", h), h))
         return R.done()
     if arch.altup:  # Gemma3nTextDecoderLayer: the layer computes the active prediction of the streams
         predictions, x = altup.predict(R, arch.altup, x)

@@ -93,8 +93,22 @@ def test_every_schema_class_with_a_kind_in_the_package_is_registered():
                 assert obj in registered, f"{obj.__name__} in gallery/kinds/{info.name}.py has no KIND"
 
 
+# Kinds of model types no bundled spec has (no real config of theirs can be vendored): checked on the spec drafted from
+# the smallest config transformers builds (varied where the default would leave an option out).
+DRAFTED = {"reformer": {"model_type": "reformer", "is_decoder": True, "num_hashes": 2, "num_buckets": [4, 8]}}
+
+
+@pytest.fixture(scope="module")
+def users(bundled):
+    """slug → (Spec, config) of the bundled specs and the drafted ones."""
+    from gallery.trial import spec_from_config
+
+    return {**bundled, **{f"drafted-{t}": (spec_from_config(c), c) for t, c in DRAFTED.items()}}
+
+
 def _users(bundled, kind) -> list[tuple]:
-    """(arch, block kind, layer index, part) of every bundled block kind whose mixer or ffn is of ``kind``."""
+    """(arch, block kind, layer index, part) of every bundled (or drafted) block kind whose mixer or ffn is of
+    ``kind``."""
     out = []
     for spec, _ in bundled.values():
         for name, block in spec.arch.blocks.items():
@@ -105,10 +119,10 @@ def _users(bundled, kind) -> list[tuple]:
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
-def test_each_kind_is_used_and_each_facet_works_on_it(kind, bundled):
-    users = _users(bundled, kind)
-    assert users, f"no bundled spec uses {_kind_id(kind)}: the count, trace and toy tests would not pick it up"
-    arch, name, layer, part = users[0]
+def test_each_kind_is_used_and_each_facet_works_on_it(kind, users):
+    found = _users(users, kind)
+    assert found, f"no bundled spec uses {_kind_id(kind)}: the count, trace and toy tests would not pick it up"
+    arch, name, layer, part = found[0]
     d = ("d_model", arch.d_model)
     terms = kind.terms(d, part, name)
     assert terms and all(isinstance(t, Term) and t.count > 0 for t in terms)
@@ -140,12 +154,12 @@ def test_each_kind_is_used_and_each_facet_works_on_it(kind, bundled):
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
-def test_each_weight_is_declared_once_for_the_count_and_the_trace(kind, bundled):
+def test_each_weight_is_declared_once_for_the_count_and_the_trace(kind, users):
     """A kind's count terms and its trace tensors come from one declaration (``terms=WeightTerms(weights)``): on
     every bundled block of the kind, each declared tensor appears in exactly one trace step with its declared shape,
     and every tensor of the kind's steps is declared (the model's norms, built by the trace's ``Ctx.norm``, aside)."""
     assert isinstance(kind.terms, WeightTerms), f"{_kind_id(kind)}: terms not built from its weights"
-    for arch, name, _, part in _users(bundled, kind):
+    for arch, name, _, part in _users(users, kind):
         if getattr(part, "top_k", 1) is None:  # routing undefined: no trace
             continue
         declared = table(kind.terms.weights(("d_model", arch.d_model), part))

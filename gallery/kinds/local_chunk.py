@@ -127,7 +127,8 @@ def shrink(m: dict) -> dict:
 
 
 KIND = MixerKind(
-    schema=LocalChunkAttention, state_flops=lambda m: 0, fill="attention", label="attn", picture=chunked.token_picture, name=lambda m: "Local (chunked)", terms=WeightTerms(weights), cache=cache,
+    schema=LocalChunkAttention, name=lambda m: "Local (chunked)", state_flops=lambda m: 0, fill="attention",
+    label="attn", picture=chunked.token_picture, terms=WeightTerms(weights), cache=cache,
     context_flops=context_flops, lines=lines, steps=steps, forward=forward, shrink=shrink,
     facts=(
         Fact("Attention", "query heads", lambda m: m.n_heads),

@@ -4,9 +4,10 @@ and with no chunks after a query's own (asserted too).
 
 Every layer is reversible (``ReformerLayer``, :mod:`gallery.reversible`): LayerNorm → attention into one stream,
 LayerNorm → feed-forward (dense with bias, ``hidden_act``, dense with bias) into the other. ``attn_layers`` names each
-layer's attention (and sets num_hidden_layers: ``ReformerConfig.__post_init__`` overwrites any num_hidden_layers
-key with its length): ``lsh`` (:mod:`gallery.kinds.lsh`) or ``local`` (:mod:`gallery.kinds.local_chunk`), both
-``num_attention_heads`` × ``attention_head_size`` wide whatever hidden_size is. Positions are axial
+layer's attention (its length is num_hidden_layers unless the config gives that key, which wins: the first
+num_hidden_layers entries, or the one kind named in every layer): ``lsh`` (:mod:`gallery.kinds.lsh`) or ``local``
+(:mod:`gallery.kinds.local_chunk`), both ``num_attention_heads`` × ``attention_head_size`` wide whatever hidden_size
+is. Positions are axial
 (``axial_pos_embds``, :mod:`gallery.axial`) or a learned table of max_position_embeddings rows. The final LayerNorm
 and the head read both streams, 2 × hidden_size; the head has a bias of its own and is never tied
 (``ReformerOnlyLMHead``: its decoder is 2 × hidden_size wide, the token table hidden_size, and the class ties
@@ -30,6 +31,13 @@ def _layers(c, kind=None) -> list[str]:
     layers = per_layer(c, "attn_layers", ATTN_LAYERS, entries=list(value) if isinstance(value, tuple) else value)
     if not layers:
         raise DerivationError("attn_layers: expected a non-empty list of 'lsh' and 'local', one per layer")
+    n = c["num_hidden_layers"] if c.has("num_hidden_layers") else len(layers)
+    if len(set(layers)) == 1:  # ReformerAttention: one kind named builds it in every layer
+        layers = layers[:1] * n
+    elif n > len(layers):
+        raise DerivationError(f"num_hidden_layers is {n} but attn_layers has {len(layers)} entries: ReformerAttention "
+                              "reads layer i's kind from attn_layers[i] (IndexError); give one entry per layer")
+    layers = layers[:n]
     for kind, prefix in (("local", "local"), ("lsh", "lsh")):
         if kind in layers and c[f"{prefix}_num_chunks_after"] != 0:
             raise DerivationError(f"{prefix}_num_chunks_after is {c[f'{prefix}_num_chunks_after']}: "
@@ -50,6 +58,9 @@ def _in(kind: str, rule):
 def _buckets(c, kind=None):
     """``num_buckets``: one number, a list of factors (a one-entry list is one number), or null."""
     value = c["num_buckets"]
+    if any(b % 2 for b in (value if isinstance(value, list) else [value or 2])):
+        raise DerivationError(f"num_buckets is {value}: LSHSelfAttention asserts an even number (or even factors), "
+                              "a rotation giving each bucket pair ±")
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
@@ -58,6 +69,9 @@ def _axial(c, kind=None) -> dict | None:
     if not c["axial_pos_embds"]:
         return None
     shape, dims = list(c["axial_pos_shape"]), list(c["axial_pos_embds_dim"])
+    if len(shape) != len(dims):
+        raise DerivationError(f"axial_pos_shape has {len(shape)} axes but axial_pos_embds_dim {len(dims)} widths: "
+                              "AxialPositionEmbeddings needs one width per axis")
     if sum(dims) != c["hidden_size"]:
         raise DerivationError(f"axial_pos_embds_dim: {dims} sum to {sum(dims)}, not hidden_size ({c['hidden_size']}); "
                               "AxialPositionEmbeddings refuses it")
@@ -81,7 +95,7 @@ class Reformer(Family):
     }
     arch = {
         "d_model": "hidden_size",
-        "n_layers": lambda c, k=None: len(c["attn_layers"] or ()),
+        "n_layers": lambda c, k=None: len(_layers(c)),
         "vocab_size": "vocab_size",
         "context_length": "max_position_embeddings",
         "norm.kind": const("layernorm"),
