@@ -13,12 +13,24 @@ keys); the toy of one layer pads to its own chunk, the trace shows the padded le
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field, NonNegativeInt, PositiveInt
 
+from ..specbase import Strict
 from ..steps import Ctx, Step, ew
 from ..toyops import Run
 from .contract import Caption, Choose, Heatmap
 
 MASKED, SELF = -1e9, -1e5  # mask_value_float32, self_mask_value_float32
+
+
+class Chunked(Strict):
+    """The fields both kinds have: heads, and the chunks a query sees (the kinds add their ``kind`` tag)."""
+
+    n_heads: PositiveInt = Field(description="Attention heads (num_attention_heads)")
+    head_dim: PositiveInt = Field(description="Dims per head (attention_head_size)")
+    chunk: PositiveInt = Field(description="Tokens per chunk (local_attn_chunk_length, lsh_attn_chunk_length)")
+    chunks_before: NonNegativeInt = Field(description="Chunks before its own a query also sees "
+                                          "(local_num_chunks_before, lsh_num_chunks_before)")
 
 
 def padded(T: int, chunk: int) -> int:

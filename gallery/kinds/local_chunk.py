@@ -17,10 +17,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ..layercache import LayerCache
-from ..specbase import Strict
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, table, weight
 from ..toyops import HEAD_TOY, Run, heads
@@ -30,15 +28,10 @@ from .contract import Fact, MixerKind
 PART = "local attention"
 
 
-class LocalChunkAttention(Strict):
+class LocalChunkAttention(chunked.Chunked):
     """Causal attention within chunks, each chunk also seeing the chunks before it."""
 
     kind: Literal["local_chunk"]
-    n_heads: PositiveInt = Field(description="Attention heads (num_attention_heads)")
-    head_dim: PositiveInt = Field(description="Dims per head (attention_head_size)")
-    chunk: PositiveInt = Field(description="Tokens per chunk (local_attn_chunk_length)")
-    chunks_before: NonNegativeInt = Field(description="Chunks before its own a query also sees "
-                                          "(local_num_chunks_before)")
 
 
 def weights(d: tuple[str, int], m: LocalChunkAttention) -> list[Weight]:

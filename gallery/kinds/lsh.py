@@ -26,10 +26,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from ..layercache import LayerCache
-from ..specbase import Strict, rule_error
+from ..specbase import rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, table, weight
 from ..toyops import HEAD_TOY, Run, heads
@@ -41,15 +41,10 @@ ROTATION_SEED = 0  # the toy's rotations: numpy's default_rng(0), handed to tran
 INT64 = 4  # a bucket number is an int64: 8 bytes, 4 elements of the cache's 2-byte unit
 
 
-class LshAttention(Strict):
+class LshAttention(chunked.Chunked):
     """Attention within chunks of tokens sorted by a locality-sensitive hash of their shared queries and keys."""
 
     kind: Literal["lsh"]
-    n_heads: PositiveInt = Field(description="Attention heads (num_attention_heads)")
-    head_dim: PositiveInt = Field(description="Dims per head (attention_head_size)")
-    chunk: PositiveInt = Field(description="Tokens per chunk of the sorted sequence (lsh_attn_chunk_length)")
-    chunks_before: NonNegativeInt = Field(description="Chunks before its own a query also sees "
-                                          "(lsh_num_chunks_before)")
     n_hashes: PositiveInt = Field(description="Hashing rounds, each with its own rotation (num_hashes)")
     n_buckets: PositiveInt | list[PositiveInt] | None = Field(
         description="Buckets per round (num_buckets), or factors whose product is the number of buckets; null: "
