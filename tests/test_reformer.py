@@ -166,22 +166,26 @@ def _their_layer(toy):
 
 
 @pytest.mark.parametrize(("change", "layer", "seq"), [
-    ({}, 0, 6), ({}, 0, 2), ({}, 1, 6), ({}, 1, 2),
-    ({"num_hashes": 3, "num_buckets": [4, 8]}, 1, 8), ({"num_hashes": 2, "num_buckets": 16}, 1, 4)])
+    ({}, 0, 6), ({}, 0, 2), ({}, 0, 5), ({}, 1, 6), ({}, 1, 2), ({}, 1, 5),
+    ({"num_hashes": 3, "num_buckets": [4, 8]}, 1, 8), ({"num_hashes": 3, "num_buckets": [4, 8]}, 1, 7),
+    ({"num_hashes": 2, "num_buckets": 16}, 1, 4)])
 def test_toy_layer_equals_transformers(change, layer, seq):
     """The toy reversible layer (stream X₂ → LayerNorm → attention, added to X₁; → LayerNorm → feed-forward, added
-    to X₂) against ReformerLayer with the same weights, float64, on the chunked path (6 and 8 tokens, chunks of 2)
-    and within one chunk (2 tokens); the LSH rotations the toy drew are what torch.randn gives transformers."""
+    to X₂) against ReformerLayer with the same weights, float64: on the chunked path (chunks of 2), within one chunk
+    (2 tokens), and padded to whole chunks as ReformerModel pads (5 and 7 tokens: pad rows after them, masked by the
+    attention mask); the LSH rotations the toy drew are what torch.randn gives transformers."""
     import torch
 
     toy = toy_trace(_arch({"model_type": MT, **SMALLEST, **change}), layer, seq, seed=3)
     m = toy.arch.blocks[toy.arch.layers[0]].mixer
     theirs = _their_layer(toy)
     rotations = torch.from_numpy(lsh.rotations(m, seq, toy.arch.context_length)) if m.kind == "lsh" else None
-    x = torch.from_numpy(toy.x)
+    pads = -seq % m.chunk if seq > m.chunk else 0
+    x = torch.from_numpy(np.concatenate([toy.x, np.random.default_rng(5).standard_normal((pads, 2, toy.x.shape[-1]))]))
+    mask = torch.tensor([[1] * seq + [0] * pads]) if pads else None
     with mock.patch.object(torch, "randn", lambda *a, **k: rotations.clone()), torch.no_grad():
-        out = theirs(prev_attn_output=x[None, :, 0], hidden_states=x[None, :, 1])
-    expected = np.stack([out.attn_output[0].numpy(), out.hidden_states[0].numpy()], 1)
+        out = theirs(prev_attn_output=x[None, :, 0], hidden_states=x[None, :, 1], attention_mask=mask)
+    expected = np.stack([out.attn_output[0].numpy(), out.hidden_states[0].numpy()], 1)[:seq]
     np.testing.assert_allclose(toy.out, expected, rtol=1e-6, atol=1e-6)
 
 
