@@ -19,7 +19,7 @@ layer without k_proj, v_proj and k_norm); ``tests/test_gemma4_assistant.py`` cou
 from __future__ import annotations
 
 from ..config import DerivationError, shown
-from ..family import DROP, Derived
+from ..family import DROP, Derived, Family
 from .gemma import SHARED, Gemma4Text, gemma4_types, kv_shared
 from .gemma4_unified import Gemma4UnifiedText
 
@@ -83,37 +83,27 @@ _ARCH = {"draft_head.backbone_d_model": "backbone_hidden_size",
 _BLOCK = {"mixer.kv_shared": lambda c, k: k.endswith(SHARED)}  # num_kv_shared_layers 0 is every layer here
 
 
-class Gemma4Assistant(Gemma4Text):
-    """``Gemma4AssistantConfig``: a gemma4_text stack whose layers read the target's K/V, between the projections."""
-
-    model_type = "gemma4_assistant"
-    transformers_class = "Gemma4AssistantForCausalLM"
-    text_type = "gemma4_text"
-    defaults = Gemma4Text.defaults | _OWN_DEFAULTS | {"backbone_hidden_size": 1536}
-    arch = Gemma4Text.arch | _ARCH
-    layers = staticmethod(_layers(check=True))
-    block = Gemma4Text.block | _BLOCK
-
-    @classmethod
+def _assistant(text: type[Family], model_type: str, backbone: int, check: bool, doc: str) -> type[Family]:
+    """The family of an assistant around the ``text`` stack: its tables and defaults with the assistant's own keys
+    (``backbone_hidden_size`` defaults to ``backbone``), the layers' rule (``check``: refuse what
+    ``validate_architecture`` refuses) and a ``derive`` that reads the text_config beside the assistant's keys."""
     def derive(cls, raw: dict) -> Derived:
-        return super().derive(merged(raw, cls.model_type, cls.text_type))
+        return Family.derive.__func__(cls, merged(raw, cls.model_type, cls.text_type))
+
+    name = "".join(part.capitalize() for part in model_type.split("_"))
+    return type(name, (text,), {
+        "__doc__": doc, "__module__": __name__, "model_type": model_type, "text_type": text.model_type,
+        "transformers_class": name + "ForCausalLM",
+        "defaults": text.defaults | _OWN_DEFAULTS | {"backbone_hidden_size": backbone}, "arch": text.arch | _ARCH,
+        "layers": staticmethod(_layers(check)), "block": text.block | _BLOCK, "derive": classmethod(derive)})
 
 
-class Gemma4UnifiedAssistant(Gemma4UnifiedText):
-    """``Gemma4UnifiedAssistantConfig``: the same around a gemma4_unified_text stack; its class checks nothing, so
-    layers of its own K/V build (the later KV-shared layers then reuse those)."""
-
-    model_type = "gemma4_unified_assistant"
-    transformers_class = "Gemma4UnifiedAssistantForCausalLM"
-    text_type = "gemma4_unified_text"
-    defaults = Gemma4UnifiedText.defaults | _OWN_DEFAULTS | {"backbone_hidden_size": 3840}
-    arch = Gemma4UnifiedText.arch | _ARCH
-    layers = staticmethod(_layers(check=False))
-    block = Gemma4UnifiedText.block | _BLOCK
-
-    @classmethod
-    def derive(cls, raw: dict) -> Derived:
-        return super().derive(merged(raw, cls.model_type, cls.text_type))
+Gemma4Assistant = _assistant(Gemma4Text, "gemma4_assistant", 1536, True, "``Gemma4AssistantConfig``: a gemma4_text "
+                             "stack whose layers read the target's K/V, between the projections.")
+Gemma4UnifiedAssistant = _assistant(
+    Gemma4UnifiedText, "gemma4_unified_assistant", 3840, False, "``Gemma4UnifiedAssistantConfig``: the same around a "
+    "gemma4_unified_text stack; its class checks nothing, so layers of their own K/V build (the later KV-shared layers "
+    "then reuse those).")
 
 
 __all__ = ["Gemma4Assistant", "Gemma4UnifiedAssistant"]
