@@ -209,3 +209,20 @@ def test_the_diagram_shows_the_projections_and_the_target_kv():
 @pytest.mark.parametrize("config", [ASSISTANT, UNIFIED, {"model_type": "gemma4_unified_assistant"}])
 def test_new_drafts_a_spec_that_lints_clean(tmp_path, config, capsys):
     drafts_a_clean_spec(tmp_path, config, capsys)
+
+
+def test_the_trace_reads_the_target_s_kv_and_adds_up():
+    """A draft layer's trace has no k_proj or v_proj; its shared K and V are the target model's; its parameters are
+    the layer's count (the toy runs the same steps)."""
+    from gallery.counts import block_terms
+    from gallery.toy import toy_trace
+    from gallery.trace import trace
+
+    arch = derive_arch(ASSISTANT)
+    for layer, kind in ((0, "sliding-shared"), (3, "full-shared")):
+        steps = trace(arch, layer, 5)
+        ops = [s.op for s in steps]
+        assert "k_proj" not in ops and "v_proj" not in ops
+        assert "target model's last layer" in next(s.formula for s in steps if s.op == "shared K")
+        assert sum(p.count for s in steps for p in s.params) == sum(t.count for t in block_terms(arch, kind))
+        assert [s.op for s in toy_trace(arch, layer, 5).steps] == ops
