@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, gated_norm, hyper, laurel, recurrent_stacks, residual_scale, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
@@ -48,6 +48,9 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
+    if arch.recurrent_stacks:  # HrmTextModel: each stack's final_norm, then z_L_init (its layers run in cycles)
+        terms += [t for s in "LH" for t in _norm_terms(arch, f"{s}_final_norm", "model", 1)]
+        terms += [w.term("model") for w in recurrent_stacks.weights(d)]
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
     if emb.segments:  # CpmAntModel.segment_embedding
