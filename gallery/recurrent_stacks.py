@@ -98,10 +98,10 @@ def cache(arch, kind: str, c: LayerCache) -> LayerCache:
 # --- the diagram: each stack drawn once, the cycles as loops with their counts ------------------------------------
 
 
-def draw(d, spec, frame) -> tuple[str, str]:
-    """The stacks between the embedding and the head: z_L's start state, the sum each stack reads, each stack's frame
-    (``frame(kinds)`` draws one: its entry and exit) and final norm, and the loops with their counts; returns the
-    (entry, exit) nodes."""
+def draw(d, spec, frame, embed: str) -> tuple[str, str]:
+    """The stacks between the embedding (node ``embed``, z_H's start) and the head: z_L's start state, the sum each
+    stack reads, each stack's frame (``frame(kinds)`` draws one: its entry and exit) and final norm, and the loops with
+    their counts; returns the (entry, exit) nodes."""
     arch, q = spec.arch, d.prefix + "rs."
     rs, norm = arch.recurrent_stacks, arch.norm.label()
     (low, high), n = stacks(arch), arch.n_layers // 2
@@ -118,6 +118,8 @@ def draw(d, spec, frame) -> tuple[str, str]:
         exits[name] = key + "norm"
     lo, hi = q + "Ladd", q + "Hadd"
     d.edge(q + "z_l_init", lo, lines=["z_L (first cycle)"])
+    d.edge(embed, lo, lines=["z_H"])
+    d.edge(embed, hi, lines=["z_H (first cycle)"], style="dashed")
     d.edge(exits[LOW], lo, lines=[f"z_L: L stack × {rs.l_cycles} per H cycle"], style="bold", constraint="false",
            color=d.t.annotation, fontcolor=d.t.annotation)
     d.edge(exits[LOW], hi, lines=["z_L"])
@@ -128,13 +130,6 @@ def draw(d, spec, frame) -> tuple[str, str]:
                         f"{total} stack runs × {n} layers = {total * n} layer runs,",
                         "each with a K/V cache slot of its own; weights stored once"], exits[HIGH])
     return lo, exits[HIGH]
-
-
-def embedding_edges(d, spec, embed: str) -> None:
-    """z_H, the scaled embeddings, into both sums (the first cycle's)."""
-    q = d.prefix + "rs."
-    d.edge(embed, q + "Ladd", lines=["z_H"])
-    d.edge(embed, q + "Hadd", lines=["z_H (first cycle)"], style="dashed")
 
 
 def words(rs: RecurrentStacks | None) -> str:
@@ -151,18 +146,18 @@ def cycle_steps(arch, T: int, layer_steps) -> list[Step]:
     """One token sequence through the cycles, a step per stack run: the sum it reads, the stack (``layer_steps(kind)``
     gives a layer's steps: the stack's FLOPs are its layers'; their weights are in the layers' traces), its final
     norm (HrmTextModel.forward)."""
-    c, rs = Ctx(T, arch.d_model, arch), arch.recurrent_stacks
+    c, rs, half = Ctx(T, arch.d_model, arch), arch.recurrent_stacks, arch.n_layers // 2
     x = (T, arch.d_model)
-    flops = {name: sum(s.flops for kind in arch.layers[i * (arch.n_layers // 2):(i + 1) * (arch.n_layers // 2)]
-                       for s in layer_steps(kind)) for i, name in enumerate((LOW, HIGH))}
+    per_kind = {kind: sum(s.flops for s in layer_steps(kind)) for kind in arch.blocks}
+    flops = {LOW: sum(per_kind[k] for k in arch.layers[:half]), HIGH: sum(per_kind[k] for k in arch.layers[half:])}
     steps = [ew("z_L = z_L_init", "cycles", x, "z_L_init broadcast to every token (frozen, zeros at init); z_H = the "
                 "embeddings × multiplier", per=0, params=(Param("z_L_init", (arch.d_model,)),))]
     for h in range(rs.h_cycles):
         runs_ = [(LOW, f"{h + 1}.{i + 1}", "z_L + z_H", "z_L") for i in range(rs.l_cycles)]
         for name, at, read, write in runs_ + [(HIGH, f"{h + 1}", "z_H + z_L", "z_H")]:
             steps += [ew(f"{name} input ({at})", "cycles", x, read),
-                      Step(f"{name} ({at})", "cycles", x, x, f"{arch.n_layers // 2} layers (their weights: the "
-                           "layers' traces)", flops[name]),
+                      Step(f"{name} ({at})", "cycles", x, x, f"{half} layers (their weights: the layers' "
+                           "traces)", flops[name]),
                       c.norm(f"{name} final norm ({at})", "cycles", f"{name[0]}_final_norm", x)]
             steps[-1] = replace(steps[-1], formula=f"{write} = " + steps[-1].formula)
     return steps
