@@ -6,7 +6,7 @@ shares the embedding matrix and is counted once; buffers (RoPE frequencies, Deep
 correction bias) are not parameters. ``tests/test_counts.py`` checks every bundled spec against the
 transformers model built from its vendored config on the meta device.
 
-Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments), ``attention``
+Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments; HRM's z_L_init), ``attention``
 (projections, QK-norm, sinks; CPM-Ant's relative position bias table, once),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final

@@ -223,3 +223,21 @@ def test_the_diagram_draws_each_stack_once_and_the_cycles_as_loops():
     assert "8 stack runs × 16 layers = 128 layer runs," in dot
     assert "layers:" not in dot  # no layer strip: the stacks say it
     assert render(dot, "svg").startswith(b"<?xml") or b"<svg" in render(dot, "svg")
+
+
+@pytest.mark.parametrize(("layers", "extra"), [
+    (["L_module"] * 3 + ["H_module"] * 2, {}),
+    (["L_module"] * 3 + ["L_module"] * 3, {}),
+    (["L_module"] * 3 + ["H_module"] * 3, {"laurel": {"rank": 4}}),
+], ids=["odd", "one kind in both stacks", "with laurel"])
+def test_stacks_that_cannot_be_split_are_refused_as_block_wiring(layers, extra):
+    from pydantic import ValidationError
+
+    from gallery.codes import code_for
+    from gallery.spec import Arch
+
+    data = derive(SMALL).arch | extra | {"layers": layers, "n_layers": len(layers)}
+    data["blocks"] = {k: data["blocks"]["L_module"] for k in dict.fromkeys(layers)}
+    with pytest.raises(ValidationError) as err:
+        Arch.model_validate(data, strict=False)
+    assert code_for(err.value.errors()[0]["type"]) == "C006"
