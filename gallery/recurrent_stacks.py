@@ -125,6 +125,7 @@ def draw(d, spec, frame, embed: str) -> tuple[str, str]:
     d.edge(exits[LOW], hi, lines=["z_L"])
     d.edge(exits[HIGH], lo, lines=[f"z_H: H cycle × {rs.h_cycles}"], style="bold", constraint="false",
            color=d.t.annotation, fontcolor=d.t.annotation)
+    d.edge(exits[HIGH], hi, lines=["z_H (later cycles)"], style="dashed", constraint="false")
     total = stack_runs(arch)
     d.note(q + "note", [f"per token: L stack × {rs.h_cycles * rs.l_cycles}, H stack × {rs.h_cycles}",
                         f"{total} stack runs × {n} layers = {total * n} layer runs,",
