@@ -139,6 +139,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
+    ("Vocabulary & context", "embedding multiplier", lambda s: or_none(s.arch.embedding.multiplier)),
     ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
      else "none"),
     ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),
