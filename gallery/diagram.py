@@ -294,7 +294,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
         if block.sublayer_conv:  # InklingDecoderLayer: y + conv(y) on each sublayer's output, before the add
-            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv)), "linear")
+            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv, block.sublayer_conv_scaled)), "linear")
             for out in outs:
                 d.edge(out, f"{name}_conv")
             last = [f"{name}_conv"]
