@@ -84,7 +84,7 @@ class Inkling2(Family):
         "mixer.rel_extent": _by_layer("rel_extent", "sliding_window_size"),
         "mixer.conv_kernel": "conv_kernel_size",
         "mixer.window": lambda c, k: c["sliding_window_size"] if is_sliding(k) else None,
-        "mixer.log_scaling": lambda c, k: _log_scaling(c, k) or DROP,
+        "mixer.log_scaling": lambda c, k: (c["log_scaling_alpha"] and _log_scaling(c, k)) or DROP,  # α 0: τ = 1
         "mixer.conv_form": lambda c, k: "scaled" if is_sliding(k) else "dynamic",
         "mixer.clip.qk": "qk_l2_clip_threshold",
         "mixer.clip.rel": "rel_l2_clip_threshold",
