@@ -36,7 +36,9 @@ def _elementwise(name: str) -> bool:
     """Parameters a token does not multiply as a matrix: biases, norm weights, sinks, per-channel SSM vectors
     (RG-LRU's recurrent_param too, RWKV's decays, bonuses and token-shift mixes), DeepSeek-V4's position biases and
     hyper-connection scales, xIELU's two scalars, AltUp's correct_output_scale, Inkling's global scales and its
-    relative-logit table (every head multiplies it: the kind's context FLOPs count that), the dynamic mask's ``A``."""
+    relative-logit table (every head multiplies it: the kind's context FLOPs count that), Inkling 2's L2 clips' scales
+    and its attention-residual queries (:func:`gallery.block_attn_residual.flops` counts those), the dynamic mask's
+    ``A``."""
     return name in ("D", "A", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
         "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "time_decay", "time_first", "time_mix_key",

@@ -22,6 +22,7 @@ from gallery.memory import kv_bytes, kv_bytes_per_token, state_bytes
 
 from . import test_model_types as types
 from .reference import reference_param_count
+from .test_inkling import _build, _mask
 
 BF16 = 2
 # Every width distinct: d_model 96; full layers 6 heads of 16 over 2 KV heads, sliding layers 4 heads of 12 over 4;
@@ -181,24 +182,6 @@ def _attention_state(toy, prefix: str = "") -> dict:
         else:
             state[f"{prefix}{n}_sconv.conv1d.weight"] = t[f"{n}_sconv.conv1d.weight"][:, None, :]
     return state | {f"{prefix}{n}": t[n] for n in ("rel_logits_proj.proj", "q_l2_clip.scale", "rel_l2_clip.scale")}
-
-
-def _build(cls, cfg, layer: int):
-    import torch
-
-    torch.set_default_dtype(torch.float64)
-    try:
-        return cls(cfg, layer)
-    finally:
-        torch.set_default_dtype(torch.float32)
-
-
-def _mask(T: int, window: int | None):
-    import torch
-
-    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
-    allowed = (j <= i) & ((i - j < window) if window else True)
-    return torch.where(allowed, 0.0, float("-inf")).to(torch.float64)[None, None]
 
 
 def _value(toy, op: str):

@@ -1,8 +1,8 @@
-"""The short causal convolutions on K and V of Inkling's attention (:mod:`.inkling`), in their three forms.
+"""The causal convolutions on K and V of Inkling's attention (:mod:`.inkling`), in their three forms.
 
-``add`` (Inkling ``InklingShortConvolution``): t + conv(t), a depthwise causal convolution of ``conv_kernel`` taps.
-``scaled`` (Inkling 2's sliding layers, ``Inkling2ShortConvolution``): (t + conv(t)) / √(conv_kernel + 1).
-``dynamic`` (Inkling 2's full layers, ``Inkling2DynamicShortConvolution``): the taps are static per-channel weights
+``add`` (Inkling ``InklingAttention.k_sconv``, ``v_sconv``): t + conv(t), a depthwise causal convolution of ``conv_kernel`` taps.
+``scaled`` (Inkling 2's sliding layers, ``Inkling2SlidingAttention.k_sconv``): (t + conv(t)) / √(conv_kernel + 1).
+``dynamic`` (Inkling 2's full layers, ``Inkling2FullAttention.k_sconv``): the taps are static per-channel weights
 (``static_weight``, tap 0 the current token) plus per-token weights projected from the K (or V) input by
 ``weight_proj`` (d_model → KV heads × conv_kernel, one set per KV head), then (t + conv(t)) / √(2 · conv_kernel + 1).
 All compute in float32 (models/inkling/modeling_inkling.py, models/inkling2/modeling_inkling2.py). Owns the weights

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..config import DerivationError
 from ..family import DROP, Family, const, is_sliding, per_layer
-from .inkling import _TYPES, Inkling, _by_layer, _log_scaling
+from .inkling import _TYPES, Inkling, _log_scaling
 from .llama import Llama
 
 FIRST = "first"  # the prefix of layer 0's block kind: no attention input
@@ -75,15 +75,7 @@ class Inkling2(Family):
         "block_attn_residual.queries": _queries,
     }
     layers = staticmethod(_layers)
-    block = {
-        "mixer.kind": const("inkling"),
-        "mixer.n_heads": _by_layer("num_attention_heads", "swa_num_attention_heads"),
-        "mixer.n_kv_heads": _by_layer("num_key_value_heads", "swa_num_key_value_heads"),
-        "mixer.head_dim": _by_layer("head_dim", "swa_head_dim"),
-        "mixer.d_rel": "d_rel",
-        "mixer.rel_extent": _by_layer("rel_extent", "sliding_window_size"),
-        "mixer.conv_kernel": "conv_kernel_size",
-        "mixer.window": lambda c, k: c["sliding_window_size"] if is_sliding(k) else None,
+    block = {k: rule for k, rule in Inkling.block.items() if k.startswith("mixer.") or k == "sublayer_conv"} | {
         "mixer.log_scaling": lambda c, k: (c["log_scaling_alpha"] and _log_scaling(c, k)) or DROP,  # α 0: τ = 1
         "mixer.conv_form": lambda c, k: "scaled" if is_sliding(k) else "dynamic",
         "mixer.clip.qk": "qk_l2_clip_threshold",
@@ -93,7 +85,6 @@ class Inkling2(Family):
         "mixer.token_sinks": const(True),
         "mixer.three_inputs": lambda c, k: _full(k),
         "mixer_norm": lambda c, k: is_sliding(k),  # full layers norm their three inputs instead
-        "sublayer_conv": "conv_kernel_size",
         "sublayer_conv_scaled": const(True),
         "ffn.kind": const("moe"),
         "ffn.n_experts": "n_routed_experts",
