@@ -289,3 +289,18 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     types.the_try_page_counts_it(SMALL)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"qk_l2_clip_threshold": "x"}, 'qk_l2_clip_threshold is "x", a string: expected a float above 0'),
+    ({"n_layers_per_attn_res_block": 0}, "n_layers_per_attn_res_block is 0: expected a positive integer"),
+    ({"mlp_up_softcap": -1.0}, "mlp_up_softcap is -1.0: expected a float above 0"),
+    ({"scoring_func": "softmax"}, "scoring_func: 'softmax' is not read"),
+])
+def test_hostile_configs_are_one_line(change, message):
+    from gallery.trial import TrialError, spec_from_config
+
+    with pytest.raises(TrialError) as err:
+        spec_from_config(SMALL | change)
+    [line] = err.value.lines
+    assert line.startswith(message)
