@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
 from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
@@ -133,6 +134,8 @@ class Block(Strict):
     sublayer_conv: PositiveInt | None = Field(
         None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
         "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
+    sublayer_conv_scaled: bool = Field(False, description="With sublayer_conv: (y + conv(y)) / √(taps + 1) (Inkling 2 "
+                                       "post_attention_convolution, post_mlp_convolution)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -338,6 +341,9 @@ class Arch(Strict):
         None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
         "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
         "backbone_hidden_size); its KV-shared layers read the target's K and V; null = not a draft model")
+    block_attn_residual: BlockAttnResidual | None = Field(
+        None, description="Each sublayer reads a learned query's attention over the block states instead of the "
+        "residual stream (Inkling 2 n_layers_per_attn_res_block); null = a plain residual")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -373,6 +379,7 @@ class Arch(Strict):
         check_shared(self)
         check_relative_bias(self)
         check_stacks(self)
+        check_attn_residual(self)
         return self
 
     @model_validator(mode="after")
