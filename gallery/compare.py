@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import draft_head, gated_norm, hyper, recurrent_stacks
+from . import block_attn_residual, draft_head, gated_norm, hyper, recurrent_stacks
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -127,6 +127,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: hyper.fact(s.arch.hyper_connections)),
+    ("Norms", "block attention residuals", lambda s: block_attn_residual.fact(s.arch.block_attn_residual)),
     ("Norms", "reversible two-stream layers", lambda s: s.arch.reversible),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import (altup, axial, draft_head, gated_norm, hyper, laurel, recurrent_stacks, residual_scale, reversible,
-               sublayer_conv, tanh_gate)
+from . import (altup, axial, block_attn_residual, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
+               residual_scale, reversible, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -296,7 +296,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
         if block.sublayer_conv:  # InklingDecoderLayer: y + conv(y) on each sublayer's output, before the add
-            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv)), "linear")
+            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv, block.sublayer_conv_scaled)), "linear")
             for out in outs:
                 d.edge(out, f"{name}_conv")
             last = [f"{name}_conv"]
@@ -328,9 +328,11 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
-        _hc_note(d, p + "hc", hyper.lines(spec.arch.hyper_connections), entry)
+        _note(d, p + "hc", hyper.lines(spec.arch.hyper_connections), entry)
+    if spec.arch.block_attn_residual:  # Inkling 2: each sublayer's input attended from the block states
+        _note(d, p + "attn_res", block_attn_residual.lines(spec.arch.block_attn_residual), entry)
     if spec.arch.reversible:  # ReformerLayer: each sublayer's output goes to the other stream
-        _hc_note(d, p + "rev", reversible.LINES, entry)
+        _note(d, p + "rev", reversible.LINES, entry)
     return entry, prev
 
 
@@ -384,9 +386,9 @@ def _residual(spec: Spec) -> str:
     return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
-def _hc_note(d: _Dot, name: str, lines: list[str], anchor: str) -> None:
-    """What the residual streams do around each sublayer (:mod:`gallery.hyper`, :mod:`gallery.reversible`), beside
-    the block input."""
+def _note(d: _Dot, name: str, lines: list[str], anchor: str) -> None:
+    """What a residual form does around each sublayer (:mod:`gallery.hyper`, :mod:`gallery.block_attn_residual`,
+    :mod:`gallery.reversible`), beside the block input."""
     d.g.node(name, _label(*lines), shape="box", style="rounded,dashed", color=d.t.annotation,
              fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
@@ -508,6 +510,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                "add", mark="final_norm")
         d.edge(top, q + "hc_head")
         top = q + "hc_head"
+    if a.block_attn_residual:  # Inkling2TextModel.final_input
+        d.node(q + "attn_res_final", _label("Final attention residual", "a learned query over the block states",
+                                            "and the last block"), "add", mark="final_norm")
+        d.edge(top, q + "attn_res_final")
+        top = q + "attn_res_final"
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_unembed_projections, then the mean
         d.node(q + "altup_head", _label("AltUp unembed", f"streams 1…{a.altup.streams - 1} projected back, "
                                         "RMS-matched;", f"mean of the {a.altup.streams} streams"),

@@ -12,6 +12,10 @@ A fixed-state mixer instead reads and writes its state, the same cost at any con
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
 the context it sees) and ``state_flops`` (its state update and read-out).
 
+Block attention residuals (Inkling 2) add their scores and weighted sums over the block states
+(:func:`gallery.block_attn_residual.flops`); their queries, the L2 clips' scales and the K/V convolutions' static
+taps (multiplied per token, counted as weights) aside.
+
 A shared block (Zamba's) is counted once but multiplies its weights and attends at every layer that runs it: its
 weights count once per use here, and its attention is the layer's. So does a layer of recurrent stacks (HRM) at each
 of its runs: H_cycles × L_cycles in the L stack, H_cycles in the H stack.
@@ -23,6 +27,7 @@ under 1% for these models).
 
 from __future__ import annotations
 
+from . import block_attn_residual
 from .counts import active_params, block_terms as layer_terms, param_terms, routed_ffn
 from .draft_head import head_rows
 from .kinds import ffn_kind, mixer_kind
@@ -35,12 +40,14 @@ def _elementwise(name: str) -> bool:
     """Parameters a token does not multiply as a matrix: biases, norm weights, sinks, per-channel SSM vectors
     (RG-LRU's recurrent_param too, RWKV's decays, bonuses and token-shift mixes), DeepSeek-V4's position biases and
     hyper-connection scales, xIELU's two scalars, AltUp's correct_output_scale, Inkling's global scales and its
-    relative-logit table (every head multiplies it: the kind's context FLOPs count that), the dynamic mask's ``A``."""
+    relative-logit table (every head multiplies it: the kind's context FLOPs count that), Inkling 2's L2 clips' scales
+    and its attention-residual queries (:func:`gallery.block_attn_residual.flops` counts those), the dynamic mask's
+    ``A``."""
     return name in ("D", "A", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
         "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "time_decay", "time_first", "time_mix_key",
         "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale",
-        "global_scale", "rel_logits_proj.proj"))
+        "global_scale", "rel_logits_proj.proj", ".query", "_l2_clip.scale"))
 
 
 def _per_image(name: str) -> bool:
@@ -107,4 +114,5 @@ def flops_per_token(arch: Arch, context: int) -> int | None:
     """Forward FLOPs for one new token with ``context`` tokens in the cache; None when the experts a token uses
     are not said (:func:`~gallery.counts.unrouted` gives the reason)."""
     matmul = matmul_flops(arch)
-    return None if matmul is None else matmul + attention_flops(arch, context) + state_flops(arch)
+    return None if matmul is None else matmul + attention_flops(arch, context) + state_flops(arch) + \
+        block_attn_residual.flops(arch)

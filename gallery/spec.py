@@ -26,6 +26,7 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 
 from .altup import AltUp
 from .axial import AxialPositions
+from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
 from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
@@ -134,6 +135,8 @@ class Block(Strict):
     sublayer_conv: PositiveInt | None = Field(
         None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
         "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
+    sublayer_conv_scaled: bool = Field(False, description="With sublayer_conv: (y + conv(y)) / √(taps + 1) (Inkling 2 "
+                                       "post_attention_convolution, post_mlp_convolution)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -345,6 +348,9 @@ class Arch(Strict):
         None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
         "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
         "backbone_hidden_size); its KV-shared layers read the target's K and V; null = not a draft model")
+    block_attn_residual: BlockAttnResidual | None = Field(
+        None, description="Each sublayer reads a learned query's attention over the block states instead of the "
+        "residual stream (Inkling 2 n_layers_per_attn_res_block); null = a plain residual")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -380,6 +386,7 @@ class Arch(Strict):
         check_shared(self)
         check_relative_bias(self)
         check_stacks(self)
+        check_attn_residual(self)
         return self
 
     @model_validator(mode="after")
@@ -388,7 +395,7 @@ class Arch(Strict):
             raise rule_error("hyper_connections", "block_wiring", "hyper_connections exclude altup and laurel: give "
                              "one way of keeping the residual")
         if self.reversible and (self.hyper_connections or self.altup or self.laurel or self.shared_blocks
-                                or self.recurrent_stacks or any(
+                                or self.recurrent_stacks or self.block_attn_residual or any(
                 b.mixer is None or b.ffn is None or b.parallel or b.parallel_mixer or b.norm_placement != "pre"
                 or b.sublayer_pairs > 1 or b.shortcut or b.learned_residual or b.tanh_gated or b.mixer_scale
                 or b.ffn_scale or b.residual_from_norm or b.sublayer_conv or b.gated_norm or b.shared

@@ -416,6 +416,9 @@ EXPECT: dict[str, Expect] = {
     "logits_mup_width_multiplier": EPS,
     "local_layer_ids": _layers(int),
     "dense_mlp_idx": COUNT,  # popped in __post_init__ (no field)
+    # Inkling2TextConfig: the clips, the experts' soft-caps, the attention residuals' block
+    **dict.fromkeys(["qk_l2_clip_threshold", "rel_l2_clip_threshold", "mlp_gate_softcap", "mlp_up_softcap"], EPS),
+    "n_layers_per_attn_res_block": SIZE,
 }
 
 
