@@ -76,7 +76,8 @@ CODES: dict[str, Code] = {
              "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
              "ffn); "
              "sublayer_conv needs a block that is not parallel; shared_scored needs gated sigmoid-scored experts and "
-             "shared experts of d_expert each, global_scale needs shared_scored",
+             "shared experts of d_expert each, global_scale needs shared_scored; ngram_embedding goes with low-rank "
+             "hyper_connections and a block that adds it; a QSA budget is whole blocks",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

@@ -53,7 +53,7 @@ class NgramEmbedding(Strict):
     @model_validator(mode="after")
     def _widths(self) -> "NgramEmbedding":
         if self.d_embed % self.heads:
-            raise rule_error("d_embed", "ngram_heads", f"d_embed ({self.d_embed}) must be a multiple of the "
+            raise rule_error("d_embed", "heads_not_divisible", f"d_embed ({self.d_embed}) must be a multiple of the "
                              f"{self.heads} hash heads ((ngram_size − 1) × heads_per_ngram)")
         return self
 

@@ -34,7 +34,7 @@ class QsaIndexer(Strict):
     @model_validator(mode="after")
     def _blocks(self) -> "QsaIndexer":
         if self.budget % self.block:
-            raise rule_error("budget", "qsa_budget", f"budget ({self.budget}) must be a multiple of block "
+            raise rule_error("budget", "block_wiring", f"budget ({self.budget}) must be a multiple of block "
                              f"({self.block}): whole blocks are kept")
         return self
 

@@ -161,6 +161,9 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     if mixer.qkv_bias:
         out += [weight("attention", f"{name}.bias", heads, dim, shape=(heads[1] * dim[1],))
                 for name, heads, dim in projections]
+        if mixer.output_gate:  # the query's gate half has its bias too (Qwen3NextAttention with attention_bias)
+            out[len(projections)] = weight("attention", "q_proj.bias", h, hd, ("2 (query, gate)", 2),
+                                           shape=(h[1] * hd[1] * 2,))
     out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
         out.append(weight("attention", "o_proj.bias", d))
