@@ -111,7 +111,7 @@ class Qwen4ExpText(Qwen3_5MoeText):
     model_type = "qwen4_exp_text"
     transformers_class = "Qwen4ExpForCausalLM"
     defaults = without(Qwen3_5MoeText.defaults, "partial_rotary_factor") | {
-        "num_experts_per_tok": 10, "num_experts": 512, "norm_topk_prob": True, "partial_rotary_factor": None,
+        "num_experts_per_tok": 10, "num_experts": 512, "norm_topk_prob": True,
         "hc_count": 4, "hc_lowrank": 320, "ple_layer_ids": None, "ple_embed_dim": None, "ple_conv_kernel_size": 4,
         "ngram_size": 3, "heads_per_ngram": 8, "ngram_vocab_size_base": 20_000_000,
         "make_ngram_vocab_size_divisible_by": 128, "seed": 1234, "output_gate_type": None, "eos_token_id": None,
