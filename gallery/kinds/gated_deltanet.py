@@ -22,7 +22,7 @@ from ..steps import Ctx, Step, conv_step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
 from . import delta
-from .contract import fixed_state
+from .contract import Fact, fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
 _BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
@@ -238,7 +238,8 @@ KIND = fixed_state(
     schema=GatedDeltaNet, name=lambda m: "Gated DeltaNet", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim),
+    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim)
+    + (Fact("Fixed-state mixers", "linear-attention output gate", lambda m: f"{m.gate_activation}(z)"),),
     picture=delta.picture("Value head", lambda head, dk, dv: (
         f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by its decay "
         "exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at any length: the "
