@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
 from .ngram_embedding import NgramEmbedding
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
@@ -336,6 +337,10 @@ class Arch(Strict):
                                 "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
     laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
                                   "(Gemma 3n LAuReL, laurel_rank); null = none")
+    draft_head: DraftHead | None = Field(
+        None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
+        "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
+        "backbone_hidden_size); its KV-shared layers read the target's K and V; null = not a draft model")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -482,7 +487,10 @@ class Spec(Strict):
     @model_validator(mode="after")
     def _kv_producers(self) -> "Spec":
         """A KV-shared layer reads the K/V of an earlier layer that keeps its own of the same shape and span (a model's
-        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V)."""
+        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V). A draft model whose every layer
+        reuses K/V reads the target model's (``gallery.draft_head``)."""
+        if reads_target(self.arch):
+            return self
         kept: set[tuple] = set()
         for i, kind in enumerate(self.arch.layers):
             m = self.arch.blocks[kind].mixer
