@@ -6,7 +6,7 @@ shares the embedding matrix and is counted once; buffers (RoPE frequencies, Deep
 correction bias) are not parameters. ``tests/test_counts.py`` checks every bundled spec against the
 transformers model built from its vendored config on the meta device.
 
-Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments), ``attention``
+Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments; HRM's z_L_init), ``attention``
 (projections, QK-norm, sinks; CPM-Ant's relative position bias table, once),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, draft_head, gated_norm, hyper, laurel, ngram_embedding, residual_scale, sharedblock, \
-    sublayer_conv, tanh_gate
+from . import (altup, draft_head, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks, residual_scale,
+               sharedblock, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
@@ -52,6 +52,9 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
+    if arch.recurrent_stacks:  # HrmTextModel: each stack's final_norm, then z_L_init (its layers run in cycles)
+        terms += [t for s in "LH" for t in _norm_terms(arch, f"{s}_final_norm", "model", 1)]
+        terms += [w.term("model") for w in recurrent_stacks.weights(d)]
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
     if emb.segments:  # CpmAntModel.segment_embedding

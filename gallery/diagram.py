@@ -8,7 +8,8 @@ ffn pairs one above the other, its shortcut MoE in a frame beside the first pair
 additions as "+" nodes, and the numbers as side annotations. A shared block (Zamba) is drawn once, in a frame of its own that says
 which layers run it; each of those layers' frames shows its own linear and where the result joins. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
-frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
+frame. Recurrent stacks (HRM) are drawn once each, their cycles as loops with their counts
+(``gallery.recurrent_stacks``). The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
 out the stack, norms (A.X-K2's gated ones with their gate, ``gallery.gated_norm``), residuals, hyper-connections,
 Gemma 3n's AltUp and LAuReL (their words from ``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, draft_head, gated_norm, hyper, laurel, ngram_embedding, residual_scale, sublayer_conv, \
-    tanh_gate
+from . import (altup, draft_head, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks, residual_scale,
+               sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -455,6 +456,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append(f"+ segment embedding ({_n(emb.segments)} segments)")
     if emb.scaled:
         emb_lines.append("× √d_model")
+    if emb.multiplier:
+        emb_lines.append(f"× {emb.multiplier:g}")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
     if emb.sinusoidal_positions:
@@ -484,7 +487,10 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     counts = a.layer_counts()
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
     rows = {"tokens": q + "tokens", "embedding": q + "embed"}
-    if len(counts) == 1:
+    if a.recurrent_stacks:  # HRM: each stack drawn once, its cycles as loops with their counts
+        entry, top = recurrent_stacks.draw(d, spec, lambda kinds: _block(d, spec, kinds, colours), q + "embed")
+        rows["block 1"] = entry
+    elif len(counts) == 1:
         entry, top = _block(d, spec, a.layers[:1], {})
         d.edge(q + "embed", entry)
         rows["block 1"] = entry
@@ -554,7 +560,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
                            x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments,
-                           x.embedding.extra_rows, x.draft_head)
+                           x.embedding.extra_rows, x.embedding.multiplier, x.recurrent_stacks, x.draft_head)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

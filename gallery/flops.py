@@ -13,7 +13,8 @@ Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``
 the context it sees) and ``state_flops`` (its state update and read-out).
 
 A shared block (Zamba's) is counted once but multiplies its weights and attends at every layer that runs it: its
-weights count once per use here, and its attention is the layer's.
+weights count once per use here, and its attention is the layer's. So does a layer of recurrent stacks (HRM) at each
+of its runs: H_cycles × L_cycles in the L stack, H_cycles in the H stack.
 
 Their projections and convolution taps are weights (2 FLOPs each); ``A_log``, ``D``, ``dt_bias`` and
 the gates are elementwise. Norms, activations, softmax and RoPE are elementwise and left out (well
@@ -22,9 +23,10 @@ under 1% for these models).
 
 from __future__ import annotations
 
-from .counts import active_params, param_terms, routed_ffn
+from .counts import active_params, block_terms as layer_terms, param_terms, routed_ffn
 from .draft_head import head_rows
 from .kinds import ffn_kind, mixer_kind
+from .recurrent_stacks import runs
 from .sharedblock import block_terms, run_terms, used_mixers, uses
 from .spec import Arch
 
@@ -63,17 +65,24 @@ def matmul_flops(arch: Arch) -> int | None:
     # a tied head still multiplies; a draft's centroid head multiplies only its top clusters' rows (draft_head)
     rows = head_rows(arch)
     head = (rows if arch.embedding.tied else rows - arch.vocab_size) * arch.d_model
-    return 2 * (active - skipped + head + _shared_reruns(arch))
+    return 2 * (active - skipped + head + _shared_reruns(arch) + _stack_reruns(arch))
+
+
+def _matmul(terms) -> int:
+    """The weights among ``terms`` a token multiplies as matrices."""
+    return sum(t.total for t in terms if t.component != "norms" and not _elementwise(t.name))
 
 
 def _shared_reruns(arch: Arch) -> int:
     """What each use of a shared block multiplies (the block and its own adapters) beyond what is counted of it: a
     tied block's weights are counted once and run at every use; an untied copy holds every use's adapters but runs
     one set."""
-    def matmul(terms) -> int:
-        return sum(t.total for t in terms if t.component != "norms" and not _elementwise(t.name))
+    return sum(n * _matmul(run_terms(arch, name)) - _matmul(block_terms(arch, name)) for name, n in uses(arch).items())
 
-    return sum(n * matmul(run_terms(arch, name)) - matmul(block_terms(arch, name)) for name, n in uses(arch).items())
+
+def _stack_reruns(arch: Arch) -> int:
+    """What the layers of recurrent stacks multiply at their runs beyond the first (HrmTextModel's cycles)."""
+    return sum((runs(arch, kind) - 1) * n * _matmul(layer_terms(arch, kind)) for kind, n in arch.layer_counts().items())
 
 
 def _mixers(arch: Arch, kind: str) -> tuple:
@@ -84,13 +93,13 @@ def _mixers(arch: Arch, kind: str) -> tuple:
 def attention_flops(arch: Arch, context: int) -> int:
     """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers (and over the
     mixer → ffn pairs of a layer that runs several, LongCat-Flash)."""
-    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
+    return sum(n * runs(arch, kind) * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
-    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
+    return sum(n * runs(arch, kind) * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 

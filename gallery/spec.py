@@ -32,6 +32,7 @@ from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
 from .kinds.relative_bias import check as check_relative_bias
 from .laurel import Laurel
+from .recurrent_stacks import RecurrentStacks, check as check_stacks
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .sharedblock import SharedBlock, SharedUse, check as check_shared
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
@@ -218,6 +219,8 @@ class Embedding(Strict):
 
     tied: bool = Field(description="The output head reuses the token embedding matrix")
     scaled: bool = Field(False, description="Embeddings multiplied by sqrt(d_model) (Gemma)")
+    multiplier: float | None = Field(None, gt=0, description="Embeddings multiplied by this constant (HRM "
+                                     "embedding_scale, 1 / initializer_range by default); null = none")
     learned_positions: PositiveInt | None = Field(
         None, description="Rows of a learned absolute position table (GPT-2); null without one"
     )
@@ -348,6 +351,9 @@ class Arch(Strict):
     blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
     shared_blocks: dict[str, SharedBlock] = Field(
         {}, description="Blocks stored once and run by every layer whose block names them in shared (Zamba)")
+    recurrent_stacks: RecurrentStacks | None = Field(
+        None, description="The first half of layers is a low-level stack, the second a high-level one, each stored "
+        "once and run in cycles (HRM L_module, H_module); null = every layer runs once")
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -372,6 +378,7 @@ class Arch(Strict):
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
         check_shared(self)
         check_relative_bias(self)
+        check_stacks(self)
         return self
 
     @model_validator(mode="after")

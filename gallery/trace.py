@@ -14,14 +14,16 @@ with a shortcut MoE on the first pair's normed ffn input added at the layer's en
 (``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
 :mod:`gallery.laurel`). Embeddings (the per-layer table and its projection too), learned positions, the final
-norm and the head are outside a layer and not traced.
+norm and the head are outside a layer and not traced; recurrent stacks' cycles (HRM), which run the layers, are traced
+apart, a step per stack run (:func:`cycle_trace`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, gated_norm, hyper, laurel, ngram_embedding, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import (altup, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks, residual_scale, sharedblock,
+               sublayer_conv, tanh_gate)
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -194,3 +196,14 @@ def trace(spec_or_arch: Spec | Arch, layer: int, seq: int) -> list[Step]:
     if seq < 1:
         raise ValueError("the sequence needs at least one token")
     return layer_steps(arch, arch.layers[layer], seq)
+
+
+def cycle_trace(spec_or_arch: Spec | Arch, seq: int) -> list[Step]:
+    """Recurrent stacks (HRM): ``seq`` tokens through the cycles, a step per stack run (its FLOPs its layers'), its
+    input sum and its final norm (:func:`gallery.recurrent_stacks.cycle_steps`)."""
+    arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
+    if arch.recurrent_stacks is None:
+        raise ValueError("the model has no recurrent stacks: each layer runs once")
+    if seq < 1:
+        raise ValueError("the sequence needs at least one token")
+    return recurrent_stacks.cycle_steps(arch, seq, lambda kind: layer_steps(arch, kind, seq))

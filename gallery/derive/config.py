@@ -176,6 +176,11 @@ EXPECT: dict[str, Expect] = {
         "router_hidden_size", "shared_experts_intermediate_size", "keep_window_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    # HrmTextConfig: the cycles, the per-stack layers (null on first construction) and the embeddings' multiplier
+    **dict.fromkeys(["H_cycles", "L_cycles"], _expect(int, 1, maximum=MAX_LAYERS)),
+    "num_layers_per_stack": _null(_expect(int, 1, maximum=MAX_LAYERS)),
+    "embedding_scale": _null(EPS),
+    "initializer_range": _expect(float, 0, maximum=1),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "zero_expert_num": COUNT,  # LongcatFlashConfig: identity experts beside the routed ones
     "expert_ffn_hidden_size": SIZE,
