@@ -38,7 +38,8 @@ _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-s
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
                 "embedding multiplier": "embedding",
-                "per-layer embeddings": "embedding", "prompt rows": "embedding", "segment embedding": "embedding",
+                "per-layer embeddings": "embedding", "hashed n-gram embeddings": "embedding", "prompt rows": "embedding",
+                "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",

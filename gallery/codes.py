@@ -79,7 +79,8 @@ CODES: dict[str, Code] = {
              "shared experts of d_expert each, global_scale needs shared_scored; softcap needs gated experts; a draft "
              "head's centroids and centroid_top_k go together; recurrent_stacks need an even number of layers, each "
              "stack with block kinds of its own, and no other residual form or shared blocks; block_attn_residual "
-             "needs blocks of a mixer then an ffn with pre norms and no other residual form",
+             "needs blocks of a mixer then an ffn with pre norms and no other residual form; ngram_embedding goes "
+             "with low-rank hyper_connections and a block that adds it; a QSA budget is whole blocks",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

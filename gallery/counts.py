@@ -15,8 +15,9 @@ norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-
 ``attn_residuals`` (Inkling 2's queries over the block states, :mod:`gallery.block_attn_residual`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
-input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias),
-``draft_head`` (a draft model's pre- and post-projections and centroids, :mod:`gallery.draft_head`). Each
+input projections, Qwen4-Exp's n-gram keys, values and convolutions, :mod:`gallery.ngram_embedding`; their token
+tables are in ``embeddings``), ``head`` (untied output projection and its bias), ``draft_head`` (a draft model's
+pre- and post-projections and centroids, :mod:`gallery.draft_head`). Each
 mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
 norms, hyper-connections, per-layer inputs and head.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import (altup, block_attn_residual, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
+from . import (altup, block_attn_residual, draft_head, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks,
                residual_scale, sharedblock, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
@@ -48,6 +49,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     if emb.norm:  # BloomModel.word_embeddings_layernorm
         terms.extend(_norm_terms(arch, "embed_norm", "model", 1))
     terms += _ple_model_terms(arch)
+    terms += ngram_embedding.model_terms(arch.ngram_embedding, sum(arch.blocks[k].ngram_embedding for k in arch.layers))
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
@@ -93,7 +95,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         pair += mixer_kind(mixer).terms(d, mixer, kind)
     if block.ffn is not None:
         pair += ffn_kind(block.ffn).terms(d, block.ffn, kind)
-    pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    lowrank = arch.hyper_connections and arch.hyper_connections.lowrank  # its hc_norm is the layer's norm
+    pair += _norm_terms(arch, "norm", kind, 0 if lowrank else norms_per_block(block))
     if block.gated_norm:  # AXK2GatedRMSNorm: the gate's fc1 and fc2 beside the norm's weight
         labels = [mixer_kind(block.mixer).label] + ["ffn"] * block.gated_norm.ffn
         pair += [w.term(kind) for label in labels for w in gated_norm.weights(d, block.gated_norm, label)]
@@ -113,6 +116,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         terms += [w.term(kind) for w in block_attn_residual.weights(d, arch, kind)]
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
+    if block.ngram_embedding:  # Qwen4ExpTextPLELayer
+        terms += [w.term(kind) for w in ngram_embedding.weights(d, arch.ngram_embedding, arch.hyper_connections.streams)]
     return terms + sharedblock.use_terms(arch, kind) + _ple_layer_terms(arch, kind)
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import (altup, block_attn_residual, draft_head, gated_norm, hyper, laurel, recurrent_stacks, residual_scale,
-               sublayer_conv, tanh_gate)
+from . import (altup, block_attn_residual, draft_head, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks,
+               residual_scale, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -201,7 +201,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv) for b in blocks}
+               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv, b.ngram_embedding) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -281,8 +281,12 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         return entry, p + "add"
     prev = _altup(d, p + "altup_predict", spec.arch.altup, entry, altup.lines(spec.arch.altup)[:2]) \
         if spec.arch.altup else entry
+    if block.ngram_embedding:  # Qwen4ExpTextPLELayer, before the mixer's hyper-connection
+        prev = _side_add(d, p + "ngram", ngram_embedding.lines(spec.arch.ngram_embedding), prev, _residual(spec))
+    hc = spec.arch.hyper_connections
     for i, (name, ins, outs) in enumerate(parts):
-        before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
+        before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm) and not (
+            hc and hc.lowrank)  # Qwen4ExpTextGatedResidual norms the streams itself
         after = block.norm_placement in ("post", "sandwich")
         into = shared_use(d, p, spec, block, prev) if i == 0 and block.shared else prev
         if before:  # A.X-K2: a gated norm says its gate under its name
@@ -358,6 +362,16 @@ def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:
     d.edge(prev, p + "add_ple", style="dashed", label=f"AltUp streams (+ into 1…{a.streams - 1})" if a else
            _residual(spec))
     return p + "add_ple"
+
+
+def _side_add(d: _Dot, name: str, lines: list[str], prev: str, residual: str) -> str:
+    """A side path from ``prev`` whose output is added to the stream; returns the add node."""
+    d.node(name, _label(*lines), "embedding", mark="embedding")
+    d.edge(prev, name)
+    d.node(name + "_add", _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
+    d.edge(name, name + "_add")
+    d.edge(prev, name + "_add", style="dashed", label=residual)
+    return name + "_add"
 
 
 def _altup(d: _Dot, name: str, a, prev: str, lines: list[str]) -> str:
@@ -458,6 +472,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append("→ (e + b) · s, learned")
     if a.hyper_connections:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
+    if a.ngram_embedding:  # Qwen4ExpTextNGramEmbedding: one hashed table per layer that adds it
+        emb_lines.append("+ a hashed n-gram table for each layer with PLE")
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_projections
         emb_lines.append(f"AltUp: {a.altup.streams} streams, {a.altup.streams - 1} of them projected "
                          f"{_n(a.d_model)} → {_n(a.d_model)}, RMS-matched")
@@ -498,7 +514,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
            "in the config", q + "tokens")
 
     if a.hyper_connections:
-        d.node(q + "hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"),
+        d.node(q + "hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"
+                                     + (", no final norm" if a.hyper_connections.lowrank else "")),
                "add", mark="final_norm")
         d.edge(top, q + "hc_head")
         top = q + "hc_head"

@@ -28,6 +28,7 @@ from .altup import AltUp
 from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
 from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
+from .ngram_embedding import NgramEmbedding
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
 from .kinds.relative_bias import check as check_relative_bias
@@ -131,6 +132,8 @@ class Block(Strict):
     shortcut: Ffn | None = Field(
         None, description="A feed-forward beside the first pair's ffn: it reads the same normed input and its output "
         "is added to the residual at the layer's end, after the last pair (LongCat-Flash's shortcut MoE); null = none")
+    ngram_embedding: bool = Field(False, description="The layer adds the model's hashed n-gram embedding to its "
+                                  "streams before the mixer (Qwen4-Exp ple_layer_ids; arch.ngram_embedding)")
     sublayer_conv: PositiveInt | None = Field(
         None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
         "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
@@ -333,6 +336,9 @@ class Arch(Strict):
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
+    ngram_embedding: NgramEmbedding | None = Field(
+        None, description="Hashed n-gram embeddings that the layers whose block says ngram_embedding add to their "
+        "streams (Qwen4-Exp's PLE, ple_layer_ids); null = none")
     altup: AltUp | None = Field(None, description="Residual kept as several streams, one computed per layer, the "
                                 "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
     laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
@@ -387,6 +393,11 @@ class Arch(Strict):
         if self.hyper_connections and (self.altup or self.laurel):
             raise rule_error("hyper_connections", "block_wiring", "hyper_connections exclude altup and laurel: give "
                              "one way of keeping the residual")
+        ngram_blocks = any(b.ngram_embedding for b in self.blocks.values())
+        if ngram_blocks != bool(self.ngram_embedding) or (self.ngram_embedding and not (
+                self.hyper_connections and self.hyper_connections.lowrank)):
+            raise rule_error("ngram_embedding", "block_wiring", "ngram_embedding goes with low-rank hyper_connections "
+                             "and with at least one block whose ngram_embedding is true (and only then)")
         if self.laurel and any(b.mixer is None or b.parallel or b.parallel_mixer for b in self.blocks.values()):
             raise rule_error("laurel", "block_wiring", "laurel goes beside the one mixer of every block (a block "
                              "without a mixer, parallel or with a parallel_mixer has none to go beside)")

@@ -409,6 +409,16 @@ EXPECT: dict[str, Expect] = {
     # Inkling2TextConfig: the clips, the experts' soft-caps, the attention residuals' block
     **dict.fromkeys(["qk_l2_clip_threshold", "rel_l2_clip_threshold", "mlp_gate_softcap", "mlp_up_softcap"], EPS),
     "n_layers_per_attn_res_block": SIZE,
+    # Qwen4ExpTextConfig: low-rank hyper-connections, the n-gram embeddings (null ple_embed_dim is hidden_size), the
+    # QSA indexer (all five null: no indexer, which its indexed layers cannot be built without), the output gate
+    **dict.fromkeys(["hc_count", "hc_lowrank", "ple_conv_kernel_size", "ngram_size", "heads_per_ngram",
+                     "ngram_vocab_size_base", "make_ngram_vocab_size_divisible_by"], SIZE),
+    "seed": COUNT,
+    "ple_layer_ids": _layers(int),
+    **dict.fromkeys(["ple_embed_dim", "indexer_n_heads", "indexer_kv_heads", "indexer_head_dim", "indexer_budget",
+                     "indexer_compress_ratio"], _null(SIZE, "qwen4_exp_text")),
+    "output_gate_type": _null(NAME, "qwen4_exp_text"),
+    "eos_token_id": Expect((int, list), items=int, null=True),
 }
 
 
