@@ -14,8 +14,9 @@ norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-
 :mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
-input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias). Each
-mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
+input projections; their token table is in ``embeddings``), ``patch_projections`` (BLT's projections between bytes and
+patches) and ``patcher`` (BLT's entropy model, :mod:`gallery.byte_latent`), ``head`` (untied output projection and its
+bias). Each mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
 norms, hyper-connections, per-layer inputs and head.
 """
 
@@ -23,14 +24,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, byte_latent, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "norm_gates", "hyper_connections", "altup", "laurel", "per_layer_inputs", "head")
+              "norm_gates", "hyper_connections", "altup", "laurel", "per_layer_inputs", "patch_projections", "patcher",
+              "head")
 
 
 @per_object
@@ -38,6 +40,10 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
+    if arch.byte_latent is not None:  # BLT: this stack between byte-level stacks of widths of their own
+        return tuple(byte_latent.model_terms(arch, [Term(t.component, t.name, t.where, t.symbols, t.values, n)
+                                                    for kind, n in arch.layer_counts().items()
+                                                    for t in block_terms(arch, kind)]))
     terms = [term("embeddings", "embed_tokens", "model", _token_rows(arch), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))

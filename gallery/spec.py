@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .byte_latent import ByteLatent, check as check_byte_latent
+from .hash_ngrams import HashNgrams
 from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
@@ -233,6 +235,8 @@ class Embedding(Strict):
     segments: PositiveInt | None = Field(None, description="Rows of a learned segment table (segments × d_model) whose "
                                          "row of each token's segment is added to its embedding (CPM-Ant "
                                          "segment_types); null without")
+    hash_ngrams: HashNgrams | None = Field(None, description="Hashed n-gram rows added to each byte's embedding (BLT "
+                                           "encoder_hash_tok_embedding); null without")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 
@@ -330,6 +334,9 @@ class Arch(Strict):
                                 "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
     laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
                                   "(Gemma 3n LAuReL, laurel_rank); null = none")
+    byte_latent: ByteLatent | None = Field(
+        None, description="Byte-level local encoder, local decoder and patcher around this stack, which then runs once "
+        "per patch (BLT); null = none")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -361,6 +368,7 @@ class Arch(Strict):
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
         check_shared(self)
         check_relative_bias(self)
+        check_byte_latent(self)
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,128 @@
+"""BLT (issue 15, the byte-level parts around a global transformer): the config read as ``BltConfig`` and its four
+sub-configs read it, counted exactly against ``BltForCausalLM`` built on the meta device (the default config, and
+variants changing every size of every sub-config: widths, layers, heads, KV heads, d_ff, cross-attention slots and
+layers, hash n-grams, vocabularies, tying, the patcher present or not); the cache and FLOPs per byte derived by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from gallery.counts import breakdown, total_params
+from gallery.derive import DerivationError, derive_arch
+
+from .test_model_types import (default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike,
+                               the_try_page_counts_it)
+
+MT = "blt"
+# every width distinct, so a width read into the wrong place shows
+ENC = {"hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
+       "intermediate_size": 40, "cross_attn_k": 2, "vocab_size": 300}
+DEC = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 44,
+       "hidden_size_global": 64, "cross_attn_k": 2, "vocab_size": 300}
+GLO = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 3,
+       "intermediate_size": 96}
+PAT = {"hidden_size": 24, "num_attention_heads": 3, "num_hidden_layers": 2, "intermediate_size": 36, "vocab_size": 310}
+SMALL = {"model_type": MT, "vocab_size": 300, "cross_attn_k": 2, "encoder_hash_byte_group_vocab": 50,
+         "encoder_hash_byte_group_size": [3, 4], "local_attention_window_len": 16, "encoder_config": ENC,
+         "decoder_config": DEC, "global_config": GLO, "patcher_config": PAT}
+
+
+def _sub(key: str, base: dict, **change) -> dict:
+    return {key: {**base, **change}}
+
+
+VARIANTS = {
+    "small": {},
+    "encoder width": _sub("encoder_config", ENC, hidden_size=48),  # slots 96 wide: a projection to the global 64
+    "encoder layers": _sub("encoder_config", ENC, num_hidden_layers=3),
+    "encoder heads": _sub("encoder_config", ENC, num_attention_heads=8, num_key_value_heads=8),
+    "encoder kv null": _sub("encoder_config", ENC, num_key_value_heads=None),
+    "encoder d_ff null": _sub("encoder_config", ENC, intermediate_size=None),
+    "encoder cross all": _sub("encoder_config", ENC, cross_attn_all_layers=True),
+    "encoder slots": _sub("encoder_config", ENC, cross_attn_k=3),
+    "encoder vocab": _sub("encoder_config", ENC, vocab_size=333),
+    "decoder width": _sub("decoder_config", DEC, hidden_size=48),
+    "decoder layers": _sub("decoder_config", DEC, num_hidden_layers=3),
+    "decoder cross once": _sub("decoder_config", DEC, cross_attn_all_layers=False),
+    "decoder global width": _sub("decoder_config", DEC, hidden_size_global=80),
+    "decoder slots": _sub("decoder_config", DEC, cross_attn_k=3),
+    "decoder heads": _sub("decoder_config", DEC, num_attention_heads=2, num_key_value_heads=1),
+    "decoder d_ff": _sub("decoder_config", DEC, intermediate_size=50),
+    "global width": _sub("global_config", GLO, hidden_size=96),
+    "global layers": _sub("global_config", GLO, num_hidden_layers=5),
+    "global heads": _sub("global_config", GLO, num_attention_heads=8, num_key_value_heads=None),
+    "global mqa": _sub("global_config", GLO, num_key_value_heads=1),
+    "global d_ff": _sub("global_config", GLO, intermediate_size=70),
+    "patcher width": _sub("patcher_config", PAT, hidden_size=36, num_attention_heads=6, num_key_value_heads=2),
+    "patcher layers": _sub("patcher_config", PAT, num_hidden_layers=3),
+    "patcher vocab": _sub("patcher_config", PAT, vocab_size=280),
+    "patcher d_ff": _sub("patcher_config", PAT, intermediate_size=30),
+    "no patcher": {"patch_in_forward": False},
+    "one slot": {"cross_attn_k": 1},  # 32 wide: a projection to the global 64
+    "three slots": {"cross_attn_k": 3},
+    "hash sizes": {"encoder_hash_byte_group_size": [2, 3, 5]},
+    "hash default sizes": {"encoder_hash_byte_group_size": []},
+    "hash functions": {"encoder_hash_byte_group_nb_functions": 3},
+    "no hash": {"encoder_hash_byte_group_nb_functions": 0},
+    "hash vocab": {"encoder_hash_byte_group_vocab": 77},
+    "vocab": {"vocab_size": 280},
+    "tied": {"tie_word_embeddings": True},
+    "tied, widths differ": {"tie_word_embeddings": True, **_sub("decoder_config", DEC, hidden_size=48)},
+    "default sub-configs": {"encoder_config": None, "decoder_config": None, "global_config": None,
+                            "patcher_config": None},
+}
+
+
+def test_default_config_is_exact():
+    default_config_is_exact(MT, None, "")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_varied_configs_are_exact(variant):
+    built = exact_or_refused_alike({**SMALL, **VARIANTS[variant]})
+    assert built
+    arch, model = built
+    local = arch.byte_latent
+    assert (local.patcher is None) == (model.model.patcher is None)
+    assert len(model.model.local_encoder.cross_attn_layers) == local.encoder.cross_layers
+    assert len(model.model.local_decoder.cross_attn_layers) == local.decoder.cross_layers
+
+
+def test_the_default_parts_by_hand():
+    """BltConfig() by hand: encoder 1 layer of 1,024 (d_ff int(8 × 1,024 / 3) = 2,730), one cross-attention, 2 slots;
+    global 25 layers of 2,048 (its input 1,024 × 2 wide: no projection); decoder 9 layers of 1,024 with a
+    cross-attention each; 6 hash tables of 500,002 rows; the patcher 14 layers of 768 with its table and head."""
+    arch = derive_arch({"model_type": MT})
+    parts = breakdown(arch)
+    layer = lambda d, ff: 4 * d * d + 3 * d * ff + 2 * d  # noqa: E731  q, k, v, o; gate, up, down; two norms
+    cross = 4 * 1024 * 1024 + 2 * 1024
+    assert parts["patcher"] == 14 * layer(768, 2048) + 2 * 260 * 768 + 768
+    assert parts["embeddings"] == 260 * 1024 + 6 * 500002 * 1024
+    assert parts["patch_projections"] == 1024 * 1024 * 2 + 2048 * 1024 * 2
+    assert parts["head"] == 1024 * 260
+    assert total_params(arch) == (layer(1024, 2730) + 25 * layer(2048, 5632) + 9 * layer(1024, 2816) + 10 * cross
+                                  + 1024 + parts["patcher"] + parts["embeddings"] + parts["patch_projections"]
+                                  + parts["head"])
+    assert arch.byte_latent.patch_size == 4 and arch.byte_latent.encoder.mixer.window == 512
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"cross_attn_k": None}, "cross_attn_k is null"),
+    ({"encoder_config": {**ENC, "cross_attn_k": None}}, "encoder_config.cross_attn_k is null"),
+    ({"decoder_config": {**DEC, "hidden_size_global": None}}, "decoder_config.hidden_size_global is null"),
+    ({"encoder_hash_byte_group_vocab": None}, "encoder_hash_byte_group_vocab is null"),
+    ({"global_config": [64]}, "global_config is"),
+    ({"encoder_config": {**ENC, "hidden_size": "32"}}, "hidden_size is"),
+])
+def test_hostile_configs_are_one_line(change, message):
+    with pytest.raises(DerivationError, match=message) as err:
+        derive_arch({**SMALL, **change})
+    assert len(err.value.lines) == 1
+
+
+def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
+    drafts_a_clean_spec(tmp_path, SMALL, capsys)
+
+
+def test_the_try_page_reads_it():
+    the_try_page_counts_it(SMALL)
