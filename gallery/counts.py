@@ -13,11 +13,11 @@ Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positio
 norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-rank gates of gated norms, A.X-K2's,
 :mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
-:mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
-input projections; their token table is in ``embeddings``), ``patch_projections`` (BLT's projections between bytes and
-patches) and ``patcher`` (BLT's entropy model, :mod:`gallery.byte_latent`), ``head`` (untied output projection and its
-bias). Each mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
-norms, hyper-connections, per-layer inputs and head.
+:mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer input projections; their token table is in
+``embeddings``), ``patch_projections`` (BLT's projections between bytes and patches) and ``patcher`` (BLT's entropy
+model, :mod:`gallery.byte_latent`), ``head`` (untied output projection and its bias). Each mixer and feed-forward kind
+writes its own terms (``gallery/kinds/``); this module wires them with the embeddings, norms, hyper-connections,
+per-layer inputs and head.
 """
 
 from __future__ import annotations

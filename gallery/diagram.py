@@ -431,8 +431,9 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
     d.node(q + "tokens", _label("Bytes" if a.byte_latent else "Tokenized text"), "io", shape="plaintext")
-    emb_lines = byte_latent_diagram.embedding_lines(a) if a.byte_latent else ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
-        f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
+    emb_lines = byte_latent_diagram.embedding_lines(a) if a.byte_latent else [
+        "Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
+            f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
     if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
         emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
     if emb.segments:
@@ -503,7 +504,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         d.edge(top, q + "final_norm")
         top = rows["final norm"] = q + "final_norm"
     head = byte_latent_diagram.head_lines(a) if a.byte_latent else [
-        "Output head (tied to embedding)" if emb.tied else "Linear output head", f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
+        "Output head (tied to embedding)" if emb.tied else "Linear output head",
+        f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
     if emb.head_bias:
         head.append("with bias")
     if emb.head_mlp:  # ModernBertDecoderPredictionHead, before the projection
