@@ -21,6 +21,7 @@ under 1% for these models).
 
 from __future__ import annotations
 
+from . import byte_latent_cost
 from .counts import active_params, param_terms, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .sharedblock import block_terms, run_terms, used_mixers, uses
@@ -47,7 +48,10 @@ def _per_image(name: str) -> bool:
 
 def matmul_flops(arch: Arch) -> int | None:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded); None when the
-    experts a token uses are not said (:func:`~gallery.counts.unrouted`)."""
+    experts a token uses are not said (:func:`~gallery.counts.unrouted`). BLT: per byte
+    (:mod:`gallery.byte_latent_cost`)."""
+    if arch.byte_latent:
+        return byte_latent_cost.matmul_flops(arch)
     active = active_params(arch)
     if active is None:
         return None
@@ -79,7 +83,9 @@ def _mixers(arch: Arch, kind: str) -> tuple:
 
 def attention_flops(arch: Arch, context: int) -> int:
     """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers (and over the
-    mixer → ffn pairs of a layer that runs several, LongCat-Flash)."""
+    mixer → ffn pairs of a layer that runs several, LongCat-Flash). BLT: per byte (:mod:`gallery.byte_latent_cost`)."""
+    if arch.byte_latent:
+        return byte_latent_cost.attention_flops(arch, context)
     return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 

@@ -9,6 +9,8 @@ import pytest
 
 from gallery.counts import breakdown, total_params
 from gallery.derive import DerivationError, derive_arch
+from gallery.flops import attention_flops, matmul_flops
+from gallery.memory import kv_bytes
 
 from .test_model_types import (default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike,
                                the_try_page_counts_it)
@@ -126,3 +128,26 @@ def test_new_drafts_a_spec_that_lints_clean(tmp_path, capsys):
 
 def test_the_try_page_reads_it():
     the_try_page_counts_it(SMALL)
+
+
+def test_cache_and_flops_per_byte_by_hand():
+    """SMALL at 100 bytes, patch_size 4. Cache (elements): global 3 layers × ⌈100 / 4⌉ = 25 patches × 2 × 2 KV heads
+    × 16; encoder 2 × min(100, window 16) × 2 × 2 × 8; decoder 2 × 16 × 2 × 4 × 8; patcher 2 × min(100, 512) × 2 × 3
+    × 8. FLOPs: 2 × (per-byte weights + per-patch weights / 4); attention over the bytes or patches each layer sees."""
+    arch = derive_arch(SMALL)
+    elements = 3 * 25 * 64 + 2 * 16 * 32 + 2 * 16 * 64 + 2 * 100 * 48
+    assert kv_bytes(arch, 100) == 2 * elements
+    enc_layer, dec_layer, patcher_layer = 4 * 32 * 32 - 2 * 32 * 16 + 3 * 32 * 40, 4 * 32 * 32 + 3 * 32 * 44, \
+        4 * 24 * 24 + 3 * 24 * 36
+    per_byte = (2 * enc_layer + 2 * 32 * 16  # encoder layers; its one cross-attention's k and v read the bytes
+                + 2 * dec_layer + 2 * 2 * 32 * 32  # decoder layers; q and o of its two cross-attentions, per byte
+                + 32 * 300 + 2 * patcher_layer + 24 * 310)  # byte head; patcher layers and head
+    global_layer = 2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 96
+    per_patch = (32 * 64 + 2 * 2 * 32 * 32  # encoder projection 32 → 2 × 32; q and o for its 2 slots
+                 + 3 * global_layer + 64 * 64  # global layers; decoder projection 64 → 2 × 32
+                 + 2 * 2 * 2 * 32 * 32)  # k and v of the decoder's 2 slots at its 2 cross-attentions
+    assert matmul_flops(arch) == 2 * (per_byte + per_patch // 4) and per_patch % 4 == 0
+    attention = (2 * 2 * 4 * 16 * 16 + 2 * 2 * 4 * 16 * 16 + 2 * 2 * 3 * 16 * 100  # encoder, decoder, patcher
+                 + 3 * 2 * 4 * 32 * 25 // 4  # global: 25 patches, once per 4 bytes
+                 + 4 * 4 * 8 * 2 + 2 * 4 * 4 * 8 * 2)  # encoder slots over their patch (÷ 4 per byte); decoder bytes
+    assert attention_flops(arch, 100) == attention
