@@ -12,9 +12,10 @@ import pytest
 from gallery.changes import STAGES, changes
 from gallery.comparefig import STAGE_MARK, compare_dot
 from gallery.diagram import THEMES
+from gallery.loader import load_spec
 from gallery.render import page_svg, render
 
-from .conftest import SVG
+from .conftest import SPEC_DIR, SVG
 from .dotgraph import parse
 
 FOUR = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3"]
@@ -97,6 +98,18 @@ def test_two_to_four_models():
     with pytest.raises(ValueError, match="2 to 4 models, got 1"):
         compare_dot([None])
 
+
+def test_a_selection_draws_the_same_figure_after_others_were_drawn(bundled):
+    """Each model's cluster is kept per spec object (a selection that adds a model draws only the new one):
+    the figure is still exactly the one drawn from spec objects never drawn before."""
+    slugs = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3", "gpt2"]
+    specs = [bundled[s][0] for s in slugs]
+    for theme in ("light", "dark"):
+        compare_dot(specs[:4], theme)
+        compare_dot([specs[1], specs[0], specs[4]], theme)  # the same models at other places, another reference
+    for chosen in ([0, 1, 2, 4], [1, 0, 4], [4, 2]):
+        fresh = [load_spec(SPEC_DIR / f"{slugs[i]}.yaml").spec for i in chosen]
+        assert compare_dot([specs[i] for i in chosen], "dark") == compare_dot(fresh, "dark")
 
 @pytest.mark.parametrize("theme", ["light", "dark", "transparent"])
 def test_renders_to_real_svg_png_and_pdf(bundled, theme):
