@@ -11,6 +11,7 @@ from gallery.counts import breakdown, total_params
 from gallery.derive import DerivationError, derive_arch
 from gallery.flops import attention_flops, matmul_flops
 from gallery.memory import kv_bytes
+from gallery.toy import toy_trace
 
 from .test_model_types import (default_config_is_exact, drafts_a_clean_spec, exact_or_refused_alike,
                                the_try_page_counts_it)
@@ -151,3 +152,33 @@ def test_cache_and_flops_per_byte_by_hand():
                  + 3 * 2 * 4 * 32 * 25 // 4  # global: 25 patches, once per 4 bytes
                  + 4 * 4 * 8 * 2 + 2 * 4 * 4 * 8 * 2)  # encoder slots over their patch (÷ 4 per byte); decoder bytes
     assert attention_flops(arch, 100) == attention
+
+
+def test_the_toy_global_layer_equals_transformers():
+    """The toy global layer (RoPE on adjacent pairs) against BltTransformerLayer with the same weights, float64."""
+    import numpy as np
+    import torch
+    from transformers import BltGlobalTransformerConfig
+    from transformers.models.blt.modeling_blt import BltRotaryEmbedding, BltTransformerLayer
+
+    toy = toy_trace(derive_arch(SMALL), 0, 6)
+    m, f = toy.arch.blocks["global"].mixer, toy.arch.blocks["global"].ffn
+    cfg = BltGlobalTransformerConfig(hidden_size=toy.arch.d_model, num_attention_heads=m.n_heads,
+                                     num_key_value_heads=m.n_kv_heads, intermediate_size=f.d_ff,
+                                     rms_norm_eps=toy.arch.norm.eps, rope_parameters={"rope_type": "default",
+                                                                                    "rope_theta": m.rope.theta})
+    cfg._attn_implementation = "eager"
+    layer = BltTransformerLayer(cfg, 0).double().eval()
+    names = {"attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+             **{f"{p}.weight": f"self_attn.{p}.weight" for p in ("q_proj", "k_proj", "v_proj", "o_proj")},
+             **{f"{p}.weight": f"mlp.{p}.weight" for p in ("gate_proj", "up_proj", "down_proj")}}
+    params = dict(layer.named_parameters())
+    with torch.no_grad():
+        for ours, theirs in names.items():
+            w = toy.weights[ours]
+            params[theirs].copy_(torch.from_numpy(w.T if w.ndim == 2 else w))
+        x = torch.from_numpy(toy.x)[None]
+        T = x.shape[1]
+        mask = torch.full((T, T), torch.finfo(torch.float64).min, dtype=torch.float64).triu(1)[None, None]
+        out = layer(x, attention_mask=mask, position_embeddings=BltRotaryEmbedding(cfg)(x, torch.arange(T)[None]))
+    assert np.abs(out[0].numpy() - toy.out).max() < 1e-6

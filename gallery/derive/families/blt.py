@@ -69,13 +69,14 @@ def _d_ff(s: Sub) -> int:
 
 
 def _mixer(s: Sub, window) -> dict:
-    """BltSelfAttention: Llama's projections without biases, head_dim = hidden_size // heads."""
+    """BltSelfAttention: Llama's projections without biases, head_dim = hidden_size // heads; its RoPE turns adjacent
+    pairs (BltRotaryEmbedding repeat_interleaves the frequencies, rotate_half takes x[..., ::2] and x[..., 1::2])."""
     heads = s["num_attention_heads"]
     if s["hidden_size"] < heads:
         raise DerivationError(f"{s.prefix}.num_attention_heads: {heads} heads are more than hidden_size "
                               f"{s['hidden_size']}: head_dim = hidden_size // heads would be 0")
     return {"kind": head_layout_kind(s), "n_heads": heads, "n_kv_heads": s["num_key_value_heads"] or heads,
-            "head_dim": s["hidden_size"] // heads, "rope": rope(s), "window": window}
+            "head_dim": s["hidden_size"] // heads, "rope": rope(s) | {"pairs": True}, "window": window}
 
 
 def _stack(s: Sub, window=None, act: str | None = None) -> dict:
