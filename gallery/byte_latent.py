@@ -103,6 +103,17 @@ def check(arch) -> None:
                          "none) and no other residual, shared-block, position or per-layer option")
 
 
+def summary(arch) -> str | None:
+    """The byte-level parts in words, for the compare table; None without them."""
+    bl = arch.byte_latent
+    if bl is None:
+        return None
+    stacks = [f"{name} {s.n_layers} × {s.d_model:,}" for name, s in (("encoder", bl.encoder), ("decoder", bl.decoder),
+                                                                     ("patcher", bl.patcher)) if s is not None]
+    size = f"{bl.patch_size} bytes" if bl.patch_size > 1 else "1 byte"
+    return f"{', '.join(stacks)}; patches of {size} ({bl.patching})"
+
+
 # --- counts: every stack, in the order BltForCausalLM builds them ----------------------------------------------
 
 

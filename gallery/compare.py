@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import gated_norm, hyper
+from . import byte_latent, gated_norm, hyper
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -141,6 +141,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
      else "none"),
     ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),
+    ("Vocabulary & context", "byte-level parts", lambda s: byte_latent.summary(s.arch)),  # BLT
     ("Vocabulary & context", "per-layer embeddings", lambda s: f"d_per_layer {s.arch.per_layer_embedding.d_per_layer}"
      if s.arch.per_layer_embedding else "none"),
     ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),
