@@ -39,6 +39,7 @@ VARIANTS = {
     "encoder width": _sub("encoder_config", ENC, hidden_size=48),  # slots 96 wide: a projection to the global 64
     "encoder layers": _sub("encoder_config", ENC, num_hidden_layers=3),
     "encoder heads": _sub("encoder_config", ENC, num_attention_heads=8, num_key_value_heads=8),
+    "encoder heads not dividing": _sub("encoder_config", ENC, num_attention_heads=6),  # head_dim 5: q_proj 32 → 30
     "encoder kv null": _sub("encoder_config", ENC, num_key_value_heads=None),
     "encoder d_ff null": _sub("encoder_config", ENC, intermediate_size=None),
     "encoder cross all": _sub("encoder_config", ENC, cross_attn_all_layers=True),
@@ -115,7 +116,10 @@ def test_the_default_parts_by_hand():
     ({"decoder_config": {**DEC, "hidden_size_global": None}}, "decoder_config.hidden_size_global is null"),
     ({"encoder_hash_byte_group_vocab": None}, "encoder_hash_byte_group_vocab is null"),
     ({"global_config": [64]}, "global_config is"),
-    ({"encoder_config": {**ENC, "hidden_size": "32"}}, "hidden_size is"),
+    ({"encoder_config": {**ENC, "hidden_size": "32"}}, "encoder_config.hidden_size is"),
+    ({"encoder_config": {**ENC, "hidden_act": "weird"}}, "encoder_config.hidden_act: activation 'weird'"),
+    ({"global_config": {**GLO, "num_hidden_layers": 5000}}, "global_config.num_hidden_layers is 5000"),
+    ({"patcher_config": {**PAT, "num_attention_heads": 48}}, "patcher_config.num_attention_heads: 48 heads"),
 ])
 def test_hostile_configs_are_one_line(change, message):
     with pytest.raises(DerivationError, match=message) as err:

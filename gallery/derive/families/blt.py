@@ -43,7 +43,10 @@ class Sub:
         self.inner, self.top, self.prefix, self.aliases = Config(raw or {}, defaults, self.model_type), c, key, {}
 
     def __getitem__(self, key: str):
-        value = self.inner[key]
+        try:
+            value = self.inner[key]
+        except DerivationError as exc:  # name the key where the config holds it
+            raise DerivationError(*(f"{self.prefix}.{line}" for line in exc.lines)) from None
         read = self.inner.trail.pop()
         self.top.trail.append(Read(f"{self.prefix}.{key}", read.value, read.from_config))
         return value
@@ -80,9 +83,13 @@ def _mixer(s: Sub, window) -> dict:
 
 
 def _stack(s: Sub, window=None, act: str | None = None) -> dict:
+    try:
+        act = act or activation("hidden_act")(s)
+    except DerivationError as exc:  # an unknown activation, named where the config holds it
+        raise DerivationError(*(f"{s.prefix}.{line}" for line in exc.lines)) from None
     return {"d_model": s["hidden_size"], "n_layers": s["num_hidden_layers"], "mixer": _mixer(s, window),
             "ffn": {"kind": "mlp", "d_ff": _d_ff(s), "gated": True, "bias": False,
-                    "activation": act or activation("hidden_act")(s)},
+                    "activation": act},
             "eps": s["rms_norm_eps"]}
 
 
