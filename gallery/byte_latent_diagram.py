@@ -1,6 +1,8 @@
 """BLT's byte-level parts in the block diagram: the byte embedding with its hash n-grams, the local encoder's frame
 below the global stack, the local decoder's frame above it, and the patcher beside (see :mod:`gallery.byte_latent`
-for what each part computes; ``gallery.diagram`` calls these where the stack meets them)."""
+for what each part computes; ``gallery.diagram`` calls these where the stack meets them). Their nodes carry no
+comparison mark: a change of the global stack's mixer, feed-forward or final norm is written beside the global
+stack's nodes (or the head), not beside a byte-level stack's."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def draw_encoder(d, spec, below: str) -> str:
     enc, d_model = bl.encoder, spec.arch.d_model
     with d.cluster(q[:-1], label=d.label("Local encoder: per byte"), labeljust="l", style="rounded,dashed",
                    color=d.t.edge, fontcolor=d.t.text):
-        d.node(q + "layers", d.label(*_stack_lines(enc, "Byte layers")), "attention", mark="mixer")
+        d.node(q + "layers", d.label(*_stack_lines(enc, "Byte layers")), "attention")
         d.node(q + "pool", d.label("Pool each patch's bytes (max)",
                                    f"→ patch_embedding_projection {_n(enc.d_patch)} → {enc.cross_attn_k} × "
                                    f"{_n(enc.d_model)} slots"), "ffn")
@@ -90,8 +92,8 @@ def draw_decoder(d, spec, below: str) -> str:
         where = "before every layer" if dec.cross_attn_all_layers else "before the first layer"
         d.node(q + "cross", d.label(*_cross_lines(dec, "each byte", f"its patch's {dec.cross_attn_k} slots", where)),
                "attention")
-        d.node(q + "layers", d.label(*_stack_lines(dec, "Byte layers")), "attention", mark="ffn")
-        d.node(q + "norm", d.label(f"Final {spec.arch.norm.label()} ({_n(dec.d_model)})"), "norm", mark="final_norm")
+        d.node(q + "layers", d.label(*_stack_lines(dec, "Byte layers")), "attention")
+        d.node(q + "norm", d.label(f"Final {spec.arch.norm.label()} ({_n(dec.d_model)})"), "norm")
         for a, b in ((q + "proj", q + "cross"), (q + "cross", q + "layers"), (q + "layers", q + "norm")):
             d.edge(a, b)
     d.edge(below, q + "proj")

@@ -39,6 +39,7 @@ _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-s
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
                 "per-layer embeddings": "embedding", "prompt rows": "embedding", "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
+                "byte-level parts": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
                 "tied embeddings": "head", "final logit soft-cap": "head"}
