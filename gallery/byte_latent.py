@@ -79,8 +79,10 @@ class ByteLatent(Strict):
     cross_attn_k: PositiveInt = Field(description="Slots per patch the global transformer reads: encoder d_model × "
                                       "this wide, projected to d_model when that differs (BltConfig.cross_attn_k)")
     byte_vocab: PositiveInt = Field(description="Rows of the local encoder's byte table (encoder_config.vocab_size)")
-    encoder: LocalStack
-    decoder: LocalStack
+    encoder: LocalStack = Field(description="BltLocalEncoder (encoder_config): byte layers, then slots per patch "
+                                "that attend to the patch's bytes")
+    decoder: LocalStack = Field(description="BltLocalDecoder (decoder_config): each byte attends to its patch's slots, "
+                                "then byte layers and a final norm")
     patcher: Patcher | None = Field(description="The entropy model BltModel builds when patch_in_forward; null = "
                                     "none (patch lengths given with the input, or one byte each)")
 
