@@ -68,7 +68,7 @@ def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
 
 
 def test_compare_and_try_pages_take_fixed_state_models():
-    at = _app("views/compare.py", models=["falcon-mamba-7b", "lfm2-1.2b", "llama-2-7b-hf"])
+    at = _app("views/compare.py", models=["falcon-mamba-7b", "lfm2-1.2b", "llama-2-7b-hf"], part="Table")
     assert not at.exception
     assert "SSM inner width" in at.dataframe[0].value.index.get_level_values("field")
     at = _app("views/try.py", base="lfm2-1.2b")
@@ -125,9 +125,11 @@ def test_model_page_links_to_its_trace():
     assert link.proto.page == "trace" and link.proto.query_string == "slug=gpt2"
 
 
-def test_compare_marks_rows_that_differ():
-    at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])
-    assert not at.exception
+def test_compare_sends_its_table_when_its_tab_is_opened():
+    at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])  # the load: changes and figure
+    assert not at.exception and not at.dataframe and page_diagrams(at)
+    at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"], part="Table")
+    assert not at.exception and not page_diagrams(at)
     frame = at.dataframe[0].value
     assert len(frame.columns) == 2
 
@@ -309,7 +311,7 @@ def test_try_page_says_when_an_edit_has_no_effect():
 
 def test_compare_says_the_changes_above_the_table(bundled):
     _, config = bundled["deepseek-v3.2"]
-    at = _app("views/compare.py", models=["deepseek-v3", "deepseek-v3.2"], diff="true")
+    at = _app("views/compare.py", models=["deepseek-v3", "deepseek-v3.2"], diff="true", part="Table")
     assert not at.exception
     said = "\n".join(m.value for m in at.markdown)
     assert f"sparse indexer {config['index_n_heads']} × {config['index_head_dim']}" in said and "1 change(s)" in said
@@ -410,7 +412,7 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
     at = _app(q="gpt-oss-20b")
     assert any(c.value.startswith("Published: total 21B") and "3.6B (input embedding left out" in c.value
                for c in at.caption)
-    at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"])
+    at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"], part="Table")
     frame = at.dataframe[0].value
     row = frame.loc[("Parameters", "published active")]
     assert list(row) == ["3.6B (input embedding left out, rounding)",

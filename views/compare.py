@@ -1,5 +1,6 @@
-"""Compare page: 2–6 models side by side — the changes in words, the table with differences marked, the comparison
-figure (``gallery.comparefig``, the first four models) with its exports, each model's diagram, charts."""
+"""Compare page: 2–6 models side by side — the changes in words, then tabs: the comparison figure
+(``gallery.comparefig``, the first four models) with its exports, the table with differences marked, each model's
+diagram, charts."""
 
 import altair as alt
 import pandas as pd
@@ -49,12 +50,12 @@ if len(chosen) < 2:
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
 st.title(" vs ".join(literal(s.name) for s in specs))
-top = st.container()  # the changes and the table: built below, while `dot` lays out the figure
+top = st.container()  # the changes in words: drawn below, while `dot` lays out the figure
 _later: list = []  # what draws the figure once it is laid out, at the end of the script
 
 
-def head() -> None:
-    """What changed, in words, and the table with the differing rows marked."""
+def changes_said() -> None:
+    """What changed from the first model to each other one, in words."""
     st.subheader("What changed")
     st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from "
                "a change are not said again (they are in the table).")
@@ -63,16 +64,20 @@ def head() -> None:
             found = _changes(*version(), specs[0].slug, other.slug)
             st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
             st.markdown(changes_markdown(found))
+
+
+def table() -> None:
+    """Every fact of the models side by side, the differing rows marked, with its CSV."""
     c1, c2 = st.columns(2)
     only_diff = c1.toggle("Only rows that differ", key="diff", bind="query-params")
     exact_counts = c2.toggle("Exact parameter counts", key="exact", bind="query-params",
                              help=f"Total: {CONVENTIONS['total']} Active: {CONVENTIONS['active']} "
                                   f"Published: {CONVENTIONS['published']}")
-    table, mask = compare.marked_frame(specs, exact_counts)
+    shown, mask = compare.marked_frame(specs, exact_counts)
     if only_diff:
-        table, mask = table[mask], mask[mask]
-    st.dataframe(table.style.apply(_highlight, mask=mask, axis=None), width="stretch",
-                 height=min(38 * (len(table) + 1), 900))
+        shown, mask = shown[mask], mask[mask]
+    st.dataframe(shown.style.apply(_highlight, mask=mask, axis=None), width="stretch",
+                 height=min(38 * (len(shown) + 1), 900))
     st.caption("Highlighted rows differ across the chosen models. \"none\": a setting the model does without; "
                "\"—\": the fact does not apply. Counts equal what transformers builds, to the parameter; the "
                "published rows give the publisher's figures and what they count differently.")
@@ -127,9 +132,11 @@ def cache_chart() -> None:
         width="stretch")
 
 
-lazy_tabs({"Figure": figure, "Diagrams": diagrams_side_by_side, "Parameters by component": parameters_chart,
-           "Cache against context": cache_chart}, key="part")  # only the open one is drawn
+# only the open tab is drawn: the table is one (its data grid is the largest JavaScript a page fetches, ~1.2 MB
+# cold, and styling its rows the largest part of a rerun's server time), one click or `part=Table` away
+lazy_tabs({"Figure": figure, "Table": table, "Diagrams": diagrams_side_by_side,
+           "Parameters by component": parameters_chart, "Cache against context": cache_chart}, key="part")
 with top:
-    head()
+    changes_said()
 for draw in _later:
     draw()

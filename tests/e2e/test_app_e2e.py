@@ -89,12 +89,16 @@ def test_compare_updates_table_and_url(page, app_url, bundled):
     _no_exception(page)
     qwen = bundled["qwen3-8b"][0].name
     expect(page.get_by_role("heading", name=re.compile(f"vs {qwen}$"))).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     figure = page.locator(".gallery-diagram svg")
     expect(figure).to_have_count(1)  # rendered SVG: the comparison figure, every model in one drawing
     text = figure.evaluate("e => e.textContent")
     assert all(bundled[s][0].name in text for s in ("llama-2-7b-hf", "mistral-7b-v0.1", "qwen3-8b"))
     assert page.get_by_test_id("stGraphVizChart").count() == 0
+    assert page.get_by_test_id("stDataFrame").count() == 0  # the table is a tab: drawn when opened
+    page.get_by_role("tab", name="Table").click()
+    page.wait_for_url(re.compile(r"part=Table"))
+    wait_for_app(page)
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")])
@@ -111,7 +115,7 @@ def test_exports_download_files_of_the_right_type(page, app_url, fmt, magic):
 
 
 def test_compare_csv_downloads(page, app_url, bundled):
-    page.goto(app_url + "/compare?models=gpt2&models=gpt-j-6b")
+    page.goto(app_url + "/compare?models=gpt2&models=gpt-j-6b&part=Table")
     wait_for_app(page)
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Download table (CSV)").click()

@@ -35,7 +35,6 @@ def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, b
     expect(page.get_by_text(f"{names[0]} → {names[1]}: 1 change(s)")).to_be_visible()
     indexer = f"{config['index_n_heads']} × {config['index_head_dim']}, top-{config['index_topk']:,}"
     expect(page.get_by_text(f"no sparse indexer (was {indexer})").first).to_be_visible()  # the list (and the figure)
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     figure = page.locator(".gallery-diagram svg")  # the comparison figure, its change written beside the mixer
     expect(figure).to_have_count(1)
     assert "no sparse indexer" in figure.evaluate("e => e.textContent")
