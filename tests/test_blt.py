@@ -186,3 +186,23 @@ def test_the_toy_global_layer_equals_transformers():
         mask = torch.full((T, T), torch.finfo(torch.float64).min, dtype=torch.float64).triu(1)[None, None]
         out = layer(x, attention_mask=mask, position_embeddings=BltRotaryEmbedding(cfg)(x, torch.arange(T)[None]))
     assert np.abs(out[0].numpy() - toy.out).max() < 1e-6
+
+
+@pytest.mark.parametrize("key", ["encoder_config", "decoder_config", "global_config", "patcher_config"])
+def test_sub_config_defaults_are_the_classes(key):
+    """Each sub-config's defaults table equals its transformers class's defaults (rope_theta: its default_theta;
+    the patcher has none, so PreTrainedConfig's 10,000)."""
+    from transformers import BltConfig
+
+    from gallery.derive.families.blt import SUBS
+
+    defaults, _ = SUBS[key]
+    cls = BltConfig.sub_configs_defaults[key].config_class
+    built = cls()
+    for name, value in defaults.items():
+        if name == "rope_theta":
+            assert built.rope_parameters["rope_theta"] == value
+        elif name in ("intermediate_size", "num_key_value_heads") and value is None:  # null: filled in __post_init__
+            assert cls.__dataclass_fields__[name].default is None
+        elif name != "rope_parameters":
+            assert getattr(built, name) == value, name
