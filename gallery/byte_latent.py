@@ -100,9 +100,10 @@ def check(arch) -> None:
         raise rule_error("embedding.hash_ngrams", "block_wiring", "hash_ngrams needs byte_latent: the hashed rows are "
                          "as wide as the local encoder")
     if bl is not None and (arch.final_norm or arch.embedding.learned_positions or arch.shared_blocks
-                           or arch.hyper_connections or arch.altup or arch.laurel or arch.per_layer_embedding):
+                           or arch.hyper_connections or arch.altup or arch.laurel or arch.per_layer_embedding
+                           or arch.draft_head):
         raise rule_error("byte_latent", "block_wiring", "byte_latent needs final_norm: false (the global stack has "
-                         "none) and no other residual, shared-block, position or per-layer option")
+                         "none) and no other residual, shared-block, position, per-layer or draft option")
 
 
 def summary(arch) -> str | None:

@@ -42,7 +42,7 @@ _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings
                 "byte-level parts": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
-                "tied embeddings": "head", "final logit soft-cap": "head"}
+                "tied embeddings": "head", "final logit soft-cap": "head", "draft head": "head"}
 WHOLE_MODEL = ("Parameters", "Vocabulary & context")  # groups read over the whole stack, never per layer
 SCALES_WITH_D_MODEL = ("query heads", "head dim", "d_ff", "expert width", "SSM inner width", "kv_lora_rank",
                        "q_lora_rank")

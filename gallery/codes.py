@@ -76,14 +76,17 @@ CODES: dict[str, Code] = {
              "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
              "ffn); "
              "sublayer_conv needs a block that is not parallel; shared_scored needs gated sigmoid-scored experts and "
-             "shared experts of d_expert each, global_scale needs shared_scored",
+             "shared experts of d_expert each, global_scale needs shared_scored; a draft head's centroids and "
+             "centroid_top_k go together; hash_ngrams needs byte_latent, which needs final_norm: false and no other "
+             "residual, shared-block, position, per-layer or draft option",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",
              "total: {stated: 26B, adds: [vision]}", "total: {stated: 26B, adds: [vision]}\nvision_params: 572792112"),
         Code("C008", "KV-shared layer without an earlier layer to share from",
              "a layer with kv_shared: true reuses the K/V of an earlier layer with its own of the same shape "
-             "(KV heads, head_dim, window): put one before it",
+             "(KV heads, head_dim, window): put one before it (a draft model whose every layer is KV-shared reads "
+             "its target model's)",
              "layers: [sliding-shared, sliding]", "layers: [sliding, sliding-shared]"),
         Code("F001", "slug differs from the file name", "rename the file or the slug so they match",
              "llama.yaml with slug: llama-3", "llama-3.yaml with slug: llama-3"),

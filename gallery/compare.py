@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import byte_latent, gated_norm, hyper
+from . import byte_latent, draft_head, gated_norm, hyper
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -145,6 +145,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "per-layer embeddings", lambda s: f"d_per_layer {s.arch.per_layer_embedding.d_per_layer}"
      if s.arch.per_layer_embedding else "none"),
     ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),
+    ("Vocabulary & context", "draft head", lambda s: draft_head.fact(s.arch)),
     ("Vocabulary & context", "KV cache bytes / token (bf16)", lambda s: kv_bytes_per_token(s.arch)),
     ("Vocabulary & context", "fixed state bytes / sequence (bf16)", lambda s: state_bytes(s.arch) or None),
     ("Vocabulary & context", f"cache bytes at {CACHE_AT:,} tokens (bf16)", lambda s: kv_bytes(s.arch, CACHE_AT)),

@@ -15,16 +15,18 @@ norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer input projections; their token table is in
 ``embeddings``), ``patch_projections`` (BLT's projections between bytes and patches) and ``patcher`` (BLT's entropy
-model, :mod:`gallery.byte_latent`), ``head`` (untied output projection and its bias). Each mixer and feed-forward kind
-writes its own terms (``gallery/kinds/``); this module wires them with the embeddings, norms, hyper-connections,
-per-layer inputs and head.
+model, :mod:`gallery.byte_latent`), ``head`` (untied output projection and its bias), ``draft_head`` (a draft model's
+pre- and post-projections and centroids, :mod:`gallery.draft_head`). Each mixer and feed-forward kind writes its own
+terms (``gallery/kinds/``); this module wires them with the embeddings, norms, hyper-connections, per-layer inputs
+and head.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from . import altup, byte_latent, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import (altup, byte_latent, draft_head, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv,
+               tanh_gate)
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
@@ -32,7 +34,7 @@ from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
               "norm_gates", "hyper_connections", "altup", "laurel", "per_layer_inputs", "patch_projections", "patcher",
-              "head")
+              "head", "draft_head")
 
 
 @per_object
@@ -67,7 +69,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
         terms.append(term("head", "lm_head", "model", d, ("vocab_size", arch.vocab_size)))
     if emb.head_bias:
         terms.append(term("head", "lm_head.bias", "model", ("vocab_size", arch.vocab_size)))
-    return tuple(terms)
+    return tuple(terms + draft_head.model_terms(arch))
 
 
 def _token_rows(arch: Arch) -> tuple[str, int]:

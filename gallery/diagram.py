@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import altup, byte_latent_diagram, gated_norm, hyper, laurel, residual_scale, sublayer_conv, tanh_gate
+from . import (altup, byte_latent_diagram, draft_head, gated_norm, hyper, laurel, residual_scale, sublayer_conv,
+               tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -430,7 +431,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     that lines up across models: ``tokens``, ``embedding``, ``block 1`` (each block kind's input, or the layer
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
-    d.node(q + "tokens", _label("Bytes" if a.byte_latent else "Tokenized text"), "io", shape="plaintext")
+    d.node(q + "tokens", _label(*draft_head.input_text(a)) if a.draft_head else _label(
+        "Bytes" if a.byte_latent else "Tokenized text"), "io", shape="plaintext")
     emb_lines = byte_latent_diagram.embedding_lines(a) if a.byte_latent else [
         "Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
             f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
@@ -459,7 +461,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                       f"{_n(ple.vocab_size)} × ({a.n_layers} × {_n(ple.d_per_layer)}) × √{_n(ple.d_per_layer)}",
                       f"+ projection {_n(a.d_model)} → {a.n_layers} × {_n(ple.d_per_layer)}, {_norm_name(spec)}; "
                       "/ √2"]
-    d.node(q + "embed", _label(*emb_lines), "embedding", mark="embedding")
+    d.node(q + "embed", _label(*(draft_head.entry_lines(a) if a.draft_head else emb_lines)), "embedding",
+           mark="embedding")
     d.edge(q + "tokens", q + "embed")
     d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}" + (
         " (global: once per patch)" if a.byte_latent else ""), q + "embed")
@@ -481,6 +484,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
             d.edge(q + "layers", entry, style="dashed", arrowhead="none", color=colour, constraint="false")
             rows[f"block {i + 1}"] = entry
         top = q + "layers"
+    if a.draft_head:  # Gemma4AssistantForCausalLM: the layers attend over the target's K and V
+        d.note(q + "note_target_kv", draft_head.target_kv_lines(a), rows["block 1"])
     for name in a.shared_blocks:  # drawn once, beside the layers that run it
         draw_shared(d, spec, name)
     d.note(q + "note_context", f"context {_n(a.context_length)} tokens" if a.context_length else "no context limit "
@@ -515,6 +520,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         head.append(f"logits × {emb.logit_scale:g}")
     if emb.logit_softcap:
         head.append(f"logit soft-cap {emb.logit_softcap:g}")
+    if a.draft_head:
+        head += draft_head.head_lines(a)
     d.node(q + "head", _label(*head), "head", mark="head")
     d.edge(top, q + "head")
     d.node(q + "logits", _label("Next-token logits"), "io", shape="plaintext", mark="output")
@@ -536,7 +543,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
                            x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments,
-                           x.embedding.extra_rows)
+                           x.embedding.extra_rows, x.draft_head)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

@@ -5,7 +5,8 @@ token, so the weights a token uses cost ``2 × active non-embedding matmul param
 head included, the embedding lookup excluded). Attention adds, per softmax layer, ``2 × n_heads ×
 head_dim`` for QKᵀ and the same for the weighted sum of V, per attended token; a sliding-window
 layer attends to at most ``window`` tokens; a layer that attends to an image (Mllama) to one image's vision tokens,
-whose K and V projections run once per image (not per text token) and are left out.
+whose K and V projections run once per image (not per text token) and are left out. A draft model's centroid head
+(Gemma 4 assistants) multiplies its centroid layer and the rows of the clusters it picks, not the whole vocabulary.
 
 A fixed-state mixer instead reads and writes its state, the same cost at any context (:func:`state_flops`).
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from . import byte_latent_cost
 from .counts import active_params, param_terms, routed_ffn
+from .draft_head import head_rows
 from .kinds import ffn_kind, mixer_kind
 from .sharedblock import block_terms, run_terms, used_mixers, uses
 from .spec import Arch
@@ -62,7 +64,9 @@ def matmul_flops(arch: Arch) -> int | None:
             # active_params already left out the experts a token skips: drop only the used experts' share
             k, experts = ffn_kind(ffn).routed(ffn) if ffn is not None else (1, 1)
             skipped += t.total * k // experts
-    head = arch.vocab_size * arch.d_model if arch.embedding.tied else 0  # a tied head still multiplies
+    # a tied head still multiplies; a draft's centroid head multiplies only its top clusters' rows (draft_head)
+    rows = head_rows(arch)
+    head = (rows if arch.embedding.tied else rows - arch.vocab_size) * arch.d_model
     return 2 * (active - skipped + head + _shared_reruns(arch))
 
 

@@ -10,7 +10,8 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
   (DeepSeek-V2 paper, §2.1.2; transformers' reference code caches decompressed K/V, the figure
   here is what the architecture needs);
 * a KV-shared layer (Gemma 4 E-models, ``num_kv_shared_layers``) reads the K and V an earlier layer cached and
-  keeps nothing of its own (transformers gives it a ``DummyLayer``);
+  keeps nothing of its own (transformers gives it a ``DummyLayer``); a draft model whose every layer is KV-shared
+  (Gemma 4 assistants) reads the target model's K and V and adds no cache (:mod:`gallery.draft_head`);
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
 * a shared block (Zamba) caches its K and V at every layer that runs it, as that layer's own;
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from functools import reduce
 
-from . import byte_latent_cost, sublayer_conv
+from . import byte_latent_cost, draft_head, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
@@ -41,7 +42,7 @@ BF16 = 2
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state (BLT: per byte, the
     global layers' one entry per patch, then the byte-level stacks', :mod:`gallery.byte_latent_cost`)."""
-    caches = [_block_cache(arch, kind, n) for kind, n in arch.layer_counts().items()]
+    caches = [draft_head.cache(arch, _block_cache(arch, kind, n)) for kind, n in arch.layer_counts().items()]
     return byte_latent_cost.caches(arch, caches) if arch.byte_latent else caches
 
 

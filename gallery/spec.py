@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 from .altup import AltUp
 from .byte_latent import ByteLatent, check as check_byte_latent
 from .hash_ngrams import HashNgrams
+from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
@@ -337,6 +338,10 @@ class Arch(Strict):
     byte_latent: ByteLatent | None = Field(
         None, description="Byte-level local encoder, local decoder and patcher around this stack, which then runs once "
         "per patch (BLT); null = none")
+    draft_head: DraftHead | None = Field(
+        None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
+        "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
+        "backbone_hidden_size); its KV-shared layers read the target's K and V; null = not a draft model")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -479,7 +484,10 @@ class Spec(Strict):
     @model_validator(mode="after")
     def _kv_producers(self) -> "Spec":
         """A KV-shared layer reads the K/V of an earlier layer that keeps its own of the same shape and span (a model's
-        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V)."""
+        rule, not a layer's: the toy runs one KV-shared layer alone, on stand-in K/V). A draft model whose every layer
+        reuses K/V reads the target model's (``gallery.draft_head``)."""
+        if reads_target(self.arch):
+            return self
         kept: set[tuple] = set()
         for i, kind in enumerate(self.arch.layers):
             m = self.arch.blocks[kind].mixer

@@ -65,10 +65,12 @@ def test_defaults_are_the_transformers_config_defaults(model_type):
     import transformers
 
     cls = transformers.CONFIG_MAPPING[FAMILIES[model_type].reads_as or model_type]
+    text = FAMILIES[model_type].text_type  # a draft model: its text_config's keys are that config class's
     for key, ours in FAMILIES[model_type].defaults.items():
+        owner = transformers.CONFIG_MAPPING[text] if text and key not in cls.__dataclass_fields__ else cls
         # rope_theta: the class's own field when it declares one (BailingHybridConfig: 6,000,000), else default_theta
-        declared = key == "rope_theta" and "rope_theta" in cls.__dataclass_fields__
-        theirs = cls.default_theta if key == "rope_theta" and not declared else getattr(cls, key)
+        declared = key == "rope_theta" and "rope_theta" in owner.__dataclass_fields__
+        theirs = owner.default_theta if key == "rope_theta" and not declared else getattr(owner, key)
         assert ours == theirs, f"{model_type}.{key}: ours {ours!r}, transformers {theirs!r}"
 
 

@@ -61,13 +61,14 @@ def derive(config: dict) -> Derived:
     wrapper's (``Qwen3VLForConditionalGeneration.lm_head``), tied as the wrapper's own ``tie_word_embeddings``
     says when it sets one (``PreTrainedModel.get_expanded_tied_weights_keys`` reads the wrapper's config); for
     a text config with no causal-LM class of its own (``Family.wrapper_head``) the wrapper's default, never
-    the text config's, applies.
+    the text config's, applies. A draft model (Gemma 4 assistants) is not a wrapper: its family reads its text_config
+    and its own keys (``Family.text_type``).
     """
     text = config.get("text_config") if isinstance(config, dict) else None
     wrapper = config.get("model_type") if isinstance(config, dict) else None
     if isinstance(text, dict) and isinstance(wrapper, str) and wrapper in NO_REFERENCE:  # the wrapper is remote code
         raise _no_reference(wrapper)
-    if isinstance(text, dict):
+    if isinstance(text, dict) and not (isinstance(wrapper, str) and wrapper in FAMILIES and FAMILIES[wrapper].text_type):
         if "model_type" not in text:
             raise DerivationError("text_config has no 'model_type': cannot tell how to read the language model")
         family = family_for(text)

@@ -171,7 +171,7 @@ EXPECT: dict[str, Expect] = {
         "block_multiple_of", "block_ff_dim", "chunk_size", "expand", "decoder_sparse_step",
         "interleave_moe_layer_step", "no_rope_layer_interval", "full_attention_interval", "global_head_dim",
         "num_global_key_value_heads", "query_pre_attn_scalar", "rotary_dim",
-        "sliding_window_size", "default_num_hash_layers", "vocab_size_per_layer_input", "share_expert_dim",
+        "sliding_window_size", "default_num_hash_layers", "share_expert_dim",
         "linear_head_dim", "linear_num_heads", "intermediate_multiple_size", "kv_channels", "cca_time0", "cca_time1",
         "router_hidden_size", "shared_experts_intermediate_size", "keep_window_size",
     ], SIZE),
@@ -198,7 +198,11 @@ EXPECT: dict[str, Expect] = {
     "altup_correct_scale": FLAG,
     "n_layer": _expect(int, 1, maximum=MAX_LAYERS),
     **dict.fromkeys(["num_kv_shared_layers", "num_mtp_layers",
-                     "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input"], COUNT),
+                     "num_nextn_predict_layers", "num_hash_layers", "hidden_size_per_layer_input",
+                     "vocab_size_per_layer_input"], COUNT),  # 0 in the Gemma 4 assistants' text_config
+    # Gemma4AssistantConfig, Gemma4UnifiedAssistantConfig: the target's width and the centroid head
+    **dict.fromkeys(["backbone_hidden_size", "num_centroids", "centroid_intermediate_top_k"], SIZE),
+    "use_ordered_embeddings": FLAG,
     "first_k_dense_replace": _null(COUNT, "deepseek_v3", "kimi_k2", "dots1"),
     # Dots1Config annotates its expert counts and window layers int | None (its default leaves the counts null)
     "n_routed_experts": _null(SIZE, "dots1"),

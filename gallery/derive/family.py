@@ -64,6 +64,9 @@ class Family:
     reads_as: ClassVar[str | None] = None  # a remote-code model_type read as this transformers one
     wrapper_head: ClassVar[bool] = False  # no causal-LM class: the multimodal wrapper builds (and ties) the head
     wrapper_keys: ClassVar[tuple[str, ...]] = ()  # keys of the multimodal wrapper its text reads (Mllama: vision_config)
+    # a model type whose class reads its text_config beside keys of its own (Gemma 4 assistants): the text config's
+    # type, whose config class checks the keys (``Family.derive`` is given the two merged)
+    text_type: ClassVar[str | None] = None
     arch: ClassVar[dict[str, Rule]] = {}
     layers: ClassVar[Rule]
     block: ClassVar[dict[str, Rule]] = {}
@@ -71,7 +74,7 @@ class Family:
     @classmethod
     def derive(cls, raw: dict) -> Derived:
         """Read ``raw`` (a config.json mapping) into an ``arch`` dict with provenance."""
-        c = Config(raw, cls.defaults, cls.model_type, cls.aliases)
+        c = Config(raw, cls.defaults, cls.text_type or cls.model_type, cls.aliases)
         provenance: dict[str, list[Read]] = {}
         arch: dict = {}
         _apply(cls.arch, c, None, arch, "arch.", provenance)

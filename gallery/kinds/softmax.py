@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from ..draft_head import TARGET_KV, reads_target
 from ..layercache import LayerCache
 from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
@@ -277,7 +278,8 @@ def _shared_kv_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[St
     if m.rope:
         steps.append(rope_step(p, "Q", (h, T, hd), int(hd * m.rope.partial), m.rope.theta, "half",
                                proportional=is_proportional(m.rope)))
-    producer = "the last earlier layer of this type with K/V of its own (shared_kv_states), after its norms and RoPE"
+    producer = TARGET_KV if reads_target(c.arch) else ("the last earlier layer of this type with K/V of its own "
+                                                        "(shared_kv_states), after its norms and RoPE")
     return steps + [ew("shared K", p, (c.T, c.d), f"K of {producer}; no k_proj here", per=0, out=(kv, T, hd)),
                     ew("shared V", p, (c.T, c.d), f"V of {producer}; no v_proj here", per=0, out=(kv, T, m.value_dim))]
 

@@ -119,10 +119,15 @@ def _gemma4_layers(c, kind=None):
     ``kv_sharing_modes`` needs every layer type among the layers before them (each shared layer reads the last
     earlier layer of its type); a config without one is refused, as transformers refuses to build it.
     """
+    return kv_shared(c, gemma4_types(c))
+
+
+def gemma4_types(c) -> list[str]:
+    """``Gemma4TextConfig.__post_init__``: each layer's type, "sliding" or "full", the last forced full."""
     n = c["num_hidden_layers"]
     types = per_layer(c, "layer_types", SLIDING_OR_FULL, n) or ["sliding" if (i + 1) % 6 else "full" for i in range(n)]
     types[-1] = "full"
-    return kv_shared(c, types)
+    return types
 
 
 def kv_shared(c, types: list[str]) -> list[str]:
@@ -148,7 +153,7 @@ def _gemma4_global(c, kind) -> bool:
 def _override(c, kind, key: str):
     """A per-layer-config override of ``key`` for the layers of ``kind`` (a serialised config lists them)."""
     per_layer = c.get("per_layer_config") or {}
-    kinds = [k.removesuffix(SHARED) for k in _gemma4_layers(c)]
+    kinds = gemma4_types(c)
     found = [v[key] for i, v in per_layer.items() if int(i) < len(kinds) and kinds[int(i)] == kind and key in v]
     return found[0] if found else None
 
@@ -250,4 +255,4 @@ class Gemma4Text(Gemma3Text):
     block = {path: rule if path in _BY_KIND else _by_type(rule) for path, rule in block.items()}
 
 
-__all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text", "kv_shared"]
+__all__ = ["Gemma", "Gemma2", "Gemma3Text", "Gemma4Text", "gemma4_types", "kv_shared"]
