@@ -101,7 +101,7 @@ def check(arch) -> None:
                          "as wide as the local encoder")
     if bl is not None and (arch.final_norm or arch.embedding.learned_positions or arch.shared_blocks
                            or arch.hyper_connections or arch.altup or arch.laurel or arch.per_layer_embedding
-                           or arch.draft_head):
+                           or arch.draft_head or arch.block_attn_residual or arch.recurrent_stacks):
         raise rule_error("byte_latent", "block_wiring", "byte_latent needs final_norm: false (the global stack has "
                          "none) and no other residual, shared-block, position, per-layer or draft option")
 

@@ -37,6 +37,7 @@ STAGES = ("embedding", "layers", "token mixer", "norms", "feed-forward", "final 
 _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-state mixers": "token mixer",
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
+                "embedding multiplier": "embedding",
                 "per-layer embeddings": "embedding", "prompt rows": "embedding", "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
                 "byte-level parts": "embedding",

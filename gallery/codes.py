@@ -76,9 +76,12 @@ CODES: dict[str, Code] = {
              "with plain experts; latent_scales need q_lora_rank; gated_norm gates pre norms before a mixer (and an "
              "ffn); "
              "sublayer_conv needs a block that is not parallel; shared_scored needs gated sigmoid-scored experts and "
-             "shared experts of d_expert each, global_scale needs shared_scored; a draft head's centroids and "
-             "centroid_top_k go together; hash_ngrams needs byte_latent, which needs final_norm: false and no other "
-             "residual, shared-block, position, per-layer or draft option",
+             "shared experts of d_expert each, global_scale needs shared_scored; softcap needs gated experts; a draft "
+             "head's centroids and centroid_top_k go together; recurrent_stacks need an even number of layers, each "
+             "stack with block kinds of its own, and no other residual form or shared blocks; block_attn_residual "
+             "needs blocks of a mixer then an ffn with pre norms and no other residual form; hash_ngrams needs "
+             "byte_latent, which needs final_norm: false and no other residual, shared-block, position, per-layer or "
+             "draft option",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import byte_latent, draft_head, gated_norm, hyper
+from . import block_attn_residual, byte_latent, draft_head, gated_norm, hyper, recurrent_stacks
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -118,6 +118,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Attention", "attention kind", attention_label),
     ("Attention", "layer pattern", lambda s: summary(s.arch.layers)),
     ("Attention", "shared blocks", lambda s: shared_summary(s.arch)),
+    ("Attention", "recurrent stacks", lambda s: recurrent_stacks.words(s.arch.recurrent_stacks)),
     ("Norms", "norm", lambda s: s.arch.norm.kind + (" (bias)" if s.arch.norm.bias else "")
      + ("" if s.arch.norm.weights else " (no weights)")),
     ("Norms", "eps", lambda s: s.arch.norm.eps),
@@ -126,6 +127,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Norms", "embedding norm", lambda s: s.arch.embedding.norm),
     ("Norms", "parallel block", lambda s: _per_kind(s, lambda b: b.parallel)),
     ("Norms", "hyper-connections", lambda s: hyper.fact(s.arch.hyper_connections)),
+    ("Norms", "block attention residuals", lambda s: block_attn_residual.fact(s.arch.block_attn_residual)),
     ("Norms", "AltUp", lambda s: f"{a.streams} streams" if (a := s.arch.altup) else "none"),
     ("Norms", "LAuReL", lambda s: f"rank {r.rank}" if (r := s.arch.laurel) else "none"),
     ("Norms", "gated norm", lambda s: _per_kind(s, lambda b: gated_norm.text(b.gated_norm))),
@@ -138,6 +140,7 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "layers", lambda s: s.arch.n_layers),
     ("Vocabulary & context", "tied embeddings", lambda s: s.arch.embedding.tied),
     ("Vocabulary & context", "scaled embeddings", lambda s: s.arch.embedding.scaled),
+    ("Vocabulary & context", "embedding multiplier", lambda s: or_none(s.arch.embedding.multiplier)),
     ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
      else "none"),
     ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),

@@ -6,12 +6,13 @@ shares the embedding matrix and is counted once; buffers (RoPE frequencies, Deep
 correction bias) are not parameters. ``tests/test_counts.py`` checks every bundled spec against the
 transformers model built from its vendored config on the meta device.
 
-Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments), ``attention``
+Components: ``embeddings`` (token, with CPM-Ant's prompt rows, + learned positions + segments; HRM's z_L_init), ``attention``
 (projections, QK-norm, sinks; CPM-Ant's relative position bias table, once),
 ``linear_mixers`` (the mixers with a fixed-size state: linear attention, state-space layers, convolutions),
 ``mlp`` (dense feed-forward), ``experts`` (routed), ``shared_experts``, ``router``, ``norms`` (block and final
 norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-rank gates of gated norms, A.X-K2's,
 :mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
+``attn_residuals`` (Inkling 2's queries over the block states, :mod:`gallery.block_attn_residual`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
 :mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer input projections; their token table is in
 ``embeddings``), ``patch_projections`` (BLT's projections between bytes and patches) and ``patcher`` (BLT's entropy
@@ -25,16 +26,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import (altup, byte_latent, draft_head, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv,
-               tanh_gate)
+from . import (altup, block_attn_residual, byte_latent, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
+               residual_scale, sharedblock, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "norm_gates", "hyper_connections", "altup", "laurel", "per_layer_inputs", "patch_projections", "patcher",
-              "head", "draft_head")
+              "norm_gates", "hyper_connections", "attn_residuals", "altup", "laurel", "per_layer_inputs",
+              "patch_projections", "patcher", "head", "draft_head")
 
 
 @per_object
@@ -56,6 +57,11 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
     terms += sharedblock.model_terms(arch)  # stored once, however many layers run them
+    if arch.recurrent_stacks:  # HrmTextModel: each stack's final_norm, then z_L_init (its layers run in cycles)
+        terms += [t for s in "LH" for t in _norm_terms(arch, f"{s}_final_norm", "model", 1)]
+        terms += [w.term("model") for w in recurrent_stacks.weights(d)]
+    if arch.block_attn_residual:  # Inkling2TextModel.final_input, built after its final norm
+        terms += [w.term("model") for w in block_attn_residual.model_weights(d)]
     if arch.final_norm:
         terms.extend(_norm_terms(arch, "final_norm", "model", 1))
     if emb.segments:  # CpmAntModel.segment_embedding
@@ -108,6 +114,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         terms += ffn_kind(block.shortcut).terms(d, block.shortcut, kind)
         terms += _norm_terms(arch, "shortcut_norm", kind, ffn_kind(block.shortcut).extra_norms(block.shortcut))
     terms += _hc_terms(arch, block, kind)
+    if arch.block_attn_residual:  # Inkling2*DecoderLayer: attention_input, mlp_input
+        terms += [w.term(kind) for w in block_attn_residual.weights(d, arch, kind)]
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
     return terms + sharedblock.use_terms(arch, kind) + _ple_layer_terms(arch, kind)

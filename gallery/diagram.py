@@ -8,7 +8,8 @@ ffn pairs one above the other, its shortcut MoE in a frame beside the first pair
 additions as "+" nodes, and the numbers as side annotations. A shared block (Zamba) is drawn once, in a frame of its own that says
 which layers run it; each of those layers' frames shows its own linear and where the result joins. When layers differ (sliding/full,
 dense/MoE) a strip of every layer coloured by kind shows the pattern, and each kind gets its own
-frame. The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
+frame. Recurrent stacks (HRM) are drawn once each, their cycles as loops with their counts
+(``gallery.recurrent_stacks``). The README's "The diagram" section describes the grammar this follows. Each mixer and feed-forward
 kind (``gallery/kinds/``) writes its own label, colour role and (an MoE's cluster) nodes; this module lays
 out the stack, norms (A.X-K2's gated ones with their gate, ``gallery.gated_norm``), residuals, hyper-connections,
 Gemma 3n's AltUp and LAuReL (their words from ``gallery.altup``, ``gallery.laurel``), the layer strip, embedding and head.
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import (altup, byte_latent_diagram, draft_head, gated_norm, hyper, laurel, residual_scale, sublayer_conv,
-               tanh_gate)
+from . import (altup, block_attn_residual, byte_latent_diagram, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
+               residual_scale, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -295,7 +296,7 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
             d.edge(f"{name}_pre" if before else into, node, **edge)
         last = outs
         if block.sublayer_conv:  # InklingDecoderLayer: y + conv(y) on each sublayer's output, before the add
-            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv)), "linear")
+            d.node(f"{name}_conv", _label(*sublayer_conv.line(block.sublayer_conv, block.sublayer_conv_scaled)), "linear")
             for out in outs:
                 d.edge(out, f"{name}_conv")
             last = [f"{name}_conv"]
@@ -327,7 +328,9 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
     if spec.arch.per_layer_embedding is not None:
         prev = _per_layer_input(d, p, spec, prev)
     if spec.arch.hyper_connections:
-        _hc_note(d, p + "hc", spec.arch.hyper_connections, entry)
+        _note(d, p + "hc", hyper.lines(spec.arch.hyper_connections), entry)
+    if spec.arch.block_attn_residual:  # Inkling 2: each sublayer's input attended from the block states
+        _note(d, p + "attn_res", block_attn_residual.lines(spec.arch.block_attn_residual), entry)
     return entry, prev
 
 
@@ -379,9 +382,10 @@ def _residual(spec: Spec) -> str:
     return f"residual ({hc.streams} streams, {hyper.short(hc)})" if hc else "residual"
 
 
-def _hc_note(d: _Dot, name: str, hc, anchor: str) -> None:
-    """What a hyper-connection does around each sublayer (:mod:`gallery.hyper`), beside the block input."""
-    d.g.node(name, _label(*hyper.lines(hc)), shape="box", style="rounded,dashed", color=d.t.annotation,
+def _note(d: _Dot, name: str, lines: list[str], anchor: str) -> None:
+    """What a residual form does around each sublayer (:mod:`gallery.hyper`, :mod:`gallery.block_attn_residual`),
+    beside the block input."""
+    d.g.node(name, _label(*lines), shape="box", style="rounded,dashed", color=d.t.annotation,
              fontcolor=d.t.annotation)
     d.same_rank(anchor, name)
 
@@ -442,6 +446,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append(f"+ segment embedding ({_n(emb.segments)} segments)")
     if emb.scaled:
         emb_lines.append("× √d_model")
+    if emb.multiplier:
+        emb_lines.append(f"× {emb.multiplier:g}")
     if emb.learned_positions:
         emb_lines.append(f"+ learned positions ({_n(emb.learned_positions)})")
     if emb.sinusoidal_positions:
@@ -471,7 +477,10 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     counts = a.layer_counts()
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
     rows = {"tokens": q + "tokens", "embedding": q + "embed"}
-    if len(counts) == 1:
+    if a.recurrent_stacks:  # HRM: each stack drawn once, its cycles as loops with their counts
+        entry, top = recurrent_stacks.draw(d, spec, lambda kinds: _block(d, spec, kinds, colours), q + "embed")
+        rows["block 1"] = entry
+    elif len(counts) == 1:
         entry, top = _block(d, spec, a.layers[:1], {})
         d.edge(below, entry)
         rows["block 1"] = entry
@@ -496,6 +505,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                "add", mark="final_norm")
         d.edge(top, q + "hc_head")
         top = q + "hc_head"
+    if a.block_attn_residual:  # Inkling2TextModel.final_input
+        d.node(q + "attn_res_final", _label("Final attention residual", "a learned query over the block states",
+                                            "and the last block"), "add", mark="final_norm")
+        d.edge(top, q + "attn_res_final")
+        top = q + "attn_res_final"
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_unembed_projections, then the mean
         d.node(q + "altup_head", _label("AltUp unembed", f"streams 1…{a.altup.streams - 1} projected back, "
                                         "RMS-matched;", f"mean of the {a.altup.streams} streams"),
@@ -543,7 +557,7 @@ def diff_components(base: Spec, other: Spec) -> set[str]:
     embedding = lambda x: (x.vocab_size, x.d_model, x.embedding.scaled, x.embedding.learned_positions,  # noqa: E731
                            x.embedding.sinusoidal_positions, x.embedding.norm, x.per_layer_embedding,
                            x.embedding.input_scale, x.embedding.prompt_rows, x.embedding.segments,
-                           x.embedding.extra_rows, x.draft_head)
+                           x.embedding.extra_rows, x.embedding.multiplier, x.recurrent_stacks, x.draft_head)
     if embedding(a) != embedding(b):
         out.add("embedding")
     if summary(a.layers) != summary(b.layers):

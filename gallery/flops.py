@@ -12,8 +12,13 @@ A fixed-state mixer instead reads and writes its state, the same cost at any con
 Each mixer kind's module (``gallery/kinds/``) gives both rules for one layer: ``context_flops`` (attention over
 the context it sees) and ``state_flops`` (its state update and read-out).
 
+Block attention residuals (Inkling 2) add their scores and weighted sums over the block states
+(:func:`gallery.block_attn_residual.flops`); their queries, the L2 clips' scales and the K/V convolutions' static
+taps (multiplied per token, counted as weights) aside.
+
 A shared block (Zamba's) is counted once but multiplies its weights and attends at every layer that runs it: its
-weights count once per use here, and its attention is the layer's.
+weights count once per use here, and its attention is the layer's. So does a layer of recurrent stacks (HRM) at each
+of its runs: H_cycles × L_cycles in the L stack, H_cycles in the H stack.
 
 Their projections and convolution taps are weights (2 FLOPs each); ``A_log``, ``D``, ``dt_bias`` and
 the gates are elementwise. Norms, activations, softmax and RoPE are elementwise and left out (well
@@ -22,10 +27,11 @@ under 1% for these models).
 
 from __future__ import annotations
 
-from . import byte_latent_cost
-from .counts import active_params, param_terms, routed_ffn
+from . import block_attn_residual, byte_latent_cost
+from .counts import active_params, block_terms as layer_terms, param_terms, routed_ffn
 from .draft_head import head_rows
 from .kinds import ffn_kind, mixer_kind
+from .recurrent_stacks import runs
 from .sharedblock import block_terms, run_terms, used_mixers, uses
 from .spec import Arch
 
@@ -34,12 +40,14 @@ def _elementwise(name: str) -> bool:
     """Parameters a token does not multiply as a matrix: biases, norm weights, sinks, per-channel SSM vectors
     (RG-LRU's recurrent_param too, RWKV's decays, bonuses and token-shift mixes), DeepSeek-V4's position biases and
     hyper-connection scales, xIELU's two scalars, AltUp's correct_output_scale, Inkling's global scales and its
-    relative-logit table (every head multiplies it: the kind's context FLOPs count that), the dynamic mask's ``A``."""
+    relative-logit table (every head multiplies it: the kind's context FLOPs count that), Inkling 2's L2 clips' scales
+    and its attention-residual queries (:func:`gallery.block_attn_residual.flops` counts those), the dynamic mask's
+    ``A``."""
     return name in ("D", "A", "norm.weight") or name.endswith((
         ".bias", "_bias", "norm", "sinks", "A_log", "recurrent_param", "hc.base", "hc.scale", "hc_head.base",
         "hc_head.scale", "act_fn.alpha_p", "act_fn.alpha_n", "time_decay", "time_first", "time_mix_key",
         "time_mix_value", "time_mix_receptance", "correct_output_scale", "qk_norm.temp", "states_scale",
-        "global_scale", "rel_logits_proj.proj"))
+        "global_scale", "rel_logits_proj.proj", ".query", "_l2_clip.scale"))
 
 
 def _per_image(name: str) -> bool:
@@ -67,17 +75,24 @@ def matmul_flops(arch: Arch) -> int | None:
     # a tied head still multiplies; a draft's centroid head multiplies only its top clusters' rows (draft_head)
     rows = head_rows(arch)
     head = (rows if arch.embedding.tied else rows - arch.vocab_size) * arch.d_model
-    return 2 * (active - skipped + head + _shared_reruns(arch))
+    return 2 * (active - skipped + head + _shared_reruns(arch) + _stack_reruns(arch))
+
+
+def _matmul(terms) -> int:
+    """The weights among ``terms`` a token multiplies as matrices."""
+    return sum(t.total for t in terms if t.component != "norms" and not _elementwise(t.name))
 
 
 def _shared_reruns(arch: Arch) -> int:
     """What each use of a shared block multiplies (the block and its own adapters) beyond what is counted of it: a
     tied block's weights are counted once and run at every use; an untied copy holds every use's adapters but runs
     one set."""
-    def matmul(terms) -> int:
-        return sum(t.total for t in terms if t.component != "norms" and not _elementwise(t.name))
+    return sum(n * _matmul(run_terms(arch, name)) - _matmul(block_terms(arch, name)) for name, n in uses(arch).items())
 
-    return sum(n * matmul(run_terms(arch, name)) - matmul(block_terms(arch, name)) for name, n in uses(arch).items())
+
+def _stack_reruns(arch: Arch) -> int:
+    """What the layers of recurrent stacks multiply at their runs beyond the first (HrmTextModel's cycles)."""
+    return sum((runs(arch, kind) - 1) * n * _matmul(layer_terms(arch, kind)) for kind, n in arch.layer_counts().items())
 
 
 def _mixers(arch: Arch, kind: str) -> tuple:
@@ -90,13 +105,13 @@ def attention_flops(arch: Arch, context: int) -> int:
     mixer → ffn pairs of a layer that runs several, LongCat-Flash). BLT: per byte (:mod:`gallery.byte_latent_cost`)."""
     if arch.byte_latent:
         return byte_latent_cost.attention_flops(arch, context)
-    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
+    return sum(n * runs(arch, kind) * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 
 def state_flops(arch: Arch) -> int:
     """The fixed-state mixers' state update and read-out for one token, summed over layers (any context)."""
-    return sum(n * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
+    return sum(n * runs(arch, kind) * arch.blocks[kind].sublayer_pairs * mixer_kind(m).state_flops(m)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 
 
@@ -104,4 +119,5 @@ def flops_per_token(arch: Arch, context: int) -> int | None:
     """Forward FLOPs for one new token with ``context`` tokens in the cache; None when the experts a token uses
     are not said (:func:`~gallery.counts.unrouted` gives the reason)."""
     matmul = matmul_flops(arch)
-    return None if matmul is None else matmul + attention_flops(arch, context) + state_flops(arch)
+    return None if matmul is None else matmul + attention_flops(arch, context) + state_flops(arch) + \
+        block_attn_residual.flops(arch)

@@ -15,6 +15,8 @@ Per layer (elements; bytes = elements × bytes per element, bf16 = 2), as each m
 * a sliding-window layer caches at most ``window`` tokens, a chunked-attention layer (Llama 4) at
   most one ``chunk``; a compressing layer keeps one entry per ``ratio`` tokens;
 * a shared block (Zamba) caches its K and V at every layer that runs it, as that layer's own;
+* a layer of recurrent stacks (HRM) keeps a cache slot per run: H_cycles × L_cycles in the L stack, H_cycles in the H
+  stack;
 * a linear-attention, state-space or convolution layer keeps a **state of fixed size per sequence**
   (``state_elements``) that does not grow with the context (transformers' ``LinearAttentionLayer`` in
   ``cache_utils.py``); so does a feed-forward kind that reads the previous token (its ``cache`` facet), added to
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from functools import reduce
 
-from . import byte_latent_cost, draft_head, sublayer_conv
+from . import byte_latent_cost, draft_head, recurrent_stacks, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
@@ -42,7 +44,8 @@ BF16 = 2
 def layer_caches(arch: Arch) -> list[LayerCache]:
     """Per block kind: cached elements per token, the window that bounds them, and any fixed state (BLT: per byte, the
     global layers' one entry per patch, then the byte-level stacks', :mod:`gallery.byte_latent_cost`)."""
-    caches = [draft_head.cache(arch, _block_cache(arch, kind, n)) for kind, n in arch.layer_counts().items()]
+    caches = [draft_head.cache(arch, recurrent_stacks.cache(arch, kind, _block_cache(arch, kind, n)))
+              for kind, n in arch.layer_counts().items()]
     return byte_latent_cost.caches(arch, caches) if arch.byte_latent else caches
 
 

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from .altup import AltUp
+from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
 from .byte_latent import ByteLatent, check as check_byte_latent
 from .hash_ngrams import HashNgrams
 from .draft_head import DraftHead, reads_target
@@ -33,6 +34,7 @@ from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
 from .kinds.relative_bias import check as check_relative_bias
 from .laurel import Laurel
+from .recurrent_stacks import RecurrentStacks, check as check_stacks
 from .kinds.softmax import SoftmaxAttention, attention_kind  # noqa: F401  (attention_kind: read by gallery.derive)
 from .sharedblock import SharedBlock, SharedUse, check as check_shared
 from .specbase import Activation, Indexer, Rope, RopeScaling, Strict, rule_error  # noqa: F401  (the spec's parts)
@@ -134,6 +136,8 @@ class Block(Strict):
     sublayer_conv: PositiveInt | None = Field(
         None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
         "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
+    sublayer_conv_scaled: bool = Field(False, description="With sublayer_conv: (y + conv(y)) / √(taps + 1) (Inkling 2 "
+                                       "post_attention_convolution, post_mlp_convolution)")
 
     @model_validator(mode="after")
     def _parts(self) -> "Block":
@@ -217,6 +221,8 @@ class Embedding(Strict):
 
     tied: bool = Field(description="The output head reuses the token embedding matrix")
     scaled: bool = Field(False, description="Embeddings multiplied by sqrt(d_model) (Gemma)")
+    multiplier: float | None = Field(None, gt=0, description="Embeddings multiplied by this constant (HRM "
+                                     "embedding_scale, 1 / initializer_range by default); null = none")
     learned_positions: PositiveInt | None = Field(
         None, description="Rows of a learned absolute position table (GPT-2); null without one"
     )
@@ -342,6 +348,9 @@ class Arch(Strict):
         None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
         "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
         "backbone_hidden_size); its KV-shared layers read the target's K and V; null = not a draft model")
+    block_attn_residual: BlockAttnResidual | None = Field(
+        None, description="Each sublayer reads a learned query's attention over the block states instead of the "
+        "residual stream (Inkling 2 n_layers_per_attn_res_block); null = a plain residual")
     mtp_layers: int = Field(
         0, ge=0, description="Multi-token-prediction modules the checkpoint carries but transformers does not build "
         "(DeepSeek-V3 num_nextn_predict_layers); counted apart from total_params")
@@ -349,6 +358,9 @@ class Arch(Strict):
     blocks: dict[str, Block] = Field(min_length=1, description="Each block kind named in layers")
     shared_blocks: dict[str, SharedBlock] = Field(
         {}, description="Blocks stored once and run by every layer whose block names them in shared (Zamba)")
+    recurrent_stacks: RecurrentStacks | None = Field(
+        None, description="The first half of layers is a low-level stack, the second a high-level one, each stored "
+        "once and run in cycles (HRM L_module, H_module); null = every layer runs once")
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -374,6 +386,8 @@ class Arch(Strict):
         check_shared(self)
         check_relative_bias(self)
         check_byte_latent(self)
+        check_stacks(self)
+        check_attn_residual(self)
         return self
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ class Ctx:
     T: int  # tokens
     d: int  # d_model
     arch: Arch
+    layer: int = 0  # the layer's index (what block attention residuals attend over depends on it)
 
     @property
     def dm(self) -> tuple[str, int]:
@@ -110,10 +111,11 @@ def rope_step(part: str, tensor: str, shape: Shape, rot: int, theta: float, pair
 
 def scores_to_output(c: Ctx, part: str, h: int, qk: int, vd: int, scale: float, softcap: float | None,
                       window: int | None, chunk: int | None, sinks: tuple[Param, ...], q: Shape,
-                      keys: int | None = None, mask: str | None = None) -> list[Step]:
+                      keys: int | None = None, mask: str | None = None, token_sinks: bool = False) -> list[Step]:
     """QKᵀ → scale → soft-cap → mask → (sinks) → softmax → × V → merge heads (eager_attention_forward).
 
-    ``sinks``: the kind's ``sinks`` tensor (one learned logit per head), or ``()`` without sinks.
+    ``sinks``: the kind's ``sinks`` tensor (one learned logit per head), or ``()`` without sinks; ``token_sinks``: a
+    sink logit per head and query that the kind computed (Inkling 2's sink_proj).
 
     ``keys`` (default T) and ``mask`` (default: causal, windowed or chunked) for attention over more than the
     sequence's own tokens (DeepSeek-V4's compressed entries)."""
@@ -132,11 +134,12 @@ def scores_to_output(c: Ctx, part: str, h: int, qk: int, vd: int, scale: float, 
         mask = f"−∞ where j > i or i − j ≥ {window} (causal sliding window of {window})" if window else \
             "−∞ where j > i (causal)"
     steps.append(ew("mask", part, s, "S + M, M = " + mask))
-    if sinks:
-        steps.append(ew("append sink logit", part, s, "[S | s_h]: one learned logit per head as an extra column",
-                         per=0, out=(h, T, S + 1), params=sinks))
+    if sinks or token_sinks:
+        what = "z[h, i]: the query's own sink logit" if token_sinks else "s_h: one learned logit per head"
+        steps.append(ew("append sink logit", part, s, f"[S | {what}] as an extra column", per=0, out=(h, T, S + 1),
+                        params=sinks))
     wide = steps[-1].out_shape
-    dropped = ", then the sink column is dropped" if sinks else ""
+    dropped = ", then the sink column is dropped" if sinks or token_sinks else ""
     steps += [
         ew("subtract row max", part, wide, "S − max_j S[h, i, j] (softmax is unchanged; exp cannot overflow)"),
         ew("softmax", part, wide, f"P = exp(S) / Σ_j exp(S){dropped}", per=3, out=s),

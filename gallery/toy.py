@@ -11,7 +11,9 @@ useful, intermediate values (a norm's mean of squares and rsqrt, the scores befo
 subtracting the row max). Each kind's ``forward`` computes its part (conventions in :mod:`gallery.toyops` and the
 kind modules); this module runs the block's norms and residuals (and sums two mixers side by side, Falcon-H1; runs LongCat-Flash's
 pairs, each on its own ``i.…`` tensors, and its shortcut), the hyper-connections (:mod:`gallery.hyper`), Gemma 3n's AltUp
-and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
+and LAuReL (:mod:`gallery.altup`, :mod:`gallery.laurel`), Inkling 2's block attention residuals
+(:mod:`gallery.block_attn_residual`: the toy model has the traced layer's index + 1 layers, the last one run, its block
+states a stand-in drawn with a fixed seed), and Gemma 4's per-layer input, whose slice of the per-layer inputs (computed before the first layer) is a stand-in drawn with a
 fixed seed, as are the K and V a KV-shared layer reuses (``gallery.kinds.softmax.shared_kv_toy``).
 
 Norm weights are drawn near 1 and used as ``x · w``: where the model stores a zero-centred weight applied as
@@ -30,7 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import altup, block_attn_residual, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, \
+    tanh_gate
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -38,9 +41,12 @@ from .spec import Arch, Spec
 from .toyops import ACT, D_TOY, HEAD_TOY, Run, ToyStep
 from .trace import SHORTCUT, SUM, mixer_label, trace, traceable
 
-def toy_arch(arch: Arch, kind: str) -> Arch:
-    """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure."""
+def toy_arch(arch: Arch, kind: str, layer: int = 0) -> Arch:
+    """A one-layer model of block kind ``kind`` at toy widths, keeping the block's structure; with block attention
+    residuals, ``layer`` + 1 layers of that kind, the last one traced (what it attends over depends on its index)."""
     block = arch.blocks[kind]
+    res = arch.block_attn_residual
+    n = layer + 1 if res else 1
     data = block.model_dump() | {"shared": sharedblock.toy_use(block)}
     d_model = D_TOY
     if block.mixer is not None:
@@ -54,8 +60,10 @@ def toy_arch(arch: Arch, kind: str) -> Arch:
         if getattr(block, part) is not None:
             data[part] = ffn_kind(getattr(block, part)).shrink(data[part])
     return Arch.model_validate({
-        "d_model": d_model, "n_layers": 1, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
-        "embedding": {"tied": True}, "final_norm": False, "layers": [kind], "blocks": {kind: data},
+        "d_model": d_model, "n_layers": n, "vocab_size": 32, "context_length": 64, "norm": arch.norm.model_dump(),
+        "embedding": {"tied": True}, "final_norm": False, "layers": [kind] * n, "blocks": {kind: data},
+        "block_attn_residual": res and {"block_layers": res.block_layers,
+                                        "queries": {k: q for k, q in res.queries.items() if k == kind}},
         "shared_blocks": sharedblock.shrink(arch, kind, d_model),
         "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
         "per_layer_embedding": arch.per_layer_embedding and {
@@ -75,7 +83,8 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
     """Run the one layer of the toy ``arch`` on ``x`` (T, d_model), or (T, streams, d_model) with hyper-connections;
     one ToyStep per trace step, in the trace's order and shapes (checked as it runs). ``ids``: the token ids hash
     routing reads (default 0, 1, …, T − 1: fixed, not drawn)."""
-    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids, plan=trace(arch, 0, len(x)))
+    R = Run(arch, weights, np.arange(len(x)) % arch.vocab_size if ids is None else ids,
+            plan=trace(arch, arch.n_layers - 1, len(x)))
     block = arch.blocks[arch.layers[0]]
     if block.parallel:
         h = R.norm("norm (shared)", "norm", x) if block.shared_norm else R.norm("attention norm", "attn_norm", x)
@@ -109,7 +118,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
           ) -> np.ndarray:
     """The mixer and feed-forward sublayers with their norms and residual adds. ``before_ffn(h, x)`` runs on the
     ffn's normed input before the ffn (a shortcut); ``extra()`` is added in the ffn's residual add."""
-    arch = R.arch
+    arch, held = R.arch, {}
     for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
@@ -126,12 +135,14 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             if sub is block.ffn and before_ffn is not None:
                 before_ffn(h, x)
             y = _mixers(R, block, h) if sub is block.mixer else ffn_kind(sub).forward(R, sub, h, x)
-            y = sublayer_conv.forward(R, label, y) if block.sublayer_conv else y  # InklingDecoderLayer
+            y = sublayer_conv.forward(R, label, y, block.sublayer_conv_scaled) if block.sublayer_conv else y  # Inkling
             y = R.norm(f"{label} norm (post)", f"post_{label}_norm", y) if block.norm_placement in (
                 "post", "sandwich") else y
             return y, h if block.residual_from_norm else x, beside
 
-        if arch.hyper_connections:
+        if arch.block_attn_residual:  # Inkling2*DecoderLayer
+            x = block_attn_residual.forward(R, sub is block.mixer, x, held, lambda h: sublayer(h)[0])
+        elif arch.hyper_connections:
             x = hyper.forward(R, f"{label}_hc", x, lambda x: sublayer(x)[0])
         elif block.learned_residual:  # ZayaResidualScaling, Doge's input_residual
             x = residual_scale.forward(R, label, block.learned_residual, x, sublayer(x)[0])
@@ -178,13 +189,13 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
     block = arch.blocks[arch.layers[0]]
     own = {k: v for m in block.mixers for k, v in mixer_kind(m).init.items()}  # drawn by the kind's own rule
     weights = {}
-    for step in trace(arch, 0, 1):
+    for step in trace(arch, arch.n_layers - 1, 1):
         for p in step.params:
             base = re.sub(r"^\d+\.", "", p.name)  # a tensor of pair i (LongCat-Flash) is drawn by its kind's rule too
             if base in own:
                 weights[p.name] = own[base](rng, p.shape)
             elif ("norm" in p.name and p.name.endswith(".weight")) or p.name.startswith("router.") and "scale" in p.name \
-                    or p.name.endswith(("hc.scale", "_scale")):
+                    or p.name.endswith(("hc.scale", "_scale", "clip.scale")):
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)  # scales near 1
             elif p.name == "D":  # the skip, near its init of ones
                 weights[p.name] = 1 + 0.2 * rng.standard_normal(p.shape)
@@ -217,7 +228,7 @@ def toy_trace(spec_or_arch: Spec | Arch, layer: int, seq: int = 6, seed: int = 0
     """The toy version of layer ``layer`` run on ``seq`` random token vectors with seed ``seed``."""
     arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
     traceable(arch, layer)
-    toy = toy_arch(arch, arch.layers[layer])
+    toy = toy_arch(arch, arch.layers[layer], layer)
     weights = toy_weights(toy, seed)
     several = toy.hyper_connections or toy.altup
     streams = (several.streams,) if several else ()  # DeepSeek-V4, Gemma 3n: (T, n, d)

@@ -138,7 +138,7 @@ def causal(T: int, window: int | None = None, chunk: int | None = None) -> np.nd
     return allowed
 
 
-def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_mask=None, mask=None,
+def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: "bool | np.ndarray", extra_mask=None, mask=None,
             merge: bool = True, bias: np.ndarray | None = None, bias_op: str = "ALiBi bias") -> np.ndarray:
     """QKᵀ → scale → soft-cap → (bias) → mask → (sinks) → softmax → × V → merge heads, as eager_attention_forward.
 
@@ -157,13 +157,14 @@ def attend(R: Run, q, k, v, scale, softcap, window, chunk, sinks: bool, extra_ma
     if extra_mask is not None:
         allowed = allowed & extra_mask
     masked = R.rec("mask", np.where(allowed, s, -np.inf), before=s)
-    if sinks:
-        sink = np.broadcast_to(R.w["sinks"][:, None, None], (*masked.shape[:2], 1))
+    sinks = None if sinks is False or sinks is None else R.w["sinks"][:, None] if sinks is True else sinks
+    if sinks is not None:  # a learned logit per head, (heads, 1), or the kind's per head and query, (heads, T)
+        sink = np.broadcast_to(sinks[..., None], (*masked.shape[:2], 1))
         masked = R.rec("append sink logit", np.concatenate([masked, sink], -1))
     shifted = R.rec("subtract row max", masked - masked.max(-1, keepdims=True), **{"row max": masked.max(-1)})
     e = np.exp(shifted)
     p = e / e.sum(-1, keepdims=True)
-    p = R.rec("softmax", p[..., :S], exp=e, **({"sink weight": p[..., S]} if sinks else {}))
+    p = R.rec("softmax", p[..., :S], exp=e, **({"sink weight": p[..., S]} if sinks is not None else {}))
     o = R.rec("weights × V", p @ v)
     return R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1)) if merge else o
 

@@ -9,19 +9,22 @@ parallel, shared norm; ``LlamaDecoderLayer``, ``Olmo2DecoderLayer`` for post-nor
 norm after the residual add, ``GPTJBlock`` for the parallel block; A.X-K2's gated norms, :mod:`gallery.gated_norm`;
 ``FalconH1DecoderLayer``'s two mixers side by side, each from the same normed input, then their sum; ``ZambaHybridLayer``'s shared block before its mixer,
 :mod:`gallery.sharedblock`; ``LongcatFlashDecoderLayer``'s mixer → ffn pair run twice, pair i's tensors named ``i.…``,
-with a shortcut MoE on the first pair's normed ffn input added at the layer's end) and the hyper-connections around each sublayer (:mod:`gallery.hyper`), whose layer reads and writes its
+with a shortcut MoE on the first pair's normed ffn input added at the layer's end), Inkling 2's block attention
+residuals before each sublayer (:mod:`gallery.block_attn_residual`), and the hyper-connections around each sublayer (:mod:`gallery.hyper`), whose layer reads and writes its
 ``streams`` residual copies, (T, streams, d_model), and Gemma 4's per-layer input after the feed-forward
 (``Gemma4TextDecoderLayer``); Gemma 3n's AltUp predict before and correct after the sublayers, whose layer reads and
 writes ``streams`` residual copies, and its LAuReL beside attention (``Gemma3nTextDecoderLayer``, :mod:`gallery.altup`,
 :mod:`gallery.laurel`). Embeddings (the per-layer table and its projection too), learned positions, the final
-norm and the head are outside a layer and not traced.
+norm and the head are outside a layer and not traced; recurrent stacks' cycles (HRM), which run the layers, are traced
+apart, a step per stack run (:func:`cycle_trace`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from . import altup, gated_norm, hyper, laurel, residual_scale, sharedblock, sublayer_conv, tanh_gate
+from . import (altup, block_attn_residual, gated_norm, hyper, laurel, recurrent_stacks, residual_scale, sharedblock,
+               sublayer_conv, tanh_gate)
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -62,9 +65,10 @@ def mixer_steps(c: Ctx, block) -> list[Step] | None:
     return steps + [ew(SUM, "mixer", (c.T, c.d), f"y = {names}: both read the same normed x")]
 
 
-def layer_steps(arch: Arch, kind: str, seq: int) -> list[Step]:
-    """The steps of one layer of block kind ``kind`` for ``seq`` tokens."""
-    c = Ctx(seq, arch.d_model, arch)
+def layer_steps(arch: Arch, kind: str, seq: int, layer: int = 0) -> list[Step]:
+    """The steps of one layer of block kind ``kind`` for ``seq`` tokens (layer ``layer``, where it matters: block
+    attention residuals)."""
+    c = Ctx(seq, arch.d_model, arch, layer)
     block = arch.blocks[kind]
     mixer = mixer_steps(c, block)
     ffn = ffn_kind(block.ffn).steps(c, block.ffn) if block.ffn is not None else None
@@ -93,7 +97,8 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
         if sub is None:
             continue
         norm_in = sub is not mixer or block.mixer_norm  # ModernBERT's layer 0 has no attention norm
-        conv = sublayer_conv.steps(c, label, block.sublayer_conv) if block.sublayer_conv else []  # Inkling
+        conv = sublayer_conv.steps(c, label, block.sublayer_conv, block.sublayer_conv_scaled) if block.sublayer_conv \
+            else []  # Inkling
         inner = _sublayer(c, sub + conv, block.norm_placement, label, norm_in=norm_in)
         if gated_norm.gated(block.gated_norm, label):  # AXK2GatedRMSNorm: the gate right after the pre norm
             inner = inner[:1] + gated_norm.steps(c, block.gated_norm, label) + inner[1:]
@@ -107,6 +112,9 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
         add = residual_scale.step(c, label, what, block.learned_residual) if block.learned_residual else tanh_gate.step(
             c, label, what) if block.tanh_gated else _scaled_residual(
             c, block, what, block.mixer_scale if sub is mixer else block.ffn_scale)
+        if arch.block_attn_residual:  # Inkling2*DecoderLayer: the input attended from the block states
+            steps += block_attn_residual.steps(c, kind, sub is mixer, inner, what)
+            continue
         steps += hyper.steps(c, f"{label}_hc", inner) if arch.hyper_connections else inner + [
             last if last and sub is ffn else add]
         steps += [laurel.merge_step(c)] if side else []
@@ -189,4 +197,15 @@ def trace(spec_or_arch: Spec | Arch, layer: int, seq: int) -> list[Step]:
     traceable(arch, layer)
     if seq < 1:
         raise ValueError("the sequence needs at least one token")
-    return layer_steps(arch, arch.layers[layer], seq)
+    return layer_steps(arch, arch.layers[layer], seq, layer)
+
+
+def cycle_trace(spec_or_arch: Spec | Arch, seq: int) -> list[Step]:
+    """Recurrent stacks (HRM): ``seq`` tokens through the cycles, a step per stack run (its FLOPs its layers'), its
+    input sum and its final norm (:func:`gallery.recurrent_stacks.cycle_steps`)."""
+    arch = spec_or_arch.arch if isinstance(spec_or_arch, Spec) else spec_or_arch
+    if arch.recurrent_stacks is None:
+        raise ValueError("the model has no recurrent stacks: each layer runs once")
+    if seq < 1:
+        raise ValueError("the sequence needs at least one token")
+    return recurrent_stacks.cycle_steps(arch, seq, lambda kind: layer_steps(arch, kind, seq))

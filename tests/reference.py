@@ -12,9 +12,11 @@ ties nothing (``MllamaForCausalLM``) is built with that class.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
+import sys
 import warnings
 
 
@@ -36,7 +38,7 @@ def reference_model(config: dict):
     wrapped = getattr(cfg, "text_config", None) is not None
     text = cfg.get_text_config() if wrapped else cfg
     causal = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    with torch.device("meta"):
+    with torch.device("meta"), _no_torch_init():
         if text.model_type in causal:
             return AutoModelForCausalLM.from_config(text)
         own = _untied_causal_class(text)
@@ -44,6 +46,25 @@ def reference_model(config: dict):
             return own(text)
         tied = cfg.tie_word_embeddings if wrapped else raw.get("tie_word_embeddings", False)
         return _text_model_with_head()(_text_model(text), tied)
+
+
+@contextlib.contextmanager
+def _no_torch_init():
+    """torch's weight initialisers (``kaiming_uniform_``, ``normal_``, … in every module transformers patches) as
+    no-ops while a model is built: on the meta device they fill nothing, yet they were a third of a build's CPU
+    (the 87 bundled configs: 18.8 → 12.2 s, every count the same). transformers' own ``no_init_weights`` also skips
+    ``init_weights``, which ties the weights, and so would change what ``parameters()`` counts."""
+    from transformers.initialization import TORCH_INIT_FUNCTIONS, TORCH_MODULES_TO_PATCH
+
+    saved = [(module, name, getattr(module, name)) for module in filter(None, map(sys.modules.get, TORCH_MODULES_TO_PATCH))
+             for name in TORCH_INIT_FUNCTIONS if hasattr(module, name)]
+    for module, name, _ in saved:
+        setattr(module, name, lambda tensor=None, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
 
 
 def _text_model(text):

@@ -168,12 +168,13 @@ def _state(w: dict, prefix: str = "") -> dict:
     return state | {f"{prefix}rel_logits_proj.proj": t["rel_logits_proj.proj"]}
 
 
-def _build(cls, cfg):
+def _build(cls, cfg, layer: int = 0):
+    """Layer ``layer`` of ``cls`` built in float64."""
     import torch
 
     torch.set_default_dtype(torch.float64)
     try:
-        return cls(cfg, 0)
+        return cls(cfg, layer)
     finally:
         torch.set_default_dtype(torch.float32)
 

@@ -8,9 +8,11 @@ import streamlit as st
 from gallery.kinds import ffn_kind, mixer_kind
 from gallery.kinds.contract import Heatmap, Side, Table
 from gallery.pattern import summary
+from gallery.recurrent_stacks import runs
+from gallery.recurrent_stacks import toy as cycles_toy
 from gallery.sharedblock import used_mixers
 from gallery.toy import toy_trace
-from gallery.trace import trace
+from gallery.trace import cycle_trace, trace
 from views.common import literal, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
@@ -50,6 +52,13 @@ st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table
                             "FLOPs": st.column_config.NumberColumn(format="localized")})
 st.download_button("Download steps (CSV)", data=table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
+if arch.recurrent_stacks:  # HRM: the layers run in cycles, traced apart, a row per stack run
+    st.subheader("The cycles")
+    st.caption(f"This layer runs {runs(arch, kind)} times a token, each run with a K/V cache slot of its own: each "
+               "stack run below reads the sum of the two states, runs its layers (their FLOPs; their weights are "
+               "counted once, in the layers) and ends with its final norm.")
+    st.dataframe(pd.DataFrame([s.row() for s in cycle_trace(arch, seq)]).drop(columns=["param_shapes"]),
+                 hide_index=True, width="stretch")
 
 
 def _frame(a: np.ndarray) -> pd.DataFrame:
@@ -105,6 +114,14 @@ def toy_section() -> None:
             _show("output", values.value, first)
             for name, a in values.details.items():
                 _show(name, a, first)
+
+    if arch.recurrent_stacks:  # HRM: the cycles at toy width, two layers a stack
+        cycles = cycles_toy(arch, toy.x.shape[0])
+        st.caption(f"The cycles at toy width: {cycles.arch.n_layers // 2} layers a stack, each drawn with a seed of "
+                   "its own; tests/test_hrm.py runs the same cycles in transformers.")
+        for i, values in enumerate(cycles.steps):
+            with st.expander(f"cycles {i}. {values.op} → {values.value.shape}"):
+                _show("output", values.value)
 
     # the picture each kind draws of its toy: score heatmaps, a state, conv taps (chosen by the kind, not by op names)
     mixers = block.mixers + used_mixers(toy.arch, toy.arch.layers[0])  # Zamba: the shared block's attention too

@@ -176,6 +176,11 @@ EXPECT: dict[str, Expect] = {
         "router_hidden_size", "shared_experts_intermediate_size", "keep_window_size",
     ], SIZE),
     "num_hidden_layers": _expect(int, 1, maximum=MAX_LAYERS),
+    # HrmTextConfig: the cycles, the per-stack layers (null on first construction) and the embeddings' multiplier
+    **dict.fromkeys(["H_cycles", "L_cycles"], _expect(int, 1, maximum=MAX_LAYERS)),
+    "num_layers_per_stack": _null(_expect(int, 1, maximum=MAX_LAYERS)),
+    "embedding_scale": _null(EPS),
+    "initializer_range": _expect(float, 0, maximum=1),
     "num_layers": _expect(int, 1, maximum=MAX_LAYERS),
     "zero_expert_num": COUNT,  # LongcatFlashConfig: identity experts beside the routed ones
     "expert_ffn_hidden_size": SIZE,
@@ -404,6 +409,9 @@ EXPECT: dict[str, Expect] = {
     "logits_mup_width_multiplier": EPS,
     "local_layer_ids": _layers(int),
     "dense_mlp_idx": COUNT,  # popped in __post_init__ (no field)
+    # Inkling2TextConfig: the clips, the experts' soft-caps, the attention residuals' block
+    **dict.fromkeys(["qk_l2_clip_threshold", "rel_l2_clip_threshold", "mlp_gate_softcap", "mlp_up_softcap"], EPS),
+    "n_layers_per_attn_res_block": SIZE,
     # BltConfig: its four sub-configs (each read over its own class's defaults), patching, the hash n-grams; the
     # sub-configs' cross-attention keys
     **dict.fromkeys(["encoder_config", "decoder_config", "global_config", "patcher_config"],

@@ -5,8 +5,9 @@ It covers AFMoE (``AfmoeAttention.gate_proj``: d_model → n_heads × head_dim, 
 (``BeamAttention.gate_proj`` the same, plus ``gate_bias``, one learned bias per head added before σ), Laguna
 (``LagunaAttention.g_proj``: softplus, one gate per head with ``gating`` true or "per-head", one per element with
 "per-element"), Step 3.5 Flash (``Step3p7Attention.g_proj``: d_model → n_heads, σ), LFM3 (its attention gate, the
-same) and latent attention's (Ling 3.0 ``BailingHybridAttention.g_proj``, dots3 ``Dots3NoteTextAttention.g_proj``:
-d_model → n_heads, σ). The trace
+same), HRM (``HrmTextAttention.gate_proj``: σ per element, with a bias of its width when ``attention_bias``) and
+latent attention's (Ling 3.0 ``BailingHybridAttention.g_proj``, dots3 ``Dots3NoteTextAttention.g_proj``: d_model →
+n_heads, σ). The trace
 names the projection ``g_proj`` whatever the model calls it. Qwen3-Next's gate, which q_proj emits beside the
 queries, is ``output_gate`` of softmax attention, not this.
 """
@@ -35,6 +36,8 @@ class OutputGate(Strict):
         "Ling 3.0); 'element': one gate per head dim, n_heads × head_dim (AFMoE, Beam, Laguna 'per-element')")
     bias: bool = Field(False, description="gate_bias: one learned bias per head added to the gate logits of all its "
                        "dims before the activation (Beam)")
+    proj_bias: bool = Field(False, description="g_proj has a bias of its own width (HRM HrmTextAttention.gate_proj "
+                            "with attention_bias)")
 
 
 def older_head_gate(data):
@@ -51,9 +54,12 @@ ACT_FLOPS = 3  # σ: exp, add, divide; softplus: exp, add, log
 
 
 def weights(d: tuple[str, int], h: tuple[str, int], vd: tuple[str, int], gate: OutputGate) -> list[Weight]:
-    """g_proj (d_model → n_heads, or n_heads × head_dim per element; no bias) and Beam's gate_bias (n_heads)."""
+    """g_proj (d_model → n_heads, or n_heads × head_dim per element; its bias with HRM's attention_bias) and Beam's
+    gate_bias (n_heads)."""
     factors = (h, vd) if gate.per == "element" else (h,)
-    out = [weight("attention", "g_proj", d, *factors, shape=(d[1], h[1] * (vd[1] if gate.per == "element" else 1)))]
+    width = h[1] * (vd[1] if gate.per == "element" else 1)
+    out = [weight("attention", "g_proj", d, *factors, shape=(d[1], width))]
+    out += [weight("attention", "g_proj.bias", *factors, shape=(width,))] if gate.proj_bias else []
     return out + ([weight("attention", "gate_bias", h, tensor="gate_bias")] if gate.bias else [])
 
 

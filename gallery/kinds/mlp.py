@@ -17,7 +17,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import ACTIVATIONS, SILU_CLAMP, Ctx, Step, ew
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, Run
-from . import gaussian_topk, xielu
+from . import gaussian_topk, swiglu_softcap, xielu
 from .contract import Fact, FfnKind, or_none
 
 FF_TOY = 12  # the toy's d_ff (and a dense MLP's beside experts)
@@ -108,7 +108,8 @@ def draw(d, p: str, f: Mlp) -> str:
 
 
 def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activation: str, k: int = 1,
-                clamp: float | None = None, sparsity: float | None = None, clamp_gate: bool = False) -> list[Step]:
+                clamp: float | None = None, sparsity: float | None = None, clamp_gate: bool = False,
+                softcap=None) -> list[Step]:
     """gate (→ Gaussian top-k) /up → activation (→ clamp) (→ product) → down, the projections ``name…`` of ``W``; with experts
     (weights stored ``(n, in, out)``) each token's row goes through ``k`` of them: the hidden shapes are
     (T, k, width). The width read and written is the projections' (d_model, or the experts' latent).
@@ -132,7 +133,9 @@ def chain_steps(c: Ctx, part: str, name: str, W: Weights, gated: bool, activatio
         act = xielu.step(part, hidden, W) if activation == "xielu" else ew(
             f"activation ({activation})", part, hidden, f"a = act(u), act(x) = {ACTIVATIONS[activation]}", per=4)
         return [proj("up_proj", "u = x · W_up"), act, *sub, proj("down_proj", "y = a · W_down")]
-    if activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
+    if softcap:  # Inkling2SoftcappedSwiGLU
+        act = swiglu_softcap.steps(part, hidden, softcap)
+    elif activation == "swish_clamped":  # GptOssExperts: clamp, then glu · (up + 1)
         act = [ew("gate · act(up + 1)", part, hidden, ACTIVATIONS[activation], per=7)]
     elif clamp and clamp_gate:  # HYV4Experts._apply_gate: the gate capped before the activation
         act = [ew("clamp", part, hidden, f"g = min(g, {clamp:g}); u = clamp(u, −{clamp:g}, {clamp:g})", per=3),
@@ -161,7 +164,7 @@ def steps(c: Ctx, f: Mlp) -> list[Step]:
 
 
 def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndarray | None = None,
-                  clamp: float | None = None, clamp_gate: bool = False) -> np.ndarray:
+                  clamp: float | None = None, clamp_gate: bool = False, softcap=None) -> np.ndarray:
     """gate/up → act (→ clamp) (→ ⊙) → down; with ``idx`` (T, k) each token's row goes through its chosen experts."""
     def proj(op: str, h: np.ndarray) -> np.ndarray:
         w, b = R.w[f"{name}{op}.weight"], R.w.get(f"{name}{op}.bias")
@@ -181,7 +184,9 @@ def chain_forward(R: Run, name: str, f, gated: bool, x: np.ndarray, idx: np.ndar
     if sparsity := getattr(f, "activation_sparsity", None):  # Gemma3nTextMLP: the gate cut before its activation
         g = R.rec(gaussian_topk.OP, gaussian_topk.apply(g, sparsity))
     u = proj("up_proj", x)
-    if act == "swish_clamped":
+    if softcap:  # Inkling2SoftcappedSwiGLU
+        h = swiglu_softcap.forward(R, g, u, softcap)
+    elif act == "swish_clamped":
         gc, uc = np.minimum(g, SWIGLU_LIMIT), np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
         h = R.rec("gate · act(up + 1)", gc / (1 + np.exp(-SWIGLU_ALPHA * gc)) * (uc + 1))
     elif act == "silu_clamped":  # DeepseekV4Experts / DeepseekV4MLP

@@ -18,7 +18,7 @@ from ..specbase import Activation, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import Run
-from . import router_mlp, shared_sink, zero_experts
+from . import router_mlp, shared_sink, swiglu_softcap, zero_experts
 from .contract import Fact, FfnKind, or_none
 from . import moe_out_bias
 from .mlp import FF_TOY, chain_forward, chain_steps, chain_weights, clamp_line, ffn_name
@@ -86,6 +86,9 @@ class Moe(Strict):
                                 "±clamp (Step 3.5 swiglu_limits, Step3p7Experts); no parameters")
     clamp_gate: bool = Field(False, description="clamp caps the gate before the activation, act(min(gate, clamp)) "
                              "(HY-V4 swiglu_limit, HYV4Experts._apply_gate), not act(gate) after it")
+    softcap: swiglu_softcap.SwigluSoftcap | None = Field(
+        None, description="Routed experts: cap_g(gate) · σ(gate) · cap_u(up), cap_c(x) = c · tanh(x / c) (Inkling 2 "
+        "Inkling2SoftcappedSwiGLU); null = none")
     shared_clamp: float | None = Field(None, gt=0, description="The same for the shared expert (Step 3.5 "
                                        "swiglu_limits_shared)")
     out_bias: bool = Field(False, description=moe_out_bias.DESCRIPTION)
@@ -106,6 +109,8 @@ class Moe(Strict):
             raise rule_error("zero_experts", "block_wiring", "zero_experts go with plain experts: no expert_bias, "
                              "d_latent, d_dense or hash routing")
         shared_sink.check(self)
+        if self.softcap and not self.gated:
+            raise rule_error("softcap", "block_wiring", "softcap caps a gated expert's gate and up: it needs gated: true")
         if (self.n_shared_experts > 0) != (self.d_shared is not None):
             raise rule_error(
                 "d_shared", "shared_expert_width",
@@ -154,7 +159,8 @@ def lines(f: Moe) -> list[str]:
     """The label: top-k of the experts, each expert's kind and width, the latent."""
     return [f"Mixture of experts · {picks(f)}",
             f"each expert {ffn_name(f.activation, f.gated)} · d_expert {f.d_expert:,}",
-            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp, f.clamp_gate)]
+            f"in a {f.d_latent:,} latent: projected down before, up after" if f.d_latent else "", clamp_line(f.clamp, f.clamp_gate),
+            swiglu_softcap.line(f.softcap)]
 
 
 def draw(d, p: str, f: Moe) -> str:
@@ -287,7 +293,8 @@ def _experts_steps(c: Ctx, f: Moe, W: Weights, shared_ran: bool = False) -> list
     ``shared_ran``: the shared expert's MLP already ran (Qwen2-MoE), only its gate and the sum remain."""
     T, d, k, L = c.T, c.d, f.top_k, f.d_latent
     steps = [linear(c, "fc1_latent_proj", "experts", W, "x_L = x · W_fc1 (down to the experts' latent)")] if L else []
-    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp, clamp_gate=f.clamp_gate)
+    steps += chain_steps(c, "experts", "experts.", W, f.gated, f.activation, k, f.clamp, clamp_gate=f.clamp_gate,
+                         softcap=f.softcap)
     steps += zero_experts.steps(c, f)
     steps.append(Step("weighted sum of experts", "experts", (T, k, L or d), (T, L or d),
                       f"y = Σ over the {k} chosen experts of w_e · expert_e(x)", 2 * k * T * (L or d)))
@@ -373,7 +380,7 @@ def _experts_forward(R: Run, f: Moe, x: np.ndarray, idx: np.ndarray, w: np.ndarr
     experts' routing weights, shared_scored)."""
     xe = R.linear("fc1_latent_proj", x) if f.d_latent else x  # NemotronHMoE: experts in a latent
     y = zero_experts.forward(R, f, xe, idx, lambda: chain_forward(R, "experts.", f, f.gated, xe, idx, f.clamp,
-                                                                               f.clamp_gate))
+                                                                               f.clamp_gate, f.softcap))
     y = R.rec("weighted sum of experts", (w[..., None] * y).sum(1))
     y = moe_out_bias.forward(R, y) if f.out_bias else y
     if f.d_latent:
