@@ -41,6 +41,7 @@ _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings
                 "per-layer embeddings": "embedding", "hashed n-gram embeddings": "embedding", "prompt rows": "embedding",
                 "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
+                "byte-level parts": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
                 "tied embeddings": "head", "final logit soft-cap": "head", "draft head": "head"}

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import (altup, block_attn_residual, draft_head, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks,
-               residual_scale, sublayer_conv, tanh_gate)
+from . import (altup, block_attn_residual, byte_latent_diagram, draft_head, gated_norm, hyper, laurel, ngram_embedding,
+               recurrent_stacks, residual_scale, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -449,10 +449,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     that lines up across models: ``tokens``, ``embedding``, ``block 1`` (each block kind's input, or the layer
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
-    d.node(q + "tokens", _label(*draft_head.input_text(a)) if a.draft_head else _label("Tokenized text"), "io",
-           shape="plaintext")
-    emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
-        f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
+    d.node(q + "tokens", _label(*draft_head.input_text(a)) if a.draft_head else _label(
+        "Bytes" if a.byte_latent else "Tokenized text"), "io", shape="plaintext")
+    emb_lines = byte_latent_diagram.embedding_lines(a) if a.byte_latent else [
+        "Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
+            f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
     if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
         emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
     if emb.segments:
@@ -485,7 +486,9 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     d.node(q + "embed", _label(*(draft_head.entry_lines(a) if a.draft_head else emb_lines)), "embedding",
            mark="embedding")
     d.edge(q + "tokens", q + "embed")
-    d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", q + "embed")
+    d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}" + (
+        " (global: once per patch)" if a.byte_latent else ""), q + "embed")
+    below = byte_latent_diagram.draw_encoder(d, spec, q + "embed") if a.byte_latent else q + "embed"  # BLT
 
     counts = a.layer_counts()
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
@@ -495,11 +498,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         rows["block 1"] = entry
     elif len(counts) == 1:
         entry, top = _block(d, spec, a.layers[:1], {})
-        d.edge(q + "embed", entry)
+        d.edge(below, entry)
         rows["block 1"] = entry
     else:
         _strip(d, spec, colours)
-        d.edge(q + "embed", q + "layers")
+        d.edge(below, q + "layers")
         for i, kinds in enumerate(frames(spec)):
             entry, _ = _block(d, spec, kinds, colours)
             colour = colours[kinds[0]] if len(kinds) == 1 else d.t.edge
@@ -530,12 +533,15 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                "add", mark="final_norm")
         d.edge(top, q + "altup_head")
         top = q + "altup_head"
+    if a.byte_latent:
+        top = rows["final norm"] = byte_latent_diagram.draw_decoder(d, spec, top)
     if a.final_norm:
         d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}"), "norm", mark="final_norm")
         d.edge(top, q + "final_norm")
         top = rows["final norm"] = q + "final_norm"
-    head = ["Output head (tied to embedding)" if emb.tied else "Linear output head",
-            f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
+    head = byte_latent_diagram.head_lines(a) if a.byte_latent else [
+        "Output head (tied to embedding)" if emb.tied else "Linear output head",
+        f"{_n(a.d_model)} → {_n(a.vocab_size)}"]
     if emb.head_bias:
         head.append("with bias")
     if emb.head_mlp:  # ModernBertDecoderPredictionHead, before the projection

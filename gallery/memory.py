@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from functools import reduce
 
-from . import draft_head, ngram_embedding, recurrent_stacks, sublayer_conv
+from . import byte_latent_cost, draft_head, ngram_embedding, recurrent_stacks, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
@@ -42,9 +42,11 @@ BF16 = 2
 
 
 def layer_caches(arch: Arch) -> list[LayerCache]:
-    """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
-    return [draft_head.cache(arch, recurrent_stacks.cache(arch, kind, _block_cache(arch, kind, n)))
-            for kind, n in arch.layer_counts().items()]
+    """Per block kind: cached elements per token, the window that bounds them, and any fixed state (BLT: per byte, the
+    global layers' one entry per patch, then the byte-level stacks', :mod:`gallery.byte_latent_cost`)."""
+    caches = [draft_head.cache(arch, recurrent_stacks.cache(arch, kind, _block_cache(arch, kind, n)))
+              for kind, n in arch.layer_counts().items()]
+    return byte_latent_cost.caches(arch, caches) if arch.byte_latent else caches
 
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:

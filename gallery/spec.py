@@ -26,6 +26,8 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 
 from .altup import AltUp
 from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
+from .byte_latent import ByteLatent, check as check_byte_latent
+from .hash_ngrams import HashNgrams
 from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
 from .ngram_embedding import NgramEmbedding
@@ -243,6 +245,8 @@ class Embedding(Strict):
     segments: PositiveInt | None = Field(None, description="Rows of a learned segment table (segments × d_model) whose "
                                          "row of each token's segment is added to its embedding (CPM-Ant "
                                          "segment_types); null without")
+    hash_ngrams: HashNgrams | None = Field(None, description="Hashed n-gram rows added to each byte's embedding (BLT "
+                                           "encoder_hash_tok_embedding); null without")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 
@@ -343,6 +347,9 @@ class Arch(Strict):
                                 "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
     laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
                                   "(Gemma 3n LAuReL, laurel_rank); null = none")
+    byte_latent: ByteLatent | None = Field(
+        None, description="Byte-level local encoder, local decoder and patcher around this stack, which then runs once "
+        "per patch (BLT); null = none")
     draft_head: DraftHead | None = Field(
         None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
         "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
@@ -384,6 +391,7 @@ class Arch(Strict):
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
         check_shared(self)
         check_relative_bias(self)
+        check_byte_latent(self)
         check_stacks(self)
         check_attn_residual(self)
         return self

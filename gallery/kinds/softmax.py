@@ -275,7 +275,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                         per=3))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
-        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
+        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "pairs" if m.rope.pairs else "half",
+                            proportional=prop) for t, n in (("Q", h), ("K", kv))]
     steps += dynamic_mask.steps(c, p, kv, hd, W) if m.dynamic_mask else []  # DogeAttention: from V after RoPE
     return steps + _attend_steps(c, m, p, W)
 
@@ -359,8 +360,8 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
-        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
-        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, m.rope.pairs, proportional=prop))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, m.rope.pairs, proportional=prop))
     b = dynamic_mask.forward(R, m.dynamic_mask, v) if m.dynamic_mask else None
     return _attend(R, m, q, k, v, gate if m.output_gate else None, g, b, keep)
 
