@@ -38,9 +38,11 @@ _GROUP_STAGE = {"Parameters": "parameters", "Attention": "token mixer", "Fixed-s
                 "Positions": "token mixer", "Norms": "norms", "Feed-forward": "feed-forward"}
 _FIELD_STAGE = {"vocab": "embedding", "d_model": "embedding", "scaled embeddings": "embedding",
                 "embedding multiplier": "embedding",
-                "per-layer embeddings": "embedding", "prompt rows": "embedding", "segment embedding": "embedding",
+                "per-layer embeddings": "embedding", "hashed n-gram embeddings": "embedding", "prompt rows": "embedding",
+                "segment embedding": "embedding",
                 "learned positions": "embedding", "sinusoidal positions": "embedding", "embedding norm": "embedding",
                 "axial positions": "embedding",
+                "byte-level parts": "embedding",
                 "context": "token mixer", "layers": "layers",
                 "layer pattern": "layers", "QK-norm": "token mixer", "final norm": "final norm",
                 "tied embeddings": "head", "final logit soft-cap": "head", "draft head": "head"}

@@ -79,9 +79,11 @@ CODES: dict[str, Code] = {
              "shared experts of d_expert each, global_scale needs shared_scored; softcap needs gated experts; a draft "
              "head's centroids and centroid_top_k go together; recurrent_stacks need an even number of layers, each "
              "stack with block kinds of its own, and no other residual form or shared blocks; block_attn_residual "
-             "needs blocks of a mixer then an ffn with pre norms and no other residual form; reversible needs blocks "
-             "of a mixer then an ffn with pre norms and plain residual adds; axial position widths are one per axis "
-             "and sum to d_model; LSH buckets are even",
+             "needs blocks of a mixer then an ffn with pre norms and no other residual form; ngram_embedding goes "
+             "with low-rank hyper_connections and a block that adds it; a QSA budget is whole blocks; hash_ngrams "
+             "needs byte_latent, which needs final_norm: false and no other residual, shared-block, position, "
+             "per-layer or draft option; reversible needs blocks of a mixer then an ffn with pre norms and plain "
+             "residual adds; axial position widths are one per axis and sum to d_model; LSH buckets are even",
              "shared_norm: true\nparallel: false", "shared_norm: true\nparallel: true"),
         Code("C007", "published figure adds a part the spec lacks",
              "adds: [vision] needs published.vision_params; adds: [mtp] needs arch.mtp_layers > 0",

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import block_attn_residual, draft_head, gated_norm, hyper, recurrent_stacks
+from . import block_attn_residual, byte_latent, draft_head, gated_norm, hyper, ngram_embedding, recurrent_stacks
 from .catalog import attention_label
 from .counts import COMPONENTS, active_params, breakdown, total_params, unrouted
 from .published import published_text
@@ -147,6 +147,8 @@ _MODEL_FACTS: list[tuple[str, str, Getter]] = [
     ("Vocabulary & context", "prompt rows", lambda s: f"{p.types} × {p.length}" if (p := s.arch.embedding.prompt_rows)
      else "none"),
     ("Vocabulary & context", "segment embedding", lambda s: or_none(s.arch.embedding.segments)),
+    ("Vocabulary & context", "hashed n-gram embeddings", lambda s: ngram_embedding.fact(s.arch.ngram_embedding)),
+    ("Vocabulary & context", "byte-level parts", lambda s: byte_latent.summary(s.arch)),  # BLT
     ("Vocabulary & context", "per-layer embeddings", lambda s: f"d_per_layer {s.arch.per_layer_embedding.d_per_layer}"
      if s.arch.per_layer_embedding else "none"),
     ("Vocabulary & context", "final logit soft-cap", lambda s: or_none(s.arch.embedding.logit_softcap)),

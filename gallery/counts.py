@@ -14,27 +14,29 @@ norms; a shared block's, ``arch.shared_blocks``, once), ``norm_gates`` (the low-
 :mod:`gallery.gated_norm`), ``hyper_connections`` (DeepSeek-V4's and HY-V4's stream weights, :mod:`gallery.hyper`),
 ``attn_residuals`` (Inkling 2's queries over the block states, :mod:`gallery.block_attn_residual`),
 ``altup`` (Gemma 3n's stream router and coefficients, :mod:`gallery.altup`), ``laurel`` (Gemma 3n's low-rank residual,
-:mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer
-input projections; their token table is in ``embeddings``), ``head`` (untied output projection and its bias),
-``draft_head`` (a draft model's pre- and post-projections and centroids, :mod:`gallery.draft_head`). Each
-mixer and feed-forward kind writes its own terms (``gallery/kinds/``); this module wires them with the embeddings,
-norms, hyper-connections, per-layer inputs and head.
+:mod:`gallery.laurel`), ``per_layer_inputs`` (Gemma 4's per-layer input projections, Qwen4-Exp's n-gram keys,
+values and convolutions, :mod:`gallery.ngram_embedding`; their token tables are in ``embeddings``),
+``patch_projections`` (BLT's projections between bytes and patches) and ``patcher`` (BLT's entropy model,
+:mod:`gallery.byte_latent`), ``head`` (untied output projection and its bias), ``draft_head`` (a draft model's
+pre- and post-projections and centroids, :mod:`gallery.draft_head`). Each mixer and feed-forward kind writes its own
+terms (``gallery/kinds/``); this module wires them with the embeddings, norms, hyper-connections, per-layer inputs
+and head.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from . import (altup, axial, block_attn_residual, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
-               residual_scale, reversible, sharedblock, sublayer_conv, tanh_gate)
+from . import (altup, axial, block_attn_residual, byte_latent, draft_head, gated_norm, hyper, laurel, ngram_embedding,
+               recurrent_stacks, residual_scale, reversible, sharedblock, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind, relative_bias
 from .memo import per_object
 from .spec import Arch, Block
 from .terms import Term, Weight, term, weight
 
 COMPONENTS = ("embeddings", "attention", "linear_mixers", "mlp", "experts", "shared_experts", "router", "norms",
-              "norm_gates", "hyper_connections", "attn_residuals", "altup", "laurel", "per_layer_inputs", "head",
-              "draft_head")
+              "norm_gates", "hyper_connections", "attn_residuals", "altup", "laurel", "per_layer_inputs",
+              "patch_projections", "patcher", "head", "draft_head")
 
 
 @per_object
@@ -42,6 +44,10 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     """Every parameter group of the model, in build order, with layer repeats applied (once per ``Arch``)."""
     d = ("d_model", arch.d_model)
     emb = arch.embedding
+    if arch.byte_latent is not None:  # BLT: this stack between byte-level stacks of widths of their own
+        return tuple(byte_latent.model_terms(arch, [Term(t.component, t.name, t.where, t.symbols, t.values, n)
+                                                    for kind, n in arch.layer_counts().items()
+                                                    for t in block_terms(arch, kind)]))
     terms = [term("embeddings", "embed_tokens", "model", _token_rows(arch), d)]
     if emb.learned_positions:
         terms.append(term("embeddings", "embed_positions", "model", ("learned_positions", emb.learned_positions), d))
@@ -49,6 +55,7 @@ def param_terms(arch: Arch) -> tuple[Term, ...]:
     if emb.norm:  # BloomModel.word_embeddings_layernorm
         terms.extend(_norm_terms(arch, "embed_norm", "model", 1))
     terms += _ple_model_terms(arch)
+    terms += ngram_embedding.model_terms(arch.ngram_embedding, sum(arch.blocks[k].ngram_embedding for k in arch.layers))
     for kind, n in arch.layer_counts().items():
         for t in block_terms(arch, kind):
             terms.append(Term(t.component, t.name, t.where, t.symbols, t.values, n))
@@ -94,7 +101,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         pair += mixer_kind(mixer).terms(d, mixer, kind)
     if block.ffn is not None:
         pair += ffn_kind(block.ffn).terms(d, block.ffn, kind)
-    pair += _norm_terms(arch, "norm", kind, norms_per_block(block))
+    lowrank = arch.hyper_connections and arch.hyper_connections.lowrank  # its hc_norm is the layer's norm
+    pair += _norm_terms(arch, "norm", kind, 0 if lowrank else norms_per_block(block))
     if block.gated_norm:  # AXK2GatedRMSNorm: the gate's fc1 and fc2 beside the norm's weight
         labels = [mixer_kind(block.mixer).label] + ["ffn"] * block.gated_norm.ffn
         pair += [w.term(kind) for label in labels for w in gated_norm.weights(d, block.gated_norm, label)]
@@ -114,6 +122,8 @@ def block_terms(arch: Arch, kind: str) -> list[Term]:
         terms += [w.term(kind) for w in block_attn_residual.weights(d, arch, kind)]
     for part, module in ((arch.altup, altup), (arch.laurel, laurel)):  # Gemma3nTextDecoderLayer.altup, .laurel
         terms += [w.term(kind) for w in module.weights(d, part)] if part is not None else []
+    if block.ngram_embedding:  # Qwen4ExpTextPLELayer
+        terms += [w.term(kind) for w in ngram_embedding.weights(d, arch.ngram_embedding, arch.hyper_connections.streams)]
     return terms + sharedblock.use_terms(arch, kind) + _ple_layer_terms(arch, kind)
 
 

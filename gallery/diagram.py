@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import graphviz
 
-from . import (altup, axial, block_attn_residual, draft_head, gated_norm, hyper, laurel, recurrent_stacks,
-               residual_scale, reversible, sublayer_conv, tanh_gate)
+from . import (altup, axial, block_attn_residual, byte_latent_diagram, draft_head, gated_norm, hyper, laurel,
+               ngram_embedding, recurrent_stacks, residual_scale, reversible, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .pattern import summary
 from .sharedblock import draw_shared, shared_use
@@ -201,7 +201,7 @@ def frames(spec: Spec) -> list[list[str]]:
     blocks = [spec.arch.blocks[k] for k in kinds]
     wiring = {(b.norm_placement, b.parallel, b.shared_norm, b.mixer is None, b.ffn is None, b.residual_from_norm,
                b.mixer_scale, b.ffn_scale, b.mixer_norm, b.learned_residual, b.shared is None, b.sublayer_pairs,
-               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv) for b in blocks}
+               b.shortcut, b.tanh_gated, b.gated_norm, b.sublayer_conv, b.ngram_embedding) for b in blocks}
     same = lambda part: all(getattr(b, part) == getattr(blocks[0], part) for b in blocks)  # noqa: E731
     return [kinds] if len(kinds) > 1 and len(wiring) == 1 and same("parallel_mixer") and (
         same("mixer") or same("ffn")) else [[k] for k in kinds]
@@ -281,8 +281,12 @@ def _frame(d: _Dot, spec: Spec, kinds: list[str], colours: dict[str, str], singl
         return entry, p + "add"
     prev = _altup(d, p + "altup_predict", spec.arch.altup, entry, altup.lines(spec.arch.altup)[:2]) \
         if spec.arch.altup else entry
+    if block.ngram_embedding:  # Qwen4ExpTextPLELayer, before the mixer's hyper-connection
+        prev = _side_add(d, p + "ngram", ngram_embedding.lines(spec.arch.ngram_embedding), prev, _residual(spec))
+    hc = spec.arch.hyper_connections
     for i, (name, ins, outs) in enumerate(parts):
-        before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm)
+        before = block.norm_placement in ("pre", "sandwich") and (name != p + "mixer" or block.mixer_norm) and not (
+            hc and hc.lowrank)  # Qwen4ExpTextGatedResidual norms the streams itself
         after = block.norm_placement in ("post", "sandwich")
         into = shared_use(d, p, spec, block, prev) if i == 0 and block.shared else prev
         if before:  # A.X-K2: a gated norm says its gate under its name
@@ -362,6 +366,16 @@ def _per_layer_input(d: _Dot, p: str, spec: Spec, prev: str) -> str:
     return p + "add_ple"
 
 
+def _side_add(d: _Dot, name: str, lines: list[str], prev: str, residual: str) -> str:
+    """A side path from ``prev`` whose output is added to the stream; returns the add node."""
+    d.node(name, _label(*lines), "embedding", mark="embedding")
+    d.edge(prev, name)
+    d.node(name + "_add", _label("+"), "add", shape="circle", width="0.3", fixedsize="true")
+    d.edge(name, name + "_add")
+    d.edge(prev, name + "_add", style="dashed", label=residual)
+    return name + "_add"
+
+
 def _altup(d: _Dot, name: str, a, prev: str, lines: list[str]) -> str:
     """AltUp's predict (before the sublayers) or correct (after them) around each layer (Gemma3nTextAltUp)."""
     d.node(name, _label(*lines), "add", mark="norm")
@@ -439,10 +453,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     that lines up across models: ``tokens``, ``embedding``, ``block 1`` (each block kind's input, or the layer
     strip), ``final norm``, ``head``, ``logits``."""
     a, emb, q = spec.arch, spec.arch.embedding, d.prefix
-    d.node(q + "tokens", _label(*draft_head.input_text(a)) if a.draft_head else _label("Tokenized text"), "io",
-           shape="plaintext")
-    emb_lines = ["Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
-        f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
+    d.node(q + "tokens", _label(*draft_head.input_text(a)) if a.draft_head else _label(
+        "Bytes" if a.byte_latent else "Tokenized text"), "io", shape="plaintext")
+    emb_lines = byte_latent_diagram.embedding_lines(a) if a.byte_latent else [
+        "Token embedding", f"{_n(a.vocab_size)} × {_n(a.d_model)}" + (
+            f" (+ {emb.extra_rows} rows the head has not)" if emb.extra_rows else "")]
     if (prompts := emb.prompt_rows) is not None:  # CpmAntModel.input_embedding: the prompt rows after the vocabulary
         emb_lines.append(f"+ {_n(prompts.types * prompts.length)} prompt rows ({prompts.types} × {prompts.length})")
     if emb.segments:
@@ -466,6 +481,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         emb_lines.append(f"copied into {a.hyper_connections.streams} residual streams")
     if a.reversible:
         emb_lines.append("copied into 2 streams (reversible layers)")
+    if a.ngram_embedding:  # Qwen4ExpTextNGramEmbedding: one hashed table per layer that adds it
+        emb_lines.append("+ a hashed n-gram table for each layer with PLE")
     if a.altup and a.altup.streams > 1:  # Gemma3nTextModel.altup_projections
         emb_lines.append(f"AltUp: {a.altup.streams} streams, {a.altup.streams - 1} of them projected "
                          f"{_n(a.d_model)} → {_n(a.d_model)}, RMS-matched")
@@ -477,7 +494,9 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
     d.node(q + "embed", _label(*(draft_head.entry_lines(a) if a.draft_head else emb_lines)), "embedding",
            mark="embedding")
     d.edge(q + "tokens", q + "embed")
-    d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}", q + "embed")
+    d.note(q + "note_embed", f"vocab {_n(a.vocab_size)} · d_model {_n(a.d_model)}" + (
+        " (global: once per patch)" if a.byte_latent else ""), q + "embed")
+    below = byte_latent_diagram.draw_encoder(d, spec, q + "embed") if a.byte_latent else q + "embed"  # BLT
 
     counts = a.layer_counts()
     colours = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(counts)}
@@ -487,11 +506,11 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
         rows["block 1"] = entry
     elif len(counts) == 1:
         entry, top = _block(d, spec, a.layers[:1], {})
-        d.edge(q + "embed", entry)
+        d.edge(below, entry)
         rows["block 1"] = entry
     else:
         _strip(d, spec, colours)
-        d.edge(q + "embed", q + "layers")
+        d.edge(below, q + "layers")
         for i, kinds in enumerate(frames(spec)):
             entry, _ = _block(d, spec, kinds, colours)
             colour = colours[kinds[0]] if len(kinds) == 1 else d.t.edge
@@ -506,7 +525,8 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
            "in the config", q + "tokens")
 
     if a.hyper_connections:
-        d.node(q + "hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"),
+        d.node(q + "hc_head", _label("Hyper-head", f"{a.hyper_connections.streams} streams → 1 (learned weights)"
+                                     + (", no final norm" if a.hyper_connections.lowrank else "")),
                "add", mark="final_norm")
         d.edge(top, q + "hc_head")
         top = q + "hc_head"
@@ -521,13 +541,16 @@ def draw(d: _Dot, spec: Spec) -> dict[str, str]:
                "add", mark="final_norm")
         d.edge(top, q + "altup_head")
         top = q + "altup_head"
+    if a.byte_latent:
+        top = rows["final norm"] = byte_latent_diagram.draw_decoder(d, spec, top)
     if a.final_norm:
         d.node(q + "final_norm", _label(f"Final {_norm_name(spec)}", *(["over both streams, concatenated (2 × d_model)"]
                                         if a.reversible else [])), "norm", mark="final_norm")
         d.edge(top, q + "final_norm")
         top = rows["final norm"] = q + "final_norm"
-    head = ["Output head (tied to embedding)" if emb.tied else "Linear output head",
-            f"{_n(reversible.width(a)[1])} → {_n(a.vocab_size)}"]
+    head = byte_latent_diagram.head_lines(a) if a.byte_latent else [
+        "Output head (tied to embedding)" if emb.tied else "Linear output head",
+        f"{_n(reversible.width(a)[1])} → {_n(a.vocab_size)}"]
     if emb.head_bias:
         head.append("with bias")
     if emb.head_mlp:  # ModernBertDecoderPredictionHead, before the projection

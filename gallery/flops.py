@@ -27,7 +27,7 @@ under 1% for these models).
 
 from __future__ import annotations
 
-from . import block_attn_residual
+from . import block_attn_residual, byte_latent_cost
 from .counts import active_params, block_terms as layer_terms, param_terms, routed_ffn
 from .draft_head import head_rows
 from .kinds import ffn_kind, mixer_kind
@@ -58,7 +58,10 @@ def _per_image(name: str) -> bool:
 
 def matmul_flops(arch: Arch) -> int | None:
     """2 × the weights one token multiplies with (no embedding lookup, biases and norms excluded); None when the
-    experts a token uses are not said (:func:`~gallery.counts.unrouted`)."""
+    experts a token uses are not said (:func:`~gallery.counts.unrouted`). BLT: per byte
+    (:mod:`gallery.byte_latent_cost`)."""
+    if arch.byte_latent:
+        return byte_latent_cost.matmul_flops(arch)
     active = active_params(arch)
     if active is None:
         return None
@@ -99,7 +102,9 @@ def _mixers(arch: Arch, kind: str) -> tuple:
 
 def attention_flops(arch: Arch, context: int) -> int:
     """QKᵀ and A·V for one query token attending to ``context`` earlier tokens, summed over layers (and over the
-    mixer → ffn pairs of a layer that runs several, LongCat-Flash)."""
+    mixer → ffn pairs of a layer that runs several, LongCat-Flash). BLT: per byte (:mod:`gallery.byte_latent_cost`)."""
+    if arch.byte_latent:
+        return byte_latent_cost.attention_flops(arch, context)
     return sum(n * runs(arch, kind) * arch.blocks[kind].sublayer_pairs * mixer_kind(m).context_flops(m, context)
                for kind, n in arch.layer_counts().items() for m in _mixers(arch, kind))
 

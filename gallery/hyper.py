@@ -8,7 +8,8 @@ stochastic matrix, mixes the streams before the add. HY-V4's identity hyper-conn
 ``HYV4HyperConnection``, ``sinkhorn_iters`` null): no comb, so ``fn`` gives only the pre and post logits, ``scale``
 has two entries, ``post = post_scale · σ(…) + eps`` and each stream adds its own post-weighted output to itself.
 Both end in the same hyper-head (``DeepseekV4HyperHead``, ``HYV4HyperHead``) that collapses the streams before the
-final norm. Owns the schema, the weights (count terms and trace tensors, declared once), the trace steps, the toy
+final norm. Qwen4-Exp's low-rank form (``lowrank`` set) is :mod:`gallery.hyper_lowrank`, whose facets the functions
+here hand on to. Owns the schema, the weights (count terms and trace tensors, declared once), the trace steps, the toy
 forward and the words; :mod:`gallery.counts`, :mod:`gallery.trace`, :mod:`gallery.toy`, :mod:`gallery.diagram` and
 :mod:`gallery.compare` wire them in.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
-from .specbase import Strict
+from . import hyper_lowrank as low
+from .specbase import Strict, rule_error
 from .steps import Ctx, Step, ew
 from .terms import Weight, params, table, weight
 from .toyops import Run
@@ -44,6 +46,17 @@ class HyperConnections(Strict):
         "identity hyper-connections, iHC)")
     post_scale: float = Field(2.0, gt=0, description="The post weights' scale, post = post_scale · σ(…) (HY-V4 "
                               "hc_magnitude; DeepSeek-V4's is 2)")
+    lowrank: PositiveInt | None = Field(
+        None, description="Qwen4-Exp's low-rank form: a per-stream norm, then a mixer of this rank weighs every "
+        "stream's dims into the sublayer's input and one injection weight per stream spreads its output back; it "
+        "replaces the block's norms and the final norm (hc_lowrank); null = the DeepSeek-V4 / HY-V4 forms")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "HyperConnections":
+        if self.lowrank and self.sinkhorn_iters:
+            raise rule_error("lowrank", "block_wiring", "the low-rank form has no Sinkhorn mixing: give lowrank or "
+                             "sinkhorn_iters")
+        return self
 
 
 def _mixes(hc: HyperConnections) -> tuple[str, int]:
@@ -55,6 +68,8 @@ def _mixes(hc: HyperConnections) -> tuple[str, int]:
 def weights(d: tuple[str, int], hc: HyperConnections, name: str) -> list[Weight]:
     """One sublayer's hyper-connection ``name`` (attn_hc, ffn_hc): ``fn`` maps the flattened streams to the mix
     logits, ``base`` is their bias, ``scale`` one per kind of weight (pre, post[, comb])."""
+    if hc.lowrank:
+        return low.weights(d, hc.streams, hc.lowrank, name)
     n, mix = hc.streams, _mixes(hc)
     flat = ("streams × d_model", n * d[1])
     kinds = ("3 (pre, post, comb)", 3) if hc.sinkhorn_iters else ("2 (pre, post)", 2)
@@ -66,6 +81,8 @@ def weights(d: tuple[str, int], hc: HyperConnections, name: str) -> list[Weight]
 def head_weights(d: tuple[str, int], hc: HyperConnections) -> list[Weight]:
     """The hyper-head before the final norm: one weight per stream from the flattened streams, a bias each, one
     scale."""
+    if hc.lowrank:  # Qwen4ExpTextModel.hyper_connection_mixer: no injection
+        return low.weights(d, hc.streams, hc.lowrank, "hc_head", inject=False)
     n = ("streams", hc.streams)
     return [weight("hyper_connections", "hc_head.fn", n, ("streams × d_model", n[1] * d[1]), tensor="hc_head.fn"),
             weight("hyper_connections", "hc_head.base", n, tensor="hc_head.base"),
@@ -76,6 +93,8 @@ def steps(c: Ctx, name: str, inner: list[Step]) -> list[Step]:
     """The hyper-connection ``name`` around one sublayer's steps ``inner``: the layer reads and writes the streams,
     (T, n, d)."""
     hc, T, d, p = c.arch.hyper_connections, c.T, c.d, PART
+    if hc.lowrank:
+        return low.steps(c, name, hc.streams, hc.lowrank, inner)
     n, mixes = hc.streams, _mixes(hc)[1]
     W, x = table(weights(c.dm, hc, name)), (T, n, d)
     comb = f", {n}×{n} comb" if hc.sinkhorn_iters else ""
@@ -114,6 +133,8 @@ def forward(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
     """The toy's hyper-connection and the decoder layer's mixing around one sublayer; x (T, n, d)."""
     T, n, d = x.shape
     hc = R.arch.hyper_connections
+    if hc.lowrank:
+        return low.forward(R, name, n, x, sublayer)
     flat = R.norm(f"{name}: input norm", "", R.rec(f"{name}: flatten streams", x.reshape(T, n * d)), weights=False)
     m = R.rec(f"{name}: mix logits", flat @ R.w[f"{name}.fn"])
     sizes = [n, n, n * n] if hc.sinkhorn_iters else [n, n]
@@ -140,12 +161,15 @@ def forward(R: Run, name: str, x: np.ndarray, sublayer: Callable) -> np.ndarray:
 
 
 def short(hc: HyperConnections) -> str:
-    """The form's short name: mHC (with Sinkhorn mixing) or iHC (identity: each stream keeps its own residual)."""
-    return "mHC" if hc.sinkhorn_iters else "iHC"
+    """The form's short name: mHC (with Sinkhorn mixing), iHC (identity: each stream keeps its own residual) or
+    low-rank."""
+    return "low-rank" if hc.lowrank else "mHC" if hc.sinkhorn_iters else "iHC"
 
 
 def lines(hc: HyperConnections) -> list[str]:
     """What a hyper-connection does around each sublayer, in words for the diagram."""
+    if hc.lowrank:
+        return low.lines(hc.streams, hc.lowrank)
     head = [f"Hyper-connections ({short(hc)})", f"{hc.streams} residual streams; around each sublayer:",
             "learned weights collapse them into its input,"]
     if hc.sinkhorn_iters:
@@ -158,4 +182,5 @@ def fact(hc: HyperConnections | None) -> str:
     """The compare table's row."""
     if hc is None:
         return "none"
-    return f"{hc.streams} streams" + ("" if hc.sinkhorn_iters else ", no mixing")
+    return f"{hc.streams} streams" + (f", rank-{hc.lowrank} mixer" if hc.lowrank else "" if hc.sinkhorn_iters
+                                      else ", no mixing")

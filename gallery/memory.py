@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from functools import reduce
 
-from . import draft_head, recurrent_stacks, sublayer_conv
+from . import byte_latent_cost, draft_head, ngram_embedding, recurrent_stacks, sublayer_conv
 from .kinds import ffn_kind, mixer_kind
 from .layercache import LayerCache, no_mixer, repeated, side_by_side  # noqa: F401  (LayerCache: importable from here)
 from .sharedblock import use_caches
@@ -42,9 +42,11 @@ BF16 = 2
 
 
 def layer_caches(arch: Arch) -> list[LayerCache]:
-    """Per block kind: cached elements per token, the window that bounds them, and any fixed state."""
-    return [draft_head.cache(arch, recurrent_stacks.cache(arch, kind, _block_cache(arch, kind, n)))
-            for kind, n in arch.layer_counts().items()]
+    """Per block kind: cached elements per token, the window that bounds them, and any fixed state (BLT: per byte, the
+    global layers' one entry per patch, then the byte-level stacks', :mod:`gallery.byte_latent_cost`)."""
+    caches = [draft_head.cache(arch, recurrent_stacks.cache(arch, kind, _block_cache(arch, kind, n)))
+              for kind, n in arch.layer_counts().items()]
+    return byte_latent_cost.caches(arch, caches) if arch.byte_latent else caches
 
 
 def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
@@ -59,6 +61,8 @@ def _block_cache(arch: Arch, kind: str, n: int) -> LayerCache:
     ffn = block.ffn and ffn_kind(block.ffn).cache(kind, n, block.ffn, arch.d_model)
     convs = [sublayer_conv.cache(kind, n, 1 + (block.ffn is not None), block.sublayer_conv, arch.d_model)
              ] if block.sublayer_conv else []  # Inkling: a conv window after each sublayer
+    if block.ngram_embedding:  # Qwen4ExpTextPLELayer: its dilated conv's window and the last token ids
+        convs.append(ngram_embedding.cache(kind, n, arch.ngram_embedding, arch.hyper_connections.streams, arch.d_model))
     return reduce(side_by_side, caches + ([ffn] if ffn else []) + convs)
 
 

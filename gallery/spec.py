@@ -27,8 +27,11 @@ from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_vali
 from .altup import AltUp
 from .axial import AxialPositions
 from .block_attn_residual import BlockAttnResidual, check as check_attn_residual
+from .byte_latent import ByteLatent, check as check_byte_latent
+from .hash_ngrams import HashNgrams
 from .draft_head import DraftHead, reads_target
 from .hyper import HyperConnections
+from .ngram_embedding import NgramEmbedding
 from .kinds import FFNS, MIXERS, mixer_kind, schema_classes, union
 from .gated_norm import GatedNorm
 from .kinds.relative_bias import check as check_relative_bias
@@ -132,6 +135,8 @@ class Block(Strict):
     shortcut: Ffn | None = Field(
         None, description="A feed-forward beside the first pair's ffn: it reads the same normed input and its output "
         "is added to the residual at the layer's end, after the last pair (LongCat-Flash's shortcut MoE); null = none")
+    ngram_embedding: bool = Field(False, description="The layer adds the model's hashed n-gram embedding to its "
+                                  "streams before the mixer (Qwen4-Exp ple_layer_ids; arch.ngram_embedding)")
     sublayer_conv: PositiveInt | None = Field(
         None, description="Each sublayer's output y becomes y + conv(y) before the residual add, a depthwise causal "
         "convolution of this many taps at d_model (Inkling attn_sconv and mlp_sconv, conv_kernel_size); null = none")
@@ -244,6 +249,8 @@ class Embedding(Strict):
     segments: PositiveInt | None = Field(None, description="Rows of a learned segment table (segments × d_model) whose "
                                          "row of each token's segment is added to its embedding (CPM-Ant "
                                          "segment_types); null without")
+    hash_ngrams: HashNgrams | None = Field(None, description="Hashed n-gram rows added to each byte's embedding (BLT "
+                                           "encoder_hash_tok_embedding); null without")
     logit_softcap: float | None = Field(None, gt=0, description="tanh soft-capping of final logits")
     logit_scale: float | None = Field(None, gt=0, description="Constant multiplied into logits (Cohere)")
 
@@ -340,10 +347,16 @@ class Arch(Strict):
     per_layer_embedding: PerLayerEmbedding | None = Field(
         None, description="A per-layer input for every layer from a second token table (Gemma 4 E-models "
         "hidden_size_per_layer_input); null = none")
+    ngram_embedding: NgramEmbedding | None = Field(
+        None, description="Hashed n-gram embeddings that the layers whose block says ngram_embedding add to their "
+        "streams (Qwen4-Exp's PLE, ple_layer_ids); null = none")
     altup: AltUp | None = Field(None, description="Residual kept as several streams, one computed per layer, the "
                                 "others predicted and corrected (Gemma 3n AltUp, altup_num_inputs); null = none")
     laurel: Laurel | None = Field(None, description="A learned low-rank residual beside every layer's attention "
                                   "(Gemma 3n LAuReL, laurel_rank); null = none")
+    byte_latent: ByteLatent | None = Field(
+        None, description="Byte-level local encoder, local decoder and patcher around this stack, which then runs once "
+        "per patch (BLT); null = none")
     draft_head: DraftHead | None = Field(
         None, description="A draft model's ends: the pre-projection of the target's token embedding and last hidden "
         "state, the post-projection back to the target's width, an optional centroid head (Gemma 4 assistants, "
@@ -385,6 +398,7 @@ class Arch(Strict):
             raise rule_error("blocks", "unused_block_kind", f"blocks defines kinds no layer uses: {', '.join(unused)}")
         check_shared(self)
         check_relative_bias(self)
+        check_byte_latent(self)
         check_stacks(self)
         check_attn_residual(self)
         return self
@@ -395,7 +409,7 @@ class Arch(Strict):
             raise rule_error("hyper_connections", "block_wiring", "hyper_connections exclude altup and laurel: give "
                              "one way of keeping the residual")
         if self.reversible and (self.hyper_connections or self.altup or self.laurel or self.shared_blocks
-                                or self.recurrent_stacks or self.block_attn_residual or any(
+                                or self.recurrent_stacks or self.block_attn_residual or self.ngram_embedding or any(
                 b.mixer is None or b.ffn is None or b.parallel or b.parallel_mixer or b.norm_placement != "pre"
                 or b.sublayer_pairs > 1 or b.shortcut or b.learned_residual or b.tanh_gated or b.mixer_scale
                 or b.ffn_scale or b.residual_from_norm or b.sublayer_conv or b.gated_norm or b.shared
@@ -406,6 +420,11 @@ class Arch(Strict):
         if axial and sum(axial.dims) != self.d_model:
             raise rule_error("embedding.axial_positions.dims", "axial_axes", f"the axial widths sum to "
                              f"{sum(axial.dims)}, not d_model ({self.d_model})")
+        ngram_blocks = any(b.ngram_embedding for b in self.blocks.values())
+        if ngram_blocks != bool(self.ngram_embedding) or (self.ngram_embedding and not (
+                self.hyper_connections and self.hyper_connections.lowrank)):
+            raise rule_error("ngram_embedding", "block_wiring", "ngram_embedding goes with low-rank hyper_connections "
+                             "and with at least one block whose ngram_embedding is true (and only then)")
         if self.laurel and any(b.mixer is None or b.parallel or b.parallel_mixer for b in self.blocks.values()):
             raise rule_error("laurel", "block_wiring", "laurel goes beside the one mixer of every block (a block "
                              "without a mixer, parallel or with a parallel_mixer has none to go beside)")

@@ -44,6 +44,8 @@ class Rope(Strict):
     theta: float = Field(gt=0, description="Base wavelength θ (rope_theta)")
     partial: float = Field(1.0, gt=0, le=1, description="Fraction of each head's dims that rotate")
     scaling: RopeScaling | None = None
+    pairs: bool = Field(False, description="Turns adjacent pairs of dims (BLT's rotate_half on x[..., ::2] and "
+                        "x[..., 1::2], its frequencies repeat_interleave'd); false: the two halves (Llama)")
 
 
 class Indexer(Strict):

@@ -32,8 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import altup, block_attn_residual, gated_norm, hyper, laurel, residual_scale, reversible, sharedblock, \
-    sublayer_conv, tanh_gate
+from . import (altup, block_attn_residual, gated_norm, hyper, laurel, ngram_embedding, residual_scale, reversible,
+               sharedblock, sublayer_conv, tanh_gate)
 from .kinds import ffn_kind, mixer_kind
 from .kinds.moe import EXPERT_TOY  # noqa: F401  (the toy widths tests build with)
 from .kinds.mlp import FF_TOY  # noqa: F401
@@ -65,7 +65,9 @@ def toy_arch(arch: Arch, kind: str, layer: int = 0) -> Arch:
         "block_attn_residual": res and {"block_layers": res.block_layers,
                                         "queries": {k: q for k, q in res.queries.items() if k == kind}},
         "shared_blocks": sharedblock.shrink(arch, kind, d_model),
-        "hyper_connections": arch.hyper_connections and arch.hyper_connections.model_dump(),
+        "hyper_connections": arch.hyper_connections and {
+            **arch.hyper_connections.model_dump(), **({"lowrank": 8} if arch.hyper_connections.lowrank else {})},
+        "ngram_embedding": block.ngram_embedding and ngram_embedding.shrink(arch.ngram_embedding.model_dump()) or None,
         "reversible": arch.reversible,
         "per_layer_embedding": arch.per_layer_embedding and {
             **arch.per_layer_embedding.model_dump(), "d_per_layer": HEAD_TOY, "vocab_size": 32},
@@ -106,6 +108,8 @@ def toy_forward(arch: Arch, weights: dict[str, np.ndarray], x: np.ndarray,
         return R.done()
     if arch.altup:  # Gemma3nTextDecoderLayer: the layer computes the active prediction of the streams
         predictions, x = altup.predict(R, arch.altup, x)
+    if block.ngram_embedding:  # Qwen4ExpTextDecoderLayer: the n-gram embedding first (the toy's first PLE layer)
+        x = ngram_embedding.forward(R, arch.ngram_embedding, x, 0)
     x = _pair(R, block, x)
     if arch.altup:
         streams, x = altup.correct(R, arch.altup, predictions, x)
@@ -126,6 +130,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
     """The mixer and feed-forward sublayers with their norms and residual adds. ``before_ffn(h, x)`` runs on the
     ffn's normed input before the ffn (a shortcut); ``extra()`` is added in the ffn's residual add."""
     arch, held = R.arch, {}
+    lowrank = arch.hyper_connections and arch.hyper_connections.lowrank  # its own per-stream norm, no block norm
     for sub, label in ((block.mixer, mixer_label(block.mixer)), (block.ffn, "ffn")):
         if sub is None:
             continue
@@ -136,7 +141,7 @@ def _pair(R: Run, block, x: np.ndarray, before_ffn: Callable | None = None, extr
             # ZambaHybridLayer: the shared block's output joins the mixer's input; the residual keeps x
             into = sharedblock.use_forward(R, arch.layers[0], x) if sub is block.mixer and block.shared else x
             h = R.norm(f"{label} norm (pre)", f"{label}_norm", into) if block.norm_placement in ("pre", "sandwich") and (
-                sub is not block.mixer or block.mixer_norm) else into
+                sub is not block.mixer or block.mixer_norm) and not lowrank else into
             h = gated_norm.forward(R, block.gated_norm, label, h)  # AXK2GatedRMSNorm: a gate after the pre norm
             beside = laurel.forward(R, h) if side else None
             if sub is block.ffn and before_ffn is not None:
@@ -214,6 +219,8 @@ def toy_weights(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
                 weights[p.name] = rng.standard_normal(p.shape) / np.sqrt(p.shape[-2])  # fan-in scaled
     for f in block.ffns:
         weights |= ffn_kind(f).buffers(f, rng, arch.vocab_size)
+    if block.ngram_embedding:  # the layer's table (counted with the embeddings, not in the layer's trace)
+        weights["ngram_embedding.weight"] = ngram_embedding.toy_table(arch.ngram_embedding, rng)
     return weights
 
 

@@ -21,11 +21,12 @@ D_TOY, HEAD_TOY, LOCAL_TOY = 16, 8, 3  # toy d_model, head width, and windows/ch
 
 def rope_toy(rope: dict | None, head_dim: int) -> dict | None:
     """RoPE on an even number of the toy head's dims, close to the real fraction; no context scaling, but
-    proportional RoPE (which decides which dims turn at which frequency) kept."""
+    proportional RoPE (which decides which dims turn at which frequency) and the dims it pairs kept."""
     if rope is None:
         return None
     rot = max(2, round(head_dim * rope.get("partial", 1.0) / 2) * 2)
     kept = {"scaling": {"type": "proportional"}} if is_proportional(rope) else {}
+    kept |= {"pairs": True} if rope.get("pairs") else {}
     return {"theta": rope["theta"], **({"partial": rot / head_dim} if rot < head_dim else {}), **kept}
 
 

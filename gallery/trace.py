@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import (altup, block_attn_residual, gated_norm, hyper, laurel, recurrent_stacks, residual_scale, reversible,
-               sharedblock, sublayer_conv, tanh_gate)
+from . import (altup, block_attn_residual, gated_norm, hyper, laurel, ngram_embedding, recurrent_stacks, residual_scale,
+               reversible, sharedblock, sublayer_conv, tanh_gate)
 from .counts import ple_layer_weights, routed_ffn
 from .kinds import ffn_kind, mixer_kind
 from .spec import Arch, Spec
@@ -84,6 +84,8 @@ def layer_steps(arch: Arch, kind: str, seq: int, layer: int = 0) -> list[Step]:
                                 _sublayer(c, ffn, "pre", "ffn"))
     if block.sublayer_pairs == 1 and block.shortcut is None:
         steps = altup.predict_steps(c, arch.altup) if arch.altup else []  # Gemma3nTextDecoderLayer
+        if block.ngram_embedding:  # Qwen4ExpTextDecoderLayer: the n-gram embedding first
+            steps += ngram_embedding.steps(c, arch.ngram_embedding, arch.hyper_connections.streams)
         steps += _pair(c, kind, block, mixer, ffn)
         steps += altup.correct_steps(c, arch.altup) if arch.altup else []
         return steps + _per_layer_input(c)
@@ -99,7 +101,9 @@ def _pair(c: Ctx, kind: str, block, mixer: list[Step] | None, ffn: list[Step] | 
                              (ffn, "ffn", "ffn(x)")):
         if sub is None:
             continue
-        norm_in = sub is not mixer or block.mixer_norm  # ModernBERT's layer 0 has no attention norm
+        # ModernBERT's layer 0 has no attention norm; low-rank hyper-connections norm the streams themselves
+        norm_in = (sub is not mixer or block.mixer_norm) and not (arch.hyper_connections and
+                                                                   arch.hyper_connections.lowrank)
         conv = sublayer_conv.steps(c, label, block.sublayer_conv, block.sublayer_conv_scaled) if block.sublayer_conv \
             else []  # Inkling
         inner = _sublayer(c, sub + conv, block.norm_placement, label, norm_in=norm_in)

@@ -192,7 +192,8 @@ EXPECT: dict[str, Expect] = {
     "swa_rope_theta": BASE,
     "use_dsa": _null(FLAG),
     # GPT-Neo, RWKV: null is 4 × hidden_size; Gemma3nTextConfig: one width, or one per layer
-    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv", "zamba2"}), items=int,
+    "intermediate_size": Expect((int, list), 1, null=frozenset({"gpt_neo", "rwkv", "zamba2", "blt_local_encoder"}),
+                                items=int,
                                 only=((list, frozenset({"gemma3n_text"})),)),
     # RwkvConfig: null is hidden_size; ZambaConfig: 2 × it; Zamba2Config sets 2 × it, a stored value overrides
     "attention_hidden_size": _null(SIZE, "rwkv", "zamba", "zamba2"),
@@ -227,7 +228,8 @@ EXPECT: dict[str, Expect] = {
                                  "hyperclovax", "qwen3_vl_text", "seed_oss", "bamba", "granitemoehybrid", "olmo_hybrid",
                                  "phi", "nemotron", "olmo", "nanochat", "recurrent_gemma", "diffllama", "emu3_text_model",
                                  "aria_text", "cohere2_moe", "cohere_compass_text", "afmoe", "falcon_h1", "apertus",
-                                 "bitnet", "longcat_flash", "zamba2", "doge"),
+                                 "bitnet", "longcat_flash", "zamba2", "doge", "blt_local_encoder",
+                                 "blt_local_decoder", "blt_global_transformer", "blt_patcher"),
     "head_dim": _null(SIZE, "llama", "mistral", "mixtral", "arcee", "ernie4_5", "glm", "hunyuan_v1_dense",
                       "hunyuan_v1_moe", "jais2", "hyperclovax", "internlm3",
                       "iquestcoder", "ministral", "qwen3_vl_moe_text", "seed_oss", "nemotron", "diffllama", "minimax",
@@ -236,7 +238,8 @@ EXPECT: dict[str, Expect] = {
                             "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", "starcoder2", "cohere2", "exaone4", "mellum",
                             "ministral", "ministral3", "olmo3", "vaultgemma", "step3p5", "kolibri1", "dots1", "phimoe",
                             "granite_swa", "granitemoe_swa", "minimax", "lfm3", "cohere2_moe", "cohere_compass_text",
-                            "afmoe", "beam", "zaya", "dots3_note_text", "dots3_note", "doge"),
+                            "afmoe", "beam", "zaya", "dots3_note_text", "dots3_note", "doge", "blt_local_encoder",
+                            "blt_patcher"),
     "sliding_window_pattern": _expect((int, str), 1, null=frozenset({"exaone4", "exaone_moe"}),  # "LLLG" or a number
                                       only=((str, frozenset({"exaone4", "exaone_moe"})),)),
     "num_local_experts": _null(COUNT, "granitemoe", "granitemoeshared", "granitemoehybrid",
@@ -419,6 +422,26 @@ EXPECT: dict[str, Expect] = {
     # Inkling2TextConfig: the clips, the experts' soft-caps, the attention residuals' block
     **dict.fromkeys(["qk_l2_clip_threshold", "rel_l2_clip_threshold", "mlp_gate_softcap", "mlp_up_softcap"], EPS),
     "n_layers_per_attn_res_block": SIZE,
+    # Qwen4ExpTextConfig: low-rank hyper-connections, the n-gram embeddings (null ple_embed_dim is hidden_size), the
+    # QSA indexer (all five null: no indexer, which its indexed layers cannot be built without), the output gate
+    **dict.fromkeys(["hc_count", "hc_lowrank", "ple_conv_kernel_size", "ngram_size", "heads_per_ngram",
+                     "ngram_vocab_size_base", "make_ngram_vocab_size_divisible_by"], SIZE),
+    "seed": COUNT,
+    "ple_layer_ids": _layers(int),
+    **dict.fromkeys(["ple_embed_dim", "indexer_n_heads", "indexer_kv_heads", "indexer_head_dim", "indexer_budget",
+                     "indexer_compress_ratio"], _null(SIZE, "qwen4_exp_text")),
+    "output_gate_type": _null(NAME, "qwen4_exp_text"),
+    "eos_token_id": Expect((int, list), items=int, null=True),
+    # BltConfig: its four sub-configs (each read over its own class's defaults), patching, the hash n-grams; the
+    # sub-configs' cross-attention keys
+    **dict.fromkeys(["encoder_config", "decoder_config", "global_config", "patcher_config"],
+                    Expect((dict,), null=True)),
+    **dict.fromkeys(["patch_size", "max_patch_length", "local_attention_window_len", "cross_attn_k",
+                     "encoder_hash_byte_group_vocab", "hidden_size_global"], _null(SIZE)),
+    "encoder_hash_byte_group_nb_functions": _null(COUNT),
+    "encoder_hash_byte_group_size": _layers(int),
+    **dict.fromkeys(["patch_in_forward", "cross_attn_all_layers"], _null(FLAG)),
+    "patching_mode": _null(NAME),
 }
 
 

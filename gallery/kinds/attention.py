@@ -16,6 +16,8 @@ def rope_text(rope) -> str:
     text = f"RoPE θ {rope.theta:,.0f}"
     if rope.partial < 1:
         text += f" on {rope.partial:.0%} of dims"
+    if rope.pairs:
+        text += " (adjacent pairs)"
     if rope.scaling:
         factor = f" ×{rope.scaling.factor:g}" if rope.scaling.factor else ""
         text += f" ({rope.scaling.type}{factor})"

@@ -22,7 +22,7 @@ from ..steps import Ctx, Step, conv_step, ew, linear
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import ACT, HEAD_TOY, Run, conv, delta_rule, heads
 from . import delta
-from .contract import fixed_state
+from .contract import Fact, fixed_state
 
 DECAY = "g = −exp(A_log) · softplus(a + dt_bias)"  # the step that makes the log-decay (trace, toy, picture)
 _BETA = {False: "σ(b)", True: "2σ(b)"}  # the write strength, in (0, 1) or, with neg_eigval, (0, 2)
@@ -57,6 +57,9 @@ class GatedDeltaNet(Strict):
     neg_eigval: bool = Field(
         False, description="β = 2σ(b), in (0, 2): a write may overshoot and flip what the state holds under a key "
         "(OLMo hybrid linear_allow_neg_eigval); false: β = σ(b)")
+    gate_activation: Literal["silu", "sigmoid"] = Field(
+        "silu", description="What the output gate applies to z (Qwen4-Exp output_gate_type, else hidden_act: "
+        "Qwen4ExpTextRMSNormGated); silu elsewhere")
     norm_eps: float | None = Field(
         None, gt=0, description="The gated output norm's own eps (OLMo hybrid's o_norm: 1e-5); null: the model's")
 
@@ -114,7 +117,7 @@ def lines(m: GatedDeltaNet) -> list[str]:
         f"causal conv (kernel {m.conv_kernel}) on q, k, v · q, k L2-normed",
         f"delta rule: write β = {_BETA[m.neg_eigval]} · decay from a, A_log, dt_bias",
         f"fixed state {m.n_v_heads} × {m.k_head_dim} × {m.v_head_dim} per sequence",
-        "RMSNorm" + (f" (eps {m.norm_eps:g})" if m.norm_eps else "") + " ⊙ silu(z) → out_proj",
+        "RMSNorm" + (f" (eps {m.norm_eps:g})" if m.norm_eps else "") + f" ⊙ {m.gate_activation}(z) → out_proj",
         "fused in_proj_qkvz, in_proj_ba" if m.fused_projections else "",
     ]
 
@@ -177,7 +180,8 @@ def steps(c: Ctx, m: GatedDeltaNet) -> list[Step]:
         ew("norm (gated)", p, per_v, f"x · rsqrt(mean(x²) + eps) · w (eps = {m.norm_eps:g})", per=4,
            params=params(W, "norm.weight")) if m.norm_eps else c.norm("norm (gated)", p, "norm", per_v,
                                                                      params=params(W, "norm.weight")),
-        ew("× silu(z)", p, per_v, "o ⊙ z · σ(z) (z of the same value head)", per=5),
+        ew(f"× {m.gate_activation}(z)", p, per_v, ("o ⊙ z · σ(z)" if m.gate_activation == "silu" else "o ⊙ σ(z)")
+           + " (z of the same value head)", per=5),
         ew("merge heads", p, per_v, "transpose and concatenate the value heads", per=0, out=(T, nv * dv)),
         linear(c, "out_proj", p, W, "y = o · W_out"),
     ]
@@ -217,7 +221,8 @@ def forward(R: Run, m: GatedDeltaNet, x: np.ndarray) -> np.ndarray:
         o = R.rec("norm (gated)", o / np.sqrt((o * o).mean(-1, keepdims=True) + m.norm_eps) * R.w["norm.weight"])
     else:
         o = R.norm("norm (gated)", "norm", o)
-    o = R.rec("× silu(z)", o * ACT["silu"](heads(z, dv)))
+    gate = ACT["silu"](heads(z, dv)) if m.gate_activation == "silu" else 1 / (1 + np.exp(-heads(z, dv)))
+    o = R.rec(f"× {m.gate_activation}(z)", o * gate)
     o = R.rec("merge heads", o.transpose(1, 0, 2).reshape(T, -1))
     return R.linear("out_proj", o)
 
@@ -233,7 +238,8 @@ KIND = fixed_state(
     schema=GatedDeltaNet, name=lambda m: "Gated DeltaNet", terms=WeightTerms(weights), cache=cache,
     state_flops=lambda m: 6 * m.n_v_heads * m.k_head_dim * m.v_head_dim,  # read by k, delta write, read by q
     lines=lines, steps=steps, forward=forward, shrink=shrink,
-    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim),
+    facts=delta.facts(lambda m: m.n_k_heads, lambda m: m.n_v_heads, lambda m: m.k_head_dim, lambda m: m.v_head_dim)
+    + (Fact("Fixed-state mixers", "linear-attention output gate", lambda m: f"{m.gate_activation}(z)"),),
     picture=delta.picture("Value head", lambda head, dk, dv: (
         f"The state S of value head {head} ({dk} × {dv}) after each token: each token first scales it by its decay "
         "exp(g), then writes β · (v − Sᵀk) along its key k (the delta rule). S keeps its size at any length: the "

@@ -21,10 +21,11 @@ from ..specbase import Rope, Strict, rule_error
 from ..steps import Ctx, Step, ew, linear, rope_step, scores_to_output
 from ..terms import Weight, WeightTerms, Weights, params, table, weight
 from ..toyops import HEAD_TOY, LOCAL_TOY, Run, attend, heads, is_proportional, rope_toy, rotate
-from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm, relative_bias
+from . import alibi, differential, dynamic_mask, gate as own_gate, qk_norm, qsa, relative_bias
 from .alibi import Alibi
 from .dynamic_mask import DynamicMask
 from .gate import OutputGate
+from .qsa import QsaIndexer
 from .qk_norm import RENAMED as QK_NORM_RENAMED
 from .relative_bias import RelativeBias
 from .attention import attention, rope_facts, rope_text, tail_lines
@@ -82,6 +83,8 @@ class SoftmaxAttention(Strict):
     dynamic_mask: DynamicMask | None = Field(None, description="Dynamic-mask attention: a learned bias per key and KV "
                                              "head from its value on the scores, and only the keys of largest bias "
                                              "kept (Doge DogeAttention); null without")
+    qsa: QsaIndexer | None = Field(None, description="Qwen4-Exp's QSA indexer: each query attends to the top blocks of "
+                                   "earlier tokens by a pooled index key, and the incomplete tail; null = dense")
     softcap: float | None = Field(None, gt=0, description="tanh soft-capping of attention logits")
     scale: float | None = Field(None, gt=0, description="Query scaling if not 1/sqrt(head_dim)")
     d_in: PositiveInt | None = Field(None, description="Width q, k and v read when it is not d_model (Zamba's shared "
@@ -159,6 +162,9 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     if mixer.qkv_bias:
         out += [weight("attention", f"{name}.bias", heads, dim, shape=(heads[1] * dim[1],))
                 for name, heads, dim in projections]
+        if mixer.output_gate:  # the query's gate half has its bias too (Qwen3NextAttention with attention_bias)
+            out[len(projections)] = weight("attention", "q_proj.bias", h, hd, ("2 (query, gate)", 2),
+                                           shape=(h[1] * hd[1] * 2,))
     out.append(weight("attention", "o_proj", h, vd, d, shape=(h[1] * vd[1], d[1])))
     if mixer.out_bias:
         out.append(weight("attention", "o_proj.bias", d))
@@ -172,6 +178,7 @@ def weights(d: tuple[str, int], mixer: SoftmaxAttention) -> list[Weight]:
     if mixer.gate:
         out += own_gate.weights(d, h, vd, mixer.gate)
     out += dynamic_mask.weights(kv, hd, mixer.dynamic_mask) if mixer.dynamic_mask else []
+    out += qsa.weights(d, mixer.qsa) if mixer.qsa else []
     return out + (differential.weights(hd) if mixer.differential else [])
 
 
@@ -187,6 +194,9 @@ def cache(kind: str, n: int, m: SoftmaxAttention, d_model: int) -> LayerCache:
                    f"{m.v_head_dim}) = {elements:,}")
     else:
         formula = f"2 × n_kv_heads × head_dim = 2 × {m.n_kv_heads} × {m.head_dim} = {elements:,}"
+    if m.qsa:  # Qwen4ExpTextQSAIndexer: update_indexer keeps each token's raw index key
+        elements += m.qsa.head_dim
+        formula += f" + the QSA index key {m.qsa.head_dim} = {elements:,}"
     return LayerCache(kind, n, elements, formula, m.window or m.chunk)
 
 
@@ -194,7 +204,8 @@ def context_flops(m: SoftmaxAttention, context: int) -> int:
     """QKᵀ and A·V for one query over the tokens it sees (the window or chunk bounds them)."""
     bound = m.window or m.chunk
     value = 2 * m.head_dim if m.differential else m.value_dim  # differential: each head reads both value halves
-    return 2 * m.n_heads * (m.head_dim + value) * (min(context, bound) if bound else context)
+    seen = qsa.attended(m.qsa, context) if m.qsa else min(context, bound) if bound else context
+    return 2 * m.n_heads * (m.head_dim + value) * seen + (qsa.context_flops(m.qsa, context) if m.qsa else 0)
 
 
 NAMES = {"mha": "Multi-head attention", "gqa": "Grouped-query attention", "mqa": "Multi-query attention"}
@@ -219,6 +230,8 @@ def lines(m: SoftmaxAttention) -> list[str]:
         out.append(own_gate.text(m.gate))
     if m.dynamic_mask:
         out.append(dynamic_mask.text(m.dynamic_mask))
+    if m.qsa:
+        out.append(qsa.text(m.qsa))
     if m.differential:
         out.append("differential: heads in pairs, O_i − λ·O_(i+h/2) over split values, RMS-normed")
     if m.sub_norm:
@@ -233,7 +246,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
     """LlamaAttention + eager_attention_forward, with the options of the other families."""
     T, p, W = c.T, "attention", table(weights(c.dm, m))
     h, kv, hd, vd = m.n_heads, m.n_kv_heads, m.head_dim, m.value_dim
-    steps = [linear(c, "q_proj", p, W, "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q")]
+    steps = qsa.steps(c, p, m.qsa, int(hd * m.rope.partial), m.rope.theta, W) if m.qsa else []
+    steps.append(linear(c, "q_proj", p, W, "[q | gate] = x · W_q" if m.output_gate else "q = x · W_q"))
     if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
         steps.append(ew("split Q | gate", p, (T, 2 * h * hd), f"view as (T, {h}, 2 × {hd}): each head's first {hd} "
                          f"dims are its queries, the last {hd} its output gate", per=0, out=(T, h * hd)))
@@ -261,7 +275,8 @@ def steps(c: Ctx, m: SoftmaxAttention) -> list[Step]:
                         per=3))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
-        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "half", proportional=prop) for t, n in (("Q", h), ("K", kv))]
+        steps += [rope_step(p, t, (n, T, hd), rot, m.rope.theta, "pairs" if m.rope.pairs else "half",
+                            proportional=prop) for t, n in (("Q", h), ("K", kv))]
     steps += dynamic_mask.steps(c, p, kv, hd, W) if m.dynamic_mask else []  # DogeAttention: from V after RoPE
     return steps + _attend_steps(c, m, p, W)
 
@@ -305,7 +320,7 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
     steps += scores_to_output(c, p, h, hd, vd, m.scale or hd ** -0.5, m.softcap, m.window, m.chunk,
                                params(W, "sinks") if m.sinks else (), (h, T, hd),
                                mask=relative_bias.MASK if m.relative_bias else
-                               dynamic_mask.mask_text(dyn, T, m.window) if dyn else None)
+                               dynamic_mask.mask_text(dyn, T, m.window) if dyn else qsa.MASK if m.qsa else None)
     mask = next(i for i, s in enumerate(steps) if s.op == "mask")
     if m.relative_bias:  # CpmAntAttention: after the scale
         steps.insert(mask, relative_bias.step(p, h, T, m.relative_bias))
@@ -324,6 +339,7 @@ def _attend_steps(c: Ctx, m: SoftmaxAttention, p: str, W: Weights) -> list[Step]
 
 def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
     hd, vd = m.head_dim, m.value_dim
+    keep = qsa.forward(R, m.qsa, x, int(hd * m.rope.partial), m.rope.theta) if m.qsa else None
     q = R.linear("q_proj", x)
     if m.output_gate:  # Qwen3NextAttention: per head, head_dim queries then head_dim gates
         qg = q.reshape(len(x), -1, 2 * hd)
@@ -344,10 +360,10 @@ def forward(R: Run, m: SoftmaxAttention, x: np.ndarray) -> np.ndarray:
         v = R.rec("v_norm", v / np.sqrt((v * v).mean(-1, keepdims=True) + R.arch.norm.eps))
     if m.rope:
         rot, prop = int(hd * m.rope.partial), is_proportional(m.rope)
-        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, False, proportional=prop))
-        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, False, proportional=prop))
+        q = R.rec("RoPE on Q", rotate(q, rot, m.rope.theta, m.rope.pairs, proportional=prop))
+        k = R.rec("RoPE on K", rotate(k, rot, m.rope.theta, m.rope.pairs, proportional=prop))
     b = dynamic_mask.forward(R, m.dynamic_mask, v) if m.dynamic_mask else None
-    return _attend(R, m, q, k, v, gate if m.output_gate else None, g, b)
+    return _attend(R, m, q, k, v, gate if m.output_gate else None, g, b, keep)
 
 
 def shared_kv_toy(m: SoftmaxAttention, T: int) -> tuple[np.ndarray, np.ndarray]:
@@ -372,9 +388,9 @@ def _shared_forward(R: Run, m: SoftmaxAttention, x: np.ndarray, q: np.ndarray, g
 
 
 def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.ndarray, gate,
-            g: np.ndarray | None = None, b: np.ndarray | None = None) -> np.ndarray:
+            g: np.ndarray | None = None, b: np.ndarray | None = None, keep: np.ndarray | None = None) -> np.ndarray:
     """Q, K, V in heads → the output projection; ``gate`` the output gate, ``g`` the per-head gate logits, ``b`` the
-    dynamic mask's bias per KV head and key."""
+    dynamic mask's bias per KV head and key, ``keep`` the tokens the QSA indexer keeps."""
     if m.differential:
         return differential.forward(R, m, q, k, v)
     hd = m.head_dim
@@ -389,7 +405,7 @@ def _attend(R: Run, m: SoftmaxAttention, q: np.ndarray, k: np.ndarray, v: np.nda
     positions = relative_bias.toy_args(m.relative_bias, m.n_heads, q.shape[1]) if m.relative_bias else {
         "bias": alibi.bias(m.alibi, m.n_heads, q.shape[1], scale) if m.alibi else None}
     o = dynamic_mask.attend(R, m, q, k, v, b, scale) if b is not None else attend(
-        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, **positions)
+        R, q, k, v, scale, m.softcap, m.window, m.chunk, m.sinks, extra_mask=keep, **positions)
     if m.output_gate:
         o = R.rec("output gate", o / (1 + np.exp(-gate)), **{"σ(gate)": 1 / (1 + np.exp(-gate))})
     o = own_gate.apply(R, m.gate, o, g, m.value_dim)
@@ -411,6 +427,8 @@ def shrink(m: dict) -> dict:
         out["dynamic_mask"] = dynamic_mask.shrink(m["dynamic_mask"])
     if m.get("relative_bias"):
         out["relative_bias"] = relative_bias.shrink(m["relative_bias"])
+    if m.get("qsa"):
+        out["qsa"] = qsa.shrink(m["qsa"])
     return out
 
 
@@ -436,6 +454,7 @@ KIND = attention(
         Fact("Attention", "output gate", lambda m: m.output_gate),
         own_gate.FACT,
         dynamic_mask.FACT,
+        qsa.FACT,
         Fact("Attention", "differential", lambda m: m.differential),
         Fact("Attention", "K/V shared with an earlier layer", lambda m: m.kv_shared),
         Fact("Norms", "QK-norm", lambda m: qk_norm.FACTS[m.qk_norm]),
