@@ -63,8 +63,11 @@ def section(rows: list[ModelType]) -> str:
         "",
     ]
     lines += [f"- `{r.name}`: {'; '.join(filter(None, (r.detail, r.note)))}" for r in by["read"] if r.detail or r.note]
-    lines += ["", f"**Not read yet ({len(by['todo'])}):**", "", "| type | what it needs | note |", "|---|---|---|"]
-    lines += [f"| `{r.name}` | {r.detail} | {r.note} |" for r in by["todo"]]
+    if by["todo"]:  # a type transformers adds is listed here, with what it needs, until it is read
+        lines += ["", f"**Not read yet ({len(by['todo'])}):**", "", "| type | what it needs | note |", "|---|---|---|"]
+        lines += [f"| `{r.name}` | {r.detail} | {r.note} |" for r in by["todo"]]
+    else:
+        lines += ["", "Every decoder-only text type is read."]
     reasons = Counter(r.detail for r in by["out"])
     lines += ["", f"**Left out ({len(by['out'])}), not decoder-only text models:**", "", "| why | types |", "|---|---|"]
     lines += [f"| {why} | {_code(r.name for r in by['out'] if r.detail == why)} |" for why in reasons]
