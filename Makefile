@@ -13,8 +13,9 @@ app: setup-runtime
 # One pytest-xdist worker per CPU; each test file runs whole on one worker, so a module's shared builds (the
 # transformers models on meta, a Streamlit server) are made once. xdist starts the files with the most tests first;
 # starting them in collection order (--no-loadscope-reorder, the browser tests first) measured no faster in CI
-# (686.6 s, against 657.8 and 685.5 s with the default). The 20-browser load test is the longest file (~220 s);
-# a fresh clone's run took 559 s for 6,697 tests on the 2-core machine (issue 15's limit: 10 minutes).
+# (686.6 s, against 657.8 and 685.5 s with the default). The 20-browser load test is the longest file; the
+# reference models skip torch's weight initialisers (tests/reference.py). A fresh clone's run took 488 s for 6,982
+# tests on the 2-core machine (issue 15's limit: 10 minutes).
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
 
