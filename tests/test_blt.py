@@ -206,3 +206,58 @@ def test_sub_config_defaults_are_the_classes(key):
             assert cls.__dataclass_fields__[name].default is None
         elif name != "rope_parameters":
             assert getattr(built, name) == value, name
+
+
+LENGTHS = [1, 3, 2, 4]  # a BOS patch, then patches of 3, 2 and 4 bytes: 10 bytes, 4 patches
+
+
+@pytest.mark.parametrize("exact_norm", [False, True], ids=["as transformers", "all float64"])
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_the_toy_cross_attention_equals_transformers(side, exact_norm, monkeypatch):
+    """The toy BltCrossAttention (GQA: 4 query heads, 2 KV heads; 2 slots per patch) against transformers' with the
+    same random weights, float64, on the mask BltModel builds: the encoder's slots query their patch's bytes, the
+    decoder's bytes query the slots of the patch before theirs (patch ids from patch_lengths[:, 1:]).
+
+    BltRMSNorm normalises in float32 whatever the input's dtype, and eager_attention_forward takes its softmax in
+    float32, so the layer as transformers runs it is within 1e-6 of the float64 toy (5e-8 to 8e-8 here), not closer;
+    with both casts taken out (``all float64``) they agree to rounding, 1e-12."""
+    import numpy as np
+    import torch
+    from transformers import BltLocalDecoderConfig, BltLocalEncoderConfig
+    from transformers.models.blt import modeling_blt
+    from transformers.models.blt.modeling_blt import (BltCrossAttention, BltModel,
+                                                      _prepare_patch_cross_attention_mask)
+
+    from gallery.byte_latent_toy import cross_attention, cross_mask, patch_ids
+
+    if exact_norm:
+        monkeypatch.setattr(modeling_blt.BltRMSNorm, "forward", lambda self, x: self.weight * x * torch.rsqrt(
+            x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+        softmax = torch.nn.functional.softmax
+        monkeypatch.setattr(torch.nn.functional, "softmax", lambda x, dim, dtype=None: softmax(x, dim))
+    d, h, kv, k, T, P = 32, 4, 2, 2, 10, len(LENGTHS)
+    cls = BltLocalEncoderConfig if side == "encoder" else BltLocalDecoderConfig
+    cfg = cls(hidden_size=d, num_attention_heads=h, num_key_value_heads=kv, cross_attn_k=k, rms_norm_eps=1e-5)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    layer = BltCrossAttention(cfg, 0).double().eval()  # nn.Linear's random initialisation
+    with torch.no_grad():
+        for norm in (layer.q_norm, layer.k_norm):
+            norm.weight.copy_(1 + 0.2 * torch.randn_like(norm.weight))
+    lengths = torch.tensor([LENGTHS if side == "encoder" else LENGTHS[1:]])
+    ids = BltModel._patch_ids_from_lengths(None, lengths, T)  # (1, T)
+    assert (ids[0].numpy() == patch_ids(lengths[0].numpy(), T)).all()
+    queries_are_patches = side == "encoder"
+    mask = _prepare_patch_cross_attention_mask(ids, P, T, patches_as_queries=queries_are_patches, cross_attn_k=k,
+                                               dtype=torch.float64)  # (1, 1, Tq, Tk): 0 or the float64 min
+    allowed = cross_mask(ids[0].numpy(), P, k, queries_are_patches)
+    assert (allowed == (mask[0, 0] == 0).numpy()).all()
+    rng = np.random.default_rng(0)
+    x, states = rng.standard_normal((P * k, d)), rng.standard_normal((T, d))  # encoder: slots query bytes
+    if side == "decoder":
+        x, states = states, x  # bytes query slots
+    with torch.no_grad():
+        out, _ = layer(torch.from_numpy(x)[None], torch.from_numpy(states)[None], attention_mask=mask)
+    w = {name: p.detach().numpy().T for name, p in layer.named_parameters()}  # (in, out) as the toys store them
+    toy = cross_attention(w, x, states, allowed, h, kv, cfg.rms_norm_eps)
+    assert np.abs(out[0].numpy() - toy).max() < (1e-12 if exact_norm else 1e-6)
