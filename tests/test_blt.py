@@ -261,3 +261,44 @@ def test_the_toy_cross_attention_equals_transformers(side, exact_norm, monkeypat
     w = {name: p.detach().numpy().T for name, p in layer.named_parameters()}  # (in, out) as the toys store them
     toy = cross_attention(w, x, states, allowed, h, kv, cfg.rms_norm_eps)
     assert np.abs(out[0].numpy() - toy).max() < (1e-12 if exact_norm else 1e-6)
+
+
+def test_the_toy_hash_ids_equal_transformers():
+    """hash_ids equals byte_group_hash_function on random bytes (and bytes at the top of the range, where the int64
+    hash wraps) for every prime compute_hash_embeddings uses and n-gram sizes 1 to 8, id for id."""
+    import numpy as np
+    import torch
+    from transformers.models.blt.modeling_blt import byte_group_hash_function
+
+    from gallery.byte_latent_toy import PRIMES, hash_ids
+
+    rng = np.random.default_rng(0)
+    for ids in (rng.integers(0, 260, (2, 40)), np.full((1, 12), 259)):
+        for prime in PRIMES:
+            for n in range(1, 9):
+                for vocab in (50, 500002):
+                    theirs = byte_group_hash_function(torch.from_numpy(ids), n, prime, vocab).numpy()
+                    assert (hash_ids(ids, n, prime, vocab) == theirs).all(), (prime, n, vocab)
+
+
+def test_the_toy_hash_embeddings_equal_transformers():
+    """hash_embeddings equals compute_hash_embeddings on a tiny config (13 functions, so the primes cycle; sizes 3, 5,
+    8; 50 buckets), float64, with random tables."""
+    import types
+
+    import numpy as np
+    import torch
+    from transformers.models.blt.modeling_blt import compute_hash_embeddings
+
+    from gallery.byte_latent_toy import hash_embeddings
+
+    functions, sizes, vocab, d = 13, [3, 5, 8], 50, 8
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(260, d).double()
+    table = torch.nn.Embedding(functions * len(sizes) * vocab, d).double()
+    ids = np.random.default_rng(1).integers(0, 260, (2, 30))
+    with torch.no_grad():
+        theirs = compute_hash_embeddings(torch.from_numpy(ids), types.SimpleNamespace(embed_tokens=embed), table,
+                                         functions, sizes, vocab).numpy()
+    ours = hash_embeddings(ids, embed.weight.detach().numpy(), table.weight.detach().numpy(), functions, sizes, vocab)
+    assert (ours == theirs).all()  # the same rows summed in the same order: equal to the bit
