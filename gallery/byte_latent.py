@@ -13,7 +13,7 @@ The **patcher** (``BltPatcher``, a small byte LM) decides where patches start: a
 
 BLT's cross-attention norms its queries and its keys/values input over the whole width (``q_norm``, ``k_norm`` of
 hidden_size), and returns ``o_proj(...) + query input``, which the caller adds to the stream again (the stream becomes
-2 × itself + the attention).
+2 × itself + the attention). :mod:`gallery.byte_latent_toy` holds its NumPy toy, checked against transformers.
 
 The spec's ``arch`` is the global stack (d_model, layers, blocks); ``arch.byte_latent`` (:class:`ByteLatent`) holds
 the three others, each with widths of its own. Counts (every stack, exactly as ``parameters()``), cache and FLOPs are

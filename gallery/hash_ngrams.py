@@ -6,7 +6,8 @@ function f (``encoder_hash_byte_group_nb_functions``, each with a prime of its o
 are hashed by a rolling polynomial hash modulo ``encoder_hash_byte_group_vocab``; the row at that hash, offset to
 the (f, n)-th slice of one fused table (``BltModel.encoder_hash_tok_embedding``: functions × sizes × vocab rows of
 the local encoder's width), is added to the byte's own embedding. An Embedding option: the schema, its weight, its
-words; :mod:`gallery.byte_latent` counts it at the local encoder's width.
+words; :mod:`gallery.byte_latent` counts it at the local encoder's width, :mod:`gallery.byte_latent_toy`
+computes the ids and the sum.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """BLT (issue 15, the byte-level parts around a global transformer): the config read as ``BltConfig`` and its four
 sub-configs read it, counted exactly against ``BltForCausalLM`` built on the meta device (the default config, and
 variants changing every size of every sub-config: widths, layers, heads, KV heads, d_ff, cross-attention slots and
-layers, hash n-grams, vocabularies, tying, the patcher present or not); the cache and FLOPs per byte derived by hand."""
+layers, hash n-grams, vocabularies, tying, the patcher present or not); the cache and FLOPs per byte derived by hand;
+the toys (the global layer, the patch-byte cross-attention, the hash n-gram ids and embedding) against transformers."""
 
 from __future__ import annotations
 
