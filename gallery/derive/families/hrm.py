@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ...spec import MAX_LAYERS
 from ..config import DerivationError
-from ..family import const, without
+from ..family import const, whole_heads, without
 from .llama import Llama
 
 LOW, HIGH = "L_module", "H_module"
@@ -50,13 +50,13 @@ def _multiplier(c, kind=None) -> float:
     return 1.0 / c["initializer_range"]
 
 
+_whole_heads = whole_heads("HrmTextConfig.validate_architecture refuses them")
+
+
 def _heads(c, kind=None) -> int:
     """num_attention_heads, which must divide hidden_size (HrmTextConfig.validate_architecture)."""
-    heads, hidden = c["num_attention_heads"], c["hidden_size"]
-    if hidden % heads:
-        raise DerivationError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden}, which "
-                              "HrmTextConfig refuses; accepted: a divisor")
-    return heads
+    _whole_heads(c, kind)
+    return c["num_attention_heads"]
 
 
 class HrmText(Llama):
