@@ -8,7 +8,8 @@ are read from ``arch_specs/`` or from the folder named by the ``GALLERY_SPECS`` 
 
 import streamlit as st
 
-from views.common import literal, spec_index
+from views import heap
+from views.common import literal, spec_index, version
 
 st.set_page_config(page_title="LLM Architecture Gallery", page_icon=":material/account_tree:", layout="wide")
 
@@ -32,4 +33,7 @@ with st.sidebar:
                 st.code("\n".join(str(p) for p in problems), language="text")
             st.caption("Fix them with `python -m gallery lint` — the other models are unaffected.")
 
-page.run()
+try:
+    page.run()
+finally:  # st.stop and page switches end a run by raising
+    heap.settle(version())  # what this run imported or loaded for good, out of the collector's walks

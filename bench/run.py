@@ -280,6 +280,7 @@ def _pages(url: str, slug: str, compare: list[str]) -> dict[str, tuple[str, bool
                                                + "&part=Diagrams", True),
         "Trace (one layer, T = 16)": (f"{url}/trace?slug={slug}&seq=16", False),
         "Try (a bundled model)": (f"{url}/try?base={slug}", True),
+        "Family tree (every model)": (f"{url}/tree", True),
     }
 
 
