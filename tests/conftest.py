@@ -72,9 +72,14 @@ def folder(tmp_path):
     (tmp_path / "configs").mkdir()
     shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
     return tmp_path
+def page_figures(at) -> list[str]:
+    """The markup of the diagrams an AppTest page sent (drawn on the server, mounted by views/diagrams.py)."""
+    return [json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "gallery.figure"]
+
+
 def page_diagrams(at) -> list[ET.Element]:
-    """The diagrams an AppTest page sent as inline SVG (drawn on the server, views/diagrams.py), parsed as XML."""
-    boxes = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')]
+    """The diagrams an AppTest page sent as inline SVG, parsed as XML."""
+    boxes = [ET.fromstring(markup) for markup in page_figures(at)]
     return [svg for box in boxes for svg in box.iter(f"{SVG}svg")]
 
 

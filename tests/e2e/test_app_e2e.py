@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from gallery.diagram import to_dot
 from gallery.render import page_svg
+from views.diagrams import MOUNT
 
 from .conftest import wait_for_app
 
@@ -19,6 +20,23 @@ pytestmark = pytest.mark.e2e
 
 def _no_exception(page) -> None:
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
+
+
+def test_the_diagram_mount_drops_what_could_run(page):
+    """views.diagrams' JavaScript, run in Chromium on markup that tries every way to run code once in the page."""
+    hostile = ('<div class="gallery-diagram"><svg onload="window.ran = 1"><script>window.ran = 2</script>'
+               '<a href="javascript:window.ran = 3"><text>kept</text></a><g onclick="window.ran = 4"><title>t</title></g>'
+               '<foreignObject><img src="x" onerror="window.ran = 5"></foreignObject></svg>'
+               '<img src="x" onerror="window.ran = 6"><iframe srcdoc="<script>parent.ran = 7</script>"></iframe></div>')
+    page.set_content('<div id="mount"></div>')
+    page.evaluate("async ([js, data]) => (await import(URL.createObjectURL(new Blob([js], {type: 'text/javascript'}))))"
+                  ".default({parentElement: document.getElementById('mount'), data})", [MOUNT, hostile])
+    page.locator("#mount svg a").dispatch_event("click")  # were its link or handlers kept, they would run now
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.ran") is None
+    html = page.inner_html("#mount")
+    assert not re.search(r"<script|<iframe|foreignObject|onload|onclick|onerror|javascript:", html, re.I), html
+    assert page.locator("#mount .gallery-diagram svg text").text_content() == "kept"  # the figure itself is kept
 
 
 @pytest.mark.parametrize("path", ["/model?model=gpt-oss-20b", "/", "/compare", "/try"])
