@@ -11,6 +11,8 @@ iframe) whose few lines of JavaScript let the browser's own parser build it (:da
 Markdown instead, it was parsed by JavaScript (``rehype-raw``, 184 KB fetched on every cold load) into one React
 element per SVG node: the family tree of 1,000 models (2.2 MB, 31,000 SVG elements) took 4.9 s to load warm and
 5.6 s cold that way, 1.9 s and 3.3 s this way (headless Chromium, 3 loads each, the same server state).
+Why not ``st.html``: it cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a
+component's JavaScript cannot import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what could run itself.
 """
 
 from __future__ import annotations
