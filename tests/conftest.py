@@ -73,8 +73,10 @@ def folder(tmp_path):
     shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
     return tmp_path
 def page_figures(at) -> list[str]:
-    """The markup of the diagrams an AppTest page sent (drawn on the server, mounted by views/diagrams.py)."""
-    return [json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "gallery.figure"]
+    """The markup of the diagrams an AppTest page sent (drawn on the server; views/diagrams.py sends a small one as
+    Markdown, mounts a large one)."""
+    return [m.value for m in at.markdown if m.value.startswith('<div class="gallery-diagram"')] + [
+        json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.component_name == "gallery.figure"]
 
 
 def page_diagrams(at) -> list[ET.Element]:

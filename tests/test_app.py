@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from views import diagrams
+
 from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_figures
 
 
@@ -263,11 +265,11 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
     assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
                                                                   "ellipse", "polyline")}
-    # Streamlit escapes HTML in markdown unless a page opts in; none does: the SVG Graphviz wrote (every text in it
-    # escaped as XML), the family tree's with its links too, goes through the diagram module's mount, which drops
-    # what could run (tests/e2e/test_app_e2e.py)
+    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for the SVG Graphviz
+    # wrote (every text in it escaped as XML); a large one (the family tree's, with its links) goes through its
+    # mount, which drops what could run (tests/e2e/test_app_e2e.py)
     for page in (ROOT / "views").glob("*.py"):
-        assert "unsafe_allow_html" not in page.read_text(), page
+        assert ("unsafe_allow_html" in page.read_text()) == (page.name == "diagrams.py"), page
     at = _app("views/tree.py")
     assert not at.exception
     [html] = page_figures(at)
@@ -353,9 +355,11 @@ def test_family_tree_page_draws_every_model_and_filters_by_lineage(bundled):
     at = _app("views/tree.py")
     assert not at.exception
     [svg] = page_figures(at)
+    assert len(svg) > diagrams.LARGE and len(at.get("bidi_component")) == 1  # every model: mounted, not Markdown
     assert svg.count('class="node"') == len(bundled) and "model?model=gpt2" in svg
     at = _app("views/tree.py", lineage="Google")
     [svg] = page_figures(at)
+    assert len(svg) <= diagrams.LARGE and not at.get("bidi_component")  # one lineage: sent as Markdown
     # RecurrentGemma's RG-LRU layers put it among the fixed-state hybrids, not in Google's lineage group
     google = [s for s, (spec, _) in bundled.items() if spec.organisation == "Google" and s != "recurrentgemma-2b"]
     assert all(f"model?model={s}" in svg for s in google) and "model?model=deepseek-v3" not in svg

@@ -6,13 +6,15 @@ in a box that scrolls when it is wider than the page, never shrunk to fit (issue
 missing the browser lays the diagram out with ``st.graphviz_chart``, and a caption says why.
 :func:`downloads` offers the same drawing as slide exports (``gallery.render``: SVG, PNG, PDF).
 
-The SVG reaches the page through a Streamlit component (``st.components.v2``, mounted in the page, not an
-iframe) whose few lines of JavaScript let the browser's own parser build it (:data:`MOUNT`). Sent as HTML in
-Markdown instead, it was parsed by JavaScript (``rehype-raw``, 184 KB fetched on every cold load) into one React
-element per SVG node: the family tree of 1,000 models (2.2 MB, 31,000 SVG elements) took 4.9 s to load warm and
-5.6 s cold that way, 1.9 s and 3.3 s this way (headless Chromium, 3 loads each, the same server state).
-Why not ``st.html``: it cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a
-component's JavaScript cannot import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what could run itself.
+A figure reaches the page in one of two ways, chosen by its size (:data:`LARGE`), because their costs grow
+differently. As HTML in Markdown, JavaScript parses it (``rehype-raw``) into one React element per SVG node: cheap
+for a model's diagram (at most ~80 KB), but the family tree of 1,000 models (2.2 MB, 31,000 SVG elements) took
+4.9 s to load warm and 5.6 s cold. Through a Streamlit component (``st.components.v2``, mounted in the page, not an
+iframe) whose few lines of JavaScript let the browser's own parser build it (:data:`MOUNT`), the same tree took
+1.9 s and 3.3 s; but the component has a fixed cost of its own: the Try page with a 13 KB diagram took 0.6-0.8 s
+more renderer time that way (headless Chromium, 3 loads each, the same server state). Why not ``st.html``: it
+cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a component's JavaScript cannot
+import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what could run itself.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ export default function ({ parentElement, data }) {
 }
 """
 _FIGURE = st.components.v2.component("gallery.figure", js=MOUNT, isolate_styles=False)  # in the page's own DOM
+LARGE = 128 * 1024  # characters of markup above which a figure is mounted by _FIGURE, not sent as Markdown
 BOX = "overflow:auto;max-height:92vh;"  # both scroll bars stay on screen for a tall, wide figure
 ROW = "display:flex;gap:24px;align-items:flex-end;width:max-content;"  # bottoms (the embeddings) aligned
 
@@ -76,8 +79,12 @@ def start_row(figures: list[tuple[str, str]]) -> Callable[[], None]:
             return
         items = "".join(f'<div role="figure" aria-label="{html.escape(alt)}">{svg}</div>'
                         for svg, (_, alt) in zip(svgs, figures))
-        with slot.container():
-            _FIGURE(data=f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>')
+        markup = f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>'
+        if len(markup) > LARGE:
+            with slot.container():
+                _FIGURE(data=markup)
+        else:
+            slot.markdown(markup, unsafe_allow_html=True)
 
     return draw
 
