@@ -72,6 +72,8 @@ def folder(tmp_path):
     (tmp_path / "configs").mkdir()
     shutil.copy(SPEC_DIR / "configs" / f"{BASE}.json", tmp_path / "configs" / f"{BASE}.json")
     return tmp_path
+
+
 def page_figures(at) -> list[str]:
     """The markup of the diagrams an AppTest page sent (drawn on the server; views/diagrams.py sends a small one as
     Markdown, mounts a large one)."""

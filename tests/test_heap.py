@@ -24,7 +24,7 @@ class Node:
 @pytest.fixture(autouse=True)
 def thawed(monkeypatch):
     """Each test starts with nothing frozen and no settle remembered, and leaves the process so."""
-    monkeypatch.setattr(heap, "_settled", [None])
+    monkeypatch.setattr(heap, "_settled", None)
     gc.unfreeze()
     yield
     gc.unfreeze()

@@ -24,22 +24,23 @@ import sys
 import threading
 
 _lock = threading.Lock()
-_settled: list[object] = [None]  # the (modules, spec folder version) of the last freeze
+_settled: tuple | None = None  # the (modules, spec folder version) of the last freeze
 
 
 def settle(version: object) -> bool:
     """Freeze the heap as it is now, unless no module was imported and the spec folder's ``version`` is the
     same since the last time; True when it froze."""
+    global _settled
     key = (len(sys.modules), version)
-    if _settled[0] == key:
+    if _settled == key:
         return False
     with _lock:  # sessions' script threads may finish runs at once
-        last = _settled[0]
+        last = _settled
         if last == key:
             return False
         if last is None or last[1] != version:
             gc.unfreeze()  # a new folder version: what was frozen with the old one is walked (and freed) again
         gc.collect()  # so no garbage is frozen
         gc.freeze()
-        _settled[0] = key
+        _settled = key
         return True
