@@ -265,11 +265,11 @@ def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     assert evil in diagram_text(svg).splitlines()[0]  # the title: the literal text, no element made of it
     assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in ("svg", "g", "title", "text", "polygon", "path",
                                                                   "ellipse", "polyline")}
-    # Streamlit escapes HTML in markdown unless a page opts in; only the diagram module does, for the SVG Graphviz
-    # wrote (every text in it escaped as XML); a large one (the family tree's, with its links) goes through its
-    # mount, which drops what could run (tests/e2e/test_app_e2e.py)
+    # Streamlit escapes HTML in markdown unless a page opts in; only views/markup.py does, for the SVG Graphviz
+    # wrote (every text in it escaped as XML) and pandas' escaped tables (tests/test_markup.py); a large figure (the
+    # family tree's, with its links) goes through its mount, which drops what could run (tests/e2e/test_app_e2e.py)
     for page in (ROOT / "views").glob("*.py"):
-        assert ("unsafe_allow_html" in page.read_text()) == (page.name == "diagrams.py"), page
+        assert ("unsafe_allow_html" in page.read_text()) == (page.name == "markup.py"), page
     at = _app("views/tree.py")
     assert not at.exception
     [html] = page_figures(at)

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import streamlit as st
 
 from gallery.render import FORMATS, INSTALL_HINT, RenderError, dot_available, page_svg, render
+from views import markup
 
 MOUNT = """
 export default function ({ parentElement, data }) {
@@ -79,12 +80,12 @@ def start_row(figures: list[tuple[str, str]]) -> Callable[[], None]:
             return
         items = "".join(f'<div role="figure" aria-label="{html.escape(alt)}">{svg}</div>'
                         for svg, (_, alt) in zip(svgs, figures))
-        markup = f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>'
-        if len(markup) > LARGE:
+        box = f'<div class="gallery-diagram" style="{BOX}"><div style="{ROW}">{items}</div></div>'
+        if len(box) > LARGE:
             with slot.container():
-                _FIGURE(data=markup)
+                _FIGURE(data=box)
         else:
-            slot.markdown(markup, unsafe_allow_html=True)
+            markup.show(box, slot)
 
     return draw
 

@@ -12,7 +12,7 @@ from gallery.draft import to_yaml
 from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
-from views import diagrams
+from views import diagrams, markup
 from views.common import literal, spec_index
 from views.try_hub import hub_config
 
@@ -80,7 +80,7 @@ diagrams.show(to_dot(spec), "Block diagram of your config")
 
 other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
 table = compare.frame([spec, index.specs[other]])
-st.table(table)  # static HTML: no data-grid bundle to load for two columns (issue 17)
+markup.table(table)  # static HTML: no Arrow code or data grid to load for two columns (issue 17)
 
 c1, c2 = st.columns(2)
 c1.download_button("Download spec YAML", data=to_yaml(spec), file_name=f"{spec.slug}.yaml",
