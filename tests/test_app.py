@@ -415,8 +415,8 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
     total, active = (next(m for m in at.metric if m.label == label) for label in ("Total parameters", "Active per token"))
     assert "tied" in total.proto.help and "routed experts" in active.proto.help
     at = _app(q="gpt-oss-20b")
-    assert any(c.value.startswith("Published: total 21B") and "3.6B (input embedding left out" in c.value
-               for c in at.caption)
+    assert any(":gray[:small[Published: total 21B" in m.value and "3.6B (input embedding left out" in m.value
+               for m in at.markdown)  # the card's last line
     at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"], part="Table")
     frame = at.dataframe[0].value
     row = frame.loc[("Parameters", "published active")]

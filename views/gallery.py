@@ -68,12 +68,11 @@ def grid() -> None:
     columns = st.columns(3)
     for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
         with columns[i % 3].container(border=True):
-            st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}")
             size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
-            st.markdown(f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
-                        f"_{k.pattern}_")
-            if k.published:
-                st.caption(f"Published: {k.published}")
+            published = f"  \n:gray[:small[Published: {literal(k.published)}]]" if k.published else ""
+            st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}\n\n"
+                        f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
+                        f"_{k.pattern}_{published}")  # one element, not three: see PER_PAGE
             st.page_link("views/model.py", label="Open", query_params={"model": k.slug},
                          icon=":material/arrow_forward:")
             st.page_link("views/compare.py", label="Compare with…", query_params={"models": [k.slug]},
@@ -81,8 +80,10 @@ def grid() -> None:
 
 
 PER_PAGE = 12
-# The browser's cost of a load grows with the elements drawn, six a card (measured, CDP renderer task time of a warm
-# load of a scratch page: 30 cards 3.8 s, 12 cards 1.9 s, at load average 10); 12 cards are four rows of three.
+# The browser's cost of a load grows with the elements drawn (measured, CDP renderer task time of a warm load of a
+# scratch page: 30 cards 3.8 s, 12 cards 1.9 s, at load average 10); 12 cards are four rows of three. A card's text
+# is one Markdown element, not three (name, facts, published figures): the Gallery's warm load 2.44× → 1.99× and
+# 2.35× → 2.27× the floor in two pairs of 6 loads, cold 1.64× → 1.56× (python -m bench's readiness, one run).
 # What the cards' counts mean, said once: a tooltip per card made 30 cards cost the browser about twice as much.
 st.caption(f"{len(chosen)} of {len(all_cards)} models", help=f"Total: {CONVENTIONS['total']} "
            f"Active: {CONVENTIONS['active']} Published: {CONVENTIONS['published']}")
