@@ -3,10 +3,10 @@
 Streamlit shows HTML in Markdown as text unless a page opts in (``unsafe_allow_html``). Two kinds of markup opt
 in, both through :func:`show`: Graphviz's SVG (every text XML-escaped by ``dot``; ``views/diagrams.py``) and a
 small static table (:func:`table`, every text HTML-escaped by pandas). ``tests/test_app.py`` checks that no other
-module opts in, and that a stranger's text stays text in both.
+module opts in; it and ``tests/test_markup.py`` check that a stranger's text stays text in both.
 
 Why a table as HTML: ``st.table`` draws each cell as a React element after loading ~1 MB of Arrow formatting code,
-and ``st.dataframe`` loads the data grid (~1.2 MB). The Try page's two-column comparison (~40 rows) measured in
+and ``st.dataframe`` loads the data grid (~1.2 MB). The Try page's two-column comparison (~70 rows) measured in
 headless Chromium against the floor app, 5 loads each in one run, every element drawn: ``st.table`` 1.96× cold /
 3.44× warm, ``st.dataframe`` 1.98× / 2.79×, a Markdown pipe table 1.79× / 2.38×, this HTML 1.60× / 2.19×
 (it reuses the HTML parser the diagram already loaded).
