@@ -183,6 +183,18 @@ def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, ap
     assert fetched == []
 
 
+
+def test_try_shows_its_comparison_as_a_table_in_the_page(page, app_url, bundled):
+    """The comparison arrives as HTML in Markdown (views/markup.py): the browser draws a real table of it."""
+    page.goto(app_url + "/try?base=llama-2-7b-hf&with=gpt2")
+    wait_for_app(page)
+    table = page.locator("[data-testid='stMarkdown'] table")
+    expect(table).to_have_count(1)
+    expect(table.locator("thead tr").first.locator("th").last).to_have_text(bundled["gpt2"][0].name)
+    total = table.locator("tbody tr", has=page.locator("th", has_text=re.compile(r"^total$")))
+    expect(total.locator("td")).to_have_text(["6.74B", "124M"])  # transformers' 6,738,415,616 and 124,439,808
+    _no_exception(page)
+
 # Issue 16, "readable where it is shown": at a 1,400 × 1,000 px window every diagram label is at least 12 px
 # high; a figure wider than the page scrolls inside its box instead of shrinking, and the page keeps its width.
 READABLE_PX = 12
