@@ -127,6 +127,16 @@ def test_model_page_links_to_its_trace():
     assert link.proto.page == "trace" and link.proto.query_string == "slug=gpt2"
 
 
+def test_compare_sends_its_stories_only_when_their_expander_is_open():
+    """Closed (two models chosen) the stories' links are not sent; open (fewer than two chosen) every story is."""
+    from gallery.compare import STORIES
+
+    at = _app("views/compare.py", models=["gpt2", "qwen3-8b"])
+    assert not at.exception and len(at.expander) == 1 and not at.get("page_link")
+    at = _app("views/compare.py", models=["gpt2"])
+    assert [link.proto.label for link in at.get("page_link")] == [story.title for story in STORIES]
+
+
 def test_compare_sends_its_table_when_its_tab_is_opened():
     at = _app("views/compare.py", models=["llama-2-7b-hf", "mistral-7b-v0.1"])  # the load: changes and figure
     assert not at.exception and not at.dataframe and page_diagrams(at)

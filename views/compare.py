@@ -39,11 +39,14 @@ slugs = list(index.specs)
 chosen = st.multiselect("Models to compare (2–6)", slugs, default=slugs[:2] if len(slugs) >= 2 else slugs,
                         max_selections=6, key="models", bind="query-params",
                         help="Slugs of the specs; the URL keeps your choice.")
-with st.expander("Stories: comparisons worth opening first", expanded=len(chosen) < 2):
-    for story in compare.stories(set(slugs)):
-        st.page_link("views/compare.py", label=story.title, query_params={"models": list(story.slugs)},
-                     icon=":material/auto_stories:")
-        st.caption(story.look_at)
+stories = st.expander("Stories: comparisons worth opening first", expanded=len(chosen) < 2, key="stories",
+                      on_change="rerun")
+if stories.open:  # drawn once opened: closed, its links and captions still cost each page load (issue 17)
+    with stories:
+        for story in compare.stories(set(slugs)):
+            st.page_link("views/compare.py", label=story.title, query_params={"models": list(story.slugs)},
+                         icon=":material/auto_stories:")
+            st.caption(story.look_at)
 if len(chosen) < 2:
     st.info("Choose at least two models.")
     st.stop()

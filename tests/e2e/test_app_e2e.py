@@ -195,6 +195,19 @@ def test_try_shows_its_comparison_as_a_table_in_the_page(page, app_url, bundled)
     expect(total.locator("td")).to_have_text(["6.74B", "124M"])  # transformers' 6,738,415,616 and 124,439,808
     _no_exception(page)
 
+
+def test_compare_draws_its_stories_when_their_expander_is_opened(page, app_url):
+    from gallery.compare import STORIES
+
+    page.goto(app_url + "/compare?models=gpt2&models=qwen3-8b")
+    wait_for_app(page)
+    stories = page.get_by_test_id("stExpander")
+    expect(stories.get_by_test_id("stPageLink")).to_have_count(0)  # closed: not drawn
+    stories.get_by_text("Stories: comparisons worth opening first").click()
+    expect(stories.get_by_test_id("stPageLink")).to_have_count(len(STORIES))
+    expect(stories.get_by_text(STORIES[0].look_at)).to_be_visible()
+    _no_exception(page)
+
 # Issue 16, "readable where it is shown": at a 1,400 × 1,000 px window every diagram label is at least 12 px
 # high; a figure wider than the page scrolls inside its box instead of shrinking, and the page keeps its width.
 READABLE_PX = 12
