@@ -23,7 +23,7 @@ import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from .browser import ARGS, HINT, chromium
+from .browser import ARGS, HINT, chromium, wait_drawn
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-2-9b", "gpt-oss-20b"]
@@ -71,27 +71,6 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-READY = """svg => {
-  const app = document.querySelector("[data-testid='stApp']");
-  return !!app && app.dataset.testConnectionState === "CONNECTED" && app.dataset.testScriptState === "notRunning"
-    && !document.querySelector("[data-testid='stSkeleton']")
-    && (!svg || !!document.querySelector(".gallery-diagram svg, [data-testid='stGraphVizChart'] svg"));
-}"""
-
-
-def _ready(page, svg: bool) -> None:
-    """Wait until the page is drawn: the app connected, its script idle, no element still the placeholder shown
-    while its lazily loaded JavaScript arrives (``stSkeleton``), and (``svg``) the diagram in place.
-
-    Checked by the page's own ``querySelector`` at each animation frame (``wait_for_function``). Not with
-    Playwright's ``wait_for_selector``: its selector engine walks every node and shadow root at each poll and
-    checks visibility, so the wait itself took renderer time in proportion to the page (the Model page's warm
-    load, 5 runs: 1,128 ms that way against 907 ms to the same point). And not at "script idle" alone: the Model
-    page then still showed 12 placeholders (metrics, buttons, the selectboxes), drawn over the next ~200 ms.
-    """
-    page.wait_for_function(READY, arg=svg, timeout=120_000)
-
-
 def load_rounds(browser, targets: dict[str, tuple[str, bool]], runs: int) -> dict[str, list[tuple[float, float]]]:
     """Per target ``name → (url, has diagram)``: ms from navigation to a fully rendered page, (cold, warm) per run.
 
@@ -109,7 +88,7 @@ def load_rounds(browser, targets: dict[str, tuple[str, bool]], runs: int) -> dic
             for _ in ("cold", "warm"):
                 start = time.perf_counter()
                 page.goto(url)
-                _ready(page, svg)
+                wait_drawn(page, svg)
                 pair.append((time.perf_counter() - start) * 1000)
                 page.goto("about:blank")
             context.close()
@@ -125,13 +104,13 @@ def rerun_ms(browser, url: str, widget: str, choices: list[tuple[str, str]], run
         context = browser.new_context()
         page = context.new_page()
         page.goto(url)
-        _ready(page, svg=False)
+        wait_drawn(page)
         page.get_by_test_id(widget).first.locator("input").fill(slug)
         start = time.perf_counter()
         page.keyboard.press("Enter")
         page.wait_for_function("name => (document.querySelector('h1') || {}).textContent?.includes(name)",
                                arg=name, timeout=60_000)
-        _ready(page, svg=False)
+        wait_drawn(page)
         times.append((time.perf_counter() - start) * 1000)
         context.close()
     return statistics.median(times)

@@ -12,12 +12,12 @@ for a model's diagram (at most ~80 KB), but the family tree of 1,000 models (2.2
 4.9 s to load warm and 5.6 s cold. Through a Streamlit component (``st.components.v2``, mounted in the page, not an
 iframe) whose few lines of JavaScript let the browser's own parser build it (:data:`MOUNT`), the same tree took
 1.9 s and 3.3 s (headless Chromium, 3 loads each, the same server state). For a model's diagram neither way is
-consistently faster: with every element of the page drawn (the benchmark's readiness, ``bench/run.py``), the
-component measured from 0.3× the floor slower (Model, warm) to 0.3× faster (Compare's four, warm) than Markdown, 5
-loads each, and the sign changed between runs; so small figures stay Markdown, the way the Try page's table comes
-too (``views/markup.py``). An earlier measurement that gave the component a fixed cost of 0.6-0.8 s stopped the
-clock before the page's lazily loaded elements were drawn. Why not ``st.html``: it
-cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a component's JavaScript cannot
+consistently faster: with every element of the page drawn (the benchmark's readiness,
+``bench.browser.wait_drawn``), the component measured from 0.3× the floor slower (Model, warm) to 0.3× faster
+(Compare's four, warm) than Markdown, 5 loads each, and the sign changed between runs; so small figures stay
+Markdown, the way the Try page's table comes too (``views/markup.py``). An earlier measurement that gave the
+component a fixed cost of 0.6-0.8 s stopped the clock before the page's lazily loaded elements were drawn. Why
+not ``st.html``: it cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a component's JavaScript cannot
 import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what could run itself.
 """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import ARGS, HINT, chromium
+from bench.browser import ARGS, HINT, chromium, wait_drawn
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = chromium()
@@ -90,7 +90,5 @@ def app_server():
 
 
 def wait_for_app(page) -> None:
-    """Streamlit's own readiness signals: connected, script finished, no skeletons."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=30_000)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_function("document.querySelectorAll('[data-testid=stSkeleton]').length === 0", timeout=30_000)
+    """Streamlit's own readiness signals, as the benchmark reads them: connected, script finished, no skeletons."""
+    wait_drawn(page)
