@@ -355,10 +355,32 @@ def test_model_page_marks_curated_facts_no_vendored_source_confirms(bundled):
     assert not any("unconfirmed" in c.value for c in at.caption)
 
 
-def test_gallery_cards_open_compare_with_their_model_first(bundled):
+def _cards(at: AppTest) -> ET.Element:
+    """The Gallery's cards, sent as one HTML element (views/cards.py)."""
+    [grid] = [m.value for m in at.markdown if m.value.startswith('<div class="gallery-cards"')]
+    return ET.fromstring(grid)
+
+
+def test_gallery_cards_open_their_model_and_compare_with_it_first(bundled):
     at = _app(q="deepseek-v3.2")
-    [link] = [p.proto for p in at.get("page_link") if p.proto.page == "compare"]
-    assert link.query_string == "models=deepseek-v3.2"
+    [card] = _cards(at)
+    links = {a.text: a.get("href") for a in card.iter("a")}
+    assert links == {"Open →": "model?model=deepseek-v3.2", "Compare with…": "compare?models=deepseek-v3.2"}
+    assert {a.get("target") for a in card.iter("a")} == {"_self"}  # in the same tab, as a page link did
+
+
+def test_gallery_draws_its_filters_only_while_their_panel_is_open(bundled):
+    """A plain visit: the panel is closed, none of its widgets is sent, every model is listed. A URL that carries
+    a filter opens it, with the filter in its widget."""
+    at = _app()
+    assert not at.exception and [e.label for e in at.expander] == ["Search, filter and sort"]
+    assert not at.text_input and not at.multiselect and not at.selectbox and not at.get("button_group")
+    assert len(_cards(at)) == 12 and any(f"{len(bundled)} of {len(bundled)} models" in c.value for c in at.caption)
+    at = _app(family="Gemma 3", sort="name")
+    assert not at.exception and at.multiselect(key="family").value == ["Gemma 3"]
+    assert at.selectbox(key="sort").value == "name"
+    names = sorted((s.name for s, _ in bundled.values() if s.family == "Gemma 3"), key=str.lower)
+    assert [card.find("strong").text for card in _cards(at)] == names[:12]
 
 
 def test_family_tree_page_draws_every_model_and_filters_by_lineage(bundled):
@@ -424,9 +446,9 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
                for c in captions), captions
     total, active = (next(m for m in at.metric if m.label == label) for label in ("Total parameters", "Active per token"))
     assert "tied" in total.proto.help and "routed experts" in active.proto.help
-    at = _app(q="gpt-oss-20b")
-    assert any(":gray[:small[Published: total 21B" in m.value and "3.6B (input embedding left out" in m.value
-               for m in at.markdown)  # the card's last line
+    [card] = _cards(_app(q="gpt-oss-20b"))
+    published = "".join(card.find("p").find("span").itertext())  # the card's facts' last line
+    assert published.startswith("Published: total 21B") and "3.6B (input embedding left out" in published
     at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"], part="Table")
     frame = at.dataframe[0].value
     row = frame.loc[("Parameters", "published active")]

@@ -1,4 +1,4 @@
-"""Gallery page: every model as a card, with search, filters, sorting and a release timeline."""
+"""Gallery page: every model as a card, a panel to search, filter and sort (drawn when open), a release timeline."""
 
 import altair as alt
 import pandas as pd
@@ -7,7 +7,8 @@ import streamlit as st
 from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
-from views.common import gallery_cards, lazy_tabs, literal
+from views import cards
+from views.common import gallery_cards, lazy_tabs
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -16,24 +17,44 @@ st.title("LLM Architecture Gallery")
 st.caption("How open-weight language models are built, read from their config.json and the reference code "
            "in transformers. Every count equals what transformers builds, exactly.")
 
-with st.container(border=True):
-    c = st.columns([3, 2, 2, 2, 2])
-    query = c[0].text_input("Search", key="q", bind="query-params", placeholder="name, family, organisation")
-    families = c[1].multiselect("Family", options["families"], key="family", bind="query-params")
-    orgs = c[2].multiselect("Organisation", options["organisations"], key="org", bind="query-params")
-    attention = c[3].multiselect("Attention", options["attention"], key="attn", bind="query-params")
-    how = c[4].selectbox("Sort", list(SORTS), key="sort", bind="query-params")
-    c = st.columns([2, 3, 5])
-    ffn = c[0].segmented_control("Feed-forward", ["dense", "MoE"], key="ffn", bind="query-params")
-    sizes = [0, 0.5, 1, 2, 5, 10, 20, 50, 100, 300, 1000, "∞"]
-    low, high = c[1].select_slider("Total parameters (B)", sizes, value=(sizes[0], sizes[-1]), key="size",
-                                   bind="query-params", help=CONVENTIONS["total"])
+FILTERS = ("q", "family", "org", "attn", "sort", "ffn", "size")  # the URL parameters of the panel's widgets
+SIZES = [0, 0.5, 1, 2, 5, 10, 20, 50, 100, 300, 1000, "∞"]  # billions; the ends mean "no limit"
 
-chosen = sort(select(all_cards, Filters(
-    query=query or "", families=tuple(families), organisations=tuple(orgs), attention=tuple(attention),
-    moe=None if not ffn else ffn == "MoE",
-    min_params=None if low == 0 else 10**18 if low == "∞" else int(low * 1e9),  # the ends mean "no limit"
-    max_params=None if high == "∞" else int(high * 1e9))), how)
+
+def narrowed() -> tuple[Filters, str]:
+    """What the filter panel narrows the gallery to, and the order; every model, newest first, while it is closed.
+
+    The panel's widgets are drawn only while it is open (issue 17): their element types (search box, comboboxes,
+    segmented control, range slider) cost a cold load their JavaScript, most of the Gallery's cost above the
+    floor. A URL that carries a filter opens it. Closed, the filters leave the URL (so a shared URL shows what its
+    sender saw) and the widgets keep their values for when it opens again (bound widgets keep theirs when hidden).
+    """
+    # Open at first if the URL the session started from carries a filter; the same default at every run (a default
+    # that changed when the filters left the URL made the browser drop the next click on the panel).
+    opened = st.session_state.setdefault("filters-shared", bool(set(FILTERS) & set(st.query_params)))
+    panel = st.expander("Search, filter and sort", expanded=opened, key="filters", on_change="rerun",
+                        icon=":material/filter_list:")
+    if not panel.open:
+        return Filters(), next(iter(SORTS))
+    with panel:
+        c = st.columns([3, 2, 2, 2, 2])
+        query = c[0].text_input("Search", key="q", bind="query-params", placeholder="name, family, organisation")
+        families = c[1].multiselect("Family", options["families"], key="family", bind="query-params")
+        orgs = c[2].multiselect("Organisation", options["organisations"], key="org", bind="query-params")
+        attention = c[3].multiselect("Attention", options["attention"], key="attn", bind="query-params")
+        how = c[4].selectbox("Sort", list(SORTS), key="sort", bind="query-params")
+        c = st.columns([2, 3, 5])
+        ffn = c[0].segmented_control("Feed-forward", ["dense", "MoE"], key="ffn", bind="query-params")
+        low, high = c[1].select_slider("Total parameters (B)", SIZES, value=(SIZES[0], SIZES[-1]), key="size",
+                                       bind="query-params", help=CONVENTIONS["total"])
+    return Filters(query=query or "", families=tuple(families), organisations=tuple(orgs), attention=tuple(attention),
+                   moe=None if not ffn else ffn == "MoE",
+                   min_params=None if low == 0 else 10**18 if low == "∞" else int(low * 1e9),
+                   max_params=None if high == "∞" else int(high * 1e9)), how
+
+
+where, how = narrowed()
+chosen = sort(select(all_cards, where), how)
 
 
 def timeline() -> None:
@@ -65,26 +86,13 @@ def grid() -> None:
     pages = max(1, -(-len(chosen) // PER_PAGE))
     number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
     number = min(number, pages)  # a shared URL may name a page the current filters no longer have
-    columns = st.columns(3)
-    for i, k in enumerate(chosen[(number - 1) * PER_PAGE:number * PER_PAGE]):
-        with columns[i % 3].container(border=True):
-            size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
-            published = f"  \n:gray[:small[Published: {literal(k.published)}]]" if k.published else ""
-            st.markdown(f"**{literal(k.name)}**  \n{literal(k.organisation)} · {k.release_date or 'date unknown'}\n\n"
-                        f"{size}  \n{k.attention} · {k.n_layers} layers · d_model {k.d_model:,}  \n"
-                        f"_{k.pattern}_{published}")  # one element, not three: see PER_PAGE
-            st.page_link("views/model.py", label="Open", query_params={"model": k.slug},
-                         icon=":material/arrow_forward:")
-            st.page_link("views/compare.py", label="Compare with…", query_params={"models": [k.slug]},
-                         icon=":material/compare_arrows:")  # opens Compare with this model first
+    cards.show(chosen[(number - 1) * PER_PAGE:number * PER_PAGE])
 
 
 PER_PAGE = 12
-# The browser's cost of a load grows with the elements drawn (measured, CDP renderer task time of a warm load of a
-# scratch page: 30 cards 3.8 s, 12 cards 1.9 s, at load average 10); 12 cards are four rows of three. A card's text
-# is one Markdown element, not three (name, facts, published figures): the Gallery's warm load 2.44× → 1.99× and
-# 2.35× → 2.27× the floor in two pairs of 6 loads, cold 1.64× → 1.56× (python -m bench's readiness, one run).
-# What the cards' counts mean, said once: a tooltip per card made 30 cards cost the browser about twice as much.
+# The browser's cost of a load grows with the elements drawn; 12 cards are four rows of three at the wide layout, and
+# one HTML element (views/cards.py). What the cards' counts mean is said once, on the count below: a tooltip per card
+# made 30 cards cost the browser about twice as much (CDP renderer task time of a warm load, a scratch page).
 st.caption(f"{len(chosen)} of {len(all_cards)} models", help=f"Total: {CONVENTIONS['total']} "
            f"Active: {CONVENTIONS['active']} Published: {CONVENTIONS['published']}")
 lazy_tabs({"Cards": grid, "Timeline": timeline}, key="view")  # the page loads no chart until asked

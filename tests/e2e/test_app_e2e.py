@@ -53,6 +53,8 @@ def test_gallery_lists_every_model_and_opens_one(page, app_url, bundled):
     page.goto(app_url + "/")
     wait_for_app(page)
     expect(page.get_by_text(f"{len(bundled)} of {len(bundled)} models")).to_be_visible()
+    expect(page.get_by_test_id("stTextInput")).to_have_count(0)  # the filter panel is closed: not drawn
+    page.get_by_text("Search, filter and sort").click()
     page.get_by_test_id("stTextInput").locator("input").fill("gemma 3")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"q=gemma"))
@@ -64,6 +66,27 @@ def test_gallery_lists_every_model_and_opens_one(page, app_url, bundled):
     page.wait_for_url(re.compile(r"/model\?model=gemma-3-1b-it"))
     wait_for_app(page)
     expect(page.get_by_role("heading", name=bundled["gemma-3-1b-it"][0].name)).to_be_visible()
+
+
+def test_gallery_filter_panel_applies_its_filters_while_open_and_keeps_them_when_closed(page, app_url, bundled):
+    qwen3 = sum(1 for s, (spec, _) in bundled.items()
+                if "qwen3" in f"{spec.name} {s} {spec.family} {spec.organisation}".lower())
+    page.goto(app_url + "/?q=qwen3&sort=largest")  # a shared URL with filters opens the panel
+    wait_for_app(page)
+    expect(page.get_by_text(f"{qwen3} of {len(bundled)} models")).to_be_visible()
+    panel = page.get_by_text("Search, filter and sort")
+    panel.click()  # closed: every model, and the URL says so
+    page.wait_for_url(re.compile(r"/$"))
+    wait_for_app(page)
+    expect(page.get_by_text(f"{len(bundled)} of {len(bundled)} models")).to_be_visible()
+    expect(page.get_by_test_id("stTextInput")).to_have_count(0)
+    panel.click()  # open again: the filters as they were
+    page.wait_for_url(re.compile(r"q=qwen3"))
+    wait_for_app(page)
+    expect(page.get_by_test_id("stTextInput").locator("input")).to_have_value("qwen3")
+    expect(page.get_by_text(f"{qwen3} of {len(bundled)} models")).to_be_visible()
+    assert "sort=largest" in page.url
+    _no_exception(page)
 
 
 def test_model_deep_link_renders_the_diagram_svg(page, app_url, bundled):
