@@ -132,9 +132,28 @@ def test_compare_sends_its_stories_only_when_their_expander_is_open():
     from gallery.compare import STORIES
 
     at = _app("views/compare.py", models=["gpt2", "qwen3-8b"])
-    assert not at.exception and len(at.expander) == 1 and not at.get("page_link")
+    assert not at.exception and not at.get("page_link")
+    assert [e.label for e in at.expander] == ["Stories: comparisons worth opening first", "Theme and slide exports"]
     at = _app("views/compare.py", models=["gpt2"])
     assert [link.proto.label for link in at.get("page_link")] == [story.title for story in STORIES]
+
+
+@pytest.mark.parametrize(("page", "query", "key"), [
+    ("views/model.py", {"model": "gpt2"}, "theme"),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}, "fig_theme"),
+    ("views/tree.py", {"lineage": "Google"}, "tree_theme"),
+])
+def test_a_diagrams_theme_and_exports_are_sent_only_while_their_panel_is_open(page, query, key):
+    """Closed (a plain visit), the diagram is light and no theme control or download button is sent; a URL that
+    names a theme opens the panel, with the theme drawn and its three downloads."""
+    at = _app(page, **query)
+    assert not at.exception and "Theme and slide exports" in [e.label for e in at.expander]
+    assert not at.get("download_button") and not at.get("button_group")
+    assert 'fill="#111111"' not in page_figures(at)[0]  # the dark theme's background
+    at = _app(page, **query, **{key: "dark"})
+    assert not at.exception and at.segmented_control(key=key).value == "dark"
+    assert [b.proto.label for b in at.get("download_button")] == ["Download SVG", "Download PNG", "Download PDF"]
+    assert 'fill="#111111"' in page_figures(at)[0]
 
 
 def test_compare_sends_its_table_when_its_tab_is_opened():

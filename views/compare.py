@@ -9,7 +9,7 @@ import streamlit as st
 from gallery import compare
 from gallery.changes import changes
 from gallery.comparefig import MAX_MODELS, compare_dot
-from gallery.diagram import THEMES, diff_components, to_dot
+from gallery.diagram import diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views import diagrams
@@ -97,14 +97,12 @@ def _highlight(shown: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
 def figure() -> None:
     """The comparison figure at its natural size (the box scrolls), with its slide exports."""
     shown = specs[:MAX_MODELS]
-    theme = st.segmented_control("Figure theme", list(THEMES), default="light", key="fig_theme",
-                                 bind="query-params") or "light"
     st.caption(f"One drawing at one scale, rows aligned: {literal(specs[0].name)} is the reference; in the others, "
                "what is the same is faded and what changed is outlined, with the change written beside it."
                + (f" The figure shows the first {MAX_MODELS} models." if len(specs) > MAX_MODELS else ""))
-    dot = _figure(*version(), tuple(s.slug for s in shown), theme)
+    dot = diagrams.themed("fig_theme", "compare-" + "-vs-".join(s.slug for s in shown),
+                          lambda theme: _figure(*version(), tuple(s.slug for s in shown), theme))
     _later.append(diagrams.start_row([(dot, "Comparison figure of " + " vs ".join(s.name for s in shown))]))
-    diagrams.downloads(dot, "compare-" + "-vs-".join(s.slug for s in shown) + f"-{theme}", "fig")
 
 
 def diagrams_side_by_side() -> None:

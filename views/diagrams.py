@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
+from gallery.diagram import THEMES
 from gallery.render import FORMATS, INSTALL_HINT, RenderError, dot_available, page_svg, render
 from views import markup
 
@@ -94,19 +95,45 @@ def start_row(figures: list[tuple[str, str]]) -> Callable[[], None]:
     return draw
 
 
+def themed(key: str, stem: str, dot_of: Callable[[str], str]) -> str:
+    """The DOT to draw, ``dot_of(theme)``, in the theme chosen in a panel "Theme and slide exports" that also
+    offers it as SVG, PNG and PDF into ``<stem>-<theme>.<format>``; light while the panel is closed.
+
+    The panel's controls are drawn only while it is open (issue 17: each element type a page shows costs a cold
+    load its JavaScript). ``key`` is the theme's URL parameter; a URL that names a theme opens the panel. Closed,
+    the theme leaves the URL, as the Gallery's filters do, and the control keeps it for when it opens again.
+    """
+    opened = st.session_state.setdefault(f"{key}-shared", key in st.query_params)  # one default a session: see
+    panel = st.expander("Theme and slide exports", expanded=opened, key=f"{key}-panel",  # views/gallery.py, narrowed
+                        on_change="rerun", icon=":material/palette:")
+    if not panel.open:
+        return dot_of("light")
+    with panel:
+        theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key=key,
+                                     bind="query-params") or "light"
+        dot = dot_of(theme)
+        downloads(dot, f"{stem}-{theme}", key)
+    return dot
+
+
+@st.fragment
 def downloads(dot: str, stem: str, key: str) -> None:
-    """SVG, PNG (2×) and PDF download buttons for ``dot``, rendered when clicked (cached by DOT) into
-    ``<stem>.<format>``; ``key`` keeps the buttons of one page apart."""
+    """SVG, PNG (at the scale chosen beside them) and PDF download buttons for ``dot``, rendered when clicked
+    (cached by DOT) into ``<stem>.<format>``; ``key`` keeps the buttons of one page apart. A fragment: choosing
+    the PNG scale reruns these buttons only."""
     if not dot_available():
         st.info(f"Exports need Graphviz's `dot` on the server ({INSTALL_HINT}).")
         return
+    cols = st.columns(len(FORMATS) + 2)  # the buttons, the PNG scale, room
+    scale = cols[len(FORMATS)].selectbox("PNG scale", [2, 3, 4], key=f"{key}-scale", label_visibility="collapsed",
+                               format_func=lambda x: f"PNG at {x}×", help="PNG pixel density (× 96 dpi)")
 
     def data(fmt: str) -> bytes:
         try:
-            return render(dot, fmt)
+            return render(dot, fmt, scale)
         except RenderError as exc:
             return str(exc).encode()
 
-    for col, (fmt, mime) in zip(st.columns(len(FORMATS) + 2), FORMATS.items()):
+    for col, (fmt, mime) in zip(cols, FORMATS.items()):
         col.download_button(f"Download {fmt.upper()}", data=lambda fmt=fmt: data(fmt), file_name=f"{stem}.{fmt}",
                             mime=mime, on_click="ignore", key=f"{key}-{fmt}", icon=":material/download:")

@@ -7,12 +7,11 @@ import streamlit as st
 from gallery.compare import compact
 from gallery.counts import active_note, active_params, breakdown, mtp_params, param_terms, total_params, unrouted
 from gallery.derive import DerivationError, field_sources
-from gallery.diagram import THEMES, to_dot
+from gallery.diagram import to_dot
 from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
-from gallery.render import FORMATS, RenderError, dot_available, render
 from views import diagrams
 from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
@@ -55,32 +54,8 @@ if arch.mtp_layers:
 st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
              icon=":material/calculate:", query_params={"slug": slug})
 
-theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key="theme", bind="query-params")
-theme = theme or "light"
-dot = to_dot(spec, theme)
+dot = diagrams.themed("theme", slug, lambda theme: to_dot(spec, theme))
 diagrams.show(dot, f"Block diagram of {spec.name}")
-
-
-@st.fragment
-def exports() -> None:
-    """Slide exports of the diagram above (rendered on click, cached)."""
-    if not dot_available():
-        st.info("Exports need Graphviz's `dot` on the server: `apt-get install -y graphviz`.")
-        return
-    cols = st.columns(len(FORMATS) + 1)
-    scale = cols[-1].selectbox("PNG scale", [2, 3, 4], key="scale", label_visibility="collapsed",
-                               help="PNG pixel density (× 96 dpi)")
-    for col, (fmt, mime) in zip(cols, FORMATS.items()):
-        def data(fmt=fmt) -> bytes:
-            try:
-                return render(dot, fmt, scale)
-            except RenderError as exc:
-                return str(exc).encode()
-        col.download_button(f"Download {fmt.upper()}", data=data, file_name=f"{slug}-{theme}.{fmt}", mime=mime,
-                            on_click="ignore", key=f"dl-{fmt}", icon=":material/download:")
-
-
-exports()
 
 
 def parameters() -> None:

@@ -2,12 +2,11 @@
 
 Shown like every diagram (``views.diagrams``: drawn server-side by Graphviz's ``dot``, text kept as text, so names
 can be searched and nodes link to their model and edges to the pair in Compare; laid out by the browser where
-``dot`` is missing); downloads render like the diagrams (``views.diagrams.downloads``).
+``dot`` is missing); its theme and downloads are chosen in the diagrams' panel (``views.diagrams.themed``).
 """
 
 import streamlit as st
 
-from gallery.diagram import THEMES
 from gallery.lineage import lineage, tree
 from views import diagrams
 from views.common import relatives, slugs_or_stop, spec_index, version
@@ -20,9 +19,7 @@ st.caption("Each model hangs under the bundled model released before it whose ar
            "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
            "compare the pair.")
 groups = sorted({lineage(s) for s in index.specs.values()})
-c1, c2 = st.columns([4, 1])
-chosen = c1.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
-theme = c2.segmented_control("Theme", list(THEMES), default="light", key="tree_theme", bind="query-params") or "light"
+chosen = st.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
 
 
 @st.cache_resource(show_spinner="Drawing the family tree…", max_entries=16)
@@ -36,6 +33,5 @@ def _tree(folder: str, fingerprint: str, chosen: tuple[str, ...], theme: str) ->
                 {s: r for s, r in found.items() if s in keep}).source
 
 
-dot = _tree(*version(), tuple(chosen), theme)
+dot = diagrams.themed("tree_theme", "family-tree", lambda theme: _tree(*version(), tuple(chosen), theme))
 diagrams.show(dot, "Family tree")
-diagrams.downloads(dot, f"family-tree-{theme}", "tree")

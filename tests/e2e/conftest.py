@@ -92,3 +92,14 @@ def app_server():
 def wait_for_app(page) -> None:
     """Streamlit's own readiness signals, as the benchmark reads them: connected, script finished, no skeletons."""
     wait_drawn(page)
+
+
+def open_exports(page) -> None:
+    """Open a diagram's "Theme and slide exports" panel (drawn only when open: views.diagrams.themed)."""
+    from playwright.sync_api import expect
+
+    buttons = page.get_by_role("button", name="Download SVG")
+    expect(buttons).to_have_count(0)  # closed, its controls are not drawn
+    page.get_by_text("Theme and slide exports").click()
+    expect(buttons).to_have_count(1)
+    wait_for_app(page)

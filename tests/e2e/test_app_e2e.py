@@ -13,7 +13,7 @@ from gallery.diagram import to_dot
 from gallery.render import page_svg
 from views.diagrams import MOUNT
 
-from .conftest import wait_for_app
+from .conftest import open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -146,6 +146,7 @@ def test_compare_updates_table_and_url(page, app_url, bundled):
 def test_exports_download_files_of_the_right_type(page, app_url, fmt, magic):
     page.goto(app_url + "/model?model=gpt2")
     wait_for_app(page)
+    open_exports(page)
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name=f"Download {fmt}").click()
     data = open(info.value.path(), "rb").read()
@@ -306,6 +307,7 @@ def test_a_four_model_comparison_figure_is_readable_and_exports(page, app_url, b
     m = _measure(page)
     assert len(m["figures"]) == 1 and not _unreadable(m), _unreadable(m)
     assert m["content"] > m["box"]  # one drawing at full size, wider than the page: the box scrolls
+    open_exports(page)
     for fmt, magic in (("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")):
         with page.expect_download(timeout=60_000) as info:
             page.get_by_role("button", name=f"Download {fmt}").click()

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import wait_for_app
+from .conftest import open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,7 @@ def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, b
     figure = page.locator(".gallery-diagram svg")  # the comparison figure, its change written beside the mixer
     expect(figure).to_have_count(1)
     assert "no sparse indexer" in figure.evaluate("e => e.textContent")
+    open_exports(page)
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Download PDF").click()
     assert open(info.value.path(), "rb").read(5) == b"%PDF-"
