@@ -404,7 +404,8 @@ def test_gallery_draws_its_filters_only_while_their_panel_is_open(bundled):
 
 def test_family_tree_page_draws_every_model_and_filters_by_lineage(bundled):
     at = _app("views/tree.py")
-    assert not at.exception
+    assert not at.exception and not at.multiselect  # every lineage: the filter's panel is closed, not drawn
+    assert [e.label for e in at.expander] == ["Lineages", "Theme and slide exports"]
     [svg] = page_figures(at)
     assert len(svg) > diagrams.LARGE and len(at.get("bidi_component")) == 1  # every model: mounted, not Markdown
     assert svg.count('class="node"') == len(bundled) and "model?model=gpt2" in svg

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +151,21 @@ def relatives():
     """Every loaded spec's facts and nearest relatives (``gallery.lineage.Relatives``), once per version of the
     folder: the family tree and the Model page share it."""
     return _relatives(*version())
+
+
+def lazy_panel(label: str, key: str, params: Iterable[str], icon: str):
+    """An expander whose content a page draws only while it is open: the expander, or None while it is closed.
+
+    Its controls are then no cost to a page that does not show them (issue 17: each element type a page draws
+    costs a cold load its JavaScript). ``params`` are the URL parameters of the controls inside: a URL that carries
+    one opens the panel. Closed, those parameters leave the URL (Streamlit drops a hidden widget's binding), so
+    the page shows what it shows without them, and the widgets keep their values for when it opens again.
+    The default is the one the session started with, the same at every run: a default that changed when the
+    parameters left the URL made the browser drop the next click on the panel.
+    """
+    opened = st.session_state.setdefault(f"{key}-at-start", bool(set(params) & set(st.query_params)))
+    panel = st.expander(label, expanded=opened, key=key, on_change="rerun", icon=icon)
+    return panel if panel.open else None
 
 
 def lazy_tabs(sections: dict[str, Callable[[], None]], key: str, default: str | None = None) -> None:

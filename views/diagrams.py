@@ -32,6 +32,7 @@ import streamlit as st
 from gallery.diagram import THEMES
 from gallery.render import FORMATS, INSTALL_HINT, RenderError, dot_available, page_svg, render
 from views import markup
+from views.common import lazy_panel
 
 MOUNT = """
 export default function ({ parentElement, data }) {
@@ -97,16 +98,10 @@ def start_row(figures: list[tuple[str, str]]) -> Callable[[], None]:
 
 def themed(key: str, stem: str, dot_of: Callable[[str], str]) -> str:
     """The DOT to draw, ``dot_of(theme)``, in the theme chosen in a panel "Theme and slide exports" that also
-    offers it as SVG, PNG and PDF into ``<stem>-<theme>.<format>``; light while the panel is closed.
-
-    The panel's controls are drawn only while it is open (issue 17: each element type a page shows costs a cold
-    load its JavaScript). ``key`` is the theme's URL parameter; a URL that names a theme opens the panel. Closed,
-    the theme leaves the URL, as the Gallery's filters do, and the control keeps it for when it opens again.
-    """
-    opened = st.session_state.setdefault(f"{key}-shared", key in st.query_params)  # one default a session: see
-    panel = st.expander("Theme and slide exports", expanded=opened, key=f"{key}-panel",  # views/gallery.py, narrowed
-                        on_change="rerun", icon=":material/palette:")
-    if not panel.open:
+    offers it as SVG, PNG and PDF into ``<stem>-<theme>.<format>``; light while the panel is closed (``lazy_panel``).
+    ``key`` is the theme's URL parameter: a URL that names a theme opens the panel."""
+    panel = lazy_panel("Theme and slide exports", f"{key}-panel", [key], ":material/palette:")
+    if panel is None:
         return dot_of("light")
     with panel:
         theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key=key,

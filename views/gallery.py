@@ -8,7 +8,7 @@ from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
 from views import cards
-from views.common import gallery_cards, lazy_tabs
+from views.common import gallery_cards, lazy_panel, lazy_tabs
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -22,19 +22,11 @@ SIZES = [0, 0.5, 1, 2, 5, 10, 20, 50, 100, 300, 1000, "∞"]  # billions; the en
 
 
 def narrowed() -> tuple[Filters, str]:
-    """What the filter panel narrows the gallery to, and the order; every model, newest first, while it is closed.
-
-    The panel's widgets are drawn only while it is open (issue 17): their element types (search box, comboboxes,
-    segmented control, range slider) cost a cold load their JavaScript, most of the Gallery's cost above the
-    floor. A URL that carries a filter opens it. Closed, the filters leave the URL (so a shared URL shows what its
-    sender saw) and the widgets keep their values for when it opens again (bound widgets keep theirs when hidden).
-    """
-    # Open at first if the URL the session started from carries a filter; the same default at every run (a default
-    # that changed when the filters left the URL made the browser drop the next click on the panel).
-    opened = st.session_state.setdefault("filters-shared", bool(set(FILTERS) & set(st.query_params)))
-    panel = st.expander("Search, filter and sort", expanded=opened, key="filters", on_change="rerun",
-                        icon=":material/filter_list:")
-    if not panel.open:
+    """What the filter panel narrows the gallery to, and the order; every model, newest first, while it is closed
+    (``lazy_panel``: its search box, comboboxes, segmented control and range slider were most of the Gallery's
+    cost above the floor)."""
+    panel = lazy_panel("Search, filter and sort", "filters", FILTERS, ":material/filter_list:")
+    if panel is None:
         return Filters(), next(iter(SORTS))
     with panel:
         c = st.columns([3, 2, 2, 2, 2])

@@ -9,7 +9,7 @@ import streamlit as st
 
 from gallery.lineage import lineage, tree
 from views import diagrams
-from views.common import relatives, slugs_or_stop, spec_index, version
+from views.common import lazy_panel, relatives, slugs_or_stop, spec_index, version
 
 index = spec_index()
 slugs_or_stop(index)
@@ -19,7 +19,9 @@ st.caption("Each model hangs under the bundled model released before it whose ar
            "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
            "compare the pair.")
 groups = sorted({lineage(s) for s in index.specs.values()})
-chosen = st.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage")
+panel = lazy_panel("Lineages", "lineages", ["lineage"], ":material/filter_list:")  # every lineage while closed
+chosen = panel.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage",
+                           label_visibility="collapsed") if panel else []
 
 
 @st.cache_resource(show_spinner="Drawing the family tree…", max_entries=16)
