@@ -90,3 +90,9 @@ def page_diagrams(at) -> list[ET.Element]:
 def diagram_text(svg: ET.Element) -> str:
     """Every text of a diagram, one line each."""
     return "\n".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
+
+
+def page_facts(at) -> dict[str, tuple[str, str, str]]:
+    """The headline figures an AppTest page sent (views/facts.py): label → (value, exact figure, what it counts)."""
+    [row] = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-facts"')]
+    return {cell[0].text: (cell[1].text, cell[2].text or "", cell.get("title")) for cell in row[0]}

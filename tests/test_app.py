@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from views import diagrams
 
-from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_figures
+from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -61,7 +61,7 @@ def test_model_page_of_an_attention_free_model_counts_its_fixed_state(bundled):
     at = _app("views/model.py", model="falcon-mamba-7b", ctx="100000", batch="2")
     assert not at.exception
     assert "Mamba block × 64" in diagram_text(page_diagrams(at)[0])
-    assert next(m for m in at.metric if m.label == "Context").value == "no limit"  # no max_position_embeddings
+    assert page_facts(at)["Context"][0] == "no limit"  # no max_position_embeddings
     # No KV cache: 64 layers × 8,192 channels × (16 state + 4 conv taps) × 2 bytes × batch 2, whatever the context.
     state = 64 * 8192 * 20 * 2 * 2
     cache = next(m for m in at.metric if m.label.startswith("Cache at this context"))
@@ -123,8 +123,9 @@ def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
 
 def test_model_page_links_to_its_trace():
     at = _app("views/model.py", model="gpt2")
-    [link] = [p for p in at.get("page_link") if "Trace" in p.proto.label]
-    assert link.proto.page == "trace" and link.proto.query_string == "slug=gpt2"
+    [row] = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-facts"')]
+    [link] = [a for a in row.iter("a") if a.text.startswith("Trace a layer by hand")]
+    assert link.get("href") == "trace?slug=gpt2" and link.get("target") == "_self"
 
 
 def test_compare_sends_its_stories_only_when_their_expander_is_open():
@@ -245,8 +246,7 @@ def test_try_page_edits_a_bundled_model(bundled):
 
     from .reference import reference_param_count
     expected = reference_param_count(edit_config(bundled["llama-2-7b-hf"][1], n_kv_heads=8))
-    metric = next(m for m in at.metric if m.label == "Total parameters")
-    assert metric.help.startswith(f"{expected:,}")
+    assert page_facts(at)["Total parameters"][1] == f"{expected:,}"
     assert "8 KV heads" in diagram_text(page_diagrams(at)[0])
 
 
@@ -271,10 +271,10 @@ def test_try_page_counts_a_config_whose_active_figure_is_undefined():
     assert not at.exception and not at.error
     from .reference import reference_param_count
 
-    total = next(m for m in at.metric if m.label == "Total parameters")
-    assert total.help.startswith(f"{reference_param_count({'model_type': 'deepseek_v2'}):,}")
-    active = next(m for m in at.metric if m.label == "Active per token")
-    assert active.value == "undefined" and "num_experts_per_tok) is null" in active.help
+    shown = page_facts(at)
+    assert shown["Total parameters"][1] == f"{reference_param_count({'model_type': 'deepseek_v2'}):,}"
+    value, exact, counts = shown["Active per token"]
+    assert value == exact == "undefined" and "num_experts_per_tok) is null" in counts
 
 
 def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
@@ -464,8 +464,8 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
     captions = [c.value for c in at.caption]
     assert any("Published active: **3.6B** (input embedding left out, rounding)" in c and "579,133,440" in c
                for c in captions), captions
-    total, active = (next(m for m in at.metric if m.label == label) for label in ("Total parameters", "Active per token"))
-    assert "tied" in total.proto.help and "routed experts" in active.proto.help
+    shown = page_facts(at)
+    assert "tied" in shown["Total parameters"][2] and "routed experts" in shown["Active per token"][2]
     [card] = _cards(_app(q="gpt-oss-20b"))
     published = "".join(card.find("p").find("span").itertext())  # the card's facts' last line
     assert published.startswith("Published: total 21B") and "3.6B (input embedding left out" in published

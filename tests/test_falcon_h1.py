@@ -183,14 +183,13 @@ def test_the_try_page_shows_it():
     """Pasted on the Try page: no error, the exact total, the diagram with both mixers."""
     import json
 
-    from .conftest import diagram_text, page_diagrams
+    from .conftest import diagram_text, page_diagrams, page_facts
     from .test_app import _app
 
     at = _app("views/try.py", mode="paste or upload")
     at.text_area(key="pasted").set_value(json.dumps(SMALL)).run()
     assert not at.exception and not at.error
-    total = next(m for m in at.metric if m.label == "Total parameters")
-    assert total.help.startswith(f"{reference_param_count(SMALL):,}")
+    assert page_facts(at)["Total parameters"][1] == f"{reference_param_count(SMALL):,}"
     texts = [diagram_text(svg) for svg in page_diagrams(at)]
     assert any("Mamba-2 state-space mixer" in t and "Grouped-query attention" in t for t in texts)
 

@@ -311,14 +311,14 @@ def test_the_try_page_shows_a_zamba2_config():
     """Pasted on the Try page: no exception, no error, the exact total."""
     import json
 
+    from .conftest import page_facts
     from .test_app import _app
 
     config = SMALL | {"num_mem_blocks": 2, "use_shared_attention_adapter": True}
     at = _app("views/try.py", mode="paste or upload")
     at.text_area(key="pasted").set_value(json.dumps(config)).run()
     assert not at.exception and not at.error
-    total = next(m for m in at.metric if m.label == "Total parameters")
-    assert total.help.startswith(f"{reference_param_count(config):,}")
+    assert page_facts(at)["Total parameters"][1] == f"{reference_param_count(config):,}"
 
 
 def test_a_spec_whose_adapters_do_not_fit_is_a_wiring_error():

@@ -5,14 +5,14 @@ import pandas as pd
 import streamlit as st
 
 from gallery.compare import compact
-from gallery.counts import active_note, active_params, breakdown, mtp_params, param_terms, total_params, unrouted
+from gallery.counts import breakdown, mtp_params, param_terms, total_params, unrouted
 from gallery.derive import DerivationError, field_sources
 from gallery.diagram import to_dot
 from gallery.flops import flops_per_token
-from gallery.memory import cache_curve, context_grid, kv_bytes, kv_bytes_per_token, layer_caches, state_bytes
+from gallery.memory import cache_curve, context_grid, kv_bytes, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
-from views import diagrams
+from views import diagrams, facts
 from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
 
@@ -30,18 +30,8 @@ st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.rele
 for fact, known in spec.unconfirmed.items():
     st.caption(f":material/help: {fact.replace('_', ' ').capitalize()} unconfirmed: {literal(known)}")
 
-total, active = total_params(arch), active_params(arch)
-cols = st.columns(5)
-cols[0].metric("Total parameters", compact(total), help=f"{total:,}. {CONVENTIONS['total']}")
-cols[1].metric("Active per token", compact(active),
-               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {CONVENTIONS['active']} "
-               f"{active_note(arch)}")
-cols[2].metric("Layers", arch.n_layers, help=summary(arch.layers))
-cols[3].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB",
-               help=f"{kv_bytes_per_token(arch):,} bytes, every attention layer caching every token")
-cols[4].metric("Context", f"{arch.context_length:,}" if arch.context_length else "no limit",
-               help="The positions the config allows (max_position_embeddings), RoPE scaling included"
-               if arch.context_length else "the config sets no maximum position (attention-free)")
+total = total_params(arch)
+facts.show(arch, facts.trace_link(slug))
 for r in reconcile(spec):  # the publisher's figure beside the exact one, and what differs
     st.caption(f"Published {r.which}: **{r.stated}** ({r.difference}) · exact {r.formula}",
                help=f"{CONVENTIONS['published']} Source: {literal(spec.published.source)}")
@@ -50,9 +40,6 @@ if arch.mtp_layers:
     st.info(f"The checkpoint also stores {arch.mtp_layers} multi-token-prediction module(s) that transformers "
             f"does not build: {mtp:,} more parameters ({compact(total + mtp)} as stored). The total above is what "
             "transformers builds and runs.", icon=":material/info:")
-
-st.page_link("views/trace.py", label="Trace a layer by hand: every operation with shapes, FLOPs and real numbers",
-             icon=":material/calculate:", query_params={"slug": slug})
 
 dot = diagrams.themed("theme", slug, lambda theme: to_dot(spec, theme))
 diagrams.show(dot, f"Block diagram of {spec.name}")

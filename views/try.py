@@ -5,14 +5,11 @@ import json
 import streamlit as st
 
 from gallery import compare
-from gallery.compare import compact
-from gallery.counts import active_note, active_params, total_params, unrouted
 from gallery.diagram import to_dot
 from gallery.draft import to_yaml
-from gallery.memory import kv_bytes_per_token
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
-from views import diagrams, markup
+from views import diagrams, facts, markup
 from views.common import literal, spec_index
 from views.try_hub import hub_config
 
@@ -69,13 +66,8 @@ if spec.source.text_config:
     st.info("A multimodal model: the language model is read from its `text_config`, as for bundled specs; "
             "the vision tower is not drawn or counted.", icon=":material/image:")
 arch = spec.arch
-cols = st.columns(4)
-cols[0].metric("Total parameters", compact(total_params(arch)), help=f"{total_params(arch):,}")
-active = active_params(arch)
-cols[1].metric("Active per token", compact(active),
-               help=f"{unrouted(arch)}." if active is None else f"{active:,}. {active_note(arch)}")
-cols[2].metric("KV cache / token (bf16)", f"{kv_bytes_per_token(arch) / 1024:,.0f} KiB")
-cols[3].metric("Model type", spec.source.model_type)
+facts.show(arch, extra=[facts.Fact("Model type", spec.source.model_type, spec.source.transformers_class or "",
+                                   "The config's model_type, and the transformers class that builds it.")])
 diagrams.show(to_dot(spec), "Block diagram of your config")
 
 other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
