@@ -1,8 +1,8 @@
 """A model's headline figures (total and active parameters, layers, KV cache per token, context), as one HTML element.
 
-The Model and Try pages open with them. Each figure shows its rounded value, the exact number under it and what it
-counts: in a tooltip (``title``) and, for a reader on a keyboard or a touch screen, in a "What these figures count"
-disclosure (``<details>``) under the row. As five ``st.metric`` elements (each with its help icon) and a page link,
+The Model and Try pages open with them; the Trace page's layer totals use the same row. Each figure shows its
+rounded value, the exact number under it and what it counts: in a tooltip (``title``) and, for a reader on a
+keyboard or a touch screen, in a "What these figures count" disclosure (``<details>``) under the row. As five ``st.metric`` elements (each with its help icon) and a page link,
 the figures cost the browser two more element types to load and ten more elements to draw: the Model page, 11
 loads each in one run in headless Chromium against the floor app, 1.56× → 1.41× the floor cold, 2.25× → 2.08×
 warm with them as one piece of markup (issue 17). Every text is escaped (``views.cards.text``).

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from gallery.compare import compact
 from gallery.kinds import ffn_kind, mixer_kind
 from gallery.kinds.contract import Heatmap, Side, Table
 from gallery.pattern import summary
@@ -13,7 +14,8 @@ from gallery.recurrent_stacks import toy as cycles_toy
 from gallery.sharedblock import used_mixers
 from gallery.toy import toy_trace
 from gallery.trace import cycle_trace, trace
-from views.common import literal, slugs_or_stop, spec_index
+from views import facts, markup
+from views.common import lazy_panel, literal, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
 
@@ -43,10 +45,13 @@ table = pd.DataFrame([{
     "#": i, "op": s.op, "part": s.part, "in": str(s.in_shape), "out": str(s.out_shape), "params": s.n_params,
     "param shapes": ", ".join(f"{p.name} {p.shape}" for p in s.params), "FLOPs": s.flops, "formula": s.formula,
 } for i, s in enumerate(steps)])
-m1, m2, m3 = st.columns(3)
-m1.metric("Operations", len(steps))
-m2.metric("Parameters in this layer", f"{table['params'].sum():,}")
-m3.metric(f"FLOPs at T = {seq:,}", f"{table['FLOPs'].sum():,}")
+params, flops = int(table["params"].sum()), int(table["FLOPs"].sum())
+markup.show(facts.row([
+    facts.Fact("Operations", str(len(steps)), "rows below", "One row per operation, in the reference's order."),
+    facts.Fact("Parameters in this layer", compact(params), f"{params:,}", "The sum of the rows' parameters."),
+    facts.Fact(f"FLOPs at T = {seq:,}", compact(flops), f"{flops:,}", "The sum of the rows' FLOPs (the caption above "
+               "says how each is counted)."),
+]))
 st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1), 720),
              column_config={"params": st.column_config.NumberColumn(format="localized"),
                             "FLOPs": st.column_config.NumberColumn(format="localized")})
@@ -138,7 +143,9 @@ def toy_section() -> None:
 
 
 st.subheader("Real numbers on a toy of the same shape")
-# Below the fold and the heaviest part of the page (a grid per step, heatmaps): drawn once asked for (issue 17)
-if st.toggle("Run the layer on a toy and show every value", value="head" in st.query_params, key="toy",
-             bind="query-params"):
-    toy_section()
+# Below the fold and the heaviest part of the page (a grid per step, heatmaps): drawn once asked for (issue 17); a
+# URL that names a head of its pictures opens it too
+toy = lazy_panel("Run the layer on a toy and show every value", "toy", ["head"], ":material/science:", bound=True)
+if toy:
+    with toy:
+        toy_section()
