@@ -20,18 +20,12 @@ from urllib.parse import urlencode
 from gallery.catalog import Card
 from gallery.compare import compact
 from views import markup
+from views.markup import text
 
 GRID = "display:grid;grid-template-columns:repeat(auto-fill,minmax(17rem,1fr));gap:1rem;margin-bottom:1rem;"
 CARD = ("border:1px solid color-mix(in srgb,currentColor 20%,transparent);border-radius:0.5rem;"
         "padding:0.75rem 1rem;line-height:1.6;")  # the look of st.container(border=True), in either theme
 QUIET = "opacity:0.65;font-size:0.875em;"  # a caption's look
-
-
-def text(value: object) -> str:
-    """``value`` as HTML text: on one line (a blank line would end Markdown's HTML block, and the rest would be
-    read as Markdown), escaped, and ``:`` written as a character reference (Streamlit rewrites ``:material/…:`` in
-    a Markdown element's whole source, HTML included)."""
-    return html.escape(" ".join(str(value).split())).replace(":", "&#58;")
 
 
 def card(k: Card) -> str:

@@ -5,7 +5,7 @@ rounded value, the exact number under it and what it counts: in a tooltip (``tit
 keyboard or a touch screen, in a "What these figures count" disclosure (``<details>``) under the row. As five ``st.metric`` elements (each with its help icon) and a page link,
 the figures cost the browser two more element types to load and ten more elements to draw: the Model page, 11
 loads each in one run in headless Chromium against the floor app, 1.56× → 1.41× the floor cold, 2.25× → 2.08×
-warm with them as one piece of markup (issue 17). Every text is escaped (``views.cards.text``).
+warm with them as one piece of markup (issue 17). Every text is escaped (``views.markup.text``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gallery.pattern import summary
 from gallery.published import CONVENTIONS
 from gallery.spec import Arch
 from views import markup
-from views.cards import text
+from views.markup import text
 
 ROW = "display:grid;grid-template-columns:repeat(auto-fit,minmax(7.5rem,1fr));gap:1rem;margin:0.25rem 0 0.5rem;"
 LABEL = "font-size:0.875rem;"

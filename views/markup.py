@@ -1,8 +1,9 @@
 """The one place a page sends HTML instead of Markdown: markup the server built, every text in it escaped.
 
-Streamlit shows HTML in Markdown as text unless a page opts in (``unsafe_allow_html``). Two kinds of markup opt
-in, both through :func:`show`: Graphviz's SVG (every text XML-escaped by ``dot``; ``views/diagrams.py``) and a
-small static table (:func:`table`, every text HTML-escaped by pandas). ``tests/test_app.py`` checks that no other
+Streamlit shows HTML in Markdown as text unless a page opts in (``unsafe_allow_html``). The markup that opts in,
+all through :func:`show`: Graphviz's SVG (every text XML-escaped by ``dot``; ``views/diagrams.py``), a small static
+table (:func:`table`, every text HTML-escaped by pandas), the Gallery's cards (``views/cards.py``) and a model's
+headline figures (``views/facts.py``), their texts escaped by :func:`text`. ``tests/test_app.py`` checks that no other
 module opts in; it and ``tests/test_markup.py`` check that a stranger's text stays text in both.
 
 Why a table as HTML: ``st.table`` draws each cell as a React element after loading ~1 MB of Arrow formatting code,
@@ -14,6 +15,8 @@ headless Chromium against the floor app, 5 loads each in one run, every element 
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -22,6 +25,13 @@ from streamlit.delta_generator import DeltaGenerator
 def show(markup: str, where: DeltaGenerator | None = None) -> None:
     """``markup`` (built by the server, every text in it escaped) as HTML, in ``where`` or the page."""
     (where or st).markdown(markup, unsafe_allow_html=True)
+
+
+def text(value: object) -> str:
+    """``value`` as HTML text: on one line (a blank line would end Markdown's HTML block, and the rest would be
+    read as Markdown), escaped, and ``:`` written as a character reference (Streamlit rewrites ``:material/…:`` in
+    a Markdown element's whole source, HTML included)."""
+    return html.escape(" ".join(str(value).split())).replace(":", "&#58;")
 
 
 def table(frame: pd.DataFrame) -> None:
