@@ -305,8 +305,11 @@ def measure_pages(browser, specs: Path | None, runs: int, baseline: tuple[str, P
     def medians(pairs):
         return tuple(statistics.median(p[i] for p in pairs) for i in (0, 1))
 
+    ratios = {k: [(p[0] / f[0], p[1] / f[1]) for p, f in zip(v, floor)] for k, v in times.items()}
     return {"floor_ms": medians(floor), "pages_ms": {k: medians(v) for k, v in times.items()},
-            "ratios": {k: medians([(p[0] / f[0], p[1] / f[1]) for p, f in zip(v, floor)]) for k, v in times.items()},
+            "ratios": {k: medians(v) for k, v in ratios.items()},
+            "ratio_ranges": {k: tuple((min(r[i] for r in v), max(r[i] for r in v)) for i in (0, 1))
+                             for k, v in ratios.items()},  # the runs' lowest and highest ratios: the noise
             "baseline": baseline[0] if baseline else None,
             "rerun_browser_ms": reruns, "server_rss_mb": {"after_start": idle_rss, "after_run": rss}}
 
@@ -370,7 +373,8 @@ def report(r: dict) -> str:
 
     def pages(x, name):
         (cold, warm), (rc, rw) = x["pages_ms"][name], x["ratios"][name]
-        return f"{cold:,.0f} / {warm:,.0f} ms ({rc:.2f}× / {rw:.2f}×)"
+        (c0, c1), (w0, w1) = x["ratio_ranges"][name]
+        return f"{cold:,.0f} / {warm:,.0f} ms ({rc:.2f}× / {rw:.2f}×; runs {c0:.2f}–{c1:.2f} / {w0:.2f}–{w1:.2f})"
 
     f = [f"{x['floor_ms'][0]:,.0f} / {x['floor_ms'][1]:,.0f} ms" if x else "—" for x in (b, s)]
     lines.append(f"| floor page (one st.write), cold / warm browser | {f[0]} | {f[1]} |  |  |")
