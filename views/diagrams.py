@@ -7,18 +7,18 @@ missing the browser lays the diagram out with ``st.graphviz_chart``, and a capti
 :func:`downloads` offers the same drawing as slide exports (``gallery.render``: SVG, PNG, PDF).
 
 A figure reaches the page in one of two ways, chosen by its size (:data:`LARGE`), because their costs grow
-differently. As HTML in Markdown, JavaScript parses it (``rehype-raw``) into one React element per SVG node: cheap
-for a model's diagram (at most ~80 KB), but the family tree of 1,000 models (2.2 MB, 31,000 SVG elements) took
-4.9 s to load warm and 5.6 s cold. Through a Streamlit component (``st.components.v2``, mounted in the page, not an
-iframe) whose few lines of JavaScript let the browser's own parser build it (:data:`MOUNT`), the same tree took
-1.9 s and 3.3 s (headless Chromium, 3 loads each, the same server state). For a model's diagram neither way is
-consistently faster: with every element of the page drawn (the benchmark's readiness,
-``bench.browser.wait_drawn``), the component measured from 0.3× the floor slower (Model, warm) to 0.3× faster
-(Compare's four, warm) than Markdown, 5 loads each, and the sign changed between runs; so small figures stay
-Markdown, the way the Try page's table comes too (``views/markup.py``). An earlier measurement that gave the
-component a fixed cost of 0.6-0.8 s stopped the clock before the page's lazily loaded elements were drawn. Why
-not ``st.html``: it cleans what it is given with DOMPurify's HTML-only profile, which drops SVG; and a component's JavaScript cannot
-import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what could run itself.
+differently. As HTML in Markdown, JavaScript parses it (``rehype-raw``) into one React element per SVG node: the
+family tree of 1,000 models (2.2 MB, 31,000 SVG elements) took 4.9 s to load warm and 5.6 s cold. Through a
+Streamlit component (``st.components.v2``, mounted in the page, not an iframe) whose few lines of JavaScript let the
+browser's own parser build it (:data:`MOUNT`), the same tree took 1.9 s and 3.3 s (headless Chromium, 3 loads each,
+the same server state). For a small diagram neither way is faster: Llama 3.1 8B's (12 KB) 1.46× / 2.36× the floor as
+Markdown, 1.47× / 2.24× mounted (cold / warm, 9 loads each, one run). From a few tens of KB the component is: the
+4-model comparison figure (82 KB) 1.48× / 2.90× → 1.37× / 2.62× and 1.49× / 2.56× → 1.43× / 2.42× in two
+runs, Step 3.5 Flash's diagram (78 KB) 1.59× / 2.79× → 1.50× / 2.44× (every element of the page drawn:
+``bench.browser.wait_drawn``). Small figures stay Markdown, as the Try page's table and the headline figures do
+(``views/markup.py``). Why not ``st.html``: it cleans what it is given with DOMPurify's HTML-only profile, which
+drops SVG; and a component's JavaScript cannot import the DOMPurify Streamlit bundles, so :data:`MOUNT` drops what
+could run itself.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ export default function ({ parentElement, data }) {
 }
 """
 _FIGURE = st.components.v2.component("gallery.figure", js=MOUNT, isolate_styles=False)  # in the page's own DOM
-LARGE = 128 * 1024  # characters of markup above which a figure is mounted by _FIGURE, not sent as Markdown
+LARGE = 32 * 1024  # characters of markup above which a figure is mounted by _FIGURE, not sent as Markdown
 BOX = "overflow:auto;max-height:92vh;"  # both scroll bars stay on screen for a tall, wide figure
 ROW = "display:flex;gap:24px;align-items:flex-end;width:max-content;"  # bottoms (the embeddings) aligned
 
