@@ -63,10 +63,9 @@ def changes_said() -> None:
     st.caption(f"From {literal(specs[0].name)} to each other model, by stage; counts and cache sizes that follow from "
                "a change are not said again (they are in the table).")
     for col, other in zip(st.columns(len(specs) - 1), specs[1:]):
-        with col.container(border=True):
-            found = _changes(*version(), specs[0].slug, other.slug)
-            st.markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} change(s)")
-            st.markdown(changes_markdown(found))
+        found = _changes(*version(), specs[0].slug, other.slug)  # heading and list in one Markdown element
+        col.container(border=True).markdown(f"**{literal(specs[0].name)} → {literal(other.name)}**: {len(found)} "
+                                            f"change(s)\n\n{changes_markdown(found)}")
 
 
 def table() -> None:
