@@ -4,7 +4,7 @@ config's; what each counts is said in a tooltip and in a disclosure under them; 
 import xml.etree.ElementTree as ET
 
 from gallery.published import CONVENTIONS
-from views import facts
+from views import facts, markup
 
 from .conftest import page_facts
 from .test_app import _app
@@ -23,7 +23,7 @@ def test_the_model_page_opens_with_the_exact_figures(bundled):
 
 def test_what_each_figure_counts_is_in_a_disclosure_too():
     row = ET.fromstring(facts.row([facts.Fact("Total parameters", "1B", "1,000,000,000", "Every parameter.")],
-                                  {"Trace →": "trace?slug=x"}))
+                                  (markup.link("Trace →", "trace", slug="x"),)))
     details = row.find("details")
     assert details.find("summary").text == "What these figures count"
     assert "".join(details.find("ul").itertext()) == "Total parameters: Every parameter."

@@ -6,26 +6,21 @@ piece of markup built here (every text HTML-escaped), in headless Chromium again
 one run with the filter panel closed: the Gallery 1.35× → 1.32× the floor cold, 1.63× → 1.38× warm (a scratch
 copy; with the panel closed too, against the page before both, 1.56× → 1.29× cold and 2.24× → 1.46× warm, 7 loads).
 
-The links are plain links to the page's URL (``model?model=SLUG``, ``compare?models=SLUG``, relative to the app's
-root, where the Gallery is served, as the family tree's links are). ``target="_self"``: Streamlit opens a link in
-Markdown in a new tab unless it names its target. A click loads that page in the same tab (a new session, the
-server's caches shared); a middle click or "copy link" works as on any link.
+The links are plain links to the page's URL (``model?model=SLUG``, ``compare?models=SLUG``: ``markup.link``), as
+the family tree's are. A click loads that page in the same tab (a new session, the server's caches shared); a
+middle click or "copy link" works as on any link.
 """
 
 from __future__ import annotations
 
-import html
-from urllib.parse import urlencode
-
 from gallery.catalog import Card
 from gallery.compare import compact
 from views import markup
-from views.markup import text
+from views.markup import QUIET, link, text
 
 GRID = "display:grid;grid-template-columns:repeat(auto-fill,minmax(17rem,1fr));gap:1rem;margin-bottom:1rem;"
 CARD = ("border:1px solid color-mix(in srgb,currentColor 20%,transparent);border-radius:0.5rem;"
         "padding:0.75rem 1rem;line-height:1.6;")  # the look of st.container(border=True), in either theme
-QUIET = "opacity:0.65;font-size:0.875em;"  # a caption's look
 
 
 def card(k: Card) -> str:
@@ -33,13 +28,12 @@ def card(k: Card) -> str:
     publisher's figures when known; links to its page and to Compare with it chosen first."""
     size = compact(k.total_params) + (f" total · {compact(k.active_params)} active" if k.moe else " params")
     published = f'<br/><span style="{QUIET}">Published&#58; {text(k.published)}</span>' if k.published else ""
-    model, compare = urlencode({"model": k.slug}), urlencode({"models": k.slug})
     return (f'<div style="{CARD}"><strong>{text(k.name)}</strong><br/>'
             f'{text(k.organisation)} · {text(k.release_date or "date unknown")}'
             f'<p style="margin:0.5rem 0 0">{text(size)}<br/>{text(k.attention)} · {k.n_layers} layers · '
             f'd_model {k.d_model:,}<br/><em>{text(k.pattern)}</em>{published}</p>'
-            f'<p style="margin:0.5rem 0 0"><a href="model?{html.escape(model)}" target="_self">Open →</a>'
-            f' &#160;·&#160; <a href="compare?{html.escape(compare)}" target="_self">Compare with…</a></p></div>')
+            f'<p style="margin:0.5rem 0 0">{link("Open →", "model", model=k.slug)} &#160;·&#160; '
+            f'{link("Compare with…", "compare", models=k.slug)}</p></div>')
 
 
 def grid(items: list[Card]) -> str:

@@ -153,19 +153,20 @@ def relatives():
     return _relatives(*version())
 
 
-def lazy_panel(label: str, key: str, params: Iterable[str], icon: str, bound: bool = False):
+def lazy_panel(label: str, key: str, icon: str | None = None, params: Iterable[str] = (),
+               opened: bool = False, bound: bool = False):
     """An expander whose content a page draws only while it is open: the expander, or None while it is closed.
 
     Its controls are then no cost to a page that does not show them (issue 17: each element type a page draws
-    costs a cold load its JavaScript). ``params`` are the URL parameters of the controls inside: a URL that carries
-    one opens the panel. Closed, those parameters leave the URL (Streamlit drops a hidden widget's binding), so
-    the page shows what it shows without them, and the widgets keep their values for when it opens again.
-    ``bound``: the panel's own state is in the URL too (``key=true``), for a panel that is a view of its own.
-    The default is the one the session started with, the same at every run: a default that changed when the
-    parameters left the URL made the browser drop the next click on the panel.
+    costs a cold load its JavaScript). It starts open when ``opened``, or when the URL carries one of ``params``,
+    the URL parameters of the controls inside. Closed, those parameters leave the URL (Streamlit drops a hidden
+    widget's binding), so the page shows what it shows without them, and the widgets keep their values for when it
+    opens again. ``bound``: the panel's own state is in the URL too (``key=true``), for a panel that is a view of
+    its own. The default is the one the session started with, the same at every run: a default that changed when
+    the parameters left the URL made the browser drop the next click on the panel.
     """
-    opened = st.session_state.setdefault(f"{key}-at-start", bool(set(params) & set(st.query_params)))
-    panel = st.expander(label, expanded=opened, key=key, on_change="rerun", icon=icon,
+    start = st.session_state.setdefault(f"{key}-at-start", opened or bool(set(params) & set(st.query_params)))
+    panel = st.expander(label, expanded=start, key=key, on_change="rerun", icon=icon,
                         **({"bind": "query-params"} if bound else {}))
     return panel if panel.open else None
 

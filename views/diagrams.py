@@ -100,7 +100,7 @@ def themed(key: str, stem: str, dot_of: Callable[[str], str]) -> str:
     """The DOT to draw, ``dot_of(theme)``, in the theme chosen in a panel "Theme and slide exports" that also
     offers it as SVG, PNG and PDF into ``<stem>-<theme>.<format>``; light while the panel is closed (``lazy_panel``).
     ``key`` is the theme's URL parameter: a URL that names a theme opens the panel."""
-    panel = lazy_panel("Theme and slide exports", f"{key}-panel", [key], ":material/palette:")
+    panel = lazy_panel("Theme and slide exports", f"{key}-panel", ":material/palette:", [key])
     if panel is None:
         return dot_of("light")
     with panel:

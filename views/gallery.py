@@ -25,7 +25,7 @@ def narrowed() -> tuple[Filters, str]:
     """What the filter panel narrows the gallery to, and the order; every model, newest first, while it is closed
     (``lazy_panel``: its search box, comboboxes, segmented control and range slider were most of the Gallery's
     cost above the floor)."""
-    panel = lazy_panel("Search, filter and sort", "filters", FILTERS, ":material/filter_list:")
+    panel = lazy_panel("Search, filter and sort", "filters", ":material/filter_list:", FILTERS)
     if panel is None:
         return Filters(), next(iter(SORTS))
     with panel:

@@ -16,6 +16,7 @@ headless Chromium against the floor app, 5 loads each in one run, every element 
 from __future__ import annotations
 
 import html
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -32,6 +33,15 @@ def text(value: object) -> str:
     read as Markdown), escaped, and ``:`` written as a character reference (Streamlit rewrites ``:material/…:`` in
     a Markdown element's whole source, HTML included)."""
     return html.escape(" ".join(str(value).split())).replace(":", "&#58;")
+
+
+QUIET = "opacity:0.65;font-size:0.875em;overflow-wrap:anywhere;"  # a caption's look, for a line under a figure
+
+
+def link(label: str, page: str, **query: str) -> str:
+    """A link to the app's ``page`` (its URL path, relative to the app's root, where the Gallery is served) with
+    ``query``, opened in the same tab: Streamlit opens a link in Markdown in a new tab unless it names its target."""
+    return f'<a href="{html.escape(page + "?" + urlencode(query))}" target="_self">{text(label)}</a>'
 
 
 def table(frame: pd.DataFrame) -> None:

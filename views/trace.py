@@ -145,7 +145,8 @@ def toy_section() -> None:
 st.subheader("Real numbers on a toy of the same shape")
 # Below the fold and the heaviest part of the page (a grid per step, heatmaps): drawn once asked for (issue 17); a
 # URL that names a head of its pictures opens it too
-toy = lazy_panel("Run the layer on a toy and show every value", "toy", ["head"], ":material/science:", bound=True)
+toy = lazy_panel("Run the layer on a toy and show every value", "toy", ":material/science:", ["head"],
+                 bound=True)
 if toy:
     with toy:
         toy_section()

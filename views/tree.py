@@ -19,7 +19,7 @@ st.caption("Each model hangs under the bundled model released before it whose ar
            "ignored); an edge says what changed in the architecture. Click a model to open it, an edge to "
            "compare the pair.")
 groups = sorted({lineage(s) for s in index.specs.values()})
-panel = lazy_panel("Lineages", "lineages", ["lineage"], ":material/filter_list:")  # every lineage while closed
+panel = lazy_panel("Lineages", "lineages", ":material/filter_list:", ["lineage"])  # every lineage while closed
 chosen = panel.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage",
                            label_visibility="collapsed") if panel else []
 
