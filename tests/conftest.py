@@ -7,6 +7,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +97,16 @@ def page_facts(at) -> dict[str, tuple[str, str, str]]:
     """The headline figures an AppTest page sent (views/facts.py): label → (value, exact figure, what it counts)."""
     [row] = [ET.fromstring(m.value) for m in at.markdown if m.value.startswith('<div class="gallery-facts"')]
     return {cell[0].text: (cell[1].text, cell[2].text or "", cell.get("title")) for cell in row[0]}
+
+
+def page_tables(at) -> list[pd.DataFrame]:
+    """The static tables without row headers an AppTest page sent (views/markup.py), parsed as XML: each cell's text
+    as shown, under its column's header."""
+    frames = []
+    for m in at.markdown:
+        if not m.value.startswith(("<table", '<div class="gallery-table-')):
+            continue
+        table = next(ET.fromstring(m.value).iter("table"))
+        header, *rows = [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
+        frames.append(pd.DataFrame(rows, columns=header))
+    return frames

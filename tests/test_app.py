@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from views import diagrams
 
-from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures
+from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures, page_tables
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -83,23 +83,24 @@ def test_trace_page_lists_the_steps_of_the_layer_in_the_url(bundled):
     assert not at.exception
     assert at.selectbox(key="slug").value == "qwen3-8b" and at.selectbox(key="layer").value == 2
     assert at.number_input(key="seq").value == 16 and "layer 2" in at.title[0].value
-    steps = at.dataframe[0].value
+    steps = page_tables(at)[0]  # a static table: every formula whole
     q = steps[steps["op"] == "q_proj"].iloc[0]
     d, h, hd = config["hidden_size"], config["num_attention_heads"], config["head_dim"]
-    assert q["in"] == str((16, d)) and q["out"] == str((16, h * hd)) and q["params"] == d * h * hd
+    assert q["in"] == str((16, d)) and q["out"] == str((16, h * hd)) and q["params"] == f"{d * h * hd:,}"
+    assert q["FLOPs"] == f"{2 * 16 * d * h * hd:,}" and q["formula"] == "q = x · W_q"
     assert list(steps["op"][:2]) == ["attn norm (pre)", "q_proj"] and "q_norm" in set(steps["op"])
     assert any(e.label.endswith(f"softmax → ({h // config['num_key_value_heads'] * 2}, 6, 6)") for e in at.expander)
     assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps
     assert dict(at.query_params) == {"slug": "qwen3-8b", "layer": "2", "seq": "16", "toy": "true"}
     assert any(b.proto.label == "Download steps (CSV)" for b in at.get("download_button"))
     at.selectbox(key="layer").set_value(5).run()  # (AppTest does not write bound widgets back to its query_params)
-    assert "layer 5" in at.title[0].value and at.dataframe[0].value["in"][0] == str((16, config["hidden_size"]))
+    assert "layer 5" in at.title[0].value and page_tables(at)[0]["in"][0] == str((16, config["hidden_size"]))
 
 
 def test_trace_page_of_fixed_state_layers_shows_their_state_and_taps():
     at = _app("views/trace.py", slug="falcon-mamba-7b", layer="0", seq="8", toy="true")
     assert not at.exception
-    assert "selective scan" in set(at.dataframe[0].value["op"])
+    assert "selective scan" in set(page_tables(at)[0]["op"])
     assert len(at.get("vega_lite_chart")) == 2  # Δ and the state; the conv taps
     at = _app("views/trace.py", slug="lfm2-1.2b", layer="0", seq="8", toy="true")
     assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the short conv's taps, no scores
@@ -110,7 +111,7 @@ def test_trace_page_of_a_mamba2_layer_shows_its_time_steps_and_state(bundled):
     spec, config = bundled["nvidia-nemotron-3-nano-30b-a3b"]
     at = _app("views/trace.py", slug="nvidia-nemotron-3-nano-30b-a3b", layer="0", seq="8", toy="true")
     assert not at.exception
-    steps = at.dataframe[0].value
+    steps = page_tables(at)[0]
     state = steps[steps["op"] == "state update"].iloc[0]
     h, p, n = config["mamba_num_heads"], config["mamba_head_dim"], config["ssm_state_size"]
     assert state["out"] == str((8, h, p, n))
@@ -310,20 +311,20 @@ def test_trace_page_of_a_gated_deltanet_layer_shows_its_state(bundled):
     spec, config = bundled["qwen3-next-80b-a3b-instruct"]
     at = _app("views/trace.py", slug="qwen3-next-80b-a3b-instruct", layer="0", seq="16", toy="true")
     assert not at.exception
-    steps = at.dataframe[0].value
+    steps = page_tables(at)[0]
     nv, dk, dv = (config[f"linear_{k}"] for k in ("num_value_heads", "key_head_dim", "value_head_dim"))
     assert steps[steps["op"] == "write state"].iloc[0]["out"] == str((nv, dk, dv))  # the state, not T × T
     assert len(at.get("vega_lite_chart")) == 1  # the toy's state per token instead of attention heatmaps
     assert at.selectbox(key="head").label == "Value head"
     at = _app("views/trace.py", slug="qwen3.5-27b", layer="3", seq="4", toy="true")  # the gated full-attention layer
-    assert not at.exception and "output gate" in set(at.dataframe[0].value["op"])
+    assert not at.exception and "output gate" in set(page_tables(at)[0]["op"])
 
 
 def test_trace_page_takes_compressed_attention_and_hyper_connections(bundled):
     spec, config = bundled["deepseek-v4-flash"]
     at = _app("views/trace.py", slug="deepseek-v4-flash", layer="2", seq="9", toy="true")
     assert not at.exception
-    steps = at.dataframe[0].value
+    steps = page_tables(at)[0]
     n, d = config["hc_mult"], config["hidden_size"]
     assert steps["in"].iloc[0] == str((9, n, d)) and steps["out"].iloc[-1] == str((9, n, d))  # the residual streams
     ratio = config["compress_ratios"][2]
@@ -443,7 +444,7 @@ def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs
 
 def test_trace_page_runs_the_toy_only_when_asked():
     at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
-    assert not at.exception and len(at.dataframe) == 1 and not at.get("vega_lite_chart")  # the steps only
+    assert not at.exception and len(page_tables(at)) == 1 and not at.dataframe and not at.get("vega_lite_chart")
     assert "Run the layer on a toy and show every value" in [e.label for e in at.expander]  # closed
     for query in ({"toy": "true"}, {"head": "1"}):  # the panel's own parameter, or one of its pictures' widgets
         at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16", **query)

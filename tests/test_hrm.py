@@ -251,7 +251,7 @@ def test_the_trace_page_shows_the_cycles(tmp_path, monkeypatch):
 
     from gallery.cli import main
 
-    from .conftest import ROOT
+    from .conftest import ROOT, page_tables
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SMALL | {"num_hidden_layers": 2, "L_cycles": 2}))
@@ -262,7 +262,7 @@ def test_the_trace_page_shows_the_cycles(tmp_path, monkeypatch):
     at.switch_page("views/trace.py")
     at.run()
     assert not at.exception
-    cycles = at.dataframe[1].value
+    cycles = page_tables(at)[1]  # the layer's steps, then the cycles
     assert list(cycles["op"][:3]) == ["z_L = z_L_init", "L stack input (1.1)", "L stack (1.1)"]
     assert len(cycles) == 1 + 2 * 3 * 3
     assert any(e.label.startswith("cycles 18. H stack final norm (2)") for e in at.expander)

@@ -10,12 +10,15 @@ Why a table as HTML: ``st.table`` draws each cell as a React element after loadi
 and ``st.dataframe`` loads the data grid (~1.2 MB). The Try page's two-column comparison (~70 rows) measured in
 headless Chromium against the floor app, 5 loads each in one run, every element drawn: ``st.table`` 1.96× cold /
 3.44× warm, ``st.dataframe`` 1.98× / 2.79×, a Markdown pipe table 1.79× / 2.38×, this HTML 1.60× / 2.19×
-(it reuses the HTML parser the diagram already loaded).
+(it reuses the HTML parser the diagram already loaded). The Trace page's steps (27-92 rows of nine columns) as a data
+grid 1.69× / 2.25×, as this HTML 1.47× / 2.16× (9 loads each, one run); the grid also cut long formulas short.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -44,7 +47,23 @@ def link(label: str, page: str, **query: str) -> str:
     return f'<a href="{html.escape(page + "?" + urlencode(query))}" target="_self">{text(label)}</a>'
 
 
-def table(frame: pd.DataFrame) -> None:
-    """``frame`` as a static HTML table, its (multi-)index as row headers; every text escaped, on one line (a
-    blank line would end Markdown's HTML block, and the rest would be read as Markdown)."""
-    show(frame.to_html(border=0, escape=True).replace("\n", " "))
+def table(frame: pd.DataFrame, index: bool = True, numbers: Iterable[str] = (), one_line: Iterable[str] = ()) -> None:
+    """``frame`` as a static HTML table, its (multi-)index as row headers unless not ``index``; every text escaped,
+    on one line (a blank line would end Markdown's HTML block, and the rest would be read as Markdown), in a type a
+    little smaller than the page's (a wide table keeps its text on fewer lines).
+
+    ``numbers``: integer columns, written with thousands separators and aligned right, so magnitudes line up;
+    ``one_line``: columns whose cells do not wrap (shapes), so the others (formulas) take the wrapping.
+    """
+    numbers, one_line = list(numbers), list(one_line)
+    markup = frame.to_html(border=0, escape=True, index=index, justify="left",
+                           formatters={c: "{:,}".format for c in numbers})
+    rules = ["table{font-size:0.875em;}", "th{padding:0.25rem 0.5rem;}", "td{padding:0.25rem 0.5rem;overflow-wrap:anywhere;}"]
+    for c in dict.fromkeys(numbers + one_line):  # the column's place among a row's <td>s, its header's among <th>s
+        td, th = frame.columns.get_loc(c) + 1, frame.columns.get_loc(c) + 1 + (frame.index.nlevels if index else 0)
+        rules.append(f"td:nth-of-type({td}){{white-space:nowrap;{'text-align:right;' * (c in numbers)}}}")
+        if c in numbers:
+            rules.append(f"thead th:nth-of-type({th}){{text-align:right;}}")
+    name = "gallery-table-" + hashlib.sha1("".join(rules).encode()).hexdigest()[:8]  # one class a layout, every run
+    style = "".join(f".{name} {rule}" for rule in rules)
+    show(f'<div class="{name}" style="overflow-x:auto;"><style>{style}</style>{markup}</div>'.replace("\n", " "))

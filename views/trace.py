@@ -12,12 +12,28 @@ from gallery.pattern import summary
 from gallery.recurrent_stacks import runs
 from gallery.recurrent_stacks import toy as cycles_toy
 from gallery.sharedblock import used_mixers
+from gallery.steps import Step
 from gallery.toy import toy_trace
 from gallery.trace import cycle_trace, trace
 from views import facts, markup
 from views.common import lazy_panel, literal, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
+
+
+def steps_frame(steps: list[Step]) -> pd.DataFrame:
+    """One row per step, in the reference's order: what the table shows and the CSV holds."""
+    return pd.DataFrame([{
+        "#": i, "op": s.op, "part": s.part, "in": str(s.in_shape), "out": str(s.out_shape), "params": s.n_params,
+        "param shapes": ", ".join(f"{p.name} {p.shape}" for p in s.params), "FLOPs": s.flops, "formula": s.formula,
+    } for i, s in enumerate(steps)])
+
+
+def steps_table(frame: pd.DataFrame) -> None:
+    """The steps as a static table (``views/markup.py``): read in order, every formula whole. (A data grid cut the
+    formulas short and cost the page's first view 0.2× the floor, issue 17.)"""
+    markup.table(frame, index=False, numbers=["#", "params", "FLOPs"], one_line=["part", "in", "out"])
+
 
 index = spec_index()
 slugs = slugs_or_stop(index)
@@ -41,10 +57,7 @@ try:
 except ValueError as exc:  # an MoE layer whose top_k the config leaves unset cannot route a token
     st.error(str(exc), icon=":material/block:")
     st.stop()
-table = pd.DataFrame([{
-    "#": i, "op": s.op, "part": s.part, "in": str(s.in_shape), "out": str(s.out_shape), "params": s.n_params,
-    "param shapes": ", ".join(f"{p.name} {p.shape}" for p in s.params), "FLOPs": s.flops, "formula": s.formula,
-} for i, s in enumerate(steps)])
+table = steps_frame(steps)
 params, flops = int(table["params"].sum()), int(table["FLOPs"].sum())
 markup.show(facts.row([
     facts.Fact("Operations", str(len(steps)), "rows below", "One row per operation, in the reference's order."),
@@ -52,9 +65,7 @@ markup.show(facts.row([
     facts.Fact(f"FLOPs at T = {seq:,}", compact(flops), f"{flops:,}", "The sum of the rows' FLOPs (the caption above "
                "says how each is counted)."),
 ]))
-st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1), 720),
-             column_config={"params": st.column_config.NumberColumn(format="localized"),
-                            "FLOPs": st.column_config.NumberColumn(format="localized")})
+steps_table(table)
 st.download_button("Download steps (CSV)", data=table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 if arch.recurrent_stacks:  # HRM: the layers run in cycles, traced apart, a row per stack run
@@ -62,8 +73,7 @@ if arch.recurrent_stacks:  # HRM: the layers run in cycles, traced apart, a row 
     st.caption(f"This layer runs {runs(arch, kind)} times a token, each run with a K/V cache slot of its own: each "
                "stack run below reads the sum of the two states, runs its layers (their FLOPs; their weights are "
                "counted once, in the layers) and ends with its final norm.")
-    st.dataframe(pd.DataFrame([s.row() for s in cycle_trace(arch, seq)]).drop(columns=["param_shapes"]),
-                 hide_index=True, width="stretch")
+    steps_table(steps_frame(cycle_trace(arch, seq)))
 
 
 def _frame(a: np.ndarray) -> pd.DataFrame:

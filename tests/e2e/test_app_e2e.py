@@ -178,6 +178,12 @@ def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, 
     wait_for_app(page)
     _no_exception(page)
     expect(page.get_by_role("heading", name=re.compile(f"layer {full}$"))).to_be_visible()
+    steps = page.locator("[data-testid='stMarkdown'] table").first  # static: every formula whole, numbers aligned
+    q_row = steps.locator("tbody tr", has=page.get_by_role("cell", name="q_proj", exact=True))
+    params = q_row.locator("td").nth(5)
+    expect(params).to_have_text(f"{config['hidden_size'] * 2 * config['num_attention_heads'] * config['head_dim']:,}")
+    expect(params).to_have_css("text-align", "right")
+    expect(q_row.locator("td").nth(3)).to_have_css("white-space", "nowrap")
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Download steps (CSV)").click()
