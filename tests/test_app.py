@@ -422,7 +422,9 @@ def test_model_page_sends_no_chart_or_table_until_its_section_is_opened(bundled)
     spec, _ = bundled["gpt2"]
     at = _app("views/model.py", model="gpt2")  # the load: diagram, facts and notes; no Vega chart, no grid
     assert not at.exception and not at.get("vega_lite_chart") and not at.dataframe and not at.get("json")
-    assert any(spec.notes[0].text in m.value for m in at.markdown)
+    [notes] = [m.value for m in at.markdown if spec.notes[0].text in m.value]  # one list, in the spec's order
+    pointers = notes.splitlines()[1::2]  # each note's second line: "↳ transformers/models/gpt2/... GPT2Model"
+    assert len(pointers) == len(spec.notes) and all(n.ref.split()[-1] in p for n, p in zip(spec.notes, pointers))
     for section, element in [("Parameters", "vega_lite_chart"), ("Cache and compute", "vega_lite_chart"),
                              ("config.json → spec", "json")]:  # every section stays one click (or URL) away
         at = _app("views/model.py", model="gpt2", section=section)

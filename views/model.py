@@ -100,9 +100,8 @@ def cache_and_compute() -> None:
 
 
 def notes() -> None:
-    """What is distinctive, each note with its pointer into transformers."""
-    for note in spec.notes:
-        st.markdown(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}")
+    """What is distinctive, each note with its pointer into transformers: one list, one element (issue 17)."""
+    st.markdown("\n".join(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}" for note in spec.notes))
 
 
 def config_to_spec() -> None:
