@@ -13,17 +13,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from .browser import ARGS, HINT, chromium, wait_drawn
+from .server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-2-9b", "gpt-oss-20b"]
@@ -33,35 +31,11 @@ TARGETS = {"page_cold_ratio": 1.3, "page_warm_ratio": 2.0, "page_cold_ratio_scal
 FIGURE = ["llama-3.1-8b-instruct", "qwen3-8b", "gemma-3-27b-it", "deepseek-v3"]  # the comparison figure measured
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def server(script: str, specs: Path | None = None, cwd: Path = ROOT):
-    """A ``streamlit run`` server of the tree at ``cwd``; yields (url, pid)."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if specs:
-        env["GALLERY_SPECS"] = str(specs)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless=true",
-                             f"--server.port={port}", "--server.address=127.0.0.1",
-                             "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    try:
+    """A ``streamlit run`` server of the tree at ``cwd``, offline, on ``specs`` if given; yields (url, pid)."""
+    with serve(script, cwd, {"HF_HUB_OFFLINE": "1", **({"GALLERY_SPECS": str(specs)} if specs else {})}) as (url, proc):
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def rss_mb(pid: int) -> float:

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from bench.browser import ARGS, HINT, chromium, wait_drawn
+from bench.server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = chromium()
@@ -39,10 +35,21 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ARGS}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LOGS: list[Path] = []  # the logs of the servers this process started, newest last
+LOG_TAIL = 40  # lines of each log a failed test's report shows
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test's report ends with the tail of each app server's log: what the server said (a deferred
+    download's error, a traceback) is then in CI's output, not in a file of a clone that is gone."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for path in LOGS:
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else ["(no log)"]
+        report.sections.append((f"server log {path.name}, last {LOG_TAIL} lines", "\n".join(lines[-LOG_TAIL:])))
 
 
 @pytest.fixture(scope="session")
@@ -53,33 +60,14 @@ def app_url(app_server):
 
 @contextmanager
 def streamlit_server(env: dict[str, str], log_name: str = ".e2e-server.log"):
-    """Run the app with ``env`` added to this environment; yield (base URL, server process); stop it."""
+    """Run the app with ``env`` added to this environment (``bench.server.serve``), its output in ``log_name`` (one
+    per pytest-xdist worker: `make test` runs one per CPU); yield (base URL, server process); stop it."""
     _require("Graphviz dot", shutil.which("dot") is not None, "apt-get install -y graphviz")
-    port = _free_port()
-    worker = os.environ.get("PYTEST_XDIST_WORKER")  # `make test` runs a pytest-xdist worker per CPU: a log each
-    log = open(ROOT / (log_name.replace(".log", f".{worker}.log") if worker else log_name), "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "gallery_app.py", "--server.headless=true",
-         f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
-         "--server.fileWatcherType=none", "--global.developmentMode=false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        raise RuntimeError(f"streamlit did not start; see {log.name}")
-    try:
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    log = ROOT / (log_name.replace(".log", f".{worker}.log") if worker else log_name)
+    LOGS.append(log)
+    with serve("gallery_app.py", ROOT, env, log) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
