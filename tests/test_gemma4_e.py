@@ -26,6 +26,7 @@ from gallery.toy import per_layer_toy, toy_trace
 from gallery.kinds.softmax import shared_kv_toy
 from gallery.trace import trace
 
+from .conftest import page_tables
 from .dotgraph import parse
 from .reference import reference_model, reference_param_count
 
@@ -340,6 +341,6 @@ def test_pages_show_an_e_model(specs, monkeypatch):
         f"{expected / 2**30:,.2f} GiB"
     at = _app("views/trace.py", slug="gemma-4-e2b-like", layer="20", seq="8", toy="true")
     assert not at.exception
-    ops = list(at.dataframe[0].value["op"])
+    ops = list(page_tables(at)[0]["op"])  # the steps: a static table
     assert "shared K" in ops and "k_proj" not in ops and ops[-6] == "per-layer gate"
     assert len(at.get("vega_lite_chart")) == 1  # the toy's attention heatmaps, over the stand-in keys

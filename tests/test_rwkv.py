@@ -142,7 +142,7 @@ def test_trace_page_runs_the_rwkv_layer_and_draws_its_recurrence():
     """The Trace page (Streamlit's AppTest): the layer's steps in RwkvBlock's order, and the toy's picture."""
     from streamlit.testing.v1 import AppTest
 
-    from .conftest import ROOT
+    from .conftest import ROOT, page_tables
 
     at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=60)
     for key, value in {"slug": SLUG, "layer": "1", "seq": "8", "toy": "true"}.items():
@@ -150,7 +150,7 @@ def test_trace_page_runs_the_rwkv_layer_and_draws_its_recurrence():
     at.switch_page("views/trace.py")
     at.run()
     assert not at.exception
-    ops = list(at.dataframe[0].value["op"])
+    ops = list(page_tables(at)[0]["op"])  # the steps: a static table
     assert ops[:3] == ["mixer norm (pre)", "token shift", "mix for key"] and "WKV recurrence" in ops
     assert ops[-3:] == ["receptance", "σ(receptance) ⊙ value", "residual add"]
     assert len(at.get("vega_lite_chart")) == 1  # the receptance and the WKV average side by side
