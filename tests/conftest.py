@@ -100,8 +100,9 @@ def page_facts(at) -> dict[str, tuple[str, str, str]]:
 
 
 def page_tables(at) -> list[pd.DataFrame]:
-    """The static tables without row headers an AppTest page sent (views/markup.py), parsed as XML: each cell's text
-    as shown, under its column's header."""
+    """The static tables with one header row an AppTest page sent (views/markup.py), parsed as XML: each cell's text
+    as shown, under its column's header (a row header under ""). Try's comparison, with two levels of row headers,
+    is read by its own test."""
     frames = []
     for m in at.markdown:
         if not m.value.startswith(("<table", '<div class="gallery-table-')):

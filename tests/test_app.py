@@ -446,11 +446,11 @@ def test_gallery_and_compare_draw_their_charts_when_asked(page, query, key, tabs
 
 def test_trace_page_runs_the_toy_only_when_asked():
     at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16")
-    assert not at.exception and len(page_tables(at)) == 1 and not at.dataframe and not at.get("vega_lite_chart")
+    assert not at.exception and len(page_tables(at)) == 1 and not at.get("vega_lite_chart")  # the steps only
     assert "Run the layer on a toy and show every value" in [e.label for e in at.expander]  # closed
     for query in ({"toy": "true"}, {"head": "1"}):  # the panel's own parameter, or one of its pictures' widgets
         at = _app("views/trace.py", slug="qwen3-8b", layer="2", seq="16", **query)
-        assert not at.exception and len(at.dataframe) > 1 and len(at.get("vega_lite_chart")) == 1
+        assert not at.exception and len(page_tables(at)) > 1 and len(at.get("vega_lite_chart")) == 1
 
 
 def test_without_dot_the_browser_lays_the_diagram_out_and_a_caption_says_why(monkeypatch, bundled):

@@ -32,7 +32,7 @@ def steps_frame(steps: list[Step]) -> pd.DataFrame:
 def steps_table(frame: pd.DataFrame) -> None:
     """The steps as a static table (``views/markup.py``): read in order, every formula whole. (A data grid cut the
     formulas short and cost the page's first view 0.2× the floor, issue 17.)"""
-    markup.table(frame, index=False, numbers=["#", "params", "FLOPs"], one_line=["part", "in", "out"])
+    markup.table(frame, index=False, one_line=["part", "in", "out"])
 
 
 index = spec_index()
@@ -86,11 +86,11 @@ def _show(name: str, a: np.ndarray, first: str = "head") -> None:
         return
     if a.ndim <= 2:
         st.caption(name)
-        st.dataframe(_frame(a), width="stretch")
+        markup.table(_frame(a))
         return
     for h in range(min(a.shape[0], 2)):  # (heads, T, …) or (T, channels, state): the first two
         st.caption(f"{name}, {first} {h} of {a.shape[0]}")
-        st.dataframe(_frame(a[h]), width="stretch")
+        markup.table(_frame(a[h]))
 
 
 def _chart(h: Heatmap) -> alt.Chart:
@@ -147,7 +147,7 @@ def toy_section() -> None:
         elif isinstance(item, Side):
             st.altair_chart(alt.hconcat(*map(_chart, item.maps)).resolve_scale(color="independent"))
         elif isinstance(item, Table):
-            st.dataframe(item.frame, hide_index=True)
+            markup.table(item.frame, index=False)
         else:
             st.caption(item.text)
 
