@@ -428,7 +428,10 @@ def test_model_page_sends_no_chart_or_table_until_its_section_is_opened(bundled)
     for section, element in [("Parameters", "vega_lite_chart"), ("Cache and compute", "vega_lite_chart"),
                              ("config.json → spec", "json")]:  # every section stays one click (or URL) away
         at = _app("views/model.py", model="gpt2", section=section)
-        assert not at.exception and at.get(element) and at.dataframe, section
+        assert not at.exception and at.get(element) and (page_tables(at) or at.dataframe), section
+    terms = page_tables(_app("views/model.py", model="gpt2", section="Parameters"))[0]  # every count with its formula
+    assert sum(int(n.replace(",", "")) for n in terms["parameters"]) == 124_439_808  # transformers' GPT-2 (test_counts)
+    assert all(terms["formula"]) and "embed_positions" in set(terms["tensor"])  # GPT-2 learns its positions
 
 
 @pytest.mark.parametrize(("page", "query", "key", "tabs"), [

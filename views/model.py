@@ -12,7 +12,7 @@ from gallery.flops import flops_per_token
 from gallery.memory import cache_curve, context_grid, kv_bytes, layer_caches, state_bytes
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
-from views import diagrams, facts
+from views import diagrams, facts, markup
 from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
 
@@ -59,9 +59,9 @@ def parameters() -> None:
         tooltip=["component", alt.Tooltip("params:Q", format=","), alt.Tooltip("share:Q", format=".1%"), "formula"])
     st.altair_chart(chart, width="stretch")
     with st.expander("Every count with its formula"):
-        st.dataframe(pd.DataFrame([{"component": t.component, "tensor": t.name, "in": t.where,
-                                    "formula": t.formula, "parameters": t.total} for t in terms]),
-                     hide_index=True, column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+        markup.table(pd.DataFrame([{"component": t.component, "tensor": t.name, "in": t.where,
+                                    "formula": t.formula, "parameters": t.total} for t in terms]), index=False,
+                     one_line=["in"])
 
 
 def cache_and_compute() -> None:
@@ -91,12 +91,11 @@ def cache_and_compute() -> None:
         y=alt.Y("GiB:Q", stack="zero", title="cache (GiB, bf16)"), color=alt.Color("kind:N", title="block kind"),
         tooltip=["kind", alt.Tooltip("context:Q", format=","), alt.Tooltip("GiB:Q", format=".3f")]),
         width="stretch", height=260)
-    st.dataframe(pd.DataFrame([{
+    markup.table(pd.DataFrame([{
         "block kind": c.kind, "layers": c.n_layers, "per token": c.formula,
         "kept at most": f"{c.window:,} tokens" if c.window else "every token" if c.elements_per_token else "—",
         "one entry per": f"{c.ratio} tokens" if c.ratio > 1 else "token" if c.elements_per_token else "—",
-        "fixed state": c.state_formula or "none", "caveat": c.caveat} for c in layer_caches(arch)]),
-        hide_index=True)
+        "fixed state": c.state_formula or "none", "caveat": c.caveat} for c in layer_caches(arch)]), index=False)
 
 
 def notes() -> None:
@@ -116,7 +115,7 @@ def config_to_spec() -> None:
         try:
             rows = [{"spec field": f.removeprefix("arch."), "value": summary(v) if isinstance(v, list) else str(v),
                      "read from": s} for f, v, s in field_sources(config)]
-            st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)
+            st.dataframe(pd.DataFrame(rows), hide_index=True, height=420)  # 40-120 rows: a grid to search and scroll
         except DerivationError as exc:
             st.error(f"This config cannot be re-derived: {literal(exc)}")
 
