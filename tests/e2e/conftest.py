@@ -91,3 +91,11 @@ def open_exports(page) -> None:
     page.get_by_text("Theme and slide exports").click()
     expect(buttons).to_have_count(1)
     wait_for_app(page)
+
+
+def download(page, label: str) -> tuple[bytes, str]:
+    """Click the download button ``label``: the file's bytes and the name the browser was given. The server makes an
+    export when it is clicked (a deferred download, rendered by ``dot`` if not cached), so it may take a while."""
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=label).click()
+    return open(info.value.path(), "rb").read(), info.value.suggested_filename

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 import xml.etree.ElementTree as ET
 
@@ -13,7 +14,7 @@ from gallery.diagram import to_dot
 from gallery.render import page_svg
 from views.diagrams import MOUNT
 
-from .conftest import open_exports, wait_for_app
+from .conftest import download, open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -147,11 +148,9 @@ def test_exports_download_files_of_the_right_type(page, app_url, fmt, magic):
     page.goto(app_url + "/model?model=gpt2")
     wait_for_app(page)
     open_exports(page)
-    with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name=f"Download {fmt}").click()
-    data = open(info.value.path(), "rb").read()
+    data, name = download(page, f"Download {fmt}")
     assert data.startswith(magic), data[:40]
-    assert info.value.suggested_filename.endswith("." + fmt.lower())
+    assert name.endswith("." + fmt.lower())
     if fmt == "SVG":
         assert ET.fromstring(data).tag.endswith("svg")
 
@@ -159,9 +158,7 @@ def test_exports_download_files_of_the_right_type(page, app_url, fmt, magic):
 def test_compare_csv_downloads(page, app_url, bundled):
     page.goto(app_url + "/compare?models=gpt2&models=gpt-j-6b&part=Table")
     wait_for_app(page)
-    with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name="Download table (CSV)").click()
-    text = open(info.value.path(), encoding="utf-8").read()
+    text = download(page, "Download table (CSV)")[0].decode("utf-8")
     assert "GPT-2 (124M)" in text and "GPT-J 6B" in text
 
 
@@ -185,13 +182,12 @@ def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, 
     expect(params).to_have_css("text-align", "right")
     expect(q_row.locator("td").nth(3)).to_have_css("white-space", "nowrap")
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)
-    with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name="Download steps (CSV)").click()
-    rows = list(csv.DictReader(open(info.value.path(), encoding="utf-8")))
+    data, name = download(page, "Download steps (CSV)")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
     q = next(r for r in rows if r["op"] == "q_proj")  # queries and their output gate: twice the heads × head_dim
     d, h, hd = config["hidden_size"], config["num_attention_heads"], config["head_dim"]
     assert q["in"] == str((12, d)) and q["out"] == str((12, 2 * h * hd))
-    assert info.value.suggested_filename == f"qwen3-next-80b-a3b-instruct-layer{full}-T12.csv"
+    assert name == f"qwen3-next-80b-a3b-instruct-layer{full}-T12.csv"
 
 
 def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, app_url):
@@ -315,11 +311,9 @@ def test_a_four_model_comparison_figure_is_readable_and_exports(page, app_url, b
     assert m["content"] > m["box"]  # one drawing at full size, wider than the page: the box scrolls
     open_exports(page)
     for fmt, magic in (("SVG", b"<?xml"), ("PNG", b"\x89PNG"), ("PDF", b"%PDF-")):
-        with page.expect_download(timeout=60_000) as info:
-            page.get_by_role("button", name=f"Download {fmt}").click()
-        data = open(info.value.path(), "rb").read()
+        data, name = download(page, f"Download {fmt}")
         assert data.startswith(magic), (fmt, data[:40])
-        assert info.value.suggested_filename == "compare-" + "-vs-".join(FOUR) + f"-light.{fmt.lower()}"
+        assert name == "compare-" + "-vs-".join(FOUR) + f"-light.{fmt.lower()}"
 
 
 def test_a_four_model_compare_shows_every_diagram_readable_at_one_scale(page, app_url, bundled):

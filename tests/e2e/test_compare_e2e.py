@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import open_exports, wait_for_app
+from .conftest import download, open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -39,10 +39,8 @@ def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, b
     expect(figure).to_have_count(1)
     assert "no sparse indexer" in figure.evaluate("e => e.textContent")
     open_exports(page)
-    with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name="Download PDF").click()
-    assert open(info.value.path(), "rb").read(5) == b"%PDF-"
-    assert info.value.suggested_filename == "compare-deepseek-v3.2-vs-deepseek-v3-light.pdf"
+    data, name = download(page, "Download PDF")
+    assert data[:5] == b"%PDF-" and name == "compare-deepseek-v3.2-vs-deepseek-v3-light.pdf"
 
 
 def test_family_tree_renders_and_its_nodes_open_models(page, app_url, bundled):
@@ -68,8 +66,6 @@ def test_family_tree_downloads_files_of_the_right_type(page, app_url, fmt, magic
     page.goto(app_url + "/tree?lineage=Google&tree_theme=dark")
     wait_for_app(page)
     _no_exception(page)
-    with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name=f"Download {fmt}").click()
-    data = open(info.value.path(), "rb").read()
+    data, name = download(page, f"Download {fmt}")
     assert data.startswith(magic), data[:40]
-    assert info.value.suggested_filename == f"family-tree-dark.{fmt.lower()}"
+    assert name == f"family-tree-dark.{fmt.lower()}"
