@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from views import diagrams
 
-from .conftest import ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures, page_tables
+from .conftest import BASE, ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures, page_tables
 
 
 def _app(page: str | None = None, **query) -> AppTest:
@@ -165,6 +165,15 @@ def test_compare_sends_its_table_when_its_tab_is_opened():
     assert not at.exception and not page_diagrams(at)
     frame = at.dataframe[0].value
     assert len(frame.columns) == 2
+
+
+def test_a_spec_without_notes_says_so_on_the_model_page(folder, monkeypatch):
+    spec = folder / f"{BASE}.yaml"
+    text = spec.read_text()
+    spec.write_text(text[:text.index("\nnotes:")] + "\nnotes: []\n")  # loads; lint asks for 2 to 5 notes
+    monkeypatch.setenv("GALLERY_SPECS", str(folder))
+    at = _app("views/model.py", model=BASE)
+    assert not at.exception and any("has no notes yet" in c.value for c in at.caption)
 
 
 def test_broken_specs_next_to_good_ones_are_listed_and_the_rest_shown(tmp_path, monkeypatch, bundled):

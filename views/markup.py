@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from urllib.parse import urlencode
 
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 import streamlit as st
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 from streamlit.delta_generator import DeltaGenerator
 
 

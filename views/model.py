@@ -100,6 +100,9 @@ def cache_and_compute() -> None:
 
 def notes() -> None:
     """What is distinctive, each note with its pointer into transformers: one list, one element (issue 17)."""
+    if not spec.notes:
+        st.caption("This spec has no notes yet (CONTRIBUTING.md says what a note points at).")
+        return
     st.markdown("\n".join(f"- {literal(note.text)}  \n  ↳ transformers/{literal(note.ref)}" for note in spec.notes))
 
 
