@@ -15,9 +15,9 @@ app: setup-runtime
 # starting them in collection order (--no-loadscope-reorder, the browser tests first) measured no faster in CI
 # (686.6 s, against 657.8 and 685.5 s with the default). The 20-browser load test is the longest file; the
 # reference models skip torch's weight initialisers (tests/reference.py). Fresh clones' runs took 488, 547, 567,
-# 557, 514 and 480 s for 6,982-6,994 tests on the 2-core machine (issue 15's limit: 10 minutes), 343 and 325 s for
-# 6,997-7,008 on a later, idle one; their last ~90 s ran the last two tests (the load test, whose file xdist starts
-# late because it holds few tests, is the longest).
+# 557, 514 and 480 s for 6,982-6,994 tests on the 2-core machine (issue 15's limit: 10 minutes), 343, 325, 320 and
+# 368 s for 6,997-7,011 on a later, idle one; their last ~90 s ran the last two tests (the load test, whose file xdist
+# starts late because it holds few tests, is the longest).
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
 
