@@ -121,7 +121,7 @@ def downloads(dot: str, stem: str, key: str) -> None:
         return
     cols = st.columns(len(FORMATS) + 2)  # the buttons, the PNG scale, room
     scale = cols[len(FORMATS)].selectbox("PNG scale", [2, 3, 4], key=f"{key}-scale", label_visibility="collapsed",
-                               format_func=lambda x: f"PNG at {x}×", help="PNG pixel density (× 96 dpi)")
+                                         format_func=lambda x: f"PNG at {x}×", help="PNG pixel density (× 96 dpi)")
 
     def data(fmt: str) -> bytes:
         try:

@@ -74,6 +74,6 @@ def show(arch: Arch, links: tuple[str, ...] = (), extra: list[Fact] = ()) -> Non
     markup.show(row(headline(arch) + list(extra), links))
 
 
-def trace_link(slug: str) -> tuple[str]:
+def trace_link(slug: str) -> str:
     """The Model page's link to its trace (the Trace page's parameter is ``slug``: README, pages)."""
-    return (link("Trace a layer by hand: every operation with shapes, FLOPs and real numbers →", "trace", slug=slug),)
+    return link("Trace a layer by hand: every operation with shapes, FLOPs and real numbers →", "trace", slug=slug)

@@ -31,7 +31,7 @@ for fact, known in spec.unconfirmed.items():
     st.caption(f":material/help: {fact.replace('_', ' ').capitalize()} unconfirmed: {literal(known)}")
 
 total = total_params(arch)
-facts.show(arch, facts.trace_link(slug))
+facts.show(arch, (facts.trace_link(slug),))
 for r in reconcile(spec):  # the publisher's figure beside the exact one, and what differs
     st.caption(f"Published {r.which}: **{r.stated}** ({r.difference}) · exact {r.formula}",
                help=f"{CONVENTIONS['published']} Source: {literal(spec.published.source)}")
