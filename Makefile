@@ -8,7 +8,7 @@ SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: app test setup-runtime setup-dev
 
 app: setup-runtime
-	$(PY) -m streamlit run gallery_app.py
+	$(PY) -m streamlit run gallery_server.py
 
 # One pytest-xdist worker per CPU; each test file runs whole on one worker, so a module's shared builds (the
 # transformers models on meta, a Streamlit server) are made once. xdist starts the files with the most tests first;

@@ -1,6 +1,8 @@
 """The LLM Architecture Gallery app: the frame (page config, navigation, shared sidebar).
 
-Run with ``streamlit run gallery_app.py``. Pages live in ``views/`` and stay thin: they pick inputs,
+Served by ``gallery_server.py`` (``make app``: ``streamlit run gallery_server.py``), which adds one middleware to
+Streamlit's server so that a page opened by its own URL connects at once; ``streamlit run gallery_app.py`` serves
+the same app without it. Pages live in ``views/`` and stay thin: they pick inputs,
 call the core package (``gallery/``) and cache. (Not ``pages/``: with that folder Streamlit serves a
 deep link opened first on a fresh server in its legacy multipage mode, without this frame.) Specs
 are read from ``arch_specs/`` or from the folder named by the ``GALLERY_SPECS`` environment variable.

@@ -251,6 +251,11 @@ def _pages(url: str, slug: str, compare: list[str]) -> dict[str, tuple[str, bool
     }
 
 
+def _entry(tree: Path) -> str:
+    """What ``make app`` runs in ``tree``: the server file, or in revisions before it the frame itself."""
+    return "gallery_server.py" if (tree / "gallery_server.py").exists() else "gallery_app.py"
+
+
 def measure_pages(browser, specs: Path | None, runs: int, baseline: tuple[str, Path] | None = None) -> dict:
     """The floor and every page, loaded in turn in each run, against the same kind of server; with ``baseline``
     (a revision and its tree) that revision's pages too, in the same runs."""
@@ -260,11 +265,11 @@ def measure_pages(browser, specs: Path | None, runs: int, baseline: tuple[str, P
     others = _names(folder, [_copy_of(s, scaled) for s in ("qwen3-8b", "gemma-2-9b", "gpt2")])
     with ExitStack() as stack:
         floor_url, _ = stack.enter_context(server("bench/floor_app.py"))
-        url, pid = stack.enter_context(server("gallery_app.py", specs))
+        url, pid = stack.enter_context(server(_entry(ROOT), specs))
         targets = {"floor": (floor_url, False), **_pages(url, slug, compare)}
         if baseline:
             rev, tree = baseline
-            old_url, _ = stack.enter_context(server("gallery_app.py", specs, cwd=tree))
+            old_url, _ = stack.enter_context(server(_entry(tree), specs, cwd=tree))
             targets |= {f"{name} at {rev}": v for name, v in _pages(old_url, slug, compare).items()}
         idle_rss = rss_mb(pid)
         times = load_rounds(browser, targets, runs)

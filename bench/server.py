@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(script: str = "gallery_app.py", cwd: Path = ROOT, env: dict[str, str] | None = None,
+def serve(script: str = "gallery_server.py", cwd: Path = ROOT, env: dict[str, str] | None = None,
           log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run ``script`` in ``cwd`` with ``env`` added to this process's environment, its output written to ``log``
     (discarded when None); yield (base URL, process) once it answers; stop it after. RuntimeError when it does not

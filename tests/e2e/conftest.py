@@ -66,7 +66,7 @@ def streamlit_server(env: dict[str, str], log_name: str = ".e2e-server.log"):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     log = ROOT / (log_name.replace(".log", f".{worker}.log") if worker else log_name)
     LOGS.append(log)
-    with serve("gallery_app.py", ROOT, env, log) as server:
+    with serve("gallery_server.py", ROOT, env, log) as server:
         yield server
 
 
