@@ -3,9 +3,9 @@
 Streamlit's page does not know where its server is mounted, so it guesses: opened at ``/model`` it asks
 ``/model/_stcore/health`` first, gets a 404, waits 100 ms, then asks ``/_stcore/health`` (``PD`` and ``VD`` in
 Streamlit 1.67's frontend bundle; streamlit/streamlit#7074, open). Every page but the Gallery, which is served at
-``/``, paid that at every load: ~110 ms, about a quarter of a warm load of the one-line floor app. Measured before
-this middleware (headless Chromium, 7 loads each, one run, cold / warm against the floor): Model 1.41× / 1.87×,
-Trace 1.48× / 2.20×; with it 1.39× / 1.67× and 1.48× / 1.89×.
+``/``, paid that at every load: ~110 ms, about a quarter of a warm load of the one-line floor app. The benchmark
+(README, "Performance"; 7 loads each, the app before this middleware served beside it), warm against the floor,
+before → after: Model 1.82× → 1.74×, Trace 1.92× → 1.83×, Try 2.21× → 1.84×, the family tree 1.55× → 1.25×.
 
 The page reads where its server is from ``window.__streamlit.BACKEND_BASE_URL`` when that is set before its
 bundle runs: the hook Streamlit gives hosts that embed it (``_D.BACKEND_BASE_URL`` in the bundle; only the
