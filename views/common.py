@@ -171,6 +171,17 @@ def lazy_panel(label: str, key: str, icon: str | None = None, params: Iterable[s
     return panel if panel.open else None
 
 
+def controls(label: str, icon: str = ":material/tune:"):
+    """A button that opens some of a page's controls (its choosers, its downloads) in a popover; the popover.
+
+    The widgets in it run at every run as anywhere else (bound to the URL, read by tests), but the browser draws them,
+    and loads their JavaScript, only when the popover opens: a selectbox alone cost a cold load of a one-line page
+    0.25× the floor (21 JavaScript files fetched after the script's first message; issue 17). Unlike
+    :func:`lazy_panel`, nothing leaves the URL while it is closed; the page's title or table says what is chosen.
+    """
+    return st.popover(label, icon=icon)
+
+
 def lazy_tabs(sections: dict[str, Callable[[], None]], key: str, default: str | None = None) -> None:
     """``sections`` as tabs bound to the URL parameter ``key``; only the open one runs and is sent.
 

@@ -13,14 +13,15 @@ from gallery.memory import cache_curve, context_grid, kv_bytes, layer_caches, st
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
 from views import diagrams, facts, markup
-from views.common import lazy_tabs, literal, slugs_or_stop, spec_index
+from views.common import controls, lazy_tabs, literal, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
 
 index = spec_index()
 slugs = slugs_or_stop(index)
 
-slug = st.selectbox("Model", slugs, key="model", bind="query-params",
-                    help="The spec's slug; share the URL to share this view.")
+with controls("Choose another model", ":material/swap_horiz:"):
+    slug = st.selectbox("Model", slugs, key="model", bind="query-params",
+                        help="The spec's slug; share the URL to share this view.")
 spec = index.specs[slug]
 arch = spec.arch
 

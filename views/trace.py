@@ -16,7 +16,7 @@ from gallery.steps import Step
 from gallery.toy import toy_trace
 from gallery.trace import cycle_trace, trace
 from views import facts, markup
-from views.common import lazy_panel, literal, slugs_or_stop, spec_index
+from views.common import controls, lazy_panel, literal, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
 
@@ -38,12 +38,12 @@ def steps_table(frame: pd.DataFrame) -> None:
 index = spec_index()
 slugs = slugs_or_stop(index)
 
-c1, c2, c3 = st.columns([3, 1, 1])
-slug = c1.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
-arch = index.specs[slug].arch
-layer = c2.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
-                     help=f"0-based; {summary(arch.layers)}") or 0
-seq = int(c3.number_input("Sequence length T", 1, 1_000_000, 8, key="seq", bind="query-params"))
+with controls("Choose the model, layer and T"):
+    slug = st.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
+    arch = index.specs[slug].arch
+    layer = st.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
+                         help=f"0-based; {summary(arch.layers)}") or 0
+    seq = int(st.number_input("Sequence length T", 1, 1_000_000, 8, key="seq", bind="query-params"))
 kind = arch.layers[layer]
 
 st.title(f"Trace: {literal(index.specs[slug].name)}, layer {layer}")
@@ -66,7 +66,7 @@ markup.show(facts.row([
                "says how each is counted)."),
 ]))
 steps_table(table)
-st.download_button("Download steps (CSV)", data=table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
+st.download_button("Download steps (CSV)", data=lambda: table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
 if arch.recurrent_stacks:  # HRM: the layers run in cycles, traced apart, a row per stack run
     st.subheader("The cycles")

@@ -10,7 +10,7 @@ from gallery.draft import to_yaml
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
 from views import diagrams, facts, markup
-from views.common import literal, spec_index
+from views.common import controls, literal, spec_index
 from views.try_hub import hub_config
 
 index = spec_index()
@@ -22,7 +22,7 @@ st.caption(f"Paste or upload a model's `config.json` (up to {MAX_BYTES // 1024} 
 first = "a Hub repo" if st.query_params.get("repo") else "a bundled model"  # /try?repo=ORG/NAME opens it
 mode = st.segmented_control("Start from", ["paste or upload", "a bundled model", "a Hub repo"], default=first,
                             key="mode", bind="query-params") or first
-config, errors, source = None, [], {}
+config, errors, source, figures = None, [], {}, None
 if mode == "a Hub repo":
     config, errors, source = hub_config()
 elif mode == "paste or upload":
@@ -35,15 +35,18 @@ elif mode == "paste or upload":
         except TrialError as exc:
             errors = exc.lines
 else:
-    slugs = list(index.specs)
-    base = st.selectbox("Bundled model", slugs, key="base", bind="query-params")
-    config = dict(index.configs.get(base, {}))
-    cols = st.columns(len(EDITABLE))
-    changes = {}
-    for col, name in zip(cols, EDITABLE):
-        current = next((config[k] for k in EDITABLE[name] if isinstance(config.get(k), int)), None)
-        if current is not None:
-            changes[name] = col.number_input(name, min_value=1, max_value=10**7, value=current, key=f"edit-{name}")
+    figures = st.container()  # the headline figures, above the popover that changes them (it opens downwards)
+    with controls("Choose the model and change its numbers", ":material/edit:"):
+        base = st.selectbox("Bundled model", list(index.specs), key="base", bind="query-params")
+        config = dict(index.configs.get(base, {}))
+        changes = {}
+        for i, name in enumerate(EDITABLE):
+            if i % 2 == 0:
+                row = st.columns(2)
+            current = next((config[k] for k in EDITABLE[name] if isinstance(config.get(k), int)), None)
+            if current is not None:
+                changes[name] = row[i % 2].number_input(name, min_value=1, max_value=10**7, value=current,
+                                                        key=f"edit-{name}")
     config = edit_config(config, **changes)
 
 spec = None
@@ -66,19 +69,21 @@ if spec.source.text_config:
     st.info("A multimodal model: the language model is read from its `text_config`, as for bundled specs; "
             "the vision tower is not drawn or counted.", icon=":material/image:")
 arch = spec.arch
-facts.show(arch, extra=[facts.Fact("Model type", spec.source.model_type, spec.source.transformers_class or "",
-                                   "The config's model_type, and the transformers class that builds it.")])
+with figures or st.container():
+    facts.show(arch, extra=[facts.Fact("Model type", spec.source.model_type, spec.source.transformers_class or "",
+                                       "The config's model_type, and the transformers class that builds it.")])
 diagrams.show(to_dot(spec), "Block diagram of your config")
 
-other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
+with controls("Choose the model to compare with", ":material/swap_horiz:"):
+    other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
 table = compare.frame([spec, index.specs[other]])
 markup.table(table)  # static HTML: no Arrow code or data grid to load for two columns (issue 17)
 
-c1, c2 = st.columns(2)
-c1.download_button("Download spec YAML", data=to_yaml(spec), file_name=f"{spec.slug}.yaml",
-                   mime="application/yaml", on_click="ignore", icon=":material/download:")
-c2.download_button("Download config.json", data=json.dumps(config, indent=2), file_name="config.json",
-                   mime="application/json", on_click="ignore", icon=":material/download:")
-st.caption("To add it to the gallery: put the config at `arch_specs/configs/<slug>.json`, run "
-           "`python -m gallery new arch_specs/configs/<slug>.json --hf-repo ORG/NAME`, fill in the curated "
-           "fields and notes (see CONTRIBUTING.md), and open a pull request.")
+with controls("Add it to the gallery: the spec and config", ":material/download:"):
+    st.caption("Put the config at `arch_specs/configs/<slug>.json`, run `python -m gallery new "
+               "arch_specs/configs/<slug>.json --hf-repo ORG/NAME`, fill in the curated fields and notes (see "
+               "CONTRIBUTING.md), and open a pull request.")
+    st.download_button("Download spec YAML", data=lambda: to_yaml(spec), file_name=f"{spec.slug}.yaml",
+                       mime="application/yaml", on_click="ignore", icon=":material/download:")
+    st.download_button("Download config.json", data=lambda: json.dumps(config, indent=2), file_name="config.json",
+                       mime="application/json", on_click="ignore", icon=":material/download:")

@@ -93,6 +93,15 @@ def open_exports(page) -> None:
     wait_for_app(page)
 
 
+def open_controls(page, label: str) -> None:
+    """Open the page's popover of controls ``label`` (``views.common.controls``): its widgets are drawn only then."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name=label).click()
+    expect(page.get_by_test_id("stPopoverBody")).to_be_visible()
+    wait_for_app(page)
+
+
 def download(page, label: str) -> tuple[bytes, str]:
     """Click the download button ``label``: the file's bytes and the name the browser was given. The server makes an
     export when it is clicked (a deferred download, rendered by ``dot`` if not cached), so it may take a while."""

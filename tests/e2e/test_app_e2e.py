@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -14,7 +15,7 @@ from gallery.diagram import to_dot
 from gallery.render import page_svg
 from views.diagrams import MOUNT
 
-from .conftest import download, open_exports, wait_for_app
+from .conftest import download, open_controls, open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -116,12 +117,55 @@ def test_model_page_sections_open_from_the_url_and_on_click(page, app_url, bundl
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)
 
 
+def test_the_choosers_are_drawn_when_their_popover_opens_and_the_url_keeps_them(page, app_url, bundled):
+    """A page's choosers wait in a popover (views.common.controls): not drawn on load, their values still in the URL
+    while it is closed, and choosing in it reruns the page (Model, Trace, Try)."""
+    page.goto(app_url + "/model?model=qwen3-8b")
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSelectbox")).to_have_count(0)  # neither drawn nor its JavaScript loaded
+    page.get_by_role("tab", name="Parameters").click()  # another bound widget changes the URL: the model stays in it
+    page.wait_for_url(re.compile(r"section=Parameters"))
+    wait_for_app(page)
+    assert "model=qwen3-8b" in page.url
+    open_controls(page, "Choose another model")
+    page.get_by_test_id("stSelectbox").locator("input").fill("gpt2")
+    page.get_by_role("option", name="gpt2", exact=True).click()
+    page.wait_for_url(re.compile(r"model=gpt2"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(bundled["gpt2"][0].name)
+    _no_exception(page)
+
+    page.goto(app_url + "/trace?slug=gpt2&seq=16")
+    wait_for_app(page)
+    open_controls(page, "Choose the model, layer and T")
+    page.get_by_test_id("stSelectbox").nth(1).locator("input").fill("3")
+    page.get_by_role("option", name="3", exact=True).click()
+    page.wait_for_url(re.compile(r"layer=3"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"layer 3$"))
+    assert "seq=16" in page.url and "slug=gpt2" in page.url
+
+    page.goto(app_url + "/try?base=gpt2")
+    wait_for_app(page)
+    facts = page.locator(".gallery-facts")
+    expect(facts).to_contain_text(f"{bundled['gpt2'][1]['n_layer']} full")
+    open_controls(page, "Choose the model and change its numbers")
+    depth = page.get_by_label("n_layers")
+    depth.fill("5")
+    depth.press("Enter")
+    expect(facts).to_contain_text("5 full")  # gpt2's config, edited: five layers
+    page.keyboard.press("Escape")
+    open_controls(page, "Add it to the gallery: the spec and config")
+    data, name = download(page, "Download config.json")
+    assert name == "config.json" and json.loads(data)["n_layer"] == 5
+    _no_exception(page)
+
+
 def test_compare_updates_table_and_url(page, app_url, bundled):
     page.goto(app_url + "/compare?models=llama-2-7b-hf&models=mistral-7b-v0.1")
     wait_for_app(page)
     _no_exception(page)
     names = [bundled[s][0].name for s in ("llama-2-7b-hf", "mistral-7b-v0.1")]
     expect(page.get_by_role("heading", name=" vs ".join(names))).to_be_visible()
+    open_controls(page, "Choose the models (2–6)")
     box = page.get_by_test_id("stMultiSelect").locator("input")
     box.fill("qwen3-8b")  # fuzzy search also offers qwen3-next-80b…: pick the exact option
     page.get_by_role("option", name="qwen3-8b", exact=True).click()
@@ -283,6 +327,7 @@ def test_model_page_diagrams_are_readable_from_the_smallest_to_the_largest(page,
     slugs = _extremes(bundled)
     page.goto(f"{app_url}/model?model={slugs[0]}")
     wait_for_app(page)
+    open_controls(page, "Choose another model")
     for slug in slugs:  # then picked in the page's own selector: a rerun, not a page load, for speed
         if slug != slugs[0]:
             page.get_by_test_id("stSelectbox").first.locator("input").fill(slug)

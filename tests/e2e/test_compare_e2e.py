@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import download, open_exports, wait_for_app
+from .conftest import download, open_controls, open_exports, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +24,7 @@ def test_compare_opens_from_a_gallery_card_and_says_the_changes(page, app_url, b
     expect(page).to_have_url(re.compile(r"/compare\?models=deepseek-v3\.2$"), timeout=30_000)
     wait_for_app(page)
     _no_exception(page)
+    open_controls(page, "Choose the models (2–6)")
     box = page.get_by_test_id("stMultiSelect").locator("input")
     box.fill("deepseek-v3")
     page.get_by_role("option", name="deepseek-v3", exact=True).click()
