@@ -484,7 +484,7 @@ def test_published_sizes_beside_the_exact_ones_on_every_page():
     shown = page_facts(at)
     assert "tied" in shown["Total parameters"][2] and "routed experts" in shown["Active per token"][2]
     [card] = _cards(_app(q="gpt-oss-20b"))
-    published = "".join(card.find("p").find("span").itertext())  # the card's facts' last line
+    published = "".join(card.find("p").findall("span")[-1].itertext())  # the card's facts' last line
     assert published.startswith("Published: total 21B") and "3.6B (input embedding left out" in published
     at = _app("views/compare.py", models=["gpt-oss-20b", "glm-4.5-air"], part="Table")
     frame = at.dataframe[0].value

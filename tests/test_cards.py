@@ -16,7 +16,7 @@ def test_a_strangers_text_on_a_card_stays_text(bundled):
     assert "\n" not in sent  # a blank line would end Markdown's HTML block: the rest would be read as Markdown
     assert ":material/" not in sent  # Streamlit would turn it into an icon, even inside HTML
     grid = ET.fromstring(sent)
-    assert {e.tag for e in grid.iter()} == {"div", "strong", "br", "p", "em", "span", "a"}
+    assert {e.tag for e in grid.iter()} == {"div", "strong", "br", "p", "span", "a"}  # no <em>: see cards.PATTERN
     shown = "".join(grid.itertext())
     assert shown.count(" ".join(EVIL.split())) == 4  # name, organisation, pattern, published: each as written
     assert [a.get("href") for a in grid.iter("a")] == ["model?model=gpt-oss-20b", "compare?models=gpt-oss-20b"]

@@ -178,6 +178,8 @@ def controls(label: str, icon: str = ":material/tune:"):
     and loads their JavaScript, only when the popover opens: a selectbox alone cost a cold load of a one-line page
     0.25× the floor (21 JavaScript files fetched after the script's first message; issue 17). Unlike
     :func:`lazy_panel`, nothing leaves the URL while it is closed; the page's title or table says what is chosen.
+    Not Streamlit's lazy popover (``on_change="rerun"``): closed, its widgets would not run, and their parameters
+    would leave the URL as a closed panel's do.
     """
     return st.popover(label, icon=icon)
 

@@ -10,7 +10,7 @@ from gallery.draft import to_yaml
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
 from views import diagrams, facts, markup
-from views.common import controls, literal, spec_index
+from views.common import controls, lazy_panel, literal, spec_index
 from views.try_hub import hub_config
 
 index = spec_index()
@@ -74,10 +74,13 @@ with figures or st.container():
                                        "The config's model_type, and the transformers class that builds it.")])
 diagrams.show(to_dot(spec), "Block diagram of your config")
 
-with controls("Choose the model to compare with", ":material/swap_horiz:"):
-    other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
-table = compare.frame([spec, index.specs[other]])
-markup.table(table)  # static HTML: no Arrow code or data grid to load for two columns (issue 17)
+# below the diagram, drawn once asked for (issue 17: it and its chooser cost a cold load ~0.08× the floor); a URL that
+# names the model compared with opens it
+comparison = lazy_panel("Compare with a bundled model", "compare", ":material/compare_arrows:", ["with"])
+if comparison:
+    with comparison:
+        other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
+        markup.table(compare.frame([spec, index.specs[other]]))  # static HTML: no Arrow code or data grid to load
 
 with controls("Add it to the gallery: the spec and config", ":material/download:"):
     st.caption("Put the config at `arch_specs/configs/<slug>.json`, run `python -m gallery new "

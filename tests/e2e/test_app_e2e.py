@@ -145,6 +145,7 @@ def test_the_choosers_are_drawn_when_their_popover_opens_and_the_url_keeps_them(
 
     page.goto(app_url + "/try?base=gpt2")
     wait_for_app(page)
+    expect(page.locator("[data-testid='stMarkdown'] table")).to_have_count(0)  # the comparison: a panel, closed
     facts = page.locator(".gallery-facts")
     expect(facts).to_contain_text(f"{bundled['gpt2'][1]['n_layer']} full")
     open_controls(page, "Choose the model and change its numbers")
@@ -255,7 +256,8 @@ def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, ap
 
 
 def test_try_shows_its_comparison_as_a_table_in_the_page(page, app_url, bundled):
-    """The comparison arrives as HTML in Markdown (views/markup.py): the browser draws a real table of it."""
+    """The comparison arrives as HTML in Markdown (views/markup.py): the browser draws a real table of it. A URL that
+    names the model compared with opens its panel."""
     page.goto(app_url + "/try?base=llama-2-7b-hf&with=gpt2")
     wait_for_app(page)
     table = page.locator("[data-testid='stMarkdown'] table")
