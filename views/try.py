@@ -15,7 +15,8 @@ from views.try_hub import hub_config
 
 index = spec_index()
 st.title("Try your own config")
-st.caption(f"Paste or upload a model's `config.json` (up to {MAX_BYTES // 1024} KB, JSON only), open a Hub repo "
+# config.json in plain type: as code it made a cold load fetch the monospace font (90 KB) for this line alone
+st.caption(f"Paste or upload a model's config.json (up to {MAX_BYTES // 1024} KB, JSON only), open a Hub repo "
            "by its id or URL, or start from a bundled model and change a few numbers. Nothing is stored; the "
            "spec YAML can be downloaded for a PR.")
 
