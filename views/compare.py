@@ -48,7 +48,7 @@ if stories:  # drawn once opened: closed, its links and captions still cost each
                          icon=":material/auto_stories:")
             st.caption(story.look_at)
 if len(chosen) < 2:
-    st.info("Choose at least two models.")
+    st.info("Choose at least two models: **Choose the models (2–6)**, above.", icon=":material/swap_horiz:")
     st.stop()
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 
