@@ -509,3 +509,40 @@ def test_a_published_source_is_shown_literally_in_its_tooltip(tmp_path, monkeypa
 
     helps = [c.proto.help for c in at.caption if c.value.startswith("Published")]
     assert helps and all(h.endswith(f"Source: {literal(evil)}") for h in helps)
+
+
+@pytest.mark.parametrize("page, query, said, shown", [
+    ("views/model.py", {"model": "no-such-model"}, "model=no-such-model", "showing "),
+    ("views/trace.py", {"slug": "gpt2", "layer": "12", "seq": "0"}, "seq=0, layer=12", "layer 0 (of 0-11), T = 8"),
+    ("views/compare.py", {"models": ["gpt2", "nope", "qwen3-8b"]}, "models=nope", "left out of the comparison"),
+    ("views/try.py", {"base": "nope"}, "base=nope", "starting from "),
+    ("views/try.py", {"mode": "bogus"}, "mode=bogus", "starting from a bundled model"),
+    ("views/try.py", {"base": "gpt2", "with": "nope"}, "with=nope", "comparing with "),
+    (None, {"family": "Bogus", "sort": "weird"}, "family=Bogus, sort=weird", "left out of the filters"),
+])
+def test_a_link_asking_for_what_the_page_does_not_offer_says_so(page, query, said, shown):
+    """Streamlit drops a bound widget's URL value that is not among its options and shows its default without a word;
+    the page says so in one line (gpt2 has 12 layers: 0-11)."""
+    at = _app(page, **query)
+    assert not at.exception
+    [warning] = [w.value for w in at.warning]
+    assert f"This link asks for {said}, which this page does not offer" in warning and shown in warning
+
+
+def test_a_comparison_link_of_more_than_six_models_says_which_are_left_out():
+    slugs = ["gpt2", "qwen3-8b", "gemma-2-9b", "gpt-oss-20b", "llama-2-7b-hf", "mistral-7b-v0.1", "deepseek-v3"]
+    at = _app("views/compare.py", models=slugs)
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "A comparison takes six models at most; this link's others are left out: deepseek-v3."]
+    assert at.multiselect(key="models").value == slugs[:6]
+
+
+def test_a_link_the_page_offers_says_nothing():
+    for page, query in [(None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest"}),
+                        ("views/model.py", {"model": "gpt2"}), ("views/trace.py", {"slug": "gpt2", "layer": "11",
+                                                                                  "seq": "16"}),
+                        ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}),
+                        ("views/try.py", {"base": "gpt2", "with": "qwen3-8b", "mode": "a bundled model"})]:
+        at = _app(page, **query)
+        assert not at.exception and not at.warning, (page, [w.value for w in at.warning])

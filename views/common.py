@@ -153,6 +153,20 @@ def relatives():
     return _relatives(*version())
 
 
+def rejected(**accepts: Callable[[str], bool]) -> list[str]:
+    """``key=value`` for each value of the URL parameter ``key`` that ``accepts[key]`` refuses: a mistyped or renamed
+    slug, a layer past the last. Call it before the bound widget runs: Streamlit drops such a value from the URL and
+    shows the widget's default, without a word (a page then says so with :func:`say_rejected`)."""
+    return [f"{key}={value}" for key, ok in accepts.items() for value in st.query_params.get_all(key) if not ok(value)]
+
+
+def say_rejected(found: list[str], instead: str) -> None:
+    """One line for the URL values :func:`rejected` found, and what the page shows ``instead``."""
+    if found:
+        st.warning(f"This link asks for {literal(', '.join(found))}, which this page does not offer (a typo, or a spec "
+                   f"renamed since); {instead}.", icon=":material/link_off:")
+
+
 def lazy_panel(label: str, key: str, icon: str | None = None, params: Iterable[str] = (),
                opened: bool = False, bound: bool = False):
     """An expander whose content a page draws only while it is open: the expander, or None while it is closed.

@@ -13,7 +13,8 @@ from gallery.diagram import diff_components, to_dot
 from gallery.published import CONVENTIONS
 from gallery.memory import UNLIMITED_SHOWN, context_grid
 from views import diagrams
-from views.common import controls, lazy_panel, lazy_tabs, literal, load_index, spec_index, version
+from views.common import (controls, lazy_panel, lazy_tabs, literal, load_index, rejected, say_rejected, spec_index,
+                          version)
 from views.lineage import changes_markdown
 
 
@@ -36,10 +37,16 @@ def _figure(folder: str, fingerprint: str, slugs: tuple[str, ...], theme: str) -
 
 index = spec_index()
 slugs = list(index.specs)
+lost = rejected(models=index.specs.__contains__)
+over = [s for s in dict.fromkeys(st.query_params.get_all("models")) if s in index.specs][6:]  # the widget keeps 6
 with controls("Choose the models (2–6)", ":material/swap_horiz:"):
     chosen = st.multiselect("Models to compare (2–6)", slugs, default=slugs[:2] if len(slugs) >= 2 else slugs,
                             max_selections=6, key="models", bind="query-params",
                             help="Slugs of the specs; the URL keeps your choice.")
+say_rejected(lost, "left out of the comparison")
+if over:
+    st.warning(f"A comparison takes six models at most; this link's others are left out: {literal(', '.join(over))}.",
+               icon=":material/link_off:")
 stories = lazy_panel("Stories: comparisons worth opening first", "stories", opened=len(chosen) < 2)
 if stories:  # drawn once opened: closed, its links and captions still cost each page load (issue 17)
     with stories:

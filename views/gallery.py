@@ -8,7 +8,7 @@ from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
 from views import cards
-from views.common import gallery_cards, lazy_panel, lazy_tabs
+from views.common import gallery_cards, lazy_panel, lazy_tabs, rejected, say_rejected
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -29,6 +29,9 @@ def narrowed() -> tuple[Filters, str]:
     if panel is None:
         return Filters(), next(iter(SORTS))
     with panel:
+        say_rejected(rejected(family=options["families"].__contains__, org=options["organisations"].__contains__,
+                              attn=options["attention"].__contains__, sort=SORTS.__contains__,
+                              ffn=("dense", "MoE").__contains__), "left out of the filters")
         c = st.columns([3, 2, 2, 2, 2])
         query = c[0].text_input("Search", key="q", bind="query-params", placeholder="name, family, organisation")
         families = c[1].multiselect("Family", options["families"], key="family", bind="query-params")

@@ -13,16 +13,18 @@ from gallery.memory import cache_curve, context_grid, kv_bytes, layer_caches, st
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
 from views import diagrams, facts, markup
-from views.common import controls, lazy_tabs, literal, slugs_or_stop, spec_index
+from views.common import controls, lazy_tabs, literal, rejected, say_rejected, slugs_or_stop, spec_index
 from views.lineage import where_it_comes_from
 
 index = spec_index()
 slugs = slugs_or_stop(index)
 
+lost = rejected(model=index.specs.__contains__)
 with controls("Choose another model", ":material/swap_horiz:"):
     slug = st.selectbox("Model", slugs, key="model", bind="query-params",
                         help="The spec's slug; share the URL to share this view.")
 spec = index.specs[slug]
+say_rejected(lost, f"showing {literal(spec.name)}; **Choose another model** picks one")
 arch = spec.arch
 
 st.title(literal(spec.name))

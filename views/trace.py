@@ -16,7 +16,7 @@ from gallery.steps import Step
 from gallery.toy import toy_trace
 from gallery.trace import cycle_trace, trace
 from views import facts, markup
-from views.common import controls, lazy_panel, literal, slugs_or_stop, spec_index
+from views.common import controls, lazy_panel, literal, rejected, say_rejected, slugs_or_stop, spec_index
 
 TOY_TOKENS = 6
 
@@ -38,12 +38,17 @@ def steps_table(frame: pd.DataFrame) -> None:
 index = spec_index()
 slugs = slugs_or_stop(index)
 
+MAX_SEQ = 1_000_000
+lost = rejected(slug=index.specs.__contains__, seq=lambda v: v.isdigit() and 1 <= int(v) <= MAX_SEQ)
 with controls("Choose the model, layer and T"):
     slug = st.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
     arch = index.specs[slug].arch
+    lost += rejected(layer=lambda v: v.isdigit() and int(v) < arch.n_layers)
     layer = st.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
                          help=f"0-based; {summary(arch.layers)}") or 0
-    seq = int(st.number_input("Sequence length T", 1, 1_000_000, 8, key="seq", bind="query-params"))
+    seq = int(st.number_input("Sequence length T", 1, MAX_SEQ, 8, key="seq", bind="query-params"))
+say_rejected(lost, f"showing {literal(index.specs[slug].name)}, layer {layer} (of 0-{arch.n_layers - 1}), T = {seq:,}; "
+                   "**Choose the model, layer and T** changes them")
 kind = arch.layers[layer]
 
 st.title(f"Trace: {literal(index.specs[slug].name)}, layer {layer}")

@@ -10,7 +10,7 @@ from gallery.draft import to_yaml
 from gallery.trial import (EDITABLE, MAX_BYTES, TrialError, edit_config, ignored_edits, parse_config,
                            spec_from_config)
 from views import diagrams, facts, markup
-from views.common import controls, lazy_panel, literal, spec_index
+from views.common import controls, lazy_panel, literal, rejected, say_rejected, spec_index
 from views.try_hub import hub_config
 
 index = spec_index()
@@ -21,8 +21,9 @@ st.caption(f"Paste or upload a model's config.json (up to {MAX_BYTES // 1024} KB
            "spec YAML can be downloaded for a PR.")
 
 first = "a Hub repo" if st.query_params.get("repo") else "a bundled model"  # /try?repo=ORG/NAME opens it
-mode = st.segmented_control("Start from", ["paste or upload", "a bundled model", "a Hub repo"], default=first,
-                            key="mode", bind="query-params") or first
+MODES = ["paste or upload", "a bundled model", "a Hub repo"]
+say_rejected(rejected(mode=MODES.__contains__), f"starting from {first}")
+mode = st.segmented_control("Start from", MODES, default=first, key="mode", bind="query-params") or first
 config, errors, source, figures = None, [], {}, None
 if mode == "a Hub repo":
     config, errors, source = hub_config()
@@ -36,6 +37,7 @@ elif mode == "paste or upload":
         except TrialError as exc:
             errors = exc.lines
 else:
+    lost = rejected(base=index.specs.__contains__)
     figures = st.container()  # the headline figures, above the popover that changes them (it opens downwards)
     with controls("Choose the model and change its numbers", ":material/edit:"):
         base = st.selectbox("Bundled model", list(index.specs), key="base", bind="query-params")
@@ -49,6 +51,7 @@ else:
                 changes[name] = row[i % 2].number_input(name, min_value=1, max_value=10**7, value=current,
                                                         key=f"edit-{name}")
     config = edit_config(config, **changes)
+    say_rejected(lost, f"starting from {literal(base)}; **Choose the model and change its numbers** picks another")
 
 spec = None
 if config is not None and not errors:
@@ -80,7 +83,9 @@ diagrams.show(to_dot(spec), "Block diagram of your config")
 comparison = lazy_panel("Compare with a bundled model", "compare", ":material/compare_arrows:", ["with"])
 if comparison:
     with comparison:
+        lost = rejected(**{"with": index.specs.__contains__})
         other = st.selectbox("Compare with", list(index.specs), key="with", bind="query-params")
+        say_rejected(lost, f"comparing with {literal(other)}")
         markup.table(compare.frame([spec, index.specs[other]]))  # static HTML: no Arrow code or data grid to load
 
 with controls("Add it to the gallery: the spec and config", ":material/download:"):
