@@ -14,7 +14,7 @@ from views import diagrams
 from .conftest import BASE, ROOT, SPEC_DIR, SVG, diagram_text, page_diagrams, page_facts, page_figures, page_tables
 
 
-def _app(page: str | None = None, **query) -> AppTest:
+def _app(page: str | None = None, /, **query) -> AppTest:  # positional: the Gallery has a `page` parameter
     at = AppTest.from_file(str(ROOT / "gallery_app.py"), default_timeout=60)
     for key, value in query.items():
         at.query_params[key] = value
@@ -519,6 +519,15 @@ def test_a_published_source_is_shown_literally_in_its_tooltip(tmp_path, monkeypa
     ("views/try.py", {"mode": "bogus"}, "mode=bogus", "starting from a bundled model"),
     ("views/try.py", {"base": "gpt2", "with": "nope"}, "with=nope", "comparing with "),
     (None, {"family": "Bogus", "sort": "weird"}, "family=Bogus, sort=weird", "left out of the filters"),
+    (None, {"page": "99"}, "page=99", "showing page 1 of "),
+    (None, {"view": "Timeline", "colour": "mauve"}, "colour=mauve", "coloured by family"),
+    (None, {"view": "Bogus"}, "view=Bogus", "showing *Cards*"),
+    ("views/model.py", {"model": "gpt2", "ctx": "abc", "batch": "0"}, "ctx=abc, batch=0",
+     "showing a context of 1,024 tokens, batch 1"),  # gpt2's n_positions
+    ("views/model.py", {"model": "gpt2", "theme": "neon"}, "theme=neon", "drawn in the light theme"),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"], "part": "Bogus"}, "part=Bogus", "showing *Figure*"),
+    ("views/tree.py", {"lineage": "Bogus"}, "lineage=Bogus", "left out of the lineages shown"),
+    ("views/trace.py", {"slug": "gpt2", "head": "99"}, "head=99", "showing 0"),
 ])
 def test_a_link_asking_for_what_the_page_does_not_offer_says_so(page, query, said, shown):
     """Streamlit drops a bound widget's URL value that is not among its options and shows its default without a word;
@@ -540,7 +549,8 @@ def test_a_comparison_link_of_more_than_six_models_says_which_are_left_out():
 
 def test_a_link_the_page_offers_says_nothing():
     for page, query in [(None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest"}),
-                        ("views/model.py", {"model": "gpt2"}), ("views/trace.py", {"slug": "gpt2", "layer": "11",
+                        (None, {"view": "Timeline", "colour": "attention"}), (None, {"page": "2"}),
+                        ("views/model.py", {"model": "gpt2", "ctx": "4096", "batch": "2", "theme": "dark"}), ("views/trace.py", {"slug": "gpt2", "layer": "11",
                                                                                   "seq": "16"}),
                         ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}),
                         ("views/try.py", {"base": "gpt2", "with": "qwen3-8b", "mode": "a bundled model"})]:

@@ -160,6 +160,11 @@ def rejected(**accepts: Callable[[str], bool]) -> list[str]:
     return [f"{key}={value}" for key, ok in accepts.items() for value in st.query_params.get_all(key) if not ok(value)]
 
 
+def whole(low: int, high: int) -> Callable[[str], bool]:
+    """A test for :func:`rejected`: a whole number from ``low`` to ``high``, as a URL writes it."""
+    return lambda value: value.isdigit() and low <= int(value) <= high
+
+
 def say_rejected(found: list[str], instead: str) -> None:
     """One line for the URL values :func:`rejected` found, and what the page shows ``instead``."""
     if found:
@@ -204,8 +209,10 @@ def lazy_tabs(sections: dict[str, Callable[[], None]], key: str, default: str | 
     Streamlit draws every tab's content on load unless the tabs track their state (here: bound to the
     URL); then a closed tab costs neither the server nor the browser anything (issue 17).
     """
-    for tab, section in zip(st.tabs(list(sections), default=default, key=key, bind="query-params"),
-                            sections.values()):
+    lost = rejected(**{key: sections.__contains__})
+    tabs = st.tabs(list(sections), default=default, key=key, bind="query-params")
+    say_rejected(lost, f"showing *{next(name for name, tab in zip(sections, tabs) if tab.open)}*")
+    for tab, section in zip(tabs, sections.values()):
         if tab.open:
             with tab:
                 section()

@@ -32,7 +32,7 @@ import streamlit as st
 from gallery.diagram import THEMES
 from gallery.render import FORMATS, INSTALL_HINT, RenderError, dot_available, page_svg, render
 from views import markup
-from views.common import lazy_panel
+from views.common import lazy_panel, rejected, say_rejected
 
 MOUNT = """
 export default function ({ parentElement, data }) {
@@ -104,6 +104,7 @@ def themed(key: str, stem: str, dot_of: Callable[[str], str]) -> str:
     if panel is None:
         return dot_of("light")
     with panel:
+        say_rejected(rejected(**{key: THEMES.__contains__}), "drawn in the light theme")
         theme = st.segmented_control("Diagram theme", list(THEMES), default="light", key=key,
                                      bind="query-params") or "light"
         dot = dot_of(theme)

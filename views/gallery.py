@@ -8,7 +8,7 @@ from gallery.catalog import SORTS, Filters, facets, select, sort
 from gallery.compare import compact
 from gallery.published import CONVENTIONS
 from views import cards
-from views.common import gallery_cards, lazy_panel, lazy_tabs, rejected, say_rejected
+from views.common import gallery_cards, lazy_panel, lazy_tabs, rejected, say_rejected, whole
 
 all_cards = gallery_cards()
 options = facets(all_cards)
@@ -61,8 +61,10 @@ def timeline() -> None:
     if frame.empty:
         st.info("None of the chosen models has a release date.")
         return
+    lost = rejected(colour=("family", "attention").__contains__)
     colour = st.radio("Colour timeline by", ["family", "attention"], horizontal=True, key="colour",
                       bind="query-params")
+    say_rejected(lost, f"coloured by {colour}")
     pick = alt.selection_point(fields=["slug"], name="pick")
     chart = alt.Chart(frame).mark_circle(size=120, opacity=0.85).encode(
         x=alt.X("released:T", title="release date"),
@@ -79,7 +81,9 @@ def timeline() -> None:
 def grid() -> None:
     """The chosen models as cards, PER_PAGE a page."""
     pages = max(1, -(-len(chosen) // PER_PAGE))
+    lost = rejected(page=whole(1, pages))
     number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
+    say_rejected(lost, f"showing page {number} of {pages}")
     number = min(number, pages)  # a shared URL may name a page the current filters no longer have
     cards.show(chosen[(number - 1) * PER_PAGE:number * PER_PAGE])
 

@@ -13,7 +13,7 @@ from gallery.memory import cache_curve, context_grid, kv_bytes, layer_caches, st
 from gallery.pattern import summary
 from gallery.published import CONVENTIONS, reconcile
 from views import diagrams, facts, markup
-from views.common import controls, lazy_tabs, literal, rejected, say_rejected, slugs_or_stop, spec_index
+from views.common import controls, lazy_tabs, literal, rejected, say_rejected, slugs_or_stop, spec_index, whole
 from views.lineage import where_it_comes_from
 
 index = spec_index()
@@ -71,10 +71,12 @@ def cache_and_compute() -> None:
     """The cache at a context and batch, its curve over context by block kind, each kind's formula."""
     left, right = st.columns([2, 3])
     with left:
+        lost = rejected(ctx=whole(1, 10_000_000), batch=whole(1, 4096))
         context = st.number_input("Context length (tokens)", 1, 10_000_000,
                                   min(arch.context_length or 32_768, 32_768), step=1024, key="ctx",
                                   bind="query-params")
         batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
+        say_rejected(lost, f"showing a context of {int(context):,} tokens, batch {int(batch)}")
         cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
         st.metric("Cache at this context (bf16)", f"{cache / 2**30:,.2f} GiB",
                   help=f"{cache:,} bytes: KV per token (window-, chunk- and compression-aware) plus fixed states")

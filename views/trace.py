@@ -16,7 +16,7 @@ from gallery.steps import Step
 from gallery.toy import toy_trace
 from gallery.trace import cycle_trace, trace
 from views import facts, markup
-from views.common import controls, lazy_panel, literal, rejected, say_rejected, slugs_or_stop, spec_index
+from views.common import controls, lazy_panel, literal, rejected, say_rejected, slugs_or_stop, spec_index, whole
 
 TOY_TOKENS = 6
 
@@ -39,11 +39,12 @@ index = spec_index()
 slugs = slugs_or_stop(index)
 
 MAX_SEQ = 1_000_000
-lost = rejected(slug=index.specs.__contains__, seq=lambda v: v.isdigit() and 1 <= int(v) <= MAX_SEQ)
+lost = rejected(slug=index.specs.__contains__, seq=whole(1, MAX_SEQ))
 with controls("Choose the model, layer and T"):
-    slug = st.selectbox("Model", slugs, key="slug", bind="query-params", help="The spec's slug; the URL keeps the view.")
+    slug = st.selectbox("Model", slugs, key="slug", bind="query-params",
+                        help="The spec's slug; the URL keeps the view.")
     arch = index.specs[slug].arch
-    lost += rejected(layer=lambda v: v.isdigit() and int(v) < arch.n_layers)
+    lost += rejected(layer=whole(0, arch.n_layers - 1))
     layer = st.selectbox("Layer", list(range(arch.n_layers)), key="layer", bind="query-params",
                          help=f"0-based; {summary(arch.layers)}") or 0
     seq = int(st.number_input("Sequence length T", 1, MAX_SEQ, 8, key="seq", bind="query-params"))
@@ -71,8 +72,9 @@ markup.show(facts.row([
                "says how each is counted)."),
 ]))
 steps_table(table)
-st.download_button("Download steps (CSV)", data=lambda: table.to_csv(index=False), file_name=f"{slug}-layer{layer}-T{seq}.csv",
-                   mime="text/csv", on_click="ignore", icon=":material/download:")
+st.download_button("Download steps (CSV)", data=lambda: table.to_csv(index=False),
+                   file_name=f"{slug}-layer{layer}-T{seq}.csv", mime="text/csv", on_click="ignore",
+                   icon=":material/download:")
 if arch.recurrent_stacks:  # HRM: the layers run in cycles, traced apart, a row per stack run
     st.subheader("The cycles")
     st.caption(f"This layer runs {runs(arch, kind)} times a token, each run with a K/V cache slot of its own: each "
@@ -114,7 +116,10 @@ def _chart(h: Heatmap) -> alt.Chart:
 
 def _choose(label: str, options: list, key: str, bound: bool = True, index: int = 0):
     """A widget the kind's picture asks for (a head, a token); bound to the URL unless said otherwise."""
-    return st.selectbox(label, options, index=index, key=key, **({"bind": "query-params"} if bound else {}))
+    lost = rejected(**{key: {str(o) for o in options}.__contains__}) if bound else []
+    chosen = st.selectbox(label, options, index=index, key=key, **({"bind": "query-params"} if bound else {}))
+    say_rejected(lost, f"showing {literal(chosen)}")
+    return chosen
 
 
 def toy_section() -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from gallery.lineage import lineage, tree
 from views import diagrams
-from views.common import lazy_panel, relatives, slugs_or_stop, spec_index, version
+from views.common import lazy_panel, rejected, relatives, say_rejected, slugs_or_stop, spec_index, version
 
 index = spec_index()
 slugs_or_stop(index)
@@ -20,6 +20,8 @@ st.caption("Each model hangs under the bundled model released before it whose ar
            "compare the pair.")
 groups = sorted({lineage(s) for s in index.specs.values()})
 panel = lazy_panel("Lineages", "lineages", ":material/filter_list:", ["lineage"])  # every lineage while closed
+if panel:
+    say_rejected(rejected(lineage=groups.__contains__), "left out of the lineages shown")
 chosen = panel.multiselect("Lineages", groups, key="lineage", bind="query-params", placeholder="every lineage",
                            label_visibility="collapsed") if panel else []
 
