@@ -528,6 +528,8 @@ def test_a_published_source_is_shown_literally_in_its_tooltip(tmp_path, monkeypa
     ("views/compare.py", {"models": ["gpt2", "qwen3-8b"], "part": "Bogus"}, "part=Bogus", "showing *Figure*"),
     ("views/tree.py", {"lineage": "Bogus"}, "lineage=Bogus", "left out of the lineages shown"),
     ("views/trace.py", {"slug": "gpt2", "head": "99"}, "head=99", "showing 0"),
+    ("views/trace.py", {"slug": "gpt2", "seq": "²"}, "seq=²", "T = 8"),  # a digit to str.isdigit, not to int
+    ("views/trace.py", {"slug": "gpt2", "layer": "9" * 5000}, "layer=" + "9" * 5000, "layer 0"),  # int's limit: 4,300
 ])
 def test_a_link_asking_for_what_the_page_does_not_offer_says_so(page, query, said, shown):
     """Streamlit drops a bound widget's URL value that is not among its options and shows its default without a word;

@@ -161,8 +161,10 @@ def rejected(**accepts: Callable[[str], bool]) -> list[str]:
 
 
 def whole(low: int, high: int) -> Callable[[str], bool]:
-    """A test for :func:`rejected`: a whole number from ``low`` to ``high``, as a URL writes it."""
-    return lambda value: value.isdigit() and low <= int(value) <= high
+    """A test for :func:`rejected`: a whole number from ``low`` to ``high``, as a URL writes it. ASCII digits only, and
+    no more than ``high`` has (``int`` refuses "²", which ``isdigit`` accepts, and strings of over 4,300 digits)."""
+    return lambda value: (value.isascii() and value.isdigit() and len(value) <= len(str(high))
+                          and low <= int(value) <= high)
 
 
 def say_rejected(found: list[str], instead: str) -> None:
