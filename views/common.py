@@ -183,10 +183,19 @@ def lazy_panel(label: str, key: str, icon: str | None = None, params: Iterable[s
     the URL parameters of the controls inside. Closed, those parameters leave the URL (Streamlit drops a hidden
     widget's binding), so the page shows what it shows without them, and the widgets keep their values for when it
     opens again. ``bound``: the panel's own state is in the URL too (``key=true``), for a panel that is a view of
-    its own. The default is the one the session started with, the same at every run: a default that changed when
-    the parameters left the URL made the browser drop the next click on the panel.
+    its own; its default is closed, and one of ``params`` opens it at the session's first run by setting it open and
+    writing ``key=true`` into the URL (setting the URL alone does not reach the widget; with an open default,
+    Streamlit left ``key=true`` out of the URL as a default value, and the controls' parameters too where they held
+    their defaults, so ``/trace?…&head=0`` became a URL that no longer opened the toy). The
+    default is the one the session started with, the same at every run: a default that changed when the parameters
+    left the URL made the browser drop the next click on the panel.
     """
-    start = st.session_state.setdefault(f"{key}-at-start", opened or bool(set(params) & set(st.query_params)))
+    first = f"{key}-at-start" not in st.session_state
+    opening = opened or bool(set(params) & set(st.query_params))
+    start = st.session_state.setdefault(f"{key}-at-start", opening and not bound)
+    if bound and first and opening and key not in st.query_params:
+        st.session_state[key] = True
+        st.query_params[key] = "true"
     panel = st.expander(label, expanded=start, key=key, on_change="rerun", icon=icon,
                         **({"bind": "query-params"} if bound else {}))
     return panel if panel.open else None

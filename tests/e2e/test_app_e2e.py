@@ -235,6 +235,23 @@ def test_trace_deep_link_restores_the_view_and_exports_its_steps(page, app_url, 
     assert name == f"qwen3-next-80b-a3b-instruct-layer{full}-T12.csv"
 
 
+def test_a_toy_link_naming_a_head_keeps_the_toy_open_in_its_url(page, app_url):
+    """A link that opens the toy by one of its pictures' parameters (head=0, the default: left out of the URL) writes
+    toy=true into the URL, so the address shown is a link to the same view; closing the toy takes both out."""
+    page.goto(app_url + "/trace?slug=gpt2&layer=1&head=0")
+    wait_for_app(page)
+    _no_exception(page)
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=30_000)  # the toy's heatmaps
+    page.wait_for_url(re.compile(r"toy=true"))
+    page.get_by_text("Run the layer on a toy and show every value").click()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)
+    assert "toy=" not in page.url and "head=" not in page.url and "layer=1" in page.url
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)  # the closed view, as its URL says
+
+
 def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, app_url):
     """A model_type written as a Markdown image stays characters: the browser requests no such URL (issue 18)."""
     fetched = []
