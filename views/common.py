@@ -117,7 +117,7 @@ def gallery_cards() -> list:
     return _cards(*version())
 
 
-_INLINE = re.compile(r"([\\`*_\[\]<>~$:{}|])")  # emphasis, code, links and images, HTML, LaTeX, :icons:, tables
+_INLINE = re.compile(r"([\\`*_\[\]<>~${}|])")  # emphasis, code, links and images, HTML, LaTeX, tables
 _LINE_START = re.compile(r"^(\s*)([-+#=>]|\d+[.)])")  # a list, heading or quote when it opens the text
 
 
@@ -128,7 +128,8 @@ def literal(text: object) -> str:
     stay those characters, not become an image the browser fetches (nor a link, LaTeX or a :material/ icon).
     Only the characters Markdown acts on are escaped, so "Mistral 7B v0.1" stays as it is.
     """
-    escaped = _INLINE.sub(r"\\\1", str(text))
+    escaped = _INLINE.sub(r"\\\1", str(text)).replace(":", "&#58;")  # Streamlit makes :material/…: an icon even
+    # when its colons are escaped with a backslash; a character reference reaches it as text
     return _LINE_START.sub(lambda m: m[1] + m[2][:-1] + "\\" + m[2][-1], escaped)  # 1\. and \-
 
 

@@ -269,6 +269,11 @@ def test_pasted_text_in_an_error_is_shown_literally_and_fetches_nothing(page, ap
     assert [a.inner_text() for a in error.locator("a").all()] in ([], ["http://127.0.0.1:9/e.png"])
     _no_exception(page)
     assert fetched == []
+    box.fill('{"model_type": ":material/home: is an icon"}')  # Streamlit's icon syntax: characters too
+    box.press("Control+Enter")
+    wait_for_app(page)
+    expect(error).to_contain_text('model_type ":material/home: is an icon" is not supported yet')
+    assert error.locator("[data-testid='stIconMaterial']").count() == 0
 
 
 
