@@ -447,9 +447,10 @@ class Source(Strict):
 
     hf_repo: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$", description="Hugging Face Hub repo id")
     revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="Commit sha, when known")
-    config: str = Field(description="Vendored config.json, relative to the spec file")
+    config: str = Field(pattern=r"^[\w./\-]+$", description="Vendored config.json, relative to the spec file")
     model_type: str = Field(description="config.json model_type")
-    transformers_class: str = Field(description="The transformers class that builds the counted model")
+    transformers_class: str = Field(pattern=r"^[A-Za-z_]\w*$",
+                                    description="The transformers class that builds the counted model")
     text_config: bool = Field(False, description="Counted from text_config of a multimodal wrapper")
 
 

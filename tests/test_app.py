@@ -287,6 +287,31 @@ def test_try_page_counts_a_config_whose_active_figure_is_undefined():
     assert value == exact == "undefined" and "num_experts_per_tok) is null" in counts
 
 
+def test_a_strangers_words_in_a_spec_reach_the_model_page_as_text(tmp_path, monkeypatch):
+    """Name, family, organisation and licence are free text in a spec (a pull request's): every element that shows
+    them gets the characters as written, escaped for Markdown (an image or an icon made of them would be fetched or
+    drawn)."""
+    folder = tmp_path / "specs"
+    (folder / "configs").mkdir(parents=True)
+    shutil.copy(SPEC_DIR / "configs" / "gpt2.json", folder / "configs" / "gpt2.json")
+    evil = "![t](http://127.0.0.1:9/e.png) **b** :material/home:"
+    text = (SPEC_DIR / "gpt2.yaml").read_text()
+    for field, was in [("name", "GPT-2 (124M)"), ("family", "GPT-2"), ("organisation", "OpenAI"), ("licence", "MIT")]:
+        text = text.replace(f"{field}: {was}\n", f"{field}: '{field.upper()} {evil}'\n")
+    (folder / "gpt2.yaml").write_text(text)
+    monkeypatch.setenv("GALLERY_SPECS", str(folder))
+    at = _app("views/model.py", model="gpt2", section="Where it comes from")
+    assert not at.exception
+    from views.common import literal
+
+    shown = [e.value for e in [*at.title, *at.caption, *at.markdown] if not e.value.startswith("<")]  # markup: XML-
+    shown += [e.label for e in at.expander]  # escaped, tested in test_hostile_names_reach_the_page_as_text
+    for field in ("name", "family", "organisation", "licence"):
+        said = [v for v in shown if f"{field.upper()} " in v]
+        assert said and all(literal(f"{field.upper()} {evil}") in v for v in said), (field, said)
+    assert not [v for v in shown if "](http://127.0.0.1:9/e.png)" in v]  # no image nor link made of the words
+
+
 def test_hostile_names_reach_the_page_as_text(tmp_path, monkeypatch):
     folder = tmp_path / "specs"
     (folder / "configs").mkdir(parents=True)

@@ -403,7 +403,8 @@ def test_user_text_in_messages_is_quoted_and_shown_literally():
         spec_from_config({"model_type": "![t](http://127.0.0.1:9/x.png)"})
     [line] = err.value.lines
     assert line.startswith('model_type "![t](http://127.0.0.1:9/x.png)" is not supported yet')
-    assert literal(line).startswith(r'model\_type "!\[t\](http\://127.0.0.1\:9/x.png)" is not supported yet')
+    # Markdown escapes, and ':' as a character reference (Streamlit makes :material/…: an icon despite a backslash)
+    assert literal(line).startswith(r'model\_type "!\[t\](http&#58;//127.0.0.1&#58;9/x.png)" is not supported yet')
 
 
 def test_each_config_key_is_given_one_rule():

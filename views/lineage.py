@@ -9,14 +9,15 @@ import streamlit as st
 
 from gallery.changes import Change
 from gallery.spec import Spec
-from views.common import Index, relatives
+from views.common import Index, literal, relatives
 
 
 def changes_markdown(found: list[Change] | tuple[Change, ...]) -> str:
-    """The changes as one Markdown line per stage: "**token mixer**: QK-norm added (head) · …"."""
+    """The changes as one Markdown line per stage: "**token mixer**: QK-norm added (head) · …"; their words are
+    values a spec or config wrote (names, activations), shown as written (``literal``)."""
     stages: dict[str, list[str]] = {}
     for c in found:
-        stages.setdefault(c.stage, []).append(c.phrase)
+        stages.setdefault(literal(c.stage), []).append(literal(c.phrase))
     return "\n".join(f"- **{stage}**: {' · '.join(phrases)}" for stage, phrases in stages.items()) or "- no changes"
 
 
@@ -31,18 +32,18 @@ def where_it_comes_from(index: Index, spec: Spec) -> None:
     found = relatives()
     rel, closest = found.nearest(spec.slug), found.nearest(spec.slug, earlier=False)
     if rel.slug is None:
-        st.markdown(f"No bundled model was released before {spec.name}: it is a root of the family tree.")
+        st.markdown(f"No bundled model was released before {literal(spec.name)}: it is a root of the family tree.")
     else:
         parent = index.specs[rel.slug]
-        headline = [c.phrase for c in rel.headline]
-        st.markdown(f"Nearest earlier relative: **{parent.name}** ({parent.release_date}): "
+        headline = [literal(c.phrase) for c in rel.headline]
+        st.markdown(f"Nearest earlier relative: **{literal(parent.name)}** ({parent.release_date}): "
                     + ("; ".join(headline) if headline else "the same architecture at another scale") + ".")
-        with st.expander(f"All {len(rel.changes)} changes from {parent.name}, sizes included"):
+        with st.expander(f"All {len(rel.changes)} changes from {literal(parent.name)}, sizes included"):
             st.markdown(changes_markdown(rel.changes))
-        compare_link(parent, spec, f"Compare {parent.name} with {spec.name}")
+        compare_link(parent, spec, f"Compare {literal(parent.name)} with {literal(spec.name)}")
     if closest.slug and closest.slug != rel.slug:
         other = index.specs[closest.slug]
-        st.caption(f"Closest of all bundled models: {other.name} ({other.release_date or 'date unknown'}), "
+        st.caption(f"Closest of all bundled models: {literal(other.name)} ({other.release_date or 'date unknown'}), "
                    f"{closest.distance} architecture fact(s) apart.")
-        compare_link(spec, other, f"Compare {spec.name} with {other.name}")
+        compare_link(spec, other, f"Compare {literal(spec.name)} with {literal(other.name)}")
     st.page_link("views/tree.py", label="The family tree of every model", icon=":material/account_tree:")

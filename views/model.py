@@ -28,8 +28,8 @@ say_rejected(lost, f"showing {literal(spec.name)}; **Choose another model** pick
 arch = spec.arch
 
 st.title(literal(spec.name))
-st.caption(" · ".join(x for x in [spec.organisation, spec.family, str(spec.release_date or ""), spec.licence or "",
-                                   f"[{spec.source.hf_repo}](https://huggingface.co/{spec.source.hf_repo})"] if x))
+st.caption(" · ".join(literal(x) for x in [spec.organisation, spec.family, spec.release_date, spec.licence] if x)
+           + f" · [{literal(spec.source.hf_repo)}](https://huggingface.co/{spec.source.hf_repo})")
 for fact, known in spec.unconfirmed.items():
     st.caption(f":material/help: {fact.replace('_', ' ').capitalize()} unconfirmed: {literal(known)}")
 
