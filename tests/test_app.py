@@ -545,6 +545,8 @@ def test_a_published_source_is_shown_literally_in_its_tooltip(tmp_path, monkeypa
     ("views/try.py", {"base": "gpt2", "with": "nope"}, "with=nope", "comparing with "),
     (None, {"family": "Bogus", "sort": "weird"}, "family=Bogus, sort=weird", "left out of the filters"),
     (None, {"page": "99"}, "page=99", "showing page 1 of "),
+    (None, {"size": "7"}, "size=7", "left out of the filters"),  # a range is two of the slider's sizes
+    (None, {"size": ["5", "∞", "1"]}, "size=5, size=∞, size=1", "left out of the filters"),
     (None, {"view": "Timeline", "colour": "mauve"}, "colour=mauve", "coloured by family"),
     (None, {"view": "Bogus"}, "view=Bogus", "showing *Cards*"),
     ("views/model.py", {"model": "gpt2", "ctx": "abc", "batch": "0"}, "ctx=abc, batch=0",
@@ -575,7 +577,7 @@ def test_a_comparison_link_of_more_than_six_models_says_which_are_left_out():
 
 
 def test_a_link_the_page_offers_says_nothing():
-    for page, query in [(None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest"}),
+    for page, query in [(None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest", "size": ["0.5", "∞"]}),
                         (None, {"view": "Timeline", "colour": "attention"}), (None, {"page": "2"}),
                         ("views/model.py", {"model": "gpt2", "ctx": "4096", "batch": "2", "theme": "dark"}), ("views/trace.py", {"slug": "gpt2", "layer": "11",
                                                                                   "seq": "16"}),
