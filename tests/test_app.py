@@ -576,12 +576,18 @@ def test_a_comparison_link_of_more_than_six_models_says_which_are_left_out():
     assert at.multiselect(key="models").value == slugs[:6]
 
 
+OFFERED = [
+    (None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest", "size": ["0.5", "∞"]}),
+    (None, {"view": "Timeline", "colour": "attention"}),
+    (None, {"page": "2"}),
+    ("views/model.py", {"model": "gpt2", "ctx": "4096", "batch": "2", "theme": "dark"}),
+    ("views/trace.py", {"slug": "gpt2", "layer": "11", "seq": "16"}),
+    ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}),
+    ("views/try.py", {"base": "gpt2", "with": "qwen3-8b", "mode": "a bundled model"}),
+]
+
+
 def test_a_link_the_page_offers_says_nothing():
-    for page, query in [(None, {"family": "Gemma 2", "ffn": "MoE", "sort": "largest", "size": ["0.5", "∞"]}),
-                        (None, {"view": "Timeline", "colour": "attention"}), (None, {"page": "2"}),
-                        ("views/model.py", {"model": "gpt2", "ctx": "4096", "batch": "2", "theme": "dark"}), ("views/trace.py", {"slug": "gpt2", "layer": "11",
-                                                                                  "seq": "16"}),
-                        ("views/compare.py", {"models": ["gpt2", "qwen3-8b"]}),
-                        ("views/try.py", {"base": "gpt2", "with": "qwen3-8b", "mode": "a bundled model"})]:
+    for page, query in OFFERED:
         at = _app(page, **query)
         assert not at.exception and not at.warning, (page, [w.value for w in at.warning])
