@@ -251,7 +251,11 @@ def test_a_broken_spec_of_each_hostile_class_leaves_the_good_ones_served(tmp_pat
 def test_try_page_edits_a_bundled_model(bundled):
     at = _app("views/try.py", base="llama-2-7b-hf")
     assert not at.exception and not at.error
+    assert f"From **{bundled['llama-2-7b-hf'][0].name}**, as bundled." in [c.value for c in at.caption]
     at.number_input(key="edit-n_kv_heads").set_value(8).run()
+    spec, config = bundled["llama-2-7b-hf"]
+    said = f"From **{spec.name}**, edited: n_kv_heads {config['num_key_value_heads']} → 8."
+    assert said in [c.value for c in at.caption]
     from gallery.trial import edit_config
 
     from .reference import reference_param_count

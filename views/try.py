@@ -42,15 +42,19 @@ else:
     with controls("Choose the model and change its numbers", ":material/edit:"):
         base = st.selectbox("Bundled model", list(index.specs), key="base", bind="query-params")
         config = dict(index.configs.get(base, {}))
-        changes = {}
+        changes, was = {}, {}
         for i, name in enumerate(EDITABLE):
             if i % 2 == 0:
                 row = st.columns(2)
             current = next((config[k] for k in EDITABLE[name] if isinstance(config.get(k), int)), None)
             if current is not None:
+                was[name] = current
                 changes[name] = row[i % 2].number_input(name, min_value=1, max_value=10**7, value=current,
                                                         key=f"edit-{name}")
     config = edit_config(config, **changes)
+    edits = [f"{name} {was[name]:,} → {int(value):,}" for name, value in changes.items() if value != was[name]]
+    figures.caption(f"From **{literal(index.specs[base].name)}**"  # what the popover holds, said where it is seen
+                    + (f", edited: {', '.join(edits)}." if edits else ", as bundled."))
     say_rejected(lost, f"starting from {literal(base)}; **Choose the model and change its numbers** picks another")
 
 spec = None
