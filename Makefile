@@ -16,7 +16,7 @@ app: setup-runtime
 # (686.6 s, against 657.8 and 685.5 s with the default). The 20-browser load test is the longest file; the
 # reference models skip torch's weight initialisers (tests/reference.py). Fresh clones' runs took 488, 547, 567,
 # 557, 514 and 480 s for 6,982-6,994 tests on the 2-core machine (issue 15's limit: 10 minutes), 343, 325, 320 and
-# 368 s for 6,997-7,011 on a later, idle one, 365 s for 7,051 with the deep-link tests, 335, 327 and 312 s for 7,052-7,073; their last ~90 s ran the last two tests (the load test, whose file xdist
+# 368 s for 6,997-7,011 on a later, idle one, 365 s for 7,051 with the deep-link tests, 335, 327, 312 and 302 s for 7,052-7,075; their last ~90 s ran the last two tests (the load test, whose file xdist
 # starts late because it holds few tests, is the longest).
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
