@@ -576,7 +576,7 @@ def test_a_comparison_link_of_more_than_six_models_says_which_are_left_out():
     at = _app("views/compare.py", models=slugs)
     assert not at.exception
     assert [w.value for w in at.warning] == [
-        "A comparison takes six models at most; this link's others are left out: deepseek-v3."]
+        "A comparison takes 6 models at most; this link's others are left out: deepseek-v3."]
     assert at.multiselect(key="models").value == slugs[:6]
 
 

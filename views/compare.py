@@ -38,14 +38,17 @@ def _figure(folder: str, fingerprint: str, slugs: tuple[str, ...], theme: str) -
 index = spec_index()
 slugs = list(index.specs)
 lost = rejected(models=index.specs.__contains__)
-over = [s for s in dict.fromkeys(st.query_params.get_all("models")) if s in index.specs][6:]  # the widget keeps 6
-with controls("Choose the models (2–6)", ":material/swap_horiz:"):
-    chosen = st.multiselect("Models to compare (2–6)", slugs, default=slugs[:2] if len(slugs) >= 2 else slugs,
-                            max_selections=6, key="models", bind="query-params",
+MOST = 6  # models a comparison takes
+CHOOSE = f"Choose the models (2–{MOST})"  # the button that opens the chooser
+over = [s for s in dict.fromkeys(st.query_params.get_all("models")) if s in index.specs][MOST:]  # the widget keeps MOST
+with controls(CHOOSE, ":material/swap_horiz:"):
+    chosen = st.multiselect(f"Models to compare (2–{MOST})", slugs, default=slugs[:2] if len(slugs) >= 2 else slugs,
+                            max_selections=MOST, key="models", bind="query-params",
                             help="Slugs of the specs; the URL keeps your choice.")
 say_rejected(lost, "left out of the comparison")
 if over:
-    st.warning(f"A comparison takes six models at most; this link's others are left out: {literal(', '.join(over))}.",
+    st.warning(f"A comparison takes {MOST} models at most; this link's others are left out: "
+               f"{literal(', '.join(over))}.",
                icon=":material/link_off:")
 stories = lazy_panel("Stories: comparisons worth opening first", "stories", opened=len(chosen) < 2)
 if stories:  # drawn once opened: closed, its links and captions still cost each page load (issue 17)
@@ -55,7 +58,7 @@ if stories:  # drawn once opened: closed, its links and captions still cost each
                          icon=":material/auto_stories:")
             st.caption(story.look_at)
 if len(chosen) < 2:
-    st.info("Choose at least two models: **Choose the models (2–6)**, above.", icon=":material/swap_horiz:")
+    st.info(f"Choose at least two models: **{CHOOSE}**, above.", icon=":material/swap_horiz:")
     st.stop()
 specs = [index.specs[s] for s in dict.fromkeys(chosen)]  # a hand-edited URL may repeat a model
 

@@ -86,8 +86,8 @@ def grid() -> None:
     pages = max(1, -(-len(chosen) // PER_PAGE))
     lost = rejected(page=whole(1, pages))
     number = st.pagination(pages, key="page", bind="query-params") if pages > 1 else 1
-    say_rejected(lost, f"showing page {number} of {pages}")
     number = min(number, pages)  # a shared URL may name a page the current filters no longer have
+    say_rejected(lost, f"showing page {number} of {pages}")
     cards.show(chosen[(number - 1) * PER_PAGE:number * PER_PAGE])
 
 
