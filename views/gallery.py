@@ -29,12 +29,11 @@ def narrowed() -> tuple[Filters, str]:
     if panel is None:
         return Filters(), next(iter(SORTS))
     with panel:
-        sizes = st.query_params.get_all("size")  # a range: two of SIZES
+        ends = len(st.query_params.get_all("size")) == 2  # a range: two of SIZES
         say_rejected(rejected(family=options["families"].__contains__, org=options["organisations"].__contains__,
                               attn=options["attention"].__contains__, sort=SORTS.__contains__,
-                              ffn=("dense", "MoE").__contains__)
-                     + [f"size={v}" for v in sizes if len(sizes) != 2 or v not in {str(x) for x in SIZES}],
-                     "left out of the filters")
+                              ffn=("dense", "MoE").__contains__,
+                              size=lambda v: ends and v in {str(x) for x in SIZES}), "left out of the filters")
         c = st.columns([3, 2, 2, 2, 2])
         query = c[0].text_input("Search", key="q", bind="query-params", placeholder="name, family, organisation")
         families = c[1].multiselect("Family", options["families"], key="family", bind="query-params")

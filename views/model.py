@@ -19,12 +19,13 @@ from views.lineage import where_it_comes_from
 index = spec_index()
 slugs = slugs_or_stop(index)
 
+CHOOSE = "Choose another model"  # the button that opens the chooser
 lost = rejected(model=index.specs.__contains__)
-with controls("Choose another model", ":material/swap_horiz:"):
+with controls(CHOOSE, ":material/swap_horiz:"):
     slug = st.selectbox("Model", slugs, key="model", bind="query-params",
                         help="The spec's slug; share the URL to share this view.")
 spec = index.specs[slug]
-say_rejected(lost, f"showing {literal(spec.name)}; **Choose another model** picks one")
+say_rejected(lost, f"showing {literal(spec.name)}; **{CHOOSE}** picks one")
 arch = spec.arch
 
 st.title(literal(spec.name))
@@ -67,15 +68,18 @@ def parameters() -> None:
                      one_line=["in"])
 
 
+MAX_CONTEXT, MAX_BATCH = 10_000_000, 4096  # what the cache section's inputs take
+
+
 def cache_and_compute() -> None:
     """The cache at a context and batch, its curve over context by block kind, each kind's formula."""
     left, right = st.columns([2, 3])
     with left:
-        lost = rejected(ctx=whole(1, 10_000_000), batch=whole(1, 4096))
-        context = st.number_input("Context length (tokens)", 1, 10_000_000,
+        lost = rejected(ctx=whole(1, MAX_CONTEXT), batch=whole(1, MAX_BATCH))
+        context = st.number_input("Context length (tokens)", 1, MAX_CONTEXT,
                                   min(arch.context_length or 32_768, 32_768), step=1024, key="ctx",
                                   bind="query-params")
-        batch = st.number_input("Batch", 1, 4096, 1, key="batch", bind="query-params")
+        batch = st.number_input("Batch", 1, MAX_BATCH, 1, key="batch", bind="query-params")
         say_rejected(lost, f"showing a context of {int(context):,} tokens, batch {int(batch)}")
         cache, state = kv_bytes(arch, int(context), int(batch)), state_bytes(arch) * int(batch)
         st.metric("Cache at this context (bf16)", f"{cache / 2**30:,.2f} GiB",

@@ -39,8 +39,9 @@ index = spec_index()
 slugs = slugs_or_stop(index)
 
 MAX_SEQ = 1_000_000
+CHOOSE = "Choose the model, layer and T"  # the button that opens the choosers
 lost = rejected(slug=index.specs.__contains__, seq=whole(1, MAX_SEQ))
-with controls("Choose the model, layer and T"):
+with controls(CHOOSE):
     slug = st.selectbox("Model", slugs, key="slug", bind="query-params",
                         help="The spec's slug; the URL keeps the view.")
     arch = index.specs[slug].arch
@@ -49,7 +50,7 @@ with controls("Choose the model, layer and T"):
                          help=f"0-based; {summary(arch.layers)}") or 0
     seq = int(st.number_input("Sequence length T", 1, MAX_SEQ, 8, key="seq", bind="query-params"))
 say_rejected(lost, f"showing {literal(index.specs[slug].name)}, layer {layer} (of 0-{arch.n_layers - 1}), T = {seq:,}; "
-                   "**Choose the model, layer and T** changes them")
+                   f"**{CHOOSE}** changes them")
 kind = arch.layers[layer]
 
 st.title(f"Trace: {literal(index.specs[slug].name)}, layer {layer}")

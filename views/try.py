@@ -22,6 +22,7 @@ st.caption(f"Paste or upload a model's config.json (up to {MAX_BYTES // 1024} KB
 
 first = "a Hub repo" if st.query_params.get("repo") else "a bundled model"  # /try?repo=ORG/NAME opens it
 MODES = ["paste or upload", "a bundled model", "a Hub repo"]
+EDIT = "Choose the model and change its numbers"  # the button that opens the bundled model's controls
 say_rejected(rejected(mode=MODES.__contains__), f"starting from {first}")
 mode = st.segmented_control("Start from", MODES, default=first, key="mode", bind="query-params") or first
 config, errors, source, figures = None, [], {}, None
@@ -39,7 +40,7 @@ elif mode == "paste or upload":
 else:
     lost = rejected(base=index.specs.__contains__)
     figures = st.container()  # the headline figures, above the popover that changes them (it opens downwards)
-    with controls("Choose the model and change its numbers", ":material/edit:"):
+    with controls(EDIT, ":material/edit:"):
         base = st.selectbox("Bundled model", list(index.specs), key="base", bind="query-params")
         config = dict(index.configs.get(base, {}))
         changes, was = {}, {}
@@ -55,7 +56,7 @@ else:
     edits = [f"{name} {was[name]:,} → {int(value):,}" for name, value in changes.items() if value != was[name]]
     figures.caption(f"From **{literal(index.specs[base].name)}**"  # what the popover holds, said where it is seen
                     + (f", edited: {', '.join(edits)}." if edits else ", as bundled."))
-    say_rejected(lost, f"starting from {literal(base)}; **Choose the model and change its numbers** picks another")
+    say_rejected(lost, f"starting from {literal(base)}; **{EDIT}** picks another")
 
 spec = None
 if config is not None and not errors:
